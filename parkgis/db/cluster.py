@@ -1,0 +1,257 @@
+"""The embedded PostGIS cluster: initialise, start, stop and locate it.
+
+PostgreSQL refuses to run as root, and CI runs as root on a clone that may sit under a home
+directory other users cannot traverse. So when we are root the cluster belongs to an
+unprivileged system user, and if that user cannot reach ``data_dir`` we keep the cluster in a
+fallback directory that user owns (recorded in ``data_dir/pg.location`` so every later command
+finds it, and printed by ``parkgis db status``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from parkgis.errors import ParkGISError
+from parkgis.settings import Settings, get_settings
+
+DB_NAME = "parkgis"
+DB_ROLE = "parkgis"
+APT_HINT = "apt-get install postgresql-15 postgresql-15-postgis-3"
+
+
+class ClusterError(ParkGISError):
+    """A problem with the embedded cluster, phrased for a one-line CLI message."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    root: Path  # holds data/, run/ (socket), port, log
+
+    @property
+    def pgdata(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "postgres.log"
+
+    @property
+    def port_file(self) -> Path:
+        return self.root / "port"
+
+    def port(self) -> int | None:
+        try:
+            return int(self.port_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def url(self, dbname: str = DB_NAME) -> str:
+        port = self.port()
+        if port is None:
+            raise ClusterError("embedded cluster has no port yet: run `parkgis db start`")
+        return f"postgresql://{DB_ROLE}@127.0.0.1:{port}/{dbname}?host={self.socket_dir}"
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _run_as(user: str | None) -> list[str]:
+    return ["runuser", "-u", user, "--"] if user else []
+
+
+def _ensure_os_user(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+
+
+def _user_can_traverse(user: str, path: Path) -> bool:
+    # Fails when any ancestor (e.g. /root, mode 700) is closed to that user.
+    _ensure_os_user(user)
+    r = subprocess.run([*_run_as(user), "test", "-x", str(path)], capture_output=True)
+    return r.returncode == 0
+
+
+def locate(settings: Settings | None = None) -> Cluster:
+    """Where the embedded cluster lives (without creating anything)."""
+    s = settings or get_settings()
+    pointer = s.data_dir / "pg.location"
+    if pointer.exists():
+        return Cluster(Path(pointer.read_text().strip()))
+    return Cluster(s.data_dir / "pg")
+
+
+def _choose_location(s: Settings) -> Cluster:
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    pointer = s.data_dir / "pg.location"
+    if pointer.exists():
+        return Cluster(Path(pointer.read_text().strip()))
+    default = s.data_dir / "pg"
+    # Unix socket paths are limited to ~107 bytes; deep clones need the fallback too.
+    too_long = len(str(default / "run" / ".s.PGSQL.65535")) > 100
+    if not too_long and (not _is_root() or _user_can_traverse(s.pg_os_user, s.data_dir)):
+        return Cluster(default)
+    digest = hashlib.sha1(str(s.data_dir.resolve()).encode()).hexdigest()[:10]
+    base = Path("/var/lib/parkgis") if _is_root() else Path("/tmp") / f"parkgis-{os.getuid()}"
+    root = base / digest
+    pointer.write_text(str(root) + "\n")
+    return Cluster(root)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bin(s: Settings, name: str) -> str:
+    path = s.pg_bin_dir / name
+    if not path.exists():
+        raise ClusterError(f"PostgreSQL binary {path} not found: {APT_HINT}")
+    return str(path)
+
+
+def _check_postgis(s: Settings) -> None:
+    share = Path("/usr/share/postgresql") / s.pg_bin_dir.parent.name / "extension"
+    if not (share / "postgis.control").exists():
+        raise ClusterError(f"PostGIS extension not found in {share}: {APT_HINT}")
+
+
+def is_running(cluster: Cluster, settings: Settings | None = None) -> bool:
+    s = settings or get_settings()
+    if not (cluster.pgdata / "PG_VERSION").exists():
+        return False
+    user = s.pg_os_user if _is_root() else None
+    r = subprocess.run(
+        [*_run_as(user), _bin(s, "pg_ctl"), "status", "-D", str(cluster.pgdata)],
+        capture_output=True, text=True,
+    )
+    return r.returncode == 0
+
+
+def start(settings: Settings | None = None) -> Cluster:
+    """Initialise (first time) and start the cluster; a no-op when it already runs."""
+    s = settings or get_settings()
+    initdb, pg_ctl = _bin(s, "initdb"), _bin(s, "pg_ctl")
+    _check_postgis(s)
+    cluster = _choose_location(s)
+    user = None
+    if _is_root():
+        user = s.pg_os_user
+        _ensure_os_user(user)
+    if is_running(cluster, s):
+        return cluster
+
+    cluster.root.mkdir(parents=True, exist_ok=True)
+    cluster.socket_dir.mkdir(exist_ok=True)
+    if user:
+        shutil.chown(cluster.root, user)
+        shutil.chown(cluster.socket_dir, user)
+        # The root-owned pointer directory stays private; only the cluster root is handed over.
+        if cluster.root.parent != s.data_dir:
+            os.chmod(cluster.root.parent, 0o755)
+    if not (cluster.pgdata / "PG_VERSION").exists():
+        r = subprocess.run(
+            [*_run_as(user), initdb, "-D", str(cluster.pgdata), "-U", DB_ROLE,
+             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
+            capture_output=True, text=True,
+        )
+        if r.returncode != 0:
+            raise ClusterError(f"initdb failed: {r.stderr.strip().splitlines()[-1:]}")
+
+    # A postmaster.pid left by a killed server blocks start-up only when its pid is alive;
+    # pg_ctl status already told us no server runs, so whatever is there is stale.
+    stale = cluster.pgdata / "postmaster.pid"
+    if stale.exists():
+        stale.unlink()
+
+    port = cluster.port() or _free_port()
+    if cluster.port() is not None and not _port_free(port):
+        port = _free_port()
+    cluster.port_file.write_text(f"{port}\n")
+    opts = (
+        f"-p {port} -k {cluster.socket_dir} -c listen_addresses=127.0.0.1 "
+        "-c max_connections=200 -c shared_buffers=256MB -c fsync=on "
+        "-c jit=off"
+    )
+    r = subprocess.run(
+        [*_run_as(user), pg_ctl, "start", "-w", "-t", "60", "-D", str(cluster.pgdata),
+         "-l", str(cluster.logfile), "-o", opts],
+        capture_output=True, text=True,
+    )
+    if r.returncode != 0:
+        tail = cluster.logfile.read_text().strip().splitlines()[-1:] if cluster.logfile.exists() else []
+        raise ClusterError(f"postgres did not start: {' '.join(tail) or r.stderr.strip()}")
+    _ensure_database(cluster)
+    return cluster
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ensure_database(cluster: Cluster) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)
+                ).fetchone()
+                if not exists:
+                    conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def stop(settings: Settings | None = None) -> bool:
+    """Stop the cluster cleanly; returns False when it was not running."""
+    s = settings or get_settings()
+    cluster = locate(s)
+    if not is_running(cluster, s):
+        return False
+    user = s.pg_os_user if _is_root() else None
+    subprocess.run(
+        [*_run_as(user), _bin(s, "pg_ctl"), "stop", "-D", str(cluster.pgdata), "-m", "fast", "-w"],
+        capture_output=True, check=True,
+    )
+    return True
+
+
+def database_url(settings: Settings | None = None) -> str:
+    """The URL the app uses: ``PARKGIS_DATABASE_URL`` or the embedded cluster's."""
+    s = settings or get_settings()
+    if s.database_url:
+        return s.database_url
+    cluster = locate(s)
+    if not is_running(cluster, s):
+        raise ClusterError("the embedded database is not running: run `parkgis db start`")
+    return cluster.url()
