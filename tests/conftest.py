@@ -110,3 +110,53 @@ def sample_db_rw(databases: Databases, sample_template: str) -> str:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def _serve(url: str) -> Iterator[str]:
+    """uvicorn on a free loopback port in a thread; yields the base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from api.main import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(database_url=url), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def client(sample_db: str):
+    """FastAPI's test client on the shared (read-only) sample database."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(database_url=sample_db)) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def live_server(sample_db: str) -> Iterator[str]:
+    """The app served by uvicorn on loopback over the shared sample database."""
+    yield from _serve(sample_db)
+
+
+@pytest.fixture
+def live_server_rw(sample_db_rw: str) -> Iterator[str]:
+    """The app served by uvicorn over a private, writable copy of the sample data."""
+    yield from _serve(sample_db_rw)

@@ -1,0 +1,95 @@
+"""Every error leaves the API as RFC 9457 ``application/problem+json``.
+
+Domain errors carry their status; database refusals map to the status a client can act on
+(an overlap or a conflicting hold is 409, a bad value 422); anything unexpected is a 500
+whose detail says nothing internal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from parkgis.errors import ParkGISError
+
+log = logging.getLogger("parkgis.api")
+PROBLEM = "application/problem+json"
+
+# SQLSTATE class/code -> HTTP status for refusals that reach the API from the database.
+SQLSTATE_STATUS = {
+    "23P01": 409,  # exclusion_violation: overlapping parcels, two active holds
+    "23505": 409,  # unique_violation
+    "40001": 409,  # serialization_failure
+    "40P01": 409,  # deadlock_detected
+    "55P03": 409,  # lock_not_available
+    "23514": 422,  # check_violation
+    "23502": 422,  # not_null_violation
+    "23503": 422,  # foreign_key_violation
+    "22023": 400,  # invalid_parameter_value
+    "22P02": 400,  # invalid_text_representation
+}
+
+TITLES = {
+    400: ("请求无效", "Bad request"),
+    401: ("需要登录", "Authentication required"),
+    403: ("无权操作", "Forbidden"),
+    404: ("未找到", "Not found"),
+    405: ("方法不允许", "Method not allowed"),
+    409: ("冲突", "Conflict"),
+    412: ("版本已过期", "Precondition failed"),
+    422: ("数据无效", "Unprocessable content"),
+    428: ("需要版本号", "Precondition required"),
+    429: ("请求过于频繁", "Too many requests"),
+    500: ("服务器错误", "Internal server error"),
+}
+
+
+def problem(status: int, detail: str, request: Request | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    zh, en = TITLES.get(status, ("错误", "Error"))
+    body: dict[str, Any] = {"type": "about:blank", "title": f"{en} / {zh}", "status": status,
+                            "detail": detail}
+    if request is not None:
+        body["instance"] = str(request.url.path)
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ParkGISError)
+    async def _domain(request: Request, exc: ParkGISError) -> JSONResponse:
+        headers = exc.extra.pop("headers", None)
+        return problem(exc.status, exc.message, request, headers=headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
+        ]
+        first = errs[0] if errs else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return problem(400, f"{where}: {first['msg']}", request, errors=errs)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), request, headers=exc.headers)
+
+    @app.exception_handler(psycopg.Error)
+    async def _db(request: Request, exc: psycopg.Error) -> JSONResponse:
+        status = SQLSTATE_STATUS.get(exc.sqlstate or "")
+        if status is None:
+            log.exception("database error on %s", request.url.path)
+            return problem(500, "database error", request)
+        diag = exc.diag.message_primary or str(exc)
+        return problem(status, diag, request)
+
+    @app.exception_handler(Exception)
+    async def _any(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(500, "internal error", request)

@@ -1,0 +1,74 @@
+"""The FastAPI app factory.
+
+One app serves the OGC API (``/ogc``), the app endpoints (``/api``) and the pages (``/``,
+``/planner``). Routers stay thin: they parse, call ``parkgis`` and shape the response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from api import errors
+from api.routers import ROUTERS
+from parkgis import __version__
+from parkgis.db import database_url as resolve_database_url
+from parkgis.db import migrate
+from parkgis.settings import Settings, get_settings
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+API_DESCRIPTION = """
+ParkGIS — 卫辉市产业集聚区 (Weihui industrial cluster zone): land availability, infrastructure
+and its upgrade programme, resident enterprises and the project pipeline.
+
+Coordinates are CGCS2000 (EPSG:4490) longitude/latitude. GeoJSON output and vector tiles treat
+CGCS2000 and WGS84 as the same datum: they agree to a few centimetres. Areas and distances are
+computed in the park's CGCS2000 Gauss-Krüger projection (EPSG:4547 for Weihui), never in degrees.
+"""
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """Build the app. ``database_url`` overrides the configured/embedded database (tests)."""
+    settings = settings or get_settings()
+    url = database_url or resolve_database_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(url)
+        # Two pools: async for the hot read paths (items, tiles), sync for the domain core
+        # functions that the CLI shares (run in FastAPI's thread pool).
+        async with AsyncConnectionPool(
+            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+            kwargs={"row_factory": dict_row}, open=False,
+        ) as apool:
+            with ConnectionPool(
+                url, min_size=1, max_size=settings.pool_max_size,
+                kwargs={"row_factory": dict_row}, open=True,
+            ) as spool:
+                app.state.pool = apool
+                app.state.sync_pool = spool
+                yield
+
+    app = FastAPI(
+        title="ParkGIS 卫辉产业集聚区",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/ogc/api",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database_url = url
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    return app

@@ -1,0 +1,33 @@
+"""Routers in the order they are matched (specific paths before parameterised ones)."""
+
+from api.routers import (
+    auth,
+    briefs,
+    health,
+    inquiries,
+    ogc,
+    pages,
+    parcel_actions,
+    planner,
+    projects,
+    search,
+    terrain,
+    tiles,
+    workbench,
+)
+
+ROUTERS = [
+    health.router,
+    auth.router,
+    search.router,        # /api/parcels/available before /api/parcels/{code}/...
+    briefs.router,
+    parcel_actions.router,
+    projects.router,
+    workbench.router,
+    inquiries.router,
+    terrain.router,
+    tiles.router,         # /ogc/collections/{id}/tiles/... before the items routes
+    ogc.router,
+    planner.router,
+    pages.router,
+]

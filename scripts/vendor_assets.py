@@ -1,0 +1,49 @@
+"""Copy the front-end assets installed from the npm registry into ``web/static/vendor``.
+
+The app serves them itself: no CDN at run time (pages must work offline and in China).
+Whole ``dist``-like folders are copied so that CSS keeps finding its images and fonts.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = ROOT / "web" / "node_modules"
+VENDOR = ROOT / "web" / "static" / "vendor"
+
+# package -> folder inside it to copy (relative), copied to vendor/<package name>/
+FOLDERS: dict[str, str] = {
+    "leaflet": "dist",
+    "leaflet.markercluster": "dist",
+    "leaflet.vectorgrid": "dist",
+    "leaflet.fullscreen": ".",
+    "leaflet-minimap": "dist",
+    "leaflet-measure": "dist",
+    "leaflet-draw": "dist",
+    "leaflet.awesome-markers": "dist",
+    "bootstrap": "dist",
+    "jquery": "dist",
+    "@fortawesome/fontawesome-free": ".",
+}
+SKIP = {"node_modules", "src", "scss", "less", "svgs", "metadata", "sprites", "js-packages"}
+
+
+def main() -> None:
+    if not NODE.exists():
+        raise SystemExit("web/node_modules is missing: run `npm install` in web/ first")
+    VENDOR.mkdir(parents=True, exist_ok=True)
+    for package, folder in FOLDERS.items():
+        src = NODE / package / folder
+        if not src.exists():
+            raise SystemExit(f"npm package {package} lacks {folder}: reinstall web/ assets")
+        dst = VENDOR / package.split("/")[-1]
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*SKIP, "*.map", "package.json"))
+    print(f"vendored {len(FOLDERS)} packages into {VENDOR.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
