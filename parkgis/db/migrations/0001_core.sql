@@ -211,6 +211,23 @@ CREATE TABLE parcel_holds (
         WHERE (active)
 );
 
+-- Terrain figures per parcel (filled by `parkgis terrain load`); kept apart from parcels so a
+-- refresh does not bump parcel versions (ETags) that planners hold.
+CREATE TABLE parcel_terrain (
+    parcel_code        text PRIMARY KEY REFERENCES parcels(code) ON UPDATE CASCADE ON DELETE CASCADE,
+    elev_min_m         double precision,
+    elev_max_m         double precision,
+    elev_mean_m        double precision,
+    slope_mean_deg     double precision,
+    slope_max_deg      double precision,
+    steep_share        double precision,
+    flood_share        double precision,
+    flood_max_depth_m  double precision,
+    earthwork_cut_m3   double precision,
+    earthwork_fill_m3  double precision,
+    computed_at        timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE infrastructure (
     id            serial PRIMARY KEY,
     code          text NOT NULL UNIQUE,

@@ -1,0 +1,1 @@
+"""Queries and writes against the PostGIS store, one module per aggregate."""
