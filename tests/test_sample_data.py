@@ -207,8 +207,10 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
                                       b.drop(columns="geometry", errors="ignore"))
         if "geometry" in a:
             assert list(a.geometry.to_wkb()) == list(b.geometry.to_wkb()), name
-    # ... and the committed file matches what the script builds.
+    # ... and the committed file matches what the script builds, to a micrometre: another
+    # GEOS/PROJ build may change the last bits of a coordinate, not the data.
     for name in ("parcels", "county"):
         a = pyogrio.read_dataframe(outs[0], layer=name)
         c = pyogrio.read_dataframe(GPKG, layer=name)
-        assert list(a.geometry.to_wkb()) == list(c.geometry.to_wkb()), name
+        assert len(a) == len(c), name
+        assert a.geometry.geom_equals_exact(c.geometry, tolerance=1e-11).all(), name
