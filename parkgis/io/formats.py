@@ -165,9 +165,14 @@ def list_layers(source: Source) -> list[tuple[str, str | None]]:
         raise _cannot_read(source.path, e) from e
 
 
+def _textual(series: pd.Series) -> bool:
+    # pandas 3 reads strings as the ``str`` dtype, older pandas as ``object``.
+    return bool(pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series))
+
+
 def _looks_misdecoded(frame: pd.DataFrame) -> bool:
     for col in frame.columns:
-        if col == "geometry" or frame[col].dtype != object:
+        if col == "geometry" or not _textual(frame[col]):
             continue
         for v in frame[col].dropna().head(500):
             if isinstance(v, str) and _LATIN1_HIGH.search(v):
@@ -179,7 +184,7 @@ def _redecode_guess(frame: pd.DataFrame) -> str | None:
     """Which encoding the Latin-1 mis-decoded strings really were in, or None."""
     samples = []
     for col in frame.columns:
-        if col == "geometry" or frame[col].dtype != object:
+        if col == "geometry" or not _textual(frame[col]):
             continue
         samples += [v for v in frame[col].dropna().head(500)
                     if isinstance(v, str) and _LATIN1_HIGH.search(v)]
