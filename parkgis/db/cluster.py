@@ -198,7 +198,8 @@ def start(settings: Settings | None = None) -> Cluster:
         capture_output=True, text=True,
     )
     if r.returncode != 0:
-        tail = cluster.logfile.read_text().strip().splitlines()[-1:] if cluster.logfile.exists() else []
+        log = cluster.logfile.read_text() if cluster.logfile.exists() else ""
+        tail = log.strip().splitlines()[-1:]
         raise ClusterError(f"postgres did not start: {' '.join(tail) or r.stderr.strip()}")
     _ensure_database(cluster)
     return cluster

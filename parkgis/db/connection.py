@@ -6,8 +6,8 @@ embedded cluster and ``PARKGIS_DATABASE_URL`` behave the same everywhere.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg.rows import dict_row
