@@ -1,0 +1,156 @@
+"""Shared helpers of the benchmark scripts: the bench database, servers, timing, figures."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from parkgis.db import cluster, migrate  # noqa: E402
+from parkgis.settings import get_settings  # noqa: E402
+
+BENCH_DB = os.environ.get("PARKGIS_BENCH_DB", "parkgis_bench")
+
+
+def server_url() -> str:
+    """The PostgreSQL server: ``PARKGIS_DATABASE_URL``'s, or the embedded cluster (started)."""
+    s = get_settings()
+    return s.database_url or cluster.start(s).url()
+
+
+def bench_url(create: bool = True) -> str:
+    """Conninfo of the bench database (created and migrated when ``create``)."""
+    srv = server_url()
+    if create:
+        with psycopg.connect(make_conninfo(srv, dbname="postgres"), autocommit=True) as c:
+            if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                             (BENCH_DB,)).fetchone():
+                c.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    url = make_conninfo(srv, dbname=BENCH_DB)
+    if create:
+        migrate(url)
+    return url
+
+
+def tcp_url(url: str) -> str:
+    """``postgresql://`` URL over loopback TCP (asyncpg, as tipg uses, ignores ``?host=``)."""
+    d = conninfo_to_dict(url)
+    port = d.get("port") or "5432"
+    user = d.get("user") or "parkgis"
+    pw = f":{d['password']}" if d.get("password") else ""
+    host = d.get("host") or "127.0.0.1"
+    if host.startswith("/"):
+        host = "127.0.0.1"
+    return f"postgresql://{user}{pw}@{host}:{port}/{d['dbname']}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up")
+        time.sleep(0.3)
+
+
+@contextmanager
+def serve(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[subprocess.Popen]:
+    """Run a server process, wait until ``probe`` answers, stop it (only it) afterwards."""
+    log = open(ROOT / ".parkgis" / f"bench-{Path(cmd[0]).name}-{os.getpid()}.log", "w")
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=log,
+                            cwd=str(ROOT), start_new_session=True)
+    try:
+        wait_http(probe)
+        yield proc
+    finally:
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    k = min(len(v) - 1, max(0, round(p / 100 * (len(v) - 1))))
+    return v[k]
+
+
+def summary(label: str, latencies_s: list[float], wall_s: float) -> dict[str, float]:
+    """req/s, p50 and p95 in ms of one run."""
+    out = {"n": len(latencies_s), "rps": len(latencies_s) / wall_s if wall_s else 0.0,
+           "p50_ms": pct(latencies_s, 50) * 1000, "p95_ms": pct(latencies_s, 95) * 1000,
+           "mean_ms": statistics.fmean(latencies_s) * 1000 if latencies_s else 0.0}
+    print(f"{label:<34} n={out['n']:>5}  {out['rps']:>8.1f} req/s  p50 {out['p50_ms']:7.2f} ms"
+          f"  p95 {out['p95_ms']:7.2f} ms", flush=True)
+    return out
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPU ({cpu}), {mem:.0f} GiB RAM, {platform.platform()}"
+
+
+async def http_load(urls: list[str], concurrency: int,
+                    headers: dict[str, str] | None = None) -> tuple[list[float], float, dict]:
+    """GET every URL once with ``concurrency`` clients; returns latencies, wall time, statuses."""
+    import asyncio
+
+    import httpx
+
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = list(reversed(urls))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
+        async def worker() -> None:
+            while queue:
+                u = queue.pop()
+                t0 = time.perf_counter()
+                r = await client.get(u)
+                await r.aread()
+                lat.append(time.perf_counter() - t0)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return lat, wall, statuses

@@ -1,0 +1,126 @@
+"""Availability search latency (with EXPLAIN) and OGC items with a bbox, ours vs tipg.
+
+    .venv/bin/python bench/search.py [--queries 200] [--workers 2] [--skip-http]
+
+Part 1 runs :func:`parkgis.search.search` directly on one connection for a seeded mix of
+queries (zone, land use, area, servicing, distances, chain role, sorts) and prints p50/p95 and
+the EXPLAIN (ANALYZE) of the slowest-kind query, so the index use is visible.
+Part 2 requests the same random bboxes (about one park's quarter) from our
+``/ogc/collections/parcels/items`` and tipg's ``/collections/public.parcels/items``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import time
+
+import psycopg
+from common import ROOT, bench_url, free_port, http_load, machine, serve, summary, tcp_url
+from psycopg.rows import dict_row
+
+from parkgis.search import AvailabilityQuery, explain, search
+
+TIPG_VENV = ROOT / ".parkgis" / "bench-venv"
+
+
+def query_mix(zones: list[str], rnd: random.Random, n: int) -> list[list[tuple[str, str]]]:
+    shapes = [
+        lambda: [("zone", rnd.choice(zones))],
+        lambda: [("landuse", "1001"), ("min_mu", "50"), ("max_mu", "200")],
+        lambda: [("max_rail_m", str(rnd.choice([500, 1000, 2000]))), ("landuse", "1001")],
+        lambda: [("max_road_m", "800"), ("max_substation_m", "3000"), ("svc", "road,power")],
+        lambda: [("near_role", "can_making"), ("near_role_m", "1500"), ("sort", "dist_role")],
+        lambda: [("zone", rnd.choice(zones)), ("sort", "dist_rail")],
+        lambda: [("sort", "-area_mu"), ("status", "available")],
+        lambda: [("max_water_m", "1000"), ("max_gas_m", "1000"), ("min_mu", "30")],
+    ]
+    return [shapes[i % len(shapes)]() for i in range(n)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--bboxes", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--skip-http", action="store_true")
+    args = ap.parse_args()
+    rnd = random.Random(args.seed)
+    url = bench_url(create=False)
+    print(f"machine: {machine()}")
+    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+        n = conn.execute("SELECT count(*) AS n FROM parcels").fetchone()["n"]
+        zones = [r["code"] for r in conn.execute("SELECT code FROM zones")]
+        print(f"parcels: {n}, zones: {len(zones)}")
+        mix = query_mix(zones, rnd, args.queries)
+        per_shape: dict[str, list[float]] = {}
+        lat = []
+        for items in mix[:16]:
+            search(conn, AvailabilityQuery.from_params(items))
+        t0 = time.perf_counter()
+        for items in mix:
+            q = AvailabilityQuery.from_params(items)
+            t = time.perf_counter()
+            search(conn, q)
+            dt = time.perf_counter() - t
+            lat.append(dt)
+            per_shape.setdefault(",".join(k for k, _ in items), []).append(dt)
+        res = summary("availability search (all)", lat, time.perf_counter() - t0)
+        for k, v in per_shape.items():
+            summary(f"  {k}"[:34], v, sum(v))
+        print(f"p95 target ≤ 150 ms: {'met' if res['p95_ms'] <= 150 else 'NOT met'}")
+        for items in ([("max_rail_m", "1000"), ("landuse", "1001")],
+                      [("sort", "-area_mu"), ("status", "available")]):
+            print(f"\nEXPLAIN {items}:")
+            print(explain(conn, AvailabilityQuery.from_params(items)))
+        bbs = []
+        for _ in range(args.bboxes):
+            r = conn.execute("SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 "
+                             "FROM (SELECT ST_Envelope(geom) e FROM zones WHERE code = %s) s",
+                             (rnd.choice(zones),)).fetchone()
+            w, h = (r["x1"] - r["x0"]) / 2, (r["y1"] - r["y0"]) / 2
+            x, y = r["x0"] + rnd.random() * w, r["y0"] + rnd.random() * h
+            bbs.append(f"{x:.6f},{y:.6f},{x + w:.6f},{y + h:.6f}")
+    if args.skip_http:
+        return
+
+    port, tport = free_port(), free_port()
+    base, tbase = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{tport}"
+    ours = [f"{base}/ogc/collections/parcels/items?bbox={b}&limit=100" for b in bbs]
+    avail = [f"{base}/api/parcels/available?" + "&".join(f"{k}={v}" for k, v in items)
+             for items in mix]
+    cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
+           "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level",
+           "warning", "--no-access-log"]
+    out: dict[str, dict] = {}
+    with serve(cmd, {"PARKGIS_DATABASE_URL": url}, f"{base}/healthz"):
+        asyncio.run(http_load(avail[:16], args.concurrency))
+        lat, wall, st = asyncio.run(http_load(avail, args.concurrency))
+        print(f"statuses {st}")
+        summary("GET /api/parcels/available", lat, wall)
+        asyncio.run(http_load(ours[:20], args.concurrency))
+        lat, wall, st = asyncio.run(http_load(ours, args.concurrency))
+        print(f"statuses {st}")
+        out["ours"] = summary("ours items bbox limit=100", lat, wall)
+    tipg = [f"{tbase}/collections/public.parcels/items?bbox={b}&limit=100&geom-column=geom"
+            for b in bbs]
+    tenv = {"DATABASE_URL": tcp_url(url), "TIPG_DB_TABLES": '["public.parcels"]',
+            "TIPG_DB_MAX_CONN_SIZE": "10", "PYTHONPATH": ""}
+    tcmd = [str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1",
+            "--port", str(tport), "--workers", str(args.workers), "--log-level", "warning",
+            "--no-access-log"]
+    with serve(tcmd, tenv, f"{tbase}/healthz"):
+        asyncio.run(http_load(tipg[:20], args.concurrency))
+        lat, wall, st = asyncio.run(http_load(tipg, args.concurrency))
+        print(f"statuses {st}")
+        out["tipg"] = summary("tipg items bbox limit=100", lat, wall)
+    print(f"\nitems bbox ours/tipg (req/s) = {out['ours']['rps'] / out['tipg']['rps']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
