@@ -148,3 +148,156 @@ def main() -> None:
 
 # Keep json importable for sub-commands that print machine-readable output.
 _ = json
+
+
+# -- terrain (issue 8) --------------------------------------------------------------------------
+
+@terrain_app.command("load")
+def terrain_load(
+    dem: Annotated[Path, typer.Argument(help="DEM raster (any GDAL format and CRS)")],
+    flood: Annotated[Path | None, typer.Option(help="flood-depth raster (m)")] = None,
+    steep_deg: Annotated[float, typer.Option(help="slope counted as steep (°)")] = 6.0,
+) -> None:
+    """Load a DEM (and flood depths), store them as COGs, compute every parcel's terrain."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from parkgis.db import connect
+    from parkgis.terrain import load_terrain
+
+    url = _db_url()
+    labels = {"check": "检查栅格 / checking rasters", "cog": "写入 COG / writing COG",
+              "grid": "重投影与坡度 / warping, slope", "zonal": "地块统计 / parcel statistics",
+              "done": "完成 / done"}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(labels["check"], total=1.0)
+
+        def step(stage: str, frac: float) -> None:
+            bar.update(task, description=labels.get(stage, stage), completed=frac)
+
+        with connect(url) as conn:
+            report = load_terrain(conn, dem, flood, steep_deg=steep_deg, progress=step)
+    out.print(report.summary())
+
+
+@terrain_app.command("earthwork")
+def terrain_earthwork(
+    parcel_code: Annotated[str, typer.Argument(help="parcel code, e.g. WH-A-012")],
+    level: Annotated[str, typer.Option(help="flat | plane | elevation in m")] = "flat",
+    yuan_per_m3: Annotated[float | None, typer.Option(help="cost per m³ (¥)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cut and fill (m³) and cost to level one parcel."""
+    from parkgis.db import connect
+    from parkgis.terrain import parcel_earthwork
+
+    with connect(_db_url()) as conn:
+        ew = parcel_earthwork(conn, parcel_code, level, yuan_per_m3)
+    if as_json:
+        print(json.dumps({"parcel": parcel_code, **ew.to_dict()}, ensure_ascii=False))
+        return
+    lvl = f"{ew.level_m:.2f} m" if ew.level_m is not None else "-"
+    out.print(f"{parcel_code} 场地平整 / levelling ({ew.level}, {lvl}): "
+              f"挖方 / cut {ew.cut_m3:,.0f} m³, 填方 / fill {ew.fill_m3:,.0f} m³, "
+              f"净 / net {ew.net_m3:+,.0f} m³, 费用 / cost ¥{ew.cost_yuan:,.0f} "
+              f"(¥{ew.yuan_per_m3:g}/m³)", highlight=False)
+
+
+# -- accounts and the parcel lifecycle (issue 6) ------------------------------------------------
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="account name (letters, digits, _.@-)")],
+    role: Annotated[str, typer.Option(help="investor | planner | admin")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="read the password from standard input (first line)")] = False,
+) -> None:
+    """Create an account; the password is read from stdin, never from the command line."""
+    from parkgis import auth
+    from parkgis.db import connect
+
+    if not password_stdin:
+        fail("需要 --password-stdin（密码从标准输入读取） / pass --password-stdin and pipe the "
+             "password in, e.g. `printf '%s' \"$PW\" | parkgis user add NAME --password-stdin`")
+    password = sys.stdin.readline().rstrip("\r\n")
+    with connect(_db_url()) as conn:
+        row = auth.add_user(conn, name, role, password)
+    out.print(f"用户 / user {row['name']} ({row['role']}) 已创建 / created")
+
+
+@user_app.command("list")
+def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List accounts (name, role, active)."""
+    from parkgis import auth
+    from parkgis.db import connect
+
+    with connect(_db_url()) as conn:
+        rows = auth.list_users(conn)
+    if as_json:
+        print(json.dumps(rows, default=str, ensure_ascii=False))
+        return
+    for r in rows:
+        state = "active" if r["active"] else "inactive / 已停用"
+        out.print(f"{r['name']}\t{r['role']}\t{state}", highlight=False)
+
+
+parcels_app = typer.Typer(help="Parcel lifecycle housekeeping.", no_args_is_help=True)
+app.add_typer(parcels_app, name="parcels")
+
+
+@parcels_app.command("expire")
+def parcels_expire() -> None:
+    """Return lapsed reservations to available (audited as actor 'system'); run it from cron."""
+    from parkgis.db import connect
+    from parkgis.lifecycle import expire_reservations
+
+    with connect(_db_url()) as conn:
+        codes = expire_reservations(conn)
+    out.print(f"到期释放 / expired: {', '.join(codes)}" if codes
+              else "没有到期的预留 / no reservation has lapsed")
+
+
+@app.command("match")
+def match_cmd(
+    project_code: Annotated[str, typer.Argument(help="project code, e.g. PRJ-WLJ")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON body only")] = False,
+    top: Annotated[int, typer.Option("--top", min=0, help="matches to list")] = 10,
+    near: Annotated[int, typer.Option("--near", min=0, help="near misses to list")] = 10,
+) -> None:
+    """Where a project fits: ranked sites with reasons, and near misses (项目选址匹配)."""
+    from rich.table import Table
+
+    from parkgis.db import connect
+    from parkgis.fit import match_project
+
+    try:
+        with connect(_db_url()) as conn:
+            result = match_project(conn, project_code, top=top, near_miss_limit=near,
+                                   confidential=True)
+    except ParkGISError as e:
+        fail(e.message)
+    body = result.body()
+    if as_json:
+        print(json.dumps(body, ensure_ascii=False, default=str))
+        return
+    p = body["project"]
+    out.print(f"[bold]{p['name_zh']}[/] / {p['name_en']} ({p['code']})")
+    table = Table("#", "地块 parcels", "得分 score", "面积 mu", "要点 / highlights")
+    for i, m in enumerate(body["matches"], 1):
+        best = sorted((c for c in m["criteria"] if c["score"] is not None),
+                      key=lambda c: -c["weight"] * c["score"])[:2]
+        table.add_row(str(i), " + ".join(m["parcels"]), f"{m['score']:.1f}",
+                      f"{m['area_mu']:.1f}", "\n".join(c["reason_zh"] for c in best))
+    out.print(table if body["matches"] else "没有符合全部硬性条件的地块 / no site meets every "
+              "hard requirement")
+    if body["near_misses"]:
+        nt = Table("地块 parcels", "未满足 failed", "原因 / reason")
+        for n in body["near_misses"]:
+            nt.add_row(" + ".join(n["parcels"]), n["failed"],
+                       f"{n['reason_zh']}\n{n['reason_en']}")
+        out.print("[bold]接近满足（仅差一项）/ near misses (one requirement short)[/]")
+        out.print(nt)
+
+
+if __name__ == "__main__":
+    main()
