@@ -299,5 +299,73 @@ def match_cmd(
         out.print(nt)
 
 
+# -- pre-review and indicator tables (issue 6, point 5) -----------------------------------------
+
+indicators_app = typer.Typer(help="Land-use control indicator tables (versioned data).",
+                             no_args_is_help=True)
+app.add_typer(indicators_app, name="indicators")
+
+
+@app.command("review")
+def review_cmd(
+    project_code: Annotated[str, typer.Argument(help="project code, e.g. PRJ-WLJ")],
+    parcel_code: Annotated[str, typer.Argument(help="parcel code, or several joined by commas")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="print the CSV report (UTF-8, BOM)")
+                      ] = False,
+    version: Annotated[str | None, typer.Option(help="indicator set (default: active)")] = None,
+) -> None:
+    """Pre-review a project on a parcel against the indicator table (重大招商项目预审)."""
+    from parkgis import review
+    from parkgis.db import connect
+
+    if as_json and as_csv:
+        fail("--json 与 --csv 只能选一个 / choose one of --json and --csv")
+    try:
+        with connect(_db_url()) as conn:
+            r = review.review(conn, project_code, parcel_code.split(","), version=version)
+    except ParkGISError as e:
+        fail(e.message)
+    if as_json:
+        print(json.dumps(r.body(), ensure_ascii=False, default=str))
+        return
+    if as_csv:
+        sys.stdout.buffer.write(review.to_csv(r))
+        sys.stdout.flush()
+        return
+    b = r.body()
+    out.print(f"{b['project']['name_zh']} / {b['project']['name_en']} ({b['project']['code']}) "
+              f"@ {', '.join(b['parcels'])}: {b['area_mu']:.2f} 亩 mu, "
+              f"{b['indicator_set']['name_zh']} {b['indicator_set']['version']}", highlight=False)
+    for it in b["items"]:
+        mark = "※" if it["is_assumption"] else " "
+        out.print(f"[{it['verdict']:>14}]{mark} {it['sentence_zh']}\n"
+                  f"                 {it['sentence_en']}", highlight=False, markup=False)
+    out.print(f"{b['summary_zh']}\n{b['summary_en']}", highlight=False)
+
+
+@indicators_app.command("load")
+def indicators_load(
+    file: Annotated[Path, typer.Argument(help="CSV: indicator sets, indicator rows or the "
+                                               "chain-role → industry map (told by its columns)")],
+) -> None:
+    """Import an indicator CSV (rows are upserted; money per mu is stored per hectare × 15)."""
+    from parkgis import indicators
+    from parkgis.db import connect
+
+    if not file.is_file():
+        fail(f"找不到文件 {file} / no such file {file}")
+    try:
+        with connect(_db_url()) as conn:
+            indicators.ensure_seeded(conn)
+            res = indicators.load_file(conn, file, actor="cli")
+    except ParkGISError as e:
+        fail(e.message)
+    except UnicodeDecodeError:
+        fail(f"{file} 不是 UTF-8 文本 / {file} is not UTF-8 text")
+    out.print(f"已导入 / loaded: sets {', '.join(res.sets) or '—'}, rows {res.rows}, "
+              f"industry map {res.industries}", highlight=False)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,92 @@
+"""Authentication and role checks as FastAPI dependencies.
+
+Use the annotated names in route signatures; they are stable for every router::
+
+    from api.security import OptionalUser, CurrentUser, RequirePlanner, RequireAdmin
+
+    @router.post("/api/things")
+    def create_thing(user: RequirePlanner, conn: SyncConn) -> ...:   # planner or admin
+        ...
+
+- ``OptionalUser``: ``User | None`` — None for anonymous callers (public reads that show more
+  to planners). A token that is present but invalid or expired is still a 401, so a planner
+  whose session ran out is told so rather than silently shown the public view.
+- ``CurrentUser``: any signed-in account (investor, planner or admin); 401 otherwise.
+- ``RequirePlanner``: role planner or admin (every write); ``RequireAdmin``: role admin.
+- ``require_roles(*roles)``: the dependency behind those two, for other combinations.
+
+Missing, invalid or expired tokens are 401 with ``WWW-Authenticate: Bearer``; a valid token
+with the wrong role is 403. The token carries the name; the role and the active flag are read
+from the users table on each request, so demoting or deactivating an account takes effect at
+once rather than when its token expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from psycopg.rows import dict_row
+
+from parkgis.auth import ROLES, User, decode_token
+from parkgis.errors import Forbidden, Unauthorized
+
+__all__ = ["CurrentUser", "OptionalUser", "RequireAdmin", "RequirePlanner", "User",
+           "oauth2_scheme", "require_roles"]
+
+TOKEN_URL = "/api/auth/token"
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False,
+                                     scheme_name="ParkGIS bearer token")
+
+SQL_ACCOUNT = "SELECT role, active FROM users WHERE name = %s"
+
+
+def _unauthorized(message: str, error: str | None = None) -> Unauthorized:
+    challenge = f'Bearer error="{error}"' if error else "Bearer"
+    return Unauthorized(message, headers={"WWW-Authenticate": challenge})
+
+
+async def optional_user(request: Request,
+                        token: Annotated[str | None, Depends(oauth2_scheme)]) -> User | None:
+    """The caller's account, or None without an ``Authorization: Bearer`` header."""
+    if not token:
+        return None
+    claims = decode_token(token, request.app.state.settings)
+    async with request.app.state.pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        row = await (await cur.execute(SQL_ACCOUNT, (claims["sub"],))).fetchone()
+    if row is None or not row["active"]:
+        raise _unauthorized("账户不存在或已停用 / the account is unknown or deactivated",
+                            "invalid_token")
+    return User(claims["sub"], row["role"])
+
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    """Any signed-in account; 401 for anonymous callers."""
+    if user is None:
+        raise _unauthorized("请先登录 / sign in first (Authorization: Bearer <token>)")
+    return user
+
+
+def require_roles(*roles: str) -> Callable[..., Awaitable[User]]:
+    """A dependency admitting only accounts with one of ``roles`` (401 anonymous, 403 other)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            raise Forbidden(f"此操作需要角色 {' / '.join(roles)}，当前为 {user.role} / "
+                            f"this needs role {' or '.join(roles)}; you are {user.role}")
+        return user
+
+    dependency.__name__ = f"require_{'_or_'.join(roles)}"
+    return dependency
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
+RequirePlanner = Annotated[User, Depends(require_roles("planner", "admin"))]
+RequireAdmin = Annotated[User, Depends(require_roles("admin"))]

@@ -1,0 +1,249 @@
+"""Accounts, roles and bearer tokens.
+
+Three roles (design §4): ``investor`` (the public, read only), ``planner`` (every write to
+parcels and projects) and ``admin`` (a planner who also manages users and indicator tables).
+Passwords are hashed with argon2id (argon2-cffi); tokens are HS256 JWTs (PyJWT) signed with
+``settings.secret_key`` or, when that is unset, a random secret kept in
+``settings.data_dir/secret.key`` (mode 600) so that tokens survive a restart.
+
+The functions take a synchronous psycopg connection and never commit: the caller owns the
+transaction (the CLI and the API both call them).
+
+Examples
+--------
+>>> add_user(conn, "wang", "planner", "s3cret-pass")      # doctest: +SKIP
+>>> token, seconds = issue_token(authenticate(conn, "wang", "s3cret-pass"), settings)  # +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import psycopg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from psycopg.rows import dict_row
+
+from parkgis.errors import Conflict, InvalidData, NotFound, Unauthorized
+from parkgis.settings import Settings
+
+ROLES: tuple[str, ...] = ("investor", "planner", "admin")
+#: Roles allowed to write (parcel actions, split/merge, pipeline edits).
+WRITER_ROLES: tuple[str, ...] = ("planner", "admin")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+MIN_PASSWORD_LEN = 8
+MAX_PASSWORD_LEN = 256
+ALGORITHM = "HS256"
+ISSUER = "parkgis"
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so that a wrong name costs as much time as a
+# wrong password and response times do not reveal which names exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+SQL_USER = "SELECT name, role, active, password_hash FROM users WHERE name = %s"
+SQL_USERS = "SELECT name, role, active, created_at FROM users ORDER BY name"
+SQL_INSERT_USER = """
+INSERT INTO users (name, role, password_hash) VALUES (%s, %s, %s)
+ON CONFLICT (name) DO NOTHING
+RETURNING name, role, active, created_at
+"""
+SQL_SET_HASH = "UPDATE users SET password_hash = %s WHERE name = %s"
+SQL_ACTIVE_ADMINS = "SELECT count(*) AS n FROM users WHERE role = 'admin' AND active AND name <> %s"
+SQL_UPDATE_USER = """
+UPDATE users SET role = coalesce(%(role)s, role),
+                 active = coalesce(%(active)s, active),
+                 password_hash = coalesce(%(password_hash)s, password_hash)
+ WHERE name = %(name)s
+RETURNING name, role, active, created_at
+"""
+
+
+@dataclass(frozen=True)
+class User:
+    """An authenticated account: its name (recorded as ``actor`` in the audit) and role."""
+
+    name: str
+    role: str
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITER_ROLES
+
+
+# -- passwords ---------------------------------------------------------------------------------
+
+def hash_password(password: str) -> str:
+    """The argon2id hash of ``password`` (with its own random salt and parameters)."""
+    _check_password(password)
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches ``password_hash``; never raises on a bad hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _check_password(password: str) -> None:
+    if not (MIN_PASSWORD_LEN <= len(password) <= MAX_PASSWORD_LEN):
+        raise InvalidData(
+            f"密码长度须为 {MIN_PASSWORD_LEN}–{MAX_PASSWORD_LEN} 个字符 / "
+            f"password must be {MIN_PASSWORD_LEN}–{MAX_PASSWORD_LEN} characters long"
+        )
+
+
+def _check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise InvalidData(
+            "用户名只能包含字母、数字和 _.@-，最长 64 个字符 / "
+            "user names use letters, digits and _.@- (at most 64 characters)"
+        )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidData(f"未知角色 {role!r}，可选 {', '.join(ROLES)} / "
+                          f"unknown role {role!r}; one of {', '.join(ROLES)}")
+
+
+# -- the users store ---------------------------------------------------------------------------
+
+def add_user(conn: psycopg.Connection, name: str, role: str, password: str) -> dict[str, Any]:
+    """Create an account; :class:`Conflict` if the name is taken.
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+        The caller commits.
+    name, role, password : str
+        ``role`` is one of :data:`ROLES`; the password is stored only as its argon2 hash.
+    """
+    _check_name(name)
+    _check_role(role)
+    pw_hash = hash_password(password)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_INSERT_USER, (name, role, pw_hash)).fetchone()
+    if row is None:
+        raise Conflict(f"用户 {name} 已存在 / user {name} already exists")
+    return row
+
+
+def list_users(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """All accounts (name, role, active, created_at) — never the hashes."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(SQL_USERS).fetchall()
+
+
+def update_user(conn: psycopg.Connection, name: str, *, role: str | None = None,
+                password: str | None = None, active: bool | None = None) -> dict[str, Any]:
+    """Change the role, password or active flag of an account.
+
+    The last active admin cannot be demoted or deactivated (:class:`Conflict`): nobody could
+    manage users afterwards.
+    """
+    if role is not None:
+        _check_role(role)
+    pw_hash = hash_password(password) if password is not None else None
+    with conn.cursor(row_factory=dict_row) as cur:
+        current = cur.execute(SQL_USER + " FOR UPDATE", (name,)).fetchone()
+        if current is None:
+            raise NotFound(f"用户 {name} 不存在 / no user {name}")
+        loses_admin = current["role"] == "admin" and current["active"] and (
+            (role is not None and role != "admin") or active is False)
+        if loses_admin:
+            # Lock the admins so two concurrent demotions cannot both see "another admin".
+            cur.execute("SELECT name FROM users WHERE role = 'admin' FOR UPDATE")
+            if cur.execute(SQL_ACTIVE_ADMINS, (name,)).fetchone()["n"] == 0:
+                raise Conflict("不能停用或降级最后一个管理员 / "
+                               "the last active admin cannot be demoted or deactivated")
+        return cur.execute(SQL_UPDATE_USER, {"name": name, "role": role, "active": active,
+                                             "password_hash": pw_hash}).fetchone()
+
+
+def get_user(conn: psycopg.Connection, name: str) -> User | None:
+    """The active account called ``name``, or None (unknown or deactivated)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_USER, (name,)).fetchone()
+    if row is None or not row["active"]:
+        return None
+    return User(row["name"], row["role"])
+
+
+def authenticate(conn: psycopg.Connection, name: str, password: str) -> User | None:
+    """The account if ``password`` is right and the account active, else None.
+
+    A hash made with older argon2 parameters is upgraded on a successful login.
+    """
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_USER, (name,)).fetchone()
+        if row is None:
+            verify_password(_DUMMY_HASH, password)
+            return None
+        if not verify_password(row["password_hash"], password) or not row["active"]:
+            return None
+        if _hasher.check_needs_rehash(row["password_hash"]):
+            cur.execute(SQL_SET_HASH, (_hasher.hash(password), name))
+    return User(row["name"], row["role"])
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+def signing_key(settings: Settings) -> str:
+    """``settings.secret_key``, else the persisted random key (created on first use, mode 600).
+
+    Several workers may start at once: the file is created with ``O_EXCL`` so exactly one of
+    them writes it and the others read the same key.
+    """
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secrets.token_urlsafe(48))
+    key = path.read_text(encoding="ascii").strip()
+    if not key:  # another worker is between O_EXCL and write; the key is one write away
+        import time
+
+        time.sleep(0.05)
+        key = path.read_text(encoding="ascii").strip()
+    return key
+
+
+def issue_token(user: User, settings: Settings, now: datetime | None = None) -> tuple[str, int]:
+    """A signed bearer token for ``user`` and its lifetime in seconds."""
+    now = now or datetime.now(UTC)
+    seconds = int(settings.token_minutes) * 60
+    expires = now + timedelta(seconds=seconds)
+    claims = {"sub": user.name, "role": user.role, "iss": ISSUER,
+              "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+    return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM), seconds
+
+
+def decode_token(token: str, settings: Settings) -> dict[str, Any]:
+    """The claims of a valid token; :class:`Unauthorized` for a bad, forged or expired one."""
+    try:
+        return jwt.decode(token, signing_key(settings), algorithms=[ALGORITHM], issuer=ISSUER,
+                          options={"require": ["sub", "exp", "iat"]})
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("登录已过期，请重新登录 / the token has expired; sign in again",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token", '
+                                                        'error_description="expired"'}) from None
+    except jwt.PyJWTError:
+        raise Unauthorized("令牌无效 / invalid token",
+                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
