@@ -1,0 +1,1003 @@
+"""Where a prospective project fits: hard constraints, weighted criteria, footprint, assembly.
+
+A site is one available parcel or a group of 2–3 adjacent ones (:mod:`parkgis.assembly`).
+Every site is checked against the project's *hard constraints*; a site passing all of them is a
+match and is scored 0–100 over weighted *criteria*; a site failing exactly one is a *near miss*,
+named with that constraint. Every figure is computed in the zone's Gauss–Krüger projection.
+
+Hard constraints (each applies only when the project states the requirement):
+
+===============  =====================================================================
+``available``    parcel status ``available`` — or reserved/listed *for this project*;
+                 parcels reserved or listed for another project appear only as near misses
+``area``         site area within ``min_area_mu`` … ``max_area_mu``
+``landuse``      parcel land-use code starts with one of ``landuse_codes``
+``footprint``    an L × W rectangle fits inside the site at some rotation
+                 (:mod:`parkgis.footprint`, tolerance 0.1 m)
+``rail``         a rail siding or railway within ``max_rail_m`` (``rail_required`` without a
+                 distance: 500 m, a siding's reach)
+``trunk_road``   a trunk or national road within ``max_trunk_road_m``
+``sensitive``    with a ``hazard_class``: no sensitive use (residential 07, education 0804,
+                 health 0806, welfare 0807 land) within ``min_sensitive_m``
+``power``        spare capacity of the serving substation ≥ ``power_kva``
+``water``        spare capacity of the serving water plant ≥ ``water_tpd``
+``wastewater``   spare capacity of the serving wastewater plant ≥ ``wastewater_tpd``
+``slope``        mean slope ≤ ``max_slope_deg`` (skipped without terrain data)
+``flood``        flood-prone share ≤ ``max_flood_share`` (skipped without terrain data)
+``budget``       land cost (benchmark price × area) ≤ ``land_budget_wan``
+===============  =====================================================================
+
+Capacity. The serving facility of a site is the nearest one of its kind. Its capacity for a
+project is the registered capacity (``infrastructure.status = 'existing'``), plus upgrades of
+it that are planned/under way and finish on or before the project's start date (completed
+upgrades are taken to be in the registered capacity already), plus new facilities built by
+such upgrades (a planned facility counts when an upgrade of it finishes in time). Without a
+start date, "in time" means today. Spare capacity = that − the draws of other projects that
+hold parcels (status reserved, listed, allocated, under construction or operational with a
+``project_code``); a project's draw is attributed to the facility nearest its largest held
+parcel. Assumed: resident enterprises without a project record draw nothing we can count (no
+load figures are registered for them); kVA and MVA are converted 1000:1, MW as MVA (pf ≈ 1),
+m³/d as t/d.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import psycopg
+import shapely
+from psycopg.rows import dict_row
+from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
+
+from parkgis import assembly
+from parkgis.errors import InvalidInput, NotFound
+from parkgis.footprint import Placement, close_gaps, fit_rectangle
+
+MU_M2 = 10000.0 / 15.0
+
+#: Default criterion weights; ``projects.weights`` overrides any of them by name.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "area_fit": 10, "power": 15, "water": 8, "wastewater": 7, "rail": 10, "road": 10,
+    "chain": 15, "servicing": 10, "cost": 10, "terrain": 5, "shape": 5, "gas": 5,
+    "assembly": 5,
+}
+
+RAIL_KINDS = ("rail_siding", "railway")
+ROAD_KINDS = ("trunk_road", "national_road")
+GAS_KINDS = ("gas_main", "gas_station")
+FACILITY = {"power": "substation", "water": "water_plant", "wastewater": "wastewater_plant"}
+SENSITIVE_LANDUSE = r"^(07|0804|0806|0807)"
+DEFAULT_RAIL_M = 500.0
+CHAIN_RADIUS_M = 3000.0
+#: An upgrade without ``infra_code`` this close to a planned facility of its kind builds it.
+BUILDS_WITHIN_M = 300.0
+HOLDING_STATUSES = ("reserved", "listed", "allocated", "under_construction", "operational")
+KIND_ZH = {"substation": "变电站", "water_plant": "水厂", "wastewater_plant": "污水处理厂"}
+UNIT = {"power": ("kVA", "kVA"), "water": ("吨/日", "t/d"), "wastewater": ("吨/日", "t/d")}
+NEED = {"power": "power_kva", "water": "water_tpd", "wastewater": "wastewater_tpd"}
+HARD_ZH = {
+    "available": "可供应状态", "area": "面积", "landuse": "用地性质", "footprint": "厂房尺寸",
+    "rail": "铁路专用线", "trunk_road": "干线公路", "sensitive": "卫生防护距离",
+    "power": "供电容量", "water": "供水容量", "wastewater": "污水处理容量",
+    "slope": "坡度", "flood": "洪涝", "budget": "土地预算",
+}
+
+# --------------------------------------------------------------------------- requirement
+
+REQUIREMENT_FIELDS = (
+    "code", "name_zh", "name_en", "industry", "chain_role", "stage", "min_area_mu",
+    "max_area_mu", "footprint_length_m", "footprint_width_m", "landuse_codes", "power_kva",
+    "water_tpd", "wastewater_tpd", "gas_m3pd", "rail_required", "max_rail_m",
+    "max_trunk_road_m", "hazard_class", "min_sensitive_m", "preferred_neighbours",
+    "start_date", "land_budget_wan", "investment_wan", "expected_tax_wan", "max_slope_deg",
+    "max_flood_share", "weights",
+)
+#: Fields shown in the ``project`` member of a match result (no budget, contact or notes).
+PUBLIC_REQUIREMENT_FIELDS = tuple(f for f in REQUIREMENT_FIELDS if f != "land_budget_wan")
+
+
+@dataclass
+class Requirement:
+    """What a project asks of a site (the requirement columns of ``projects``)."""
+
+    code: str | None = None
+    name_zh: str = "临时需求"
+    name_en: str = "ad-hoc requirement"
+    industry: str | None = None
+    chain_role: str | None = None
+    stage: str | None = None
+    min_area_mu: float | None = None
+    max_area_mu: float | None = None
+    footprint_length_m: float | None = None
+    footprint_width_m: float | None = None
+    landuse_codes: list[str] = field(default_factory=list)
+    power_kva: float | None = None
+    water_tpd: float | None = None
+    wastewater_tpd: float | None = None
+    gas_m3pd: float | None = None
+    rail_required: bool = False
+    max_rail_m: float | None = None
+    max_trunk_road_m: float | None = None
+    hazard_class: str | None = None
+    min_sensitive_m: float | None = None
+    preferred_neighbours: list[str] = field(default_factory=list)
+    start_date: dt.date | None = None
+    land_budget_wan: float | None = None
+    investment_wan: float | None = None
+    expected_tax_wan: float | None = None
+    max_slope_deg: float | None = None
+    max_flood_share: float | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in REQUIREMENT_FIELDS:
+            v = getattr(self, f)
+            if isinstance(v, Decimal):
+                setattr(self, f, float(v))
+        if (self.min_area_mu is not None and self.max_area_mu is not None
+                and self.max_area_mu < self.min_area_mu):
+            raise InvalidInput("max_area_mu < min_area_mu / 最大面积小于最小面积")
+        if (self.footprint_length_m is None) != (self.footprint_width_m is None):
+            raise InvalidInput("footprint needs both length and width / 厂房尺寸需同时给出长和宽")
+        bad = [c for c in self.landuse_codes if not str(c).isdigit()]
+        if bad:
+            raise InvalidInput(f"landuse_codes must be digit prefixes: {bad}")
+
+    @property
+    def rail_limit_m(self) -> float | None:
+        if self.max_rail_m is not None:
+            return float(self.max_rail_m)
+        return DEFAULT_RAIL_M if self.rail_required else None
+
+    def public(self) -> dict[str, Any]:
+        out = {}
+        for f in PUBLIC_REQUIREMENT_FIELDS:
+            v = getattr(self, f)
+            out[f] = v.isoformat() if isinstance(v, dt.date) else v
+        return out
+
+
+PROJECT_SQL = "SELECT * FROM projects WHERE code = %s"
+
+
+def load_requirement(conn: psycopg.Connection, code: str) -> Requirement:
+    """The requirement of a stored project; :class:`NotFound` if there is no such code."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(PROJECT_SQL, (code,)).fetchone()
+    if row is None:
+        raise NotFound(f"项目 {code} 不存在 / no project {code}")
+    return Requirement(**{f: row[f] for f in REQUIREMENT_FIELDS if f in row
+                          and row[f] is not None})
+
+
+# --------------------------------------------------------------------------- data access
+
+CANDIDATES_SQL = """
+SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until, p.landuse_code,
+       p.area_m2, p.gk_srid, p.land_price_wan_per_mu,
+       (p.svc_road::int + p.svc_water::int + p.svc_drainage::int + p.svc_power::int
+        + p.svc_gas::int + p.svc_heat::int + p.svc_telecom::int + p.svc_levelled::int) AS svc,
+       p.svc_gas, t.slope_mean_deg, t.flood_share,
+       ST_AsBinary(p.geom_gk) AS wkb
+  FROM parcels p
+  LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
+ WHERE p.status = 'available'
+    OR (p.status IN ('reserved', 'listed'))
+ ORDER BY p.code
+"""
+
+INFRA_SQL = """
+SELECT code, kind, name_zh, name_en, status, capacity, capacity_unit,
+       ST_AsBinary(ST_Transform(geom, %(srid)s)) AS wkb
+  FROM infrastructure
+ WHERE kind = ANY(%(kinds)s)
+"""
+
+UPGRADES_SQL = """
+SELECT code, infra_code, kind, name_zh, name_en, capacity_added, capacity_unit, start_date,
+       finish_date, status, ST_AsBinary(ST_Transform(ST_PointOnSurface(geom), %(srid)s)) AS wkb
+  FROM upgrades
+ WHERE kind = ANY(%(kinds)s)
+"""
+
+DRAWS_SQL = """
+SELECT p.code AS parcel_code, p.project_code, p.area_m2, pr.power_kva, pr.water_tpd,
+       pr.wastewater_tpd, ST_AsBinary(ST_Transform(p.geom, %(srid)s)) AS wkb
+  FROM parcels p
+  JOIN projects pr ON pr.code = p.project_code
+ WHERE p.status = ANY(%(statuses)s)
+   AND p.project_code IS DISTINCT FROM %(project)s
+"""
+
+SENSITIVE_SQL = """
+SELECT code, landuse_code, ST_AsBinary(ST_Transform(geom, %(srid)s)) AS wkb
+  FROM parcels
+ WHERE status <> 'historic' AND landuse_code ~ %(pattern)s
+"""
+
+ENTERPRISES_SQL = """
+SELECT code, name_zh, name_en, chain_role, ST_AsBinary(ST_Transform(geom, %(srid)s)) AS wkb
+  FROM enterprises
+ WHERE chain_role = ANY(%(roles)s)
+"""
+
+
+def _unit_factor(kind: str, unit: str | None) -> float:
+    u = (unit or "").strip().lower().replace("³", "3").replace(" ", "")
+    if kind == "substation":
+        if u in ("kva", "kw"):
+            return 1.0
+        return 1000.0  # MVA (the usual unit), MW at pf ≈ 1
+    if u.startswith("万") or u.startswith("10^4") or u.startswith("1e4"):
+        return 10000.0
+    return 1.0  # t/d, m3/d
+
+
+@dataclass
+class Facility:
+    code: str
+    kind: str
+    name_zh: str
+    name_en: str
+    geom: BaseGeometry
+    registered: float          # in kVA or t/d
+    exists: bool
+    added: list[tuple[str, str, float, dt.date | None]] = field(default_factory=list)
+    late: list[tuple[str, str, float, dt.date | None, str]] = field(default_factory=list)
+    draw: float = 0.0
+    drawers: list[str] = field(default_factory=list)
+    builders: list[tuple] = field(default_factory=list)
+
+    @property
+    def capacity(self) -> float:
+        base = self.registered if self.exists else 0.0
+        return base + sum(a[2] for a in self.added)
+
+    @property
+    def spare(self) -> float:
+        return self.capacity - self.draw
+
+
+def _load_facilities(conn: psycopg.Connection, srid: int, req: Requirement,
+                     today: dt.date) -> dict[str, list[Facility]]:
+    """Facilities by criterion name with their capacity as of the project's start date."""
+    by_start = req.start_date or today
+    kinds = list(FACILITY.values())
+    with conn.cursor(row_factory=dict_row) as cur:
+        infra = cur.execute(INFRA_SQL, {"srid": srid, "kinds": kinds}).fetchall()
+        ups = cur.execute(UPGRADES_SQL, {"srid": srid, "kinds": kinds}).fetchall()
+        draws = cur.execute(DRAWS_SQL, {"srid": srid, "statuses": list(HOLDING_STATUSES),
+                                        "project": req.code}).fetchall()
+    fac: dict[str, Facility] = {}
+    for r in infra:
+        if r["capacity"] is None:
+            continue
+        f = _unit_factor(r["kind"], r["capacity_unit"])
+        fac[r["code"]] = Facility(r["code"], r["kind"], r["name_zh"], r["name_en"],
+                                  shapely.from_wkb(r["wkb"]).representative_point(),
+                                  float(r["capacity"]) * f, r["status"] == "existing")
+    for u in ups:
+        if u["capacity_added"] is None:
+            continue
+        amount = float(u["capacity_added"]) * _unit_factor(u["kind"], u["capacity_unit"])
+        done = u["status"] == "completed"
+        in_time = done or (u["finish_date"] is not None and u["finish_date"] <= by_start)
+        late = (u["name_zh"], u["name_en"], amount, u["finish_date"], u["code"])
+        target = fac.get(u["infra_code"]) if u["infra_code"] else None
+        if target is None and u["infra_code"] is None:
+            # An unlinked upgrade standing on a planned facility of its kind builds that
+            # facility; elsewhere it is a new facility of its own.
+            g = shapely.from_wkb(u["wkb"])
+            target = next((f for f in fac.values() if f.kind == u["kind"] and not f.exists
+                           and f.geom.distance(g) <= BUILDS_WITHIN_M), None)
+            if target is None:
+                target = fac[u["code"]] = Facility(u["code"], u["kind"], u["name_zh"],
+                                                   u["name_en"], g, amount, False)
+        if target is None:
+            continue
+        if not target.exists and target.registered > 0 and not target.builders:
+            target.builders.append(late)
+            if in_time:
+                target.exists = True
+            else:
+                target.late.append(late)
+        elif in_time and not done:
+            target.added.append(late[:4])
+        elif not in_time:
+            target.late.append(late)
+        # completed upgrades of existing facilities: already in the registered capacity
+
+    out: dict[str, list[Facility]] = {}
+    for crit, kind in FACILITY.items():
+        # Only facilities in service by the start date can serve; the others are named in
+        # reasons through ``late`` when they are nearer.
+        out[crit] = [f for f in fac.values() if f.kind == kind]
+    # Draws: one per holding project, to the facility nearest its largest parcel.
+    largest: dict[str, dict] = {}
+    for d in draws:
+        cur_ = largest.get(d["project_code"])
+        if cur_ is None or d["area_m2"] > cur_["area_m2"]:
+            largest[d["project_code"]] = d
+    for crit, fl in out.items():
+        if not fl:
+            continue
+        tree, live = _serving(fl)
+        if tree is None:
+            continue
+        for proj, d in sorted(largest.items()):
+            need = d[NEED[crit]]
+            if not need:
+                continue
+            i = int(live[tree.query_nearest(shapely.from_wkb(d["wkb"]))[0]])
+            fl[i].draw += float(need)
+            fl[i].drawers.append(proj)
+    return out
+
+
+def _serving(fl: list[Facility]) -> tuple[shapely.STRtree | None, np.ndarray]:
+    """A tree over the facilities in service (by the start date) and their indices."""
+    live = np.array([i for i, f in enumerate(fl) if f.exists and f.capacity > 0], dtype=int)
+    if not len(live):
+        return None, live
+    return shapely.STRtree([fl[i].geom for i in live]), live
+
+
+# --------------------------------------------------------------------------- site records
+
+
+@dataclass
+class Site:
+    """One parcel or an assembled group, with everything the checks read."""
+
+    codes: tuple[str, ...]
+    zone: str
+    geom: BaseGeometry               # GK, metres
+    srid: int
+    area_m2: float
+    landuse_ok: bool
+    landuse: str
+    status_ok: bool
+    status_note: tuple[str, str] | None
+    own_reservation: bool
+    svc: float                       # 0..8 connections, area-weighted for groups
+    gas_svc: bool
+    price_total_wan: float | None
+    slope: float | None
+    flood: float | None
+    d_rail: float
+    d_road: float
+    d_gas: float
+    d_sensitive: float
+    d_chain: float
+    chain_name: tuple[str, str] | None
+    chain_count: int
+    fac: dict[str, int]              # criterion -> index into facilities list
+    fac_dist: dict[str, float]
+    pending: dict[str, int] = field(default_factory=dict)  # nearer facility not yet built
+
+    @property
+    def area_mu(self) -> float:
+        return self.area_m2 / MU_M2
+
+
+def _nearest(tree: shapely.STRtree | None, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(geoms)
+    if tree is None or n == 0:
+        return np.full(n, -1), np.full(n, np.inf)
+    idx, dist = tree.query_nearest(geoms, return_distance=True, all_matches=False)
+    out_i = np.full(n, -1)
+    out_d = np.full(n, np.inf)
+    out_i[idx[0]] = idx[1]
+    out_d[idx[0]] = dist
+    return out_i, out_d
+
+
+def _tree(conn: psycopg.Connection, sql: str, params: dict) -> tuple[
+        shapely.STRtree | None, list[dict]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(sql, params).fetchall()
+    if not rows:
+        return None, []
+    return shapely.STRtree(shapely.from_wkb([r["wkb"] for r in rows])), rows
+
+
+@dataclass
+class Context:
+    req: Requirement
+    today: dt.date
+    facilities: dict[str, list[Facility]]
+    sites: list[Site]
+    by_code: dict[str, Site]
+
+
+def _build_context(conn: psycopg.Connection, req: Requirement,
+                   today: dt.date | None = None) -> Context:
+    today = today or dt.date.today()
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(CANDIDATES_SQL).fetchall()
+    srids = sorted({r["gk_srid"] for r in rows}) or [4547]
+    sites: list[Site] = []
+    facilities: dict[str, list[Facility]] = {}
+    prefixes = tuple(str(c) for c in req.landuse_codes)
+    for srid in srids:
+        part = [r for r in rows if r["gk_srid"] == srid]
+        # Facilities are computed once in the first (Weihui: the only) projection.
+        if not facilities:
+            facilities = _load_facilities(conn, srid, req, today)
+        geoms = shapely.from_wkb([r["wkb"] for r in part]) if part else np.array([])
+        rail_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_KINDS)})
+        road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS)})
+        gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS)})
+        sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
+        chain_t, chain_rows = (None, [])
+        if req.preferred_neighbours:
+            chain_t, chain_rows = _tree(conn, ENTERPRISES_SQL,
+                                        {"srid": srid, "roles": list(req.preferred_neighbours)})
+        _, d_rail = _nearest(rail_t, geoms)
+        _, d_road = _nearest(road_t, geoms)
+        _, d_gas = _nearest(gas_t, geoms)
+        _, d_sens = _nearest(sens_t, geoms)
+        i_chain, d_chain = _nearest(chain_t, geoms)
+        chain_counts = np.zeros(len(part), dtype=int)
+        if chain_t is not None and len(part):
+            pairs = chain_t.query(geoms, predicate="dwithin", distance=CHAIN_RADIUS_M)
+            chain_counts = np.bincount(pairs[0], minlength=len(part))
+        fac_idx: dict[str, np.ndarray] = {}
+        fac_d: dict[str, np.ndarray] = {}
+        pend_idx: dict[str, np.ndarray] = {}
+        for crit, fl in facilities.items():
+            t, live = _serving(fl)
+            i, d = _nearest(t, geoms)
+            fac_idx[crit] = np.where(i >= 0, live[np.maximum(i, 0)] if len(live) else -1, -1)
+            fac_d[crit] = d
+            # A facility not yet in service but nearer than the serving one is worth naming.
+            pending = [k for k, f in enumerate(fl) if not f.exists and f.late]
+            if pending:
+                pi, pd_ = _nearest(shapely.STRtree([fl[k].geom for k in pending]), geoms)
+                pend_idx[crit] = np.where((pi >= 0) & (pd_ < d),
+                                          np.array(pending)[np.maximum(pi, 0)], -1)
+            else:
+                pend_idx[crit] = np.full(len(part), -1)
+        for k, r in enumerate(part):
+            status_ok = r["status"] == "available" or (
+                req.code is not None and r["project_code"] == req.code)
+            note = None
+            if not status_ok:
+                until = r["reserved_until"].isoformat() if r["reserved_until"] else "—"
+                if r["status"] == "listed":
+                    note = ("正在招拍挂公示，已挂牌给其他项目",
+                            "a tender/auction/listing notice is running for another party")
+                else:
+                    note = (f"已为其他项目预留至 {until}",
+                            f"reserved for another project until {until}")
+            price = r["land_price_wan_per_mu"]
+            sites.append(Site(
+                codes=(r["code"],), zone=r["zone_code"], geom=geoms[k], srid=srid,
+                area_m2=float(r["area_m2"]),
+                landuse_ok=(not prefixes) or r["landuse_code"].startswith(prefixes),
+                landuse=r["landuse_code"], status_ok=status_ok, status_note=note,
+                own_reservation=status_ok and r["status"] != "available",
+                svc=float(r["svc"]), gas_svc=bool(r["svc_gas"]),
+                price_total_wan=(float(price) * float(r["area_m2"]) / MU_M2
+                                 if price is not None else None),
+                slope=r["slope_mean_deg"], flood=r["flood_share"],
+                d_rail=float(d_rail[k]), d_road=float(d_road[k]), d_gas=float(d_gas[k]),
+                d_sensitive=float(d_sens[k]), d_chain=float(d_chain[k]),
+                chain_name=((chain_rows[i_chain[k]]["name_zh"], chain_rows[i_chain[k]]["name_en"])
+                            if i_chain[k] >= 0 else None),
+                chain_count=int(chain_counts[k]),
+                fac={c: int(fac_idx[c][k]) for c in facilities},
+                fac_dist={c: float(fac_d[c][k]) for c in facilities},
+                pending={c: int(pend_idx[c][k]) for c in facilities},
+            ))
+    return Context(req, today, facilities, sites, {s.codes[0]: s for s in sites})
+
+
+def _combine(parts: Sequence[Site]) -> Site:
+    """A group of adjacent parcels as one site (distances: the nearest member)."""
+    area = sum(p.area_m2 for p in parts)
+    w = [p.area_m2 / area for p in parts]
+
+    def wmean(vals: Iterable[float | None]) -> float | None:
+        vals = list(vals)
+        if any(v is None for v in vals):
+            return None
+        return float(sum(v * x for v, x in zip(vals, w, strict=True)))
+
+    nearest_chain = min(parts, key=lambda p: p.d_chain)
+    fac: dict[str, int] = {}
+    fac_dist: dict[str, float] = {}
+    pending: dict[str, int] = {}
+    for crit in parts[0].fac:
+        best = min(parts, key=lambda p: p.fac_dist[crit])
+        fac[crit], fac_dist[crit] = best.fac[crit], best.fac_dist[crit]
+        pending[crit] = best.pending.get(crit, -1)
+    prices = [p.price_total_wan for p in parts]
+    return Site(
+        codes=tuple(sorted(c for p in parts for c in p.codes)), zone=parts[0].zone,
+        geom=close_gaps([p.geom for p in parts]), srid=parts[0].srid, area_m2=area,
+        landuse_ok=all(p.landuse_ok for p in parts), landuse=parts[0].landuse,
+        status_ok=all(p.status_ok for p in parts),
+        status_note=next((p.status_note for p in parts if p.status_note), None),
+        own_reservation=any(p.own_reservation for p in parts),
+        svc=float(wmean(p.svc for p in parts)), gas_svc=all(p.gas_svc for p in parts),
+        price_total_wan=None if any(x is None for x in prices) else float(sum(prices)),
+        slope=wmean(p.slope for p in parts), flood=wmean(p.flood for p in parts),
+        d_rail=min(p.d_rail for p in parts), d_road=min(p.d_road for p in parts),
+        d_gas=min(p.d_gas for p in parts), d_sensitive=min(p.d_sensitive for p in parts),
+        d_chain=nearest_chain.d_chain, chain_name=nearest_chain.chain_name,
+        chain_count=max(p.chain_count for p in parts), fac=fac, fac_dist=fac_dist,
+        pending=pending,
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass
+class Failure:
+    name: str
+    reason_zh: str
+    reason_en: str
+    gap: float  # relative shortfall, for ordering near misses (smaller = nearer)
+
+
+def _m(x: float) -> str:
+    return f"{x:,.0f} m" if math.isfinite(x) else "∞"
+
+
+def _date(d: dt.date | None) -> str:
+    return d.strftime("%Y-%m") if d else "—"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
+
+
+def _capacity_text(ctx: Context, crit: str, f: Facility, need: float,
+                   s: Site | None = None) -> tuple[str, str]:
+    uz, ue = UNIT[crit]
+    start = ctx.req.start_date
+    parts_zh = [f"{f.name_zh}：可用容量 {_fmt(f.capacity)} {uz}"]
+    parts_en = [f"{f.name_en}: capacity {_fmt(f.capacity)} {ue}"]
+    for nz, ne, amt, fin in f.added:
+        parts_zh.append(f"（含{nz} +{_fmt(amt)}，{_date(fin)} 完工）")
+        parts_en.append(f" (incl. {ne} +{_fmt(amt)}, finishing {_date(fin)})")
+    if f.draw:
+        parts_zh.append(f"，已被 {len(f.drawers)} 个项目占用 {_fmt(f.draw)}")
+        parts_en.append(f", {_fmt(f.draw)} taken by {len(f.drawers)} project(s)")
+    parts_zh.append(f"，剩余 {_fmt(f.spare)} {uz}，项目需要 {_fmt(need)} {uz}")
+    parts_en.append(f", {_fmt(f.spare)} {ue} spare; the project needs {_fmt(need)} {ue}")
+    late = list(f.late)
+    if s is not None and s.pending.get(crit, -1) >= 0:
+        late += ctx.facilities[crit][s.pending[crit]].late
+    when_zh = f"项目开工日期 {_date(start)}" if start else "今天"
+    when_en = f"your start date {_date(start)}" if start else "today"
+    for nz, ne, amt, fin, _code in late:
+        parts_zh.append(f"；{nz}（+{_fmt(amt)}）{_date(fin)} 完工，晚于{when_zh}，未计入")
+        parts_en.append(f"; {ne} (+{_fmt(amt)}) finishes {_date(fin)}, after {when_en}, "
+                        "not counted")
+    return "".join(parts_zh), "".join(parts_en)
+
+
+def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
+    """Every hard constraint the site fails, except the footprint (checked separately)."""
+    req, out = ctx.req, []
+    if not s.status_ok:
+        zh, en = s.status_note or ("不可供应", "not available")
+        out.append(Failure("available", zh, en, 0.5))
+    a = s.area_mu
+    if req.min_area_mu is not None and a < req.min_area_mu:
+        out.append(Failure("area", f"面积 {a:.1f} 亩，小于要求的 {req.min_area_mu:g} 亩",
+                           f"{a:.1f} mu, below the {req.min_area_mu:g} mu asked",
+                           (req.min_area_mu - a) / req.min_area_mu))
+    if req.max_area_mu is not None and a > req.max_area_mu:
+        out.append(Failure("area", f"面积 {a:.1f} 亩，超过上限 {req.max_area_mu:g} 亩",
+                           f"{a:.1f} mu, above the {req.max_area_mu:g} mu limit",
+                           (a - req.max_area_mu) / req.max_area_mu))
+    if not s.landuse_ok:
+        allowed = "/".join(req.landuse_codes)
+        out.append(Failure("landuse", f"用地性质 {s.landuse} 不在 {allowed} 之列",
+                           f"land use {s.landuse} is not one of {allowed}", 1.0))
+    lim = req.rail_limit_m
+    if lim is not None and s.d_rail > lim:
+        out.append(Failure("rail", f"最近铁路/专用线 {_m(s.d_rail)}，超过 {_m(lim)}",
+                           f"nearest railway/siding {_m(s.d_rail)}, beyond {_m(lim)}",
+                           (s.d_rail - lim) / max(lim, 1.0)))
+    if req.max_trunk_road_m is not None and s.d_road > req.max_trunk_road_m:
+        lim = float(req.max_trunk_road_m)
+        out.append(Failure("trunk_road", f"最近干线公路 {_m(s.d_road)}，超过 {_m(lim)}",
+                           f"nearest trunk road {_m(s.d_road)}, beyond {_m(lim)}",
+                           (s.d_road - lim) / max(lim, 1.0)))
+    if req.hazard_class and req.min_sensitive_m and s.d_sensitive < req.min_sensitive_m:
+        lim = float(req.min_sensitive_m)
+        out.append(Failure("sensitive",
+                           f"距居住/学校/医院等敏感用地 {_m(s.d_sensitive)}，"
+                           f"{req.hazard_class} 类项目要求 ≥ {_m(lim)}",
+                           f"sensitive land (homes, schools, hospitals) {_m(s.d_sensitive)} "
+                           f"away; hazard class {req.hazard_class} needs ≥ {_m(lim)}",
+                           (lim - s.d_sensitive) / lim))
+    for crit in FACILITY:
+        need = getattr(req, NEED[crit])
+        if not need:
+            continue
+        fl = ctx.facilities.get(crit) or []
+        i = s.fac.get(crit, -1)
+        if i < 0:
+            continue  # no capacity data: reported as skipped by the criterion
+        f = fl[i]
+        if f.spare < need:
+            zh, en = _capacity_text(ctx, crit, f, need, s)
+            out.append(Failure(crit, zh, en, (need - f.spare) / need))
+    if req.max_slope_deg is not None and s.slope is not None and s.slope > req.max_slope_deg:
+        out.append(Failure("slope", f"平均坡度 {s.slope:.1f}°，超过 {req.max_slope_deg:g}°",
+                           f"mean slope {s.slope:.1f}°, above {req.max_slope_deg:g}°",
+                           (s.slope - req.max_slope_deg) / max(req.max_slope_deg, 0.1)))
+    if (req.max_flood_share is not None and s.flood is not None
+            and s.flood > req.max_flood_share):
+        out.append(Failure("flood", f"易涝面积占 {s.flood:.0%}，超过 {req.max_flood_share:.0%}",
+                           f"{s.flood:.0%} flood-prone, above {req.max_flood_share:.0%}",
+                           (s.flood - req.max_flood_share) / max(req.max_flood_share, 0.01)))
+    if req.land_budget_wan is not None and s.price_total_wan is not None \
+            and s.price_total_wan > req.land_budget_wan:
+        cost = s.price_total_wan
+        if confidential:
+            zh = (f"按基准地价估算土地费用 {cost:,.0f} 万元，"
+                  f"超出预算 {req.land_budget_wan:,.0f} 万元")
+            en = (f"land at the benchmark price costs about {cost:,.0f} wan yuan, over the "
+                  f"{req.land_budget_wan:,.0f} wan budget")
+        else:
+            zh = f"按基准地价估算土地费用 {cost:,.0f} 万元，超出项目土地预算"
+            en = f"land at the benchmark price costs about {cost:,.0f} wan yuan, over budget"
+        out.append(Failure("budget", zh, en,
+                           (cost - req.land_budget_wan) / max(req.land_budget_wan, 1.0)))
+    return out
+
+
+def _footprint(req: Requirement, s: Site) -> tuple[Placement | None, Failure | None]:
+    if req.footprint_length_m is None or req.footprint_width_m is None:
+        return None, None
+    L, W = float(req.footprint_length_m), float(req.footprint_width_m)
+    p = fit_rectangle(s.geom, L, W)
+    if p is None:
+        mrr = s.geom.minimum_rotated_rectangle
+        xy = np.asarray(mrr.exterior.coords)
+        sides = sorted([float(np.hypot(*(xy[1] - xy[0]))), float(np.hypot(*(xy[2] - xy[1])))])
+        return None, Failure(
+            "footprint",
+            f"{L:g}×{W:g} m 厂房在任何角度都放不下"
+            f"（地块外接矩形约 {sides[1]:.0f}×{sides[0]:.0f} m）",
+            f"a {L:g} × {W:g} m building fits at no angle (the site's bounding rectangle is "
+            f"about {sides[1]:.0f} × {sides[0]:.0f} m)", 0.3)
+    return p, None
+
+
+# --------------------------------------------------------------------------- criteria
+
+
+def _clip(x: float) -> float:
+    return float(min(100.0, max(0.0, x)))
+
+
+def _criteria(ctx: Context, s: Site, placement: Placement | None,
+              confidential: bool) -> list[dict[str, Any]]:
+    req = ctx.req
+    w = dict(DEFAULT_WEIGHTS)
+    w.update({k: float(v) for k, v in (req.weights or {}).items() if k in DEFAULT_WEIGHTS})
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, score: float | None, zh: str, en: str) -> None:
+        out.append({"name": name, "weight": 0.0 if score is None else w[name],
+                    "score": None if score is None else round(_clip(score), 1),
+                    "reason_zh": zh, "reason_en": en})
+
+    a = s.area_mu
+    lo, hi = req.min_area_mu, req.max_area_mu
+    if lo is not None or hi is not None:
+        lo_, hi_ = lo if lo is not None else hi, hi if hi is not None else lo
+        mid = (lo_ + hi_) / 2
+        half = max((hi_ - lo_) / 2, 0.05 * mid)
+        add("area_fit", 100 - 60 * abs(a - mid) / half,
+            f"面积 {a:.1f} 亩，要求 {lo_:g}–{hi_:g} 亩", f"{a:.1f} mu against {lo_:g}–{hi_:g} mu")
+    if placement is not None:
+        L, W = req.footprint_length_m, req.footprint_width_m
+        used = L * W / s.area_m2
+        mrr_ratio = s.area_m2 / s.geom.minimum_rotated_rectangle.area
+        add("shape", 100 * mrr_ratio,
+            f"{L:g}×{W:g} m 厂房可放入（方位角 {placement.angle_deg:.0f}°），占地块 {used:.0%}；"
+            f"地块规整度 {mrr_ratio:.0%}",
+            f"the {L:g} × {W:g} m building fits (bearing {placement.angle_deg:.0f}° from grid "
+            f"east), using {used:.0%} of the site; site regularity {mrr_ratio:.0%}")
+    for crit in FACILITY:
+        need = getattr(req, NEED[crit])
+        uz, ue = UNIT[crit]
+        if not need:
+            continue
+        fl = ctx.facilities.get(crit) or []
+        i = s.fac.get(crit, -1)
+        if i < 0:
+            add(crit, None, f"无{KIND_ZH[FACILITY[crit]]}容量数据，未评估",
+                f"no {FACILITY[crit].replace('_', ' ')} capacity on record; not assessed")
+            continue
+        f = fl[i]
+        zh, en = _capacity_text(ctx, crit, f, need, s)
+        headroom = (f.spare - need) / max(f.capacity, 1e-9)
+        add(crit, 40 + 60 * min(1.0, headroom / 0.5), zh, en)
+    lim = req.rail_limit_m
+    if lim is not None:
+        add("rail", 100 * (1 - s.d_rail / max(2 * lim, 1.0)),
+            f"距最近铁路/专用线 {_m(s.d_rail)}（要求 ≤ {_m(lim)}）",
+            f"{_m(s.d_rail)} to the nearest railway/siding (limit {_m(lim)})")
+    road_lim = float(req.max_trunk_road_m) if req.max_trunk_road_m is not None else 2000.0
+    add("road", 100 * (1 - s.d_road / max(2 * road_lim, 1.0)),
+        f"距最近干线公路 {_m(s.d_road)}", f"{_m(s.d_road)} to the nearest trunk road")
+    if req.preferred_neighbours:
+        roles = "、".join(req.preferred_neighbours)
+        if s.chain_name is None or not math.isfinite(s.d_chain):
+            add("chain", 0, f"园区内暂无上下游企业（{roles}）",
+                f"no up/downstream firm ({', '.join(req.preferred_neighbours)}) in the park")
+        else:
+            nz, ne = s.chain_name
+            add("chain", 100 * max(0.0, 1 - s.d_chain / CHAIN_RADIUS_M) * 0.8
+                + 20 * min(1.0, s.chain_count / 3),
+                f"距上下游企业{nz} {_m(s.d_chain)}，{CHAIN_RADIUS_M / 1000:g} km 内有 "
+                f"{s.chain_count} 家",
+                f"{_m(s.d_chain)} from {ne}; {s.chain_count} chain partner(s) within "
+                f"{CHAIN_RADIUS_M / 1000:g} km")
+    add("servicing", 100 * s.svc / 8,
+        f"七通一平已完成 {s.svc:.0f}/8 项", f"{s.svc:.0f} of 8 site services in place (七通一平)")
+    if s.price_total_wan is not None:
+        cost = s.price_total_wan
+        if req.land_budget_wan:
+            share = cost / req.land_budget_wan
+            if confidential:
+                zh = f"估算土地费用 {cost:,.0f} 万元，为预算的 {share:.0%}"
+                en = f"land about {cost:,.0f} wan yuan, {share:.0%} of the budget"
+            else:
+                zh = f"估算土地费用 {cost:,.0f} 万元（按基准地价），在预算之内"
+                en = f"land about {cost:,.0f} wan yuan at the benchmark price, within budget"
+            add("cost", 100 * (1.2 - share) / 0.7, zh, en)
+        else:
+            per_mu = cost / a
+            add("cost", 100 - per_mu, f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元",
+                f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all")
+    else:
+        add("cost", None, "无基准地价，未评估", "no benchmark land price; not assessed")
+    if s.slope is None and s.flood is None:
+        add("terrain", None, "无地形数据（未加载 DEM/洪涝栅格），未评估",
+            "no terrain data loaded (DEM/flood rasters); not assessed")
+    else:
+        slope, flood = s.slope or 0.0, s.flood or 0.0
+        add("terrain", 100 - 10 * slope - 200 * flood,
+            f"平均坡度 {slope:.1f}°，易涝面积占 {flood:.0%}",
+            f"mean slope {slope:.1f}°, {flood:.0%} flood-prone")
+    if req.gas_m3pd:
+        add("gas", 100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
+            ("已通燃气" if s.gas_svc else f"未通燃气，距燃气管网 {_m(s.d_gas)}")
+            + f"，需求 {req.gas_m3pd:g} m³/日",
+            ("gas connected" if s.gas_svc else f"no gas connection; main {_m(s.d_gas)} away")
+            + f"; needs {req.gas_m3pd:g} m³/day")
+    if len(s.codes) > 1:
+        add("assembly", 100 - 40 * (len(s.codes) - 1),
+            f"需合并 {len(s.codes)} 宗相邻地块供地", f"{len(s.codes)} adjacent parcels assembled")
+    if s.own_reservation:
+        out.append({"name": "reserved_for_project", "weight": 0.0, "score": None,
+                    "reason_zh": "该地块已为本项目预留", "reason_en":
+                    "this parcel is already reserved for this project"})
+    return out
+
+
+def _score(criteria: list[dict[str, Any]]) -> float:
+    tw = sum(c["weight"] for c in criteria if c["score"] is not None)
+    if tw <= 0:
+        return 0.0
+    return round(sum(c["weight"] * c["score"] for c in criteria if c["score"] is not None) / tw, 1)
+
+
+# --------------------------------------------------------------------------- output
+
+_TO_LONLAT: dict[int, Transformer] = {}
+
+
+def _mapping(geom: BaseGeometry) -> dict[str, Any]:
+    m = shapely.geometry.mapping(geom)
+    return {"type": m["type"], "coordinates": _listify(m["coordinates"])}
+
+
+def _listify(c: Any) -> Any:
+    if isinstance(c, tuple | list):
+        if c and isinstance(c[0], float | int):
+            return [float(x) for x in c]
+        return [_listify(x) for x in c]
+    return c
+
+
+@dataclass
+class Match:
+    site: Site
+    placement: Placement | None
+    criteria: list[dict[str, Any]]
+    score: float
+
+    def body(self) -> dict[str, Any]:
+        fp = None
+        if self.placement is not None:
+            fp = _mapping(_to_lonlat(self.placement.geometry, self.site.srid))
+        return {"parcels": list(self.site.codes), "score": self.score,
+                "area_mu": round(self.site.area_mu, 4), "criteria": self.criteria,
+                "footprint": fp}
+
+
+def _to_lonlat(geom: BaseGeometry, srid: int) -> BaseGeometry:
+    t = _TO_LONLAT.get(srid)
+    if t is None:
+        t = _TO_LONLAT[srid] = Transformer.from_crs(srid, 4490, always_xy=True)
+    g = shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+    return shapely.set_precision(g, 1e-8)
+
+
+@dataclass
+class NearMiss:
+    site: Site
+    failure: Failure
+
+    def body(self) -> dict[str, Any]:
+        return {"parcels": list(self.site.codes), "failed": self.failure.name,
+                "failed_zh": HARD_ZH.get(self.failure.name, self.failure.name),
+                "reason_zh": self.failure.reason_zh, "reason_en": self.failure.reason_en}
+
+
+@dataclass
+class MatchResult:
+    requirement: Requirement
+    matches: list[Match]
+    near_misses: list[NearMiss]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of ``parkgis match --json`` and ``GET /api/projects/{code}/matches``."""
+        return {"project": self.requirement.public(),
+                "matches": [m.body() for m in self.matches],
+                "near_misses": [n.body() for n in self.near_misses]}
+
+
+# --------------------------------------------------------------------------- the ranking
+
+
+def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
+          near_miss_limit: int = 10, assemble: bool = True, confidential: bool = False,
+          today: dt.date | None = None) -> MatchResult:
+    """Rank the sites where a project fits.
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+    req : Requirement
+        A stored project's (:func:`load_requirement`) or an ad-hoc requirement.
+    top : int
+        Matches returned (best first).
+    near_miss_limit : int
+        Near misses returned (nearest first).
+    assemble : bool
+        Also consider groups of 2–3 adjacent available parcels.
+    confidential : bool
+        Whether reasons may quote the project's land budget (staff tools only).
+    today : date, optional
+        "Now" for capacity when the project has no start date.
+
+    Returns
+    -------
+    MatchResult
+    """
+    if top < 0 or near_miss_limit < 0:
+        raise InvalidInput("top and near_miss_limit must be ≥ 0")
+    ctx = _build_context(conn, req, today)
+    matches: list[Match] = []
+    near: list[tuple[float, float, NearMiss]] = []
+    single_ok: set[str] = set()
+    one_off: list[tuple[Site, Failure]] = []
+    stats = {"candidates": len(ctx.sites), "footprint_tests": 0}
+
+    for s in ctx.sites:
+        fails = _hard(ctx, s, confidential=confidential)
+        if len(fails) == 0:
+            stats["footprint_tests"] += 1
+            placement, fp_fail = _footprint(req, s)
+            if fp_fail is None:
+                crit = _criteria(ctx, s, placement, confidential)
+                matches.append(Match(s, placement, crit, _score(crit)))
+                single_ok.add(s.codes[0])
+            else:
+                near.append((fp_fail.gap, 0.0, NearMiss(s, fp_fail)))
+        elif len(fails) == 1:
+            one_off.append((s, fails[0]))
+
+    # Near misses failing one other constraint must still hold the footprint: checked
+    # nearest-first until enough are found (the footprint is the costly test).
+    one_off.sort(key=lambda t: (t[1].gap, t[0].codes))
+    for s, f in one_off:
+        if len(near) >= near_miss_limit:
+            break
+        stats["footprint_tests"] += 1
+        if _footprint(req, s)[1] is None:
+            near.append((f.gap, 0.0, NearMiss(s, f)))
+
+    if assemble:
+        _assemble(conn, ctx, single_ok, matches, near, top, near_miss_limit, confidential,
+                  stats)
+
+    matches.sort(key=lambda m: (-m.score, len(m.site.codes), m.site.codes))
+    near.sort(key=lambda t: (t[0], len(t[2].site.codes), t[2].site.codes))
+    return MatchResult(req, matches[:top], [n for _, _, n in near[:near_miss_limit]], stats)
+
+
+#: Assembled groups whose footprint is tested at most (best pre-scored first).
+MAX_GROUP_FOOTPRINT_TESTS = 400
+
+
+def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
+              matches: list[Match], near: list[tuple[float, float, NearMiss]], top: int,
+              near_miss_limit: int, confidential: bool, stats: dict[str, Any]) -> None:
+    """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone."""
+    req = ctx.req
+    pool = [s for s in ctx.sites if s.status_ok and s.landuse_ok
+            and s.codes[0] not in single_ok
+            and (req.max_area_mu is None or s.area_mu < req.max_area_mu)]
+    if len(pool) < 2:
+        return
+    pairs = assembly.adjacent_pairs(conn, [s.codes[0] for s in pool])
+    groups = assembly.groups(pairs)
+    stats["groups"] = len(groups)
+    cands: list[tuple[float, Site, list[Failure]]] = []
+    for g in groups:
+        parts = [ctx.by_code[c] for c in g]
+        area_mu = sum(p.area_m2 for p in parts) / MU_M2
+        if req.min_area_mu is not None and area_mu < req.min_area_mu * 0.8:
+            continue
+        if req.max_area_mu is not None and area_mu > req.max_area_mu * 1.2:
+            continue
+        site = _combine(parts)
+        fails = _hard(ctx, site, confidential=confidential)
+        if len(fails) > 1:
+            continue
+        crit = _criteria(ctx, site, None, confidential)
+        cands.append((_score(crit), site, fails))
+    cands.sort(key=lambda t: (len(t[2]), -t[0], t[1].codes))
+    found = 0
+    for _pre, site, fails in cands[:MAX_GROUP_FOOTPRINT_TESTS]:
+        if not fails and found >= top:
+            continue
+        if fails and len(near) >= 2 * near_miss_limit:
+            continue
+        stats["footprint_tests"] += 1
+        placement, fp_fail = _footprint(req, site)
+        if not fails and fp_fail is None:
+            crit = _criteria(ctx, site, placement, confidential)
+            matches.append(Match(site, placement, crit, _score(crit)))
+            found += 1
+        elif not fails and fp_fail is not None:
+            near.append((fp_fail.gap, 0.0, NearMiss(site, fp_fail)))
+        elif fails and fp_fail is None:
+            near.append((fails[0].gap, 0.0, NearMiss(site, fails[0])))
+
+
+def match_project(conn: psycopg.Connection, code: str, **kw: Any) -> MatchResult:
+    """:func:`match` for a stored project (NotFound for an unknown code)."""
+    return match(conn, load_requirement(conn, code), **kw)
+
+
+def parcel_scores(result: MatchResult) -> dict[str, float]:
+    """Best score per parcel code among the matches (for maps)."""
+    out: dict[str, float] = defaultdict(float)
+    for m in result.matches:
+        for c in m.site.codes:
+            out[c] = max(out[c], m.score)
+    return dict(out)

@@ -1,0 +1,308 @@
+"""Does an L × W rectangle (a plant's footprint) fit inside a site, at some rotation, and where?
+
+Pure shapely/numpy; no database. Coordinates must be projected, in metres (the zone's
+Gauss-Krüger CRS, EPSG:4547 for Weihui).
+
+Method
+------
+For a fixed orientation θ the question is exact: rotate the site by −θ so the rectangle is
+axis-aligned; the centres ``c`` at which ``c + R`` lies inside the site ``P`` are
+
+    C(θ) = P \\ ⋃_{edges e of P} (e ⊕ R)
+
+because ``c + R`` (connected) stays inside ``P`` exactly when ``c`` is in ``P`` and ``c + R``
+meets no boundary edge, and ``e ⊕ R`` (a segment swept by a rectangle) is the convex hull of
+the segment's end points moved to the rectangle's four corners. This holds for concave sites
+and sites with holes (their rings are edges like any other); no buffer approximation is used.
+
+Over orientations the search is a branch and bound on the angle. Rotating a rectangle of
+half-diagonal ``r`` by ``φ`` about its centre moves no point more than ``r·φ``; so if the full
+rectangle fits at θ*, the rectangle shrunk by ``r·δ/2`` on every side fits at any sampled angle
+within ``δ/2`` of θ*. Sampling at step δ with that shrink never loses a fitting orientation;
+angles that pass are refined at δ/2 until the shrink falls to t/√2 (a rectangle shrunk by s
+that fits puts the full one at most s·√2 outside the site, at its corners).
+
+Guarantees (``tolerance`` t, default 0.1 m):
+
+* complete: if an L × W rectangle fits inside the site anywhere at any angle, a placement is
+  returned;
+* sound within t: a returned rectangle is exactly L × W and lies inside the site grown by t
+  (``site.buffer(t).contains(rect)``); ``Placement.exact`` says whether it lies inside the site
+  itself. 0.1 m is below the precision of cadastral boundaries.
+
+Angles tried first: every edge direction of the site (the rectangle's long or short side along
+the edge) and the minimum rotated rectangle, so rectangles flush with a site edge are found at
+once. Quick accepts and rejects: area, width of the convex hull (the rectangle's width W must
+not exceed the site's minimum width), and the maximum inscribed circle (a circle of radius
+≥ r holds the rectangle at any angle; one smaller than W/2 holds it at none).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+#: Default tolerance in metres (see the module docstring).
+TOLERANCE_M = 0.1
+#: First sweep step in degrees; refined by halving.
+COARSE_STEP_DEG = 2.0
+#: A ceiling on orientation tests for one site, so a pathological site cannot stall a ranking.
+MAX_TESTS = 1500
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the footprint goes.
+
+    Attributes
+    ----------
+    geometry : Polygon
+        The placed L × W rectangle, in the site's CRS.
+    angle_deg : float
+        Direction of the long side, degrees anticlockwise from grid east, in [0, 180).
+    centre : tuple of float
+        The rectangle's centre, in the site's CRS.
+    exact : bool
+        True when the rectangle lies inside the site; False when it only lies inside the
+        site grown by the tolerance.
+    """
+
+    geometry: Polygon
+    angle_deg: float
+    centre: tuple[float, float]
+    exact: bool
+
+
+def _rings(poly: Polygon) -> list[np.ndarray]:
+    return [np.asarray(poly.exterior.coords)[:, :2]] + [
+        np.asarray(r.coords)[:, :2] for r in poly.interiors
+    ]
+
+
+class _Site:
+    """One connected site, translated to its centroid for numerical stability."""
+
+    def __init__(self, poly: Polygon) -> None:
+        c = poly.centroid
+        self.origin = np.array([c.x, c.y])
+        self.poly = _translate(poly, -self.origin)
+        rings = _rings(self.poly)
+        self.p = np.concatenate([r[:-1] for r in rings])
+        self.q = np.concatenate([r[1:] for r in rings])
+        keep = np.any(self.p != self.q, axis=1)
+        self.p, self.q = self.p[keep], self.q[keep]
+        self.area = self.poly.area
+        self.tests = 0
+
+    def edge_angles(self) -> np.ndarray:
+        d = self.q - self.p
+        return np.degrees(np.arctan2(d[:, 1], d[:, 0])) % 180.0
+
+    def centres(self, angle_deg: float, a: float, b: float) -> BaseGeometry | None:
+        """Valid centres (rotated frame) for an axis-aligned rectangle of half-sides a, b
+        after rotating the site by −angle; None when there are none."""
+        self.tests += 1
+        t = math.radians(angle_deg)
+        cos, sin = math.cos(t), math.sin(t)
+        rot = np.array([[cos, -sin], [sin, cos]])  # row-vector form of a rotation by −t
+        p, q = self.p @ rot, self.q @ rot
+        corners = np.array([[-a, -b], [a, -b], [a, b], [-a, b]])
+        pts = np.concatenate([p[:, None, :] + corners, q[:, None, :] + corners], axis=1)
+        swept = shapely.union_all(shapely.convex_hull(shapely.multipoints(pts)))
+        site = _rotate_coords(self.poly, rot)
+        free = site.difference(swept)
+        if free.is_empty or free.area <= 0.0:
+            return None
+        return free
+
+
+def _translate(poly: Polygon, d: np.ndarray) -> Polygon:
+    return shapely.transform(poly, lambda xy: xy + d)
+
+
+def _rotate_coords(poly: Polygon, rot: np.ndarray) -> Polygon:
+    return shapely.transform(poly, lambda xy: xy @ rot)
+
+
+def _place(site: _Site, angle_deg: float, free: BaseGeometry, length: float,
+           width: float) -> Placement:
+    """Put the full rectangle at a deep point of the free region and rotate back."""
+    pt = free.centroid
+    if not free.contains(pt):
+        pt = free.point_on_surface()
+    a, b = length / 2, width / 2
+    rect = shapely.box(pt.x - a, pt.y - b, pt.x + a, pt.y + b)
+    t = math.radians(angle_deg)
+    back = np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]])
+    rect_local = _rotate_coords(rect, back)
+    exact = bool(site.poly.covers(rect_local))
+    rect_world = _translate(rect_local, site.origin)
+    cx, cy = rect_world.centroid.x, rect_world.centroid.y
+    return Placement(rect_world, angle_deg % 180.0, (cx, cy), exact)
+
+
+def _hull_min_width(poly: Polygon) -> float:
+    """Minimum width of the convex hull (rotating callipers over hull edges)."""
+    hull = np.asarray(poly.convex_hull.exterior.coords)[:, :2]
+    d = np.diff(hull, axis=0)
+    n = np.linalg.norm(d, axis=1)
+    d, n = d[n > 0], n[n > 0]
+    normals = np.stack([-d[:, 1], d[:, 0]], axis=1) / n[:, None]
+    proj = hull @ normals.T
+    return float((proj.max(axis=0) - proj.min(axis=0)).min())
+
+
+def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
+              coarse_step: float, max_tests: int) -> Placement | None:
+    r = math.hypot(length, width) / 2
+    if poly.area + 2 * tolerance * (length + width) < length * width:
+        return None
+    if _hull_min_width(poly) + 2 * tolerance < width:
+        return None
+    site = _Site(poly)
+
+    # Maximum inscribed circle: bounds both ways. shapely's tolerance is on the radius.
+    mic_tol = max(tolerance, width * 0.01)
+    mic = shapely.maximum_inscribed_circle(site.poly, mic_tol)
+    radius = mic.length
+    if radius + mic_tol + tolerance < width / 2:
+        return None
+    if radius >= r:
+        cx, cy = mic.coords[0]
+        mrr_angle = _mrr_angle(site.poly)
+        a, b = length / 2, width / 2
+        rect = _rotate_about(shapely.box(cx - a, cy - b, cx + a, cy + b),
+                             math.radians(mrr_angle), cx, cy)
+        return Placement(_translate(rect, site.origin), mrr_angle,
+                         (cx + site.origin[0], cy + site.origin[1]), True)
+
+    # A rectangle shrunk by s on every side that fits puts the full one at most s·√2 (at the
+    # corners) outside the site: accept at s = t/√2.
+    accept = tolerance / math.sqrt(2)
+    a0, b0 = length / 2 - accept, width / 2 - accept
+    # 1. Orientations flush with the site's edges or its minimum rotated rectangle.
+    seeds = np.concatenate([site.edge_angles(), [_mrr_angle(site.poly)]])
+    seeds = np.unique(np.round(np.concatenate([seeds, seeds + 90.0]) % 180.0, 6))
+    for ang in seeds:
+        free = site.centres(float(ang), a0, b0)
+        if free is not None:
+            return _place(site, float(ang), free, length, width)
+
+    # 2. Branch and bound over the angle (see module docstring for why this loses nothing).
+    step = coarse_step
+    angles = np.arange(0.0, 180.0, step)
+    while len(angles):
+        shrink = r * math.radians(step) / 2
+        final = shrink <= accept
+        s = shrink
+        promising = []
+        for ang in angles:
+            if site.tests >= max_tests:
+                return None
+            free = site.centres(float(ang), max(length / 2 - s, 0.0), max(width / 2 - s, 0.0))
+            if free is None:
+                continue
+            # Good enough already? (the full rectangle shrunk only by the tolerance)
+            if final:
+                return _place(site, float(ang), free, length, width)
+            exact_free = site.centres(float(ang), a0, b0)
+            if exact_free is not None:
+                return _place(site, float(ang), exact_free, length, width)
+            promising.append((free.area, ang))
+        if final:
+            return None
+        step /= 2
+        # Roomiest orientations first: a fitting rectangle is met sooner, nothing is skipped.
+        promising.sort(key=lambda t: -t[0])
+        angles = np.array([x + d for _, x in promising for d in (-step / 2, step / 2)]) % 180.0
+    return None
+
+
+def _rotate_about(geom: Polygon, t: float, cx: float, cy: float) -> Polygon:
+    c, s = math.cos(t), math.sin(t)
+    rot = np.array([[c, s], [-s, c]])
+    return shapely.transform(geom, lambda xy: (xy - (cx, cy)) @ rot + (cx, cy))
+
+
+def _mrr_angle(poly: Polygon) -> float:
+    """Direction (deg, [0, 180)) of the long side of the minimum rotated rectangle."""
+    mrr = poly.minimum_rotated_rectangle
+    xy = np.asarray(mrr.exterior.coords)
+    if len(xy) < 4:
+        return 0.0
+    d1, d2 = xy[1] - xy[0], xy[2] - xy[1]
+    d = d1 if np.hypot(*d1) >= np.hypot(*d2) else d2
+    return float(math.degrees(math.atan2(d[1], d[0])) % 180.0)
+
+
+def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
+                  tolerance: float = TOLERANCE_M, coarse_step_deg: float = COARSE_STEP_DEG,
+                  max_tests: int = MAX_TESTS) -> Placement | None:
+    """Place a length × width rectangle inside a site at some rotation.
+
+    Parameters
+    ----------
+    site : Polygon or MultiPolygon
+        The site in a projected CRS (metres); may be concave and have holes. A rectangle
+        cannot straddle two parts of a MultiPolygon; parts are tried largest first.
+    length, width : float
+        Rectangle sides in metres (order does not matter).
+    tolerance : float, default 0.1
+        Metres; see the module docstring for what it guarantees.
+    coarse_step_deg : float, default 2.0
+        First angular sweep step; only speed depends on it, not the result.
+    max_tests : int, default 1500
+        Orientation tests allowed per part. Only a site that the rectangle misses (or fits)
+        by a hair at nearly every angle — a near-circle just smaller than the rectangle's
+        diagonal — exhausts it; then None is returned (not proven to fit).
+
+    Returns
+    -------
+    Placement or None
+        None when the rectangle does not fit.
+    """
+    if length <= 0 or width <= 0:
+        raise ValueError("footprint sides must be positive")
+    length, width = max(length, width), min(length, width)
+    if site is None or site.is_empty:
+        return None
+    if isinstance(site, Polygon):
+        parts: Sequence[Polygon] = [site]
+    elif isinstance(site, MultiPolygon):
+        parts = sorted(site.geoms, key=lambda g: -g.area)
+    else:
+        polys = [g for g in getattr(site, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
+        if not polys:
+            return None
+        return fit_rectangle(shapely.union_all(polys), length, width, tolerance=tolerance,
+                             coarse_step_deg=coarse_step_deg, max_tests=max_tests)
+    for part in parts:
+        if part.area + 2 * tolerance * (length + width) < length * width:
+            break  # parts are sorted by area: none of the rest can hold it either
+        found = _fit_part(part, length, width, tolerance, coarse_step_deg, max_tests)
+        if found is not None:
+            return found
+    return None
+
+
+def fits(site: BaseGeometry, length: float, width: float, **kw: float) -> bool:
+    """True when :func:`fit_rectangle` finds a placement."""
+    return fit_rectangle(site, length, width, **kw) is not None
+
+
+def close_gaps(geoms: Sequence[BaseGeometry], gap: float = 0.25) -> BaseGeometry:
+    """Union of adjacent parcels with survey slivers up to ``gap`` metres wide closed.
+
+    Neighbouring parcels digitised separately rarely share coordinates exactly; a
+    closing (grow then shrink, mitred so corners stay square) removes the hairline gaps that
+    would otherwise cut a footprint in two, and moves no outer boundary.
+    """
+    u = shapely.union_all(list(geoms))
+    return u.buffer(gap, join_style="mitre", mitre_limit=10).buffer(
+        -gap, join_style="mitre", mitre_limit=10)
