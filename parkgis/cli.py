@@ -366,6 +366,106 @@ def indicators_load(
     out.print(f"已导入 / loaded: sets {', '.join(res.sets) or '—'}, rows {res.rows}, "
               f"industry map {res.industries}", highlight=False)
 
+# -- site briefs (issue 7) ----------------------------------------------------------------------
+
+@app.command("brief")
+def brief_cmd(
+    parcel_code: Annotated[str | None, typer.Argument(
+        help="parcel code, e.g. WH-A-012 (omit it for a deck: --zone/--status)")] = None,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="output file: .pdf, .png or "
+                                           ".html (a deck is always PDF)")] = Path("brief.pdf"),
+    lang: Annotated[str, typer.Option("--lang", help="zh | en | both")] = "both",
+    project: Annotated[str | None, typer.Option(
+        "--project", help="project code: adds its fit score, reasons and footprint")] = None,
+    zone: Annotated[list[str] | None, typer.Option(
+        "--zone", help="deck: zone code(s), e.g. WH-CZ (repeat or comma-separate)")] = None,
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", help="deck: parcel status(es), e.g. available")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=8,
+                                         help="deck: worker processes")] = 2,
+) -> None:
+    """Site brief (地块推介书): one parcel as PDF/PNG/HTML, or a deck of parcels as one PDF."""
+    import time
+
+    from parkgis.brief.facts import LANGS
+
+    if lang not in LANGS:
+        fail(f"--lang {lang!r}：应为 zh、en 或 both / must be zh, en or both")
+    zones = [z.strip() for v in (zone or []) for z in v.split(",") if z.strip()]
+    statuses = [s.strip() for v in (status or []) for s in v.split(",") if s.strip()]
+    suffix = out_path.suffix.lower().lstrip(".")
+    started = time.perf_counter()
+    if parcel_code is None:
+        if not zones and not statuses:
+            fail("需要地块编号，或用 --zone/--status 生成推介册 / give a PARCEL_CODE, or "
+                 "--zone/--status for a deck")
+        if suffix != "pdf":
+            fail(f"推介册只能输出 PDF / a deck is a PDF, not .{suffix}: {out_path}")
+        if project:
+            fail("--project 只用于单个地块 / --project goes with one PARCEL_CODE")
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        from parkgis.brief.deck import build_deck
+
+        url = _db_url()
+        with Progress(TextColumn("[bold]推介册 / deck[/]"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
+                      transient=False) as bar:
+            task = bar.add_task("", total=None)
+
+            def tick(code: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, description=code)
+
+            try:
+                pdf, codes = build_deck(url, zones or None, statuses or None, lang,
+                                        workers=workers, progress=tick)
+            except ParkGISError as e:
+                fail(e.message)
+        _write(out_path, pdf)
+        out.print(f"{out_path}: {len(codes) + 1} 页 / pages ({len(codes)} 地块 / parcels + "
+                  f"cover), {time.perf_counter() - started:.1f} s", highlight=False)
+        return
+    if zones or statuses:
+        fail("地块编号与 --zone/--status 不能同时使用 / PARCEL_CODE or --zone/--status, not both")
+    if suffix not in ("pdf", "png", "html"):
+        fail(f"不支持的输出格式 / unsupported output format .{suffix}: use .pdf, .png or .html")
+    from parkgis.brief import brief
+    from parkgis.db import connect
+
+    try:
+        with connect(_db_url()) as conn:
+            data = brief(conn, parcel_code, suffix, lang, project)
+    except ParkGISError as e:
+        fail(e.message)
+    _write(out_path, data)
+    out.print(f"{out_path}: {parcel_code} ({suffix}, {lang}), "
+              f"{time.perf_counter() - started:.1f} s", highlight=False)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write atomically: a failed or interrupted run never leaves half a file."""
+    import os
+    import tempfile
+
+    path = path.expanduser()
+    if path.parent and not path.parent.exists():
+        fail(f"目录不存在 / no such directory: {path.parent}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        fail(f"无法写入 / cannot write {path}: {e.strerror}")
+
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,234 @@
+"""The planner workbench in a real browser: a split drawn on ``/planner``.
+
+Debian's headless chromium (selenium) against uvicorn over a private copy of the sample data
+(``live_server_rw``): sign in through the page's form, find a parcel, draw a line across it
+with mouse clicks on the map at the pixel positions of two points outside the parcel on either
+side (Leaflet.draw, vendored), confirm — the request goes through the page's own code — then
+check the database: the parent is historic and its two children add up to its area within
+0.01 m². Screenshots go to ``tests/artifacts/`` (look at them).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from parkgis import auth
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+                       reason="needs Debian's chromium and chromedriver"),
+]
+WAIT_S = 30.0  # an upper bound for polling, not an assertion on speed
+PASSWORD = "planner-pass-1"
+
+# An available parcel that a straight east–west line through a point on its surface cuts in
+# exactly two (the page splits along the line the planner draws; we draw that one).
+PICK_SQL = """
+WITH c AS (
+  SELECT code, geom, area_m2, ST_XMin(geom) AS x0, ST_XMax(geom) AS x1,
+         ST_Y(ST_PointOnSurface(geom)) AS y
+    FROM parcels WHERE status = 'available' AND area_m2 BETWEEN 15000 AND 400000)
+SELECT code, area_m2, x0, x1, y
+  FROM c
+ WHERE ST_NumGeometries(ST_Split(geom, ST_SetSRID(ST_MakeLine(
+         ST_MakePoint(x0 - (x1 - x0) * 0.2, y), ST_MakePoint(x1 + (x1 - x0) * 0.2, y)), 4490)))
+       = 2
+ ORDER BY code LIMIT 1
+"""
+
+
+def make_driver(user_dir: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run", "--window-size=1400,900",
+                 "--lang=zh-CN", f"--user-data-dir={user_dir}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    user_dir = tempfile.mkdtemp(prefix="pg-chromium-")  # a fresh profile every time
+    driver = make_driver(user_dir)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(user_dir, ignore_errors=True)
+
+
+def wait_for(driver, script: str, *args, what: str = "condition"):
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        got = driver.execute_script(script, *args)
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def click_map(driver, lat: float, lon: float) -> None:
+    """A real mouse click on the map at the pixel where (lat, lon) is drawn."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    x, y = driver.execute_script(
+        "var p = PGP.state.map.latLngToContainerPoint([arguments[0], arguments[1]]);"
+        "return [p.x, p.y];", lat, lon)
+    el = driver.find_element(By.CSS_SELECTOR, ".folium-map")
+    w, h = el.size["width"], el.size["height"]
+    assert 5 < x < w - 5 and 5 < y < h - 5, (x, y, w, h)
+    # selenium 4 offsets are from the element's centre
+    ActionChains(driver).move_to_element_with_offset(el, int(x - w / 2), int(y - h / 2)) \
+        .pause(0.2).click().pause(0.2).perform()
+
+
+def severe_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+
+
+def test_split_drawn_on_planner_page(sample_db_rw: str, live_server_rw: str, browser,
+                                     artifacts: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        auth.add_user(conn, "planner1", "planner", PASSWORD)
+        target = conn.execute(PICK_SQL).fetchone()
+    assert target is not None, "no splittable available parcel in the sample"
+    code = target["code"]
+    d = browser
+    d.get(live_server_rw + "/planner")
+    wait_for(d, "return document.body.getAttribute('data-pgp-ready')", what="page script")
+    assert d.find_element(By.ID, "pgp-login").is_displayed()
+    d.find_element(By.ID, "pgp-username").send_keys("planner1")
+    d.find_element(By.ID, "pgp-password").send_keys(PASSWORD)
+    d.find_element(By.ID, "pgp-login-btn").click()
+    wait_for(d, "return document.body.getAttribute('data-parcels-loaded')", what="parcels")
+    assert d.execute_script("return sessionStorage.getItem('parkgis.token')")
+    d.save_screenshot(str(artifacts / "planner_1_signed_in.png"))
+
+    # find and select the parcel (the page zooms to it)
+    box = d.find_element(By.ID, "pgp-find-code")
+    box.send_keys(code)
+    d.find_element(By.CSS_SELECTOR, "#pgp-find button").click()
+    wait_for(d, "return document.body.getAttribute('data-selected') === arguments[0]", code,
+             what="selection")
+    wait_for(d, "return !!PGP.state.byCode[arguments[0]] && !!PGP.state.etag", code,
+             what="parcel layer after zoom")
+    time.sleep(0.5)  # let the zoom animation settle before computing pixels
+    assert "available" in d.find_element(By.ID, "pgp-parcel").text
+
+    # draw the split line: two clicks outside the parcel on either side, then Finish
+    split_btn = d.find_element(By.ID, "pgp-split")
+    assert split_btn.is_enabled()
+    split_btn.click()
+    wait_for(d, "return !!PGP.state.drawer", what="draw mode")
+    width = target["x1"] - target["x0"]
+    west, east = target["x0"] - width * 0.15, target["x1"] + width * 0.15
+    click_map(d, target["y"], west)
+    click_map(d, target["y"], east)
+    vertices = d.execute_script(
+        "return PGP.state.drawer ? PGP.state.drawer._markers.length : -1")
+    assert vertices == 2, f"Leaflet.draw registered {vertices} vertices from the mouse clicks"
+    d.find_element(By.ID, "pgp-split-finish").click()
+    wait_for(d, "return document.body.getAttribute('data-blade') === 'drawn'", what="blade")
+    assert d.find_element(By.ID, "pgp-split-confirm").is_displayed()
+    d.save_screenshot(str(artifacts / "planner_2_split_line.png"))
+    d.find_element(By.ID, "pgp-split-ok").click()
+    kids = wait_for(d, "return document.body.getAttribute('data-split-result')",
+                    what="split result").split(",")
+    wait_for(d, "return document.body.getAttribute('data-selected') === arguments[0]", kids[0],
+             what="child selected")
+    wait_for(d, "return document.getElementById('pgp-events').textContent.indexOf('create') >= 0",
+             what="child history")
+    time.sleep(0.3)
+    d.save_screenshot(str(artifacts / "planner_3_split_done.png"))
+    assert code in d.find_element(By.ID, "pgp-msg").text
+    assert severe_errors(d) == []
+
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        parent = conn.execute("SELECT status, area_m2 FROM parcels WHERE code = %s",
+                              (code,)).fetchone()
+        children = conn.execute(
+            "SELECT code, status, area_m2, parent_codes FROM parcels "
+            "WHERE %s = ANY(parent_codes) ORDER BY code", (code,)).fetchall()
+        events = conn.execute("SELECT actor, action, to_status FROM parcel_events "
+                              "WHERE parcel_code = %s ORDER BY id DESC LIMIT 1",
+                              (code,)).fetchone()
+    assert parent["status"] == "historic"
+    assert len(children) == 2 and sorted(c["code"] for c in children) == sorted(kids)
+    assert all(c["status"] == "available" for c in children)
+    assert abs(sum(c["area_m2"] for c in children) - parent["area_m2"]) < 0.01
+    assert events == {"actor": "planner1", "action": "split", "to_status": "historic"}
+
+
+def test_board_inbox_and_review_on_planner_page(sample_db_rw: str, live_server_rw: str,
+                                                browser, artifacts: Path) -> None:
+    """The other panes: pipeline board with a bottleneck flag and township attribution, the
+    inquiries inbox (mark answered), and a pre-review on the best match."""
+    from selenium.webdriver.common.by import By
+
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        auth.add_user(conn, "planner2", "planner", PASSWORD)
+        conn.execute("INSERT INTO bottlenecks (project_code, kind, description, owner, due_date,"
+                     " created_by) VALUES ('PRJ-FLEXPACK', 'eia', 'VOCs 治理方案待批', "
+                     "'环保局', '2026-12-31', 'test')")
+        conn.execute("INSERT INTO inquiries (name, company, contact, message, parcel_codes) "
+                     "VALUES ('李女士', '某包装公司', '13700000000', '请问 WH-C-005 的地价？', "
+                     "'{WH-C-005}')")
+    d = browser
+    d.get(live_server_rw + "/planner")
+    wait_for(d, "return document.body.getAttribute('data-pgp-ready')", what="page script")
+    d.find_element(By.ID, "pgp-username").send_keys("planner2")
+    d.find_element(By.ID, "pgp-password").send_keys(PASSWORD)
+    d.find_element(By.ID, "pgp-login-btn").click()
+    wait_for(d, "return document.body.getAttribute('data-parcels-loaded')", what="parcels")
+
+    d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=board]").click()
+    wait_for(d, "return document.querySelectorAll('#pgp-board .pgp-col').length === 7",
+             what="board columns")
+    board = d.find_element(By.ID, "pgp-board").text
+    assert "精品软包装基地" in board and "环评" in board
+    assert "唐庄镇" in d.find_element(By.ID, "pgp-tab-board").text  # fostered Shenlong
+    d.save_screenshot(str(artifacts / "planner_4_board.png"))
+
+    d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=inbox]").click()
+    wait_for(d, "return document.getElementById('pgp-inbox').textContent.indexOf('李女士') >= 0",
+             what="inbox")
+    d.save_screenshot(str(artifacts / "planner_5_inbox.png"))
+    d.execute_script("window.prompt = function () { return '已电话回复'; };")
+    d.find_element(By.CSS_SELECTOR, "#pgp-inbox button[data-st=answered]").click()
+    wait_for(d, "return document.getElementById('pgp-inbox').textContent.indexOf('李女士') < 0",
+             what="inbox refresh")
+
+    d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=review]").click()
+    d.execute_script("document.getElementById('pgp-review-project').value = 'PRJ-CONCH';")
+    d.find_element(By.CSS_SELECTOR, "#pgp-review-form button[type=submit]").click()
+    wait_for(d, "return document.querySelectorAll('#pgp-review table tr').length === 7",
+             what="review table")
+    text = d.find_element(By.ID, "pgp-review").text
+    assert "容积率" in text and "Floor-area ratio" in text and "不通过" in text
+    time.sleep(0.5)
+    d.save_screenshot(str(artifacts / "planner_6_review.png"))
+    assert severe_errors(d) == []
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        got = conn.execute("SELECT status, handled_by, reply_note FROM inquiries "
+                           "WHERE name = '李女士'").fetchone()
+    assert got == {"status": "answered", "handled_by": "planner2", "reply_note": "已电话回复"}
