@@ -1,5 +1,158 @@
-"""Placeholder: filled in by its issue."""
+"""Pages: the investor map at ``/`` and what it asks the server for.
 
-from fastapi import APIRouter
+* ``GET /`` — the investor map (Folium map from :mod:`parkgis.maps.investor` plus the page
+  chrome of ``web/templates/investor_panel.html`` and ``/static/js|css/investor.*``).
+  The HTML is cached per process and keyed on ``data_versions``: any edit to an embedded
+  layer rebuilds it; parcel edits do not (parcels come as tiles).
+* ``GET /api/parcels/{code}/sheet`` — the parcel sheet (:func:`parkgis.sheet.parcel_sheet`).
+* ``GET /api/map/search?q=`` — parcel codes and enterprise names for the search box.
+* ``GET /api/map/county`` — the county boundary as GeoJSON (it is not an OGC collection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from branca.element import CssLink, Element, JavascriptLink
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from psycopg.rows import dict_row
+
+from api.deps import SettingsDep, SyncConn
+from parkgis import sheet as sheet_core
+from parkgis.errors import InvalidInput
+from parkgis.maps import assets, i18n, investor
 
 router = APIRouter(tags=["pages"])
+
+WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+OWN_ASSETS = ("css/investor.css", "js/gcj02.js", "js/investor.js")
+_jinja = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),
+                     autoescape=select_autoescape(["html"]))
+_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
+_cache_lock = threading.Lock()
+
+SEARCH_PARCELS_SQL = """
+SELECT code, zone_code, status, area_mu,
+       ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
+  FROM parcels
+ WHERE status <> 'historic' AND (code = %(q)s OR code ILIKE %(like)s)
+ ORDER BY code <> %(q)s, code
+ LIMIT %(n)s
+"""
+SEARCH_ENTERPRISES_SQL = """
+SELECT code, name_zh, name_en, chain_role, ST_X(geom) AS lon, ST_Y(geom) AS lat
+  FROM enterprises
+ WHERE name_zh ILIKE %(like_any)s OR name_en ILIKE %(like_any)s OR code ILIKE %(like)s
+ ORDER BY is_anchor DESC, code
+ LIMIT %(n)s
+"""
+COUNTY_GEOJSON_SQL = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+         json_build_object('type', 'Feature', 'id', code,
+                           'properties', json_build_object('code', code, 'name_zh', name_zh,
+                                                           'name_en', name_en, 'level', level),
+                           'geometry', ST_AsGeoJSON(geom, 6)::json) ORDER BY code), '[]'))
+  FROM boundaries WHERE level = 'county'
+"""
+
+
+def _asset_version() -> str:
+    """A short hash of our own JS/CSS, appended to their URLs so browsers never run stale
+    scripts against a new page."""
+    h = hashlib.sha256()
+    for rel in OWN_ASSETS:
+        h.update((WEB_DIR / "static" / rel).read_bytes())
+    return h.hexdigest()[:10]
+
+
+def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]:
+    """The HTML of ``/`` and its ETag (cached on data versions and asset versions)."""
+    version = _asset_version()
+    # The database name keeps two apps of one process (tests) from sharing pages.
+    key = (conn.info.dbname, investor.data_versions(conn), tianditu_key, version)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit:
+        return hit
+    data = investor.load_map_data(conn)
+    m = investor.build_investor_map(data, tianditu_key=tianditu_key)
+    fig = m.get_root()
+    fig.header.add_child(Element('<meta name="viewport" content="width=device-width, '
+                                 'initial-scale=1">\n<link rel="icon" type="image/svg+xml" '
+                                 'href="/static/img/favicon.svg">'), name="viewport_pg")
+    for rel in OWN_ASSETS:
+        url = f"/static/{rel}?v={version}"
+        link = CssLink(url) if rel.endswith(".css") else JavascriptLink(url)
+        fig.header.add_child(link, name=f"own_{rel}")
+    panel = _jinja.get_template("investor_panel.html").render(
+        t=i18n.span, label=i18n.label, zones=data.zones["features"],
+        landuse=data.landuse_codes, landuse_key=i18n.landuse_key,
+        roles=sorted({e["chain_role"] for e in data.enterprises}),
+        services=["road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled"])
+    fig.html.add_child(Element(panel), name="pg_panel")
+    html = assets.render(m)
+    html = html.replace("<html>", '<html lang="zh-CN">', 1)
+    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
+    with _cache_lock:
+        if len(_cache) > 16:
+            _cache.clear()
+        _cache[key] = (html, etag)
+    return html, etag
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def investor_page(request: Request, conn: SyncConn, settings: SettingsDep) -> Response:
+    html, etag = render_investor_page(conn, settings.tianditu_key)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(html, headers=headers)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    # Browsers ask for /favicon.ico whatever the page says; a 404 is a console error.
+    return Response((WEB_DIR / "static" / "img" / "favicon.svg").read_bytes(),
+                    media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/api/parcels/{code}/sheet",
+            summary="Parcel sheet / 地块信息卡",
+            description="Public facts of one parcel for the investor map: area (m², mu, ha), "
+                        "land use, status, 七通一平, key distances (m, Gauss-Krüger), nearby "
+                        "infrastructure, the upgrades that will serve it, nearest anchors.")
+def parcel_sheet(code: str, conn: SyncConn) -> JSONResponse:
+    return JSONResponse(sheet_core.parcel_sheet(conn, code))
+
+
+@router.get("/api/map/search", summary="Map search / 地图搜索（地块编号、企业名称）")
+def map_search(conn: SyncConn,
+               q: str = Query(min_length=1, max_length=64, description="编号或名称 / code or name"),
+               limit: int = Query(8, ge=1, le=50)) -> JSONResponse:
+    q = q.strip()
+    if not q:
+        raise InvalidInput("q 不能为空 / q must not be blank", param="q")
+    # ILIKE wildcards typed by a user are literal characters here.
+    esc = re.sub(r"([\\%_])", r"\\\1", q)
+    cur = conn.cursor(row_factory=dict_row)
+    parcels = cur.execute(SEARCH_PARCELS_SQL, {"q": q, "like": esc + "%", "n": limit}).fetchall()
+    ents = cur.execute(SEARCH_ENTERPRISES_SQL, {"like_any": f"%{esc}%", "like": esc + "%",
+                                                "n": limit}).fetchall()
+    for r in parcels:
+        r["area_mu"] = float(r["area_mu"])
+    return JSONResponse({"parcels": parcels, "enterprises": ents})
+
+
+@router.get("/api/map/county", summary="County boundary / 市界 (GeoJSON)")
+def county(conn: SyncConn) -> Response:
+    row = conn.execute(COUNTY_GEOJSON_SQL).fetchone()
+    body = next(iter(row.values())) if isinstance(row, dict) else row[0]
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")

@@ -1,0 +1,653 @@
+/* ParkGIS investor map: the page behaviour around the Folium map.
+ *
+ * Loaded in <head> before Leaflet (Folium puts its own links after ours), so nothing here
+ * touches L until PG.init() runs from the map script at the end of <body>.
+ *
+ * State lives in S and is mirrored in the URL hash (the permalink):
+ *   #map=z/lat/lng&lang=en&base=osm&off=upgrades,enterprises&sel=WH-A-012&cmp=A,B&f=<query>
+ */
+(function () {
+  'use strict';
+  var PG = window.PG = {};
+  var S = {
+    lang: 'zh', map: null, overlays: {}, bases: {}, cfg: {}, base: 'none', gcj: false,
+    rows: [], selected: null, compare: [], filter: '', resultsLayer: null, selLayer: null,
+    restoring: false,
+  };
+  var SERVICES = ['road', 'water', 'drainage', 'power', 'gas', 'heat', 'telecom', 'levelled'];
+  var $ = function (sel, root) { return (root || document).querySelector(sel); };
+  var $$ = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
+
+  // ---- i18n --------------------------------------------------------------------------
+  function esc(s) {
+    return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+  function pair(key) {
+    var v = (S.cfg.i18n || {})[key];
+    if (v) { return v; }
+    var w = String(key).split('.').slice(1).join('.').replace(/_/g, ' ');
+    return [w, w];
+  }
+  function tt(zh, en) {  // a switchable span from two literal texts
+    zh = zh == null ? '' : zh; en = en == null || en === '' ? zh : en;
+    return '<span class="i18n" data-zh="' + esc(zh) + '" data-en="' + esc(en) + '">' +
+      esc(S.lang === 'en' ? en : zh) + '</span>';
+  }
+  function t(key) { var p = pair(key); return tt(p[0], p[1]); }
+  function txt(key) { var p = pair(key); return S.lang === 'en' ? p[1] : p[0]; }
+  function landuseKey(code) {
+    code = code || '';
+    if (S.cfg.i18n['landuse.' + code.slice(0, 6)]) { return 'landuse.' + code.slice(0, 6); }
+    return 'landuse.' + code.slice(0, 4);
+  }
+  function translate(root) {
+    root = root || document;
+    $$('[data-zh]', root).forEach(function (el) {
+      var v = el.getAttribute('data-' + S.lang);
+      if (v != null && el.textContent !== v) { el.textContent = v; }
+    });
+    $$('[data-zh-placeholder]', root).forEach(function (el) {
+      el.setAttribute('placeholder', el.getAttribute('data-' + S.lang + '-placeholder'));
+    });
+  }
+  function setLang(lang) {
+    S.lang = lang === 'en' ? 'en' : 'zh';
+    document.documentElement.lang = S.lang === 'en' ? 'en' : 'zh-CN';
+    document.body.classList.toggle('pg-en', S.lang === 'en');
+    $('#pg-lang-label').textContent = S.lang === 'en' ? '中文' : 'English';
+    translate(document);
+    renderResults();
+    saveHash();
+  }
+  PG.setLang = setLang;
+
+  // ---- numbers -------------------------------------------------------------------------
+  function fmt(v, d) {
+    if (v == null || v === '' || isNaN(v)) { return '—'; }
+    return Number(v).toLocaleString('en-US', { minimumFractionDigits: d || 0, maximumFractionDigits: d || 0 });
+  }
+  function area(mu) {  // 1 ha = 15 mu exactly
+    return fmt(mu, 1) + ' ' + t('ui.mu') + ' · ' + fmt(mu / 15, 2) + ' ' + t('ui.ha');
+  }
+  function toast(html) {
+    var el = $('#pg-toast');
+    el.innerHTML = html; el.hidden = false;
+    clearTimeout(toast._t);
+    toast._t = setTimeout(function () { el.hidden = true; }, 2500);
+  }
+
+  // ---- styles ----------------------------------------------------------------------------
+  PG.parcelStyle = function (p, z) {
+    var st = (S.cfg.statusStyle || {})[p.status] || { fillColor: '#bbbbbb', fillOpacity: 0.4 };
+    var sel = p.code !== undefined && p.code === S.selected;  // tiles loaded after a selection
+    return {
+      fill: true, fillColor: st.fillColor, fillOpacity: st.fillOpacity,
+      stroke: true, color: sel ? S.cfg.selected : '#ffffff', weight: sel ? 3 : (z >= 15 ? 1 : 0.5), opacity: 0.9,
+    };
+  };
+  PG.bindFeature = function (feature, layer) {
+    var p = feature.properties || {};
+    if (p._html) {
+      layer.bindPopup(p._html, { maxWidth: 320 });
+    }
+    if (p._label === 'zone') {
+      layer.bindTooltip(tt(p.name_zh, p.name_en), { permanent: true, direction: 'center', className: 'pg-zone-label' });
+    } else if (p.name_zh && layer.bindTooltip && p.kind !== undefined) {
+      layer.bindTooltip(tt(p.name_zh, p.name_en), { sticky: true });
+    }
+  };
+
+  // ---- GCJ-02 shift while AMap is the basemap ----------------------------------------------
+  function mapLL(lls, fn) {
+    if (Array.isArray(lls)) { return lls.map(function (x) { return mapLL(x, fn); }); }
+    return fn(lls);
+  }
+  function toGcj(ll) { var g = window.PGGCJ.wgs2gcj(ll.lat, ll.lng); return L.latLng(g[0], g[1]); }
+  function shiftLayer(layer, on) {
+    if (!layer) { return; }
+    if (layer instanceof L.MarkerClusterGroup) {
+      var ms = layer.getLayers();
+      layer.clearLayers();
+      ms.forEach(function (m) { shiftLayer(m, on); });
+      layer.addLayers(ms);
+      return;
+    }
+    if (layer.eachLayer && !layer.getLatLngs) {
+      layer.eachLayer(function (l) { shiftLayer(l, on); });
+      return;
+    }
+    if (layer.getLatLngs) {
+      if (!layer._pgLL) { layer._pgLL = layer.getLatLngs(); }
+      layer.setLatLngs(on ? mapLL(layer._pgLL, toGcj) : layer._pgLL);
+    } else if (layer.getLatLng) {
+      if (!layer._pgLL) { layer._pgLL = layer.getLatLng(); }
+      layer.setLatLng(on ? toGcj(layer._pgLL) : layer._pgLL);
+    }
+  }
+  function patchTilesForGcj(vg) {
+    // Vector tiles are cut in CGCS2000 Web Mercator. Rather than re-cut them, each tile is
+    // moved by the GCJ-02 offset at its centre: the offset varies by well under a metre
+    // across a 256-px tile at park zooms, so the seams are invisible; edge tiles may load a
+    // few hundred metres late because the grid still thinks in unshifted coordinates.
+    var orig = vg._getTilePos;
+    vg._getTilePos = function (coords) {
+      var pos = orig.call(this, coords);
+      if (!S.gcj || !this._map) { return pos; }
+      var ts = this.getTileSize();
+      var centre = coords.scaleBy(ts).add(ts.divideBy(2));
+      var ll = this._map.unproject(centre, coords.z);
+      var moved = this._map.project(toGcj(ll), coords.z);
+      return pos.add(moved.subtract(centre).round());
+    };
+  }
+  function setGcj(on) {
+    if (S.gcj === on) { return; }
+    S.gcj = on;
+    Object.keys(S.overlays).forEach(function (k) {
+      if (k === 'parcels') { S.overlays[k].redraw(); } else { shiftLayer(S.overlays[k], on); }
+    });
+    shiftLayer(S.resultsLayer, on);
+    shiftLayer(S.selLayer, on);
+  }
+
+  // ---- permalink -------------------------------------------------------------------------
+  function saveHash() {
+    if (S.restoring || !S.map) { return; }
+    var c = S.map.getCenter();
+    var parts = ['map=' + S.map.getZoom() + '/' + c.lat.toFixed(5) + '/' + c.lng.toFixed(5)];
+    if (S.lang !== 'zh') { parts.push('lang=' + S.lang); }
+    if (S.base !== 'none') { parts.push('base=' + S.base); }
+    var off = Object.keys(S.overlays).filter(function (k) { return !S.map.hasLayer(S.overlays[k]); });
+    if (off.length) { parts.push('off=' + off.join(',')); }
+    if (S.selected) { parts.push('sel=' + encodeURIComponent(S.selected)); }
+    if (S.compare.length) { parts.push('cmp=' + S.compare.map(encodeURIComponent).join(',')); }
+    if (S.filter) { parts.push('f=' + encodeURIComponent(S.filter)); }
+    history.replaceState(null, '', '#' + parts.join('&'));
+  }
+  function readHash() {
+    var h = {};
+    location.hash.replace(/^#/, '').split('&').forEach(function (kv) {
+      if (!kv) { return; }
+      var i = kv.indexOf('=');
+      h[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1));
+    });
+    return h;
+  }
+  PG.permalink = function () { saveHash(); return location.href; };
+
+  // ---- filters and results ---------------------------------------------------------------
+  function formQuery() {
+    var f = $('#pg-filter'), q = new URLSearchParams();
+    ['min_mu', 'max_mu', 'landuse', 'zone', 'max_rail_m', 'max_substation_m'].forEach(function (n) {
+      var v = f.elements[n].value.trim();
+      if (v !== '') { q.append(n, v); }
+    });
+    var svc = $$('input[name=svc]:checked', f).map(function (el) { return el.value; });
+    if (svc.length) { q.append('svc', svc.join(',')); }
+    if (f.elements.near_role.value) {
+      q.append('near_role', f.elements.near_role.value);
+      q.append('near_role_m', f.elements.near_role_m.value || '1000');
+    }
+    return q.toString();
+  }
+  function fillForm(qs) {
+    var f = $('#pg-filter'), q = new URLSearchParams(qs);
+    ['min_mu', 'max_mu', 'landuse', 'zone', 'max_rail_m', 'max_substation_m', 'near_role', 'near_role_m']
+      .forEach(function (n) { if (q.has(n)) { f.elements[n].value = q.get(n); } });
+    var svc = (q.get('svc') || '').split(',');
+    $$('input[name=svc]', f).forEach(function (el) { el.checked = svc.indexOf(el.value) >= 0; });
+  }
+  function runSearch(qs) {
+    S.filter = qs;
+    var err = $('#pg-filter-error');
+    err.hidden = true;
+    $('#pg-csv').href = '/api/parcels/available?' + (qs ? qs + '&' : '') + 'f=csv&limit=5000';
+    var url = '/api/parcels/available?' + (qs ? qs + '&' : '') + 'limit=1000';
+    $('#pg-count').textContent = '…';
+    return fetch(url, { headers: { Accept: 'application/geo+json' } }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (res) {
+      if (!res.ok) {
+        err.textContent = res.body.detail || res.body.title || txt('ui.error');
+        err.hidden = false;
+        $('#pg-count').textContent = '!';
+        return;
+      }
+      S.searched = true;
+      S.rows = res.body.features.map(function (f) { return f.properties; });
+      S.total = res.body.numberMatched;
+      showResults(res.body);
+      renderResults();
+      saveHash();
+    }).catch(function () {
+      err.textContent = txt('ui.error'); err.hidden = false;
+    });
+  }
+  function showResults(fc) {
+    if (S.resultsLayer) { S.map.removeLayer(S.resultsLayer); }
+    S.resultsLayer = L.geoJSON(fc, {
+      pane: 'pgResults',
+      style: function () { return { color: S.cfg.highlight, weight: 2, opacity: 0.9, fillOpacity: 0.08, fillColor: S.cfg.highlight }; },
+      onEachFeature: function (f, layer) {
+        layer.on('click', function (e) { L.DomEvent.stop(e); select(f.properties.code); });
+        layer.bindTooltip(f.properties.code);
+      },
+    }).addTo(S.map);
+    if (S.gcj) { shiftLayer(S.resultsLayer, true); }
+    if (fc.features.length && !S.restoring) {
+      S.map.fitBounds(S.resultsLayer.getBounds(), { maxZoom: 16, padding: [30, 30] });
+    }
+  }
+  function sortRows() {
+    var key = $('#pg-sort').value, desc = key.charAt(0) === '-';
+    key = key.replace(/^-/, '');
+    var col = { area_mu: 'area_mu', code: 'code', dist_rail: 'dist_rail_m', dist_substation: 'dist_substation_m' }[key];
+    S.rows.sort(function (a, b) {
+      var x = a[col], y = b[col];
+      if (x == null && y == null) { return 0; }
+      if (x == null) { return 1; }
+      if (y == null) { return -1; }
+      var c = typeof x === 'string' ? x.localeCompare(y) : x - y;
+      return desc ? -c : c;
+    });
+  }
+  function renderResults() {
+    var body = $('#pg-results tbody');
+    if (!body) { return; }
+    sortRows();
+    body.innerHTML = S.rows.map(function (r) {
+      return '<tr data-code="' + esc(r.code) + '"' + (r.code === S.selected ? ' class="table-active"' : '') + '>' +
+        '<td><i class="pg-swatch" style="background:' + ((S.cfg.statusStyle[r.status] || {}).fillColor || '#999') + '"></i>' +
+        esc(r.code) + '<br><small class="text-muted">' + t(landuseKey(r.landuse_code)) + '</small></td>' +
+        '<td class="num">' + fmt(r.area_mu, 1) + '<br><small class="text-muted">' + fmt(r.area_mu / 15, 2) + '</small></td>' +
+        '<td class="num">' + fmt(r.dist_rail_m) + '</td>' +
+        '<td class="num">' + fmt(r.dist_substation_m) + '</td></tr>';
+    }).join('');
+    $('#pg-count').textContent = !S.searched ? '–' :
+      S.rows.length + (S.total > S.rows.length ? ' / ' + S.total : '');
+    $('#pg-empty').hidden = S.rows.length > 0 || !S.searched;
+    $('#pg-hint').hidden = !!S.searched;
+  }
+
+  // ---- sheet -----------------------------------------------------------------------------
+  function row(key, value) { return '<tr><th>' + t(key) + '</th><td>' + value + '</td></tr>'; }
+  function sheetHtml(s) {
+    var p = s.parcel, d = s.distances;
+    var svc = SERVICES.map(function (k) {
+      return '<span class="pg-svc-flag ' + (p.services[k] ? 'on' : 'off') + '"><i class="fa fa-' +
+        (p.services[k] ? 'check' : 'xmark') + '"></i> ' + t('svc.' + k) + '</span>';
+    }).join('');
+    var h = '<div class="pg-sheet-head"><span class="pg-status" style="background:' +
+      ((S.cfg.statusStyle[p.status] || {}).fillColor || '#999') + '">' + t('status.' + p.status) + '</span>' +
+      '<h3 class="pg-sheet-code">' + esc(p.code) + '</h3>' +
+      '<div class="text-muted">' + tt(p.zone_name_zh, p.zone_name_en) + '</div></div>';
+    h += '<table class="table table-sm pg-kv">' +
+      row('ui.area', area(p.area_mu) + '<br><small class="text-muted">' + fmt(p.area_m2) + ' ' + t('ui.m2') + '</small>') +
+      row('ui.landuse', esc(p.landuse_code) + ' ' + t(landuseKey(p.landuse_code)) + (p.landuse_alias ? ' (' + esc(p.landuse_alias) + ')' : '')) +
+      row('ui.status', t('status.' + p.status) + (p.reserved_until ? ' · ' + t('ui.reserved_until') + ' ' + esc(p.reserved_until) : '')) +
+      (p.land_price_wan_per_mu != null ? row('ui.land_price', fmt(p.land_price_wan_per_mu, 1)) : '') +
+      (p.enterprise_code ? row('ui.occupant', tt(p.enterprise_name_zh || p.enterprise_code, p.enterprise_name_en)) : '') +
+      (p.elev_mean_m != null ? row('ui.elevation', fmt(p.elev_mean_m, 1)) : '') +
+      (p.slope_mean_deg != null ? row('ui.slope', fmt(p.slope_mean_deg, 1)) : '') +
+      (p.flood_share != null ? row('ui.flood', fmt(p.flood_share * 100, 0) + ' %') : '') +
+      '</table>';
+    h += '<h4 class="pg-h4">' + t('svc.title') + ' <small>' + p.services_count + '/8</small></h4><div class="pg-svc-flags">' + svc + '</div>';
+    h += '<h4 class="pg-h4">' + t('ui.distance') + '</h4><table class="table table-sm pg-kv">' +
+      Object.keys(d).map(function (k) {
+        var x = d[k];
+        return '<tr><th>' + tt(x.label_zh, x.label_en) + '</th><td>' + (x.m == null ? '—' : fmt(x.m) + ' ' + t('ui.m') +
+          ' <small class="text-muted">' + tt(x.name_zh, x.name_en) + '</small>') + '</td></tr>';
+      }).join('') + '</table>';
+    if (s.upgrades.length) {
+      h += '<h4 class="pg-h4"><i class="fa fa-person-digging"></i> ' + t('ui.serving_upgrades') + '</h4><ul class="pg-list">' +
+        s.upgrades.map(function (u) {
+          return '<li><b>' + tt(u.name_zh, u.name_en) + '</b> <span class="badge text-bg-info">' + t('upgrade_status.' + u.status) + '</span><br>' +
+            '<small>' + t('ui.finish') + ' ' + esc(u.finish_date || '—') +
+            (u.capacity_added != null ? ' · +' + fmt(u.capacity_added) + ' ' + esc(u.capacity_unit || '') : '') +
+            ' · ' + fmt(u.distance_m) + ' ' + t('ui.m') + '</small></li>';
+        }).join('') + '</ul>';
+    }
+    if (s.nearby_infrastructure.length) {
+      h += '<h4 class="pg-h4">' + t('ui.nearby_infra') + '</h4><ul class="pg-list">' +
+        s.nearby_infrastructure.map(function (i) {
+          return '<li>' + t('infra.' + i.kind) + ': ' + tt(i.name_zh, i.name_en) +
+            (i.status !== 'existing' ? ' <span class="badge text-bg-warning">' + t('infra_status.' + i.status) + '</span>' : '') +
+            (i.capacity != null ? ' <small>' + fmt(i.capacity) + ' ' + esc(i.capacity_unit || '') + '</small>' : '') +
+            ' <small class="text-muted">' + fmt(i.distance_m) + ' ' + t('ui.m') + '</small></li>';
+        }).join('') + '</ul>';
+    }
+    if (s.anchors.length) {
+      h += '<h4 class="pg-h4">' + t('ui.anchors') + '</h4><ul class="pg-list">' +
+        s.anchors.map(function (a) {
+          return '<li>' + tt(a.name_zh, a.name_en) + ' <small>' + t('role.' + a.chain_role) + ' · ' +
+            fmt(a.distance_m) + ' ' + t('ui.m') + '</small></li>';
+        }).join('') + '</ul>';
+    }
+    h += '<div class="pg-sheet-actions">' +
+      '<a class="btn btn-sm btn-outline-primary" id="pg-brief" target="_blank" href="' + esc(s.links.brief_pdf) + '"><i class="fa fa-file-pdf"></i> ' + t('ui.brief') + '</a>' +
+      '<button class="btn btn-sm btn-outline-secondary" id="pg-permalink" type="button"><i class="fa fa-link"></i> ' + t('ui.permalink') + '</button>' +
+      '<button class="btn btn-sm btn-outline-secondary" id="pg-add-compare" type="button"><i class="fa fa-plus"></i> ' + t('ui.add_compare') + '</button>' +
+      '<button class="btn btn-sm btn-warning" id="pg-ask" type="button"><i class="fa fa-envelope"></i> ' + t('ui.ask') + '</button>' +
+      '<input id="pg-permalink-text" class="form-control form-control-sm mt-1" readonly hidden></div>';
+    return h;
+  }
+  function select(code, opts) {
+    opts = opts || {};
+    var vg = S.overlays.parcels;
+    if (S.selected && vg && vg.resetFeatureStyle) { try { vg.resetFeatureStyle(S.selected); } catch (e) { /* tile gone */ } }
+    S.selected = code;
+    $('#pg-sheet').hidden = false;
+    $('#pg-find').hidden = true;
+    $('#pg-sheet').setAttribute('data-code', code);
+    $('#pg-sheet-body').innerHTML = '<p class="text-muted">' + t('ui.loading') + '</p>';
+    return fetch('/api/parcels/' + encodeURIComponent(code) + '/sheet').then(function (r) {
+      return r.json().then(function (b) { return { ok: r.ok, body: b }; });
+    }).then(function (res) {
+      if (!res.ok) {
+        $('#pg-sheet-body').innerHTML = '<div class="alert alert-warning">' + t('ui.not_found') + ': ' + esc(code) + '</div>';
+        return;
+      }
+      var s = res.body;
+      S.sheet = s;
+      $('#pg-sheet-body').innerHTML = sheetHtml(s);
+      $('#pg-sheet').setAttribute('data-loaded', code);
+      if (vg && vg.setFeatureStyle) {
+        var st = PG.parcelStyle({ status: s.parcel.status, code: code }, S.map.getZoom());
+        try { vg.setFeatureStyle(code, st); } catch (e) { /* not on a loaded tile */ }
+      }
+      if (opts.zoom) {
+        var b = s.parcel.bbox;
+        S.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 17, padding: [60, 60] });
+      }
+      renderResults();
+      saveHash();
+    });
+  }
+  PG.select = select;
+  function closeSheet() {
+    var vg = S.overlays.parcels;
+    if (S.selected && vg && vg.resetFeatureStyle) { try { vg.resetFeatureStyle(S.selected); } catch (e) { /* */ } }
+    if (S.selLayer) { S.map.removeLayer(S.selLayer); S.selLayer = null; }
+    S.selected = null;
+    $('#pg-sheet').hidden = true;
+    $('#pg-find').hidden = false;
+    renderResults();
+    saveHash();
+  }
+
+  // ---- compare ---------------------------------------------------------------------------
+  function updateCompareBadge() { $('#pg-compare-count').textContent = S.compare.length; }
+  function addCompare(code) {
+    if (S.compare.indexOf(code) >= 0) { toast(t('ui.compare') + ': ' + esc(code)); return; }
+    if (S.compare.length >= 4) { toast(t('ui.compare_full')); return; }
+    S.compare.push(code);
+    updateCompareBadge();
+    toast(t('ui.compare') + ': ' + S.compare.map(esc).join(', '));
+    saveHash();
+  }
+  PG.addCompare = addCompare;
+  function showCompare() {
+    var body = $('#pg-compare-body');
+    body.innerHTML = '<p class="text-muted">' + t('ui.loading') + '</p>';
+    bootstrap.Modal.getOrCreateInstance($('#pg-compare-modal')).show();
+    Promise.all(S.compare.map(function (c) {
+      return fetch('/api/parcels/' + encodeURIComponent(c) + '/sheet').then(function (r) { return r.ok ? r.json() : null; });
+    })).then(function (sheets) {
+      sheets = sheets.filter(Boolean);
+      if (!sheets.length) { body.innerHTML = '<p class="text-muted">' + t('ui.no_results') + '</p>'; return; }
+      var rows = [
+        ['ui.zone', function (s) { return tt(s.parcel.zone_name_zh, s.parcel.zone_name_en); }],
+        ['ui.status', function (s) { return t('status.' + s.parcel.status); }],
+        ['ui.area', function (s) { return area(s.parcel.area_mu); }],
+        ['ui.landuse', function (s) { return esc(s.parcel.landuse_code) + ' ' + t(landuseKey(s.parcel.landuse_code)); }],
+        ['svc.title', function (s) { return s.parcel.services_count + '/8 ' + SERVICES.filter(function (k) { return !s.parcel.services[k]; }).map(function (k) { return '<s>' + t('svc.' + k) + '</s>'; }).join(' '); }],
+        ['ui.land_price', function (s) { return fmt(s.parcel.land_price_wan_per_mu, 1); }],
+        ['ui.rail', function (s) { return fmt(s.distances.rail.m) + ' ' + t('ui.m'); }],
+        ['ui.substation', function (s) { return fmt(s.distances.substation.m) + ' ' + t('ui.m'); }],
+        ['ui.road', function (s) { return fmt(s.distances.road.m) + ' ' + t('ui.m'); }],
+        ['ui.serving_upgrades', function (s) { return s.upgrades.map(function (u) { return tt(u.name_zh, u.name_en) + ' (' + esc(u.finish_date || '—') + ')'; }).join('<br>') || '—'; }],
+        ['ui.anchors', function (s) { return s.anchors.slice(0, 2).map(function (a) { return tt(a.name_zh, a.name_en) + ' ' + fmt(a.distance_m) + ' ' + t('ui.m'); }).join('<br>') || '—'; }],
+      ];
+      var h = '<table class="table table-sm table-bordered pg-compare"><thead><tr><th></th>' +
+        sheets.map(function (s) {
+          return '<th>' + esc(s.parcel.code) + ' <button class="btn btn-sm btn-link p-0 pg-cmp-remove" data-code="' + esc(s.parcel.code) + '" title="remove"><i class="fa fa-xmark"></i></button></th>';
+        }).join('') + '</tr></thead><tbody>' +
+        rows.map(function (r) { return '<tr><th>' + t(r[0]) + '</th>' + sheets.map(function (s) { return '<td>' + r[1](s) + '</td>'; }).join('') + '</tr>'; }).join('') +
+        '</tbody></table>';
+      body.innerHTML = h;
+    });
+  }
+
+  // ---- inquiry ---------------------------------------------------------------------------
+  function openInquiry(codes) {
+    var f = $('#pg-inquiry-form');
+    f.elements.parcels.value = (codes || []).join(', ');
+    var msg = $('#pg-inquiry-msg'); msg.hidden = true;
+    bootstrap.Modal.getOrCreateInstance($('#pg-inquiry-modal')).show();
+  }
+  function sendInquiry(ev) {
+    ev.preventDefault();
+    var f = $('#pg-inquiry-form'), msg = $('#pg-inquiry-msg');
+    var body = {
+      name: f.elements.name.value.trim(), company: f.elements.company.value.trim() || null,
+      contact: f.elements.contact.value.trim(), message: f.elements.message.value.trim(),
+      parcels: f.elements.parcels.value.split(/[\s,，;；]+/).filter(Boolean), lang: S.lang,
+    };
+    $('#pg-inquiry-send').disabled = true;
+    fetch('/api/inquiries', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    }).then(function (r) {
+      return r.json().then(function (b) { return { ok: r.ok, status: r.status, body: b }; });
+    }).then(function (res) {
+      msg.hidden = false;
+      msg.className = 'alert py-2 small ' + (res.ok ? 'alert-success' : 'alert-danger');
+      if (res.ok) {
+        msg.innerHTML = tt(res.body.message_zh, res.body.message_en);
+        f.reset();
+      } else {
+        var head = res.status === 429 ? t('ui.inquiry_limited') : t('ui.inquiry_bad');
+        msg.innerHTML = head + '<br><small>' + esc(res.body.detail || '') + '</small>';
+      }
+      msg.setAttribute('data-result', res.ok ? 'ok' : 'error');
+    }).catch(function () {
+      msg.hidden = false; msg.className = 'alert alert-danger py-2 small';
+      msg.innerHTML = t('ui.error'); msg.setAttribute('data-result', 'error');
+    }).then(function () { $('#pg-inquiry-send').disabled = false; });
+  }
+
+  // ---- search box ------------------------------------------------------------------------
+  function wireSearch() {
+    var input = $('#pg-search'), box = $('#pg-search-results'), timer = null;
+    function close() { box.hidden = true; }
+    input.addEventListener('input', function () {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (!q) { close(); return; }
+      timer = setTimeout(function () {
+        fetch('/api/map/search?q=' + encodeURIComponent(q)).then(function (r) { return r.ok ? r.json() : { parcels: [], enterprises: [] }; })
+          .then(function (res) {
+            var items = res.parcels.map(function (p) {
+              return '<button type="button" class="pg-hit" data-parcel="' + esc(p.code) + '"><i class="fa fa-vector-square"></i> ' +
+                esc(p.code) + ' <small>' + t('status.' + p.status) + ' · ' + fmt(p.area_mu, 1) + ' ' + t('ui.mu') + '</small></button>';
+            }).concat(res.enterprises.map(function (e) {
+              return '<button type="button" class="pg-hit" data-enterprise="' + esc(e.code) + '" data-lat="' + e.lat + '" data-lon="' + e.lon + '">' +
+                '<i class="fa fa-industry"></i> ' + tt(e.name_zh, e.name_en) + ' <small>' + t('role.' + e.chain_role) + '</small></button>';
+            }));
+            box.innerHTML = items.length ? items.join('') : '<div class="pg-hit text-muted">' + t('ui.not_found') + '</div>';
+            box.hidden = false;
+          });
+      }, 200);
+    });
+    input.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter') { var first = $('.pg-hit[data-parcel], .pg-hit[data-enterprise]', box); if (first) { first.click(); } }
+      if (e.key === 'Escape') { close(); }
+    });
+    box.addEventListener('click', function (e) {
+      var b = e.target.closest('.pg-hit');
+      if (!b) { return; }
+      close();
+      if (b.dataset.parcel) { select(b.dataset.parcel, { zoom: true }); return; }
+      if (b.dataset.enterprise) { focusEnterprise(b.dataset.enterprise, +b.dataset.lat, +b.dataset.lon); }
+    });
+    document.addEventListener('click', function (e) { if (!e.target.closest('.pg-search')) { close(); } });
+  }
+  function focusEnterprise(code, lat, lon) {
+    var cluster = S.overlays.enterprises;
+    if (!S.map.hasLayer(cluster)) { S.map.addLayer(cluster); }
+    var marker = cluster.getLayers().filter(function (m) { return m.options.pgCode === code; })[0];
+    if (marker) {
+      cluster.zoomToShowLayer(marker, function () { marker.openPopup(); });
+    } else {
+      S.map.setView([lat, lon], 17);
+    }
+  }
+
+  // ---- map controls of ours ----------------------------------------------------------------
+  function addLegend() {
+    var Legend = L.Control.extend({
+      options: { position: 'bottomleft' },
+      onAdd: function () {
+        var div = L.DomUtil.create('div', 'pg-legend leaflet-bar');
+        div.innerHTML = S.cfg.legend;
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        div.querySelector('.lg-title').addEventListener('click', function () { div.classList.toggle('expanded'); });
+        return div;
+      },
+    });
+    new Legend().addTo(S.map);
+  }
+
+  // ---- wiring ----------------------------------------------------------------------------
+  function wirePanel() {
+    $('#pg-filter').addEventListener('submit', function (e) { e.preventDefault(); runSearch(formQuery()); });
+    $('#pg-reset').addEventListener('click', function () {
+      $('#pg-filter').reset();
+      S.rows = []; S.total = 0; S.filter = ''; S.searched = false;
+      if (S.resultsLayer) { S.map.removeLayer(S.resultsLayer); S.resultsLayer = null; }
+      renderResults(); $('#pg-count').textContent = '–';
+      saveHash();
+    });
+    $('#pg-sort').addEventListener('change', renderResults);
+    $$('#pg-results th[data-sort]').forEach(function (th) {
+      th.addEventListener('click', function () {
+        var k = th.getAttribute('data-sort'), sel = $('#pg-sort');
+        sel.value = sel.value === k ? '-' + k : k;
+        if (!sel.value) { sel.value = k; }
+        renderResults();
+      });
+    });
+    $('#pg-results tbody').addEventListener('click', function (e) {
+      var tr = e.target.closest('tr[data-code]');
+      if (tr) { select(tr.getAttribute('data-code'), { zoom: true }); }
+    });
+    $('#pg-sheet-close').addEventListener('click', closeSheet);
+    $('#pg-sheet-body').addEventListener('click', function (e) {
+      var b = e.target.closest('button');
+      if (!b) { return; }
+      if (b.id === 'pg-add-compare') { addCompare(S.selected); }
+      if (b.id === 'pg-ask') { openInquiry([S.selected]); }
+      if (b.id === 'pg-permalink') {
+        var url = PG.permalink(), box = $('#pg-permalink-text');
+        box.value = url; box.hidden = false; box.select();
+        if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(url).catch(function () {}); }
+        toast(t('ui.copied'));
+      }
+    });
+    $('#pg-compare-btn').addEventListener('click', showCompare);
+    $('#pg-compare-clear').addEventListener('click', function () {
+      S.compare = []; updateCompareBadge(); $('#pg-compare-body').innerHTML = ''; saveHash();
+    });
+    $('#pg-compare-ask').addEventListener('click', function () {
+      bootstrap.Modal.getOrCreateInstance($('#pg-compare-modal')).hide();
+      openInquiry(S.compare);
+    });
+    $('#pg-compare-body').addEventListener('click', function (e) {
+      var b = e.target.closest('.pg-cmp-remove');
+      if (!b) { return; }
+      S.compare = S.compare.filter(function (c) { return c !== b.dataset.code; });
+      updateCompareBadge(); saveHash(); showCompare();
+    });
+    $('#pg-ask-top').addEventListener('click', function () {
+      openInquiry(S.selected ? [S.selected].concat(S.compare.filter(function (c) { return c !== S.selected; })) : S.compare);
+    });
+    $('#pg-inquiry-form').addEventListener('submit', sendInquiry);
+    // data-shown marks a dialog whose opening animation has finished (tests wait on it).
+    ['#pg-inquiry-modal', '#pg-compare-modal'].forEach(function (id) {
+      var el = $(id);
+      el.addEventListener('shown.bs.modal', function () { el.setAttribute('data-shown', '1'); });
+      el.addEventListener('hidden.bs.modal', function () { el.removeAttribute('data-shown'); });
+    });
+    $('#pg-lang').addEventListener('click', function () { setLang(S.lang === 'zh' ? 'en' : 'zh'); });
+    wireSearch();
+  }
+
+  function restore() {
+    var h = readHash();
+    S.restoring = true;
+    if (h.map) {
+      var v = h.map.split('/').map(Number);
+      if (v.length === 3 && v.every(isFinite)) { S.map.setView([v[1], v[2]], v[0], { animate: false }); }
+    }
+    if (h.off) {
+      h.off.split(',').forEach(function (k) { if (S.overlays[k]) { S.map.removeLayer(S.overlays[k]); } });
+    }
+    if (h.base && S.bases[h.base] && h.base !== 'none') {
+      S.map.removeLayer(S.bases.none);
+      S.map.addLayer(S.bases[h.base]);
+      S.base = h.base;
+      setGcj(h.base === 'amap');
+    }
+    if (h.cmp) { S.compare = h.cmp.split(',').filter(Boolean).slice(0, 4); updateCompareBadge(); }
+    var waits = [];
+    if (h.f) { fillForm(h.f); waits.push(runSearch(h.f)); }
+    setLang(h.lang || 'zh');
+    // "#sel=CODE" alone (the sheet's map link) frames the parcel; with "map=" the view wins.
+    if (h.sel) { waits.push(select(h.sel, { zoom: !h.map })); }
+    Promise.all(waits).then(function () { S.restoring = false; saveHash(); });
+    if (!waits.length) { S.restoring = false; }
+  }
+
+  PG.init = function (o) {
+    S.map = o.map; S.overlays = o.overlays; S.bases = o.bases; S.cfg = o.config;
+    // Leaflet 1.8 dropped DomEvent.fakeStop, which VectorGrid 1.3's canvas renderer calls
+    // on clicks; Leaflet 1.7 defined it as this one line.
+    if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
+    S.map.createPane('pgResults').style.zIndex = 450;
+    L.control.scale({ imperial: false, maxWidth: 160 }).addTo(S.map);
+    S.map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+    patchTilesForGcj(S.overlays.parcels);
+    S.overlays.parcels.on('click', function (e) {
+      var p = (e.layer && e.layer.properties) || {};
+      if (p.code) { select(p.code); }
+    });
+    // Tiles drawn so far (bench/map.py and the browser tests poll this).
+    PG.tilesLoaded = 0;
+    S.overlays.parcels.on('tileload', function () {
+      if (!PG.tilesLoaded) { PG.firstTileAt = performance.now(); }
+      PG.tilesLoaded += 1;
+    });
+    S.overlays.parcels.on('load', function () {
+      if (!PG.allTilesAt) { PG.allTilesAt = performance.now(); }
+    });
+    S.map.on('popupopen tooltipopen', function (e) {
+      var el = e.popup ? e.popup.getElement() : e.tooltip.getElement();
+      if (el) { translate(el); }
+    });
+    S.map.on('baselayerchange', function (e) {
+      var key = Object.keys(S.bases).filter(function (k) { return S.bases[k] === e.layer; })[0] || 'none';
+      S.base = key;
+      setGcj(key === 'amap');
+      saveHash();
+    });
+    S.map.on('overlayadd overlayremove moveend', saveHash);
+    addLegend();
+    wirePanel();
+    restore();
+    PG.ready = true;
+    document.body.setAttribute('data-pg-ready', '1');
+  };
+  PG.state = S;
+})();
