@@ -135,16 +135,32 @@ def _check_postgis(s: Settings) -> None:
         raise ClusterError(f"PostGIS extension not found in {share}: {APT_HINT}")
 
 
+def _postmaster_pid(cluster: Cluster) -> int | None:
+    try:
+        return int((cluster.pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
 def is_running(cluster: Cluster, settings: Settings | None = None) -> bool:
-    s = settings or get_settings()
+    """Whether the cluster's postmaster is alive.
+
+    Read from /proc rather than ``pg_ctl status``: a killed postmaster whose parent never
+    reaps it stays a zombie (containers often lack an init that reaps), and a recycled pid
+    may belong to another program; pg_ctl counts both as running.
+    """
     if not (cluster.pgdata / "PG_VERSION").exists():
         return False
-    user = s.pg_os_user if _is_root() else None
-    r = subprocess.run(
-        [*_run_as(user), _bin(s, "pg_ctl"), "status", "-D", str(cluster.pgdata)],
-        capture_output=True, text=True,
-    )
-    return r.returncode == 0
+    pid = _postmaster_pid(cluster)
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state != "Z" and comm.startswith("postgres")
 
 
 def start(settings: Settings | None = None) -> Cluster:
@@ -192,11 +208,18 @@ def start(settings: Settings | None = None) -> Cluster:
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=on "
         "-c jit=off"
     )
-    r = subprocess.run(
-        [*_run_as(user), pg_ctl, "start", "-w", "-t", "60", "-D", str(cluster.pgdata),
-         "-l", str(cluster.logfile), "-o", opts],
-        capture_output=True, text=True,
-    )
+    # After a crash, orphaned backends hold the old shared memory for a moment and the new
+    # postmaster refuses to start until they have exited: retry briefly.
+    for attempt in range(4):
+        r = subprocess.run(
+            [*_run_as(user), pg_ctl, "start", "-w", "-t", "60", "-D", str(cluster.pgdata),
+             "-l", str(cluster.logfile), "-o", opts],
+            capture_output=True, text=True,
+        )
+        if r.returncode == 0 or attempt == 3:
+            break
+        stale.unlink(missing_ok=True)
+        time.sleep(1.5 * (attempt + 1))
     if r.returncode != 0:
         log = cluster.logfile.read_text() if cluster.logfile.exists() else ""
         tail = log.strip().splitlines()[-1:]
