@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from api import errors
 from api.routers import ROUTERS
+from api.routers.tiles import TileFastPath, tile_service
 from parkgis import __version__
 from parkgis.db import database_url as resolve_database_url
 from parkgis.db import migrate
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ) as spool:
                 app.state.pool = apool
                 app.state.sync_pool = spool
-                yield
+                async with tile_service(app):
+                    yield
 
     app = FastAPI(
         title="ParkGIS 卫辉产业集聚区",
@@ -71,4 +73,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
+    app.add_middleware(TileFastPath)
     return app

@@ -24,7 +24,18 @@ import sys
 import time
 
 import psycopg
-from common import ROOT, bench_url, free_port, http_load, machine, serve, summary, tcp_url
+from common import (
+    ROOT,
+    bench_url,
+    free_port,
+    have_wrk,
+    http_load,
+    machine,
+    serve,
+    summary,
+    tcp_url,
+    wrk_load,
+)
 
 from parkgis.collections import PARCELS
 from parkgis.tiles import lonlat_to_tile, render_tile
@@ -76,6 +87,21 @@ def run_http(label: str, urls: list[str], conc: int, passes_before: int = 0) -> 
     return summary(label, lat, wall)
 
 
+def measure(args: argparse.Namespace, label: str, urls: list[str]) -> dict:
+    """Best of ``--repeat`` runs (the machine is shared: the best run is the least disturbed)."""
+    runs = []
+    for k in range(args.repeat):
+        tag = f"{label} #{k + 1}"
+        if args.client == "wrk":
+            runs.append(wrk_load(tag, urls, args.duration, threads=args.wrk_threads,
+                                 connections=args.concurrency))
+        else:
+            runs.append(run_http(tag, urls, args.concurrency))
+    best = max(runs, key=lambda r: r["rps"])
+    best["runs"] = [round(r["rps"], 1) for r in runs]
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiles", type=int, default=600)
@@ -83,17 +109,32 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--max-features", type=int, default=20_000)
+    ap.add_argument("--client", choices=("wrk", "python"),
+                    default="wrk" if have_wrk() else "python",
+                    help="load generator: wrk (apt package wrk; default when installed) or the "
+                         "Python httpx client (each URL once per run)")
+    ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement (best kept)")
     ap.add_argument("--skip-tipg", action="store_true")
+    ap.add_argument("--only", choices=("raw", "off", "on", "tipg"), action="append",
+                    help="run only these parts (repeatable)")
     args = ap.parse_args()
+    parts = set(args.only or ("raw", "off", "on", "tipg"))
+    if args.skip_tipg:
+        parts.discard("tipg")
 
-    url = bench_url(create=False)
+    url = bench_url()  # migrated: the indexes of 0007 are part of what is measured
     with psycopg.connect(url) as conn:
         n = conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
     print(f"machine: {machine()}")
     print(f"parcels: {n}; tiles: {args.tiles} at z12–z16; workers {args.workers}; "
-          f"client concurrency {args.concurrency}")
+          f"client {args.client}, concurrency {args.concurrency}")
     tiles = pick_tiles(url, args.tiles, args.seed)
-    res: dict[str, dict] = {"raw": bench_raw(url, tiles, args.max_features)}
+    res: dict[str, dict] = {}
+    if "raw" in parts:
+        res["raw"] = max((bench_raw(url, tiles, args.max_features) for _ in range(args.repeat)),
+                         key=lambda r: r["rps"])
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -104,15 +145,19 @@ def main() -> None:
            "--log-level", "warning", "--no-access-log"]
     env = {"PARKGIS_DATABASE_URL": url, "PARKGIS_TILE_MAX_FEATURES": str(args.max_features),
            "PARKGIS_POOL_MAX_SIZE": "10"}
-    with serve(cmd, {**env, "PARKGIS_TILE_CACHE_SIZE": "0"}, f"{base}/healthz"):
-        run_http("ours warm-up (not counted)", ours[:50], args.concurrency)
-        res["ours_off"] = run_http("ours, cache off", ours, args.concurrency)
-    with serve(cmd, {**env, "PARKGIS_TILE_CACHE_SIZE": "20000"}, f"{base}/healthz"):
-        res["ours_cold"] = run_http("ours, cache on, first pass", ours, args.concurrency)
-        res["ours_on"] = run_http("ours, cache on, warm (3rd pass)", ours, args.concurrency,
-                                  passes_before=1)
+    if "off" in parts:
+        with serve(cmd, {**env, "PARKGIS_TILE_CACHE_SIZE": "0"}, f"{base}/healthz"):
+            run_http("ours warm-up (not counted)", ours[:50], args.concurrency)
+            res["ours_off"] = measure(args, "ours, cache off", ours)
+    if "on" in parts:
+        with serve(cmd, {**env, "PARKGIS_TILE_CACHE_SIZE": "20000"}, f"{base}/healthz"):
+            res["ours_cold"] = run_http("ours, cache on, first pass", ours, args.concurrency)
+            # each worker holds its own cache: fill both before timing
+            run_http("ours, cache on, 2nd pass (not counted)", ours, args.concurrency,
+                     passes_before=1)
+            res["ours_on"] = measure(args, "ours, cache on, warm", ours)
 
-    if not args.skip_tipg:
+    if "tipg" in parts:
         tipg_uvicorn = TIPG_VENV / "bin" / "uvicorn"
         if not tipg_uvicorn.exists():
             raise SystemExit(f"tipg not installed: see {__file__} docstring")
@@ -129,16 +174,23 @@ def main() -> None:
                 "--no-access-log"]
         with serve(tcmd, tenv, f"{tbase}/healthz"):
             run_http("tipg warm-up (not counted)", tipg[:50], args.concurrency)
-            res["tipg"] = run_http("tipg", tipg, args.concurrency)
+            res["tipg"] = measure(args, "tipg", tipg)
 
-    print("\nratios (req/s):")
-    for k in ("ours_off", "ours_on"):
-        line = f"  {k:<9} / raw  = {res[k]['rps'] / res['raw']['rps']:6.2f}"
-        if "tipg" in res:
-            line += f"    {k:<9} / tipg = {res[k]['rps'] / res['tipg']['rps']:6.2f}"
+    print("\nbest runs (req/s): " + ", ".join(f"{k} {v.get('runs', [round(v['rps'], 1)])}"
+                                              for k, v in res.items()))
+    print("ratios (req/s):")
+    for k in ("ours_off", "ours_on", "tipg"):
+        if k not in res:
+            continue
+        line = f"  {k:<9}"
+        if "raw" in res:
+            line += f" / raw  = {res[k]['rps'] / res['raw']['rps']:6.2f}"
+        if "tipg" in res and k != "tipg":
+            target = 3 if k == "ours_off" else 10
+            r = res[k]["rps"] / res["tipg"]["rps"]
+            verdict = "met" if r >= target else "NOT met"
+            line += f"    / tipg = {r:6.2f} (target ≥ {target}: {verdict})"
         print(line)
-    if "tipg" in res:
-        print(f"  tipg      / raw  = {res['tipg']['rps'] / res['raw']['rps']:6.2f}")
 
 
 if __name__ == "__main__":

@@ -60,15 +60,18 @@ from shapely.geometry.base import BaseGeometry
 from parkgis import assembly
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.footprint import Placement, close_gaps, fit_rectangle
+from parkgis.settings import get_settings
 
 MU_M2 = 10000.0 / 15.0
 
 #: Default criterion weights; ``projects.weights`` overrides any of them by name.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "area_fit": 10, "power": 15, "water": 8, "wastewater": 7, "rail": 10, "road": 10,
-    "chain": 15, "servicing": 10, "cost": 10, "terrain": 5, "shape": 5, "gas": 5,
-    "assembly": 5,
+    "chain": 15, "servicing": 10, "cost": 10, "terrain": 5, "earthwork": 5, "shape": 5,
+    "gas": 5, "assembly": 5,
 }
+#: Levelling cost (wan yuan per mu) at which the earthwork criterion scores 0.
+EARTHWORK_ZERO_WAN_PER_MU = 5.0
 
 RAIL_KINDS = ("rail_siding", "railway")
 ROAD_KINDS = ("trunk_road", "national_road")
@@ -181,17 +184,27 @@ def load_requirement(conn: psycopg.Connection, code: str) -> Requirement:
 # --------------------------------------------------------------------------- data access
 
 CANDIDATES_SQL = """
-SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until, p.landuse_code,
-       p.area_m2, p.gk_srid, p.land_price_wan_per_mu,
-       (p.svc_road::int + p.svc_water::int + p.svc_drainage::int + p.svc_power::int
-        + p.svc_gas::int + p.svc_heat::int + p.svc_telecom::int + p.svc_levelled::int) AS svc,
-       p.svc_gas, t.slope_mean_deg, t.flood_share,
-       ST_AsBinary(p.geom_gk) AS wkb
-  FROM parcels p
-  LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
- WHERE p.status = 'available'
-    OR (p.status IN ('reserved', 'listed'))
- ORDER BY p.code
+SELECT * FROM (
+    SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until, p.landuse_code,
+           p.area_m2, p.gk_srid, p.land_price_wan_per_mu,
+           (p.svc_road::int + p.svc_water::int + p.svc_drainage::int + p.svc_power::int
+            + p.svc_gas::int + p.svc_heat::int + p.svc_telecom::int + p.svc_levelled::int)
+               AS svc,
+           p.svc_gas, t.slope_mean_deg, t.slope_max_deg, t.flood_share, t.earthwork_cut_m3,
+           t.earthwork_fill_m3, ST_AsBinary(p.geom_gk) AS wkb,
+           -- The three hard constraints decidable from the row alone; a site failing two of
+           -- them is neither a match nor a near miss (nor usable in an assembled group).
+           (p.status = 'available' OR COALESCE(p.project_code = %(project)s, false)) AS status_ok,
+           (%(lu_any)s OR p.landuse_code LIKE ANY(%(lu_like)s::text[])) AS landuse_ok,
+           ((%(min_m2)s::float8 IS NULL OR p.area_m2 >= %(min_m2)s)
+            AND (%(max_m2)s::float8 IS NULL OR p.area_m2 <= %(max_m2)s)) AS area_ok
+      FROM parcels p
+      LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
+     WHERE p.status IN ('available', 'reserved', 'listed')
+       AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
+) c
+ WHERE NOT %(prune)s OR (NOT status_ok)::int + (NOT landuse_ok)::int + (NOT area_ok)::int <= 1
+ ORDER BY code
 """
 
 INFRA_SQL = """
@@ -382,6 +395,8 @@ class Site:
     fac: dict[str, int]              # criterion -> index into facilities list
     fac_dist: dict[str, float]
     pending: dict[str, int] = field(default_factory=dict)  # nearer facility not yet built
+    slope_max: float | None = None   # steepest cell, degrees (terrain data only)
+    earthwork_m3: float | None = None  # cut + fill to level the site flat
 
     @property
     def area_mu(self) -> float:
@@ -416,93 +431,225 @@ class Context:
     facilities: dict[str, list[Facility]]
     sites: list[Site]
     by_code: dict[str, Site]
+    earthwork_yuan_per_m3: float = 25.0
+
+
+def _opt(v: Any) -> float:
+    return np.nan if v is None else float(v)
+
+
+class _Staged:
+    """Per-row arrays of one projection's candidates, filled as the pruning goes.
+
+    ``fails`` counts the hard constraints (footprint aside) a row is known to fail; a row is
+    *live* while it may still be a match or a near miss (≤ 1 failure) or serve an assembled
+    group (``pool``). Costly figures (nearest distances) are computed for live rows only, in
+    order of the constraints they decide, so each stage measures fewer rows.
+    """
+
+    def __init__(self, geoms: np.ndarray, fails: np.ndarray, pool: np.ndarray,
+                 prune: bool) -> None:
+        self.geoms, self.fails, self.pool, self.prune = geoms, fails, pool, prune
+
+    def live(self) -> np.ndarray:
+        if not self.prune:
+            return np.ones(len(self.geoms), dtype=bool)
+        return (self.fails <= 1) | self.pool
+
+    def nearest(self, tree: shapely.STRtree | None) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest-item index and distance for the live rows (−1/∞ elsewhere and unmeasured)."""
+        n = len(self.geoms)
+        i_out, d_out = np.full(n, -1), np.full(n, np.inf)
+        idx = np.flatnonzero(self.live())
+        if tree is not None and len(idx):
+            i, d = _nearest(tree, self.geoms[idx])
+            i_out[idx], d_out[idx] = i, d
+        return i_out, d_out
 
 
 def _build_context(conn: psycopg.Connection, req: Requirement,
-                   today: dt.date | None = None) -> Context:
+                   today: dt.date | None = None, *, prune: bool = False,
+                   assemble: bool = True, codes: Sequence[str] | None = None) -> Context:
+    """Candidate sites with every figure the checks and criteria read.
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+    req : Requirement
+    today : date, optional
+    prune : bool, default False
+        Keep only parcels that can still be a match or a near miss (at most one hard
+        constraint failed, the footprint aside) or — with ``assemble`` — a member of an
+        assembled group. The status/area/land-use part of this is done in SQL (indexed), the
+        rest vectorised before any per-site work. :func:`match` prunes; a caller looking one
+        parcel up (a brief) does not, or passes ``codes``.
+    assemble : bool, default True
+        With ``prune``: also keep the parcels an assembled group may use.
+    codes : sequence of str, optional
+        Only these parcels.
+
+    Returns
+    -------
+    Context
+    """
     today = today or dt.date.today()
+    prefixes = tuple(str(c) for c in req.landuse_codes)
+    # The SQL prefilter is loosened by a relative 1e-9 so that float rounding can never drop a
+    # parcel the exact Python checks below would keep.
+    lo_m2 = req.min_area_mu * MU_M2 * (1 - 1e-9) if req.min_area_mu is not None else None
+    hi_m2 = req.max_area_mu * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None
+    params = {"project": req.code, "lu_any": not prefixes,
+              "lu_like": [p + "%" for p in prefixes], "min_m2": lo_m2, "max_m2": hi_m2,
+              "codes": list(codes) if codes is not None else None, "prune": prune}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(CANDIDATES_SQL).fetchall()
+        rows = cur.execute(CANDIDATES_SQL, params).fetchall()
     srids = sorted({r["gk_srid"] for r in rows}) or [4547]
     sites: list[Site] = []
     facilities: dict[str, list[Facility]] = {}
-    prefixes = tuple(str(c) for c in req.landuse_codes)
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
         # Facilities are computed once in the first (Weihui: the only) projection.
         if not facilities:
             facilities = _load_facilities(conn, srid, req, today)
-        geoms = shapely.from_wkb([r["wkb"] for r in part]) if part else np.array([])
-        rail_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_KINDS)})
-        road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS)})
-        gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS)})
-        sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
-        chain_t, chain_rows = (None, [])
-        if req.preferred_neighbours:
-            chain_t, chain_rows = _tree(conn, ENTERPRISES_SQL,
-                                        {"srid": srid, "roles": list(req.preferred_neighbours)})
-        _, d_rail = _nearest(rail_t, geoms)
-        _, d_road = _nearest(road_t, geoms)
-        _, d_gas = _nearest(gas_t, geoms)
-        _, d_sens = _nearest(sens_t, geoms)
-        i_chain, d_chain = _nearest(chain_t, geoms)
-        chain_counts = np.zeros(len(part), dtype=int)
-        if chain_t is not None and len(part):
-            pairs = chain_t.query(geoms, predicate="dwithin", distance=CHAIN_RADIUS_M)
-            chain_counts = np.bincount(pairs[0], minlength=len(part))
-        fac_idx: dict[str, np.ndarray] = {}
-        fac_d: dict[str, np.ndarray] = {}
-        pend_idx: dict[str, np.ndarray] = {}
-        for crit, fl in facilities.items():
-            t, live = _serving(fl)
-            i, d = _nearest(t, geoms)
-            fac_idx[crit] = np.where(i >= 0, live[np.maximum(i, 0)] if len(live) else -1, -1)
-            fac_d[crit] = d
-            # A facility not yet in service but nearer than the serving one is worth naming.
-            pending = [k for k, f in enumerate(fl) if not f.exists and f.late]
-            if pending:
-                pi, pd_ = _nearest(shapely.STRtree([fl[k].geom for k in pending]), geoms)
-                pend_idx[crit] = np.where((pi >= 0) & (pd_ < d),
-                                          np.array(pending)[np.maximum(pi, 0)], -1)
+        if not part:
+            continue
+        sites.extend(_sites_of(conn, req, srid, part, facilities, prune, assemble))
+    rate = float(get_settings().earthwork_yuan_per_m3)
+    return Context(req, today, facilities, sites, {s.codes[0]: s for s in sites}, rate)
+
+
+def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[dict],
+              facilities: dict[str, list[Facility]], prune: bool,
+              assemble: bool) -> list[Site]:
+    """Sites of one projection's candidate rows (see :func:`_build_context`)."""
+    prefixes = tuple(str(c) for c in req.landuse_codes)
+    n = len(part)
+    # Cheap figures and the hard constraints they decide, vectorised; the comparisons are
+    # the same expressions as in _hard so a pruned row really fails ≥ 2 constraints.
+    area_m2 = np.array([float(r["area_m2"]) for r in part])
+    area_mu = area_m2 / MU_M2
+    status_ok = np.array([r["status"] == "available" or (
+        req.code is not None and r["project_code"] == req.code) for r in part], dtype=bool)
+    landuse_ok = np.array([(not prefixes) or r["landuse_code"].startswith(prefixes)
+                           for r in part], dtype=bool)
+    price = np.array([float(r["land_price_wan_per_mu"]) * float(r["area_m2"]) / MU_M2
+                      if r["land_price_wan_per_mu"] is not None else np.nan for r in part])
+    slope = np.array([_opt(r["slope_mean_deg"]) for r in part])
+    flood = np.array([_opt(r["flood_share"]) for r in part])
+    fails = (~status_ok).astype(int) + (~landuse_ok)
+    if req.min_area_mu is not None:
+        fails += area_mu < req.min_area_mu
+    if req.max_area_mu is not None:
+        fails += area_mu > req.max_area_mu
+    if req.max_slope_deg is not None:
+        fails += slope > req.max_slope_deg          # NaN (no terrain) compares False
+    if req.max_flood_share is not None:
+        fails += flood > req.max_flood_share
+    if req.land_budget_wan is not None:
+        fails += price > req.land_budget_wan
+    pool = np.zeros(n, dtype=bool)
+    if assemble:
+        pool = status_ok & landuse_ok
+        if req.max_area_mu is not None:
+            pool &= area_mu < req.max_area_mu
+    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), fails, pool, prune)
+
+    # Distance constraints next, each measured only on the rows still live.
+    lim = req.rail_limit_m
+    rail_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_KINDS)})
+    _, d_rail = st.nearest(rail_t)
+    if lim is not None:
+        st.fails += d_rail > lim
+    road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS)})
+    _, d_road = st.nearest(road_t)
+    if req.max_trunk_road_m is not None:
+        st.fails += d_road > req.max_trunk_road_m
+    sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
+    _, d_sens = st.nearest(sens_t)
+    if req.hazard_class and req.min_sensitive_m:
+        st.fails += d_sens < req.min_sensitive_m
+    fac_idx: dict[str, np.ndarray] = {}
+    fac_d: dict[str, np.ndarray] = {}
+    for crit, fl in facilities.items():
+        t, live = _serving(fl)
+        i, d = st.nearest(t)
+        fac_idx[crit] = np.where(i >= 0, live[np.maximum(i, 0)] if len(live) else -1, -1)
+        fac_d[crit] = d
+        need = getattr(req, NEED[crit])
+        if need and fl:
+            spare = np.array([f.spare for f in fl])
+            served = fac_idx[crit] >= 0
+            st.fails += served & (spare[np.maximum(fac_idx[crit], 0)] < need)
+
+    # What is left is kept; criteria-only figures are measured on it alone.
+    keep = st.live()
+    gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS)})
+    _, d_gas = st.nearest(gas_t)
+    chain_t, chain_rows = (None, [])
+    if req.preferred_neighbours:
+        chain_t, chain_rows = _tree(conn, ENTERPRISES_SQL,
+                                    {"srid": srid, "roles": list(req.preferred_neighbours)})
+    i_chain, d_chain = st.nearest(chain_t)
+    chain_counts = np.zeros(n, dtype=int)
+    kidx = np.flatnonzero(keep)
+    if chain_t is not None and len(kidx):
+        pairs = chain_t.query(st.geoms[kidx], predicate="dwithin", distance=CHAIN_RADIUS_M)
+        chain_counts[kidx] = np.bincount(pairs[0], minlength=len(kidx))
+    pend_idx: dict[str, np.ndarray] = {}
+    for crit, fl in facilities.items():
+        # A facility not yet in service but nearer than the serving one is worth naming.
+        pending = [k for k, f in enumerate(fl) if not f.exists and f.late]
+        if pending:
+            pi, pd_ = st.nearest(shapely.STRtree([fl[k].geom for k in pending]))
+            pend_idx[crit] = np.where((pi >= 0) & (pd_ < fac_d[crit]),
+                                      np.array(pending)[np.maximum(pi, 0)], -1)
+        else:
+            pend_idx[crit] = np.full(n, -1)
+
+    out: list[Site] = []
+    for k in kidx:
+        r = part[k]
+        ok = bool(status_ok[k])
+        note = None
+        if not ok:
+            until = r["reserved_until"].isoformat() if r["reserved_until"] else "—"
+            if r["status"] == "listed":
+                note = ("正在招拍挂公示，已挂牌给其他项目",
+                        "a tender/auction/listing notice is running for another party")
             else:
-                pend_idx[crit] = np.full(len(part), -1)
-        for k, r in enumerate(part):
-            status_ok = r["status"] == "available" or (
-                req.code is not None and r["project_code"] == req.code)
-            note = None
-            if not status_ok:
-                until = r["reserved_until"].isoformat() if r["reserved_until"] else "—"
-                if r["status"] == "listed":
-                    note = ("正在招拍挂公示，已挂牌给其他项目",
-                            "a tender/auction/listing notice is running for another party")
-                else:
-                    note = (f"已为其他项目预留至 {until}",
-                            f"reserved for another project until {until}")
-            price = r["land_price_wan_per_mu"]
-            sites.append(Site(
-                codes=(r["code"],), zone=r["zone_code"], geom=geoms[k], srid=srid,
-                area_m2=float(r["area_m2"]),
-                landuse_ok=(not prefixes) or r["landuse_code"].startswith(prefixes),
-                landuse=r["landuse_code"], status_ok=status_ok, status_note=note,
-                own_reservation=status_ok and r["status"] != "available",
-                svc=float(r["svc"]), gas_svc=bool(r["svc_gas"]),
-                price_total_wan=(float(price) * float(r["area_m2"]) / MU_M2
-                                 if price is not None else None),
-                slope=r["slope_mean_deg"], flood=r["flood_share"],
-                d_rail=float(d_rail[k]), d_road=float(d_road[k]), d_gas=float(d_gas[k]),
-                d_sensitive=float(d_sens[k]), d_chain=float(d_chain[k]),
-                chain_name=((chain_rows[i_chain[k]]["name_zh"], chain_rows[i_chain[k]]["name_en"])
-                            if i_chain[k] >= 0 else None),
-                chain_count=int(chain_counts[k]),
-                fac={c: int(fac_idx[c][k]) for c in facilities},
-                fac_dist={c: float(fac_d[c][k]) for c in facilities},
-                pending={c: int(pend_idx[c][k]) for c in facilities},
-            ))
-    return Context(req, today, facilities, sites, {s.codes[0]: s for s in sites})
+                note = (f"已为其他项目预留至 {until}",
+                        f"reserved for another project until {until}")
+        cut, fill = r["earthwork_cut_m3"], r["earthwork_fill_m3"]
+        out.append(Site(
+            codes=(r["code"],), zone=r["zone_code"], geom=st.geoms[k], srid=srid,
+            area_m2=float(r["area_m2"]), landuse_ok=bool(landuse_ok[k]),
+            landuse=r["landuse_code"], status_ok=ok, status_note=note,
+            own_reservation=ok and r["status"] != "available",
+            svc=float(r["svc"]), gas_svc=bool(r["svc_gas"]),
+            price_total_wan=None if np.isnan(price[k]) else float(price[k]),
+            slope=r["slope_mean_deg"], flood=r["flood_share"],
+            d_rail=float(d_rail[k]), d_road=float(d_road[k]), d_gas=float(d_gas[k]),
+            d_sensitive=float(d_sens[k]), d_chain=float(d_chain[k]),
+            chain_name=((chain_rows[i_chain[k]]["name_zh"], chain_rows[i_chain[k]]["name_en"])
+                        if i_chain[k] >= 0 else None),
+            chain_count=int(chain_counts[k]),
+            fac={c: int(fac_idx[c][k]) for c in facilities},
+            fac_dist={c: float(fac_d[c][k]) for c in facilities},
+            pending={c: int(pend_idx[c][k]) for c in facilities},
+            slope_max=r["slope_max_deg"],
+            earthwork_m3=(float(cut) + float(fill)
+                          if cut is not None and fill is not None else None),
+        ))
+    return out
 
 
-def _combine(parts: Sequence[Site]) -> Site:
-    """A group of adjacent parcels as one site (distances: the nearest member)."""
+def _combine(parts: Sequence[Site], *, with_geometry: bool = True) -> Site:
+    """A group of adjacent parcels as one site (distances: the nearest member).
+
+    Every hard check and criterion except the footprint and the shape reads the members'
+    figures only; ``with_geometry=False`` leaves ``geom`` None (set it with
+    :func:`_union_geometry` before a footprint test) so groups are screened before any union.
+    """
     area = sum(p.area_m2 for p in parts)
     w = [p.area_m2 / area for p in parts]
 
@@ -523,7 +670,8 @@ def _combine(parts: Sequence[Site]) -> Site:
     prices = [p.price_total_wan for p in parts]
     return Site(
         codes=tuple(sorted(c for p in parts for c in p.codes)), zone=parts[0].zone,
-        geom=close_gaps([p.geom for p in parts]), srid=parts[0].srid, area_m2=area,
+        geom=close_gaps([p.geom for p in parts]) if with_geometry else None,
+        srid=parts[0].srid, area_m2=area,
         landuse_ok=all(p.landuse_ok for p in parts), landuse=parts[0].landuse,
         status_ok=all(p.status_ok for p in parts),
         status_note=next((p.status_note for p in parts if p.status_note), None),
@@ -536,7 +684,19 @@ def _combine(parts: Sequence[Site]) -> Site:
         d_chain=nearest_chain.d_chain, chain_name=nearest_chain.chain_name,
         chain_count=max(p.chain_count for p in parts), fac=fac, fac_dist=fac_dist,
         pending=pending,
+        slope_max=(None if any(p.slope_max is None for p in parts)
+                   else max(p.slope_max for p in parts)),
+        # Each member levelled on its own: a lower bound for levelling the group as one.
+        earthwork_m3=(None if any(p.earthwork_m3 is None for p in parts)
+                      else float(sum(p.earthwork_m3 for p in parts))),
     )
+
+
+def _union_geometry(site: Site, ctx: Context) -> Site:
+    """Fill in the geometry of a group built with ``with_geometry=False``."""
+    if site.geom is None:
+        site.geom = close_gaps([ctx.by_code[c].geom for c in site.codes])
+    return site
 
 
 # --------------------------------------------------------------------------- checks
@@ -776,9 +936,22 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
             "no terrain data loaded (DEM/flood rasters); not assessed")
     else:
         slope, flood = s.slope or 0.0, s.flood or 0.0
+        steepest_zh = f"（最陡 {s.slope_max:.1f}°）" if s.slope_max is not None else ""
+        steepest_en = f" (steepest {s.slope_max:.1f}°)" if s.slope_max is not None else ""
         add("terrain", 100 - 10 * slope - 200 * flood,
-            f"平均坡度 {slope:.1f}°，易涝面积占 {flood:.0%}",
-            f"mean slope {slope:.1f}°, {flood:.0%} flood-prone")
+            f"平均坡度 {slope:.1f}°{steepest_zh}，易涝面积占 {flood:.0%}",
+            f"mean slope {slope:.1f}°{steepest_en}, {flood:.0%} flood-prone")
+        if s.earthwork_m3 is None:
+            add("earthwork", None, "无土方估算，未评估", "no earthwork estimate; not assessed")
+        else:
+            rate = ctx.earthwork_yuan_per_m3
+            cost_wan = s.earthwork_m3 * rate / 10000.0
+            per_mu = cost_wan / a if a > 0 else 0.0
+            add("earthwork", 100 * (1 - per_mu / EARTHWORK_ZERO_WAN_PER_MU),
+                f"场地平整土方约 {s.earthwork_m3:,.0f} m³（挖+填），按 {rate:g} 元/m³ 约 "
+                f"{cost_wan:,.1f} 万元（{per_mu:.2f} 万元/亩）",
+                f"levelling moves about {s.earthwork_m3:,.0f} m³ (cut + fill), about "
+                f"{cost_wan:,.1f} wan yuan at {rate:g} yuan/m³ ({per_mu:.2f} wan/mu)")
     if req.gas_m3pd:
         add("gas", 100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
             ("已通燃气" if s.gas_svc else f"未通燃气，距燃气管网 {_m(s.d_gas)}")
@@ -899,7 +1072,7 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     """
     if top < 0 or near_miss_limit < 0:
         raise InvalidInput("top and near_miss_limit must be ≥ 0")
-    ctx = _build_context(conn, req, today)
+    ctx = _build_context(conn, req, today, prune=True, assemble=assemble)
     matches: list[Match] = []
     near: list[tuple[float, float, NearMiss]] = []
     single_ok: set[str] = set()
@@ -953,7 +1126,17 @@ def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
             and (req.max_area_mu is None or s.area_mu < req.max_area_mu)]
     if len(pool) < 2:
         return
-    pairs = assembly.adjacent_pairs(conn, [s.codes[0] for s in pool])
+    # Groups kept have area in [0.8·min, 1.2·max]; a pair outside the bounds below belongs to
+    # none of them (a third member adds at most the largest pool area). Loosened by 1e-9 so
+    # rounding never drops a pair the exact test below keeps.
+    largest = max(s.area_m2 for s in pool)
+    max_pair = (req.max_area_mu * 1.2 * MU_M2 * (1 + 1e-9)
+                if req.max_area_mu is not None else None)
+    min_pair = (req.min_area_mu * 0.8 * MU_M2 * (1 - 1e-9) - largest
+                if req.min_area_mu is not None else None)
+    pairs = assembly.adjacent_pairs(conn, [s.codes[0] for s in pool],
+                                    min_pair_m2=min_pair if min_pair and min_pair > 0 else None,
+                                    max_pair_m2=max_pair)
     groups = assembly.groups(pairs)
     stats["groups"] = len(groups)
     cands: list[tuple[float, Site, list[Failure]]] = []
@@ -964,7 +1147,8 @@ def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
             continue
         if req.max_area_mu is not None and area_mu > req.max_area_mu * 1.2:
             continue
-        site = _combine(parts)
+        # Screened on the members' figures; the union is built only for groups tested below.
+        site = _combine(parts, with_geometry=False)
         fails = _hard(ctx, site, confidential=confidential)
         if len(fails) > 1:
             continue
@@ -978,7 +1162,7 @@ def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
         if fails and len(near) >= 2 * near_miss_limit:
             continue
         stats["footprint_tests"] += 1
-        placement, fp_fail = _footprint(req, site)
+        placement, fp_fail = _footprint(req, _union_geometry(site, ctx))
         if not fails and fp_fail is None:
             crit = _criteria(ctx, site, placement, confidential)
             matches.append(Match(site, placement, crit, _score(crit)))

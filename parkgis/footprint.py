@@ -30,6 +30,11 @@ Guarantees (``tolerance`` t, default 0.1 m):
   (``site.buffer(t).contains(rect)``); ``Placement.exact`` says whether it lies inside the site
   itself. 0.1 m is below the precision of cadastral boundaries.
 
+Fast path: a site that is a rectangle A × B (its area equals its minimum rotated rectangle's)
+holds an L × W footprint flush with its sides when L ≤ A and W ≤ B; that placement is returned
+at once after an exact containment check. A longer footprint may still fit tilted, and
+near-rectangles may hold it in other ways: both go the general way below.
+
 Angles tried first: every edge direction of the site (the rectangle's long or short side along
 the edge) and the minimum rotated rectangle, so rectangles flush with a site edge are found at
 once. Quick accepts and rejects: area, width of the convex hull (the rectangle's width W must
@@ -54,6 +59,9 @@ TOLERANCE_M = 0.1
 COARSE_STEP_DEG = 2.0
 #: A ceiling on orientation tests for one site, so a pathological site cannot stall a ranking.
 MAX_TESTS = 1500
+#: A site whose area is its minimum rotated rectangle's to this relative tolerance is taken
+#: for that rectangle by the fast path (which still checks its placement exactly).
+RECTANGLE_RTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -158,13 +166,58 @@ def _hull_min_width(poly: Polygon) -> float:
     return float((proj.max(axis=0) - proj.min(axis=0)).min())
 
 
+def _rectangle_fit(poly: Polygon, length: float, width: float) -> Placement | None:
+    """Fast path for a site that is a rectangle (its own minimum rotated rectangle A × B).
+
+    An L × W footprint with L ≤ A and W ≤ B fits flush with the sides, centred: no sweep and
+    no inscribed circle needed. The orientation mirrors the general search's (the long side
+    along the site's long side, unless the footprint also fits across and that edge
+    direction comes first). Returns None — undecided, use the general search — for
+    anything else: holes, a site that is not a rectangle to 1e-9 in area, a long footprint
+    that could only fit tilted (L > A), or a placement not exactly inside the site.
+    """
+    if poly.interiors:
+        return None
+    # Measured about the centroid: far from the origin (GK eastings ~5e5 m) the envelope's
+    # direction loses digits.
+    c = poly.centroid
+    origin = np.array([c.x, c.y])
+    local = _translate(poly, -origin)
+    mrr = shapely.oriented_envelope(local)
+    if not isinstance(mrr, Polygon) or local.area < mrr.area * (1 - RECTANGLE_RTOL):
+        return None
+    xy = np.asarray(mrr.exterior.coords)[:4, :2] + origin
+    e1, e2 = xy[1] - xy[0], xy[2] - xy[1]
+    s1, s2 = float(np.hypot(*e1)), float(np.hypot(*e2))
+    along, side_a, side_b = (e1, s1, s2) if s1 >= s2 else (e2, s2, s1)
+    if length > side_a or width > side_b:
+        return None
+    theta = round(math.degrees(math.atan2(along[1], along[0])) % 180.0, 6) % 180.0
+    angle = theta
+    # The general search takes a roomy site's inscribed circle at the long-side angle,
+    # otherwise the first edge direction (ascending) that holds the footprint.
+    if side_b < math.hypot(length, width) and length <= side_b:
+        angle = min(theta, (theta + 90.0) % 180.0)
+    cx, cy = (float(v) for v in xy.mean(axis=0))
+    a, b = length / 2, width / 2
+    rect = _rotate_about(shapely.box(cx - a, cy - b, cx + a, cy + b), math.radians(angle),
+                         cx, cy)
+    if not poly.covers(rect):
+        return None  # rounding at an edge, or a sliver notch the area test cannot see
+    return Placement(rect, angle, (cx, cy), True)
+
+
 def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
-              coarse_step: float, max_tests: int) -> Placement | None:
+              coarse_step: float, max_tests: int, fast_path: bool = True) -> Placement | None:
     r = math.hypot(length, width) / 2
     if poly.area + 2 * tolerance * (length + width) < length * width:
         return None
     if _hull_min_width(poly) + 2 * tolerance < width:
         return None
+    if fast_path:
+        found = _rectangle_fit(poly, length, width)
+        if found is not None:
+            return found
     site = _Site(poly)
 
     # Maximum inscribed circle: bounds both ways. shapely's tolerance is on the radius.
@@ -243,7 +296,7 @@ def _mrr_angle(poly: Polygon) -> float:
 
 def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
                   tolerance: float = TOLERANCE_M, coarse_step_deg: float = COARSE_STEP_DEG,
-                  max_tests: int = MAX_TESTS) -> Placement | None:
+                  max_tests: int = MAX_TESTS, fast_path: bool = True) -> Placement | None:
     """Place a length × width rectangle inside a site at some rotation.
 
     Parameters
@@ -261,6 +314,9 @@ def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
         Orientation tests allowed per part. Only a site that the rectangle misses (or fits)
         by a hair at nearly every angle — a near-circle just smaller than the rectangle's
         diagonal — exhausts it; then None is returned (not proven to fit).
+    fast_path : bool, default True
+        Decide rectangular sites holding the footprint flush with their sides without the
+        angular search (same answer; False forces the general search, for cross-checks).
 
     Returns
     -------
@@ -281,11 +337,13 @@ def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
         if not polys:
             return None
         return fit_rectangle(shapely.union_all(polys), length, width, tolerance=tolerance,
-                             coarse_step_deg=coarse_step_deg, max_tests=max_tests)
+                             coarse_step_deg=coarse_step_deg, max_tests=max_tests,
+                             fast_path=fast_path)
     for part in parts:
         if part.area + 2 * tolerance * (length + width) < length * width:
             break  # parts are sorted by area: none of the rest can hold it either
-        found = _fit_part(part, length, width, tolerance, coarse_step_deg, max_tests)
+        found = _fit_part(part, length, width, tolerance, coarse_step_deg, max_tests,
+                          fast_path)
         if found is not None:
             return found
     return None

@@ -7,10 +7,9 @@ a sync connection; :func:`to_geojson`, :func:`to_csv` and :func:`to_gpkg` write 
 Distances are measured in each parcel's CGCS2000 Gauss-Krüger projection (``geom_gk``), only
 against features of the same projection (``gk_srid`` equal), through
 ``ST_SetSRID(geom_gk, 0)`` so that a province-wide table with several GK zones never mixes
-SRIDs (see migration 0003 for the indexes). Distance *filters* are driven from the few
-infrastructure rows into the parcels' GiST index (``ST_DWithin``); the *reported* distances are
-nearest-neighbour look-ups (``ORDER BY ... <-> ... LIMIT 1``), computed only for the page
-returned unless the page is sorted by a distance.
+SRIDs (see migration 0003 for the indexes). The page is found first and everything else is
+computed for its rows only; how a distance filter is evaluated (driven from the features, or
+a nearest-neighbour look-up per candidate) depends on its reach — see the notes above the SQL.
 """
 
 from __future__ import annotations
@@ -62,6 +61,8 @@ SORTS: dict[str, str] = {
     **{f"dist_{k}": f"dist_{k}_m" for k in DISTANCES},
     "dist_role": "dist_role_m",
 }
+# Sort columns that may be NULL (the others are NOT NULL in the schema).
+NULLABLE_SORTS = frozenset({"land_price_wan_per_mu"})
 
 PARAMS: dict[str, str] = {
     "zone": "园区编号（可多个，逗号分隔） / zone code(s)",
@@ -232,49 +233,68 @@ class AvailabilityQuery:
 
 # --- SQL -----------------------------------------------------------------------------------
 # Fragments are module constants; every value is a bind parameter.
+#
+# Shape (designed for a province-scale table, 10^6 parcels): the page is found first —
+# parcels filtered and ordered, LIMIT/OFFSET — and only its rows are joined back for geometry,
+# the other columns and the remaining distances; nothing materialises every hit. The total is
+# a separate count (see :func:`search`), exact on park-sized tables.
+#
+# A distance category enters the page query in one of two forms:
+# * "near" — driven from the features into the parcels' GiST index (ST_DWithin), features cut
+#   into short pieces first so that the bounding box of a long diagonal line does not drag in
+#   a whole park; grouped per parcel, the minimum distance over the features within d *is* the
+#   nearest distance. Used for a short reach (d <= NEAR_SET_MAX_D: few parcels qualify) and
+#   when the page is sorted by the category it filters on.
+# * "knn" — per candidate parcel, the nearest feature by KNN on the gk0 expression index
+#   (``<->``, exact distance), kept when <= d: the scan stops as soon as the page is full.
+#   Used for a long reach (many parcels qualify) and for a sort without that filter.
+# Every other reported distance is a KNN look-up for the rows of the page only.
+NEAR_SET_MAX_D = 300.0
+# Length (m) of the pieces features are cut into for the "near" form.
+PIECE_M = 250.0
 
-# Only what filtering and sorting need is materialised per hit; geometry and the rest are
-# fetched for the rows of the page.
-HIT_COLUMNS = """p.id, p.code, p.zone_code, p.status, p.landuse_code, p.area_m2,
-       p.land_price_wan_per_mu, p.gk_srid"""
-
-# Parcels within d metres of a feature of the given kinds, driven from the (few) features into
-# the parcels' GiST index; the semi-join on id lets the planner hash this set.
-NEAR_INFRA_SQL = """p.id IN (
-        SELECT q.id FROM infrastructure i
-          JOIN parcels q ON q.gk_srid = i.gk_srid
-                        AND ST_DWithin(ST_SetSRID(q.geom_gk, 0), ST_SetSRID(i.geom_gk, 0), %({d})s)
-         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing')"""
-NEAR_ROLE_SQL = """p.id IN (
-        SELECT q.id FROM enterprises e
+NEAR_INFRA_SQL = """(
+        SELECT {cols}, min(ST_Distance(ST_SetSRID(q.geom_gk, 0), f.g)) AS m
+          FROM (SELECT i.gk_srid,
+                       ST_Subdivide(ST_Segmentize(ST_SetSRID(i.geom_gk, 0), {piece}), 8) AS g
+                  FROM infrastructure i
+                 WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing') f
+          JOIN parcels q ON q.gk_srid = f.gk_srid
+                        AND ST_DWithin(ST_SetSRID(q.geom_gk, 0), f.g, %({d})s){q_attr}
+         GROUP BY q.id)"""
+NEAR_ROLE_SQL = """(
+        SELECT {cols}, min(ST_Distance(ST_SetSRID(q.geom_gk, 0), ST_SetSRID(e.geom_gk, 0))) AS m
+          FROM enterprises e
           JOIN parcels q ON q.gk_srid = e.gk_srid
                         AND ST_DWithin(ST_SetSRID(q.geom_gk, 0), ST_SetSRID(e.geom_gk, 0),
-                                       %(near_role_m)s)
-         WHERE e.chain_role = %(near_role)s)"""
+                                       %(near_role_m)s){q_attr}
+         WHERE e.chain_role = %(near_role)s
+         GROUP BY q.id)"""
+# Columns a near set carries when it is the base of the page (grouped by the primary key).
+NEAR_BASE_COLUMNS = ("q.id, q.code, q.gk_srid, q.geom_gk, q.zone_code, q.status, "
+                     "q.landuse_code, q.area_m2, q.land_price_wan_per_mu")
 
-# Nearest feature of some kinds in the same GK projection (KNN on the gk0 expression index).
+# Nearest feature of some kinds in the same GK projection (KNN on the gk0 expression index),
+# as a LATERAL join on the parcel alias {a}.
 NEAREST_INFRA_SQL = """LEFT JOIN LATERAL (
-        SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), ST_SetSRID(h.geom_gk, 0)) AS m
+        SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), ST_SetSRID({a}.geom_gk, 0)) AS m
           FROM infrastructure i
-         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing' AND i.gk_srid = h.gk_srid
-         ORDER BY ST_SetSRID(i.geom_gk, 0) <-> ST_SetSRID(h.geom_gk, 0)
+         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing' AND i.gk_srid = {a}.gk_srid
+         ORDER BY ST_SetSRID(i.geom_gk, 0) <-> ST_SetSRID({a}.geom_gk, 0)
          LIMIT 1) n_{cat} ON true"""
 NEAREST_ROLE_SQL = """LEFT JOIN LATERAL (
-        SELECT ST_Distance(ST_SetSRID(e.geom_gk, 0), ST_SetSRID(h.geom_gk, 0)) AS m
+        SELECT ST_Distance(ST_SetSRID(e.geom_gk, 0), ST_SetSRID({a}.geom_gk, 0)) AS m
           FROM enterprises e
-         WHERE e.chain_role = %(near_role)s AND e.gk_srid = h.gk_srid
-         ORDER BY ST_SetSRID(e.geom_gk, 0) <-> ST_SetSRID(h.geom_gk, 0)
+         WHERE e.chain_role = %(near_role)s AND e.gk_srid = {a}.gk_srid
+         ORDER BY ST_SetSRID(e.geom_gk, 0) <-> ST_SetSRID({a}.geom_gk, 0)
          LIMIT 1) n_role ON true"""
 
 SEARCH_SQL_TEMPLATE = """
-WITH hits AS MATERIALIZED (
-    SELECT {hit_columns}
-      FROM parcels p
+WITH page AS (
+    SELECT p.id, p.code, {sort_expr} AS sort_key{page_dist}
+      FROM {from_} {page_joins}
      WHERE {where}
-), page AS (
-    SELECT h.*{page_dist}
-      FROM hits h {page_joins}
-     ORDER BY {page_order}
+     ORDER BY {sort_expr}{direction}, p.code
      LIMIT %(limit)s OFFSET %(offset)s
 )
 SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
@@ -283,123 +303,186 @@ SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
        h.svc_telecom, h.svc_levelled, h.land_price_wan_per_mu, h.reserved_until,
        {dist_columns},
        ST_X(ST_PointOnSurface(h.geom)) AS lon, ST_Y(ST_PointOnSurface(h.geom)) AS lat,
-       ST_AsGeoJSON(h.geom, 9) AS geometry,
-       (SELECT count(*) FROM hits) AS number_matched
+       ST_AsGeoJSON(h.geom, 9) AS geometry
   FROM page g JOIN parcels h ON h.id = g.id {final_joins}
- ORDER BY {final_order}
+ ORDER BY g.sort_key{direction}, g.code
 """
+
+COUNT_SQL_TEMPLATE = "SELECT count(*) FROM {from_} {joins}\n WHERE {where}"
+# The rows the count would count, for the planner's estimate (top node = all rows).
+ESTIMATE_SQL_TEMPLATE = "EXPLAIN (FORMAT JSON) SELECT p.id FROM {from_} {joins}\n WHERE {where}"
+RELTUPLES_SQL = "SELECT reltuples::bigint FROM pg_class WHERE oid = 'parcels'::regclass"
+
+
+@dataclass(frozen=True)
+class _Built:
+    page: str
+    count: str
+    estimate: str
+    params: dict[str, Any]
+
+
+def _build(q: AvailabilityQuery) -> _Built:
+    params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
+                              "offset": q.offset}
+    # Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
+    # candidates (p) and, repeated inside a "near" set (q), keep that set small.
+    attr = ["{a}.status = ANY(%(statuses)s)", "{a}.status <> 'historic'"]
+    if q.zones:
+        attr.append("{a}.zone_code = ANY(%(zones)s)")
+        params["zones"] = list(q.zones)
+    if q.landuse:
+        # prefixes are digits only (validated), so LIKE has no wildcard to escape
+        attr.append("{a}.landuse_code LIKE ANY(%(landuse_like)s)")
+        params["landuse_like"] = [f"{lu}%" for lu in q.landuse]
+    if q.min_mu is not None:
+        attr.append("{a}.area_mu >= %(min_mu)s")
+        params["min_mu"] = q.min_mu
+    if q.max_mu is not None:
+        attr.append("{a}.area_mu <= %(max_mu)s")
+        params["max_mu"] = q.max_mu
+    for s in q.services:
+        attr.append("{a}.svc_" + s)  # s is one of SERVICES (validated)
+    where = [c.format(a="p") for c in attr]
+    q_attr = "".join("\n                   AND " + c.format(a="q") for c in attr)
+    for cat, (_p, kinds, _zh, _en) in DISTANCES.items():
+        params[f"kinds_{cat}"] = list(kinds)
+
+    key = q.sort.removeprefix("-")
+    desc = q.sort.startswith("-")
+    # Missing values sort last; on NOT NULL columns plain ASC/DESC, so that an index (forward
+    # or backward) can deliver the order and the scan stop at the end of the page.
+    if key.startswith("dist_") or SORTS[key] in NULLABLE_SORTS:
+        direction = " DESC NULLS LAST" if desc else " ASC NULLS LAST"
+    else:
+        direction = " DESC" if desc else " ASC"
+    sort_cat = key.removeprefix("dist_") if key.startswith("dist_") else None
+    cats = list(DISTANCES) + (["role"] if q.near_role is not None else [])
+    reach: dict[str, str] = {}  # category -> bind parameter of its maximum distance
+    for cat, d in q.max_dist.items():
+        params[f"max_{cat}"] = d
+        reach[cat] = f"max_{cat}"
+    if q.near_role is not None:
+        params["near_role"] = q.near_role
+        params["near_role_m"] = q.near_role_m
+        reach["role"] = "near_role_m"
+    # The form of each category measured in the page query (see the notes above).
+    form: dict[str, str] = {}
+    for cat, param in reach.items():
+        short = params[param] <= NEAR_SET_MAX_D
+        form[cat] = "near" if short or cat == sort_cat else "knn"
+    if sort_cat and sort_cat not in form:
+        form[sort_cat] = "knn"
+    near = [c for c in form if form[c] == "near"]
+    if near:
+        # A near set holds only parcels meeting the conditions on their own columns, with the
+        # columns the page needs: it is the base of the page (no second scan of parcels).
+        where = where[len(attr):] or ["true"]
+
+    def near_sql(cat: str, cols: str) -> str:
+        if cat == "role":
+            return NEAR_ROLE_SQL.format(q_attr=q_attr, cols=cols)
+        return NEAR_INFRA_SQL.format(kinds=f"kinds_{cat}", d=reach[cat], piece=PIECE_M,
+                                     q_attr=q_attr, cols=cols)
+
+    dist = {c: f"n_{c}.m" for c in cats}
+    if near:
+        from_ = near_sql(near[0], NEAR_BASE_COLUMNS) + " p"
+        dist[near[0]] = "p.m"
+    else:
+        from_ = "parcels p"
+
+    def page_join(cat: str) -> str:
+        if form[cat] == "knn":
+            return _nearest_join(cat, "p")
+        if cat == near[0]:
+            return ""
+        return f"JOIN {near_sql(cat, 'q.id')} n_{cat} ON n_{cat}.id = p.id"
+
+    for cat, param in reach.items():
+        if form[cat] == "knn":
+            where.append(f"{dist[cat]} <= %({param})s")
+    where_sql = "\n       AND ".join(where)
+    sort_expr = dist[sort_cat] if sort_cat else f"p.{SORTS[key]}"
+    page = SEARCH_SQL_TEMPLATE.format(
+        from_=from_, sort_expr=sort_expr, direction=direction,
+        page_dist="".join(f", {dist[c]} AS dist_{c}_m" for c in form),
+        page_joins="\n      ".join(j for c in form if (j := page_join(c))), where=where_sql,
+        dist_columns=",\n       ".join(
+            f"g.dist_{c}_m" if c in form else f"n_{c}.m AS dist_{c}_m" for c in cats),
+        final_joins="\n  ".join(_nearest_join(c, "h") for c in cats if c not in form))
+    # The count needs only the filtering joins.
+    joins = "\n      ".join(j for c in form if c in reach and (j := page_join(c)))
+    return _Built(page, COUNT_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
+                  ESTIMATE_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
+                  params)
 
 
 def build_sql(q: AvailabilityQuery) -> tuple[str, dict[str, Any]]:
-    """The SQL text and bind parameters of a query (one builder for every caller).
+    """The SQL text of the page and its bind parameters (one builder for every caller).
 
     Returns
     -------
     tuple of (str, dict)
     """
-    params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
-                              "offset": q.offset}
-    where = ["p.status = ANY(%(statuses)s)", "p.status <> 'historic'"]
-    if q.zones:
-        where.append("p.zone_code = ANY(%(zones)s)")
-        params["zones"] = list(q.zones)
-    if q.landuse:
-        # prefixes are digits only (validated), so LIKE has no wildcard to escape
-        where.append("p.landuse_code LIKE ANY(%(landuse_like)s)")
-        params["landuse_like"] = [f"{lu}%" for lu in q.landuse]
-    if q.min_mu is not None:
-        where.append("p.area_mu >= %(min_mu)s")
-        params["min_mu"] = q.min_mu
-    if q.max_mu is not None:
-        where.append("p.area_mu <= %(max_mu)s")
-        params["max_mu"] = q.max_mu
-    for s in q.services:
-        where.append(f"p.svc_{s}")  # s is one of SERVICES (validated)
-    for cat, (_p, kinds, _zh, _en) in DISTANCES.items():
-        params[f"kinds_{cat}"] = list(kinds)
-        if cat in q.max_dist:
-            params[f"max_{cat}"] = q.max_dist[cat]
-            where.append(NEAR_INFRA_SQL.format(d=f"max_{cat}", kinds=f"kinds_{cat}"))
-    if q.near_role is not None:
-        params["near_role"] = q.near_role
-        params["near_role_m"] = q.near_role_m
-        where.append(NEAR_ROLE_SQL)
-
-    key = q.sort.removeprefix("-")
-    direction = " DESC NULLS LAST" if q.sort.startswith("-") else " ASC NULLS LAST"
-    col = SORTS[key]
-    cats = list(DISTANCES) + (["role"] if q.near_role is not None else [])
-    # A distance sort needs that distance for every hit (in "page"); the other distances are
-    # looked up only for the rows of the page (outer query).
-    sort_cat = key.removeprefix("dist_") if key.startswith("dist_") else None
-    page_dist = page_joins = ""
-    if sort_cat:
-        hit_columns = HIT_COLUMNS + ", p.geom_gk"
-        page_dist = f", n_{sort_cat}.m AS {col}"
-        page_joins = _nearest_join(sort_cat)
-        page_order = f"n_{sort_cat}.m{direction}, h.code"
-    else:
-        hit_columns = HIT_COLUMNS
-        page_order = f"h.{col}{direction}, h.code"
-    dist_columns = ",\n       ".join(
-        f"g.dist_{c}_m" if c == sort_cat else f"n_{c}.m AS dist_{c}_m" for c in cats)
-    final_joins = "\n  ".join(_nearest_join(c) for c in cats if c != sort_cat)
-    text = SEARCH_SQL_TEMPLATE.format(
-        hit_columns=hit_columns, where="\n       AND ".join(where), page_dist=page_dist,
-        page_joins=page_joins, page_order=page_order, dist_columns=dist_columns,
-        final_joins=final_joins, final_order=f"g.{col}{direction}, g.code")
-    return text, params
+    b = _build(q)
+    return b.page, b.params
 
 
-def _nearest_join(cat: str) -> str:
+def _nearest_join(cat: str, alias: str) -> str:
     if cat == "role":
-        return NEAREST_ROLE_SQL
-    return NEAREST_INFRA_SQL.format(kinds=f"kinds_{cat}", cat=cat)
+        return NEAREST_ROLE_SQL.format(a=alias)
+    return NEAREST_INFRA_SQL.format(kinds=f"kinds_{cat}", cat=cat, a=alias)
 
 
 @dataclass
 class SearchResult:
-    """Rows of one page, the total number matched and the query that made them."""
+    """Rows of one page, the total number matched and the query that made them.
+
+    ``exact`` is false when ``number_matched`` is the planner's estimate (see :func:`search`).
+    """
 
     query: AvailabilityQuery
     rows: list[dict[str, Any]]
     number_matched: int
+    exact: bool = True
 
 
-def search(conn: psycopg.Connection, q: AvailabilityQuery) -> SearchResult:
+def search(conn: psycopg.Connection, q: AvailabilityQuery,
+           exact_max: int | None = None) -> SearchResult:
     """Run an availability search.
 
     Parameters
     ----------
     conn : psycopg.Connection
     q : AvailabilityQuery
+    exact_max : int, optional
+        How the total is found: when the page is not full it is offset + rows (exact, free);
+        otherwise it is counted, unless the parcels table holds more than ``exact_max`` rows
+        (province scale), where it is the planner's estimate — never below what is known to
+        match — and ``exact`` is false. ``None`` (CLI, tests): always exact.
 
     Returns
     -------
     SearchResult
     """
-    text, params = build_sql(q)
-    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
-    rows = cur.execute(text, params).fetchall()
-    total = int(rows[0]["number_matched"]) if rows else _count(conn, q)
-    for r in rows:
-        r.pop("number_matched", None)
-    return SearchResult(q, rows, total)
-
-
-def _count(conn: psycopg.Connection, q: AvailabilityQuery) -> int:
-    # An empty page (offset past the end) still reports how many matched.
-    if q.offset == 0:
-        return 0
-    text, params = build_sql(AvailabilityQuery(**{**q.__dict__, "offset": 0, "limit": 1}))
-    row = conn.execute(text, params).fetchone()
-    if row is None:
-        return 0
-    return int(row["number_matched"] if isinstance(row, dict) else row[-1])
+    b = _build(q)
+    rows = conn.cursor(row_factory=psycopg.rows.dict_row).execute(b.page, b.params).fetchall()
+    known = q.offset + len(rows)
+    if (rows and len(rows) < q.limit) or (not rows and q.offset == 0):
+        return SearchResult(q, rows, known)
+    tup = conn.cursor(row_factory=psycopg.rows.tuple_row)
+    if exact_max is not None:
+        reltuples = int(tup.execute(RELTUPLES_SQL).fetchone()[0])
+        if reltuples > exact_max:
+            plan = tup.execute(b.estimate, b.params).fetchone()[0]
+            estimate = int(plan[0]["Plan"].get("Plan Rows", 0))
+            return SearchResult(q, rows, max(estimate, known), False)
+    return SearchResult(q, rows, int(tup.execute(b.count, b.params).fetchone()[0]))
 
 
 def explain(conn: psycopg.Connection, q: AvailabilityQuery, analyze: bool = True) -> str:
-    """The query plan (for benchmarks: shows which indexes are used)."""
+    """The query plan of the page (for benchmarks: shows which indexes are used)."""
     text, params = build_sql(q)
     prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " if analyze else "EXPLAIN "
     rows = conn.execute(prefix + text, params).fetchall()
@@ -459,12 +542,15 @@ def to_geojson(result: SearchResult) -> dict[str, Any]:
         props = {c: _jsonable(r.get(c)) for c, _zh, _en in cols}
         features.append({"type": "Feature", "id": r["code"], "properties": props,
                          "geometry": json.loads(r["geometry"])})
-    return {
+    out: dict[str, Any] = {
         "type": "FeatureCollection",
         "numberMatched": result.number_matched,
         "numberReturned": len(features),
         "features": features,
     }
+    if not result.exact:
+        out["numberMatchedEstimated"] = True
+    return out
 
 
 def to_csv(result: SearchResult) -> bytes:

@@ -14,13 +14,18 @@ confidential column cannot reach a tile. The SQL follows design §5:
 * statements are executed with ``prepare=True`` so each pooled connection plans them once.
 
 Edits invalidate cached tiles because every cache key and ``ETag`` carries the layer's
-``data_versions.version`` (bumped by a statement trigger on every write).
+``data_versions.version`` (bumped by a statement trigger on every write). The API learns new
+versions without a round trip per request: :class:`VersionWatch` LISTENs on
+:data:`NOTIFY_CHANNEL` (migration 0007 NOTIFYs every bump at commit) and still re-reads
+``data_versions`` whenever its knowledge is older than :data:`VERSION_RECHECK_S`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +36,8 @@ from psycopg import sql
 
 from parkgis.collections import COLLECTIONS, Collection
 from parkgis.errors import NotFound
+
+log = logging.getLogger("parkgis.tiles")
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 TMS_ID = "WebMercatorQuad"
@@ -68,6 +75,15 @@ SELECT coalesce(ST_AsMVT(f.*, {layer}, {extent}, 'geom'), ''::bytea) AS mvt
 """
 
 VERSIONS_SQL = "SELECT layer, version FROM data_versions"
+NOTIFY_CHANNEL = "parkgis_data_versions"
+# Versions learnt by NOTIFY are trusted this long after the last read of data_versions.
+# NOTIFY reaches the listener typically within a millisecond of the commit, but not
+# synchronously: a tile asked for in that gap (a client on a kept-alive connection right after
+# its own commit) can still be the previous version. This bounds that gap, and the staleness
+# if a notification is lost (listener reconnecting), at the cost of at most
+# 1/VERSION_RECHECK_S reads per second per worker under load. (Cache-Control already lets
+# browsers reuse a tile for CACHE_MAX_AGE_S.)
+VERSION_RECHECK_S = 0.02
 EXTENT_SQL_TEMPLATE = "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM " \
                       "(SELECT ST_Extent(t.geom) AS e FROM {table} t WHERE {where}) s"
 
@@ -290,6 +306,93 @@ class VersionReader:
             self._busy = False
 
 
+class VersionWatch:
+    """Layer versions kept current by LISTEN/NOTIFY, so a tile request needs no round trip.
+
+    Guarantee: a request sees every edit committed more than :data:`VERSION_RECHECK_S` before
+    it arrived (it re-reads ``data_versions`` through :class:`VersionReader`, read-your-writes,
+    when the last read is older), and every edit whose notification has arrived — normally
+    within a millisecond of the commit. While the listener is down (not started, connection
+    lost and reconnecting) every request reads ``data_versions``, as without the watch.
+
+    Parameters
+    ----------
+    listen_url : str or None
+        Conninfo for the dedicated LISTEN connection; ``None`` disables listening.
+    reader : VersionReader
+        The coalescing reader of ``data_versions``.
+    recheck_s : float
+    """
+
+    def __init__(self, listen_url: str | None, reader: VersionReader,
+                 recheck_s: float = VERSION_RECHECK_S) -> None:
+        self._url = listen_url
+        self._reader = reader
+        self._recheck_s = recheck_s
+        self._versions: dict[str, int] = {}
+        self._confirmed = -math.inf  # monotonic time before the last completed read began
+        self._listening = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    async def start(self) -> None:
+        if self._url is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._listening = False
+
+    async def get(self) -> dict[str, int]:
+        if self._listening and time.monotonic() - self._confirmed < self._recheck_s:
+            return self._versions
+        t0 = time.monotonic()
+        self._merge(await self._reader.get())
+        # The read began after t0 (VersionReader's guarantee): it saw every commit before t0.
+        self._confirmed = max(self._confirmed, t0)
+        return self._versions
+
+    def _merge(self, fresh: Mapping[str, int]) -> None:
+        # Never go back: a notification may be newer than a read that was already under way.
+        merged = dict(self._versions)
+        for layer, v in fresh.items():
+            if v > merged.get(layer, 0):
+                merged[layer] = v
+        self._versions = merged
+
+    async def _listen(self) -> None:
+        assert self._url is not None
+        delay = 0.2
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        self._url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._listening = True
+                    delay = 0.2
+                    async for n in conn.notifies():
+                        layer, _sep, v = n.payload.partition(" ")
+                        if v.isdigit():
+                            self._merge({layer: int(v)})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep serving (reads per request) and reconnect
+                log.warning("tile version listener: %s; reconnecting in %.1f s", exc, delay)
+            finally:
+                self._listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
 def _row(r: Any) -> tuple[Any, ...]:
     return tuple(r.values()) if isinstance(r, Mapping) else tuple(r)
 
@@ -303,14 +406,25 @@ class TileResult:
 
 
 class TileService:
-    """What a tile request needs: the version reader, the cache and the async pool."""
+    """What a tile request needs: the version watch, the cache and the async pool.
 
-    def __init__(self, pool: Any, cache_size: int, max_features: int) -> None:
+    Call :meth:`start` (and :meth:`stop`) on the event loop that serves the requests to run
+    the LISTEN connection of ``listen_url``; without it every request reads the versions.
+    """
+
+    def __init__(self, pool: Any, cache_size: int, max_features: int,
+                 listen_url: str | None = None) -> None:
         self.pool = pool
-        self.versions = VersionReader(pool)
+        self.versions = VersionWatch(listen_url, VersionReader(pool))
         self.cache = TileCache(cache_size)
         self.max_features = max_features
         self._extents: dict[tuple[str, int], list[float] | None] = {}
+
+    async def start(self) -> None:
+        await self.versions.start()
+
+    async def stop(self) -> None:
+        await self.versions.stop()
 
     async def tile(self, cid: str, z: int, x: int, y: int,
                    if_none_match: str | None = None) -> TileResult:

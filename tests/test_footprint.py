@@ -167,3 +167,51 @@ def test_close_gaps_joins_neighbours_with_hairline_gap() -> None:
     joined = close_gaps([a, b])
     assert joined.area == pytest.approx(200 * 300, rel=1e-3)
     _check_placement(joined, fit_rectangle(joined, 180, 250), 180, 250)
+
+
+def _same_angle(a: float, b: float, tol: float) -> bool:
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d) <= tol
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(30, 600), st.floats(0.1, 1.0), st.floats(0, 180), st.floats(0.05, 1.15),
+       st.floats(0.05, 1.1))
+def test_rectangle_fast_path_agrees_with_general_search(side, aspect, angle, lf, wf) -> None:
+    """Rectangular sites (the fast path's domain): the fast path and the general angular
+    search agree on whether the footprint fits and on its orientation; a fast placement lies
+    exactly inside the site."""
+    a, b = side, side * aspect
+    site = _rect(X0, Y0, a, b, angle)
+    length, width = a * lf, min(a * lf, b * wf)
+    fast = fit_rectangle(site, length, width)
+    general = fit_rectangle(site, length, width, fast_path=False)
+    assert (fast is None) == (general is None)
+    if fast is not None:
+        _check_placement(site, fast, length, width)
+        _check_placement(site, general, length, width)
+        # Fits flush along the long side only, with slack: the fast path's unambiguous case
+        # (a square footprint or site, or one fitting both ways, may go either way round).
+        if length <= a - 1e-3 and b + 1e-3 < length and width <= b - 1e-3:
+            assert fast.exact
+            assert _same_angle(fast.angle_deg, general.angle_deg, 1e-2)
+            assert _same_angle(fast.angle_deg, angle, 1e-2)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(60, 400), st.floats(0.3, 1.0), st.floats(0, 180), st.floats(0.5, 1.0),
+       st.floats(0.5, 1.0), st.floats(0.02, 0.3), st.floats(0.02, 0.3))
+def test_near_rectangles_fall_back_to_the_general_search(side, aspect, angle, lf, wf, nx,
+                                                         ny) -> None:
+    """A rectangle with a corner notch is not taken for a rectangle: the answer equals the
+    general search's (fits or not), and the placement avoids the notch."""
+    a, b = side, side * aspect
+    base = box(X0, Y0, X0 + a, Y0 + b)
+    notch = box(X0 + a * (1 - nx), Y0 + b * (1 - ny), X0 + a + 1, Y0 + b + 1)
+    site = affinity.rotate(base.difference(notch), angle, origin=(X0, Y0))
+    length, width = a * lf, b * wf
+    fast = fit_rectangle(site, length, width)
+    general = fit_rectangle(site, length, width, fast_path=False)
+    assert (fast is None) == (general is None)
+    if fast is not None:
+        _check_placement(site, fast, length, width)

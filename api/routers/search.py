@@ -46,8 +46,11 @@ def available(request: Request, conn: SyncConn) -> Response:
         raise InvalidInput(f"不支持的格式 {fmt!r} / unknown format {fmt!r}; one of "
                            f"{', '.join(core.FORMATS)}", param="f")
     q = core.AvailabilityQuery.from_params(items)
-    result = core.search(conn, q)
+    # Exact totals on park-sized tables; the planner's estimate past count_exact_max parcels.
+    result = core.search(conn, q, request.app.state.settings.count_exact_max)
     headers = {"X-Number-Matched": str(result.number_matched)}
+    if not result.exact:
+        headers["X-Number-Matched-Estimated"] = "true"
     if fmt == "csv":
         headers["Content-Disposition"] = 'attachment; filename="available_parcels.csv"'
         return Response(core.to_csv(result), media_type=CSV_MEDIA_TYPE, headers=headers)

@@ -1,7 +1,12 @@
 """Vector tiles: ``/ogc/collections/{id}/tiles[/WebMercatorQuad[/{z}/{x}/{y}]]``.
 
-The tile route is the hottest path of the investor map, so it skips FastAPI dependencies and
-talks to :class:`parkgis.tiles.TileService` (version check, cache, SQL) directly.
+The tile route is the hottest path of the investor map. A well-formed tile GET is answered by
+:class:`TileFastPath`, a plain ASGI middleware installed by the app factory: no routing over
+every route's regex, no dependency injection, no request object — it talks to
+:class:`parkgis.tiles.TileService` (version check, cache, SQL) and sends the bytes. Anything
+else (a bad zoom, letters, an unknown collection or tile matrix set, HEAD, a database error)
+falls through to the routed endpoint below, which has the same answer for good requests and
+the problem+json answers for bad ones.
 
 Path order is ``{z}/{x}/{y}`` as the design contract (and Leaflet) has it; note that OGC API –
 Tiles writes ``{tileMatrix}/{tileRow}/{tileCol}`` (z/y/x), so the templated link below says
@@ -10,10 +15,14 @@ Tiles writes ``{tileMatrix}/{tileRow}/{tileCol}`` (z/y/x), so the templated link
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parkgis import tiles as core
 
@@ -22,14 +31,84 @@ router = APIRouter(tags=["tiles"])
 CACHE_CONTROL = f"public, max-age={core.CACHE_MAX_AGE_S}"
 
 
-def service(request: Request) -> core.TileService:
+def service_of(app: Any) -> core.TileService:
     """The app's tile service, created on first use (one per worker process)."""
-    svc = getattr(request.app.state, "tiles", None)
+    svc = getattr(app.state, "tiles", None)
     if svc is None:
-        s = request.app.state.settings
-        svc = core.TileService(request.app.state.pool, s.tile_cache_size, s.tile_max_features)
-        request.app.state.tiles = svc
+        s = app.state.settings
+        svc = core.TileService(app.state.pool, s.tile_cache_size, s.tile_max_features)
+        app.state.tiles = svc
     return svc
+
+
+@asynccontextmanager
+async def tile_service(app: Any) -> AsyncIterator[core.TileService]:
+    """The worker's tile service for the app's lifespan, with its NOTIFY listener running."""
+    s = app.state.settings
+    svc = core.TileService(app.state.pool, s.tile_cache_size, s.tile_max_features,
+                           listen_url=app.state.database_url)
+    app.state.tiles = svc
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+def service(request: Request) -> core.TileService:
+    return service_of(request.app)
+
+
+_FAST_PREFIX = "/ogc/collections/"
+_FAST_PATH = re.compile(r"/ogc/collections/([a-z_]{1,40})/tiles/" + core.TMS_ID
+                        + r"/([0-9]{1,2})/([0-9]{1,7})/([0-9]{1,7})")
+_MVT = core.MVT_MEDIA_TYPE.encode()
+_CACHE_CONTROL = CACHE_CONTROL.encode()
+
+
+class TileFastPath:
+    """ASGI middleware: answers well-formed ``GET`` tile requests without the router.
+
+    Only requests whose collection is tiled and whose z/x/y lie in WebMercatorQuad are served
+    here; every other request (and any failure before the first byte is sent) goes on to the
+    app unchanged, so errors keep their problem+json answers and nothing else is affected.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" \
+                or not scope["path"].startswith(_FAST_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        m = _FAST_PATH.fullmatch(scope["path"])
+        if m is None or m[1] not in core.COLLECTIONS:
+            await self.app(scope, receive, send)
+            return
+        z, x, y = int(m[2]), int(m[3]), int(m[4])
+        if z > core.MAX_ZOOM or x >= (1 << z) or y >= (1 << z):
+            await self.app(scope, receive, send)
+            return
+        inm = None
+        for k, v in scope["headers"]:
+            if k == b"if-none-match":
+                inm = v.decode("latin-1")
+                break
+        try:
+            res = await service_of(scope["app"]).tile(m[1], z, x, y, inm)
+        except Exception:  # the routed endpoint retries and answers with problem+json
+            await self.app(scope, receive, send)
+            return
+        headers = [(b"etag", res.etag.encode()), (b"cache-control", _CACHE_CONTROL)]
+        if res.status == 304:
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers += [(b"content-type", _MVT), (b"content-length", str(len(res.body)).encode()),
+                    (b"x-tile-cache", b"hit" if res.cache_hit else b"miss")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": res.body})
 
 
 def _base(request: Request) -> str:
