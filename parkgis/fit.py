@@ -22,10 +22,26 @@ Hard constraints (each applies only when the project states the requirement):
 ``power``        spare capacity of the serving substation ≥ ``power_kva``
 ``water``        spare capacity of the serving water plant ≥ ``water_tpd``
 ``wastewater``   spare capacity of the serving wastewater plant ≥ ``wastewater_tpd``
-``slope``        mean slope ≤ ``max_slope_deg`` (skipped without terrain data)
+``slope``        mean slope ≤ ``max_slope_deg`` (``parcel_terrain.slope_mean_deg``; the
+                 steepest cell is quoted, not tested: one ditch does not rule out a site
+                 that is levelled anyway; skipped without terrain data)
 ``flood``        flood-prone share ≤ ``max_flood_share`` (skipped without terrain data)
 ``budget``       land cost (benchmark price × area) ≤ ``land_budget_wan``
 ===============  =====================================================================
+
+Terrain also feeds two criteria: ``terrain`` (mean slope, flood share) and ``earthwork``, the
+cost of levelling the site flat — (cut + fill) m³ from ``parcel_terrain`` × the setting
+``earthwork_yuan_per_m3`` — scored 100 at nothing to move down to 0 at
+:data:`EARTHWORK_ZERO_WAN_PER_MU`. A group's earthwork is the sum of its members' (each
+levelled on its own: a lower bound).
+
+Speed. :func:`match` does not build every candidate: status, area and land use are checked in
+SQL (a parcel failing two of them can be neither a match nor a near miss), the other hard
+constraints are evaluated vectorised, stage by stage, measuring distances only for parcels
+still in play, and only the survivors — plus the parcels an assembled group may use — become
+:class:`Site` records. Assembly measures shared boundaries only for pairs whose combined
+area can still lead to a kept group, and unions a group's geometry only when its footprint is
+tested.
 
 Capacity. The serving facility of a site is the nearest one of its kind. Its capacity for a
 project is the registered capacity (``infrastructure.status = 'existing'``), plus upgrades of

@@ -32,8 +32,9 @@ Guarantees (``tolerance`` t, default 0.1 m):
 
 Fast path: a site that is a rectangle A × B (its area equals its minimum rotated rectangle's)
 holds an L × W footprint flush with its sides when L ≤ A and W ≤ B; that placement is returned
-at once after an exact containment check. A longer footprint may still fit tilted, and
-near-rectangles may hold it in other ways: both go the general way below.
+at once after an exact containment check. When L > A, Carver's closed-form condition decides
+whether the footprint (shrunk by the tolerance) can fit tilted at all; if not, the answer is
+"no" at once; if so, and for near-rectangles, the general search below runs.
 
 Angles tried first: every edge direction of the site (the rectangle's long or short side along
 the edge) and the minimum rotated rectangle, so rectangles flush with a site edge are found at
@@ -166,15 +167,36 @@ def _hull_min_width(poly: Polygon) -> float:
     return float((proj.max(axis=0) - proj.min(axis=0)).min())
 
 
-def _rectangle_fit(poly: Polygon, length: float, width: float) -> Placement | None:
+def _fits_in_rectangle(p: float, q: float, a: float, b: float) -> bool:
+    """Whether a p × q rectangle fits in an a × b one at some angle (p ≥ q, a ≥ b).
+
+    Carver's condition (1956): p ≤ a and q ≤ b, or p > a, q ≤ b and
+    ((a + b)/(p + q))² + ((a − b)/(p − q))² ≥ 2 (a long, thin rectangle laid diagonally).
+    """
+    if q > b:
+        return False
+    if p <= a:
+        return True
+    return ((a + b) / (p + q)) ** 2 + ((a - b) / (p - q)) ** 2 >= 2.0
+
+
+#: The fast path's "no placement exists" (distinct from None: "undecided").
+_NO_FIT = object()
+
+
+def _rectangle_fit(poly: Polygon, length: float, width: float,
+                   tolerance: float) -> Placement | object | None:
     """Fast path for a site that is a rectangle (its own minimum rotated rectangle A × B).
 
     An L × W footprint with L ≤ A and W ≤ B fits flush with the sides, centred: no sweep and
     no inscribed circle needed. The orientation mirrors the general search's (the long side
     along the site's long side, unless the footprint also fits across and that edge
-    direction comes first). Returns None — undecided, use the general search — for
-    anything else: holes, a site that is not a rectangle to 1e-9 in area, a long footprint
-    that could only fit tilted (L > A), or a placement not exactly inside the site.
+    direction comes first). When even the footprint shrunk by the tolerance fits at no
+    angle (Carver's condition), nothing can be placed: ``_NO_FIT`` — the general search,
+    which only accepts rectangles shrunk by less, would find nothing either. Returns None —
+    undecided, use the general search — for anything else: holes, a site that is not a
+    rectangle to 1e-9 in area, a footprint fitting only tilted, or a flush placement not
+    exactly inside the site (rounding).
     """
     if poly.interiors:
         return None
@@ -191,6 +213,9 @@ def _rectangle_fit(poly: Polygon, length: float, width: float) -> Placement | No
     s1, s2 = float(np.hypot(*e1)), float(np.hypot(*e2))
     along, side_a, side_b = (e1, s1, s2) if s1 >= s2 else (e2, s2, s1)
     if length > side_a or width > side_b:
+        shrunk_l, shrunk_w = length - 2 * tolerance, width - 2 * tolerance
+        if shrunk_w > 0 and not _fits_in_rectangle(shrunk_l, shrunk_w, side_a, side_b):
+            return _NO_FIT
         return None
     theta = round(math.degrees(math.atan2(along[1], along[0])) % 180.0, 6) % 180.0
     angle = theta
@@ -215,7 +240,9 @@ def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
     if _hull_min_width(poly) + 2 * tolerance < width:
         return None
     if fast_path:
-        found = _rectangle_fit(poly, length, width)
+        found = _rectangle_fit(poly, length, width, tolerance)
+        if found is _NO_FIT:
+            return None
         if found is not None:
             return found
     site = _Site(poly)

@@ -239,16 +239,19 @@ class AvailabilityQuery:
 # the other columns and the remaining distances; nothing materialises every hit. The total is
 # a separate count (see :func:`search`), exact on park-sized tables.
 #
-# A distance category enters the page query in one of two forms:
+# A distance category enters the page query in one of three forms:
 # * "near" — driven from the features into the parcels' GiST index (ST_DWithin), features cut
 #   into short pieces first so that the bounding box of a long diagonal line does not drag in
-#   a whole park; grouped per parcel, the minimum distance over the features within d *is* the
-#   nearest distance. Used for a short reach (d <= NEAR_SET_MAX_D: few parcels qualify) and
-#   when the page is sorted by the category it filters on.
-# * "knn" — per candidate parcel, the nearest feature by KNN on the gk0 expression index
-#   (``<->``, exact distance), kept when <= d: the scan stops as soon as the page is full.
-#   Used for a long reach (many parcels qualify) and for a sort without that filter.
-# Every other reported distance is a KNN look-up for the rows of the page only.
+#   a whole park, the parcel conditions applied inside; grouped per parcel, the minimum
+#   distance over the features within d *is* the nearest distance. Used for a short reach
+#   (d <= NEAR_SET_MAX_D: few parcels qualify) and when the page is sorted by the category it
+#   filters on. The (first) near set is the base of the page: parcels are not scanned again.
+# * "within" — a long-reach filter (many parcels qualify): per candidate parcel, an EXISTS
+#   probe of the category's partial GiST index (migration 0007); candidates come in the
+#   order of the sort, so the scan stops as soon as the page is full.
+# * "knn" — a sort by a distance without that filter: per candidate, the nearest feature by
+#   KNN (``<->``, exact distance).
+# Every distance not measured in the page is a KNN look-up for the rows of the page only.
 NEAR_SET_MAX_D = 300.0
 # Length (m) of the pieces features are cut into for the "near" form.
 PIECE_M = 250.0
@@ -273,6 +276,20 @@ NEAR_ROLE_SQL = """(
 # Columns a near set carries when it is the base of the page (grouped by the primary key).
 NEAR_BASE_COLUMNS = ("q.id, q.code, q.gk_srid, q.geom_gk, q.zone_code, q.status, "
                      "q.landuse_code, q.area_m2, q.land_price_wan_per_mu")
+
+# "Is a feature of these kinds within d?" per candidate, through the index (OFFSET 0 keeps it a
+# per-row sub-plan: pulled up into a semi-join, the planner would hash on gk_srid and test
+# every pair).
+WITHIN_INFRA_SQL = """EXISTS (
+        SELECT 1 FROM infrastructure i
+         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing' AND i.gk_srid = p.gk_srid
+           AND ST_DWithin(ST_SetSRID(i.geom_gk, 0), ST_SetSRID(p.geom_gk, 0), %({d})s)
+        OFFSET 0)"""
+WITHIN_ROLE_SQL = """EXISTS (
+        SELECT 1 FROM enterprises e
+         WHERE e.chain_role = %(near_role)s AND e.gk_srid = p.gk_srid
+           AND ST_DWithin(ST_SetSRID(e.geom_gk, 0), ST_SetSRID(p.geom_gk, 0), %(near_role_m)s)
+        OFFSET 0)"""
 
 # Nearest feature of some kinds in the same GK projection (KNN on the gk0 expression index),
 # as a LATERAL join on the parcel alias {a}.
@@ -370,7 +387,7 @@ def _build(q: AvailabilityQuery) -> _Built:
     form: dict[str, str] = {}
     for cat, param in reach.items():
         short = params[param] <= NEAR_SET_MAX_D
-        form[cat] = "near" if short or cat == sort_cat else "knn"
+        form[cat] = "near" if short or cat == sort_cat else "within"
     if sort_cat and sort_cat not in form:
         form[sort_cat] = "knn"
     near = [c for c in form if form[c] == "near"]
@@ -395,22 +412,24 @@ def _build(q: AvailabilityQuery) -> _Built:
     def page_join(cat: str) -> str:
         if form[cat] == "knn":
             return _nearest_join(cat, "p")
-        if cat == near[0]:
+        if form[cat] == "within" or cat == near[0]:
             return ""
         return f"JOIN {near_sql(cat, 'q.id')} n_{cat} ON n_{cat}.id = p.id"
 
     for cat, param in reach.items():
-        if form[cat] == "knn":
-            where.append(f"{dist[cat]} <= %({param})s")
+        if form[cat] == "within":
+            where.append(WITHIN_ROLE_SQL if cat == "role" else
+                         WITHIN_INFRA_SQL.format(kinds=f"kinds_{cat}", d=param))
+    measured = [c for c in form if form[c] != "within"]  # distances known in the page
     where_sql = "\n       AND ".join(where)
     sort_expr = dist[sort_cat] if sort_cat else f"p.{SORTS[key]}"
     page = SEARCH_SQL_TEMPLATE.format(
         from_=from_, sort_expr=sort_expr, direction=direction,
-        page_dist="".join(f", {dist[c]} AS dist_{c}_m" for c in form),
+        page_dist="".join(f", {dist[c]} AS dist_{c}_m" for c in measured),
         page_joins="\n      ".join(j for c in form if (j := page_join(c))), where=where_sql,
         dist_columns=",\n       ".join(
-            f"g.dist_{c}_m" if c in form else f"n_{c}.m AS dist_{c}_m" for c in cats),
-        final_joins="\n  ".join(_nearest_join(c, "h") for c in cats if c not in form))
+            f"g.dist_{c}_m" if c in measured else f"n_{c}.m AS dist_{c}_m" for c in cats),
+        final_joins="\n  ".join(_nearest_join(c, "h") for c in cats if c not in measured))
     # The count needs only the filtering joins.
     joins = "\n      ".join(j for c in form if c in reach and (j := page_join(c)))
     return _Built(page, COUNT_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),

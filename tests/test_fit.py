@@ -328,3 +328,47 @@ def test_fit_map_has_footprints_and_no_cdn(client) -> None:
     x, y = top["footprint"]["coordinates"][0][0]
     assert f"{x}" in r.text and f"{y}" in r.text
     assert top["parcels"][0] in r.text
+
+
+def test_terrain_limits_are_hard_and_earthwork_is_scored(sample_db_rw: str, tmp_path) -> None:
+    """With the sample DEM and flood raster loaded: a slope or flood limit turns sites beyond
+    it into near misses named ``slope``/``flood``; the levelling earthwork is a scored
+    criterion quoting the stored cut + fill."""
+    from parkgis import terrain
+
+    rasters = ROOT / "data" / "rasters"
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        terrain.load_terrain(conn, rasters / "weihui_dem.tif", rasters / "weihui_flood.tif",
+                             out_dir=tmp_path / "rasters")
+        conn.commit()
+        req = fit.load_requirement(conn, "PRJ-WLJ")
+        base = fit.match(conn, req, top=100, near_miss_limit=0, assemble=False)
+        assert len(base.matches) >= 4
+        terr = terrain.terrain_for(conn, [m.site.codes[0] for m in base.matches])
+        for m in base.matches:
+            t = terr[m.site.codes[0]]
+            crit = {c["name"]: c for c in m.criteria}
+            ew = crit["earthwork"]
+            assert ew["weight"] > 0 and 0 <= ew["score"] <= 100
+            assert f"{t.earthwork_cut_m3 + t.earthwork_fill_m3:,.0f} m³" in ew["reason_en"]
+            assert f"{t.slope_mean_deg:.1f}°" in crit["terrain"]["reason_en"]
+
+        slopes = sorted(terr[m.site.codes[0]].slope_mean_deg for m in base.matches)
+        limit = slopes[len(slopes) // 2]
+        steep = {m.site.codes for m in base.matches
+                 if terr[m.site.codes[0]].slope_mean_deg > limit}
+        assert steep
+        res = fit.match(conn, dataclasses.replace(req, max_slope_deg=limit), top=100,
+                        near_miss_limit=500, assemble=False)
+        assert all(terr[m.site.codes[0]].slope_mean_deg <= limit for m in res.matches)
+        named = {n.site.codes: n.failure for n in res.near_misses}
+        for codes in steep:
+            assert named[codes].name == "slope"
+            assert f"{limit:g}°" in named[codes].reason_en
+
+        res = fit.match(conn, dataclasses.replace(req, max_flood_share=0.0), top=100,
+                        near_miss_limit=500, assemble=False)
+        assert all(terr[m.site.codes[0]].flood_share <= 0.0 for m in res.matches)
+        flooded = {m.site.codes for m in base.matches if terr[m.site.codes[0]].flood_share > 0}
+        named = {n.site.codes: n.failure.name for n in res.near_misses}
+        assert all(named[c] == "flood" for c in flooded)

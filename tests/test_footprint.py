@@ -215,3 +215,20 @@ def test_near_rectangles_fall_back_to_the_general_search(side, aspect, angle, lf
     assert (fast is None) == (general is None)
     if fast is not None:
         _check_placement(site, fast, length, width)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(50, 300), st.floats(0.6, 1.0), st.floats(0, 180), st.floats(0.0, 1.0),
+       st.floats(0.5, 30))
+def test_tilted_fit_in_rectangle_agrees_with_general_search(a, aspect, angle, t, q) -> None:
+    """A footprint longer than the site (fitting, if at all, only tilted): the fast path's
+    closed-form "no" (Carver's condition) never contradicts the general search."""
+    b = a * aspect
+    assume(q < 0.3 * b)
+    site = _rect(X0, Y0, a, b, angle)
+    p = a + t * (math.hypot(a, b) - a)
+    fast = fit_rectangle(site, p, q)
+    general = fit_rectangle(site, p, q, fast_path=False)
+    assert (fast is None) == (general is None)
+    if fast is not None:
+        _check_placement(site, fast, p, q)
