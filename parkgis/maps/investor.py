@@ -94,6 +94,8 @@ class MapData:
     enterprises: list[dict[str, Any]]
     landuse_codes: list[str] = field(default_factory=list)
     bounds: tuple[float, float, float, float] = DEFAULT_BOUNDS
+    # Terrain overlays (hillshade, flood) once rasters are loaded: id, url, bounds.
+    terrain: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _fc(features: list[dict[str, Any]]) -> dict[str, Any]:
@@ -148,7 +150,25 @@ def load_map_data(conn: psycopg.Connection) -> MapData:
     bounds = DEFAULT_BOUNDS
     if ext and ext["xmin"] is not None:
         bounds = (ext["xmin"], ext["ymin"], ext["xmax"], ext["ymax"])
-    return MapData(_fc(county), _fc(zones), _fc(infra), _fc(upgrades), ents, landuse, bounds)
+    return MapData(_fc(county), _fc(zones), _fc(infra), _fc(upgrades), ents, landuse, bounds,
+                   terrain_overlays(conn))
+
+
+def terrain_overlays(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """The hillshade and flood overlays the loaded rasters offer (none before `terrain load`).
+
+    The PNGs themselves are fetched by the browser from ``/api/terrain/{id}.png``; only the
+    bounds are embedded, so the page weight does not depend on the raster.
+    """
+    from parkgis import terrain
+
+    rasters = terrain.active_rasters(conn)
+    out = []
+    for oid, kind in (("hillshade", "dem"), ("flood", "flood")):
+        if kind in rasters:
+            ov = terrain.overlay(conn, oid)  # type: ignore[arg-type]
+            out.append({"id": oid, "url": f"/api/terrain/{oid}.png", "bounds": ov.bounds})
+    return out
 
 
 # --- popups ------------------------------------------------------------------------------
@@ -384,6 +404,15 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
         on_each_feature=BIND_FEATURE,
         marker=folium.CircleMarker(radius=7, weight=3, fill_opacity=0.3, dash_array="3 3"))
     overlays["upgrades"].add_to(m)
+
+    for ov in data.terrain:
+        img = folium.raster_layers.ImageOverlay(
+            image="data:,", bounds=ov["bounds"], name=span(f"layer.{ov['id']}"),
+            opacity=0.55 if ov["id"] == "hillshade" else 0.7, show=False, pixelated=False)
+        # Folium embeds anything that is not an absolute URL; our overlay is served by us.
+        img.url = ov["url"]
+        img.add_to(m)
+        overlays[ov["id"]] = img
 
     cluster = plugins.MarkerCluster(name=span("layer.enterprises"),
                                     options={"maxClusterRadius": 40,

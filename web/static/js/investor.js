@@ -118,7 +118,11 @@
       layer.eachLayer(function (l) { shiftLayer(l, on); });
       return;
     }
-    if (layer.getLatLngs) {
+    if (layer instanceof L.ImageOverlay) {
+      if (!layer._pgBounds) { layer._pgBounds = layer.getBounds(); }
+      var b = layer._pgBounds;
+      layer.setBounds(on ? L.latLngBounds(toGcj(b.getSouthWest()), toGcj(b.getNorthEast())) : b);
+    } else if (layer.getLatLngs) {
       if (!layer._pgLL) { layer._pgLL = layer.getLatLngs(); }
       layer.setLatLngs(on ? mapLL(layer._pgLL, toGcj) : layer._pgLL);
     } else if (layer.getLatLng) {
