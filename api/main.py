@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -64,7 +66,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         description=API_DESCRIPTION,
         lifespan=lifespan,
         openapi_url="/ogc/api",
-        docs_url="/docs",
+        # /docs is served below from our own copy of Swagger UI: FastAPI's default loads it
+        # from a CDN, which fails offline and in China.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -73,6 +77,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/ogc/api", title=f"{app.title} — API",
+            swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
+            swagger_favicon_url="/static/img/favicon.svg")
+
     # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
     app.add_middleware(TileFastPath)
     return app

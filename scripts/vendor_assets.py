@@ -26,6 +26,7 @@ FOLDERS: dict[str, str] = {
     "bootstrap": "dist",
     "jquery": "dist",
     "@fortawesome/fontawesome-free": ".",
+    "swagger-ui-dist": ".",
 }
 SKIP = {"node_modules", "src", "scss", "less", "svgs", "metadata", "sprites", "js-packages"}
 
