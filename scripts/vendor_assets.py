@@ -42,7 +42,8 @@ def main() -> None:
         dst = VENDOR / package.split("/")[-1]
         if dst.exists():
             shutil.rmtree(dst)
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*SKIP, "*.map", "package.json"))
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*SKIP, "*.map", "package.json",
+                                                                 "*.html"))
     print(f"vendored {len(FOLDERS)} packages into {VENDOR.relative_to(ROOT)}")
 
 

@@ -1,7 +1,7 @@
 """Front-end assets for Folium maps: served by us, or inlined — never from a CDN.
 
-Folium's classes point their ``default_js`` / ``default_css`` at jsdelivr, cdnjs, unpkg and
-bootstrapcdn. Those hosts are slow or blocked in China and absent offline, so every map we
+Folium's classes point their ``default_js`` / ``default_css`` at public CDNs. Those hosts
+are slow or blocked in China and absent offline, so every map we
 render goes through :func:`localise`, which rewrites each asset address to the copy that
 ``scripts/vendor_assets.py`` put under ``web/static/vendor`` (served at ``/static/vendor``).
 
