@@ -100,23 +100,37 @@ def migrate_cmd() -> None:
 
 @app.command("load")
 def load(
-    file: Annotated[Path, typer.Argument(help="GeoPackage, GeoJSON, Shapefile (.shp/.zip), KML, DXF")],
-    layer: Annotated[str | None, typer.Option(help="source layer; also the target unless --into")] = None,
+    file: Annotated[Path, typer.Argument(
+        help="GeoPackage, GeoJSON, Shapefile (.shp/.zip), KML, DXF")],
+    layer: Annotated[str | None, typer.Option(
+        help="source layer; also the target unless --into")] = None,
     into: Annotated[str | None, typer.Option(help="target table (zones, parcels, ...)")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS for a file that declares none")] = None,
-    from_gcj02: Annotated[bool, typer.Option("--from-gcj02", help="coordinates are GCJ-02")] = False,
-    fix: Annotated[bool, typer.Option("--fix", help="repair invalid geometries (make_valid)")] = False,
+    from_gcj02: Annotated[bool, typer.Option(
+        "--from-gcj02", help="coordinates are GCJ-02")] = False,
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="repair invalid geometries (make_valid)")] = False,
     encoding: Annotated[str | None, typer.Option(help="attribute encoding, e.g. GBK")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="COLUMN=VALUE for columns the file lacks (e.g. DXF: --set zone_code=WH-CZ)",
+    )] = None,
 ) -> None:
     """Load a vector file into the store, in one transaction."""
     from parkgis.io.loader import load_file, load_sample_package
 
+    defaults: dict[str, str] = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--set expects COLUMN=VALUE, got {item!r}")
+        defaults[key.strip()] = value
     url = _db_url()
-    if layer is None and into is None and file.suffix.lower() == ".gpkg":
+    if layer is None and into is None and not defaults and file.suffix.lower() == ".gpkg":
         reports = load_sample_package(url, file, progress=True)
     else:
         reports = [load_file(url, file, layer=layer, into=into, crs=crs, from_gcj02=from_gcj02,
-                             fix=fix, encoding=encoding, progress=True)]
+                             fix=fix, encoding=encoding, progress=True,
+                             defaults=defaults or None)]
     for r in reports:
         out.print(r.summary())
 

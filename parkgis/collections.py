@@ -65,7 +65,8 @@ ZONES = Collection(
         Prop("code", _S, "编号", "Code"),
         Prop("name_zh", _S, "名称", "Name (Chinese)"),
         Prop("name_en", _S, "英文名称", "Name (English)"),
-        Prop("kind", _S, "类型", "Kind", enum=("cluster_zone", "specialised_park", "logistics_park")),
+        Prop("kind", _S, "类型", "Kind",
+             enum=("cluster_zone", "specialised_park", "logistics_park")),
         Prop("status", _S, "状态", "Status", enum=("approved", "proposed")),
         Prop("gk_srid", _I, "高斯-克吕格投影", "Gauss-Krüger EPSG"),
         Prop("area_ha", _N, "面积（公顷）", "Area (ha)", sql="t.area_m2 / 10000"),
@@ -125,7 +126,8 @@ INFRASTRUCTURE = Collection(
 )
 
 UPGRADES = Collection(
-    id="upgrades", table="upgrades", title_zh="基础设施提升工程", title_en="Infrastructure upgrades",
+    id="upgrades", table="upgrades", title_zh="基础设施提升工程",
+    title_en="Infrastructure upgrades",
     description="The zone's infrastructure upgrade programme (基础设施提升工程).",
     geometry_type="Geometry",
     props=(

@@ -369,6 +369,21 @@ def test_cli_bad_file_prints_one_error_line(zoned_db: str, tmp_path: Path) -> No
     assert r.stdout.strip() == ""
 
 
+def test_cli_loads_dxf_with_crs_and_set(zoned_db: str, tmp_path: Path) -> None:
+    path = df.write_dxf(tmp_path / "survey.dxf", df.parcels_gdf(2))
+    parkgis = Path(sys.executable).parent / "parkgis"
+    r = subprocess.run([str(parkgis), "load", str(path), "--into", "parcels", "--crs", "EPSG:4547",
+                        "--set", f"zone_code={df.ZONE_CODE}", "--set", "status=available",
+                        "--set", "landuse_code=100101"],
+                       capture_output=True, text=True, env=df.env_for(zoned_db), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert df.count(zoned_db, "parcels") == 2
+    bad = subprocess.run([str(parkgis), "load", str(path), "--into", "parcels", "--crs", "4547",
+                          "--set", "zone_code"],
+                         capture_output=True, text=True, env=df.env_for(zoned_db), timeout=120)
+    assert bad.returncode == 1 and "COLUMN=VALUE" in bad.stderr
+
+
 def test_errors_are_parkgis_errors() -> None:
     assert issubclass(InvalidData, ParkGISError) and issubclass(NotFound, ParkGISError)
 
