@@ -481,5 +481,33 @@ def _write(path: Path, data: bytes) -> None:
         fail(f"无法写入 / cannot write {path}: {e.strerror}")
 
 
+@app.command("export")
+def export(
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="gpkg | geojson | shp | kml | csv")],
+    path: Annotated[Path, typer.Argument(help="output file (shp: a .zip)")],
+    layer: Annotated[list[str] | None, typer.Option(
+        help="public layer(s): zones, parcels, infrastructure, upgrades, enterprises")] = None,
+    zone: Annotated[str | None, typer.Option(help="only this zone's parcels")] = None,
+    status: Annotated[list[str] | None, typer.Option(help="only parcels in these statuses")] = None,
+    crs: Annotated[str | None, typer.Option(help="output CRS (default EPSG:4490)")] = None,
+) -> None:
+    """Export public layers (no confidential fields) to a file."""
+    from rich.progress import Progress
+
+    from parkgis.db import connect
+    from parkgis.io.export import export_layers
+
+    _db_url()
+    with connect() as conn, Progress(console=err, transient=True) as progress:
+        task = progress.add_task("导出 / exporting", total=len(layer) if layer else None)
+
+        def step(name: str, n: int) -> None:
+            progress.update(task, advance=1, description=f"{name}: {n}")
+
+        report = export_layers(conn, fmt, path, layers=layer, zone=zone, status=status, crs=crs,
+                               on_layer=step)
+    out.print(report.summary())
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,87 @@
+"""`parkgis export FORMAT PATH`: public layers to real files, read back with GDAL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pyogrio
+import pytest
+
+from parkgis.collections import CONFIDENTIAL_FIELDS
+from parkgis.errors import InvalidInput
+from parkgis.io.export import export_layers
+
+PARKGIS = Path(sys.executable).parent / "parkgis"
+
+
+def _count(url: str, sql: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def _env(url: str) -> dict[str, str]:
+    return {**os.environ, "PARKGIS_DATABASE_URL": url}
+
+
+def test_gpkg_holds_every_public_layer_without_confidential_fields(sample_db: str,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "weihui.gpkg"
+    with psycopg.connect(sample_db) as conn:
+        report = export_layers(conn, "gpkg", out)
+    layers = {name for name, _ in pyogrio.list_layers(out)}
+    assert layers == {"zones", "parcels", "infrastructure", "upgrades", "enterprises"}
+    live = _count(sample_db, "SELECT count(*) FROM parcels WHERE status <> 'historic'")
+    assert report.counts["parcels"] == live == len(pyogrio.read_dataframe(out, layer="parcels"))
+    for name in layers:
+        cols = set(pyogrio.read_info(out, layer=name)["fields"])
+        assert not cols & CONFIDENTIAL_FIELDS, name
+    assert pyogrio.read_info(out, layer="parcels")["crs"] == "EPSG:4490"
+
+
+def test_single_layer_formats_and_filters(sample_db: str, tmp_path: Path) -> None:
+    with psycopg.connect(sample_db) as conn:
+        export_layers(conn, "geojson", tmp_path / "a.geojson", zone="WH-CZ",
+                      status=["available"])
+        export_layers(conn, "kml", tmp_path / "a.kml", layers=["zones"])
+        export_layers(conn, "csv", tmp_path / "a.csv")
+        export_layers(conn, "shp", tmp_path / "a.zip", layers=["parcels", "zones"],
+                      crs="EPSG:4547")
+    n = _count(sample_db, "SELECT count(*) FROM parcels WHERE zone_code = 'WH-CZ' "
+                          "AND status = 'available'")
+    gj = pyogrio.read_dataframe(tmp_path / "a.geojson")
+    assert len(gj) == n and set(gj["status"]) == {"available"}
+    assert len(pyogrio.read_dataframe(tmp_path / "a.kml")) == 3
+    raw = (tmp_path / "a.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"WH-" in raw
+    shp = pyogrio.read_dataframe(f"/vsizip/{tmp_path / 'a.zip'}/parcels.shp")
+    assert shp.crs.to_epsg() == 4547 and 3.8e6 < shp.total_bounds[1] < 4.0e6
+
+
+def test_bad_requests_are_refused(sample_db: str, tmp_path: Path) -> None:
+    with psycopg.connect(sample_db) as conn:
+        with pytest.raises(InvalidInput, match="unknown format"):
+            export_layers(conn, "xls", tmp_path / "a.xls")
+        with pytest.raises(InvalidInput, match="one layer"):
+            export_layers(conn, "geojson", tmp_path / "b.geojson", layers=["zones", "parcels"])
+        with pytest.raises(InvalidInput, match="unknown layer"):
+            export_layers(conn, "gpkg", tmp_path / "c.gpkg", layers=["users"])
+        with pytest.raises(InvalidInput, match="zip"):
+            export_layers(conn, "shp", tmp_path / "d.shp")
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_cli_export(sample_db: str, tmp_path: Path) -> None:
+    out = tmp_path / "p.geojson"
+    r = subprocess.run([str(PARKGIS), "export", "geojson", str(out), "--layer", "parcels"],
+                       capture_output=True, text=True, env=_env(sample_db), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(pyogrio.read_dataframe(out)) == _count(
+        sample_db, "SELECT count(*) FROM parcels WHERE status <> 'historic'")
+    bad = subprocess.run([str(PARKGIS), "export", "xls", str(tmp_path / "x.xls")],
+                         capture_output=True, text=True, env=_env(sample_db), timeout=120)
+    lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
+    assert bad.returncode == 1 and len(lines) == 1 and "unknown format" in lines[0]
