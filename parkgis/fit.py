@@ -218,6 +218,8 @@ SELECT * FROM (
       LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
      WHERE p.status IN ('available', 'reserved', 'listed')
        AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
+       AND ((%(band_lo)s::float8 IS NOT NULL AND p.area_m2 < %(band_lo)s)
+            OR (%(band_hi)s::float8 IS NOT NULL AND p.area_m2 > %(band_hi)s)) = %(outside)s
 ) c
  WHERE NOT %(prune)s OR (NOT status_ok)::int + (NOT landuse_ok)::int + (NOT area_ok)::int <= 1
  ORDER BY code
@@ -485,7 +487,8 @@ class _Staged:
 
 def _build_context(conn: psycopg.Connection, req: Requirement,
                    today: dt.date | None = None, *, prune: bool = False,
-                   assemble: bool = True, codes: Sequence[str] | None = None) -> Context:
+                   assemble: bool = True, codes: Sequence[str] | None = None,
+                   area_gap: float | None = None, outside_band: bool = False) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
     Parameters
@@ -503,6 +506,12 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
         With ``prune``: also keep the parcels an assembled group may use.
     codes : sequence of str, optional
         Only these parcels.
+    area_gap : float, optional
+        Leave out parcels whose area misses the project's range by more than this share
+        (their ``area`` failure would have a larger gap) — except, with ``assemble``, the
+        small ones an assembled group may use.
+    outside_band : bool, default False
+        Read exactly the parcels that ``area_gap`` (with the same ``assemble``) leaves out.
 
     Returns
     -------
@@ -514,7 +523,14 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
     # parcel the exact Python checks below would keep.
     lo_m2 = req.min_area_mu * MU_M2 * (1 - 1e-9) if req.min_area_mu is not None else None
     hi_m2 = req.max_area_mu * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None
-    params = {"project": req.code, "lu_any": not prefixes,
+    band_lo = band_hi = None
+    if area_gap is not None:
+        if req.min_area_mu is not None and not assemble:
+            band_lo = req.min_area_mu * (1 - area_gap) * MU_M2 * (1 - 1e-9)
+        if req.max_area_mu is not None:
+            band_hi = req.max_area_mu * (1 + area_gap) * MU_M2 * (1 + 1e-9)
+    params = {"band_lo": band_lo, "band_hi": band_hi, "outside": outside_band,
+              "project": req.code, "lu_any": not prefixes,
               "lu_like": [p + "%" for p in prefixes], "min_m2": lo_m2, "max_m2": hi_m2,
               "codes": list(codes) if codes is not None else None, "prune": prune}
     with conn.cursor(row_factory=dict_row) as cur:
@@ -1088,12 +1104,14 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     """
     if top < 0 or near_miss_limit < 0:
         raise InvalidInput("top and near_miss_limit must be ≥ 0")
-    ctx = _build_context(conn, req, today, prune=True, assemble=assemble)
+    banded = req.min_area_mu is not None or req.max_area_mu is not None
+    area_gap = NEAR_MISS_AREA_GAP if banded else None
+    ctx = _build_context(conn, req, today, prune=True, assemble=assemble, area_gap=area_gap)
     matches: list[Match] = []
     near: list[tuple[float, float, NearMiss]] = []
     single_ok: set[str] = set()
     one_off: list[tuple[Site, Failure]] = []
-    stats = {"candidates": len(ctx.sites), "footprint_tests": 0}
+    stats: dict[str, Any] = {"candidates": len(ctx.sites), "footprint_tests": 0}
 
     for s in ctx.sites:
         fails = _hard(ctx, s, confidential=confidential)
@@ -1112,9 +1130,21 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     # Near misses failing one other constraint must still hold the footprint: checked
     # nearest-first until enough are found (the footprint is the costly test).
     one_off.sort(key=lambda t: (t[1].gap, t[0].codes))
-    for s, f in one_off:
-        if len(near) >= near_miss_limit:
-            break
+    k = 0
+    while len(near) < near_miss_limit and (k < len(one_off) or area_gap is not None):
+        if area_gap is not None and (k == len(one_off) or one_off[k][1].gap > area_gap):
+            # The parcels left out by the area band fail on area by a larger gap: they rank
+            # after everything tested so far, so they are read now, and only now.
+            rest = _build_context(conn, req, today, prune=True, assemble=assemble,
+                                  area_gap=area_gap, outside_band=True)
+            stats["candidates_outside_band"] = len(rest.sites)
+            more = [(s, f[0]) for s in rest.sites
+                    if len(f := _hard(rest, s, confidential=confidential)) == 1]
+            one_off[k:] = sorted(one_off[k:] + more, key=lambda t: (t[1].gap, t[0].codes))
+            area_gap = None
+            continue
+        s, f = one_off[k]
+        k += 1
         stats["footprint_tests"] += 1
         if _footprint(req, s)[1] is None:
             near.append((f.gap, 0.0, NearMiss(s, f)))
@@ -1126,6 +1156,13 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     matches.sort(key=lambda m: (-m.score, len(m.site.codes), m.site.codes))
     near.sort(key=lambda t: (t[0], len(t[2].site.codes), t[2].site.codes))
     return MatchResult(req, matches[:top], [n for _, _, n in near[:near_miss_limit]], stats)
+
+
+#: :func:`match` first reads no parcel whose area misses the project's range by more than this
+#: share (at a province's scale they are most of the land). Such a parcel can only be a near
+#: miss failing on area, ranked after every nearer one; they are read only if the near-miss
+#: list gets that far.
+NEAR_MISS_AREA_GAP = 0.25
 
 
 #: Assembled groups whose footprint is tested at most (best pre-scored first).
