@@ -33,7 +33,7 @@ from common import (
 )
 from psycopg.rows import dict_row
 
-from parkgis.search import AvailabilityQuery, explain, search
+from parkgis.search import COUNT_EXACT_MAX_PARCELS, AvailabilityQuery, explain, search
 from parkgis.settings import get_settings
 
 TIPG_VENV = ROOT / ".parkgis" / "bench-venv"
@@ -76,7 +76,7 @@ def main() -> None:
         print(f"parcels: {n}, zones: {len(zones)}")
         mix = query_mix(zones, rnd, args.queries)
         # as the API calls it: exact totals up to count_exact_max parcels, estimated past it
-        exact_max = get_settings().count_exact_max
+        exact_max = min(get_settings().count_exact_max, COUNT_EXACT_MAX_PARCELS)
         for items in mix[:16]:
             search(conn, AvailabilityQuery.from_params(items), exact_max)
         best: tuple[dict, dict[str, list[float]], list[float], float] | None = None

@@ -44,6 +44,11 @@ SERVING_STATUS = "existing"
 SERVICES = ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
 SEARCH_STATUSES = tuple(s for s in PARCEL_STATUSES if s != "historic")
 MAX_DISTANCE_M = 100_000.0
+# Past this many parcels in the table, a full page reports the planner's estimate of the total
+# (flagged) instead of counting: a count with distance filters probes every candidate, which
+# at 10^5 parcels costs ~0.3 s against ~30 ms for the page. A park, even a county, stays far
+# below it and is counted exactly. The API uses min(this, settings.count_exact_max).
+COUNT_EXACT_MAX_PARCELS = 20_000
 MAX_LIMIT = 5000
 DEFAULT_LIMIT = 100
 FORMATS = ("geojson", "csv", "gpkg")
@@ -236,24 +241,30 @@ class AvailabilityQuery:
 #
 # Shape (designed for a province-scale table, 10^6 parcels): the page is found first —
 # parcels filtered and ordered, LIMIT/OFFSET — and only its rows are joined back for geometry,
-# the other columns and the remaining distances; nothing materialises every hit. The total is
-# a separate count (see :func:`search`), exact on park-sized tables.
+# the other columns and the remaining distances; nothing materialises every hit unless the
+# order needs it. The total is counted separately (see :func:`search`) unless known in passing.
 #
 # A distance category enters the page query in one of three forms:
 # * "near" — driven from the features into the parcels' GiST index (ST_DWithin), features cut
-#   into short pieces first so that the bounding box of a long diagonal line does not drag in
-#   a whole park, the parcel conditions applied inside; grouped per parcel, the minimum
-#   distance over the features within d *is* the nearest distance. Used for a short reach
-#   (d <= NEAR_SET_MAX_D: few parcels qualify) and when the page is sorted by the category it
-#   filters on. The (first) near set is the base of the page: parcels are not scanned again.
-# * "within" — a long-reach filter (many parcels qualify): per candidate parcel, an EXISTS
+#   into short pieces first (ST_Subdivide keeps areas areas) so that the bounding box of a
+#   long diagonal line does not drag in a whole park, the parcel conditions applied inside;
+#   grouped per parcel, the minimum distance over the features within d *is* the nearest
+#   distance. Used for a short reach (d <= NEAR_REACH_M: few parcels qualify) and when the
+#   page is sorted by the category it filters on. The (first) near set is the base of the
+#   page (parcels are not scanned again), and its size is the exact total, counted in passing.
+# * "within" — the other filters (many parcels qualify): per candidate parcel, an EXISTS
 #   probe of the category's partial GiST index (migration 0007); candidates come in the
 #   order of the sort, so the scan stops as soon as the page is full.
 # * "knn" — a sort by a distance without that filter: per candidate, the nearest feature by
 #   KNN (``<->``, exact distance).
 # Every distance not measured in the page is a KNN look-up for the rows of the page only.
-NEAR_SET_MAX_D = 300.0
-# Length (m) of the pieces features are cut into for the "near" form.
+# Reach (m) up to which a filter is a "near" set, per category. Measured at 10^6 parcels
+# (bench/search.py): near sets pay off for point features (substations, enterprises), where a
+# short reach leaves few parcels that a per-candidate probe would have to hunt for; for lines
+# (kilometres long, cut into many pieces) the per-candidate probe wins at every reach tried
+# (20 m–3 km), so they are near sets only when the page is sorted by their distance.
+NEAR_REACH_M: dict[str, float] = {"substation": 1000.0, "role": 2000.0}
+# Segment length (m) before features are cut into pieces of <= 8 vertices ("near" form).
 PIECE_M = 250.0
 
 NEAR_INFRA_SQL = """(
@@ -308,10 +319,10 @@ NEAREST_ROLE_SQL = """LEFT JOIN LATERAL (
 
 SEARCH_SQL_TEMPLATE = """
 WITH page AS (
-    SELECT p.id, p.code, {sort_expr} AS sort_key{page_dist}
+    SELECT p.id, p.code, {sort_expr} AS sort_key{page_dist}{total}
       FROM {from_} {page_joins}
      WHERE {where}
-     ORDER BY {sort_expr}{direction}, p.code
+     ORDER BY {sort_expr}{direction}{tiebreak}
      LIMIT %(limit)s OFFSET %(offset)s
 )
 SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
@@ -320,7 +331,7 @@ SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
        h.svc_telecom, h.svc_levelled, h.land_price_wan_per_mu, h.reserved_until,
        {dist_columns},
        ST_X(ST_PointOnSurface(h.geom)) AS lon, ST_Y(ST_PointOnSurface(h.geom)) AS lat,
-       ST_AsGeoJSON(h.geom, 9) AS geometry
+       ST_AsGeoJSON(h.geom, 9) AS geometry{final_total}
   FROM page g JOIN parcels h ON h.id = g.id {final_joins}
  ORDER BY g.sort_key{direction}, g.code
 """
@@ -386,7 +397,7 @@ def _build(q: AvailabilityQuery) -> _Built:
     # The form of each category measured in the page query (see the notes above).
     form: dict[str, str] = {}
     for cat, param in reach.items():
-        short = params[param] <= NEAR_SET_MAX_D
+        short = params[param] <= NEAR_REACH_M.get(cat, -1.0)
         form[cat] = "near" if short or cat == sort_cat else "within"
     if sort_cat and sort_cat not in form:
         form[sort_cat] = "knn"
@@ -423,8 +434,12 @@ def _build(q: AvailabilityQuery) -> _Built:
     measured = [c for c in form if form[c] != "within"]  # distances known in the page
     where_sql = "\n       AND ".join(where)
     sort_expr = dist[sort_cat] if sort_cat else f"p.{SORTS[key]}"
+    # A near-based page has every match in hand before it sorts: counting them costs nothing.
     page = SEARCH_SQL_TEMPLATE.format(
+        total=", count(*) OVER () AS total" if near else "",
+        final_total=",\n       g.total AS number_matched" if near else "",
         from_=from_, sort_expr=sort_expr, direction=direction,
+        tiebreak="" if sort_expr == "p.code" else ", p.code",
         page_dist="".join(f", {dist[c]} AS dist_{c}_m" for c in measured),
         page_joins="\n      ".join(j for c in form if (j := page_join(c))), where=where_sql,
         dist_columns=",\n       ".join(
@@ -488,6 +503,11 @@ def search(conn: psycopg.Connection, q: AvailabilityQuery,
     b = _build(q)
     rows = conn.cursor(row_factory=psycopg.rows.dict_row).execute(b.page, b.params).fetchall()
     known = q.offset + len(rows)
+    if rows and "number_matched" in rows[0]:
+        total = int(rows[0]["number_matched"])
+        for r in rows:
+            del r["number_matched"]
+        return SearchResult(q, rows, total)
     if (rows and len(rows) < q.limit) or (not rows and q.offset == 0):
         return SearchResult(q, rows, known)
     tup = conn.cursor(row_factory=psycopg.rows.tuple_row)

@@ -46,8 +46,9 @@ def available(request: Request, conn: SyncConn) -> Response:
         raise InvalidInput(f"不支持的格式 {fmt!r} / unknown format {fmt!r}; one of "
                            f"{', '.join(core.FORMATS)}", param="f")
     q = core.AvailabilityQuery.from_params(items)
-    # Exact totals on park-sized tables; the planner's estimate past count_exact_max parcels.
-    result = core.search(conn, q, request.app.state.settings.count_exact_max)
+    # Exact totals on park-sized tables; past that size a full page reports an estimate.
+    exact_max = min(request.app.state.settings.count_exact_max, core.COUNT_EXACT_MAX_PARCELS)
+    result = core.search(conn, q, exact_max)
     headers = {"X-Number-Matched": str(result.number_matched)}
     if not result.exact:
         headers["X-Number-Matched-Estimated"] = "true"

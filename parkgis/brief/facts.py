@@ -437,6 +437,14 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
     terrain = None
     if any(p.get(k) is not None for k in ("elev_mean_m", "slope_mean_deg", "flood_share")):
         terrain = {k: p.get(k) for k in ("elev_mean_m", "slope_mean_deg", "flood_share")}
+        # Levelling ("一平"): the stored flat-platform cut and fill, priced at the configured rate.
+        from parkgis.terrain import terrain_for
+
+        stats = terrain_for(conn, [code]).get(code)
+        if stats is not None and stats.earthwork_cut_m3 is not None:
+            terrain.update(earthwork_cut_m3=stats.earthwork_cut_m3,
+                           earthwork_fill_m3=stats.earthwork_fill_m3,
+                           earthwork_cost_yuan=stats.earthwork_cost_yuan())
 
     dv = cur.execute(DATA_VERSION_SQL).fetchone()
     return BriefFacts(

@@ -183,6 +183,12 @@ def _site_facts(cols: Columns, f: BriefFacts, lang: str) -> None:
             parts.append(L(f"易涝 {t['flood_share']:.0%}", f"flood {t['flood_share']:.0%}",
                            lang))
         cols.row(0, L("高程 · 坡度", "Elevation · slope", lang), " · ".join(parts))
+        if t.get("earthwork_cut_m3") is not None:
+            vol = t["earthwork_cut_m3"] + t["earthwork_fill_m3"]
+            cost = t.get("earthwork_cost_yuan") or 0.0
+            cols.row(0, L("场地平整土方", "Levelling earthwork", lang),
+                     f"{vol:,.0f} m³ · ≈ {cost / 1e6:,.2f} M CNY" if lang == "en"
+                     else f"{vol:,.0f} m³ · ≈ {cost / 1e4:,.1f} 万元")
     # 七通一平 as ticks, two rows of four.
     cols.gap(0, 1.0)
     svc = p["services"]
