@@ -138,6 +138,9 @@ BEGIN
     SELECT p.code INTO other
       FROM parcels p
      WHERE p.id <> NEW.id
+       -- An upsert's BEFORE INSERT trigger sees the stored row with the same (unique) code:
+       -- that is the parcel being updated, not a neighbour.
+       AND p.code <> NEW.code
        AND p.status <> 'historic'
        AND p.geom && NEW.geom
        AND ST_Relate(p.geom, NEW.geom, '2********')
