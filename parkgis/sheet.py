@@ -11,13 +11,13 @@ Distances are metres in the parcel's CGCS2000 Gauss-Krüger projection, measured
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from parkgis.errors import InvalidInput, NotFound
+from parkgis.jsonvalues import jsonable
 from parkgis.search import DISTANCES, SERVICES
 
 #: Radius (m) within which infrastructure counts as "nearby" on the sheet.
@@ -95,16 +95,10 @@ SELECT e.code, e.name_zh, e.name_en, e.industry, e.chain_role, e.is_anchor,
 """
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return float(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
 
 
 def _row(r: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in r.items()}
+    return {k: jsonable(v) for k, v in r.items()}
 
 
 def parcel_sheet(conn: psycopg.Connection, code: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 from psycopg.rows import dict_row
 
+from parkgis.jsonvalues import jsonable
 from parkgis.maps import assets, i18n, layers
 from parkgis.maps.i18n import span
 
@@ -102,14 +103,6 @@ def _fc(features: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _plain(v: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(v, Decimal):
-        return float(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
 
 
 def _features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -117,7 +110,7 @@ def _features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         geom = json.loads(r.pop("geometry"))
         out.append({"type": "Feature", "geometry": geom,
-                    "properties": {k: _plain(v) for k, v in r.items()}})
+                    "properties": {k: jsonable(v) for k, v in r.items()}})
     return out
 
 
@@ -144,7 +137,7 @@ def load_map_data(conn: psycopg.Connection) -> MapData:
     zones = _features(cur.execute(ZONES_SQL, p).fetchall())
     infra = _features(cur.execute(INFRA_SQL, p).fetchall())
     upgrades = _features(cur.execute(UPGRADES_SQL, p).fetchall())
-    ents = [{k: _plain(v) for k, v in r.items()} for r in cur.execute(ENTERPRISES_SQL)]
+    ents = [{k: jsonable(v) for k, v in r.items()} for r in cur.execute(ENTERPRISES_SQL)]
     landuse = [r["code"] for r in cur.execute(LANDUSE_SQL)]
     ext = cur.execute(EXTENT_SQL).fetchone()
     bounds = DEFAULT_BOUNDS
