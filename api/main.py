@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -18,14 +17,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from api import errors
+from api.page_shell import WEB_DIR
 from api.routers import ROUTERS
 from api.routers.tiles import TileFastPath, tile_service
 from parkgis import __version__
 from parkgis.db import database_url as resolve_database_url
 from parkgis.db import migrate
 from parkgis.settings import Settings, get_settings
-
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 API_DESCRIPTION = """
 ParkGIS — 卫辉市产业集聚区 (Weihui industrial cluster zone): land availability, infrastructure

@@ -11,32 +11,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import threading
-from pathlib import Path
 from typing import Any
 
-from branca.element import CssLink, Element, JavascriptLink
+from branca.element import Element
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from psycopg.rows import dict_row
 
+from api import page_shell
 from api.deps import SettingsDep, SyncConn
 from parkgis import sheet as sheet_core
 from parkgis.errors import InvalidInput
-from parkgis.maps import assets, i18n, investor
+from parkgis.maps import i18n, investor
 
 router = APIRouter(tags=["pages"])
 
-WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 OWN_ASSETS = ("css/investor.css", "js/gcj02.js", "js/investor.js")
-_jinja = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),
-                     autoescape=select_autoescape(["html"]))
-_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
-_cache_lock = threading.Lock()
+_pages = page_shell.PageCache()
 
 SEARCH_PARCELS_SQL = """
 SELECT code, zone_code, status, area_mu,
@@ -63,63 +56,37 @@ SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_
 """
 
 
-def _asset_version() -> str:
-    """A short hash of our own JS/CSS, appended to their URLs so browsers never run stale
-    scripts against a new page."""
-    h = hashlib.sha256()
-    for rel in OWN_ASSETS:
-        h.update((WEB_DIR / "static" / rel).read_bytes())
-    return h.hexdigest()[:10]
-
-
 def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]:
     """The HTML of ``/`` and its ETag (cached on data versions and asset versions)."""
-    version = _asset_version()
+    version = page_shell.asset_version(OWN_ASSETS)
+
+    def build() -> tuple[str, str]:
+        data = investor.load_map_data(conn)
+        m = investor.build_investor_map(data, tianditu_key=tianditu_key)
+        page_shell.add_head(m, OWN_ASSETS, version)
+        panel = page_shell.templates.get_template("investor_panel.html").render(
+            t=i18n.span, label=i18n.label, zones=data.zones["features"],
+            landuse=data.landuse_codes, landuse_key=i18n.landuse_key,
+            roles=sorted({e["chain_role"] for e in data.enterprises}),
+            services=["road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled"])
+        m.get_root().html.add_child(Element(panel), name="pg_panel")
+        return page_shell.render(m)
+
     # The database name keeps two apps of one process (tests) from sharing pages.
     key = (conn.info.dbname, investor.data_versions(conn), tianditu_key, version)
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit:
-        return hit
-    data = investor.load_map_data(conn)
-    m = investor.build_investor_map(data, tianditu_key=tianditu_key)
-    fig = m.get_root()
-    fig.header.add_child(Element('<meta name="viewport" content="width=device-width, '
-                                 'initial-scale=1">\n<link rel="icon" type="image/svg+xml" '
-                                 'href="/static/img/favicon.svg">'), name="viewport_pg")
-    for rel in OWN_ASSETS:
-        url = f"/static/{rel}?v={version}"
-        link = CssLink(url) if rel.endswith(".css") else JavascriptLink(url)
-        fig.header.add_child(link, name=f"own_{rel}")
-    panel = _jinja.get_template("investor_panel.html").render(
-        t=i18n.span, label=i18n.label, zones=data.zones["features"],
-        landuse=data.landuse_codes, landuse_key=i18n.landuse_key,
-        roles=sorted({e["chain_role"] for e in data.enterprises}),
-        services=["road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled"])
-    fig.html.add_child(Element(panel), name="pg_panel")
-    html = assets.render(m)
-    html = html.replace("<html>", '<html lang="zh-CN">', 1)
-    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
-    with _cache_lock:
-        if len(_cache) > 16:
-            _cache.clear()
-        _cache[key] = (html, etag)
-    return html, etag
+    return _pages.get_or_build(key, build)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def investor_page(request: Request, conn: SyncConn, settings: SettingsDep) -> Response:
     html, etag = render_investor_page(conn, settings.tianditu_key)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return HTMLResponse(html, headers=headers)
+    return page_shell.html_response(request, html, etag)
 
 
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon() -> Response:
     # Browsers ask for /favicon.ico whatever the page says; a 404 is a console error.
-    return Response((WEB_DIR / "static" / "img" / "favicon.svg").read_bytes(),
+    return Response((page_shell.WEB_DIR / "static" / "img" / "favicon.svg").read_bytes(),
                     media_type="image/svg+xml",
                     headers={"Cache-Control": "public, max-age=86400"})
 

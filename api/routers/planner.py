@@ -8,32 +8,25 @@ as GeoJSON with their confidential fields, for planners and admins only.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-from pathlib import Path
 from typing import Any
 
-from branca.element import CssLink, Element, JavascriptLink
+from branca.element import Element
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from api import page_shell
 from api.deps import SyncConn
 from api.security import RequirePlanner
 from parkgis.errors import InvalidInput
-from parkgis.maps import assets, investor
+from parkgis.maps import investor
 from parkgis.maps.planner import build_planner_map
 
 router = APIRouter(tags=["planner"])
 
-WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 OWN_ASSETS = ("css/planner.css", "js/planner.js")
 MAX_PARCELS = 5000
-_jinja = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),
-                     autoescape=select_autoescape(["html"]))
-_cache: dict[tuple[Any, ...], tuple[str, str]] = {}
-_cache_lock = threading.Lock()
+_pages = page_shell.PageCache()
 
 # Live parcels in a bbox (lon/lat), for the editing layer. 7 decimals (~1 cm) so a drawn split
 # line is placed against the stored outline, not a rounded one.
@@ -57,48 +50,24 @@ SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_
 """
 
 
-def _asset_version() -> str:
-    h = hashlib.sha256()
-    for rel in OWN_ASSETS:
-        h.update((WEB_DIR / "static" / rel).read_bytes())
-    return h.hexdigest()[:10]
-
-
 def render_planner_page(conn: Any) -> tuple[str, str]:
     """The HTML of ``/planner`` and its ETag, cached on data and asset versions."""
-    version = _asset_version()
-    key = (conn.info.dbname, investor.data_versions(conn), version)
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit:
-        return hit
-    data = investor.load_map_data(conn)
-    m = build_planner_map(data)
-    fig = m.get_root()
-    fig.header.add_child(Element('<meta name="viewport" content="width=device-width, '
-                                 'initial-scale=1">'), name="viewport_pgp")
-    for rel in OWN_ASSETS:
-        url = f"/static/{rel}?v={version}"
-        link = CssLink(url) if rel.endswith(".css") else JavascriptLink(url)
-        fig.header.add_child(link, name=f"own_{rel}")
-    fig.html.add_child(Element(_jinja.get_template("planner_panel.html").render()),
-                       name="pgp_panel")
-    html = assets.render(m).replace("<html>", '<html lang="zh-CN">', 1)
-    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
-    with _cache_lock:
-        if len(_cache) > 16:
-            _cache.clear()
-        _cache[key] = (html, etag)
-    return html, etag
+    version = page_shell.asset_version(OWN_ASSETS)
+
+    def build() -> tuple[str, str]:
+        m = build_planner_map(investor.load_map_data(conn))
+        page_shell.add_head(m, OWN_ASSETS, version)
+        panel = page_shell.templates.get_template("planner_panel.html").render()
+        m.get_root().html.add_child(Element(panel), name="pgp_panel")
+        return page_shell.render(m)
+
+    return _pages.get_or_build((conn.info.dbname, investor.data_versions(conn), version), build)
 
 
 @router.get("/planner", response_class=HTMLResponse, include_in_schema=False)
 def planner_page(request: Request, conn: SyncConn) -> Response:
     html, etag = render_planner_page(conn)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return HTMLResponse(html, headers=headers)
+    return page_shell.html_response(request, html, etag)
 
 
 @router.get("/api/planner/parcels", summary="Parcels for editing / 编辑用地块图层 (planner)",
