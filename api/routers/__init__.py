@@ -13,6 +13,7 @@ from api.routers import (
     search,
     terrain,
     tiles,
+    uploads,
     workbench,
 )
 
@@ -24,6 +25,7 @@ ROUTERS = [
     parcel_actions.router,
     projects.router,
     workbench.router,
+    uploads.router,
     inquiries.router,
     terrain.router,
     tiles.router,         # /ogc/collections/{id}/tiles/... before the items routes

@@ -111,6 +111,7 @@ SQL_INSERT_ONLY = sql.SQL(
 )
 SQL_ORDS = sql.SQL("SELECT ord, code FROM {stage} ORDER BY ord")
 SQL_SET_ACTION = "SELECT set_config('parkgis.action', %s, true)"
+SQL_SET_ACTOR = "SELECT set_config('parkgis.actor', %s, true)"
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -782,7 +783,8 @@ def _connect(url: str) -> psycopg.Connection:
 def load_file(url: str, path: str | Path, layer: str | None = None, into: str | None = None,
               crs: str | int | None = None, from_gcj02: bool = False, fix: bool = False,
               encoding: str | None = None, progress: bool = False, *,
-              defaults: Mapping[str, Any] | None = None) -> LoadReport:
+              defaults: Mapping[str, Any] | None = None,
+              actor: str | None = None) -> LoadReport:
     """Load one layer of a vector file into a table, upserting by ``code``, all or nothing.
 
     Parameters
@@ -812,6 +814,8 @@ def load_file(url: str, path: str | Path, layer: str | None = None, into: str | 
     defaults : mapping, optional
         Values for columns the file lacks, the same for every feature (e.g. CAD drawings:
         ``{"zone_code": "WH-CZ", "status": "available", "landuse_code": "1001"}``).
+    actor : str, optional
+        Who loads (recorded in ``parcel_events``); ``system`` when not given.
 
     Returns
     -------
@@ -837,6 +841,8 @@ def load_file(url: str, path: str | Path, layer: str | None = None, into: str | 
         prep = _prepare(read, label, table, _parse_crs(crs), from_gcj02, fix, defaults, prog)
         with _connect(url) as conn:
             with conn.transaction():
+                if actor:
+                    conn.execute(SQL_SET_ACTOR, (actor,))
                 _write(conn, prep, prog)
     prep.report.seconds = time.perf_counter() - started
     return prep.report
