@@ -1226,6 +1226,38 @@ def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
             near.append((fails[0].gap, 0.0, NearMiss(site, fails[0])))
 
 
+@dataclass
+class SiteVerdict:
+    """The engine's verdict on one parcel for one requirement (whatever its rank)."""
+
+    code: str
+    score: float
+    failures: list[Failure]
+    criteria: list[dict[str, Any]]
+    placement: Placement | None
+
+
+def evaluate_site(conn: psycopg.Connection, req: Requirement, code: str,
+                  today: dt.date | None = None) -> SiteVerdict | None:
+    """Score one parcel with the same checks and criteria :func:`match` ranks by.
+
+    A brief needs the verdict on *its* parcel even when that parcel is not in the top list.
+    Returns ``None`` when the parcel is not a candidate at all (not open to supply).
+    """
+    ctx = _build_context(conn, req, today, codes=[code])
+    site = ctx.by_code.get(code)
+    if site is None:
+        return None
+    failures = _hard(ctx, site, confidential=False)
+    placement = None
+    if req.footprint_length_m is not None:
+        placement, fp_fail = _footprint(req, site)
+        if fp_fail is not None:
+            failures.append(fp_fail)
+    criteria = _criteria(ctx, site, placement, False)
+    return SiteVerdict(code, _score(criteria), failures, criteria, placement)
+
+
 def match_project(conn: psycopg.Connection, code: str, **kw: Any) -> MatchResult:
     """:func:`match` for a stored project (NotFound for an unknown code)."""
     return match(conn, load_requirement(conn, code), **kw)

@@ -342,24 +342,16 @@ def _fit(conn: psycopg.Connection, code: str, project: str, srid: int) -> FitSum
     """
     req = fit.load_requirement(conn, project)
     public = req.public()
-    ctx = fit._build_context(conn, req)
-    site = ctx.by_code.get(code)
-    if site is None:
+    verdict = fit.evaluate_site(conn, req, code)
+    if verdict is None:
         return FitSummary(public, False, None, False, [], [], None, None,
                           "该地块当前不可供地，未参与选址匹配",
                           "the parcel is not open to supply, so it was not matched")
-    fails = fit._hard(ctx, site, confidential=False)
-    placement, fp_fail = (None, None)
-    if req.footprint_length_m is not None:
-        placement, fp_fail = fit._footprint(req, site)
-        if fp_fail is not None:
-            fails.append(fp_fail)
-    crit = fit._criteria(ctx, site, placement, False)
-    score = fit._score(crit)
+    placement = verdict.placement
     return FitSummary(
-        public, True, score, not fails, crit,
+        public, True, verdict.score, not verdict.failures, verdict.criteria,
         [{"name": f.name, "zh": f.reason_zh, "en": f.reason_en,
-          "name_zh": fit.HARD_ZH.get(f.name, f.name)} for f in fails],
+          "name_zh": fit.HARD_ZH.get(f.name, f.name)} for f in verdict.failures],
         placement.geometry if placement is not None else None,
         placement.angle_deg if placement is not None else None)
 
