@@ -10,6 +10,22 @@ against features of the same projection (``gk_srid`` equal), through
 SRIDs (see migration 0003 for the indexes). The page is found first and everything else is
 computed for its rows only; how a distance filter is evaluated (driven from the features, or
 a nearest-neighbour look-up per candidate) depends on its reach — see the notes above the SQL.
+
+Terrain (issue 8): ``max_slope_deg`` is tested against the parcel's *mean* slope
+(``parcel_terrain.slope_mean_deg``); the steepest cell (``slope_max_deg``) is reported but not
+filtered, as the fit engine does (one ditch does not rule out a site that is levelled anyway).
+``max_flood_share`` is tested against ``flood_share`` (0..1, the share of the area with flood
+depth > 0) and ``max_earthwork_wan`` against the cost of levelling the parcel flat, in 万元:
+(``earthwork_cut_m3`` + ``earthwork_fill_m3``) × ``yuan_per_m3`` / 10000, the rate defaulting to
+``settings.earthwork_yuan_per_m3``. A parcel without figures does not pass a terrain filter (its
+conditions cannot be shown to hold); a terrain filter with no terrain loaded at all is refused
+(:class:`TerrainNotLoaded`, 422) rather than answered with nothing.
+
+Lapsed reservations: :func:`search` first returns reservations past their ``reserved_until`` to
+``available`` (:func:`expire_lapsed`, through :func:`parkgis.lifecycle.expire_reservations`,
+audited), so that a search never lists a lapsed reservation as reserved. The check is one probe
+of the partial index ``parcels_reserved_until_idx`` (migration 0002); a failure to expire (a
+read-only replica, a lock) is logged and the search goes on.
 """
 
 from __future__ import annotations
@@ -17,18 +33,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import psycopg
 
+from parkgis import lifecycle
 from parkgis.collections import PARCEL_STATUSES, VACANT_STATUSES
-from parkgis.errors import InvalidInput
+from parkgis.errors import InvalidInput, ParkGISError
+from parkgis.settings import get_settings
+
+log = logging.getLogger("parkgis.search")
 
 # Distance categories: (query parameter, infrastructure kinds, result column, zh, en)
 DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
@@ -65,9 +87,23 @@ SORTS: dict[str, str] = {
     "price": "land_price_wan_per_mu",
     **{f"dist_{k}": f"dist_{k}_m" for k in DISTANCES},
     "dist_role": "dist_role_m",
+    "slope": "slope_mean_deg",
+    "flood": "flood_share",
+    "earthwork": "earthwork_m3",
 }
 # Sort columns that may be NULL (the others are NOT NULL in the schema).
-NULLABLE_SORTS = frozenset({"land_price_wan_per_mu"})
+NULLABLE_SORTS = frozenset({"land_price_wan_per_mu", "slope_mean_deg", "flood_share",
+                            "earthwork_m3"})
+# Terrain sort keys -> expression on the parcel_terrain alias t (the cost in 万元 is the volume
+# times a positive rate: sorting by the volume is sorting by the cost).
+TERRAIN_SORTS: dict[str, str] = {
+    "slope": "t.slope_mean_deg",
+    "flood": "t.flood_share",
+    "earthwork": "(t.earthwork_cut_m3 + t.earthwork_fill_m3)",
+}
+MAX_SLOPE_DEG = 90.0
+MAX_EARTHWORK_WAN = 1e9
+MAX_YUAN_PER_M3 = 10_000.0
 
 PARAMS: dict[str, str] = {
     "zone": "园区编号（可多个，逗号分隔） / zone code(s)",
@@ -81,6 +117,13 @@ PARAMS: dict[str, str] = {
        for p, _k, zh, en in DISTANCES.values()},
     "near_role": "邻近产业链环节企业（如 can_making） / chain role of a nearby enterprise",
     "near_role_m": "与该环节企业的最大距离（米） / max distance to it (m)",
+    "max_slope_deg": "最大平均坡度（度；按平均坡度筛选，最大坡度只列出不筛选） / max mean slope "
+                     "(degrees; the steepest cell is reported, not filtered)",
+    "max_flood_share": "最大易涝面积比例（0–1） / max flood-prone share of the area (0..1)",
+    "max_earthwork_wan": "最大场地平整费用（万元，(挖方+填方)×单价） / max levelling cost "
+                         "(10k CNY, (cut + fill) × rate)",
+    "yuan_per_m3": "土方单价（元/立方米，默认取配置） / earthwork rate (CNY/m³), default from "
+                   "settings",
     "sort": "排序：" + ", ".join(SORTS) + "（前缀 - 表示降序） / sort key, '-' for descending",
     "limit": f"每页条数（1–{MAX_LIMIT}） / page size",
     "offset": "偏移 / offset",
@@ -143,6 +186,14 @@ class AvailabilityQuery:
         Category (``rail``, ``road``, ``substation``, ``water``, ``gas``) -> metres.
     near_role, near_role_m : str or None, float or None
         An enterprise of this chain role within this many metres.
+    max_slope_deg : Decimal or None
+        Maximum mean slope (degrees) of ``parcel_terrain``.
+    max_flood_share : Decimal or None
+        Maximum flood-prone share (0..1).
+    max_earthwork_wan : Decimal or None
+        Maximum levelling cost (万元) at ``yuan_per_m3``.
+    yuan_per_m3 : Decimal or None
+        Earthwork rate; ``None``: ``settings.earthwork_yuan_per_m3``.
     sort : str
         Key of :data:`SORTS`, ``-`` prefix for descending.
     limit, offset : int
@@ -157,6 +208,10 @@ class AvailabilityQuery:
     max_dist: dict[str, float] = field(default_factory=dict)
     near_role: str | None = None
     near_role_m: float | None = None
+    max_slope_deg: Decimal | None = None
+    max_flood_share: Decimal | None = None
+    max_earthwork_wan: Decimal | None = None
+    yuan_per_m3: Decimal | None = None
     sort: str = "code"
     limit: int = DEFAULT_LIMIT
     offset: int = 0
@@ -223,6 +278,14 @@ class AvailabilityQuery:
                        "near_role and near_role_m go together")
         role_m = float(_number("near_role_m", near_role_m, MAX_DISTANCE_M)) \
             if near_role_m is not None else None
+        terrain: dict[str, Decimal | None] = {}
+        for name, hi in (("max_slope_deg", MAX_SLOPE_DEG), ("max_flood_share", 1.0),
+                         ("max_earthwork_wan", MAX_EARTHWORK_WAN),
+                         ("yuan_per_m3", MAX_YUAN_PER_M3)):
+            terrain[name] = _number(name, v, hi) if (v := single(name)) is not None else None
+        if terrain["yuan_per_m3"] is not None and terrain["yuan_per_m3"] <= 0:
+            raise _bad("yuan_per_m3", str(terrain["yuan_per_m3"]), "应大于 0",
+                       "must be greater than 0")
         sort = single("sort") or "code"
         if sort.removeprefix("-") not in SORTS:
             raise _bad("sort", sort, "不支持的排序", f"unknown sort key; one of {list(SORTS)}")
@@ -233,7 +296,24 @@ class AvailabilityQuery:
         return cls(zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu, max_mu=max_mu,
                    statuses=tuple(dict.fromkeys(statuses)), services=tuple(services),
                    max_dist=max_dist, near_role=near_role, near_role_m=role_m, sort=sort,
-                   limit=limit, offset=offset)
+                   limit=limit, offset=offset, **terrain)
+
+    def rasters_needed(self) -> set[str]:
+        """Raster kinds (``dem``, ``flood``) the terrain filters of this query need."""
+        need = set()
+        if self.max_slope_deg is not None or self.max_earthwork_wan is not None:
+            need.add("dem")
+        if self.max_flood_share is not None:
+            need.add("flood")
+        return need
+
+
+class TerrainNotLoaded(ParkGISError):
+    """A terrain filter on a database with no terrain loaded: the filter cannot be honoured."""
+
+    status = 422
+    title_zh = "无法按地形筛选"
+    title_en = "Terrain filter unavailable"
 
 
 # --- SQL -----------------------------------------------------------------------------------
@@ -330,9 +410,14 @@ SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
        h.svc_road, h.svc_water, h.svc_drainage, h.svc_power, h.svc_gas, h.svc_heat,
        h.svc_telecom, h.svc_levelled, h.land_price_wan_per_mu, h.reserved_until,
        {dist_columns},
+       ht.elev_mean_m, ht.slope_mean_deg, ht.slope_max_deg, ht.flood_share,
+       ht.earthwork_cut_m3 + ht.earthwork_fill_m3 AS earthwork_m3,
+       (ht.earthwork_cut_m3 + ht.earthwork_fill_m3) * %(yuan_per_m3)s / 10000.0
+           AS earthwork_wan,
        ST_X(ST_PointOnSurface(h.geom)) AS lon, ST_Y(ST_PointOnSurface(h.geom)) AS lat,
        ST_AsGeoJSON(h.geom, 9) AS geometry{final_total}
-  FROM page g JOIN parcels h ON h.id = g.id {final_joins}
+  FROM page g JOIN parcels h ON h.id = g.id
+  LEFT JOIN parcel_terrain ht ON ht.parcel_code = h.code {final_joins}
  ORDER BY g.sort_key{direction}, g.code
 """
 
@@ -340,6 +425,24 @@ COUNT_SQL_TEMPLATE = "SELECT count(*) FROM {from_} {joins}\n WHERE {where}"
 # The rows the count would count, for the planner's estimate (top node = all rows).
 ESTIMATE_SQL_TEMPLATE = "EXPLAIN (FORMAT JSON) SELECT p.id FROM {from_} {joins}\n WHERE {where}"
 RELTUPLES_SQL = "SELECT reltuples::bigint FROM pg_class WHERE oid = 'parcels'::regclass"
+
+# Terrain of the candidates (alias t): an inner join when a terrain filter must hold (a parcel
+# without figures does not pass), a left join when the page is only sorted by a figure. Per
+# candidate it is one probe of parcel_terrain's primary key.
+TERRAIN_JOIN_SQL = "JOIN parcel_terrain t ON t.parcel_code = p.code"
+TERRAIN_LEFT_JOIN_SQL = "LEFT JOIN parcel_terrain t ON t.parcel_code = p.code"
+TERRAIN_FILTERS_SQL: dict[str, str] = {
+    "max_slope_deg": "t.slope_mean_deg <= %(max_slope_deg)s",
+    "max_flood_share": "t.flood_share <= %(max_flood_share)s",
+    # the same expression the result reports, so that what is shown is what was tested
+    "max_earthwork_wan": "(t.earthwork_cut_m3 + t.earthwork_fill_m3) * %(yuan_per_m3)s "
+                         "/ 10000.0 <= %(max_earthwork_wan)s",
+}
+ACTIVE_RASTER_KINDS_SQL = "SELECT kind FROM rasters WHERE active"
+# Is any reservation lapsed? One probe of parcels_reserved_until_idx (partial, status =
+# 'reserved'; migration 0002); the write happens only when the answer is yes.
+LAPSED_SQL = """SELECT 1 FROM parcels
+ WHERE status = 'reserved' AND reserved_until < %(today)s LIMIT 1"""
 
 
 @dataclass(frozen=True)
@@ -352,7 +455,7 @@ class _Built:
 
 def _build(q: AvailabilityQuery) -> _Built:
     params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
-                              "offset": q.offset}
+                              "offset": q.offset, "yuan_per_m3": earthwork_rate(q)}
     # Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
     # candidates (p) and, repeated inside a "near" set (q), keep that set small.
     attr = ["{a}.status = ANY(%(statuses)s)", "{a}.status <> 'historic'"]
@@ -431,9 +534,16 @@ def _build(q: AvailabilityQuery) -> _Built:
         if form[cat] == "within":
             where.append(WITHIN_ROLE_SQL if cat == "role" else
                          WITHIN_INFRA_SQL.format(kinds=f"kinds_{cat}", d=param))
+    terrain_filters = [name for name in TERRAIN_FILTERS_SQL if getattr(q, name) is not None]
+    for name in terrain_filters:
+        params[name] = float(getattr(q, name))
+        where.append(TERRAIN_FILTERS_SQL[name])
+    terrain_join = (TERRAIN_JOIN_SQL if terrain_filters else
+                    TERRAIN_LEFT_JOIN_SQL if key in TERRAIN_SORTS else "")
     measured = [c for c in form if form[c] != "within"]  # distances known in the page
     where_sql = "\n       AND ".join(where)
-    sort_expr = dist[sort_cat] if sort_cat else f"p.{SORTS[key]}"
+    sort_expr = (dist[sort_cat] if sort_cat else TERRAIN_SORTS[key] if key in TERRAIN_SORTS
+                 else f"p.{SORTS[key]}")
     # A near-based page has every match in hand before it sorts: counting them costs nothing.
     page = SEARCH_SQL_TEMPLATE.format(
         total=", count(*) OVER () AS total" if near else "",
@@ -441,15 +551,24 @@ def _build(q: AvailabilityQuery) -> _Built:
         from_=from_, sort_expr=sort_expr, direction=direction,
         tiebreak="" if sort_expr == "p.code" else ", p.code",
         page_dist="".join(f", {dist[c]} AS dist_{c}_m" for c in measured),
-        page_joins="\n      ".join(j for c in form if (j := page_join(c))), where=where_sql,
+        page_joins="\n      ".join([j for c in form if (j := page_join(c))]
+                                     + ([terrain_join] if terrain_join else [])),
+        where=where_sql,
         dist_columns=",\n       ".join(
             f"g.dist_{c}_m" if c in measured else f"n_{c}.m AS dist_{c}_m" for c in cats),
         final_joins="\n  ".join(_nearest_join(c, "h") for c in cats if c not in measured))
     # The count needs only the filtering joins.
-    joins = "\n      ".join(j for c in form if c in reach and (j := page_join(c)))
+    joins = "\n      ".join([j for c in form if c in reach and (j := page_join(c))]
+                              + ([TERRAIN_JOIN_SQL] if terrain_filters else []))
     return _Built(page, COUNT_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
                   ESTIMATE_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
                   params)
+
+
+def earthwork_rate(q: AvailabilityQuery) -> float:
+    """The earthwork rate (元/m³) of a query: its own, else ``settings.earthwork_yuan_per_m3``."""
+    return float(q.yuan_per_m3 if q.yuan_per_m3 is not None
+                 else get_settings().earthwork_yuan_per_m3)
 
 
 def build_sql(q: AvailabilityQuery) -> tuple[str, dict[str, Any]]:
@@ -482,8 +601,55 @@ class SearchResult:
     exact: bool = True
 
 
+def check_terrain(conn: psycopg.Connection, q: AvailabilityQuery) -> None:
+    """Refuse terrain filters that no loaded raster can answer.
+
+    Raises
+    ------
+    TerrainNotLoaded
+        A slope or earthwork filter without an active DEM, a flood filter without an active
+        flood raster.
+    """
+    need = q.rasters_needed()
+    if not need:
+        return
+    cur = conn.cursor(row_factory=psycopg.rows.tuple_row)
+    missing = need - {r[0] for r in cur.execute(ACTIVE_RASTER_KINDS_SQL)}
+    if "dem" in missing:
+        raise TerrainNotLoaded(
+            "尚未加载地形数据，无法按坡度或土方筛选：请先运行 parkgis terrain load / no terrain "
+            "loaded (no DEM): run parkgis terrain load", missing=sorted(missing))
+    if "flood" in missing:
+        raise TerrainNotLoaded(
+            "尚未加载洪涝数据，无法按易涝比例筛选：请运行 parkgis terrain load DEM --flood "
+            "FLOOD / no flood raster loaded: run parkgis terrain load DEM --flood FLOOD",
+            missing=sorted(missing))
+
+
+def expire_lapsed(conn: psycopg.Connection, now: datetime | None = None) -> list[str]:
+    """Return lapsed reservations to ``available`` before a search; the codes expired.
+
+    Cheap when nothing lapsed (one probe of a partial index, no write). The expiry itself is
+    :func:`parkgis.lifecycle.expire_reservations` (audited: one ``expire`` event per parcel). It
+    runs in its own transaction (a savepoint when the caller is in one), and never fails the
+    search: a read-only connection, a lock or any database refusal is logged and the search
+    goes on with the statuses as stored.
+    """
+    try:
+        with conn.transaction():
+            cur = conn.cursor(row_factory=psycopg.rows.tuple_row)
+            if cur.execute(LAPSED_SQL, {"today": lifecycle.park_today(now)}).fetchone() is None:
+                return []
+            return lifecycle.expire_reservations(conn, now)
+    except psycopg.Error as exc:
+        log.warning("lapsed reservations not expired before a search / 预留到期未能释放: %s",
+                    exc)
+        return []
+
+
 def search(conn: psycopg.Connection, q: AvailabilityQuery,
-           exact_max: int | None = None) -> SearchResult:
+           exact_max: int | None = None, expire: bool = True,
+           now: datetime | None = None) -> SearchResult:
     """Run an availability search.
 
     Parameters
@@ -495,11 +661,23 @@ def search(conn: psycopg.Connection, q: AvailabilityQuery,
         otherwise it is counted, unless the parcels table holds more than ``exact_max`` rows
         (province scale), where it is the planner's estimate — never below what is known to
         match — and ``exact`` is false. ``None`` (CLI, tests): always exact.
+    expire : bool, default True
+        Expire lapsed reservations first (:func:`expire_lapsed`).
+    now : datetime, optional
+        The clock for expiry (tests); default now.
 
     Returns
     -------
     SearchResult
+
+    Raises
+    ------
+    TerrainNotLoaded
+        A terrain filter while the raster it needs is not loaded (nothing is expired then).
     """
+    check_terrain(conn, q)
+    if expire:
+        expire_lapsed(conn, now)
     b = _build(q)
     rows = conn.cursor(row_factory=psycopg.rows.dict_row).execute(b.page, b.params).fetchall()
     known = q.offset + len(rows)
@@ -552,6 +730,12 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("reserved_until", "预留至", "Reserved until"),
     *[(f"dist_{c}_m", f"距{zh}（米）", f"Distance to {en} (m)")
       for c, (_p, _k, zh, en) in DISTANCES.items()],
+    ("elev_mean_m", "平均高程（米）", "Mean elevation (m)"),
+    ("slope_mean_deg", "平均坡度（度）", "Mean slope (deg)"),
+    ("slope_max_deg", "最大坡度（度）", "Max slope (deg)"),
+    ("flood_share", "易涝面积比例", "Flood-prone share"),
+    ("earthwork_m3", "场地平整土方（立方米，挖方+填方）", "Levelling earthwork (m3, cut + fill)"),
+    ("earthwork_wan", "场地平整费用（万元）", "Levelling cost (10k CNY)"),
 ]
 ROLE_COLUMN = ("dist_role_m", "距产业链企业（米）", "Distance to chain-role enterprise (m)")
 LONLAT_COLUMNS = [("lon", "经度", "Longitude"), ("lat", "纬度", "Latitude")]
@@ -589,6 +773,8 @@ def to_geojson(result: SearchResult) -> dict[str, Any]:
     }
     if not result.exact:
         out["numberMatchedEstimated"] = True
+    # the rate behind every earthwork_wan of the page
+    out["earthworkYuanPerM3"] = earthwork_rate(result.query)
     return out
 
 

@@ -14,6 +14,7 @@ import pytest
 import shapely
 
 from parkgis.collections import CONFIDENTIAL_FIELDS, VACANT_STATUSES
+from parkgis.lifecycle import expire_reservations
 
 URL = "/api/parcels/available"
 MU = 10000 / 15
@@ -31,6 +32,9 @@ def _frame(conn: psycopg.Connection, q: str) -> gpd.GeoDataFrame:
 @pytest.fixture(scope="module")
 def ref(sample_db: str) -> dict:
     with psycopg.connect(sample_db) as conn:
+        # The search returns lapsed reservations to available before it answers (issue 6):
+        # the reference is today's statuses too.
+        expire_reservations(conn)
         parcels = _frame(conn, "SELECT code, status, zone_code, landuse_code, svc_road, "
                                "svc_power, svc_water, ST_AsBinary(geom) AS wkb FROM parcels")
         infra = _frame(conn, "SELECT code, kind, status, ST_AsBinary(geom) AS wkb "

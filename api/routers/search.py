@@ -2,10 +2,15 @@
 
 Thin: parse with :meth:`parkgis.search.AvailabilityQuery.from_params`, run
 :func:`parkgis.search.search` on a pooled sync connection (FastAPI runs this ``def`` route in
-its thread pool), write GeoJSON, CSV or GeoPackage.
+its thread pool), write GeoJSON, CSV or GeoPackage. The search expires lapsed reservations
+first (a GET that may write: see :func:`parkgis.search.expire_lapsed`, which never fails the
+request) and refuses terrain filters without terrain data (422).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -28,13 +33,26 @@ GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 @router.get(
     "/api/parcels/available",
     summary="Available land search / 可用地块查询",
-    description="Vacant parcels (available, reserved, listed by default) meeting zone, land "
-                "use, area, servicing and distance conditions. Distances in metres, measured "
-                "in the zone's CGCS2000 Gauss-Krüger projection. / 按园区、用地、面积、配套和"
-                "距离条件查询空闲地块。",
+    description="按园区、用地、面积、配套、距离和地形条件查询空闲地块。地形：max_slope_deg 按"
+                "平均坡度筛选（最大坡度 slope_max_deg 只列出、不筛选，与选址匹配一致），"
+                "max_flood_share 按易涝面积比例（0–1），max_earthwork_wan 按场地平整费用（万元，"
+                "(挖方+填方)×yuan_per_m3/10000）；未加载地形数据时使用地形条件返回 422。查询前"
+                "自动释放已到期的预留。 / "
+                "Vacant parcels (available, reserved, listed by default) meeting zone, land "
+                "use, area, servicing, distance and terrain conditions. Distances in metres, "
+                "measured in the zone's CGCS2000 Gauss-Krüger projection. Terrain: "
+                "max_slope_deg is tested against the mean slope (slope_max_deg is reported, not "
+                "filtered, as in project fit); max_flood_share against the flood-prone share "
+                "(0..1); max_earthwork_wan against the levelling cost in 10k CNY = (cut + fill) "
+                "m³ × yuan_per_m3 / 10000 (default rate from settings). A terrain filter with no "
+                "terrain loaded is answered 422. Lapsed reservations are expired before the "
+                "search, so they are listed as available.",
     openapi_extra={"parameters": _OPENAPI_PARAMS},
     responses={200: {"content": {"application/geo+json": {}, "text/csv": {},
-                                 GPKG_MEDIA_TYPE: {}}}},
+                                 GPKG_MEDIA_TYPE: {}}},
+               400: {"description": "bad parameter / 参数错误 (problem+json)"},
+               422: {"description": "terrain filter without terrain data / 未加载地形数据 "
+                                    "(problem+json)"}},
 )
 def available(request: Request, conn: SyncConn) -> Response:
     items = request.query_params.multi_items()
@@ -46,6 +64,9 @@ def available(request: Request, conn: SyncConn) -> Response:
         raise InvalidInput(f"不支持的格式 {fmt!r} / unknown format {fmt!r}; one of "
                            f"{', '.join(core.FORMATS)}", param="f")
     q = core.AvailabilityQuery.from_params(items)
+    if q.yuan_per_m3 is None:
+        # the app's settings, not the process-wide ones (an app may be built with its own)
+        q = replace(q, yuan_per_m3=Decimal(str(request.app.state.settings.earthwork_yuan_per_m3)))
     # Exact totals on park-sized tables; past that size a full page reports an estimate.
     exact_max = min(request.app.state.settings.count_exact_max, core.COUNT_EXACT_MAX_PARCELS)
     result = core.search(conn, q, exact_max)

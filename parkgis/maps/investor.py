@@ -454,6 +454,9 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
                    "en": f["properties"]["name_en"]} for f in data.zones["features"]],
         "roles": roles,
         "landuse": data.landuse_codes,
+        # Which terrain filters the search can honour: the rasters behind the overlays.
+        "terrain": {"dem": any(o["id"] == "hillshade" for o in data.terrain),
+                    "flood": any(o["id"] == "flood" for o in data.terrain)},
         "i18n": i18n.as_json(),
     }
     PageRegistry(overlays, bases, config).add_to(m)

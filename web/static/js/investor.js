@@ -194,12 +194,33 @@
       q.append('near_role', f.elements.near_role.value);
       q.append('near_role_m', f.elements.near_role_m.value || '1000');
     }
+    // Terrain filters only while shown (terrain loaded); the flood share is asked in percent.
+    ['max_slope_deg', 'max_earthwork_wan', 'max_flood_pct'].forEach(function (n) {
+      var el = f.elements[n], v = el.value.trim();
+      if (v === '' || el.closest('[hidden]')) { return; }
+      if (n === 'max_flood_pct') {
+        var share = Number(v) / 100;
+        q.append('max_flood_share', isFinite(share) ? String(Math.round(share * 1e6) / 1e6) : v);
+      } else {
+        q.append(n, v);
+      }
+    });
     return q.toString();
+  }
+  function showTerrainFilters() {
+    var tr = S.cfg.terrain || {}, any = false;
+    $$('#pg-terrain-filters [data-needs]').forEach(function (el) {
+      var on = !!tr[el.getAttribute('data-needs')];
+      el.hidden = !on; any = any || on;
+    });
+    $('#pg-terrain-filters').hidden = !any;
   }
   function fillForm(qs) {
     var f = $('#pg-filter'), q = new URLSearchParams(qs);
     ['min_mu', 'max_mu', 'landuse', 'zone', 'max_rail_m', 'max_substation_m', 'near_role', 'near_role_m']
       .forEach(function (n) { if (q.has(n)) { f.elements[n].value = q.get(n); } });
+    ['max_slope_deg', 'max_earthwork_wan'].forEach(function (n) { if (q.has(n)) { f.elements[n].value = q.get(n); } });
+    if (q.has('max_flood_share')) { f.elements.max_flood_pct.value = String(Math.round(Number(q.get('max_flood_share')) * 1e4) / 100); }
     var svc = (q.get('svc') || '').split(',');
     $$('input[name=svc]', f).forEach(function (el) { el.checked = svc.indexOf(el.value) >= 0; });
   }
@@ -526,6 +547,7 @@
 
   // ---- wiring ----------------------------------------------------------------------------
   function wirePanel() {
+    showTerrainFilters();
     $('#pg-filter').addEventListener('submit', function (e) { e.preventDefault(); runSearch(formQuery()); });
     $('#pg-reset').addEventListener('click', function () {
       $('#pg-filter').reset();
