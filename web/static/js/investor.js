@@ -522,10 +522,16 @@
     var cluster = S.overlays.enterprises;
     if (!S.map.hasLayer(cluster)) { S.map.addLayer(cluster); }
     var marker = cluster.getLayers().filter(function (m) { return m.options.pgCode === code; })[0];
-    if (marker) {
-      cluster.zoomToShowLayer(marker, function () { marker.openPopup(); });
+    if (!marker) { S.map.setView([lat, lon], 17); return; }
+    // Not cluster.zoomToShowLayer: after a parcel zoom its callback may never come (it waits
+    // for the marker's icon on a moveend that the cluster has not redrawn yet). Jump without
+    // animation, then open the popup on the marker, or at its place if still clustered.
+    S.map.setView(marker.getLatLng(), Math.max(S.map.getZoom(), 16), { animate: false });
+    if (marker._icon) {
+      marker.openPopup();
     } else {
-      S.map.setView([lat, lon], 17);
+      L.popup({ maxWidth: 320 }).setLatLng(marker.getLatLng())
+        .setContent(marker.getPopup().getContent()).openOn(S.map);
     }
   }
 
