@@ -761,7 +761,7 @@ def assign_statuses(lots: list[Lot], rng: np.random.Generator) -> None:
         lot.status, lot.project = "allocated", "PRJ-COLDCHAIN"
         lot.landuse_code, lot.landuse_alias = "110101", "W1"
     near_rail[2].status, near_rail[2].project = "reserved", None
-    near_rail[2].reserved_until = "2026-09-30"
+    near_rail[2].reserved_until = "2027-06-30"
     near_rail[2].note = ("物流企业口头意向, 未签约。 "
                          "Verbal interest from a logistics operator, unsigned.")
     if len(near_rail) > 6:
@@ -817,7 +817,7 @@ def assign_statuses(lots: list[Lot], rng: np.random.Generator) -> None:
     res_projects = ["PRJ-HDW", "PRJ-MFS", None, "PRJ-WLJ", None]
     for i, lot in enumerate(reserved):
         lot.project = res_projects[i % len(res_projects)]
-        lot.reserved_until = f"2026-{3 + 3 * (i % 3):02d}-30"
+        lot.reserved_until = f"2027-{3 + 3 * (i % 3):02d}-30"
         if lot.project == "PRJ-WLJ":
             lot.note = "为王老吉二期预留, 勿对外公布。 Held for Wanglaoji phase II; do not publish."
     allocated = [lot for lot in others if lot.status == "allocated"]
