@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import browser as browser_support
 import numpy as np
 import psycopg
 import pytest
@@ -29,8 +30,6 @@ from parkgis.brief.static_maps import HIGHLIGHT
 
 ROOT = Path(__file__).resolve().parent.parent
 PARKGIS = str(Path(sys.executable).parent / "parkgis")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 POPPLER = all(shutil.which(t) for t in ("pdffonts", "pdftotext", "pdftoppm", "pdfinfo"))
 
 pytestmark = pytest.mark.skipif(not POPPLER, reason="needs poppler-utils")
@@ -217,10 +216,8 @@ def test_cli_brief_and_one_line_error(sample_db: str, parcel: dict, tmp_path: Pa
 
 def test_cli_html_opens_offline_in_chromium(sample_db: str, parcel: dict,
                                             tmp_path: Path) -> None:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    if not browser_support.AVAILABLE:
         pytest.skip("needs Debian's chromium and chromedriver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     page = tmp_path / "brief.html"
     r = _run(PARKGIS, "brief", parcel["code"], "--out", str(page), env=_cli_env(sample_db))
@@ -228,16 +225,7 @@ def test_cli_html_opens_offline_in_chromium(sample_db: str, parcel: dict,
     html = page.read_text(encoding="utf-8")
     assert not re.search(r"<(?:script|link|img)\b[^>]*(?:src|href)=\"(?:https?:)?//", html)
 
-    user_dir = tempfile.mkdtemp(prefix="pg-brief-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run",
-                 "--window-size=1400,900", f"--user-data-dir={user_dir}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    try:
+    with browser_support.driver(lang=None) as driver:
         # Start from a blank page and drop the start-up noise (chromium's new-tab page).
         driver.get("about:blank")
         driver.get_log("browser")
@@ -263,9 +251,6 @@ def test_cli_html_opens_offline_in_chromium(sample_db: str, parcel: dict,
         assert leaving == []
         errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         assert errors == []
-    finally:
-        driver.quit()
-        shutil.rmtree(user_dir, ignore_errors=True)
 
 
 def test_cli_deck_of_every_available_parcel_of_a_zone(sample_db: str, tmp_path: Path) -> None:

@@ -9,53 +9,23 @@ language toggle, the inquiry form, and that no request leaves the origin. Screen
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
+import browser as browser_support
 import psycopg
 import pytest
 
 from parkgis.maps import layers
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason="needs Debian's chromium and chromedriver"),
-]
+pytestmark = browser_support.MARKS
 WAIT_S = 30.0  # an upper bound for polling, not an assertion on speed
-
-
-def make_driver(user_dir: str):
-    """Headless chromium with browser and performance logs (every request URL)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1400,900",
-                 "--lang=zh-CN", f"--user-data-dir={user_dir}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    user_dir = tempfile.mkdtemp(prefix="pg-chromium-")
-    driver = make_driver(user_dir)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(user_dir, ignore_errors=True)
+    with browser_support.driver() as d:
+        yield d
 
 
 def wait_for(driver, script: str, timeout: float = WAIT_S):
@@ -296,9 +266,7 @@ def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_
                                                           artifacts):
     from selenium.webdriver.common.by import By
 
-    user_dir = tempfile.mkdtemp(prefix="pg-chromium-")
-    driver = make_driver(user_dir)
-    try:
+    with browser_support.driver() as driver:
         with psycopg.connect(sample_db_rw) as conn:
             code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
                                 "ORDER BY code LIMIT 1").fetchone()[0]
@@ -336,9 +304,6 @@ def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_
                          "127.0.0.1")]
         assert severe(driver) == [] or all("/api/inquiries" in e["message"]
                                            for e in severe(driver))
-    finally:
-        driver.quit()
-        shutil.rmtree(user_dir, ignore_errors=True)
 
 
 def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):

@@ -10,25 +10,18 @@ check the database: the parent is historic and its two children add up to its ar
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import browser as browser_support
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
 from parkgis import auth
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                       reason="needs Debian's chromium and chromedriver"),
-]
+pytestmark = browser_support.MARKS
 WAIT_S = 30.0  # an upper bound for polling, not an assertion on speed
 PASSWORD = "planner-pass-1"
 
@@ -48,29 +41,10 @@ SELECT code, area_m2, x0, x1, y
 """
 
 
-def make_driver(user_dir: str):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--window-size=1400,900",
-                 "--lang=zh-CN", f"--user-data-dir={user_dir}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-
-
 @pytest.fixture
 def browser() -> Iterator[object]:
-    user_dir = tempfile.mkdtemp(prefix="pg-chromium-")  # a fresh profile every time
-    driver = make_driver(user_dir)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(user_dir, ignore_errors=True)
+    with browser_support.driver() as d:  # a fresh profile every time
+        yield d
 
 
 def wait_for(driver, script: str, *args, what: str = "condition"):

@@ -404,18 +404,14 @@ def terrain_server(sample_db_rw: str, tmp_path: Path) -> Iterator[str]:
 @pytest.mark.browser
 def test_panel_terrain_filters_in_a_browser(terrain_server, live_server, sample_db_rw,
                                             artifacts) -> None:
-    from test_browser_map import CHROMEDRIVER, CHROMIUM, make_driver, open_map, severe, wait_for
+    import browser as browser_support
+    from test_browser_map import open_map, severe, wait_for
 
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    if not browser_support.AVAILABLE:
         pytest.skip("needs Debian's chromium and chromedriver")
-    import shutil
-    import tempfile
-
     from selenium.webdriver.common.by import By
 
-    user_dir = tempfile.mkdtemp(prefix="pg-chromium-")
-    driver = make_driver(user_dir)
-    try:
+    with browser_support.driver() as driver:
         # no terrain loaded: the terrain filters are not offered
         open_map(driver, live_server + "/")
         assert driver.execute_script("return document.querySelector('#pg-terrain-filters')"
@@ -450,6 +446,3 @@ def test_panel_terrain_filters_in_a_browser(terrain_server, live_server, sample_
         assert f"max_slope_deg={cut}" in h and "max_flood_share=0.5" in h
         driver.get_screenshot_as_file(str(artifacts / "investor-map-terrain-filter.png"))
         assert severe(driver) == []
-    finally:
-        driver.quit()
-        shutil.rmtree(user_dir, ignore_errors=True)
