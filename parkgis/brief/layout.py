@@ -16,6 +16,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -101,7 +102,7 @@ FALLBACK_FAMILY = "Noto Sans CJK SC"       # the full font, for characters outsi
 FONT_SOURCES = {"Regular": "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
                 "Bold": "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"}
 SC_INDEX = 2  # Noto Sans CJK TTC members: JP, KR, SC, TC, HK
-FONT_VERSION = 1
+FONT_VERSION = 2  # 2: TrueType outlines (see _to_truetype)
 
 
 class FontMissing(ParkGISError):
@@ -177,6 +178,7 @@ def build_brief_font(style: str, dst: Path) -> Path:
     sub = subset.Subsetter(opts)
     sub.populate(unicodes=subset_codepoints())
     sub.subset(font)
+    _to_truetype(font)
     ps = f"NotoSansSCBrief-{style}"
     for rec in font["name"].names:
         if rec.nameID in (1, 16):
@@ -194,6 +196,56 @@ def build_brief_font(style: str, dst: Path) -> Path:
     return dst
 
 
+def _to_truetype(font: Any) -> None:
+    """Replace the font's cubic CFF outlines with quadratic TrueType ones, in place.
+
+    Why: matplotlib embeds fonts in PDFs as Type 42 (TrueType). A CFF font embedded that way
+    is mislabelled — poppler warns "Mismatch between font type and embedded font file" and
+    stricter viewers may refuse the glyphs. Converted, the PDF says what it carries.
+    The cubic-to-quadratic error bound is 1 font unit (1/1000 em): invisible at any size.
+    """
+    from fontTools.pens.cu2quPen import Cu2QuPen
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib import newTable
+
+    order = font.getGlyphOrder()
+    glyph_set = font.getGlyphSet()
+    glyphs = {}
+    for name in order:
+        pen = TTGlyphPen(glyph_set)
+        # PostScript contours run anticlockwise, TrueType clockwise: reverse while converting.
+        glyph_set[name].draw(Cu2QuPen(pen, max_err=1.0, reverse_direction=True))
+        glyphs[name] = pen.glyph()
+    glyf = newTable("glyf")
+    glyf.glyphOrder = order
+    glyf.glyphs = glyphs
+    font["glyf"] = glyf
+    font["loca"] = newTable("loca")
+    for tag in ("CFF ", "VORG"):
+        if tag in font:
+            del font[tag]
+    glyf.compile(font)
+    hmtx = font["hmtx"]
+    for name, g in glyphs.items():  # left side bearings follow the new outlines
+        if hasattr(g, "xMin"):
+            hmtx[name] = (hmtx[name][0], g.xMin)
+    maxp = newTable("maxp")
+    maxp.tableVersion = 0x00010000
+    for field in ("maxZones", "maxTwilightPoints", "maxStorage", "maxFunctionDefs",
+                  "maxInstructionDefs", "maxStackElements", "maxSizeOfInstructions",
+                  "maxComponentElements"):
+        setattr(maxp, field, 1 if field == "maxZones" else 0)
+    font["maxp"] = maxp
+    maxp.compile(font)
+    post = font["post"]
+    post.formatType = 2.0
+    post.extraNames = []
+    post.mapping = {}
+    post.glyphOrder = order
+    font["head"].glyphDataFormat = 0
+    font.sfntVersion = "\x00\x01\x00\x00"
+
+
 _BUILD_LOCK = threading.Lock()
 
 
@@ -203,7 +255,7 @@ def brief_font_files() -> list[Path]:
     out = []
     with _BUILD_LOCK:
         for style in ("Regular", "Bold"):
-            dst = _font_cache_dir() / f"NotoSansSCBrief-{style}.v{FONT_VERSION}.otf"
+            dst = _font_cache_dir() / f"NotoSansSCBrief-{style}.v{FONT_VERSION}.ttf"
             if not dst.is_file():
                 build_brief_font(style, dst)
             out.append(dst)
