@@ -75,6 +75,9 @@ def test_every_font_is_embedded(rendered: dict) -> None:
         emb, sub, uni = row.split()[-5:-2]
         assert emb == "yes", row
         assert uni == "yes", row  # a ToUnicode map: copy-paste and search give the real text
+        assert "TrueType" in row, row  # the embedded file is what the font type says
+    # ... which poppler confirms by reading every page without a font warning.
+    assert _run("pdftotext", str(rendered["path"]), "-").stderr == ""
 
 
 def test_text_is_extractable(rendered: dict, parcel: dict) -> None:
