@@ -181,8 +181,9 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
                               conv(shapely.Point(x1, y1)).coords[0])
     fig = folium.Figure(title=f"{f.code} · {f.zone['name_zh']} 地块推介 / Site brief")
     m = folium.Map(location=[(la0 + la1) / 2, (lo0 + lo1) / 2], zoom_start=16, tiles=None,
-                   control_scale=True, max_zoom=20, min_zoom=10)
+                   control_scale=False, max_zoom=20, min_zoom=10)
     m.add_to(fig)
+    layers.MetricScale().add_to(m)
     m.fit_bounds([[la0, lo0], [la1, lo1]])
     others = [r for r in f.parcels.rows if r["code"] != f.code]
     folium.GeoJson(

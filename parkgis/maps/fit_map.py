@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from parkgis import fit
-from parkgis.maps import assets
+from parkgis.maps import assets, layers
 
 PARCELS_SQL = """
 SELECT code, status, area_mu, ST_AsGeoJSON(geom, 7) AS geometry
@@ -71,7 +71,8 @@ def build_fit_map(conn: psycopg.Connection, result: fit.MatchResult) -> folium.M
         feats.append({"type": "Feature", "geometry": json.loads(r["geometry"]),
                       "properties": {"code": code, "colour": colour, "kind": kind,
                                      "tip": escape(tip)}})
-    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
+    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=False)
+    layers.MetricScale().add_to(m)
     order = {"other": 0, "near": 1, "match": 2}
     feats.sort(key=lambda f: order[f["properties"]["kind"]])
     layer = folium.GeoJson(

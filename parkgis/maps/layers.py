@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from branca.element import MacroElement
+from jinja2 import Template
+
 from parkgis.maps import i18n
 
 #: Fill colour of a parcel by ``parcels.status``.
@@ -186,3 +189,14 @@ def legend_html(roles: list[str] | None = None) -> str:
                         f'{sp(f"role.{role}")}</div>')
     rows.append("</div>")
     return "\n".join(rows)
+
+
+class MetricScale(MacroElement):
+    """A metric-only scale bar: Folium's ``control_scale`` adds feet and miles as well, which
+    nobody reading a Chinese land map wants."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)

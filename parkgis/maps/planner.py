@@ -79,8 +79,9 @@ def build_planner_map(data: MapData) -> folium.Map:
     xmin, ymin, xmax, ymax = data.bounds
     fig = folium.Figure(title="卫辉市产业集聚区规划工作台 · Weihui planner workbench")
     m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], zoom_start=13, tiles=None,
-                   control_scale=True, max_zoom=21, min_zoom=8, zoom_control=True)
+                   control_scale=False, max_zoom=21, min_zoom=8, zoom_control=True)
     m.add_to(fig)
+    layers.MetricScale().add_to(m)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
     DrawAssets().add_to(m)
 
