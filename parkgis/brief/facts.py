@@ -362,6 +362,16 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _county(cur: psycopg.Cursor) -> dict[str, Any] | None:
+    """The county boundary (first row of ``boundaries``) with its geometry parsed."""
+    row = cur.execute(BOUNDARIES_SQL).fetchone()
+    if row is None:
+        return None
+    county = dict(row)
+    county["geom"] = shapely.from_wkb(bytes(county.pop("wkb")))
+    return county
+
+
 def gather(conn: psycopg.Connection, code: str, project: str | None = None,
            today: dt.date | None = None) -> BriefFacts:
     """Collect the facts of a brief for parcel ``code``.
@@ -406,12 +416,7 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
     upgrades = Layer.from_rows(cur.execute(WINDOW_UPGRADES_SQL, win).fetchall())
     ents = Layer.from_rows(cur.execute(ENTERPRISES_SQL, {"srid": srid, "code": code}).fetchall())
     zones = Layer.from_rows(cur.execute(ALL_ZONES_SQL, {"srid": srid}).fetchall())
-    county_rows = cur.execute(BOUNDARIES_SQL).fetchall()
-    county = None
-    if county_rows:
-        c = dict(county_rows[0])
-        c["geom"] = shapely.from_wkb(bytes(c.pop("wkb")))
-        county = c
+    county = _county(cur)
 
     neighbours = [
         {k: _plain(v) for k, v in e.items() if k != "geom"}
@@ -527,12 +532,7 @@ def gather_deck(conn: psycopg.Connection, codes: list[str], zones: list[str] | N
     parcels = Layer.from_rows(cur.execute(
         DECK_PARCELS_GEOM_SQL, {"srid": srid, "zones": zone_codes}).fetchall())
     infra = Layer.from_rows(cur.execute(DECK_INFRA_SQL, {"srid": srid}).fetchall())
-    county_rows = cur.execute(BOUNDARIES_SQL).fetchall()
-    county = None
-    if county_rows:
-        c = dict(county_rows[0])
-        c["geom"] = shapely.from_wkb(bytes(c.pop("wkb")))
-        county = c
+    county = _county(cur)
     dv = cur.execute(DATA_VERSION_SQL).fetchone()
     return DeckFacts(all_zones, parcels, county, infra, codes, list(zone_codes),
                      list(statuses or []), int(dv["version"] or 0), dv["changed"],
