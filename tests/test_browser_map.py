@@ -48,6 +48,21 @@ def open_map(driver, url: str) -> None:
     wait_for(driver, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
 
 
+def apply_filters(driver, **values: str) -> list[str]:
+    """Type ``values`` into the side panel's filter fields, run the query, return the codes
+    listed."""
+    from selenium.webdriver.common.by import By
+
+    form = driver.find_element(By.ID, "pg-filter")
+    for name, value in values.items():
+        form.find_element(By.NAME, name).send_keys(value)
+    driver.find_element(By.ID, "pg-apply").click()
+    wait_for(driver, "document.querySelector('#pg-count').textContent.match(/^[0-9]/)")
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#pg-results tbody tr[data-code]'))"
+        ".map(tr => tr.dataset.code)")
+
+
 def request_urls(driver) -> list[str]:
     urls = []
     for entry in driver.get_log("performance"):
@@ -132,7 +147,6 @@ def expected_codes(sample_db: str, min_mu: float, max_rail_m: float) -> list[str
 
 
 def test_filter_lists_the_expected_parcels(browser, live_server, sample_db, artifacts):
-    from selenium.webdriver.common.by import By
 
     open_map(browser, live_server + "/")
     want = expected_codes(sample_db, 30, 1500)
@@ -141,14 +155,7 @@ def test_filter_lists_the_expected_parcels(browser, live_server, sample_db, arti
         vacant = conn.execute("SELECT count(*) FROM parcels WHERE status IN "
                               "('available', 'reserved', 'listed')").fetchone()[0]
     assert len(want) < vacant, "the filter must reduce the list"
-    f = browser.find_element(By.ID, "pg-filter")
-    f.find_element(By.NAME, "min_mu").send_keys("30")
-    f.find_element(By.NAME, "max_rail_m").send_keys("1500")
-    browser.find_element(By.ID, "pg-apply").click()
-    wait_for(browser, "document.querySelector('#pg-count').textContent.match(/^[0-9]/)")
-    got = browser.execute_script(
-        "return Array.from(document.querySelectorAll('#pg-results tbody tr[data-code]'))"
-        ".map(tr => tr.dataset.code)")
+    got = apply_filters(browser, min_mu="30", max_rail_m="1500")
     assert sorted(got) == want
     # sorted by area, largest first (the default)
     areas = browser.execute_script("return PG.state.rows.map(r => r.area_mu)")

@@ -405,7 +405,7 @@ def terrain_server(sample_db_rw: str, tmp_path: Path) -> Iterator[str]:
 def test_panel_terrain_filters_in_a_browser(terrain_server, live_server, sample_db_rw,
                                             artifacts) -> None:
     import browser as browser_support
-    from test_browser_map import open_map, severe, wait_for
+    from test_browser_map import apply_filters, open_map, severe
 
     if not browser_support.AVAILABLE:
         pytest.skip("needs Debian's chromium and chromedriver")
@@ -434,13 +434,7 @@ def test_panel_terrain_filters_in_a_browser(terrain_server, live_server, sample_
         f = driver.find_element(By.ID, "pg-filter")
         for name in ("max_slope_deg", "max_flood_pct", "max_earthwork_wan"):
             assert f.find_element(By.NAME, name).is_displayed(), name
-        f.find_element(By.NAME, "max_slope_deg").send_keys(str(cut))
-        f.find_element(By.NAME, "max_flood_pct").send_keys("50")
-        driver.find_element(By.ID, "pg-apply").click()
-        wait_for(driver, "document.querySelector('#pg-count').textContent.match(/^[0-9]/)")
-        got = driver.execute_script(
-            "return Array.from(document.querySelectorAll('#pg-results tbody tr[data-code]'))"
-            ".map(tr => tr.dataset.code)")
+        got = apply_filters(driver, max_slope_deg=str(cut), max_flood_pct="50")
         assert sorted(got) == want
         h = driver.execute_script("return decodeURIComponent(location.hash)")
         assert f"max_slope_deg={cut}" in h and "max_flood_share=0.5" in h
