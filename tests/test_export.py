@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import psycopg
@@ -59,6 +60,11 @@ def test_single_layer_formats_and_filters(sample_db: str, tmp_path: Path) -> Non
     assert raw.startswith(b"\xef\xbb\xbf") and b"WH-" in raw
     shp = pyogrio.read_dataframe(f"/vsizip/{tmp_path / 'a.zip'}/parcels.shp")
     assert shp.crs.to_epsg() == 4547 and 3.8e6 < shp.total_bounds[1] < 4.0e6
+    # dBase names are cut to 10 characters, uniquely, and the zip says which is which
+    assert len(set(shp.columns)) == len(shp.columns) and "slope_mean" in shp.columns
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        fields = z.read("parcels_fields.csv").decode()
+    assert "slope_mean,slope_mean_deg" in fields
 
 
 def test_bad_requests_are_refused(sample_db: str, tmp_path: Path) -> None:

@@ -55,6 +55,22 @@ def _select_sql(c: Collection, zone: str | None, status: Sequence[str] | None) -
     return sql, params
 
 
+def _dbf_names(columns: Sequence[str]) -> dict[str, str]:
+    """Column → a unique dBase name of at most 10 characters."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for col in columns:
+        cand = col[:10]
+        n = 1
+        while cand in used:
+            suffix = f"_{n}"
+            cand = col[: 10 - len(suffix)] + suffix
+            n += 1
+        used.add(cand)
+        out[col] = cand
+    return out
+
+
 def read_layer(conn: psycopg.Connection, layer: str, zone: str | None = None,
                status: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """One public layer as a GeoDataFrame in EPSG:4490 (public properties only)."""
@@ -116,9 +132,14 @@ def export_layers(conn: psycopg.Connection, fmt: str, path: Path,
                 df["wkt"] = gdf.geometry.to_wkt()
                 df.to_csv(out, index=False, encoding="utf-8-sig")  # BOM: Excel reads Chinese
             elif fmt == "shp":
-                # Shapefile field names are cut to 10 characters; the .cpg says UTF-8.
-                gdf.to_file(work / f"{name}.shp", driver=driver, engine="pyogrio",
-                            encoding="UTF-8")
+                # dBase field names hold 10 characters: shorten them ourselves, uniquely, and
+                # ship the mapping beside the layer rather than let GDAL launder them.
+                short = _dbf_names([c for c in gdf.columns if c != "geometry"])
+                gdf.rename(columns=short).to_file(work / f"{name}.shp", driver=driver,
+                                                  engine="pyogrio", encoding="UTF-8")
+                (work / f"{name}_fields.csv").write_text(
+                    "field,name\n" + "".join(f"{v},{k}\n" for k, v in short.items()),
+                    encoding="utf-8")
             else:
                 gdf.to_file(out, layer=name, driver=driver, engine="pyogrio")
             if on_layer:
