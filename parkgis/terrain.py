@@ -399,7 +399,7 @@ def metric_grid_of(ds: rasterio.io.DatasetReader, dst_crs: CRS) -> tuple[Affine,
     from rasterio.warp import transform as warp_points
 
     cx, cy = ds.width / 2.0, ds.height / 2.0
-    corners = [ds.transform * (cx, cy), ds.transform * (cx + 1, cy), ds.transform * (cx, cy + 1)]
+    corners = [ds.transform @ (cx, cy), ds.transform @ (cx + 1, cy), ds.transform @ (cx, cy + 1)]
     xs, ys = warp_points(ds.crs, dst_crs, [p[0] for p in corners], [p[1] for p in corners])
     side_x = math.hypot(xs[1] - xs[0], ys[1] - ys[0])
     side_y = math.hypot(xs[2] - xs[0], ys[2] - ys[0])
