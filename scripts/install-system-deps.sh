@@ -2,7 +2,8 @@
 # Installs the Debian packages ParkGIS needs, only those missing (a second run does nothing).
 set -euo pipefail
 PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin chromium chromium-driver poppler-utils
-      fonts-noto-cjk nodejs npm python3-venv python3-dev)
+      fonts-noto-cjk nodejs npm python3-venv python3-dev
+      python3-qgis)  # QGIS (headless) as a real client of our OGC API in the tests
 missing=()
 for p in "${PKGS[@]}"; do
   # node/npm may come from elsewhere (nvm, a distro image): a working binary is enough.
