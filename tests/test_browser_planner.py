@@ -5,7 +5,8 @@ Debian's headless chromium (selenium) against uvicorn over a private copy of the
 with mouse clicks on the map at the pixel positions of two points outside the parcel on either
 side (Leaflet.draw, vendored), confirm — the request goes through the page's own code — then
 check the database: the parent is historic and its two children add up to its area within
-0.01 m². Screenshots go to ``tests/artifacts/`` (look at them).
+0.01 m². A merge is made the same way: "pick to merge" mode, a real click inside each of two
+neighbouring parcels, confirm. Screenshots go to ``tests/artifacts/`` (look at them).
 """
 
 from __future__ import annotations
@@ -38,6 +39,25 @@ SELECT code, area_m2, x0, x1, y
          ST_MakePoint(x0 - (x1 - x0) * 0.2, y), ST_MakePoint(x1 + (x1 - x0) * 0.2, y)), 4490)))
        = 2
  ORDER BY code LIMIT 1
+"""
+
+# Two available neighbours the merge rules accept (parkgis.parcel_edit.merge_parcels: one zone,
+# one status, one land-use code, sharing an edge — a 20 m common boundary, not a corner), each
+# with a point deep inside it (the centre of its largest inscribed circle) for a click that
+# cannot land on the neighbour.
+PAIR_SQL = """
+SELECT a.code AS a, b.code AS b, a.area_m2 AS a_m2, b.area_m2 AS b_m2,
+       ST_Y(pa) AS a_lat, ST_X(pa) AS a_lon, ST_Y(pb) AS b_lat, ST_X(pb) AS b_lon,
+       ST_XMin(env) AS x0, ST_YMin(env) AS y0, ST_XMax(env) AS x1, ST_YMax(env) AS y1
+  FROM parcels a JOIN parcels b
+    ON a.code < b.code AND a.zone_code = b.zone_code AND a.status = b.status
+   AND a.landuse_code = b.landuse_code AND a.geom && b.geom,
+       ST_Transform((ST_MaximumInscribedCircle(a.geom_gk)).center, 4490) AS pa,
+       ST_Transform((ST_MaximumInscribedCircle(b.geom_gk)).center, 4490) AS pb,
+       ST_Envelope(ST_Collect(a.geom, b.geom)) AS env
+ WHERE a.status = 'available'
+   AND ST_Length(ST_Intersection(ST_Boundary(a.geom_gk), ST_Boundary(b.geom_gk))) > 20
+ ORDER BY a.code, b.code LIMIT 1
 """
 
 
@@ -206,3 +226,124 @@ def test_board_inbox_and_review_on_planner_page(sample_db_rw: str, live_server_r
         got = conn.execute("SELECT status, handled_by, reply_note FROM inquiries "
                            "WHERE name = '李女士'").fetchone()
     assert got == {"status": "answered", "handled_by": "planner2", "reply_note": "已电话回复"}
+
+
+def test_merge_picked_on_planner_page(sample_db_rw: str, live_server_rw: str, browser,
+                                      artifacts: Path) -> None:
+    """Pick two neighbours with mouse clicks in merge mode, confirm; the page sends the ETags
+    of the versions picked in If-Match (a stale one is refused with 412, then the page retries
+    with the current ones) and the database holds one new parcel with the parents' exact area."""
+    from selenium.webdriver.common.by import By
+
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        auth.add_user(conn, "planner3", "planner", PASSWORD)
+        pair = conn.execute(PAIR_SQL).fetchone()
+    assert pair is not None, "no mergeable pair of available neighbours in the sample"
+    codes = [pair["a"], pair["b"]]
+    d = browser
+    d.get(live_server_rw + "/planner")
+    wait_for(d, "return document.body.getAttribute('data-pgp-ready')", what="page script")
+    d.find_element(By.ID, "pgp-username").send_keys("planner3")
+    d.find_element(By.ID, "pgp-password").send_keys(PASSWORD)
+    d.find_element(By.ID, "pgp-login-btn").click()
+    wait_for(d, "return document.body.getAttribute('data-parcels-loaded')", what="parcels")
+
+    # bring both parcels into view (as a planner would by zooming) and wait for the reload the
+    # move triggers, so that the clicks land on the layer that stays
+    d.execute_script(
+        "document.body.removeAttribute('data-parcels-loaded');"
+        "PGP.state.map.fitBounds([[arguments[0], arguments[1]], [arguments[2], arguments[3]]],"
+        " {padding: [80, 80], animate: false});",
+        pair["y0"], pair["x0"], pair["y1"], pair["x1"])
+    wait_for(d, "return document.body.getAttribute('data-parcels-loaded')", what="reload")
+    wait_for(d, "return !!PGP.state.byCode[arguments[0]] && !!PGP.state.byCode[arguments[1]]",
+             *codes, what="both parcels drawn")
+
+    # merge mode with nothing selected: the pick list starts empty
+    d.find_element(By.ID, "pgp-merge-mode").click()
+    assert d.find_element(By.ID, "pgp-merge-box").is_displayed()
+    assert d.find_element(By.ID, "pgp-merge-list").text == "—"
+    ok = d.find_element(By.ID, "pgp-merge-ok")
+    assert not ok.is_enabled()
+    click_map(d, pair["a_lat"], pair["a_lon"])
+    wait_for(d, "return PGP.state.mergePick.join(',') === arguments[0]", codes[0],
+             what="first pick")
+    assert not ok.is_enabled()  # one parcel is no merge
+    click_map(d, pair["b_lat"], pair["b_lon"])
+    wait_for(d, "return PGP.state.mergePick.join(',') === arguments[0]", ",".join(codes),
+             what="second pick")
+    assert d.find_element(By.ID, "pgp-merge-list").text == "、".join(codes)
+    assert ok.is_enabled()
+    assert d.execute_script("return document.body.getAttribute('data-selected')") is None
+    d.find_element(By.ID, "pgp-merge-note").send_keys("合并供地 / merged for one project")
+    time.sleep(0.3)
+    d.save_screenshot(str(artifacts / "planner_7_merge_picked.png"))
+
+    # someone else edits one of them after the pick: If-Match carries the versions the planner
+    # saw, so the merge is refused (412) and nothing changes; the page reloads the parcels
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        bumped = conn.execute(
+            "UPDATE parcels SET note_internal = '另一位规划员的修改 / edited by someone else' "
+            "WHERE code = %s RETURNING version", (codes[1],)).fetchone()["version"]
+    ok.click()
+    wait_for(d, "return document.getElementById('pgp-msg').className.indexOf('pgp-error') >= 0",
+             what="stale refusal")
+    text = d.find_element(By.ID, "pgp-msg").text
+    assert "合并失败" in text and "(412)" in text and codes[1] in text, text
+    # chromium logs the refused request itself as SEVERE: that one, and nothing else
+    logged = severe_errors(d)  # reading the log empties it
+    assert len(logged) == 1 and "/api/parcels/merge" in logged[0] and " 412 " in logged[0], \
+        logged
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        assert conn.execute("SELECT array_agg(status ORDER BY code) AS s FROM parcels "
+                            "WHERE code = ANY(%s) OR parent_codes && %s::text[]",
+                            (codes, codes)).fetchone()["s"] == ["available", "available"]
+    # ... and, once it shows the current versions, confirming again merges them
+    wait_for(d, "return PGP.state.mergeSeen[arguments[0]] === arguments[1]",
+             codes[1], f'"{codes[1]}-{bumped}"', what="current version picked up")
+    wait_for(d, "return !document.getElementById('pgp-merge-ok').disabled", what="re-enabled")
+    assert d.execute_script("return PGP.state.mergePick") == codes
+    refused = d.find_element(By.ID, "pgp-msg").get_attribute("textContent")
+    ok.click()
+    wait_for(d, "return document.getElementById('pgp-msg').textContent !== arguments[0]",
+             refused, what="merge answer")
+    text = d.find_element(By.ID, "pgp-msg").text
+    assert "已合并为" in text, text
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        parents = conn.execute("SELECT code, status FROM parcels WHERE code = ANY(%s) "
+                               "ORDER BY code", (codes,)).fetchall()
+        merged = conn.execute("SELECT code, status, area_m2, parent_codes FROM parcels "
+                              "WHERE parent_codes && %s::text[]", (codes,)).fetchall()
+        events = conn.execute("SELECT parcel_code, actor, action, from_status, to_status, note "
+                              "FROM parcel_events WHERE parcel_code = ANY(%s) "
+                              "AND action IN ('merge', 'create') ORDER BY id",
+                              (codes + [m["code"] for m in merged],)).fetchall()
+    assert parents == [{"code": c, "status": "historic"} for c in codes]
+    assert len(merged) == 1, merged
+    new = merged[0]
+    assert new["status"] == "available" and sorted(new["parent_codes"]) == codes
+    assert abs(new["area_m2"] - (pair["a_m2"] + pair["b_m2"])) < 0.01
+    assert new["code"] in text
+    note = "合并供地 / merged for one project"
+    # the parents are retired by one UPDATE: their two events come in no promised order
+    events.sort(key=lambda e: (e["action"] != "merge", e["parcel_code"]))
+    assert events == [
+        {"parcel_code": codes[0], "actor": "planner3", "action": "merge",
+         "from_status": "available", "to_status": "historic", "note": note},
+        {"parcel_code": codes[1], "actor": "planner3", "action": "merge",
+         "from_status": "available", "to_status": "historic", "note": note},
+        {"parcel_code": new["code"], "actor": "planner3", "action": "create",
+         "from_status": None, "to_status": "available", "note": note}]
+
+    # the page leaves merge mode and shows the new parcel with its lineage and history
+    wait_for(d, "return document.body.getAttribute('data-selected') === arguments[0]",
+             new["code"], what="merged parcel selected")
+    wait_for(d, "return document.getElementById('pgp-events').textContent.indexOf('create') >= 0",
+             what="merged parcel history")
+    assert not d.find_element(By.ID, "pgp-merge-box").is_displayed()
+    assert d.execute_script("return PGP.state.merging") is False
+    panel = d.find_element(By.ID, "pgp-parcel").text
+    assert all(c in panel for c in codes), panel
+    time.sleep(0.3)
+    d.save_screenshot(str(artifacts / "planner_7_merge.png"))
+    assert severe_errors(d) == []

@@ -14,7 +14,8 @@ var PGP = (function () {
   var TOKEN = 'parkgis.token', WHO = 'parkgis.user', ROLE = 'parkgis.role';
   var S = {
     map: null, config: {}, layer: null, byCode: {}, selected: null, etag: null, feature: null,
-    drawer: null, blade: null, merging: false, mergePick: [], projects: [], loadSeq: 0
+    drawer: null, blade: null, merging: false, mergePick: [], mergeSeen: {}, projects: [],
+    loadSeq: 0
   };
   var ACTION_ZH = {
     reserve: '预留', list: '挂牌公告', allocate: '出让', start_construction: '开工',
@@ -298,17 +299,31 @@ var PGP = (function () {
   }
 
   // ------------------------------------------------------------------ merge
+  // If-Match carries each parcel's version as it was when picked (S.mergeSeen), so a parcel
+  // someone else changed in the meantime is refused (412), not merged unseen.
 
+  function layerTag(code) {
+    var lyr = S.byCode[code];
+    return lyr ? '"' + code + '-' + lyr.feature.properties.version + '"' : null;
+  }
   function startMerge() {
     cancelSplit();
     S.merging = true;
     S.mergePick = S.selected ? [S.selected] : [];
+    S.mergeSeen = {};
+    if (S.selected) { S.mergeSeen[S.selected] = S.etag || layerTag(S.selected); }
     $('pgp-merge-box').hidden = false;
     updateMerge();
   }
   function toggleMerge(code) {
     var i = S.mergePick.indexOf(code);
-    if (i >= 0) { S.mergePick.splice(i, 1); } else { S.mergePick.push(code); }
+    if (i >= 0) {
+      S.mergePick.splice(i, 1);
+      delete S.mergeSeen[code];
+    } else {
+      S.mergePick.push(code);
+      S.mergeSeen[code] = layerTag(code);
+    }
     updateMerge();
   }
   function updateMerge() {
@@ -319,23 +334,31 @@ var PGP = (function () {
   function cancelMerge() {
     S.merging = false;
     S.mergePick = [];
+    S.mergeSeen = {};
     $('pgp-merge-box').hidden = true;
     restyle();
   }
   function confirmMerge() {
     var codes = S.mergePick.slice();
-    Promise.all(codes.map(function (c) {
-      return api('GET', '/api/parcels/' + encodeURIComponent(c));
-    })).then(function (rs) {
-      var bad = rs.filter(function (r) { return !r.ok; });
-      if (bad.length) { msg(problem(bad[0]), 'error'); return null; }
-      var tags = rs.map(function (r) { return r.headers.get('ETag'); }).join(', ');
-      var body = { codes: codes };
-      if ($('pgp-merge-note').value.trim()) { body.note = $('pgp-merge-note').value.trim(); }
-      return api('POST', '/api/parcels/merge', body, { 'If-Match': tags });
-    }).then(function (r) {
-      if (!r) { return; }
-      if (!r.ok) { msg('合并失败 / merge refused: ' + problem(r), 'error'); return; }
+    var tags = codes.map(function (c) { return S.mergeSeen[c]; }).filter(Boolean).join(', ');
+    var body = { codes: codes };
+    if ($('pgp-merge-note').value.trim()) { body.note = $('pgp-merge-note').value.trim(); }
+    $('pgp-merge-ok').disabled = true; // one request per confirmation
+    api('POST', '/api/parcels/merge', body, { 'If-Match': tags }).then(function (r) {
+      if (!r.ok) {
+        msg('合并失败 / merge refused: ' + problem(r), 'error');
+        if (r.status === 412) {
+          // show the parcels as they are now; confirming again merges these versions
+          loadParcels().then(function () {
+            S.mergePick = S.mergePick.filter(function (c) { return !!S.byCode[c]; });
+            S.mergePick.forEach(function (c) { S.mergeSeen[c] = layerTag(c); });
+            updateMerge();
+          });
+        } else {
+          updateMerge();
+        }
+        return;
+      }
       var code = r.data.feature.id;
       cancelMerge();
       msg('已合并为 ' + code + ' / merged into ' + code, 'ok');
