@@ -23,11 +23,20 @@ def _cli(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedPro
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=e, timeout=120)
 
 
+def _stop_and_remove(d: Path, tmp_path: Path) -> None:
+    """Stop the test's cluster and delete a fallback copy outside tmp_path (pytest's tmp dir
+    is closed to other users, so as root the cluster lands in /var/lib/parkgis)."""
+    _cli(["db", "stop"], d)
+    root = cluster.locate(Settings(data_dir=d)).root
+    if not str(root).startswith(str(tmp_path)):
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path):
     d = tmp_path / "pgdata-home"
     yield d
-    _cli(["db", "stop"], d)
+    _stop_and_remove(d, tmp_path)
 
 
 def test_start_status_stop_cycle(data_dir: Path) -> None:
@@ -76,10 +85,7 @@ def test_falls_back_when_the_clone_is_not_traversable(tmp_path: Path) -> None:
         status = _cli(["db", "status"], d)
         assert str(c.root) in status.stdout  # and status says where
     finally:
-        _cli(["db", "stop"], d)
-        root = cluster.locate(Settings(data_dir=d)).root
-        if not str(root).startswith(str(tmp_path)):
-            shutil.rmtree(root, ignore_errors=True)
+        _stop_and_remove(d, tmp_path)
 
 
 def test_stale_pid_file_is_handled(data_dir: Path) -> None:
