@@ -43,6 +43,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 import psycopg
 
 from parkgis import lifecycle
@@ -406,20 +407,36 @@ WITH page AS (
      LIMIT %(limit)s OFFSET %(offset)s
 )
 SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
-       h.area_m2, h.area_mu, h.area_ha,
+       h.area_m2, h.area_mu{num} AS area_mu, h.area_ha{num} AS area_ha,
        h.svc_road, h.svc_water, h.svc_drainage, h.svc_power, h.svc_gas, h.svc_heat,
-       h.svc_telecom, h.svc_levelled, h.land_price_wan_per_mu, h.reserved_until,
+       h.svc_telecom, h.svc_levelled, h.land_price_wan_per_mu{num} AS land_price_wan_per_mu,
+       h.reserved_until,
        {dist_columns},
        ht.elev_mean_m, ht.slope_mean_deg, ht.slope_max_deg, ht.flood_share,
        ht.earthwork_cut_m3 + ht.earthwork_fill_m3 AS earthwork_m3,
        (ht.earthwork_cut_m3 + ht.earthwork_fill_m3) * %(yuan_per_m3)s / 10000.0
-           AS earthwork_wan,
-       ST_X(ST_PointOnSurface(h.geom)) AS lon, ST_Y(ST_PointOnSurface(h.geom)) AS lat,
-       ST_AsGeoJSON(h.geom, 9) AS geometry{final_total}
+           AS earthwork_wan{shape_columns}{final_total}
   FROM page g JOIN parcels h ON h.id = g.id
   LEFT JOIN parcel_terrain ht ON ht.parcel_code = h.code {final_joins}
  ORDER BY g.sort_key{direction}, g.code
 """
+
+# What each output needs of the shape (``{shape_columns}`` above): GeoJSON and GeoPackage the
+# geometry (9 decimals of a degree, ~0.1 mm), CSV a point on the surface; nothing is computed
+# only to be dropped.
+SHAPE_COLUMNS_SQL: dict[str, str] = {
+    "geometry": ",\n       ST_AsGeoJSON(h.geom, 9) AS geometry",
+    "lonlat": ",\n       ST_X(hp.pos) AS lon, ST_Y(hp.pos) AS lat",
+}
+# The point of the CSV's lon/lat, computed once per row (not once per coordinate).
+LONLAT_JOIN_SQL = "CROSS JOIN LATERAL (SELECT ST_PointOnSurface(h.geom) AS pos) hp"
+# Outputs -> the shape columns they read.
+OUTPUT_SHAPES: dict[str, tuple[str, ...]] = {
+    "all": ("lonlat", "geometry"),
+    "geojson": ("geometry",),
+    "gpkg": ("geometry",),
+    "csv": ("lonlat",),
+}
 
 COUNT_SQL_TEMPLATE = "SELECT count(*) FROM {from_} {joins}\n WHERE {where}"
 # The rows the count would count, for the planner's estimate (top node = all rows).
@@ -453,7 +470,13 @@ class _Built:
     params: dict[str, Any]
 
 
-def _build(q: AvailabilityQuery) -> _Built:
+def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
+    """The SQL of a query; ``output`` (a key of :data:`OUTPUT_SHAPES`) trims the final columns.
+
+    For ``geojson`` the numeric columns come as float8 (what the JSON carries anyway: the
+    cast rounds the decimal exactly as ``float(Decimal)`` does), so that no Decimal is built.
+    """
+    shapes = OUTPUT_SHAPES[output]
     params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
                               "offset": q.offset, "yuan_per_m3": earthwork_rate(q)}
     # Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
@@ -556,7 +579,10 @@ def _build(q: AvailabilityQuery) -> _Built:
         where=where_sql,
         dist_columns=",\n       ".join(
             f"g.dist_{c}_m" if c in measured else f"n_{c}.m AS dist_{c}_m" for c in cats),
-        final_joins="\n  ".join(_nearest_join(c, "h") for c in cats if c not in measured))
+        final_joins="\n  ".join([_nearest_join(c, "h") for c in cats if c not in measured]
+                                 + ([LONLAT_JOIN_SQL] if "lonlat" in shapes else [])),
+        num="::float8" if output == "geojson" else "",
+        shape_columns="".join(SHAPE_COLUMNS_SQL[k] for k in shapes))
     # The count needs only the filtering joins.
     joins = "\n      ".join([j for c in form if c in reach and (j := page_join(c))]
                               + ([TERRAIN_JOIN_SQL] if terrain_filters else []))
@@ -649,7 +675,7 @@ def expire_lapsed(conn: psycopg.Connection, now: datetime | None = None) -> list
 
 def search(conn: psycopg.Connection, q: AvailabilityQuery,
            exact_max: int | None = None, expire: bool = True,
-           now: datetime | None = None) -> SearchResult:
+           now: datetime | None = None, output: str = "all") -> SearchResult:
     """Run an availability search.
 
     Parameters
@@ -665,6 +691,10 @@ def search(conn: psycopg.Connection, q: AvailabilityQuery,
         Expire lapsed reservations first (:func:`expire_lapsed`).
     now : datetime, optional
         The clock for expiry (tests); default now.
+    output : {"all", "geojson", "csv", "gpkg"}, default "all"
+        The writer the rows are for: each reads only its shape columns (``geometry`` for
+        GeoJSON and GeoPackage, ``lon``/``lat`` for CSV; "all": both), and for "geojson" the
+        decimal columns are floats (see :func:`to_geojson_bytes`).
 
     Returns
     -------
@@ -678,7 +708,7 @@ def search(conn: psycopg.Connection, q: AvailabilityQuery,
     check_terrain(conn, q)
     if expire:
         expire_lapsed(conn, now)
-    b = _build(q)
+    b = _build(q, output)
     rows = conn.cursor(row_factory=psycopg.rows.dict_row).execute(b.page, b.params).fetchall()
     known = q.offset + len(rows)
     if rows and "number_matched" in rows[0]:
@@ -776,6 +806,29 @@ def to_geojson(result: SearchResult) -> dict[str, Any]:
     # the rate behind every earthwork_wan of the page
     out["earthworkYuanPerM3"] = earthwork_rate(result.query)
     return out
+
+
+def to_geojson_bytes(result: SearchResult) -> bytes:
+    """:func:`to_geojson`, encoded: the same document, written without a parse of the geometry.
+
+    The geometry text of PostGIS goes into the output as it is (``orjson.Fragment``), and the
+    properties are the row's values as read (with ``output="geojson"`` the decimals already
+    are floats, the same doubles ``float(Decimal)`` gives; any Decimal left is converted).
+    """
+    names = [c for c, _zh, _en in _columns(result)]
+    features = [{"type": "Feature", "id": r["code"],
+                 "properties": {c: r.get(c) for c in names},
+                 "geometry": orjson.Fragment(r["geometry"])} for r in result.rows]
+    out: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "numberMatched": result.number_matched,
+        "numberReturned": len(features),
+        "features": features,
+    }
+    if not result.exact:
+        out["numberMatchedEstimated"] = True
+    out["earthworkYuanPerM3"] = earthwork_rate(result.query)
+    return orjson.dumps(out, default=_jsonable)
 
 
 def to_csv(result: SearchResult) -> bytes:

@@ -2,7 +2,8 @@
 
 Thin: parse with :meth:`parkgis.search.AvailabilityQuery.from_params`, run
 :func:`parkgis.search.search` on a pooled sync connection (FastAPI runs this ``def`` route in
-its thread pool), write GeoJSON, CSV or GeoPackage. The search expires lapsed reservations
+its thread pool), write GeoJSON (pre-encoded bytes, :func:`parkgis.search.to_geojson_bytes`),
+CSV or GeoPackage. The search expires lapsed reservations
 first (a GET that may write: see :func:`parkgis.search.expire_lapsed`, which never fails the
 request) and refuses terrain filters without terrain data (422).
 """
@@ -13,7 +14,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.deps import SyncConn
 from parkgis import search as core
@@ -26,6 +27,7 @@ _OPENAPI_PARAMS = [
      "schema": {"type": "string"}}
     for name, desc in core.PARAMS.items()
 ]
+GEOJSON_MEDIA_TYPE = "application/geo+json"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 
@@ -69,7 +71,8 @@ def available(request: Request, conn: SyncConn) -> Response:
         q = replace(q, yuan_per_m3=Decimal(str(request.app.state.settings.earthwork_yuan_per_m3)))
     # Exact totals on park-sized tables; past that size a full page reports an estimate.
     exact_max = min(request.app.state.settings.count_exact_max, core.COUNT_EXACT_MAX_PARCELS)
-    result = core.search(conn, q, exact_max)
+    # Each output reads only the columns it writes (no geometry for CSV, no lon/lat for JSON).
+    result = core.search(conn, q, exact_max, output=fmt)
     headers = {"X-Number-Matched": str(result.number_matched)}
     if not result.exact:
         headers["X-Number-Matched-Estimated"] = "true"
@@ -79,5 +82,7 @@ def available(request: Request, conn: SyncConn) -> Response:
     if fmt == "gpkg":
         headers["Content-Disposition"] = 'attachment; filename="available_parcels.gpkg"'
         return Response(core.to_gpkg(result), media_type=GPKG_MEDIA_TYPE, headers=headers)
-    return JSONResponse(core.to_geojson(result), media_type="application/geo+json",
-                        headers=headers)
+    # Pre-encoded bytes (orjson, geometry text as PostGIS wrote it): no json.loads/dumps of
+    # every geometry, no response-model validation.
+    return Response(core.to_geojson_bytes(result), media_type=GEOJSON_MEDIA_TYPE,
+                    headers=headers)
