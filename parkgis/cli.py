@@ -153,10 +153,18 @@ def serve(
 
 
 def main() -> None:
+    import psycopg
+
     try:
         app()
     except ParkGISError as e:
         err.print(f"error: {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except psycopg.OperationalError as e:
+        # An unreachable or missing database is the user's to fix: one line, not a traceback.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        err.print(f"error: 数据库不可用 / database unavailable: {first}", highlight=False,
+                  soft_wrap=True)
         sys.exit(1)
 
 

@@ -110,3 +110,22 @@ def test_external_url_bypasses_the_embedded_cluster(tmp_path: Path) -> None:
     url = "postgresql://someone@db.example:5432/parkgis"
     r = _cli(["db", "status"], tmp_path / "y", PARKGIS_DATABASE_URL=url)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == url
+
+
+def test_start_recreates_a_dropped_database(data_dir: Path) -> None:
+    assert _cli(["db", "start"], data_dir).returncode == 0
+    url = _cli(["db", "status"], data_dir).stdout.strip().splitlines()[-1]
+    admin = url.replace("/parkgis?", "/postgres?")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE parkgis WITH (FORCE)")
+    r = _cli(["db", "start"], data_dir)
+    assert r.returncode == 0, r.stderr
+    assert "0001_core" in r.stdout  # created and migrated again
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM zones").fetchone()[0] == 0
+
+
+def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    r = _cli(["migrate"], tmp_path / "z", PARKGIS_DATABASE_URL="postgresql://x@127.0.0.1:1/none")
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and "database unavailable" in lines[0]

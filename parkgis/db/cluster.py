@@ -174,6 +174,7 @@ def start(settings: Settings | None = None) -> Cluster:
         user = s.pg_os_user
         _ensure_os_user(user)
     if is_running(cluster, s):
+        _ensure_database(cluster)  # someone may have dropped it; cheap when it exists
         return cluster
 
     cluster.root.mkdir(parents=True, exist_ok=True)
