@@ -39,9 +39,11 @@ Speed. :func:`match` does not build every candidate: status, area and land use a
 SQL (a parcel failing two of them can be neither a match nor a near miss), the other hard
 constraints are evaluated vectorised, stage by stage, measuring distances only for parcels
 still in play, and only the survivors — plus the parcels an assembled group may use — become
-:class:`Site` records. Assembly measures shared boundaries only for pairs whose combined
-area can still lead to a kept group, and unions a group's geometry only when its footprint is
-tested.
+:class:`Site` records. Ranking singles, a first pass reads only what can be a match; the
+near misses' full read happens only when the matches' footprint failures leave room in the
+near-miss list (the ranking is the same either way). Assembly measures shared boundaries
+only for pairs whose combined area can still lead to a kept group, and unions a group's
+geometry only when its footprint is tested.
 
 Capacity. The serving facility of a site is the nearest one of its kind. Its capacity for a
 project is the registered capacity (``infrastructure.status = 'existing'``), plus upgrades of
@@ -200,29 +202,43 @@ def load_requirement(conn: psycopg.Connection, code: str) -> Requirement:
 # --------------------------------------------------------------------------- data access
 
 CANDIDATES_SQL = """
-SELECT * FROM (
-    SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until, p.landuse_code,
-           p.area_m2, p.gk_srid, p.land_price_wan_per_mu,
-           (p.svc_road::int + p.svc_water::int + p.svc_drainage::int + p.svc_power::int
-            + p.svc_gas::int + p.svc_heat::int + p.svc_telecom::int + p.svc_levelled::int)
-               AS svc,
-           p.svc_gas, t.slope_mean_deg, t.slope_max_deg, t.flood_share, t.earthwork_cut_m3,
-           t.earthwork_fill_m3, ST_AsBinary(p.geom_gk) AS wkb,
-           -- The three hard constraints decidable from the row alone; a site failing two of
-           -- them is neither a match nor a near miss (nor usable in an assembled group).
-           (p.status = 'available' OR COALESCE(p.project_code = %(project)s, false)) AS status_ok,
-           (%(lu_any)s OR p.landuse_code LIKE ANY(%(lu_like)s::text[])) AS landuse_ok,
-           ((%(min_m2)s::float8 IS NULL OR p.area_m2 >= %(min_m2)s)
-            AND (%(max_m2)s::float8 IS NULL OR p.area_m2 <= %(max_m2)s)) AS area_ok
-      FROM parcels p
-      LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
-     WHERE p.status IN ('available', 'reserved', 'listed')
-       AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
-       AND ((%(band_lo)s::float8 IS NOT NULL AND p.area_m2 < %(band_lo)s)
-            OR (%(band_hi)s::float8 IS NOT NULL AND p.area_m2 > %(band_hi)s)) = %(outside)s
-) c
- WHERE NOT %(prune)s OR (NOT status_ok)::int + (NOT landuse_ok)::int + (NOT area_ok)::int <= 1
- ORDER BY code
+SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landuse_code,
+       c.area_m2, c.gk_srid, c.land_price_wan_per_mu, c.svc, c.svc_gas, c.status_ok,
+       c.landuse_ok, c.area_ok, c.facility_srid, t.slope_mean_deg, t.slope_max_deg,
+       t.flood_share, t.earthwork_cut_m3, t.earthwork_fill_m3, ST_AsBinary(c.geom_gk) AS wkb
+  FROM (
+    -- The projection facilities are measured in is the first one of *every* candidate
+    -- (a first pass returns only some of them): taken over the whole set, before the split.
+    SELECT c.*, min(c.gk_srid) OVER () AS facility_srid FROM (
+        SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until,
+               p.landuse_code, p.area_m2, p.gk_srid, p.land_price_wan_per_mu, p.geom_gk,
+               (p.svc_road::int + p.svc_water::int + p.svc_drainage::int + p.svc_power::int
+                + p.svc_gas::int + p.svc_heat::int + p.svc_telecom::int + p.svc_levelled::int)
+                   AS svc,
+               p.svc_gas,
+               -- The three hard constraints decidable from the row alone; a site failing two
+               -- of them is neither a match nor a near miss (nor usable in an assembled group).
+               (p.status = 'available' OR COALESCE(p.project_code = %(project)s, false))
+                   AS status_ok,
+               (%(lu_any)s OR p.landuse_code LIKE ANY(%(lu_like)s::text[])) AS landuse_ok,
+               ((%(min_m2)s::float8 IS NULL OR p.area_m2 >= %(min_m2)s)
+                AND (%(max_m2)s::float8 IS NULL OR p.area_m2 <= %(max_m2)s)) AS area_ok
+          FROM parcels p
+         WHERE p.status IN ('available', 'reserved', 'listed')
+           AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
+           AND ((%(band_lo)s::float8 IS NOT NULL AND p.area_m2 < %(band_lo)s)
+                OR (%(band_hi)s::float8 IS NOT NULL AND p.area_m2 > %(band_hi)s))
+               = %(outside)s
+    ) c
+     WHERE NOT %(prune)s
+        OR (NOT status_ok)::int + (NOT landuse_ok)::int + (NOT area_ok)::int <= 1
+  ) c
+  LEFT JOIN parcel_terrain t ON t.parcel_code = c.code
+ -- A first pass reads only the parcels that can be a match (status, land use and area right)
+ -- or, with assembly, a group member (status and land use right).
+ WHERE NOT %(first)s
+    OR COALESCE(c.status_ok AND c.landuse_ok AND (c.area_ok OR %(assemble)s), false)
+ ORDER BY c.code
 """
 
 INFRA_SQL = """
@@ -415,6 +431,9 @@ class Site:
     pending: dict[str, int] = field(default_factory=dict)  # nearer facility not yet built
     slope_max: float | None = None   # steepest cell, degrees (terrain data only)
     earthwork_m3: float | None = None  # cut + fill to level the site flat
+    #: Hard constraints (footprint aside) the vectorised pruning found failed: the same
+    #: comparisons as :func:`_hard`, so > 0 means :func:`_hard` is not empty (0: not known).
+    staged_fails: int = 0
 
     @property
     def area_mu(self) -> float:
@@ -460,19 +479,21 @@ class _Staged:
     """Per-row arrays of one projection's candidates, filled as the pruning goes.
 
     ``fails`` counts the hard constraints (footprint aside) a row is known to fail; a row is
-    *live* while it may still be a match or a near miss (≤ 1 failure) or serve an assembled
-    group (``pool``). Costly figures (nearest distances) are computed for live rows only, in
-    order of the constraints they decide, so each stage measures fewer rows.
+    *live* while it may still be a match or a near miss (≤ 1 failure; ``strict``: a match,
+    no failure) or serve an assembled group (``pool``). Costly figures (nearest distances)
+    are computed for live rows only, in order of the constraints they decide, so each stage
+    measures fewer rows.
     """
 
     def __init__(self, geoms: np.ndarray, fails: np.ndarray, pool: np.ndarray,
-                 prune: bool) -> None:
+                 prune: bool, strict: bool = False) -> None:
         self.geoms, self.fails, self.pool, self.prune = geoms, fails, pool, prune
+        self.strict = strict
 
     def live(self) -> np.ndarray:
         if not self.prune:
             return np.ones(len(self.geoms), dtype=bool)
-        return (self.fails <= 1) | self.pool
+        return (self.fails <= (0 if self.strict else 1)) | self.pool
 
     def nearest(self, tree: shapely.STRtree | None) -> tuple[np.ndarray, np.ndarray]:
         """Nearest-item index and distance for the live rows (−1/∞ elsewhere and unmeasured)."""
@@ -488,7 +509,8 @@ class _Staged:
 def _build_context(conn: psycopg.Connection, req: Requirement,
                    today: dt.date | None = None, *, prune: bool = False,
                    assemble: bool = True, codes: Sequence[str] | None = None,
-                   area_gap: float | None = None, outside_band: bool = False) -> Context:
+                   area_gap: float | None = None, outside_band: bool = False,
+                   first_pass: bool = False, members: bool = True) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
     Parameters
@@ -512,6 +534,16 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
         small ones an assembled group may use.
     outside_band : bool, default False
         Read exactly the parcels that ``area_gap`` (with the same ``assemble``) leaves out.
+    first_pass : bool, default False
+        With ``prune``: keep only what can be a match (no hard constraint failed so far) or,
+        with ``assemble``, a group member; parcels failing status, land use or area are not
+        even read. A near miss is then never kept unless it is a group member: a caller
+        needing near misses builds the full (pruned) context — :func:`match` does so only
+        when the matches' footprint failures do not already fill its near-miss list.
+    members : bool, default True
+        With ``prune`` and ``assemble``: keep the parcels a group may use. False reads the
+        same parcels as with it (``assemble`` still sets the area band) but keeps only
+        matches and near misses, for a caller that already holds the group members.
 
     Returns
     -------
@@ -532,27 +564,26 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
     params = {"band_lo": band_lo, "band_hi": band_hi, "outside": outside_band,
               "project": req.code, "lu_any": not prefixes,
               "lu_like": [p + "%" for p in prefixes], "min_m2": lo_m2, "max_m2": hi_m2,
-              "codes": list(codes) if codes is not None else None, "prune": prune}
+              "codes": list(codes) if codes is not None else None, "prune": prune,
+              "first": bool(first_pass and prune), "assemble": assemble}
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(CANDIDATES_SQL, params).fetchall()
-    srids = sorted({r["gk_srid"] for r in rows}) or [4547]
+    srids = sorted({r["gk_srid"] for r in rows})
+    # Facilities are computed once, in the first (Weihui: the only) projection of all
+    # candidates (of this read, whether or not a first pass returned them).
+    facilities = _load_facilities(conn, rows[0]["facility_srid"] if rows else 4547, req, today)
     sites: list[Site] = []
-    facilities: dict[str, list[Facility]] = {}
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
-        # Facilities are computed once in the first (Weihui: the only) projection.
-        if not facilities:
-            facilities = _load_facilities(conn, srid, req, today)
-        if not part:
-            continue
-        sites.extend(_sites_of(conn, req, srid, part, facilities, prune, assemble))
+        sites.extend(_sites_of(conn, req, srid, part, facilities, prune, assemble and members,
+                               strict=bool(first_pass and prune)))
     rate = float(get_settings().earthwork_yuan_per_m3)
     return Context(req, today, facilities, sites, {s.codes[0]: s for s in sites}, rate)
 
 
 def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[dict],
               facilities: dict[str, list[Facility]], prune: bool,
-              assemble: bool) -> list[Site]:
+              assemble: bool, strict: bool = False) -> list[Site]:
     """Sites of one projection's candidate rows (see :func:`_build_context`)."""
     prefixes = tuple(str(c) for c in req.landuse_codes)
     n = len(part)
@@ -584,7 +615,7 @@ def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[
         pool = status_ok & landuse_ok
         if req.max_area_mu is not None:
             pool &= area_mu < req.max_area_mu
-    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), fails, pool, prune)
+    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), fails, pool, prune, strict)
 
     # Distance constraints next, each measured only on the rows still live.
     lim = req.rail_limit_m
@@ -671,6 +702,7 @@ def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[
             slope_max=r["slope_max_deg"],
             earthwork_m3=(float(cut) + float(fill)
                           if cut is not None and fill is not None else None),
+            staged_fails=int(st.fails[k]) if prune else 0,
         ))
     return out
 
@@ -1106,7 +1138,14 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
         raise InvalidInput("top and near_miss_limit must be ≥ 0")
     banded = req.min_area_mu is not None or req.max_area_mu is not None
     area_gap = NEAR_MISS_AREA_GAP if banded else None
-    ctx = _build_context(conn, req, today, prune=True, assemble=assemble, area_gap=area_gap)
+    # Singles only: a first pass reads only what can be a match. Near misses failing one
+    # constraint other than the footprint are looked at only if the matches' footprint
+    # failures leave room in the near-miss list (at scale they rarely do); the full pruned
+    # set is read then, and only then. With assembly the group members are most of that set
+    # anyway: one read.
+    first = not assemble
+    ctx = _build_context(conn, req, today, prune=True, assemble=assemble, area_gap=area_gap,
+                         first_pass=first)
     matches: list[Match] = []
     near: list[tuple[float, float, NearMiss]] = []
     single_ok: set[str] = set()
@@ -1114,8 +1153,12 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     stats: dict[str, Any] = {"candidates": len(ctx.sites), "footprint_tests": 0}
 
     for s in ctx.sites:
+        if s.staged_fails >= 2:
+            continue  # a group member only: neither a match nor a near miss
         fails = _hard(ctx, s, confidential=confidential)
-        if len(fails) == 0:
+        if len(fails) == 1:
+            one_off.append((s, fails[0]))
+        elif not fails:
             stats["footprint_tests"] += 1
             placement, fp_fail = _footprint(req, s)
             if fp_fail is None:
@@ -1124,14 +1167,25 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
                 single_ok.add(s.codes[0])
             else:
                 near.append((fp_fail.gap, 0.0, NearMiss(s, fp_fail)))
-        elif len(fails) == 1:
-            one_off.append((s, fails[0]))
 
     # Near misses failing one other constraint must still hold the footprint: checked
     # nearest-first until enough are found (the footprint is the costly test).
     one_off.sort(key=lambda t: (t[1].gap, t[0].codes))
     k = 0
-    while len(near) < near_miss_limit and (k < len(one_off) or area_gap is not None):
+    full_read = not first
+    while len(near) < near_miss_limit and (k < len(one_off) or area_gap is not None
+                                           or not full_read):
+        if not full_read:
+            # Every parcel the first pass left out: the same figures, as one context (the
+            # first pass's own one-failure sites are in it again, so it replaces them).
+            full = _build_context(conn, req, today, prune=True, assemble=assemble,
+                                  area_gap=area_gap, members=False)
+            stats["candidates_full"] = len(full.sites)
+            one_off = sorted(((s, f[0]) for s in full.sites
+                              if len(f := _hard(full, s, confidential=confidential)) == 1),
+                             key=lambda t: (t[1].gap, t[0].codes))
+            full_read = True
+            continue
         if area_gap is not None and (k == len(one_off) or one_off[k][1].gap > area_gap):
             # The parcels left out by the area band fail on area by a larger gap: they rank
             # after everything tested so far, so they are read now, and only now.

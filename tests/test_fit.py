@@ -372,3 +372,46 @@ def test_terrain_limits_are_hard_and_earthwork_is_scored(sample_db_rw: str, tmp_
         flooded = {m.site.codes for m in base.matches if terr[m.site.codes[0]].flood_share > 0}
         named = {n.site.codes: n.failure.name for n in res.near_misses}
         assert all(named[c] == "flood" for c in flooded)
+
+
+def _reference_near_misses(conn: psycopg.Connection, req: fit.Requirement, limit: int,
+                           assemble: bool) -> list[tuple[tuple[str, ...], str]]:
+    """Singles' near misses as ranked from one full read (no first pass): the rule of
+    :func:`fit.match` restated — the matches' footprint failures, then one-failure sites
+    nearest-first that hold the footprint, until the list is full. Everything is read at
+    once (no area band either: the band only defers parcels ranked after the others)."""
+    ctx = fit._build_context(conn, req, prune=True, assemble=assemble)
+    near, one_off = [], []
+    for s in ctx.sites:
+        fails = fit._hard(ctx, s, confidential=False)
+        if not fails:
+            fp_fail = fit._footprint(req, s)[1]
+            if fp_fail is not None:
+                near.append((fp_fail.gap, s.codes, fp_fail.name))
+        elif len(fails) == 1:
+            one_off.append((fails[0].gap, s.codes, fails[0].name, s))
+    one_off.sort(key=lambda t: (t[0], t[1]))
+    for gap, codes, name, s in one_off:
+        if len(near) >= limit:
+            break
+        if fit._footprint(req, s)[1] is None:
+            near.append((gap, codes, name))
+    near.sort(key=lambda t: (t[0], len(t[1]), t[1]))
+    return [(c, n) for _, c, n in near[:limit]]
+
+
+def test_first_pass_changes_no_near_miss(sample_db: str) -> None:
+    """The first pass reads only possible matches; near misses must come out as from one
+    full read, whether the matches' footprint failures fill the list or not."""
+    with psycopg.connect(sample_db, row_factory=dict_row) as conn:
+        checked = 0
+        for code in _projects(sample_db):
+            req = fit.load_requirement(conn, code)
+            for limit in (0, 2, 10, 40):
+                # Singles only: assembled near misses join the list after this rule.
+                got = fit.match(conn, req, near_miss_limit=limit, assemble=False)
+                want = _reference_near_misses(conn, req, limit, assemble=False)
+                assert [(tuple(n.site.codes), n.failure.name)
+                        for n in got.near_misses] == want, (code, limit)
+                checked += len(want)
+        assert checked > 0
