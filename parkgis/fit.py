@@ -389,12 +389,35 @@ def _load_facilities(conn: psycopg.Connection, srid: int, req: Requirement,
     return out
 
 
-def _serving(fl: list[Facility]) -> tuple[shapely.STRtree | None, np.ndarray]:
-    """A tree over the facilities in service (by the start date) and their indices."""
+def _serving(fl: list[Facility], geoms: list[BaseGeometry] | None = None,
+             ) -> tuple[shapely.STRtree | None, np.ndarray]:
+    """A tree over the facilities in service (by the start date) and their indices;
+    ``geoms`` replaces the facilities' own geometries (the same facilities in another
+    projection)."""
     live = np.array([i for i, f in enumerate(fl) if f.exists and f.capacity > 0], dtype=int)
     if not len(live):
         return None, live
-    return shapely.STRtree([fl[i].geom for i in live]), live
+    geoms = geoms if geoms is not None else [f.geom for f in fl]
+    return shapely.STRtree([geoms[i] for i in live]), live
+
+
+def _in_projection(fl: list[Facility], src: int, dst: int) -> list[BaseGeometry]:
+    """The facilities' geometries moved from EPSG ``src`` to EPSG ``dst``.
+
+    Facilities are loaded once, in one projection, so that capacity and draws are counted once
+    per facility; candidates in another Gauss–Krüger zone (a province spans several) must be
+    measured against the facilities in *their* projection, or the distances are meaningless.
+    """
+    if src == dst:
+        return [f.geom for f in fl]
+    t = _TRANSFORMERS.get((src, dst))
+    if t is None:
+        t = _TRANSFORMERS[(src, dst)] = Transformer.from_crs(src, dst, always_xy=True)
+    return [shapely.transform(f.geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+            for f in fl]
+
+
+_TRANSFORMERS: dict[tuple[int, int], Transformer] = {}
 
 
 # --------------------------------------------------------------------------- site records
@@ -571,19 +594,21 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
     srids = sorted({r["gk_srid"] for r in rows})
     # Facilities are computed once, in the first (Weihui: the only) projection of all
     # candidates (of this read, whether or not a first pass returned them).
-    facilities = _load_facilities(conn, rows[0]["facility_srid"] if rows else 4547, req, today)
+    facility_srid = rows[0]["facility_srid"] if rows else 4547
+    facilities = _load_facilities(conn, facility_srid, req, today)
     sites: list[Site] = []
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
         sites.extend(_sites_of(conn, req, srid, part, facilities, prune, assemble and members,
-                               strict=bool(first_pass and prune)))
+                               strict=bool(first_pass and prune), facility_srid=facility_srid))
     rate = float(get_settings().earthwork_yuan_per_m3)
     return Context(req, today, facilities, sites, {s.codes[0]: s for s in sites}, rate)
 
 
 def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[dict],
               facilities: dict[str, list[Facility]], prune: bool,
-              assemble: bool, strict: bool = False) -> list[Site]:
+              assemble: bool, strict: bool = False,
+              facility_srid: int | None = None) -> list[Site]:
     """Sites of one projection's candidate rows (see :func:`_build_context`)."""
     prefixes = tuple(str(c) for c in req.landuse_codes)
     n = len(part)
@@ -633,8 +658,10 @@ def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[
         st.fails += d_sens < req.min_sensitive_m
     fac_idx: dict[str, np.ndarray] = {}
     fac_d: dict[str, np.ndarray] = {}
+    fac_geoms = {crit: _in_projection(fl, facility_srid or srid, srid)
+                 for crit, fl in facilities.items()}
     for crit, fl in facilities.items():
-        t, live = _serving(fl)
+        t, live = _serving(fl, fac_geoms[crit])
         i, d = st.nearest(t)
         fac_idx[crit] = np.where(i >= 0, live[np.maximum(i, 0)] if len(live) else -1, -1)
         fac_d[crit] = d
@@ -663,7 +690,7 @@ def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[
         # A facility not yet in service but nearer than the serving one is worth naming.
         pending = [k for k, f in enumerate(fl) if not f.exists and f.late]
         if pending:
-            pi, pd_ = st.nearest(shapely.STRtree([fl[k].geom for k in pending]))
+            pi, pd_ = st.nearest(shapely.STRtree([fac_geoms[crit][k] for k in pending]))
             pend_idx[crit] = np.where((pi >= 0) & (pd_ < fac_d[crit]),
                                       np.array(pending)[np.maximum(pi, 0)], -1)
         else:

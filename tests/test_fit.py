@@ -415,3 +415,29 @@ def test_first_pass_changes_no_near_miss(sample_db: str) -> None:
                         for n in got.near_misses] == want, (code, limit)
                 checked += len(want)
         assert checked > 0
+
+
+def test_facilities_are_measured_in_each_candidates_projection(empty_db: str) -> None:
+    """A province spans several Gauss–Krüger zones: a parcel in EPSG:4548 is measured against
+    its substation in EPSG:4548, not against coordinates of another zone's projection."""
+    zone_sql = ("INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom) "
+                "VALUES (%s, '园区', 'Park', 'cluster_zone', 'approved', %s, ST_Multi(ST_Transform("
+                "ST_MakeEnvelope(%s, %s, %s, %s, %s), 4490)))")
+    parcel_sql = ("INSERT INTO parcels (code, zone_code, status, landuse_code, geom) VALUES "
+                  "(%s, %s, 'available', '100101', ST_Multi(ST_Transform("
+                  "ST_MakeEnvelope(%s, %s, %s, %s, %s), 4490)))")
+    with psycopg.connect(empty_db) as conn:
+        for zone, srid, x, y in (("Z-A", 4547, 515_000, 3_918_000),
+                                 ("Z-B", 4548, 500_000, 3_880_000)):
+            conn.execute(zone_sql, (zone, srid, x - 1000, y - 1000, x + 2000, y + 2000, srid))
+            conn.execute(parcel_sql, (f"{zone}-1", zone, x, y, x + 100, y + 100, srid))
+        # 300 m north of Z-B-1's northern edge, in Z-B's own zone
+        conn.execute("INSERT INTO infrastructure (code, kind, name_zh, name_en, capacity, "
+                     "capacity_unit, gk_srid, geom) VALUES ('SS-B', 'substation', '变电站', "
+                     "'Substation', 50, 'MVA', 4548, ST_Transform(ST_SetSRID("
+                     "ST_MakePoint(500050, 3880400), 4548), 4490))")
+        conn.commit()
+        ctx = fit._build_context(conn, fit.Requirement(power_kva=1000))
+    site = ctx.by_code["Z-B-1"]
+    assert site.srid == 4548
+    assert abs(site.fac_dist["power"] - 300.0) < 0.5
