@@ -1196,13 +1196,23 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
                 near.append((fp_fail.gap, 0.0, NearMiss(s, fp_fail)))
 
     # Near misses failing one other constraint must still hold the footprint: checked
-    # nearest-first until enough are found (the footprint is the costly test).
+    # nearest-first (the footprint is the costly test) while one could still rank among the
+    # nearest ``near_miss_limit`` — footprint near misses found above may already fill the
+    # list, but only with their own gap.
+    def room(gap: float) -> bool:
+        if near_miss_limit == 0:
+            return False
+        if len(near) < near_miss_limit:
+            return True
+        return gap <= sorted(t[0] for t in near)[near_miss_limit - 1]
+
     one_off.sort(key=lambda t: (t[1].gap, t[0].codes))
     k = 0
     full_read = not first
-    while len(near) < near_miss_limit and (k < len(one_off) or area_gap is not None
-                                           or not full_read):
+    while True:
         if not full_read:
+            if not room(0.0):
+                break
             # Every parcel the first pass left out: the same figures, as one context (the
             # first pass's own one-failure sites are in it again, so it replaces them).
             full = _build_context(conn, req, today, prune=True, assemble=assemble,
@@ -1213,9 +1223,13 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
                              key=lambda t: (t[1].gap, t[0].codes))
             full_read = True
             continue
-        if area_gap is not None and (k == len(one_off) or one_off[k][1].gap > area_gap):
+        nxt = one_off[k][1].gap if k < len(one_off) else math.inf
+        if area_gap is not None and nxt > area_gap:
             # The parcels left out by the area band fail on area by a larger gap: they rank
-            # after everything tested so far, so they are read now, and only now.
+            # after everything tested so far, so they are read now, and only if they could
+            # still make the list.
+            if not room(area_gap):
+                break
             rest = _build_context(conn, req, today, prune=True, assemble=assemble,
                                   area_gap=area_gap, outside_band=True)
             stats["candidates_outside_band"] = len(rest.sites)
@@ -1224,6 +1238,8 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
             one_off[k:] = sorted(one_off[k:] + more, key=lambda t: (t[1].gap, t[0].codes))
             area_gap = None
             continue
+        if k >= len(one_off) or not room(nxt):
+            break
         s, f = one_off[k]
         k += 1
         stats["footprint_tests"] += 1

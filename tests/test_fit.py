@@ -376,26 +376,19 @@ def test_terrain_limits_are_hard_and_earthwork_is_scored(sample_db_rw: str, tmp_
 
 def _reference_near_misses(conn: psycopg.Connection, req: fit.Requirement, limit: int,
                            assemble: bool) -> list[tuple[tuple[str, ...], str]]:
-    """Singles' near misses as ranked from one full read (no first pass): the rule of
-    :func:`fit.match` restated — the matches' footprint failures, then one-failure sites
-    nearest-first that hold the footprint, until the list is full. Everything is read at
-    once (no area band either: the band only defers parcels ranked after the others)."""
+    """Singles' near misses by definition, from one full read with no shortcut: every site
+    failing exactly one constraint (the footprint included), nearest first. Everything is read
+    at once (no area band either: the band only defers parcels ranked after the others)."""
     ctx = fit._build_context(conn, req, prune=True, assemble=assemble)
-    near, one_off = [], []
+    near = []
     for s in ctx.sites:
         fails = fit._hard(ctx, s, confidential=False)
         if not fails:
             fp_fail = fit._footprint(req, s)[1]
             if fp_fail is not None:
                 near.append((fp_fail.gap, s.codes, fp_fail.name))
-        elif len(fails) == 1:
-            one_off.append((fails[0].gap, s.codes, fails[0].name, s))
-    one_off.sort(key=lambda t: (t[0], t[1]))
-    for gap, codes, name, s in one_off:
-        if len(near) >= limit:
-            break
-        if fit._footprint(req, s)[1] is None:
-            near.append((gap, codes, name))
+        elif len(fails) == 1 and fit._footprint(req, s)[1] is None:
+            near.append((fails[0].gap, s.codes, fails[0].name))
     near.sort(key=lambda t: (t[0], len(t[1]), t[1]))
     return [(c, n) for _, c, n in near[:limit]]
 
@@ -441,3 +434,15 @@ def test_facilities_are_measured_in_each_candidates_projection(empty_db: str) ->
     site = ctx.by_code["Z-B-1"]
     assert site.srid == 4548
     assert abs(site.fac_dist["power"] - 300.0) < 0.5
+
+
+def test_near_misses_are_the_nearest_whatever_the_limit(sample_db: str) -> None:
+    """A shorter near-miss list is the head of a longer one: footprint near misses found
+    early must not crowd out nearer misses on another constraint."""
+    with psycopg.connect(sample_db) as conn:
+        for code in _projects(sample_db):
+            req = fit.load_requirement(conn, code)
+            long = fit.match(conn, req, near_miss_limit=20, assemble=False).body()
+            for k in (1, 3):
+                short = fit.match(conn, req, near_miss_limit=k, assemble=False).body()
+                assert short["near_misses"] == long["near_misses"][:k], (code, k)
