@@ -49,6 +49,7 @@ import psycopg
 from parkgis import lifecycle
 from parkgis.collections import PARCEL_STATUSES, VACANT_STATUSES
 from parkgis.errors import InvalidInput, ParkGISError
+from parkgis.jsonvalues import jsonable
 from parkgis.settings import get_settings
 
 log = logging.getLogger("parkgis.search")
@@ -778,23 +779,7 @@ def _columns(result: SearchResult) -> list[tuple[str, str, str]]:
     return cols
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        # float keeps 17 significant digits: exact to far below a square millimetre
-        return float(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
-
-
-def to_geojson(result: SearchResult) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection (EPSG:4490 lon/lat, treated as CRS84)."""
-    cols = _columns(result)
-    features = []
-    for r in result.rows:
-        props = {c: _jsonable(r.get(c)) for c, _zh, _en in cols}
-        features.append({"type": "Feature", "id": r["code"], "properties": props,
-                         "geometry": json.loads(r["geometry"])})
+def _collection(result: SearchResult, features: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "type": "FeatureCollection",
         "numberMatched": result.number_matched,
@@ -808,6 +793,15 @@ def to_geojson(result: SearchResult) -> dict[str, Any]:
     return out
 
 
+def to_geojson(result: SearchResult) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection (EPSG:4490 lon/lat, treated as CRS84)."""
+    cols = _columns(result)
+    return _collection(result, [
+        {"type": "Feature", "id": r["code"],
+         "properties": {c: jsonable(r.get(c)) for c, _zh, _en in cols},
+         "geometry": json.loads(r["geometry"])} for r in result.rows])
+
+
 def to_geojson_bytes(result: SearchResult) -> bytes:
     """:func:`to_geojson`, encoded: the same document, written without a parse of the geometry.
 
@@ -816,19 +810,9 @@ def to_geojson_bytes(result: SearchResult) -> bytes:
     are floats, the same doubles ``float(Decimal)`` gives; any Decimal left is converted).
     """
     names = [c for c, _zh, _en in _columns(result)]
-    features = [{"type": "Feature", "id": r["code"],
-                 "properties": {c: r.get(c) for c in names},
-                 "geometry": orjson.Fragment(r["geometry"])} for r in result.rows]
-    out: dict[str, Any] = {
-        "type": "FeatureCollection",
-        "numberMatched": result.number_matched,
-        "numberReturned": len(features),
-        "features": features,
-    }
-    if not result.exact:
-        out["numberMatchedEstimated"] = True
-    out["earthworkYuanPerM3"] = earthwork_rate(result.query)
-    return orjson.dumps(out, default=_jsonable)
+    return orjson.dumps(_collection(result, [
+        {"type": "Feature", "id": r["code"], "properties": {c: r.get(c) for c in names},
+         "geometry": orjson.Fragment(r["geometry"])} for r in result.rows]), default=jsonable)
 
 
 def to_csv(result: SearchResult) -> bytes:
@@ -838,7 +822,7 @@ def to_csv(result: SearchResult) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow([f"{zh} {en}" for _c, zh, en in cols])
     for r in result.rows:
-        w.writerow(["" if r.get(c) is None else _jsonable(r.get(c)) for c, _zh, _en in cols])
+        w.writerow(["" if r.get(c) is None else jsonable(r.get(c)) for c, _zh, _en in cols])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -848,7 +832,7 @@ def to_gpkg(result: SearchResult, layer: str = "available_parcels") -> bytes:
     import shapely
 
     cols = _columns(result)
-    data = {c: [_jsonable(r.get(c)) for r in result.rows] for c, _zh, _en in cols}
+    data = {c: [jsonable(r.get(c)) for r in result.rows] for c, _zh, _en in cols}
     geoms = [shapely.from_geojson(r["geometry"]) for r in result.rows]
     gdf = gpd.GeoDataFrame(data, geometry=geoms, crs="EPSG:4490")
     fd, path = tempfile.mkstemp(suffix=".gpkg")
