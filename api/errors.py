@@ -1,8 +1,9 @@
 """Every error leaves the API as RFC 9457 ``application/problem+json``.
 
 Domain errors carry their status; database refusals map to the status a client can act on
-(an overlap or a conflicting hold is 409, a bad value 422); anything unexpected is a 500
-whose detail says nothing internal.
+(an overlap or a conflicting hold is 409, a bad value 422); an unreachable or overloaded
+database (no pooled connection within the bound, a lost connection, a statement timeout) is a
+503 with Retry-After; anything unexpected is a 500 whose detail says nothing internal.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from parkgis.db.pool import is_unavailable
 from parkgis.errors import ParkGISError
 
 log = logging.getLogger("parkgis.api")
@@ -47,7 +49,17 @@ TITLES = {
     428: ("需要版本号", "Precondition required"),
     429: ("请求过于频繁", "Too many requests"),
     500: ("服务器错误", "Internal server error"),
+    503: ("服务暂不可用", "Service unavailable"),
 }
+
+UNAVAILABLE_DETAIL = ("数据库暂不可用或繁忙，请稍后重试 / the database is unavailable or busy, "
+                      "please retry shortly")
+
+
+def unavailable(request: Request | None, retry_after_s: int) -> JSONResponse:
+    """The 503 every database outage, pool exhaustion or statement timeout answers."""
+    return problem(503, UNAVAILABLE_DETAIL, request,
+                   headers={"Retry-After": str(max(1, int(retry_after_s)))})
 
 
 def problem(status: int, detail: str, request: Request | None = None,
@@ -83,6 +95,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg.Error)
     async def _db(request: Request, exc: psycopg.Error) -> JSONResponse:
         status = SQLSTATE_STATUS.get(exc.sqlstate or "")
+        if status is None and is_unavailable(exc):
+            # Nothing of the message goes out: it may name the server's socket path.
+            log.warning("database unavailable on %s: %s", request.url.path,
+                        type(exc).__name__)
+            return unavailable(request, request.app.state.settings.db_retry_after_s)
         if status is None:
             log.exception("database error on %s", request.url.path)
             return problem(500, "database error", request)

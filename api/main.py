@@ -13,8 +13,6 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from api import errors
 from api.page_shell import WEB_DIR
@@ -23,6 +21,7 @@ from api.routers.tiles import TileFastPath, tile_service
 from parkgis import __version__
 from parkgis.db import database_url as resolve_database_url
 from parkgis.db import migrate
+from parkgis.db import pool as db_pool
 from parkgis.settings import Settings, get_settings
 
 API_DESCRIPTION = """
@@ -44,15 +43,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(url)
         # Two pools: async for the hot read paths (items, tiles), sync for the domain core
-        # functions that the CLI shares (run in FastAPI's thread pool).
-        async with AsyncConnectionPool(
-            url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
-            kwargs={"row_factory": dict_row}, open=False,
-        ) as apool:
-            with ConnectionPool(
-                url, min_size=1, max_size=settings.pool_max_size,
-                kwargs={"row_factory": dict_row}, open=True,
-            ) as spool:
+        # functions that the CLI shares (run in FastAPI's thread pool). Both check
+        # connections on checkout and bound the wait (parkgis.db.pool).
+        async with db_pool.async_pool(url, settings) as apool:
+            with db_pool.sync_pool(url, settings) as spool:
                 app.state.pool = apool
                 app.state.sync_pool = spool
                 async with tile_service(app):

@@ -24,9 +24,24 @@ class Settings(BaseSettings):
     pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
     # Unprivileged OS user that owns the embedded cluster when we are started as root.
     pg_os_user: str = "parkgis"
+    # Where the embedded cluster's generated password lives (a libpq passfile, mode 0600):
+    # outside the app's working tree so nothing served or loaded from there can read it.
+    pg_secrets_dir: Path = Field(default_factory=lambda: Path.home() / ".config" / "parkgis")
 
     pool_min_size: int = 1
     pool_max_size: int = 10
+    # Database faults (issue 11): a request waits at most this long for a pooled connection,
+    # then answers 503 with Retry-After instead of hanging while the database is away.
+    db_pool_timeout_s: float = 2.5
+    db_retry_after_s: int = 2
+    db_connect_timeout_s: int = 3
+    # Short so that a pool notices a returned database within seconds: psycopg_pool's
+    # reconnect backoff doubles without a cap until this timeout, then starts afresh.
+    db_reconnect_timeout_s: float = 2.0
+    db_max_lifetime_s: float = 600.0
+    # statement_timeout per route class: public reads must stay cheap, planner work may not.
+    db_statement_timeout_public_ms: int = 5_000
+    db_statement_timeout_planner_ms: int = 60_000
 
     # Past this many rows ``numberMatched`` is estimated from the planner, not counted.
     count_exact_max: int = 100_000

@@ -24,7 +24,9 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.errors import unavailable
 from parkgis import tiles as core
+from parkgis.db.pool import is_unavailable
 
 router = APIRouter(tags=["tiles"])
 
@@ -95,10 +97,16 @@ class TileFastPath:
             if k == b"if-none-match":
                 inm = v.decode("latin-1")
                 break
+        app = scope["app"]
         try:
-            res = await service_of(scope["app"]).tile(m[1], z, x, y, inm)
-        except Exception:  # the routed endpoint retries and answers with problem+json
-            await self.app(scope, receive, send)
+            res = await service_of(app).tile(m[1], z, x, y, inm)
+        except Exception as exc:
+            if is_unavailable(exc):
+                # Answer the outage here: falling through would wait for the pool a second
+                # time and double the bound a client waits for its 503.
+                await unavailable(None, app.state.settings.db_retry_after_s)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the routed endpoint answers problem+json
             return
         headers = [(b"etag", res.etag.encode()), (b"cache-control", _CACHE_CONTROL)]
         if res.status == 304:

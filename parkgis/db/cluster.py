@@ -5,6 +5,16 @@ directory other users cannot traverse. So when we are root the cluster belongs t
 unprivileged system user, and if that user cannot reach ``data_dir`` we keep the cluster in a
 fallback directory that user owns (recorded in ``data_dir/pg.location`` so every later command
 finds it, and printed by ``parkgis db status``).
+
+The port is chosen once and kept in ``<root>/port``: a restart reuses it, so a running app
+whose pool holds the old URL reconnects by itself; if another program took it meanwhile,
+start fails with one line rather than moving silently.
+
+Authentication is scram-sha-256 for the socket and loopback, never ``trust``. The generated
+password lives in a libpq passfile (mode 0600) under ``settings.pg_secrets_dir``, outside the
+working tree, and the URL names that file (``passfile=``) rather than carrying the secret,
+so ``parkgis db status`` can print a usable URL. Clusters created with ``trust`` by older
+versions are switched over on their next ``start``.
 """
 
 from __future__ import annotations
@@ -12,15 +22,20 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from parkgis.errors import ParkGISError
 from parkgis.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import psycopg
 
 DB_NAME = "parkgis"
 DB_ROLE = "parkgis"
@@ -34,6 +49,13 @@ class ClusterError(ParkGISError):
 @dataclass(frozen=True)
 class Cluster:
     root: Path  # holds data/, run/ (socket), port, log
+    secrets_dir: Path | None = None  # None: settings.pg_secrets_dir
+
+    @property
+    def passfile(self) -> Path:
+        base = self.secrets_dir or get_settings().pg_secrets_dir
+        digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:12]
+        return base / f"pgpass-{digest}"
 
     @property
     def pgdata(self) -> Path:
@@ -61,7 +83,10 @@ class Cluster:
         port = self.port()
         if port is None:
             raise ClusterError("embedded cluster has no port yet: run `parkgis db start`")
-        return f"postgresql://{DB_ROLE}@127.0.0.1:{port}/{dbname}?host={self.socket_dir}"
+        url = f"postgresql://{DB_ROLE}@127.0.0.1:{port}/{dbname}?host={self.socket_dir}"
+        if self.passfile.exists():
+            url += f"&passfile={self.passfile}"
+        return url
 
 
 def _is_root() -> bool:
@@ -95,25 +120,25 @@ def locate(settings: Settings | None = None) -> Cluster:
     s = settings or get_settings()
     pointer = s.data_dir / "pg.location"
     if pointer.exists():
-        return Cluster(Path(pointer.read_text().strip()))
-    return Cluster(s.data_dir / "pg")
+        return Cluster(Path(pointer.read_text().strip()), s.pg_secrets_dir)
+    return Cluster(s.data_dir / "pg", s.pg_secrets_dir)
 
 
 def _choose_location(s: Settings) -> Cluster:
     s.data_dir.mkdir(parents=True, exist_ok=True)
     pointer = s.data_dir / "pg.location"
     if pointer.exists():
-        return Cluster(Path(pointer.read_text().strip()))
+        return Cluster(Path(pointer.read_text().strip()), s.pg_secrets_dir)
     default = s.data_dir / "pg"
     # Unix socket paths are limited to ~107 bytes; deep clones need the fallback too.
     too_long = len(str(default / "run" / ".s.PGSQL.65535")) > 100
     if not too_long and (not _is_root() or _user_can_traverse(s.pg_os_user, s.data_dir)):
-        return Cluster(default)
+        return Cluster(default, s.pg_secrets_dir)
     digest = hashlib.sha1(str(s.data_dir.resolve()).encode()).hexdigest()[:10]
     base = Path("/var/lib/parkgis") if _is_root() else Path("/tmp") / f"parkgis-{os.getuid()}"
     root = base / digest
     pointer.write_text(str(root) + "\n")
-    return Cluster(root)
+    return Cluster(root, s.pg_secrets_dir)
 
 
 def _free_port() -> int:
@@ -174,6 +199,7 @@ def start(settings: Settings | None = None) -> Cluster:
         user = s.pg_os_user
         _ensure_os_user(user)
     if is_running(cluster, s):
+        _secure(cluster)
         _ensure_database(cluster)  # someone may have dropped it; cheap when it exists
         return cluster
 
@@ -186,11 +212,24 @@ def start(settings: Settings | None = None) -> Cluster:
         if cluster.root.parent != s.data_dir:
             os.chmod(cluster.root.parent, 0o755)
     if not (cluster.pgdata / "PG_VERSION").exists():
-        r = subprocess.run(
-            [*_run_as(user), initdb, "-D", str(cluster.pgdata), "-U", DB_ROLE,
-             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"],
-            capture_output=True, text=True,
-        )
+        password = _password(cluster, new=True)
+        # initdb reads the password from a file the cluster's owner can read; it lives only
+        # for the duration of initdb, inside the (private) cluster root.
+        pwfile = cluster.root / ".initdb-pw"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        if user:
+            shutil.chown(pwfile, user)
+        try:
+            r = subprocess.run(
+                [*_run_as(user), initdb, "-D", str(cluster.pgdata), "-U", DB_ROLE,
+                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
+                 "--locale=C.UTF-8"],
+                capture_output=True, text=True,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if r.returncode != 0:
             raise ClusterError(f"initdb failed: {r.stderr.strip().splitlines()[-1:]}")
 
@@ -200,10 +239,15 @@ def start(settings: Settings | None = None) -> Cluster:
     if stale.exists():
         stale.unlink()
 
-    port = cluster.port() or _free_port()
-    if cluster.port() is not None and not _port_free(port):
+    port = cluster.port()
+    if port is None:
         port = _free_port()
-    cluster.port_file.write_text(f"{port}\n")
+        cluster.port_file.write_text(f"{port}\n")
+    elif not _port_free(port):
+        # Moving to another port would strand every running app on the old URL.
+        raise ClusterError(
+            f"port {port} of the embedded cluster is in use by another program: free it, "
+            f"or write a new port into {cluster.port_file}")
     opts = (
         f"-p {port} -k {cluster.socket_dir} -c listen_addresses=127.0.0.1 "
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=on "
@@ -225,17 +269,91 @@ def start(settings: Settings | None = None) -> Cluster:
         log = cluster.logfile.read_text() if cluster.logfile.exists() else ""
         tail = log.strip().splitlines()[-1:]
         raise ClusterError(f"postgres did not start: {' '.join(tail) or r.stderr.strip()}")
+    _secure(cluster)
     _ensure_database(cluster)
     return cluster
 
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as postgres itself binds: connections of the previous run lingering
+        # in TIME_WAIT must not count as "taken", only a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
+            sock.listen(1)
         except OSError:
             return False
     return True
+
+
+def _password(cluster: Cluster, new: bool = False) -> str:
+    """The cluster's password from its passfile; generated (and the file written, 0600) when
+    ``new`` or when there is none yet."""
+    pf = cluster.passfile
+    if pf.exists() and not new:
+        return pf.read_text().strip().rsplit(":", 1)[-1]
+    password = secrets.token_urlsafe(24)  # [A-Za-z0-9_-]: nothing to escape in a passfile
+    pf.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = pf.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"*:*:*:{DB_ROLE}:{password}\n")
+    os.replace(tmp, pf)
+    return password
+
+
+def _hba_trusts(cluster: Cluster) -> bool:
+    hba = cluster.pgdata / "pg_hba.conf"
+    for line in hba.read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and fields[-1] == "trust":
+            return True
+    return False
+
+
+def _secure(cluster: Cluster) -> None:
+    """Switch a running cluster still on ``trust`` (made by an older version) to scram.
+
+    While ``trust`` is in force we can still connect without a password, so: set the
+    password, rewrite pg_hba.conf with scram-sha-256 in place of trust, reload.
+    """
+    from psycopg import sql
+
+    if not _hba_trusts(cluster):
+        if not cluster.passfile.exists():
+            raise ClusterError(
+                f"the password of the embedded cluster is missing ({cluster.passfile}): "
+                "restore that file, or set PARKGIS_DATABASE_URL")
+        return
+    password = _password(cluster)
+    with _connect_retrying(cluster.url("postgres")) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+            sql.Identifier(DB_ROLE), sql.Literal(password)))
+        hba = cluster.pgdata / "pg_hba.conf"
+        lines = []
+        for line in hba.read_text().splitlines():
+            body, sep, comment = line.partition("#")
+            fields = body.split()
+            if fields and fields[-1] == "trust":
+                line = body.rstrip()[: -len("trust")] + "scram-sha-256" + \
+                    (f"  {sep}{comment}" if sep else "")
+            lines.append(line)
+        hba.write_text("\n".join(lines) + "\n")  # in place: keeps the cluster owner's file
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def _connect_retrying(url: str) -> psycopg.Connection[Any]:
+    import psycopg
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def _ensure_database(cluster: Cluster) -> None:

@@ -1,0 +1,78 @@
+"""Connection pools that survive a database restart.
+
+Both pools (async for hot reads, sync for the domain core) are built here so that they share
+one policy: every connection is checked when it is handed out (a server restart leaves the
+idle ones dead), lives at most ``db_max_lifetime_s``, and a client waits at most
+``db_pool_timeout_s`` for one. ``reconnect_timeout`` is kept short because psycopg_pool's
+backoff between reconnection attempts doubles without a ceiling until that timeout: with the
+default (5 minutes) a pool that lost the database for 5 s retried only after 16, 32, 64 s...
+Once an attempt gives up, the next waiting client starts a fresh one at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from parkgis.settings import Settings
+
+
+def connect_kwargs(url: str, settings: Settings) -> dict[str, Any]:
+    """Connection options: a connect timeout and the public statement timeout as the session
+    default (planner routes raise it per transaction, see :func:`set_statement_timeout`)."""
+    options = conninfo_to_dict(url).get("options") or ""
+    timeout = f"-c statement_timeout={int(settings.db_statement_timeout_public_ms)}"
+    return {
+        "row_factory": dict_row,
+        "connect_timeout": int(settings.db_connect_timeout_s),
+        "options": f"{options} {timeout}".strip(),
+    }
+
+
+def _common(url: str, settings: Settings) -> dict[str, Any]:
+    return {
+        "conninfo": url,
+        "kwargs": connect_kwargs(url, settings),
+        "max_size": settings.pool_max_size,
+        "timeout": settings.db_pool_timeout_s,
+        "max_lifetime": settings.db_max_lifetime_s,
+        "reconnect_timeout": settings.db_reconnect_timeout_s,
+        "open": False,
+    }
+
+
+def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
+    """The async pool (not opened: use ``async with``)."""
+    return AsyncConnectionPool(min_size=settings.pool_min_size,
+                               check=AsyncConnectionPool.check_connection,
+                               **_common(url, settings))
+
+
+def sync_pool(url: str, settings: Settings) -> ConnectionPool:
+    """The sync pool (not opened: use ``with``)."""
+    return ConnectionPool(min_size=1, check=ConnectionPool.check_connection,
+                          **_common(url, settings))
+
+
+def set_statement_timeout(conn: psycopg.Connection, ms: int) -> None:
+    """Raise (or lower) the statement timeout for the connection's current transaction only,
+    so the pooled connection goes back with the session default."""
+    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(ms)}ms",))
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means 'the database is away or too busy': worth a 503 and a retry.
+
+    PoolTimeout is an OperationalError; so are a lost connection (no SQLSTATE), the shutdown
+    of a backend (57P01..57P03) and a cancelled statement (57014, our statement_timeout).
+    Lock timeouts (55P03) are a conflict the client must resolve, not an outage.
+    """
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate or ""
+    return state == "" or state.startswith("57") or state.startswith("08") \
+        or state in ("53300", "53400")
