@@ -89,6 +89,38 @@ def db_status() -> None:
     print(c.url())
 
 
+@db_app.command("backup")
+def db_backup(
+    path: Annotated[Path, typer.Argument(help="file to write (pg_dump custom format)")],
+) -> None:
+    """Back up everything: the database (pg_dump -Fc) and the terrain raster files."""
+    from parkgis.db import database_url
+    from parkgis.db.backup import backup
+
+    r = backup(database_url(), path)
+    extra = f" + {r.raster_files} raster file(s) in {r.rasters.name}" if r.rasters else ""
+    out.print(f"备份完成 / backed up to {r.dump.name}{extra} ({r.bytes} bytes)", highlight=False,
+              markup=False)
+
+
+@db_app.command("restore")
+def db_restore(
+    path: Annotated[Path, typer.Argument(help="a file written by `parkgis db backup`")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace the contents of a database that is not empty")] = False,
+) -> None:
+    """Restore a backup into the database (all or nothing); refuses a non-empty one."""
+    from parkgis.db import database_url, migrate
+    from parkgis.db.backup import restore
+
+    url = database_url()
+    n = restore(url, path, force=force)
+    applied = migrate(url)  # a backup from an older version gets the newer migrations
+    out.print(f"恢复完成 / restored {path.name} ({n} raster file(s))"
+              + (f"; applied migrations: {', '.join(applied)}" if applied else ""),
+              highlight=False, markup=False)
+
+
 @app.command("migrate")
 def migrate_cmd() -> None:
     """Apply pending schema migrations."""
