@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from parkgis.db import cluster
 from parkgis.settings import Settings
@@ -19,7 +20,9 @@ CLI = [sys.executable, "-m", "parkgis.cli"]
 
 def _cli(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if k != "PARKGIS_DATABASE_URL"}
-    e.update({"PARKGIS_DATA_DIR": str(data_dir), **env})
+    # The generated password goes next to the test's data dir, not into ~/.config.
+    e.update({"PARKGIS_DATA_DIR": str(data_dir),
+              "PARKGIS_PG_SECRETS_DIR": str(data_dir.parent / "secrets"), **env})
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=e, timeout=120)
 
 
@@ -129,3 +132,85 @@ def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     r = _cli(["migrate"], tmp_path / "z", PARKGIS_DATABASE_URL="postgresql://x@127.0.0.1:1/none")
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 1 and len(lines) == 1 and "database unavailable" in lines[0]
+
+
+def _status_url(data_dir: Path) -> str:
+    r = _cli(["db", "status"], data_dir)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout.strip().splitlines()[-1]
+
+
+def test_port_is_kept_across_restarts_and_a_taken_port_is_one_line(data_dir: Path) -> None:
+    assert _cli(["db", "start"], data_dir).returncode == 0
+    url = _status_url(data_dir)
+    port = conninfo_to_dict(url)["port"]
+    for _ in range(2):
+        assert "stopped" in _cli(["db", "stop"], data_dir).stdout
+        r = _cli(["db", "start"], data_dir)
+        assert r.returncode == 0, r.stderr
+        assert _status_url(data_dir) == url  # same port, same socket: clients reconnect
+    assert _cli(["db", "stop"], data_dir).returncode == 0
+    # Someone else listens on the cluster's port meanwhile: refuse, do not move silently.
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", int(port)))
+        squatter.listen(1)
+        r = _cli(["db", "start"], data_dir)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and str(port) in lines[0], r.stderr
+    c = cluster.locate(Settings(data_dir=data_dir))
+    assert c.port() == int(port) and not cluster.is_running(c)
+    assert _cli(["db", "start"], data_dir).returncode == 0  # free again: same port
+    assert _status_url(data_dir) == url
+
+
+def _hba_methods(data_dir: Path) -> set[str]:
+    c = cluster.locate(Settings(data_dir=data_dir))
+    lines = (c.pgdata / "pg_hba.conf").read_text().splitlines()
+    return {ln.split("#")[0].split()[-1] for ln in lines if ln.split("#")[0].strip()}
+
+
+def _refused_without_credentials(url: str, tmp: Path) -> None:
+    params = conninfo_to_dict(url)
+    params.pop("passfile", None)
+    empty = tmp / "empty-pgpass"
+    empty.write_text("")
+    empty.chmod(0o600)
+    for host in (params["host"], "127.0.0.1"):  # the unix socket and loopback TCP
+        bare = make_conninfo("", **{**params, "host": host, "passfile": str(empty)})
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(bare, connect_timeout=5).close()
+
+
+def test_cluster_requires_a_password(data_dir: Path, tmp_path: Path) -> None:
+    assert _cli(["db", "start"], data_dir).returncode == 0
+    assert _hba_methods(data_dir) == {"scram-sha-256"}
+    url = _status_url(data_dir)
+    passfile = Path(conninfo_to_dict(url)["passfile"])
+    assert (passfile.stat().st_mode & 0o777) == 0o600
+    assert not str(passfile).startswith(str(data_dir))  # not under the app's data dir
+    assert passfile.read_text().split(":")[-1].strip() not in url  # no secret in the URL
+    with psycopg.connect(url) as conn:  # the printed URL is usable as it is
+        assert conn.execute("SELECT current_user").fetchone()[0] == "parkgis"
+    _refused_without_credentials(url, tmp_path)
+
+
+def test_trust_cluster_is_upgraded_on_next_start(data_dir: Path, tmp_path: Path) -> None:
+    assert _cli(["db", "start"], data_dir).returncode == 0
+    url = _status_url(data_dir)
+    passfile = Path(conninfo_to_dict(url)["passfile"])
+    assert _cli(["db", "stop"], data_dir).returncode == 0
+    # Make it look like a cluster created by the old code: trust everywhere, no password.
+    c = cluster.locate(Settings(data_dir=data_dir))
+    hba = c.pgdata / "pg_hba.conf"
+    hba.write_text(hba.read_text().replace("scram-sha-256", "trust"))
+    passfile.unlink()
+    assert _cli(["db", "start"], data_dir).returncode == 0
+    assert _hba_methods(data_dir) == {"scram-sha-256"}
+    new_url = _status_url(data_dir)
+    assert Path(conninfo_to_dict(new_url)["passfile"]).exists()
+    with psycopg.connect(new_url) as conn:
+        assert conn.execute("SELECT 1").fetchone()[0] == 1
+    _refused_without_credentials(new_url, tmp_path)
