@@ -147,3 +147,22 @@ def test_a_damaged_backup_changes_nothing(loaded: str, tmp_path: Path) -> None:
     garbage.write_bytes(b"not a dump at all")
     r = _cli(["db", "restore", str(garbage)], loaded, tmp_path / "h")
     assert r.returncode == 1 and "custom-format" in r.stderr
+
+
+def test_a_crafted_raster_archive_writes_nothing_outside(empty_db: str, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    dump = tmp_path / "b" / "x.dump"
+    dump.parent.mkdir()
+    assert _cli(["db", "backup", str(dump)], empty_db, tmp_path / "h").returncode == 0
+    with tarfile.open(dump.parent / "x.dump.rasters.tar", "w") as tar:
+        data = b"not a raster"
+        info = tarfile.TarInfo("rasters/../../escaped.tif")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    home = tmp_path / "deep" / "home"
+    r = _cli(["db", "restore", str(dump)], empty_db, home)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1 and len(lines) == 1 and "raster archive" in lines[0], r.stderr
+    assert not list(tmp_path.rglob("escaped.tif"))
