@@ -239,7 +239,10 @@ class _Progress:
         if self._p is None:
             yield lambda n=1: None
             return
-        tid = self._p.add_task(description, total=total)
+        from rich.markup import escape
+
+        # File names are the user's text: "[red]" in one is printed, not interpreted.
+        tid = self._p.add_task(escape(description), total=total)
         try:
             yield lambda n=1: self._p.advance(tid, n)
         finally:
@@ -930,6 +933,23 @@ def _connect(url: str) -> psycopg.Connection:
         raise InvalidInput(f"cannot connect to the database: {' '.join(str(e).split())}") from e
 
 
+def parse_set_options(items: list[str] | None) -> dict[str, str]:
+    """``--set COLUMN=VALUE`` items (CLI and the upload form alike) as a mapping.
+
+    Raises
+    ------
+    InvalidInput
+        An item without ``=`` or without a column name.
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--set expects COLUMN=VALUE, got {_cap(item)}")
+        out[key.strip()] = value
+    return out
+
+
 def load_file(url: str, path: str | Path, layer: str | None = None, into: str | None = None,
               crs: str | int | None = None, from_gcj02: bool = False, fix: bool = False,
               encoding: str | None = None, progress: bool = False, *,
@@ -1056,4 +1076,4 @@ def load_sample_package(url: str, gpkg_path: str | Path,
     return [prep.report for prep in preps]
 
 
-__all__ = ["LoadReport", "Problem", "load_file", "load_sample_package"]
+__all__ = ["LoadReport", "Problem", "load_file", "load_sample_package", "parse_set_options"]
