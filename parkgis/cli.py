@@ -131,7 +131,7 @@ def load(
                              defaults=defaults or None)]
     for r in reports:
         # Names and values from the file are printed as they are, never as rich markup.
-        out.print(r.summary(), markup=False, highlight=False)
+        out.print(r.summary(), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("serve")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -195,6 +196,10 @@ def scrub(text: str, *names: str) -> str:
 
 
 def _cannot_read(path: Path, exc: BaseException, gdal_path: str = "") -> InvalidData:
+    if "Too many characters" in str(exc):
+        # json-c's limit on one token, reached by a multi-megabyte attribute: say what it is.
+        return InvalidData(f"cannot read {path.name}: a value too long (millions of "
+                           "characters in one attribute)")
     msg = scrub(str(exc), gdal_path, str(path), str(path.resolve()) if path.name else "") \
         or type(exc).__name__
     return InvalidData(f"cannot read {path.name}: {msg}")
@@ -296,7 +301,10 @@ def sniff(path: Path) -> str:
         return "zip"
     if head[:4] == b"\x00\x00\x27\x0a":
         return "shapefile"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2].count(b"\x00") == 1:
+    starts = b"{<\r\n\t "
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            len(head) > 1 and ((head[1] == 0 and head[0] in starts)
+                               or (head[0] == 0 and head[1] in starts))):
         raise _refused(path, "UTF-16 text (save it as UTF-8)")
     text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
     stripped = text.lstrip()
@@ -487,7 +495,11 @@ def _read(source: Source, layer: str | None, encoding: str | None) -> pd.DataFra
     if encoding:
         kw["encoding"] = encoding
     try:
-        return gpd.read_file(source.gdal_path, **kw)
+        with warnings.catch_warnings():
+            # GDAL's and shapely's remarks (unclosed ring, NaN) become precise errors below;
+            # as warnings they would break the CLI's one-line contract.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return gpd.read_file(source.gdal_path, **kw)
     except LookupError as e:
         raise InvalidInput(f"unknown encoding {str(encoding)[:40]!r}") from e
     except GEOSException as e:
