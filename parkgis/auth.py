@@ -3,8 +3,10 @@
 Three roles (design §4): ``investor`` (the public, read only), ``planner`` (every write to
 parcels and projects) and ``admin`` (a planner who also manages users and indicator tables).
 Passwords are hashed with argon2id (argon2-cffi); tokens are HS256 JWTs (PyJWT) signed with
-``settings.secret_key`` or, when that is unset, a random secret kept in
-``settings.data_dir/secret.key`` (mode 600) so that tokens survive a restart.
+``settings.secret_key`` or, when that is unset, a random secret kept in a file outside the
+application's working tree (``key_path``: ``$XDG_STATE_HOME/parkgis/`` or
+``~/.local/state/parkgis/``, ``/var/lib/parkgis/`` for root; mode 600) so that tokens survive
+a restart and nothing that reads files under the tree (a loader, a static route) can reach it.
 
 The functions take a synchronous psycopg connection and never commit: the caller owns the
 transaction (the CLI and the API both call them).
@@ -17,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -198,24 +201,51 @@ def authenticate(conn: psycopg.Connection, name: str, password: str) -> User | N
 
 # -- tokens ------------------------------------------------------------------------------------
 
+def state_dir() -> Path:
+    """Per-user state directory for ParkGIS secrets, outside any clone of the code."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/parkgis")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "parkgis"
+
+
+def key_path(settings: Settings) -> Path:
+    """Where the signing key file lives: ``settings.secret_key_file``, else one file per data
+    directory in ``state_dir()`` (two installations on one account keep separate keys)."""
+    if settings.secret_key_file:
+        return Path(settings.secret_key_file).expanduser()
+    tag = hashlib.sha256(str(Path(settings.data_dir).resolve()).encode()).hexdigest()[:16]
+    return state_dir() / f"secret-{tag}.key"
+
+
+def _write_new_key(path: Path, key: str) -> None:
+    """Create ``path`` holding ``key``, mode 600, unless it exists (``O_EXCL``: several workers
+    may start at once, exactly one writes and the others read the same key)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key)
+
+
 def signing_key(settings: Settings) -> str:
     """``settings.secret_key``, else the persisted random key (created on first use, mode 600).
 
-    Several workers may start at once: the file is created with ``O_EXCL`` so exactly one of
-    them writes it and the others read the same key.
+    A key left by an older version in ``data_dir/secret.key`` (inside the working tree) is
+    moved to ``key_path`` so that existing tokens stay valid, then removed from the tree.
     """
     if settings.secret_key:
         return settings.secret_key
-    path = Path(settings.data_dir) / "secret.key"
+    path = key_path(settings)
+    legacy = Path(settings.data_dir) / "secret.key"
+    if legacy.is_file():
+        if not path.exists():
+            _write_new_key(path, legacy.read_text(encoding="ascii").strip())
+        legacy.unlink(missing_ok=True)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_urlsafe(48))
+        _write_new_key(path, secrets.token_urlsafe(48))
     key = path.read_text(encoding="ascii").strip()
     if not key:  # another worker is between O_EXCL and write; the key is one write away
         import time

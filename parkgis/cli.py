@@ -26,13 +26,16 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(terrain_app, name="terrain")
 
-err = Console(stderr=True)
-out = Console()
+# No emoji codes: ":x:" in a parcel name or file name is text, not a symbol.
+err = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 
 def fail(message: str) -> None:
     """One line on stderr, exit status 1: what the brief asks of every CLI error."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -148,14 +151,9 @@ def load(
     )] = None,
 ) -> None:
     """Load a vector file into the store, in one transaction."""
-    from parkgis.io.loader import load_file, load_sample_package
+    from parkgis.io.loader import load_file, load_sample_package, parse_set_options
 
-    defaults: dict[str, str] = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            fail(f"--set expects COLUMN=VALUE, got {item!r}")
-        defaults[key.strip()] = value
+    defaults = parse_set_options(set_)
     url = _db_url()
     if layer is None and into is None and not defaults and file.suffix.lower() == ".gpkg":
         reports = load_sample_package(url, file, progress=True)
@@ -164,7 +162,8 @@ def load(
                              fix=fix, encoding=encoding, progress=True,
                              defaults=defaults or None)]
     for r in reports:
-        out.print(r.summary())
+        # Names and values from the file are printed as they are, never as rich markup.
+        out.print(r.summary(), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("serve")
@@ -190,7 +189,8 @@ def main() -> None:
     try:
         app()
     except ParkGISError as e:
-        err.print(f"error: {e}", highlight=False, soft_wrap=True)
+        # The message quotes the user's file names and values: literal text, not markup.
+        err.print(f"error: {e}", highlight=False, soft_wrap=True, markup=False)
         sys.exit(1)
     except psycopg.OperationalError as e:
         # An unreachable or missing database is the user's to fix: one line, not a traceback.

@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     tile_max_features: int = 20_000
     default_gk_srid: int = 4547
 
+    # The token-signing key: PARKGIS_SECRET_KEY, else a file outside the working tree (see
+    # ``parkgis.auth.key_path``); PARKGIS_SECRET_KEY_FILE names that file explicitly.
     secret_key: str | None = None
+    secret_key_file: Path | None = None
     token_minutes: int = 480
     earthwork_yuan_per_m3: float = 25.0
     inquiry_rate_per_hour: int = 5

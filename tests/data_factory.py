@@ -125,6 +125,8 @@ def zip_shapefile(shp: Path, out: Path, folder: str = "") -> Path:
     """Zip a shapefile's side files, optionally inside a folder (as exports often do)."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted(shp.parent.glob(shp.stem + ".*")):
+            if f.resolve() == out.resolve():
+                continue  # the archive being written, when it sits next to the shapefile
             zf.write(f, f"{folder}{f.name}")
     return out
 

@@ -51,7 +51,7 @@ def test_password_hashing_and_tokens(tmp_path) -> None:
     s = Settings(data_dir=tmp_path, secret_key=None, token_minutes=5)
     token, seconds = auth.issue_token(auth.User("wang", "planner"), s)
     assert seconds == 300
-    key_file = tmp_path / "secret.key"
+    key_file = auth.key_path(s)
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     # a restart (new Settings, same directory) accepts the token: the key was persisted
     claims = auth.decode_token(token, Settings(data_dir=tmp_path, secret_key=None))

@@ -241,8 +241,8 @@ def test_overlapping_parcel_refused_naming_both_codes(zoned_db: str, tmp_path: P
     before = _rows(zoned_db, "SELECT code, version FROM parcels ORDER BY code")
     events = df.count(zoned_db, "parcel_events")
     # A new parcel half over WH-T-002, and an update of WH-T-001 that is fine on its own.
-    g = df.parcels_gdf(geoms=[df.square(0, 0), box(df.X0 + 150, df.Y0, df.X0 + 250, df.Y0 + 80)],
-                       status="reserved")
+    g = df.parcels_gdf(geoms=[df.square(0, 0), box(df.X0 + 150, df.Y0, df.X0 + 250, df.Y0 + 80)])
+    g.loc[0, "land_price_wan_per_mu"] = 30.0
     g.loc[1, "code"] = "WH-X-009"
     path = df.write_gpkg(tmp_path / "overlap.gpkg", {"parcels": g})
     with pytest.raises(InvalidData) as exc:
@@ -266,17 +266,16 @@ def test_unknown_zone_refused_by_database(zoned_db: str, tmp_path: Path) -> None
 def test_upsert_by_code_updates_rather_than_duplicates(zoned_db: str, tmp_path: Path) -> None:
     g = df.parcels_gdf()
     load_file(zoned_db, df.write_gpkg(tmp_path / "a.gpkg", {"parcels": g}), layer="parcels")
-    g.loc[1, "status"] = "reserved"
+    g.loc[1, "landuse_alias"] = "M2"
     g.loc[2, "land_price_wan_per_mu"] = 21.0
     r = load_file(zoned_db, df.write_gpkg(tmp_path / "b.gpkg", {"parcels": g}), layer="parcels")
     assert (r.inserted, r.updated, r.unchanged) == (0, 2, 2)
     assert df.count(zoned_db, "parcels") == 4
-    rows = _rows(zoned_db, "SELECT code, status, version FROM parcels ORDER BY code")
-    assert rows[1] == ("WH-T-002", "reserved", 2) and rows[0][2] == 1
-    # The status change was audited, once, and marked as coming from a load.
+    rows = _rows(zoned_db, "SELECT code, landuse_alias, version FROM parcels ORDER BY code")
+    assert rows[1] == ("WH-T-002", "M2", 2) and rows[0][2] == 1
+    # Only the insert is a status event; an attribute update is versioned, not an event.
     assert _rows(zoned_db, "SELECT action, from_status, to_status FROM parcel_events "
-                 "WHERE parcel_code = 'WH-T-002' ORDER BY id") == [
-        ("load", None, "available"), ("load", "available", "reserved")]
+                 "WHERE parcel_code = 'WH-T-002' ORDER BY id") == [("load", None, "available")]
 
 
 # --- unreadable files ------------------------------------------------------------------------
@@ -300,7 +299,7 @@ def test_broken_zip_refused(zoned_db: str, tmp_path: Path) -> None:
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w") as zf:
         zf.writestr("readme.txt", "no shapes here")
-    with pytest.raises(InvalidData, match="no shapefile"):
+    with pytest.raises(InvalidData, match="'readme.txt' is not part of a shapefile"):
         load_file(zoned_db, empty, layer="parcels")
 
 

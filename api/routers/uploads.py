@@ -1,5 +1,10 @@
 """Upload a vector file into the store (planner/admin): the loader behind ``parkgis load``.
 
+The form takes the CLI's options: ``layer``, ``crs``, ``from_gcj02``, ``fix``, ``encoding``
+and ``set`` (repeatable ``COLUMN=VALUE``); the path's ``{table}`` is ``--into``. The format
+is decided by the loader from the file's content, so the client's file name only labels the
+upload in messages.
+
 A refused file — invalid geometry, no CRS, swapped lon/lat, a GBK .dbf read wrongly, a
 broken archive, an overlap with a live parcel — is a precise problem+json and stores nothing:
 the loader writes in one transaction.
@@ -19,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from api.security import RequirePlanner
 from parkgis.errors import InvalidInput
-from parkgis.io.loader import load_file
+from parkgis.io.loader import load_file, parse_set_options
 
 router = APIRouter(tags=["uploads"])
 
@@ -44,10 +49,15 @@ async def upload_layer(
     from_gcj02: Annotated[bool, Form()] = False,
     fix: Annotated[bool, Form()] = False,
     encoding: Annotated[str | None, Form()] = None,
+    set_: Annotated[list[str] | None, Form(
+        alias="set", description="COLUMN=VALUE for columns the file lacks (repeatable), "
+        "as parkgis load --set")] = None,
 ) -> JSONResponse:
     if table not in TABLES:
-        raise InvalidInput(f"未知图层 / unknown table {table!r}: one of {', '.join(TABLES)}")
-    name = SAFE_NAME.sub("_", Path(file.filename or "upload").name) or "upload"
+        raise InvalidInput(f"未知图层 / unknown table {table[:40]!r}: one of {', '.join(TABLES)}")
+    defaults = parse_set_options(set_)
+    name = SAFE_NAME.sub("_", Path(file.filename or "upload").name)[:100].lstrip(".") \
+        or "upload"
     with tempfile.TemporaryDirectory(prefix="parkgis-upload-") as tmp:
         path = Path(tmp) / name
         size = 0
@@ -61,7 +71,8 @@ async def upload_layer(
             raise InvalidInput("空文件 / empty file")
         report = await run_in_threadpool(
             load_file, request.app.state.database_url, path, layer=layer, into=table, crs=crs,
-            from_gcj02=from_gcj02, fix=fix, encoding=encoding, actor=user.name)
+            from_gcj02=from_gcj02, fix=fix, encoding=encoding, actor=user.name,
+            defaults=defaults or None)
     body: dict[str, Any] = dataclasses.asdict(report)
     body["summary"] = report.summary()
     return JSONResponse(body, status_code=201)

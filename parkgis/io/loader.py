@@ -54,8 +54,8 @@ from psycopg.types.json import Jsonb
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from parkgis.errors import InvalidData, InvalidInput, NotFound
-from parkgis.io.formats import ReadResult, list_layers, read_vector, resolve_source
+from parkgis.errors import Conflict, InvalidData, InvalidInput, NotFound
+from parkgis.io.formats import ReadResult, list_layers, open_source, read_vector, scrub
 from parkgis.store.tables import (
     SAMPLE_LAYERS,
     SQL_TYPES,
@@ -69,6 +69,20 @@ from parkgis.store.tables import (
 
 #: How many problems the one-line error message lists; all are in ``InvalidData.extra``.
 MAX_PROBLEMS_IN_MESSAGE = 8
+
+#: At most this many problems travel in ``InvalidData.extra`` (an HTTP body stays small).
+MAX_PROBLEMS_LISTED = 200
+#: Longest value a problem message echoes; values are cut there and marked with "…".
+MAX_ECHO_CHARS = 80
+#: Longest text a cell may hold, a code, and a number written as text: beyond these a value is
+#: refused as "value too long" rather than parsed (a 5 MB attribute is an error, not a name).
+MAX_TEXT_CHARS = 10_000
+MAX_CODE_CHARS = 100
+MAX_NUMBER_CHARS = 100
+
+#: Columns only the lifecycle (``parkgis.lifecycle``) changes on an existing parcel: a load
+#: that would change them is refused with the list of parcels and the action to use.
+LIFECYCLE_COLUMNS = ("status", "project_code", "reserved_until")
 
 #: Where land can be for this product: mainland China with a margin, lon/lat.
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
@@ -110,6 +124,12 @@ SQL_INSERT_ONLY = sql.SQL(
     "RETURNING true AS inserted"
 )
 SQL_ORDS = sql.SQL("SELECT ord, code FROM {stage} ORDER BY ord")
+#: Existing parcels whose lifecycle columns the staged rows would change, locked so the answer
+#: holds until the upsert in the same transaction.
+SQL_LIFECYCLE_CHANGES = sql.SQL(
+    "SELECT s.code, p.status, {new_status} FROM {stage} s JOIN parcels p ON p.code = s.code "
+    "WHERE {changed} ORDER BY s.ord FOR UPDATE OF p"
+)
 SQL_SET_ACTION = "SELECT set_config('parkgis.action', %s, true)"
 SQL_SET_ACTOR = "SELECT set_config('parkgis.actor', %s, true)"
 
@@ -139,7 +159,7 @@ class Problem:
             return self.reason
         who = f"feature {self.index + 1}"
         if self.code:
-            who += f" ({self.code})"
+            who += f" ({_clip(self.code)})"
         return f"{who}: {self.reason}"
 
 
@@ -219,11 +239,26 @@ class _Progress:
         if self._p is None:
             yield lambda n=1: None
             return
-        tid = self._p.add_task(description, total=total)
+        from rich.markup import escape
+
+        # File names are the user's text: "[red]" in one is printed, not interpreted.
+        tid = self._p.add_task(escape(description), total=total)
         try:
             yield lambda n=1: self._p.advance(tid, n)
         finally:
             self._p.update(tid, completed=total or 0, visible=True)
+
+
+def _clip(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_ECHO_CHARS else text[: MAX_ECHO_CHARS - 1] + "…"
+
+
+def _cap(v: Any) -> str:
+    """A value as a problem message quotes it: repr, one line, at most ``MAX_ECHO_CHARS``."""
+    text = repr(v) if isinstance(v, str) else str(v)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ECHO_CHARS else text[: MAX_ECHO_CHARS - 1] + "…"
 
 
 # --- value conversion ------------------------------------------------------------------------
@@ -261,20 +296,20 @@ def _to_bool(v: Any) -> bool:
         return True
     if s in _FALSE:
         return False
-    raise ValueError(f"cannot read {v!r} as yes/no (use true/false, 1/0 or 是/否)")
+    raise ValueError(f"cannot read {_cap(v)} as yes/no (use true/false, 1/0 or 是/否)")
 
 
 def _to_int(v: Any) -> int:
     f = float(v)
     if not f.is_integer():
-        raise ValueError(f"{v!r} is not a whole number")
+        raise ValueError(f"{_cap(v)} is not a whole number")
     return int(f)
 
 
 def _to_float(v: Any) -> float:
     f = float(v)
     if not math.isfinite(f):
-        raise ValueError(f"{v!r} is not a finite number")
+        raise ValueError(f"{_cap(v)} is not a finite number")
     return f
 
 
@@ -282,9 +317,9 @@ def _to_numeric(v: Any) -> Decimal:
     try:
         d = Decimal(str(v).strip())
     except InvalidOperation as e:
-        raise ValueError(f"{v!r} is not a number") from e
+        raise ValueError(f"{_cap(v)} is not a number") from e
     if not d.is_finite():
-        raise ValueError(f"{v!r} is not a finite number")
+        raise ValueError(f"{_cap(v)} is not a finite number")
     return d
 
 
@@ -303,7 +338,7 @@ def _to_date(v: Any) -> date:
     try:
         return datetime.fromisoformat(s).date()
     except ValueError as e:
-        raise ValueError(f"cannot read {v!r} as a date (use YYYY-MM-DD)") from e
+        raise ValueError(f"cannot read {_cap(v)} as a date (use YYYY-MM-DD)") from e
 
 
 def _to_text_array(v: Any) -> list[str]:
@@ -315,9 +350,9 @@ def _to_text_array(v: Any) -> list[str]:
             try:
                 items = json.loads(s)
             except json.JSONDecodeError as e:
-                raise ValueError(f"cannot read {s!r} as a JSON list") from e
+                raise ValueError(f"cannot read {_cap(s)} as a JSON list") from e
             if not isinstance(items, list):
-                raise ValueError(f"{s!r} is not a list")
+                raise ValueError(f"{_cap(s)} is not a list")
         elif s.startswith("{") and s.endswith("}"):  # a PostgreSQL array literal
             items = [x.strip().strip('"') for x in s[1:-1].split(",") if x.strip()]
         else:
@@ -331,7 +366,7 @@ def _to_jsonb(v: Any) -> Jsonb:
     try:
         return Jsonb(json.loads(str(v)))
     except json.JSONDecodeError as e:
-        raise ValueError(f"cannot read {v!r} as JSON") from e
+        raise ValueError(f"cannot read {_cap(v)} as JSON") from e
 
 
 _CONVERT: dict[str, Callable[[Any], Any]] = {
@@ -365,7 +400,7 @@ def _parse_crs(crs: str | int | CRS | None) -> CRS | None:
     try:
         return CRS.from_user_input(text)
     except CRSError as e:
-        raise InvalidInput(f"unknown CRS {crs!r}: {e}") from e
+        raise InvalidInput(f"unknown CRS {_cap(str(crs))}: {scrub(str(e))}") from e
 
 
 def _map_columns(frame: pd.DataFrame, table: Table) -> tuple[dict[str, str], list[str]]:
@@ -421,6 +456,24 @@ def _close_dxf_lines(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _refuse_non_finite(gdf: gpd.GeoDataFrame, name: str) -> None:
+    """NaN or infinite coordinates are named as such (they otherwise surface as a misleading
+    "looks projected" or "outside China" after the bounds turn NaN)."""
+    bad: list[str] = []
+    for i, g in enumerate(gdf.geometry.values):
+        if g is None or g.is_empty:
+            continue
+        xy = shapely.get_coordinates(g)
+        if not np.isfinite(xy).all():
+            kind = "NaN" if np.isnan(xy).any() else "Infinity"
+            bad.append(f"feature {i + 1}: a coordinate is {kind}")
+            if len(bad) >= MAX_PROBLEMS_IN_MESSAGE:
+                break
+    if bad:
+        raise InvalidData(f"{name}: refused, nothing stored — coordinates must be finite "
+                          f"numbers: {'; '.join(bad)}", problems=bad)
+
+
 def _place(gdf: gpd.GeoDataFrame, name: str, crs: CRS | None, from_gcj02: bool,
            notes: list[str]) -> gpd.GeoDataFrame:
     """Reproject to EPSG:4490 after checking that the declared CRS is believable."""
@@ -436,6 +489,7 @@ def _place(gdf: gpd.GeoDataFrame, name: str, crs: CRS | None, from_gcj02: bool,
             "because guessing would misplace the land. Pass --crs, e.g. --crs EPSG:4547 "
             "(CGCS2000 Gauss-Krüger CM 114E, metres) or --crs EPSG:4490 (CGCS2000 lon/lat)")
     src = CRS(gdf.crs)
+    _refuse_non_finite(gdf, name)
     geoms = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
     if len(geoms):
         minx, miny, maxx, maxy = geoms.total_bounds
@@ -541,149 +595,200 @@ def _check_geometry(table: Table, g: Any, fix: bool, label: str, idx: int, code:
     return g
 
 
-def _prepare(read: ReadResult, source_label: str, table: Table, crs: CRS | None,
-             from_gcj02: bool, fix: bool, defaults: Mapping[str, Any] | None,
-             progress: _Progress) -> Prepared:
+def _spatial_frame(read: ReadResult, source_label: str, table: Table, crs: CRS | None,
+                   from_gcj02: bool, report: LoadReport) -> pd.DataFrame:
+    """Step 1 of preparing: the features in EPSG:4490 (DXF outlines closed into polygons),
+    or the attributes alone for a non-spatial table."""
     frame = read.frame
-    report = LoadReport(source=source_label, table=table.name, read=len(frame))
-    report.notes.extend(read.notes)
-    if read.encoding:
-        report.notes.append(f"encoding {read.encoding}")
-    problems: list[Problem] = []
-    is_dxf = read.driver.upper() == "DXF"
-
     has_geom = isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame
     if table.spatial and not has_geom:
         raise InvalidData(f"{source_label} has no geometry, but {table.name} needs one")
+    if not table.spatial:
+        if has_geom:
+            report.notes.append("geometry ignored: the table is not spatial")
+            return pd.DataFrame(frame.drop(columns=frame._geometry_column_name))
+        return frame
+    gdf: gpd.GeoDataFrame = frame
+    if read.driver.upper() == "DXF":
+        geoms = _close_dxf_lines(np.asarray(gdf.geometry.values, dtype=object))
+        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+        if table.geom == "polygon":
+            keep = gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+            if (~keep).any():
+                report.notes.append(f"DXF: {int((~keep).sum())} non-polygon entities "
+                                    "(text, lines) skipped")
+            gdf = gdf[keep].reset_index(drop=True)
+            report.read = len(gdf)
+    return _place(gdf, source_label, crs, from_gcj02, report.notes)
 
-    if table.spatial:
-        gdf: gpd.GeoDataFrame = frame
-        if is_dxf:
-            geoms = _close_dxf_lines(np.asarray(gdf.geometry.values, dtype=object))
-            gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
-            if table.geom == "polygon":
-                keep = gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
-                if (~keep).any():
-                    report.notes.append(f"DXF: {int((~keep).sum())} non-polygon entities "
-                                        "(text, lines) skipped")
-                gdf = gdf[keep].reset_index(drop=True)
-                report.read = len(gdf)
-        gdf = _place(gdf, source_label, crs, from_gcj02, report.notes)
-        frame = gdf
-    elif has_geom:
-        report.notes.append("geometry ignored: the table is not spatial")
-        frame = pd.DataFrame(frame.drop(columns=frame._geometry_column_name))
 
+@dataclass
+class _Plan:
+    """Step 2 of preparing: which file column feeds which table column."""
+
+    frame: pd.DataFrame
+    by_target: dict[str, str]
+    columns: list[Column]
+    defaults: dict[str, Any]
+    derive_gk: bool
+    codes: list[str | None]
+
+
+def _plan_columns(frame: pd.DataFrame, table: Table, is_dxf: bool,
+                  defaults: Mapping[str, Any] | None, report: LoadReport,
+                  problems: list[Problem]) -> _Plan:
     mapping, ignored = _map_columns(frame, table)
-    report.ignored_columns = ignored
+    report.ignored_columns = [_clip(c) for c in ignored]
     by_target = {t: f for f, t in mapping.items()}
-    n = len(frame)
-
     if "code" not in by_target and is_dxf:
         frame = frame.copy()
         frame["__code"] = _dxf_codes(frame, report.notes).values
         by_target["code"] = "__code"
 
-    defaults = dict(defaults or {})
-    unknown_defaults = [k for k in defaults if table.column(k) is None]
+    given = dict(defaults or {})
+    unknown_defaults = [_cap(k) for k in given if table.column(k) is None]
     if unknown_defaults:
         raise InvalidInput(f"{table.name} has no column(s) {', '.join(unknown_defaults)}")
 
     # Columns we send: the file's, the caller's defaults, and gk_srid the loader can derive.
-    columns = [c for c in table.columns if c.name in by_target or c.name in defaults]
+    columns = [c for c in table.columns if c.name in by_target or c.name in given]
     derive_gk = table.has_gk_srid and table.spatial
     if derive_gk and table.column("gk_srid") not in columns:
         columns.append(table.column("gk_srid"))  # type: ignore[arg-type]
-    missing = [c for c in table.required if c not in by_target and c not in defaults]
+    missing = [c for c in table.required if c not in by_target and c not in given]
     if missing:
         problems.append(Problem(None, None, f"missing required column(s) {', '.join(missing)} "
                                 f"for {table.name}"))
-
     code_src = by_target.get("code")
-    codes: list[str | None] = [None] * n
+    codes: list[str | None] = [None] * len(frame)
     if code_src is not None:
         codes = [None if _missing(v) else _to_text(v) for v in frame[code_src].tolist()]
+    return _Plan(frame, by_target, columns, given, derive_gk, codes)
 
-    geom_values = (np.asarray(frame.geometry.values, dtype=object)
-                   if table.spatial else np.empty(n, dtype=object))
-    raw = {c.name: (frame[by_target[c.name]].tolist() if c.name in by_target else None)
-           for c in columns}
 
-    rows: list[tuple[Any, ...]] = []
+def _check_codes(plan: _Plan, problems: list[Problem]) -> None:
+    """Step 3: every feature has a code, each code once."""
+    if "code" not in plan.by_target:
+        return
     seen: dict[str, int] = {}
+    for i, code in enumerate(plan.codes):
+        if code is None:
+            problems.append(Problem(i, None, "missing code"))
+        elif len(code) > MAX_CODE_CHARS:
+            problems.append(Problem(i, None, f"code: value too long ({len(code)} characters, "
+                                    f"at most {MAX_CODE_CHARS})"))
+        elif code in seen:
+            problems.append(Problem(i, code, f"duplicate code (also feature {seen[code] + 1})"))
+        else:
+            seen[code] = i
+
+
+def _convert_value(c: Column, v: Any, i: int, code: str | None,
+                   problems: list[Problem]) -> Any:
+    """One cell converted to the column's type, or its default after recording a problem."""
+    if _missing(v):
+        if c.required:
+            problems.append(Problem(i, code, f"missing value for {c.name}"))
+        return Jsonb(c.default) if c.type == "jsonb" and c.default is not None else c.default
+    limit = MAX_NUMBER_CHARS if c.type in ("int", "float", "numeric") else MAX_TEXT_CHARS
+    if isinstance(v, str) and len(v) > limit:
+        problems.append(Problem(i, code, f"{c.name}: value too long ({len(v)} characters, "
+                                f"at most {limit})"))
+        return None
+    try:
+        v = _CONVERT[c.type](v)
+    except (ValueError, TypeError, ArithmeticError) as e:
+        problems.append(Problem(i, code, f"{c.name}: {e}"))
+        return None
+    if c.vocab is not None and v not in c.vocab:
+        problems.append(Problem(i, code, f"{c.name} {_cap(v)} is not one of "
+                                f"{', '.join(c.vocab)}"))
+    if c.pattern is not None and not re.fullmatch(c.pattern, str(v)):
+        problems.append(Problem(i, code, f"{c.name} {_cap(v)} is malformed"))
+    return v
+
+
+def _build_rows(plan: _Plan, table: Table, fix: bool, report: LoadReport,
+                problems: list[Problem], progress: _Progress) -> list[tuple[Any, ...]]:
+    """Step 4: one COPY row per feature, ``(ord, *values[, ewkb hex])``."""
+    n = len(plan.frame)
+    geom_values = (np.asarray(plan.frame.geometry.values, dtype=object)
+                   if table.spatial else np.empty(n, dtype=object))
+    raw = {c.name: (plan.frame[plan.by_target[c.name]].tolist()
+                    if c.name in plan.by_target else None) for c in plan.columns}
+    rows: list[tuple[Any, ...]] = []
     with progress.task("validating 校验", n) as advance:
         for i in range(n):
-            code = codes[i]
-            label = code or f"feature {i + 1}"
-            if code_src is not None and code is None:
-                problems.append(Problem(i, None, "missing code"))
-            elif code is not None:
-                if code in seen:
-                    problems.append(Problem(i, code, f"duplicate code (also feature "
-                                            f"{seen[code] + 1})"))
-                else:
-                    seen[code] = i
+            code = plan.codes[i]
+            code = code if code is None or len(code) <= MAX_CODE_CHARS else None
             values: list[Any] = [i]
             geom = None
             if table.spatial:
-                geom = _check_geometry(table, geom_values[i], fix, label, i, code, problems,
-                                       report.fixes)
-            for c in columns:
-                v = raw[c.name][i] if raw[c.name] is not None else defaults.get(c.name)
+                geom = _check_geometry(table, geom_values[i], fix, code or f"feature {i + 1}",
+                                       i, code, problems, report.fixes)
+            for c in plan.columns:
+                v = raw[c.name][i] if raw[c.name] is not None else plan.defaults.get(c.name)
                 if c.name == "code":
                     values.append(code)
-                    continue
-                if c.name == "gk_srid" and derive_gk and _missing(v):
-                    v = gk_srid_for_lon(geom.representative_point().x) if geom is not None \
-                        else None
-                    values.append(v)
-                    continue
-                if _missing(v):
-                    if c.required:
-                        problems.append(Problem(i, code, f"missing value for {c.name}"))
-                    values.append(Jsonb(c.default) if c.type == "jsonb" and c.default is not None
-                                  else c.default)
-                    continue
-                try:
-                    v = _CONVERT[c.type](v)
-                except (ValueError, TypeError) as e:
-                    problems.append(Problem(i, code, f"{c.name}: {e}"))
-                    values.append(None)
-                    continue
-                if c.vocab is not None and v not in c.vocab:
-                    problems.append(Problem(i, code, f"{c.name} {v!r} is not one of "
-                                            f"{', '.join(c.vocab)}"))
-                if c.pattern is not None and not re.fullmatch(c.pattern, str(v)):
-                    problems.append(Problem(i, code, f"{c.name} {v!r} is malformed"))
-                values.append(v)
+                elif c.name == "gk_srid" and plan.derive_gk and _missing(v):
+                    values.append(None if geom is None else
+                                  gk_srid_for_lon(geom.representative_point().x))
+                else:
+                    values.append(_convert_value(c, v, i, code, problems))
             if table.spatial:
                 values.append(None if geom is None else
                               shapely.to_wkb(shapely.set_srid(geom, STORE_SRID), hex=True,
                                              include_srid=True))
             rows.append(tuple(values))
             advance(1)
+    return rows
 
+
+def _refuse(source_label: str, table: Table, problems: list[Problem]) -> InvalidData:
+    # In file order, file-level problems first (sorted is stable within a feature).
+    problems = sorted(problems, key=lambda p: -1 if p.index is None else p.index)
+    shown = "; ".join(str(p) for p in problems[:MAX_PROBLEMS_IN_MESSAGE])
+    more = len(problems) - MAX_PROBLEMS_IN_MESSAGE
+    tail = f"; and {more} more" if more > 0 else ""
+    return InvalidData(
+        f"{source_label}: refused, nothing stored — {len(problems)} problem"
+        f"{'s' if len(problems) != 1 else ''}: {shown}{tail}",
+        problems=[str(p) for p in problems[:MAX_PROBLEMS_LISTED]], table=table.name)
+
+
+def _prepare(read: ReadResult, source_label: str, table: Table, crs: CRS | None,
+             from_gcj02: bool, fix: bool, defaults: Mapping[str, Any] | None,
+             progress: _Progress) -> Prepared:
+    """Place, map, check and convert a layer; every problem is collected before refusing."""
+    report = LoadReport(source=source_label, table=table.name, read=len(read.frame))
+    report.notes.extend(read.notes)
+    if read.encoding:
+        report.notes.append(f"encoding {read.encoding}")
+    problems: list[Problem] = []
+    frame = _spatial_frame(read, source_label, table, crs, from_gcj02, report)
+    plan = _plan_columns(frame, table, read.driver.upper() == "DXF", defaults, report,
+                         problems)
+    _check_codes(plan, problems)
+    rows = _build_rows(plan, table, fix, report, problems, progress)
     if problems:
-        shown = "; ".join(str(p) for p in problems[:MAX_PROBLEMS_IN_MESSAGE])
-        more = len(problems) - MAX_PROBLEMS_IN_MESSAGE
-        tail = f"; and {more} more" if more > 0 else ""
-        raise InvalidData(
-            f"{source_label}: refused, nothing stored — {len(problems)} problem"
-            f"{'s' if len(problems) != 1 else ''}: {shown}{tail}",
-            problems=[str(p) for p in problems], table=table.name)
-    return Prepared(table=table, columns=columns, rows=rows,
-                    codes=[c or "" for c in codes], report=report)
+        raise _refuse(source_label, table, problems)
+    return Prepared(table=table, columns=plan.columns, rows=rows,
+                    codes=[c or "" for c in plan.codes], report=report)
 
 
 # --- writing ---------------------------------------------------------------------------------
 
 
 def _one_line(e: psycopg.Error) -> str:
+    """The database's reason, without a "Failing row contains (...)" dump of the whole row."""
     diag = e.diag
     msg = diag.message_primary or str(e)
-    if diag.message_detail and diag.sqlstate not in ("23P01", "P0001"):
-        msg += f" ({diag.message_detail})"
-    return " ".join(msg.split())
+    detail = diag.message_detail or ""
+    if detail and diag.sqlstate not in ("23P01", "P0001") and not detail.startswith(
+            "Failing row contains"):
+        msg += f" ({detail})"
+    msg = " ".join(msg.split())
+    return msg if len(msg) <= 300 else msg[:299] + "…"
 
 
 def _upsert_sql(prep: Prepared, stage: sql.Identifier, filter_: sql.Composable) -> sql.Composed:
@@ -723,6 +828,8 @@ def _write(conn: psycopg.Connection, prep: Prepared, progress: _Progress) -> Non
                 for row in prep.rows:
                     copy.write_row(row)
                     advance(1)
+        if t.name == "parcels":
+            _refuse_lifecycle_changes(cur, prep, stage)
         try:
             with conn.transaction():  # a savepoint, so the culprit can be searched for below
                 cur.execute(_upsert_sql(prep, stage, sql.SQL("true")))
@@ -734,6 +841,52 @@ def _write(conn: psycopg.Connection, prep: Prepared, progress: _Progress) -> Non
     prep.report.updated = len(results) - prep.report.inserted
     prep.report.unchanged = len(prep.rows) - len(results)
     prep.report.seconds += time.perf_counter() - started
+
+
+def _lifecycle_hint(old: str, new: str) -> str:
+    from parkgis.lifecycle import TRANSITIONS
+
+    actions = [a for a, (sources, target) in TRANSITIONS.items()
+               if old in sources and target == new]
+    if actions:
+        return f"action {actions[0]}"
+    return "no single action; use the lifecycle actions step by step"
+
+
+def _refuse_lifecycle_changes(cur: psycopg.Cursor, prep: Prepared,
+                              stage: sql.Identifier) -> None:
+    """Refuse a load that would change an existing parcel's status, project or reservation.
+
+    Those change only through ``parkgis.lifecycle`` (transition rules, holds, events,
+    If-Match); a file cannot say which action was meant or carry the version the planner saw,
+    so the load is refused and the parcels to act on are listed (README: "Loading over
+    existing parcels").
+    """
+    present = [c for c in LIFECYCLE_COLUMNS if c in {col.name for col in prep.columns}]
+    if not present:
+        return
+    changed = sql.SQL(" OR ").join(
+        sql.SQL("p.{c} IS DISTINCT FROM s.{c}").format(c=sql.Identifier(c)) for c in present)
+    new_status = sql.SQL("s.status" if "status" in present else "p.status")
+    rows = cur.execute(SQL_LIFECYCLE_CHANGES.format(
+        new_status=new_status, stage=stage, changed=changed)).fetchall()
+    if not rows:
+        return
+    items = []
+    for code, old, new in rows:
+        what = (f"{old} → {new} ({_lifecycle_hint(old, new)})" if old != new
+                else f"project or reservation of a {old} parcel")
+        items.append(f"{_clip(code)}: {what}")
+    shown = "; ".join(items[:MAX_PROBLEMS_IN_MESSAGE])
+    more = f"; and {len(items) - MAX_PROBLEMS_IN_MESSAGE} more" if len(
+        items) > MAX_PROBLEMS_IN_MESSAGE else ""
+    raise Conflict(
+        f"{prep.report.source}: refused, nothing stored — 状态变更须通过地块状态操作 / "
+        f"{len(items)} existing parcel{'s' if len(items) != 1 else ''} would change status, "
+        f"project or reservation, which only the lifecycle actions do "
+        f"(POST /api/parcels/CODE/ACTION or the planner): {shown}{more}",
+        parcels=[{"code": code, "status": old, "requested": new}
+                 for code, old, new in rows[:MAX_PROBLEMS_LISTED]], table="parcels")
 
 
 def _name_culprit(conn: psycopg.Connection, prep: Prepared, stage: sql.Identifier,
@@ -778,6 +931,23 @@ def _connect(url: str) -> psycopg.Connection:
         return psycopg.connect(url)
     except psycopg.OperationalError as e:
         raise InvalidInput(f"cannot connect to the database: {' '.join(str(e).split())}") from e
+
+
+def parse_set_options(items: list[str] | None) -> dict[str, str]:
+    """``--set COLUMN=VALUE`` items (CLI and the upload form alike) as a mapping.
+
+    Raises
+    ------
+    InvalidInput
+        An item without ``=`` or without a column name.
+    """
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"--set expects COLUMN=VALUE, got {_cap(item)}")
+        out[key.strip()] = value
+    return out
 
 
 def load_file(url: str, path: str | Path, layer: str | None = None, into: str | None = None,
@@ -880,7 +1050,8 @@ def load_sample_package(url: str, gpkg_path: str | Path,
     """
     p = Path(gpkg_path)
     started = time.perf_counter()
-    present = {n for n, _ in list_layers(resolve_source(p))}
+    with open_source(p) as source:
+        present = {n for n, _ in list_layers(source)}
     plan = [(lay, tab) for lay, tab in SAMPLE_LAYERS if lay in present]
     if not plan:
         raise NotFound(f"{p.name} has none of the layers "
@@ -905,4 +1076,4 @@ def load_sample_package(url: str, gpkg_path: str | Path,
     return [prep.report for prep in preps]
 
 
-__all__ = ["LoadReport", "Problem", "load_file", "load_sample_package"]
+__all__ = ["LoadReport", "Problem", "load_file", "load_sample_package", "parse_set_options"]
