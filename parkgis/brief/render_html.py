@@ -63,11 +63,13 @@ def _to_lonlat(srid: int) -> Any:
 
 
 def _fc(rows: list[dict[str, Any]], conv: Any, props: tuple[str, ...]) -> dict[str, Any]:
+    # Folium's GeoJsonTooltip puts property values into innerHTML: escaped here, they show
+    # literally (the style functions only read vocabulary words, which escaping leaves alone).
     feats = []
     for r in rows:
         g = conv(r["geom"])
         feats.append({"type": "Feature", "geometry": shapely.geometry.mapping(g),
-                      "properties": {k: (str(r[k]) if r.get(k) is not None else None)
+                      "properties": {k: (i18n.esc(r[k]) if r.get(k) is not None else None)
                                      for k in props}})
     return {"type": "FeatureCollection", "features": feats}
 
@@ -179,7 +181,7 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
     x0, y0, x1, y1 = f.window
     (lo0, la0), (lo1, la1) = (conv(shapely.Point(x0, y0)).coords[0],
                               conv(shapely.Point(x1, y1)).coords[0])
-    fig = folium.Figure(title=f"{f.code} · {f.zone['name_zh']} 地块推介 / Site brief")
+    fig = folium.Figure(title=_e(f"{f.code} · {f.zone['name_zh']} 地块推介 / Site brief"))
     m = folium.Map(location=[(la0 + la1) / 2, (lo0 + lo1) / 2], zoom_start=16, tiles=None,
                    control_scale=False, max_zoom=20, min_zoom=10)
     m.add_to(fig)
@@ -217,7 +219,7 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
                                           labels=False)).add_to(m)
     target = [r for r in f.parcels.rows if r["code"] == f.code]
     folium.GeoJson(
-        _fc(target, conv, ("code",)), name=f.code,
+        _fc(target, conv, ("code",)), name=i18n.esc(f.code),
         style_function=lambda ft: {"fillColor": HIGHLIGHT, "fillOpacity": 0.85,
                                    "color": "#7a0052", "weight": 3},
         tooltip=folium.GeoJsonTooltip(["code"], labels=False)).add_to(m)
@@ -233,7 +235,9 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
         colour = layers.MARKER_CSS.get(layers.role_icon(e["chain_role"])[0], "#888")
         folium.CircleMarker([pt.y, pt.x], radius=7 if e["is_anchor"] else 5, color="#fff",
                             weight=1.5, fill=True, fill_color=colour, fill_opacity=1,
-                            tooltip=e["name_en"] if lang == "en" else e["name_zh"]).add_to(m)
+                            # Folium puts tooltip text in a JavaScript template literal.
+                            tooltip=i18n.esc(e["name_en"] if lang == "en" else e["name_zh"]),
+                            ).add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
     return m
 
@@ -260,6 +264,10 @@ def render_html(f: BriefFacts, lang: str = "both") -> str:
         page = page[:end] + "</div></div>" + page[end:]
     else:  # pragma: no cover - folium changed its markup; keep the facts visible anyway
         page = page.replace("<body>", f"<body>{side}", 1)
-    meta = json.dumps({"code": f.code, "lang": lang, "data_version": f.data_version})
-    return page.replace("</head>", f'<script type="application/json" id="pg-brief-meta">'
+    # "<" escaped: a code can never close the data block.
+    meta = json.dumps({"code": f.code, "lang": lang, "data_version": f.data_version}
+                      ).replace("<", "\\u003c")
+    page = page.replace("</head>", f'<script type="application/json" id="pg-brief-meta">'
                                    f"{meta}</script></head>", 1)
+    # No server sends this file's headers: the policy travels inside it.
+    return assets.with_meta_csp(page)

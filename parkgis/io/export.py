@@ -31,6 +31,19 @@ FORMATS = {
 }
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (tab and CR too: some
+# programs strip them first). OWASP's remedy: a leading apostrophe makes the cell text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: object) -> object:
+    """``value`` unchanged unless it is text a spreadsheet would run as a formula; such text
+    gets a leading ``'``. Numbers are never touched (a negative area stays a number)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 @dataclass
 class ExportReport:
     path: Path
@@ -130,6 +143,8 @@ def export_layers(conn: psycopg.Connection, fmt: str, path: Path,
             if fmt == "csv":
                 df = gdf.drop(columns="geometry")
                 df["wkt"] = gdf.geometry.to_wkt()
+                for col in df.select_dtypes(include="object").columns:
+                    df[col] = df[col].map(formula_safe)
                 df.to_csv(out, index=False, encoding="utf-8-sig")  # BOM: Excel reads Chinese
             elif fmt == "shp":
                 # dBase field names hold 10 characters: shorten them ourselves, uniquely, and
