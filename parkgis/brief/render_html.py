@@ -74,6 +74,12 @@ def _fc(rows: list[dict[str, Any]], conv: Any, props: tuple[str, ...]) -> dict[s
     return {"type": "FeatureCollection", "features": feats}
 
 
+def _tooltip(fc: dict[str, Any], fields: list[str]) -> folium.GeoJsonTooltip | None:
+    """A tooltip on ``fields``, or none for an empty layer: Folium refuses a tooltip whose
+    fields it cannot find in the data (a parcel far from everything has no neighbours)."""
+    return folium.GeoJsonTooltip(fields, labels=False) if fc["features"] else None
+
+
 def _e(s: Any) -> str:
     return html.escape("" if s is None else str(s))
 
@@ -188,26 +194,26 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
     layers.MetricScale().add_to(m)
     m.fit_bounds([[la0, lo0], [la1, lo1]])
     others = [r for r in f.parcels.rows if r["code"] != f.code]
+    others_fc = _fc(others, conv, ("code", "status"))
     folium.GeoJson(
-        _fc(others, conv, ("code", "status")), name=L("地块", "Parcels", lang),
+        others_fc, name=L("地块", "Parcels", lang),
         style_function=lambda ft: {
             "fillColor": layers.STATUS_COLOURS.get(ft["properties"]["status"], "#ccc"),
             "fillOpacity": layers.STATUS_OPACITY.get(ft["properties"]["status"], 0.5),
             "color": "#ffffff", "weight": 1},
-        tooltip=folium.GeoJsonTooltip(["code"], labels=False)).add_to(m)
+        tooltip=_tooltip(others_fc, ["code"])).add_to(m)
     folium.GeoJson(
         _fc(f.zones.rows, conv, ("code", "status", "name_zh")), name=L("园区", "Zones", lang),
         style_function=lambda ft: {**layers.zone_style(ft["properties"]["status"]),
                                    "fillOpacity": 0, "interactive": False}).add_to(m)
+    infra_fc = _fc(f.infrastructure.rows, conv, ("code", "kind", "status", "name_zh",
+                                                 "name_en"))
     folium.GeoJson(
-        _fc([r for r in f.infrastructure.rows], conv, ("code", "kind", "status", "name_zh",
-                                                       "name_en")),
-        name=L("基础设施", "Infrastructure", lang),
+        infra_fc, name=L("基础设施", "Infrastructure", lang),
         style_function=lambda ft: layers.infra_style(ft["properties"]["kind"],
                                                      ft["properties"]["status"]),
         marker=folium.CircleMarker(radius=5, weight=2, fill_opacity=0.9),
-        tooltip=folium.GeoJsonTooltip(["name_en" if lang == "en" else "name_zh"],
-                                      labels=False)).add_to(m)
+        tooltip=_tooltip(infra_fc, ["name_en" if lang == "en" else "name_zh"])).add_to(m)
     if f.upgrades_map.rows:
         folium.GeoJson(
             _fc(f.upgrades_map.rows, conv, ("code", "kind", "status", "name_zh", "name_en")),
