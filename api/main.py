@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.headers import SecurityHeaders
 from api.page_shell import WEB_DIR
 from api.routers import ROUTERS
 from api.routers.tiles import TileFastPath, tile_service
@@ -80,4 +81,5 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
     app.add_middleware(TileFastPath)
+    app.add_middleware(SecurityHeaders)  # outermost: tiles and every page get the headers
     return app

@@ -396,22 +396,28 @@ CSV_COLUMNS = ("project", "parcels", "area_mu", "indicator_set", "indicator", "n
 
 def to_csv(r: Review) -> bytes:
     """The review as CSV, UTF-8 with a BOM (Excel opens it with the Chinese intact)."""
+    from parkgis.io.export import formula_safe
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     b = r.body()
     for it in b["items"]:
         local = it["local"] or {}
-        w.writerow([b["project"]["code"], " ".join(b["parcels"]), f"{r.area_mu:.4f}",
-                    b["indicator_set"]["version"], it["indicator"], it["name_zh"], it["name_en"],
-                    _num(it["value"]), _num(it["min_value"]), _num(it["max_value"]), it["unit"],
-                    _num(local.get("value")), _num(local.get("min_value")), it["verdict"],
-                    it["verdict_zh"], "true" if it["is_assumption"] else "false",
-                    it["sentence_zh"], it["sentence_en"]])
+        # Text cells neutralised against formulas; the _num columns stay numbers.
+        w.writerow([formula_safe(b["project"]["code"]), " ".join(b["parcels"]),
+                    f"{r.area_mu:.4f}", formula_safe(b["indicator_set"]["version"]),
+                    it["indicator"], formula_safe(it["name_zh"]), formula_safe(it["name_en"]),
+                    _num(it["value"]), _num(it["min_value"]), _num(it["max_value"]),
+                    formula_safe(it["unit"]), _num(local.get("value")),
+                    _num(local.get("min_value")), it["verdict"], it["verdict_zh"],
+                    "true" if it["is_assumption"] else "false",
+                    formula_safe(it["sentence_zh"]), formula_safe(it["sentence_en"])])
     zh, en = r.summary()
-    w.writerow([b["project"]["code"], " ".join(b["parcels"]), f"{r.area_mu:.4f}",
-                b["indicator_set"]["version"], "overall", "结论", "verdict", "", "", "", "", "",
-                "", r.verdict, VERDICT_ZH[r.verdict], "", zh, en])
+    w.writerow([formula_safe(b["project"]["code"]), " ".join(b["parcels"]), f"{r.area_mu:.4f}",
+                formula_safe(b["indicator_set"]["version"]), "overall", "结论", "verdict", "", "",
+                "", "", "", "", r.verdict, VERDICT_ZH[r.verdict], "", formula_safe(zh),
+                formula_safe(en)])
     return buf.getvalue().encode("utf-8-sig")
 
 

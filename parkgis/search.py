@@ -817,12 +817,15 @@ def to_geojson_bytes(result: SearchResult) -> bytes:
 
 def to_csv(result: SearchResult) -> bytes:
     """CSV in UTF-8 with a BOM (so Excel reads the Chinese), headers "中文 English"."""
+    from parkgis.io.export import formula_safe
+
     cols = _columns(result) + LONLAT_COLUMNS
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow([f"{zh} {en}" for _c, zh, en in cols])
     for r in result.rows:
-        w.writerow(["" if r.get(c) is None else jsonable(r.get(c)) for c, _zh, _en in cols])
+        w.writerow(["" if r.get(c) is None else formula_safe(jsonable(r.get(c)))
+                    for c, _zh, _en in cols])
     return buf.getvalue().encode("utf-8-sig")
 
 

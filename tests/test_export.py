@@ -91,3 +91,52 @@ def test_cli_export(sample_db: str, tmp_path: Path) -> None:
                          capture_output=True, text=True, env=_env(sample_db), timeout=120)
     lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
     assert bad.returncode == 1 and len(lines) == 1 and "unknown format" in lines[0]
+
+
+def test_csv_cells_cannot_run_as_formulas(sample_db_rw: str, tmp_path: Path) -> None:
+    """OWASP CSV injection: text starting with = + - @ tab or CR gets a leading apostrophe;
+    a real number (even negative) stays a number."""
+    import csv
+
+    payloads = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1:A2)",
+                "\tcmd", "\rcmd", "plain name"]
+    with psycopg.connect(sample_db_rw) as conn:
+        codes = [r[0] for r in conn.execute(
+            "SELECT code FROM enterprises ORDER BY code LIMIT %s", (len(payloads),))]
+        for code, name in zip(codes, payloads, strict=True):
+            conn.execute("UPDATE enterprises SET name_en = %s, employees = -5 WHERE code = %s",
+                         (name, code))
+        export_layers(conn, "csv", tmp_path / "e.csv", layers=["enterprises"])
+    with open(tmp_path / "e.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = {r["code"]: r for r in csv.DictReader(fh)}
+    for code, name in zip(codes, payloads, strict=True):
+        cell = rows[code]["name_en"]
+        if name[0] in "=+-@\t\r":
+            assert cell == "'" + name, (name, cell)
+        else:
+            assert cell == name
+        assert float(rows[code]["employees"]) == -5.0, rows[code]["employees"]
+
+
+def test_search_csv_cells_cannot_run_as_formulas(sample_db_rw: str) -> None:
+    import csv
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from parkgis.search import MAX_LIMIT
+
+    with psycopg.connect(sample_db_rw) as conn:
+        code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
+                            "ORDER BY code LIMIT 1").fetchone()[0]
+        conn.execute("UPDATE parcels SET landuse_alias = %s WHERE code = %s",
+                      ("=cmd|' /C calc'!A0", code))
+    with TestClient(create_app(database_url=sample_db_rw)) as c:
+        r = c.get("/api/parcels/available", params={"f": "csv", "limit": MAX_LIMIT})
+        assert r.status_code == 200, r.text[:300]
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    hit = [row for row in rows if row and row[0] == code]
+    assert hit, "parcel missing from the CSV"
+    assert "'=cmd|' /C calc'!A0" in hit[0]
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows[1:] for cell in row)

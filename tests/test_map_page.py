@@ -32,7 +32,7 @@ def test_page_is_folium_map_with_local_assets_only(client):
     assert assets.remote_urls(html) == [] or all(
         not u.endswith((".js", ".css")) for u in assets.remote_urls(html))
     for needed in ("leaflet/leaflet.js", "leaflet.vectorgrid/", "leaflet.markercluster/",
-                   "leaflet.fullscreen/", "leaflet-measure/", "leaflet-minimap/",
+                   "leaflet.fullscreen/", "leaflet-minimap/",
                    "/static/js/investor.js", "/static/css/investor.css"):
         assert needed in html, needed
     for u in urls:

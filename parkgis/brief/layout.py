@@ -284,6 +284,8 @@ def setup_fonts() -> str:
         "pdf.compression": 6,
         "axes.unicode_minus": False,  # '-' reads better than U+2212 in parcel codes
         "svg.fonttype": "none",
+        # Names come from files and forms: "$x$" must print as typed, never as mathtext.
+        "text.parse_math": False,
     })
     return FONT_FAMILY
 

@@ -63,13 +63,21 @@ def _to_lonlat(srid: int) -> Any:
 
 
 def _fc(rows: list[dict[str, Any]], conv: Any, props: tuple[str, ...]) -> dict[str, Any]:
+    # Folium's GeoJsonTooltip puts property values into innerHTML: escaped here, they show
+    # literally (the style functions only read vocabulary words, which escaping leaves alone).
     feats = []
     for r in rows:
         g = conv(r["geom"])
         feats.append({"type": "Feature", "geometry": shapely.geometry.mapping(g),
-                      "properties": {k: (str(r[k]) if r.get(k) is not None else None)
+                      "properties": {k: (i18n.esc(r[k]) if r.get(k) is not None else None)
                                      for k in props}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def _tooltip(fc: dict[str, Any], fields: list[str]) -> folium.GeoJsonTooltip | None:
+    """A tooltip on ``fields``, or none for an empty layer: Folium refuses a tooltip whose
+    fields it cannot find in the data (a parcel far from everything has no neighbours)."""
+    return folium.GeoJsonTooltip(fields, labels=False) if fc["features"] else None
 
 
 def _e(s: Any) -> str:
@@ -179,33 +187,33 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
     x0, y0, x1, y1 = f.window
     (lo0, la0), (lo1, la1) = (conv(shapely.Point(x0, y0)).coords[0],
                               conv(shapely.Point(x1, y1)).coords[0])
-    fig = folium.Figure(title=f"{f.code} · {f.zone['name_zh']} 地块推介 / Site brief")
+    fig = folium.Figure(title=_e(f"{f.code} · {f.zone['name_zh']} 地块推介 / Site brief"))
     m = folium.Map(location=[(la0 + la1) / 2, (lo0 + lo1) / 2], zoom_start=16, tiles=None,
                    control_scale=False, max_zoom=20, min_zoom=10)
     m.add_to(fig)
     layers.MetricScale().add_to(m)
     m.fit_bounds([[la0, lo0], [la1, lo1]])
     others = [r for r in f.parcels.rows if r["code"] != f.code]
+    others_fc = _fc(others, conv, ("code", "status"))
     folium.GeoJson(
-        _fc(others, conv, ("code", "status")), name=L("地块", "Parcels", lang),
+        others_fc, name=L("地块", "Parcels", lang),
         style_function=lambda ft: {
             "fillColor": layers.STATUS_COLOURS.get(ft["properties"]["status"], "#ccc"),
             "fillOpacity": layers.STATUS_OPACITY.get(ft["properties"]["status"], 0.5),
             "color": "#ffffff", "weight": 1},
-        tooltip=folium.GeoJsonTooltip(["code"], labels=False)).add_to(m)
+        tooltip=_tooltip(others_fc, ["code"])).add_to(m)
     folium.GeoJson(
         _fc(f.zones.rows, conv, ("code", "status", "name_zh")), name=L("园区", "Zones", lang),
         style_function=lambda ft: {**layers.zone_style(ft["properties"]["status"]),
                                    "fillOpacity": 0, "interactive": False}).add_to(m)
+    infra_fc = _fc(f.infrastructure.rows, conv, ("code", "kind", "status", "name_zh",
+                                                 "name_en"))
     folium.GeoJson(
-        _fc([r for r in f.infrastructure.rows], conv, ("code", "kind", "status", "name_zh",
-                                                       "name_en")),
-        name=L("基础设施", "Infrastructure", lang),
+        infra_fc, name=L("基础设施", "Infrastructure", lang),
         style_function=lambda ft: layers.infra_style(ft["properties"]["kind"],
                                                      ft["properties"]["status"]),
         marker=folium.CircleMarker(radius=5, weight=2, fill_opacity=0.9),
-        tooltip=folium.GeoJsonTooltip(["name_en" if lang == "en" else "name_zh"],
-                                      labels=False)).add_to(m)
+        tooltip=_tooltip(infra_fc, ["name_en" if lang == "en" else "name_zh"])).add_to(m)
     if f.upgrades_map.rows:
         folium.GeoJson(
             _fc(f.upgrades_map.rows, conv, ("code", "kind", "status", "name_zh", "name_en")),
@@ -217,7 +225,7 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
                                           labels=False)).add_to(m)
     target = [r for r in f.parcels.rows if r["code"] == f.code]
     folium.GeoJson(
-        _fc(target, conv, ("code",)), name=f.code,
+        _fc(target, conv, ("code",)), name=i18n.esc(f.code),
         style_function=lambda ft: {"fillColor": HIGHLIGHT, "fillOpacity": 0.85,
                                    "color": "#7a0052", "weight": 3},
         tooltip=folium.GeoJsonTooltip(["code"], labels=False)).add_to(m)
@@ -233,7 +241,9 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
         colour = layers.MARKER_CSS.get(layers.role_icon(e["chain_role"])[0], "#888")
         folium.CircleMarker([pt.y, pt.x], radius=7 if e["is_anchor"] else 5, color="#fff",
                             weight=1.5, fill=True, fill_color=colour, fill_opacity=1,
-                            tooltip=e["name_en"] if lang == "en" else e["name_zh"]).add_to(m)
+                            # Folium puts tooltip text in a JavaScript template literal.
+                            tooltip=i18n.esc(e["name_en"] if lang == "en" else e["name_zh"]),
+                            ).add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
     return m
 
@@ -260,6 +270,10 @@ def render_html(f: BriefFacts, lang: str = "both") -> str:
         page = page[:end] + "</div></div>" + page[end:]
     else:  # pragma: no cover - folium changed its markup; keep the facts visible anyway
         page = page.replace("<body>", f"<body>{side}", 1)
-    meta = json.dumps({"code": f.code, "lang": lang, "data_version": f.data_version})
-    return page.replace("</head>", f'<script type="application/json" id="pg-brief-meta">'
+    # "<" escaped: a code can never close the data block.
+    meta = json.dumps({"code": f.code, "lang": lang, "data_version": f.data_version}
+                      ).replace("<", "\\u003c")
+    page = page.replace("</head>", f'<script type="application/json" id="pg-brief-meta">'
                                    f"{meta}</script></head>", 1)
+    # No server sends this file's headers: the policy travels inside it.
+    return assets.with_meta_csp(page)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import psycopg
 from psycopg.rows import tuple_row
 from pyproj import CRS
@@ -29,6 +30,19 @@ FORMATS = {
     "kml": ("KML", False),
     "csv": ("CSV", False),
 }
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (tab and CR too: some
+# programs strip them first). OWASP's remedy: a leading apostrophe makes the cell text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: object) -> object:
+    """``value`` unchanged unless it is text a spreadsheet would run as a formula; such text
+    gets a leading ``'``. Numbers are never touched (a negative area stays a number)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 @dataclass
@@ -130,7 +144,12 @@ def export_layers(conn: psycopg.Connection, fmt: str, path: Path,
             if fmt == "csv":
                 df = gdf.drop(columns="geometry")
                 df["wkt"] = gdf.geometry.to_wkt()
-                df.to_csv(out, index=False, encoding="utf-8-sig")  # BOM: Excel reads Chinese
+                for col in df.columns:
+                    if not pd.api.types.is_numeric_dtype(df[col]):
+                        df[col] = df[col].map(formula_safe)
+                # BOM: Excel reads Chinese. CRLF rows (RFC 4180) also make the writer quote a
+                # bare CR inside a value, which otherwise splits the row.
+                df.to_csv(out, index=False, encoding="utf-8-sig", lineterminator="\r\n")
             elif fmt == "shp":
                 # dBase field names hold 10 characters: shorten them ourselves, uniquely, and
                 # ship the mapping beside the layer rather than let GDAL launder them.

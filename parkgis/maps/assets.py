@@ -31,6 +31,7 @@ False
 from __future__ import annotations
 
 import base64
+import hashlib
 import mimetypes
 import re
 from collections.abc import Iterable
@@ -252,3 +253,60 @@ def remote_urls(html: str) -> list[str]:
     online basemap as long as it does not load it by default.
     """
     return re.findall(r"(?:src|href)=\"(https?://[^\"]+)\"", html)
+
+
+# --- Content-Security-Policy -------------------------------------------------------------
+# Folium writes its map as several inline scripts. Rather than a per-response nonce (which
+# would defeat the page cache and its ETag: a 304 keeps the old body under a new nonce), the
+# policy lists the SHA-256 of each inline script: it is a function of the page alone, so a
+# cached page and its policy always agree, and the offline brief can carry it in a <meta>.
+_INLINE_SCRIPT_RE = re.compile(r"<script\b(?P<attrs>[^>]*)>(?P<body>.*?)</script\s*>",
+                               re.DOTALL | re.IGNORECASE)
+_DATA_TYPE_RE = re.compile(r"\btype\s*=\s*[\"']?application/(?:ld\+)?json", re.IGNORECASE)
+
+
+def inline_script_hashes(html: str) -> list[str]:
+    """``'sha256-…'`` sources of every inline script of ``html`` that a browser would run.
+
+    Scripts with ``src`` are governed by the host list, and JSON data blocks never run.
+    """
+    out: list[str] = []
+    for match in _INLINE_SCRIPT_RE.finditer(html):
+        attrs = match.group("attrs")
+        if re.search(r"\bsrc\s*=", attrs, re.IGNORECASE) or _DATA_TYPE_RE.search(attrs):
+            continue
+        digest = hashlib.sha256(match.group("body").encode("utf-8")).digest()
+        source = f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+        if source not in out:
+            out.append(source)
+    return out
+
+
+def content_security_policy(html: str, offline: bool = False) -> str:
+    """The policy for the page ``html``: scripts only from us or exactly the page's own inline
+    scripts (no ``'unsafe-inline'``, no ``eval``).
+
+    ``offline`` is the policy of a file opened from disk (the brief): nothing is loaded from
+    anywhere, everything it needs is inline or a ``data:`` URI; ``frame-ancestors`` is left
+    out there because a ``<meta>`` policy cannot carry it.
+    """
+    scripts = " ".join(inline_script_hashes(html))
+    if offline:
+        return ("default-src 'none'; "
+                f"script-src {scripts or chr(39) + 'none' + chr(39)}; "
+                "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
+                "base-uri 'none'; form-action 'none'")
+    # Inline styles stay allowed: Leaflet positions every tile and marker with them, and a
+    # style cannot run code. Basemap tiles come from the tile hosts over https.
+    return ("default-src 'self'; "
+            f"script-src 'self'{' ' + scripts if scripts else ''}; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; "
+            "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def with_meta_csp(html: str) -> str:
+    """``html`` with its offline policy as the first element of ``<head>`` (before any script)."""
+    policy = content_security_policy(html, offline=True)
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    return re.sub(r"<head(\s[^>]*)?>", lambda m: m.group(0) + "\n" + meta, html, count=1)

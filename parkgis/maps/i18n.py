@@ -157,6 +157,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.code": ("地块编号", "Parcel"),
     "ui.area": ("面积", "Area"),
     "ui.mu": ("亩", "mu"),
+    "ui.measure_length": ("长度", "Length"),
+    "ui.measure_hint": ("在地图上单击添加测量点，双击结束",
+                        "Click the map to add points, double-click to finish"),
     "ui.ha": ("公顷", "ha"),
     "ui.m2": ("平方米", "m²"),
     "ui.m": ("米", "m"),
@@ -246,6 +249,21 @@ def both(key: str, sep: str = " / ") -> str:
     return zh if zh == en else f"{zh}{sep}{en}"
 
 
+# Characters that HTML escaping leaves alone but that are live inside the JavaScript template
+# literals Folium wraps popups and tooltips in: a backtick ends the literal, "${" runs code
+# and a backslash starts an escape (a bad one is a syntax error that stops the whole map).
+_JS_LITERAL = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
+
+
+def esc(value: object) -> str:
+    """``value`` as HTML text that is also inert inside a JavaScript template literal.
+
+    Entities render as the literal characters, so a name shows exactly as stored whether the
+    HTML lands in the DOM directly or through a Folium popup/tooltip script.
+    """
+    return html.escape("" if value is None else str(value), quote=True).translate(_JS_LITERAL)
+
+
 def span(key: str | None = None, zh: str | None = None, en: str | None = None) -> str:
     """HTML ``<span>`` that the page's language toggle switches (``data-zh`` / ``data-en``).
 
@@ -256,7 +274,7 @@ def span(key: str | None = None, zh: str | None = None, en: str | None = None) -
         zh, en = label(key)
     zh = zh or en or ""
     en = en or zh
-    z, e = html.escape(zh), html.escape(en)
+    z, e = esc(zh), esc(en)
     return f'<span class="i18n" data-zh="{z}" data-en="{e}">{z}</span>'
 
 

@@ -35,7 +35,7 @@ from psycopg.rows import dict_row
 
 from parkgis.jsonvalues import jsonable
 from parkgis.maps import assets, i18n, layers
-from parkgis.maps.i18n import span
+from parkgis.maps.i18n import esc, span
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
 # Simplification tolerance (degrees, ~10 m) for the county outline: it frames the map and is
@@ -99,10 +99,9 @@ class MapData:
     terrain: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _fc(features: list[dict[str, Any]]) -> dict[str, Any]:
+def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of ``features`` (the shape every embedded layer has)."""
     return {"type": "FeatureCollection", "features": features}
-
-
 
 
 def _features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -143,7 +142,8 @@ def load_map_data(conn: psycopg.Connection) -> MapData:
     bounds = DEFAULT_BOUNDS
     if ext and ext["xmin"] is not None:
         bounds = (ext["xmin"], ext["ymin"], ext["xmax"], ext["ymax"])
-    return MapData(_fc(county), _fc(zones), _fc(infra), _fc(upgrades), ents, landuse, bounds,
+    fc = feature_collection
+    return MapData(fc(county), fc(zones), fc(infra), fc(upgrades), ents, landuse, bounds,
                    terrain_overlays(conn))
 
 
@@ -166,12 +166,15 @@ def terrain_overlays(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 # --- popups ------------------------------------------------------------------------------
 
+# Popup HTML travels as GeoJSON properties (JSON) or inside Folium's template literals and is
+# inserted as HTML: every stored value goes through esc(), which is inert in both places.
+
 def _fmt(v: Any, digits: int = 0) -> str:
     if v is None:
         return "—"
     if isinstance(v, float | int):
         return f"{v:,.{digits}f}"
-    return str(v)
+    return esc(v)
 
 
 def _tr(key: str, value: str) -> str:
@@ -191,7 +194,7 @@ def infra_popup(p: dict[str, Any]) -> str:
     rows = [_tr("ui.kind", span(f"infra.{p['kind']}")),
             _tr("ui.status", span(f"infra_status.{p['status']}"))]
     if p.get("capacity") is not None:
-        rows.append(_tr("ui.capacity", f"{_fmt(p['capacity'], 0)} {p.get('capacity_unit') or ''}"))
+        rows.append(_tr("ui.capacity", f"{_fmt(p['capacity'], 0)} {esc(p.get('capacity_unit'))}"))
     if p.get("voltage_kv") is not None:
         rows.append(_tr("ui.voltage", _fmt(p["voltage_kv"], 0)))
     if p.get("diameter_mm") is not None:
@@ -205,7 +208,7 @@ def upgrade_popup(p: dict[str, Any]) -> str:
             _tr("ui.status", span(f"upgrade_status.{p['status']}"))]
     if p.get("capacity_added") is not None:
         rows.append(_tr("ui.capacity",
-                        f"+{_fmt(p['capacity_added'], 0)} {p.get('capacity_unit') or ''}"))
+                        f"+{_fmt(p['capacity_added'], 0)} {esc(p.get('capacity_unit'))}"))
     rows.append(_tr("ui.start", _fmt(p.get("start_date"))))
     rows.append(_tr("ui.finish", _fmt(p.get("finish_date"))))
     if p.get("cost_wan") is not None:
@@ -320,7 +323,20 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
     m.add_to(fig)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
 
-    # Basemaps (radio buttons). "None" first and shown: the offline default.
+    bases = _add_basemaps(m, tianditu_key)
+    overlays: dict[str, Any] = {}
+    _add_boundaries(m, data, overlays)
+    _add_parcels(m, tiles_url, overlays)
+    _add_infrastructure(m, data, overlays)
+    _add_terrain(m, data, overlays)
+    _add_enterprises(m, data, overlays)
+    _add_controls(m, data)
+    PageRegistry(overlays, bases, page_config(data, tiles_url)).add_to(m)
+    return assets.localise(m, inline=inline)
+
+
+def _add_basemaps(m: folium.Map, tianditu_key: str | None) -> dict[str, Any]:
+    """Basemaps (radio buttons). "None" first and shown: the offline default."""
     bases: dict[str, Any] = {}
     bases["none"] = folium.FeatureGroup(name=span("base.none"), overlay=False, show=True)
     bases["none"].add_to(m)
@@ -346,8 +362,11 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
         "&x={x}&y={y}&z={z}", name=span("base.amap"), attr="&copy; 高德地图 AutoNavi (GCJ-02)",
         subdomains="1234", overlay=False, show=False, max_zoom=20, max_native_zoom=18)
     bases["amap"].add_to(m)
+    return bases
 
-    overlays: dict[str, Any] = {}
+
+def _add_boundaries(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
+    """The county outline and the park boundaries, with their (escaped) popups."""
     for f in data.county["features"]:
         names = span(zh=f["properties"]["name_zh"], en=f["properties"]["name_en"])
         f["properties"]["_html"] = f'<div class="pg-pop"><h6>{names}</h6></div>'
@@ -365,6 +384,8 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
         on_each_feature=BIND_FEATURE)
     overlays["zones"].add_to(m)
 
+
+def _add_parcels(m: folium.Map, tiles_url: str, overlays: dict[str, Any]) -> None:
     # Parcels get a pane under the vector overlays (zIndex 400): roads, lines and boundaries are
     # drawn over the parcel fills, and clicks between those lines reach the parcel tiles.
     folium.map.CustomPane("pgParcels", z_index=350, pointer_events=True).add_to(m)
@@ -372,6 +393,9 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
                                                      parcel_tile_options())
     overlays["parcels"].add_to(m)
 
+
+def _add_infrastructure(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
+    """Infrastructure in three toggles (river, roads and rail, utilities), then upgrades."""
     groups: dict[str, list[dict[str, Any]]] = {"roads_rail": [], "utilities": [], "river": []}
     for f in data.infrastructure["features"]:
         p = f["properties"]
@@ -381,7 +405,7 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
     for group, feats in (("river", groups["river"]), ("roads_rail", groups["roads_rail"]),
                          ("utilities", groups["utilities"])):
         overlays[group] = folium.GeoJson(
-            _fc(feats), name=span(f"layer.{group}"),
+            feature_collection(feats), name=span(f"layer.{group}"),
             style_function=lambda f: layers.infra_style(f["properties"]["kind"],
                                                         f["properties"]["status"]),
             on_each_feature=BIND_FEATURE,
@@ -398,6 +422,8 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
         marker=folium.CircleMarker(radius=7, weight=3, fill_opacity=0.3, dash_array="3 3"))
     overlays["upgrades"].add_to(m)
 
+
+def _add_terrain(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
     for ov in data.terrain:
         img = folium.raster_layers.ImageOverlay(
             image="data:,", bounds=ov["bounds"], name=span(f"layer.{ov['id']}"),
@@ -407,6 +433,11 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
         img.add_to(m)
         overlays[ov["id"]] = img
 
+
+def _add_enterprises(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
+    """Resident enterprises, clustered. Folium writes popup and tooltip HTML into JavaScript
+    template literals: both are built from :func:`span` / :func:`esc` output, which is inert
+    there (no backtick, ``$`` or backslash survives)."""
     cluster = plugins.MarkerCluster(name=span("layer.enterprises"),
                                     options={"maxClusterRadius": 40,
                                              "disableClusteringAtZoom": 16})
@@ -422,13 +453,14 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
     cluster.add_to(m)
     overlays["enterprises"] = cluster
 
+
+def _add_controls(m: folium.Map, data: MapData) -> None:
+    """Layer switcher, full screen and a minimap drawn from our own outlines. Measuring is
+    ``investor.js``'s own control: leaflet-measure needs eval, which the page's CSP refuses."""
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     plugins.Fullscreen(position="topleft", title="全屏 / Full screen",
                        title_cancel="退出全屏 / Exit full screen").add_to(m)
-    plugins.MeasureControl(position="topleft", primary_length_unit="meters",
-                           secondary_length_unit="kilometers", primary_area_unit="sqmeters",
-                           secondary_area_unit="hectares").add_to(m)
-    mini = _fc([
+    mini = feature_collection([
         *({**f, "properties": {"_style": {"color": "#555", "weight": 1, "fill": False}}}
           for f in data.county["features"]),
         *({**f, "properties": {"_style": layers.zone_style(f["properties"]["status"])}}
@@ -437,8 +469,12 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
     OverlayMiniMap(mini, position="bottomright", width=160, height=130, zoom_level_offset=-4,
                    toggle_display=True).add_to(m)
 
+
+def page_config(data: MapData, tiles_url: str = PARCEL_TILES) -> dict[str, Any]:
+    """What ``PG.init`` receives besides the Leaflet objects (embedded as escaped JSON)."""
+    xmin, ymin, xmax, ymax = data.bounds
     roles = sorted({e["chain_role"] for e in data.enterprises})
-    config = {
+    return {
         "tiles": tiles_url,
         "bounds": [[ymin, xmin], [ymax, xmax]],
         "statusStyle": {s: {"fillColor": layers.STATUS_COLOURS[s],
@@ -459,5 +495,3 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
                     "flood": any(o["id"] == "flood" for o in data.terrain)},
         "i18n": i18n.as_json(),
     }
-    PageRegistry(overlays, bases, config).add_to(m)
-    return assets.localise(m, inline=inline)

@@ -22,7 +22,7 @@ from folium.template import Template
 
 from parkgis.maps import assets, layers
 from parkgis.maps.i18n import both
-from parkgis.maps.investor import MapData, _fc
+from parkgis.maps.investor import MapData, feature_collection
 
 DRAW_JS = f"{assets.VENDOR_URL}/leaflet-draw/leaflet.draw.js"
 DRAW_CSS = f"{assets.VENDOR_URL}/leaflet-draw/leaflet.draw.css"
@@ -106,7 +106,7 @@ def build_planner_map(data: MapData) -> folium.Map:
     context = [f for f in data.infrastructure["features"]
                if f["properties"]["kind"] in CONTEXT_KINDS]
     overlays["roads_rail"] = folium.GeoJson(
-        _fc(context), name=both("layer.roads_rail"),
+        feature_collection(context), name=both("layer.roads_rail"),
         style_function=lambda f: layers.infra_style(f["properties"]["kind"],
                                                     f["properties"]["status"]),
         interactive=False)

@@ -257,7 +257,7 @@
       style: function () { return { color: S.cfg.highlight, weight: 2, opacity: 0.9, fillOpacity: 0.08, fillColor: S.cfg.highlight }; },
       onEachFeature: function (f, layer) {
         layer.on('click', function (e) { L.DomEvent.stop(e); select(f.properties.code); });
-        layer.bindTooltip(f.properties.code);
+        layer.bindTooltip(esc(f.properties.code));  // Leaflet sets tooltip strings as HTML
       },
     }).addTo(S.map);
     if (S.gcj) { shiftLayer(S.resultsLayer, true); }
@@ -551,6 +551,73 @@
     new Legend().addTo(S.map);
   }
 
+  // A measuring tool of our own: leaflet-measure compiles its templates with lodash's
+  // template(), i.e. eval, which the page's Content-Security-Policy (rightly) refuses.
+  // Click to add points, double-click or the button to finish, the button again to clear.
+  var EARTH_R = 6378137;  // WGS84 semi-major axis, as Leaflet's own distance uses
+  function geodesicArea(lls) {  // spherical excess of the ring, m² (as Leaflet.draw computes it)
+    var a = 0, n = lls.length, rad = Math.PI / 180;
+    for (var i = 0; i < n; i++) {
+      var p1 = lls[i], p2 = lls[(i + 1) % n];
+      a += (p2.lng - p1.lng) * rad * (2 + Math.sin(p1.lat * rad) + Math.sin(p2.lat * rad));
+    }
+    return Math.abs(a * EARTH_R * EARTH_R / 2);
+  }
+  function pathLength(lls) {
+    var d = 0;
+    for (var i = 1; i < lls.length; i++) { d += lls[i - 1].distanceTo(lls[i]); }
+    return d;
+  }
+  PG.measure = { area: geodesicArea, length: pathLength };
+  function addMeasure() {
+    var M = { on: false, pts: [], line: null, poly: null, box: null, btn: null };
+    function redraw() {
+      if (M.line) { S.map.removeLayer(M.line); } if (M.poly) { S.map.removeLayer(M.poly); }
+      M.line = M.poly = null;
+      if (M.pts.length >= 3) {
+        M.poly = L.polygon(M.pts, { color: '#d9480f', weight: 2, dashArray: '5 4', fillOpacity: 0.1, interactive: false }).addTo(S.map);
+      } else if (M.pts.length) {
+        M.line = L.polyline(M.pts, { color: '#d9480f', weight: 2, dashArray: '5 4', interactive: false }).addTo(S.map);
+      }
+      var len = pathLength(M.pts.length >= 3 ? M.pts.concat([M.pts[0]]) : M.pts);
+      var parts = [txt('ui.measure_length') + ': ' + (len >= 1000 ? fmt(len / 1000, 2) + ' km' : fmt(len, 0) + ' m')];
+      if (M.pts.length >= 3) {
+        var a = geodesicArea(M.pts);
+        parts.push(txt('ui.area') + ': ' + fmt(a, 0) + ' m² · ' + fmt(a / 10000, 2) + ' ha · ' + fmt(a * 15 / 10000, 1) + ' ' + txt('ui.mu'));
+      }
+      M.box.textContent = M.pts.length ? parts.join(' · ') : txt('ui.measure_hint');
+    }
+    function click(e) { M.pts.push(e.latlng); redraw(); }
+    function stop() {
+      M.on = false; S.map.off('click', click); S.map.doubleClickZoom.enable();
+      L.DomUtil.removeClass(M.btn, 'active'); S.map.getContainer().style.cursor = '';
+    }
+    var Measure = L.Control.extend({
+      options: { position: 'topleft' },
+      onAdd: function () {
+        var div = L.DomUtil.create('div', 'leaflet-control-measure leaflet-bar');
+        M.btn = L.DomUtil.create('a', 'pg-measure-btn', div);
+        M.btn.href = '#'; M.btn.setAttribute('role', 'button');
+        M.btn.title = '测量距离和面积 / Measure distance and area';
+        L.DomUtil.create('i', 'fa fa-ruler', M.btn);
+        M.box = L.DomUtil.create('div', 'pg-measure-result', div);
+        M.box.hidden = true;
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.on(M.btn, 'click', function (e) {
+          L.DomEvent.preventDefault(e);
+          if (M.on) { stop(); return; }
+          if (M.pts.length) { M.pts = []; redraw(); M.box.hidden = true; return; }
+          M.on = true; M.box.hidden = false; redraw();
+          S.map.on('click', click); S.map.doubleClickZoom.disable();
+          L.DomUtil.addClass(M.btn, 'active'); S.map.getContainer().style.cursor = 'crosshair';
+        });
+        S.map.on('dblclick', function () { if (M.on) { stop(); } });
+        return div;
+      },
+    });
+    new Measure().addTo(S.map);
+  }
+
   // ---- wiring ----------------------------------------------------------------------------
   function wirePanel() {
     showTerrainFilters();
@@ -676,6 +743,7 @@
     });
     S.map.on('overlayadd overlayremove moveend', saveHash);
     addLegend();
+    addMeasure();
     wirePanel();
     restore();
     PG.ready = true;

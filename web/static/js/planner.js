@@ -156,8 +156,9 @@ var PGP = (function () {
         pane: 'pgpParcels', style: style,
         onEachFeature: function (f, layer) {
           S.byCode[f.properties.code] = layer;
-          layer.bindTooltip(f.properties.code + ' · ' + (STATUS_ZH[f.properties.status] || '') +
-            ' · ' + fmt(f.properties.area_mu, 1) + ' 亩', { sticky: true });
+          // Leaflet sets tooltip strings as HTML: every stored value escaped.
+          layer.bindTooltip(esc(f.properties.code) + ' · ' + esc(STATUS_ZH[f.properties.status] || '') +
+            ' · ' + esc(fmt(f.properties.area_mu, 1)) + ' 亩', { sticky: true });
           layer.on('click', function () { onParcelClick(f.properties.code); });
         }
       }).addTo(S.map);
@@ -381,9 +382,9 @@ var PGP = (function () {
           esc((q.parcel_codes || []).join(', ')) + ' · ' + esc(q.status) + '</small>' +
           '<p>' + esc(q.message) + '</p>' +
           (q.reply_note ? '<p class="pgp-note">' + esc(q.reply_note) + ' — ' + esc(q.handled_by) + '</p>' : '') +
-          '<button type="button" class="pgp-btn pgp-btn-light" data-inq="' + q.id +
+          '<button type="button" class="pgp-btn pgp-btn-light" data-inq="' + esc(q.id) +
           '" data-st="answered">已回复 / Answered</button> ' +
-          '<button type="button" class="pgp-btn pgp-btn-light" data-inq="' + q.id +
+          '<button type="button" class="pgp-btn pgp-btn-light" data-inq="' + esc(q.id) +
           '" data-st="closed">关闭 / Close</button></li>';
       }).join('') || '<li>没有咨询 / no inquiries</li>';
     });
@@ -409,7 +410,7 @@ var PGP = (function () {
           S.projects.push(p);
           var flags = (p.bottlenecks || []).map(function (b) {
             return '<span class="pgp-flag pgp-flag-' + esc(b.kind) + '" title="' +
-              esc(b.next_due || '') + '">' + esc(b.kind_zh) + ' ' + esc(b.kind) + ' ×' + b.open + '</span>';
+              esc(b.next_due || '') + '">' + esc(b.kind_zh) + ' ' + esc(b.kind) + ' ×' + esc(b.open) + '</span>';
           }).join('');
           var town = p.source_township ? '<div class="pgp-town">' + (p.fostered ? '寄养 fostered · ' : '') +
             esc(p.source_township) + (p.township_tax_share !== null && p.township_tax_share !== undefined
@@ -425,7 +426,7 @@ var PGP = (function () {
       }).join('');
       var towns = r.data.townships || {};
       $('pgp-townships').innerHTML = Object.keys(towns).length ? '乡镇引荐 / township sources: ' +
-        Object.keys(towns).map(function (t) { return esc(t) + ' ' + towns[t]; }).join('，') : '';
+        Object.keys(towns).map(function (t) { return esc(t) + ' ' + esc(towns[t]); }).join('，') : '';
       var opts = S.projects.map(function (p) {
         return '<option value="' + esc(p.code) + '">' + esc(p.code) + ' ' + esc(p.name_zh) + '</option>';
       }).join('');
