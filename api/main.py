@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -83,6 +83,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
             swagger_favicon_url="/static/img/favicon.svg")
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json() -> JSONResponse:
+        # The same document as /ogc/api (where GDAL and QGIS look for it, with the OGC media
+        # type), under the name every other OpenAPI client tries first (design §4b).
+        return JSONResponse(app.openapi())
 
     # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
     app.add_middleware(TileFastPath)
