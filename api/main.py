@@ -17,9 +17,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from api import errors
+from api.limits import BodyLimit
 from api.page_shell import WEB_DIR
 from api.routers import ROUTERS
 from api.routers.tiles import TileFastPath, tile_service
+from api.security import trusted_networks
 from parkgis import __version__
 from parkgis.db import database_url as resolve_database_url
 from parkgis.db import migrate
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     """Build the app. ``database_url`` overrides the configured/embedded database (tests)."""
     settings = settings or get_settings()
     url = database_url or resolve_database_url()
+    trusted_networks(settings.trusted_proxies)  # a malformed PARKGIS_TRUSTED_PROXIES fails here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,4 +95,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
     app.add_middleware(TileFastPath)
+    # Outermost: a body over the limit is refused before any route (or the tile path) runs.
+    app.add_middleware(BodyLimit, settings=settings)
     return app
