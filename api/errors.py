@@ -95,11 +95,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg.Error)
     async def _db(request: Request, exc: psycopg.Error) -> JSONResponse:
         status = SQLSTATE_STATUS.get(exc.sqlstate or "")
+        if isinstance(exc, psycopg.DataError) and exc.sqlstate is None and "NUL" in str(exc):
+            # Refused by psycopg before the query was sent: a NUL character in a value from
+            # the request (PostgreSQL text cannot hold one). Nothing reached the database.
+            return problem(422, "文本不能包含 NUL 字符 (\\u0000) / text may not contain the NUL "
+                                "character (\\u0000)", request)
         if status is None and is_unavailable(exc):
             # Nothing of the message goes out: it may name the server's socket path.
             log.warning("database unavailable on %s: %s", request.url.path,
                         type(exc).__name__)
             return unavailable(request, request.app.state.settings.db_retry_after_s)
+        if status is None and (exc.sqlstate or "").startswith("22"):
+            status = 422  # data_exception: a value out of range or malformed for its column
         if status is None:
             log.exception("database error on %s", request.url.path)
             return problem(500, "database error", request)

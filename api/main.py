@@ -11,14 +11,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.headers import SecurityHeaders
+from api.limits import BodyLimit
 from api.page_shell import WEB_DIR
 from api.routers import ROUTERS
 from api.routers.tiles import TileFastPath, tile_service
+from api.security import trusted_networks
 from parkgis import __version__
 from parkgis.db import database_url as resolve_database_url
 from parkgis.db import migrate
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     """Build the app. ``database_url`` overrides the configured/embedded database (tests)."""
     settings = settings or get_settings()
     url = database_url or resolve_database_url()
+    trusted_networks(settings.trusted_proxies)  # a malformed PARKGIS_TRUSTED_PROXIES fails here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +82,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
             swagger_favicon_url="/static/img/favicon.svg")
 
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json() -> JSONResponse:
+        # The same document as /ogc/api (where GDAL and QGIS look for it, with the OGC media
+        # type), under the name every other OpenAPI client tries first (design §4b).
+        return JSONResponse(app.openapi())
+
     # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
     app.add_middleware(TileFastPath)
-    app.add_middleware(SecurityHeaders)  # outermost: tiles and every page get the headers
+    # A body over the limit is refused before any route (or the tile path) runs.
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders)  # outermost: tiles, 413s and every page get the headers
     return app

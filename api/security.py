@@ -15,6 +15,12 @@ Use the annotated names in route signatures; they are stable for every router::
 - ``RequirePlanner``: role planner or admin (every write); ``RequireAdmin``: role admin.
 - ``require_roles(*roles)``: the dependency behind those two, for other combinations.
 
+``ClientAddress`` is the caller's address, the key of the rate limits (inquiries, sign-in):
+the TCP peer, unless the peer is one of ``settings.trusted_proxies`` — then the right-most
+``X-Forwarded-For`` entry that is not itself a trusted proxy (entries further left were
+written by the client and prove nothing). Run uvicorn with ``proxy_headers=False`` (``parkgis
+serve`` does): uvicorn's own default believes X-Forwarded-For from every loopback peer.
+
 Missing, invalid or expired tokens are 401 with ``WWW-Authenticate: Bearer``; a valid token
 with the wrong role is 403. The token carries the name; the role and the active flag are read
 from the users table on each request, so demoting or deactivating an account takes effect at
@@ -23,7 +29,9 @@ once rather than when its token expires.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,8 +41,8 @@ from psycopg.rows import dict_row
 from parkgis.auth import ROLES, User, decode_token
 from parkgis.errors import Forbidden, Unauthorized
 
-__all__ = ["CurrentUser", "OptionalUser", "RequireAdmin", "RequirePlanner", "User",
-           "oauth2_scheme", "require_roles"]
+__all__ = ["ClientAddress", "CurrentUser", "OptionalUser", "RequireAdmin", "RequirePlanner", "User",
+           "client_ip", "oauth2_scheme", "require_roles"]
 
 TOKEN_URL = "/api/auth/token"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False,
@@ -86,6 +94,64 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[User]]:
     return dependency
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=16)
+def trusted_networks(setting: str) -> tuple[Network, ...]:
+    """``settings.trusted_proxies`` ("10.0.0.2, 192.168.0.0/24") as networks."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in setting.split(",") if part.strip())
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    value = value.strip().strip('"')
+    if value.startswith("[") and "]" in value:  # "[2001:db8::1]:4711"
+        value = value[1:value.index("]")]
+    elif value.count(":") == 1:  # "192.0.2.1:4711"
+        value = value.split(":")[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def client_ip(peer: str | None, forwarded_for: Iterable[str],
+              trusted: tuple[Network, ...]) -> str:
+    """The client's address from the TCP ``peer`` and the ``X-Forwarded-For`` header values.
+
+    Only a trusted peer's header is read, right to left, past the trusted proxies; an entry
+    that is not an address stops the walk at the last trusted hop (a real proxy writes
+    addresses, so anything else came from the client).
+    """
+    hop = _parse_ip(peer or "")
+    if hop is None:
+        return peer or "unknown"
+
+    def is_trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(ip in net for net in trusted)
+
+    if not trusted or not is_trusted(hop):
+        return str(hop)
+    entries = [e for value in forwarded_for for e in value.split(",") if e.strip()]
+    for entry in reversed(entries):
+        ip = _parse_ip(entry)
+        if ip is None:
+            break
+        hop = ip
+        if not is_trusted(ip):
+            break
+    return str(hop)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address for rate limits (see the module docstring)."""
+    peer = request.client.host if request.client else None
+    trusted = trusted_networks(request.app.state.settings.trusted_proxies)
+    return client_ip(peer, request.headers.getlist("x-forwarded-for"), trusted)
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
 RequirePlanner = Annotated[User, Depends(require_roles("planner", "admin"))]

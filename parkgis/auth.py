@@ -34,7 +34,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from psycopg.rows import dict_row
 
-from parkgis.errors import Conflict, InvalidData, NotFound, Unauthorized
+from parkgis.errors import (
+    Conflict,
+    InvalidData,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from parkgis.settings import Settings
 
 ROLES: tuple[str, ...] = ("investor", "planner", "admin")
@@ -197,6 +204,140 @@ def authenticate(conn: psycopg.Connection, name: str, password: str) -> User | N
         if _hasher.check_needs_rehash(row["password_hash"]):
             cur.execute(SQL_SET_HASH, (_hasher.hash(password), name))
     return User(row["name"], row["role"])
+
+
+# -- throttling -------------------------------------------------------------------------------
+# Failed sign-ins are counted per account name and per client address over a sliding window;
+# past the limit the name (or the address) is locked for a while, and every attempt meanwhile
+# is refused with 429 before the password is even checked — the right password included, or
+# the lock would only slow a guesser down. The counts and locks live in the database (every
+# worker sees them, a restart keeps them) and every time is the database's clock.
+
+SQL_LOGIN_SERIALISE = "SELECT pg_advisory_xact_lock(hashtextextended('login:' || %(account)s, 0))"
+SQL_ACTIVE_LOCK = """
+SELECT kind, key, ceil(extract(epoch FROM until - now()))::int AS retry_s
+  FROM login_lockouts
+ WHERE ((kind = 'account' AND key = %(account)s) OR (kind = 'client' AND key = %(client)s))
+   AND until > now()
+ ORDER BY until DESC
+ LIMIT 1
+"""
+SQL_RECORD_FAILURE = "INSERT INTO login_failures (account, client) VALUES (%(account)s, %(client)s)"
+SQL_COUNT_FAILURES = """
+SELECT (SELECT count(*) FROM login_failures
+         WHERE account = %(account)s AND at > now() - make_interval(secs => %(window)s))
+         AS by_account,
+       (SELECT count(*) FROM login_failures
+         WHERE client = %(client)s AND at > now() - make_interval(secs => %(window)s))
+         AS by_client
+"""
+SQL_LOCK = """
+INSERT INTO login_lockouts (kind, key, until, failures)
+VALUES (%(kind)s, %(key)s, now() + make_interval(secs => %(lockout)s), %(failures)s)
+ON CONFLICT (kind, key) DO UPDATE
+   SET locked_at = now(), until = excluded.until, failures = excluded.failures
+"""
+SQL_PRUNE_FAILURES = """
+DELETE FROM login_failures WHERE at < now() - make_interval(secs => %(window)s)
+"""
+SQL_CLEAR_ACCOUNT_FAILURES = "DELETE FROM login_failures WHERE account = %(account)s"
+SQL_LOCKOUTS = """
+SELECT kind, key, locked_at, until, failures FROM login_lockouts
+ WHERE until > now() ORDER BY until DESC
+"""
+SQL_UNLOCK = """
+WITH lifted AS (
+  DELETE FROM login_lockouts
+   WHERE (kind = 'account' AND key = %(account)s) OR (kind = 'client' AND key = %(client)s)
+  RETURNING until > now() AS active
+), forgotten AS (
+  DELETE FROM login_failures WHERE account = %(account)s OR client = %(client)s
+)
+SELECT count(*) FILTER (WHERE active) AS n FROM lifted
+"""
+
+
+def _locked(retry_s: int, kind: str) -> TooManyRequests:
+    retry_s = max(1, int(retry_s))
+    m = -(-retry_s // 60)
+    who_zh, who_en = (("该账户", "this account") if kind == "account"
+                      else ("您的地址", "your address"))
+    return TooManyRequests(
+        f"登录失败次数过多，{who_zh}已暂时锁定，请 {m} 分钟后再试或联系管理员解锁 / too many "
+        f"failed sign-ins: {who_en} is locked; try again in {m} min or ask an admin to "
+        f"unlock it", retry_after=retry_s, headers={"Retry-After": str(retry_s)})
+
+
+def login(conn: psycopg.Connection, name: str, password: str, client: str,
+          settings: Settings) -> User:
+    """Sign-in with throttling: :func:`authenticate`, counted and locked per name and client.
+
+    Commits (a failure must be recorded although the answer is an error).
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+    name, password : str
+        As typed; an unknown name counts like a known one.
+    client : str
+        The client's address (see ``api.security.client_address``).
+    settings : Settings
+        ``login_max_failures`` (per name), ``login_max_failures_per_client``,
+        ``login_window_s`` and ``login_lockout_s``.
+
+    Raises
+    ------
+    TooManyRequests
+        The name or the client is locked (``Retry-After``): the password was not checked.
+    InvalidInput
+        Wrong name or password (``error: invalid_grant``); this failure is counted, and the
+        one that reaches a limit locks the name or the client for ``login_lockout_s``.
+    """
+    p = {"account": name, "client": client, "window": int(settings.login_window_s),
+         "lockout": int(settings.login_lockout_s)}
+    with conn.cursor(row_factory=dict_row) as cur:
+        # One attempt per name at a time: parallel guesses cannot all slip under the limit.
+        cur.execute(SQL_LOGIN_SERIALISE, p)
+        lock = cur.execute(SQL_ACTIVE_LOCK, p).fetchone()
+        if lock is not None:
+            conn.rollback()
+            raise _locked(lock["retry_s"], lock["kind"])
+        user = authenticate(conn, name, password)
+        if user is not None:
+            cur.execute(SQL_CLEAR_ACCOUNT_FAILURES, p)
+            conn.commit()
+            return user
+        cur.execute(SQL_RECORD_FAILURE, p)
+        counts = cur.execute(SQL_COUNT_FAILURES, p).fetchone()
+        if counts["by_account"] >= settings.login_max_failures:
+            cur.execute(SQL_LOCK, {**p, "kind": "account", "key": name,
+                                   "failures": counts["by_account"]})
+        if counts["by_client"] >= settings.login_max_failures_per_client:
+            cur.execute(SQL_LOCK, {**p, "kind": "client", "key": client,
+                                   "failures": counts["by_client"]})
+        cur.execute(SQL_PRUNE_FAILURES, p)
+    conn.commit()
+    raise InvalidInput("用户名或密码错误 / wrong user name or password", error="invalid_grant")
+
+
+def lockouts(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """The locks in force: ``kind`` (account | client), ``key``, ``locked_at``, ``until``,
+    ``failures``."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(SQL_LOCKOUTS).fetchall()
+
+
+def unlock(conn: psycopg.Connection, *, account: str | None = None,
+           client: str | None = None) -> int:
+    """Lift the lock of an account name and/or a client address and forget their failures.
+
+    Returns the number of locks that were in force; the caller commits.
+    """
+    if account is None and client is None:
+        raise InvalidInput("请指定账户或客户端地址 / name an account or a client address")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return int(cur.execute(SQL_UNLOCK, {"account": account, "client": client}
+                               ).fetchone()["n"])
 
 
 # -- tokens ------------------------------------------------------------------------------------

@@ -179,8 +179,11 @@ def serve(
 
     s = get_settings()
     _db_url()
+    # proxy_headers=False: uvicorn's default believes X-Forwarded-For from any loopback peer,
+    # which let a client pick its own rate-limit key; the app reads that header itself, and
+    # only from PARKGIS_TRUSTED_PROXIES (api.security.client_address).
     uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers, log_level="info")
+                workers=workers, log_level="info", proxy_headers=False)
 
 
 def main() -> None:
@@ -293,6 +296,28 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for r in rows:
         state = "active" if r["active"] else "inactive / 已停用"
         out.print(f"{r['name']}\t{r['role']}\t{state}", highlight=False)
+
+
+@user_app.command("unlock")
+def user_unlock(
+    name: Annotated[str | None, typer.Argument(help="account name to unlock")] = None,
+    client: Annotated[str | None, typer.Option(
+        "--client", help="client address to unlock instead (or as well)")] = None,
+) -> None:
+    """Lift a sign-in lock (after too many failed passwords) and forget the failures."""
+    from parkgis import auth
+    from parkgis.db import connect
+
+    if name is None and client is None:
+        fail("请给出账户名或 --client 地址 / give an account name or --client ADDRESS")
+    with connect(_db_url()) as conn:
+        n = auth.unlock(conn, account=name, client=client)
+    who = " ".join(x for x in (name, client) if x)
+    if n:
+        out.print(f"已解除锁定 / unlocked: {who}", highlight=False, markup=False)
+    else:
+        out.print(f"未锁定 / not locked: {who} (失败记录已清除 / failures forgotten)",
+                  highlight=False, markup=False)
 
 
 parcels_app = typer.Typer(help="Parcel lifecycle housekeeping.", no_args_is_help=True)

@@ -955,7 +955,8 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
     if lo is not None or hi is not None:
         lo_, hi_ = lo if lo is not None else hi, hi if hi is not None else lo
         mid = (lo_ + hi_) / 2
-        half = max((hi_ - lo_) / 2, 0.05 * mid)
+        # 1e-9 mu: a subnormal requirement (5e-324) made 0.05·mid underflow to a zero divisor
+        half = max((hi_ - lo_) / 2, 0.05 * mid, 1e-9)
         add("area_fit", 100 - 60 * abs(a - mid) / half,
             f"面积 {a:.1f} 亩，要求 {lo_:g}–{hi_:g} 亩", f"{a:.1f} mu against {lo_:g}–{hi_:g} mu")
     if placement is not None:

@@ -157,14 +157,41 @@ def _place(site: _Site, angle_deg: float, free: BaseGeometry, length: float,
 
 
 def _hull_min_width(poly: Polygon) -> float:
-    """Minimum width of the convex hull (rotating callipers over hull edges)."""
-    hull = np.asarray(poly.convex_hull.exterior.coords)[:, :2]
-    d = np.diff(hull, axis=0)
-    n = np.linalg.norm(d, axis=1)
-    d, n = d[n > 0], n[n > 0]
-    normals = np.stack([-d[:, 1], d[:, 0]], axis=1) / n[:, None]
-    proj = hull @ normals.T
-    return float((proj.max(axis=0) - proj.min(axis=0)).min())
+    """Minimum width of the convex hull, by rotating callipers: O(n log n) for the hull, O(h)
+    after it.
+
+    For every hull edge the farthest hull vertex (its antipode) is the one whose outward
+    normal cone contains the edge's inward normal; the edges' normal angles increase round a
+    counter-clockwise hull, so one ``searchsorted`` finds every antipode at once. Its two
+    neighbours are measured too, so a tie lost to rounding in the angles cannot pick the
+    wrong vertex. (Projecting every vertex on every edge normal was an h × h array: 2.3 GB
+    for a 15,000-vertex parcel.)
+    """
+    hull = shapely.convex_hull(poly)
+    if not isinstance(hull, Polygon):
+        return 0.0  # a point or a segment: no area, no width
+    ring = np.asarray(shapely.orient_polygons(hull).exterior.coords)[:, :2]  # CCW
+    pts = ring[:-1]
+    d = np.diff(ring, axis=0)
+    n = np.hypot(d[:, 0], d[:, 1])
+    keep = n > 0
+    pts, d, n = pts[keep], d[keep], n[keep]
+    h = len(pts)
+    if h < 3:
+        return 0.0
+    # Counter-clockwise ring: the inward normal of edge i is its direction turned left.
+    inward = np.stack([-d[:, 1], d[:, 0]], axis=1) / n[:, None]
+    # Outward normal angle of edge i, unwrapped so it increases from edge 0.
+    out_ang = np.unwrap(np.arctan2(-inward[:, 1], -inward[:, 0]))
+    # Vertex i + 1 is extreme for outward directions between the normals of edges i and i+1;
+    # the antipode of edge i is extreme in the direction of its inward normal (out_ang + π).
+    query = (out_ang + np.pi - out_ang[0]) % (2 * np.pi) + out_ang[0]
+    j = np.searchsorted(out_ang, query) % h
+    best = np.zeros(h)
+    for k in (-1, 0, 1):
+        v = pts[(j + k) % h]
+        best = np.maximum(best, np.einsum("ij,ij->i", v - pts, inward))
+    return float(best.min())
 
 
 def _fits_in_rectangle(p: float, q: float, a: float, b: float) -> bool:

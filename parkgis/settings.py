@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     earthwork_yuan_per_m3: float = 25.0
     inquiry_rate_per_hour: int = 5
 
+    # Sign-in throttling: failures per account name / per client address within the window
+    # before that name / address is locked for ``login_lockout_s`` (an admin can lift it).
+    login_max_failures: int = 5
+    login_max_failures_per_client: int = 20
+    login_window_s: int = 900
+    login_lockout_s: int = 900
+    # Addresses or networks (comma-separated, e.g. "10.0.0.2,192.168.0.0/24") of reverse
+    # proxies whose X-Forwarded-For is believed. Default none: the client is the TCP peer.
+    trusted_proxies: str = ""
+    # Request bodies: every route but the uploads (413 past it), and the uploads.
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 200 * 1_048_576
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -3,7 +3,10 @@
 ``POST /api/auth/token`` takes the standard form (``username``, ``password``) and returns
 ``{access_token, token_type: "bearer", expires_in, role}``. Wrong credentials are answered as
 RFC 6749 §5.2 asks: 400 with ``error: invalid_grant`` (the 401 + ``WWW-Authenticate`` answer is
-for requests that carry a missing, invalid or expired token).
+for requests that carry a missing, invalid or expired token). Repeated failures lock the name
+and the client address for a while (429 with ``Retry-After``, even for the right password);
+admins see the locks at ``GET /api/auth/lockouts`` and lift them with ``DELETE
+/api/auth/lockouts?account=NAME`` or ``?client=ADDRESS`` (or ``parkgis user unlock``).
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, status
+from fastapi import APIRouter, Form, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep, SyncConn
-from api.security import CurrentUser, RequireAdmin
+from api.security import ClientAddress, CurrentUser, RequireAdmin
 from parkgis import auth
-from parkgis.errors import InvalidInput
 
 router = APIRouter(tags=["auth"])
 
@@ -49,6 +51,18 @@ class UserIn(BaseModel):
     password: str = Field(min_length=auth.MIN_PASSWORD_LEN, max_length=auth.MAX_PASSWORD_LEN)
 
 
+class LockoutOut(BaseModel):
+    kind: Literal["account", "client"]
+    key: str
+    locked_at: datetime
+    until: datetime
+    failures: int
+
+
+class UnlockOut(BaseModel):
+    lifted: int = Field(description="locks that were in force / 解除的锁定数")
+
+
 class UserPatch(BaseModel):
     role: Role | None = None
     password: str | None = Field(None, min_length=auth.MIN_PASSWORD_LEN,
@@ -56,19 +70,18 @@ class UserPatch(BaseModel):
     active: bool | None = None
 
 
-@router.post("/api/auth/token", response_model=TokenOut, summary="Sign in / 登录获取令牌")
+@router.post("/api/auth/token", response_model=TokenOut, summary="Sign in / 登录获取令牌",
+             responses={400: {"description": "wrong name or password / 用户名或密码错误"},
+                        429: {"description": "locked after failures / 失败过多，已锁定"}})
 def token(
     conn: SyncConn,
     settings: SettingsDep,
+    client: ClientAddress,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LEN)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> TokenOut:
-    user = auth.authenticate(conn, username, password)
-    conn.commit()  # a rehashed password is kept even though nothing else was written
-    if user is None:
-        raise InvalidInput("用户名或密码错误 / wrong user name or password",
-                           error="invalid_grant")
+    user = auth.login(conn, username, password, client, settings)
     access, seconds = auth.issue_token(user, settings)
     return TokenOut(access_token=access, expires_in=seconds, role=user.role)
 
@@ -98,3 +111,17 @@ def patch_user(_: RequireAdmin, name: str, body: UserPatch, conn: SyncConn) -> d
                            active=body.active)
     conn.commit()
     return row
+
+
+@router.get("/api/auth/lockouts", response_model=list[LockoutOut],
+            summary="Sign-in locks in force (admin) / 登录锁定列表")
+def lockouts(_: RequireAdmin, conn: SyncConn) -> list[dict]:
+    return auth.lockouts(conn)
+
+
+@router.delete("/api/auth/lockouts", response_model=UnlockOut,
+               summary="Lift a sign-in lock (admin) / 解除登录锁定")
+def unlock(_: RequireAdmin, conn: SyncConn,
+           account: Annotated[str | None, Query(max_length=64)] = None,
+           client: Annotated[str | None, Query(max_length=100)] = None) -> UnlockOut:
+    return UnlockOut(lifted=auth.unlock(conn, account=account, client=client))

@@ -5,8 +5,9 @@ address in the database (``settings.inquiry_rate_per_hour``; see :mod:`parkgis.i
 why DB-backed), stored in ``inquiries``. Answers carry a Chinese and an English message; a
 refusal is problem+json (422 invalid or unknown parcel, 429 with ``Retry-After``).
 
-The client key is the TCP peer address. Behind a reverse proxy that would be the proxy's:
-run uvicorn with ``--proxy-headers --forwarded-allow-ips`` so it becomes the real client.
+The client key is :data:`api.security.ClientAddress`: the TCP peer, or behind a reverse proxy
+listed in ``PARKGIS_TRUSTED_PROXIES`` the address that proxy forwarded. A client-written
+``X-Forwarded-For`` is never believed, so it cannot buy a fresh limit per request.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SettingsDep
+from api.security import ClientAddress
 from parkgis import inquiries as core
 from parkgis.errors import InvalidInput
 
@@ -33,7 +35,8 @@ MAX_BODY = 16_384
     responses={201: {"description": "stored / 已收到"}, 422: {"description": "invalid / 无效"},
                429: {"description": "rate limited / 过于频繁"}},
 )
-async def post_inquiry(request: Request, settings: SettingsDep) -> JSONResponse:
+async def post_inquiry(request: Request, settings: SettingsDep,
+                       client: ClientAddress) -> JSONResponse:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise InvalidInput(f"请求过大 / body over {MAX_BODY} bytes")
@@ -42,7 +45,6 @@ async def post_inquiry(request: Request, settings: SettingsDep) -> JSONResponse:
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("请求体不是 JSON / body is not JSON") from None
     inquiry = core.parse(payload)
-    client = request.client.host if request.client else "unknown"
     def store() -> dict[str, object]:
         with request.app.state.sync_pool.connection() as conn:
             return core.submit(conn, inquiry, client, settings.inquiry_rate_per_hour)
