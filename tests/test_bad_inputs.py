@@ -341,6 +341,11 @@ CORPUS: dict[str, Case] = {
     "markup_bad_status": Case(_text("markup-status.geojson", _geojson_text(
         ["WH-MS-001"], 24, status=MARKUP)), "[red]红[/red] :x:"),
     "status_change": Case(_w_status_change, "reserved → available", 409),
+    "negative_price": Case(_text("negative.geojson", _geojson_text(
+        ["WH-NP-001"], 28, land_price_wan_per_mu=-5, landuse_alias="row-dump-marker")),
+        "check constraint", secret="row-dump-marker"),
+    "script_code": Case(_text("script.geojson", _geojson_text(
+        ["<script>alert(1)</script>"], 29)), "refused"),
     # valid but odd: exactly the file's content is stored
     "bom_geojson": Case(_text("bom.geojson", "\ufeff" + _geojson_text(
         ["WH-BOM-001"], 25, landuse_alias="标准厂房")),
@@ -410,6 +415,8 @@ def _assert_clean_refusal(text: str, case: Case, tmp_roots: list[str]) -> None:
     if case.secret:
         assert case.secret not in text
     assert CANARY not in text
+    # The server's own temporary directories (upload and unzip) are never named.
+    assert "parkgis-upload-" not in text and "parkgis-read-" not in text
 
 
 def test_corpus_is_large_enough() -> None:
