@@ -494,8 +494,14 @@ def test_vsicurl_is_never_fetched(world, web, tmp_path: Path) -> None:
     kml.write_text('<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
                    f"<NetworkLink><Link><href>{base}/x.kml</href></Link></NetworkLink>"
                    "</Document></kml>")
+    # A GeoJSON "link" CRS (GeoJSON 2008) naming a URL: GDAL must not resolve it.
+    linked = tmp_path / "linked.geojson"
+    fc = _feature_collection([_square_ring(9, 9)], ["WH-NET-002"])
+    fc["crs"] = {"type": "link", "properties": {"href": f"{base}/crs.wkt", "type": "ogcwkt"}}
+    fc["features"][0]["properties"]["status"] = "bogus"  # refused whatever the CRS
+    linked.write_text(json.dumps(fc))
     before = digest(url)
-    for path in (vrt, kml):
+    for path in (vrt, kml, linked):
         assert _upload(client, planner, path).status_code in (400, 404, 422)
         assert _cli(url, str(path), "--into", "parcels").returncode == 1
     for arg in (target, f"{base}/x.geojson", f"GeoJSON:{base}/x.geojson"):
