@@ -561,3 +561,26 @@ def test_status_change_lists_the_parcels_and_keeps_the_reservation(world) -> Non
     row = _stored(url, ["WH-RS-001"])["WH-RS-001"]
     assert (row["status"], row["landuse_alias"], row["project_code"]) == (
         "reserved", "M2", "WH-PRJ-1")
+
+
+def test_zip_bomb_is_refused_from_its_directory_fast(corpus: dict[str, Path]) -> None:
+    import time
+
+    from parkgis.errors import InvalidData
+    from parkgis.io.formats import open_source
+
+    started = time.perf_counter()
+    with pytest.raises(InvalidData, match="too large"), open_source(corpus["zip_bomb"]):
+        pass
+    assert time.perf_counter() - started < 0.5
+
+
+def test_referencing_drivers_are_gone_and_network_is_off() -> None:
+    import pyogrio
+
+    import parkgis.io.formats  # noqa: F401 - importing the reader hardens GDAL
+
+    drivers = set(pyogrio.list_drivers())
+    assert {"GPKG", "GeoJSON", "ESRI Shapefile", "KML", "DXF"} <= drivers
+    assert not drivers & {"OGR_VRT", "LIBKML", "WFS", "OAPIF", "GDALG", "HTTP", "GPSBabel"}
+    assert pyogrio.get_gdal_config_option("GDAL_DISABLE_READDIR_ON_OPEN") == "EMPTY_DIR"
