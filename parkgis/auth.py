@@ -343,11 +343,14 @@ def unlock(conn: psycopg.Connection, *, account: str | None = None,
 # -- tokens ------------------------------------------------------------------------------------
 
 def state_dir() -> Path:
-    """Per-user state directory for ParkGIS secrets, outside any clone of the code."""
+    """Per-user state directory for ParkGIS secrets, outside any clone of the code:
+    ``$XDG_STATE_HOME/parkgis``, else ``/var/lib/parkgis`` for root (a service account's
+    home may be the install directory), else ``~/.local/state/parkgis``."""
+    if os.environ.get("XDG_STATE_HOME"):
+        return Path(os.environ["XDG_STATE_HOME"]) / "parkgis"
     if os.geteuid() == 0:
         return Path("/var/lib/parkgis")
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "parkgis"
+    return Path.home() / ".local" / "state" / "parkgis"
 
 
 def key_path(settings: Settings) -> Path:

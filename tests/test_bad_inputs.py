@@ -341,6 +341,11 @@ CORPUS: dict[str, Case] = {
     "markup_bad_status": Case(_text("markup-status.geojson", _geojson_text(
         ["WH-MS-001"], 24, status=MARKUP)), "[red]红[/red] :x:"),
     "status_change": Case(_w_status_change, "reserved → available", 409),
+    "negative_price": Case(_text("negative.geojson", _geojson_text(
+        ["WH-NP-001"], 28, land_price_wan_per_mu=-5, landuse_alias="row-dump-marker")),
+        "check constraint", secret="row-dump-marker"),
+    "script_code": Case(_text("script.geojson", _geojson_text(
+        ["<script>alert(1)</script>"], 29)), "refused"),
     # valid but odd: exactly the file's content is stored
     "bom_geojson": Case(_text("bom.geojson", "\ufeff" + _geojson_text(
         ["WH-BOM-001"], 25, landuse_alias="标准厂房")),
@@ -410,6 +415,8 @@ def _assert_clean_refusal(text: str, case: Case, tmp_roots: list[str]) -> None:
     if case.secret:
         assert case.secret not in text
     assert CANARY not in text
+    # The server's own temporary directories (upload and unzip) are never named.
+    assert "parkgis-upload-" not in text and "parkgis-read-" not in text
 
 
 def test_corpus_is_large_enough() -> None:
@@ -487,8 +494,14 @@ def test_vsicurl_is_never_fetched(world, web, tmp_path: Path) -> None:
     kml.write_text('<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
                    f"<NetworkLink><Link><href>{base}/x.kml</href></Link></NetworkLink>"
                    "</Document></kml>")
+    # A GeoJSON "link" CRS (GeoJSON 2008) naming a URL: GDAL must not resolve it.
+    linked = tmp_path / "linked.geojson"
+    fc = _feature_collection([_square_ring(9, 9)], ["WH-NET-002"])
+    fc["crs"] = {"type": "link", "properties": {"href": f"{base}/crs.wkt", "type": "ogcwkt"}}
+    fc["features"][0]["properties"]["status"] = "bogus"  # refused whatever the CRS
+    linked.write_text(json.dumps(fc))
     before = digest(url)
-    for path in (vrt, kml):
+    for path in (vrt, kml, linked):
         assert _upload(client, planner, path).status_code in (400, 404, 422)
         assert _cli(url, str(path), "--into", "parcels").returncode == 1
     for arg in (target, f"{base}/x.geojson", f"GeoJSON:{base}/x.geojson"):
@@ -548,3 +561,26 @@ def test_status_change_lists_the_parcels_and_keeps_the_reservation(world) -> Non
     row = _stored(url, ["WH-RS-001"])["WH-RS-001"]
     assert (row["status"], row["landuse_alias"], row["project_code"]) == (
         "reserved", "M2", "WH-PRJ-1")
+
+
+def test_zip_bomb_is_refused_from_its_directory_fast(corpus: dict[str, Path]) -> None:
+    import time
+
+    from parkgis.errors import InvalidData
+    from parkgis.io.formats import open_source
+
+    started = time.perf_counter()
+    with pytest.raises(InvalidData, match="too large"), open_source(corpus["zip_bomb"]):
+        pass
+    assert time.perf_counter() - started < 0.5
+
+
+def test_referencing_drivers_are_gone_and_network_is_off() -> None:
+    import pyogrio
+
+    import parkgis.io.formats  # noqa: F401 - importing the reader hardens GDAL
+
+    drivers = set(pyogrio.list_drivers())
+    assert {"GPKG", "GeoJSON", "ESRI Shapefile", "KML", "DXF"} <= drivers
+    assert not drivers & {"OGR_VRT", "LIBKML", "WFS", "OAPIF", "GDALG", "HTTP", "GPSBabel"}
+    assert pyogrio.get_gdal_config_option("GDAL_DISABLE_READDIR_ON_OPEN") == "EMPTY_DIR"

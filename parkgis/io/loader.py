@@ -2,8 +2,9 @@
 
 The pipeline for one file is
 
-1. **read** (``parkgis.io.formats``): any GDAL vector format, zipped shapefiles in place,
-   GBK ``.dbf`` without ``.cpg`` detected;
+1. **read** (``parkgis.io.formats``): an allow-list of formats decided by content
+   (GeoPackage, GeoJSON, Shapefile plain or zipped, KML, DXF) with GDAL's network and
+   referencing drivers off, GBK ``.dbf`` without ``.cpg`` detected;
 2. **place**: the file's CRS (or ``crs=``) to CGCS2000 lon/lat (EPSG:4490), with GCJ-02
    removed first when asked; files without a CRS, with lon/lat swapped, or with projected
    coordinates labelled as degrees are refused, because a wrong guess here silently moves
@@ -13,7 +14,9 @@ The pipeline for one file is
    vocabularies and value types. *All* problems are collected and reported together, and any
    problem refuses the whole file: a half-loaded parcel layer is worse than none. ``fix=True``
    repairs invalid geometries with ``make_valid`` and says what changed;
-4. **write**, in one transaction: ``COPY`` into a temporary table, then one
+4. **write**, in one transaction: ``COPY`` into a temporary table; for parcels, a refusal
+   if any existing parcel's status, project or reservation would change (those go through
+   ``parkgis.lifecycle``); then one
    ``INSERT ... SELECT ... ON CONFLICT (code) DO UPDATE``. The database has the last word
    (overlap trigger, CHECKs, foreign keys); when it refuses, the transaction is rolled back,
    the feature responsible is found and named, and ``InvalidData`` is raised.
@@ -904,7 +907,8 @@ def _name_culprit(conn: psycopg.Connection, prep: Prepared, stage: sql.Identifie
                         cur.execute(one, (ord_,))
                 except psycopg.Error as e:
                     return InvalidData(
-                        f"{source}: refused by the database at feature {ord_ + 1} ({code}): "
+                        f"{source}: refused by the database at feature {ord_ + 1} "
+                        f"({_clip(code or '')}): "
                         f"{_one_line(e)}; nothing stored", sqlstate=e.diag.sqlstate,
                         code=code, table=prep.table.name)
     except psycopg.Error:
