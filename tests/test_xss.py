@@ -264,3 +264,36 @@ def test_brief_of_a_parcel_outside_every_zone_is_a_page(sample_db_rw: str) -> No
         assert r.status_code == 200, r.text[:300]
         assert r.headers["content-type"].startswith("text/html")
         assert '<div class="code">FAR-1</div>' in r.text
+
+
+# --- the planner page ----------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_support.AVAILABLE, reason="needs chromium and chromedriver")
+def test_payloads_are_inert_on_the_planner_page(sample_db_rw: str, live_server_rw: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    from parkgis import auth
+
+    inq = "<img src=x onerror=document.documentElement.dataset.p=1>${document.documentElement" \
+          ".dataset.p=2}"
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        auth.add_user(conn, "xss-planner", "planner", "planner-pass-1")
+        conn.execute("INSERT INTO inquiries (name, company, contact, message, parcel_codes) "
+                     "VALUES (%(n)s, %(n)s, '13700000000', %(n)s, '{}')", {"n": inq})
+        conn.execute("UPDATE projects SET name_zh = %(n)s WHERE code = 'PRJ-FLEXPACK'",
+                     {"n": UNIT})
+    with browser_support.driver() as d:
+        d.get(live_server_rw + "/planner")
+        _wait(d, "document.body.getAttribute('data-pgp-ready')")
+        d.find_element(By.ID, "pgp-username").send_keys("xss-planner")
+        d.find_element(By.ID, "pgp-password").send_keys("planner-pass-1")
+        d.find_element(By.ID, "pgp-login-btn").click()
+        _wait(d, "document.body.getAttribute('data-parcels-loaded')")
+        d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=board]").click()
+        _wait(d, f"document.getElementById('pgp-board').textContent.indexOf({UNIT!r}) >= 0")
+        d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=inbox]").click()
+        _wait(d, f"document.getElementById('pgp-inbox').textContent.indexOf({inq!r}) >= 0")
+        time.sleep(1.0)  # an <img onerror> would have fired by now
+        assert _marks(d) == {}
+        assert [e for e in _severe(d) if "favicon" not in e["message"]] == []
