@@ -36,8 +36,11 @@ def _exec(url: str, sql: str, params: dict | None = None) -> list[dict]:
 
 @pytest.fixture
 def poisoned(sample_db_rw: str) -> dict:
-    """Every enterprise named with the payloads; one utility with a markup capacity unit."""
+    """Every enterprise and park named with the payloads; one utility with a markup unit."""
     _exec(sample_db_rw, "UPDATE enterprises SET name_zh = %(zh)s || ' ' || code, "
+                        "name_en = %(en)s || ' ' || code", {"zh": NAME_ZH, "en": NAME_EN})
+    # Park names too: zone labels, popups, the panel's zone list and the brief's heading.
+    _exec(sample_db_rw, "UPDATE zones SET name_zh = %(zh)s || ' ' || code, "
                         "name_en = %(en)s || ' ' || code", {"zh": NAME_ZH, "en": NAME_EN})
     infra = _exec(sample_db_rw, """
         UPDATE infrastructure SET capacity = 40, capacity_unit = %(u)s
@@ -141,6 +144,10 @@ def test_payload_names_are_inert_on_the_map(poisoned: dict, live_server_rw: str)
         _wait(d, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
         _wait(d, "window.PG && PG.tilesLoaded > 0")
         assert _marks(d) == {}
+        labels = d.execute_script(
+            "return Array.from(document.querySelectorAll('.pg-zone-label'))"
+            ".map(e => e.textContent)")
+        assert labels and all(t.startswith(NAME_ZH) for t in labels), labels
 
         # The utility's popup, opened as a click would.
         text = d.execute_script("""
