@@ -34,6 +34,20 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Policies of cached pages by ETag (the ETag is a hash of the page): hashing the
+        # scripts of the 200 kB map page costs a few ms that every request would pay again.
+        self._by_etag: dict[tuple[str, str], str] = {}
+
+    def _policy(self, body: bytes, path: str, etag: str | None) -> str:
+        key = (path, etag or "")
+        if etag and key in self._by_etag:
+            return self._by_etag[key]
+        policy = content_security_policy(body.decode("utf-8", errors="replace"))
+        if etag:
+            if len(self._by_etag) >= 64:
+                self._by_etag.clear()
+            self._by_etag[key] = policy
+        return policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,8 +76,8 @@ class SecurityHeaders:
                     return
                 body = b"".join(chunks)
                 headers = MutableHeaders(scope=start)
-                headers["content-security-policy"] = content_security_policy(
-                    body.decode("utf-8", errors="replace"))
+                headers["content-security-policy"] = self._policy(
+                    body, scope.get("path", ""), headers.get("etag"))
                 await send(start)
                 await send({"type": "http.response.body", "body": body, "more_body": False})
                 return

@@ -337,3 +337,24 @@ def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):
         "var l = PG.state.overlays.zones.getLayers()[0]; return l.getBounds().getCenter();")
     assert back["lng"] == pytest.approx(before["lng"], abs=1e-9)
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+
+
+def test_measure_control_agrees_with_the_store(browser, live_server, sample_db):
+    """Our measuring tool (leaflet-measure needs eval, which the CSP refuses): the area of a
+    parcel's ring and the length of its first edge, against PostGIS on the ellipsoid."""
+    with psycopg.connect(sample_db) as conn:
+        ring, area, edge = conn.execute("""
+            SELECT ST_AsGeoJSON(ST_ExteriorRing(ST_GeometryN(geom, 1)))::json -> 'coordinates',
+                   ST_Area(geom::geography),
+                   ST_Distance(ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 1)::geography,
+                               ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 2)::geography)
+              FROM parcels WHERE status = 'available' ORDER BY area_m2 DESC LIMIT 1""").fetchone()
+    open_map(browser, live_server + "/")
+    assert browser.execute_script("return document.querySelectorAll("
+                                  "'.leaflet-control-measure a').length") == 1
+    got_area, got_edge = browser.execute_script("""
+        var lls = arguments[0].slice(0, -1).map(function (c) { return L.latLng(c[1], c[0]); });
+        return [PG.measure.area(lls), PG.measure.length(lls.slice(0, 2))];""", ring)
+    # Spherical formulas against the ellipsoid: well within half a percent at this latitude.
+    assert abs(got_area - area) / area < 0.005, (got_area, area)
+    assert abs(got_edge - edge) / edge < 0.005, (got_edge, edge)

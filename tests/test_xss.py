@@ -36,8 +36,11 @@ def _exec(url: str, sql: str, params: dict | None = None) -> list[dict]:
 
 @pytest.fixture
 def poisoned(sample_db_rw: str) -> dict:
-    """Every enterprise named with the payloads; one utility with a markup capacity unit."""
+    """Every enterprise and park named with the payloads; one utility with a markup unit."""
     _exec(sample_db_rw, "UPDATE enterprises SET name_zh = %(zh)s || ' ' || code, "
+                        "name_en = %(en)s || ' ' || code", {"zh": NAME_ZH, "en": NAME_EN})
+    # Park names too: zone labels, popups, the panel's zone list and the brief's heading.
+    _exec(sample_db_rw, "UPDATE zones SET name_zh = %(zh)s || ' ' || code, "
                         "name_en = %(en)s || ' ' || code", {"zh": NAME_ZH, "en": NAME_EN})
     infra = _exec(sample_db_rw, """
         UPDATE infrastructure SET capacity = 40, capacity_unit = %(u)s
@@ -141,6 +144,10 @@ def test_payload_names_are_inert_on_the_map(poisoned: dict, live_server_rw: str)
         _wait(d, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
         _wait(d, "window.PG && PG.tilesLoaded > 0")
         assert _marks(d) == {}
+        labels = d.execute_script(
+            "return Array.from(document.querySelectorAll('.pg-zone-label'))"
+            ".map(e => e.textContent)")
+        assert labels and all(t.startswith(NAME_ZH) for t in labels), labels
 
         # The utility's popup, opened as a click would.
         text = d.execute_script("""
@@ -264,3 +271,36 @@ def test_brief_of_a_parcel_outside_every_zone_is_a_page(sample_db_rw: str) -> No
         assert r.status_code == 200, r.text[:300]
         assert r.headers["content-type"].startswith("text/html")
         assert '<div class="code">FAR-1</div>' in r.text
+
+
+# --- the planner page ----------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser_support.AVAILABLE, reason="needs chromium and chromedriver")
+def test_payloads_are_inert_on_the_planner_page(sample_db_rw: str, live_server_rw: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    from parkgis import auth
+
+    inq = "<img src=x onerror=document.documentElement.dataset.p=1>${document.documentElement" \
+          ".dataset.p=2}"
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        auth.add_user(conn, "xss-planner", "planner", "planner-pass-1")
+        conn.execute("INSERT INTO inquiries (name, company, contact, message, parcel_codes) "
+                     "VALUES (%(n)s, %(n)s, '13700000000', %(n)s, '{}')", {"n": inq})
+        conn.execute("UPDATE projects SET name_zh = %(n)s WHERE code = 'PRJ-FLEXPACK'",
+                     {"n": UNIT})
+    with browser_support.driver() as d:
+        d.get(live_server_rw + "/planner")
+        _wait(d, "document.body.getAttribute('data-pgp-ready')")
+        d.find_element(By.ID, "pgp-username").send_keys("xss-planner")
+        d.find_element(By.ID, "pgp-password").send_keys("planner-pass-1")
+        d.find_element(By.ID, "pgp-login-btn").click()
+        _wait(d, "document.body.getAttribute('data-parcels-loaded')")
+        d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=board]").click()
+        _wait(d, f"document.getElementById('pgp-board').textContent.indexOf({UNIT!r}) >= 0")
+        d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=inbox]").click()
+        _wait(d, f"document.getElementById('pgp-inbox').textContent.indexOf({inq!r}) >= 0")
+        time.sleep(1.0)  # an <img onerror> would have fired by now
+        assert _marks(d) == {}
+        assert [e for e in _severe(d) if "favicon" not in e["message"]] == []

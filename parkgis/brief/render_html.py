@@ -91,6 +91,11 @@ def _m(v: float | None) -> str:
 
 
 def _side(f: BriefFacts, lang: str) -> str:
+    """The facts panel as HTML, every stored value through ``_e``.
+
+    Long because it is the panel's whole template: the rows are built first, then one
+    f-string lays them out in reading order, which is easier to check than scattered pieces.
+    """
     p = f.parcel
     z = f.zone
     st = p["status"]

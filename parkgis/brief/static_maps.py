@@ -186,15 +186,21 @@ def _label(ax: Axes, x: float, y: float, s: str, size: float = 5.0, color: str =
     effects = [pe.withStroke(linewidth=1.6, foreground="white")] if halo else None
     ax.text(x, y, s, fontsize=size, color=color, fontweight=weight, ha=kw.pop("ha", "center"),
             va=kw.pop("va", "center"), path_effects=effects, zorder=kw.pop("zorder", 25),
-            clip_on=True, **kw)
+            clip_on=True, parse_math=False, **kw)
 
 
 def _name(row: dict[str, Any], lang: str) -> str:
     return row["name_en"] if lang == "en" else row["name_zh"]
 
 
+# What draw_main's steps found in the frame, for the legend.
+Seen = dict[str, Any]
+
+
 def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
     """The parcel in its surroundings; returns what the legend needs to show.
+
+    Layers are drawn bottom to top, one helper each (their z-orders agree with this order).
 
     Parameters
     ----------
@@ -210,11 +216,19 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
     ax.set_facecolor("#fbfbf8")
     _frame(ax)
     clip = _clip_box(ax)
-    span = x1 - x0
     seen: dict[str, Any] = {"statuses": set(), "kinds": set(), "upgrades": False,
                             "enterprises": False, "anchors": False, "zones": set()}
+    for step in (_draw_river, _draw_parcels, _draw_zones, _draw_lines, _draw_upgrades,
+                 _draw_point_infra, _label_neighbours, _draw_target, _draw_footprint,
+                 _draw_enterprises, _label_target):
+        step(ax, f, lang, clip, seen)
+    north_arrow(ax)
+    scale_bar(ax, lang)
+    return seen
 
-    # River polygons under everything.
+
+def _draw_river(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """River polygons under everything."""
     for r in f.infrastructure.rows:
         if r["kind"] == "river":
             p = polygon_patch(r["geom"], fc="#cfe6f7", ec="#8cc2e8", lw=0.4, zorder=1)
@@ -222,11 +236,11 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
                 ax.add_patch(p)
                 seen["kinds"].add("river")
 
-    # Parcels by status; the brief's parcel last, in the highlight colour.
-    target = None
+
+def _draw_parcels(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """Neighbouring parcels by status (the brief's own parcel comes later)."""
     for r in f.parcels.rows:
         if r["code"] == f.code:
-            target = r
             continue
         st = r["status"]
         p = polygon_patch(r["geom"], fc=layers.STATUS_COLOURS.get(st, "#cccccc"),
@@ -236,7 +250,10 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
             ax.add_patch(p)
             if r["geom"].intersects(clip):
                 seen["statuses"].add(st)
-    # Zone boundaries over parcels.
+
+
+def _draw_zones(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """Zone boundaries over the parcels."""
     for z in f.zones.rows:
         if not z["geom"].intersects(clip):
             continue
@@ -247,7 +264,10 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
             ax.add_patch(p)
             seen["zones"].add(z["status"])
 
-    # Roads, rail, power lines.
+
+def _draw_lines(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """Roads, rail and power lines, with the names of the main roads."""
+    span = f.window[2] - f.window[0]
     order = {k: i for i, k in enumerate(MAIN_LINE_KINDS)}
     road_labels: dict[str, tuple[float, float, float]] = {}
     for r in sorted(f.infrastructure.rows, key=lambda r: order.get(r["kind"], -1)):
@@ -289,7 +309,10 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
     for s, (x, y, ang) in road_labels.items():
         _label(ax, x, y, s, size=4.8, color="#6b4e16", rotation=ang, rotation_mode="anchor")
 
-    # Upgrades: a yellow glow under the line or around the point, with its finish date.
+
+def _draw_upgrades(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """Upgrades: a glow under the line or around the point, and the finish date."""
+    span = f.window[2] - f.window[0]
     for u in f.upgrades_map.rows:
         g = u["geom"].intersection(clip)
         if g.is_empty:
@@ -312,7 +335,10 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
         _label(ax, lx, ly - 0.028 * span, f"{u['code']} · {when}", size=4.6, color="#7a5b00",
                weight="bold")
 
-    # Point infrastructure.
+
+def _draw_point_infra(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """Point infrastructure (substations, plants, stations) with names."""
+    span = f.window[2] - f.window[0]
     for r in f.infrastructure.rows:
         mk = POINT_MARKERS.get(r["kind"])
         if mk is None or r["geom"].geom_type not in ("Point", "Polygon", "MultiPolygon"):
@@ -326,6 +352,10 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
         _label(ax, pt.x, pt.y + 0.03 * span, _name(r, lang), size=4.6, color=colour)
         seen["kinds"].add(r["kind"])
 
+
+def _label_neighbours(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """Codes of the neighbouring parcels where there is room."""
+    span = f.window[2] - f.window[0]
     # Neighbouring parcels: their codes, where there is room (an occupied parcel is named by
     # its enterprise's label instead).
     occupied = {e.get("parcel_code") for e in f.enterprises.rows}
@@ -340,12 +370,16 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
         rp = g.representative_point()
         _label(ax, rp.x, rp.y, r["code"], size=4.3, color="#2d3a45", halo=True, zorder=14)
 
-    # The parcel itself.
-    if target is not None:
+
+def _draw_target(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """The brief's parcel, in the highlight colour."""
+    for target in (r for r in f.parcels.rows if r["code"] == f.code):
         p = polygon_patch(target["geom"], fc=HIGHLIGHT, ec="#7a0052", lw=1.2, zorder=15)
         ax.add_patch(p)
 
-    # Footprint of the project, when one was fitted.
+
+def _draw_footprint(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """The project's footprint, when one was fitted."""
     if f.fit is not None and f.fit.footprint is not None:
         fp = polygon_patch(f.fit.footprint, fc=FOOTPRINT, alpha=0.55, ec="#111111", lw=0.9,
                            ls=(0, (3, 1.5)), zorder=16)
@@ -353,7 +387,10 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
             ax.add_patch(fp)
         seen["footprint"] = True
 
-    # Enterprises: anchors as stars, others as dots, by chain-role colour.
+
+def _draw_enterprises(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """Enterprises: anchors as stars, others as dots, by chain-role colour."""
+    span = f.window[2] - f.window[0]
     for e in f.enterprises.rows:
         pt = e["geom"]
         if not clip.buffer(-span * 0.01).contains(pt):
@@ -368,15 +405,14 @@ def draw_main(ax: Axes, f: Any, lang: str) -> dict[str, Any]:
         _label(ax, pt.x, pt.y - 0.026 * span, _name(e, lang), size=4.8, color="#20303c",
                weight="bold" if e["is_anchor"] else "normal", zorder=19)
 
-    # The parcel's own label last, above everything.
-    if target is not None:
+
+def _label_target(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen) -> None:
+    """The parcel's own label, above everything."""
+    for target in (r for r in f.parcels.rows if r["code"] == f.code):
         rp = target["geom"].representative_point()
         _label(ax, rp.x, rp.y, f.code, size=7.2, color="white", weight="bold", halo=False,
                zorder=26, bbox={"boxstyle": "round,pad=0.25", "fc": "#7a0052", "ec": "none",
                                 "alpha": 0.9})
-    north_arrow(ax)
-    scale_bar(ax, lang)
-    return seen
 
 
 def legend(ax: Axes, seen: dict[str, Any], lang: str, fit_name: str | None = None) -> None:
