@@ -7,11 +7,13 @@ drops it instead of handing a dead socket to the next request; the error itself 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 import psycopg
 from fastapi import Depends, Request
+from psycopg_pool import PoolTimeout
 
 from parkgis.db.pool import set_statement_timeout
 from parkgis.settings import Settings
@@ -47,15 +49,23 @@ async def async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]
 
 def sync_conn(request: Request) -> Iterator[psycopg.Connection]:
     """A pooled connection for the domain core; committed when the request succeeds."""
-    with request.app.state.sync_pool.connection() as conn:
-        try:
-            if is_planner_route(request):
-                s: Settings = request.app.state.settings
-                set_statement_timeout(conn, s.db_statement_timeout_planner_ms)
-            yield conn
-        except psycopg.OperationalError:
-            conn.close()
-            raise
+    state = request.app.state
+    s: Settings = state.settings
+    timeout = s.db_pool_timeout_s
+    if time.monotonic() - getattr(state, "db_pool_timeout_at", -1e9) < 2 * timeout:
+        timeout = min(timeout, s.db_pool_timeout_degraded_s)
+    try:
+        with state.sync_pool.connection(timeout=timeout) as conn:
+            try:
+                if is_planner_route(request):
+                    set_statement_timeout(conn, s.db_statement_timeout_planner_ms)
+                yield conn
+            except psycopg.OperationalError:
+                conn.close()
+                raise
+    except PoolTimeout:
+        state.db_pool_timeout_at = time.monotonic()
+        raise
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

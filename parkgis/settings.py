@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Database faults (issue 11): a request waits at most this long for a pooled connection,
     # then answers 503 with Retry-After instead of hanging while the database is away.
     db_pool_timeout_s: float = 2.5
+    # For a few seconds after a sync route found no connection, sync routes wait only this
+    # long: each waiter holds one of FastAPI's 40 worker threads, and a queue of them would
+    # push every later request past the bound.
+    db_pool_timeout_degraded_s: float = 0.5
     db_retry_after_s: int = 2
     db_connect_timeout_s: int = 3
     # Short so that a pool notices a returned database within seconds: psycopg_pool's

@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import PoolTimeout
 
 from parkgis.collections import COLLECTIONS, Collection
 from parkgis.errors import NotFound
@@ -413,8 +414,12 @@ class TileService:
     """
 
     def __init__(self, pool: Any, cache_size: int, max_features: int,
-                 listen_url: str | None = None) -> None:
+                 listen_url: str | None = None, wait_s: float | None = None) -> None:
         self.pool = pool
+        # One bound for the whole request's database waits (version read + connection): a
+        # request that joins a version read already stuck on a dead database would otherwise
+        # wait for that read and then for its own, twice the pool's timeout.
+        self.wait_s = wait_s
         self.versions = VersionWatch(listen_url, VersionReader(pool))
         self.cache = TileCache(cache_size)
         self.max_features = max_features
@@ -430,7 +435,8 @@ class TileService:
                    if_none_match: str | None = None) -> TileResult:
         coll = collection(cid)
         check_tile(z, x, y)
-        version = (await self.versions.get()).get(coll.table, 0)
+        deadline = None if self.wait_s is None else time.monotonic() + self.wait_s
+        version = (await self._versions_by(deadline)).get(coll.table, 0)
         tag = etag(cid, version, z, x, y)
         if if_none_match and _etag_matches(if_none_match, tag):
             return TileResult(304, b"", tag, False)
@@ -439,10 +445,20 @@ class TileService:
             data = self.cache.get(key)
             if data is not None:
                 return TileResult(200, data, tag, True)
-        async with self.pool.connection() as conn:
+        wait = None if deadline is None else max(0.05, deadline - time.monotonic())
+        async with self.pool.connection(timeout=wait) as conn:
             data = await render_tile_async(conn, cid, z, x, y, self.max_features)
         self.cache.put(key, data)
         return TileResult(200, data, tag, False)
+
+    async def _versions_by(self, deadline: float | None) -> dict[str, int]:
+        if deadline is None:
+            return await self.versions.get()
+        try:
+            # The shared read is shielded: giving up here abandons only this request's wait.
+            return await asyncio.wait_for(self.versions.get(), deadline - time.monotonic())
+        except TimeoutError:
+            raise PoolTimeout("layer versions not read in time") from None
 
     async def bounds(self, cid: str) -> list[float] | None:
         """Lon/lat bounds of the collection's public rows (cached per data version)."""

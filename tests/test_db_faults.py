@@ -313,3 +313,28 @@ def test_slow_query_times_out_with_503(park: Park) -> None:
         assert r.status_code == 200, r.text
         # ... and only for that transaction: the pooled connection is back on the short one.
         assert c.get("/api/parcels/available?min_mu=5").status_code == 503
+
+
+def test_more_waiters_than_worker_threads_still_get_their_503_in_time(park: Park) -> None:
+    """Sync routes run on FastAPI's 40 worker threads: 60 searches at once during an outage
+    must not queue behind each other's pool waits (60 x 2.5 s / 40 threads would be 5 s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = "/api/parcels/available?min_mu=5&limit=5"
+    assert cluster.stop(park.settings)
+    try:
+        with httpx.Client(base_url=park.base, timeout=BOUND_S * 3,
+                          limits=httpx.Limits(max_connections=60)) as c, \
+                ThreadPoolExecutor(max_workers=60) as ex:
+            answers = list(ex.map(lambda _: _get(c, "search", path), range(60)))
+    finally:
+        cluster.start(park.settings)
+    slow = [round(a.elapsed, 2) for a in answers if a.elapsed >= BOUND_S]
+    assert not slow, slow
+    assert all(a.status == 503 and a.retry_after for a in answers), \
+        sorted({a.status for a in answers})
+    with httpx.Client(base_url=park.base, timeout=BOUND_S * 3) as c:
+        deadline = time.monotonic() + BOUND_S
+        while (r := c.get(path)).status_code != 200:
+            assert time.monotonic() < deadline, r.status_code
+            time.sleep(0.1)

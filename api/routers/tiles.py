@@ -38,7 +38,8 @@ def service_of(app: Any) -> core.TileService:
     svc = getattr(app.state, "tiles", None)
     if svc is None:
         s = app.state.settings
-        svc = core.TileService(app.state.pool, s.tile_cache_size, s.tile_max_features)
+        svc = core.TileService(app.state.pool, s.tile_cache_size, s.tile_max_features,
+                               wait_s=s.db_pool_timeout_s)
         app.state.tiles = svc
     return svc
 
@@ -48,7 +49,7 @@ async def tile_service(app: Any) -> AsyncIterator[core.TileService]:
     """The worker's tile service for the app's lifespan, with its NOTIFY listener running."""
     s = app.state.settings
     svc = core.TileService(app.state.pool, s.tile_cache_size, s.tile_max_features,
-                           listen_url=app.state.database_url)
+                           listen_url=app.state.database_url, wait_s=s.db_pool_timeout_s)
     app.state.tiles = svc
     await svc.start()
     try:
