@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ from shapely.geometry.base import BaseGeometry
 
 from parkgis import assembly
 from parkgis.errors import InvalidInput, NotFound
-from parkgis.footprint import Placement, close_gaps, fit_rectangle
+from parkgis.footprint import FitTimeout, Placement, close_gaps, fit_rectangle
 from parkgis.settings import get_settings
 
 MU_M2 = 10000.0 / 15.0
@@ -913,11 +914,13 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
     return out
 
 
-def _footprint(req: Requirement, s: Site) -> tuple[Placement | None, Failure | None]:
+def _footprint(req: Requirement, s: Site, deadline: float | None = None
+               ) -> tuple[Placement | None, Failure | None]:
+    """The placement or the failure; :class:`FitTimeout` past ``deadline`` (undecided)."""
     if req.footprint_length_m is None or req.footprint_width_m is None:
         return None, None
     L, W = float(req.footprint_length_m), float(req.footprint_width_m)
-    p = fit_rectangle(s.geom, L, W)
+    p = fit_rectangle(s.geom, L, W, deadline=deadline)
     if p is None:
         mrr = s.geom.minimum_rotated_rectangle
         xy = np.asarray(mrr.exterior.coords)
@@ -1128,10 +1131,23 @@ class MatchResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        """The JSON body of ``parkgis match --json`` and ``GET /api/projects/{code}/matches``."""
-        return {"project": self.requirement.public(),
-                "matches": [m.body() for m in self.matches],
-                "near_misses": [n.body() for n in self.near_misses]}
+        """The JSON body of ``parkgis match --json`` and ``GET /api/projects/{code}/matches``.
+
+        ``incomplete`` appears only when the time budget ran out: the sites whose footprint
+        was not decided are named, and are neither matches nor near misses.
+        """
+        out = {"project": self.requirement.public(),
+               "matches": [m.body() for m in self.matches],
+               "near_misses": [n.body() for n in self.near_misses]}
+        undecided = self.stats.get("undecided")
+        if undecided:
+            s = self.stats.get("time_budget_s")
+            out["incomplete"] = {
+                "reason_zh": f"计算时间超过 {s:g} 秒上限，以下地块的厂房布置未判定，未列入结果",
+                "reason_en": f"the {s:g} s time budget ran out: whether the footprint fits "
+                             f"these sites was not decided, and they are not listed",
+                "undecided": [list(c) for c in undecided]}
+        return out
 
 
 # --------------------------------------------------------------------------- the ranking
@@ -1139,7 +1155,7 @@ class MatchResult:
 
 def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
           near_miss_limit: int = 10, assemble: bool = True, confidential: bool = False,
-          today: dt.date | None = None) -> MatchResult:
+          today: dt.date | None = None, time_budget_s: float | None = None) -> MatchResult:
     """Rank the sites where a project fits.
 
     Parameters
@@ -1157,6 +1173,10 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
         Whether reasons may quote the project's land budget (staff tools only).
     today : date, optional
         "Now" for capacity when the project has no start date.
+    time_budget_s : float, optional
+        Past this many seconds no more costly footprint searches start (the quick accepts
+        and rejects still answer); the sites left undecided are reported in
+        ``stats["undecided"]`` and the body's ``incomplete``. None: no limit (the CLI).
 
     Returns
     -------
@@ -1178,7 +1198,9 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     near: list[tuple[float, float, NearMiss]] = []
     single_ok: set[str] = set()
     one_off: list[tuple[Site, Failure]] = []
-    stats: dict[str, Any] = {"candidates": len(ctx.sites), "footprint_tests": 0}
+    stats: dict[str, Any] = {"candidates": len(ctx.sites), "footprint_tests": 0,
+                             "undecided": [], "time_budget_s": time_budget_s}
+    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
 
     for s in ctx.sites:
         if s.staged_fails >= 2:
@@ -1188,7 +1210,11 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
             one_off.append((s, fails[0]))
         elif not fails:
             stats["footprint_tests"] += 1
-            placement, fp_fail = _footprint(req, s)
+            try:
+                placement, fp_fail = _footprint(req, s, deadline)
+            except FitTimeout:
+                stats["undecided"].append(s.codes)
+                continue
             if fp_fail is None:
                 crit = _criteria(ctx, s, placement, confidential)
                 matches.append(Match(s, placement, crit, _score(crit)))
@@ -1244,12 +1270,15 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
         s, f = one_off[k]
         k += 1
         stats["footprint_tests"] += 1
-        if _footprint(req, s)[1] is None:
-            near.append((f.gap, 0.0, NearMiss(s, f)))
+        try:
+            if _footprint(req, s, deadline)[1] is None:
+                near.append((f.gap, 0.0, NearMiss(s, f)))
+        except FitTimeout:
+            stats["undecided"].append(s.codes)
 
     if assemble:
         _assemble(conn, ctx, single_ok, matches, near, top, near_miss_limit, confidential,
-                  stats)
+                  stats, deadline)
 
     matches.sort(key=lambda m: (-m.score, len(m.site.codes), m.site.codes))
     near.sort(key=lambda t: (t[0], len(t[2].site.codes), t[2].site.codes))
@@ -1269,7 +1298,8 @@ MAX_GROUP_FOOTPRINT_TESTS = 400
 
 def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
               matches: list[Match], near: list[tuple[float, float, NearMiss]], top: int,
-              near_miss_limit: int, confidential: bool, stats: dict[str, Any]) -> None:
+              near_miss_limit: int, confidential: bool, stats: dict[str, Any],
+              deadline: float | None = None) -> None:
     """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone."""
     req = ctx.req
     pool = [s for s in ctx.sites if s.status_ok and s.landuse_ok
@@ -1313,7 +1343,11 @@ def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
         if fails and len(near) >= 2 * near_miss_limit:
             continue
         stats["footprint_tests"] += 1
-        placement, fp_fail = _footprint(req, _union_geometry(site, ctx))
+        try:
+            placement, fp_fail = _footprint(req, _union_geometry(site, ctx), deadline)
+        except FitTimeout:
+            stats["undecided"].append(site.codes)
+            continue
         if not fails and fp_fail is None:
             crit = _criteria(ctx, site, placement, confidential)
             matches.append(Match(site, placement, crit, _score(crit)))

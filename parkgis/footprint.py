@@ -46,6 +46,7 @@ not exceed the site's minimum width), and the maximum inscribed circle (a circle
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,15 @@ MAX_TESTS = 1500
 #: A site whose area is its minimum rotated rectangle's to this relative tolerance is taken
 #: for that rectangle by the fast path (which still checks its placement exactly).
 RECTANGLE_RTOL = 1e-9
+
+
+class FitTimeout(Exception):
+    """The time budget (``deadline``) ran out before the footprint was decided either way."""
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise FitTimeout
 
 
 @dataclass(frozen=True)
@@ -260,7 +270,8 @@ def _rectangle_fit(poly: Polygon, length: float, width: float,
 
 
 def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
-              coarse_step: float, max_tests: int, fast_path: bool = True) -> Placement | None:
+              coarse_step: float, max_tests: int, fast_path: bool = True,
+              deadline: float | None = None) -> Placement | None:
     r = math.hypot(length, width) / 2
     if poly.area + 2 * tolerance * (length + width) < length * width:
         return None
@@ -297,6 +308,7 @@ def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
     seeds = np.concatenate([site.edge_angles(), [_mrr_angle(site.poly)]])
     seeds = np.unique(np.round(np.concatenate([seeds, seeds + 90.0]) % 180.0, 6))
     for ang in seeds:
+        _check_deadline(deadline)
         free = site.centres(float(ang), a0, b0)
         if free is not None:
             return _place(site, float(ang), free, length, width)
@@ -312,6 +324,7 @@ def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
         for ang in angles:
             if site.tests >= max_tests:
                 return None
+            _check_deadline(deadline)
             free = site.centres(float(ang), max(length / 2 - s, 0.0), max(width / 2 - s, 0.0))
             if free is None:
                 continue
@@ -350,7 +363,8 @@ def _mrr_angle(poly: Polygon) -> float:
 
 def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
                   tolerance: float = TOLERANCE_M, coarse_step_deg: float = COARSE_STEP_DEG,
-                  max_tests: int = MAX_TESTS, fast_path: bool = True) -> Placement | None:
+                  max_tests: int = MAX_TESTS, fast_path: bool = True,
+                  deadline: float | None = None) -> Placement | None:
     """Place a length × width rectangle inside a site at some rotation.
 
     Parameters
@@ -371,6 +385,10 @@ def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
     fast_path : bool, default True
         Decide rectangular sites holding the footprint flush with their sides without the
         angular search (same answer; False forces the general search, for cross-checks).
+    deadline : float, optional
+        A ``time.monotonic()`` instant: past it, :class:`FitTimeout` is raised before the
+        next orientation test (the quick accepts and rejects still answer). A test costs
+        O(n) in the site's vertices, so the overrun is one test.
 
     Returns
     -------
@@ -392,12 +410,12 @@ def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
             return None
         return fit_rectangle(shapely.union_all(polys), length, width, tolerance=tolerance,
                              coarse_step_deg=coarse_step_deg, max_tests=max_tests,
-                             fast_path=fast_path)
+                             fast_path=fast_path, deadline=deadline)
     for part in parts:
         if part.area + 2 * tolerance * (length + width) < length * width:
             break  # parts are sorted by area: none of the rest can hold it either
         found = _fit_part(part, length, width, tolerance, coarse_step_deg, max_tests,
-                          fast_path)
+                          fast_path, deadline)
         if found is not None:
             return found
     return None

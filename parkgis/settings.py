@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # Request bodies: every route but the uploads (413 past it), and the uploads.
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 200 * 1_048_576
+    # Seconds a match over HTTP may spend on footprint searches before it answers with what
+    # it has decided (``incomplete`` names the rest); the CLI has no limit.
+    match_time_budget_s: float = 10.0
 
 
 @lru_cache

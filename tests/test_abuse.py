@@ -347,3 +347,44 @@ def test_nul_in_a_pre_review_body_is_422(limits_app) -> None:
         r = c.get(path, headers=plan)
         assert r.status_code in (404, 422), (path, r.status_code, r.text[:300])
         assert r.headers["content-type"].startswith(PROBLEM)
+
+
+# -- the match's time budget -------------------------------------------------------------------
+
+def test_match_stops_footprint_searches_at_its_time_budget_and_says_so(empty_db) -> None:
+    import math
+
+    from workbench_helpers import X0, Y0, ZONE, small_park
+
+    url = empty_db
+    small_park(url)
+    # A 2000-vertex near-circle, radius 100 m: a 199 × 30 m building passes every quick test
+    # (area, width, inscribed circle too small to decide) and needs the angular search, which
+    # takes minutes at this vertex count.
+    n, r, cx, cy = 2000, 100.0, X0 + 1000, Y0 + 1000
+    ring = [(cx + r * math.cos(2 * math.pi * i / n), cy + r * math.sin(2 * math.pi * i / n))
+            for i in range(n)]
+    wkt = "POLYGON((" + ",".join(f"{x} {y}" for x, y in [*ring, ring[0]]) + "))"
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO parcels (code, zone_code, status, landuse_code, geom) "
+                     "VALUES ('T-CIRCLE', %s, 'available', '100101', "
+                     "ST_Multi(ST_Transform(ST_GeomFromText(%s, 4547), 4490)))", (ZONE, wkt))
+    budget = 2.0
+    with TestClient(create_app(Settings(match_time_budget_s=budget), database_url=url)) as c:
+        t0 = time.monotonic()
+        r1 = c.post("/api/match", json={"footprint_length_m": 199, "footprint_width_m": 30})
+        elapsed = time.monotonic() - t0
+        assert r1.status_code == 200, r1.text[:500]
+        body = r1.json()
+        assert body["incomplete"]["undecided"] == [["T-CIRCLE"]]
+        assert f"{budget:g} 秒" in body["incomplete"]["reason_zh"]
+        assert f"{budget:g} s" in body["incomplete"]["reason_en"]
+        listed = [m["parcels"] for m in body["matches"] + body["near_misses"]]
+        assert listed and not any("T-CIRCLE" in codes for codes in listed)
+        # bounded: the budget plus one orientation test and the rest of the request
+        assert elapsed < budget + 20, elapsed
+        # the quick paths still answer past the budget: a footprint the inscribed circle
+        # holds is placed on the circle, and nothing is left undecided
+        r2 = c.post("/api/match", json={"footprint_length_m": 120, "footprint_width_m": 80})
+        assert r2.status_code == 200 and "incomplete" not in r2.json()
+        assert ["T-CIRCLE"] in [m["parcels"] for m in r2.json()["matches"]]

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import SyncConn
+from api.deps import SettingsDep, SyncConn
 from parkgis import fit
 from parkgis.errors import NotFound
 
@@ -67,11 +67,12 @@ def get_project(code: str, conn: SyncConn) -> dict[str, Any]:
 
 @router.get("/api/projects/{code}/matches",
             summary="项目选址匹配 / where a project fits: ranked matches and near misses")
-def project_matches(code: str, conn: SyncConn, top: TopQ = 10,
+def project_matches(code: str, conn: SyncConn, settings: SettingsDep, top: TopQ = 10,
                     near: NearQ = 10) -> dict[str, Any]:
     """The same body as ``parkgis match CODE --json`` (footprints in lon/lat, EPSG:4490 ≈
-    WGS84)."""
-    return fit.match_project(conn, code, top=top, near_miss_limit=near).body()
+    WGS84); within ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` says what is left)."""
+    return fit.match_project(conn, code, top=top, near_miss_limit=near,
+                             time_budget_s=settings.match_time_budget_s).body()
 
 
 class MatchRequest(BaseModel):
@@ -121,11 +122,13 @@ class MatchRequest(BaseModel):
 
 
 @router.post("/api/match", summary="临时选址匹配 / where an ad-hoc requirement fits")
-def adhoc_match(body: MatchRequest, conn: SyncConn, top: TopQ = 10,
+def adhoc_match(body: MatchRequest, conn: SyncConn, settings: SettingsDep, top: TopQ = 10,
                 near: NearQ = 10) -> dict[str, Any]:
-    """Nothing is stored. The caller's own budget may be quoted back in reasons."""
+    """Nothing is stored. The caller's own budget may be quoted back in reasons. Bounded by
+    ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` names the undecided sites)."""
     req = fit.Requirement(**body.model_dump())
-    return fit.match(conn, req, top=top, near_miss_limit=near, confidential=True).body()
+    return fit.match(conn, req, top=top, near_miss_limit=near, confidential=True,
+                     time_budget_s=settings.match_time_budget_s).body()
 
 
 @router.get("/api/projects/{code}/fit-map", response_class=HTMLResponse,
