@@ -403,6 +403,8 @@ def apply_action(conn: psycopg.Connection, code: str, action: str, params: Actio
         elif action in ("release", "restore", "withdraw"):
             project = None
 
+        if action in ("start_construction", "complete"):
+            data.update(params.extra or {})
         _set_context(cur, actor, action, params.note, data)
         if action in ("reserve", "list", "allocate", "release"):
             cur.execute(SQL_CLOSE_HOLDS, (code,))
