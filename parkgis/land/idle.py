@@ -200,3 +200,27 @@ def idle_land(conn: psycopg.Connection, as_of: date,
         if finding is not None:
             out.append(finding)
     return out
+
+
+SQL_GEOMETRIES = """
+SELECT code, zone_code, status, area_mu, ST_AsGeoJSON(geom, 7)::json AS geometry
+  FROM parcels WHERE code = ANY(%s)
+"""
+
+
+def idle_land_features(conn: psycopg.Connection, as_of: date) -> dict[str, Any]:
+    """:func:`idle_land` as a GeoJSON FeatureCollection (EPSG:4490 ≈ WGS84) for the planner's
+    list and map layer."""
+    found = idle_land(conn, as_of)
+    with conn.cursor(row_factory=dict_row) as cur:
+        parcels = {r["code"]: r for r in cur.execute(
+            SQL_GEOMETRIES, ([f.parcel_code for f in found],)).fetchall()}
+    features = []
+    for f in found:
+        p = parcels.get(f.parcel_code, {})
+        props = f.as_dict()
+        props.update({"zone_code": p.get("zone_code"), "status": p.get("status"),
+                      "area_mu": p.get("area_mu")})
+        features.append({"type": "Feature", "id": f.parcel_code,
+                         "geometry": p.get("geometry"), "properties": props})
+    return {"type": "FeatureCollection", "as_of": as_of, "features": features}

@@ -159,10 +159,6 @@ class ListingParams:
 
 def validate(p: ListingParams, today: date, role: str) -> tuple[date, date, date, bool]:
     """Check a listing against 令39 and the role; returns (notice, start, end, backfill)."""
-    if not p.notice_no or not p.notice_no.strip() or len(p.notice_no) > 64:
-        raise InvalidData("挂牌需要出让公告文号 notice_no（最长 64 字） / a listing needs the "
-                          "notice's document number (notice_no, at most 64 characters)",
-                          field="notice_no")
     notice = p.notice_date or today
     backfill = notice < today
     if backfill and role != "admin":
@@ -175,20 +171,25 @@ def validate(p: ListingParams, today: date, role: str) -> tuple[date, date, date
             (today - notice).days > lifecycle.NOTICE_MAX_DAYS:
         raise InvalidData("公告日期距今超过一年 / the notice date is more than a year from today",
                           field="notice_date")
+    if not p.notice_no or not p.notice_no.strip() or len(p.notice_no) > 64:
+        raise InvalidData("挂牌需要出让公告文号 notice_no（最长 64 字） / a listing needs the "
+                          "notice's document number (notice_no, at most 64 characters)",
+                          field="notice_no")
     first_start = notice + timedelta(days=NOTICE_LEAD_DAYS)
     start = p.listing_start or first_start
     if start < first_start:
         raise InvalidData(
             f"挂牌开始日须在公告发布 {NOTICE_LEAD_DAYS} 日之后，最早 {first_start} / the listing "
             f"may start no earlier than {NOTICE_LEAD_DAYS} days after the notice: "
-            f"{first_start} at the earliest", field="listing_start", earliest=first_start)
+            f"{first_start} at the earliest", field="listing_start",
+            earliest=first_start.isoformat())
     first_end = earliest_listing_end(start)
     end = p.listing_end or first_end
     if end < first_end:
         raise InvalidData(
             f"挂牌期不得少于 {LISTING_MIN_WORKDAYS} 个工作日，最早截止 {first_end} / the listing "
             f"must run at least {LISTING_MIN_WORKDAYS} working days: it ends {first_end} at "
-            f"the earliest", field="listing_end", earliest=first_end)
+            f"the earliest", field="listing_end", earliest=first_end.isoformat())
     if (end - start).days > LISTING_MAX_DAYS:
         raise InvalidData(f"挂牌期不超过 {LISTING_MAX_DAYS} 天 / a listing runs at most "
                           f"{LISTING_MAX_DAYS} days", field="listing_end")
@@ -264,17 +265,17 @@ def place_bid(conn: psycopg.Connection, code: str, bidder: str, amount_wan: Deci
         if today < listing["listing_start"]:
             raise Conflict(f"挂牌 {listing['listing_start']} 才开始，之前不接受报价 / the listing "
                            f"starts {listing['listing_start']}; no bids before then",
-                           listing_start=listing["listing_start"])
+                           listing_start=listing["listing_start"].isoformat())
         if today > listing["listing_end"]:
             raise Conflict(f"挂牌已于 {listing['listing_end']} 截止，不再接受报价 / the listing "
                            f"closed on {listing['listing_end']}; no more bids",
-                           listing_end=listing["listing_end"])
+                           listing_end=listing["listing_end"].isoformat())
         price, standing = current_price(cur, listing)
         minimum = price + Decimal(listing["increment_wan"]) if standing else price
         if amount < minimum:
             raise Conflict(f"报价须不低于 {minimum} 万元（当前价 {price} + 加价幅度） / the bid "
                            f"must be at least {minimum} (10k yuan): current price plus the "
-                           f"increment", minimum_wan=minimum)
+                           f"increment", minimum_wan=str(minimum))
         bid = cur.execute(SQL_BID, (listing["id"], bidder.strip(), amount, when,
                                     actor)).fetchone()
     return {"listing_id": listing["id"], "bid": bid}
