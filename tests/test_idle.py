@@ -114,4 +114,4 @@ def test_planner_list_over_http(park: str) -> None:
         assert c.get("/api/land/idle", headers=login(c, "inv")).status_code == 403
         assert c.get("/api/land/idle").status_code == 401
         assert c.get("/api/land/idle", params={"as_of": "2025-13-01"},
-                     headers=login(c, "plan")).status_code == 422
+                     headers=login(c, "plan")).status_code == 400
