@@ -151,3 +151,31 @@ def test_the_server_runs_the_clock_at_start(empty_db: str) -> None:
     assert ev == {"actor": "system", "action": "expire"}
     # Not read through the parcel API: the clock did it by itself.
     assert 0 < clock.seconds_to_next_run() <= 24 * 3600 + 300
+
+
+def test_sample_dates_follow_the_load_date(empty_db: str) -> None:
+    import pyogrio
+    import time_machine
+
+    from parkgis.io.loader import load_sample_package
+    from parkgis.land.idle import idle_land
+
+    gpkg = ROOT / "data" / "shapes" / "weihui.gpkg"
+    as_of = date.fromisoformat(json.loads(gpkg.with_suffix(".dates.json").read_text())["as_of"])
+    later = as_of + timedelta(days=400)        # "a fresh demo a year from now"
+    with time_machine.travel(at(later), tick=False):
+        load_sample_package(empty_db, gpkg)
+    raw = pyogrio.read_dataframe(gpkg, layer="upgrades", read_geometry=False)
+    got = {r["code"]: r for r in rows(empty_db, "SELECT code, start_date, finish_date "
+                                               "FROM upgrades")}
+    for code, start in zip(raw["code"], raw["start_date"], strict=True):
+        if start:
+            assert got[code]["start_date"] == date.fromisoformat(str(start)[:10]) + \
+                timedelta(days=400), code
+    with conn_to(empty_db) as conn:
+        found = idle_land(conn, later)
+    assert found, "the sample keeps one idle case on any load date"
+    assert all(f.fee_wan == (f.land_price_wan * Decimal("0.2")).quantize(Decimal("0.01"))
+               for f in found)
+    notices = rows(empty_db, "SELECT DISTINCT notice_date FROM land_listings")
+    assert notices == [{"notice_date": later - timedelta(days=25)}]
