@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 from land_helpers import at, conn_to, under_contract
-from workbench_helpers import add_users, login, one, rows, small_park
+from workbench_helpers import PASSWORD, add_users, login, one, rows, small_park
 
 from api.main import create_app
 from parkgis.land import clock, contracts
@@ -115,3 +115,56 @@ def test_planner_list_over_http(park: str) -> None:
         assert c.get("/api/land/idle").status_code == 401
         assert c.get("/api/land/idle", params={"as_of": "2025-13-01"},
                      headers=login(c, "plan")).status_code == 400
+
+
+@pytest.mark.browser
+def test_planner_page_lists_and_maps_idle_land(sample_db_rw: str, live_server_rw: str,
+                                               artifacts) -> None:
+    import time
+
+    import browser as browser_support
+    from selenium.webdriver.common.by import By
+
+    if not browser_support.AVAILABLE:
+        pytest.skip("needs Debian's chromium and chromedriver")
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    with conn_to(sample_db_rw) as conn:
+        spare = conn.execute("SELECT code, project_code, landuse_code FROM parcels "
+                             "WHERE status = 'allocated' AND code NOT IN (SELECT parcel_code "
+                             "FROM land_contracts) ORDER BY code LIMIT 1").fetchone()
+        if spare is None:      # every allocated parcel has its sample contract: use one
+            spare = conn.execute("SELECT code, project_code, landuse_code FROM parcels "
+                                 "WHERE status = 'allocated' ORDER BY code DESC LIMIT 1"
+                                 ).fetchone()
+        conn.execute("INSERT INTO land_contracts (contract_no, parcel_code, landuse_code, "
+                     "price_wan, lease_years, signed_on, agreed_start, agreed_completion, "
+                     "created_by) VALUES (%s, %s, %s, 777.7, 50, current_date - 900, "
+                     "current_date - 800, current_date - 100, 'test')",
+                     (hostile, spare["code"], spare["landuse_code"]))
+        conn.commit()
+        expected = idle_land(conn, date.today())
+    add_users(sample_db_rw)
+    assert len(expected) >= 2
+    with browser_support.driver() as d:
+        d.get(live_server_rw + "/planner")
+        deadline = time.monotonic() + 30
+        while not d.execute_script("return document.body.getAttribute('data-pgp-ready')"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        d.find_element(By.ID, "pgp-username").send_keys("plan")
+        d.find_element(By.ID, "pgp-password").send_keys(PASSWORD)
+        d.find_element(By.ID, "pgp-login-btn").click()
+        while d.execute_script("return document.body.getAttribute('data-idle-count')") is None:
+            assert time.monotonic() < deadline + 30, "idle list never loaded"
+            time.sleep(0.2)
+        count = int(d.execute_script("return document.body.getAttribute('data-idle-count')"))
+        text = d.find_element(By.ID, "pgp-idle-list").text
+        d.save_screenshot(str(artifacts / "planner_idle_land.png"))
+        assert count == len(expected)
+        assert hostile in text                      # shown as text ...
+        assert d.execute_script("return window.__pwned") is None   # ... never run
+        assert d.find_elements(By.CSS_SELECTOR, "#pgp-idle-list img") == []
+        assert "155.54" in text                     # 20 % of 777.7, worked by hand
+        dashed = d.execute_script(
+            "return document.querySelectorAll('path[stroke-dasharray=\"6 4\"]').length")
+        assert dashed == len(expected)
