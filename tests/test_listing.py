@@ -242,8 +242,18 @@ def test_sample_listed_parcels_carry_lawful_notice_and_listing(sample_db_rw: str
             assert len(days) >= 28
     code, end = listed[0]["code"], listed[0]["listing_end"]
     add_users(sample_db_rw)
+    forty_ago = (today - timedelta(days=40)).isoformat()
     with _client(sample_db_rw) as c:
-        r = c.post(f"/api/parcels/{code}/allocate", json=ALLOC_BODY,
-                   headers=login(c, "plan") | {"If-Match": "*"})
-    assert r.status_code == 409, r.text
-    assert r.json()["earliest_allocation"] == (end + timedelta(days=1)).isoformat()
+        h = login(c, "plan") | {"If-Match": "*"}
+        r = c.post(f"/api/parcels/{code}/allocate", json=ALLOC_BODY, headers=h)
+        assert r.status_code == 409, r.text
+        assert r.json()["earliest_allocation"] == (end + timedelta(days=1)).isoformat()
+        # The reproduction on the demo: backdated through the body, then allocate.
+        r = c.post("/api/parcels/WH-C-017/list", headers=h,
+                   json={"notice_start": forty_ago, "notice_days": 20})
+        assert r.status_code in (409, 422) and forty_ago in r.json()["detail"], r.text
+        r = c.post("/api/parcels/WH-C-017/allocate", headers=h,
+                   json={"contract_no": "X-17", "lease_years": 50})
+        assert r.status_code == 409, r.text
+    assert one(sample_db_rw, "SELECT status FROM parcels WHERE code = 'WH-C-017'") == {
+        "status": "available"}
