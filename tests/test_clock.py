@@ -176,3 +176,20 @@ def test_sample_dates_follow_the_load_date(empty_db: str) -> None:
                for f in found)
     notices = rows(empty_db, "SELECT DISTINCT notice_date FROM land_listings")
     assert notices == [{"notice_date": later - timedelta(days=25)}]
+
+
+def test_clock_flags_over_http(busy_park: str) -> None:
+    from workbench_helpers import add_users, login
+
+    add_users(busy_park)
+    with conn_to(busy_park) as conn:
+        clock.tick(conn, DAY)
+    with TestClient(create_app(Settings(clock_enabled=False), database_url=busy_park)) as c:
+        h = login(c, "plan")
+        got = c.get("/api/land/clock-flags", params={"kind": "upgrade"}, headers=h)
+        assert got.status_code == 200, got.text
+        assert [(f["subject_code"], f["flag"], f["since"]) for f in got.json()["flags"]] == [
+            ("UPG-X", "overdue", "2025-10-01"), ("UPG-Y", "late_start", "2025-10-02")]
+        assert c.get("/api/land/clock-flags", headers=login(c, "inv")).status_code == 403
+        assert c.get("/api/land/clock-flags", params={"kind": "x'; --"},
+                     headers=h).status_code in (400, 422)
