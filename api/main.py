@@ -6,6 +6,7 @@ One app serves the OGC API (``/ogc``), the app endpoints (``/api``) and the page
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,7 @@ from parkgis import __version__
 from parkgis.db import database_url as resolve_database_url
 from parkgis.db import migrate
 from parkgis.db import pool as db_pool
+from parkgis.land import clock
 from parkgis.settings import Settings, get_settings
 
 API_DESCRIPTION = """
@@ -53,8 +55,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             with db_pool.sync_pool(url, settings) as spool:
                 app.state.pool = apool
                 app.state.sync_pool = spool
-                async with tile_service(app):
-                    yield
+                # The park's clock runs here so a plain `make demo` needs no cron; the
+                # advisory lock inside makes extra workers harmless.
+                clock_task = None
+                if settings.clock_enabled:
+                    await asyncio.to_thread(clock.run_once, url)
+                    clock_task = asyncio.create_task(clock.run_daily(url))
+                try:
+                    async with tile_service(app):
+                        yield
+                finally:
+                    if clock_task is not None:
+                        clock_task.cancel()
 
     app = FastAPI(
         title="ParkGIS 卫辉产业集聚区",

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     token_minutes: int = 480
     earthwork_yuan_per_m3: float = 25.0
     inquiry_rate_per_hour: int = 5
+    # The daily job (parkgis.land.clock) in the server process; off where cron runs
+    # `parkgis tick` instead. PARKGIS_CLOCK_ENABLED=false.
+    clock_enabled: bool = True
 
     # Sign-in throttling: failures per account name / per client address within the window
     # before that name / address is locked for ``login_lockout_s`` (an admin can lift it).

@@ -5,6 +5,7 @@ from api.routers import (
     briefs,
     health,
     inquiries,
+    listing,
     ogc,
     pages,
     parcel_actions,
@@ -22,6 +23,7 @@ ROUTERS = [
     auth.router,
     search.router,        # /api/parcels/available before /api/parcels/{code}/...
     briefs.router,
+    listing.router,       # /api/parcels/{code}/list before the generic action route
     parcel_actions.router,
     projects.router,
     workbench.router,
