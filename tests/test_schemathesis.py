@@ -83,6 +83,7 @@ def test_openapi_json_is_the_apps_document(fuzz_server) -> None:
 @pytest.mark.parametrize("role", ["anonymous", "planner"])
 def test_no_request_from_the_openapi_document_gets_a_5xx(fuzz_server, role, tmp_path) -> None:
     base, token = fuzz_server
+    assert ST.exists(), "schemathesis is missing: `make setup` installs the dev extras"
     cmd = [str(ST), "run", f"{base}/openapi.json",
            "--checks", "not_a_server_error",
            "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
