@@ -39,7 +39,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -54,17 +54,24 @@ from parkgis.settings import get_settings
 
 log = logging.getLogger("parkgis.search")
 
+#: The one definition of rail access (issue #13): a siding (专用线) or a freight station in
+#: service on the date asked — never a main line, where no train stops for a parcel. The same
+#: kinds as the SQL function ``rail_access_kinds()`` (migration 0011); search, fit, the sheet
+#: and the brief all measure rail access through these kinds from ``infra_as_of``.
+RAIL_ACCESS_KINDS: tuple[str, ...] = ("rail_siding", "rail_station")
+
 # Distance categories: (query parameter, infrastructure kinds, result column, zh, en)
 DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
-    "rail": ("max_rail_m", ("rail_siding",), "铁路专用线", "rail siding"),
+    "rail": ("max_rail_m", RAIL_ACCESS_KINDS, "铁路专用线/货运站", "rail siding or freight station"),
     "road": ("max_road_m", ("trunk_road", "national_road", "expressway"), "干线公路",
              "trunk road"),
     "substation": ("max_substation_m", ("substation",), "变电站", "substation"),
     "water": ("max_water_m", ("water_main",), "供水干管", "water main"),
     "gas": ("max_gas_m", ("gas_main",), "燃气干管", "gas main"),
 }
-# Infrastructure that is built; planned lines do not serve a parcel yet.
-SERVING_STATUS = "existing"
+# What serves a parcel is what is in service on the date asked (``infra_as_of``, migration
+# 0011): register rows that exist or that a completed upgrade built by then, plus the completed
+# upgrades' own works. Planned and under-way works never serve.
 SERVICES = ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
 SEARCH_STATUSES = tuple(s for s in PARCEL_STATUSES if s != "historic")
 MAX_DISTANCE_M = 100_000.0
@@ -130,6 +137,8 @@ PARAMS: dict[str, str] = {
     "limit": f"每页条数（1–{MAX_LIMIT}） / page size",
     "offset": "偏移 / offset",
     "f": "输出格式 geojson | csv | gpkg / output format",
+    "as_of": "按该日期在用的基础设施计算配套和距离（YYYY-MM-DD，默认今天） / infrastructure in "
+             "service on this date (YYYY-MM-DD, default today)",
 }
 
 _ZONE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -157,6 +166,36 @@ def _number(param: str, raw: str, hi: float) -> Decimal:
     if not d.is_finite() or d < 0 or d > Decimal(str(hi)):
         raise _bad(param, raw, f"应在 0 到 {hi:g} 之间", f"must be between 0 and {hi:g}")
     return d
+
+
+#: Dates ``as_of`` accepts: the sample's history starts in the 2010s, and a date centuries away
+#: is a typing slip, not a question.
+AS_OF_RANGE = (date(1990, 1, 1), date(2100, 12, 31))
+
+
+def parse_as_of(raw: str, param: str = "as_of") -> date:
+    """``as_of=YYYY-MM-DD`` (design §4b) as a date; :class:`InvalidInput` (400) otherwise."""
+    v = (raw or "").strip()
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
+        raise _bad(param, raw, "日期格式应为 YYYY-MM-DD", "must be a date YYYY-MM-DD")
+    try:
+        d = date.fromisoformat(v)
+    except ValueError:
+        raise _bad(param, raw, "不是有效日期", "not a valid date") from None
+    if not AS_OF_RANGE[0] <= d <= AS_OF_RANGE[1]:
+        raise _bad(param, raw, f"应在 {AS_OF_RANGE[0]} 与 {AS_OF_RANGE[1]} 之间",
+                   f"must be between {AS_OF_RANGE[0]} and {AS_OF_RANGE[1]}")
+    return d
+
+
+def svc_sql(alias: str, service: str) -> str:
+    """SQL for one 七通一平 flag of the parcel alias ``alias`` on the date ``%(as_of)s``:
+    the surveyed connection or a completed upgrade reaching it (``svc_as_of``, migration
+    0011). ``service`` must be one of :data:`SERVICES` (it is spliced, not bound)."""
+    if service not in SERVICES:
+        raise ValueError(service)
+    return (f"svc_as_of({alias}.svc_{service}, '{service}', {alias}.geom_gk, "
+            f"{alias}.gk_srid, %(as_of)s)")
 
 
 def _int(param: str, raw: str, lo: int, hi: int) -> int:
@@ -199,6 +238,8 @@ class AvailabilityQuery:
     sort : str
         Key of :data:`SORTS`, ``-`` prefix for descending.
     limit, offset : int
+    as_of : date or None
+        Servicing and distances from what is in service on this date; ``None``: today.
     """
 
     zones: tuple[str, ...] = ()
@@ -217,6 +258,7 @@ class AvailabilityQuery:
     sort: str = "code"
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    as_of: date | None = None
 
     @classmethod
     def from_params(cls, items: Iterable[tuple[str, str]]) -> AvailabilityQuery:
@@ -295,7 +337,8 @@ class AvailabilityQuery:
             raise _bad("sort", sort, "需要 near_role", "needs near_role")
         limit = _int("limit", v, 1, MAX_LIMIT) if (v := single("limit")) else DEFAULT_LIMIT
         offset = _int("offset", v, 0, 10_000_000) if (v := single("offset")) else 0
-        return cls(zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu, max_mu=max_mu,
+        as_of = parse_as_of(v) if (v := single("as_of")) is not None else None
+        return cls(as_of=as_of, zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu, max_mu=max_mu,
                    statuses=tuple(dict.fromkeys(statuses)), services=tuple(services),
                    max_dist=max_dist, near_role=near_role, near_role_m=role_m, sort=sort,
                    limit=limit, offset=offset, **terrain)
@@ -353,8 +396,8 @@ NEAR_INFRA_SQL = """(
         SELECT {cols}, min(ST_Distance(ST_SetSRID(q.geom_gk, 0), f.g)) AS m
           FROM (SELECT i.gk_srid,
                        ST_Subdivide(ST_Segmentize(ST_SetSRID(i.geom_gk, 0), {piece}), 8) AS g
-                  FROM infrastructure i
-                 WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing') f
+                  FROM infra_as_of(%(as_of)s) i
+                 WHERE i.kind = ANY(%({kinds})s)) f
           JOIN parcels q ON q.gk_srid = f.gk_srid
                         AND ST_DWithin(ST_SetSRID(q.geom_gk, 0), f.g, %({d})s){q_attr}
          GROUP BY q.id)"""
@@ -374,8 +417,8 @@ NEAR_BASE_COLUMNS = ("q.id, q.code, q.gk_srid, q.geom_gk, q.zone_code, q.status,
 # per-row sub-plan: pulled up into a semi-join, the planner would hash on gk_srid and test
 # every pair).
 WITHIN_INFRA_SQL = """EXISTS (
-        SELECT 1 FROM infrastructure i
-         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing' AND i.gk_srid = p.gk_srid
+        SELECT 1 FROM infra_as_of(%(as_of)s) i
+         WHERE i.kind = ANY(%({kinds})s) AND i.gk_srid = p.gk_srid
            AND ST_DWithin(ST_SetSRID(i.geom_gk, 0), ST_SetSRID(p.geom_gk, 0), %({d})s)
         OFFSET 0)"""
 WITHIN_ROLE_SQL = """EXISTS (
@@ -388,8 +431,8 @@ WITHIN_ROLE_SQL = """EXISTS (
 # as a LATERAL join on the parcel alias {a}.
 NEAREST_INFRA_SQL = """LEFT JOIN LATERAL (
         SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), ST_SetSRID({a}.geom_gk, 0)) AS m
-          FROM infrastructure i
-         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing' AND i.gk_srid = {a}.gk_srid
+          FROM infra_as_of(%(as_of)s) i
+         WHERE i.kind = ANY(%({kinds})s) AND i.gk_srid = {a}.gk_srid
          ORDER BY ST_SetSRID(i.geom_gk, 0) <-> ST_SetSRID({a}.geom_gk, 0)
          LIMIT 1) n_{cat} ON true"""
 NEAREST_ROLE_SQL = """LEFT JOIN LATERAL (
@@ -409,8 +452,7 @@ WITH page AS (
 )
 SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
        h.area_m2, h.area_mu{num} AS area_mu, h.area_ha{num} AS area_ha,
-       h.svc_road, h.svc_water, h.svc_drainage, h.svc_power, h.svc_gas, h.svc_heat,
-       h.svc_telecom, h.svc_levelled, h.land_price_wan_per_mu{num} AS land_price_wan_per_mu,
+       {svc_columns}, h.land_price_wan_per_mu{num} AS land_price_wan_per_mu,
        h.reserved_until,
        {dist_columns},
        ht.elev_mean_m, ht.slope_mean_deg, ht.slope_max_deg, ht.flood_share,
@@ -479,7 +521,8 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
     """
     shapes = OUTPUT_SHAPES[output]
     params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
-                              "offset": q.offset, "yuan_per_m3": earthwork_rate(q)}
+                              "offset": q.offset, "yuan_per_m3": earthwork_rate(q),
+                              "as_of": q.as_of or lifecycle.park_today()}
     # Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
     # candidates (p) and, repeated inside a "near" set (q), keep that set small.
     attr = ["{a}.status = ANY(%(statuses)s)", "{a}.status <> 'historic'"]
@@ -497,7 +540,7 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
         attr.append("{a}.area_mu <= %(max_mu)s")
         params["max_mu"] = q.max_mu
     for s in q.services:
-        attr.append("{a}.svc_" + s)  # s is one of SERVICES (validated)
+        attr.append(svc_sql("{a}", s))  # s is one of SERVICES (validated)
     where = [c.format(a="p") for c in attr]
     q_attr = "".join("\n                   AND " + c.format(a="q") for c in attr)
     for cat, (_p, kinds, _zh, _en) in DISTANCES.items():
@@ -583,6 +626,7 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
         final_joins="\n  ".join([_nearest_join(c, "h") for c in cats if c not in measured]
                                  + ([LONLAT_JOIN_SQL] if "lonlat" in shapes else [])),
         num="::float8" if output == "geojson" else "",
+        svc_columns=",\n       ".join(f"{svc_sql('h', s)} AS svc_{s}" for s in SERVICES),
         shape_columns="".join(SHAPE_COLUMNS_SQL[k] for k in shapes))
     # The count needs only the filtering joins.
     joins = "\n      ".join([j for c in form if c in reach and (j := page_join(c))]
