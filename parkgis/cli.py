@@ -285,17 +285,23 @@ def match_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON body only")] = False,
     top: Annotated[int, typer.Option("--top", min=0, help="matches to list")] = 10,
     near: Annotated[int, typer.Option("--near", min=0, help="near misses to list")] = 10,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="judge on what is in service on this date (YYYY-MM-DD)")] = None,
 ) -> None:
     """Where a project fits: ranked sites with reasons, and near misses (项目选址匹配)."""
     from rich.table import Table
 
     from parkgis.db import connect
     from parkgis.fit import match_project
+    from parkgis.search import parse_as_of
+    from parkgis.settings import get_settings
 
     try:
+        day = parse_as_of(as_of, "--as-of") if as_of is not None else None
         with connect(_db_url()) as conn:
             result = match_project(conn, project_code, top=top, near_miss_limit=near,
-                                   confidential=True)
+                                   confidential=True, as_of=day,
+                                   earthwork_yuan_per_m3=get_settings().earthwork_yuan_per_m3)
     except ParkGISError as e:
         fail(e.message)
     body = result.body()

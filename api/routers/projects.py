@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import SyncConn
+from api.routers.search import AsOf
 from parkgis import fit
 from parkgis.errors import NotFound
 
@@ -67,11 +68,13 @@ def get_project(code: str, conn: SyncConn) -> dict[str, Any]:
 
 @router.get("/api/projects/{code}/matches",
             summary="项目选址匹配 / where a project fits: ranked matches and near misses")
-def project_matches(code: str, conn: SyncConn, top: TopQ = 10,
-                    near: NearQ = 10) -> dict[str, Any]:
+def project_matches(code: str, conn: SyncConn, request: Request, as_of: AsOf,
+                    top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
     """The same body as ``parkgis match CODE --json`` (footprints in lon/lat, EPSG:4490 ≈
-    WGS84)."""
-    return fit.match_project(conn, code, top=top, near_miss_limit=near).body()
+    WGS84). Judged on the project's start date, never before ``as_of`` (default today)."""
+    return fit.match_project(
+        conn, code, top=top, near_miss_limit=near, as_of=as_of,
+        earthwork_yuan_per_m3=request.app.state.settings.earthwork_yuan_per_m3).body()
 
 
 class MatchRequest(BaseModel):
@@ -121,11 +124,13 @@ class MatchRequest(BaseModel):
 
 
 @router.post("/api/match", summary="临时选址匹配 / where an ad-hoc requirement fits")
-def adhoc_match(body: MatchRequest, conn: SyncConn, top: TopQ = 10,
-                near: NearQ = 10) -> dict[str, Any]:
+def adhoc_match(body: MatchRequest, conn: SyncConn, request: Request, as_of: AsOf,
+                top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
     """Nothing is stored. The caller's own budget may be quoted back in reasons."""
     req = fit.Requirement(**body.model_dump())
-    return fit.match(conn, req, top=top, near_miss_limit=near, confidential=True).body()
+    return fit.match(
+        conn, req, top=top, near_miss_limit=near, confidential=True, as_of=as_of,
+        earthwork_yuan_per_m3=request.app.state.settings.earthwork_yuan_per_m3).body()
 
 
 @router.get("/api/projects/{code}/fit-map", response_class=HTMLResponse,
