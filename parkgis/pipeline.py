@@ -54,7 +54,12 @@ STAFF_PROJECT_FIELDS = PUBLIC_PROJECT_FIELDS + (
     "negotiation_notes", "updated_at")
 TEXT_MAX = 2000
 
-SQL_PROJECTS = "SELECT * FROM projects ORDER BY code"
+# past_start: short of construction past the start date, as of today in the park (the rule
+# the sheet and the map use, migration 0011).
+SQL_PROJECTS = """SELECT *, project_past_start(stage, start_date,
+                                              (now() AT TIME ZONE 'Asia/Shanghai')::date)
+                               AS past_start
+                    FROM projects ORDER BY code"""
 SQL_PROJECT_LOCK = "SELECT * FROM projects WHERE code = %s FOR UPDATE"
 SQL_PROJECT = "SELECT * FROM projects WHERE code = %s"
 SQL_SET_STAGE = "UPDATE projects SET stage = %s, updated_at = now() WHERE code = %s RETURNING *"
@@ -265,6 +270,7 @@ def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:
             if p["stage"] != s:
                 continue
             card = public_project(p, staff)
+            card["past_start"] = bool(p["past_start"])
             if staff:
                 card["bottlenecks"] = flags.get(p["code"], [])
                 card["allowed_stages"] = allowed_stages(s)
