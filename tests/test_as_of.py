@@ -1,0 +1,166 @@
+"""Everything as of a date (issue 13, point 5): ``as_of`` before and after an upgrade gives two
+answers; 七通一平 follows the completed upgrades; fit judges a project on its start date;
+overdue upgrades and projects past their start are flagged. Expected values are computed
+here independently (pyproj to EPSG:4547, shapely) or worked by hand from the sample's dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import psycopg
+import pytest
+import shapely
+from pyproj import Transformer
+
+from parkgis import fit
+from parkgis.collections import VACANT_STATUSES
+
+_TO_GK = Transformer.from_crs(4490, 4547, always_xy=True)
+SHEET = "/api/parcels/{}/sheet"
+BEFORE_5G = "2025-06-01"   # UPG-09 (5G and fibre) finishes 2025-08-31, completed
+AFTER_5G = "2025-09-15"
+
+
+def _gk(wkb: bytes) -> shapely.Geometry:
+    return shapely.transform(shapely.from_wkb(bytes(wkb)), lambda xy: np.column_stack(
+        _TO_GK.transform(xy[:, 0], xy[:, 1])))
+
+
+def _telecom_by_hand(conn: psycopg.Connection, day: dt.date) -> dict[str, bool]:
+    """通信 per vacant parcel on ``day``: the surveyed flag, or a completed telecom upgrade
+    (finished by then) within the reach the park's table gives telecom."""
+    reach = conn.execute("SELECT reach_m FROM service_reach "
+                         "WHERE service = 'telecom' AND kind = 'telecom'").fetchone()[0]
+    ups = [_gk(r[0]) for r in conn.execute(
+        "SELECT ST_AsBinary(geom) FROM upgrades WHERE kind = 'telecom' "
+        "AND status = 'completed' AND finish_date <= %s", (day,)).fetchall()]
+    out = {}
+    for code, surveyed, wkb in conn.execute(
+            "SELECT code, svc_telecom, ST_AsBinary(geom) FROM parcels "
+            "WHERE status = ANY(%s)", (list(VACANT_STATUSES),)).fetchall():
+        g = _gk(wkb)
+        out[code] = bool(surveyed) or any(g.distance(u) <= reach for u in ups)
+    return out
+
+
+def _search_telecom(client, day: str) -> dict[str, bool]:
+    r = client.get("/api/parcels/available", params={"limit": "5000", "as_of": day})
+    assert r.status_code == 200, r.text
+    return {f["properties"]["code"]: f["properties"]["svc_telecom"]
+            for f in r.json()["features"]}
+
+
+def test_5g_upgrade_turns_the_36_parcels_telecom_on(client, sample_db: str) -> None:
+    with psycopg.connect(sample_db) as conn:
+        hand_before = _telecom_by_hand(conn, dt.date.fromisoformat(BEFORE_5G))
+        hand_after = _telecom_by_hand(conn, dt.date.fromisoformat(AFTER_5G))
+    before, after = _search_telecom(client, BEFORE_5G), _search_telecom(client, AFTER_5G)
+    assert before == hand_before and after == hand_after
+    turned = sorted(c for c in after if after[c] and not before[c])
+    assert len(turned) == 36          # the issue's count: every vacant parcel without 通信
+    assert all(after.values())
+    # the sheet says the same, on either date
+    code = turned[0]
+    for day, want in ((BEFORE_5G, False), (AFTER_5G, True)):
+        s = client.get(SHEET.format(code), params={"as_of": day}).json()
+        assert s["as_of"] == day
+        assert s["parcel"]["services"]["telecom"] is want
+    # and the search filter selects on the derived flag
+    r = client.get("/api/parcels/available", params={"limit": "5000", "svc": "telecom",
+                                                     "as_of": BEFORE_5G})
+    assert {f["properties"]["code"] for f in r.json()["features"]} == {
+        c for c, v in hand_before.items() if v}
+
+
+def test_sheet_rail_distance_before_and_after_the_siding(client, sample_db: str) -> None:
+    """WH-L-010: 1,146 m to the cluster siding before UPG-06 finishes (2025-12-31), 777 m to
+    the logistics-park siding after — computed here from the two sidings' geometries."""
+    with psycopg.connect(sample_db) as conn:
+        g = _gk(conn.execute("SELECT ST_AsBinary(geom) FROM parcels WHERE code = 'WH-L-010'"
+                             ).fetchone()[0])
+        cz, lp = (_gk(conn.execute("SELECT ST_AsBinary(geom) FROM infrastructure "
+                                   "WHERE code = %s", (c,)).fetchone()[0])
+                  for c in ("INF-SID-CZ", "INF-SID-LP"))
+    old = client.get(SHEET.format("WH-L-010"), params={"as_of": "2025-12-30"}).json()
+    new = client.get(SHEET.format("WH-L-010"), params={"as_of": "2025-12-31"}).json()
+    assert old["distances"]["rail"]["m"] == pytest.approx(g.distance(cz), abs=0.05)
+    assert old["distances"]["rail"]["code"] == "INF-SID-CZ"
+    assert new["distances"]["rail"]["m"] == pytest.approx(g.distance(lp), abs=0.05)
+    assert round(g.distance(cz)) == 1146 and round(g.distance(lp)) == 777
+    # the shape of distances.<kind> is unchanged (design §4b)
+    assert {"m", "code", "name_zh", "name_en", "label_zh", "label_en"} <= set(
+        new["distances"]["rail"])
+
+
+def test_match_judges_the_project_on_its_start_date(sample_db: str) -> None:
+    """A project starting before the siding opens is judged without it, one starting after
+    with it, whatever day it is asked; a start date already past is judged on the day asked."""
+    with psycopg.connect(sample_db) as conn:
+        def rail(start: str | None, as_of: str) -> tuple[float, dt.date]:
+            req = fit.Requirement(max_rail_m=1000, start_date=(
+                dt.date.fromisoformat(start) if start else None))
+            ctx = fit._build_context(conn, req, dt.date.fromisoformat(as_of),
+                                     codes=["WH-L-010"])
+            return ctx.by_code["WH-L-010"].d_rail, ctx.on
+
+        assert rail("2025-10-01", "2025-01-01") == (pytest.approx(1146, abs=1),
+                                                   dt.date(2025, 10, 1))
+        assert rail("2026-03-01", "2025-01-01") == (pytest.approx(777, abs=1),
+                                                   dt.date(2026, 3, 1))
+        # started "in the past": judged on the day asked, when the siding is open
+        assert rail("2025-10-01", "2026-06-01") == (pytest.approx(777, abs=1),
+                                                   dt.date(2026, 6, 1))
+        assert rail(None, "2025-06-01")[1] == dt.date(2025, 6, 1)
+
+
+def test_match_routes_take_as_of(client) -> None:
+    body = {"max_rail_m": 800, "landuse_codes": ["1101"]}
+    early = client.post("/api/match", params={"as_of": "2025-06-01", "top": 100}, json=body)
+    late = client.post("/api/match", params={"as_of": "2026-06-01", "top": 100}, json=body)
+    assert early.status_code == late.status_code == 200
+    assert early.json()["judged_on"] == "2025-06-01"
+    codes = [{tuple(m["parcels"]) for m in r.json()["matches"]} for r in (early, late)]
+    # WH-L-010 is within 800 m of rail access only once the siding is open
+    assert ("WH-L-010",) not in codes[0] and ("WH-L-010",) in codes[1]
+    r = client.get("/api/projects/PRJ-WLJ/matches", params={"as_of": "2030-01-01", "top": 1})
+    assert r.status_code == 200 and r.json()["judged_on"] == "2030-01-01"
+
+
+@pytest.mark.parametrize("url", ["/api/parcels/available", SHEET.format("WH-L-010"),
+                                 "/api/projects/PRJ-WLJ/matches"])
+@pytest.mark.parametrize("bad", ["2025-02-30", "yesterday", "2025-1-1", "<b>x</b>",
+                                 "1800-01-01"])
+def test_bad_as_of_is_a_problem(client, url: str, bad: str) -> None:
+    r = client.get(url, params={"as_of": bad})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    # JSON, never HTML: the value may be quoted back, it is not rendered
+    assert r.json()["param"] == "as_of" and "/work" not in r.text
+
+
+def test_overdue_upgrades_and_projects_on_the_sheet(client, sample_db: str) -> None:
+    """UPG-01 (under way, due 2027-03-31) is not overdue on 2027-03-31 and is on 2027-04-01;
+    a reserved parcel's project is past its start the day after its start date."""
+    with psycopg.connect(sample_db) as conn:
+        near = conn.execute(
+            "SELECT p.code FROM parcels p, upgrades u WHERE u.code = 'UPG-01' "
+            "AND p.status <> 'historic' ORDER BY p.geom <-> u.geom LIMIT 1").fetchone()[0]
+        held = conn.execute(
+            "SELECT p.code, pr.start_date FROM parcels p JOIN projects pr "
+            "ON pr.code = p.project_code WHERE pr.start_date IS NOT NULL "
+            "AND pr.stage IN ('lead', 'negotiating', 'signed', 'land_supplied') "
+            "AND p.status <> 'historic' ORDER BY p.code LIMIT 1").fetchone()
+
+    def upg(day: str) -> dict:
+        s = client.get(SHEET.format(near), params={"as_of": day}).json()
+        return next(u for u in s["upgrades"] if u["code"] == "UPG-01")
+
+    assert upg("2027-03-31")["overdue"] is False
+    assert upg("2027-04-01")["overdue"] is True
+    assert held is not None, "the sample should hold land for a project not yet started"
+    code, start = held
+    for day, want in ((start, False), (start + dt.timedelta(days=1), True)):
+        s = client.get(SHEET.format(code), params={"as_of": day.isoformat()}).json()
+        assert s["parcel"]["project_overdue"] is want
