@@ -21,8 +21,7 @@ from api.page_shell import WEB_DIR
 from api.routers import ROUTERS
 from api.routers.tiles import TileFastPath, tile_service
 from parkgis import __version__
-from parkgis.db import database_url as resolve_database_url
-from parkgis.db import migrate
+from parkgis.db import cluster, migrate
 from parkgis.settings import Settings, get_settings
 
 API_DESCRIPTION = """
@@ -36,9 +35,14 @@ computed in the park's CGCS2000 Gauss-Krüger projection (EPSG:4547 for Weihui),
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
-    """Build the app. ``database_url`` overrides the configured/embedded database (tests)."""
+    """Build the app. ``database_url`` overrides the configured/embedded database (tests).
+
+    Everything the app does follows ``settings`` (the process environment's when omitted):
+    routes hand its per-concern parts (``settings.tiles``, ``settings.earthwork`` ...) to the
+    core, so several apps with different settings can run in one process.
+    """
     settings = settings or get_settings()
-    url = database_url or resolve_database_url()
+    url = database_url or cluster.database_url(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -184,9 +184,11 @@ def terrain_load(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parkgis.db import connect
+    from parkgis.settings import get_settings
     from parkgis.terrain import load_terrain
 
     url = _db_url()
+    rasters_dir = get_settings().storage.rasters_dir
     labels = {"check": "检查栅格 / checking rasters", "cog": "写入 COG / writing COG",
               "grid": "重投影与坡度 / warping, slope", "zonal": "地块统计 / parcel statistics",
               "done": "完成 / done"}
@@ -198,7 +200,8 @@ def terrain_load(
             bar.update(task, description=labels.get(stage, stage), completed=frac)
 
         with connect(url) as conn:
-            report = load_terrain(conn, dem, flood, steep_deg=steep_deg, progress=step)
+            report = load_terrain(conn, dem, flood, steep_deg=steep_deg, out_dir=rasters_dir,
+                                  progress=step)
     out.print(report.summary())
 
 
@@ -211,10 +214,12 @@ def terrain_earthwork(
 ) -> None:
     """Cut and fill (m³) and cost to level one parcel."""
     from parkgis.db import connect
+    from parkgis.settings import get_settings
     from parkgis.terrain import parcel_earthwork
 
+    rate = get_settings().earthwork.yuan_per_m3 if yuan_per_m3 is None else yuan_per_m3
     with connect(_db_url()) as conn:
-        ew = parcel_earthwork(conn, parcel_code, level, yuan_per_m3)
+        ew = parcel_earthwork(conn, parcel_code, level, rate)
     if as_json:
         print(json.dumps({"parcel": parcel_code, **ew.to_dict()}, ensure_ascii=False))
         return

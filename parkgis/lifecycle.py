@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidData, NotFound, PreconditionFailed
 
 PARK_TZ = ZoneInfo("Asia/Shanghai")
@@ -90,12 +91,6 @@ NOTE_MAX = 2000
 SQL_LOCK = """
 SELECT code, status, version, project_code, reserved_until, landuse_code
   FROM parcels WHERE code = %s FOR UPDATE
-"""
-SQL_SET_CONTEXT = """
-SELECT set_config('parkgis.actor', %(actor)s, true),
-       set_config('parkgis.action', %(action)s, true),
-       set_config('parkgis.note', coalesce(%(note)s, ''), true),
-       set_config('parkgis.data', %(data)s, true)
 """
 SQL_UPDATE_STATUS = """
 UPDATE parcels
@@ -216,8 +211,7 @@ def _add_years(d: date, years: int) -> date:
 
 def _set_context(cur: psycopg.Cursor, actor: str, action: str, note: str | None,
                  data: dict[str, Any]) -> None:
-    cur.execute(SQL_SET_CONTEXT, {"actor": actor, "action": action, "note": note,
-                                  "data": json.dumps(data, default=str, ensure_ascii=False)})
+    set_audit_context(cur, actor, action, note, data)
 
 
 def _illegal(code: str, status: str, action: str) -> Conflict:

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidInput, NotFound
 
 STAGES: tuple[str, ...] = ("lead", "negotiating", "signed", "land_supplied",
@@ -128,13 +129,6 @@ SELECT project_code, kind, count(*) AS n, min(due_date) AS next_due
 """
 
 
-def _set_context(cur: psycopg.Cursor, actor: str, action: str, note: str | None,
-                 data: dict[str, Any] | None = None) -> None:
-    cur.execute("SELECT set_config('parkgis.actor', %s, true), set_config('parkgis.action', %s, "
-                "true), set_config('parkgis.note', %s, true), set_config('parkgis.data', %s, true)",
-                (actor, action, note or "", json.dumps(data or {}, default=str)))
-
-
 def _text(value: Any, field: str, *, required: bool = False, limit: int = TEXT_MAX
           ) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -201,7 +195,7 @@ def set_stage(conn: psycopg.Connection, code: str, to: str, actor: str,
                            f"{p['stage']}; it cannot move to {to}; allowed: "
                            f"{', '.join(allowed) or 'none'}",
                            allowed=allowed, stage=p["stage"])
-        _set_context(cur, actor, "reopen" if to == "lead" else "stage", note)
+        set_audit_context(cur, actor, "reopen" if to == "lead" else "stage", note)
         row = cur.execute(SQL_SET_STAGE, (to, code)).fetchone()
         event = cur.execute(SQL_LAST_EVENT, (code,)).fetchone()
     return {"project": row, "event": event, "allowed": allowed_stages(to)}
