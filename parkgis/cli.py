@@ -306,7 +306,7 @@ def match_cmd(
         with connect(_db_url()) as conn:
             result = match_project(conn, project_code, top=top, near_miss_limit=near,
                                    confidential=True, as_of=day,
-                                   earthwork_yuan_per_m3=get_settings().earthwork_yuan_per_m3)
+                                   siting=get_settings().siting)
     except ParkGISError as e:
         fail(e.message)
     body = result.body()

@@ -14,14 +14,16 @@ Hard constraints (each applies only when the project states the requirement):
 ``landuse``      parcel land-use code starts with one of ``landuse_codes``
 ``footprint``    an L × W rectangle fits inside the site at some rotation
                  (:mod:`parkgis.footprint`, tolerance 0.1 m)
-``rail``         a rail siding or railway within ``max_rail_m`` (``rail_required`` without a
-                 distance: 500 m, a siding's reach)
+``rail``         rail access within ``max_rail_m`` (``rail_required`` without a distance:
+                 500 m, a siding's reach): a siding or freight station in service on the
+                 date judged, never a main line (:data:`parkgis.search.RAIL_ACCESS_KINDS`,
+                 the same definition as search, the sheet and the brief)
 ``trunk_road``   a trunk or national road within ``max_trunk_road_m``
 ``sensitive``    with a ``hazard_class``: no sensitive use (residential 07, education 0804,
                  health 0806, welfare 0807 land) within ``min_sensitive_m``
-``power``        spare capacity of the serving substation ≥ ``power_kva``
-``water``        spare capacity of the serving water plant ≥ ``water_tpd``
-``wastewater``   spare capacity of the serving wastewater plant ≥ ``wastewater_tpd``
+``power``        a substation in reach with spare capacity ≥ ``power_kva``
+``water``        a water plant in reach with spare capacity ≥ ``water_tpd``
+``wastewater``   a wastewater plant in reach with spare capacity ≥ ``wastewater_tpd``
 ``slope``        mean slope ≤ ``max_slope_deg`` (``parcel_terrain.slope_mean_deg``; the
                  steepest cell is quoted, not tested: one ditch does not rule out a site
                  that is levelled anyway; skipped without terrain data)
@@ -45,17 +47,25 @@ near-miss list (the ranking is the same either way). Assembly measures shared bo
 only for pairs whose combined area can still lead to a kept group, and unions a group's
 geometry only when its footprint is tested.
 
-Capacity. The serving facility of a site is the nearest one of its kind. Its capacity for a
-project is the registered capacity (``infrastructure.status = 'existing'``), plus upgrades of
-it that are planned/under way and finish on or before the project's start date (completed
-upgrades are taken to be in the registered capacity already), plus new facilities built by
-such upgrades (a planned facility counts when an upgrade of it finishes in time). Without a
-start date, "in time" means today. Spare capacity = that − the draws of other projects that
-hold parcels (status reserved, listed, allocated, under construction or operational with a
-``project_code``); a project's draw is attributed to the facility nearest its largest held
-parcel. Assumed: resident enterprises without a project record draw nothing we can count (no
-load figures are registered for them); kVA and MVA are converted 1000:1, MW as MVA (pf ≈ 1),
-m³/d as t/d.
+The date. A project is judged on its start date, or on the date asked (``as_of``, default
+today) when the start date is earlier or unknown (:func:`judged_on`): infrastructure,
+七通一平 and capacity are what is in service then (``infra_as_of``/``svc_as_of``, migration
+0011). A completed upgrade counts from its finish date; a planned or under-way one never
+does, whatever its dates promise — it is named in the reasons as not counted.
+
+Capacity (one rule). A demand may be served by any facility of its kind whose reach holds the
+site — its ``service_area`` if the data gives one, else its ``service_radius_m``, else
+:data:`DEFAULT_REACH_M` — and is served by the nearest such facility with enough spare
+capacity (:func:`_choose`); with none, the nearest in reach (the site fails on capacity), or
+the site fails for lying out of every reach. The reason names the facility used and a nearer
+one passed over. A facility's capacity on the date = its registered capacity (if in service:
+``existing``, or built by an upgrade completed by then; an unlinked upgrade standing on a
+planned facility of its kind builds it) + capacity upgrades completed by then. Spare capacity
+= that − the draws of other projects that hold parcels (status reserved, listed, allocated,
+under construction or operational with a ``project_code``); a project's draw, from its
+largest held parcel, is attributed by the same rule. Assumed: resident enterprises without a
+project record draw nothing we can count (no load figures are registered for them); kVA and
+MVA are converted 1000:1, MW as MVA (pf ≈ 1), m³/d as t/d.
 """
 
 from __future__ import annotations
@@ -79,6 +89,7 @@ from parkgis import assembly
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.footprint import Placement, close_gaps, fit_rectangle
 from parkgis.search import RAIL_ACCESS_KINDS
+from parkgis.settings import SitingSettings
 
 MU_M2 = 10000.0 / 15.0
 
@@ -104,8 +115,6 @@ BUILDS_WITHIN_M = 300.0
 #: wastewater plant serves its town's network, ~20 km across.
 DEFAULT_REACH_M: dict[str, float] = {"substation": 10_000.0, "water_plant": 20_000.0,
                                      "wastewater_plant": 20_000.0}
-#: The setting's own default (``Settings.earthwork_yuan_per_m3``), for callers without one.
-DEFAULT_EARTHWORK_YUAN_PER_M3 = 25.0
 HOLDING_STATUSES = ("reserved", "listed", "allocated", "under_construction", "operational")
 KIND_ZH = {"substation": "变电站", "water_plant": "水厂", "wastewater_plant": "污水处理厂"}
 UNIT = {"power": ("kVA", "kVA"), "water": ("吨/日", "t/d"), "wastewater": ("吨/日", "t/d")}
@@ -625,7 +634,7 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
                    assemble: bool = True, codes: Sequence[str] | None = None,
                    area_gap: float | None = None, outside_band: bool = False,
                    first_pass: bool = False, members: bool = True,
-                   earthwork_yuan_per_m3: float = DEFAULT_EARTHWORK_YUAN_PER_M3,
+                   siting: SitingSettings | None = None,
                    reach: dict[str, float] | None = None) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
@@ -661,8 +670,8 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
         With ``prune`` and ``assemble``: keep the parcels a group may use. False reads the
         same parcels as with it (``assemble`` still sets the area band) but keeps only
         matches and near misses, for a caller that already holds the group members.
-    earthwork_yuan_per_m3 : float
-        Levelling rate (the caller's settings).
+    siting : SitingSettings, optional
+        The caller's siting settings (the levelling rate); default: the product defaults.
     reach : dict, optional
         Facility reach (m) by kind where the data gives none; default :data:`DEFAULT_REACH_M`.
 
@@ -701,7 +710,7 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
                                strict=bool(first_pass and prune), facility_srid=facility_srid,
                                as_of=on))
     return Context(req, on, facilities, sites, {s.codes[0]: s for s in sites},
-                   float(earthwork_yuan_per_m3))
+                   float((siting or SitingSettings()).earthwork.yuan_per_m3))
 
 
 def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[dict],
@@ -1336,8 +1345,7 @@ class MatchResult:
 
 def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
           near_miss_limit: int = 10, assemble: bool = True, confidential: bool = False,
-          as_of: dt.date | None = None,
-          earthwork_yuan_per_m3: float = DEFAULT_EARTHWORK_YUAN_PER_M3,
+          as_of: dt.date | None = None, siting: SitingSettings | None = None,
           reach: dict[str, float] | None = None) -> MatchResult:
     """Rank the sites where a project fits.
 
@@ -1358,8 +1366,8 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
         The date asked (default today). The project is judged on its start date, or on this
         date when the start date is earlier or unknown (:func:`judged_on`): infrastructure,
         servicing and capacity are what is in service then.
-    earthwork_yuan_per_m3 : float
-        Levelling rate (the caller's settings).
+    siting : SitingSettings, optional
+        The caller's siting settings (the levelling rate); default: the product defaults.
     reach : dict, optional
         Facility reach by kind where the data gives none (:data:`DEFAULT_REACH_M`).
 
@@ -1380,8 +1388,7 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
 
     def build(**kw: Any) -> Context:
         return _build_context(conn, req, as_of, prune=True, assemble=assemble,
-                              area_gap=area_gap, earthwork_yuan_per_m3=earthwork_yuan_per_m3,
-                              reach=reach, **kw)
+                              area_gap=area_gap, siting=siting, reach=reach, **kw)
 
     ctx = build(first_pass=first)
     stats: dict[str, Any] = {"candidates": len(ctx.sites), "footprint_tests": 0}
@@ -1573,8 +1580,7 @@ class SiteVerdict:
 
 
 def evaluate_site(conn: psycopg.Connection, req: Requirement, code: str,
-                  as_of: dt.date | None = None, *,
-                  earthwork_yuan_per_m3: float = DEFAULT_EARTHWORK_YUAN_PER_M3,
+                  as_of: dt.date | None = None, *, siting: SitingSettings | None = None,
                   reach: dict[str, float] | None = None) -> SiteVerdict | None:
     """Score one parcel with the same checks and criteria :func:`match` ranks by (judged on
     the same date, :func:`judged_on`).
@@ -1582,8 +1588,7 @@ def evaluate_site(conn: psycopg.Connection, req: Requirement, code: str,
     A brief needs the verdict on *its* parcel even when that parcel is not in the top list.
     Returns ``None`` when the parcel is not a candidate at all (not open to supply).
     """
-    ctx = _build_context(conn, req, as_of, codes=[code],
-                         earthwork_yuan_per_m3=earthwork_yuan_per_m3, reach=reach)
+    ctx = _build_context(conn, req, as_of, codes=[code], siting=siting, reach=reach)
     site = ctx.by_code.get(code)
     if site is None:
         return None

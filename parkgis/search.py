@@ -50,7 +50,7 @@ from parkgis import lifecycle
 from parkgis.collections import PARCEL_STATUSES, VACANT_STATUSES
 from parkgis.errors import InvalidInput, ParkGISError
 from parkgis.jsonvalues import jsonable
-from parkgis.settings import get_settings
+from parkgis.settings import EarthworkSettings
 
 log = logging.getLogger("parkgis.search")
 
@@ -62,7 +62,8 @@ RAIL_ACCESS_KINDS: tuple[str, ...] = ("rail_siding", "rail_station")
 
 # Distance categories: (query parameter, infrastructure kinds, result column, zh, en)
 DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
-    "rail": ("max_rail_m", RAIL_ACCESS_KINDS, "铁路专用线/货运站", "rail siding or freight station"),
+    "rail": ("max_rail_m", RAIL_ACCESS_KINDS, "铁路专用线/货运站",
+             "rail siding or freight station"),
     "road": ("max_road_m", ("trunk_road", "national_road", "expressway"), "干线公路",
              "trunk road"),
     "substation": ("max_substation_m", ("substation",), "变电站", "substation"),
@@ -338,7 +339,8 @@ class AvailabilityQuery:
         limit = _int("limit", v, 1, MAX_LIMIT) if (v := single("limit")) else DEFAULT_LIMIT
         offset = _int("offset", v, 0, 10_000_000) if (v := single("offset")) else 0
         as_of = parse_as_of(v) if (v := single("as_of")) is not None else None
-        return cls(as_of=as_of, zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu, max_mu=max_mu,
+        return cls(as_of=as_of, zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu,
+                   max_mu=max_mu,
                    statuses=tuple(dict.fromkeys(statuses)), services=tuple(services),
                    max_dist=max_dist, near_role=near_role, near_role_m=role_m, sort=sort,
                    limit=limit, offset=offset, **terrain)
@@ -637,9 +639,11 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
 
 
 def earthwork_rate(q: AvailabilityQuery) -> float:
-    """The earthwork rate (元/m³) of a query: its own, else ``settings.earthwork_yuan_per_m3``."""
+    """The earthwork rate (元/m³) of a query: its own — an entry point fills it from its
+    settings (``settings.earthwork``) — else the product default; the core reads no global
+    settings."""
     return float(q.yuan_per_m3 if q.yuan_per_m3 is not None
-                 else get_settings().earthwork_yuan_per_m3)
+                 else EarthworkSettings().yuan_per_m3)
 
 
 def build_sql(q: AvailabilityQuery) -> tuple[str, dict[str, Any]]:

@@ -74,7 +74,7 @@ def project_matches(code: str, conn: SyncConn, request: Request, as_of: AsOf,
     WGS84). Judged on the project's start date, never before ``as_of`` (default today)."""
     return fit.match_project(
         conn, code, top=top, near_miss_limit=near, as_of=as_of,
-        earthwork_yuan_per_m3=request.app.state.settings.earthwork_yuan_per_m3).body()
+        siting=request.app.state.settings.siting).body()
 
 
 class MatchRequest(BaseModel):
@@ -130,7 +130,7 @@ def adhoc_match(body: MatchRequest, conn: SyncConn, request: Request, as_of: AsO
     req = fit.Requirement(**body.model_dump())
     return fit.match(
         conn, req, top=top, near_miss_limit=near, confidential=True, as_of=as_of,
-        earthwork_yuan_per_m3=request.app.state.settings.earthwork_yuan_per_m3).body()
+        siting=request.app.state.settings.siting).body()
 
 
 @router.get("/api/projects/{code}/fit-map", response_class=HTMLResponse,
