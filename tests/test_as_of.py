@@ -164,3 +164,38 @@ def test_overdue_upgrades_and_projects_on_the_sheet(client, sample_db: str) -> N
     for day, want in ((start, False), (start + dt.timedelta(days=1), True)):
         s = client.get(SHEET.format(code), params={"as_of": day.isoformat()}).json()
         assert s["parcel"]["project_overdue"] is want
+
+
+def _park_today() -> dt.date:
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+
+
+def test_map_and_board_mark_overdue_upgrades_and_projects(client, sample_db: str) -> None:
+    """Today's flags, worked out here from the rows: an upgrade is overdue past its finish
+    date when not complete; a project not yet building is past its start date."""
+    today = _park_today()
+    with psycopg.connect(sample_db) as conn:
+        ups = conn.execute("SELECT code, status, finish_date FROM upgrades").fetchall()
+        projects = conn.execute("SELECT code, stage, start_date FROM projects").fetchall()
+        held = dict(conn.execute("SELECT code, project_code FROM parcels "
+                                 "WHERE status <> 'historic'").fetchall())
+    want_up = {c: s != "completed" and f is not None and f < today for c, s, f in ups}
+    late = {c for c, stage, start in projects
+            if stage in ("lead", "negotiating", "signed", "land_supplied")
+            and start is not None and start < today}
+    assert any(want_up.values()) or today < dt.date(2026, 10, 1)  # UPG-08 due 2026-09-30
+    r = client.get("/ogc/collections/upgrades/items", params={"limit": 100})
+    got_up = {f["properties"]["code"]: f["properties"]["overdue"] for f in r.json()["features"]}
+    assert got_up == want_up
+    r = client.get("/ogc/collections/parcels/items", params={"limit": 1000})
+    got_p = {f["properties"]["code"]: f["properties"]["project_overdue"]
+             for f in r.json()["features"]}
+    assert got_p == {c: held[c] in late for c in held}
+    board = client.get("/api/pipeline/board").json()
+    cards = {p["code"]: p["past_start"] for col in board["columns"] for p in col["projects"]}
+    assert cards == {c: c in late for c, _s, _d in projects}
+    # the investor map draws an overdue upgrade in the overdue colour
+    from parkgis.maps.layers import OVERDUE_COLOUR, infra_style
+
+    assert infra_style("substation", "under_way", True)["color"] == OVERDUE_COLOUR
+    assert infra_style("substation", "under_way", False)["color"] != OVERDUE_COLOUR
