@@ -525,54 +525,14 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
     params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
                               "offset": q.offset, "yuan_per_m3": earthwork_rate(q),
                               "as_of": q.as_of or lifecycle.park_today()}
-    # Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
-    # candidates (p) and, repeated inside a "near" set (q), keep that set small.
-    attr = ["{a}.status = ANY(%(statuses)s)", "{a}.status <> 'historic'"]
-    if q.zones:
-        attr.append("{a}.zone_code = ANY(%(zones)s)")
-        params["zones"] = list(q.zones)
-    if q.landuse:
-        # prefixes are digits only (validated), so LIKE has no wildcard to escape
-        attr.append("{a}.landuse_code LIKE ANY(%(landuse_like)s)")
-        params["landuse_like"] = [f"{lu}%" for lu in q.landuse]
-    if q.min_mu is not None:
-        attr.append("{a}.area_mu >= %(min_mu)s")
-        params["min_mu"] = q.min_mu
-    if q.max_mu is not None:
-        attr.append("{a}.area_mu <= %(max_mu)s")
-        params["max_mu"] = q.max_mu
-    for s in q.services:
-        attr.append(svc_sql("{a}", s))  # s is one of SERVICES (validated)
+    attr = _attribute_conditions(q, params)
     where = [c.format(a="p") for c in attr]
     q_attr = "".join("\n                   AND " + c.format(a="q") for c in attr)
     for cat, (_p, kinds, _zh, _en) in DISTANCES.items():
         params[f"kinds_{cat}"] = list(kinds)
-
-    key = q.sort.removeprefix("-")
-    desc = q.sort.startswith("-")
-    # Missing values sort last; on NOT NULL columns plain ASC/DESC, so that an index (forward
-    # or backward) can deliver the order and the scan stop at the end of the page.
-    if key.startswith("dist_") or SORTS[key] in NULLABLE_SORTS:
-        direction = " DESC NULLS LAST" if desc else " ASC NULLS LAST"
-    else:
-        direction = " DESC" if desc else " ASC"
-    sort_cat = key.removeprefix("dist_") if key.startswith("dist_") else None
+    key, sort_cat, direction = _order(q)
     cats = list(DISTANCES) + (["role"] if q.near_role is not None else [])
-    reach: dict[str, str] = {}  # category -> bind parameter of its maximum distance
-    for cat, d in q.max_dist.items():
-        params[f"max_{cat}"] = d
-        reach[cat] = f"max_{cat}"
-    if q.near_role is not None:
-        params["near_role"] = q.near_role
-        params["near_role_m"] = q.near_role_m
-        reach["role"] = "near_role_m"
-    # The form of each category measured in the page query (see the notes above).
-    form: dict[str, str] = {}
-    for cat, param in reach.items():
-        short = params[param] <= NEAR_REACH_M.get(cat, -1.0)
-        form[cat] = "near" if short or cat == sort_cat else "within"
-    if sort_cat and sort_cat not in form:
-        form[sort_cat] = "knn"
+    reach, form = _distance_forms(q, params, sort_cat)
     near = [c for c in form if form[c] == "near"]
     if near:
         # A near set holds only parcels meeting the conditions on their own columns, with the
@@ -636,6 +596,63 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
     return _Built(page, COUNT_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
                   ESTIMATE_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
                   params)
+
+
+def _attribute_conditions(q: AvailabilityQuery, params: dict[str, Any]) -> list[str]:
+    """Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
+    candidates (p) and, repeated inside a "near" set (q), keep that set small."""
+    attr = ["{a}.status = ANY(%(statuses)s)", "{a}.status <> 'historic'"]
+    if q.zones:
+        attr.append("{a}.zone_code = ANY(%(zones)s)")
+        params["zones"] = list(q.zones)
+    if q.landuse:
+        # prefixes are digits only (validated), so LIKE has no wildcard to escape
+        attr.append("{a}.landuse_code LIKE ANY(%(landuse_like)s)")
+        params["landuse_like"] = [f"{lu}%" for lu in q.landuse]
+    if q.min_mu is not None:
+        attr.append("{a}.area_mu >= %(min_mu)s")
+        params["min_mu"] = q.min_mu
+    if q.max_mu is not None:
+        attr.append("{a}.area_mu <= %(max_mu)s")
+        params["max_mu"] = q.max_mu
+    for s in q.services:
+        attr.append(svc_sql("{a}", s))  # s is one of SERVICES (validated)
+    return attr
+
+
+def _order(q: AvailabilityQuery) -> tuple[str, str | None, str]:
+    """The sort key, the distance category sorted by (if any) and the SQL direction."""
+    key = q.sort.removeprefix("-")
+    desc = q.sort.startswith("-")
+    # Missing values sort last; on NOT NULL columns plain ASC/DESC, so that an index (forward
+    # or backward) can deliver the order and the scan stop at the end of the page.
+    if key.startswith("dist_") or SORTS[key] in NULLABLE_SORTS:
+        direction = " DESC NULLS LAST" if desc else " ASC NULLS LAST"
+    else:
+        direction = " DESC" if desc else " ASC"
+    sort_cat = key.removeprefix("dist_") if key.startswith("dist_") else None
+    return key, sort_cat, direction
+
+
+def _distance_forms(q: AvailabilityQuery, params: dict[str, Any], sort_cat: str | None,
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """Per distance category: the bind parameter of its maximum (``reach``) and the form it
+    is measured in in the page query (``near``/``within``/``knn``, see the notes above)."""
+    reach: dict[str, str] = {}  # category -> bind parameter of its maximum distance
+    for cat, d in q.max_dist.items():
+        params[f"max_{cat}"] = d
+        reach[cat] = f"max_{cat}"
+    if q.near_role is not None:
+        params["near_role"] = q.near_role
+        params["near_role_m"] = q.near_role_m
+        reach["role"] = "near_role_m"
+    form: dict[str, str] = {}
+    for cat, param in reach.items():
+        short = params[param] <= NEAR_REACH_M.get(cat, -1.0)
+        form[cat] = "near" if short or cat == sort_cat else "within"
+    if sort_cat and sort_cat not in form:
+        form[sort_cat] = "knn"
+    return reach, form
 
 
 def earthwork_rate(q: AvailabilityQuery) -> float:
