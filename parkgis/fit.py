@@ -1142,8 +1142,13 @@ def _clip(x: float) -> float:
     return float(min(100.0, max(0.0, x)))
 
 
+_Add = Any  # the criterion recorder of :func:`_criteria`: add(name, score, zh, en)
+
+
 def _criteria(ctx: Context, s: Site, placement: Placement | None,
               confidential: bool) -> list[dict[str, Any]]:
+    """Every weighted criterion of a site, each with its score 0–100 and bilingual reason
+    (a criterion without data is listed with weight 0 and no score)."""
     req = ctx.req
     w = dict(DEFAULT_WEIGHTS)
     w.update({k: float(v) for k, v in (req.weights or {}).items() if k in DEFAULT_WEIGHTS})
@@ -1154,6 +1159,29 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
                     "score": None if score is None else round(_clip(score), 1),
                     "reason_zh": zh, "reason_en": en})
 
+    _size_criteria(req, s, placement, add)
+    _capacity_criteria(ctx, s, add)
+    _access_criteria(req, s, add)
+    _cost_criteria(req, s, confidential, add)
+    _terrain_criteria(ctx, s, add)
+    if req.gas_m3pd:
+        add("gas", 100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
+            ("已通燃气" if s.gas_svc else f"未通燃气，距燃气管网 {_m(s.d_gas)}")
+            + f"，需求 {req.gas_m3pd:g} m³/日",
+            ("gas connected" if s.gas_svc else f"no gas connection; main {_m(s.d_gas)} away")
+            + f"; needs {req.gas_m3pd:g} m³/day")
+    if len(s.codes) > 1:
+        add("assembly", 100 - 40 * (len(s.codes) - 1),
+            f"需合并 {len(s.codes)} 宗相邻地块供地", f"{len(s.codes)} adjacent parcels assembled")
+    if s.own_reservation:
+        out.append({"name": "reserved_for_project", "weight": 0.0, "score": None,
+                    "reason_zh": "该地块已为本项目预留", "reason_en":
+                    "this parcel is already reserved for this project"})
+    return out
+
+
+def _size_criteria(req: Requirement, s: Site, placement: Placement | None, add: _Add) -> None:
+    """Area fit and, with a footprint, the shape."""
     a = s.area_mu
     lo, hi = req.min_area_mu, req.max_area_mu
     if lo is not None or hi is not None:
@@ -1171,9 +1199,12 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
             f"地块规整度 {mrr_ratio:.0%}",
             f"the {L:g} × {W:g} m building fits (bearing {placement.angle_deg:.0f}° from grid "
             f"east), using {used:.0%} of the site; site regularity {mrr_ratio:.0%}")
+
+
+def _capacity_criteria(ctx: Context, s: Site, add: _Add) -> None:
+    """Power, water and wastewater: headroom at the facility the capacity rule chose."""
     for crit in FACILITY:
-        need = getattr(req, NEED[crit])
-        uz, ue = UNIT[crit]
+        need = getattr(ctx.req, NEED[crit])
         if not need:
             continue
         fl = ctx.facilities.get(crit) or []
@@ -1186,6 +1217,10 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
         zh, en = _capacity_text(ctx, crit, f, need, s)
         headroom = (f.spare - need) / max(f.capacity, 1e-9)
         add(crit, 40 + 60 * min(1.0, headroom / 0.5), zh, en)
+
+
+def _access_criteria(req: Requirement, s: Site, add: _Add) -> None:
+    """Rail access, trunk road, chain partners and servicing (七通一平)."""
     lim = req.rail_limit_m
     if lim is not None:
         add("rail", 100 * (1 - s.d_rail / max(2 * lim, 1.0)),
@@ -1209,58 +1244,53 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
                 f"{CHAIN_RADIUS_M / 1000:g} km")
     add("servicing", 100 * s.svc / 8,
         f"七通一平已完成 {s.svc:.0f}/8 项", f"{s.svc:.0f} of 8 site services in place (七通一平)")
-    if s.price_total_wan is not None:
-        cost = s.price_total_wan
-        if req.land_budget_wan:
-            share = cost / req.land_budget_wan
-            if confidential:
-                zh = f"估算土地费用 {cost:,.0f} 万元，为预算的 {share:.0%}"
-                en = f"land about {cost:,.0f} wan yuan, {share:.0%} of the budget"
-            else:
-                zh = f"估算土地费用 {cost:,.0f} 万元（按基准地价），在预算之内"
-                en = f"land about {cost:,.0f} wan yuan at the benchmark price, within budget"
-            add("cost", 100 * (1.2 - share) / 0.7, zh, en)
-        else:
-            per_mu = cost / a
-            add("cost", 100 - per_mu, f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元",
-                f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all")
-    else:
+
+
+def _cost_criteria(req: Requirement, s: Site, confidential: bool, add: _Add) -> None:
+    """Land cost against the budget (quoted only when confidential) or per mu."""
+    if s.price_total_wan is None:
         add("cost", None, "无基准地价，未评估", "no benchmark land price; not assessed")
+        return
+    cost = s.price_total_wan
+    if req.land_budget_wan:
+        share = cost / req.land_budget_wan
+        if confidential:
+            zh = f"估算土地费用 {cost:,.0f} 万元，为预算的 {share:.0%}"
+            en = f"land about {cost:,.0f} wan yuan, {share:.0%} of the budget"
+        else:
+            zh = f"估算土地费用 {cost:,.0f} 万元（按基准地价），在预算之内"
+            en = f"land about {cost:,.0f} wan yuan at the benchmark price, within budget"
+        add("cost", 100 * (1.2 - share) / 0.7, zh, en)
+    else:
+        per_mu = cost / s.area_mu
+        add("cost", 100 - per_mu, f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元",
+            f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all")
+
+
+def _terrain_criteria(ctx: Context, s: Site, add: _Add) -> None:
+    """Slope and flood share, and the levelling cost, where terrain data is loaded."""
     if s.slope is None and s.flood is None:
         add("terrain", None, "无地形数据（未加载 DEM/洪涝栅格），未评估",
             "no terrain data loaded (DEM/flood rasters); not assessed")
-    else:
-        slope, flood = s.slope or 0.0, s.flood or 0.0
-        steepest_zh = f"（最陡 {s.slope_max:.1f}°）" if s.slope_max is not None else ""
-        steepest_en = f" (steepest {s.slope_max:.1f}°)" if s.slope_max is not None else ""
-        add("terrain", 100 - 10 * slope - 200 * flood,
-            f"平均坡度 {slope:.1f}°{steepest_zh}，易涝面积占 {flood:.0%}",
-            f"mean slope {slope:.1f}°{steepest_en}, {flood:.0%} flood-prone")
-        if s.earthwork_m3 is None:
-            add("earthwork", None, "无土方估算，未评估", "no earthwork estimate; not assessed")
-        else:
-            rate = ctx.earthwork_yuan_per_m3
-            cost_wan = s.earthwork_m3 * rate / 10000.0
-            per_mu = cost_wan / a if a > 0 else 0.0
-            add("earthwork", 100 * (1 - per_mu / EARTHWORK_ZERO_WAN_PER_MU),
-                f"场地平整土方约 {s.earthwork_m3:,.0f} m³（挖+填），按 {rate:g} 元/m³ 约 "
-                f"{cost_wan:,.1f} 万元（{per_mu:.2f} 万元/亩）",
-                f"levelling moves about {s.earthwork_m3:,.0f} m³ (cut + fill), about "
-                f"{cost_wan:,.1f} wan yuan at {rate:g} yuan/m³ ({per_mu:.2f} wan/mu)")
-    if req.gas_m3pd:
-        add("gas", 100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
-            ("已通燃气" if s.gas_svc else f"未通燃气，距燃气管网 {_m(s.d_gas)}")
-            + f"，需求 {req.gas_m3pd:g} m³/日",
-            ("gas connected" if s.gas_svc else f"no gas connection; main {_m(s.d_gas)} away")
-            + f"; needs {req.gas_m3pd:g} m³/day")
-    if len(s.codes) > 1:
-        add("assembly", 100 - 40 * (len(s.codes) - 1),
-            f"需合并 {len(s.codes)} 宗相邻地块供地", f"{len(s.codes)} adjacent parcels assembled")
-    if s.own_reservation:
-        out.append({"name": "reserved_for_project", "weight": 0.0, "score": None,
-                    "reason_zh": "该地块已为本项目预留", "reason_en":
-                    "this parcel is already reserved for this project"})
-    return out
+        return
+    slope, flood = s.slope or 0.0, s.flood or 0.0
+    steepest_zh = f"（最陡 {s.slope_max:.1f}°）" if s.slope_max is not None else ""
+    steepest_en = f" (steepest {s.slope_max:.1f}°)" if s.slope_max is not None else ""
+    add("terrain", 100 - 10 * slope - 200 * flood,
+        f"平均坡度 {slope:.1f}°{steepest_zh}，易涝面积占 {flood:.0%}",
+        f"mean slope {slope:.1f}°{steepest_en}, {flood:.0%} flood-prone")
+    if s.earthwork_m3 is None:
+        add("earthwork", None, "无土方估算，未评估", "no earthwork estimate; not assessed")
+        return
+    a = s.area_mu
+    rate = ctx.earthwork_yuan_per_m3
+    cost_wan = s.earthwork_m3 * rate / 10000.0
+    per_mu = cost_wan / a if a > 0 else 0.0
+    add("earthwork", 100 * (1 - per_mu / EARTHWORK_ZERO_WAN_PER_MU),
+        f"场地平整土方约 {s.earthwork_m3:,.0f} m³（挖+填），按 {rate:g} 元/m³ 约 "
+        f"{cost_wan:,.1f} 万元（{per_mu:.2f} 万元/亩）",
+        f"levelling moves about {s.earthwork_m3:,.0f} m³ (cut + fill), about "
+        f"{cost_wan:,.1f} wan yuan at {rate:g} yuan/m³ ({per_mu:.2f} wan/mu)")
 
 
 def _score(criteria: list[dict[str, Any]]) -> float:
