@@ -269,6 +269,8 @@ class AvailabilityQuery:
         ------
         InvalidInput
             For an unknown parameter or any value out of its domain.
+
+        Long because it is a flat list of parameters, each validated in a few lines.
         """
         raw: dict[str, list[str]] = {}
         for k, v in items:
@@ -520,6 +522,9 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
 
     For ``geojson`` the numeric columns come as float8 (what the JSON carries anyway: the
     cast rounds the decimal exactly as ``float(Decimal)`` does), so that no Decimal is built.
+
+    Its ~80 lines are one template filled once: the page, count and estimate share the
+    fragments (joins, where, forms) built here, and splitting further would pass them all.
     """
     shapes = OUTPUT_SHAPES[output]
     params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
