@@ -19,8 +19,16 @@ from parkgis.collections import VACANT_STATUSES
 
 _TO_GK = Transformer.from_crs(4490, 4547, always_xy=True)
 SHEET = "/api/parcels/{}/sheet"
-BEFORE_5G = "2025-06-01"   # UPG-09 (5G and fibre) finishes 2025-08-31, completed
-AFTER_5G = "2025-09-15"
+# The sample's dates follow its load date: every date here is worked from the upgrade rows.
+
+
+def _finish(conn: psycopg.Connection, code: str) -> dt.date:
+    return conn.execute("SELECT finish_date FROM upgrades WHERE code = %s",
+                        (code,)).fetchone()[0]
+
+
+def _day(d: dt.date, days: int = 0) -> str:
+    return (d + dt.timedelta(days=days)).isoformat()
 
 
 def _gk(wkb: bytes) -> shapely.Geometry:
@@ -54,6 +62,8 @@ def _search_telecom(client, day: str) -> dict[str, bool]:
 
 def test_5g_upgrade_turns_the_36_parcels_telecom_on(client, sample_db: str) -> None:
     with psycopg.connect(sample_db) as conn:
+        fin = _finish(conn, "UPG-09")       # 5G and fibre for the parks, completed
+        BEFORE_5G, AFTER_5G = _day(fin, -1), _day(fin)
         hand_before = _telecom_by_hand(conn, dt.date.fromisoformat(BEFORE_5G))
         hand_after = _telecom_by_hand(conn, dt.date.fromisoformat(AFTER_5G))
     before, after = _search_telecom(client, BEFORE_5G), _search_telecom(client, AFTER_5G)
@@ -75,16 +85,17 @@ def test_5g_upgrade_turns_the_36_parcels_telecom_on(client, sample_db: str) -> N
 
 
 def test_sheet_rail_distance_before_and_after_the_siding(client, sample_db: str) -> None:
-    """WH-L-010: 1,146 m to the cluster siding before UPG-06 finishes (2025-12-31), 777 m to
-    the logistics-park siding after — computed here from the two sidings' geometries."""
+    """WH-L-010: 1,146 m to the cluster siding the day before UPG-06 finishes, 777 m to the
+    logistics-park siding from that day — computed here from the two sidings' geometries."""
     with psycopg.connect(sample_db) as conn:
+        fin = _finish(conn, "UPG-06")
         g = _gk(conn.execute("SELECT ST_AsBinary(geom) FROM parcels WHERE code = 'WH-L-010'"
                              ).fetchone()[0])
         cz, lp = (_gk(conn.execute("SELECT ST_AsBinary(geom) FROM infrastructure "
                                    "WHERE code = %s", (c,)).fetchone()[0])
                   for c in ("INF-SID-CZ", "INF-SID-LP"))
-    old = client.get(SHEET.format("WH-L-010"), params={"as_of": "2025-12-30"}).json()
-    new = client.get(SHEET.format("WH-L-010"), params={"as_of": "2025-12-31"}).json()
+    old = client.get(SHEET.format("WH-L-010"), params={"as_of": _day(fin, -1)}).json()
+    new = client.get(SHEET.format("WH-L-010"), params={"as_of": _day(fin)}).json()
     assert old["distances"]["rail"]["m"] == pytest.approx(g.distance(cz), abs=0.05)
     assert old["distances"]["rail"]["code"] == "INF-SID-CZ"
     assert new["distances"]["rail"]["m"] == pytest.approx(g.distance(lp), abs=0.05)
@@ -98,29 +109,32 @@ def test_match_judges_the_project_on_its_start_date(sample_db: str) -> None:
     """A project starting before the siding opens is judged without it, one starting after
     with it, whatever day it is asked; a start date already past is judged on the day asked."""
     with psycopg.connect(sample_db) as conn:
-        def rail(start: str | None, as_of: str) -> tuple[float, dt.date]:
+        fin = _finish(conn, "UPG-06")
+
+        def rail(start: int | None, as_of: int) -> tuple[float, dt.date]:
+            """Days relative to the siding's finish date."""
             req = fit.Requirement(max_rail_m=1000, start_date=(
-                dt.date.fromisoformat(start) if start else None))
-            ctx = fit._build_context(conn, req, dt.date.fromisoformat(as_of),
+                fin + dt.timedelta(days=start) if start is not None else None))
+            ctx = fit._build_context(conn, req, fin + dt.timedelta(days=as_of),
                                      codes=["WH-L-010"])
             return ctx.by_code["WH-L-010"].d_rail, ctx.on
 
-        assert rail("2025-10-01", "2025-01-01") == (pytest.approx(1146, abs=1),
-                                                   dt.date(2025, 10, 1))
-        assert rail("2026-03-01", "2025-01-01") == (pytest.approx(777, abs=1),
-                                                   dt.date(2026, 3, 1))
+        d = dt.timedelta
+        assert rail(-90, -365) == (pytest.approx(1146, abs=1), fin - d(days=90))
+        assert rail(60, -365) == (pytest.approx(777, abs=1), fin + d(days=60))
         # started "in the past": judged on the day asked, when the siding is open
-        assert rail("2025-10-01", "2026-06-01") == (pytest.approx(777, abs=1),
-                                                   dt.date(2026, 6, 1))
-        assert rail(None, "2025-06-01")[1] == dt.date(2025, 6, 1)
+        assert rail(-90, 150) == (pytest.approx(777, abs=1), fin + d(days=150))
+        assert rail(None, -200)[1] == fin - d(days=200)
 
 
-def test_match_routes_take_as_of(client) -> None:
+def test_match_routes_take_as_of(client, sample_db: str) -> None:
+    with psycopg.connect(sample_db) as conn:
+        fin = _finish(conn, "UPG-06")
     body = {"max_rail_m": 800, "landuse_codes": ["1101"]}
-    early = client.post("/api/match", params={"as_of": "2025-06-01", "top": 100}, json=body)
-    late = client.post("/api/match", params={"as_of": "2026-06-01", "top": 100}, json=body)
+    early = client.post("/api/match", params={"as_of": _day(fin, -200), "top": 100}, json=body)
+    late = client.post("/api/match", params={"as_of": _day(fin, 150), "top": 100}, json=body)
     assert early.status_code == late.status_code == 200
-    assert early.json()["judged_on"] == "2025-06-01"
+    assert early.json()["judged_on"] == _day(fin, -200)
     codes = [{tuple(m["parcels"]) for m in r.json()["matches"]} for r in (early, late)]
     # WH-L-010 is within 800 m of rail access only once the siding is open
     assert ("WH-L-010",) not in codes[0] and ("WH-L-010",) in codes[1]
@@ -141,9 +155,10 @@ def test_bad_as_of_is_a_problem(client, url: str, bad: str) -> None:
 
 
 def test_overdue_upgrades_and_projects_on_the_sheet(client, sample_db: str) -> None:
-    """UPG-01 (under way, due 2027-03-31) is not overdue on 2027-03-31 and is on 2027-04-01;
-    a reserved parcel's project is past its start the day after its start date."""
+    """UPG-01 (under way) is not overdue on its finish date and is the day after; a reserved
+    parcel's project is past its start the day after its start date."""
     with psycopg.connect(sample_db) as conn:
+        fin = _finish(conn, "UPG-01")
         near = conn.execute(
             "SELECT p.code FROM parcels p, upgrades u WHERE u.code = 'UPG-01' "
             "AND p.status <> 'historic' ORDER BY p.geom <-> u.geom LIMIT 1").fetchone()[0]
@@ -157,8 +172,8 @@ def test_overdue_upgrades_and_projects_on_the_sheet(client, sample_db: str) -> N
         s = client.get(SHEET.format(near), params={"as_of": day}).json()
         return next(u for u in s["upgrades"] if u["code"] == "UPG-01")
 
-    assert upg("2027-03-31")["overdue"] is False
-    assert upg("2027-04-01")["overdue"] is True
+    assert upg(_day(fin))["overdue"] is False
+    assert upg(_day(fin, 1))["overdue"] is True
     assert held is not None, "the sample should hold land for a project not yet started"
     code, start = held
     for day, want in ((start, False), (start + dt.timedelta(days=1), True)):
@@ -183,7 +198,7 @@ def test_map_and_board_mark_overdue_upgrades_and_projects(client, sample_db: str
     late = {c for c, stage, start in projects
             if stage in ("lead", "negotiating", "signed", "land_supplied")
             and start is not None and start < today}
-    assert any(want_up.values()) or today < dt.date(2026, 10, 1)  # UPG-08 due 2026-09-30
+    assert any(want_up.values())  # the story: UPG-08 is under way past its finish date
     r = client.get("/ogc/collections/upgrades/items", params={"limit": 100})
     got_up = {f["properties"]["code"]: f["properties"]["overdue"] for f in r.json()["features"]}
     assert got_up == want_up

@@ -20,8 +20,14 @@ from parkgis.search import RAIL_ACCESS_KINDS, AvailabilityQuery, search
 from parkgis.sheet import parcel_sheet
 
 _TO_GK = Transformer.from_crs(4490, 4547, always_xy=True)
-BEFORE = dt.date(2025, 6, 1)      # UPG-06 (logistics-park siding) finishes 2025-12-31
-AFTER = dt.date(2026, 1, 15)
+# The sample's dates follow its load date: the tests read UPG-06's (the logistics-park
+# siding's) finish date and ask the day before it opens and two weeks after.
+
+
+def _siding_days(conn: psycopg.Connection) -> tuple[dt.date, dt.date]:
+    finish = conn.execute("SELECT finish_date FROM upgrades WHERE code = 'UPG-06' "
+                          "AND status = 'completed'").fetchone()[0]
+    return finish - dt.timedelta(days=1), finish + dt.timedelta(days=14)
 
 
 def _gk(wkb: bytes) -> shapely.Geometry:
@@ -79,11 +85,12 @@ def test_python_and_sql_share_the_definition(sample_db: str) -> None:
     assert "railway" not in RAIL_ACCESS_KINDS
 
 
-@pytest.mark.parametrize("day", [BEFORE, AFTER])
-def test_wh_l_001_never_measures_the_main_line(sample_db: str, day: dt.date) -> None:
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_wh_l_001_never_measures_the_main_line(sample_db: str, when: str) -> None:
     """WH-L-001 lies 25 m from the Beijing-Guangzhou line: that is not rail access; sheet,
     search, fit and brief all give the nearest siding/freight station in service."""
     with psycopg.connect(sample_db) as conn:
+        day = _siding_days(conn)[0 if when == "before" else 1]
         g = _parcel(conn, "WH-L-001")
         want, want_code = _nearest(_rail_features(conn, day), g)
         main = _main_line_m(conn, g)
@@ -95,7 +102,7 @@ def test_wh_l_001_never_measures_the_main_line(sample_db: str, day: dt.date) -> 
                "fit": _fit_rail(conn, "WH-L-001", day)}
     assert got == {k: pytest.approx(want, abs=0.05) for k in got}
     assert sheet["code"] == want_code
-    if day == BEFORE:
+    if when == "before":
         assert want == pytest.approx(1121, abs=1)   # the cluster-zone siding
     else:
         assert want == pytest.approx(95, abs=1)     # the logistics-park siding, now open
@@ -109,7 +116,7 @@ def test_group_does_not_pass_300_m_through_the_main_line(sample_db: str) -> None
     with psycopg.connect(sample_db) as conn:
         geoms = [_parcel(conn, c) for c in codes]
         assert min(_main_line_m(conn, g) for g in geoms) < 300
-        for day in (BEFORE, AFTER):
+        for day in _siding_days(conn):
             want = min(_nearest(_rail_features(conn, day), g)[0] for g in geoms)
             ctx = fit._build_context(conn, req, day, codes=codes)
             site = fit._combine([ctx.by_code[c] for c in codes], with_geometry=False)
