@@ -214,3 +214,21 @@ def test_map_and_board_mark_overdue_upgrades_and_projects(client, sample_db: str
 
     assert infra_style("substation", "under_way", True)["color"] == OVERDUE_COLOUR
     assert infra_style("substation", "under_way", False)["color"] != OVERDUE_COLOUR
+
+
+def test_brief_takes_as_of(client, sample_db: str) -> None:
+    """The brief's distance table is the sheet's, as of the date asked (1,146 m prints as
+    1.15 km the day before the siding opens, 777 m from that day)."""
+    with psycopg.connect(sample_db) as conn:
+        fin = _finish(conn, "UPG-06")
+
+    def rail_row(day: str) -> str:
+        r = client.get("/api/parcels/WH-L-010/brief.html", params={"as_of": day, "lang": "en"})
+        assert r.status_code == 200
+        i = r.text.index("rail siding or freight station")
+        return r.text[i:i + 120]
+
+    assert "1.15 km" in rail_row(_day(fin, -1)) and "777 m" in rail_row(_day(fin))
+    r = client.get("/api/parcels/WH-L-010/brief.pdf", params={"as_of": "2025-13-01"})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/problem+json")
