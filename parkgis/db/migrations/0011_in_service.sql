@@ -45,11 +45,18 @@ RETURNS TABLE (code text, kind text, name_zh text, name_en text, status text,
                diameter_mm double precision, gk_srid integer, geom geometry,
                geom_gk geometry, upgrade_code text)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  -- three branches, not one OR: the first keeps the partial per-category GiST indexes
+  -- (status = 'existing', migration 0007 and below) usable for nearest/within look-ups
   SELECT i.code, i.kind, i.name_zh, i.name_en, i.status, i.capacity, i.capacity_unit,
          i.voltage_kv, i.diameter_mm, i.gk_srid, i.geom, i.geom_gk, NULL::text
     FROM infrastructure i
    WHERE i.status = 'existing'
-      OR EXISTS (SELECT 1 FROM upgrades u
+  UNION ALL
+  SELECT i.code, i.kind, i.name_zh, i.name_en, i.status, i.capacity, i.capacity_unit,
+         i.voltage_kv, i.diameter_mm, i.gk_srid, i.geom, i.geom_gk, NULL::text
+    FROM infrastructure i
+   WHERE i.status <> 'existing'
+     AND EXISTS (SELECT 1 FROM upgrades u
                   WHERE upgrade_done(u.status, u.finish_date, d)
                     AND (u.infra_code = i.code
                          OR (u.infra_code IS NULL AND u.kind = i.kind
@@ -116,6 +123,12 @@ ALTER TABLE infrastructure ADD COLUMN IF NOT EXISTS service_radius_m double prec
     CHECK (service_radius_m > 0);
 ALTER TABLE infrastructure ADD COLUMN IF NOT EXISTS service_area geometry(MultiPolygon, 4490)
     CHECK (service_area IS NULL OR geom_ok(service_area));
+
+-- The rail category now reads sidings and stations (the one rail-access definition): its
+-- partial index follows (0007's rail index covers sidings only).
+CREATE INDEX IF NOT EXISTS infrastructure_rail_access_gk0_idx ON infrastructure
+    USING gist (ST_SetSRID(geom_gk, 0))
+    WHERE kind IN ('rail_siding', 'rail_station') AND status = 'existing';
 
 -- Upgrades are measured like infrastructure (ST_SetSRID(geom_gk, 0), see 0003_search.sql).
 CREATE INDEX IF NOT EXISTS upgrades_gk0_idx ON upgrades USING gist (ST_SetSRID(geom_gk, 0));
