@@ -135,8 +135,10 @@ def adhoc_match(body: MatchRequest, conn: SyncConn, request: Request, as_of: AsO
 
 @router.get("/api/projects/{code}/fit-map", response_class=HTMLResponse,
             summary="选址匹配地图 / map of where a project fits (HTML)")
-async def project_fit_map(code: str, conn: SyncConn, top: TopQ = 10) -> HTMLResponse:
+async def project_fit_map(code: str, conn: SyncConn, request: Request, as_of: AsOf,
+                          top: TopQ = 10) -> HTMLResponse:
     from parkgis.maps.fit_map import fit_map_html
 
-    html = await run_in_threadpool(fit_map_html, conn, code, top)
+    html = await run_in_threadpool(fit_map_html, conn, code, top, as_of,
+                                   request.app.state.settings.siting)
     return HTMLResponse(html)
