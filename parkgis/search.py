@@ -11,15 +11,22 @@ SRIDs (see migration 0003 for the indexes). The page is found first and everythi
 computed for its rows only; how a distance filter is evaluated (driven from the features, or
 a nearest-neighbour look-up per candidate) depends on its reach — see the notes above the SQL.
 
+As of a date (issue 13): distances and 七通一平 are from what is in service on ``as_of``
+(default today in the park) — ``infra_as_of`` and ``svc_as_of`` (migration 0011): what
+exists, what a completed upgrade built by then and that upgrade's own works; planned and
+under-way works never count. Rail access is :data:`RAIL_ACCESS_KINDS` (sidings and freight
+stations; never the main line), the definition fit, the sheet and the brief share.
+
 Terrain (issue 8): ``max_slope_deg`` is tested against the parcel's *mean* slope
 (``parcel_terrain.slope_mean_deg``); the steepest cell (``slope_max_deg``) is reported but not
 filtered, as the fit engine does (one ditch does not rule out a site that is levelled anyway).
 ``max_flood_share`` is tested against ``flood_share`` (0..1, the share of the area with flood
 depth > 0) and ``max_earthwork_wan`` against the cost of levelling the parcel flat, in 万元:
-(``earthwork_cut_m3`` + ``earthwork_fill_m3``) × ``yuan_per_m3`` / 10000, the rate defaulting to
-``settings.earthwork_yuan_per_m3``. A parcel without figures does not pass a terrain filter (its
-conditions cannot be shown to hold); a terrain filter with no terrain loaded at all is refused
-(:class:`TerrainNotLoaded`, 422) rather than answered with nothing.
+(``earthwork_cut_m3`` + ``earthwork_fill_m3``) × ``yuan_per_m3`` / 10000, the rate set by the
+entry point from its settings (``settings.earthwork``). A parcel without figures does not
+pass a terrain filter (its conditions cannot be shown to hold); a terrain filter with no
+terrain loaded at all is refused (:class:`TerrainNotLoaded`, 422) rather than answered with
+nothing.
 
 Lapsed reservations: :func:`search` first returns reservations past their ``reserved_until`` to
 ``available`` (:func:`expire_lapsed`, through :func:`parkgis.lifecycle.expire_reservations`,
