@@ -23,8 +23,7 @@ from api.routers import ROUTERS
 from api.routers.tiles import TileFastPath, tile_service
 from api.security import trusted_networks
 from parkgis import __version__
-from parkgis.db import database_url as resolve_database_url
-from parkgis.db import migrate
+from parkgis.db import cluster, migrate
 from parkgis.db import pool as db_pool
 from parkgis.land import clock
 from parkgis.settings import Settings, get_settings
@@ -40,9 +39,14 @@ computed in the park's CGCS2000 Gauss-Krüger projection (EPSG:4547 for Weihui),
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
-    """Build the app. ``database_url`` overrides the configured/embedded database (tests)."""
+    """Build the app. ``database_url`` overrides the configured/embedded database (tests).
+
+    Everything the app does follows ``settings`` (the process environment's when omitted):
+    routes hand its per-concern parts (``settings.tiles``, ``settings.earthwork`` ...) to the
+    core, so several apps with different settings can run in one process.
+    """
     settings = settings or get_settings()
-    url = database_url or resolve_database_url()
+    url = database_url or cluster.database_url(settings)
     trusted_networks(settings.trusted_proxies)  # a malformed PARKGIS_TRUSTED_PROXIES fails here
 
     @asynccontextmanager

@@ -219,9 +219,11 @@ def terrain_load(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parkgis.db import connect
+    from parkgis.settings import get_settings
     from parkgis.terrain import load_terrain
 
     url = _db_url()
+    rasters_dir = get_settings().storage.rasters_dir
     labels = {"check": "检查栅格 / checking rasters", "cog": "写入 COG / writing COG",
               "grid": "重投影与坡度 / warping, slope", "zonal": "地块统计 / parcel statistics",
               "done": "完成 / done"}
@@ -233,7 +235,8 @@ def terrain_load(
             bar.update(task, description=labels.get(stage, stage), completed=frac)
 
         with connect(url) as conn:
-            report = load_terrain(conn, dem, flood, steep_deg=steep_deg, progress=step)
+            report = load_terrain(conn, dem, flood, steep_deg=steep_deg, out_dir=rasters_dir,
+                                  progress=step)
     out.print(report.summary())
 
 
@@ -246,10 +249,12 @@ def terrain_earthwork(
 ) -> None:
     """Cut and fill (m³) and cost to level one parcel."""
     from parkgis.db import connect
+    from parkgis.settings import get_settings
     from parkgis.terrain import parcel_earthwork
 
+    rate = get_settings().earthwork.yuan_per_m3 if yuan_per_m3 is None else yuan_per_m3
     with connect(_db_url()) as conn:
-        ew = parcel_earthwork(conn, parcel_code, level, yuan_per_m3)
+        ew = parcel_earthwork(conn, parcel_code, level, rate)
     if as_json:
         print(json.dumps({"parcel": parcel_code, **ew.to_dict()}, ensure_ascii=False))
         return
@@ -378,17 +383,23 @@ def match_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON body only")] = False,
     top: Annotated[int, typer.Option("--top", min=0, help="matches to list")] = 10,
     near: Annotated[int, typer.Option("--near", min=0, help="near misses to list")] = 10,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="judge on what is in service on this date (YYYY-MM-DD)")] = None,
 ) -> None:
     """Where a project fits: ranked sites with reasons, and near misses (项目选址匹配)."""
     from rich.table import Table
 
     from parkgis.db import connect
     from parkgis.fit import match_project
+    from parkgis.search import parse_as_of
+    from parkgis.settings import get_settings
 
     try:
+        day = parse_as_of(as_of, "--as-of") if as_of is not None else None
         with connect(_db_url()) as conn:
             result = match_project(conn, project_code, top=top, near_miss_limit=near,
-                                   confidential=True)
+                                   confidential=True, as_of=day,
+                                   siting=get_settings().siting)
     except ParkGISError as e:
         fail(e.message)
     body = result.body()

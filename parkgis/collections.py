@@ -57,6 +57,17 @@ VACANT_STATUSES = ("available", "reserved", "listed")
 
 _S, _N, _I, _B = "string", "number", "integer", "boolean"
 
+# Today in the park (Asia/Shanghai) in SQL: what is in service and what is overdue are as of
+# it (issue #13; parkgis.lifecycle.park_today is the Python side).
+_PARK_TODAY = "(now() AT TIME ZONE 'Asia/Shanghai')::date"
+
+
+def _svc(name: str) -> str:
+    """七通一平 as in service today: the survey or a completed upgrade reaching the parcel
+    (``svc_as_of``, migration 0011) — never a hand-kept flag alone."""
+    return f"svc_as_of(t.svc_{name}, '{name}', t.geom_gk, t.gk_srid, {_PARK_TODAY})"
+
+
 ZONES = Collection(
     id="zones", table="zones", title_zh="园区边界", title_en="Park boundaries",
     description="Cluster zone, Houhe specialised park and road-rail logistics park.",
@@ -87,24 +98,27 @@ PARCELS = Collection(
         Prop("area_m2", _N, "面积（平方米）", "Area (m²)"),
         Prop("area_mu", _N, "面积（亩）", "Area (mu)"),
         Prop("area_ha", _N, "面积（公顷）", "Area (ha)"),
-        Prop("svc_road", _B, "通路", "Road"),
-        Prop("svc_water", _B, "通给水", "Water supply"),
-        Prop("svc_drainage", _B, "通排水", "Drainage"),
-        Prop("svc_power", _B, "通电", "Power"),
-        Prop("svc_gas", _B, "通气", "Gas"),
-        Prop("svc_heat", _B, "通热", "Heat"),
-        Prop("svc_telecom", _B, "通信", "Telecom"),
-        Prop("svc_levelled", _B, "场地平整", "Site levelled"),
+        Prop("svc_road", _B, "通路", "Road", sql=_svc("road")),
+        Prop("svc_water", _B, "通给水", "Water supply", sql=_svc("water")),
+        Prop("svc_drainage", _B, "通排水", "Drainage", sql=_svc("drainage")),
+        Prop("svc_power", _B, "通电", "Power", sql=_svc("power")),
+        Prop("svc_gas", _B, "通气", "Gas", sql=_svc("gas")),
+        Prop("svc_heat", _B, "通热", "Heat", sql=_svc("heat")),
+        Prop("svc_telecom", _B, "通信", "Telecom", sql=_svc("telecom")),
+        Prop("svc_levelled", _B, "场地平整", "Site levelled", sql=_svc("levelled")),
         Prop("land_price_wan_per_mu", _N, "基准地价（万元/亩）", "Benchmark price (10k CNY/mu)"),
         Prop("enterprise_code", _S, "入驻企业", "Enterprise"),
         Prop("reserved_until", _S, "预留至", "Reserved until", format="date"),
         Prop("elev_mean_m", _N, "平均高程（米）", "Mean elevation (m)", sql="pt.elev_mean_m"),
         Prop("slope_mean_deg", _N, "平均坡度（度）", "Mean slope (°)", sql="pt.slope_mean_deg"),
         Prop("flood_share", _N, "淹没比例", "Flood share", sql="pt.flood_share"),
+        Prop("project_overdue", _B, "项目逾期未开工", "Project past its start date",
+             sql=f"COALESCE(project_past_start(pj.stage, pj.start_date, {_PARK_TODAY}), false)"),
     ),
-    joins="LEFT JOIN parcel_terrain pt ON pt.parcel_code = t.code",
+    joins="LEFT JOIN parcel_terrain pt ON pt.parcel_code = t.code\n"
+          "  LEFT JOIN projects pj ON pj.code = t.project_code",
     where="t.status <> 'historic'",
-    tile_props=("code", "status", "landuse_code", "zone_code", "area_mu"),
+    tile_props=("code", "status", "landuse_code", "zone_code", "area_mu", "project_overdue"),
 )
 
 INFRASTRUCTURE = Collection(
@@ -143,8 +157,10 @@ UPGRADES = Collection(
         Prop("finish_date", _S, "完工日期", "Finish", format="date"),
         Prop("status", _S, "状态", "Status", enum=("planned", "under_way", "completed")),
         Prop("operator", _S, "实施单位", "Operator"),
+        Prop("overdue", _B, "逾期未完工", "Overdue (past finish, not complete)",
+             sql=f"upgrade_overdue(t.status, t.finish_date, {_PARK_TODAY})"),
     ),
-    tile_props=("code", "kind", "name_zh", "name_en", "status", "finish_date"),
+    tile_props=("code", "kind", "name_zh", "name_en", "status", "finish_date", "overdue"),
 )
 
 ENTERPRISES = Collection(

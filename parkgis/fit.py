@@ -14,14 +14,16 @@ Hard constraints (each applies only when the project states the requirement):
 ``landuse``      parcel land-use code starts with one of ``landuse_codes``
 ``footprint``    an L × W rectangle fits inside the site at some rotation
                  (:mod:`parkgis.footprint`, tolerance 0.1 m)
-``rail``         a rail siding or railway within ``max_rail_m`` (``rail_required`` without a
-                 distance: 500 m, a siding's reach)
+``rail``         rail access within ``max_rail_m`` (``rail_required`` without a distance:
+                 500 m, a siding's reach): a siding or freight station in service on the
+                 date judged, never a main line (:data:`parkgis.search.RAIL_ACCESS_KINDS`,
+                 the same definition as search, the sheet and the brief)
 ``trunk_road``   a trunk or national road within ``max_trunk_road_m``
 ``sensitive``    with a ``hazard_class``: no sensitive use (residential 07, education 0804,
                  health 0806, welfare 0807 land) within ``min_sensitive_m``
-``power``        spare capacity of the serving substation ≥ ``power_kva``
-``water``        spare capacity of the serving water plant ≥ ``water_tpd``
-``wastewater``   spare capacity of the serving wastewater plant ≥ ``wastewater_tpd``
+``power``        a substation in reach with spare capacity ≥ ``power_kva``
+``water``        a water plant in reach with spare capacity ≥ ``water_tpd``
+``wastewater``   a wastewater plant in reach with spare capacity ≥ ``wastewater_tpd``
 ``slope``        mean slope ≤ ``max_slope_deg`` (``parcel_terrain.slope_mean_deg``; the
                  steepest cell is quoted, not tested: one ditch does not rule out a site
                  that is levelled anyway; skipped without terrain data)
@@ -45,17 +47,25 @@ near-miss list (the ranking is the same either way). Assembly measures shared bo
 only for pairs whose combined area can still lead to a kept group, and unions a group's
 geometry only when its footprint is tested.
 
-Capacity. The serving facility of a site is the nearest one of its kind. Its capacity for a
-project is the registered capacity (``infrastructure.status = 'existing'``), plus upgrades of
-it that are planned/under way and finish on or before the project's start date (completed
-upgrades are taken to be in the registered capacity already), plus new facilities built by
-such upgrades (a planned facility counts when an upgrade of it finishes in time). Without a
-start date, "in time" means today. Spare capacity = that − the draws of other projects that
-hold parcels (status reserved, listed, allocated, under construction or operational with a
-``project_code``); a project's draw is attributed to the facility nearest its largest held
-parcel. Assumed: resident enterprises without a project record draw nothing we can count (no
-load figures are registered for them); kVA and MVA are converted 1000:1, MW as MVA (pf ≈ 1),
-m³/d as t/d.
+The date. A project is judged on its start date, or on the date asked (``as_of``, default
+today) when the start date is earlier or unknown (:func:`judged_on`): infrastructure,
+七通一平 and capacity are what is in service then (``infra_as_of``/``svc_as_of``, migration
+0011). A completed upgrade counts from its finish date; a planned or under-way one never
+does, whatever its dates promise — it is named in the reasons as not counted.
+
+Capacity (one rule). A demand may be served by any facility of its kind whose reach holds the
+site — its ``service_area`` if the data gives one, else its ``service_radius_m``, else
+:data:`DEFAULT_REACH_M` — and is served by the nearest such facility with enough spare
+capacity (:func:`_choose`); with none, the nearest in reach (the site fails on capacity), or
+the site fails for lying out of every reach. The reason names the facility used and a nearer
+one passed over. A facility's capacity on the date = its registered capacity (if in service:
+``existing``, or built by an upgrade completed by then; an unlinked upgrade standing on a
+planned facility of its kind builds it) + capacity upgrades completed by then. Spare capacity
+= that − the draws of other projects that hold parcels (status reserved, listed, allocated,
+under construction or operational with a ``project_code``); a project's draw, from its
+largest held parcel, is attributed by the same rule. Assumed: resident enterprises without a
+project record draw nothing we can count (no load figures are registered for them); kVA and
+MVA are converted 1000:1, MW as MVA (pf ≈ 1), m³/d as t/d.
 """
 
 from __future__ import annotations
@@ -79,7 +89,8 @@ from shapely.geometry.base import BaseGeometry
 from parkgis import assembly
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.footprint import FitTimeout, Placement, close_gaps, fit_rectangle
-from parkgis.settings import get_settings
+from parkgis.search import RAIL_ACCESS_KINDS
+from parkgis.settings import SitingSettings
 
 MU_M2 = 10000.0 / 15.0
 
@@ -92,7 +103,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 #: Levelling cost (wan yuan per mu) at which the earthwork criterion scores 0.
 EARTHWORK_ZERO_WAN_PER_MU = 5.0
 
-RAIL_KINDS = ("rail_siding", "railway")
 ROAD_KINDS = ("trunk_road", "national_road")
 GAS_KINDS = ("gas_main", "gas_station")
 FACILITY = {"power": "substation", "water": "water_plant", "wastewater": "wastewater_plant"}
@@ -101,6 +111,11 @@ DEFAULT_RAIL_M = 500.0
 CHAIN_RADIUS_M = 3000.0
 #: An upgrade without ``infra_code`` this close to a planned facility of its kind builds it.
 BUILDS_WITHIN_M = 300.0
+#: Reach (m) of a facility whose row gives neither ``service_radius_m`` nor ``service_area``:
+#: a 110 kV substation feeds 10 kV lines of up to ~10 km in a plain county; a water or
+#: wastewater plant serves its town's network, ~20 km across.
+DEFAULT_REACH_M: dict[str, float] = {"substation": 10_000.0, "water_plant": 20_000.0,
+                                     "wastewater_plant": 20_000.0}
 HOLDING_STATUSES = ("reserved", "listed", "allocated", "under_construction", "operational")
 KIND_ZH = {"substation": "变电站", "water_plant": "水厂", "wastewater_plant": "污水处理厂"}
 UNIT = {"power": ("kVA", "kVA"), "water": ("吨/日", "t/d"), "wastewater": ("吨/日", "t/d")}
@@ -213,10 +228,17 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
     SELECT c.*, min(c.gk_srid) OVER () AS facility_srid FROM (
         SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until,
                p.landuse_code, p.area_m2, p.gk_srid, p.land_price_wan_per_mu, p.geom_gk,
-               (p.svc_road::int + p.svc_water::int + p.svc_drainage::int + p.svc_power::int
-                + p.svc_gas::int + p.svc_heat::int + p.svc_telecom::int + p.svc_levelled::int)
+               -- 七通一平 in service on the date judged (svc_as_of, migration 0011)
+               (svc_as_of(p.svc_road, 'road', p.geom_gk, p.gk_srid, %(as_of)s)::int
+                + svc_as_of(p.svc_water, 'water', p.geom_gk, p.gk_srid, %(as_of)s)::int
+                + svc_as_of(p.svc_drainage, 'drainage', p.geom_gk, p.gk_srid, %(as_of)s)::int
+                + svc_as_of(p.svc_power, 'power', p.geom_gk, p.gk_srid, %(as_of)s)::int
+                + svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s)::int
+                + svc_as_of(p.svc_heat, 'heat', p.geom_gk, p.gk_srid, %(as_of)s)::int
+                + svc_as_of(p.svc_telecom, 'telecom', p.geom_gk, p.gk_srid, %(as_of)s)::int
+                + svc_as_of(p.svc_levelled, 'levelled', p.geom_gk, p.gk_srid, %(as_of)s)::int)
                    AS svc,
-               p.svc_gas,
+               svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s) AS svc_gas,
                -- The three hard constraints decidable from the row alone; a site failing two
                -- of them is neither a match nor a near miss (nor usable in an assembled group).
                (p.status = 'available' OR COALESCE(p.project_code = %(project)s, false))
@@ -243,15 +265,24 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
 """
 
 INFRA_SQL = """
-SELECT code, kind, name_zh, name_en, status, capacity, capacity_unit,
-       ST_AsBinary(ST_Transform(geom, %(srid)s)) AS wkb
+SELECT code, kind, name_zh, name_en, ST_AsBinary(ST_Transform(geom, %(srid)s)) AS wkb
+  FROM infra_as_of(%(as_of)s)
+ WHERE kind = ANY(%(kinds)s)
+"""
+
+#: The facility register (every status: a planned facility is named when it is late).
+FACILITIES_SQL = """
+SELECT code, kind, name_zh, name_en, status, capacity, capacity_unit, service_radius_m,
+       ST_AsBinary(ST_Transform(geom, %(srid)s)) AS wkb,
+       ST_AsBinary(ST_Transform(service_area, %(srid)s)) AS area_wkb
   FROM infrastructure
  WHERE kind = ANY(%(kinds)s)
 """
 
 UPGRADES_SQL = """
 SELECT code, infra_code, kind, name_zh, name_en, capacity_added, capacity_unit, start_date,
-       finish_date, status, ST_AsBinary(ST_Transform(ST_PointOnSurface(geom), %(srid)s)) AS wkb
+       finish_date, status, upgrade_done(status, finish_date, %(as_of)s) AS done,
+       ST_AsBinary(ST_Transform(ST_PointOnSurface(geom), %(srid)s)) AS wkb
   FROM upgrades
  WHERE kind = ANY(%(kinds)s)
 """
@@ -303,6 +334,8 @@ class Facility:
     draw: float = 0.0
     drawers: list[str] = field(default_factory=list)
     builders: list[tuple] = field(default_factory=list)
+    reach_m: float = math.inf            # service radius (m) the data gives, else the default
+    area: BaseGeometry | None = None     # service area, where the data gives one
 
     @property
     def capacity(self) -> float:
@@ -314,30 +347,32 @@ class Facility:
         return self.capacity - self.draw
 
 
-def _load_facilities(conn: psycopg.Connection, srid: int, req: Requirement,
-                     today: dt.date) -> dict[str, list[Facility]]:
-    """Facilities by criterion name with their capacity as of the project's start date."""
-    by_start = req.start_date or today
-    kinds = list(FACILITY.values())
-    with conn.cursor(row_factory=dict_row) as cur:
-        infra = cur.execute(INFRA_SQL, {"srid": srid, "kinds": kinds}).fetchall()
-        ups = cur.execute(UPGRADES_SQL, {"srid": srid, "kinds": kinds}).fetchall()
-        draws = cur.execute(DRAWS_SQL, {"srid": srid, "statuses": list(HOLDING_STATUSES),
-                                        "project": req.code}).fetchall()
+def _facility_register(rows: list[dict], reach: dict[str, float]) -> dict[str, Facility]:
+    """Facilities with a registered capacity, keyed by code; reach from the row or the default."""
     fac: dict[str, Facility] = {}
-    for r in infra:
+    for r in rows:
         if r["capacity"] is None:
             continue
         f = _unit_factor(r["kind"], r["capacity_unit"])
-        fac[r["code"]] = Facility(r["code"], r["kind"], r["name_zh"], r["name_en"],
-                                  shapely.from_wkb(r["wkb"]).representative_point(),
-                                  float(r["capacity"]) * f, r["status"] == "existing")
+        radius = r["service_radius_m"]
+        fac[r["code"]] = Facility(
+            r["code"], r["kind"], r["name_zh"], r["name_en"],
+            shapely.from_wkb(r["wkb"]).representative_point(), float(r["capacity"]) * f,
+            r["status"] == "existing",
+            reach_m=float(radius) if radius is not None else reach.get(r["kind"], math.inf),
+            area=shapely.from_wkb(r["area_wkb"]) if r["area_wkb"] is not None else None)
+    return fac
+
+
+def _apply_upgrades(fac: dict[str, Facility], ups: list[dict],
+                    reach: dict[str, float]) -> None:
+    """Capacity upgrades on the date judged: a completed one counts from its finish date
+    (``done``), a planned or under-way one never does and is named as ``late``."""
     for u in ups:
         if u["capacity_added"] is None:
             continue
         amount = float(u["capacity_added"]) * _unit_factor(u["kind"], u["capacity_unit"])
-        done = u["status"] == "completed"
-        in_time = done or (u["finish_date"] is not None and u["finish_date"] <= by_start)
+        done = bool(u["done"])
         late = (u["name_zh"], u["name_en"], amount, u["finish_date"], u["code"])
         target = fac.get(u["infra_code"]) if u["infra_code"] else None
         if target is None and u["infra_code"] is None:
@@ -348,74 +383,127 @@ def _load_facilities(conn: psycopg.Connection, srid: int, req: Requirement,
                            and f.geom.distance(g) <= BUILDS_WITHIN_M), None)
             if target is None:
                 target = fac[u["code"]] = Facility(u["code"], u["kind"], u["name_zh"],
-                                                   u["name_en"], g, amount, False)
+                                                   u["name_en"], g, amount, False,
+                                                   reach_m=reach.get(u["kind"], math.inf))
         if target is None:
             continue
         if not target.exists and target.registered > 0 and not target.builders:
             target.builders.append(late)
-            if in_time:
+            if done:
                 target.exists = True
             else:
                 target.late.append(late)
-        elif in_time and not done:
+        elif done:
             target.added.append(late[:4])
-        elif not in_time:
+        else:
             target.late.append(late)
-        # completed upgrades of existing facilities: already in the registered capacity
 
+
+def _load_facilities(conn: psycopg.Connection, srid: int, req: Requirement,
+                     on: dt.date, reach: dict[str, float] | None = None,
+                     ) -> dict[str, list[Facility]]:
+    """Facilities by criterion name with their capacity in service on ``on`` (the date the
+    project is judged on) and the draws of the projects already holding land."""
+    reach = DEFAULT_REACH_M if reach is None else reach
+    kinds = list(FACILITY.values())
+    with conn.cursor(row_factory=dict_row) as cur:
+        infra = cur.execute(FACILITIES_SQL, {"srid": srid, "kinds": kinds}).fetchall()
+        ups = cur.execute(UPGRADES_SQL, {"srid": srid, "kinds": kinds, "as_of": on}).fetchall()
+        draws = cur.execute(DRAWS_SQL, {"srid": srid, "statuses": list(HOLDING_STATUSES),
+                                        "project": req.code}).fetchall()
+    fac = _facility_register(infra, reach)
+    _apply_upgrades(fac, ups, reach)
     out: dict[str, list[Facility]] = {}
     for crit, kind in FACILITY.items():
-        # Only facilities in service by the start date can serve; the others are named in
+        # Only facilities in service by the date can serve; the others are named in
         # reasons through ``late`` when they are nearer.
         out[crit] = [f for f in fac.values() if f.kind == kind]
-    # Draws: one per holding project, to the facility nearest its largest parcel.
+    _attribute_draws(out, draws)
+    return out
+
+
+def _attribute_draws(facilities: dict[str, list[Facility]], draws: list[dict]) -> None:
+    """One draw per holding project, from its largest parcel, served by the same rule as a
+    candidate site (:func:`_choose`): the nearest facility in reach with enough spare."""
     largest: dict[str, dict] = {}
     for d in draws:
         cur_ = largest.get(d["project_code"])
         if cur_ is None or d["area_m2"] > cur_["area_m2"]:
             largest[d["project_code"]] = d
-    for crit, fl in out.items():
-        if not fl:
-            continue
-        tree, live = _serving(fl)
-        if tree is None:
+    for crit, fl in facilities.items():
+        live = _live(fl)
+        if not len(live):
             continue
         for proj, d in sorted(largest.items()):
             need = d[NEED[crit]]
             if not need:
                 continue
-            i = int(live[tree.query_nearest(shapely.from_wkb(d["wkb"]))[0]])
-            fl[i].draw += float(need)
-            fl[i].drawers.append(proj)
-    return out
+            g = shapely.from_wkb(d["wkb"])
+            dist = np.array([[fl[j].geom.distance(g) for j in live]])
+            inside = np.array([[_in_reach(fl[j], g, dist[0, k]) for k, j in enumerate(live)]])
+            spare = np.array([fl[j].spare for j in live])
+            pick, _skip = _choose(dist, inside, spare, float(need))
+            if pick[0] < 0:
+                # Out of every facility's reach: the nearest one carries it (it is connected
+                # somehow, and its load is real).
+                pick[0] = int(np.argmin(dist[0]))
+            f = fl[live[pick[0]]]
+            f.draw += float(need)
+            f.drawers.append(proj)
 
 
-def _serving(fl: list[Facility], geoms: list[BaseGeometry] | None = None,
-             ) -> tuple[shapely.STRtree | None, np.ndarray]:
-    """A tree over the facilities in service (by the start date) and their indices;
-    ``geoms`` replaces the facilities' own geometries (the same facilities in another
-    projection)."""
-    live = np.array([i for i, f in enumerate(fl) if f.exists and f.capacity > 0], dtype=int)
-    if not len(live):
-        return None, live
-    geoms = geoms if geoms is not None else [f.geom for f in fl]
-    return shapely.STRtree([geoms[i] for i in live]), live
+def _live(fl: list[Facility]) -> np.ndarray:
+    """Indices of the facilities in service (on the date judged) with a capacity."""
+    return np.array([i for i, f in enumerate(fl) if f.exists and f.capacity > 0], dtype=int)
 
 
-def _in_projection(fl: list[Facility], src: int, dst: int) -> list[BaseGeometry]:
-    """The facilities' geometries moved from EPSG ``src`` to EPSG ``dst``.
+def _in_reach(f: Facility, g: BaseGeometry, dist: float) -> bool:
+    if f.area is not None:
+        return bool(f.area.intersects(g))
+    return bool(dist <= f.reach_m)
+
+
+def _choose(dist: np.ndarray, inside: np.ndarray, spare: np.ndarray,
+            need: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The one capacity rule (issue #13): per row, the nearest facility in reach with enough
+    spare capacity; failing that the nearest in reach (which then fails on capacity); −1
+    when none is in reach. Also the nearest facility in reach that was passed over for lack
+    of spare capacity (−1 if none), for the reason text.
+
+    ``dist``/``inside`` are rows × facilities; ``spare`` per facility.
+    """
+    n, m = dist.shape
+    if m == 0:
+        return np.full(n, -1), np.full(n, -1)
+    big = np.where(inside, dist, np.inf)
+    nearest = np.where(np.isfinite(big.min(axis=1)), big.argmin(axis=1), -1)
+    if not need:
+        return nearest, np.full(n, -1)
+    enough = np.where(spare[None, :] >= need, big, np.inf)
+    best = np.where(np.isfinite(enough.min(axis=1)), enough.argmin(axis=1), -1)
+    pick = np.where(best >= 0, best, nearest)
+    skipped = np.where((best >= 0) & (nearest != best), nearest, -1)
+    return pick, skipped
+
+
+def _in_projection(fl: list[Facility], src: int, dst: int,
+                   attr: str = "geom") -> list[BaseGeometry | None]:
+    """The facilities' geometries (``attr``: ``geom`` or ``area``) moved from EPSG ``src`` to
+    EPSG ``dst``.
 
     Facilities are loaded once, in one projection, so that capacity and draws are counted once
     per facility; candidates in another Gauss–Krüger zone (a province spans several) must be
     measured against the facilities in *their* projection, or the distances are meaningless.
     """
+    geoms = [getattr(f, attr) for f in fl]
     if src == dst:
-        return [f.geom for f in fl]
+        return geoms
     t = _TRANSFORMERS.get((src, dst))
     if t is None:
         t = _TRANSFORMERS[(src, dst)] = Transformer.from_crs(src, dst, always_xy=True)
-    return [shapely.transform(f.geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-            for f in fl]
+    return [None if g is None else
+            shapely.transform(g, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+            for g in geoms]
 
 
 _TRANSFORMERS: dict[tuple[int, int], Transformer] = {}
@@ -453,6 +541,10 @@ class Site:
     fac: dict[str, int]              # criterion -> index into facilities list
     fac_dist: dict[str, float]
     pending: dict[str, int] = field(default_factory=dict)  # nearer facility not yet built
+    #: criterion -> a nearer facility in reach passed over for lack of spare capacity (−1)
+    skipped: dict[str, int] = field(default_factory=dict)
+    #: criterion -> distance to the nearest facility in service, in reach or not
+    nearest_fac_m: dict[str, float] = field(default_factory=dict)
     slope_max: float | None = None   # steepest cell, degrees (terrain data only)
     earthwork_m3: float | None = None  # cut + fill to level the site flat
     #: Hard constraints (footprint aside) the vectorised pruning found failed: the same
@@ -488,7 +580,7 @@ def _tree(conn: psycopg.Connection, sql: str, params: dict) -> tuple[
 @dataclass
 class Context:
     req: Requirement
-    today: dt.date
+    on: dt.date                       # the date the project is judged on (:func:`judged_on`)
     facilities: dict[str, list[Facility]]
     sites: list[Site]
     by_code: dict[str, Site]
@@ -530,18 +622,29 @@ class _Staged:
         return i_out, d_out
 
 
+def judged_on(req: Requirement, as_of: dt.date | None = None) -> dt.date:
+    """The date a project is judged on: its start date (issue #13), but never before the date
+    asked (default today) — a start date already past cannot be met with works finished
+    before it, only with what is in service when building can actually begin."""
+    on = as_of or dt.date.today()
+    return max(req.start_date, on) if req.start_date is not None else on
+
+
 def _build_context(conn: psycopg.Connection, req: Requirement,
-                   today: dt.date | None = None, *, prune: bool = False,
+                   as_of: dt.date | None = None, *, prune: bool = False,
                    assemble: bool = True, codes: Sequence[str] | None = None,
                    area_gap: float | None = None, outside_band: bool = False,
-                   first_pass: bool = False, members: bool = True) -> Context:
+                   first_pass: bool = False, members: bool = True,
+                   siting: SitingSettings | None = None,
+                   reach: dict[str, float] | None = None) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
     Parameters
     ----------
     conn : psycopg.Connection
     req : Requirement
-    today : date, optional
+    as_of : date, optional
+        The date asked (default today); the project is judged on :func:`judged_on`.
     prune : bool, default False
         Keep only parcels that can still be a match or a near miss (at most one hard
         constraint failed, the footprint aside) or — with ``assemble`` — a member of an
@@ -568,12 +671,18 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
         With ``prune`` and ``assemble``: keep the parcels a group may use. False reads the
         same parcels as with it (``assemble`` still sets the area band) but keeps only
         matches and near misses, for a caller that already holds the group members.
+    siting : SitingSettings, optional
+        The caller's siting settings (the levelling rate); default: the product defaults.
+    reach : dict, optional
+        Facility reach (m) by kind where the data gives none; default :data:`DEFAULT_REACH_M`.
 
     Returns
     -------
     Context
+
+    Over 80 lines only by this docstring: the body is the read and one loop.
     """
-    today = today or dt.date.today()
+    on = judged_on(req, as_of)
     prefixes = tuple(str(c) for c in req.landuse_codes)
     # The SQL prefilter is loosened by a relative 1e-9 so that float rounding can never drop a
     # parcel the exact Python checks below would keep.
@@ -589,34 +698,55 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
               "project": req.code, "lu_any": not prefixes,
               "lu_like": [p + "%" for p in prefixes], "min_m2": lo_m2, "max_m2": hi_m2,
               "codes": list(codes) if codes is not None else None, "prune": prune,
-              "first": bool(first_pass and prune), "assemble": assemble}
+              "first": bool(first_pass and prune), "assemble": assemble, "as_of": on}
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(CANDIDATES_SQL, params).fetchall()
     srids = sorted({r["gk_srid"] for r in rows})
     # Facilities are computed once, in the first (Weihui: the only) projection of all
     # candidates (of this read, whether or not a first pass returned them).
     facility_srid = rows[0]["facility_srid"] if rows else 4547
-    facilities = _load_facilities(conn, facility_srid, req, today)
+    facilities = _load_facilities(conn, facility_srid, req, on, reach)
     sites: list[Site] = []
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
         sites.extend(_sites_of(conn, req, srid, part, facilities, prune, assemble and members,
-                               strict=bool(first_pass and prune), facility_srid=facility_srid))
-    rate = float(get_settings().earthwork_yuan_per_m3)
-    return Context(req, today, facilities, sites, {s.codes[0]: s for s in sites}, rate)
+                               strict=bool(first_pass and prune), facility_srid=facility_srid,
+                               as_of=on))
+    return Context(req, on, facilities, sites, {s.codes[0]: s for s in sites},
+                   float((siting or SitingSettings()).earthwork.yuan_per_m3))
 
 
 def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[dict],
               facilities: dict[str, list[Facility]], prune: bool,
               assemble: bool, strict: bool = False,
-              facility_srid: int | None = None) -> list[Site]:
-    """Sites of one projection's candidate rows (see :func:`_build_context`)."""
+              facility_srid: int | None = None, as_of: dt.date | None = None) -> list[Site]:
+    """Sites of one projection's candidate rows (see :func:`_build_context`): the row checks,
+    then each stage of distances measured on the rows still live, then the records."""
+    on = as_of or dt.date.today()
+    rows = _row_checks(req, part)
+    pool = rows["pool"] if assemble else np.zeros(len(part), dtype=bool)
+    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), rows["fails"], pool, prune,
+                 strict)
+    dists = _distance_stage(conn, req, srid, st, on)
+    fac_geoms = {crit: _in_projection(fl, facility_srid or srid, srid)
+                 for crit, fl in facilities.items()}
+    fac_areas = {crit: _in_projection(fl, facility_srid or srid, srid, "area")
+                 for crit, fl in facilities.items()}
+    fac = _facility_stage(req, st, facilities, fac_geoms, fac_areas)
+    # What is left is kept; criteria-only figures are measured on it alone.
+    keep = st.live()
+    extra = _criteria_figures(conn, req, srid, st, keep, on)
+    pending = _pending_stage(st, facilities, fac_geoms, fac["dist"])
+    return [_site_record(part[k], k, req, srid, st, rows, dists, fac, extra, pending,
+                         facilities, prune)
+            for k in np.flatnonzero(keep)]
+
+
+def _row_checks(req: Requirement, part: list[dict]) -> dict[str, np.ndarray]:
+    """Cheap figures and the hard constraints they decide, vectorised; the comparisons are
+    the same expressions as in :func:`_hard` so a pruned row really fails ≥ 2 constraints."""
     prefixes = tuple(str(c) for c in req.landuse_codes)
-    n = len(part)
-    # Cheap figures and the hard constraints they decide, vectorised; the comparisons are
-    # the same expressions as in _hard so a pruned row really fails ≥ 2 constraints.
-    area_m2 = np.array([float(r["area_m2"]) for r in part])
-    area_mu = area_m2 / MU_M2
+    area_mu = np.array([float(r["area_m2"]) for r in part]) / MU_M2
     status_ok = np.array([r["status"] == "available" or (
         req.code is not None and r["project_code"] == req.code) for r in part], dtype=bool)
     landuse_ok = np.array([(not prefixes) or r["landuse_code"].startswith(prefixes)
@@ -636,20 +766,24 @@ def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[
         fails += flood > req.max_flood_share
     if req.land_budget_wan is not None:
         fails += price > req.land_budget_wan
-    pool = np.zeros(n, dtype=bool)
-    if assemble:
-        pool = status_ok & landuse_ok
-        if req.max_area_mu is not None:
-            pool &= area_mu < req.max_area_mu
-    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), fails, pool, prune, strict)
+    pool = status_ok & landuse_ok
+    if req.max_area_mu is not None:
+        pool &= area_mu < req.max_area_mu
+    return {"status_ok": status_ok, "landuse_ok": landuse_ok, "price": price,
+            "fails": fails, "pool": pool}
 
-    # Distance constraints next, each measured only on the rows still live.
+
+def _distance_stage(conn: psycopg.Connection, req: Requirement, srid: int, st: _Staged,
+                    on: dt.date) -> dict[str, np.ndarray]:
+    """Rail access, trunk road and sensitive land, each measured only on the rows still live
+    and counted as a failure where the project states the limit."""
     lim = req.rail_limit_m
-    rail_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_KINDS)})
+    rail_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_ACCESS_KINDS),
+                                        "as_of": on})
     _, d_rail = st.nearest(rail_t)
     if lim is not None:
         st.fails += d_rail > lim
-    road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS)})
+    road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS), "as_of": on})
     _, d_road = st.nearest(road_t)
     if req.max_trunk_road_m is not None:
         st.fails += d_road > req.max_trunk_road_m
@@ -657,24 +791,53 @@ def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[
     _, d_sens = st.nearest(sens_t)
     if req.hazard_class and req.min_sensitive_m:
         st.fails += d_sens < req.min_sensitive_m
-    fac_idx: dict[str, np.ndarray] = {}
-    fac_d: dict[str, np.ndarray] = {}
-    fac_geoms = {crit: _in_projection(fl, facility_srid or srid, srid)
-                 for crit, fl in facilities.items()}
-    for crit, fl in facilities.items():
-        t, live = _serving(fl, fac_geoms[crit])
-        i, d = st.nearest(t)
-        fac_idx[crit] = np.where(i >= 0, live[np.maximum(i, 0)] if len(live) else -1, -1)
-        fac_d[crit] = d
-        need = getattr(req, NEED[crit])
-        if need and fl:
-            spare = np.array([f.spare for f in fl])
-            served = fac_idx[crit] >= 0
-            st.fails += served & (spare[np.maximum(fac_idx[crit], 0)] < need)
+    return {"rail": d_rail, "road": d_road, "sensitive": d_sens}
 
-    # What is left is kept; criteria-only figures are measured on it alone.
-    keep = st.live()
-    gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS)})
+
+def _facility_stage(req: Requirement, st: _Staged, facilities: dict[str, list[Facility]],
+                    fac_geoms: dict[str, list], fac_areas: dict[str, list],
+                    ) -> dict[str, dict[str, np.ndarray]]:
+    """The serving facility per live row and criterion by the one capacity rule
+    (:func:`_choose`), with its distance, the nearer one passed over, and the distance to the
+    nearest facility in service whether or not in reach (for an out-of-reach reason)."""
+    n = len(st.geoms)
+    out: dict[str, dict[str, np.ndarray]] = {"idx": {}, "dist": {}, "skipped": {},
+                                             "nearest": {}}
+    idx = np.flatnonzero(st.live())
+    for crit, fl in facilities.items():
+        live = _live(fl)
+        i_out, d_out = np.full(n, -1), np.full(n, np.inf)
+        s_out, near_out = np.full(n, -1), np.full(n, np.inf)
+        need = getattr(req, NEED[crit])
+        if len(live) and len(idx):
+            g = st.geoms[idx]
+            dist = np.column_stack([shapely.distance(g, fac_geoms[crit][j]) for j in live])
+            inside = np.column_stack([
+                shapely.intersects(g, fac_areas[crit][j]) if fac_areas[crit][j] is not None
+                else dist[:, k] <= fl[j].reach_m for k, j in enumerate(live)])
+            spare = np.array([fl[j].spare for j in live])
+            pick, skip = _choose(dist, inside, spare, need)
+            i_out[idx] = np.where(pick >= 0, live[np.maximum(pick, 0)], -1)
+            d_out[idx] = np.where(pick >= 0, dist[np.arange(len(idx)), np.maximum(pick, 0)],
+                                  np.inf)
+            s_out[idx] = np.where(skip >= 0, live[np.maximum(skip, 0)], -1)
+            near_out[idx] = dist.min(axis=1)
+        if need and len(live):
+            all_spare = np.array([f.spare for f in fl])
+            served = i_out >= 0
+            # short of capacity at the chosen one, or no facility in reach at all
+            st.fails += np.where(served, all_spare[np.maximum(i_out, 0)] < need,
+                                 np.isfinite(near_out))
+        out["idx"][crit], out["dist"][crit] = i_out, d_out
+        out["skipped"][crit], out["nearest"][crit] = s_out, near_out
+    return out
+
+
+def _criteria_figures(conn: psycopg.Connection, req: Requirement, srid: int, st: _Staged,
+                      keep: np.ndarray, on: dt.date) -> dict[str, Any]:
+    """Figures only the criteria read (gas, chain partners), for the kept rows."""
+    n = len(st.geoms)
+    gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on})
     _, d_gas = st.nearest(gas_t)
     chain_t, chain_rows = (None, [])
     if req.preferred_neighbours:
@@ -686,53 +849,70 @@ def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[
     if chain_t is not None and len(kidx):
         pairs = chain_t.query(st.geoms[kidx], predicate="dwithin", distance=CHAIN_RADIUS_M)
         chain_counts[kidx] = np.bincount(pairs[0], minlength=len(kidx))
-    pend_idx: dict[str, np.ndarray] = {}
+    return {"d_gas": d_gas, "i_chain": i_chain, "d_chain": d_chain, "chain_rows": chain_rows,
+            "chain_counts": chain_counts}
+
+
+def _pending_stage(st: _Staged, facilities: dict[str, list[Facility]],
+                   fac_geoms: dict[str, list], fac_d: dict[str, np.ndarray],
+                   ) -> dict[str, np.ndarray]:
+    """A facility not yet in service but nearer than the serving one is worth naming."""
+    n = len(st.geoms)
+    out: dict[str, np.ndarray] = {}
     for crit, fl in facilities.items():
-        # A facility not yet in service but nearer than the serving one is worth naming.
         pending = [k for k, f in enumerate(fl) if not f.exists and f.late]
         if pending:
             pi, pd_ = st.nearest(shapely.STRtree([fac_geoms[crit][k] for k in pending]))
-            pend_idx[crit] = np.where((pi >= 0) & (pd_ < fac_d[crit]),
-                                      np.array(pending)[np.maximum(pi, 0)], -1)
+            out[crit] = np.where((pi >= 0) & (pd_ < fac_d[crit]),
+                                 np.array(pending)[np.maximum(pi, 0)], -1)
         else:
-            pend_idx[crit] = np.full(n, -1)
-
-    out: list[Site] = []
-    for k in kidx:
-        r = part[k]
-        ok = bool(status_ok[k])
-        note = None
-        if not ok:
-            until = r["reserved_until"].isoformat() if r["reserved_until"] else "—"
-            if r["status"] == "listed":
-                note = ("正在招拍挂公示，已挂牌给其他项目",
-                        "a tender/auction/listing notice is running for another party")
-            else:
-                note = (f"已为其他项目预留至 {until}",
-                        f"reserved for another project until {until}")
-        cut, fill = r["earthwork_cut_m3"], r["earthwork_fill_m3"]
-        out.append(Site(
-            codes=(r["code"],), zone=r["zone_code"], geom=st.geoms[k], srid=srid,
-            area_m2=float(r["area_m2"]), landuse_ok=bool(landuse_ok[k]),
-            landuse=r["landuse_code"], status_ok=ok, status_note=note,
-            own_reservation=ok and r["status"] != "available",
-            svc=float(r["svc"]), gas_svc=bool(r["svc_gas"]),
-            price_total_wan=None if np.isnan(price[k]) else float(price[k]),
-            slope=r["slope_mean_deg"], flood=r["flood_share"],
-            d_rail=float(d_rail[k]), d_road=float(d_road[k]), d_gas=float(d_gas[k]),
-            d_sensitive=float(d_sens[k]), d_chain=float(d_chain[k]),
-            chain_name=((chain_rows[i_chain[k]]["name_zh"], chain_rows[i_chain[k]]["name_en"])
-                        if i_chain[k] >= 0 else None),
-            chain_count=int(chain_counts[k]),
-            fac={c: int(fac_idx[c][k]) for c in facilities},
-            fac_dist={c: float(fac_d[c][k]) for c in facilities},
-            pending={c: int(pend_idx[c][k]) for c in facilities},
-            slope_max=r["slope_max_deg"],
-            earthwork_m3=(float(cut) + float(fill)
-                          if cut is not None and fill is not None else None),
-            staged_fails=int(st.fails[k]) if prune else 0,
-        ))
+            out[crit] = np.full(n, -1)
     return out
+
+
+def _site_record(r: dict, k: int, req: Requirement, srid: int, st: _Staged,
+                 rows: dict[str, np.ndarray], dists: dict[str, np.ndarray],
+                 fac: dict[str, dict[str, np.ndarray]], extra: dict[str, Any],
+                 pending: dict[str, np.ndarray], facilities: dict[str, list[Facility]],
+                 prune: bool) -> Site:
+    """The :class:`Site` of candidate row ``k``."""
+    ok = bool(rows["status_ok"][k])
+    note = None
+    if not ok:
+        until = r["reserved_until"].isoformat() if r["reserved_until"] else "—"
+        if r["status"] == "listed":
+            note = ("正在招拍挂公示，已挂牌给其他项目",
+                    "a tender/auction/listing notice is running for another party")
+        else:
+            note = (f"已为其他项目预留至 {until}",
+                    f"reserved for another project until {until}")
+    cut, fill = r["earthwork_cut_m3"], r["earthwork_fill_m3"]
+    price = rows["price"][k]
+    i_chain = extra["i_chain"]
+    return Site(
+        codes=(r["code"],), zone=r["zone_code"], geom=st.geoms[k], srid=srid,
+        area_m2=float(r["area_m2"]), landuse_ok=bool(rows["landuse_ok"][k]),
+        landuse=r["landuse_code"], status_ok=ok, status_note=note,
+        own_reservation=ok and r["status"] != "available",
+        svc=float(r["svc"]), gas_svc=bool(r["svc_gas"]),
+        price_total_wan=None if np.isnan(price) else float(price),
+        slope=r["slope_mean_deg"], flood=r["flood_share"],
+        d_rail=float(dists["rail"][k]), d_road=float(dists["road"][k]),
+        d_gas=float(extra["d_gas"][k]), d_sensitive=float(dists["sensitive"][k]),
+        d_chain=float(extra["d_chain"][k]),
+        chain_name=((extra["chain_rows"][i_chain[k]]["name_zh"],
+                     extra["chain_rows"][i_chain[k]]["name_en"]) if i_chain[k] >= 0 else None),
+        chain_count=int(extra["chain_counts"][k]),
+        fac={c: int(fac["idx"][c][k]) for c in facilities},
+        fac_dist={c: float(fac["dist"][c][k]) for c in facilities},
+        pending={c: int(pending[c][k]) for c in facilities},
+        skipped={c: int(fac["skipped"][c][k]) for c in facilities},
+        nearest_fac_m={c: float(fac["nearest"][c][k]) for c in facilities},
+        slope_max=r["slope_max_deg"],
+        earthwork_m3=(float(cut) + float(fill) if cut is not None and fill is not None
+                      else None),
+        staged_fails=int(st.fails[k]) if prune else 0,
+    )
 
 
 def _combine(parts: Sequence[Site], *, with_geometry: bool = True) -> Site:
@@ -755,10 +935,14 @@ def _combine(parts: Sequence[Site], *, with_geometry: bool = True) -> Site:
     fac: dict[str, int] = {}
     fac_dist: dict[str, float] = {}
     pending: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    nearest_fac: dict[str, float] = {}
     for crit in parts[0].fac:
         best = min(parts, key=lambda p: p.fac_dist[crit])
         fac[crit], fac_dist[crit] = best.fac[crit], best.fac_dist[crit]
         pending[crit] = best.pending.get(crit, -1)
+        skipped[crit] = best.skipped.get(crit, -1)
+        nearest_fac[crit] = min(p.nearest_fac_m.get(crit, math.inf) for p in parts)
     prices = [p.price_total_wan for p in parts]
     return Site(
         codes=tuple(sorted(c for p in parts for c in p.codes)), zone=parts[0].zone,
@@ -775,7 +959,7 @@ def _combine(parts: Sequence[Site], *, with_geometry: bool = True) -> Site:
         d_gas=min(p.d_gas for p in parts), d_sensitive=min(p.d_sensitive for p in parts),
         d_chain=nearest_chain.d_chain, chain_name=nearest_chain.chain_name,
         chain_count=max(p.chain_count for p in parts), fac=fac, fac_dist=fac_dist,
-        pending=pending,
+        pending=pending, skipped=skipped, nearest_fac_m=nearest_fac,
         slope_max=(None if any(p.slope_max is None for p in parts)
                    else max(p.slope_max for p in parts)),
         # Each member levelled on its own: a lower bound for levelling the group as one.
@@ -816,28 +1000,47 @@ def _fmt(x: float) -> str:
 
 def _capacity_text(ctx: Context, crit: str, f: Facility, need: float,
                    s: Site | None = None) -> tuple[str, str]:
+    """The reason for a capacity criterion: the facility used (named), its capacity on the
+    date judged, the draws on it, a nearer one passed over for lack of spare capacity, and
+    the upgrades not counted (not complete by then)."""
     uz, ue = UNIT[crit]
     start = ctx.req.start_date
-    parts_zh = [f"{f.name_zh}：可用容量 {_fmt(f.capacity)} {uz}"]
-    parts_en = [f"{f.name_en}: capacity {_fmt(f.capacity)} {ue}"]
+    parts_zh = [f"由{f.name_zh}供给：可用容量 {_fmt(f.capacity)} {uz}"]
+    parts_en = [f"served by {f.name_en}: capacity {_fmt(f.capacity)} {ue}"]
     for nz, ne, amt, fin in f.added:
         parts_zh.append(f"（含{nz} +{_fmt(amt)}，{_date(fin)} 完工）")
-        parts_en.append(f" (incl. {ne} +{_fmt(amt)}, finishing {_date(fin)})")
+        parts_en.append(f" (incl. {ne} +{_fmt(amt)}, completed {_date(fin)})")
     if f.draw:
         parts_zh.append(f"，已被 {len(f.drawers)} 个项目占用 {_fmt(f.draw)}")
         parts_en.append(f", {_fmt(f.draw)} taken by {len(f.drawers)} project(s)")
     parts_zh.append(f"，剩余 {_fmt(f.spare)} {uz}，项目需要 {_fmt(need)} {uz}")
     parts_en.append(f", {_fmt(f.spare)} {ue} spare; the project needs {_fmt(need)} {ue}")
+    if s is not None and s.skipped.get(crit, -1) >= 0:
+        o = ctx.facilities[crit][s.skipped[crit]]
+        parts_zh.append(f"；更近的{o.name_zh}剩余 {_fmt(o.spare)} {uz}，不足")
+        parts_en.append(f"; the nearer {o.name_en} has only {_fmt(o.spare)} {ue} spare")
     late = list(f.late)
     if s is not None and s.pending.get(crit, -1) >= 0:
         late += ctx.facilities[crit][s.pending[crit]].late
     when_zh = f"项目开工日期 {_date(start)}" if start else "今天"
     when_en = f"your start date {_date(start)}" if start else "today"
     for nz, ne, amt, fin, _code in late:
-        parts_zh.append(f"；{nz}（+{_fmt(amt)}）{_date(fin)} 完工，晚于{when_zh}，未计入")
-        parts_en.append(f"; {ne} (+{_fmt(amt)}) finishes {_date(fin)}, after {when_en}, "
+        parts_zh.append(f"；{nz}（+{_fmt(amt)}）计划 {_date(fin)} 完工，按{when_zh}尚未建成，"
+                        "未计入")
+        parts_en.append(f"; {ne} (+{_fmt(amt)}) due {_date(fin)}, not complete by {when_en}, "
                         "not counted")
     return "".join(parts_zh), "".join(parts_en)
+
+
+def _reach_failure(ctx: Context, crit: str, s: Site) -> Failure:
+    """No facility of the kind in service has the site within its reach."""
+    kind = FACILITY[crit]
+    d = s.nearest_fac_m.get(crit, math.inf)
+    reach = max((f.reach_m for f in ctx.facilities.get(crit, []) if f.exists), default=0.0)
+    return Failure(crit, f"服务范围内无在用{KIND_ZH[kind]}（最近 {_m(d)}）",
+                   f"no {kind.replace('_', ' ')} in service has the site within its reach "
+                   f"(nearest {_m(d)})",
+                   (d - reach) / max(reach, 1.0) if math.isfinite(d) else 1.0)
 
 
 def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
@@ -861,8 +1064,9 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
                            f"land use {s.landuse} is not one of {allowed}", 1.0))
     lim = req.rail_limit_m
     if lim is not None and s.d_rail > lim:
-        out.append(Failure("rail", f"最近铁路/专用线 {_m(s.d_rail)}，超过 {_m(lim)}",
-                           f"nearest railway/siding {_m(s.d_rail)}, beyond {_m(lim)}",
+        out.append(Failure("rail", f"最近铁路专用线/货运站 {_m(s.d_rail)}，超过 {_m(lim)}",
+                           f"nearest rail siding/freight station {_m(s.d_rail)}, beyond "
+                           f"{_m(lim)}",
                            (s.d_rail - lim) / max(lim, 1.0)))
     if req.max_trunk_road_m is not None and s.d_road > req.max_trunk_road_m:
         lim = float(req.max_trunk_road_m)
@@ -884,6 +1088,8 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
         fl = ctx.facilities.get(crit) or []
         i = s.fac.get(crit, -1)
         if i < 0:
+            if math.isfinite(s.nearest_fac_m.get(crit, math.inf)):
+                out.append(_reach_failure(ctx, crit, s))
             continue  # no capacity data: reported as skipped by the criterion
         f = fl[i]
         if f.spare < need:
@@ -941,8 +1147,13 @@ def _clip(x: float) -> float:
     return float(min(100.0, max(0.0, x)))
 
 
+_Add = Any  # the criterion recorder of :func:`_criteria`: add(name, score, zh, en)
+
+
 def _criteria(ctx: Context, s: Site, placement: Placement | None,
               confidential: bool) -> list[dict[str, Any]]:
+    """Every weighted criterion of a site, each with its score 0–100 and bilingual reason
+    (a criterion without data is listed with weight 0 and no score)."""
     req = ctx.req
     w = dict(DEFAULT_WEIGHTS)
     w.update({k: float(v) for k, v in (req.weights or {}).items() if k in DEFAULT_WEIGHTS})
@@ -953,6 +1164,29 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
                     "score": None if score is None else round(_clip(score), 1),
                     "reason_zh": zh, "reason_en": en})
 
+    _size_criteria(req, s, placement, add)
+    _capacity_criteria(ctx, s, add)
+    _access_criteria(req, s, add)
+    _cost_criteria(req, s, confidential, add)
+    _terrain_criteria(ctx, s, add)
+    if req.gas_m3pd:
+        add("gas", 100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
+            ("已通燃气" if s.gas_svc else f"未通燃气，距燃气管网 {_m(s.d_gas)}")
+            + f"，需求 {req.gas_m3pd:g} m³/日",
+            ("gas connected" if s.gas_svc else f"no gas connection; main {_m(s.d_gas)} away")
+            + f"; needs {req.gas_m3pd:g} m³/day")
+    if len(s.codes) > 1:
+        add("assembly", 100 - 40 * (len(s.codes) - 1),
+            f"需合并 {len(s.codes)} 宗相邻地块供地", f"{len(s.codes)} adjacent parcels assembled")
+    if s.own_reservation:
+        out.append({"name": "reserved_for_project", "weight": 0.0, "score": None,
+                    "reason_zh": "该地块已为本项目预留", "reason_en":
+                    "this parcel is already reserved for this project"})
+    return out
+
+
+def _size_criteria(req: Requirement, s: Site, placement: Placement | None, add: _Add) -> None:
+    """Area fit and, with a footprint, the shape."""
     a = s.area_mu
     lo, hi = req.min_area_mu, req.max_area_mu
     if lo is not None or hi is not None:
@@ -971,9 +1205,12 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
             f"地块规整度 {mrr_ratio:.0%}",
             f"the {L:g} × {W:g} m building fits (bearing {placement.angle_deg:.0f}° from grid "
             f"east), using {used:.0%} of the site; site regularity {mrr_ratio:.0%}")
+
+
+def _capacity_criteria(ctx: Context, s: Site, add: _Add) -> None:
+    """Power, water and wastewater: headroom at the facility the capacity rule chose."""
     for crit in FACILITY:
-        need = getattr(req, NEED[crit])
-        uz, ue = UNIT[crit]
+        need = getattr(ctx.req, NEED[crit])
         if not need:
             continue
         fl = ctx.facilities.get(crit) or []
@@ -986,11 +1223,15 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
         zh, en = _capacity_text(ctx, crit, f, need, s)
         headroom = (f.spare - need) / max(f.capacity, 1e-9)
         add(crit, 40 + 60 * min(1.0, headroom / 0.5), zh, en)
+
+
+def _access_criteria(req: Requirement, s: Site, add: _Add) -> None:
+    """Rail access, trunk road, chain partners and servicing (七通一平)."""
     lim = req.rail_limit_m
     if lim is not None:
         add("rail", 100 * (1 - s.d_rail / max(2 * lim, 1.0)),
-            f"距最近铁路/专用线 {_m(s.d_rail)}（要求 ≤ {_m(lim)}）",
-            f"{_m(s.d_rail)} to the nearest railway/siding (limit {_m(lim)})")
+            f"距最近铁路专用线/货运站 {_m(s.d_rail)}（要求 ≤ {_m(lim)}）",
+            f"{_m(s.d_rail)} to the nearest rail siding/freight station (limit {_m(lim)})")
     road_lim = float(req.max_trunk_road_m) if req.max_trunk_road_m is not None else 2000.0
     add("road", 100 * (1 - s.d_road / max(2 * road_lim, 1.0)),
         f"距最近干线公路 {_m(s.d_road)}", f"{_m(s.d_road)} to the nearest trunk road")
@@ -1009,58 +1250,53 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
                 f"{CHAIN_RADIUS_M / 1000:g} km")
     add("servicing", 100 * s.svc / 8,
         f"七通一平已完成 {s.svc:.0f}/8 项", f"{s.svc:.0f} of 8 site services in place (七通一平)")
-    if s.price_total_wan is not None:
-        cost = s.price_total_wan
-        if req.land_budget_wan:
-            share = cost / req.land_budget_wan
-            if confidential:
-                zh = f"估算土地费用 {cost:,.0f} 万元，为预算的 {share:.0%}"
-                en = f"land about {cost:,.0f} wan yuan, {share:.0%} of the budget"
-            else:
-                zh = f"估算土地费用 {cost:,.0f} 万元（按基准地价），在预算之内"
-                en = f"land about {cost:,.0f} wan yuan at the benchmark price, within budget"
-            add("cost", 100 * (1.2 - share) / 0.7, zh, en)
-        else:
-            per_mu = cost / a
-            add("cost", 100 - per_mu, f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元",
-                f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all")
-    else:
+
+
+def _cost_criteria(req: Requirement, s: Site, confidential: bool, add: _Add) -> None:
+    """Land cost against the budget (quoted only when confidential) or per mu."""
+    if s.price_total_wan is None:
         add("cost", None, "无基准地价，未评估", "no benchmark land price; not assessed")
+        return
+    cost = s.price_total_wan
+    if req.land_budget_wan:
+        share = cost / req.land_budget_wan
+        if confidential:
+            zh = f"估算土地费用 {cost:,.0f} 万元，为预算的 {share:.0%}"
+            en = f"land about {cost:,.0f} wan yuan, {share:.0%} of the budget"
+        else:
+            zh = f"估算土地费用 {cost:,.0f} 万元（按基准地价），在预算之内"
+            en = f"land about {cost:,.0f} wan yuan at the benchmark price, within budget"
+        add("cost", 100 * (1.2 - share) / 0.7, zh, en)
+    else:
+        per_mu = cost / s.area_mu
+        add("cost", 100 - per_mu, f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元",
+            f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all")
+
+
+def _terrain_criteria(ctx: Context, s: Site, add: _Add) -> None:
+    """Slope and flood share, and the levelling cost, where terrain data is loaded."""
     if s.slope is None and s.flood is None:
         add("terrain", None, "无地形数据（未加载 DEM/洪涝栅格），未评估",
             "no terrain data loaded (DEM/flood rasters); not assessed")
-    else:
-        slope, flood = s.slope or 0.0, s.flood or 0.0
-        steepest_zh = f"（最陡 {s.slope_max:.1f}°）" if s.slope_max is not None else ""
-        steepest_en = f" (steepest {s.slope_max:.1f}°)" if s.slope_max is not None else ""
-        add("terrain", 100 - 10 * slope - 200 * flood,
-            f"平均坡度 {slope:.1f}°{steepest_zh}，易涝面积占 {flood:.0%}",
-            f"mean slope {slope:.1f}°{steepest_en}, {flood:.0%} flood-prone")
-        if s.earthwork_m3 is None:
-            add("earthwork", None, "无土方估算，未评估", "no earthwork estimate; not assessed")
-        else:
-            rate = ctx.earthwork_yuan_per_m3
-            cost_wan = s.earthwork_m3 * rate / 10000.0
-            per_mu = cost_wan / a if a > 0 else 0.0
-            add("earthwork", 100 * (1 - per_mu / EARTHWORK_ZERO_WAN_PER_MU),
-                f"场地平整土方约 {s.earthwork_m3:,.0f} m³（挖+填），按 {rate:g} 元/m³ 约 "
-                f"{cost_wan:,.1f} 万元（{per_mu:.2f} 万元/亩）",
-                f"levelling moves about {s.earthwork_m3:,.0f} m³ (cut + fill), about "
-                f"{cost_wan:,.1f} wan yuan at {rate:g} yuan/m³ ({per_mu:.2f} wan/mu)")
-    if req.gas_m3pd:
-        add("gas", 100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
-            ("已通燃气" if s.gas_svc else f"未通燃气，距燃气管网 {_m(s.d_gas)}")
-            + f"，需求 {req.gas_m3pd:g} m³/日",
-            ("gas connected" if s.gas_svc else f"no gas connection; main {_m(s.d_gas)} away")
-            + f"; needs {req.gas_m3pd:g} m³/day")
-    if len(s.codes) > 1:
-        add("assembly", 100 - 40 * (len(s.codes) - 1),
-            f"需合并 {len(s.codes)} 宗相邻地块供地", f"{len(s.codes)} adjacent parcels assembled")
-    if s.own_reservation:
-        out.append({"name": "reserved_for_project", "weight": 0.0, "score": None,
-                    "reason_zh": "该地块已为本项目预留", "reason_en":
-                    "this parcel is already reserved for this project"})
-    return out
+        return
+    slope, flood = s.slope or 0.0, s.flood or 0.0
+    steepest_zh = f"（最陡 {s.slope_max:.1f}°）" if s.slope_max is not None else ""
+    steepest_en = f" (steepest {s.slope_max:.1f}°)" if s.slope_max is not None else ""
+    add("terrain", 100 - 10 * slope - 200 * flood,
+        f"平均坡度 {slope:.1f}°{steepest_zh}，易涝面积占 {flood:.0%}",
+        f"mean slope {slope:.1f}°{steepest_en}, {flood:.0%} flood-prone")
+    if s.earthwork_m3 is None:
+        add("earthwork", None, "无土方估算，未评估", "no earthwork estimate; not assessed")
+        return
+    a = s.area_mu
+    rate = ctx.earthwork_yuan_per_m3
+    cost_wan = s.earthwork_m3 * rate / 10000.0
+    per_mu = cost_wan / a if a > 0 else 0.0
+    add("earthwork", 100 * (1 - per_mu / EARTHWORK_ZERO_WAN_PER_MU),
+        f"场地平整土方约 {s.earthwork_m3:,.0f} m³（挖+填），按 {rate:g} 元/m³ 约 "
+        f"{cost_wan:,.1f} 万元（{per_mu:.2f} 万元/亩）",
+        f"levelling moves about {s.earthwork_m3:,.0f} m³ (cut + fill), about "
+        f"{cost_wan:,.1f} wan yuan at {rate:g} yuan/m³ ({per_mu:.2f} wan/mu)")
 
 
 def _score(criteria: list[dict[str, Any]]) -> float:
@@ -1129,6 +1365,8 @@ class MatchResult:
     matches: list[Match]
     near_misses: list[NearMiss]
     stats: dict[str, Any] = field(default_factory=dict)
+    #: the date the project was judged on (:func:`judged_on`)
+    judged_on: dt.date | None = None
 
     def body(self) -> dict[str, Any]:
         """The JSON body of ``parkgis match --json`` and ``GET /api/projects/{code}/matches``.
@@ -1137,6 +1375,7 @@ class MatchResult:
         was not decided are named, and are neither matches nor near misses.
         """
         out = {"project": self.requirement.public(),
+               "judged_on": self.judged_on.isoformat() if self.judged_on else None,
                "matches": [m.body() for m in self.matches],
                "near_misses": [n.body() for n in self.near_misses]}
         undecided = self.stats.get("undecided")
@@ -1155,7 +1394,9 @@ class MatchResult:
 
 def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
           near_miss_limit: int = 10, assemble: bool = True, confidential: bool = False,
-          today: dt.date | None = None, time_budget_s: float | None = None) -> MatchResult:
+          as_of: dt.date | None = None, siting: SitingSettings | None = None,
+          reach: dict[str, float] | None = None,
+          time_budget_s: float | None = None) -> MatchResult:
     """Rank the sites where a project fits.
 
     Parameters
@@ -1171,8 +1412,14 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
         Also consider groups of 2–3 adjacent available parcels.
     confidential : bool
         Whether reasons may quote the project's land budget (staff tools only).
-    today : date, optional
-        "Now" for capacity when the project has no start date.
+    as_of : date, optional
+        The date asked (default today). The project is judged on its start date, or on this
+        date when the start date is earlier or unknown (:func:`judged_on`): infrastructure,
+        servicing and capacity are what is in service then.
+    siting : SitingSettings, optional
+        The caller's siting settings (the levelling rate); default: the product defaults.
+    reach : dict, optional
+        Facility reach by kind where the data gives none (:data:`DEFAULT_REACH_M`).
     time_budget_s : float, optional
         Past this many seconds no more costly footprint searches start (the quick accepts
         and rejects still answer); the sites left undecided are reported in
@@ -1192,48 +1439,90 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     # set is read then, and only then. With assembly the group members are most of that set
     # anyway: one read.
     first = not assemble
-    ctx = _build_context(conn, req, today, prune=True, assemble=assemble, area_gap=area_gap,
-                         first_pass=first)
-    matches: list[Match] = []
-    near: list[tuple[float, float, NearMiss]] = []
-    single_ok: set[str] = set()
-    one_off: list[tuple[Site, Failure]] = []
+
+    def build(**kw: Any) -> Context:
+        return _build_context(conn, req, as_of, prune=True, assemble=assemble,
+                              area_gap=area_gap, siting=siting, reach=reach, **kw)
+
+    ctx = build(first_pass=first)
     stats: dict[str, Any] = {"candidates": len(ctx.sites), "footprint_tests": 0,
                              "undecided": [], "time_budget_s": time_budget_s}
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
+    ranked = _rank_singles(ctx, confidential, stats, deadline)
+    _one_failure_near_misses(req, ranked, build, area_gap, first, near_miss_limit,
+                             confidential, stats, deadline)
+    matches, near = ranked.matches, ranked.near
+    if assemble:
+        _assemble(conn, ctx, ranked.single_ok, matches, near, top, near_miss_limit,
+                  confidential, stats, deadline)
 
+    matches.sort(key=lambda m: (-m.score, len(m.site.codes), m.site.codes))
+    near.sort(key=lambda t: (t[0], len(t[2].site.codes), t[2].site.codes))
+    return MatchResult(req, matches[:top], [n for _, _, n in near[:near_miss_limit]], stats,
+                       ctx.on)
+
+
+@dataclass
+class _Ranked:
+    """Singles sorted so far: matches, near misses (gap, 0, miss), the codes matching alone
+    and the sites failing exactly one constraint other than the footprint."""
+
+    matches: list[Match] = field(default_factory=list)
+    near: list[tuple[float, float, NearMiss]] = field(default_factory=list)
+    single_ok: set[str] = field(default_factory=set)
+    one_off: list[tuple[Site, Failure]] = field(default_factory=list)
+
+
+def _rank_singles(ctx: Context, confidential: bool, stats: dict[str, Any],
+                  deadline: float | None = None) -> _Ranked:
+    """Every single site of ``ctx``: a match, a footprint near miss, or one failure."""
+    out = _Ranked()
     for s in ctx.sites:
         if s.staged_fails >= 2:
             continue  # a group member only: neither a match nor a near miss
         fails = _hard(ctx, s, confidential=confidential)
         if len(fails) == 1:
-            one_off.append((s, fails[0]))
+            out.one_off.append((s, fails[0]))
         elif not fails:
             stats["footprint_tests"] += 1
             try:
-                placement, fp_fail = _footprint(req, s, deadline)
+                placement, fp_fail = _footprint(ctx.req, s, deadline)
             except FitTimeout:
                 stats["undecided"].append(s.codes)
                 continue
             if fp_fail is None:
                 crit = _criteria(ctx, s, placement, confidential)
-                matches.append(Match(s, placement, crit, _score(crit)))
-                single_ok.add(s.codes[0])
+                out.matches.append(Match(s, placement, crit, _score(crit)))
+                out.single_ok.add(s.codes[0])
             else:
-                near.append((fp_fail.gap, 0.0, NearMiss(s, fp_fail)))
+                out.near.append((fp_fail.gap, 0.0, NearMiss(s, fp_fail)))
+    return out
 
-    # Near misses failing one other constraint must still hold the footprint: checked
-    # nearest-first (the footprint is the costly test) while one could still rank among the
-    # nearest ``near_miss_limit`` — footprint near misses found above may already fill the
-    # list, but only with their own gap.
+
+def _one_failure_near_misses(req: Requirement, ranked: _Ranked, build: Any,
+                             area_gap: float | None,
+                             first: bool, near_miss_limit: int, confidential: bool,
+                             stats: dict[str, Any], deadline: float | None = None) -> None:
+    """Near misses failing one constraint other than the footprint (they must still hold the
+    footprint), nearest first, while one could still rank among the nearest
+    ``near_miss_limit``. Reads the parcels a first pass left out, then those outside the area
+    band, only when they could still make the list.
+
+    Over 80 lines with its comments: one loop whose three steps (read more, widen the band,
+    test the next) share the cursor ``k`` and the list; split, they would pass it all around.
+    """
+    near = ranked.near
+
     def room(gap: float) -> bool:
+        # footprint near misses found so far may already fill the list, but only with
+        # their own gap
         if near_miss_limit == 0:
             return False
         if len(near) < near_miss_limit:
             return True
         return gap <= sorted(t[0] for t in near)[near_miss_limit - 1]
 
-    one_off.sort(key=lambda t: (t[1].gap, t[0].codes))
+    one_off = sorted(ranked.one_off, key=lambda t: (t[1].gap, t[0].codes))
     k = 0
     full_read = not first
     while True:
@@ -1242,8 +1531,7 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
                 break
             # Every parcel the first pass left out: the same figures, as one context (the
             # first pass's own one-failure sites are in it again, so it replaces them).
-            full = _build_context(conn, req, today, prune=True, assemble=assemble,
-                                  area_gap=area_gap, members=False)
+            full = build(members=False)
             stats["candidates_full"] = len(full.sites)
             one_off = sorted(((s, f[0]) for s in full.sites
                               if len(f := _hard(full, s, confidential=confidential)) == 1),
@@ -1257,8 +1545,7 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
             # still make the list.
             if not room(area_gap):
                 break
-            rest = _build_context(conn, req, today, prune=True, assemble=assemble,
-                                  area_gap=area_gap, outside_band=True)
+            rest = build(outside_band=True)
             stats["candidates_outside_band"] = len(rest.sites)
             more = [(s, f[0]) for s in rest.sites
                     if len(f := _hard(rest, s, confidential=confidential)) == 1]
@@ -1275,14 +1562,6 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
                 near.append((f.gap, 0.0, NearMiss(s, f)))
         except FitTimeout:
             stats["undecided"].append(s.codes)
-
-    if assemble:
-        _assemble(conn, ctx, single_ok, matches, near, top, near_miss_limit, confidential,
-                  stats, deadline)
-
-    matches.sort(key=lambda m: (-m.score, len(m.site.codes), m.site.codes))
-    near.sort(key=lambda t: (t[0], len(t[2].site.codes), t[2].site.codes))
-    return MatchResult(req, matches[:top], [n for _, _, n in near[:near_miss_limit]], stats)
 
 
 #: :func:`match` first reads no parcel whose area misses the project's range by more than this
@@ -1370,13 +1649,15 @@ class SiteVerdict:
 
 
 def evaluate_site(conn: psycopg.Connection, req: Requirement, code: str,
-                  today: dt.date | None = None) -> SiteVerdict | None:
-    """Score one parcel with the same checks and criteria :func:`match` ranks by.
+                  as_of: dt.date | None = None, *, siting: SitingSettings | None = None,
+                  reach: dict[str, float] | None = None) -> SiteVerdict | None:
+    """Score one parcel with the same checks and criteria :func:`match` ranks by (judged on
+    the same date, :func:`judged_on`).
 
     A brief needs the verdict on *its* parcel even when that parcel is not in the top list.
     Returns ``None`` when the parcel is not a candidate at all (not open to supply).
     """
-    ctx = _build_context(conn, req, today, codes=[code])
+    ctx = _build_context(conn, req, as_of, codes=[code], siting=siting, reach=reach)
     site = ctx.by_code.get(code)
     if site is None:
         return None

@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
+from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidData, NotFound, PreconditionFailed
 
 PARK_TZ = ZoneInfo("Asia/Shanghai")
@@ -92,12 +93,6 @@ NOTE_MAX = 2000
 SQL_LOCK = """
 SELECT code, status, version, project_code, reserved_until, landuse_code
   FROM parcels WHERE code = %s FOR UPDATE
-"""
-SQL_SET_CONTEXT = """
-SELECT set_config('parkgis.actor', %(actor)s, true),
-       set_config('parkgis.action', %(action)s, true),
-       set_config('parkgis.note', coalesce(%(note)s, ''), true),
-       set_config('parkgis.data', %(data)s, true)
 """
 SQL_UPDATE_STATUS = """
 UPDATE parcels
@@ -153,15 +148,18 @@ UPDATE parcels SET status = 'available', project_code = NULL, reserved_until = N
 SQL_PARCEL = """
 SELECT p.code, p.zone_code, p.status, p.landuse_code, p.landuse_alias, p.gk_srid,
        p.area_m2, p.area_mu, p.area_ha,
-       p.svc_road, p.svc_water, p.svc_drainage, p.svc_power, p.svc_gas, p.svc_heat,
-       p.svc_telecom, p.svc_levelled, p.land_price_wan_per_mu, p.enterprise_code,
+       {svc}, p.land_price_wan_per_mu, p.enterprise_code,
        p.project_code, p.reserved_until, p.parent_codes, p.note_internal, p.version,
        p.created_at, p.updated_at,
        t.elev_mean_m, t.slope_mean_deg, t.flood_share,
        ST_AsGeoJSON(p.geom, 9)::json AS geometry
   FROM parcels p LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
  WHERE p.code = %s
-"""
+""".replace("{svc}", ",\n       ".join(
+    # 七通一平 as in service today (svc_as_of, migration 0011), as the sheet and search say
+    f"svc_as_of(p.svc_{s}, '{s}', p.geom_gk, p.gk_srid, "
+    f"(now() AT TIME ZONE 'Asia/Shanghai')::date) AS svc_{s}"
+    for s in ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")))
 
 
 @dataclass
@@ -232,8 +230,7 @@ def _add_years(d: date, years: int) -> date:
 
 def _set_context(cur: psycopg.Cursor, actor: str, action: str, note: str | None,
                  data: dict[str, Any]) -> None:
-    cur.execute(SQL_SET_CONTEXT, {"actor": actor, "action": action, "note": note,
-                                  "data": json.dumps(data, default=str, ensure_ascii=False)})
+    set_audit_context(cur, actor, action, note, data)
 
 
 def _illegal(code: str, status: str, action: str) -> Conflict:

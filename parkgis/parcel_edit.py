@@ -43,8 +43,9 @@ import shapely
 from psycopg.rows import dict_row
 from shapely.geometry import shape
 
+from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidData, NotFound, PreconditionFailed
-from parkgis.lifecycle import SQL_PARCEL, _set_context
+from parkgis.lifecycle import SQL_PARCEL
 
 log = logging.getLogger("parkgis.parcel_edit")
 
@@ -314,11 +315,11 @@ def split_parcel(conn: psycopg.Connection, code: str, blade: dict[str, Any] | sh
         parts.sort(key=lambda p: (-p["northing"], p["easting"]))
         child_codes = _next_codes(cur, code, "", len(parts))
 
-        _set_context(cur, actor, "split", note, {"children": child_codes})
+        set_audit_context(cur, actor, "split", note, {"children": child_codes})
         cur.execute(SQL_RETIRE, ([code],))
         children = []
         for child, part in zip(child_codes, parts, strict=True):
-            _set_context(cur, actor, "create", note,
+            set_audit_context(cur, actor, "create", note,
                          {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}})
             row = cur.execute(SQL_INSERT_CHILD, {
                 "child": child, "parents": [code], "part": part["ewkb"], "source": code,
@@ -375,9 +376,10 @@ def merge_parcels(conn: psycopg.Connection, codes: list[str], actor: str,
                 "所选地块不相邻（须共边，仅角点相接不算） / the parcels are not adjacent: "
                 "they must share an edge, touching at a corner is not enough", parts=u["n"])
         new_code = _next_codes(cur, codes[0], "M", 1)[0]
-        _set_context(cur, actor, "merge", note, {"merged_into": new_code, "parents": codes})
+        set_audit_context(cur, actor, "merge", note, {"merged_into": new_code, "parents": codes})
         cur.execute(SQL_RETIRE, (codes,))
-        _set_context(cur, actor, "create", note, {"lineage": {"op": "merge", "parents": codes}})
+        set_audit_context(cur, actor, "create", note,
+                          {"lineage": {"op": "merge", "parents": codes}})
         row = cur.execute(SQL_INSERT_MERGED, {
             "child": new_code, "parents": codes, "geom": u["ewkb"],
             "status": rows[codes[0]]["status"], "snap": SNAP_DEG}).fetchone()

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidInput, NotFound
 
 STAGES: tuple[str, ...] = ("lead", "negotiating", "signed", "land_supplied",
@@ -54,7 +55,12 @@ STAFF_PROJECT_FIELDS = PUBLIC_PROJECT_FIELDS + (
     "negotiation_notes", "updated_at")
 TEXT_MAX = 2000
 
-SQL_PROJECTS = "SELECT * FROM projects ORDER BY code"
+# past_start: short of construction past the start date, as of today in the park (the rule
+# the sheet and the map use, migration 0011).
+SQL_PROJECTS = """SELECT *, project_past_start(stage, start_date,
+                                              (now() AT TIME ZONE 'Asia/Shanghai')::date)
+                               AS past_start
+                    FROM projects ORDER BY code"""
 SQL_PROJECT_LOCK = "SELECT * FROM projects WHERE code = %s FOR UPDATE"
 SQL_PROJECT = "SELECT * FROM projects WHERE code = %s"
 SQL_SET_STAGE = "UPDATE projects SET stage = %s, updated_at = now() WHERE code = %s RETURNING *"
@@ -123,13 +129,6 @@ SELECT project_code, kind, count(*) AS n, min(due_date) AS next_due
 """
 
 
-def _set_context(cur: psycopg.Cursor, actor: str, action: str, note: str | None,
-                 data: dict[str, Any] | None = None) -> None:
-    cur.execute("SELECT set_config('parkgis.actor', %s, true), set_config('parkgis.action', %s, "
-                "true), set_config('parkgis.note', %s, true), set_config('parkgis.data', %s, true)",
-                (actor, action, note or "", json.dumps(data or {}, default=str)))
-
-
 def _text(value: Any, field: str, *, required: bool = False, limit: int = TEXT_MAX
           ) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -196,7 +195,7 @@ def set_stage(conn: psycopg.Connection, code: str, to: str, actor: str,
                            f"{p['stage']}; it cannot move to {to}; allowed: "
                            f"{', '.join(allowed) or 'none'}",
                            allowed=allowed, stage=p["stage"])
-        _set_context(cur, actor, "reopen" if to == "lead" else "stage", note)
+        set_audit_context(cur, actor, "reopen" if to == "lead" else "stage", note)
         row = cur.execute(SQL_SET_STAGE, (to, code)).fetchone()
         event = cur.execute(SQL_LAST_EVENT, (code,)).fetchone()
     return {"project": row, "event": event, "allowed": allowed_stages(to)}
@@ -265,6 +264,7 @@ def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:
             if p["stage"] != s:
                 continue
             card = public_project(p, staff)
+            card["past_start"] = bool(p["past_start"])
             if staff:
                 card["bottlenecks"] = flags.get(p["code"], [])
                 card["allowed_stages"] = allowed_stages(s)

@@ -11,15 +11,22 @@ SRIDs (see migration 0003 for the indexes). The page is found first and everythi
 computed for its rows only; how a distance filter is evaluated (driven from the features, or
 a nearest-neighbour look-up per candidate) depends on its reach — see the notes above the SQL.
 
+As of a date (issue 13): distances and 七通一平 are from what is in service on ``as_of``
+(default today in the park) — ``infra_as_of`` and ``svc_as_of`` (migration 0011): what
+exists, what a completed upgrade built by then and that upgrade's own works; planned and
+under-way works never count. Rail access is :data:`RAIL_ACCESS_KINDS` (sidings and freight
+stations; never the main line), the definition fit, the sheet and the brief share.
+
 Terrain (issue 8): ``max_slope_deg`` is tested against the parcel's *mean* slope
 (``parcel_terrain.slope_mean_deg``); the steepest cell (``slope_max_deg``) is reported but not
 filtered, as the fit engine does (one ditch does not rule out a site that is levelled anyway).
 ``max_flood_share`` is tested against ``flood_share`` (0..1, the share of the area with flood
 depth > 0) and ``max_earthwork_wan`` against the cost of levelling the parcel flat, in 万元:
-(``earthwork_cut_m3`` + ``earthwork_fill_m3``) × ``yuan_per_m3`` / 10000, the rate defaulting to
-``settings.earthwork_yuan_per_m3``. A parcel without figures does not pass a terrain filter (its
-conditions cannot be shown to hold); a terrain filter with no terrain loaded at all is refused
-(:class:`TerrainNotLoaded`, 422) rather than answered with nothing.
+(``earthwork_cut_m3`` + ``earthwork_fill_m3``) × ``yuan_per_m3`` / 10000, the rate set by the
+entry point from its settings (``settings.earthwork``). A parcel without figures does not
+pass a terrain filter (its conditions cannot be shown to hold); a terrain filter with no
+terrain loaded at all is refused (:class:`TerrainNotLoaded`, 422) rather than answered with
+nothing.
 
 Lapsed reservations: :func:`search` first returns reservations past their ``reserved_until`` to
 ``available`` (:func:`expire_lapsed`, through :func:`parkgis.lifecycle.expire_reservations`,
@@ -39,7 +46,7 @@ import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -50,21 +57,29 @@ from parkgis import lifecycle
 from parkgis.collections import PARCEL_STATUSES, VACANT_STATUSES
 from parkgis.errors import InvalidInput, ParkGISError
 from parkgis.jsonvalues import jsonable
-from parkgis.settings import get_settings
+from parkgis.settings import EarthworkSettings
 
 log = logging.getLogger("parkgis.search")
 
+#: The one definition of rail access (issue #13): a siding (专用线) or a freight station in
+#: service on the date asked — never a main line, where no train stops for a parcel. The same
+#: kinds as the SQL function ``rail_access_kinds()`` (migration 0011); search, fit, the sheet
+#: and the brief all measure rail access through these kinds from ``infra_as_of``.
+RAIL_ACCESS_KINDS: tuple[str, ...] = ("rail_siding", "rail_station")
+
 # Distance categories: (query parameter, infrastructure kinds, result column, zh, en)
 DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
-    "rail": ("max_rail_m", ("rail_siding",), "铁路专用线", "rail siding"),
+    "rail": ("max_rail_m", RAIL_ACCESS_KINDS, "铁路专用线/货运站",
+             "rail siding or freight station"),
     "road": ("max_road_m", ("trunk_road", "national_road", "expressway"), "干线公路",
              "trunk road"),
     "substation": ("max_substation_m", ("substation",), "变电站", "substation"),
     "water": ("max_water_m", ("water_main",), "供水干管", "water main"),
     "gas": ("max_gas_m", ("gas_main",), "燃气干管", "gas main"),
 }
-# Infrastructure that is built; planned lines do not serve a parcel yet.
-SERVING_STATUS = "existing"
+# What serves a parcel is what is in service on the date asked (``infra_as_of``, migration
+# 0011): register rows that exist or that a completed upgrade built by then, plus the completed
+# upgrades' own works. Planned and under-way works never serve.
 SERVICES = ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
 SEARCH_STATUSES = tuple(s for s in PARCEL_STATUSES if s != "historic")
 MAX_DISTANCE_M = 100_000.0
@@ -130,6 +145,8 @@ PARAMS: dict[str, str] = {
     "limit": f"每页条数（1–{MAX_LIMIT}） / page size",
     "offset": "偏移 / offset",
     "f": "输出格式 geojson | csv | gpkg / output format",
+    "as_of": "按该日期在用的基础设施计算配套和距离（YYYY-MM-DD，默认今天） / infrastructure in "
+             "service on this date (YYYY-MM-DD, default today)",
 }
 
 _ZONE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -157,6 +174,36 @@ def _number(param: str, raw: str, hi: float) -> Decimal:
     if not d.is_finite() or d < 0 or d > Decimal(str(hi)):
         raise _bad(param, raw, f"应在 0 到 {hi:g} 之间", f"must be between 0 and {hi:g}")
     return d
+
+
+#: Dates ``as_of`` accepts: the sample's history starts in the 2010s, and a date centuries away
+#: is a typing slip, not a question.
+AS_OF_RANGE = (date(1990, 1, 1), date(2100, 12, 31))
+
+
+def parse_as_of(raw: str, param: str = "as_of") -> date:
+    """``as_of=YYYY-MM-DD`` (design §4b) as a date; :class:`InvalidInput` (400) otherwise."""
+    v = (raw or "").strip()
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):
+        raise _bad(param, raw, "日期格式应为 YYYY-MM-DD", "must be a date YYYY-MM-DD")
+    try:
+        d = date.fromisoformat(v)
+    except ValueError:
+        raise _bad(param, raw, "不是有效日期", "not a valid date") from None
+    if not AS_OF_RANGE[0] <= d <= AS_OF_RANGE[1]:
+        raise _bad(param, raw, f"应在 {AS_OF_RANGE[0]} 与 {AS_OF_RANGE[1]} 之间",
+                   f"must be between {AS_OF_RANGE[0]} and {AS_OF_RANGE[1]}")
+    return d
+
+
+def svc_sql(alias: str, service: str) -> str:
+    """SQL for one 七通一平 flag of the parcel alias ``alias`` on the date ``%(as_of)s``:
+    the surveyed connection or a completed upgrade reaching it (``svc_as_of``, migration
+    0011). ``service`` must be one of :data:`SERVICES` (it is spliced, not bound)."""
+    if service not in SERVICES:
+        raise ValueError(service)
+    return (f"svc_as_of({alias}.svc_{service}, '{service}', {alias}.geom_gk, "
+            f"{alias}.gk_srid, %(as_of)s)")
 
 
 def _int(param: str, raw: str, lo: int, hi: int) -> int:
@@ -199,6 +246,8 @@ class AvailabilityQuery:
     sort : str
         Key of :data:`SORTS`, ``-`` prefix for descending.
     limit, offset : int
+    as_of : date or None
+        Servicing and distances from what is in service on this date; ``None``: today.
     """
 
     zones: tuple[str, ...] = ()
@@ -217,6 +266,7 @@ class AvailabilityQuery:
     sort: str = "code"
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    as_of: date | None = None
 
     @classmethod
     def from_params(cls, items: Iterable[tuple[str, str]]) -> AvailabilityQuery:
@@ -226,6 +276,8 @@ class AvailabilityQuery:
         ------
         InvalidInput
             For an unknown parameter or any value out of its domain.
+
+        Long because it is a flat list of parameters, each validated in a few lines.
         """
         raw: dict[str, list[str]] = {}
         for k, v in items:
@@ -295,7 +347,9 @@ class AvailabilityQuery:
             raise _bad("sort", sort, "需要 near_role", "needs near_role")
         limit = _int("limit", v, 1, MAX_LIMIT) if (v := single("limit")) else DEFAULT_LIMIT
         offset = _int("offset", v, 0, 10_000_000) if (v := single("offset")) else 0
-        return cls(zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu, max_mu=max_mu,
+        as_of = parse_as_of(v) if (v := single("as_of")) is not None else None
+        return cls(as_of=as_of, zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu,
+                   max_mu=max_mu,
                    statuses=tuple(dict.fromkeys(statuses)), services=tuple(services),
                    max_dist=max_dist, near_role=near_role, near_role_m=role_m, sort=sort,
                    limit=limit, offset=offset, **terrain)
@@ -353,8 +407,8 @@ NEAR_INFRA_SQL = """(
         SELECT {cols}, min(ST_Distance(ST_SetSRID(q.geom_gk, 0), f.g)) AS m
           FROM (SELECT i.gk_srid,
                        ST_Subdivide(ST_Segmentize(ST_SetSRID(i.geom_gk, 0), {piece}), 8) AS g
-                  FROM infrastructure i
-                 WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing') f
+                  FROM infra_as_of(%(as_of)s) i
+                 WHERE i.kind = ANY(%({kinds})s)) f
           JOIN parcels q ON q.gk_srid = f.gk_srid
                         AND ST_DWithin(ST_SetSRID(q.geom_gk, 0), f.g, %({d})s){q_attr}
          GROUP BY q.id)"""
@@ -374,8 +428,8 @@ NEAR_BASE_COLUMNS = ("q.id, q.code, q.gk_srid, q.geom_gk, q.zone_code, q.status,
 # per-row sub-plan: pulled up into a semi-join, the planner would hash on gk_srid and test
 # every pair).
 WITHIN_INFRA_SQL = """EXISTS (
-        SELECT 1 FROM infrastructure i
-         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing' AND i.gk_srid = p.gk_srid
+        SELECT 1 FROM infra_as_of(%(as_of)s) i
+         WHERE i.kind = ANY(%({kinds})s) AND i.gk_srid = p.gk_srid
            AND ST_DWithin(ST_SetSRID(i.geom_gk, 0), ST_SetSRID(p.geom_gk, 0), %({d})s)
         OFFSET 0)"""
 WITHIN_ROLE_SQL = """EXISTS (
@@ -388,8 +442,8 @@ WITHIN_ROLE_SQL = """EXISTS (
 # as a LATERAL join on the parcel alias {a}.
 NEAREST_INFRA_SQL = """LEFT JOIN LATERAL (
         SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), ST_SetSRID({a}.geom_gk, 0)) AS m
-          FROM infrastructure i
-         WHERE i.kind = ANY(%({kinds})s) AND i.status = 'existing' AND i.gk_srid = {a}.gk_srid
+          FROM infra_as_of(%(as_of)s) i
+         WHERE i.kind = ANY(%({kinds})s) AND i.gk_srid = {a}.gk_srid
          ORDER BY ST_SetSRID(i.geom_gk, 0) <-> ST_SetSRID({a}.geom_gk, 0)
          LIMIT 1) n_{cat} ON true"""
 NEAREST_ROLE_SQL = """LEFT JOIN LATERAL (
@@ -409,8 +463,7 @@ WITH page AS (
 )
 SELECT h.code, h.zone_code, h.status, h.landuse_code, h.landuse_alias,
        h.area_m2, h.area_mu{num} AS area_mu, h.area_ha{num} AS area_ha,
-       h.svc_road, h.svc_water, h.svc_drainage, h.svc_power, h.svc_gas, h.svc_heat,
-       h.svc_telecom, h.svc_levelled, h.land_price_wan_per_mu{num} AS land_price_wan_per_mu,
+       {svc_columns}, h.land_price_wan_per_mu{num} AS land_price_wan_per_mu,
        h.reserved_until,
        {dist_columns},
        ht.elev_mean_m, ht.slope_mean_deg, ht.slope_max_deg, ht.flood_share,
@@ -476,58 +529,22 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
 
     For ``geojson`` the numeric columns come as float8 (what the JSON carries anyway: the
     cast rounds the decimal exactly as ``float(Decimal)`` does), so that no Decimal is built.
+
+    Its ~80 lines are one template filled once: the page, count and estimate share the
+    fragments (joins, where, forms) built here, and splitting further would pass them all.
     """
     shapes = OUTPUT_SHAPES[output]
     params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
-                              "offset": q.offset, "yuan_per_m3": earthwork_rate(q)}
-    # Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
-    # candidates (p) and, repeated inside a "near" set (q), keep that set small.
-    attr = ["{a}.status = ANY(%(statuses)s)", "{a}.status <> 'historic'"]
-    if q.zones:
-        attr.append("{a}.zone_code = ANY(%(zones)s)")
-        params["zones"] = list(q.zones)
-    if q.landuse:
-        # prefixes are digits only (validated), so LIKE has no wildcard to escape
-        attr.append("{a}.landuse_code LIKE ANY(%(landuse_like)s)")
-        params["landuse_like"] = [f"{lu}%" for lu in q.landuse]
-    if q.min_mu is not None:
-        attr.append("{a}.area_mu >= %(min_mu)s")
-        params["min_mu"] = q.min_mu
-    if q.max_mu is not None:
-        attr.append("{a}.area_mu <= %(max_mu)s")
-        params["max_mu"] = q.max_mu
-    for s in q.services:
-        attr.append("{a}.svc_" + s)  # s is one of SERVICES (validated)
+                              "offset": q.offset, "yuan_per_m3": earthwork_rate(q),
+                              "as_of": q.as_of or lifecycle.park_today()}
+    attr = _attribute_conditions(q, params)
     where = [c.format(a="p") for c in attr]
     q_attr = "".join("\n                   AND " + c.format(a="q") for c in attr)
     for cat, (_p, kinds, _zh, _en) in DISTANCES.items():
         params[f"kinds_{cat}"] = list(kinds)
-
-    key = q.sort.removeprefix("-")
-    desc = q.sort.startswith("-")
-    # Missing values sort last; on NOT NULL columns plain ASC/DESC, so that an index (forward
-    # or backward) can deliver the order and the scan stop at the end of the page.
-    if key.startswith("dist_") or SORTS[key] in NULLABLE_SORTS:
-        direction = " DESC NULLS LAST" if desc else " ASC NULLS LAST"
-    else:
-        direction = " DESC" if desc else " ASC"
-    sort_cat = key.removeprefix("dist_") if key.startswith("dist_") else None
+    key, sort_cat, direction = _order(q)
     cats = list(DISTANCES) + (["role"] if q.near_role is not None else [])
-    reach: dict[str, str] = {}  # category -> bind parameter of its maximum distance
-    for cat, d in q.max_dist.items():
-        params[f"max_{cat}"] = d
-        reach[cat] = f"max_{cat}"
-    if q.near_role is not None:
-        params["near_role"] = q.near_role
-        params["near_role_m"] = q.near_role_m
-        reach["role"] = "near_role_m"
-    # The form of each category measured in the page query (see the notes above).
-    form: dict[str, str] = {}
-    for cat, param in reach.items():
-        short = params[param] <= NEAR_REACH_M.get(cat, -1.0)
-        form[cat] = "near" if short or cat == sort_cat else "within"
-    if sort_cat and sort_cat not in form:
-        form[sort_cat] = "knn"
+    reach, form = _distance_forms(q, params, sort_cat)
     near = [c for c in form if form[c] == "near"]
     if near:
         # A near set holds only parcels meeting the conditions on their own columns, with the
@@ -583,6 +600,7 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
         final_joins="\n  ".join([_nearest_join(c, "h") for c in cats if c not in measured]
                                  + ([LONLAT_JOIN_SQL] if "lonlat" in shapes else [])),
         num="::float8" if output == "geojson" else "",
+        svc_columns=",\n       ".join(f"{svc_sql('h', s)} AS svc_{s}" for s in SERVICES),
         shape_columns="".join(SHAPE_COLUMNS_SQL[k] for k in shapes))
     # The count needs only the filtering joins.
     joins = "\n      ".join([j for c in form if c in reach and (j := page_join(c))]
@@ -592,10 +610,69 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
                   params)
 
 
+def _attribute_conditions(q: AvailabilityQuery, params: dict[str, Any]) -> list[str]:
+    """Conditions on the parcel's own columns, as templates on the alias {a}: they filter the
+    candidates (p) and, repeated inside a "near" set (q), keep that set small."""
+    attr = ["{a}.status = ANY(%(statuses)s)", "{a}.status <> 'historic'"]
+    if q.zones:
+        attr.append("{a}.zone_code = ANY(%(zones)s)")
+        params["zones"] = list(q.zones)
+    if q.landuse:
+        # prefixes are digits only (validated), so LIKE has no wildcard to escape
+        attr.append("{a}.landuse_code LIKE ANY(%(landuse_like)s)")
+        params["landuse_like"] = [f"{lu}%" for lu in q.landuse]
+    if q.min_mu is not None:
+        attr.append("{a}.area_mu >= %(min_mu)s")
+        params["min_mu"] = q.min_mu
+    if q.max_mu is not None:
+        attr.append("{a}.area_mu <= %(max_mu)s")
+        params["max_mu"] = q.max_mu
+    for s in q.services:
+        attr.append(svc_sql("{a}", s))  # s is one of SERVICES (validated)
+    return attr
+
+
+def _order(q: AvailabilityQuery) -> tuple[str, str | None, str]:
+    """The sort key, the distance category sorted by (if any) and the SQL direction."""
+    key = q.sort.removeprefix("-")
+    desc = q.sort.startswith("-")
+    # Missing values sort last; on NOT NULL columns plain ASC/DESC, so that an index (forward
+    # or backward) can deliver the order and the scan stop at the end of the page.
+    if key.startswith("dist_") or SORTS[key] in NULLABLE_SORTS:
+        direction = " DESC NULLS LAST" if desc else " ASC NULLS LAST"
+    else:
+        direction = " DESC" if desc else " ASC"
+    sort_cat = key.removeprefix("dist_") if key.startswith("dist_") else None
+    return key, sort_cat, direction
+
+
+def _distance_forms(q: AvailabilityQuery, params: dict[str, Any], sort_cat: str | None,
+                    ) -> tuple[dict[str, str], dict[str, str]]:
+    """Per distance category: the bind parameter of its maximum (``reach``) and the form it
+    is measured in in the page query (``near``/``within``/``knn``, see the notes above)."""
+    reach: dict[str, str] = {}  # category -> bind parameter of its maximum distance
+    for cat, d in q.max_dist.items():
+        params[f"max_{cat}"] = d
+        reach[cat] = f"max_{cat}"
+    if q.near_role is not None:
+        params["near_role"] = q.near_role
+        params["near_role_m"] = q.near_role_m
+        reach["role"] = "near_role_m"
+    form: dict[str, str] = {}
+    for cat, param in reach.items():
+        short = params[param] <= NEAR_REACH_M.get(cat, -1.0)
+        form[cat] = "near" if short or cat == sort_cat else "within"
+    if sort_cat and sort_cat not in form:
+        form[sort_cat] = "knn"
+    return reach, form
+
+
 def earthwork_rate(q: AvailabilityQuery) -> float:
-    """The earthwork rate (元/m³) of a query: its own, else ``settings.earthwork_yuan_per_m3``."""
+    """The earthwork rate (元/m³) of a query: its own — an entry point fills it from its
+    settings (``settings.earthwork``) — else the product default; the core reads no global
+    settings."""
     return float(q.yuan_per_m3 if q.yuan_per_m3 is not None
-                 else get_settings().earthwork_yuan_per_m3)
+                 else EarthworkSettings().yuan_per_m3)
 
 
 def build_sql(q: AvailabilityQuery) -> tuple[str, dict[str, Any]]:

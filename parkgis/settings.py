@@ -1,9 +1,24 @@
-"""All settings in one place (environment prefix ``PARKGIS_``)."""
+"""All settings in one place (environment prefix ``PARKGIS_``).
+
+``Settings`` reads the environment once, with the flat ``PARKGIS_*`` names operators already
+use. The core never reads it: an entry point (``api.main.create_app``, ``parkgis.cli``) builds
+one ``Settings`` and hands each part of the core only its concern -- ``settings.earthwork``,
+``settings.tiles``, ``settings.database`` ... -- so that two apps with different settings can
+live in one process and a core function's signature says what it depends on.
+
+>>> s = Settings(earthwork_yuan_per_m3=30, tile_cache_size=7)
+>>> s.earthwork.yuan_per_m3, s.tiles.cache_size
+(30.0, 7)
+>>> s.earthwork == EarthworkSettings(yuan_per_m3=30.0)
+True
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,7 +26,160 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """Where the database is: an explicit URL, else the embedded cluster under ``data_dir/pg``."""
+
+    url: str | None = None
+    data_dir: Path = PROJECT_ROOT / ".parkgis"
+    pg_bin_dir: Path = Path("/usr/lib/postgresql/15/bin")
+    pg_os_user: str = "parkgis"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """Size of the API's connection pool."""
+
+    min_size: int = 1
+    max_size: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """Files the product keeps beside the database (rasters, fonts, the signing key)."""
+
+    data_dir: Path = PROJECT_ROOT / ".parkgis"
+
+    @property
+    def rasters_dir(self) -> Path:
+        return self.data_dir / "rasters"
+
+    @property
+    def fonts_dir(self) -> Path:
+        return self.data_dir / "fonts"
+
+
+@dataclass(frozen=True, slots=True)
+class TileSettings:
+    cache_size: int = 20_000
+    max_features: int = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """Token signing: ``secret_key``, else a random key persisted in ``data_dir/secret.key``."""
+
+    secret_key: str | None = None
+    token_minutes: int = 480
+    data_dir: Path = PROJECT_ROOT / ".parkgis"
+
+
+@dataclass(frozen=True, slots=True)
+class EarthworkSettings:
+    """Unit cost of cut-and-fill (yuan per cubic metre moved)."""
+
+    yuan_per_m3: float = 25.0
+
+
+@dataclass(frozen=True, slots=True)
+class SitingSettings:
+    """Siting measures distances and areas in a Gauss-Krueger zone; this one when none is given."""
+
+    default_gk_srid: int = 4547
+    earthwork: EarthworkSettings = EarthworkSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationSettings:
+    """What public pages and the OGC API publish."""
+
+    # Past this many rows ``numberMatched`` is estimated from the planner, not counted.
+    count_exact_max: int = 100_000
+    tianditu_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InquirySettings:
+    rate_per_hour: int = 5
+
+
+class _Concerns:
+    """The per-concern views of the flat ``Settings`` fields (one source of truth: the fields).
+
+    A mixin rather than methods in ``Settings`` so that adding a flat field never touches these
+    lines; a new field belongs to a concern here too.
+    """
+
+    if TYPE_CHECKING:  # supplied by the pydantic fields of ``Settings``
+        database_url: str | None
+        host: str
+        port: int
+        tianditu_key: str | None
+        data_dir: Path
+        pg_bin_dir: Path
+        pg_os_user: str
+        pool_min_size: int
+        pool_max_size: int
+        count_exact_max: int
+        tile_cache_size: int
+        tile_max_features: int
+        default_gk_srid: int
+        secret_key: str | None
+        token_minutes: int
+        earthwork_yuan_per_m3: float
+        inquiry_rate_per_hour: int
+
+    @property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings(url=self.database_url, data_dir=Path(self.data_dir),
+                                pg_bin_dir=Path(self.pg_bin_dir), pg_os_user=self.pg_os_user)
+
+    @property
+    def pool(self) -> PoolSettings:
+        return PoolSettings(min_size=self.pool_min_size, max_size=self.pool_max_size)
+
+    @property
+    def server(self) -> ServerSettings:
+        return ServerSettings(host=self.host, port=self.port)
+
+    @property
+    def storage(self) -> StorageSettings:
+        return StorageSettings(data_dir=Path(self.data_dir))
+
+    @property
+    def tiles(self) -> TileSettings:
+        return TileSettings(cache_size=self.tile_cache_size, max_features=self.tile_max_features)
+
+    @property
+    def auth(self) -> AuthSettings:
+        return AuthSettings(secret_key=self.secret_key, token_minutes=self.token_minutes,
+                            data_dir=Path(self.data_dir))
+
+    @property
+    def earthwork(self) -> EarthworkSettings:
+        return EarthworkSettings(yuan_per_m3=float(self.earthwork_yuan_per_m3))
+
+    @property
+    def siting(self) -> SitingSettings:
+        return SitingSettings(default_gk_srid=self.default_gk_srid, earthwork=self.earthwork)
+
+    @property
+    def publication(self) -> PublicationSettings:
+        return PublicationSettings(count_exact_max=self.count_exact_max,
+                                   tianditu_key=self.tianditu_key)
+
+    @property
+    def inquiries(self) -> InquirySettings:
+        return InquirySettings(rate_per_hour=self.inquiry_rate_per_hour)
+
+
+class Settings(_Concerns, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARKGIS_", env_file=None, extra="ignore")
 
     # When unset, the embedded cluster under ``data_dir/pg`` is used.
@@ -83,4 +251,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The process environment's settings: for entry points (CLI, ``create_app``) only."""
     return Settings()

@@ -48,7 +48,7 @@ from rasterio.errors import RasterioError
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
 from parkgis.errors import InvalidData, InvalidInput, NotFound
-from parkgis.settings import get_settings
+from parkgis.settings import EarthworkSettings, SitingSettings
 
 log = logging.getLogger("parkgis.terrain")
 
@@ -58,6 +58,10 @@ WEB_MERCATOR = CRS.from_epsg(3857)
 OVERLAY_MAX_PX = 4096
 
 Progress = Callable[[str, float], None]
+# The shipped defaults; an entry point passes the configured ones (``settings.earthwork``,
+# ``settings.siting``) -- the core reads no global settings.
+DEFAULT_YUAN_PER_M3 = EarthworkSettings().yuan_per_m3
+DEFAULT_GK_SRID = SitingSettings().default_gk_srid
 Level = Literal["flat", "plane"] | float
 
 # -- SQL ----------------------------------------------------------------------------------------
@@ -236,12 +240,16 @@ class TerrainStats:
         return None if self.slope_max_deg is None else 100 * math.tan(
             math.radians(self.slope_max_deg))
 
-    def earthwork_cost_yuan(self, yuan_per_m3: float | None = None) -> float | None:
-        """Cost of the stored (flat) levelling at ``yuan_per_m3`` (default from settings)."""
+    def earthwork_cost_yuan(self, yuan_per_m3: float = DEFAULT_YUAN_PER_M3) -> float | None:
+        """Cost of the stored (flat) levelling at ``yuan_per_m3`` (callers pass the configured
+        ``settings.earthwork.yuan_per_m3``; the default is the shipped rate).
+
+        >>> TerrainStats(earthwork_cut_m3=10.0, earthwork_fill_m3=30.0).earthwork_cost_yuan(2.5)
+        100.0
+        """
         if self.earthwork_cut_m3 is None or self.earthwork_fill_m3 is None:
             return None
-        rate = get_settings().earthwork_yuan_per_m3 if yuan_per_m3 is None else yuan_per_m3
-        return (self.earthwork_cut_m3 + self.earthwork_fill_m3) * rate
+        return (self.earthwork_cut_m3 + self.earthwork_fill_m3) * yuan_per_m3
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -708,10 +716,6 @@ def earthwork_for_polygon(grid: Grid, wkb: bytes, level: Level = "flat",
 
 # -- Database: loading, refreshing, reading -----------------------------------------------------
 
-def rasters_dir() -> Path:
-    return get_settings().data_dir / "rasters"
-
-
 def _store_raster(info: RasterInfo, kind: str, out_dir: Path) -> dict[str, Any]:
     """Write the COG copy and return the ``rasters`` row for it (not yet inserted)."""
     src_sum = sha256_file(info.path)
@@ -749,9 +753,10 @@ def _upsert(conn: psycopg.Connection, stats: Iterable[TerrainStats]) -> int:
 
 def load_terrain(conn: psycopg.Connection, dem_path: str | Path,
                  flood_path: str | Path | None = None, steep_deg: float = STEEP_DEG_DEFAULT,
-                 out_dir: Path | None = None, progress: Progress | None = None) -> LoadReport:
+                 *, out_dir: Path, progress: Progress | None = None) -> LoadReport:
     """Load a DEM (and a flood-depth raster) and compute every live parcel's figures.
 
+    ``out_dir`` receives the COG copies (``settings.storage.rasters_dir``).
     Both rasters are checked before anything is written; the COG copies, the ``rasters`` rows
     and the ``parcel_terrain`` upserts then happen in the caller's transaction (the copies are
     content-addressed files, harmless if the transaction rolls back). Without ``flood_path``
@@ -763,7 +768,6 @@ def load_terrain(conn: psycopg.Connection, dem_path: str | Path,
     step("check", 0.0)
     dem_info = inspect_raster(dem_path, "DEM")
     flood_info = inspect_raster(flood_path, "flood raster") if flood_path else None
-    out_dir = out_dir or rasters_dir()
     step("cog", 0.0)
     dem_row = _store_raster(dem_info, "dem", out_dir)
     dem_row["options"] = json.dumps({"steep_deg": steep_deg})
@@ -868,7 +872,7 @@ def terrain_for(conn: psycopg.Connection, codes: Sequence[str]) -> dict[str, Ter
 
 
 def parcel_earthwork(conn: psycopg.Connection, code: str, level: str | float | None = "flat",
-                     yuan_per_m3: float | None = None) -> Earthwork:
+                     yuan_per_m3: float = DEFAULT_YUAN_PER_M3) -> Earthwork:
     """Earthwork to level parcel ``code`` (see the module docstring for ``level``).
 
     Raises
@@ -877,7 +881,7 @@ def parcel_earthwork(conn: psycopg.Connection, code: str, level: str | float | N
         no such parcel, or no DEM loaded.
     """
     lvl = parse_level(level)
-    rate = get_settings().earthwork_yuan_per_m3 if yuan_per_m3 is None else yuan_per_m3
+    rate = float(yuan_per_m3)
     if not math.isfinite(rate) or rate < 0:
         raise InvalidInput(f"单价应为非负数 / yuan_per_m3 must be ≥ 0: {rate}")
     with conn.cursor(row_factory=dict_row) as cur:
@@ -966,8 +970,13 @@ def flood_overlay(flood_path: str | Path,
     return _png(np.dstack([r, g, b, alpha])), bounds
 
 
-def overlay(conn: psycopg.Connection, kind: Literal["hillshade", "flood"]) -> Overlay:
-    """The overlay PNG of the active raster, cached on disk next to its COG by checksum."""
+def overlay(conn: psycopg.Connection, kind: Literal["hillshade", "flood"],
+            default_srid: int = DEFAULT_GK_SRID) -> Overlay:
+    """The overlay PNG of the active raster, cached on disk next to its COG by checksum.
+
+    ``default_srid`` (``settings.siting.default_gk_srid``) shades a DEM not stored in a
+    Gauss-Krueger zone.
+    """
     rasters = active_rasters(conn)
     src = rasters.get("flood" if kind == "flood" else "dem")
     if src is None or not Path(src["path"]).is_file():
@@ -983,7 +992,7 @@ def overlay(conn: psycopg.Connection, kind: Literal["hillshade", "flood"]) -> Ov
         png, bounds = flood_overlay(src["path"])
     else:
         srid = (src.get("epsg") if src.get("epsg") and 4534 <= src["epsg"] <= 4554
-                else get_settings().default_gk_srid)
+                else default_srid)
         png, bounds = hillshade_overlay(src["path"], srid)
     _atomic_write(cache_png, png)
     _atomic_write(cache_meta, json.dumps({"checksum": src["checksum"], "bounds": bounds})

@@ -105,8 +105,10 @@ def test_in_between_like_isnull() -> None:
 
 def test_logical_operators() -> None:
     s, p = sql("NOT (status = 'a' OR status = 'b') AND svc_power = TRUE")
+    # svc_power is derived as in service today (issue 13), not the stored survey flag
     assert s == ("((NOT (((t.status) = %s::text) OR ((t.status) = %s::text))) AND "
-                 "((t.svc_power) = %s::boolean))")
+                 "((svc_as_of(t.svc_power, 'power', t.geom_gk, t.gk_srid, "
+                 "(now() AT TIME ZONE 'Asia/Shanghai')::date)) = %s::boolean))")
     assert p == ["a", "b", True]
 
 

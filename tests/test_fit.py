@@ -234,11 +234,21 @@ def test_capacity_is_shared_between_projects(sample_db_rw: str) -> None:
         f = ctx2.facilities["power"][i]
         assert f.spare == pytest.approx(spare - take)
         assert "PRJ-BIG" in f.drawers
-        # everything the substation serves now fails on power
+        # nothing is served by the exhausted substation any more (issue 13: one capacity
+        # rule): the site is served by another substation in reach with spare capacity,
+        # named in the reason with the nearer one passed over — or fails on power if none
         assert all(m.site.fac["power"] != i for m in after.matches)
+        again = [m for m in after.matches if m.site.codes == top.site.codes]
         nm = [n for n in after.near_misses if n.site.codes == top.site.codes]
-        assert nm and nm[0].failure.name == "power"
-        assert f"{spare - take:,.0f}" in nm[0].failure.reason_en
+        if again:
+            used = ctx2.facilities["power"][again[0].site.fac["power"]]
+            assert used.spare >= after.requirement.power_kva
+            reason = next(c for c in again[0].criteria if c["name"] == "power")["reason_en"]
+            assert reason.startswith(f"served by {used.name_en}")
+            assert f"nearer {f.name_en} has only {spare - take:,.0f}" in reason
+        else:
+            assert nm and nm[0].failure.name == "power"
+            assert f"{spare - take:,.0f}" in nm[0].failure.reason_en
         # and PRJ-BIG itself does not count its own draw against itself
         own = fit._build_context(conn, fit.load_requirement(conn, "PRJ-BIG"))
         assert own.facilities["power"][i].spare == pytest.approx(spare)
@@ -262,7 +272,8 @@ def test_api_matches_same_body_as_cli(client, sample_db: str) -> None:
     assert r.status_code == 200
     api = r.json()
     cli = json.loads(_cli(sample_db, "match", "PRJ-WLJ", "--json", "--top", "5").stdout)
-    assert set(api) == {"project", "matches", "near_misses"}
+    assert set(api) == {"project", "judged_on", "matches", "near_misses"}
+    assert api["judged_on"] == cli["judged_on"]
     assert api["project"] == cli["project"]
     assert [(m["parcels"], m["score"], m["area_mu"], m["footprint"]) for m in api["matches"]] \
         == [(m["parcels"], m["score"], m["area_mu"], m["footprint"]) for m in cli["matches"]]

@@ -5,9 +5,11 @@ read as plain geometries, projected to EPSG:4547 by pyproj (geopandas) and measu
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import geopandas as gpd
+import pandas as pd
 import psycopg
 import pyogrio
 import pytest
@@ -39,16 +41,28 @@ def ref(sample_db: str) -> dict:
                                "svc_power, svc_water, ST_AsBinary(geom) AS wkb FROM parcels")
         infra = _frame(conn, "SELECT code, kind, status, ST_AsBinary(geom) AS wkb "
                              "FROM infrastructure")
+        # In service today (issue 13): what exists, what a completed upgrade built, and the
+        # completed upgrades' own works; planned and under-way works never count.
+        ups = _frame(conn, "SELECT code, infra_code, kind, status, finish_date, "
+                           "ST_AsBinary(geom) AS wkb FROM upgrades")
         ents = _frame(conn, "SELECT code, chain_role, ST_AsBinary(geom) AS wkb FROM enterprises")
     parcels["area_mu"] = parcels.geometry.area / MU
     vacant = parcels[parcels.status.isin(VACANT_STATUSES)].copy()
 
+    today = dt.date.today()
+    done = ups[(ups.status == "completed")
+               & ups.finish_date.map(lambda d: d is None or d <= today)]
+    built = set(done.infra_code.dropna())
+    live = pd.concat([infra[(infra.status == "existing") | infra.code.isin(built)],
+                      done[["code", "kind", "status", "geometry"]]])
+
     def nearest(kinds: tuple[str, ...]) -> list[float]:
-        feats = infra[infra.kind.isin(kinds) & (infra.status == "existing")].geometry
+        feats = live[live.kind.isin(kinds)].geometry
         return [float(feats.distance(g).min()) if len(feats) else float("inf")
                 for g in vacant.geometry]
 
-    vacant["rail"] = nearest(("rail_siding",))
+    # rail access: a siding or a freight station, never the main line
+    vacant["rail"] = nearest(("rail_siding", "rail_station"))
     vacant["road"] = nearest(("trunk_road", "national_road", "expressway"))
     vacant["substation"] = nearest(("substation",))
     vacant["water"] = nearest(("water_main",))

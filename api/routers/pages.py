@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 
 from api import page_shell
 from api.deps import SettingsDep, SyncConn
+from api.routers.search import AsOf
 from parkgis import sheet as sheet_core
 from parkgis.errors import InvalidInput
 from parkgis.maps import i18n, investor
@@ -96,8 +97,8 @@ def favicon() -> Response:
             description="Public facts of one parcel for the investor map: area (m², mu, ha), "
                         "land use, status, 七通一平, key distances (m, Gauss-Krüger), nearby "
                         "infrastructure, the upgrades that will serve it, nearest anchors.")
-def parcel_sheet(code: str, conn: SyncConn) -> JSONResponse:
-    return JSONResponse(sheet_core.parcel_sheet(conn, code))
+def parcel_sheet(code: str, conn: SyncConn, as_of: AsOf) -> JSONResponse:
+    return JSONResponse(sheet_core.parcel_sheet(conn, code, as_of))
 
 
 @router.get("/api/map/search", summary="Map search / 地图搜索（地块编号、企业名称）")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import SettingsDep, SyncConn
+from api.routers.search import AsOf
 from parkgis import fit
 from parkgis.errors import NotFound
 
@@ -67,12 +68,14 @@ def get_project(code: str, conn: SyncConn) -> dict[str, Any]:
 
 @router.get("/api/projects/{code}/matches",
             summary="项目选址匹配 / where a project fits: ranked matches and near misses")
-def project_matches(code: str, conn: SyncConn, settings: SettingsDep, top: TopQ = 10,
-                    near: NearQ = 10) -> dict[str, Any]:
+def project_matches(code: str, conn: SyncConn, settings: SettingsDep, as_of: AsOf,
+                    top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
     """The same body as ``parkgis match CODE --json`` (footprints in lon/lat, EPSG:4490 ≈
-    WGS84); within ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` says what is left)."""
-    return fit.match_project(conn, code, top=top, near_miss_limit=near,
-                             time_budget_s=settings.match_time_budget_s).body()
+    WGS84). Judged on the project's start date, never before ``as_of`` (default today);
+    within ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` says what is left)."""
+    return fit.match_project(
+        conn, code, top=top, near_miss_limit=near, as_of=as_of, siting=settings.siting,
+        time_budget_s=settings.match_time_budget_s).body()
 
 
 class MatchRequest(BaseModel):
@@ -122,19 +125,22 @@ class MatchRequest(BaseModel):
 
 
 @router.post("/api/match", summary="临时选址匹配 / where an ad-hoc requirement fits")
-def adhoc_match(body: MatchRequest, conn: SyncConn, settings: SettingsDep, top: TopQ = 10,
-                near: NearQ = 10) -> dict[str, Any]:
+def adhoc_match(body: MatchRequest, conn: SyncConn, settings: SettingsDep, as_of: AsOf,
+                top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
     """Nothing is stored. The caller's own budget may be quoted back in reasons. Bounded by
     ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` names the undecided sites)."""
     req = fit.Requirement(**body.model_dump())
-    return fit.match(conn, req, top=top, near_miss_limit=near, confidential=True,
-                     time_budget_s=settings.match_time_budget_s).body()
+    return fit.match(
+        conn, req, top=top, near_miss_limit=near, confidential=True, as_of=as_of,
+        siting=settings.siting, time_budget_s=settings.match_time_budget_s).body()
 
 
 @router.get("/api/projects/{code}/fit-map", response_class=HTMLResponse,
             summary="选址匹配地图 / map of where a project fits (HTML)")
-async def project_fit_map(code: str, conn: SyncConn, top: TopQ = 10) -> HTMLResponse:
+async def project_fit_map(code: str, conn: SyncConn, request: Request, as_of: AsOf,
+                          top: TopQ = 10) -> HTMLResponse:
     from parkgis.maps.fit_map import fit_map_html
 
-    html = await run_in_threadpool(fit_map_html, conn, code, top)
+    html = await run_in_threadpool(fit_map_html, conn, code, top, as_of,
+                                   request.app.state.settings.siting)
     return HTMLResponse(html)

@@ -10,10 +10,12 @@ request) and refuses terrain filters without terrain data (422).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from api.deps import SyncConn
@@ -21,6 +23,17 @@ from parkgis import search as core
 from parkgis.errors import InvalidInput
 
 router = APIRouter(tags=["search"])
+
+
+def _as_of(as_of: Annotated[str | None, Query(
+        description="按该日期在用的基础设施计算（YYYY-MM-DD，默认今天） / what is in service "
+                    "on this date (YYYY-MM-DD, default today)")] = None) -> dt.date | None:
+    return core.parse_as_of(as_of) if as_of is not None else None
+
+
+#: ``as_of=YYYY-MM-DD`` (design §4b) for the sheet and match routes; a bad date is a 400
+#: problem+json from the core's parser.
+AsOf = Annotated[dt.date | None, Depends(_as_of)]
 
 _OPENAPI_PARAMS = [
     {"name": name, "in": "query", "required": False, "description": desc,

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from api.deps import SettingsDep, SyncConn
 from parkgis import terrain
 from parkgis.errors import NotFound
+from parkgis.settings import Settings
 
 router = APIRouter(tags=["terrain"])
 
@@ -44,18 +45,20 @@ def terrain_info(conn: SyncConn, request: Request) -> dict[str, Any]:
     }
 
 
-def _overlay(conn: SyncConn, kind: str) -> terrain.Overlay:
+def _overlay(conn: SyncConn, kind: str, settings: Settings) -> terrain.Overlay:
     if kind not in OVERLAYS:
         raise NotFound(f"没有该图层 / no overlay {kind!r}: use hillshade or flood")
-    return terrain.overlay(conn, kind)  # type: ignore[arg-type]
+    return terrain.overlay(conn, kind,  # type: ignore[arg-type]
+                           default_srid=settings.siting.default_gk_srid)
 
 
 @router.get("/api/terrain/{kind}.png", name="terrain_overlay_png",
             summary="叠加图 PNG（Web 墨卡托）/ Overlay PNG (Web Mercator)",
             response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
-def terrain_overlay_png(kind: str, conn: SyncConn, request: Request) -> Response:
-    ov = _overlay(conn, kind)
+def terrain_overlay_png(kind: str, conn: SyncConn, request: Request,
+                        settings: SettingsDep) -> Response:
+    ov = _overlay(conn, kind, settings)
     etag = f'"{kind}-{ov.checksum[:16]}"'
     bounds = ov.bounds
     headers = {
@@ -71,8 +74,9 @@ def terrain_overlay_png(kind: str, conn: SyncConn, request: Request) -> Response
 
 @router.get("/api/terrain/{kind}.json", name="terrain_overlay_meta",
             summary="叠加图范围 / Overlay bounds for L.imageOverlay")
-def terrain_overlay_meta(kind: str, conn: SyncConn, request: Request) -> dict[str, Any]:
-    ov = _overlay(conn, kind)
+def terrain_overlay_meta(kind: str, conn: SyncConn, request: Request,
+                         settings: SettingsDep) -> dict[str, Any]:
+    ov = _overlay(conn, kind, settings)
     zh, en = OVERLAYS[kind]
     return {
         "id": kind, "title_zh": zh, "title_en": en,
@@ -84,13 +88,14 @@ def terrain_overlay_meta(kind: str, conn: SyncConn, request: Request) -> dict[st
 
 
 @router.get("/api/terrain/overlays", summary="叠加图列表 / Overlays with bounds")
-def terrain_overlays(conn: SyncConn, request: Request) -> list[dict[str, Any]]:
+def terrain_overlays(conn: SyncConn, request: Request,
+                     settings: SettingsDep) -> list[dict[str, Any]]:
     rasters = terrain.active_rasters(conn)
     out = []
     for kind in OVERLAYS:
         if ("flood" if kind == "flood" else "dem") not in rasters:
             continue
-        out.append(terrain_overlay_meta(kind, conn, request))
+        out.append(terrain_overlay_meta(kind, conn, request, settings))
     return out
 
 
@@ -106,7 +111,7 @@ def parcel_terrain(
                                                description="土方单价 ¥/m³")] = None,
 ) -> dict[str, Any]:
     """Stored terrain figures of the parcel and the earthwork to level it (computed now)."""
-    rate = settings.earthwork_yuan_per_m3 if yuan_per_m3 is None else yuan_per_m3
+    rate = settings.earthwork.yuan_per_m3 if yuan_per_m3 is None else yuan_per_m3
     lvl = terrain.parse_level(level)
     ew = terrain.parcel_earthwork(conn, code, lvl, rate)
     stats = terrain.terrain_for(conn, [code]).get(code)

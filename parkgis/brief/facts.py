@@ -334,7 +334,8 @@ def _num(v: Any) -> str:
     return f"{f:,.0f}" if abs(f) >= 100 else f"{f:.2f}".rstrip("0").rstrip(".")
 
 
-def _fit(conn: psycopg.Connection, code: str, project: str, srid: int) -> FitSummary:
+def _fit(conn: psycopg.Connection, code: str, project: str, srid: int,
+         as_of: dt.date | None = None) -> FitSummary:
     """Score this one parcel for a project with the fit engine's own checks and criteria.
 
     :func:`parkgis.fit.match` ranks every site; a brief needs the verdict on *this* parcel even
@@ -342,7 +343,7 @@ def _fit(conn: psycopg.Connection, code: str, project: str, srid: int) -> FitSum
     """
     req = fit.load_requirement(conn, project)
     public = req.public()
-    verdict = fit.evaluate_site(conn, req, code)
+    verdict = fit.evaluate_site(conn, req, code, as_of)
     if verdict is None:
         return FitSummary(public, False, None, False, [], [], None, None,
                           "该地块当前不可供地，未参与选址匹配",
@@ -373,7 +374,7 @@ def _county(cur: psycopg.Cursor) -> dict[str, Any] | None:
 
 
 def gather(conn: psycopg.Connection, code: str, project: str | None = None,
-           today: dt.date | None = None) -> BriefFacts:
+           today: dt.date | None = None, as_of: dt.date | None = None) -> BriefFacts:
     """Collect the facts of a brief for parcel ``code``.
 
     Parameters
@@ -385,6 +386,9 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
         A project code: adds its fit (score, reasons, footprint).
     today : date, optional
         The date printed on the brief.
+    as_of : date, optional
+        Servicing, distances and the fit from what is in service on this date (default
+        ``today``, else the current date): the sheet's and the fit engine's own figures.
 
     Returns
     -------
@@ -397,7 +401,8 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
     NotFound
         no live parcel ``code``, or no project ``project``.
     """
-    sheet = parcel_sheet(conn, code)
+    as_of = as_of or today
+    sheet = parcel_sheet(conn, code, as_of)
     p = sheet["parcel"]
     cur = conn.cursor(row_factory=dict_row)
     zone = dict(cur.execute(ZONE_SQL, {"zone": p["zone_code"]}).fetchone())
@@ -427,7 +432,7 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
     summary = None
     project_row = None
     if project:
-        summary = _fit(conn, code, project, srid)
+        summary = _fit(conn, code, project, srid, as_of)
         project_row = cur.execute(PROJECT_ROW_SQL, {"code": project}).fetchone()
     indicators, source = _indicators(conn, project_row)
 

@@ -147,9 +147,11 @@ def subset_codepoints() -> list[int]:
 
 
 def _font_cache_dir() -> Path:
-    from parkgis.settings import get_settings
+    # The font cache is a build artefact shared by every app in the process (``make setup``
+    # writes it), so it lives at the shipped data dir rather than a per-app setting.
+    from parkgis.settings import StorageSettings
 
-    return Path(get_settings().data_dir) / "fonts"
+    return StorageSettings().fonts_dir
 
 
 def build_brief_font(style: str, dst: Path) -> Path:

@@ -8,6 +8,7 @@ footprint as a dark outline. No basemap by default (offline); assets are served 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from html import escape
 from typing import Any
@@ -18,6 +19,7 @@ from psycopg.rows import dict_row
 
 from parkgis import fit
 from parkgis.maps import assets, layers
+from parkgis.settings import SitingSettings
 
 PARCELS_SQL = """
 SELECT code, status, area_mu, ST_AsGeoJSON(geom, 7) AS geometry
@@ -119,7 +121,9 @@ def _coords(c: Any, xs: list[float], ys: list[float]) -> None:
         _coords(x, xs, ys)
 
 
-def fit_map_html(conn: psycopg.Connection, code: str, top: int = 10) -> str:
-    """The fit map of a stored project as an HTML document (NotFound for unknown codes)."""
-    result = fit.match_project(conn, code, top=top)
+def fit_map_html(conn: psycopg.Connection, code: str, top: int = 10,
+                 as_of: dt.date | None = None, siting: SitingSettings | None = None) -> str:
+    """The fit map of a stored project as an HTML document (NotFound for unknown codes),
+    judged as :func:`parkgis.fit.match` judges it on ``as_of``."""
+    result = fit.match_project(conn, code, top=top, as_of=as_of, siting=siting)
     return assets.render(build_fit_map(conn, result))

@@ -61,6 +61,8 @@ SELECT code, kind, name_zh, name_en, status, capacity, capacity_unit, voltage_kv
 UPGRADES_SQL = """
 SELECT code, infra_code, kind, name_zh, name_en, status, capacity_added, capacity_unit,
        cost_wan, start_date, finish_date, operator,
+       upgrade_overdue(status, finish_date, (now() AT TIME ZONE 'Asia/Shanghai')::date)
+           AS overdue,
        ST_AsGeoJSON(geom, %(digits)s) AS geometry
   FROM upgrades WHERE status <> 'completed' ORDER BY finish_date NULLS LAST, code
 """
@@ -210,7 +212,9 @@ def upgrade_popup(p: dict[str, Any]) -> str:
         rows.append(_tr("ui.capacity",
                         f"+{_fmt(p['capacity_added'], 0)} {esc(p.get('capacity_unit'))}"))
     rows.append(_tr("ui.start", _fmt(p.get("start_date"))))
-    rows.append(_tr("ui.finish", _fmt(p.get("finish_date"))))
+    rows.append(_tr("ui.finish", _fmt(p.get("finish_date"))
+                    + (f' <b class="pg-overdue">{span(zh="逾期未完工", en="overdue")}</b>'
+                       if p.get("overdue") else "")))
     if p.get("cost_wan") is not None:
         rows.append(_tr("ui.cost", _fmt(p["cost_wan"], 0)))
     return (f'<div class="pg-pop pg-upgrade"><h6><i class="fa fa-person-digging"></i> '
@@ -417,7 +421,8 @@ def _add_infrastructure(m: folium.Map, data: MapData, overlays: dict[str, Any]) 
     overlays["upgrades"] = folium.GeoJson(
         data.upgrades, name=span("layer.upgrades"),
         style_function=lambda f: layers.infra_style(f["properties"]["kind"],
-                                                    f["properties"]["status"]),
+                                                    f["properties"]["status"],
+                                                    bool(f["properties"].get("overdue"))),
         on_each_feature=BIND_FEATURE,
         marker=folium.CircleMarker(radius=7, weight=3, fill_opacity=0.3, dash_array="3 3"))
     overlays["upgrades"].add_to(m)

@@ -130,9 +130,18 @@ MARKER_CSS: dict[str, str] = {
 }
 
 
-def infra_style(kind: str, status: str = "existing") -> dict[str, object]:
-    """Leaflet style of an infrastructure feature or an upgrade."""
-    return INFRA_STYLES.get(kind, DEFAULT_LINE).leaflet(status)
+#: An upgrade past its finish date and not complete (issue 13) is outlined in this colour.
+OVERDUE_COLOUR = "#d6336c"
+
+
+def infra_style(kind: str, status: str = "existing",
+                overdue: bool = False) -> dict[str, object]:
+    """Leaflet style of an infrastructure feature or an upgrade; an overdue upgrade keeps its
+    dash (still not built) in :data:`OVERDUE_COLOUR`."""
+    style = INFRA_STYLES.get(kind, DEFAULT_LINE).leaflet(status)
+    if overdue:
+        style.update(color=OVERDUE_COLOUR, opacity=1.0)
+    return style
 
 
 def infra_group(kind: str) -> str:

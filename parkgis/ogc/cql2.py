@@ -378,7 +378,7 @@ class _Parser:
                 if arg.kind != "string":
                     raise _fail(f"{up}() 需要字符串", f"{up}() takes a string", arg.pos)
                 self.expect_punct(")")
-                return Lit("date", _parse_date(arg.text[1:-1], arg.pos, up), tok.pos)
+                return Lit("date", parse_date(arg.text[1:-1], arg.pos, up), tok.pos)
             if self.peek().text == "(":
                 raise _fail(f"不支持的函数 {tok.text}", f"unsupported function {tok.text}",
                             tok.pos)
@@ -431,7 +431,7 @@ class _Parser:
         raise _fail("此处应为几何", f"expected a geometry, found {tok.text or 'end'!r}", tok.pos)
 
 
-def _parse_date(text: str, pos: int, kind: str = "DATE") -> dt.date:
+def parse_date(text: str, pos: int, kind: str = "DATE") -> dt.date:
     """A calendar date; GDAL writes ``2024-01-01T`` for a date-only timestamp."""
     t = text.strip().rstrip("T")
     try:
@@ -505,7 +505,7 @@ class _Compiler:
         kind = node.kind
         value = node.value
         if want == "date" and kind == "string":
-            value, kind = _parse_date(value, node.pos), "date"
+            value, kind = parse_date(value, node.pos), "date"
         if want is not None and kind != want:
             raise _fail(f"类型不符：需要 {want}，得到 {kind}",
                         f"type mismatch: expected {want}, got {kind}", node.pos)

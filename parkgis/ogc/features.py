@@ -130,7 +130,7 @@ def _typed(collection: Collection, name: str, raw: str) -> tuple[str, Any]:
             raise InvalidInput(f"{name}: 需要 true/false / must be true or false, got {raw!r}")
         return "boolean", low in ("true", "1")
     if kind == "date":
-        return "date", cql2._parse_date(raw, 0)
+        return "date", cql2.parse_date(raw, 0)
     return "text", raw
 
 

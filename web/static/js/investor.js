@@ -328,7 +328,8 @@
     if (s.upgrades.length) {
       h += '<h4 class="pg-h4"><i class="fa fa-person-digging"></i> ' + t('ui.serving_upgrades') + '</h4><ul class="pg-list">' +
         s.upgrades.map(function (u) {
-          return '<li><b>' + tt(u.name_zh, u.name_en) + '</b> <span class="badge text-bg-info">' + t('upgrade_status.' + u.status) + '</span><br>' +
+          return '<li><b>' + tt(u.name_zh, u.name_en) + '</b> <span class="badge text-bg-info">' + t('upgrade_status.' + u.status) + '</span>' +
+            (u.overdue ? ' <span class="badge text-bg-danger">' + tt('逾期未完工', 'overdue') + '</span>' : '') + '<br>' +
             '<small>' + t('ui.finish') + ' ' + esc(u.finish_date || '—') +
             (u.capacity_added != null ? ' · +' + fmt(u.capacity_added) + ' ' + esc(u.capacity_unit || '') : '') +
             ' · ' + fmt(u.distance_m) + ' ' + t('ui.m') + '</small></li>';

@@ -427,8 +427,10 @@ var PGP = (function () {
             return '<button type="button" class="pgp-mini" data-proj="' + esc(p.code) + '" data-to="' +
               esc(s) + '">→ ' + esc(STAGE_ZH[s] || s) + '</button>';
           }).join('');
+          var late = p.past_start ? '<span class="pgp-flag pgp-flag-overdue" title="' +
+            esc(p.start_date || '') + '">逾期未开工 past start</span>' : '';
           return '<div class="pgp-card" data-code="' + esc(p.code) + '"><b>' + esc(p.name_zh) +
-            '</b><br><small>' + esc(p.name_en) + ' · ' + esc(p.code) + '</small>' + town +
+            '</b><br><small>' + esc(p.name_en) + ' · ' + esc(p.code) + '</small>' + town + late +
             (flags ? '<div>' + flags + '</div>' : '') + '<div>' + moves + '</div></div>';
         }).join('') + '</div>';
       }).join('');
