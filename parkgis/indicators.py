@@ -24,8 +24,8 @@ Examples
 --------
 >>> to_storage(Decimal("10"), "万元/亩")
 (Decimal('150'), '万元/公顷')
->>> per_mu(Decimal("150"))
-Decimal('10')
+>>> per_mu(Decimal("150")) == 10   # 1 ha = 15 mu
+True
 """
 
 from __future__ import annotations

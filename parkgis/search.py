@@ -54,18 +54,9 @@ from parkgis.settings import get_settings
 
 log = logging.getLogger("parkgis.search")
 
-# Distance categories: (query parameter, infrastructure kinds, result column, zh, en)
-DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
-    "rail": ("max_rail_m", ("rail_siding",), "铁路专用线", "rail siding"),
-    "road": ("max_road_m", ("trunk_road", "national_road", "expressway"), "干线公路",
-             "trunk road"),
-    "substation": ("max_substation_m", ("substation",), "变电站", "substation"),
-    "water": ("max_water_m", ("water_main",), "供水干管", "water main"),
-    "gas": ("max_gas_m", ("gas_main",), "燃气干管", "gas main"),
-}
-# Infrastructure that is built; planned lines do not serve a parcel yet.
-SERVING_STATUS = "existing"
-SERVICES = ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
+# The vocabulary lives in parkgis.vocabulary; re-exported for existing importers.
+from parkgis.vocabulary import DISTANCES, SERVICES, SERVING_STATUS  # noqa: E402, F401
+
 SEARCH_STATUSES = tuple(s for s in PARCEL_STATUSES if s != "historic")
 MAX_DISTANCE_M = 100_000.0
 # Past this many parcels in the table, a full page reports the planner's estimate of the total

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.jsonvalues import jsonable
-from parkgis.search import DISTANCES, SERVICES
+from parkgis.vocabulary import DISTANCES, SERVICES
 
 #: Radius (m) within which infrastructure counts as "nearby" on the sheet.
 NEARBY_M = 2000.0
