@@ -330,3 +330,56 @@ def test_two_apps_with_different_settings_coexist(
         assert "numberMatchedEstimated" not in db and db["numberMatched"] == n
         assert "tk=key-of-app-a" in ca.get("/").text
         assert "tianditu.gov.cn" not in cb.get("/").text
+
+
+# -- routes do not depend on registration order ------------------------------------------------
+
+# (method, path, the endpoint that must answer it) -- pairs that a careless ``{code}`` would steal.
+ROUTE_CASES = [
+    ("GET", "/api/parcels/available", "available"),
+    ("GET", "/api/parcels/WH-A-012", "get_parcel"),
+    ("GET", "/api/parcels/availableX", "get_parcel"),
+    ("POST", "/api/parcels/merge", "merge"),
+    ("POST", "/api/parcels/WH-A-012/split", "split"),
+    ("POST", "/api/parcels/WH-A-012/reserve", "act"),
+    ("GET", "/api/parcels/WH-A-012/terrain", "parcel_terrain"),
+    ("GET", "/api/terrain/overlays", "terrain_overlays"),
+    ("GET", "/api/terrain/hillshade.png", "terrain_overlay_png"),
+    ("POST", "/api/indicators/import", "import_indicators"),
+    ("GET", "/api/review/PRJ-1", "review_best"),
+    ("GET", "/api/review/PRJ-1/WH-A-1,WH-A-2", "review_site"),
+    ("GET", "/ogc/collections/parcels/items", "items"),
+    ("GET", "/ogc/collections/parcels/tiles", None),
+]
+
+
+def _endpoint(routes: list, method: str, path: str) -> str | None:
+    from starlette.routing import Match
+
+    scope = {"type": "http", "method": method, "path": path, "root_path": "",
+             "query_string": b"", "headers": []}
+    for r in routes:
+        match, _ = r.matches(scope)
+        if match == Match.FULL:
+            return getattr(r, "name", None)
+    return None
+
+
+def test_routes_answer_the_same_in_any_registration_order() -> None:
+    from fastapi import APIRouter
+
+    from api.routers import ROUTERS
+
+    def routes_of(order: list[APIRouter]) -> list:
+        out: list = []
+        for router in order:
+            out.extend(router.routes)
+        return out
+
+    forward, backward = routes_of(ROUTERS), routes_of(list(reversed(ROUTERS)))
+    for method, path, expected in ROUTE_CASES:
+        got = _endpoint(forward, method, path)
+        assert got is not None, (method, path)
+        if expected is not None:
+            assert got == expected, (method, path, got)
+        assert _endpoint(backward, method, path) == got, (method, path)
