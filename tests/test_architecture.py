@@ -383,3 +383,49 @@ def test_routes_answer_the_same_in_any_registration_order() -> None:
         if expected is not None:
             assert got == expected, (method, path, got)
         assert _endpoint(backward, method, path) == got, (method, path)
+
+
+# -- the shared dependencies, seen from outside -------------------------------------------------
+
+def _params(client: TestClient, path: str, method: str = "get") -> set[str]:
+    op = client.get("/ogc/api").json()["paths"][path][method]
+    return {p["name"] for p in op.get("parameters", [])}
+
+
+def test_openapi_parameters_come_from_the_dependencies(client: TestClient) -> None:
+    assert {"bbox", "bbox-crs", "limit", "offset"} <= _params(client, "/api/planner/parcels")
+    assert "f" in _params(client, "/api/parcels/available")
+    assert "code" in _params(client, "/api/parcels/{code}")   # the converter is not leaked
+
+
+def test_format_from_f_or_accept(client: TestClient) -> None:
+    path = "/api/parcels/available"
+    by_accept = client.get(path, params={"limit": 1}, headers={"Accept": "text/csv"})
+    assert by_accept.status_code == 200 and by_accept.headers["content-type"].startswith(
+        "text/csv")
+    # f wins over Accept; an unacceptable Accept falls back to GeoJSON
+    by_f = client.get(path, params={"limit": 1, "f": "geojson"}, headers={"Accept": "text/csv"})
+    assert by_f.headers["content-type"].startswith("application/geo+json")
+    other = client.get(path, params={"limit": 1}, headers={"Accept": "image/png"})
+    assert other.headers["content-type"].startswith("application/geo+json")
+    for bad in ({"f": "xls"}, [("f", "csv"), ("f", "csv")]):
+        r = client.get(path, params=bad)
+        assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+        assert r.json().get("param") == "f" or "f" in r.json()["detail"]
+
+
+def test_one_bbox_parser_for_ogc_and_planner() -> None:
+    from parkgis.errors import InvalidInput
+    from parkgis.ogc import crs
+
+    # EPSG:4490 is latitude first: the same box written both ways parses to the same x/y
+    a = crs.parse_bbox("114.0,35.3,114.2,35.5")
+    b = crs.parse_bbox("35.3,114.0,35.5,114.2", crs.resolve("EPSG:4490", "bbox-crs"))
+    assert (a.x1, a.y1, a.x2, a.y2) == (b.x1, b.y1, b.x2, b.y2) == (114.0, 35.3, 114.2, 35.5)
+    for bad in ("1,2,3", "a,b,c,d", "0,10,1,5", "0,0,1,nan", "500,1,501,2"):
+        with pytest.raises(InvalidInput):
+            crs.parse_bbox(bad)
+    # the OGC items query and the planner layer both go through it (no second parser)
+    src = "".join((ROOT / f).read_text() for f in ("parkgis/ogc/features.py",
+                                                     "api/dependencies.py"))
+    assert src.count("parse_bbox(") >= 2 and "def _bbox_sql" not in src
