@@ -312,10 +312,10 @@ def two_apps(sample_db_rw: str) -> Iterator[tuple[TestClient, TestClient, int]]:
         conn.execute("ANALYZE parcels")
         n = conn.execute("SELECT count(*) FROM parcels WHERE status <> 'historic'").fetchone()
     assert n is not None and n[0] > 5
-    a = create_app(Settings(count_exact_max=5, tianditu_key="key-of-app-a"),
+    a = create_app(Settings(count_exact_max=5, tianditu_key="key-of-app-a", tile_cache_size=0),
                    database_url=sample_db_rw)
-    b = create_app(Settings(count_exact_max=10_000_000, tianditu_key=None),
-                   database_url=sample_db_rw)
+    b = create_app(Settings(count_exact_max=10_000_000, tianditu_key=None,
+                            tile_cache_size=1000), database_url=sample_db_rw)
     with TestClient(a) as ca, TestClient(b) as cb:
         yield ca, cb, int(n[0])
 
@@ -330,6 +330,15 @@ def test_two_apps_with_different_settings_coexist(
         assert "numberMatchedEstimated" not in db and db["numberMatched"] == n
         assert "tk=key-of-app-a" in ca.get("/").text
         assert "tianditu.gov.cn" not in cb.get("/").text
+    # tile cache: off in A (every request renders), on in B (the repeat is served from memory);
+    # the tile holding Weihui's centre (114.07E 35.40N) at z14, worked out by hand:
+    # x = floor((114.07 + 180) / 360 * 2^14) = 13383, y = floor((1 - asinh(tan 35.40°)/π) / 2
+    # * 2^14) = 6467
+    tile = "/ogc/collections/parcels/tiles/WebMercatorQuad/14/13383/6467"
+    for c, repeat in ((ca, "miss"), (cb, "hit")):
+        first = c.get(tile)
+        assert first.status_code in (200, 204), first.text
+        assert c.get(tile).headers["x-tile-cache"] == repeat
 
 
 # -- routes do not depend on registration order ------------------------------------------------
