@@ -50,8 +50,11 @@ serve:
 sample:
 	$(PY) scripts/build_sample.py
 
-lint:
+# Lint, formatting and the type checker (strict for the core; see [tool.mypy] in pyproject).
+lint: $(STAMP)/venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench:
 	@echo "see bench/README.md: $(PY) bench/tiles.py, bench/search.py, ..."

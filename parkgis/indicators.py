@@ -24,8 +24,8 @@ Examples
 --------
 >>> to_storage(Decimal("10"), "万元/亩")
 (Decimal('150'), '万元/公顷')
->>> per_mu(Decimal("150"))
-Decimal('10')
+>>> per_mu(Decimal("150")) == 10   # 1 ha = 15 mu
+True
 """
 
 from __future__ import annotations
@@ -365,6 +365,21 @@ def ensure_seeded(conn: psycopg.Connection) -> bool:
     return True
 
 
+def catalogue(conn: psycopg.Connection) -> dict[str, Any]:
+    """Every set, the industry map and the indicator and unit vocabularies (seeding first)."""
+    ensure_seeded(conn)
+    return {"sets": list_sets(conn), "industry_map": industry_map(conn),
+            "indicators": {k: {"name_zh": v[0], "name_en": v[1], "unit": v[2]}
+                           for k, v in INDICATOR_NAMES.items()},
+            "units": sorted(UNITS)}
+
+
+def seeded_set(conn: psycopg.Connection, version: str | None) -> dict[str, Any]:
+    """:func:`get_set` after seeding an empty database (``None``: the set in force)."""
+    ensure_seeded(conn)
+    return get_set(conn, version)
+
+
 def list_sets(conn: psycopg.Connection) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(SQL_SETS).fetchall()
@@ -395,7 +410,11 @@ def with_local_units(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_set(conn: psycopg.Connection, body: dict[str, Any], actor: str) -> dict[str, Any]:
-    """A new (inactive) set, optionally with rows and copied from another set's rows."""
+    """A new (inactive) set, optionally with rows and copied from another set's rows.
+
+    An empty database is seeded first, so the seed's sets are never shadowed by the new one.
+    """
+    ensure_seeded(conn)
     s = normalise_set(body)
     rows = [normalise_row(r) for r in body.get("rows") or []]
     copy_from = _text(body.get("copy_from"))

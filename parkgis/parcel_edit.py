@@ -44,8 +44,9 @@ from psycopg.rows import dict_row
 from shapely.geometry import shape
 
 from parkgis.db.audit import set_audit_context
-from parkgis.errors import Conflict, InvalidData, NotFound, PreconditionFailed
+from parkgis.errors import Conflict, InvalidData, InvalidInput, NotFound, PreconditionFailed
 from parkgis.lifecycle import SQL_PARCEL
+from parkgis.ogc.crs import BBox, bbox_sql
 
 log = logging.getLogger("parkgis.parcel_edit")
 
@@ -389,3 +390,45 @@ def merge_parcels(conn: psycopg.Connection, codes: list[str], actor: str,
     return {"parents": codes, "code": row["code"], "area_m2": row["area_m2"], "check": check,
             "terrain": terrain, "parcel": parcel}
 
+
+
+# -- the layer a planner edits on ---------------------------------------------------------------
+
+EDIT_LAYER_MAX = 5000
+
+# Live parcels as GeoJSON with their confidential fields. 7 decimals (~1 cm) so a drawn split
+# line is placed against the stored outline, not a rounded one. ``{where}`` is a fixed fragment
+# from :func:`parkgis.ogc.crs.bbox_sql`; every value is a bound parameter.
+SQL_EDIT_LAYER = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+         json_build_object('type', 'Feature', 'id', code,
+           'properties', json_build_object(
+              'code', code, 'status', status, 'zone_code', zone_code,
+              'landuse_code', landuse_code, 'landuse_alias', landuse_alias,
+              'area_m2', area_m2, 'area_mu', area_mu, 'project_code', project_code,
+              'reserved_until', reserved_until, 'parent_codes', parent_codes,
+              'version', version),
+           'geometry', ST_AsGeoJSON(geom, 7)::json) ORDER BY code), '[]')) AS fc,
+       count(*) AS n
+  FROM (SELECT * FROM parcels t
+         WHERE status <> 'historic' AND {where}
+         ORDER BY code LIMIT %s OFFSET %s) p
+"""
+
+
+def edit_layer(conn: psycopg.Connection, box: BBox | None, limit: int = EDIT_LAYER_MAX,
+               offset: int = 0) -> dict[str, Any]:
+    """Live parcels meeting ``box`` (all without one) by code, ``limit`` of them after the
+    first ``offset``, as a GeoJSON FeatureCollection whose ``truncated`` says whether the limit
+    cut it short. A box across the antimeridian is refused: west > east here is a typing slip,
+    not a view of a park (the OGC API, for any client, does honour it)."""
+    if box is not None and box.crosses_antimeridian:
+        raise InvalidInput("bbox: 西边界大于东边界 / bbox: west edge east of the east edge",
+                           param="bbox")
+    where, args = bbox_sql(box, "t.geom") if box is not None else ("true", [])
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_EDIT_LAYER.format(where=where), [*args, limit, offset]).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    body: dict[str, Any] = row["fc"]
+    body["truncated"] = int(row["n"]) >= limit
+    return body

@@ -12,9 +12,9 @@ events table is append-only.
 
 Confidentiality
 ---------------
-Public callers see a project's code, names, industry, chain role, stage, whether it is fostered
-and its source township — never the tax share, contacts, negotiation notes, money figures,
-bottlenecks or complaints (:data:`PUBLIC_PROJECT_FIELDS`).
+Public callers see a card's public fields only (the one rule:
+:mod:`parkgis.promotion.projects`) -- never the tax share, contacts, negotiation notes, money
+figures, bottlenecks or complaints.
 
 The functions take a synchronous psycopg connection and work inside ``conn.transaction()``.
 """
@@ -31,6 +31,7 @@ from psycopg.rows import dict_row
 
 from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidInput, NotFound
+from parkgis.promotion import projects
 
 STAGES: tuple[str, ...] = ("lead", "negotiating", "signed", "land_supplied",
                            "under_construction", "operational", "lost")
@@ -47,12 +48,11 @@ COMPLAINT_CATEGORIES: dict[str, str] = {
     "tax": "税费", "contract": "合同", "service": "服务", "other": "其他"}
 COMPLAINT_STATUSES = ("received", "in_progress", "resolved", "closed")
 INQUIRY_STATUSES = ("new", "answered", "closed")
-PUBLIC_PROJECT_FIELDS = ("code", "name_zh", "name_en", "industry", "chain_role", "stage",
-                         "fostered", "source_township", "target_quarter")
-STAFF_PROJECT_FIELDS = PUBLIC_PROJECT_FIELDS + (
-    "township_tax_share", "investment_wan", "expected_tax_wan", "land_budget_wan",
-    "min_area_mu", "max_area_mu", "start_date", "industry_code", "contact",
-    "negotiation_notes", "updated_at")
+# What a board card shows; who may see which of them is decided by promotion.projects.
+CARD_FIELDS = ("code", "name_zh", "name_en", "industry", "chain_role", "stage", "fostered",
+               "source_township", "target_quarter", "township_tax_share", "investment_wan",
+               "expected_tax_wan", "land_budget_wan", "min_area_mu", "max_area_mu",
+               "start_date", "industry_code", "contact", "negotiation_notes", "updated_at")
 TEXT_MAX = 2000
 
 # past_start: short of construction past the start date, as of today in the park (the rule
@@ -171,8 +171,8 @@ def allowed_stages(stage: str) -> list[str]:
 
 
 def public_project(row: dict[str, Any], staff: bool) -> dict[str, Any]:
-    fields = STAFF_PROJECT_FIELDS if staff else PUBLIC_PROJECT_FIELDS
-    return {k: row.get(k) for k in fields}
+    """A project card: :data:`CARD_FIELDS` the caller may see."""
+    return projects.project_view(row, staff, CARD_FIELDS)
 
 
 # ------------------------------------------------------------------------- stages
@@ -245,6 +245,16 @@ def events(conn: psycopg.Connection, code: str) -> list[dict[str, Any]]:
         if cur.execute(SQL_PROJECT, (code,)).fetchone() is None:
             raise NotFound(f"项目 {code} 不存在 / no project {code}")
         return cur.execute(SQL_EVENTS, (code,)).fetchall()
+
+
+def project_detail(conn: psycopg.Connection, code: str) -> dict[str, Any]:
+    """A project for staff: its card, the stages it may move to, its history and bottlenecks."""
+    evs = events(conn, code)  # NotFound first
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_PROJECT, (code,)).fetchone()
+    assert row is not None
+    return {"project": public_project(row, True), "allowed_stages": allowed_stages(row["stage"]),
+            "events": evs, "bottlenecks": bottlenecks(conn, code)}
 
 
 def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:

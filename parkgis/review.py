@@ -386,6 +386,14 @@ def review_best(conn: psycopg.Connection, project_code: str, **kw: Any) -> Revie
     return r
 
 
+def review_for(conn: psycopg.Connection, project_code: str, parcel_codes: list[str] | None,
+               **kw: Any) -> Review:
+    """:func:`review` on ``parcel_codes``, or on the best site when none are given."""
+    if parcel_codes:
+        return review(conn, project_code, parcel_codes, **kw)
+    return review_best(conn, project_code, **kw)
+
+
 # ------------------------------------------------------------------------------ exports
 
 CSV_COLUMNS = ("project", "parcels", "area_mu", "indicator_set", "indicator", "name_zh",

@@ -61,26 +61,9 @@ from parkgis.settings import EarthworkSettings
 
 log = logging.getLogger("parkgis.search")
 
-#: The one definition of rail access (issue #13): a siding (专用线) or a freight station in
-#: service on the date asked — never a main line, where no train stops for a parcel. The same
-#: kinds as the SQL function ``rail_access_kinds()`` (migration 0011); search, fit, the sheet
-#: and the brief all measure rail access through these kinds from ``infra_as_of``.
-RAIL_ACCESS_KINDS: tuple[str, ...] = ("rail_siding", "rail_station")
+# The vocabulary lives in parkgis.vocabulary; re-exported for existing importers.
+from parkgis.vocabulary import DISTANCES, RAIL_ACCESS_KINDS, SERVICES  # noqa: E402, F401
 
-# Distance categories: (query parameter, infrastructure kinds, result column, zh, en)
-DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
-    "rail": ("max_rail_m", RAIL_ACCESS_KINDS, "铁路专用线/货运站",
-             "rail siding or freight station"),
-    "road": ("max_road_m", ("trunk_road", "national_road", "expressway"), "干线公路",
-             "trunk road"),
-    "substation": ("max_substation_m", ("substation",), "变电站", "substation"),
-    "water": ("max_water_m", ("water_main",), "供水干管", "water main"),
-    "gas": ("max_gas_m", ("gas_main",), "燃气干管", "gas main"),
-}
-# What serves a parcel is what is in service on the date asked (``infra_as_of``, migration
-# 0011): register rows that exist or that a completed upgrade built by then, plus the completed
-# upgrades' own works. Planned and under-way works never serve.
-SERVICES = ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
 SEARCH_STATUSES = tuple(s for s in PARCEL_STATUSES if s != "historic")
 MAX_DISTANCE_M = 100_000.0
 # Past this many parcels in the table, a full page reports the planner's estimate of the total

@@ -26,7 +26,8 @@ from psycopg.rows import dict_row
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.jsonvalues import jsonable
 from parkgis.lifecycle import park_today
-from parkgis.search import DISTANCES, SERVICES, svc_sql
+from parkgis.search import svc_sql
+from parkgis.vocabulary import DISTANCES, SERVICES
 
 #: Radius (m) within which infrastructure counts as "nearby" on the sheet.
 NEARBY_M = 2000.0

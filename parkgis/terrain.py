@@ -244,7 +244,8 @@ class TerrainStats:
         """Cost of the stored (flat) levelling at ``yuan_per_m3`` (callers pass the configured
         ``settings.earthwork.yuan_per_m3``; the default is the shipped rate).
 
-        >>> TerrainStats(earthwork_cut_m3=10.0, earthwork_fill_m3=30.0).earthwork_cost_yuan(2.5)
+        >>> s = TerrainStats(code="A", earthwork_cut_m3=10.0, earthwork_fill_m3=30.0)
+        >>> s.earthwork_cost_yuan(2.5)  # (10 + 30) m3 at 2.5 yuan
         100.0
         """
         if self.earthwork_cut_m3 is None or self.earthwork_fill_m3 is None:

@@ -35,8 +35,9 @@ def _routes(app) -> list[tuple[str, set[str]]]:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # FastAPI before nested router contexts: app.routes is flat
         return [(r.path, set(r.methods)) for r in app.routes if getattr(r, "methods", None)]
-    return [(rc.path, set(rc.methods)) for rc in iter_route_contexts(app.routes)
-            if getattr(rc, "methods", None)]
+    # path converters ({code:parcel_code}) shown as the plain template the API documents
+    return [(re.sub(r"\{(\w+):[^}]*\}", r"{\1}", rc.path), set(rc.methods))
+            for rc in iter_route_contexts(app.routes) if getattr(rc, "methods", None)]
 
 
 def test_password_hashing_and_tokens(tmp_path) -> None:

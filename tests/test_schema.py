@@ -41,14 +41,18 @@ def _parcel(conn: psycopg.Connection, code: str, ix: float, iy: float = 0,
 
 
 def _refused(url: str, sql: str, params: tuple = (), exc: type[Exception] = psycopg.Error,
-             match: str | None = None) -> None:
-    """``sql`` fails with ``exc`` (and a message matching ``match``) and leaves nothing."""
+             match: str | None = None, constraint: str | None = None) -> None:
+    """``sql`` fails with ``exc`` (and a message matching ``match``, and the named
+    ``constraint`` as the server reports it) and leaves nothing."""
     with psycopg.connect(url) as conn:
         with pytest.raises(exc) as info:
             conn.execute(sql, params)
         conn.rollback()
     if match:
         assert re.search(match, str(info.value)), str(info.value)
+    if constraint:
+        assert info.value.diag.constraint_name == constraint, (
+            info.value.sqlstate, info.value.diag.constraint_name, str(info.value))
 
 
 # --- migrations ------------------------------------------------------------------------------
@@ -105,39 +109,45 @@ def test_bowtie_geometry_refused(db: str) -> None:
     _refused(db, "INSERT INTO parcels (code, zone_code, status, landuse_code, geom) VALUES "
              "('P1', 'WH-CZ', 'available', '1001', "
              "ST_Multi(ST_Transform(ST_GeomFromText(%s, 4547), 4490)))", (bow,),
-             pge.CheckViolation, "geom_check")
+             pge.CheckViolation, constraint="parcels_geom_check")
 
 
 def test_empty_geometry_refused(db: str) -> None:
     _refused(db, "INSERT INTO parcels (code, zone_code, status, landuse_code, geom) VALUES "
              "('P1', 'WH-CZ', 'available', '1001', "
-             "ST_GeomFromText('MULTIPOLYGON EMPTY', 4490))", (), pge.CheckViolation)
+             "ST_GeomFromText('MULTIPOLYGON EMPTY', 4490))", (), pge.CheckViolation,
+             constraint="parcels_geom_check")
 
 
 def test_wrong_srid_refused(db: str) -> None:
     _refused(db, "INSERT INTO parcels (code, zone_code, status, landuse_code, geom) VALUES "
              f"('P1', 'WH-CZ', 'available', '1001', ST_SetSRID({SQ}, 4326))", _square(0, 0),
-             psycopg.Error, r"SRID \(4326\) does not match column SRID \(4490\)")
+             pge.InvalidParameterValue, r"SRID \(4326\) does not match column SRID \(4490\)")
 
 
 def test_wrong_geometry_type_refused(db: str) -> None:
     _refused(db, "INSERT INTO parcels (code, zone_code, status, landuse_code, geom) VALUES "
              "('P1', 'WH-CZ', 'available', '1001', "
              "ST_GeomFromText('LINESTRING(114.07 35.39, 114.08 35.39)', 4490))", (),
-             psycopg.Error, r"type \(LineString\) does not match column type \(MultiPolygon\)")
+             pge.InvalidParameterValue,
+             r"type \(LineString\) does not match column type \(MultiPolygon\)")
 
 
-@pytest.mark.parametrize("sql", [
+@pytest.mark.parametrize(("sql", "constraint", "match"), [
     # infrastructure admits points, lines and polygons, not multipoints
-    "INSERT INTO infrastructure (code, kind, name_zh, name_en, geom) VALUES ('I1', 'substation',"
-    " '变电站', 'Substation', ST_GeomFromText('MULTIPOINT((114.07 35.39),(114.08 35.39))', 4490))",
-    # enterprises are points
-    "INSERT INTO enterprises (code, name_zh, name_en, industry, chain_role, geom) VALUES ('E1',"
-    " '企业', 'Firm', 'food', 'brewery', "
-    "ST_GeomFromText('LINESTRING(114.07 35.39, 114.08 35.39)', 4490))",
+    ("INSERT INTO infrastructure (code, kind, name_zh, name_en, geom) VALUES ('I1', 'substation',"
+     " '变电站', 'Substation', ST_GeomFromText('MULTIPOINT((114.07 35.39),(114.08 35.39))', 4490))",
+     "infrastructure_geom_check", None),
+    # enterprises are points (the column type refuses it: no constraint name, SQLSTATE 22023)
+    ("INSERT INTO enterprises (code, name_zh, name_en, industry, chain_role, geom) VALUES ('E1',"
+     " '企业', 'Firm', 'food', 'brewery', "
+     "ST_GeomFromText('LINESTRING(114.07 35.39, 114.08 35.39)', 4490))",
+     None, r"type \(LineString\) does not match column type \(Point\)"),
 ], ids=["infra-multipoint", "enterprise-line"])
-def test_other_tables_refuse_wrong_types(empty_db: str, sql: str) -> None:
-    _refused(empty_db, sql)
+def test_other_tables_refuse_wrong_types(empty_db: str, sql: str, constraint: str | None,
+                                         match: str | None) -> None:
+    exc = pge.CheckViolation if constraint else pge.InvalidParameterValue
+    _refused(empty_db, sql, (), exc, match, constraint)
 
 
 # --- codes, vocabularies and other checks ----------------------------------------------------
@@ -146,13 +156,14 @@ def test_other_tables_refuse_wrong_types(empty_db: str, sql: str) -> None:
 def test_duplicate_parcel_code_refused(db: str) -> None:
     with psycopg.connect(db) as conn:
         _parcel(conn, "WH-A-001", 0)
-    _refused(db, INSERT_PARCEL, ("WH-A-001", "available", *_square(5, 5)), pge.UniqueViolation)
+    _refused(db, INSERT_PARCEL, ("WH-A-001", "available", *_square(5, 5)), pge.UniqueViolation,
+             constraint="parcels_code_key")
 
 
 @pytest.mark.parametrize("status", ["vacant", "Available", "sold", ""])
 def test_status_outside_vocabulary_refused(db: str, status: str) -> None:
     _refused(db, INSERT_PARCEL, ("WH-A-001", status, *_square(0, 0)), pge.CheckViolation,
-             "parcels_status_check")
+             constraint="parcels_status_check")
 
 
 @pytest.mark.parametrize("sql", [
@@ -172,8 +183,18 @@ def test_status_outside_vocabulary_refused(db: str, status: str) -> None:
     "'WH-CZ', 'available', 'M1', geom FROM zones",
 ], ids=["zone-kind", "zone-status", "project-area-range", "project-stage",
         "upgrade-dates", "parcel-code-format", "parcel-landuse-code"])
-def test_checks_refuse(db: str, sql: str) -> None:
-    _refused(db, sql, (), pge.CheckViolation)
+def test_checks_refuse(db: str, sql: str, request: pytest.FixtureRequest) -> None:
+    constraint = CHECK_CONSTRAINTS[request.node.callspec.id]
+    _refused(db, sql, (), pge.CheckViolation, constraint=constraint)
+
+
+# The constraint each statement above must trip (as named in the migrations).
+CHECK_CONSTRAINTS = {
+    "zone-kind": "zones_kind_check", "zone-status": "zones_status_check",
+    "project-area-range": "projects_check", "project-stage": "projects_stage_check",
+    "upgrade-dates": "upgrades_check", "parcel-code-format": "parcels_code_check",
+    "parcel-landuse-code": "parcels_landuse_code_check",
+}
 
 
 def test_parcel_in_unknown_zone_refused(db: str) -> None:
@@ -197,7 +218,7 @@ def test_overlapping_live_parcels_refused(db: str) -> None:
     with psycopg.connect(db) as conn:
         _parcel(conn, "WH-A-004", 3)
     _refused(db, f"UPDATE parcels SET geom = {SQ} WHERE code = 'WH-A-004'", _square(0.5, 0),
-             pge.ExclusionViolation)
+             pge.ExclusionViolation, "parcel WH-A-004 overlaps live parcel WH-A-001")
     assert df.count(db, "parcels") == 2
 
 
@@ -244,7 +265,7 @@ def test_two_active_holds_with_overlapping_periods_refused(db: str) -> None:
         conn.execute(hold, ("PRJ-2", "2025-03-01", "2025-06-01", True))   # adjacent: fine
         conn.execute(hold, ("PRJ-3", "2025-01-15", "2025-02-01", False))  # inactive: fine
     _refused(db, hold, ("PRJ-4", "2025-02-01", "2025-04-01", True), pge.ExclusionViolation,
-             "parcel_holds_one_active")
+             constraint="parcel_holds_one_active")
 
 
 def test_parcel_events_are_append_only(db: str) -> None:

@@ -345,10 +345,10 @@ def test_sample_items_overlays_and_earthwork_endpoint(sample_loaded: str) -> Non
                             "ORDER BY code LIMIT 1").fetchone()[0]
     with TestClient(create_app(database_url=sample_loaded)) as c:
         items = c.get("/ogc/collections/parcels/items", params={"limit": 5})
-        if items.status_code == 200:  # the OGC router is another issue's; checked when there
-            props = items.json()["features"][0]["properties"]
-            assert isinstance(props.get("elev_mean_m"), float)
-            assert "slope_mean_deg" in props and "flood_share" in props
+        assert items.status_code == 200, items.text
+        props = items.json()["features"][0]["properties"]
+        assert isinstance(props.get("elev_mean_m"), float)
+        assert "slope_mean_deg" in props and "flood_share" in props
 
         info = c.get("/api/terrain").json()
         assert {o["id"] for o in info["overlays"]} == {"hillshade", "flood"}

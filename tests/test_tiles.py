@@ -6,9 +6,10 @@ import httpx
 import mapbox_vector_tile
 import psycopg
 import pytest
+from tilemath import MVT_EXTENT as EXTENT
+from tilemath import MVT_MEDIA_TYPE, pixel_in, tile_of
 
 from parkgis.collections import COLLECTIONS, CONFIDENTIAL_FIELDS
-from parkgis.tiles import EXTENT, MVT_MEDIA_TYPE, lonlat_to_tile, lonlat_to_tile_pixel
 
 TILE = "/ogc/collections/{cid}/tiles/WebMercatorQuad/{z}/{x}/{y}"
 Z = 16
@@ -55,7 +56,7 @@ def known(sample_db: str) -> dict:
 
 
 def test_parcel_tile_has_the_parcel_at_the_right_place(client, known) -> None:
-    x, y = lonlat_to_tile(known["lon"], known["lat"], Z)
+    x, y = tile_of(known["lon"], known["lat"], Z)
     r = client.get(TILE.format(cid="parcels", z=Z, x=x, y=y))
     assert r.status_code == 200
     assert r.headers["content-type"] == MVT_MEDIA_TYPE
@@ -67,7 +68,7 @@ def test_parcel_tile_has_the_parcel_at_the_right_place(client, known) -> None:
     assert known["code"] in feats
     f = feats[known["code"]]
     assert f["properties"]["status"] == "available"
-    px, py = lonlat_to_tile_pixel(known["lon"], known["lat"], Z, x, y)
+    px, py = pixel_in(known["lon"], known["lat"], Z, x, y)
     x0, y0, x1, y1 = _bbox(f["geometry"])
     assert x0 <= px <= x1 and y0 <= py <= y1, (px, py, (x0, y0, x1, y1))
     for feat in layer["features"]:
@@ -84,7 +85,7 @@ def test_historic_parcels_are_not_tiled(client, known) -> None:
     if known["historic"] is None:
         pytest.skip("the sample has no historic parcel")
     code, lon, lat = known["historic"]
-    x, y = lonlat_to_tile(lon, lat, Z)
+    x, y = tile_of(lon, lat, Z)
     tile = _decode(client.get(TILE.format(cid="parcels", z=Z, x=x, y=y)).content)
     codes = {f["properties"]["code"] for f in tile.get("parcels", {}).get("features", [])}
     assert code not in codes
@@ -96,7 +97,7 @@ def test_every_collection_tiles_with_its_own_layer_name(client, known, cid) -> N
     from shapely import wkt
 
     c = wkt.loads(known["centres"]["zones"])
-    x, y = lonlat_to_tile(c.x, c.y, 12)
+    x, y = tile_of(c.x, c.y, 12)
     r = client.get(TILE.format(cid=cid, z=12, x=x, y=y))
     assert r.status_code == 200
     tile = _decode(r.content)
@@ -109,7 +110,7 @@ def test_every_collection_tiles_with_its_own_layer_name(client, known, cid) -> N
 
 
 def test_low_zoom_is_simplified_but_still_there(client, known) -> None:
-    x, y = lonlat_to_tile(known["lon"], known["lat"], 10)
+    x, y = tile_of(known["lon"], known["lat"], 10)
     tile = _decode(client.get(TILE.format(cid="parcels", z=10, x=x, y=y)).content)
     assert tile["parcels"]["features"]
 
@@ -121,7 +122,7 @@ def test_empty_tile_is_200_with_empty_body(client) -> None:
 
 
 def test_etag_and_304(client, known) -> None:
-    x, y = lonlat_to_tile(known["lon"], known["lat"], Z)
+    x, y = tile_of(known["lon"], known["lat"], Z)
     url = TILE.format(cid="parcels", z=Z, x=x, y=y)
     r = client.get(url)
     tag = r.headers["etag"]
@@ -137,7 +138,7 @@ def test_an_edit_invalidates_the_cached_tile(sample_db_rw, live_server_rw) -> No
         code, lon, lat = conn.execute(
             "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
             "FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1").fetchone()
-    x, y = lonlat_to_tile(lon, lat, Z)
+    x, y = tile_of(lon, lat, Z)
     url = live_server_rw + TILE.format(cid="parcels", z=Z, x=x, y=y)
 
     def status_in_tile(r: httpx.Response) -> str:

@@ -1,36 +1,44 @@
-"""Routers in the order they are matched (specific paths before parameterised ones)."""
+"""The app's routers. Their order does not matter: paths that could shadow each other are told
+apart by path converters (``api.dependencies``: ``/api/parcels/available`` is never a parcel
+code), which ``tests/test_architecture.py`` checks by matching every route in both orders."""
 
 from api.routers import (
     auth,
     briefs,
+    complaints,
     health,
+    indicators,
     inquiries,
     listing,
     ogc,
     pages,
     parcel_actions,
+    pipeline,
     planner,
     projects,
+    review,
     search,
     terrain,
     tiles,
     uploads,
-    workbench,
 )
 
 ROUTERS = [
     health.router,
     auth.router,
-    search.router,        # /api/parcels/available before /api/parcels/{code}/...
+    search.router,
     briefs.router,
     listing.router,       # /api/parcels/{code}/list before the generic action route
     parcel_actions.router,
     projects.router,
-    workbench.router,
+    review.router,
+    indicators.router,
+    pipeline.router,
+    complaints.router,
     uploads.router,
     inquiries.router,
     terrain.router,
-    tiles.router,         # /ogc/collections/{id}/tiles/... before the items routes
+    tiles.router,
     ogc.router,
     planner.router,
     pages.router,

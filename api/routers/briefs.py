@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from api.dependencies import AsOf
 from api.deps import SyncConn
-from api.routers.search import AsOf
 from parkgis import brief as core
 from parkgis.errors import InvalidInput
 

@@ -21,8 +21,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from psycopg.rows import dict_row
 
 from api import page_shell
+from api.dependencies import AsOf
 from api.deps import SettingsDep, SyncConn
-from api.routers.search import AsOf
 from parkgis import sheet as sheet_core
 from parkgis.errors import InvalidInput
 from parkgis.maps import i18n, investor

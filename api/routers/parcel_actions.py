@@ -21,11 +21,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import SyncConn
-from api.security import OptionalUser, RequirePlanner, User
+from api.dependencies import PARCEL_ACTION, PARCEL_CODE, Conn, OptionalUser, RequirePlanner, User
 from parkgis import lifecycle, parcel_edit
 from parkgis.errors import InvalidInput, NotFound, ParkGISError, PreconditionFailed
-from parkgis.land import listing
+from parkgis.land import actions
 
 router = APIRouter(tags=["parcels"])
 
@@ -124,12 +123,11 @@ def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = No
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
 
 
-@router.get("/api/parcels/{code}", summary="A parcel / 地块详情",
+@router.get(f"/api/parcels/{PARCEL_CODE}", summary="A parcel / 地块详情",
             responses={200: {"content": {"application/geo+json": {}}}, 304: {}})
-def get_parcel(code: str, user: OptionalUser, conn: SyncConn,
+def get_parcel(code: str, user: OptionalUser, conn: Conn,
                if_none_match: Annotated[str | None, Header()] = None) -> Response:
     lifecycle.expire_reservations(conn, codes=[code])
-    conn.commit()
     row = lifecycle.get_parcel(conn, code)
     tag = etag(row["code"], row["version"])
     headers = {"ETag": tag, "Cache-Control": "no-cache", "Vary": "Authorization"}
@@ -141,10 +139,9 @@ def get_parcel(code: str, user: OptionalUser, conn: SyncConn,
     return resp
 
 
-@router.get("/api/parcels/{code}/events", summary="Parcel history / 地块变更记录")
-def get_events(code: str, user: OptionalUser, conn: SyncConn) -> JSONResponse:
+@router.get(f"/api/parcels/{PARCEL_CODE}/events", summary="Parcel history / 地块变更记录")
+def get_events(code: str, user: OptionalUser, conn: Conn) -> JSONResponse:
     lifecycle.expire_reservations(conn, codes=[code])
-    conn.commit()
     rows = lifecycle.events(conn, code)
     if user is None or not user.can_write:
         rows = [{k: r[k] for k in PUBLIC_EVENT_FIELDS} for r in rows]
@@ -153,7 +150,7 @@ def get_events(code: str, user: OptionalUser, conn: SyncConn) -> JSONResponse:
 
 @router.post("/api/parcels/merge", status_code=status.HTTP_201_CREATED,
              summary="Merge adjacent parcels / 合并相邻地块")
-def merge(user: RequirePlanner, body: MergeBody, conn: SyncConn,
+def merge(user: RequirePlanner, body: MergeBody, conn: Conn,
           if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     tags = parse_if_match(if_match)
     versions = None
@@ -163,7 +160,6 @@ def merge(user: RequirePlanner, body: MergeBody, conn: SyncConn,
             raise PreconditionFailed("合并须在 If-Match 中逐一给出各地块的 ETag（编号-版本） / a "
                                      "merge needs each parcel's ETag (code-version) in If-Match")
     result = parcel_edit.merge_parcels(conn, body.codes, user.name, versions, body.note)
-    conn.commit()
     parcel = result.pop("parcel")
     result["feature"] = feature(parcel, user)
     return _json(result, status.HTTP_201_CREATED,
@@ -171,9 +167,9 @@ def merge(user: RequirePlanner, body: MergeBody, conn: SyncConn,
                           "ETag": etag(parcel["code"], parcel["version"])})
 
 
-@router.post("/api/parcels/{code}/split", status_code=status.HTTP_201_CREATED,
+@router.post(f"/api/parcels/{PARCEL_CODE}/split", status_code=status.HTTP_201_CREATED,
              summary="Split a parcel by a line or polygon / 分割地块")
-def split(code: str, user: RequirePlanner, conn: SyncConn,
+def split(code: str, user: RequirePlanner, conn: Conn,
           body: Annotated[dict[str, Any], Body(
               description="GeoJSON LineString/Polygon (lon/lat), a Feature, or "
                           "{\"blade\": <GeoJSON>, \"note\": \"...\"}")],
@@ -188,18 +184,17 @@ def split(code: str, user: RequirePlanner, conn: SyncConn,
             f"备注须为不超过 {lifecycle.NOTE_MAX} 字的文本 / note must be text of at most "
             f"{lifecycle.NOTE_MAX} characters")
     lifecycle.expire_reservations(conn, codes=[code])
-    conn.commit()
     result = parcel_edit.split_parcel(conn, code, blade, user.name, version, note)
-    conn.commit()
     result["features"] = [feature(r, user) for r in result.pop("parcels")]
     return _json(result, status.HTTP_201_CREATED)
 
 
-@router.post("/api/parcels/{code}/{action}", summary="Lifecycle action / 地块状态操作",
+@router.post(f"/api/parcels/{PARCEL_CODE}/{PARCEL_ACTION}",
+             summary="Lifecycle action / 地块状态操作",
              description="Actions: " + ", ".join(
                  f"`{a}` ({lifecycle.ACTION_NAMES_ZH[a]}: {' / '.join(s)} → {t})"
                  for a, (s, t) in lifecycle.TRANSITIONS.items()))
-def act(code: str, action: str, user: RequirePlanner, conn: SyncConn,
+def act(code: str, action: str, user: RequirePlanner, conn: Conn,
         body: ActionBody | None = None,
         if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     if action not in lifecycle.TRANSITIONS:
@@ -207,14 +202,7 @@ def act(code: str, action: str, user: RequirePlanner, conn: SyncConn,
                        f"action {action}; one of {', '.join(lifecycle.ACTIONS)}")
     version = expected_version(parse_if_match(if_match), code)
     params = lifecycle.ActionParams(**(body.model_dump() if body else {}))
-    lifecycle.expire_reservations(conn, codes=[code])
-    conn.commit()
-    if action == "allocate":
-        # A listing whose close has passed gets its result first (what the clock would do).
-        listing.close_due(conn, lifecycle.park_today(), codes=[code])
-        conn.commit()
-    result = lifecycle.apply_action(conn, code, action, params, user.name, version)
-    conn.commit()
+    result = actions.perform(conn, code, action, params, user.name, version)
     parcel = result["parcel"]
     return _json({"parcel": feature(parcel, user), "event": result["event"],
                   "allowed_actions": lifecycle.allowed_actions(parcel["status"])},

@@ -9,46 +9,23 @@ as GeoJSON with their confidential fields, for planners and admins only.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from branca.element import Element
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import page_shell
-from api.deps import SyncConn
-from api.security import RequirePlanner
-from parkgis.errors import InvalidInput
+from api.dependencies import BBoxQ, Conn, Page, RequirePlanner, paging
+from parkgis import parcel_edit
 from parkgis.maps import investor
 from parkgis.maps.planner import build_planner_map
 
 router = APIRouter(tags=["planner"])
 
 OWN_ASSETS = ("css/planner.css", "css/idle_land.css", "js/idle_land.js", "js/planner.js")
-MAX_PARCELS = 5000
+MAX_PARCELS = parcel_edit.EDIT_LAYER_MAX
 _pages = page_shell.PageCache()
-
-# Live parcels in a bbox (lon/lat), for the editing layer. 7 decimals (~1 cm) so a drawn split
-# line is placed against the stored outline, not a rounded one.
-PARCELS_SQL = """
-SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
-         json_build_object('type', 'Feature', 'id', code,
-           'properties', json_build_object(
-              'code', code, 'status', status, 'zone_code', zone_code,
-              'landuse_code', landuse_code, 'landuse_alias', landuse_alias,
-              'area_m2', area_m2, 'area_mu', area_mu, 'project_code', project_code,
-              'reserved_until', reserved_until, 'parent_codes', parent_codes,
-              'version', version),
-           'geometry', ST_AsGeoJSON(geom, 7)::json) ORDER BY code), '[]')) AS fc,
-       count(*) AS n
-  FROM (SELECT * FROM parcels
-         WHERE status <> 'historic'
-           AND (%(bbox)s::float8[] IS NULL
-                OR geom && ST_MakeEnvelope(%(bbox)s[1], %(bbox)s[2], %(bbox)s[3], %(bbox)s[4],
-                                           4490))
-         ORDER BY code LIMIT %(limit)s) p
-"""
-
 
 def render_planner_page(conn: Any) -> tuple[str, str]:
     """The HTML of ``/planner`` and its ETag, cached on data and asset versions."""
@@ -65,28 +42,15 @@ def render_planner_page(conn: Any) -> tuple[str, str]:
 
 
 @router.get("/planner", response_class=HTMLResponse, include_in_schema=False)
-def planner_page(request: Request, conn: SyncConn) -> Response:
+def planner_page(request: Request, conn: Conn) -> Response:
     html, etag = render_planner_page(conn)
     return page_shell.html_response(request, html, etag)
 
 
 @router.get("/api/planner/parcels", summary="Parcels for editing / 编辑用地块图层 (planner)",
             responses={200: {"content": {"application/geo+json": {}}}})
-def planner_parcels(user: RequirePlanner, conn: SyncConn,
-                    bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat"),
-                    limit: int = Query(MAX_PARCELS, ge=1, le=MAX_PARCELS)) -> Response:
-    box = None
-    if bbox:
-        try:
-            box = [float(v) for v in bbox.split(",")]
-        except ValueError:
-            raise InvalidInput("bbox 须为 4 个数 / bbox takes 4 numbers", param="bbox") from None
-        if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]) or any(
-                abs(v) > 180 for v in box):
-            raise InvalidInput("bbox 须为 minLon,minLat,maxLon,maxLat / bbox must be "
-                               "minLon,minLat,maxLon,maxLat", param="bbox")
-    row = conn.execute(PARCELS_SQL, {"bbox": box, "limit": limit}).fetchone()
-    body = row["fc"] if isinstance(row, dict) else row[0]
-    body["truncated"] = int(row["n"] if isinstance(row, dict) else row[1]) >= limit
+def planner_parcels(user: RequirePlanner, conn: Conn, box: BBoxQ,
+                    page: Annotated[Page, Depends(paging(MAX_PARCELS, MAX_PARCELS))]) -> Response:
+    body = parcel_edit.edit_layer(conn, box, page.limit, page.offset)
     return Response(json.dumps(body, ensure_ascii=False, default=str),
                     media_type="application/geo+json", headers={"Cache-Control": "no-store"})

@@ -1,7 +1,8 @@
 """The project pipeline and where projects fit (项目库与选址匹配).
 
-Public routes show a project's public fields only: never ``contact``, ``negotiation_notes``
-or ``land_budget_wan``; match reasons do not quote the budget either.
+Public routes show a project's public fields only, as :mod:`parkgis.promotion.projects`
+decides (never contacts, notes, money under negotiation or the township's tax share); match
+reasons do not quote the budget either.
 """
 
 from __future__ import annotations
@@ -9,66 +10,34 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import SettingsDep, SyncConn
-from api.routers.search import AsOf
+from api.dependencies import AppSettings, AsOf, Conn
 from parkgis import fit
-from parkgis.errors import NotFound
+from parkgis.promotion import projects
 
 router = APIRouter(tags=["projects"])
-
-PUBLIC_COLUMNS = (
-    "code", "name_zh", "name_en", "industry", "chain_role", "stage", "min_area_mu",
-    "max_area_mu", "footprint_length_m", "footprint_width_m", "landuse_codes", "power_kva",
-    "water_tpd", "wastewater_tpd", "gas_m3pd", "rail_required", "max_rail_m",
-    "max_trunk_road_m", "hazard_class", "min_sensitive_m", "preferred_neighbours",
-    "start_date", "investment_wan", "expected_tax_wan", "floor_area_ratio",
-    "building_coverage", "green_ratio", "office_share", "max_slope_deg", "max_flood_share",
-    "source_township", "township_tax_share", "fostered", "target_quarter", "updated_at",
-)
-# Column names come from the constant above, never from a request.
-LIST_SQL = f"SELECT {', '.join(PUBLIC_COLUMNS)} FROM projects ORDER BY code"
-ONE_SQL = f"SELECT {', '.join(PUBLIC_COLUMNS)} FROM projects WHERE code = %s"
 
 TopQ = Annotated[int, Query(ge=0, le=100, description="matches returned / 返回匹配数")]
 NearQ = Annotated[int, Query(ge=0, le=100, description="near misses returned / 返回近似数")]
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in row.items():
-        if isinstance(v, dt.date | dt.datetime):
-            v = v.isoformat()
-        elif v is not None and not isinstance(v, str | int | float | bool | list | dict):
-            v = float(v)  # Decimal
-        out[k] = v
-    return out
-
-
 @router.get("/api/projects", summary="项目库 / the project pipeline (public fields)")
-def list_projects(conn: SyncConn) -> dict[str, Any]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(LIST_SQL).fetchall()
-    return {"projects": [_jsonable(r) for r in rows]}
+def list_projects(conn: Conn) -> dict[str, Any]:
+    return {"projects": projects.public_projects(conn)}
 
 
 @router.get("/api/projects/{code}", summary="一个项目 / one project (public fields)")
-def get_project(code: str, conn: SyncConn) -> dict[str, Any]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(ONE_SQL, (code,)).fetchone()
-    if row is None:
-        raise NotFound(f"项目 {code} 不存在 / no project {code}")
-    return _jsonable(row)
+def get_project(code: str, conn: Conn) -> dict[str, Any]:
+    return projects.public_project(conn, code)
 
 
 @router.get("/api/projects/{code}/matches",
             summary="项目选址匹配 / where a project fits: ranked matches and near misses")
-def project_matches(code: str, conn: SyncConn, settings: SettingsDep, as_of: AsOf,
+def project_matches(code: str, conn: Conn, settings: AppSettings, as_of: AsOf,
                     top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
     """The same body as ``parkgis match CODE --json`` (footprints in lon/lat, EPSG:4490 ≈
     WGS84). Judged on the project's start date, never before ``as_of`` (default today);
@@ -125,7 +94,7 @@ class MatchRequest(BaseModel):
 
 
 @router.post("/api/match", summary="临时选址匹配 / where an ad-hoc requirement fits")
-def adhoc_match(body: MatchRequest, conn: SyncConn, settings: SettingsDep, as_of: AsOf,
+def adhoc_match(body: MatchRequest, conn: Conn, settings: AppSettings, as_of: AsOf,
                 top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
     """Nothing is stored. The caller's own budget may be quoted back in reasons. Bounded by
     ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` names the undecided sites)."""
@@ -137,10 +106,9 @@ def adhoc_match(body: MatchRequest, conn: SyncConn, settings: SettingsDep, as_of
 
 @router.get("/api/projects/{code}/fit-map", response_class=HTMLResponse,
             summary="选址匹配地图 / map of where a project fits (HTML)")
-async def project_fit_map(code: str, conn: SyncConn, request: Request, as_of: AsOf,
+async def project_fit_map(code: str, conn: Conn, settings: AppSettings, as_of: AsOf,
                           top: TopQ = 10) -> HTMLResponse:
     from parkgis.maps.fit_map import fit_map_html
 
-    html = await run_in_threadpool(fit_map_html, conn, code, top, as_of,
-                                   request.app.state.settings.siting)
+    html = await run_in_threadpool(fit_map_html, conn, code, top, as_of, settings.siting)
     return HTMLResponse(html)

@@ -10,39 +10,31 @@ request) and refuses terrain filters without terrain data (422).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api.deps import SyncConn
+from api.dependencies import AppSettings, Conn, output_format
 from parkgis import search as core
-from parkgis.errors import InvalidInput
 
 router = APIRouter(tags=["search"])
 
-
-def _as_of(as_of: Annotated[str | None, Query(
-        description="按该日期在用的基础设施计算（YYYY-MM-DD，默认今天） / what is in service "
-                    "on this date (YYYY-MM-DD, default today)")] = None) -> dt.date | None:
-    return core.parse_as_of(as_of) if as_of is not None else None
-
-
-#: ``as_of=YYYY-MM-DD`` (design §4b) for the sheet and match routes; a bad date is a 400
-#: problem+json from the core's parser.
-AsOf = Annotated[dt.date | None, Depends(_as_of)]
-
+# The search's own filters are parsed by the core from the raw query (repeatable, open-ended
+# names); their documentation comes from the core's table, ``f`` from the shared dependency.
 _OPENAPI_PARAMS = [
     {"name": name, "in": "query", "required": False, "description": desc,
      "schema": {"type": "string"}}
-    for name, desc in core.PARAMS.items()
+    for name, desc in core.PARAMS.items() if name != "f"
 ]
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
+MEDIA_TYPES = {"geojson": GEOJSON_MEDIA_TYPE, "csv": CSV_MEDIA_TYPE, "gpkg": GPKG_MEDIA_TYPE}
+assert set(MEDIA_TYPES) == set(core.FORMATS)
+SearchFormat = Annotated[str, Depends(output_format(MEDIA_TYPES, "geojson"))]
 
 
 @router.get(
@@ -69,21 +61,14 @@ GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
                422: {"description": "terrain filter without terrain data / 未加载地形数据 "
                                     "(problem+json)"}},
 )
-def available(request: Request, conn: SyncConn) -> Response:
-    items = request.query_params.multi_items()
-    fmts = [v for k, v in items if k == "f"]
-    if len(fmts) > 1:
-        raise InvalidInput("参数 f 只能给一次 / f given more than once", param="f")
-    fmt = fmts[0] if fmts else "geojson"
-    if fmt not in core.FORMATS:
-        raise InvalidInput(f"不支持的格式 {fmt!r} / unknown format {fmt!r}; one of "
-                           f"{', '.join(core.FORMATS)}", param="f")
-    q = core.AvailabilityQuery.from_params(items)
+def available(request: Request, conn: Conn, settings: AppSettings,
+              fmt: SearchFormat) -> Response:
+    q = core.AvailabilityQuery.from_params(request.query_params.multi_items())
     if q.yuan_per_m3 is None:
         # the app's settings, not the process-wide ones (an app may be built with its own)
-        q = replace(q, yuan_per_m3=Decimal(str(request.app.state.settings.earthwork_yuan_per_m3)))
+        q = replace(q, yuan_per_m3=Decimal(str(settings.earthwork.yuan_per_m3)))
     # Exact totals on park-sized tables; past that size a full page reports an estimate.
-    exact_max = min(request.app.state.settings.count_exact_max, core.COUNT_EXACT_MAX_PARCELS)
+    exact_max = min(settings.publication.count_exact_max, core.COUNT_EXACT_MAX_PARCELS)
     # Each output reads only the columns it writes (no geometry for CSV, no lon/lat for JSON).
     result = core.search(conn, q, exact_max, output=fmt)
     headers = {"X-Number-Matched": str(result.number_matched)}

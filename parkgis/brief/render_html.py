@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from parkgis.brief.facts import BriefFacts, area_ha_text, area_mu_text
 from parkgis.brief.static_maps import HIGHLIGHT, L
 from parkgis.maps import assets, i18n, layers
-from parkgis.search import SERVICES
+from parkgis.vocabulary import SERVICES
 
 CSS = """
 <style>

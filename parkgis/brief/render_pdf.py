@@ -40,7 +40,7 @@ from parkgis.brief.layout import (
 )
 from parkgis.brief.static_maps import L
 from parkgis.maps import i18n
-from parkgis.search import SERVICES
+from parkgis.vocabulary import SERVICES
 
 ROW = 3.55        # table row pitch (mm) at BODY size
 BODY = 6.6        # body text (pt)

@@ -48,7 +48,11 @@ G = TypeVar("G", bound=shapely.Geometry)
 
 
 def out_of_china(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:
-    """True where the point lies outside the box in which GCJ-02 applies an offset."""
+    """True where the point lies outside the box in which GCJ-02 applies an offset.
+
+    >>> out_of_china([2.35, 114.07], [48.86, 35.40]).tolist()  # Paris, Weihui
+    [True, False]
+    """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
@@ -83,7 +87,16 @@ def _offset(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[
 
 def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
                                                              NDArray[np.float64]]:
-    """WGS84/CGCS2000 -> GCJ-02, vectorised. Out-of-China points pass through unchanged."""
+    """WGS84/CGCS2000 -> GCJ-02, vectorised. Out-of-China points pass through unchanged.
+
+    The shift is a few hundred metres (well under 0.01 degree) inside China, none outside:
+
+    >>> x, y = wgs84_to_gcj02([114.07, 2.35], [35.40, 48.86])
+    >>> bool(0 < abs(x[0] - 114.07) < 0.01 and 0 < abs(y[0] - 35.40) < 0.01)
+    True
+    >>> float(x[1]), float(y[1])
+    (2.35, 48.86)
+    """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     dlon, dlat = _offset(lon, lat)
@@ -94,6 +107,10 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
                                                              NDArray[np.float64]]:
     """GCJ-02 -> WGS84/CGCS2000 by fixed-point iteration; round trip < 1e-10 degree.
+
+    >>> lon, lat = gcj02_to_wgs84(*wgs84_to_gcj02(114.07, 35.40))
+    >>> bool(abs(lon - 114.07) < 1e-10 and abs(lat - 35.40) < 1e-10)
+    True
 
     Out-of-China points (judged on the GCJ-02 input, which is within ~1 km of the truth) pass
     through unchanged.

@@ -7,9 +7,10 @@ already runs into a year whose notice may not be in the installed package.
 
 Past the package's last year we do not guess the notice. We count a day as a working day only
 if it is Monday to Friday and lies outside every window a statutory holiday
-(全国年节及纪念日放假办法) could be arranged into: New Year 30 December to 3 January, the Spring Festival from
-two days before lunar New Year to the seventh day, Qingming, Dragon Boat and Mid-Autumn two days
-either side, Labour Day 28 April to 5 May, National Day 1–8 October. Make-up Saturdays are not counted.
+(全国年节及纪念日放假办法) could be arranged into: New Year 30 December to 3 January, the
+Spring Festival from two days before lunar New Year to the seventh day, Qingming, Dragon Boat
+and Mid-Autumn two days either side, Labour Day 28 April to 5 May, National Day 1–8 October.
+Make-up Saturdays are not counted.
 So the count never calls a holiday a working day: a listing computed this way runs at least as
 long as the law requires (perhaps a day or two longer), never shorter, and is marked
 provisional. Before the package's first year there is nothing to bound, and we refuse.

@@ -432,7 +432,11 @@ class _Parser:
 
 
 def parse_date(text: str, pos: int, kind: str = "DATE") -> dt.date:
-    """A calendar date; GDAL writes ``2024-01-01T`` for a date-only timestamp."""
+    """A calendar date; GDAL writes ``2024-01-01T`` for a date-only timestamp.
+
+    >>> parse_date("2024-01-01T", 0), parse_date("2024-02-29T23:00:00Z", 0)
+    (datetime.date(2024, 1, 1), datetime.date(2024, 2, 29))
+    """
     t = text.strip().rstrip("T")
     try:
         if len(t) > 10:

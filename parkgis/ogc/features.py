@@ -8,7 +8,6 @@ so the server passes one string through instead of decoding and re-encoding rows
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -19,7 +18,7 @@ import psycopg
 from parkgis.collections import COLLECTIONS, Collection
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.ogc import cql2
-from parkgis.ogc.crs import DEFAULT, STORE_SRID, Crs, resolve
+from parkgis.ogc.crs import DEFAULT, STORE_SRID, Crs, bbox_sql, parse_bbox, resolve
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
@@ -74,43 +73,6 @@ def _int(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
     if not lo <= n <= hi:
         raise InvalidInput(f"{name}: 取值须在 {lo}–{hi} 之间 / must be between {lo} and {hi}")
     return n
-
-
-def _bbox_sql(value: str, bbox_crs: Crs) -> tuple[str, list[Any]]:
-    """SQL for ``bbox`` in ``bbox-crs`` (its axis order), crossing the antimeridian if asked."""
-    parts = value.split(",")
-    if len(parts) not in (4, 6):
-        raise InvalidInput("bbox: 需要 4 个（或 6 个）数 / needs 4 (or 6) comma-separated numbers")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError as exc:
-        raise InvalidInput(f"bbox: 不是数字 / not numbers: {value!r}") from exc
-    if not all(math.isfinite(n) for n in nums):
-        raise InvalidInput("bbox: 数值无效 / non-finite number")
-    if len(nums) == 6:
-        nums = [nums[0], nums[1], nums[3], nums[4]]
-    a1, b1, a2, b2 = nums
-    # (x = east, y = north) whatever order the CRS writes them in.
-    x1, y1, x2, y2 = (b1, a1, b2, a2) if bbox_crs.north_first else (a1, b1, a2, b2)
-    if y1 > y2:
-        raise InvalidInput("bbox: 南边界大于北边界 / lower bound exceeds upper bound")
-    if bbox_crs.geographic:
-        if not (-90 <= y1 <= 90 and -90 <= y2 <= 90):
-            raise InvalidInput("bbox: 纬度超出 ±90 / latitude out of range")
-        if not (-180 <= x1 <= 180 and -180 <= x2 <= 180):
-            raise InvalidInput("bbox: 经度超出 ±180 / longitude out of range")
-        if x1 > x2:
-            # Crossing the antimeridian (OGC API Features 1, 7.15.3): two boxes.
-            return ("(ST_Intersects(t.geom, ST_MakeEnvelope(%s, %s, 180, %s, 4490)) OR "
-                    "ST_Intersects(t.geom, ST_MakeEnvelope(-180, %s, %s, %s, 4490)))",
-                    [x1, y1, y2, y1, x2, y2])
-        return "ST_Intersects(t.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4490))", [x1, y1, x2, y2]
-    if x1 > x2:
-        raise InvalidInput("bbox: 西边界大于东边界 / lower bound exceeds upper bound")
-    # A projected box is curved in lon/lat: densify before transforming so edges follow it.
-    return (f"ST_Intersects(t.geom, ST_Transform(ST_Segmentize(ST_MakeEnvelope(%s, %s, %s, %s,"
-            f" {int(bbox_crs.srid)}), greatest(%s, %s) / 16), {STORE_SRID}))",
-            [x1, y1, x2, y2, x2 - x1, y2 - y1])
 
 
 def _typed(collection: Collection, name: str, raw: str) -> tuple[str, Any]:
@@ -196,7 +158,7 @@ def parse_items_query(collection: Collection, params: Mapping[str, Sequence[str]
     bbox = _one(params, "bbox")
     bbox_crs_raw = _one(params, "bbox-crs")
     if bbox is not None:
-        sql, args = _bbox_sql(bbox, resolve(bbox_crs_raw, "bbox-crs"))
+        sql, args = bbox_sql(parse_bbox(bbox, resolve(bbox_crs_raw, "bbox-crs")))
         q.where_sql.append(sql)
         q.where_params.extend(args)
     elif bbox_crs_raw is not None:

@@ -1,0 +1,1 @@
+"""Investment promotion: projects, the pipeline, inquiries, pre-review and indicators."""

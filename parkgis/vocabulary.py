@@ -1,0 +1,30 @@
+"""The facility and servicing vocabulary shared by search, the parcel sheet and the briefs.
+
+One owner, so that a new servicing kind or distance category appears everywhere at once.
+Pure data: no imports from the rest of the core (it sits with settings at the bottom layer).
+"""
+
+from __future__ import annotations
+
+#: The one definition of rail access (issue #13): a siding (专用线) or a freight station in
+#: service on the date asked — never a main line, where no train stops for a parcel. The same
+#: kinds as the SQL function ``rail_access_kinds()`` (migration 0011); search, fit, the sheet
+#: and the brief all measure rail access through these kinds from ``infra_as_of``.
+RAIL_ACCESS_KINDS: tuple[str, ...] = ("rail_siding", "rail_station")
+
+# Distance categories: (query parameter, infrastructure kinds, result column, zh, en)
+DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "rail": ("max_rail_m", RAIL_ACCESS_KINDS, "铁路专用线/货运站",
+             "rail siding or freight station"),
+    "road": ("max_road_m", ("trunk_road", "national_road", "expressway"), "干线公路",
+             "trunk road"),
+    "substation": ("max_substation_m", ("substation",), "变电站", "substation"),
+    "water": ("max_water_m", ("water_main",), "供水干管", "water main"),
+    "gas": ("max_gas_m", ("gas_main",), "燃气干管", "gas main"),
+}
+# What serves a parcel is what is in service on the date asked (``infra_as_of``, migration
+# 0011): register rows that exist or that a completed upgrade built by then, plus the completed
+# upgrades' own works. Planned and under-way works never serve.
+# Servicing a parcel may have (the "七通一平" checklist: roads, water, drainage, power, gas,
+# heat, telecom, and a levelled site).
+SERVICES = ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
