@@ -149,12 +149,19 @@ def load(
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="COLUMN=VALUE for columns the file lacks (e.g. DXF: --set zone_code=WH-CZ)",
     )] = None,
+    if_empty: Annotated[bool, typer.Option(
+        "--if-empty", help="load only into a store that holds no parcel yet")] = False,
 ) -> None:
     """Load a vector file into the store, in one transaction."""
-    from parkgis.io.loader import load_file, load_sample_package, parse_set_options
+    from parkgis.io.loader import load_file, load_sample_package, parcel_count, parse_set_options
 
     defaults = parse_set_options(set_)
     url = _db_url()
+    if if_empty and (n := parcel_count(url)):
+        # ``make demo`` a second time: the park is as the clock and the planners left it; a
+        # reload would try to put statuses back, which only lifecycle actions may do.
+        out.print(f"已有 {n} 宗地块，未重新导入 / the store already holds {n} parcels: not loaded")
+        return
     if layer is None and into is None and not defaults and file.suffix.lower() == ".gpkg":
         reports = load_sample_package(url, file, progress=True)
     else:

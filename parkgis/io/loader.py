@@ -1022,6 +1022,13 @@ def load_file(url: str, path: str | Path, layer: str | None = None, into: str | 
     return prep.report
 
 
+def parcel_count(url: str) -> int:
+    """How many parcels (any status) the store holds."""
+    with _connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM parcels").fetchone()
+    return int(row[0]) if row else 0
+
+
 def load_sample_package(url: str, gpkg_path: str | Path,
                         progress: bool = False) -> list[LoadReport]:
     """Load a ParkGIS GeoPackage (the sample's seven layers) in one transaction.
@@ -1101,4 +1108,5 @@ def sample_story_dates(gpkg_path: Path, preps: list[Prepared]
     return lambda conn: sample_dates.lay_records(conn, today)
 
 
-__all__ = ["LoadReport", "Problem", "load_file", "load_sample_package", "parse_set_options"]
+__all__ = ["LoadReport", "Problem", "load_file", "load_sample_package", "parcel_count",
+           "parse_set_options"]
