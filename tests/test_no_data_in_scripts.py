@@ -203,9 +203,9 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
             var mk = S.overlays.enterprises.getLayers().filter(
                 function (m) { return m.options.pgCode === code; })[0];
             S.map.setView(mk.getLatLng(), 18, { animate: false });
-            L.popup().setLatLng(mk.getLatLng()).setContent(mk.getPopup().getContent())
-              .openOn(S.map);
-            return document.querySelector('.leaflet-popup-content h6').textContent;
+            var pop = L.popup().setLatLng(mk.getLatLng())
+              .setContent(mk.getPopup().getContent()).openOn(S.map);
+            return pop.getElement().querySelector('h6').textContent;
         """, planted["enterprise"])
         assert got.strip() == planted["ent_zh"], got
         time.sleep(1.0)  # an <img onerror> or a stray script would have run by now
@@ -221,14 +221,14 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
 
         # The fit map: parcels drawn, tooltips from the data block.
         d.get(live_server_rw + "/api/projects/PRJ-WLJ/fit-map")
-        _wait(d, "document.documentElement.getAttribute('data-pgd-ready') === '1'")
+        _wait(d, "document.body.getAttribute('data-pgd-ready') === '1'")
         assert d.execute_script(
             "return document.querySelectorAll('.leaflet-overlay-pane path').length") > 10
         _clean(d)
 
         # The offline brief: layers drawn, the enterprise's tooltip literal.
         d.get(f"{live_server_rw}/api/parcels/{planted['parcel']}/brief.html")
-        _wait(d, "document.documentElement.getAttribute('data-pgd-ready') === '1'")
+        _wait(d, "document.body.getAttribute('data-pgd-ready') === '1'")
         assert d.execute_script(
             "return document.querySelectorAll('.leaflet-overlay-pane path').length") > 10
         tips = d.execute_script("""

@@ -46,6 +46,6 @@
       group.addLayer(gl);
       PGD.layers[ly.group] = gl;
     });
-    document.documentElement.setAttribute('data-pgd-ready', '1');
+    document.body.setAttribute('data-pgd-ready', '1');
   };
 }());
