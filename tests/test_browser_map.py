@@ -313,6 +313,11 @@ def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_
                                            for e in severe(driver))
 
 
+# The zones group holds the fetched GeoJSON layer, which holds one polygon per park.
+FIRST_ZONE = ("var l = PG.state.overlays.zones.getLayers()[0].getLayers()[0];"
+              " return l.getBounds().getCenter();")
+
+
 def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):
     """Switching to AMap moves our vector overlays by the GCJ-02 offset (no tile is fetched
     in the test: the AMap tile requests are blocked, which is the offline case)."""
@@ -320,11 +325,11 @@ def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*autonavi*"]})
     before = browser.execute_script(
-        "var l = PG.state.overlays.zones.getLayers()[0]; return l.getBounds().getCenter();")
+        FIRST_ZONE)
     browser.execute_script(
         "var s = PG.state; s.map.removeLayer(s.bases.none); s.map.addLayer(s.bases.amap);")
     after = browser.execute_script(
-        "var l = PG.state.overlays.zones.getLayers()[0]; return l.getBounds().getCenter();")
+        FIRST_ZONE)
     from parkgis.io.gcj02 import wgs84_to_gcj02
 
     glon, glat = wgs84_to_gcj02(before["lng"], before["lat"])
@@ -334,7 +339,7 @@ def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):
     browser.execute_script(
         "var s = PG.state; s.map.removeLayer(s.bases.amap); s.map.addLayer(s.bases.none);")
     back = browser.execute_script(
-        "var l = PG.state.overlays.zones.getLayers()[0]; return l.getBounds().getCenter();")
+        FIRST_ZONE)
     assert back["lng"] == pytest.approx(before["lng"], abs=1e-9)
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
 

@@ -154,11 +154,12 @@ def test_payload_names_are_inert_on_the_map(poisoned: dict, live_server_rw: str)
             var code = arguments[0], S = PG.state, hit = null;
             Object.keys(S.overlays).forEach(function (k) {
               var ov = S.overlays[k];
-              if (!hit && ov.eachLayer) {
-                ov.eachLayer(function (l) {
-                  if (l.feature && l.feature.properties.code === code) { hit = l; hit._ov = ov; }
-                });
-              }
+              // overlay group > fetched GeoJSON layer > feature layers
+              (function walk(l) {
+                if (hit) { return; }
+                if (l.feature && l.feature.properties.code === code) { hit = l; hit._ov = ov; }
+                else if (l.eachLayer && !l.getLatLngs) { l.eachLayer(walk); }
+              })(ov);
             });
             S.map.addLayer(hit._ov);
             hit.openPopup(hit.getLatLng ? hit.getLatLng() : undefined);

@@ -124,3 +124,15 @@ def county(conn: SyncConn) -> Response:
     row = conn.execute(COUNTY_GEOJSON_SQL).fetchone()
     body = next(iter(row.values())) if isinstance(row, dict) else row[0]
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+
+
+@router.get("/api/map/layers/{name}",
+            summary="Map data layer / 地图数据图层 (GeoJSON)",
+            description="One data layer of the investor and planner maps: county, zones, "
+                        "infrastructure, upgrades, enterprises, context (roads, rail, river), "
+                        "outline (geometry only), terrain (overlay list). The pages fetch "
+                        "these instead of carrying stored values in their scripts.")
+def map_layer(name: str, conn: SyncConn) -> Response:
+    body = investor.map_layer(conn, name)
+    media = "application/json" if name == "terrain" else "application/geo+json"
+    return Response(json.dumps(body, ensure_ascii=False), media_type=media)

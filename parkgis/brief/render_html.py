@@ -8,7 +8,6 @@ from an e-mail attachment, on a laptop in a meeting room without Wi-Fi.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 import folium
@@ -20,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from parkgis.brief.facts import BriefFacts, area_ha_text, area_mu_text
 from parkgis.brief.static_maps import HIGHLIGHT, L
-from parkgis.maps import assets, i18n, layers
+from parkgis.maps import assets, datamap, i18n, layers
 from parkgis.vocabulary import SERVICES
 
 CSS = """
@@ -62,22 +61,18 @@ def _to_lonlat(srid: int) -> Any:
     return conv
 
 
-def _fc(rows: list[dict[str, Any]], conv: Any, props: tuple[str, ...]) -> dict[str, Any]:
-    # Folium's GeoJsonTooltip puts property values into innerHTML: escaped here, they show
-    # literally (the style functions only read vocabulary words, which escaping leaves alone).
+def _features(rows: list[dict[str, Any]], conv: Any, style: Any,
+              tip: Any = None) -> list[dict[str, Any]]:
+    """GeoJSON features for the data block: the style, and the tooltip as plain text (the page
+    script sets it with textContent, so it shows literally and is never markup)."""
     feats = []
     for r in rows:
-        g = conv(r["geom"])
-        feats.append({"type": "Feature", "geometry": shapely.geometry.mapping(g),
-                      "properties": {k: (i18n.esc(r[k]) if r.get(k) is not None else None)
-                                     for k in props}})
-    return {"type": "FeatureCollection", "features": feats}
-
-
-def _tooltip(fc: dict[str, Any], fields: list[str]) -> folium.GeoJsonTooltip | None:
-    """A tooltip on ``fields``, or none for an empty layer: Folium refuses a tooltip whose
-    fields it cannot find in the data (a parcel far from everything has no neighbours)."""
-    return folium.GeoJsonTooltip(fields, labels=False) if fc["features"] else None
+        props: dict[str, Any] = {"_style": style(r)}
+        if tip is not None:
+            props["_tip"] = tip(r)
+        feats.append({"type": "Feature", "geometry": shapely.geometry.mapping(conv(r["geom"])),
+                      "properties": props})
+    return feats
 
 
 def _e(s: Any) -> str:
@@ -187,7 +182,11 @@ def _side(f: BriefFacts, lang: str) -> str:
 
 
 def build_map(f: BriefFacts, lang: str) -> folium.Map:
-    """The Folium map of the brief (no basemap; assets not yet localised)."""
+    """The Folium map of the brief (no basemap; assets not yet localised).
+
+    Folium only creates the (empty, constant-named) layer groups; the features and their
+    tooltips travel in a JSON data block that ``datamap.js`` draws (:mod:`parkgis.maps.datamap`).
+    """
     conv = _to_lonlat(f.srid)
     x0, y0, x1, y1 = f.window
     (lo0, la0), (lo1, la1) = (conv(shapely.Point(x0, y0)).coords[0],
@@ -198,58 +197,57 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
     m.add_to(fig)
     layers.MetricScale().add_to(m)
     m.fit_bounds([[la0, lo0], [la1, lo1]])
+
+    def name(r: dict[str, Any]) -> str:
+        return str((r.get("name_en") if lang == "en" else r.get("name_zh")) or "")
+
+    groups: dict[str, Any] = {}
+    data: list[dict[str, Any]] = []
+
+    def add(key: str, label: str, feats: list[dict[str, Any]], control: bool = True,
+            **opts: Any) -> None:
+        groups[key] = folium.FeatureGroup(name=label, control=control)
+        groups[key].add_to(m)
+        data.append(datamap.layer(key, feats, **opts))
+
     others = [r for r in f.parcels.rows if r["code"] != f.code]
-    others_fc = _fc(others, conv, ("code", "status"))
-    folium.GeoJson(
-        others_fc, name=L("地块", "Parcels", lang),
-        style_function=lambda ft: {
-            "fillColor": layers.STATUS_COLOURS.get(ft["properties"]["status"], "#ccc"),
-            "fillOpacity": layers.STATUS_OPACITY.get(ft["properties"]["status"], 0.5),
-            "color": "#ffffff", "weight": 1},
-        tooltip=_tooltip(others_fc, ["code"])).add_to(m)
-    folium.GeoJson(
-        _fc(f.zones.rows, conv, ("code", "status", "name_zh")), name=L("园区", "Zones", lang),
-        style_function=lambda ft: {**layers.zone_style(ft["properties"]["status"]),
-                                   "fillOpacity": 0, "interactive": False}).add_to(m)
-    infra_fc = _fc(f.infrastructure.rows, conv, ("code", "kind", "status", "name_zh",
-                                                 "name_en"))
-    folium.GeoJson(
-        infra_fc, name=L("基础设施", "Infrastructure", lang),
-        style_function=lambda ft: layers.infra_style(ft["properties"]["kind"],
-                                                     ft["properties"]["status"]),
-        marker=folium.CircleMarker(radius=5, weight=2, fill_opacity=0.9),
-        tooltip=_tooltip(infra_fc, ["name_en" if lang == "en" else "name_zh"])).add_to(m)
+    add("parcels", L("地块", "Parcels", lang), _features(
+        others, conv, lambda r: {"fillColor": layers.STATUS_COLOURS.get(r["status"], "#ccc"),
+                                 "fillOpacity": layers.STATUS_OPACITY.get(r["status"], 0.5),
+                                 "color": "#ffffff", "weight": 1},
+        lambda r: r["code"]))
+    add("zones", L("园区", "Zones", lang), _features(
+        f.zones.rows, conv, lambda r: {**layers.zone_style(r["status"]), "fillOpacity": 0,
+                                       "interactive": False}))
+    add("infrastructure", L("基础设施", "Infrastructure", lang), _features(
+        f.infrastructure.rows, conv, lambda r: layers.infra_style(r["kind"], r["status"]), name),
+        marker={"radius": 5, "weight": 2, "fillOpacity": 0.9})
     if f.upgrades_map.rows:
-        folium.GeoJson(
-            _fc(f.upgrades_map.rows, conv, ("code", "kind", "status", "name_zh", "name_en")),
-            name=L("提升工程", "Upgrades", lang),
-            style_function=lambda ft: {"color": "#ffd43b", "weight": 9, "opacity": 0.7,
-                                       "fillColor": "#ffd43b", "fillOpacity": 0.5},
-            marker=folium.CircleMarker(radius=9, weight=3, fill_opacity=0.5),
-            tooltip=folium.GeoJsonTooltip(["code", "name_en" if lang == "en" else "name_zh"],
-                                          labels=False)).add_to(m)
+        add("upgrades", L("提升工程", "Upgrades", lang), _features(
+            f.upgrades_map.rows, conv,
+            lambda r: {"color": "#ffd43b", "weight": 9, "opacity": 0.7, "fillColor": "#ffd43b",
+                       "fillOpacity": 0.5},
+            lambda r: f"{r['code']} {name(r)}"),
+            marker={"radius": 9, "weight": 3, "fillOpacity": 0.5})
     target = [r for r in f.parcels.rows if r["code"] == f.code]
-    folium.GeoJson(
-        _fc(target, conv, ("code",)), name=i18n.esc(f.code),
-        style_function=lambda ft: {"fillColor": HIGHLIGHT, "fillOpacity": 0.85,
-                                   "color": "#7a0052", "weight": 3},
-        tooltip=folium.GeoJsonTooltip(["code"], labels=False)).add_to(m)
+    add("target", L("本地块", "This parcel", lang), _features(
+        target, conv, lambda r: {"fillColor": HIGHLIGHT, "fillOpacity": 0.85,
+                                 "color": "#7a0052", "weight": 3},
+        lambda r: r["code"]))
     if f.fit is not None and f.fit.footprint is not None:
-        folium.GeoJson(
-            {"type": "Feature", "properties": {},
-             "geometry": shapely.geometry.mapping(conv(f.fit.footprint))},
-            name=L("拟建厂房", "Project footprint", lang),
-            style_function=lambda ft: {"color": "#111", "weight": 2, "dashArray": "6 4",
-                                       "fillColor": "#fff", "fillOpacity": 0.4}).add_to(m)
-    for e in f.enterprises.rows:
-        pt = conv(e["geom"])
-        colour = layers.MARKER_CSS.get(layers.role_icon(e["chain_role"])[0], "#888")
-        folium.CircleMarker([pt.y, pt.x], radius=7 if e["is_anchor"] else 5, color="#fff",
-                            weight=1.5, fill=True, fill_color=colour, fill_opacity=1,
-                            # Folium puts tooltip text in a JavaScript template literal.
-                            tooltip=i18n.esc(e["name_en"] if lang == "en" else e["name_zh"]),
-                            ).add_to(m)
+        add("footprint", L("拟建厂房", "Project footprint", lang), [
+            {"type": "Feature", "geometry": shapely.geometry.mapping(conv(f.fit.footprint)),
+             "properties": {"_style": {"color": "#111", "weight": 2, "dashArray": "6 4",
+                                       "fillColor": "#fff", "fillOpacity": 0.4}}}])
+    ents = _features(f.enterprises.rows, conv, lambda r: {}, name)
+    for ft, r in zip(ents, f.enterprises.rows, strict=True):
+        colour = layers.MARKER_CSS.get(layers.role_icon(r["chain_role"])[0], "#888")
+        ft["properties"]["_marker"] = {"radius": 7 if r["is_anchor"] else 5, "color": "#fff",
+                                       "weight": 1.5, "fill": True, "fillColor": colour,
+                                       "fillOpacity": 1}
+    add("enterprises", L("企业", "Enterprises", lang), ents, control=False)
     folium.LayerControl(collapsed=True).add_to(m)
+    datamap.add_data_map(m, groups, data)
     return m
 
 
@@ -275,10 +273,9 @@ def render_html(f: BriefFacts, lang: str = "both") -> str:
         page = page[:end] + "</div></div>" + page[end:]
     else:  # pragma: no cover - folium changed its markup; keep the facts visible anyway
         page = page.replace("<body>", f"<body>{side}", 1)
-    # "<" escaped: a code can never close the data block.
-    meta = json.dumps({"code": f.code, "lang": lang, "data_version": f.data_version}
-                      ).replace("<", "\\u003c")
-    page = page.replace("</head>", f'<script type="application/json" id="pg-brief-meta">'
-                                   f"{meta}</script></head>", 1)
+    # A non-executable data block, escaped so that a code can never close it.
+    meta = datamap.json_data_block({"code": f.code, "lang": lang,
+                                    "data_version": f.data_version}, "pg-brief-meta")
+    page = page.replace("</head>", f"{meta}</head>", 1)
     # No server sends this file's headers: the policy travels inside it.
     return assets.with_meta_csp(page)

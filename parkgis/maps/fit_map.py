@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from parkgis import fit
-from parkgis.maps import assets, layers
+from parkgis.maps import assets, datamap, layers
 from parkgis.settings import SitingSettings
 
 PARCELS_SQL = """
@@ -72,28 +72,28 @@ def build_fit_map(conn: psycopg.Connection, result: fit.MatchResult) -> folium.M
             colour, kind, tip = "#c8c8c8", "other", f"{code} · {float(r['area_mu']):.1f} 亩 mu"
         feats.append({"type": "Feature", "geometry": json.loads(r["geometry"]),
                       "properties": {"code": code, "colour": colour, "kind": kind,
-                                     "tip": escape(tip)}})
+                                     "_tip": tip,
+                                     "_style": {"color": "#555555", "weight": 0.6,
+                                                "fillColor": colour, "fillOpacity": 0.7}}})
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=False)
     layers.MetricScale().add_to(m)
     order = {"other": 0, "near": 1, "match": 2}
     feats.sort(key=lambda f: order[f["properties"]["kind"]])
-    layer = folium.GeoJson(
-        {"type": "FeatureCollection", "features": feats}, name="地块 parcels",
-        style_function=lambda f: {"color": "#555555", "weight": 0.6,
-                                  "fillColor": f["properties"]["colour"], "fillOpacity": 0.7},
-        tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False),
-    )
-    layer.add_to(m)
+    # Folium only makes the (constant-named) groups; features and tooltip texts travel in a
+    # JSON data block that datamap.js draws with textContent (no stored value in a script).
+    groups = {"parcels": folium.FeatureGroup(name="地块 parcels")}
+    data = [datamap.layer("parcels", feats)]
+    groups["parcels"].add_to(m)
     fps = [{"type": "Feature", "geometry": mt["footprint"],
-            "properties": {"tip": escape(f"{' + '.join(mt['parcels'])}: "
-                                         f"厂房 footprint, 得分 score {mt['score']:.1f}")}}
+            "properties": {"_tip": f"{' + '.join(mt['parcels'])}: "
+                                   f"厂房 footprint, 得分 score {mt['score']:.1f}",
+                           "_style": {"color": "#1f2d3d", "weight": 2, "fillOpacity": 0.15,
+                                      "dashArray": "4 3"}}}
            for mt in body["matches"] if mt["footprint"]]
     if fps:
-        folium.GeoJson({"type": "FeatureCollection", "features": fps},
-                       name="厂房位置 footprint",
-                       style_function=lambda f: {"color": "#1f2d3d", "weight": 2,
-                                                 "fillOpacity": 0.15, "dashArray": "4 3"},
-                       tooltip=folium.GeoJsonTooltip(fields=["tip"], labels=False)).add_to(m)
+        groups["footprints"] = folium.FeatureGroup(name="厂房位置 footprint")
+        groups["footprints"].add_to(m)
+        data.append(datamap.layer("footprints", fps))
     if feats:
         xs, ys = [], []
         for f in (feats if not scores else [f for f in feats if f["properties"]["kind"]
@@ -109,6 +109,7 @@ def build_fit_map(conn: psycopg.Connection, result: fit.MatchResult) -> folium.M
              f"near misses</div>")
     m.get_root().html.add_child(folium.Element(title))
     folium.LayerControl().add_to(m)
+    datamap.add_data_map(m, groups, data)
     return assets.localise(m)
 
 

@@ -6,7 +6,9 @@ What the map carries, and why it scales:
   through Leaflet.VectorGrid, coloured by status in the browser, so the page does not grow
   with the number of parcels (10^6 parcels cost tiles, not page weight);
 * the small layers (county boundary, park boundaries, infrastructure, upgrades, resident
-  enterprises) are embedded as GeoJSON, so the default view needs no request but tiles;
+  enterprises) are fetched by the page script as GeoJSON (``/api/map/layers/{name}``,
+  :func:`map_layer`) into layer groups Folium created empty: no stored value is ever placed
+  inside one of the page's scripts (issue 11), popups are built with DOM nodes;
 * the default basemap is *none*: the county boundary, roads, rail and the river drawn from our
   own tables make the map readable offline. OpenStreetMap, Tianditu (only with a key) and AMap
   are offered; AMap is GCJ-02, and while it is shown the page shifts our overlays to GCJ-02
@@ -30,12 +32,11 @@ import folium.plugins as plugins
 import psycopg
 from branca.element import MacroElement
 from folium.template import Template
-from folium.utilities import JsCode
 from psycopg.rows import dict_row
 
 from parkgis.jsonvalues import jsonable
 from parkgis.maps import assets, i18n, layers
-from parkgis.maps.i18n import esc, span
+from parkgis.maps.i18n import span
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
 # Simplification tolerance (degrees, ~10 m) for the county outline: it frames the map and is
@@ -166,87 +167,109 @@ def terrain_overlays(conn: psycopg.Connection) -> list[dict[str, Any]]:
     return out
 
 
-# --- popups ------------------------------------------------------------------------------
+# --- the data layers, served as JSON ------------------------------------------------------
 
-# Popup HTML travels as GeoJSON properties (JSON) or inside Folium's template literals and is
-# inserted as HTML: every stored value goes through esc(), which is inert in both places.
+# The page's inline scripts (Folium's) carry no stored value: the layers below are fetched by
+# ``investor.js`` / ``planner.js`` from ``GET /api/map/layers/{name}`` and their popups and
+# tooltips are built there with DOM nodes and textContent. Properties pass through as stored
+# (other columns added to a layer appear in the JSON without a change here); the keys
+# starting with "_" are our own drawing hints, computed from vocabulary words only.
 
-def _fmt(v: Any, digits: int = 0) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float | int):
-        return f"{v:,.{digits}f}"
-    return esc(v)
-
-
-def _tr(key: str, value: str) -> str:
-    return f"<tr><th>{span(key)}</th><td>{value}</td></tr>"
+LAYERS = ("county", "zones", "infrastructure", "upgrades", "enterprises", "context", "terrain",
+          "outline")
+# The public context the planner shows: roads, rail and the river (no utilities).
+CONTEXT_KINDS = ("expressway", "national_road", "trunk_road", "railway", "rail_siding", "river")
 
 
-def zone_popup(p: dict[str, Any]) -> str:
-    rows = [_tr("ui.kind", span(f"zone.{p['kind']}")),
-            _tr("ui.status", span(f"zone.{p['status']}")),
-            _tr("ui.area", f"{_fmt(p['area_m2'] / 10000, 1)} {span('ui.ha')} · "
-                           f"{_fmt(p['area_m2'] * 15 / 10000, 0)} {span('ui.mu')}")]
-    return (f'<div class="pg-pop"><h6>{span(zh=p["name_zh"], en=p["name_en"])}</h6>'
-            f'<table>{"".join(rows)}</table></div>')
+def _styled(fc: dict[str, Any], style: Any) -> dict[str, Any]:
+    for f in fc["features"]:
+        f["properties"]["_style"] = style(f["properties"])
+    return fc
 
 
-def infra_popup(p: dict[str, Any]) -> str:
-    rows = [_tr("ui.kind", span(f"infra.{p['kind']}")),
-            _tr("ui.status", span(f"infra_status.{p['status']}"))]
-    if p.get("capacity") is not None:
-        rows.append(_tr("ui.capacity", f"{_fmt(p['capacity'], 0)} {esc(p.get('capacity_unit'))}"))
-    if p.get("voltage_kv") is not None:
-        rows.append(_tr("ui.voltage", _fmt(p["voltage_kv"], 0)))
-    if p.get("diameter_mm") is not None:
-        rows.append(_tr("ui.diameter", _fmt(p["diameter_mm"], 0)))
-    return (f'<div class="pg-pop"><h6>{span(zh=p["name_zh"], en=p["name_en"])}</h6>'
-            f'<table>{"".join(rows)}</table></div>')
+def map_layer(conn: psycopg.Connection, name: str) -> dict[str, Any]:
+    """One data layer of the maps as GeoJSON (``terrain``: the overlay list).
 
+    Parameters
+    ----------
+    conn : psycopg.Connection
+    name : str
+        one of :data:`LAYERS`.
 
-def upgrade_popup(p: dict[str, Any]) -> str:
-    rows = [_tr("ui.kind", span(f"infra.{p['kind']}")),
-            _tr("ui.status", span(f"upgrade_status.{p['status']}"))]
-    if p.get("capacity_added") is not None:
-        rows.append(_tr("ui.capacity",
-                        f"+{_fmt(p['capacity_added'], 0)} {esc(p.get('capacity_unit'))}"))
-    rows.append(_tr("ui.start", _fmt(p.get("start_date"))))
-    rows.append(_tr("ui.finish", _fmt(p.get("finish_date"))
-                    + (f' <b class="pg-overdue">{span(zh="逾期未完工", en="overdue")}</b>'
-                       if p.get("overdue") else "")))
-    if p.get("cost_wan") is not None:
-        rows.append(_tr("ui.cost", _fmt(p["cost_wan"], 0)))
-    return (f'<div class="pg-pop pg-upgrade"><h6><i class="fa fa-person-digging"></i> '
-            f'{span(zh=p["name_zh"], en=p["name_en"])}</h6>'
-            f'<table>{"".join(rows)}</table></div>')
+    Returns
+    -------
+    dict
+        a FeatureCollection whose features carry their stored properties plus drawing hints
+        (``_style``; ``_group`` and ``_marker`` for infrastructure; ``_colour`` and ``_icon``
+        for enterprises), or ``{"overlays": [...]}`` for ``terrain``.
 
+    Raises
+    ------
+    NotFound
+        for a name that is not a layer.
+    """
+    from parkgis.errors import NotFound
 
-def enterprise_popup(e: dict[str, Any]) -> str:
-    rows = [_tr("ui.role", span(f"role.{e['chain_role']}")),
-            _tr("ui.kind", span(f"industry.{e['industry']}"))]
-    if e.get("is_anchor"):
-        rows.append(_tr("ui.anchor", span("ui.yes")))
-    if e.get("employees") is not None:
-        rows.append(_tr("ui.employees", _fmt(e["employees"])))
-    return (f'<div class="pg-pop"><h6>{span(zh=e["name_zh"], en=e["name_en"])}</h6>'
-            f'<table>{"".join(rows)}</table></div>')
+    if name not in LAYERS:
+        raise NotFound(f"没有图层 {name[:40]!r} / no layer {name[:40]!r}")
+    cur = conn.cursor(row_factory=dict_row)
+    p = {"digits": COORD_DIGITS, "tol": COUNTY_SIMPLIFY_DEG}
+    if name == "terrain":
+        return {"overlays": terrain_overlays(conn)}
+    if name == "county":
+        return _styled(feature_collection(_features(cur.execute(COUNTY_SQL, p).fetchall())),
+                       lambda _: layers.COUNTY_STYLE)
+    if name in ("zones", "outline"):
+        fc = feature_collection(_features(cur.execute(ZONES_SQL, p).fetchall()))
+        if name == "outline":  # geometry only: the minimap draws shapes, never names
+            county = _features(cur.execute(COUNTY_SQL, p).fetchall())
+            feats = [{"type": "Feature", "geometry": f["geometry"], "properties": {
+                "_style": {"color": "#555", "weight": 1, "fill": False}}} for f in county]
+            feats += [{"type": "Feature", "geometry": f["geometry"], "properties": {
+                "_style": layers.zone_style(f["properties"]["status"])}}
+                for f in fc["features"]]
+            return feature_collection(feats)
+        return _styled(fc, lambda q: layers.zone_style(q["status"]))
+    if name in ("infrastructure", "context"):
+        feats = _features(cur.execute(INFRA_SQL, p).fetchall())
+        if name == "context":
+            feats = [f for f in feats if f["properties"]["kind"] in CONTEXT_KINDS]
+        for f in feats:
+            q = f["properties"]
+            q["_style"] = layers.infra_style(q["kind"], q["status"])
+            q["_group"] = layers.infra_group(q["kind"])
+            q["_icon"] = layers.INFRA_ICONS.get(q["kind"])
+            q["_marker"] = {"radius": 6, "weight": 2, "fillOpacity": 0.9}
+        return feature_collection(feats)
+    if name == "upgrades":
+        feats = _features(cur.execute(UPGRADES_SQL, p).fetchall())
+        for f in feats:
+            q = f["properties"]
+            q["_style"] = layers.infra_style(q["kind"], q["status"], bool(q.get("overdue")))
+            q["_marker"] = {"radius": 7, "weight": 3, "fillOpacity": 0.3, "dashArray": "3 3"}
+        return feature_collection(feats)
+    feats = []
+    for r in cur.execute(ENTERPRISES_SQL):
+        q = {k: jsonable(v) for k, v in r.items()}
+        lon, lat = q.pop("lon"), q.pop("lat")
+        q["_colour"], q["_icon"] = layers.role_icon(q["chain_role"])
+        feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                      "properties": q})
+    return feature_collection(feats)
 
 
 # --- Folium elements of ours -------------------------------------------------------------
 
-BIND_FEATURE = JsCode("function (feature, layer) { PG.bindFeature(feature, layer); }")
-
-
 class OverlayMiniMap(plugins.MiniMap):
-    """A minimap drawn from our own GeoJSON (county and parks), not from a tile server.
+    """A minimap drawn from our own outlines (county and parks), not from a tile server.
 
-    Folium's MiniMap needs a tile layer, which offline means a blank square.
+    Folium's MiniMap needs a tile layer, which offline means a blank square. The layer starts
+    empty; ``investor.js`` fills it from ``/api/map/layers/outline``.
     """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-            var {{ this.get_name() }}_layer = L.geoJSON({{ this.geojson|tojson }}, {
+            var {{ this.get_name() }}_layer = L.geoJSON(null, {
                 style: function (f) { return f.properties._style; }, interactive: false
             });
             var {{ this.get_name() }} = new L.Control.MiniMap(
@@ -255,9 +278,8 @@ class OverlayMiniMap(plugins.MiniMap):
         {% endmacro %}
     """)
 
-    def __init__(self, geojson: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.geojson = geojson
 
 
 class PageRegistry(MacroElement):
@@ -271,18 +293,20 @@ class PageRegistry(MacroElement):
                     {{ k|tojson }}: {{ v.get_name() }},{% endfor %} },
                 bases: { {% for k, v in this.bases.items() %}
                     {{ k|tojson }}: {{ v.get_name() }},{% endfor %} },
+                {% if this.minimap %}minimap: {{ this.minimap.get_name() }}_layer,{% endif %}
                 config: {{ this.config|tojson }}
             });
         {% endmacro %}
     """)
 
     def __init__(self, overlays: dict[str, Any], bases: dict[str, Any],
-                 config: dict[str, Any]) -> None:
+                 config: dict[str, Any], minimap: OverlayMiniMap | None = None) -> None:
         super().__init__()
         self._name = "PageRegistry"
         self.overlays = overlays
         self.bases = bases
         self.config = config
+        self.minimap = minimap
 
 
 def parcel_tile_options() -> str:
@@ -305,7 +329,8 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
     Parameters
     ----------
     data : MapData
-        the embedded layers (see :func:`load_map_data`).
+        what shapes the page (bounds, which terrain overlays exist); the layers' features
+        and names are not embedded but fetched by the page (:func:`map_layer`).
     tianditu_key : str, optional
         offer the Tianditu basemap (vec_w + cva_w, Web Mercator) with this key.
     tiles_url : str
@@ -334,8 +359,8 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
     _add_infrastructure(m, data, overlays)
     _add_terrain(m, data, overlays)
     _add_enterprises(m, data, overlays)
-    _add_controls(m, data)
-    PageRegistry(overlays, bases, page_config(data, tiles_url)).add_to(m)
+    mini = _add_controls(m)
+    PageRegistry(overlays, bases, page_config(data, tiles_url), mini).add_to(m)
     return assets.localise(m, inline=inline)
 
 
@@ -369,24 +394,16 @@ def _add_basemaps(m: folium.Map, tianditu_key: str | None) -> dict[str, Any]:
     return bases
 
 
-def _add_boundaries(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
-    """The county outline and the park boundaries, with their (escaped) popups."""
-    for f in data.county["features"]:
-        names = span(zh=f["properties"]["name_zh"], en=f["properties"]["name_en"])
-        f["properties"]["_html"] = f'<div class="pg-pop"><h6>{names}</h6></div>'
-    overlays["county"] = folium.GeoJson(
-        data.county, name=span("layer.county"), style_function=lambda f: layers.COUNTY_STYLE,
-        on_each_feature=BIND_FEATURE)
-    overlays["county"].add_to(m)
+def _empty_group(m: folium.Map, key: str, overlays: dict[str, Any]) -> None:
+    """An empty, named layer group the page script fills from ``/api/map/layers``."""
+    overlays[key] = folium.FeatureGroup(name=span(f"layer.{key}"))
+    overlays[key].add_to(m)
 
-    for f in data.zones["features"]:
-        f["properties"]["_html"] = zone_popup(f["properties"])
-        f["properties"]["_label"] = "zone"
-    overlays["zones"] = folium.GeoJson(
-        data.zones, name=span("layer.zones"),
-        style_function=lambda f: layers.zone_style(f["properties"]["status"]),
-        on_each_feature=BIND_FEATURE)
-    overlays["zones"].add_to(m)
+
+def _add_boundaries(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
+    """The county outline and the park boundaries (filled by the page script)."""
+    _empty_group(m, "county", overlays)
+    _empty_group(m, "zones", overlays)
 
 
 def _add_parcels(m: folium.Map, tiles_url: str, overlays: dict[str, Any]) -> None:
@@ -400,38 +417,16 @@ def _add_parcels(m: folium.Map, tiles_url: str, overlays: dict[str, Any]) -> Non
 
 def _add_infrastructure(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
     """Infrastructure in three toggles (river, roads and rail, utilities), then upgrades."""
-    groups: dict[str, list[dict[str, Any]]] = {"roads_rail": [], "utilities": [], "river": []}
-    for f in data.infrastructure["features"]:
-        p = f["properties"]
-        p["_html"] = infra_popup(p)
-        p["_icon"] = layers.INFRA_ICONS.get(p["kind"])
-        groups[layers.infra_group(p["kind"])].append(f)
-    for group, feats in (("river", groups["river"]), ("roads_rail", groups["roads_rail"]),
-                         ("utilities", groups["utilities"])):
-        overlays[group] = folium.GeoJson(
-            feature_collection(feats), name=span(f"layer.{group}"),
-            style_function=lambda f: layers.infra_style(f["properties"]["kind"],
-                                                        f["properties"]["status"]),
-            on_each_feature=BIND_FEATURE,
-            marker=folium.CircleMarker(radius=6, weight=2, fill_opacity=0.9))
-        overlays[group].add_to(m)
-
-    for f in data.upgrades["features"]:
-        f["properties"]["_html"] = upgrade_popup(f["properties"])
-    overlays["upgrades"] = folium.GeoJson(
-        data.upgrades, name=span("layer.upgrades"),
-        style_function=lambda f: layers.infra_style(f["properties"]["kind"],
-                                                    f["properties"]["status"],
-                                                    bool(f["properties"].get("overdue"))),
-        on_each_feature=BIND_FEATURE,
-        marker=folium.CircleMarker(radius=7, weight=3, fill_opacity=0.3, dash_array="3 3"))
-    overlays["upgrades"].add_to(m)
+    for group in ("river", "roads_rail", "utilities", "upgrades"):
+        _empty_group(m, group, overlays)
 
 
 def _add_terrain(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
+    xmin, ymin, xmax, ymax = data.bounds
     for ov in data.terrain:
+        # Placeholder bounds: the page script sets the raster's own from the terrain layer.
         img = folium.raster_layers.ImageOverlay(
-            image="data:,", bounds=ov["bounds"], name=span(f"layer.{ov['id']}"),
+            image="data:,", bounds=[[ymin, xmin], [ymax, xmax]], name=span(f"layer.{ov['id']}"),
             opacity=0.55 if ov["id"] == "hillshade" else 0.7, show=False, pixelated=False)
         # Folium embeds anything that is not an absolute URL; our overlay is served by us.
         img.url = ov["url"]
@@ -440,61 +435,49 @@ def _add_terrain(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None
 
 
 def _add_enterprises(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
-    """Resident enterprises, clustered. Folium writes popup and tooltip HTML into JavaScript
-    template literals: both are built from :func:`span` / :func:`esc` output, which is inert
-    there (no backtick, ``$`` or backslash survives)."""
+    """Resident enterprises, clustered; the markers are added by ``investor.js``."""
     cluster = plugins.MarkerCluster(name=span("layer.enterprises"),
                                     options={"maxClusterRadius": 40,
                                              "disableClusteringAtZoom": 16})
-    for e in data.enterprises:
-        colour, icon = layers.role_icon(e["chain_role"])
-        folium.Marker(
-            [e["lat"], e["lon"]],
-            icon=folium.Icon(color=colour, icon=icon, prefix="fa"),
-            popup=folium.Popup(enterprise_popup(e), max_width=320),
-            tooltip=span(zh=e["name_zh"], en=e["name_en"]),
-            pg_code=e["code"],
-        ).add_to(cluster)
     cluster.add_to(m)
     overlays["enterprises"] = cluster
 
 
-def _add_controls(m: folium.Map, data: MapData) -> None:
+def _add_controls(m: folium.Map) -> OverlayMiniMap:
     """Layer switcher, full screen and a minimap drawn from our own outlines. Measuring is
     ``investor.js``'s own control: leaflet-measure needs eval, which the page's CSP refuses."""
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     plugins.Fullscreen(position="topleft", title="全屏 / Full screen",
                        title_cancel="退出全屏 / Exit full screen").add_to(m)
-    mini = feature_collection([
-        *({**f, "properties": {"_style": {"color": "#555", "weight": 1, "fill": False}}}
-          for f in data.county["features"]),
-        *({**f, "properties": {"_style": layers.zone_style(f["properties"]["status"])}}
-          for f in data.zones["features"]),
-    ])
-    OverlayMiniMap(mini, position="bottomright", width=160, height=130, zoom_level_offset=-4,
-                   toggle_display=True).add_to(m)
+    mini = OverlayMiniMap(position="bottomright", width=160, height=130, zoom_level_offset=-4,
+                          toggle_display=True)
+    mini.add_to(m)
+    return mini
+
+
+def known_roles(enterprises: list[dict[str, Any]]) -> list[str]:
+    """The chain roles of ``enterprises`` that our dictionary names (the legend's rows): a role
+    word we do not know is a stored value, and those stay out of the page's scripts."""
+    return sorted({e["chain_role"] for e in enterprises} & {
+        k.split(".", 1)[1] for k in i18n.LABELS if k.startswith("role.")})
 
 
 def page_config(data: MapData, tiles_url: str = PARCEL_TILES) -> dict[str, Any]:
-    """What ``PG.init`` receives besides the Leaflet objects (embedded as escaped JSON)."""
+    """What ``PG.init`` receives besides the Leaflet objects: our constants and numbers only.
+
+    Names, popups and features come from :func:`map_layer` through ``/api/map/layers``.
+    """
     xmin, ymin, xmax, ymax = data.bounds
-    roles = sorted({e["chain_role"] for e in data.enterprises})
     return {
         "tiles": tiles_url,
+        "layers": "/api/map/layers/",
         "bounds": [[ymin, xmin], [ymax, xmax]],
         "statusStyle": {s: {"fillColor": layers.STATUS_COLOURS[s],
                             "fillOpacity": layers.STATUS_OPACITY[s]}
                         for s in layers.STATUS_COLOURS},
         "highlight": layers.HIGHLIGHT_COLOUR,
         "selected": layers.SELECTED_COLOUR,
-        "legend": layers.legend_html(roles),
-        "enterprises": [{"code": e["code"], "zh": e["name_zh"], "en": e["name_en"],
-                         "lat": e["lat"], "lon": e["lon"], "role": e["chain_role"]}
-                        for e in data.enterprises],
-        "zones": [{"code": f["properties"]["code"], "zh": f["properties"]["name_zh"],
-                   "en": f["properties"]["name_en"]} for f in data.zones["features"]],
-        "roles": roles,
-        "landuse": data.landuse_codes,
+        "legend": layers.legend_html(known_roles(data.enterprises)),
         # Which terrain filters the search can honour: the rasters behind the overlays.
         "terrain": {"dem": any(o["id"] == "hillshade" for o in data.terrain),
                     "flood": any(o["id"] == "flood" for o in data.terrain)},

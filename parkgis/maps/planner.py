@@ -1,10 +1,11 @@
 """The planner workbench map at ``/planner``: a Folium map the page script edits on.
 
-The map carries only public context (county and park boundaries, roads and rail), so the page
-itself can be public HTML. Parcels — with their confidential fields — are fetched by the page
-script with the planner's bearer token (``GET /api/planner/parcels``) and drawn as editable
-GeoJSON: exact polygons are needed to draw a split line across one and to pick neighbours to
-merge, which vector tiles (clipped, simplified) cannot give.
+The map shows only public context (county and park boundaries, roads and rail), fetched by the
+page script from ``/api/map/layers`` into groups Folium created empty, so the page itself is
+public HTML with no stored value in any script. Parcels — with their confidential fields —
+are fetched by the page script with the planner's bearer token (``GET /api/planner/parcels``)
+and drawn as editable GeoJSON: exact polygons are needed to draw a split line across one and
+to pick neighbours to merge, which vector tiles (clipped, simplified) cannot give.
 
 Leaflet.draw is loaded from our vendored copy (``/static/vendor/leaflet-draw``), never a CDN.
 The page script ``/static/js/planner.js`` defines ``PGP``; :class:`PlannerRegistry` hands it
@@ -22,11 +23,10 @@ from folium.template import Template
 
 from parkgis.maps import assets, layers
 from parkgis.maps.i18n import both
-from parkgis.maps.investor import MapData, feature_collection
+from parkgis.maps.investor import MapData
 
 DRAW_JS = f"{assets.VENDOR_URL}/leaflet-draw/leaflet.draw.js"
 DRAW_CSS = f"{assets.VENDOR_URL}/leaflet-draw/leaflet.draw.css"
-CONTEXT_KINDS = ("expressway", "national_road", "trunk_road", "railway", "rail_siding", "river")
 
 
 class DrawAssets(JSCSSMixin, MacroElement):
@@ -69,7 +69,7 @@ def build_planner_map(data: MapData) -> folium.Map:
     Parameters
     ----------
     data : MapData
-        the public context layers (:func:`parkgis.maps.investor.load_map_data`).
+        the page's frame (bounds); the context layers are fetched by ``planner.js``.
 
     Returns
     -------
@@ -92,30 +92,17 @@ def build_planner_map(data: MapData) -> folium.Map:
         attr='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
         overlay=False, show=False, max_zoom=21, max_native_zoom=19).add_to(m)
 
+    # Empty groups: planner.js fills them from /api/map/layers (no stored value in a script).
     overlays: dict[str, Any] = {}
-    overlays["county"] = folium.GeoJson(
-        data.county, name=both("layer.county"), style_function=lambda f: layers.COUNTY_STYLE,
-        interactive=False)
-    overlays["county"].add_to(m)
-    overlays["zones"] = folium.GeoJson(
-        data.zones, name=both("layer.zones"),
-        style_function=lambda f: {**layers.zone_style(f["properties"]["status"]),
-                                  "fillOpacity": 0.03},
-        interactive=False)
-    overlays["zones"].add_to(m)
-    context = [f for f in data.infrastructure["features"]
-               if f["properties"]["kind"] in CONTEXT_KINDS]
-    overlays["roads_rail"] = folium.GeoJson(
-        feature_collection(context), name=both("layer.roads_rail"),
-        style_function=lambda f: layers.infra_style(f["properties"]["kind"],
-                                                    f["properties"]["status"]),
-        interactive=False)
-    overlays["roads_rail"].add_to(m)
+    for key in ("county", "zones", "roads_rail"):
+        overlays[key] = folium.FeatureGroup(name=both(f"layer.{key}"))
+        overlays[key].add_to(m)
     # Parcels are added by the page script (they need the planner's token).
     folium.map.CustomPane("pgpParcels", z_index=420, pointer_events=True).add_to(m)
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
 
     config = {
+        "layers": "/api/map/layers/",
         "bounds": [[ymin, xmin], [ymax, xmax]],
         "statusStyle": {s: {"fillColor": layers.STATUS_COLOURS[s],
                             "fillOpacity": layers.STATUS_OPACITY[s]}

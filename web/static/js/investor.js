@@ -87,17 +87,138 @@
       stroke: true, color: sel ? S.cfg.selected : '#ffffff', weight: sel ? 3 : (z >= 15 ? 1 : 0.5), opacity: 0.9,
     };
   };
-  PG.bindFeature = function (feature, layer) {
-    var p = feature.properties || {};
-    if (p._html) {
-      layer.bindPopup(p._html, { maxWidth: 320 });
+
+  // ---- data layers: fetched as JSON, popups and tooltips built as DOM nodes ----------------
+  // No stored value is ever part of the page's scripts or of an HTML string: names reach the
+  // page only through textContent and setAttribute (issue 11).
+  function node(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text != null) { e.textContent = String(text); }
+    return e;
+  }
+  function ttNode(zh, en) {  // a switchable span from two stored texts
+    zh = zh == null ? '' : String(zh); en = en == null || en === '' ? zh : String(en);
+    var e = node('span', 'i18n', S.lang === 'en' ? en : zh);
+    e.setAttribute('data-zh', zh); e.setAttribute('data-en', en);
+    return e;
+  }
+  function tNode(key) { var p = pair(key); return ttNode(p[0], p[1]); }
+  function val(v, d) { return v == null || v === '' ? '—' : (typeof v === 'number' ? fmt(v, d) : String(v)); }
+  function popupNode(p, rows, cls, icon) {
+    var div = node('div', 'pg-pop' + (cls ? ' ' + cls : '')), h = node('h6');
+    if (icon) { h.appendChild(node('i', 'fa fa-' + icon)); h.appendChild(document.createTextNode(' ')); }
+    h.appendChild(ttNode(p.name_zh, p.name_en));
+    div.appendChild(h);
+    if (rows.length) {
+      var table = node('table');
+      rows.forEach(function (r) {
+        var tr = node('tr'), th = node('th'), td = node('td');
+        th.appendChild(tNode(r[0]));
+        r.slice(1).forEach(function (x) { td.appendChild(typeof x === 'string' ? document.createTextNode(x) : x); });
+        tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
+      });
+      div.appendChild(table);
     }
-    if (p._label === 'zone') {
-      layer.bindTooltip(tt(p.name_zh, p.name_en), { permanent: true, direction: 'center', className: 'pg-zone-label' });
-    } else if (p.name_zh && layer.bindTooltip && p.kind !== undefined) {
-      layer.bindTooltip(tt(p.name_zh, p.name_en), { sticky: true });
-    }
+    return div;
+  }
+  var POPUPS = {
+    county: function (p) { return popupNode(p, []); },
+    zones: function (p) {
+      return popupNode(p, [['ui.kind', tNode('zone.' + p.kind)], ['ui.status', tNode('zone.' + p.status)],
+        ['ui.area', val(p.area_m2 / 10000, 1) + ' ', tNode('ui.ha'), ' · ' + val(p.area_m2 * 15 / 10000, 0) + ' ', tNode('ui.mu')]]);
+    },
+    infrastructure: function (p) {
+      var rows = [['ui.kind', tNode('infra.' + p.kind)], ['ui.status', tNode('infra_status.' + p.status)]];
+      if (p.capacity != null) { rows.push(['ui.capacity', val(p.capacity, 0) + ' ' + (p.capacity_unit == null ? '' : p.capacity_unit)]); }
+      if (p.voltage_kv != null) { rows.push(['ui.voltage', val(p.voltage_kv, 0)]); }
+      if (p.diameter_mm != null) { rows.push(['ui.diameter', val(p.diameter_mm, 0)]); }
+      return popupNode(p, rows);
+    },
+    upgrades: function (p) {
+      var rows = [['ui.kind', tNode('infra.' + p.kind)], ['ui.status', tNode('upgrade_status.' + p.status)]];
+      if (p.capacity_added != null) { rows.push(['ui.capacity', '+' + val(p.capacity_added, 0) + ' ' + (p.capacity_unit == null ? '' : p.capacity_unit)]); }
+      // past its finish date and not complete: marked so (the overdue rule is the database's)
+      rows.push(['ui.start', val(p.start_date)], ['ui.finish', val(p.finish_date) + (p.overdue ? ' · 逾期未完工 overdue' : '')]);
+      if (p.cost_wan != null) { rows.push(['ui.cost', val(p.cost_wan, 0)]); }
+      return popupNode(p, rows, 'pg-upgrade', 'person-digging');
+    },
+    enterprises: function (p) {
+      var rows = [['ui.role', tNode('role.' + p.chain_role)], ['ui.kind', tNode('industry.' + p.industry)]];
+      if (p.is_anchor) { rows.push(['ui.anchor', tNode('ui.yes')]); }
+      if (p.employees != null) { rows.push(['ui.employees', val(p.employees, 0)]); }
+      return popupNode(p, rows);
+    },
   };
+  PG.popupNode = function (layer, props) { return POPUPS[layer](props); };
+  function bindFeature(kind, f, layer) {
+    var p = f.properties || {};
+    layer.bindPopup(function () { return POPUPS[kind](p); }, { maxWidth: 320 });
+    if (kind === 'zones') {
+      layer.bindTooltip(ttNode(p.name_zh, p.name_en), { permanent: true, direction: 'center', className: 'pg-zone-label' });
+    } else if (kind !== 'county' && p.name_zh) {
+      layer.bindTooltip(function () { return ttNode(p.name_zh, p.name_en); }, { sticky: true });
+    }
+  }
+  function geoLayer(fc, kind) {
+    return L.geoJSON(fc, {
+      style: function (f) { return f.properties._style; },
+      pointToLayer: function (f, ll) { return L.circleMarker(ll, f.properties._marker || {}); },
+      onEachFeature: function (f, layer) { bindFeature(kind, f, layer); },
+    });
+  }
+  function getLayer(name) {
+    return fetch(S.cfg.layers + name, { headers: { Accept: 'application/geo+json, application/json' } })
+      .then(function (r) {
+        if (!r.ok) { throw new Error('layer ' + name + ': HTTP ' + r.status); }
+        return r.json();
+      });
+  }
+  function fill(group, layer) {
+    if (!group) { return; }
+    if (S.gcj) { shiftLayer(layer, true); }
+    group.addLayer(layer);
+  }
+  function loadLayers(minimap) {
+    var O = S.overlays, jobs = [];
+    ['county', 'zones', 'upgrades'].forEach(function (k) {
+      if (O[k]) { jobs.push(getLayer(k).then(function (fc) { fill(O[k], geoLayer(fc, k)); })); }
+    });
+    jobs.push(getLayer('infrastructure').then(function (fc) {
+      ['river', 'roads_rail', 'utilities'].forEach(function (g) {
+        var feats = fc.features.filter(function (f) { return f.properties._group === g; });
+        fill(O[g], geoLayer({ type: 'FeatureCollection', features: feats }, 'infrastructure'));
+      });
+    }));
+    if (O.enterprises) {
+      jobs.push(getLayer('enterprises').then(function (fc) {
+        var ms = fc.features.map(function (f) {
+          var p = f.properties, c = f.geometry.coordinates;
+          var m = L.marker([c[1], c[0]], {
+            icon: L.AwesomeMarkers.icon({ icon: p._icon, prefix: 'fa', markerColor: p._colour, iconColor: 'white' }),
+            pgCode: p.code,
+          });
+          m.bindPopup(function () { return POPUPS.enterprises(p); }, { maxWidth: 320 });
+          m.bindTooltip(function () { return ttNode(p.name_zh, p.name_en); });
+          if (S.gcj) { shiftLayer(m, true); }
+          return m;
+        });
+        O.enterprises.addLayers(ms);
+      }));
+    }
+    if (O.hillshade || O.flood) {
+      jobs.push(getLayer('terrain').then(function (t) {
+        t.overlays.forEach(function (ov) {
+          var img = O[ov.id];
+          if (!img) { return; }
+          img._pgBounds = L.latLngBounds(ov.bounds);
+          shiftLayer(img, S.gcj);
+        });
+      }));
+    }
+    if (minimap) { jobs.push(getLayer('outline').then(function (fc) { minimap.addData(fc); })); }
+    return Promise.all(jobs);
+  }
 
   // ---- GCJ-02 shift while AMap is the basemap ----------------------------------------------
   function mapLL(lls, fn) {
@@ -747,8 +868,14 @@
     addMeasure();
     wirePanel();
     restore();
-    PG.ready = true;
-    document.body.setAttribute('data-pg-ready', '1');
+    // Ready once the data layers are drawn (tests and the permalink's popups wait on it).
+    PG.layersLoaded = loadLayers(o.minimap).catch(function (e) {
+      console.error(e);
+      document.body.setAttribute('data-pg-layers', 'error');
+    }).then(function () {
+      PG.ready = true;
+      document.body.setAttribute('data-pg-ready', '1');
+    });
   };
   PG.state = S;
 })();

@@ -558,9 +558,32 @@ var PGP = (function () {
     ctl.addTo(S.map);
   }
 
+  // The public context (county, parks, roads and rail) is fetched, never part of the page's
+  // scripts; it is drawn without popups or names (issue 11).
+  function loadContext(overlays) {
+    var fills = { county: null, zones: { fillOpacity: 0.03 }, roads_rail: null };
+    var source = { county: 'county', zones: 'zones', roads_rail: 'context' };
+    return Promise.all(Object.keys(fills).filter(function (k) { return overlays[k]; }).map(function (k) {
+      return fetch(S.config.layers + source[k], { headers: { Accept: 'application/geo+json' } })
+        .then(function (r) {
+          if (!r.ok) { throw new Error('layer ' + k + ': HTTP ' + r.status); }
+          return r.json();
+        }).then(function (fc) {
+          overlays[k].addLayer(L.geoJSON(fc, {
+            interactive: false,
+            style: function (f) { return Object.assign({}, f.properties._style, fills[k] || {}); },
+            pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 5, interactive: false }); }
+          }));
+        });
+    })).catch(function (e) { console.error(e); });
+  }
+
   function init(opts) {
     S.map = opts.map;
     S.config = opts.config || {};
+    S.contextLoaded = loadContext(opts.overlays || {}).then(function () {
+      document.body.setAttribute('data-pgp-context', '1');
+    });
     var boot = function () {
       wire();
       legend();
