@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from parkgis.errors import InvalidInput
 from parkgis.ledger.common import DAY_END, SUPPLIED, Figure, ha, mu, ratio, rows
 
 ALL = "ALL"  # the whole cluster in per-zone tables
@@ -127,9 +128,11 @@ def _older_than(approved: date, as_of: date, years: int) -> bool:
 def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None,
           period_to: date | None = None) -> dict[str, Any]:
     """The land-stock accounts on ``as_of`` and the absorption over the period (default: the
-    calendar year to ``as_of``)."""
+    three calendar years to ``as_of``)."""
     period_to = period_to or as_of
-    period_from = period_from or date(period_to.year, 1, 1)
+    period_from = period_from or date(period_to.year - 2, 1, 1)
+    if period_from > period_to:
+        raise InvalidInput("期间起点晚于终点 / the period starts after it ends", param="from")
     p = {"as_of": as_of, "supplied": list(SUPPLIED)}
     zones = rows(conn, "SELECT code, name_zh, name_en, kind FROM zones ORDER BY code")
     by_status = rows(conn, SQL_BY_STATUS, p)
