@@ -5,6 +5,7 @@ from api.routers import (
     briefs,
     health,
     inquiries,
+    ledger,
     ogc,
     pages,
     parcel_actions,
@@ -28,6 +29,7 @@ ROUTERS = [
     uploads.router,
     inquiries.router,
     terrain.router,
+    ledger.router,
     tiles.router,         # /ogc/collections/{id}/tiles/... before the items routes
     ogc.router,
     planner.router,
