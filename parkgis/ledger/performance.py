@@ -12,7 +12,8 @@ Grading, for one year and one scheme:
 - Graded groups: 规模以上 firms by total score; smaller firms by tax per mu alone; exempt kinds
   (utilities, firms in their construction period) are scored but get no rank and no grade.
 - Grade by position in the group: rank r of n gets the first grade whose cut-off c has
-  r / n ≤ c (A 25 %, B 70 %, C 95 %, D the rest). Ties keep the order of the enterprise code.
+  r / n ≤ c (A 25 %, B 70 %, C 95 %, D the rest). Ties (equal to 6 decimals) keep the order
+  of the enterprise code.
 """
 
 from __future__ import annotations
@@ -300,10 +301,15 @@ INDICATORS: dict[str, Any] = {
 }
 
 
+def _cmp(x: float | None) -> float:
+    """A value as ranks compare it: to 6 decimals, so that land measured from a reprojected
+    outline (20.0000001 mu) does not break a tie that the figures make."""
+    return -1e300 if x is None else round(x, 6)
+
+
 def _grade_group(members: list[dict[str, Any]], key: str, cuts: list[tuple[str, float]]
                  ) -> None:
-    ordered = sorted(members, key=lambda m: (-(m[key] if m[key] is not None else -1e300),
-                                             m["enterprise_code"]))
+    ordered = sorted(members, key=lambda m: (-_cmp(m[key]), m["enterprise_code"]))
     n = len(ordered)
     for r, m in enumerate(ordered, start=1):
         m["rank"] = r
@@ -350,7 +356,7 @@ def grade(conn: psycopg.Connection, year: int, version: str | None = None,
             norm = 1.0 if hi == lo else min(max((x - lo) / (hi - lo), 0.0), 1.0)
             m["scores"][k] = w * (floor + span * norm) / 100
         ranked = sorted((m for m in firms if m["values"][k] is not None),
-                        key=lambda m: (-m["values"][k], m["enterprise_code"]))
+                        key=lambda m: (-_cmp(m["values"][k]), m["enterprise_code"]))
         for r, m in enumerate(ranked, start=1):
             m["indicator_rank"][k] = r
     for m in firms:
