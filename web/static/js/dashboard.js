@@ -179,6 +179,7 @@
   }
   window.addEventListener('resize', function () {
     Object.keys(charts).forEach(function (k) { charts[k].resize(); });
+    if (map) { map.invalidateSize(); }
   });
 
   function drawStock(s) {
@@ -285,6 +286,7 @@
           layer.bindPopup(box);
         }
       }).addTo(map);
+      map.invalidateSize();
       if (r.data.features.length) { map.fitBounds(gradeLayer.getBounds(), { padding: [10, 10] }); }
     });
   }
