@@ -100,9 +100,16 @@ DEFS: dict[str, tuple[str, str, str, str, str]] = {
                    "in the period, per quarter; median days from the parcel last becoming "
                    "available "
                    "to its allocation."),
-    "idle": ("供而未用 / 闲置土地", "Supplied but unused / idle land", "亩 / mu",
-             "依出让合同约定开工日判定（国土资源部令第53号）；需合同数据。",
-             "From the land contracts' agreed start dates (MLR Order 53); needs the contracts."),
+    "unused": ("供而未用", "Supplied, not started (供而未用)", "亩 / mu",
+               "截至该日已签出让合同（未收回）但尚未动工的地块面积（出让合同数据）。",
+               "Area of parcels under a signed land contract (not taken back) whose "
+               "construction had not started on the date (from the land contracts)."),
+    "idle": ("闲置土地", "Idle land (闲置土地)", "亩 / mu",
+             "依出让合同约定动工日判定（国土资源部令第53号）：满一年未动工，或开发不足且停工满一年；"
+             "扣除政府原因延误（parkgis.land.idle）。",
+             "From the land contracts (MLR Order 53): not started a year after the agreed "
+             "start, or under-developed and stopped for a year; government delays excluded "
+             "(parkgis.land.idle)."),
 }
 
 
@@ -218,21 +225,79 @@ def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None
         _fig("absorption", sum(q["area_mu"] for q in quarters if q["zone_code"] == ALL),
              SQL_ABSORPTION, pa),
     ]
-    figures.extend(idle_figures(conn, as_of))
+    idle_figs, idle_zone, idle_rows = idle_accounts(conn, as_of)
+    figures.extend(idle_figs)
+    has_contracts = idle_figs[0].value is not None
+    for t in table:
+        z = idle_zone.get(t["zone_code"], {"unused_m2": 0.0, "idle_m2": 0.0})
+        t["unused_mu"] = mu(z["unused_m2"]) if has_contracts else None
+        t["idle_mu"] = mu(z["idle_m2"]) if has_contracts else None
     return {"as_of": as_of.isoformat(), "period": {"from": period_from.isoformat(),
                                                    "to": period_to.isoformat()},
-            "zones": table, "batches": batch_out, "absorption": quarters,
+            "zones": table, "batches": batch_out, "absorption": quarters, "idle": idle_rows,
             "figures": [f.body() for f in figures]}
 
 
-def idle_figures(conn: psycopg.Connection, as_of: date) -> list[Figure]:
-    """供而未用 and idle land come from the land contracts (the listing/contracts work); until
-    those exist in this database the figure says so instead of showing a made-up number."""
-    has = rows(conn, "SELECT to_regclass('public.contracts') IS NOT NULL AS ok")[0]["ok"]
-    if not has:
-        return [_fig("idle", None, "-- needs the contracts table (migration 0008)", {},
-                     note="尚无出让合同数据 / no land contracts in this database yet")]
-    return []
+#: 供而未用: land under a signed contract, not taken back, not started by the date.
+SQL_UNUSED = """
+SELECT p.zone_code, c.contract_no, c.parcel_code, c.signed_on, c.agreed_start, p.area_m2
+  FROM land_contracts c JOIN parcels p ON p.code = c.parcel_code
+ WHERE c.signed_on <= %(as_of)s AND c.status <> 'reclaimed'
+   AND (c.actual_start IS NULL OR c.actual_start > %(as_of)s)
+ ORDER BY p.zone_code, c.parcel_code"""
+
+
+def _has_contracts(conn: psycopg.Connection) -> bool:
+    return bool(rows(conn, "SELECT to_regclass('public.land_contracts') IS NOT NULL AS ok"
+                     )[0]["ok"])
+
+
+def idle_accounts(conn: psycopg.Connection, as_of: date
+                  ) -> tuple[list[Figure], dict[str, dict[str, float]], list[dict[str, Any]]]:
+    """供而未用 and idle land from the land contracts (the listing/contracts work, migration
+    0008); without those tables the figures say so instead of showing a made-up number.
+
+    Returns the figures, per-zone areas (m²) and the idle findings."""
+    if not _has_contracts(conn):
+        note = "尚无出让合同数据 / no land contracts in this database yet"
+        return ([_fig("unused", None, "-- needs land_contracts (migration 0008)", {},
+                      note=note),
+                 _fig("idle", None, "-- needs land_contracts (migration 0008)", {}, note=note)],
+                {}, [])
+    from parkgis.land.idle import SQL_CONTRACTS, idle_land
+
+    per_zone: dict[str, dict[str, float]] = {}
+    unused = rows(conn, SQL_UNUSED, {"as_of": as_of})
+    for r in unused:
+        for z in (r["zone_code"], ALL):
+            per_zone.setdefault(z, {"unused_m2": 0.0, "idle_m2": 0.0})["unused_m2"] += (
+                r["area_m2"])
+    findings = idle_land(conn, as_of)
+    areas = {r["code"]: r for r in rows(
+        conn, "SELECT code, zone_code, area_m2 FROM parcels WHERE code = ANY(%(c)s)",
+        {"c": [f.parcel_code for f in findings]})}
+    idle_rows = []
+    seen: set[str] = set()
+    for f in findings:
+        p = areas.get(f.parcel_code)
+        if p is None:
+            continue
+        if f.parcel_code not in seen:  # two contracts on one parcel count its land once
+            seen.add(f.parcel_code)
+            for z in (p["zone_code"], ALL):
+                per_zone.setdefault(z, {"unused_m2": 0.0, "idle_m2": 0.0})["idle_m2"] += (
+                    p["area_m2"])
+        idle_rows.append({"parcel_code": f.parcel_code, "contract_no": f.contract_no,
+                          "zone_code": p["zone_code"], "area_mu": mu(p["area_m2"]),
+                          "kind": f.kind, "stage": f.stage, "since": f.since.isoformat(),
+                          "fee_wan": float(f.fee_wan), "reason_zh": f.reason_zh,
+                          "reason_en": f.reason_en})
+    tot = per_zone.get(ALL, {"unused_m2": 0.0, "idle_m2": 0.0})
+    figs = [_fig("unused", mu(tot["unused_m2"]), SQL_UNUSED, {"as_of": as_of}),
+            _fig("idle", mu(tot["idle_m2"]), SQL_CONTRACTS + "\n-- each contract judged by "
+                 "parkgis.land.idle.assess (令53, delays excluded)", {"as_of": as_of,
+                                                                   "codes": None})]
+    return figs, per_zone, idle_rows
 
 
 def public_available(conn: psycopg.Connection) -> list[dict[str, Any]]:

@@ -118,7 +118,19 @@ def stock_workbook(s: dict[str, Any]) -> bytes:
         Col("批而未供（亩）", "Approved not supplied (mu)", _g("unsupplied_mu"), MU),
         Col("其中超2年（亩）", "of which > 2 years (mu)", _g("unsupplied_over_2y_mu"), MU),
         Col("其中超5年（亩）", "of which > 5 years (mu)", _g("unsupplied_over_5y_mu"), MU),
+        Col("供而未用（亩）", "Supplied, not started (mu)", _g("unused_mu"), MU),
+        Col("闲置土地（亩）", "Idle land (mu)", _g("idle_mu"), MU),
     ], s["zones"])
+    idle = Sheet("闲置 Idle", [
+        Col("地块", "Parcel", _g("parcel_code"), TEXT, 12),
+        Col("合同编号", "Contract", _g("contract_no"), TEXT, 16),
+        Col("园区", "Zone", _g("zone_code"), TEXT, 10),
+        Col("面积（亩）", "Area (mu)", _g("area_mu"), MU),
+        Col("阶段", "Stage", _g("stage"), TEXT, 12),
+        Col("闲置起算（日期）", "Idle since", _g("since"), TEXT, 12),
+        Col("闲置费（万元）", "Idle fee (10k CNY)", _g("fee_wan"), WAN),
+        Col("原因", "Reason", _g("reason_zh"), TEXT, 50),
+    ], s.get("idle", []))
     batches = Sheet("批次 Batches", [
         Col("批次编号", "Batch", _g("code"), TEXT, 12),
         Col("批准文号", "Approval no.", _g("approval_no"), TEXT, 26),
@@ -146,7 +158,7 @@ def stock_workbook(s: dict[str, Any]) -> bytes:
             TEXT, 60),
         Col("SQL", "SQL", _g("sql"), TEXT, 80),
     ], s["figures"])
-    return workbook([zones, batches, absorption, defs],
+    return workbook([zones, batches, absorption, idle, defs],
                     note=f"截至 / as of {s['as_of']}")
 
 

@@ -162,7 +162,10 @@
     card(num(t.unsupplied_over_2y_mu, 0) + ' 亩', '批而未供超2年', '… over 2 years');
     card(num(t.unsupplied_over_5y_mu, 0) + ' 亩', '批而未供超5年', '… over 5 years');
     s.figures.forEach(function (f) {
-      if (f.value === null) { card(f.note || '—', f.name_zh, f.name_en, true); }
+      if (f.key !== 'unused' && f.key !== 'idle') { return; }
+      if (f.value === null) { card(f.note || '—', f.name_zh, f.name_en, true); } else {
+        card(num(f.value, 0) + ' 亩', f.name_zh, f.name_en);
+      }
     });
     if (p) {
       var n = p.grade_counts || {};
@@ -317,12 +320,14 @@
 
   function tableStock(s) {
     table('tbl-stock', ['园区 Zone', '宗数 Parcels', '面积（亩）', '面积（公顷）', '可供（亩）',
-                        '已供（亩）', '供地率', '建成率', '批而未供（亩）', '>2年', '>5年'],
+                        '已供（亩）', '供地率', '建成率', '批而未供（亩）', '>2年', '>5年',
+                        '供而未用（亩）', '闲置（亩）'],
       s.zones.map(function (z) {
         return [z.name_zh + ' ' + z.name_en, z.parcels, num(z.area_mu), num(z.area_ha, 2),
                 num(z.by_status.available ? z.by_status.available.area_mu : 0),
                 num(z.supplied_mu), pct(z.supply_rate), pct(z.development_rate),
-                num(z.unsupplied_mu), num(z.unsupplied_over_2y_mu), num(z.unsupplied_over_5y_mu)];
+                num(z.unsupplied_mu), num(z.unsupplied_over_2y_mu), num(z.unsupplied_over_5y_mu),
+                num(z.unused_mu), num(z.idle_mu)];
       }));
     table('tbl-batches', ['批准文号 Approval no.', '批准日期', '园区', '面积（亩）', '已供（亩）',
                           '未供（亩）', '供地率', '年限（年）'],
