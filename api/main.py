@@ -6,6 +6,7 @@ One app serves the OGC API (``/ogc``), the app endpoints (``/api``) and the page
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from api.routers.tiles import TileFastPath, tile_service
 from parkgis import __version__
 from parkgis.db import database_url as resolve_database_url
 from parkgis.db import migrate
+from parkgis.land import clock
 from parkgis.settings import Settings, get_settings
 
 API_DESCRIPTION = """
@@ -55,8 +57,16 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ) as spool:
                 app.state.pool = apool
                 app.state.sync_pool = spool
-                async with tile_service(app):
-                    yield
+                # The park's clock runs here so a plain `make demo` needs no cron; the
+                # advisory lock inside makes extra workers harmless.
+                clock_task = (asyncio.create_task(clock.run_daily(url))
+                              if settings.clock_enabled else None)
+                try:
+                    async with tile_service(app):
+                        yield
+                finally:
+                    if clock_task is not None:
+                        clock_task.cancel()
 
     app = FastAPI(
         title="ParkGIS 卫辉产业集聚区",

@@ -279,6 +279,42 @@ def parcels_expire() -> None:
               else "没有到期的预留 / no reservation has lapsed")
 
 
+@app.command("tick")
+def tick_cmd(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="park date YYYY-MM-DD to run for (default today, Asia/Shanghai)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The daily job: expire reservations, open/close listings, flag idle land and overdue
+    upgrades and projects (every change audited as actor 'system'). Safe to run twice."""
+    import json as _json
+    from datetime import date as _date
+
+    from parkgis.db import connect
+    from parkgis.errors import ParkGISError
+    from parkgis.land import clock
+
+    try:
+        day = _date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        fail(f"--as-of 须为 YYYY-MM-DD / --as-of must be YYYY-MM-DD, got {as_of!r}")
+    try:
+        with connect(_db_url()) as conn:
+            result = clock.tick(conn, day)
+    except ParkGISError as e:
+        fail(e.message)
+    if as_json:
+        out.print_json(_json.dumps(result, default=str, ensure_ascii=False))
+        return
+    if result["skipped"]:
+        out.print("另一个进程正在运行每日任务，本次跳过 / another run holds the clock; skipped")
+        return
+    out.print(f"{result['as_of']}: 到期预留 / expired {len(result['expired'])}, 挂牌开始 / "
+              f"opened {len(result['opened'])}, 挂牌结束 / closed {len(result['closed'])}, "
+              f"闲置认定 / idle flags {len(result['idle'])}, 逾期 / overdue flags "
+              f"{len(result['overdue'])}")
+
+
 @app.command("match")
 def match_cmd(
     project_code: Annotated[str, typer.Argument(help="project code, e.g. PRJ-WLJ")],

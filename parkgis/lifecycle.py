@@ -69,6 +69,8 @@ ACTION_NAMES_ZH: dict[str, str] = {
     "reserve": "预留", "list": "挂牌公告", "allocate": "出让/供地", "start_construction": "开工",
     "complete": "竣工投产", "release": "释放", "withdraw": "暂不供应", "restore": "恢复供应",
     "expire": "预留到期", "split": "分割", "merge": "合并", "create": "新建",
+    "listing_open": "挂牌期开始", "listing_sold": "挂牌成交", "listing_failed": "流拍",
+    "idle_flag": "认定闲置", "idle_reclaimable": "闲置满两年可收回",
 }
 STATUS_NAMES_ZH: dict[str, str] = {
     "available": "可供应", "reserved": "已预留", "listed": "挂牌中", "allocated": "已出让",
@@ -118,6 +120,15 @@ VALUES (%(code)s, %(project)s, %(kind)s, tstzrange(now(), %(upper)s), %(actor)s,
 """
 SQL_ACTIVE_HOLD = """
 SELECT kind, project_code, data FROM parcel_holds WHERE parcel_code = %s AND active
+"""
+# The parcel's latest listing record (令39 flow, parkgis.land.listing), if any is live or sold.
+SQL_LISTING_RECORD = """
+SELECT id, status, listing_end, winner, closing_price_wan FROM land_listings
+ WHERE parcel_code = %s ORDER BY id DESC LIMIT 1
+"""
+SQL_WITHDRAW_LISTING = """
+UPDATE land_listings SET status = 'withdrawn', closed_at = now()
+ WHERE parcel_code = %s AND status IN ('notice', 'open')
 """
 SQL_PROJECT_EXISTS = "SELECT 1 FROM projects WHERE code = %s"
 SQL_LAST_EVENT = """
@@ -183,6 +194,11 @@ class ActionParams:
     lease_years: int | None = None
     notice_start: date | None = None
     notice_days: int | None = None
+    #: A notice dated before today, recorded by an admin (:mod:`parkgis.land.listing` checks
+    #: the role and the document number); without it a past notice is refused.
+    backfill: bool = False
+    #: Further facts for the event's data (the listing record's notice number, periods).
+    extra: dict[str, Any] | None = None
 
 
 def park_today(now: datetime | None = None) -> date:
@@ -265,6 +281,13 @@ def validate(action: str, p: ActionParams, today: date) -> None:
                 f"挂牌公告期须为 {NOTICE_MIN_DAYS}–{NOTICE_MAX_DAYS} 天 / the listing notice must "
                 f"run {NOTICE_MIN_DAYS}–{NOTICE_MAX_DAYS} days", field="notice_days")
         start = p.notice_start or today
+        if start < today and not p.backfill:
+            raise InvalidData(
+                f"公告开始日期 {start} 早于今天 {today}：不能倒签公告"
+                f"（管理员可补录并注明公告文号） / "
+                f"the notice date {start} is before today ({today}): a notice cannot be "
+                f"backdated (an admin may record it as a backfill with its document number)",
+                field="notice_start")
         if abs((start - today).days) > NOTICE_MAX_DAYS:
             raise InvalidData("公告开始日期距今超过一年 / notice_start is more than a year "
                               "away from today", field="notice_start")
@@ -341,6 +364,9 @@ def apply_action(conn: psycopg.Connection, code: str, action: str, params: Actio
             days = params.notice_days or NOTICE_MIN_DAYS
             data = {"notice_start": start.isoformat(), "notice_days": days,
                     "notice_end": (start + timedelta(days=days)).isoformat()}
+            if params.backfill:
+                data["backfill"] = True
+            data.update(params.extra or {})
             hold = ("listed", None)
         elif action == "allocate":
             project = _require_project(cur, params.project or row["project_code"], action)
@@ -350,22 +376,40 @@ def apply_action(conn: psycopg.Connection, code: str, action: str, params: Actio
                     f"用地 {row['landuse_code']} 出让年限最长 {limit} 年 / the lease term for "
                     f"land use {row['landuse_code']} is at most {limit} years",
                     field="lease_years")
+            record = cur.execute(SQL_LISTING_RECORD, (code,)).fetchone()
+            if record is not None and record["status"] != "sold":
+                earliest = record["listing_end"] + timedelta(days=1)
+                raise Conflict(
+                    f"挂牌期至 {record['listing_end']} 截止，结果须由系统在截止后记录；最早可于 "
+                    f"{earliest} 出让 / the listing runs until {record['listing_end']} and its "
+                    f"result is recorded after the close: the earliest legal allocation date "
+                    f"is {earliest}", earliest_allocation=earliest.isoformat(),
+                    listing_end=record["listing_end"].isoformat(),
+                    allowed_actions=["release"])
             listing = cur.execute(SQL_ACTIVE_HOLD, (code,)).fetchone()
             notice_end = (listing or {}).get("data", {}).get("notice_end")
-            if notice_end and today < date.fromisoformat(notice_end):
+            if record is None and notice_end and today < date.fromisoformat(notice_end):
                 raise Conflict(
                     f"挂牌公告期至 {notice_end} 才届满，届满前不能出让 / the listing notice runs "
                     f"until {notice_end}; the parcel cannot be allocated before then",
                     notice_end=notice_end, allowed_actions=["release"])
             data = {"contract_no": params.contract_no.strip(),
                     "lease_years": params.lease_years}
+            if record is not None:
+                data.update({"listing_id": record["id"], "winner": record["winner"],
+                             "closing_price_wan": str(record["closing_price_wan"])})
+            data.update(params.extra or {})
             hold = ("allocated", _local_midnight(_add_years(today, params.lease_years)))
         elif action in ("release", "restore", "withdraw"):
             project = None
 
+        if action in ("start_construction", "complete"):
+            data.update(params.extra or {})
         _set_context(cur, actor, action, params.note, data)
         if action in ("reserve", "list", "allocate", "release"):
             cur.execute(SQL_CLOSE_HOLDS, (code,))
+        if action == "release":
+            cur.execute(SQL_WITHDRAW_LISTING, (code,))
         if hold is not None:
             cur.execute(SQL_OPEN_HOLD, {"code": code, "project": project, "kind": hold[0],
                                         "upper": hold[1], "actor": actor, "note": params.note,
@@ -431,3 +475,23 @@ def events(conn: psycopg.Connection, code: str) -> list[dict[str, Any]]:
 def params_dict(p: ActionParams) -> dict[str, Any]:
     """The parameters as a plain dict (for logs and the CLI)."""
     return {k: v for k, v in asdict(p).items() if v is not None}
+
+
+def system_transition(conn: psycopg.Connection, code: str, action: str,
+                      sources: tuple[str, ...], target: str, note: str,
+                      data: dict[str, Any]) -> bool:
+    """A status change the clock makes (actor ``system``), audited like any other.
+
+    Returns False, changing nothing, when the parcel is no longer in one of ``sources``
+    (someone acted first): the clock's steps are idempotent.
+    """
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_LOCK, (code,)).fetchone()
+        if row is None or row["status"] not in sources:
+            return False
+        _set_context(cur, "system", action, note, data)
+        cur.execute(SQL_CLOSE_HOLDS, (code,))
+        project = None if target == "available" else row["project_code"]
+        cur.execute(SQL_UPDATE_STATUS, {"status": target, "project": project, "until": None,
+                                        "code": code})
+    return True

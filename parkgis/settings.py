@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     token_minutes: int = 480
     earthwork_yuan_per_m3: float = 25.0
     inquiry_rate_per_hour: int = 5
+    # The daily job (parkgis.land.clock) in the server process; off where cron runs
+    # `parkgis tick` instead. PARKGIS_CLOCK_ENABLED=false.
+    clock_enabled: bool = True
 
 
 @lru_cache

@@ -41,7 +41,8 @@ def test_full_lifecycle_writes_one_event_per_transition(park: str) -> None:
     steps = [
         ("reserve", ActionParams(project="PRJ-A", until=today + timedelta(days=30), note="洽谈中"),
          "reserved"),
-        ("list", ActionParams(notice_start=today - timedelta(days=25), notice_days=20),
+        ("list", ActionParams(notice_start=today - timedelta(days=25), notice_days=20,
+                              backfill=True),
          "listed"),
         ("allocate", ActionParams(contract_no="WH-2026-017", lease_years=50), "allocated"),
         ("start_construction", ActionParams(), "under_construction"),
@@ -115,7 +116,8 @@ def test_lease_limit_and_listing_notice(park: str) -> None:
                          ActionParams(contract_no="C-1", lease_years=50), "plan", None)
         assert e.value.extra["notice_end"] == (today + timedelta(days=20)).isoformat()
         apply_action(conn, "T-2", "list",
-                     ActionParams(project="PRJ-B", notice_start=today - timedelta(days=21)),
+                     ActionParams(project="PRJ-B", notice_start=today - timedelta(days=21),
+                                  backfill=True),
                      "plan", None)
         with pytest.raises(InvalidData, match="50"):  # industrial land: at most 50 years
             apply_action(conn, "T-2", "allocate", ActionParams(contract_no="C-2", lease_years=51),

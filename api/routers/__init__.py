@@ -6,6 +6,7 @@ from api.routers import (
     health,
     inquiries,
     ledger,
+    listing,
     ogc,
     pages,
     parcel_actions,
@@ -23,6 +24,7 @@ ROUTERS = [
     auth.router,
     search.router,        # /api/parcels/available before /api/parcels/{code}/...
     briefs.router,
+    listing.router,       # /api/parcels/{code}/list before the generic action route
     parcel_actions.router,
     projects.router,
     workbench.router,

@@ -25,6 +25,7 @@ from api.deps import SyncConn
 from api.security import OptionalUser, RequirePlanner, User
 from parkgis import lifecycle, parcel_edit
 from parkgis.errors import InvalidInput, NotFound, ParkGISError, PreconditionFailed
+from parkgis.land import listing
 
 router = APIRouter(tags=["parcels"])
 
@@ -208,6 +209,10 @@ def act(code: str, action: str, user: RequirePlanner, conn: SyncConn,
     params = lifecycle.ActionParams(**(body.model_dump() if body else {}))
     lifecycle.expire_reservations(conn, codes=[code])
     conn.commit()
+    if action == "allocate":
+        # A listing whose close has passed gets its result first (what the clock would do).
+        listing.close_due(conn, lifecycle.park_today(), codes=[code])
+        conn.commit()
     result = lifecycle.apply_action(conn, code, action, params, user.name, version)
     conn.commit()
     parcel = result["parcel"]
