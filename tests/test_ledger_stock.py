@@ -317,3 +317,37 @@ def test_monthly_report_pdf(ledger_db: str, conn: psycopg.Connection, tmp_path: 
     assert bad.returncode == 1 and "month" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_unused_and_idle_from_the_contracts(conn: psycopg.Connection) -> None:
+    """供而未用 and idle land, recomputed from the sample contracts file: unused = signed by the
+    day and not started by it; idle (令53, no government delays in the sample) = never started
+    and the agreed start's first anniversary on or before the day."""
+    day = date(2025, 12, 31)
+    areas = _areas(conn)
+    with (HISTORY.parent / "contracts.csv").open(encoding="utf-8") as f:
+        contracts = list(csv.DictReader(f))
+    unused: dict[str, float] = defaultdict(float)
+    idle: dict[str, float] = defaultdict(float)
+    for c in contracts:
+        zone, m2 = areas[c["parcel_code"]]
+        if c["signed_on"] <= day.isoformat() and (not c["actual_start"]
+                                                  or c["actual_start"] > day.isoformat()):
+            unused[zone] += m2
+            unused["ALL"] += m2
+        agreed = date.fromisoformat(c["agreed_start"])
+        if not c["actual_start"] and date(agreed.year + 1, agreed.month, agreed.day) <= day:
+            idle[zone] += m2
+            idle["ALL"] += m2
+    body = stock.stock(conn, day)
+    assert idle["ALL"] > 0 and unused["ALL"] > idle["ALL"]
+    for z in body["zones"]:
+        assert z["unused_mu"] == pytest.approx(unused[z["zone_code"]] * MU_PER_M2, rel=1e-9)
+        assert z["idle_mu"] == pytest.approx(idle[z["zone_code"]] * MU_PER_M2, rel=1e-9)
+    figs = {f["key"]: f for f in body["figures"]}
+    assert figs["idle"]["value"] == pytest.approx(idle["ALL"] * MU_PER_M2, rel=1e-9)
+    assert "land_contracts" in figs["unused"]["sql"]
+    assert {r["parcel_code"] for r in body["idle"]} == {
+        c["parcel_code"] for c in contracts if not c["actual_start"]
+        and date.fromisoformat(c["agreed_start"]).replace(year=date.fromisoformat(
+            c["agreed_start"]).year + 1) <= day}

@@ -79,6 +79,31 @@ def load_history_csv(conn: psycopg.Connection, path: Path) -> int:
     return len(batch)
 
 
+SQL_CONTRACT = """
+INSERT INTO land_contracts (contract_no, parcel_code, project_code, landuse_code, price_wan,
+                            lease_years, signed_on, agreed_start, agreed_completion,
+                            actual_start, actual_completion, status, created_by)
+SELECT %(contract_no)s, p.code, p.project_code, p.landuse_code,
+       round(p.area_mu * %(price_wan_per_mu)s::numeric, 2), 50, %(signed_on)s, %(agreed_start)s,
+       %(agreed_completion)s, nullif(%(actual_start)s, '')::date,
+       nullif(%(actual_completion)s, '')::date,
+       CASE WHEN %(actual_completion)s = '' THEN 'active' ELSE 'completed' END, 'sample'
+  FROM parcels p WHERE p.code = %(parcel_code)s
+ON CONFLICT (contract_no) DO NOTHING"""
+
+
+def load_contracts_csv(conn: psycopg.Connection, path: Path) -> int:
+    """Land contracts for the sample's supplied parcels (needs migration 0008)."""
+    if not rows(conn, "SELECT to_regclass('public.land_contracts') IS NOT NULL AS ok")[0]["ok"]:
+        return 0
+    n = 0
+    with conn.cursor() as cur:
+        for r in _csv(path):
+            cur.execute(SQL_CONTRACT, r)
+            n += cur.rowcount
+    return n
+
+
 def load_townships_csv(conn: psycopg.Connection, path: Path) -> int:
     n = 0
     for r in _csv(path):
@@ -98,6 +123,8 @@ def load_sample(conn: psycopg.Connection, directory: Path = SAMPLE_DIR) -> dict[
         out["history"] = load_history_csv(conn, directory / "history.csv")
     if (directory / "approvals.csv").is_file():
         out["approvals"] = load_approvals_csv(conn, directory / "approvals.csv")
+    if (directory / "contracts.csv").is_file():
+        out["contracts"] = load_contracts_csv(conn, directory / "contracts.csv")
     if (directory / "township_sources.csv").is_file():
         out["townships"] = load_townships_csv(conn, directory / "township_sources.csv")
     for f in sorted(directory.glob("performance_*.csv")):
