@@ -146,17 +146,17 @@ CREATE TABLE IF NOT EXISTS townships (
     CHECK (geom IS NULL OR geom_source IS NOT NULL)
 );
 INSERT INTO townships (name_zh, name_en, kind, stats_code, source) VALUES
-  ('汲水镇', 'Jishui', 'town', NULL, 'weihui-townships'),
-  ('太公镇', 'Taigong', 'town', NULL, 'weihui-townships'),
-  ('孙杏村镇', 'Sunxingcun', 'town', NULL, 'weihui-townships'),
-  ('后河镇', 'Houhe', 'town', NULL, 'weihui-townships'),
-  ('李源屯镇', 'Liyuantun', 'town', NULL, 'weihui-townships'),
-  ('唐庄镇', 'Tangzhuang', 'town', NULL, 'weihui-townships'),
-  ('上乐村镇', 'Shanglecun', 'town', NULL, 'weihui-townships'),
-  ('狮豹头乡', 'Shibaotou', 'township', NULL, 'weihui-townships'),
-  ('顿坊店乡', 'Dunfangdian', 'township', NULL, 'weihui-townships'),
-  ('柳庄乡', 'Liuzhuang', 'township', NULL, 'weihui-townships'),
-  ('安都乡', 'Andu', 'township', NULL, 'weihui-townships'),
-  ('城郊乡', 'Chengjiao', 'township', '410781208', 'weihui-townships'),
-  ('庞寨乡', 'Pangzhai', 'township', NULL, 'weihui-townships')
+  ('汲水镇', 'Jishui', 'town', NULL, 'names only; see data/ledger/README.md'),
+  ('太公镇', 'Taigong', 'town', NULL, 'names only; see data/ledger/README.md'),
+  ('孙杏村镇', 'Sunxingcun', 'town', NULL, 'names only; see data/ledger/README.md'),
+  ('后河镇', 'Houhe', 'town', NULL, 'names only; see data/ledger/README.md'),
+  ('李源屯镇', 'Liyuantun', 'town', NULL, 'names only; see data/ledger/README.md'),
+  ('唐庄镇', 'Tangzhuang', 'town', NULL, 'names only; see data/ledger/README.md'),
+  ('上乐村镇', 'Shanglecun', 'town', NULL, 'names only; see data/ledger/README.md'),
+  ('狮豹头乡', 'Shibaotou', 'township', NULL, 'names only; see data/ledger/README.md'),
+  ('顿坊店乡', 'Dunfangdian', 'township', NULL, 'names only; see data/ledger/README.md'),
+  ('柳庄乡', 'Liuzhuang', 'township', NULL, 'names only; see data/ledger/README.md'),
+  ('安都乡', 'Andu', 'township', NULL, 'names only; see data/ledger/README.md'),
+  ('城郊乡', 'Chengjiao', 'township', '410781208', 'names only; see data/ledger/README.md'),
+  ('庞寨乡', 'Pangzhai', 'township', NULL, 'names only; see data/ledger/README.md')
 ON CONFLICT (name_zh) DO NOTHING;
