@@ -603,6 +603,26 @@ def ledger_load_performance(
               f"{res.enterprises} enterprises", highlight=False)
 
 
+@ledger_app.command("load-approvals")
+def ledger_load_approvals(
+    file: Annotated[Path, typer.Argument(help="vector file of approval batches (polygons)")],
+    layer: Annotated[str | None, typer.Option(help="layer inside the file")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that declares none")] = None,
+) -> None:
+    """Load land approval batches (农用地转用/征收批次); one bad feature refuses the file."""
+    from parkgis.db import connect
+    from parkgis.ledger import approvals
+
+    if not file.exists():
+        fail(f"找不到文件 {file} / no such file {file}")
+    try:
+        with connect(_db_url(), actor="cli") as conn:
+            n = approvals.load_file(conn, file, layer=layer, crs=crs)
+    except ParkGISError as e:
+        fail(e.message)
+    out.print(f"已导入批次 / batches loaded: {n}", highlight=False)
+
+
 @ledger_app.command("load-sample")
 def ledger_load_sample(
     directory: Annotated[Path | None, typer.Argument(help="default data/ledger")] = None,
