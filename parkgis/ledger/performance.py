@@ -31,6 +31,17 @@ from psycopg.types.json import Jsonb
 from parkgis.errors import InvalidData, InvalidInput, NotFound
 from parkgis.ledger.common import bump_ledger_version, mu, rows
 
+DEFINITION_ZH = ("亩均效益评价：各指标得分 = 权重 × (20 + 80 × (x − 最小值)/(最大值 − 最小值))"
+                 " / 100，"
+                 "最小、最大值取参评规模以上企业；规模以上企业按总分排名，规模以下企业仅按亩均税收排名，"
+                 "不参评类型（公用事业、建设期）只计分不定级；按名次百分比定级（A 前25%，B 至70%，"
+                 "C 至95%，D 其余）。用地面积取企业名下现状地块。")
+DEFINITION_EN = ("Score per indicator = weight × (20 + 80 × (x − min)/(max − min)) / 100, min "
+                 "and max over the graded firms above the size threshold; those are ranked by "
+                 "total score, smaller firms by tax per mu alone, exempt kinds scored but not "
+                 "graded; grade by rank share (A top 25 %, B to 70 %, C to 95 %, D the rest). "
+                 "Land: the firm's live parcels.")
+
 MAX_BYTES = 5_000_000
 MAX_ROWS = 20_000
 
@@ -381,7 +392,7 @@ def grade(conn: psycopg.Connection, year: int, version: str | None = None,
     return {"year": year, "scheme": {"version": scheme["version"], "name_zh": scheme["name_zh"],
                                      "name_en": scheme["name_en"], "definition": d},
             "firms": firms, "grade_counts": counts,
-            "definition_zh": __doc__.split("Grading, for one year and one scheme:")[0].strip(),
+            "definition_zh": DEFINITION_ZH, "definition_en": DEFINITION_EN,
             "sql": SQL_FIGURES.strip()}
 
 

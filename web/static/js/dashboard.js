@@ -386,9 +386,9 @@
     s.figures.forEach(function (f) {
       add(f.name_zh + ' / ' + f.name_en, f.definition_zh + ' ' + f.definition_en, f.sql);
     });
-    if (p) { add('亩均效益评价 / Per-mu grading', p.definition_zh, p.sql); }
+    if (p) { add('亩均效益评价 / Per-mu grading', p.definition_zh + ' ' + p.definition_en, p.sql); }
     add('产业链 / Chains', c.definition_zh + ' ' + c.definition_en, c.sql);
-    add('乡镇 / Townships', t.definition_zh, t.sql);
+    add('乡镇 / Townships', t.definition_zh + ' ' + t.definition_en, t.sql);
   }
 
   // ------------------------------------------------------------------ downloads and upload
