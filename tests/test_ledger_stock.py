@@ -351,3 +351,36 @@ def test_unused_and_idle_from_the_contracts(conn: psycopg.Connection) -> None:
         c["parcel_code"] for c in contracts if not c["actual_start"]
         and date.fromisoformat(c["agreed_start"]).replace(year=date.fromisoformat(
             c["agreed_start"]).year + 1) <= day}
+
+
+def test_hostile_queries_are_precise_problems(ledger_db: str) -> None:
+    from api.main import create_app
+
+    with TestClient(create_app(database_url=ledger_db)) as client:
+        h = _token(client, "plan") if _has_user(ledger_db) else _make_token(client, ledger_db)
+        cases = {
+            "/api/ledger/stock?from=2025-06-01&to=2025-01-01": 400,
+            "/api/ledger/stock?as_of=<script>": 400,
+            "/api/ledger/stock?format=xls": 400,   # request validation is a 400 here
+            "/api/ledger/performance?year=1800": 400,
+            "/api/ledger/chains/fills/NO-SUCH": 404,
+            "/api/ledger/report.pdf?month=2025-1": 400,
+        }
+        for url, code in cases.items():
+            r = client.get(url, headers=h)
+            assert r.status_code == code, (url, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json"), url
+            assert "<script>" not in r.text and "/work/" not in r.text, url
+        pdf = client.get("/api/ledger/report.pdf?month=2025-06", headers=h)
+        assert client.get("/api/ledger/report.pdf?month=2025-06").status_code == 401
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def _has_user(url: str) -> bool:
+    with psycopg.connect(url) as c:
+        return c.execute("SELECT count(*) FROM users WHERE name = 'plan'").fetchone()[0] > 0
+
+
+def _make_token(client: TestClient, url: str) -> dict[str, str]:
+    add_users(url)
+    return _token(client, "plan")
