@@ -369,14 +369,9 @@ def apply_action(conn: psycopg.Connection, code: str, action: str, params: Actio
             data.update(params.extra or {})
             hold = ("listed", None)
         elif action == "allocate":
-            project = _require_project(cur, params.project or row["project_code"], action)
-            limit = max_lease_years(row["landuse_code"])
-            if params.lease_years > limit:
-                raise InvalidData(
-                    f"用地 {row['landuse_code']} 出让年限最长 {limit} 年 / the lease term for "
-                    f"land use {row['landuse_code']} is at most {limit} years",
-                    field="lease_years")
             record = cur.execute(SQL_LISTING_RECORD, (code,)).fetchone()
+            if record is not None and record["status"] in ("failed", "withdrawn"):
+                record = None      # an earlier round; this listing predates the records
             if record is not None and record["status"] != "sold":
                 earliest = record["listing_end"] + timedelta(days=1)
                 raise Conflict(
@@ -386,6 +381,13 @@ def apply_action(conn: psycopg.Connection, code: str, action: str, params: Actio
                     f"is {earliest}", earliest_allocation=earliest.isoformat(),
                     listing_end=record["listing_end"].isoformat(),
                     allowed_actions=["release"])
+            project = _require_project(cur, params.project or row["project_code"], action)
+            limit = max_lease_years(row["landuse_code"])
+            if params.lease_years > limit:
+                raise InvalidData(
+                    f"用地 {row['landuse_code']} 出让年限最长 {limit} 年 / the lease term for "
+                    f"land use {row['landuse_code']} is at most {limit} years",
+                    field="lease_years")
             listing = cur.execute(SQL_ACTIVE_HOLD, (code,)).fetchone()
             notice_end = (listing or {}).get("data", {}).get("notice_end")
             if record is None and notice_end and today < date.fromisoformat(notice_end):

@@ -49,6 +49,7 @@ DEFAULT_OUT = ROOT / "data" / "shapes" / "weihui.gpkg"
 GK = 4547
 LL = 4490
 MU = 10000.0 / 15.0  # m2 per mu
+SAMPLE_AS_OF = "2026-11-26"  # the dates in this file tell the story as of this day
 SEED = 20180712  # the date of the seed news item; any fixed number would do
 OPERATOR = ("卫辉市宝瑞经济投资开发有限公司 / "
             "Weihui Baorui Economic Investment and Development Co., Ltd.")
@@ -1150,6 +1151,10 @@ def write_gpkg(out: Path, layers: dict[str, pd.DataFrame]) -> None:
             else:
                 pyogrio.write_dataframe(df, tmp, layer=name, driver="GPKG")
         shutil.move(str(tmp), out)
+    # The day the dates above were written for: the loader moves every date by
+    # (load date - this), so the story reads the same whenever the demo is loaded.
+    out.with_suffix(".dates.json").write_text(
+        json.dumps({"as_of": SAMPLE_AS_OF}) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -219,3 +219,31 @@ def test_http_listing_bids_and_early_allocate_on_a_frozen_clock(park: str) -> No
         assert r.status_code == 409, r.text      # the listing has not started
         public = c.get("/api/parcels/T-1/listing").json()
         assert public["notice_no"] == "卫告〔2025〕9号" and "created_by" not in public
+
+
+def test_sample_listed_parcels_carry_lawful_notice_and_listing(sample_db_rw: str) -> None:
+    import chinese_calendar
+
+    today = datetime.now(PARK_TZ).date()
+    listed = rows(sample_db_rw, "SELECT p.code, l.* FROM parcels p LEFT JOIN land_listings l "
+                                "ON l.parcel_code = p.code AND l.status IN ('notice', 'open') "
+                                "WHERE p.status = 'listed' ORDER BY p.code")
+    assert listed, "the sample has listed parcels"
+    for r in listed:
+        assert r["notice_no"], f"{r['code']} has no notice"
+        assert r["notice_date"] <= today
+        assert (r["listing_start"] - r["notice_date"]).days >= 20
+        assert r["start_price_wan"] > 0 and r["increment_wan"] > 0
+        days = [r["listing_start"] + timedelta(days=i)
+                for i in range((r["listing_end"] - r["listing_start"]).days + 1)]
+        try:
+            assert sum(chinese_calendar.is_workday(d) for d in days) >= 10, r["code"]
+        except NotImplementedError:        # past the calendar: 28 days hold 10 working days
+            assert len(days) >= 28
+    code, end = listed[0]["code"], listed[0]["listing_end"]
+    add_users(sample_db_rw)
+    with _client(sample_db_rw) as c:
+        r = c.post(f"/api/parcels/{code}/allocate", json=ALLOC_BODY,
+                   headers=login(c, "plan") | {"If-Match": "*"})
+    assert r.status_code == 409, r.text
+    assert r.json()["earliest_allocation"] == (end + timedelta(days=1)).isoformat()

@@ -24,7 +24,7 @@ from parkgis.maps.planner import build_planner_map
 
 router = APIRouter(tags=["planner"])
 
-OWN_ASSETS = ("css/planner.css", "js/planner.js")
+OWN_ASSETS = ("css/planner.css", "css/idle_land.css", "js/idle_land.js", "js/planner.js")
 MAX_PARCELS = 5000
 _pages = page_shell.PageCache()
 

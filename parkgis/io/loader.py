@@ -897,12 +897,24 @@ def load_sample_package(url: str, gpkg_path: str | Path,
             with conn.transaction():
                 for prep in preps:
                     _write(conn, prep, prog)
+                settle_sample_dates(conn, p)
     if absent and preps:
         preps[0].report.notes.append(f"layers not in the package: {', '.join(absent)}")
     total = time.perf_counter() - started
     for prep in preps:
         prep.report.seconds = prep.report.seconds or total / len(preps)
     return [prep.report for prep in preps]
+
+
+def settle_sample_dates(conn: psycopg.Connection, gpkg_path: Path) -> None:
+    """A package that says which day its dates were written for is moved to today
+    (:mod:`parkgis.land.sample_dates`)."""
+    from parkgis.land import sample_dates
+    from parkgis.lifecycle import park_today
+
+    as_of = sample_dates.read_as_of(gpkg_path)
+    if as_of is not None:
+        sample_dates.settle(conn, as_of, park_today())
 
 
 __all__ = ["LoadReport", "Problem", "load_file", "load_sample_package"]

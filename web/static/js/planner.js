@@ -119,6 +119,7 @@ var PGP = (function () {
     sessionStorage.removeItem(WHO);
     sessionStorage.removeItem(ROLE);
     if (S.layer) { S.map.removeLayer(S.layer); S.layer = null; }
+    if (window.PGPIdle) { window.PGPIdle.stop(); }
     S.byCode = {};
     showWork(false);
     if (reason) { $('pgp-login-error').textContent = reason; }
@@ -128,6 +129,7 @@ var PGP = (function () {
     loadParcels();
     loadBoard();
     loadInbox();
+    if (window.PGPIdle) { window.PGPIdle.start({ map: S.map, api: api, select: select }); }
   }
 
   // ------------------------------------------------------------------ parcels
