@@ -320,37 +320,41 @@ def test_monthly_report_pdf(ledger_db: str, conn: psycopg.Connection, tmp_path: 
 
 
 def test_unused_and_idle_from_the_contracts(conn: psycopg.Connection) -> None:
-    """供而未用 and idle land, recomputed from the sample contracts file: unused = signed by the
-    day and not started by it; idle (令53, no government delays in the sample) = never started
-    and the agreed start's first anniversary on or before the day."""
-    day = date(2025, 12, 31)
+    """供而未用 and idle land, recomputed in Python from the raw contract rows (the GeoPackage
+    sample's and the ledger sample's): unused = signed by the day, not taken back, not started
+    by it (a parcel once); idle (令53; the samples record no government delay) = never started,
+    not completed, and the agreed start's first anniversary on or before the day."""
+    assert conn.execute("SELECT count(*) AS n FROM contract_delays").fetchone()["n"] == 0
     areas = _areas(conn)
-    with (HISTORY.parent / "contracts.csv").open(encoding="utf-8") as f:
-        contracts = list(csv.DictReader(f))
-    unused: dict[str, float] = defaultdict(float)
-    idle: dict[str, float] = defaultdict(float)
-    for c in contracts:
-        zone, m2 = areas[c["parcel_code"]]
-        if c["signed_on"] <= day.isoformat() and (not c["actual_start"]
-                                                  or c["actual_start"] > day.isoformat()):
-            unused[zone] += m2
-            unused["ALL"] += m2
-        agreed = date.fromisoformat(c["agreed_start"])
-        if not c["actual_start"] and date(agreed.year + 1, agreed.month, agreed.day) <= day:
-            idle[zone] += m2
-            idle["ALL"] += m2
-    body = stock.stock(conn, day)
-    assert idle["ALL"] > 0 and unused["ALL"] > idle["ALL"]
-    for z in body["zones"]:
-        assert z["unused_mu"] == pytest.approx(unused[z["zone_code"]] * MU_PER_M2, rel=1e-9)
-        assert z["idle_mu"] == pytest.approx(idle[z["zone_code"]] * MU_PER_M2, rel=1e-9)
-    figs = {f["key"]: f for f in body["figures"]}
-    assert figs["idle"]["value"] == pytest.approx(idle["ALL"] * MU_PER_M2, rel=1e-9)
+    contracts = conn.execute("SELECT * FROM land_contracts").fetchall()
+    for day in (date(2025, 12, 31), date.today()):
+        unused: dict[str, set[str]] = defaultdict(set)
+        idle: dict[str, set[str]] = defaultdict(set)
+        for c in contracts:
+            zone = areas[c["parcel_code"]][0]
+            if c["signed_on"] <= day and c["status"] != "reclaimed" and (
+                    c["actual_start"] is None or c["actual_start"] > day):
+                unused[zone].add(c["parcel_code"])
+                unused["ALL"].add(c["parcel_code"])
+            a = c["agreed_start"]
+            if (c["status"] == "active" and c["actual_start"] is None
+                    and c["actual_completion"] is None
+                    and date(a.year + 1, a.month, a.day) <= day):
+                idle[zone].add(c["parcel_code"])
+                idle["ALL"].add(c["parcel_code"])
+
+        def mu(codes: set[str]) -> float:
+            return sum(areas[k][1] for k in codes) * MU_PER_M2
+
+        body = stock.stock(conn, day)
+        for z in body["zones"]:
+            assert z["unused_mu"] == pytest.approx(mu(unused[z["zone_code"]]), rel=1e-9)
+            assert z["idle_mu"] == pytest.approx(mu(idle[z["zone_code"]]), rel=1e-9)
+        figs = {f["key"]: f for f in body["figures"]}
+        assert figs["idle"]["value"] == pytest.approx(mu(idle["ALL"]), rel=1e-9)
+        assert {r["parcel_code"] for r in body["idle"]} == idle["ALL"]
+    assert idle["ALL"] and len(unused["ALL"]) >= len(idle["ALL"])
     assert "land_contracts" in figs["unused"]["sql"]
-    assert {r["parcel_code"] for r in body["idle"]} == {
-        c["parcel_code"] for c in contracts if not c["actual_start"]
-        and date.fromisoformat(c["agreed_start"]).replace(year=date.fromisoformat(
-            c["agreed_start"]).year + 1) <= day}
 
 
 def test_hostile_queries_are_precise_problems(ledger_db: str) -> None:

@@ -89,6 +89,8 @@ SELECT %(contract_no)s, p.code, p.project_code, p.landuse_code,
        nullif(%(actual_completion)s, '')::date,
        CASE WHEN %(actual_completion)s = '' THEN 'active' ELSE 'completed' END, 'sample'
   FROM parcels p WHERE p.code = %(parcel_code)s
+   -- the GeoPackage sample lays its own contracts (parkgis.land.sample_dates): one per parcel
+   AND NOT EXISTS (SELECT 1 FROM land_contracts c WHERE c.parcel_code = p.code)
 ON CONFLICT (contract_no) DO NOTHING"""
 
 

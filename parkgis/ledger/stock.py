@@ -238,13 +238,15 @@ def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None
             "figures": [f.body() for f in figures]}
 
 
-#: 供而未用: land under a signed contract, not taken back, not started by the date.
+#: 供而未用: land under a signed contract, not taken back, not started by the date (a parcel
+#: counts once, whatever the number of its contracts).
 SQL_UNUSED = """
-SELECT p.zone_code, c.contract_no, c.parcel_code, c.signed_on, c.agreed_start, p.area_m2
+SELECT DISTINCT ON (c.parcel_code) p.zone_code, c.contract_no, c.parcel_code, c.signed_on,
+       c.agreed_start, p.area_m2
   FROM land_contracts c JOIN parcels p ON p.code = c.parcel_code
  WHERE c.signed_on <= %(as_of)s AND c.status <> 'reclaimed'
    AND (c.actual_start IS NULL OR c.actual_start > %(as_of)s)
- ORDER BY p.zone_code, c.parcel_code"""
+ ORDER BY c.parcel_code, c.signed_on DESC"""
 
 
 def _has_contracts(conn: psycopg.Connection) -> bool:
