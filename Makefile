@@ -41,6 +41,7 @@ db-start:
 
 load:
 	$(BIN)/parkgis load --if-empty data/shapes/weihui.gpkg
+	$(BIN)/parkgis ledger load-sample
 	@if [ -f data/rasters/weihui_dem.tif ] && $(BIN)/parkgis terrain --help >/dev/null 2>&1; then \
 	  $(BIN)/parkgis terrain load data/rasters/weihui_dem.tif --flood data/rasters/weihui_flood.tif; fi
 

@@ -628,5 +628,92 @@ def export(
     out.print(report.summary())
 
 
+# -- the land ledger (issue 14) -----------------------------------------------------------------
+
+ledger_app = typer.Typer(help="The land ledger: accounts, 亩均 grading, monthly report.",
+                         no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("report")
+def ledger_report(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    out_path: Annotated[Path, typer.Option("--out", help="output PDF")],
+) -> None:
+    """The monthly ledger report as PDF (stock at the month's end, grading, chains, townships)."""
+    from parkgis.db import connect
+    from parkgis.ledger.report import render_month_pdf
+
+    try:
+        with connect(_db_url()) as conn:
+            pdf = render_month_pdf(conn, month)
+    except ParkGISError as e:
+        fail(e.message)
+    try:
+        out_path.write_bytes(pdf)
+    except OSError as e:
+        fail(f"无法写入 {out_path} / cannot write {out_path}: {e.strerror}")
+    out.print(f"已写入 / written: {out_path} ({len(pdf) // 1024} KB)", highlight=False)
+
+
+@ledger_app.command("load-performance")
+def ledger_load_performance(
+    file: Annotated[Path, typer.Argument(help="XLSX or CSV: one row per enterprise and year")],
+) -> None:
+    """Load annual per-enterprise figures (亩均); a bad row refuses the file, nothing stored."""
+    from parkgis.db import connect
+    from parkgis.ledger import performance
+
+    if not file.is_file():
+        fail(f"找不到文件 {file} / no such file {file}")
+    try:
+        with connect(_db_url(), actor="cli") as conn:
+            res = performance.load(conn, file.read_bytes(), file.name, actor="cli")
+    except ParkGISError as e:
+        errors = e.extra.get("errors") or []
+        for x in errors[1:20]:
+            err.print(f"  line {x['line']}: {x['reason']}", highlight=False, markup=False)
+        fail(e.message)
+    out.print(f"已导入 / loaded: {res.rows} rows, years {', '.join(map(str, res.years))}, "
+              f"{res.enterprises} enterprises", highlight=False)
+
+
+@ledger_app.command("load-approvals")
+def ledger_load_approvals(
+    file: Annotated[Path, typer.Argument(help="vector file of approval batches (polygons)")],
+    layer: Annotated[str | None, typer.Option(help="layer inside the file")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that declares none")] = None,
+) -> None:
+    """Load land approval batches (农用地转用/征收批次); one bad feature refuses the file."""
+    from parkgis.db import connect
+    from parkgis.ledger import approvals
+
+    if not file.exists():
+        fail(f"找不到文件 {file} / no such file {file}")
+    try:
+        with connect(_db_url(), actor="cli") as conn:
+            n = approvals.load_file(conn, file, layer=layer, crs=crs)
+    except ParkGISError as e:
+        fail(e.message)
+    out.print(f"已导入批次 / batches loaded: {n}", highlight=False)
+
+
+@ledger_app.command("load-sample")
+def ledger_load_sample(
+    directory: Annotated[Path | None, typer.Argument(help="default data/ledger")] = None,
+) -> None:
+    """Load the ILLUSTRATIVE ledger sample (after `parkgis load data/shapes/weihui.gpkg`)."""
+    from parkgis.db import connect
+    from parkgis.ledger import sample
+
+    try:
+        with connect(_db_url(), actor="sample") as conn:
+            res = sample.load_sample(conn, directory or sample.SAMPLE_DIR)
+    except ParkGISError as e:
+        fail(e.message)
+    out.print("已导入示例 / sample loaded: " + ", ".join(f"{k} {v}" for k, v in res.items()),
+              highlight=False)
+
+
 if __name__ == "__main__":
     main()

@@ -181,8 +181,27 @@ ENTERPRISES = Collection(
     tile_props=("code", "name_zh", "name_en", "chain_role", "is_anchor"),
 )
 
+APPROVALS = Collection(
+    id="approvals", table="approvals", title_zh="建设用地批次", title_en="Land approval batches",
+    description="农用地转用/土地征收批次 (land approved for construction): approval number, date, "
+                "area. The sample batches are illustrative.",
+    geometry_type="MultiPolygon",
+    props=(
+        Prop("code", _S, "批次编号", "Batch code"),
+        Prop("approval_no", _S, "批准文号", "Approval number"),
+        Prop("kind", _S, "类型", "Kind",
+             enum=("conversion", "expropriation", "conversion_expropriation")),
+        Prop("approved_on", _S, "批准日期", "Approved on", format="date"),
+        Prop("zone_code", _S, "园区", "Zone"),
+        Prop("area_mu", _N, "面积（亩）", "Area (mu)"),
+        Prop("area_ha", _N, "面积（公顷）", "Area (ha)", sql="t.area_m2 / 10000"),
+        Prop("area_declared_mu", _N, "批准面积（亩）", "Declared area (mu)"),
+    ),
+    tile_props=("code", "approval_no", "approved_on", "zone_code"),
+)
+
 COLLECTIONS: dict[str, Collection] = {
-    c.id: c for c in (ZONES, PARCELS, INFRASTRUCTURE, UPGRADES, ENTERPRISES)
+    c.id: c for c in (ZONES, PARCELS, INFRASTRUCTURE, UPGRADES, ENTERPRISES, APPROVALS)
 }
 
 # Never on a public route, whatever a client asks for.

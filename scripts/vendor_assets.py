@@ -28,6 +28,11 @@ FOLDERS: dict[str, str] = {
     "@fortawesome/fontawesome-free": ".",
     "swagger-ui-dist": ".",
 }
+# package -> single files to copy (when the package's folder is mostly unused weight: echarts'
+# dist is ~50 MB of variants; the dashboard needs the one minified bundle)
+FILES: dict[str, tuple[str, ...]] = {
+    "echarts": ("dist/echarts.min.js", "LICENSE", "NOTICE"),
+}
 SKIP = {"node_modules", "src", "scss", "less", "svgs", "metadata", "sprites", "js-packages"}
 
 
@@ -44,7 +49,17 @@ def main() -> None:
             shutil.rmtree(dst)
         shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*SKIP, "*.map", "package.json",
                                                                  "*.html"))
-    print(f"vendored {len(FOLDERS)} packages into {VENDOR.relative_to(ROOT)}")
+    for package, files in FILES.items():
+        dst = VENDOR / package.split("/")[-1]
+        if dst.exists():
+            shutil.rmtree(dst)
+        dst.mkdir(parents=True)
+        for rel in files:
+            src = NODE / package / rel
+            if not src.exists():
+                raise SystemExit(f"npm package {package} lacks {rel}: reinstall web/ assets")
+            shutil.copy2(src, dst / src.name)
+    print(f"vendored {len(FOLDERS) + len(FILES)} packages into {VENDOR.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

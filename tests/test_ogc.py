@@ -108,7 +108,8 @@ def test_collections_list_every_public_collection(client: TestClient, db) -> Non
     doc = r.json()
     assert rels(doc)["self"]["href"].endswith("/ogc/collections")
     by_id = {c["id"]: c for c in doc["collections"]}
-    assert set(by_id) == {"zones", "parcels", "infrastructure", "upgrades", "enterprises"}
+    assert set(by_id) == {"zones", "parcels", "infrastructure", "upgrades", "enterprises",
+                          "approvals"}
     for cid, c in by_id.items():
         links = rels(c)
         assert links["items"]["type"] == GEOJSON
@@ -120,6 +121,8 @@ def test_collections_list_every_public_collection(client: TestClient, db) -> Non
         assert c["crs"][0] == CRS84
         assert {EPSG + "4490", EPSG + "4547", EPSG + "3857"} <= set(c["crs"])
         assert c["storageCrs"] == EPSG + "4490"
+        if cid == "approvals" and "extent" not in c:
+            continue  # empty in the GeoPackage sample (the ledger sample brings batches)
         bbox = c["extent"]["spatial"]["bbox"]
         assert isinstance(bbox, list) and isinstance(bbox[0], list) and len(bbox[0]) == 4
     # The parcels extent is that of the public (non-historic) rows, lon/lat.
