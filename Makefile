@@ -32,8 +32,8 @@ $(STAMP)/web: web/package.json scripts/vendor_assets.py $(STAMP)/venv
 	@mkdir -p $(STAMP) && touch $@
 
 # The brief's CJK font subset is built once (about 15 s) rather than on the first brief.
-$(STAMP)/fonts: $(STAMP)/venv parkgis/brief/layout.py
-	$(PY) -c "from parkgis.brief.layout import setup_fonts; setup_fonts()"
+$(STAMP)/fonts: $(STAMP)/venv parkgis/publish/brief/layout.py
+	$(PY) -c "from parkgis.publish.brief.layout import setup_fonts; setup_fonts()"
 	@mkdir -p $(STAMP) && touch $@
 
 db-start:

@@ -10,7 +10,7 @@ parameters come from here, not from hand-written lists::
   (before the response is sent, so a client that reads the answer sees the change) and rolled
   back when it raises. Routes never call ``commit()``.
 * ``AppSettings`` -- the app's own :class:`parkgis.settings.Settings` (``create_app(settings)``).
-* ``BBoxQ`` -- ``bbox`` with its ``bbox-crs``, parsed by :func:`parkgis.ogc.crs.parse_bbox`, the
+* ``BBoxQ`` -- ``bbox`` with its ``bbox-crs``, parsed by :func:`parkgis.geo.crs.parse_bbox`, the
   one parser the OGC API uses too.
 * :func:`output_format` -- ``f=`` or, failing that, the ``Accept`` header.
 * :func:`paging` -- ``limit``/``offset`` with a route's own default and maximum.
@@ -35,8 +35,8 @@ from starlette.convertors import Convertor, register_url_convertor
 from api.deps import SettingsDep, sync_conn
 from api.security import CurrentUser, OptionalUser, RequireAdmin, RequirePlanner, User
 from parkgis.errors import InvalidInput
-from parkgis.ogc.crs import BBox, parse_bbox, resolve
-from parkgis.search import parse_as_of
+from parkgis.geo.crs import BBox, parse_bbox, resolve
+from parkgis.siting.search import parse_as_of
 
 __all__ = [
     "PARCEL_ACTION", "PARCEL_CODE", "AppSettings", "BBoxQ", "Conn", "CurrentUser",

@@ -3,7 +3,7 @@
 * every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` and
   ``Referrer-Policy: strict-origin-when-cross-origin``;
 * an HTML page: a policy whose ``script-src`` is ``'self'`` plus the SHA-256 of exactly the
-  inline scripts of that page (:func:`parkgis.maps.assets.content_security_policy`), so the
+  inline scripts of that page (:func:`parkgis.publish.maps.assets.content_security_policy`), so the
   Folium map scripts and Swagger UI's start-up script run and nothing injected does;
 * any other body (JSON, problem+json, tiles, images): ``default-src 'none'``, which keeps a
   response opened directly in a browser from running anything;
@@ -19,7 +19,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parkgis.maps.assets import content_security_policy
+from parkgis.publish.maps.assets import content_security_policy
 
 COMMON = {
     "x-content-type-options": "nosniff",

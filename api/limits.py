@@ -7,7 +7,7 @@
 that crosses the limit — the route never sees more, whatever it does with the body.
 
 Geometry inside a body is further capped by vertex count where it is parsed
-(``parkgis.parcel_edit.MAX_BLADE_VERTICES`` for a split; the uploads by the loader), and the
+(``parkgis.land.parcel_edit.MAX_BLADE_VERTICES`` for a split; the uploads by the loader), and the
 limit is named in the refusal.
 """
 

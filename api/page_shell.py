@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from parkgis.maps import assets
+from parkgis.publish.maps import assets
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 templates = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),

@@ -24,10 +24,10 @@ from common import ROOT, machine, server_url
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from parkgis.brief import brief_html, brief_pdf, brief_png
-from parkgis.brief.deck import build_deck
-from parkgis.brief.layout import setup_fonts
 from parkgis.db import migrate
+from parkgis.publish.brief import brief_html, brief_pdf, brief_png
+from parkgis.publish.brief.deck import build_deck
+from parkgis.publish.brief.layout import setup_fonts
 
 DB = "parkgis_bench_brief"
 ONE_BUDGET_S = 3.0
@@ -45,7 +45,7 @@ def bench_db() -> str:
     with psycopg.connect(url) as c:
         n = c.execute("SELECT count(*) FROM parcels").fetchone()[0]
     if n == 0:
-        from parkgis.io.loader import load_sample_package
+        from parkgis.land.loader import load_sample_package
 
         load_sample_package(url, ROOT / "data" / "shapes" / "weihui.gpkg")
     return url

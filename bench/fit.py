@@ -19,8 +19,8 @@ import psycopg
 import shapely
 from common import bench_url
 
-from parkgis import fit
-from parkgis.footprint import fit_rectangle
+from parkgis.siting import fit
+from parkgis.siting.footprint import fit_rectangle
 
 TARGET_RANK_S = 2.0
 TARGET_ASSEMBLY_S = 5.0

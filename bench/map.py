@@ -49,7 +49,7 @@ def fresh_db() -> str:
 
 
 def load_sample(url: str) -> None:
-    from parkgis.io.loader import load_sample_package
+    from parkgis.land.loader import load_sample_package
 
     load_sample_package(url, ROOT / "data" / "shapes" / "weihui.gpkg")
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/notify.py [--edits 50]
 
 Bumps ``data_versions`` of the bench database (as any edit does, through the layer's trigger)
-and measures from the return of COMMIT to the moment :class:`parkgis.tiles.VersionWatch`
+and measures from the return of COMMIT to the moment :class:`parkgis.publish.tiles.VersionWatch`
 holds the new version — the window in which a tile may still be the previous version (bounded
 by ``VERSION_RECHECK_S`` in any case). Loopback only; bounded by ``--edits``.
 """
@@ -18,7 +18,7 @@ import psycopg
 from common import bench_url, machine, pct
 from psycopg_pool import AsyncConnectionPool
 
-from parkgis.tiles import VERSION_RECHECK_S, VersionReader, VersionWatch
+from parkgis.publish.tiles import VERSION_RECHECK_S, VersionReader, VersionWatch
 
 BUMP_SQL = ("UPDATE data_versions SET version = version + 1 WHERE layer = 'boundaries' "
             "RETURNING version")

@@ -3,7 +3,7 @@
     .venv/bin/python bench/search.py [--queries 160] [--workers 2] [--skip-http]
         [--search-connections 1,8] [--skip-items]
 
-Part 1 runs :func:`parkgis.search.search` directly on one connection for a seeded mix of
+Part 1 runs :func:`parkgis.siting.search.search` directly on one connection for a seeded mix of
 queries (zone, land use, area, servicing, distances, chain role, sorts) and prints p50/p95 and
 the EXPLAIN (ANALYZE) of the slowest-kind query, so the index use is visible.
 Part 2 requests the same mix over HTTP, ``GET /api/parcels/available`` (GeoJSON, as users
@@ -37,8 +37,8 @@ from common import (
 )
 from psycopg.rows import dict_row
 
-from parkgis.search import COUNT_EXACT_MAX_PARCELS, AvailabilityQuery, explain, search
 from parkgis.settings import get_settings
+from parkgis.siting.search import COUNT_EXACT_MAX_PARCELS, AvailabilityQuery, explain, search
 
 TIPG_VENV = ROOT / ".parkgis" / "bench-venv"
 

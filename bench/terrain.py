@@ -2,7 +2,7 @@
 
 Synthetic, in memory: a 42 × 42 km DEM at 10 m in EPSG:4547 (17.6 M cells, a plain with
 smooth relief) plus a flood-depth raster, and 100 000 parcels of 100 × 100 m on a 120 m grid.
-Timed: slope (Horn) over the whole DEM, then ``parkgis.terrain.zonal_stats`` (exactextract,
+Timed: slope (Horn) over the whole DEM, then ``parkgis.geo.terrain.zonal_stats`` (exactextract,
 exact coverage, all figures including flat-levelling earthwork). Compared with the naive way:
 a ``rasterio.mask`` call per parcel (cell centres only, no partial cells), timed on 1 000
 parcels and extrapolated. Target: ≤ 30 s for the 10^5 parcels.
@@ -24,7 +24,7 @@ from rasterio.io import MemoryFile
 from rasterio.mask import mask
 from rasterio.transform import from_origin
 
-from parkgis import terrain as T
+from parkgis.geo import terrain as T
 
 E0, N0 = 480_000.0, 3_900_000.0  # south-west corner, EPSG:4547
 SIZE_M, CELL = 42_000.0, 10.0

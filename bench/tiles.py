@@ -6,7 +6,7 @@ Needs ``bench/synth.py`` run first, and tipg in its own venv (kept out of our de
     python3 -m venv .parkgis/bench-venv && .parkgis/bench-venv/bin/pip install tipg uvicorn
 
 The same random set of tiles at z12–z16 over the parks (seeded) is requested from
-1. the raw tile SQL of ``parkgis.tiles`` on one psycopg connection (prepared statements);
+1. the raw tile SQL of ``parkgis.publish.tiles`` on one psycopg connection (prepared statements);
 2. our API (uvicorn, N workers), tile cache off (PARKGIS_TILE_CACHE_SIZE=0) and on — for "on"
    the set is requested twice first (each worker holds its own cache) and the third pass timed;
 3. tipg (uvicorn, N workers, same database over loopback TCP), with the same properties,
@@ -37,8 +37,8 @@ from common import (
     wrk_load,
 )
 
-from parkgis.collections import PARCELS
-from parkgis.tiles import lonlat_to_tile, render_tile
+from parkgis.db.collections import PARCELS
+from parkgis.publish.tiles import lonlat_to_tile, render_tile
 
 TIPG_VENV = ROOT / ".parkgis" / "bench-venv"
 

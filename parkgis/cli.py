@@ -153,7 +153,7 @@ def load(
         "--if-empty", help="load only into a store that holds no parcel yet")] = False,
 ) -> None:
     """Load a vector file into the store, in one transaction."""
-    from parkgis.io.loader import load_file, load_sample_package, parcel_count, parse_set_options
+    from parkgis.land.loader import load_file, load_sample_package, parcel_count, parse_set_options
 
     defaults = parse_set_options(set_)
     url = _db_url()
@@ -226,8 +226,8 @@ def terrain_load(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parkgis.db import connect
+    from parkgis.geo.terrain import load_terrain
     from parkgis.settings import get_settings
-    from parkgis.terrain import load_terrain
 
     url = _db_url()
     rasters_dir = get_settings().storage.rasters_dir
@@ -256,8 +256,8 @@ def terrain_earthwork(
 ) -> None:
     """Cut and fill (m³) and cost to level one parcel."""
     from parkgis.db import connect
+    from parkgis.geo.terrain import parcel_earthwork
     from parkgis.settings import get_settings
-    from parkgis.terrain import parcel_earthwork
 
     rate = get_settings().earthwork.yuan_per_m3 if yuan_per_m3 is None else yuan_per_m3
     with connect(_db_url()) as conn:
@@ -340,7 +340,7 @@ app.add_typer(parcels_app, name="parcels")
 def parcels_expire() -> None:
     """Return lapsed reservations to available (audited as actor 'system'); run it from cron."""
     from parkgis.db import connect
-    from parkgis.lifecycle import expire_reservations
+    from parkgis.land.lifecycle import expire_reservations
 
     with connect(_db_url()) as conn:
         codes = expire_reservations(conn)
@@ -397,9 +397,9 @@ def match_cmd(
     from rich.table import Table
 
     from parkgis.db import connect
-    from parkgis.fit import match_project
-    from parkgis.search import parse_as_of
     from parkgis.settings import get_settings
+    from parkgis.siting.fit import match_project
+    from parkgis.siting.search import parse_as_of
 
     try:
         day = parse_as_of(as_of, "--as-of") if as_of is not None else None
@@ -449,8 +449,8 @@ def review_cmd(
     version: Annotated[str | None, typer.Option(help="indicator set (default: active)")] = None,
 ) -> None:
     """Pre-review a project on a parcel against the indicator table (重大招商项目预审)."""
-    from parkgis import review
     from parkgis.db import connect
+    from parkgis.promotion import review
 
     if as_json and as_csv:
         fail("--json 与 --csv 只能选一个 / choose one of --json and --csv")
@@ -483,8 +483,8 @@ def indicators_load(
                                                "chain-role → industry map (told by its columns)")],
 ) -> None:
     """Import an indicator CSV (rows are upserted; money per mu is stored per hectare × 15)."""
-    from parkgis import indicators
     from parkgis.db import connect
+    from parkgis.promotion import indicators
 
     if not file.is_file():
         fail(f"找不到文件 {file} / no such file {file}")
@@ -520,7 +520,7 @@ def brief_cmd(
     """Site brief (地块推介书): one parcel as PDF/PNG/HTML, or a deck of parcels as one PDF."""
     import time
 
-    from parkgis.brief.facts import LANGS
+    from parkgis.publish.brief.facts import LANGS
 
     if lang not in LANGS:
         fail(f"--lang {lang!r}：应为 zh、en 或 both / must be zh, en or both")
@@ -544,7 +544,7 @@ def brief_cmd(
             TimeElapsedColumn,
         )
 
-        from parkgis.brief.deck import build_deck
+        from parkgis.publish.brief.deck import build_deck
 
         url = _db_url()
         with Progress(TextColumn("[bold]推介册 / deck[/]"), BarColumn(), MofNCompleteColumn(),
@@ -568,8 +568,8 @@ def brief_cmd(
         fail("地块编号与 --zone/--status 不能同时使用 / PARCEL_CODE or --zone/--status, not both")
     if suffix not in ("pdf", "png", "html"):
         fail(f"不支持的输出格式 / unsupported output format .{suffix}: use .pdf, .png or .html")
-    from parkgis.brief import brief
     from parkgis.db import connect
+    from parkgis.publish.brief import brief
 
     try:
         with connect(_db_url()) as conn:
@@ -614,7 +614,7 @@ def export(
     from rich.progress import Progress
 
     from parkgis.db import connect
-    from parkgis.io.export import export_layers
+    from parkgis.publish.export import export_layers
 
     _db_url()
     with connect() as conn, Progress(console=err, transient=True) as progress:

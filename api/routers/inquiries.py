@@ -1,8 +1,9 @@
 """Investor inquiries: the public form ``POST /api/inquiries`` and the planners' inbox.
 
 The form ("咨询此地块 / Ask about this site") is public (no token), validated
-(:class:`parkgis.inquiries.Inquiry`), rate-limited per client address in the database
-(``settings.inquiry_rate_per_hour``; see :mod:`parkgis.inquiries` for why DB-backed), stored in
+(:class:`parkgis.promotion.inquiries.Inquiry`), rate-limited per client address in the database
+(``settings.inquiry_rate_per_hour``; see :mod:`parkgis.promotion.inquiries` for why DB-backed),
+stored in
 ``inquiries``. Answers carry a Chinese and an English message; a refusal is problem+json (422
 invalid or unknown parcel, 429 with ``Retry-After``).
 
@@ -26,9 +27,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import AppSettings, Conn, RequirePlanner
 from api.security import ClientAddress
-from parkgis import inquiries as core
-from parkgis import pipeline
 from parkgis.errors import InvalidInput
+from parkgis.promotion import inquiries as core
+from parkgis.promotion import pipeline
 
 router = APIRouter(tags=["inquiries"])
 MAX_BODY = 16_384

@@ -20,8 +20,7 @@ from pydantic import BaseModel, Field
 from api.deps import SyncConn
 from api.routers.parcel_actions import etag, expected_version, feature, parse_if_match
 from api.security import OptionalUser, RequirePlanner
-from parkgis import lifecycle
-from parkgis.land import clock, contracts, idle, listing
+from parkgis.land import clock, contracts, idle, lifecycle, listing
 
 router = APIRouter(tags=["land supply / 土地供应"])
 

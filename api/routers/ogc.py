@@ -1,7 +1,7 @@
 """OGC API – Features under ``/ogc``: Part 1 Core/GeoJSON/OAS30, Part 2 CRS, Part 3 Filtering
 with CQL2 text, queryables.
 
-The router parses and shapes; ``parkgis.ogc`` validates and builds the SQL. The feature JSON
+The router parses and shapes; ``parkgis.publish.ogc`` validates and builds the SQL. The feature JSON
 comes from PostgreSQL as one string and is wrapped, not re-encoded.
 """
 
@@ -18,10 +18,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.routing import Route, request_response
 
 from api.deps import AsyncConn, SettingsDep
-from parkgis.collections import COLLECTIONS, Collection
+from parkgis.db.collections import COLLECTIONS, Collection
 from parkgis.errors import InvalidInput
-from parkgis.ogc import features as ft
-from parkgis.ogc.crs import CRS84, CRS_LIST, STORAGE, resolve
+from parkgis.geo.crs import CRS84, CRS_LIST, STORAGE, resolve
+from parkgis.publish.ogc import features as ft
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"

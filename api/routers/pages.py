@@ -1,10 +1,10 @@
 """Pages: the investor map at ``/`` and what it asks the server for.
 
-* ``GET /`` — the investor map (Folium map from :mod:`parkgis.maps.investor` plus the page
+* ``GET /`` — the investor map (Folium map from :mod:`parkgis.publish.maps.investor` plus the page
   chrome of ``web/templates/investor_panel.html`` and ``/static/js|css/investor.*``).
   The HTML is cached per process and keyed on ``data_versions``: any edit to an embedded
   layer rebuilds it; parcel edits do not (parcels come as tiles).
-* ``GET /api/parcels/{code}/sheet`` — the parcel sheet (:func:`parkgis.sheet.parcel_sheet`).
+* ``GET /api/parcels/{code}/sheet`` — the parcel sheet (:func:`parkgis.publish.sheet.parcel_sheet`).
 * ``GET /api/map/search?q=`` — parcel codes and enterprise names for the search box.
 * ``GET /api/map/county`` — the county boundary as GeoJSON (it is not an OGC collection).
 """
@@ -23,9 +23,10 @@ from psycopg.rows import dict_row
 from api import page_shell
 from api.dependencies import AsOf
 from api.deps import SettingsDep, SyncConn
-from parkgis import sheet as sheet_core
 from parkgis.errors import InvalidInput
-from parkgis.maps import i18n, investor
+from parkgis.publish import i18n
+from parkgis.publish import sheet as sheet_core
+from parkgis.publish.maps import investor
 
 router = APIRouter(tags=["pages"])
 

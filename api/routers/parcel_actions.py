@@ -22,9 +22,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import PARCEL_ACTION, PARCEL_CODE, Conn, OptionalUser, RequirePlanner, User
-from parkgis import lifecycle, parcel_edit
 from parkgis.errors import InvalidInput, NotFound, ParkGISError, PreconditionFailed
-from parkgis.land import actions
+from parkgis.land import actions, lifecycle, parcel_edit
 
 router = APIRouter(tags=["parcels"])
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import Conn, RequirePlanner, Staff
-from parkgis import pipeline
+from parkgis.promotion import pipeline
 
 router = APIRouter(tags=["pipeline"])
 

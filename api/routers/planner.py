@@ -17,9 +17,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from api import page_shell
 from api.dependencies import BBoxQ, Conn, Page, RequirePlanner, paging
-from parkgis import parcel_edit
-from parkgis.maps import investor
-from parkgis.maps.planner import build_planner_map
+from parkgis.land import parcel_edit
+from parkgis.publish.maps import investor
+from parkgis.publish.maps.planner import build_planner_map
 
 router = APIRouter(tags=["planner"])
 

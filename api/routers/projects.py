@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.dependencies import AppSettings, AsOf, Conn
-from parkgis import fit
 from parkgis.promotion import projects
+from parkgis.siting import fit
 
 router = APIRouter(tags=["projects"])
 
@@ -108,7 +108,7 @@ def adhoc_match(body: MatchRequest, conn: Conn, settings: AppSettings, as_of: As
             summary="选址匹配地图 / map of where a project fits (HTML)")
 async def project_fit_map(code: str, conn: Conn, settings: AppSettings, as_of: AsOf,
                           top: TopQ = 10) -> HTMLResponse:
-    from parkgis.maps.fit_map import fit_map_html
+    from parkgis.publish.maps.fit_map import fit_map_html
 
     html = await run_in_threadpool(fit_map_html, conn, code, top, as_of, settings.siting)
     return HTMLResponse(html)

@@ -1,6 +1,6 @@
 """Pre-review (预审) of a project on a site, for planners and admins.
 
-``GET /api/review/{project}`` -- on the project's best site (parkgis.fit's top match);
+``GET /api/review/{project}`` -- on the project's best site (parkgis.siting.fit's top match);
 ``GET /api/review/{project}/{parcels}`` -- on one parcel or a comma-separated group;
 ``?format=json|csv|html`` (CSV is UTF-8 with a BOM; HTML is printable);
 ``POST /api/review`` -- the same with what-if figures (``overrides``).
@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import Conn, RequirePlanner
-from parkgis import review
+from parkgis.promotion import review
 
 router = APIRouter(tags=["review"])
 Format = Literal["json", "csv", "html"]

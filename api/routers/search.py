@@ -1,10 +1,10 @@
 """Availability search: ``GET /api/parcels/available`` (public).
 
-Thin: parse with :meth:`parkgis.search.AvailabilityQuery.from_params`, run
-:func:`parkgis.search.search` on a pooled sync connection (FastAPI runs this ``def`` route in
-its thread pool), write GeoJSON (pre-encoded bytes, :func:`parkgis.search.to_geojson_bytes`),
+Thin: parse with :meth:`parkgis.siting.search.AvailabilityQuery.from_params`, run
+:func:`parkgis.siting.search.search` on a pooled sync connection (FastAPI runs this ``def`` route in
+its thread pool), write GeoJSON (pre-encoded bytes, :func:`parkgis.siting.search.to_geojson_bytes`),
 CSV or GeoPackage. The search expires lapsed reservations
-first (a GET that may write: see :func:`parkgis.search.expire_lapsed`, which never fails the
+first (a GET that may write: see :func:`parkgis.siting.search.expire_lapsed`, which never fails the
 request) and refuses terrain filters without terrain data (422).
 """
 
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.dependencies import AppSettings, Conn, output_format
-from parkgis import search as core
+from parkgis.siting import search as core
 
 router = APIRouter(tags=["search"])
 

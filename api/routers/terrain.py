@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.deps import SettingsDep, SyncConn
-from parkgis import terrain
 from parkgis.errors import NotFound
+from parkgis.geo import terrain
 from parkgis.settings import Settings
 
 router = APIRouter(tags=["terrain"])

@@ -3,7 +3,7 @@
 The tile route is the hottest path of the investor map. A well-formed tile GET is answered by
 :class:`TileFastPath`, a plain ASGI middleware installed by the app factory: no routing over
 every route's regex, no dependency injection, no request object — it talks to
-:class:`parkgis.tiles.TileService` (version check, cache, SQL) and sends the bytes. Anything
+:class:`parkgis.publish.tiles.TileService` (version check, cache, SQL) and sends the bytes. Anything
 else (a bad zoom, letters, an unknown collection or tile matrix set, HEAD, a database error)
 falls through to the routed endpoint below, which has the same answer for good requests and
 the problem+json answers for bad ones.
@@ -25,8 +25,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import unavailable
-from parkgis import tiles as core
 from parkgis.db.pool import is_unavailable
+from parkgis.publish import tiles as core
 
 router = APIRouter(tags=["tiles"])
 

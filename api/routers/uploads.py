@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from api.security import RequirePlanner
 from parkgis.errors import InvalidInput
-from parkgis.io.loader import load_file, parse_set_options
+from parkgis.land.loader import load_file, parse_set_options
 
 router = APIRouter(tags=["uploads"])
 

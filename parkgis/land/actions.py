@@ -11,14 +11,13 @@ from typing import Any
 
 import psycopg
 
-from parkgis import lifecycle
-from parkgis.land import listing
+from parkgis.land import lifecycle, listing
 
 
 def perform(conn: psycopg.Connection, code: str, action: str, params: lifecycle.ActionParams,
             actor: str, expected_version: int | None) -> dict[str, Any]:
     """Expire a lapsed reservation, record a closed listing's result before ``allocate``, then
-    :func:`parkgis.lifecycle.apply_action`."""
+    :func:`parkgis.land.lifecycle.apply_action`."""
     lifecycle.expire_reservations(conn, codes=[code])
     if action == "allocate":
         listing.close_due(conn, lifecycle.park_today(), codes=[code])

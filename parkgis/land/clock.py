@@ -4,7 +4,7 @@ Run in-process by the server (a background task started in the app's lifespan, a
 then shortly after each park midnight) and as ``parkgis tick [--as-of DATE]`` for cron or a
 systemd timer. Each run, for the park date ``as_of`` (default today, Asia/Shanghai):
 
-1. expires lapsed reservations (:func:`parkgis.lifecycle.expire_reservations`);
+1. expires lapsed reservations (:func:`parkgis.land.lifecycle.expire_reservations`);
 2. opens listing periods whose start day has come, and records the result of those whose
    last day has passed — sold, or 流拍 back to available (:mod:`parkgis.land.listing`);
 3. flags idle land, and idle land that may be taken back (:mod:`parkgis.land.idle`);
@@ -30,8 +30,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from parkgis import lifecycle
-from parkgis.land import idle, listing
+from parkgis.land import idle, lifecycle, listing
 
 log = logging.getLogger("parkgis.clock")
 

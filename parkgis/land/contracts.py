@@ -20,8 +20,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from parkgis import lifecycle
 from parkgis.errors import Conflict, InvalidData, NotFound
+from parkgis.land import lifecycle
 
 CAUSE_MAX = 2000
 

@@ -29,8 +29,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from parkgis import lifecycle
 from parkgis.errors import Conflict, InvalidData, NotFound
+from parkgis.land import lifecycle
 from parkgis.land.workdays import (  # noqa: F401  (re-exported: the listing rules' calendar)
     OutsideCalendar,
     calendar_years,
@@ -184,7 +184,7 @@ def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: st
     """Put a parcel on the market: the lifecycle's ``list`` plus the listing record, atomically.
 
     Raises InvalidData (422) for a notice or period the law does not allow — including a
-    planner's backdated notice — and whatever :func:`parkgis.lifecycle.apply_action` raises.
+    planner's backdated notice — and whatever :func:`parkgis.land.lifecycle.apply_action` raises.
     """
     today = lifecycle.park_today(now)
     notice, start, end, backfill = validate(p, today, role)

@@ -18,7 +18,10 @@ import psycopg
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from parkgis.brief.layout import (
+from parkgis.errors import InvalidInput
+from parkgis.ledger import chains, performance, stock, townships
+from parkgis.ledger.common import data_version
+from parkgis.publish.brief.layout import (
     ACCENT,
     BAND,
     MARGIN,
@@ -29,10 +32,7 @@ from parkgis.brief.layout import (
     new_page,
     wrap,
 )
-from parkgis.brief.render_pdf import PDF_META, RENDER_LOCK
-from parkgis.errors import InvalidInput
-from parkgis.ledger import chains, performance, stock, townships
-from parkgis.ledger.common import data_version
+from parkgis.publish.brief.render_pdf import PDF_META, RENDER_LOCK
 
 BODY = 7.0
 SMALL = 6.0

@@ -1,5 +1,5 @@
 /* GCJ-02 forward transform (WGS84/CGCS2000 -> GCJ-02), the public "eviltransform" formula.
- * The same constants as parkgis/io/gcj02.py (Krasovsky 1940 a and e²). Used only to draw our
+ * The same constants as parkgis/geo/gcj02.py (Krasovsky 1940 a and e²). Used only to draw our
  * overlays on top of AMap tiles, which are published in GCJ-02; our data stay CGCS2000. */
 (function () {
   'use strict';

@@ -1,1 +1,0 @@
-"""Import and export of vector files: formats, CRS and GCJ-02 handling, the loader."""

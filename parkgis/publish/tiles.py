@@ -1,0 +1,522 @@
+"""Vector tiles (MVT) of the public collections on the WebMercatorQuad tile matrix set.
+
+One SQL per collection (and per simplification mode), built once at import from the registry
+in :mod:`parkgis.db.collections`: only the layer's ``tile_props`` leave the database, so a
+confidential column cannot reach a tile. The SQL follows design §5:
+
+* the filter is ``geom && <tile envelope + buffer, transformed to EPSG:4490>``, which the GiST
+  index on ``geom`` answers (a Web-Mercator rectangle is a lon/lat rectangle, so transforming
+  the envelope loses nothing);
+* ``ST_AsMVTGeom`` clips to the tile plus a 64-unit buffer at extent 4096;
+* a feature cap (``settings.tile_max_features``) bounds the work of a low-zoom tile;
+* below :data:`SIMPLIFY_BELOW_ZOOM` geometries are simplified by half an MVT unit first, so
+  the reprojection and clipping handle fewer vertices;
+* statements are executed with ``prepare=True`` so each pooled connection plans them once.
+
+Edits invalidate cached tiles because every cache key and ``ETag`` carries the layer's
+``data_versions.version`` (bumped by a statement trigger on every write). The API learns new
+versions without a round trip per request: :class:`VersionWatch` LISTENs on
+:data:`NOTIFY_CHANNEL` (migration 0007 NOTIFYs every bump at commit) and still re-reads
+``data_versions`` whenever its knowledge is older than :data:`VERSION_RECHECK_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import PoolTimeout
+
+from parkgis.db.collections import COLLECTIONS, Collection
+from parkgis.errors import NotFound
+
+log = logging.getLogger("parkgis.publish.tiles")
+
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+TMS_ID = "WebMercatorQuad"
+TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+TMS_CRS = "http://www.opengis.net/def/crs/EPSG/0/3857"
+EXTENT = 4096
+BUFFER = 64
+MIN_ZOOM = 0
+MAX_ZOOM = 22
+SIMPLIFY_BELOW_ZOOM = 14
+# Web-Mercator half-world in metres and the lat limit of the square world.
+_HALF_WORLD = 20037508.342789244
+# Browsers may reuse a tile this long; ETag revalidation keeps it cheap afterwards.
+CACHE_MAX_AGE_S = 30
+# Hard ceiling on the bytes the in-memory cache holds, whatever the entry count allows.
+CACHE_MAX_BYTES = 256 * 1024 * 1024
+
+_PROP_CAST = {"number": "float8", "integer": "int8", "boolean": "boolean", "string": "text"}
+
+# {geom}, {props}, {table}, {joins} and {where} come from the registry (code, never input).
+TILE_SQL_TEMPLATE = """
+WITH env AS (
+    SELECT ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int) AS tile,
+           ST_Transform(ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int,
+                                        margin => {margin}), 4490) AS q
+), f AS (
+    SELECT ST_AsMVTGeom(ST_Transform({geom}, 3857), env.tile, {extent}, {buffer}, true) AS geom,
+           {props}
+      FROM env, {table} t {joins}
+     WHERE t.geom && env.q AND ({where})
+     LIMIT %(limit)s::int
+)
+SELECT coalesce(ST_AsMVT(f.*, {layer}, {extent}, 'geom'), ''::bytea) AS mvt
+  FROM f WHERE f.geom IS NOT NULL
+"""
+
+VERSIONS_SQL = "SELECT layer, version FROM data_versions"
+NOTIFY_CHANNEL = "parkgis_data_versions"
+# Versions learnt by NOTIFY are trusted this long after the last read of data_versions.
+# NOTIFY reaches the listener typically within a millisecond of the commit, but not
+# synchronously: a tile asked for in that gap (a client on a kept-alive connection right after
+# its own commit) can still be the previous version. This bounds that gap, and the staleness
+# if a notification is lost (listener reconnecting), at the cost of at most
+# 1/VERSION_RECHECK_S reads per second per worker under load. (Cache-Control already lets
+# browsers reuse a tile for CACHE_MAX_AGE_S.)
+VERSION_RECHECK_S = 0.02
+EXTENT_SQL_TEMPLATE = "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM " \
+                      "(SELECT ST_Extent(t.geom) AS e FROM {table} t WHERE {where}) s"
+
+
+def _needs_joins(coll: Collection) -> bool:
+    for name in coll.tile_props:
+        p = coll.prop(name)
+        if p is not None and p.sql is not None and not p.sql.startswith("t."):
+            return True
+    return False
+
+
+def _build_sql(coll: Collection, simplify: bool) -> str:
+    props = []
+    for name in coll.tile_props:
+        p = coll.prop(name)
+        if p is None:  # the registry lists a tile prop that is not public: refuse to build
+            raise KeyError(f"{coll.id}: tile prop {name} is not a public property")
+        ident = sql.Identifier(name).as_string(None)
+        props.append(f"({coll.expr(name)})::{_PROP_CAST[p.type]} AS {ident}")
+    geom = "ST_Simplify(t.geom, %(tol)s::float8, true)" if simplify else "t.geom"
+    return TILE_SQL_TEMPLATE.format(
+        margin=BUFFER / EXTENT, geom=geom, extent=EXTENT, buffer=BUFFER,
+        props=",\n           ".join(props) or "NULL::text AS _",
+        table=sql.Identifier(coll.table).as_string(None),
+        joins=coll.joins if _needs_joins(coll) else "",
+        where=coll.where,
+        layer=sql.Literal(coll.id).as_string(None),
+    )
+
+
+# Built once: (collection id, simplify?) -> SQL text. Identical text keeps prepared plans reused.
+TILE_SQL: dict[tuple[str, bool], str] = {
+    (cid, simp): _build_sql(c, simp) for cid, c in COLLECTIONS.items() for simp in (False, True)
+}
+
+
+def collection(cid: str) -> Collection:
+    """The registry entry of a tiled collection, or :class:`NotFound`."""
+    c = COLLECTIONS.get(cid)
+    if c is None:
+        raise NotFound(f"没有图层 {cid} / no collection {cid!r}")
+    return c
+
+
+def check_tms(tms: str) -> None:
+    if tms != TMS_ID:
+        raise NotFound(f"不支持的瓦片矩阵集 {tms} / tile matrix set {tms!r} is not offered; "
+                       f"use {TMS_ID}")
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Raise :class:`NotFound` unless (z, x, y) is a tile of WebMercatorQuad (z ≤ MAX_ZOOM)."""
+    if not MIN_ZOOM <= z <= MAX_ZOOM:
+        raise NotFound(f"缩放级别超出范围 / zoom {z} outside {MIN_ZOOM}..{MAX_ZOOM}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise NotFound(f"瓦片超出范围 / tile {z}/{x}/{y} outside the matrix (0..{n - 1})")
+
+
+def tile_params(z: int, x: int, y: int, max_features: int) -> tuple[bool, dict[str, Any]]:
+    """Whether the tile is simplified, and the bind parameters of its SQL.
+
+    The tolerance is half an MVT unit in degrees of longitude: anything finer disappears in
+    ``ST_AsMVTGeom``'s snapping anyway.
+    """
+    simplify = z < SIMPLIFY_BELOW_ZOOM
+    params: dict[str, Any] = {"z": z, "x": x, "y": y, "limit": max_features}
+    if simplify:
+        params["tol"] = 360.0 / (EXTENT * (1 << z)) / 2
+    return simplify, params
+
+
+def render_tile(conn: psycopg.Connection, cid: str, z: int, x: int, y: int,
+                max_features: int = 20_000) -> bytes:
+    """One MVT tile from a sync connection (the CLI, benchmarks, tests).
+
+    Parameters
+    ----------
+    conn : psycopg.Connection
+    cid : str
+        Collection id from the registry; the MVT layer takes this name.
+    z, x, y : int
+        WebMercatorQuad tile; validated.
+    max_features : int
+        Feature cap per tile.
+
+    Returns
+    -------
+    bytes
+        The MVT; empty when no feature touches the tile.
+    """
+    collection(cid)
+    check_tile(z, x, y)
+    simplify, params = tile_params(z, x, y, max_features)
+    row = conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True).fetchone()
+    return bytes(_first(row))
+
+
+async def render_tile_async(conn: psycopg.AsyncConnection, cid: str, z: int, x: int, y: int,
+                            max_features: int) -> bytes:
+    """As :func:`render_tile`, on an async connection (the API); arguments already checked."""
+    simplify, params = tile_params(z, x, y, max_features)
+    cur = await conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True)
+    return bytes(_first(await cur.fetchone()))
+
+
+def _first(row: Any) -> Any:
+    if isinstance(row, Mapping):
+        return next(iter(row.values()))
+    return row[0]
+
+
+def etag(cid: str, version: int, z: int, x: int, y: int) -> str:
+    return f'"{cid}-v{version}-{z}-{x}-{y}"'
+
+
+def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a tile in degrees."""
+    n = 1 << z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+def lonlat_to_tile_pixel(lon: float, lat: float, z: int, x: int, y: int,
+                         extent: int = EXTENT) -> tuple[float, float]:
+    """Position of a lon/lat point in the MVT coordinates of tile (z, x, y), y down."""
+    n = 1 << z
+    fx = (lon + 180.0) / 360.0 * n
+    s = math.sin(math.radians(lat))
+    fy = (0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n
+    return (fx - x) * extent, (fy - y) * extent
+
+
+def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    px, py = lonlat_to_tile_pixel(lon, lat, z, 0, 0, extent=1)
+    return min(n - 1, int(px)), min(n - 1, int(py))
+
+
+class TileCache:
+    """LRU of rendered tiles, bounded by entry count and by bytes. Not thread-safe: one per
+    event loop (each uvicorn worker has its own)."""
+
+    def __init__(self, max_entries: int, max_bytes: int = CACHE_MAX_BYTES) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._d: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        data = self._d.get(key)
+        if data is None:
+            self.misses += 1
+            return None
+        self._d.move_to_end(key)
+        self.hits += 1
+        return data
+
+    def put(self, key: tuple[Any, ...], data: bytes) -> None:
+        if not self.enabled or len(data) > self.max_bytes:
+            return
+        old = self._d.pop(key, None)
+        if old is not None:
+            self.bytes -= len(old)
+        self._d[key] = data
+        self.bytes += len(data)
+        while len(self._d) > self.max_entries or self.bytes > self.max_bytes:
+            _, dropped = self._d.popitem(last=False)
+            self.bytes -= len(dropped)
+
+
+class VersionReader:
+    """Reads ``data_versions`` once for every burst of concurrent requests, never staler than
+    the request: a caller joins the next read that *starts* after it arrived, so a tile asked
+    for after an edit committed always sees the new version (read-your-writes), while a
+    thousand requests in flight share a handful of round trips.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._waiting: asyncio.Future[dict[str, int]] | None = None
+        self._busy = False
+
+    async def get(self) -> dict[str, int]:
+        fut = self._waiting
+        if fut is None:
+            fut = self._waiting = asyncio.get_running_loop().create_future()
+            if not self._busy:
+                self._busy = True
+                asyncio.get_running_loop().create_task(self._run())
+        return await asyncio.shield(fut)
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting is not None:
+                fut, self._waiting = self._waiting, None
+                try:
+                    async with self._pool.connection() as conn:
+                        cur = await conn.execute(VERSIONS_SQL, prepare=True)
+                        rows = await cur.fetchall()
+                    fut.set_result({_row(r)[0]: int(_row(r)[1]) for r in rows})
+                except BaseException as exc:  # every waiter must hear about it
+                    fut.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+        finally:
+            self._busy = False
+
+
+class VersionWatch:
+    """Layer versions kept current by LISTEN/NOTIFY, so a tile request needs no round trip.
+
+    Guarantee: a request sees every edit committed more than :data:`VERSION_RECHECK_S` before
+    it arrived (it re-reads ``data_versions`` through :class:`VersionReader`, read-your-writes,
+    when the last read is older), and every edit whose notification has arrived — normally
+    within a millisecond of the commit. While the listener is down (not started, connection
+    lost and reconnecting) every request reads ``data_versions``, as without the watch.
+
+    Parameters
+    ----------
+    listen_url : str or None
+        Conninfo for the dedicated LISTEN connection; ``None`` disables listening.
+    reader : VersionReader
+        The coalescing reader of ``data_versions``.
+    recheck_s : float
+    """
+
+    def __init__(self, listen_url: str | None, reader: VersionReader,
+                 recheck_s: float = VERSION_RECHECK_S) -> None:
+        self._url = listen_url
+        self._reader = reader
+        self._recheck_s = recheck_s
+        self._versions: dict[str, int] = {}
+        self._confirmed = -math.inf  # monotonic time before the last completed read began
+        self._listening = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    async def start(self) -> None:
+        if self._url is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._listening = False
+
+    async def get(self) -> dict[str, int]:
+        if self._listening and time.monotonic() - self._confirmed < self._recheck_s:
+            return self._versions
+        t0 = time.monotonic()
+        self._merge(await self._reader.get())
+        # The read began after t0 (VersionReader's guarantee): it saw every commit before t0.
+        self._confirmed = max(self._confirmed, t0)
+        return self._versions
+
+    def _merge(self, fresh: Mapping[str, int]) -> None:
+        # Never go back: a notification may be newer than a read that was already under way.
+        merged = dict(self._versions)
+        for layer, v in fresh.items():
+            if v > merged.get(layer, 0):
+                merged[layer] = v
+        self._versions = merged
+
+    async def _listen(self) -> None:
+        assert self._url is not None
+        delay = 0.2
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        self._url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._listening = True
+                    delay = 0.2
+                    async for n in conn.notifies():
+                        layer, _sep, v = n.payload.partition(" ")
+                        if v.isdigit():
+                            self._merge({layer: int(v)})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep serving (reads per request) and reconnect
+                log.warning("tile version listener: %s; reconnecting in %.1f s", exc, delay)
+            finally:
+                self._listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def _row(r: Any) -> tuple[Any, ...]:
+    return tuple(r.values()) if isinstance(r, Mapping) else tuple(r)
+
+
+@dataclass
+class TileResult:
+    status: int  # 200 or 304
+    body: bytes
+    etag: str
+    cache_hit: bool
+
+
+class TileService:
+    """What a tile request needs: the version watch, the cache and the async pool.
+
+    Call :meth:`start` (and :meth:`stop`) on the event loop that serves the requests to run
+    the LISTEN connection of ``listen_url``; without it every request reads the versions.
+    """
+
+    def __init__(self, pool: Any, cache_size: int, max_features: int,
+                 listen_url: str | None = None, wait_s: float | None = None) -> None:
+        self.pool = pool
+        # One bound for the whole request's database waits (version read + connection): a
+        # request that joins a version read already stuck on a dead database would otherwise
+        # wait for that read and then for its own, twice the pool's timeout.
+        self.wait_s = wait_s
+        self.versions = VersionWatch(listen_url, VersionReader(pool))
+        self.cache = TileCache(cache_size)
+        self.max_features = max_features
+        self._extents: dict[tuple[str, int], list[float] | None] = {}
+
+    async def start(self) -> None:
+        await self.versions.start()
+
+    async def stop(self) -> None:
+        await self.versions.stop()
+
+    async def tile(self, cid: str, z: int, x: int, y: int,
+                   if_none_match: str | None = None) -> TileResult:
+        coll = collection(cid)
+        check_tile(z, x, y)
+        deadline = None if self.wait_s is None else time.monotonic() + self.wait_s
+        version = (await self._versions_by(deadline)).get(coll.table, 0)
+        tag = etag(cid, version, z, x, y)
+        if if_none_match and _etag_matches(if_none_match, tag):
+            return TileResult(304, b"", tag, False)
+        key = (cid, version, z, x, y)
+        if self.cache.enabled:
+            data = self.cache.get(key)
+            if data is not None:
+                return TileResult(200, data, tag, True)
+        wait = None if deadline is None else max(0.05, deadline - time.monotonic())
+        async with self.pool.connection(timeout=wait) as conn:
+            data = await render_tile_async(conn, cid, z, x, y, self.max_features)
+        self.cache.put(key, data)
+        return TileResult(200, data, tag, False)
+
+    async def _versions_by(self, deadline: float | None) -> dict[str, int]:
+        if deadline is None:
+            return await self.versions.get()
+        try:
+            # The shared read is shielded: giving up here abandons only this request's wait.
+            return await asyncio.wait_for(self.versions.get(), deadline - time.monotonic())
+        except TimeoutError:
+            raise PoolTimeout("layer versions not read in time") from None
+
+    async def bounds(self, cid: str) -> list[float] | None:
+        """Lon/lat bounds of the collection's public rows (cached per data version)."""
+        coll = collection(cid)
+        version = (await self.versions.get()).get(coll.table, 0)
+        key = (cid, version)
+        if key not in self._extents:
+            q = EXTENT_SQL_TEMPLATE.format(table=sql.Identifier(coll.table).as_string(None),
+                                           where=coll.where)
+            async with self.pool.connection() as conn:
+                row = _row(await (await conn.execute(q)).fetchone())
+            self._extents[key] = None if row[0] is None else [float(v) for v in row]
+        return self._extents[key]
+
+
+def _etag_matches(header: str, tag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    bare = tag.strip('"')
+    for part in header.split(","):
+        p = part.strip()
+        if p.startswith("W/"):
+            p = p[2:]
+        if p.strip('"') == bare:
+            return True
+    return False
+
+
+def tilejson(coll: Collection, tiles_url: str, bounds: list[float] | None) -> dict[str, Any]:
+    """TileJSON 3.0.0 of a collection's WebMercatorQuad tiles.
+
+    ``tiles_url`` is the absolute URL template ending in ``{z}/{x}/{y}``.
+    """
+    b = bounds or [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
+    fields = {}
+    for name in coll.tile_props:
+        p = coll.prop(name)
+        assert p is not None
+        fields[name] = {"number": "Number", "integer": "Number",
+                        "boolean": "Boolean"}.get(p.type, "String")
+    center_zoom = 14 if bounds else MIN_ZOOM
+    return {
+        "tilejson": "3.0.0",
+        "name": coll.id,
+        "description": f"{coll.title}. {coll.description}",
+        "version": "1.0.0",
+        "attribution": "ParkGIS 卫辉市产业集聚区",
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": MIN_ZOOM,
+        "maxzoom": MAX_ZOOM,
+        "bounds": b,
+        "center": [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, center_zoom],
+        "vector_layers": [{
+            "id": coll.id,
+            "description": coll.title,
+            "minzoom": MIN_ZOOM,
+            "maxzoom": MAX_ZOOM,
+            "fields": fields,
+        }],
+    }

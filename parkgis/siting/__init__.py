@@ -1,0 +1,1 @@
+"""Where a project fits: availability search, fit, footprint, assembly."""

@@ -1,1 +1,0 @@
-"""Queries and writes against the PostGIS store, one module per aggregate."""
