@@ -642,7 +642,7 @@ def ledger_report(
 ) -> None:
     """The monthly ledger report as PDF (stock at the month's end, grading, chains, townships)."""
     from parkgis.db import connect
-    from parkgis.ledger.report import render_month_pdf
+    from parkgis.publish.ledger_report import render_month_pdf
 
     try:
         with connect(_db_url()) as conn:

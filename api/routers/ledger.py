@@ -22,7 +22,7 @@ from api.security import RequirePlanner
 from parkgis.errors import InvalidInput
 from parkgis.ledger import chains, performance, stock, townships, xlsx
 from parkgis.ledger.common import parse_date
-from parkgis.ledger.report import render_month_pdf
+from parkgis.publish.ledger_report import render_month_pdf
 
 router = APIRouter(tags=["ledger"])
 Format = Literal["json", "xlsx"]

@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+from parkgis.cells import formula_safe
 
 MU = "#,##0.00"
 PCT = "0.0%"
@@ -44,9 +44,7 @@ def safe(v: Any) -> Any:
     gets a leading apostrophe, which Excel shows as plain text."""
     if isinstance(v, str):
         v = v.replace("\x00", "")
-        if v.startswith(FORMULA_LEAD):
-            return "'" + v
-        return v
+        return formula_safe(v)
     if isinstance(v, list | tuple | set):
         return safe("、".join(str(x) for x in v))
     if isinstance(v, dict):

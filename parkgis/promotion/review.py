@@ -404,7 +404,7 @@ CSV_COLUMNS = ("project", "parcels", "area_mu", "indicator_set", "indicator", "n
 
 def to_csv(r: Review) -> bytes:
     """The review as CSV, UTF-8 with a BOM (Excel opens it with the Chinese intact)."""
-    from parkgis.publish.export import formula_safe
+    from parkgis.cells import formula_safe
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")

@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from pyproj import CRS
 
+from parkgis.cells import formula_safe
 from parkgis.db.collections import COLLECTIONS, Collection
 from parkgis.errors import InvalidInput
 
@@ -30,19 +31,6 @@ FORMATS = {
     "kml": ("KML", False),
     "csv": ("CSV", False),
 }
-
-
-# A spreadsheet reads a cell starting with one of these as a formula (tab and CR too: some
-# programs strip them first). OWASP's remedy: a leading apostrophe makes the cell text.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def formula_safe(value: object) -> object:
-    """``value`` unchanged unless it is text a spreadsheet would run as a formula; such text
-    gets a leading ``'``. Numbers are never touched (a negative area stays a number)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 @dataclass

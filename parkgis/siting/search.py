@@ -878,7 +878,7 @@ def to_geojson_bytes(result: SearchResult) -> bytes:
 
 def to_csv(result: SearchResult) -> bytes:
     """CSV in UTF-8 with a BOM (so Excel reads the Chinese), headers "中文 English"."""
-    from parkgis.publish.export import formula_safe
+    from parkgis.cells import formula_safe
 
     cols = _columns(result) + LONLAT_COLUMNS
     buf = io.StringIO()

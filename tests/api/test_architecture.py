@@ -194,7 +194,7 @@ MOVES: dict[str, str] = {}
 # Higher imports lower, never the reverse. Same-rank subpackages (siting, promotion, ledger)
 # may use each other but must not form a cycle.
 RANK = {
-    "settings": 0, "errors": 0, "jsonvalues": 0, "auth": 0, "db": 0, "vocabulary": 0,
+    "settings": 0, "errors": 0, "jsonvalues": 0, "auth": 0, "db": 0, "vocabulary": 0, "cells": 0,
     "land": 1, "geo": 1,
     "siting": 2, "promotion": 2, "ledger": 2,
     "publish": 3,
