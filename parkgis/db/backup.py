@@ -31,9 +31,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from parkgis.db.cluster import ClusterError, _bin
 from parkgis.settings import Settings, get_settings
 
-# Tables whose rows the migrations themselves write: their presence does not make a
-# database "non-empty".
-MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions"})
+# Tables whose rows the migrations themselves write (bookkeeping, and reference data seeded by
+# 0009 ledger: chains and their links, the grading scheme, the townships; 0011: service reach):
+# their presence does not make a database "non-empty".
+MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions",
+                             "chains", "chain_links", "perf_schemes", "townships",
+                             "service_reach"})
 
 SQL_TABLES = """
 SELECT c.relname
