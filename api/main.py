@@ -59,8 +59,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 app.state.sync_pool = spool
                 # The park's clock runs here so a plain `make demo` needs no cron; the
                 # advisory lock inside makes extra workers harmless.
-                clock_task = (asyncio.create_task(clock.run_daily(url))
-                              if settings.clock_enabled else None)
+                clock_task = None
+                if settings.clock_enabled:
+                    await asyncio.to_thread(clock.run_once, url)
+                    clock_task = asyncio.create_task(clock.run_daily(url))
                 try:
                     async with tile_service(app):
                         yield

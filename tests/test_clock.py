@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -140,17 +139,15 @@ def test_the_server_runs_the_clock_at_start(empty_db: str) -> None:
         conn.execute("UPDATE parcels SET status = 'reserved', project_code = 'PRJ-A', "
                      "reserved_until = %s WHERE code = 'T-1'", (lapsed,))
     with TestClient(create_app(Settings(clock_enabled=True), database_url=empty_db)):
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if one(empty_db, "SELECT status FROM parcels WHERE code = 'T-1'")["status"] \
-                    == "available":
-                break
-            time.sleep(0.2)
+        # The start's tick ran before the first request is served: no waiting, no reading
+        # the parcel through the API (which would expire it on access).
+        assert one(empty_db, "SELECT status FROM parcels WHERE code = 'T-1'") == {
+            "status": "available"}
     ev = one(empty_db, "SELECT actor, action FROM parcel_events WHERE parcel_code = 'T-1' "
                        "AND action = 'expire'")
     assert ev == {"actor": "system", "action": "expire"}
-    # Not read through the parcel API: the clock did it by itself.
-    assert 0 < clock.seconds_to_next_run() <= 24 * 3600 + 300
+    # The next run: 23:00 park time → 00:05 the next day is 65 minutes away.
+    assert clock.seconds_to_next_run(at(DAY, 23)) == 65 * 60
 
 
 def test_sample_dates_follow_the_load_date(empty_db: str) -> None:
@@ -179,3 +176,20 @@ def test_sample_dates_follow_the_load_date(empty_db: str) -> None:
                for f in found)
     notices = rows(empty_db, "SELECT DISTINCT notice_date FROM land_listings")
     assert notices == [{"notice_date": later - timedelta(days=25)}]
+
+
+def test_clock_flags_over_http(busy_park: str) -> None:
+    from workbench_helpers import add_users, login
+
+    add_users(busy_park)
+    with conn_to(busy_park) as conn:
+        clock.tick(conn, DAY)
+    with TestClient(create_app(Settings(clock_enabled=False), database_url=busy_park)) as c:
+        h = login(c, "plan")
+        got = c.get("/api/land/clock-flags", params={"kind": "upgrade"}, headers=h)
+        assert got.status_code == 200, got.text
+        assert [(f["subject_code"], f["flag"], f["since"]) for f in got.json()["flags"]] == [
+            ("UPG-X", "overdue", "2025-10-01"), ("UPG-Y", "late_start", "2025-10-02")]
+        assert c.get("/api/land/clock-flags", headers=login(c, "inv")).status_code == 403
+        assert c.get("/api/land/clock-flags", params={"kind": "x'; --"},
+                     headers=h).status_code in (400, 422)

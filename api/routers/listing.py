@@ -21,7 +21,7 @@ from api.deps import SyncConn
 from api.routers.parcel_actions import etag, expected_version, feature, parse_if_match
 from api.security import OptionalUser, RequirePlanner
 from parkgis import lifecycle
-from parkgis.land import contracts, idle, listing
+from parkgis.land import clock, contracts, idle, listing
 
 router = APIRouter(tags=["land supply / 土地供应"])
 
@@ -189,3 +189,12 @@ def idle_land(user: RequirePlanner, conn: SyncConn,
               = None) -> JSONResponse:
     body = idle.idle_land_features(conn, as_of or lifecycle.park_today())
     return _json(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/land/clock-flags", summary="Overdue upgrades and projects / 逾期提示")
+def clock_flags(user: RequirePlanner, conn: SyncConn,
+                kind: Annotated[str | None, Query(pattern="^(upgrade|project)$")] = None
+                ) -> JSONResponse:
+    """What the daily job found: upgrades past their finish (not complete) or planned past
+    their start, projects past their start date that have not started building."""
+    return _json({"flags": clock.flags(conn, kind)})

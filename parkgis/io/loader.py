@@ -895,9 +895,11 @@ def load_sample_package(url: str, gpkg_path: str | Path,
                                   None, prog))
         with _connect(url) as conn:
             with conn.transaction():
+                dated = sample_story_dates(p, preps)
                 for prep in preps:
                     _write(conn, prep, prog)
-                settle_sample_dates(conn, p)
+                if dated is not None:
+                    dated(conn)
     if absent and preps:
         preps[0].report.notes.append(f"layers not in the package: {', '.join(absent)}")
     total = time.perf_counter() - started
@@ -906,15 +908,22 @@ def load_sample_package(url: str, gpkg_path: str | Path,
     return [prep.report for prep in preps]
 
 
-def settle_sample_dates(conn: psycopg.Connection, gpkg_path: Path) -> None:
+def sample_story_dates(gpkg_path: Path, preps: list[Prepared]
+                       ) -> Callable[[psycopg.Connection], Any] | None:
     """A package that says which day its dates were written for is moved to today
-    (:mod:`parkgis.land.sample_dates`)."""
+    (:mod:`parkgis.land.sample_dates`): its rows' dates now, its listing and contract records
+    by the returned step after the rows are written. None for any other package."""
     from parkgis.land import sample_dates
     from parkgis.lifecycle import park_today
 
     as_of = sample_dates.read_as_of(gpkg_path)
-    if as_of is not None:
-        sample_dates.settle(conn, as_of, park_today())
+    if as_of is None:
+        return None
+    today = park_today()
+    for prep in preps:
+        prep.rows = sample_dates.shift_rows(prep.table.name, [c.name for c in prep.columns],
+                                            prep.rows, (today - as_of).days)
+    return lambda conn: sample_dates.lay_records(conn, today)
 
 
 __all__ = ["LoadReport", "Problem", "load_file", "load_sample_package"]

@@ -192,7 +192,8 @@ def run_once(url: str) -> dict[str, Any] | None:
 
 
 async def run_daily(url: str) -> None:
-    """The in-process clock: a tick at start, then one after each park midnight."""
+    """The in-process clock after start: a tick after each park midnight (the server runs the
+    start's tick itself before serving, so the first request already sees today's state)."""
     while True:
-        await asyncio.to_thread(run_once, url)
         await asyncio.sleep(seconds_to_next_run())
+        await asyncio.to_thread(run_once, url)

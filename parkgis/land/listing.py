@@ -8,8 +8,9 @@ Two periods, not one:
 
 Working days follow the State Council's yearly holiday notice (国务院办公厅关于节假日安排的通知)
 including make-up working days (调休), read from the maintained ``chinese-calendar`` package.
-The package covers the years it was released for (1.11: 2004–2026); for a day past that we
-refuse with a clear message rather than guess the next notice.
+The package covers the years it was released for (1.11: 2004–2026); past that the count uses
+the safe bound of :mod:`parkgis.land.workdays` (every possible holiday window off, no make-up
+days), so a listing is never shorter than the law and is marked ``calendar_provisional``.
 
 A notice dated before the day it is recorded is a backfill: only an admin may record one, it
 needs the document number, and the listing row and its event say ``backfill``. The result of a
@@ -25,12 +26,18 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import chinese_calendar
 import psycopg
 from psycopg.rows import dict_row
 
 from parkgis import lifecycle
 from parkgis.errors import Conflict, InvalidData, NotFound
+from parkgis.land.workdays import (  # noqa: F401  (re-exported: the listing rules' calendar)
+    OutsideCalendar,
+    calendar_years,
+    is_provisional,
+    is_workday,
+    nth_workday,
+)
 
 #: 第十条: the notice is published at least 20 days before the listing starts.
 NOTICE_LEAD_DAYS = 20
@@ -94,40 +101,11 @@ VALUES (%(code)s, %(actor)s, %(action)s, %(status)s, %(status)s, %(project)s, %(
 """
 
 
-class OutsideCalendar(InvalidData):
-    """A date the official holiday calendar we have does not cover yet."""
-
-
-def calendar_years() -> tuple[int, int]:
-    """First and last year the installed holiday calendar covers."""
-    from chinese_calendar import constants
-    return min(constants.holidays).year, max(constants.holidays).year
-
-
-def is_workday(d: date) -> bool:
-    """Whether ``d`` is a working day in China (weekends off, holidays off, 调休 days on)."""
-    try:
-        return bool(chinese_calendar.is_workday(d))
-    except NotImplementedError:
-        first, last = calendar_years()
-        raise OutsideCalendar(
-            f"节假日安排只覆盖 {first}–{last} 年，无法确定 {d} 是否为工作日；请更新 "
-            f"chinese-calendar 包（国务院公布次年安排后发布）后重试 / the official holiday "
-            f"calendar installed covers {first}–{last} only, so whether {d} is a working day "
-            f"is unknown; update the chinese-calendar package (released after the State "
-            f"Council's notice for the next year) and retry", field="listing_end") from None
-
-
 def earliest_listing_end(start: date, workdays: int = LISTING_MIN_WORKDAYS) -> date:
     """The last day of a listing that starts on ``start`` and runs ``workdays`` working days,
-    the start day counting when it is one."""
-    d, n = start, 0
-    while True:
-        if is_workday(d):
-            n += 1
-            if n == workdays:
-                return d
-        d += timedelta(days=1)
+    the start day counting when it is one (past the official calendar: the safe bound of
+    :mod:`parkgis.land.workdays`, never shorter than the law)."""
+    return nth_workday(start, workdays)
 
 
 def earliest_allocation(listing_end: date) -> date:
@@ -213,7 +191,7 @@ def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: st
     data = {"notice_no": p.notice_no.strip(), "notice_date": notice.isoformat(),
             "listing_start": start.isoformat(), "listing_end": end.isoformat(),
             "start_price_wan": str(p.start_price_wan), "increment_wan": str(p.increment_wan),
-            "backfill": backfill}
+            "backfill": backfill, "calendar_provisional": is_provisional(end)}
     note = p.note
     if backfill:
         no = p.notice_no.strip()
@@ -233,6 +211,7 @@ def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: st
                 "increment": p.increment_wan, "backfill": backfill, "actor": actor,
                 "status": "open" if start <= today else "notice"}).fetchone()
     out["listing"] = listing
+    out["calendar_provisional"] = is_provisional(end)
     return out
 
 

@@ -17,7 +17,8 @@ relative to the load date too:
   one (by code) was due to start 14 months ago and has not, so the idle-land list has its
   case on any load date.
 
-Called by the loader inside its transaction; nothing here runs for other files.
+The loader calls :func:`shift_rows` on the package's rows and :func:`lay_records` in its
+transaction; nothing here runs for files without the ``.dates.json`` beside them.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ LISTING_DAYS = 28          # calendar days from the start through the last day
 DEFAULT_PRICE_WAN_PER_MU = Decimal("15")
 IDLE_DAYS_PAST_START = 425
 
-SHIFTS = (
-    "UPDATE projects SET start_date = start_date + %(d)s WHERE start_date IS NOT NULL",
-    "UPDATE upgrades SET start_date = start_date + %(d)s, finish_date = finish_date + %(d)s",
-    "UPDATE parcels SET reserved_until = reserved_until + %(d)s WHERE reserved_until IS NOT NULL",
-)
+#: The dates of the story, by table: moved by (today - as_of) as the rows are loaded.
+SHIFTED: dict[str, tuple[str, ...]] = {
+    "projects": ("start_date",),
+    "upgrades": ("start_date", "finish_date"),
+    "parcels": ("reserved_until",),
+}
 SQL_PARCELS = """
 SELECT code, status, project_code, landuse_code, area_mu,
        coalesce(land_price_wan_per_mu, %(default)s) AS price_per_mu
@@ -91,13 +93,28 @@ def _listing_end(start: date) -> date:
         return end
 
 
-def settle(conn: psycopg.Connection, as_of: date, today: date) -> dict[str, Any]:
-    """Move the loaded sample's dates by (today − as_of) and lay its listings and contracts
-    relative to ``today``; returns what was done."""
-    d = (today - as_of).days
+def shift_rows(table: str, columns: list[str], rows: list[tuple[Any, ...]], days: int
+               ) -> list[tuple[Any, ...]]:
+    """The loader's rows ``(ord, *values[, geom])`` with the story's dates moved by ``days``
+    (done before writing, so loading the package twice on one day changes nothing)."""
+    idx = [i + 1 for i, c in enumerate(columns) if c in SHIFTED.get(table, ())]
+    if not idx or days == 0:
+        return rows
+    step = timedelta(days=days)
+    out = []
+    for row in rows:
+        r = list(row)
+        for i in idx:
+            if isinstance(r[i], date):
+                r[i] = r[i] + step
+        out.append(tuple(r))
+    return out
+
+
+def lay_records(conn: psycopg.Connection, today: date) -> dict[str, int]:
+    """Listings and contracts for the loaded sample's listed and contracted parcels that have
+    none yet, dated relative to ``today``."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        for sql in SHIFTS:
-            cur.execute(sql, {"d": d})
         notice = today - timedelta(days=NOTICE_AGO)
         start = notice + timedelta(days=listing_rules.NOTICE_LEAD_DAYS)
         end = _listing_end(start)
@@ -128,4 +145,4 @@ def settle(conn: psycopg.Connection, as_of: date, today: date) -> dict[str, Any]
                 "completion": agreed + timedelta(days=730),
                 "investment": _money(price * 12), "actual": actual})
             contracted += 1
-    return {"shift_days": d, "listings": listed, "contracts": contracted}
+    return {"listings": listed, "contracts": contracted}

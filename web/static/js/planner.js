@@ -20,7 +20,10 @@ var PGP = (function () {
   var ACTION_ZH = {
     reserve: '预留', list: '挂牌公告', allocate: '出让', start_construction: '开工',
     complete: '竣工投产', release: '释放', withdraw: '暂不供应', restore: '恢复供应',
-    expire: '预留到期', split: '分割', merge: '合并', create: '新建'
+    expire: '预留到期', split: '分割', merge: '合并', create: '新建',
+    listing_open: '挂牌期开始', listing_sold: '挂牌成交', listing_failed: '流拍',
+    idle_flag: '认定闲置', idle_reclaimable: '闲置满两年可收回', government_delay: '政府原因延误',
+    progress: '开发进度'
   };
   var STATUS_ZH = {
     available: '可供应', reserved: '已预留', listed: '挂牌中', allocated: '已出让',
@@ -236,6 +239,9 @@ var PGP = (function () {
     if (v('pgp-act-project')) { body.project = v('pgp-act-project'); }
     if (v('pgp-act-until')) { body.until = v('pgp-act-until'); }
     if (v('pgp-act-notice')) { body.notice_start = v('pgp-act-notice'); }
+    if (v('pgp-act-notice-no')) { body.notice_no = v('pgp-act-notice-no'); }
+    if (v('pgp-act-price')) { body.start_price_wan = v('pgp-act-price'); }
+    if (v('pgp-act-increment')) { body.increment_wan = v('pgp-act-increment'); }
     if (v('pgp-act-contract')) { body.contract_no = v('pgp-act-contract'); }
     if (v('pgp-act-lease')) { body.lease_years = parseInt(v('pgp-act-lease'), 10); }
     if (v('pgp-act-note')) { body.note = v('pgp-act-note'); }
