@@ -375,11 +375,21 @@ class ReplicaRouter:
             # getconn/putconn rather than connection(): an error raised by the caller's
             # block must not be mistaken for this replica's checkout failing.
             try:
-                with conn:
+                try:
                     ok = need <= r.replay_lsn or self._wait_replayed_sync(
                         conn, need, lsn_text(need))
-                    yield (r, conn) if ok else None
+                except psycopg.Error:
+                    self.mark_down(r)
+                    ok = False
+                yield (r, conn) if ok else None
             finally:
+                # Nothing to commit on a read-only replica; and the end of a request runs
+                # after its response is sent, where a replica that died meanwhile must not
+                # raise (the pool discards the broken connection on putconn).
+                try:
+                    conn.rollback()
+                except psycopg.Error:
+                    pass
                 r.spool.putconn(conn)
             return
         yield None
@@ -431,11 +441,18 @@ class ReplicaRouter:
                 self.mark_down(r)
                 continue
             try:
-                async with aconn:
+                try:
                     ok = need <= r.replay_lsn or await self._wait_replayed_async(
                         aconn, lsn_text(need))
-                    yield (r, aconn) if ok else None
+                except psycopg.Error:
+                    self.mark_down(r)
+                    ok = False
+                yield (r, aconn) if ok else None
             finally:
+                try:
+                    await aconn.rollback()
+                except psycopg.Error:
+                    pass
                 await r.apool.putconn(aconn)
             return
         yield None
