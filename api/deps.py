@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parkgis.auth import decode_token
 from parkgis.db.pool import set_statement_timeout
-from parkgis.db.replica import ReplicaRouter, commit_lsn
+from parkgis.db.replica import ReplicaRouter, commit_lsn, replica_fault
 from parkgis.settings import Settings
 
 # Route classes for statement_timeout: the planner's work (reviews, uploads, pipeline,
@@ -83,9 +83,12 @@ async def async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]
                 replica, rconn = picked
                 try:
                     yield rconn
-                except psycopg.Error:
-                    router.mark_down(replica)
-                    request.state.replica_failed = True
+                except psycopg.Error as exc:
+                    retry, down = replica_fault(exc)
+                    if down:
+                        router.mark_down(replica)
+                    if retry:
+                        request.state.replica_failed = True
                     raise
                 return
     async with request.app.state.pool.connection() as conn:
@@ -110,9 +113,12 @@ def sync_conn(request: Request) -> Iterator[psycopg.Connection]:
                 replica, rconn = picked
                 try:
                     yield rconn
-                except psycopg.Error:
-                    router.mark_down(replica)
-                    request.state.replica_failed = True
+                except psycopg.Error as exc:
+                    retry, down = replica_fault(exc)
+                    if down:
+                        router.mark_down(replica)
+                    if retry:
+                        request.state.replica_failed = True
                     raise
                 return
     # A write by a signed-in caller: their reads go to the primary until it is committed,

@@ -297,3 +297,16 @@ def test_replica_killed_mid_run_requests_keep_answering(pair: Pair, base: str) -
         assert code in _listed(c)
     replica.start(pair.settings)  # back for any later test
     _wait_caught_up(pair.primary_url, pair.replica_url)
+
+
+def test_cli_without_a_running_primary_says_so_in_one_line(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path / ".parkgis", pg_secrets_dir=tmp_path / "secrets",
+                 database_url=None)
+    r = _cli(["db", "replica", "start"], s)
+    assert r.returncode != 0
+    msg = (r.stderr + r.stdout).strip()
+    assert len(msg.splitlines()) == 1 and "parkgis db start" in msg, msg
+    assert "Traceback" not in msg and str(tmp_path) not in msg
+    st = _cli(["db", "replica", "status"], s)
+    assert st.returncode == 3 and "not running" in st.stdout
+    assert not replica.locate(s).root.exists()  # nothing made on the way

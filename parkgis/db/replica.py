@@ -458,6 +458,22 @@ class ReplicaRouter:
         yield None
 
 
+def replica_fault(exc: BaseException) -> tuple[bool, bool]:
+    """(retry on the primary, mark the replica down) for an error raised on a replica.
+
+    A lost connection or a shut-down server means the replica is gone; a query cancelled by
+    a recovery conflict (40001 on a hot standby) deserves another try elsewhere but says
+    nothing against the replica. Anything else -- bad input, our own statement timeout --
+    would fail the same way on the primary: no retry (a hostile client must not be able to
+    double the work, or talk the app out of using its replicas).
+    """
+    if not isinstance(exc, psycopg.OperationalError):
+        return False, False
+    state = exc.sqlstate or ""
+    gone = state == "" or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return gone or state == "40001", gone
+
+
 def lsn_text(n: int) -> str:
     return f"{n >> 32:X}/{n & 0xFFFFFFFF:X}"
 
