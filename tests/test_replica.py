@@ -248,6 +248,26 @@ def test_replica_lagging_past_the_threshold_is_skipped(pair: Pair) -> None:
     _wait_caught_up(pair.primary_url, pair.replica_url)
 
 
+def test_unreachable_replica_at_start_up_is_skipped(pair: Pair) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    s = pair.settings.model_copy(update={
+        "database_replica_urls": f"postgresql://parkgis@127.0.0.1:{dead}/parkgis",
+        "clock_enabled": False})
+    with TestClient(create_app(s, database_url=pair.primary_url)) as c:
+        for _ in range(3):
+            t0 = time.monotonic()
+            r = c.get(SEARCH)
+            assert r.status_code == 200, r.text
+            assert time.monotonic() - t0 < 3  # the replica's short checkout bound, then primary
+        assert set(pair.codes) <= {f["properties"]["code"] for f in r.json()["features"]}
+
+
 def test_replica_killed_mid_run_requests_keep_answering(pair: Pair, base: str) -> None:
     code = pair.codes[3]
     routes = [SEARCH, "/ogc/collections/parcels/items?limit=50", f"/api/parcels/{code}/sheet"]
