@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.deps import ReplicaFallback
 from api.headers import SecurityHeaders
 from api.limits import BodyLimit
 from api.page_shell import WEB_DIR
@@ -25,6 +26,7 @@ from api.security import trusted_networks
 from parkgis import __version__
 from parkgis.db import cluster, migrate
 from parkgis.db import pool as db_pool
+from parkgis.db.replica import ReplicaRouter
 from parkgis.land import clock
 from parkgis.settings import Settings, get_settings
 
@@ -59,18 +61,23 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             with db_pool.sync_pool(url, settings) as spool:
                 app.state.pool = apool
                 app.state.sync_pool = spool
-                # The park's clock runs here so a plain `make demo` needs no cron; the
-                # advisory lock inside makes extra workers harmless.
-                clock_task = None
-                if settings.clock_enabled:
-                    await asyncio.to_thread(clock.run_once, url)
-                    clock_task = asyncio.create_task(clock.run_daily(url))
-                try:
-                    async with tile_service(app):
-                        yield
-                finally:
-                    if clock_task is not None:
-                        clock_task.cancel()
+                async with AsyncExitStack() as stack:
+                    # Read replicas (PARKGIS_DATABASE_REPLICA_URLS): public reads only.
+                    router = ReplicaRouter.from_settings(settings)
+                    app.state.replicas = router and await stack.enter_async_context(
+                        router.open())
+                    # The park's clock runs here so a plain `make demo` needs no cron; the
+                    # advisory lock inside makes extra workers harmless.
+                    clock_task = None
+                    if settings.clock_enabled:
+                        await asyncio.to_thread(clock.run_once, url)
+                        clock_task = asyncio.create_task(clock.run_daily(url))
+                    try:
+                        async with tile_service(app):
+                            yield
+                    finally:
+                        if clock_task is not None:
+                            clock_task.cancel()
 
     app = FastAPI(
         title="ParkGIS 卫辉产业集聚区",
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.database_url = url
+    app.state.replicas = None
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -106,6 +114,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
     app.add_middleware(TileFastPath)
+    if settings.database_replica_urls.strip():
+        # A GET whose replica failed under it is answered again by the primary.
+        app.add_middleware(ReplicaFallback)
     # A body over the limit is refused before any route (or the tile path) runs.
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(SecurityHeaders)  # outermost: tiles, 413s and every page get the headers

@@ -23,6 +23,9 @@ db_app = typer.Typer(help="The embedded PostGIS database.", no_args_is_help=True
 user_app = typer.Typer(help="Accounts and roles.", no_args_is_help=True)
 terrain_app = typer.Typer(help="Elevation, slope and flood rasters.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+replica_app = typer.Typer(help="A local streaming replica of the embedded cluster.",
+                          no_args_is_help=True)
+db_app.add_typer(replica_app, name="replica")
 app.add_typer(user_app, name="user")
 app.add_typer(terrain_app, name="terrain")
 
@@ -122,6 +125,46 @@ def db_restore(
     out.print(f"恢复完成 / restored {path.name} ({n} raster file(s))"
               + (f"; applied migrations: {', '.join(applied)}" if applied else ""),
               highlight=False, markup=False)
+
+
+@replica_app.command("start")
+def replica_start() -> None:
+    """Make (pg_basebackup, first time) and start a streaming replica of the embedded cluster."""
+    from parkgis.db import replica
+
+    rep = replica.start()
+    out.print(f"副本已运行 / replica running in {rep.root}, port {rep.port()}", highlight=False,
+              markup=False)
+    print(rep.url())
+
+
+@replica_app.command("stop")
+def replica_stop(
+    remove: Annotated[bool, typer.Option(
+        "--remove", help="also delete the replica's copy and drop its replication slot")] = False,
+) -> None:
+    """Stop the local replica (its slot keeps WAL on the primary unless --remove)."""
+    from parkgis.db import replica
+
+    was = replica.stop(remove=remove)
+    out.print(("已停止 / stopped" if was else "未运行 / not running")
+              + ("; removed" if remove else ""), highlight=False, markup=False)
+
+
+@replica_app.command("status")
+def replica_status() -> None:
+    """Replay position and lag of the local replica; the URL on a line of its own."""
+    from parkgis.db import replica
+
+    st = replica.status()
+    if not st.running:
+        out.print("副本未运行 / replica not running", highlight=False, markup=False)
+        raise typer.Exit(3)
+    out.print(f"副本运行中 / replica running, port {st.port}, in recovery: {st.in_recovery}",
+              highlight=False, markup=False)
+    out.print(f"replay LSN {st.replay_lsn}, primary LSN {st.primary_lsn}, "
+              f"lag {st.lag_bytes} bytes, {st.lag_s:.1f} s", highlight=False, markup=False)
+    print(st.url)
 
 
 @app.command("migrate")

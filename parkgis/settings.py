@@ -215,6 +215,20 @@ class Settings(_Concerns, BaseSettings):
     db_statement_timeout_public_ms: int = 5_000
     db_statement_timeout_planner_ms: int = 60_000
 
+    # Read replicas (issue 16): comma-separated URLs of streaming replicas for public reads.
+    # Empty: every read goes to the primary.
+    database_replica_urls: str = ""
+    # A replica further behind than either bound is skipped until a later check passes.
+    replica_max_lag_s: float = 5.0
+    replica_max_lag_bytes: int = 16 * 1_048_576
+    # How long a replica's health verdict is trusted before the next cheap check.
+    replica_check_s: float = 1.0
+    # How long a caller who just wrote waits for a replica to replay their commit before
+    # their read goes to the primary instead.
+    replica_wait_ms: int = 200
+    # Checkout wait on a replica's pool: short, since the primary is always the fallback.
+    replica_pool_timeout_s: float = 0.5
+
     # Past this many rows ``numberMatched`` is estimated from the planner, not counted.
     count_exact_max: int = 100_000
     tile_cache_size: int = 20_000
