@@ -29,7 +29,7 @@ from parkgis import auth
 from parkgis.db import cluster, connect, migrate, replica
 from parkgis.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_GPKG = ROOT / "data" / "shapes" / "weihui.gpkg"
 CLI = [sys.executable, "-m", "parkgis.cli"]
 PASSWORD = "replica-proof-pw"
@@ -54,7 +54,7 @@ def _cli(args: list[str], s: Settings) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    from parkgis.io.loader import load_sample_package
+    from parkgis.land.loader import load_sample_package
 
     home = tmp_path_factory.mktemp("replica")
     s = Settings(data_dir=home / ".parkgis", pg_secrets_dir=home / "secrets", database_url=None)
