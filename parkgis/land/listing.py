@@ -140,11 +140,17 @@ def validate(p: ListingParams, today: date, role: str) -> tuple[date, date, date
     notice = p.notice_date or today
     backfill = notice < today
     if backfill and role != "admin":
-        raise InvalidData(
+        # 409 with the date the law allows: a notice published today, the listing 20 days on,
+        # ten working days of listing, granted the day after the close.
+        lawful_end = earliest_listing_end(today + timedelta(days=NOTICE_LEAD_DAYS))
+        raise Conflict(
             f"公告日期 {notice} 早于今天 {today}：规划人员不能倒签公告；补录历史公告须由管理员"
-            f"办理并注明公告文号 / the notice date {notice} is before today ({today}): a planner "
-            f"cannot backdate a notice; only an admin may record a past notice, as a backfill "
-            f"with its document number", field="notice_date")
+            f"办理并注明公告文号；今天公告，最早 {earliest_allocation(lawful_end)} 可出让 / the "
+            f"notice date {notice} is before today ({today}): a planner cannot backdate a "
+            f"notice; only an admin may record a past notice, as a backfill with its document "
+            f"number. Published today, the land can be granted on "
+            f"{earliest_allocation(lawful_end)} at the earliest", field="notice_date",
+            earliest_allocation=earliest_allocation(lawful_end).isoformat())
     if (notice - today).days > lifecycle.NOTICE_MAX_DAYS or \
             (today - notice).days > lifecycle.NOTICE_MAX_DAYS:
         raise InvalidData("公告日期距今超过一年 / the notice date is more than a year from today",

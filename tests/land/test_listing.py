@@ -123,10 +123,13 @@ def test_before_the_calendar_is_refused_not_guessed() -> None:
 def test_planner_backdated_notice_refused_and_nothing_written(park: str) -> None:
     today = date(2025, 11, 20)
     before = rows(park, "SELECT id FROM parcel_events")
-    with conn_to(park) as conn, pytest.raises(InvalidData) as bad:
+    with conn_to(park) as conn, pytest.raises(Conflict) as bad:
         listing.list_parcel(conn, "T-1", params(notice_date=today - timedelta(days=40)),
                             "plan", "planner", None, now=at(today))
     assert "backdate" in bad.value.message
+    # Hand-worked: a notice today (Thu 20 Nov 2025) -> listing from Wed 10 Dec; ten working days
+    # (no holiday in December 2025): 10-12, 15-19, 22, 23 Dec -> closes 23 Dec, granted 24 Dec.
+    assert bad.value.extra["earliest_allocation"] == "2025-12-24"
     assert rows(park, "SELECT id FROM parcel_events") == before
     assert rows(park, "SELECT * FROM land_listings") == []
     assert one(park, "SELECT status FROM parcels WHERE code = 'T-1'")["status"] == "available"
@@ -221,9 +224,13 @@ def test_http_backdated_listing_is_refused_and_allocate_too(park: str) -> None:
         h = login(c, "plan") | {"If-Match": "*"}
         r = c.post("/api/parcels/T-1/list", json={"notice_start": forty_ago, "notice_days": 20},
                    headers=h)
-        assert r.status_code in (409, 422), r.text
+        assert r.status_code == 409, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert forty_ago in r.json()["detail"]
+        # notice today + 20 days + at least 10 working days (two weeks at least) + 1 day
+        earliest = date.fromisoformat(r.json()["earliest_allocation"])
+        assert earliest >= datetime.now(PARK_TZ).date() + timedelta(days=20 + 13 + 1)
+        assert earliest.isoformat() in r.json()["detail"]
         r = c.post("/api/parcels/T-1/allocate", json=ALLOC_BODY,
                    headers=h)
         assert r.status_code == 409, r.text
@@ -279,7 +286,8 @@ def test_sample_listed_parcels_carry_lawful_notice_and_listing(sample_db_rw: str
         # The reproduction on the demo: backdated through the body, then allocate.
         r = c.post("/api/parcels/WH-C-017/list", headers=h,
                    json={"notice_start": forty_ago, "notice_days": 20})
-        assert r.status_code in (409, 422) and forty_ago in r.json()["detail"], r.text
+        assert r.status_code == 409 and forty_ago in r.json()["detail"], r.text
+        assert "earliest_allocation" in r.json()
         r = c.post("/api/parcels/WH-C-017/allocate", headers=h,
                    json={"contract_no": "X-17", "lease_years": 50})
         assert r.status_code == 409, r.text
