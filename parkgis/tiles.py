@@ -117,6 +117,12 @@ def _build_sql(coll: Collection, simplify: bool) -> str:
     )
 
 
+def build_tile_sql(coll: Collection, simplify: bool) -> str:
+    """The tile SQL of any registry collection (e.g. a narrowed copy made by ``publish``);
+    refuses a tile prop that is not a public property of the collection."""
+    return _build_sql(coll, simplify)
+
+
 # Built once: (collection id, simplify?) -> SQL text. Identical text keeps prepared plans reused.
 TILE_SQL: dict[tuple[str, bool], str] = {
     (cid, simp): _build_sql(c, simp) for cid, c in COLLECTIONS.items() for simp in (False, True)

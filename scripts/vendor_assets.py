@@ -27,6 +27,8 @@ FOLDERS: dict[str, str] = {
     "jquery": "dist",
     "@fortawesome/fontawesome-free": ".",
     "swagger-ui-dist": ".",
+    # PMTiles reader for the static map of `parkgis publish` (range requests, no server).
+    "pmtiles": "dist",
 }
 SKIP = {"node_modules", "src", "scss", "less", "svgs", "metadata", "sprites", "js-packages"}
 

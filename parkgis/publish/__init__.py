@@ -1,0 +1,1 @@
+"""Publishing: outputs that leave the app (the static public map as PMTiles)."""
