@@ -138,15 +138,27 @@ def render_archive(conn: psycopg.Connection, path: Path, layers: list[Collection
     children). Tiles are gzip-compressed (the reader in the browser inflates them).
     """
     ext = _extent(conn, layers)
+    if ext is None:
+        raise PublishError("没有可发布的公开数据 / nothing public to publish: the layers are empty")
     stmts = {(c.id, simp): tiles.build_tile_sql(c, simp) for c in layers for simp in (False, True)}
-    found: dict[int, bytes] = {}
+    header: dict[str, Any] = {
+        "tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
+        "min_lon_e7": int(ext[0] * 1e7), "min_lat_e7": int(ext[1] * 1e7),
+        "max_lon_e7": int(ext[2] * 1e7), "max_lat_e7": int(ext[3] * 1e7),
+        "center_zoom": min(max(min_zoom, 14), max_zoom),
+        "center_lon_e7": int((ext[0] + ext[2]) / 2 * 1e7),
+        "center_lat_e7": int((ext[1] + ext[3]) / 2 * 1e7),
+    }
+    written = 0
     frontier: set[tuple[int, int]] | None = None
-    if ext is not None:
+    with open(path, "wb") as f:
+        w = Writer(f)
         for z in range(min_zoom, max_zoom + 1):
             x0, y0 = tiles.lonlat_to_tile(ext[0], ext[3], z)
             x1, y1 = tiles.lonlat_to_tile(ext[2], ext[1], z)
             cand = [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)
                     if frontier is None or (x // 2, y // 2) in frontier]
+            found: dict[int, bytes] = {}
             kept: set[tuple[int, int]] = set()
             for x, y in cand:
                 simplify, params = tiles.tile_params(z, x, y, MAX_FEATURES)
@@ -156,28 +168,21 @@ def render_archive(conn: psycopg.Connection, path: Path, layers: list[Collection
                 if data:
                     kept.add((x, y))
                     found[zxy_to_tileid(z, x, y)] = gzip.compress(data, 6, mtime=0)
+            # Tile ids run zoom by zoom, so writing each zoom sorted keeps the archive
+            # clustered while holding only one zoom's tiles in memory.
+            for tid in sorted(found):
+                w.write_tile(tid, found[tid])
+            written += len(found)
             frontier = kept
             if on_zoom is not None:
-                on_zoom(z, len(cand), len(kept))
-    if not found:
-        raise PublishError("没有可发布的公开数据 / nothing public to publish: the layers are empty")
-    assert ext is not None
-    header: dict[str, Any] = {
-        "tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
-        "min_lon_e7": int(ext[0] * 1e7), "min_lat_e7": int(ext[1] * 1e7),
-        "max_lon_e7": int(ext[2] * 1e7), "max_lat_e7": int(ext[3] * 1e7),
-        "center_zoom": min(max(min_zoom, 14), max_zoom),
-        "center_lon_e7": int((ext[0] + ext[2]) / 2 * 1e7),
-        "center_lat_e7": int((ext[1] + ext[3]) / 2 * 1e7),
-    }
-    with open(path, "wb") as f:
-        w = Writer(f)
-        for tid in sorted(found):  # ascending tile ids: a clustered archive
-            w.write_tile(tid, found[tid])
+                on_zoom(z, len(cand), len(found))
+        if not written:
+            raise PublishError("没有可发布的公开数据 / nothing public to publish: "
+                               "the layers are empty")
         w.finalize(header, metadata or {})
         f.flush()
         os.fsync(f.fileno())
-    return len(found)
+    return written
 
 
 def _metadata(layers: list[Collection], sample: bool) -> dict[str, Any]:
