@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -77,13 +78,14 @@ class RangeHandler(SimpleHTTPRequestHandler):
         type(self).log.append((self.command, self.path, self.headers.get("Range"), status))
 
 
-@pytest.fixture
-def static_server(published: Path) -> Iterator[tuple[str, list]]:
+@contextmanager
+def serve_dir(directory: Path) -> Iterator[tuple[str, list]]:
+    """Serve ``directory`` on a free loopback port; yields (base URL, request log)."""
     log: list[tuple[str, str, str | None, int]] = []
     handler = type("H", (RangeHandler,), {"log": log})
 
     def factory(*a: object, **kw: object) -> RangeHandler:
-        return handler(*a, directory=str(published), **kw)  # type: ignore[arg-type]
+        return handler(*a, directory=str(directory), **kw)  # type: ignore[arg-type]
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), factory)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
@@ -93,6 +95,12 @@ def static_server(published: Path) -> Iterator[tuple[str, list]]:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.fixture
+def static_server(published: Path) -> Iterator[tuple[str, list]]:
+    with serve_dir(published) as s:
+        yield s
 
 
 # ---- publishing ------------------------------------------------------------------------------
@@ -328,3 +336,36 @@ def test_page_draws_parcels_and_opens_the_sheet_without_the_app(
     assert ranged and all(p.endswith(".pmtiles") and s == 206 for p, s in ranged)
     assert not any(re.match(r"/(api|ogc)/", p) for p in paths)
 
+
+
+HOSTILE = '<img src=x onerror="window.__pwn=1"><b id="pwn">x</b>'
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser.AVAILABLE, reason="needs Debian's chromium and chromedriver")
+def test_hostile_names_are_text_on_the_static_page(sample_db_rw: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with psycopg.connect(sample_db_rw) as conn:
+        conn.execute("UPDATE zones SET name_zh = %s, name_en = %s", (HOSTILE, HOSTILE))
+    out = tmp_path / "site"
+    _publish(sample_db_rw, out)
+    with serve_dir(out) as (base, _log), browser.driver() as d:
+        d.get(f"{base}/index.html")
+        wait = WebDriverWait(d, 30)
+        wait.until(lambda d: d.execute_script(
+            "return document.querySelectorAll('.sm-layer-parcels path').length") > 5)
+        path = d.execute_script("""
+            var m = document.getElementById('sm-map').getBoundingClientRect();
+            return Array.from(document.querySelectorAll('.sm-layer-parcels path'))
+              .filter(function (p) { var r = p.getBoundingClientRect();
+                return r.width > 6 && r.height > 6 && r.left > m.left && r.right < m.right &&
+                       r.top > m.top && r.bottom < m.bottom; })[0];""")
+        ActionChains(d).move_to_element(path).click().perform()
+        wait.until(lambda d: d.find_element(By.ID, "sm-sheet").is_displayed())
+        sheet = d.find_element(By.ID, "sm-sheet").text
+        assert '<b id="pwn">x</b>' in sheet  # shown as the text it is
+        assert d.execute_script("return window.__pwn === undefined && "
+                                "!document.getElementById('pwn')")
