@@ -651,6 +651,8 @@ def publish_cmd(
                              grace_s=grace_hours * 3600, on_zoom=step)
         except ParkGISError as exc:
             fail(str(exc))
+        except OSError as exc:  # disk full, permissions: say what, not where
+            fail(f"写入失败 / cannot write the published files: {exc.strerror or exc}")
     out.print(report.summary(), highlight=False)
 
 
