@@ -81,7 +81,12 @@ def wait_http(url: str, timeout: float = 60) -> None:
 @contextmanager
 def serve(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[subprocess.Popen]:
     """Run a server process, wait until ``probe`` answers, stop it (only it) afterwards."""
-    log = open(ROOT / ".parkgis" / f"bench-{Path(cmd[0]).name}-{os.getpid()}.log", "w")
+    from urllib.parse import urlsplit
+
+    # the port keeps apart the logs of several servers of one command run side by side
+    port = urlsplit(probe).port
+    (ROOT / ".parkgis").mkdir(exist_ok=True)
+    log = open(ROOT / ".parkgis" / f"bench-{Path(cmd[0]).name}-{os.getpid()}-{port}.log", "w")
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=log,
                             cwd=str(ROOT), start_new_session=True)
     try:

@@ -1,17 +1,26 @@
 """Tile throughput: our API vs tipg vs the raw tile SQL, on the bench database.
 
-    .venv/bin/python bench/tiles.py [--tiles 600] [--workers 2] [--concurrency 8]
+    .venv/bin/python bench/tiles.py [--tiles 600] [--workers 2] [--concurrency 8] [--rounds 5]
 
 Needs ``bench/synth.py`` run first, and tipg in its own venv (kept out of our dependencies):
     python3 -m venv .parkgis/bench-venv && .parkgis/bench-venv/bin/pip install tipg uvicorn
 
-The same random set of tiles at z12–z16 over the parks (seeded) is requested from
-1. the raw tile SQL of ``parkgis.publish.tiles`` on one psycopg connection (prepared statements);
-2. our API (uvicorn, N workers), tile cache off (PARKGIS_TILE_CACHE_SIZE=0) and on — for "on"
-   the set is requested twice first (each worker holds its own cache) and the third pass timed;
-3. tipg (uvicorn, N workers, same database over loopback TCP), with the same properties,
-   geometry column, buffer (64) and feature cap.
-Everything runs on loopback; loops are bounded by the tile list.
+Method (issue 16): the machine is shared and noisy, so one run per server proves nothing and
+"best of two" per server cannot separate a real gap from noise. Instead every server runs at
+once (ours with the tile cache off, ours with it on, tipg; uvicorn, N workers each, same
+database) and the measurements are interleaved in rounds: each round measures the raw SQL,
+ours-off, ours-on and tipg back to back on the same seeded tile list (z12–z16 over the parks),
+the order rotating from round to round so no party always runs first or last. A ratio is
+taken within a round (ours/tipg, ours/raw — neighbours in time share the machine's mood), and
+the report gives each ratio's median with its minimum and maximum over ``--rounds`` (≥ 5).
+
+The raw tile SQL of ``parkgis.publish.tiles`` is measured at the servers' concurrency:
+``--concurrency``
+threads, each on its own connection (prepared statements), not one serial connection — a
+server with N clients in flight can only be compared with a database doing N tiles at once.
+Both HTTP servers get the same properties, geometry column, buffer (64) and feature cap; the
+load generator sends no Accept-Encoding (identity bodies: no gzip in the figures).
+Everything runs on loopback; loops are bounded by the tile list or ``--duration``.
 """
 
 from __future__ import annotations
@@ -20,8 +29,12 @@ import argparse
 import asyncio
 import os
 import random
+import statistics
 import sys
+import threading
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 
 import psycopg
 from common import (
@@ -63,18 +76,55 @@ def pick_tiles(url: str, n: int, seed: int) -> list[tuple[int, int, int]]:
     return tiles
 
 
-def bench_raw(url: str, tiles: list[tuple[int, int, int]], max_features: int) -> dict:
-    lat = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        for z, x, y in tiles[:20]:  # let the statements get prepared
-            render_tile(conn, "parcels", z, x, y, max_features)
+def bench_raw(url: str, tiles: list[tuple[int, int, int]], max_features: int,
+              concurrency: int, duration_s: float | None = None) -> dict:
+    """The raw tile SQL on ``concurrency`` connections in parallel (one thread each).
+
+    With ``duration_s`` each connection cycles through the list from its own offset for that
+    long (as wrk does); without, the list is shared out and each tile rendered once (as the
+    Python HTTP client does).
+    """
+    conns = [psycopg.connect(url, autocommit=True) for _ in range(concurrency)]
+    try:
+        for k, conn in enumerate(conns):  # every connection prepares its statements first
+            for z, x, y in tiles[k::concurrency][:20]:
+                render_tile(conn, "parcels", z, x, y, max_features)
+        lat: list[float] = []
+        lock = threading.Lock()
+        queue = list(reversed(tiles))
+        deadline = None if duration_s is None else time.perf_counter() + duration_s
+
+        def work(k: int) -> None:
+            mine: list[float] = []
+            i = k * len(tiles) // concurrency
+            while True:
+                if deadline is None:
+                    with lock:
+                        if not queue:
+                            break
+                        z, x, y = queue.pop()
+                else:
+                    if time.perf_counter() >= deadline:
+                        break
+                    z, x, y = tiles[i % len(tiles)]
+                    i += 1
+                t = time.perf_counter()
+                render_tile(conns[k], "parcels", z, x, y, max_features)
+                mine.append(time.perf_counter() - t)
+            with lock:
+                lat.extend(mine)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(concurrency)]
         t0 = time.perf_counter()
-        for z, x, y in tiles:
-            t = time.perf_counter()
-            render_tile(conn, "parcels", z, x, y, max_features)
-            lat.append(time.perf_counter() - t)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         wall = time.perf_counter() - t0
-    return summary("raw SQL (1 connection)", lat, wall)
+    finally:
+        for conn in conns:
+            conn.close()
+    return summary(f"raw SQL ({concurrency} connections)", lat, wall)
 
 
 def run_http(label: str, urls: list[str], conc: int, passes_before: int = 0) -> dict:
@@ -88,109 +138,121 @@ def run_http(label: str, urls: list[str], conc: int, passes_before: int = 0) -> 
 
 
 def measure(args: argparse.Namespace, label: str, urls: list[str]) -> dict:
-    """Best of ``--repeat`` runs (the machine is shared: the best run is the least disturbed)."""
-    runs = []
-    for k in range(args.repeat):
-        tag = f"{label} #{k + 1}"
-        if args.client == "wrk":
-            runs.append(wrk_load(tag, urls, args.duration, threads=args.wrk_threads,
-                                 connections=args.concurrency))
-        else:
-            runs.append(run_http(tag, urls, args.concurrency))
-    best = max(runs, key=lambda r: r["rps"])
-    best["runs"] = [round(r["rps"], 1) for r in runs]
-    return best
+    """One timed run of one server."""
+    if args.client == "wrk":
+        return wrk_load(label, urls, args.duration, threads=args.wrk_threads,
+                        connections=args.concurrency)
+    return run_http(label, urls, args.concurrency)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiles", type=int, default=600)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=8,
+                    help="HTTP connections, and the raw SQL's parallel connections")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--max-features", type=int, default=20_000)
     ap.add_argument("--client", choices=("wrk", "python"),
                     default="wrk" if have_wrk() else "python",
                     help="load generator: wrk (apt package wrk; default when installed) or the "
                          "Python httpx client (each URL once per run)")
-    ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
+    ap.add_argument("--duration", type=float, default=10, help="seconds per wrk / raw run")
     ap.add_argument("--wrk-threads", type=int, default=1)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement (best kept)")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="interleaved rounds (each: raw, ours off, ours on, tipg); at least 5")
     ap.add_argument("--skip-tipg", action="store_true")
-    ap.add_argument("--only", choices=("raw", "off", "on", "tipg"), action="append",
-                    help="run only these parts (repeatable)")
     args = ap.parse_args()
-    parts = set(args.only or ("raw", "off", "on", "tipg"))
-    if args.skip_tipg:
-        parts.discard("tipg")
+    if args.rounds < 5:
+        ap.error("--rounds: at least 5 (a median of fewer says little on a shared machine)")
 
     url = bench_url()  # migrated: the indexes of 0007 are part of what is measured
     with psycopg.connect(url) as conn:
         n = conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
     print(f"machine: {machine()}")
     print(f"parcels: {n}; tiles: {args.tiles} at z12–z16; workers {args.workers}; "
-          f"client {args.client}, concurrency {args.concurrency}")
+          f"client {args.client}, concurrency {args.concurrency}; {args.rounds} rounds")
     tiles = pick_tiles(url, args.tiles, args.seed)
-    res: dict[str, dict] = {}
-    if "raw" in parts:
-        res["raw"] = max((bench_raw(url, tiles, args.max_features) for _ in range(args.repeat)),
-                         key=lambda r: r["rps"])
+    raw_duration = args.duration if args.client == "wrk" else None
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    ours = [f"{base}/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
-            for z, x, y in tiles]
-    cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-           "--log-level", "warning", "--no-access-log"]
+    def ours_cmd(port: int) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+                "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+                "--log-level", "warning", "--no-access-log"]
+
     env = {"PARKGIS_DATABASE_URL": url, "PARKGIS_TILE_MAX_FEATURES": str(args.max_features),
            "PARKGIS_POOL_MAX_SIZE": "10"}
-    if "off" in parts:
-        with serve(cmd, {**env, "PARKGIS_TILE_CACHE_SIZE": "0"}, f"{base}/healthz"):
-            run_http("ours warm-up (not counted)", ours[:50], args.concurrency)
-            res["ours_off"] = measure(args, "ours, cache off", ours)
-    if "on" in parts:
-        with serve(cmd, {**env, "PARKGIS_TILE_CACHE_SIZE": "20000"}, f"{base}/healthz"):
-            res["ours_cold"] = run_http("ours, cache on, first pass", ours, args.concurrency)
-            # each worker holds its own cache: fill both before timing
-            run_http("ours, cache on, 2nd pass (not counted)", ours, args.concurrency,
-                     passes_before=1)
-            res["ours_on"] = measure(args, "ours, cache on, warm", ours)
+    p_off, p_on = free_port(), free_port()
+    b_off, b_on = f"http://127.0.0.1:{p_off}", f"http://127.0.0.1:{p_on}"
+    path = "/ogc/collections/parcels/tiles/WebMercatorQuad/{}/{}/{}"
+    off_urls = [b_off + path.format(*t) for t in tiles]
+    on_urls = [b_on + path.format(*t) for t in tiles]
 
-    if "tipg" in parts:
-        tipg_uvicorn = TIPG_VENV / "bin" / "uvicorn"
-        if not tipg_uvicorn.exists():
-            raise SystemExit(f"tipg not installed: see {__file__} docstring")
-        tport = free_port()
-        tbase = f"http://127.0.0.1:{tport}"
-        props = ",".join(PARCELS.tile_props)
-        tipg = [f"{tbase}/collections/public.parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
-                f"?geom-column=geom&properties={props}" for z, x, y in tiles]
-        tenv = {"DATABASE_URL": tcp_url(url), "TIPG_DB_TABLES": '["public.parcels"]',
-                "TIPG_MAX_FEATURES_PER_TILE": str(args.max_features), "TIPG_TILE_BUFFER": "64",
-                "TIPG_DB_MAX_CONN_SIZE": "10", "PYTHONPATH": ""}
-        tcmd = [str(tipg_uvicorn), "tipg.main:app", "--host", "127.0.0.1", "--port",
-                str(tport), "--workers", str(args.workers), "--log-level", "warning",
-                "--no-access-log"]
-        with serve(tcmd, tenv, f"{tbase}/healthz"):
+    with ExitStack() as stack:
+        stack.enter_context(serve(ours_cmd(p_off), {**env, "PARKGIS_TILE_CACHE_SIZE": "0"},
+                                  f"{b_off}/healthz"))
+        stack.enter_context(serve(ours_cmd(p_on), {**env, "PARKGIS_TILE_CACHE_SIZE": "20000"},
+                                  f"{b_on}/healthz"))
+        parties: dict[str, Callable[[str], dict]] = {
+            "raw": lambda tag: bench_raw(url, tiles, args.max_features, args.concurrency,
+                                         raw_duration),
+            "ours_off": lambda tag: measure(args, tag, off_urls),
+            "ours_on": lambda tag: measure(args, tag, on_urls),
+        }
+        if not args.skip_tipg:
+            tipg_uvicorn = TIPG_VENV / "bin" / "uvicorn"
+            if not tipg_uvicorn.exists():
+                raise SystemExit(f"tipg not installed: see {__file__} docstring")
+            tport = free_port()
+            tbase = f"http://127.0.0.1:{tport}"
+            props = ",".join(PARCELS.tile_props)
+            tipg = [f"{tbase}/collections/public.parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                    f"?geom-column=geom&properties={props}" for z, x, y in tiles]
+            tenv = {"DATABASE_URL": tcp_url(url), "TIPG_DB_TABLES": '["public.parcels"]',
+                    "TIPG_MAX_FEATURES_PER_TILE": str(args.max_features),
+                    "TIPG_TILE_BUFFER": "64", "TIPG_DB_MAX_CONN_SIZE": "10", "PYTHONPATH": ""}
+            tcmd = [str(tipg_uvicorn), "tipg.main:app", "--host", "127.0.0.1", "--port",
+                    str(tport), "--workers", str(args.workers), "--log-level", "warning",
+                    "--no-access-log"]
+            stack.enter_context(serve(tcmd, tenv, f"{tbase}/healthz"))
+            parties["tipg"] = lambda tag: measure(args, tag, tipg)
             run_http("tipg warm-up (not counted)", tipg[:50], args.concurrency)
-            res["tipg"] = measure(args, "tipg", tipg)
+        run_http("ours warm-up (not counted)", off_urls[:50], args.concurrency)
+        # each worker holds its own cache: fill every worker's before any cached run counts
+        res_cold = run_http("ours, cache on, first pass", on_urls, args.concurrency)
+        run_http("ours, cache on, 2nd pass (not counted)", on_urls, args.concurrency,
+                 passes_before=1)
 
-    print("\nbest runs (req/s): " + ", ".join(f"{k} {v.get('runs', [round(v['rps'], 1)])}"
-                                              for k, v in res.items()))
-    print("ratios (req/s):")
-    for k in ("ours_off", "ours_on", "tipg"):
-        if k not in res:
+        names = list(parties)
+        rounds: list[dict[str, dict]] = []
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+            print(f"-- round {r + 1}/{args.rounds}: {', '.join(order)}")
+            rounds.append({k: parties[k](f"{k} r{r + 1}") for k in order})
+
+    def ratios(a: str, b: str) -> list[float]:
+        return [rd[a]["rps"] / rd[b]["rps"] for rd in rounds if a in rd and b in rd]
+
+    print(f"\nours, cache on, first pass (each tile once, cold): {res_cold['rps']:.1f} req/s")
+    print("req/s per round: " + "; ".join(
+        f"{k} {[round(rd[k]['rps'], 1) for rd in rounds]}" for k in names))
+    print("ratios within rounds — median (min–max):")
+    checks = [("ours_off", "tipg", 3.0), ("ours_on", "tipg", 10.0), ("ours_off", "raw", 0.7),
+              ("ours_on", "raw", None), ("tipg", "raw", None)]
+    for a, b, target in checks:
+        rs = ratios(a, b)
+        if not rs:
             continue
-        line = f"  {k:<9}"
-        if "raw" in res:
-            line += f" / raw  = {res[k]['rps'] / res['raw']['rps']:6.2f}"
-        if "tipg" in res and k != "tipg":
-            target = 3 if k == "ours_off" else 10
-            r = res[k]["rps"] / res["tipg"]["rps"]
-            verdict = "met" if r >= target else "NOT met"
-            line += f"    / tipg = {r:6.2f} (target ≥ {target}: {verdict})"
-        print(line)
+        sp = spread(rs)
+        verdict = "" if target is None else \
+            f"   target ≥ {target:g}: {'met' if sp['median'] >= target else 'NOT met'} " \
+            f"(min {'≥' if sp['min'] >= target else '<'} target)"
+        print(f"  {a:<8} / {b:<4} = {sp['median']:6.2f}  ({sp['min']:.2f}–{sp['max']:.2f})"
+              f"{verdict}")
 
 
 if __name__ == "__main__":

@@ -758,5 +758,40 @@ def ledger_load_sample(
               highlight=False)
 
 
+@app.command("publish")
+def publish_cmd(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="output directory")],
+    sample: Annotated[bool | None, typer.Option(
+        "--sample/--no-sample",
+        help="show the 示例数据 / sample data notice (default: when the bundled sample is "
+             "published)")] = None,
+    keep: Annotated[int, typer.Option(min=1, help="archives of the last N publishes kept")] = 3,
+    grace_hours: Annotated[float, typer.Option(
+        min=0, help="older archives are removed only after this many hours")] = 24.0,
+) -> None:
+    """Write the public map as static files: DIR/index.html and a PMTiles archive.
+
+    Serve DIR from any static host or CDN that honours HTTP Range requests: no app server,
+    no database.
+    """
+    import psycopg
+
+    from parkgis.publish.pmtiles import publish
+
+    url = _db_url()
+    with psycopg.connect(url) as conn:
+        def step(z: int, visited: int, written: int) -> None:
+            err.print(f"z{z}: {written}/{visited} 瓦片 / tiles", highlight=False)
+
+        try:
+            report = publish(conn, directory, sample=sample, keep=keep,
+                             grace_s=grace_hours * 3600, on_zoom=step)
+        except ParkGISError as exc:
+            fail(str(exc))
+        except OSError as exc:  # disk full, permissions: say what, not where
+            fail(f"写入失败 / cannot write the published files: {exc.strerror or exc}")
+    out.print(report.summary(), highlight=False)
+
+
 if __name__ == "__main__":
     main()

@@ -27,6 +27,8 @@ FOLDERS: dict[str, str] = {
     "jquery": "dist",
     "@fortawesome/fontawesome-free": ".",
     "swagger-ui-dist": ".",
+    # PMTiles reader for the static map of `parkgis publish` (range requests, no server).
+    "pmtiles": "dist",
 }
 # package -> single files to copy (when the package's folder is mostly unused weight: echarts'
 # dist is ~50 MB of variants; the dashboard needs the one minified bundle)

@@ -94,13 +94,15 @@ class TileFastPath:
             await self.app(scope, receive, send)
             return
         inm = None
+        accept = None
         for k, v in scope["headers"]:
             if k == b"if-none-match":
                 inm = v.decode("latin-1")
-                break
+            elif k == b"accept-encoding":
+                accept = v.decode("latin-1")
         app = scope["app"]
         try:
-            res = await service_of(app).tile(m[1], z, x, y, inm)
+            res = await service_of(app).tile(m[1], z, x, y, inm, core.accepts_gzip(accept))
         except Exception as exc:
             if is_unavailable(exc):
                 # Answer the outage here: falling through would wait for the pool a second
@@ -109,11 +111,14 @@ class TileFastPath:
                 return
             await self.app(scope, receive, send)  # the routed endpoint answers problem+json
             return
-        headers = [(b"etag", res.etag.encode()), (b"cache-control", _CACHE_CONTROL)]
+        headers = [(b"etag", res.etag.encode()), (b"cache-control", _CACHE_CONTROL),
+                   (b"vary", b"Accept-Encoding")]
         if res.status == 304:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
+        if res.encoding:
+            headers.append((b"content-encoding", res.encoding.encode()))
         headers += [(b"content-type", _MVT), (b"content-length", str(len(res.body)).encode()),
                     (b"x-tile-cache", b"hit" if res.cache_hit else b"miss")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -139,10 +144,13 @@ async def get_tile(
 ) -> Response:
     core.check_tms(tms)
     res = await service(request).tile(collection_id, z, x, y,
-                                      request.headers.get("if-none-match"))
-    headers = {"ETag": res.etag, "Cache-Control": CACHE_CONTROL}
+                                      request.headers.get("if-none-match"),
+                                      core.accepts_gzip(request.headers.get("accept-encoding")))
+    headers = {"ETag": res.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if res.status == 304:
         return Response(status_code=304, headers=headers)
+    if res.encoding:
+        headers["Content-Encoding"] = res.encoding
     headers["X-Tile-Cache"] = "hit" if res.cache_hit else "miss"
     return Response(res.body, media_type=core.MVT_MEDIA_TYPE, headers=headers)
 

@@ -1,1 +1,2 @@
-"""What people see: tiles, OGC API, maps, the parcel sheet, briefs, exports, labels."""
+"""What people see: tiles, OGC API, maps, the parcel sheet, briefs, reports, exports, labels,
+and the static public map as PMTiles (``publish.pmtiles``)."""

@@ -23,6 +23,7 @@ versions without a round trip per request: :class:`VersionWatch` LISTENs on
 from __future__ import annotations
 
 import asyncio
+import gzip as _gzip
 import logging
 import math
 import time
@@ -116,6 +117,12 @@ def _build_sql(coll: Collection, simplify: bool) -> str:
     )
 
 
+def build_tile_sql(coll: Collection, simplify: bool) -> str:
+    """The tile SQL of any registry collection (e.g. a narrowed copy made by ``publish``);
+    refuses a tile prop that is not a public property of the collection."""
+    return _build_sql(coll, simplify)
+
+
 # Built once: (collection id, simplify?) -> SQL text. Identical text keeps prepared plans reused.
 TILE_SQL: dict[tuple[str, bool], str] = {
     (cid, simp): _build_sql(c, simp) for cid, c in COLLECTIONS.items() for simp in (False, True)
@@ -198,8 +205,45 @@ def _first(row: Any) -> Any:
     return row[0]
 
 
-def etag(cid: str, version: int, z: int, x: int, y: int) -> str:
-    return f'"{cid}-v{version}-{z}-{x}-{y}"'
+def etag(cid: str, version: int, z: int, x: int, y: int, encoding: str | None = None) -> str:
+    """Strong ETag of one tile version; the gzip body is another representation, so it gets
+    its own tag (a cache must not answer a 304 for bytes it holds in the other encoding)."""
+    suffix = "-gz" if encoding == "gzip" else ""
+    return f'"{cid}-v{version}-{z}-{x}-{y}{suffix}"'
+
+
+# Level 6: tiles are compressed once per cached version, so a higher level buys little and
+# costs every uncached request; mtime=0 makes the bytes (and so the strong ETag) identical in
+# every worker.
+GZIP_LEVEL = 6
+
+
+def gzip_tile(data: bytes) -> bytes:
+    return _gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` value admits gzip (RFC 9110 §12.5.3: ``gzip;q=0``
+    refuses it; ``*`` admits it unless gzip is named with q=0)."""
+    if not header:
+        return False
+    star = False
+    for part in header.split(","):
+        name, _sep, params = part.strip().partition(";")
+        name = name.strip().lower()
+        q = 1.0
+        for prm in params.split(";"):
+            k, _s, v = prm.strip().partition("=")
+            if k.strip().lower() == "q":
+                try:
+                    q = float(v)
+                except ValueError:
+                    q = 0.0
+        if name in ("gzip", "x-gzip"):
+            return q > 0
+        if name == "*":
+            star = q > 0
+    return star
 
 
 def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -404,6 +448,7 @@ class TileResult:
     body: bytes
     etag: str
     cache_hit: bool
+    encoding: str | None = None  # "gzip" when body is gzip-compressed
 
 
 class TileService:
@@ -432,24 +477,31 @@ class TileService:
         await self.versions.stop()
 
     async def tile(self, cid: str, z: int, x: int, y: int,
-                   if_none_match: str | None = None) -> TileResult:
+                   if_none_match: str | None = None, gzip: bool = False) -> TileResult:
         coll = collection(cid)
         check_tile(z, x, y)
+        enc = "gzip" if gzip else None
         deadline = None if self.wait_s is None else time.monotonic() + self.wait_s
         version = (await self._versions_by(deadline)).get(coll.table, 0)
-        tag = etag(cid, version, z, x, y)
+        tag = etag(cid, version, z, x, y, enc)
         if if_none_match and _etag_matches(if_none_match, tag):
-            return TileResult(304, b"", tag, False)
-        key = (cid, version, z, x, y)
+            return TileResult(304, b"", tag, False, enc)
+        # Each encoding is its own entry: a gzip client is served the bytes compressed the
+        # first time, never recompressed per request.
+        key = (cid, version, z, x, y, enc)
         if self.cache.enabled:
             data = self.cache.get(key)
             if data is not None:
-                return TileResult(200, data, tag, True)
-        wait = None if deadline is None else max(0.05, deadline - time.monotonic())
-        async with self.pool.connection(timeout=wait) as conn:
-            data = await render_tile_async(conn, cid, z, x, y, self.max_features)
+                return TileResult(200, data, tag, True, enc)
+        raw = self.cache.get((cid, version, z, x, y, None)) if gzip and self.cache.enabled \
+            else None
+        if raw is None:
+            wait = None if deadline is None else max(0.05, deadline - time.monotonic())
+            async with self.pool.connection(timeout=wait) as conn:
+                raw = await render_tile_async(conn, cid, z, x, y, self.max_features)
+        data = gzip_tile(raw) if gzip else raw
         self.cache.put(key, data)
-        return TileResult(200, data, tag, False)
+        return TileResult(200, data, tag, False, enc)
 
     async def _versions_by(self, deadline: float | None) -> dict[str, int]:
         if deadline is None:
