@@ -183,11 +183,12 @@ def test_payload_names_are_inert_on_the_map(poisoned: dict, live_server_rw: str)
         got = d.execute_script("""
             var mk = window.__mk;
             mk.openPopup();
-            var pop = document.querySelector('.leaflet-popup-content h6').textContent;
+            // this marker's own popup: another one may still be closing
+            var pop = mk.getPopup().getElement().querySelector('h6').textContent;
             mk.openTooltip();
             var tip = mk.getTooltip().getElement().textContent;
             PG.setLang('en');
-            var popEn = document.querySelector('.leaflet-popup-content h6').textContent;
+            var popEn = mk.getPopup().getElement().querySelector('h6').textContent;
             return [pop, tip, popEn];
         """, poisoned["enterprise"])
         zh = f"{NAME_ZH} {poisoned['enterprise']}"
