@@ -35,7 +35,8 @@ def is_planner_route(request: Request) -> bool:
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:

@@ -125,7 +125,8 @@ def bid(code: str, user: RequirePlanner, conn: Conn, body: BidBody) -> JSONRespo
     return _json(result, 201)
 
 
-@router.post(f"/api/parcels/{PARCEL_CODE}/contract", summary="Sign the contract (allocate) / 签订出让合同")
+@router.post(f"/api/parcels/{PARCEL_CODE}/contract",
+             summary="Sign the contract (allocate) / 签订出让合同")
 def sign(code: str, user: RequirePlanner, conn: Conn, body: ContractBody,
          if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     version = expected_version(parse_if_match(if_match), code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -23,7 +24,8 @@ def database_url(settings: Settings) -> str:
 
 
 @contextmanager
-def connect(url: str, actor: str | None = None) -> Iterator[psycopg.Connection]:
+def connect(url: str, actor: str | None = None
+            ) -> Iterator[psycopg.Connection[Any]]:
     """A connection in one transaction: committed on success, rolled back on any error.
 
     ``actor`` is recorded by the audit triggers (``parcel_events.actor``).
