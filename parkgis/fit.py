@@ -89,6 +89,7 @@ from shapely.geometry.base import BaseGeometry
 from parkgis import assembly
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.footprint import FitTimeout, Placement, close_gaps, fit_rectangle
+from parkgis.promotion import projects
 from parkgis.search import RAIL_ACCESS_KINDS
 from parkgis.settings import SitingSettings
 
@@ -137,8 +138,9 @@ REQUIREMENT_FIELDS = (
     "start_date", "land_budget_wan", "investment_wan", "expected_tax_wan", "max_slope_deg",
     "max_flood_share", "weights",
 )
-#: Fields shown in the ``project`` member of a match result (no budget, contact or notes).
-PUBLIC_REQUIREMENT_FIELDS = tuple(f for f in REQUIREMENT_FIELDS if f != "land_budget_wan")
+#: Fields shown in the ``project`` member of a match result: the one rule of
+#: :mod:`parkgis.promotion.projects` (no budget, investment or tax figures, no weights).
+PUBLIC_REQUIREMENT_FIELDS = projects.visible_fields(REQUIREMENT_FIELDS, staff=False)
 
 
 @dataclass
@@ -680,7 +682,7 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
     -------
     Context
 
-    Over 80 lines only by this docstring: the body is the read and one loop.
+    Long (over 80 lines) only by this docstring: the body is the read and one loop.
     """
     on = judged_on(req, as_of)
     prefixes = tuple(str(c) for c in req.landuse_codes)

@@ -462,3 +462,23 @@ def test_near_misses_are_the_nearest_whatever_the_limit(sample_db: str) -> None:
             for k in (1, 3):
                 short = fit.match(conn, req, near_miss_limit=k, assemble=False).body()
                 assert short["near_misses"] == long["near_misses"][:k], (code, k)
+
+
+def test_anonymous_matches_show_no_money_of_the_project(client, sample_db: str) -> None:
+    """A match result read anonymously over HTTP carries none of the project's confidential
+    figures (budget, investment, tax, contact, weights: staff-only by design)."""
+    confidential = {"land_budget_wan", "investment_wan", "expected_tax_wan", "contact",
+                    "negotiation_notes", "township_tax_share", "weights"}
+    with psycopg.connect(sample_db, row_factory=dict_row) as conn:
+        row = conn.execute("SELECT code, investment_wan, expected_tax_wan FROM projects "
+                           "WHERE investment_wan IS NOT NULL AND expected_tax_wan IS NOT NULL "
+                           "ORDER BY code LIMIT 1").fetchone()
+    assert row is not None, "the sample needs a project with investment and tax figures"
+    r = client.get(f"/api/projects/{row['code']}/matches", params={"top": 3})
+    assert r.status_code == 200 and "authorization" not in r.request.headers
+    project = r.json()["project"]
+    assert project["code"] == row["code"]
+    assert not confidential & set(project), confidential & set(project)
+    assert {"investment_wan", "expected_tax_wan"}.isdisjoint(
+        set(client.post("/api/match", json={"min_area_mu": 10, "investment_wan": 9.5e4,
+                                            "expected_tax_wan": 3.3e3}).json()["project"]))
