@@ -1,4 +1,5 @@
-"""Database values as JSON values (the one owner of that conversion)."""
+"""Database values as outgoing values: JSON values and spreadsheet-safe cells (the one owner
+of those conversions; a CSV export, the search and the review all write cells)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,20 @@ def jsonable_row(row: Mapping[str, Any]) -> dict[str, Any]:
     {'area_mu': 3.0, 'code': None}
     """
     return {k: jsonable(v) for k, v in row.items()}
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (tab and CR too: some
+# programs strip them first). OWASP's remedy: a leading apostrophe makes the cell text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: object) -> object:
+    """``value`` unchanged unless it is text a spreadsheet would run as a formula; such text
+    gets a leading ``'``. Numbers are never touched (a negative area stays a number).
+
+    >>> formula_safe("=HYPERLINK(1)"), formula_safe("-3"), formula_safe(-3), formula_safe("WH")
+    ("'=HYPERLINK(1)", "'-3", -3, 'WH')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value

@@ -281,6 +281,9 @@ def review(conn: psycopg.Connection, project_code: str, parcel_codes: list[str],
     Returns
     -------
     Review
+
+    Long because the review is one sequence over the same rows (project, site, indicator set,
+    each indicator's verdict) that reads best in order.
     """
     overrides = dict(overrides or {})
     codes = list(dict.fromkeys(c.strip() for c in parcel_codes if c and c.strip()))
@@ -404,7 +407,7 @@ CSV_COLUMNS = ("project", "parcels", "area_mu", "indicator_set", "indicator", "n
 
 def to_csv(r: Review) -> bytes:
     """The review as CSV, UTF-8 with a BOM (Excel opens it with the Chinese intact)."""
-    from parkgis.io.export import formula_safe
+    from parkgis.jsonvalues import formula_safe
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")

@@ -22,6 +22,7 @@ from pyproj import CRS
 
 from parkgis.collections import COLLECTIONS, Collection
 from parkgis.errors import InvalidInput
+from parkgis.jsonvalues import formula_safe
 
 FORMATS = {
     "gpkg": ("GPKG", True),        # driver, holds several layers
@@ -30,19 +31,6 @@ FORMATS = {
     "kml": ("KML", False),
     "csv": ("CSV", False),
 }
-
-
-# A spreadsheet reads a cell starting with one of these as a formula (tab and CR too: some
-# programs strip them first). OWASP's remedy: a leading apostrophe makes the cell text.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def formula_safe(value: object) -> object:
-    """``value`` unchanged unless it is text a spreadsheet would run as a formula; such text
-    gets a leading ``'``. Numbers are never touched (a negative area stays a number)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 @dataclass
