@@ -33,7 +33,10 @@ from parkgis.settings import Settings
 
 # Tables whose rows the migrations themselves write: their presence does not make a
 # database "non-empty".
-MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions"})
+# Tables only migrations fill: rows there do not make a database "not empty" (service_reach is
+# seeded by migration 0011).
+MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions",
+                             "service_reach"})
 
 SQL_TABLES = """
 SELECT c.relname
