@@ -89,9 +89,9 @@ from shapely.geometry.base import BaseGeometry
 from parkgis import assembly
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.footprint import FitTimeout, Placement, close_gaps, fit_rectangle
-from parkgis.promotion import projects
 from parkgis.search import RAIL_ACCESS_KINDS
 from parkgis.settings import SitingSettings
+from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS
 
 MU_M2 = 10000.0 / 15.0
 
@@ -138,9 +138,10 @@ REQUIREMENT_FIELDS = (
     "start_date", "land_budget_wan", "investment_wan", "expected_tax_wan", "max_slope_deg",
     "max_flood_share", "weights",
 )
-#: Fields shown in the ``project`` member of a match result: the one rule of
-#: :mod:`parkgis.promotion.projects` (no budget, investment or tax figures, no weights).
-PUBLIC_REQUIREMENT_FIELDS = projects.visible_fields(REQUIREMENT_FIELDS, staff=False)
+#: Fields shown in the ``project`` member of a match result: the one allow-list of
+#: :mod:`parkgis.promotion.projects` (no budget, investment or tax figures, no weights), read
+#: from :mod:`parkgis.vocabulary` because promotion's review imports this module.
+PUBLIC_REQUIREMENT_FIELDS = tuple(f for f in REQUIREMENT_FIELDS if f in PUBLIC_PROJECT_FIELDS)
 
 
 @dataclass

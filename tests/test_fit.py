@@ -479,6 +479,3 @@ def test_anonymous_matches_show_no_money_of_the_project(client, sample_db: str) 
     project = r.json()["project"]
     assert project["code"] == row["code"]
     assert not confidential & set(project), confidential & set(project)
-    assert {"investment_wan", "expected_tax_wan"}.isdisjoint(
-        set(client.post("/api/match", json={"min_area_mu": 10, "investment_wan": 9.5e4,
-                                            "expected_tax_wan": 3.3e3}).json()["project"]))

@@ -191,7 +191,11 @@ def is_running(cluster: Cluster, settings: Settings | None = None) -> bool:
 
 
 def start(settings: Settings) -> Cluster:
-    """Initialise (first time) and start the cluster; a no-op when it already runs."""
+    """Initialise (first time) and start the cluster; a no-op when it already runs.
+
+    Long because a first start is one fixed sequence (initdb, configuration, start, role,
+    database, passfile) that reads best in order.
+    """
     s = settings
     initdb, pg_ctl = pg_binary(s, "initdb"), pg_binary(s, "pg_ctl")
     _check_postgis(s)
