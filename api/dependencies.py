@@ -24,9 +24,10 @@ parameters come from here, not from hand-written lists::
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+import inspect
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Path, Query, Request
@@ -41,7 +42,7 @@ from parkgis.siting.search import parse_as_of
 __all__ = [
     "PARCEL_ACTION", "PARCEL_CODE", "AppSettings", "BBoxQ", "Conn", "CurrentUser",
     "OptionalUser", "Page", "ParcelCode", "RequireAdmin", "RequirePlanner", "Staff", "User",
-    "output_format", "paging",
+    "documented_query", "output_format", "paging",
 ]
 
 
@@ -82,8 +83,9 @@ class ParcelCodeConvertor(Convertor[str]):
         return value
 
 
-# POST sub-resources of a parcel that are not lifecycle actions.
-PARCEL_SUBRESOURCES = ("split",)
+# POST sub-resources of a parcel that are not the generic lifecycle route: a split, and the
+# listing flow (api/routers/listing.py), whose ``list`` must carry its notice and prices.
+PARCEL_SUBRESOURCES = ("split", "list", "bids", "contract")
 
 
 class ParcelActionConvertor(Convertor[str]):
@@ -164,6 +166,30 @@ def output_format(formats: Mapping[str, str], default: str) -> Callable[..., str
                 return by_type[media]
         return default
 
+    return dependency
+
+
+# -- a core's own parameter table --------------------------------------------------------------
+
+def documented_query(table: Mapping[str, str],
+                     skip: Collection[str] = ()) -> Callable[..., list[tuple[str, str]]]:
+    """A dependency handing over the raw ``(name, value)`` pairs of the query string, for a core
+    that parses its own open-ended parameters (repeatable, comma lists, unknown names refused),
+    while OpenAPI lists each name of the core's ``table`` (name -> description) as a query
+    parameter. ``skip``: names another dependency declares (``f``)."""
+
+    def dependency(request: Request, **_declared: Any) -> list[tuple[str, str]]:
+        return request.query_params.multi_items()
+
+    params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=Request)]
+    # Declared under neutral names with the real name as alias: "max-dist" or "as_of" need
+    # not be identifiers, and the values are read from the request, not from these.
+    params += [inspect.Parameter(f"param_{i}", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=Annotated[list[str] | None,
+                                                      Query(alias=name, description=desc)])
+               for i, (name, desc) in enumerate(table.items()) if name not in skip]
+    dependency.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return dependency
 
 

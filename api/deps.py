@@ -72,7 +72,8 @@ def _router(request: Request) -> ReplicaRouter | None:
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def async_conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:

@@ -36,9 +36,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from psycopg.rows import dict_row
 
-from parkgis.auth import ROLES, User, decode_token
+from parkgis.auth import ROLES, User, account_state, decode_token
 from parkgis.errors import Forbidden, Unauthorized
 
 __all__ = ["ClientAddress", "CurrentUser", "OptionalUser", "RequireAdmin", "RequirePlanner", "User",
@@ -47,9 +46,6 @@ __all__ = ["ClientAddress", "CurrentUser", "OptionalUser", "RequireAdmin", "Requ
 TOKEN_URL = "/api/auth/token"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False,
                                      scheme_name="ParkGIS bearer token")
-
-SQL_ACCOUNT = "SELECT role, active FROM users WHERE name = %s"
-
 
 def _unauthorized(message: str, error: str | None = None) -> Unauthorized:
     challenge = f'Bearer error="{error}"' if error else "Bearer"
@@ -63,8 +59,7 @@ async def optional_user(request: Request,
         return None
     claims = decode_token(token, request.app.state.settings)
     async with request.app.state.pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        row = await (await cur.execute(SQL_ACCOUNT, (claims["sub"],))).fetchone()
+        row = await account_state(conn, claims["sub"])
     if row is None or not row["active"]:
         raise _unauthorized("账户不存在或已停用 / the account is unknown or deactivated",
                             "invalid_token")

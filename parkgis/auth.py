@@ -9,7 +9,9 @@ application's working tree (``key_path``: ``$XDG_STATE_HOME/parkgis/`` or
 a restart and nothing that reads files under the tree (a loader, a static route) can reach it.
 
 The functions take a synchronous psycopg connection and never commit: the caller owns the
-transaction (the CLI and the API both call them).
+transaction (the CLI and the API both call them). One exception, :func:`login`: a failed
+sign-in is answered with an error, which rolls the caller's unit of work back, yet the failure
+must be counted, so ``login`` commits its own bookkeeping.
 
 Examples
 --------
@@ -189,6 +191,16 @@ def get_user(conn: psycopg.Connection, name: str) -> User | None:
     return User(row["name"], row["role"])
 
 
+SQL_ACCOUNT = "SELECT role, active FROM users WHERE name = %s"
+
+
+async def account_state(conn: psycopg.AsyncConnection, name: str) -> dict[str, Any] | None:
+    """``{role, active}`` of an account, or None; read on every authenticated request (async,
+    so a token check does not take a thread from the synchronous pool)."""
+    cur = conn.cursor(row_factory=dict_row)
+    return await (await cur.execute(SQL_ACCOUNT, (name,))).fetchone()
+
+
 def authenticate(conn: psycopg.Connection, name: str, password: str) -> User | None:
     """The account if ``password`` is right and the account active, else None.
 
@@ -272,7 +284,10 @@ def login(conn: psycopg.Connection, name: str, password: str, client: str,
           settings: Settings) -> User:
     """Sign-in with throttling: :func:`authenticate`, counted and locked per name and client.
 
-    Commits (a failure must be recorded although the answer is an error).
+    Commits its bookkeeping itself, unlike every other function here: a failure is answered
+    with an error (400/429), the caller's unit of work then rolls back, and a throttle whose
+    failures vanish with the answer would never lock anyone. The connection must hold no
+    other uncommitted work.
 
     Parameters
     ----------

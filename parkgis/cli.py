@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from parkgis.errors import ParkGISError
+from parkgis.settings import get_settings
 
 app = typer.Typer(help="ParkGIS: industrial-park land, infrastructure and project fit.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -45,7 +46,7 @@ def fail(message: str) -> None:
 def _db_url() -> str:
     from parkgis.db import database_url, migrate
 
-    url = database_url()
+    url = database_url(get_settings())
     migrate(url)
     return url
 
@@ -73,7 +74,7 @@ def db_stop() -> None:
     """Stop the embedded cluster cleanly."""
     from parkgis.db import cluster
 
-    out.print("stopped" if cluster.stop() else "not running")
+    out.print("stopped" if cluster.stop(get_settings()) else "not running")
 
 
 @db_app.command("status")
@@ -103,7 +104,8 @@ def db_backup(
     from parkgis.db import database_url
     from parkgis.db.backup import backup
 
-    r = backup(database_url(), path)
+    s = get_settings()
+    r = backup(database_url(s), path, s)
     extra = f" + {r.raster_files} raster file(s) in {r.rasters.name}" if r.rasters else ""
     out.print(f"备份完成 / backed up to {r.dump.name}{extra} ({r.bytes} bytes)", highlight=False,
               markup=False)
@@ -119,8 +121,8 @@ def db_restore(
     from parkgis.db import database_url, migrate
     from parkgis.db.backup import restore
 
-    url = database_url()
-    n = restore(url, path, force=force)
+    url = database_url(get_settings())
+    n = restore(url, path, get_settings(), force=force)
     applied = migrate(url)  # a backup from an older version gets the newer migrations
     out.print(f"恢复完成 / restored {path.name} ({n} raster file(s))"
               + (f"; applied migrations: {', '.join(applied)}" if applied else ""),
@@ -172,7 +174,7 @@ def migrate_cmd() -> None:
     """Apply pending schema migrations."""
     from parkgis.db import database_url, migrate
 
-    applied = migrate(database_url())
+    applied = migrate(database_url(get_settings()))
     out.print(f"applied: {', '.join(applied)}" if applied else "schema up to date")
 
 
@@ -600,7 +602,8 @@ def brief_cmd(
 
             try:
                 pdf, codes = build_deck(url, zones or None, statuses or None, lang,
-                                        workers=workers, progress=tick)
+                                        workers=workers, progress=tick,
+                                        earthwork=get_settings().earthwork)
             except ParkGISError as e:
                 fail(e.message)
         _write(out_path, pdf)
@@ -616,7 +619,8 @@ def brief_cmd(
 
     try:
         with connect(_db_url()) as conn:
-            data = brief(conn, parcel_code, suffix, lang, project)
+            data = brief(conn, parcel_code, suffix, lang, project,
+                         earthwork=get_settings().earthwork)
     except ParkGISError as e:
         fail(e.message)
     _write(out_path, data)
@@ -659,8 +663,8 @@ def export(
     from parkgis.db import connect
     from parkgis.publish.export import export_layers
 
-    _db_url()
-    with connect() as conn, Progress(console=err, transient=True) as progress:
+    url = _db_url()
+    with connect(url) as conn, Progress(console=err, transient=True) as progress:
         task = progress.add_task("导出 / exporting", total=len(layer) if layer else None)
 
         def step(name: str, n: int) -> None:

@@ -1,4 +1,5 @@
-"""Database values as JSON values (the one owner of that conversion)."""
+"""Database values as outgoing values: JSON values and spreadsheet-safe cells (the one owner
+of those conversions; a CSV export, the search and the review all write cells)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The facility and servicing vocabulary shared by search, the parcel sheet and the briefs.
+"""The facility and servicing vocabulary shared by search, the parcel sheet and the briefs, and
+the public fields of a project (the rule is :mod:`parkgis.promotion.projects`; fit reads it too).
 
 One owner, so that a new servicing kind or distance category appears everywhere at once.
 Pure data: no imports from the rest of the core (it sits with settings at the bottom layer).
@@ -28,3 +29,17 @@ DISTANCES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
 # Servicing a parcel may have (the "七通一平" checklist: roads, water, drainage, power, gas,
 # heat, telecom, and a levelled site).
 SERVICES = ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
+
+
+#: A project's fields that may be shown to anyone; everything else (contact, negotiation
+#: notes, budget, investment, tax, the township deal, weights) is staff-only. An allow-list,
+#: so a column added later stays staff-only until someone decides otherwise here.
+PUBLIC_PROJECT_FIELDS: tuple[str, ...] = (
+    "code", "name_zh", "name_en", "industry", "chain_role", "stage", "min_area_mu",
+    "max_area_mu", "footprint_length_m", "footprint_width_m", "landuse_codes", "power_kva",
+    "water_tpd", "wastewater_tpd", "gas_m3pd", "rail_required", "max_rail_m",
+    "max_trunk_road_m", "hazard_class", "min_sensitive_m", "preferred_neighbours",
+    "start_date", "floor_area_ratio", "building_coverage", "green_ratio", "office_share",
+    "max_slope_deg", "max_flood_share", "source_township", "fostered", "target_quarter",
+    "updated_at",
+)

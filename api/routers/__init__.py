@@ -29,7 +29,7 @@ ROUTERS = [
     auth.router,
     search.router,
     briefs.router,
-    listing.router,       # /api/parcels/{code}/list before the generic action route
+    listing.router,
     parcel_actions.router,
     projects.router,
     review.router,

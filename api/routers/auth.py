@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import SettingsDep, SyncConn
+from api.dependencies import AppSettings, Conn
 from api.security import ClientAddress, CurrentUser, RequireAdmin
 from parkgis import auth
 
@@ -74,8 +74,8 @@ class UserPatch(BaseModel):
              responses={400: {"description": "wrong name or password / 用户名或密码错误"},
                         429: {"description": "locked after failures / 失败过多，已锁定"}})
 def token(
-    conn: SyncConn,
-    settings: SettingsDep,
+    conn: Conn,
+    settings: AppSettings,
     client: ClientAddress,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=auth.MAX_PASSWORD_LEN)],
@@ -92,36 +92,32 @@ def me(user: CurrentUser) -> Me:
 
 
 @router.get("/api/users", response_model=list[UserOut], summary="Users (admin) / 用户列表")
-def users(_: RequireAdmin, conn: SyncConn) -> list[dict]:
+def users(_: RequireAdmin, conn: Conn) -> list[dict]:
     return auth.list_users(conn)
 
 
 @router.post("/api/users", response_model=UserOut, status_code=status.HTTP_201_CREATED,
              summary="Add a user (admin) / 新增用户")
-def add_user(_: RequireAdmin, body: UserIn, conn: SyncConn) -> dict:
-    row = auth.add_user(conn, body.name, body.role, body.password)
-    conn.commit()
-    return row
+def add_user(_: RequireAdmin, body: UserIn, conn: Conn) -> dict:
+    return auth.add_user(conn, body.name, body.role, body.password)
 
 
 @router.patch("/api/users/{name}", response_model=UserOut,
               summary="Change role, password or active flag (admin) / 修改用户")
-def patch_user(_: RequireAdmin, name: str, body: UserPatch, conn: SyncConn) -> dict:
-    row = auth.update_user(conn, name, role=body.role, password=body.password,
-                           active=body.active)
-    conn.commit()
-    return row
+def patch_user(_: RequireAdmin, name: str, body: UserPatch, conn: Conn) -> dict:
+    return auth.update_user(conn, name, role=body.role, password=body.password,
+                            active=body.active)
 
 
 @router.get("/api/auth/lockouts", response_model=list[LockoutOut],
             summary="Sign-in locks in force (admin) / 登录锁定列表")
-def lockouts(_: RequireAdmin, conn: SyncConn) -> list[dict]:
+def lockouts(_: RequireAdmin, conn: Conn) -> list[dict]:
     return auth.lockouts(conn)
 
 
 @router.delete("/api/auth/lockouts", response_model=UnlockOut,
                summary="Lift a sign-in lock (admin) / 解除登录锁定")
-def unlock(_: RequireAdmin, conn: SyncConn,
+def unlock(_: RequireAdmin, conn: Conn,
            account: Annotated[str | None, Query(max_length=64)] = None,
            client: Annotated[str | None, Query(max_length=100)] = None) -> UnlockOut:
     return UnlockOut(lifted=auth.unlock(conn, account=account, client=client))

@@ -16,10 +16,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.dependencies import AsOf
+from api.dependencies import AppSettings, AsOf
 from api.deps import SyncConn
 from parkgis.errors import InvalidInput
 from parkgis.publish import brief as core
+from parkgis.settings import Settings
 
 router = APIRouter(tags=["briefs"])
 
@@ -29,13 +30,14 @@ ProjectQ = Annotated[str | None, Query(
 _PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def _render(conn: SyncConn, code: str, fmt: str, lang: str, project: str | None,
-            as_of: dt.date | None = None) -> Response:
+def _render(conn: SyncConn, settings: Settings, code: str, fmt: str, lang: str,
+            project: str | None, as_of: dt.date | None = None) -> Response:
     core.check_lang(lang)
     if project is not None and not _PROJECT_RE.match(project):
         raise InvalidInput(f"项目编号格式错误 / not a project code: {project!r}",
                            param="project")
-    data = core.brief(conn, code, fmt, lang, project, as_of=as_of)
+    data = core.brief(conn, code, fmt, lang, project, as_of=as_of,
+                      earthwork=settings.earthwork)
     suffix = f"-{project}" if project else ""
     name = f"{code}{suffix}-{lang}.{fmt}"
     return Response(data, media_type=core.MEDIA_TYPES[fmt], headers={
@@ -49,11 +51,11 @@ def _render(conn: SyncConn, code: str, fmt: str, lang: str, project: str | None,
             response_class=Response,
             responses={200: {"content": {"application/pdf": {}}},
                        404: {"content": {"application/problem+json": {}}}})
-def brief_pdf(code: str, conn: SyncConn, as_of: AsOf, lang: LangQ = "both",
-              project: ProjectQ = None) -> Response:
+def brief_pdf(code: str, conn: SyncConn, settings: AppSettings, as_of: AsOf,
+              lang: LangQ = "both", project: ProjectQ = None) -> Response:
     """One A4 page: maps, facts, distances, upgrades, chain neighbours, indicators, contact;
     CJK fonts embedded, text selectable."""
-    return _render(conn, code, "pdf", lang, project, as_of)
+    return _render(conn, settings, code, "pdf", lang, project, as_of)
 
 
 @router.get("/api/parcels/{code}/brief.png",
@@ -61,10 +63,10 @@ def brief_pdf(code: str, conn: SyncConn, as_of: AsOf, lang: LangQ = "both",
             response_class=Response,
             responses={200: {"content": {"image/png": {}}},
                        404: {"content": {"application/problem+json": {}}}})
-def brief_png(code: str, conn: SyncConn, as_of: AsOf, lang: LangQ = "both",
-              project: ProjectQ = None) -> Response:
+def brief_png(code: str, conn: SyncConn, settings: AppSettings, as_of: AsOf,
+              lang: LangQ = "both", project: ProjectQ = None) -> Response:
     """The PDF's page as a 300 dpi PNG (2480 × 3508 px)."""
-    return _render(conn, code, "png", lang, project, as_of)
+    return _render(conn, settings, code, "png", lang, project, as_of)
 
 
 @router.get("/api/parcels/{code}/brief.html",
@@ -72,7 +74,7 @@ def brief_png(code: str, conn: SyncConn, as_of: AsOf, lang: LangQ = "both",
             response_class=Response,
             responses={200: {"content": {"text/html": {}}},
                        404: {"content": {"application/problem+json": {}}}})
-def brief_html(code: str, conn: SyncConn, as_of: AsOf, lang: LangQ = "both",
-               project: ProjectQ = None) -> Response:
+def brief_html(code: str, conn: SyncConn, settings: AppSettings, as_of: AsOf,
+               lang: LangQ = "both", project: ProjectQ = None) -> Response:
     """A self-contained page (map + facts) with every asset inlined: opens offline."""
-    return _render(conn, code, "html", lang, project, as_of)
+    return _render(conn, settings, code, "html", lang, project, as_of)

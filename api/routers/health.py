@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.errors import unavailable
 from parkgis import __version__
-from parkgis.db.health import HEALTH_SQL
+from parkgis.db.health import readiness
 
 router = APIRouter(tags=["health"])
 
@@ -24,12 +24,9 @@ router = APIRouter(tags=["health"])
 async def healthz(request: Request) -> JSONResponse:
     s = request.app.state.settings
     try:
+        # Held for the one query only: the connection is back in the pool before the answer.
         async with request.app.state.pool.connection(timeout=s.db_pool_timeout_s) as conn:
-            try:
-                row = await (await conn.execute(HEALTH_SQL)).fetchone()
-            except Exception:
-                await conn.close()  # whatever failed, do not hand this one out again
-                raise
+            row = await readiness(conn)
     except Exception:  # the point of a health check is to report, not to raise
         return unavailable(request, s.db_retry_after_s)
     return JSONResponse({"status": "ok", "version": __version__,

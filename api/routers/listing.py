@@ -1,8 +1,10 @@
 """Land supply routes: the 令39 listing (notice, periods, bids), contracts, idle land.
 
-Thin: each route parses, makes one core call (:mod:`parkgis.land`), commits and responds.
-``POST /api/parcels/{code}/list`` is matched here before the generic lifecycle route, so every
-listing made over HTTP carries its notice, periods and prices.
+Thin: each route parses, makes one core call (:mod:`parkgis.land`) and responds; the ``Conn``
+dependency commits the unit of work.
+``POST /api/parcels/{code}/list`` (and ``/bids``, ``/contract``) are sub-resources the generic
+lifecycle route's path converter refuses (``api.dependencies.PARCEL_SUBRESOURCES``), so every
+listing made over HTTP carries its notice, periods and prices whatever the router order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import SyncConn
+from api.dependencies import PARCEL_CODE, Conn
 from api.routers.parcel_actions import etag, expected_version, feature, parse_if_match
 from api.security import OptionalUser, RequirePlanner
 from parkgis.land import clock, contracts, idle, lifecycle, listing
@@ -84,8 +86,8 @@ def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = No
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
 
 
-@router.post("/api/parcels/{code}/list", summary="List a parcel (令39) / 挂牌出让")
-def list_parcel(code: str, user: RequirePlanner, conn: SyncConn, body: ListBody,
+@router.post(f"/api/parcels/{PARCEL_CODE}/list", summary="List a parcel (令39) / 挂牌出让")
+def list_parcel(code: str, user: RequirePlanner, conn: Conn, body: ListBody,
                 if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     version = expected_version(parse_if_match(if_match), code)
     notice = body.notice_date or body.notice_start
@@ -97,9 +99,7 @@ def list_parcel(code: str, user: RequirePlanner, conn: SyncConn, body: ListBody,
         listing_end=body.listing_end, start_price_wan=body.start_price_wan,
         increment_wan=body.increment_wan, project=body.project, note=body.note)
     lifecycle.expire_reservations(conn, codes=[code])
-    conn.commit()
     result = listing.list_parcel(conn, code, params, user.name, user.role, version)
-    conn.commit()
     parcel = result["parcel"]
     return _json({"parcel": feature(parcel, user), "event": result["event"],
                   "listing": result["listing"],
@@ -110,7 +110,7 @@ def list_parcel(code: str, user: RequirePlanner, conn: SyncConn, body: ListBody,
 
 
 @router.get("/api/parcels/{code}/listing", summary="The parcel's listing and bids / 挂牌信息")
-def get_listing(code: str, user: OptionalUser, conn: SyncConn) -> JSONResponse:
+def get_listing(code: str, user: OptionalUser, conn: Conn) -> JSONResponse:
     row = listing.listing_of(conn, code)
     if user is None or not user.can_write:
         row = {k: v for k, v in row.items() if k not in ("created_by",)}
@@ -118,22 +118,20 @@ def get_listing(code: str, user: OptionalUser, conn: SyncConn) -> JSONResponse:
     return _json(row)
 
 
-@router.post("/api/parcels/{code}/bids", status_code=201, summary="Record a bid / 记录报价")
-def bid(code: str, user: RequirePlanner, conn: SyncConn, body: BidBody) -> JSONResponse:
+@router.post(f"/api/parcels/{PARCEL_CODE}/bids", status_code=201, summary="Record a bid / 记录报价")
+def bid(code: str, user: RequirePlanner, conn: Conn, body: BidBody) -> JSONResponse:
     result = listing.place_bid(conn, code, body.bidder, body.amount_wan, user.name)
-    conn.commit()
     return _json(result, 201)
 
 
-@router.post("/api/parcels/{code}/contract", summary="Sign the contract (allocate) / 签订出让合同")
-def sign(code: str, user: RequirePlanner, conn: SyncConn, body: ContractBody,
+@router.post(f"/api/parcels/{PARCEL_CODE}/contract",
+             summary="Sign the contract (allocate) / 签订出让合同")
+def sign(code: str, user: RequirePlanner, conn: Conn, body: ContractBody,
          if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     version = expected_version(parse_if_match(if_match), code)
     listing.close_due(conn, lifecycle.park_today(), codes=[code])
-    conn.commit()
     result = contracts.sign(conn, code, contracts.ContractParams(**body.model_dump()),
                             user.name, version)
-    conn.commit()
     parcel = result["parcel"]
     return _json({"parcel": feature(parcel, user), "event": result["event"],
                   "contract": result["contract"]},
@@ -141,49 +139,45 @@ def sign(code: str, user: RequirePlanner, conn: SyncConn, body: ContractBody,
 
 
 @router.get("/api/contracts/{contract_no}", summary="A contract / 出让合同")
-def get_contract(contract_no: str, user: RequirePlanner, conn: SyncConn) -> JSONResponse:
+def get_contract(contract_no: str, user: RequirePlanner, conn: Conn) -> JSONResponse:
     return _json(contracts.get_contract(conn, contract_no))
 
 
 @router.post("/api/contracts/{contract_no}/start", summary="Construction started / 实际开工")
-def start(contract_no: str, user: RequirePlanner, conn: SyncConn, body: DateBody
+def start(contract_no: str, user: RequirePlanner, conn: Conn, body: DateBody
           ) -> JSONResponse:
     result = contracts.record_start(conn, contract_no, body.date, user.name)
-    conn.commit()
     return _json({"parcel": feature(result["parcel"], user), "event": result["event"],
                   "contract": result["contract"]})
 
 
 @router.post("/api/contracts/{contract_no}/complete", summary="Construction complete / 竣工")
-def complete(contract_no: str, user: RequirePlanner, conn: SyncConn, body: DateBody
+def complete(contract_no: str, user: RequirePlanner, conn: Conn, body: DateBody
              ) -> JSONResponse:
     result = contracts.record_completion(conn, contract_no, body.date, user.name)
-    conn.commit()
     return _json({"parcel": feature(result["parcel"], user), "event": result["event"],
                   "contract": result["contract"]})
 
 
 @router.post("/api/contracts/{contract_no}/progress", summary="Progress / 开发进度")
-def progress(contract_no: str, user: RequirePlanner, conn: SyncConn, body: ProgressBody
+def progress(contract_no: str, user: RequirePlanner, conn: Conn, body: ProgressBody
              ) -> JSONResponse:
     row = contracts.record_progress(conn, contract_no, user.name, **body.model_dump())
-    conn.commit()
     return _json(row)
 
 
 @router.post("/api/contracts/{contract_no}/delays", status_code=201,
              summary="A government-caused delay / 政府原因延误")
-def delay(contract_no: str, user: RequirePlanner, conn: SyncConn, body: DelayBody
+def delay(contract_no: str, user: RequirePlanner, conn: Conn, body: DelayBody
           ) -> JSONResponse:
     row = contracts.record_delay(conn, contract_no, body.from_date, body.to_date, body.cause,
                                  body.document_no, user.name)
-    conn.commit()
     return _json(row, 201)
 
 
 @router.get("/api/land/idle", summary="Idle land (令53) / 闲置土地",
             responses={200: {"content": {"application/geo+json": {}}}})
-def idle_land(user: RequirePlanner, conn: SyncConn,
+def idle_land(user: RequirePlanner, conn: Conn,
               as_of: Annotated[date | None, Query(description="YYYY-MM-DD, default today")]
               = None) -> JSONResponse:
     body = idle.idle_land_features(conn, as_of or lifecycle.park_today())
@@ -191,7 +185,7 @@ def idle_land(user: RequirePlanner, conn: SyncConn,
 
 
 @router.get("/api/land/clock-flags", summary="Overdue upgrades and projects / 逾期提示")
-def clock_flags(user: RequirePlanner, conn: SyncConn,
+def clock_flags(user: RequirePlanner, conn: Conn,
                 kind: Annotated[str | None, Query(pattern="^(upgrade|project)$")] = None
                 ) -> JSONResponse:
     """What the daily job found: upgrades past their finish (not complete) or planned past

@@ -12,18 +12,15 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from branca.element import Element
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from psycopg.rows import dict_row
 
 from api import page_shell
 from api.dependencies import AsOf
 from api.deps import SettingsDep, SyncConn
-from parkgis.errors import InvalidInput
 from parkgis.publish import i18n
 from parkgis.publish import sheet as sheet_core
 from parkgis.publish.maps import investor
@@ -32,31 +29,6 @@ router = APIRouter(tags=["pages"])
 
 OWN_ASSETS = ("css/investor.css", "js/gcj02.js", "js/investor.js")
 _pages = page_shell.PageCache()
-
-SEARCH_PARCELS_SQL = """
-SELECT code, zone_code, status, area_mu,
-       ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
-  FROM parcels
- WHERE status <> 'historic' AND (code = %(q)s OR code ILIKE %(like)s)
- ORDER BY code <> %(q)s, code
- LIMIT %(n)s
-"""
-SEARCH_ENTERPRISES_SQL = """
-SELECT code, name_zh, name_en, chain_role, ST_X(geom) AS lon, ST_Y(geom) AS lat
-  FROM enterprises
- WHERE name_zh ILIKE %(like_any)s OR name_en ILIKE %(like_any)s OR code ILIKE %(like)s
- ORDER BY is_anchor DESC, code
- LIMIT %(n)s
-"""
-COUNTY_GEOJSON_SQL = """
-SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
-         json_build_object('type', 'Feature', 'id', code,
-                           'properties', json_build_object('code', code, 'name_zh', name_zh,
-                                                           'name_en', name_en, 'level', level),
-                           'geometry', ST_AsGeoJSON(geom, 6)::json) ORDER BY code), '[]'))
-  FROM boundaries WHERE level = 'county'
-"""
-
 
 def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]:
     """The HTML of ``/`` and its ETag (cached on data versions and asset versions)."""
@@ -106,25 +78,13 @@ def parcel_sheet(code: str, conn: SyncConn, as_of: AsOf) -> JSONResponse:
 def map_search(conn: SyncConn,
                q: str = Query(min_length=1, max_length=64, description="编号或名称 / code or name"),
                limit: int = Query(8, ge=1, le=50)) -> JSONResponse:
-    q = q.strip()
-    if not q:
-        raise InvalidInput("q 不能为空 / q must not be blank", param="q")
-    # ILIKE wildcards typed by a user are literal characters here.
-    esc = re.sub(r"([\\%_])", r"\\\1", q)
-    cur = conn.cursor(row_factory=dict_row)
-    parcels = cur.execute(SEARCH_PARCELS_SQL, {"q": q, "like": esc + "%", "n": limit}).fetchall()
-    ents = cur.execute(SEARCH_ENTERPRISES_SQL, {"like_any": f"%{esc}%", "like": esc + "%",
-                                                "n": limit}).fetchall()
-    for r in parcels:
-        r["area_mu"] = float(r["area_mu"])
-    return JSONResponse({"parcels": parcels, "enterprises": ents})
+    return JSONResponse(investor.map_search(conn, q, limit))
 
 
 @router.get("/api/map/county", summary="County boundary / 市界 (GeoJSON)")
 def county(conn: SyncConn) -> Response:
-    row = conn.execute(COUNTY_GEOJSON_SQL).fetchone()
-    body = next(iter(row.values())) if isinstance(row, dict) else row[0]
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+    return Response(json.dumps(investor.county_geojson(conn), ensure_ascii=False),
+                    media_type="application/geo+json")
 
 
 @router.get("/api/map/layers/{name}",

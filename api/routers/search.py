@@ -10,25 +10,20 @@ request) and refuses terrain filters without terrain data (422).
 
 from __future__ import annotations
 
-from dataclasses import replace
-from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from api.dependencies import AppSettings, Conn, output_format
+from api.dependencies import AppSettings, Conn, documented_query, output_format
 from parkgis.siting import search as core
 
 router = APIRouter(tags=["search"])
 
 # The search's own filters are parsed by the core from the raw query (repeatable, open-ended
-# names); their documentation comes from the core's table, ``f`` from the shared dependency.
-_OPENAPI_PARAMS = [
-    {"name": name, "in": "query", "required": False, "description": desc,
-     "schema": {"type": "string"}}
-    for name, desc in core.PARAMS.items() if name != "f"
-]
+# names); OpenAPI lists them from the core's table, ``f`` comes from the shared dependency.
+SearchParams = Annotated[list[tuple[str, str]],
+                         Depends(documented_query(core.PARAMS, skip=("f",)))]
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
@@ -54,19 +49,15 @@ SearchFormat = Annotated[str, Depends(output_format(MEDIA_TYPES, "geojson"))]
                 "m³ × yuan_per_m3 / 10000 (default rate from settings). A terrain filter with no "
                 "terrain loaded is answered 422. Lapsed reservations are expired before the "
                 "search, so they are listed as available.",
-    openapi_extra={"parameters": _OPENAPI_PARAMS},
     responses={200: {"content": {"application/geo+json": {}, "text/csv": {},
                                  GPKG_MEDIA_TYPE: {}}},
                400: {"description": "bad parameter / 参数错误 (problem+json)"},
                422: {"description": "terrain filter without terrain data / 未加载地形数据 "
                                     "(problem+json)"}},
 )
-def available(request: Request, conn: Conn, settings: AppSettings,
+def available(params: SearchParams, conn: Conn, settings: AppSettings,
               fmt: SearchFormat) -> Response:
-    q = core.AvailabilityQuery.from_params(request.query_params.multi_items())
-    if q.yuan_per_m3 is None:
-        # the app's settings, not the process-wide ones (an app may be built with its own)
-        q = replace(q, yuan_per_m3=Decimal(str(settings.earthwork.yuan_per_m3)))
+    q = core.AvailabilityQuery.from_params(params, earthwork=settings.earthwork)
     # Exact totals on park-sized tables; past that size a full page reports an estimate.
     exact_max = min(settings.publication.count_exact_max, core.COUNT_EXACT_MAX_PARCELS)
     # Each output reads only the columns it writes (no geometry for CSV, no lon/lat for JSON).

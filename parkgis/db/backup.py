@@ -28,8 +28,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from parkgis.db.cluster import ClusterError, _bin
-from parkgis.settings import Settings, get_settings
+from parkgis.db.cluster import ClusterError, pg_binary
+from parkgis.settings import Settings
 
 # Tables whose rows the migrations themselves write (bookkeeping, and reference data seeded by
 # 0009 ledger: chains and their links, the grading scheme, the townships; 0011: service reach):
@@ -98,9 +98,9 @@ def _last_error(stderr: str) -> str:
     return (errors or lines or ["unknown error"])[0][:300]
 
 
-def backup(url: str, path: Path, settings: Settings | None = None) -> BackupResult:
+def backup(url: str, path: Path, settings: Settings) -> BackupResult:
     """Dump the database at ``url`` to ``path`` (custom format) plus its raster files."""
-    s = settings or get_settings()
+    s = settings
     path = Path(path)
     if path.is_dir():
         raise ClusterError(f"{path} is a directory: give a file name, e.g. {path}/parkgis.dump")
@@ -114,7 +114,7 @@ def backup(url: str, path: Path, settings: Settings | None = None) -> BackupResu
                                "run `parkgis terrain load` again before backing up")
     conninfo, env = _split_password(url)
     tmp = path.with_name(f".{path.name}.partial")
-    r = subprocess.run([_bin(s, "pg_dump"), "--format=custom", "--compress=6",
+    r = subprocess.run([pg_binary(s, "pg_dump"), "--format=custom", "--compress=6",
                         f"--file={tmp}", f"--dbname={conninfo}"],
                        capture_output=True, text=True, env=env)
     if r.returncode != 0:
@@ -212,17 +212,16 @@ def _feed(dst: IO[bytes], parts: list[bytes | IO[bytes]], close: bool = True) ->
         dst.close()
 
 
-def restore(url: str, path: Path, force: bool = False,
-            settings: Settings | None = None) -> int:
+def restore(url: str, path: Path, settings: Settings, force: bool = False) -> int:
     """Replace the contents of the database at ``url`` with the backup at ``path``.
 
     Returns the number of raster files restored.
     """
-    s = settings or get_settings()
+    s = settings
     path = Path(path)
     if not path.is_file():
         raise ClusterError(f"backup {path} not found")
-    pg_restore, psql = _bin(s, "pg_restore"), _bin(s, "psql")
+    pg_restore, psql = pg_binary(s, "pg_restore"), pg_binary(s, "psql")
     listed = subprocess.run([pg_restore, "--list", str(path)], capture_output=True, text=True)
     if listed.returncode != 0:
         raise ClusterError(f"{path.name} is not a pg_dump custom-format backup")

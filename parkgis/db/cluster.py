@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parkgis.errors import ParkGISError
-from parkgis.settings import Settings, get_settings
+from parkgis.settings import Settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,11 +49,11 @@ class ClusterError(ParkGISError):
 @dataclass(frozen=True)
 class Cluster:
     root: Path  # holds data/, run/ (socket), port, log
-    secrets_dir: Path | None = None  # None: settings.pg_secrets_dir
+    secrets_dir: Path  # settings.pg_secrets_dir
 
     @property
     def passfile(self) -> Path:
-        base = self.secrets_dir or get_settings().pg_secrets_dir
+        base = self.secrets_dir
         digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:12]
         return base / f"pgpass-{digest}"
 
@@ -115,9 +115,9 @@ def _user_can_traverse(user: str, path: Path) -> bool:
     return r.returncode == 0
 
 
-def locate(settings: Settings | None = None) -> Cluster:
+def locate(settings: Settings) -> Cluster:
     """Where the embedded cluster lives (without creating anything)."""
-    s = settings or get_settings()
+    s = settings
     pointer = s.data_dir / "pg.location"
     if pointer.exists():
         return Cluster(Path(pointer.read_text().strip()), s.pg_secrets_dir)
@@ -147,7 +147,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _bin(s: Settings, name: str) -> str:
+def pg_binary(s: Settings, name: str) -> str:
+    """The path of PostgreSQL program ``name`` (``settings.pg_bin_dir``); a one-line error
+    naming the package to install when it is missing."""
     path = s.pg_bin_dir / name
     if not path.exists():
         raise ClusterError(f"PostgreSQL binary {path} not found: {APT_HINT}")
@@ -188,10 +190,14 @@ def is_running(cluster: Cluster, settings: Settings | None = None) -> bool:
     return state != "Z" and comm.startswith("postgres")
 
 
-def start(settings: Settings | None = None) -> Cluster:
-    """Initialise (first time) and start the cluster; a no-op when it already runs."""
-    s = settings or get_settings()
-    initdb, pg_ctl = _bin(s, "initdb"), _bin(s, "pg_ctl")
+def start(settings: Settings) -> Cluster:
+    """Initialise (first time) and start the cluster; a no-op when it already runs.
+
+    Long because a first start is one fixed sequence (initdb, configuration, start, role,
+    database, passfile) that reads best in order.
+    """
+    s = settings
+    initdb, pg_ctl = pg_binary(s, "initdb"), pg_binary(s, "pg_ctl")
     _check_postgis(s)
     cluster = _choose_location(s)
     user = None
@@ -375,23 +381,24 @@ def _ensure_database(cluster: Cluster) -> None:
             time.sleep(0.3)
 
 
-def stop(settings: Settings | None = None) -> bool:
+def stop(settings: Settings) -> bool:
     """Stop the cluster cleanly; returns False when it was not running."""
-    s = settings or get_settings()
+    s = settings
     cluster = locate(s)
     if not is_running(cluster, s):
         return False
     user = s.pg_os_user if _is_root() else None
     subprocess.run(
-        [*_run_as(user), _bin(s, "pg_ctl"), "stop", "-D", str(cluster.pgdata), "-m", "fast", "-w"],
+        [*_run_as(user), pg_binary(s, "pg_ctl"), "stop", "-D", str(cluster.pgdata), "-m", "fast",
+         "-w"],
         capture_output=True, check=True,
     )
     return True
 
 
-def database_url(settings: Settings | None = None) -> str:
+def database_url(settings: Settings) -> str:
     """The URL the app uses: ``PARKGIS_DATABASE_URL`` or the embedded cluster's."""
-    s = settings or get_settings()
+    s = settings
     if s.database_url:
         return s.database_url
     cluster = locate(s)

@@ -8,25 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from parkgis.db import cluster
-from parkgis.settings import get_settings
+from parkgis.db.audit import set_audit_context
+from parkgis.settings import Settings
 
 
-def database_url() -> str:
-    return cluster.database_url(get_settings())
+def database_url(settings: Settings) -> str:
+    """The database of ``settings``: its URL, or the embedded cluster's (started if need be)."""
+    return cluster.database_url(settings)
 
 
 @contextmanager
-def connect(url: str | None = None, actor: str | None = None) -> Iterator[psycopg.Connection]:
+def connect(url: str, actor: str | None = None
+            ) -> Iterator[psycopg.Connection[Any]]:
     """A connection in one transaction: committed on success, rolled back on any error.
 
     ``actor`` is recorded by the audit triggers (``parcel_events.actor``).
     """
-    with psycopg.connect(url or database_url(), row_factory=dict_row) as conn:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
         if actor:
-            conn.execute("SELECT set_config('parkgis.actor', %s, true)", (actor,))
+            set_audit_context(conn, actor)
         yield conn

@@ -135,7 +135,8 @@ def _apply(geom: G, fn: object) -> G:
         return np.column_stack([x, y])
 
     # shapely.transform keeps structure (rings, parts, holes) and works on arrays of geometries.
-    return shapely.transform(geom, coords)
+    out: G = shapely.transform(geom, coords)
+    return out
 
 
 def geometry_gcj02_to_wgs84(geom: G) -> G:

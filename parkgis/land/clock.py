@@ -38,8 +38,6 @@ log = logging.getLogger("parkgis.clock")
 CLOCK_LOCK = 7_413_013
 #: The in-process job runs this long after park midnight (let a late write land first).
 RUN_AFTER_MIDNIGHT = timedelta(minutes=5)
-#: Project stages that have not started building.
-NOT_STARTED_STAGES = ("lead", "negotiating", "signed", "land_supplied")
 
 SQL_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(%s) AS got"
 SQL_IDLE_FLAG = """
@@ -48,15 +46,11 @@ VALUES (%(contract_id)s, %(code)s, %(kind)s, %(stage)s, %(since)s, %(fee)s, %(as
 ON CONFLICT (contract_id, kind, stage) DO NOTHING
 RETURNING id
 """
-SQL_PARCEL_EVENT = """
-INSERT INTO parcel_events (parcel_code, actor, action, from_status, to_status, project_code,
-                           note, data)
-SELECT code, 'system', %(action)s, status, status, project_code, %(note)s, %(data)s::jsonb
-  FROM parcels WHERE code = %(code)s
-"""
+# The overdue rules are migration 0011's SQL functions, shared with the planner board, the
+# sheet and the map; only the late start of a planned upgrade is the clock's own.
 SQL_OVERDUE_UPGRADES = """
 SELECT code, 'overdue' AS flag, finish_date + 1 AS since, status, start_date, finish_date
-  FROM upgrades WHERE status <> 'completed' AND finish_date < %(as_of)s
+  FROM upgrades WHERE upgrade_overdue(status, finish_date, %(as_of)s)
 UNION ALL
 SELECT code, 'late_start', start_date + 1, status, start_date, finish_date
   FROM upgrades WHERE status = 'planned' AND start_date < %(as_of)s
@@ -64,7 +58,7 @@ ORDER BY 1, 2
 """
 SQL_OVERDUE_PROJECTS = """
 SELECT code, 'past_start' AS flag, start_date + 1 AS since, stage
-  FROM projects WHERE start_date < %(as_of)s AND stage = ANY(%(stages)s)
+  FROM projects WHERE project_past_start(stage, start_date, %(as_of)s)
 ORDER BY code
 """
 SQL_CLOCK_FLAG = """
@@ -100,14 +94,11 @@ def flag_idle(conn: psycopg.Connection, as_of: date) -> list[dict[str, Any]]:
                 if got is None:
                     continue
                 action = "idle_flag" if stage == "idle" else "idle_reclaimable"
-                cur.execute(SQL_PARCEL_EVENT, {
-                    "action": action, "code": f.parcel_code,
-                    "note": f"{f.reason_zh} / {f.reason_en}",
-                    "data": json.dumps({"contract_no": f.contract_no, "kind": f.kind,
-                                        "stage": stage, "since": since,
-                                        "fee_wan": f.fee_wan if stage == "idle" else None,
-                                        "delay_days": f.delay_days, "as_of": as_of},
-                                       default=str)})
+                lifecycle.note_event(
+                    cur, f.parcel_code, "system", action, f"{f.reason_zh} / {f.reason_en}",
+                    {"contract_no": f.contract_no, "kind": f.kind, "stage": stage,
+                     "since": since, "fee_wan": f.fee_wan if stage == "idle" else None,
+                     "delay_days": f.delay_days, "as_of": as_of})
                 raised.append({"parcel_code": f.parcel_code, "contract_no": f.contract_no,
                                "kind": f.kind, "stage": stage})
     return raised
@@ -121,8 +112,7 @@ def flag_overdue(conn: psycopg.Connection, as_of: date) -> list[dict[str, Any]]:
         found = [("upgrade", r) for r in
                  cur.execute(SQL_OVERDUE_UPGRADES, {"as_of": as_of}).fetchall()]
         found += [("project", r) for r in cur.execute(
-            SQL_OVERDUE_PROJECTS, {"as_of": as_of, "stages": list(NOT_STARTED_STAGES)}
-        ).fetchall()]
+            SQL_OVERDUE_PROJECTS, {"as_of": as_of}).fetchall()]
         for kind, r in found:
             data = {k: v for k, v in r.items() if k not in ("code", "flag", "since")}
             got = cur.execute(SQL_CLOCK_FLAG, (kind, r["code"], r["flag"], r["since"], as_of,
@@ -133,7 +123,7 @@ def flag_overdue(conn: psycopg.Connection, as_of: date) -> list[dict[str, Any]]:
     return raised
 
 
-def tick(conn: psycopg.Connection, as_of: date | None = None) -> dict[str, Any]:
+def tick(conn: psycopg.Connection[Any], as_of: date | None = None) -> dict[str, Any]:
     """Run the daily job for park date ``as_of`` (default today); what it changed.
 
     Returns ``{"as_of", "skipped", "expired", "opened", "closed", "idle", "overdue"}``;
@@ -145,6 +135,7 @@ def tick(conn: psycopg.Connection, as_of: date | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"as_of": as_of, "skipped": False}
     with conn.transaction():
         got = conn.execute(SQL_TRY_LOCK, (CLOCK_LOCK,)).fetchone()
+        assert got is not None  # a SELECT without FROM answers one row
         if not (got["got"] if isinstance(got, dict) else got[0]):
             out["skipped"] = True
             return out

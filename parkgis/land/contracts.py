@@ -11,7 +11,6 @@ government-caused delays feed the idle-land rules (:mod:`parkgis.land.idle`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -61,12 +60,6 @@ UPDATE land_contracts
 SQL_DELAY = """
 INSERT INTO contract_delays (contract_id, from_date, to_date, cause, document_no, recorded_by)
 VALUES (%s, %s, %s, %s, %s, %s) RETURNING *
-"""
-SQL_NOTE_EVENT = """
-INSERT INTO parcel_events (parcel_code, actor, action, from_status, to_status, project_code,
-                           note, data)
-SELECT code, %(actor)s, %(action)s, status, status, project_code, %(note)s, %(data)s::jsonb
-  FROM parcels WHERE code = %(code)s
 """
 
 
@@ -125,6 +118,7 @@ def sign(conn: psycopg.Connection, code: str, p: ContractParams, actor: str,
             lifecycle.ActionParams(project=p.project, note=p.note, contract_no=p.contract_no,
                                    lease_years=p.lease_years, extra=extra),
             actor, expected_version, now=now)
+        assert p.contract_no is not None  # apply_action's validation requires it
         contract = cur.execute(SQL_INSERT, {
             "no": p.contract_no.strip(), "listing": (sold or {}).get("id"), "price": price,
             "lease": p.lease_years, "signed": lifecycle.park_today(now),
@@ -134,7 +128,7 @@ def sign(conn: psycopg.Connection, code: str, p: ContractParams, actor: str,
     return out
 
 
-def _locked(cur: psycopg.Cursor, contract_no: str) -> dict[str, Any]:
+def _locked(cur: psycopg.Cursor[dict[str, Any]], contract_no: str) -> dict[str, Any]:
     row = cur.execute(SQL_LOCK, (contract_no,)).fetchone()
     if row is None:
         raise NotFound(f"合同 {contract_no} 不存在 / no contract {contract_no}")
@@ -215,13 +209,11 @@ def record_progress(conn: psycopg.Connection, contract_no: str, actor: str,
                                          "invested": investment_to_date_wan,
                                          "stopped": work_stopped_since, "resume": resumed,
                                          "id": c["id"]}).fetchone()
-        cur.execute(SQL_NOTE_EVENT, {
-            "code": c["parcel_code"], "actor": actor, "action": "progress",
-            "note": "开发进度 / progress",
-            "data": json.dumps({"contract_no": contract_no, "developed_area_m2":
-                                developed_area_m2, "investment_to_date_wan":
-                                investment_to_date_wan, "work_stopped_since":
-                                work_stopped_since, "resumed": resumed}, default=str)})
+        lifecycle.note_event(cur, c["parcel_code"], actor, "progress", "开发进度 / progress", {
+            "contract_no": contract_no, "developed_area_m2": developed_area_m2,
+            "investment_to_date_wan": investment_to_date_wan,
+            "work_stopped_since": work_stopped_since, "resumed": resumed})
+    assert row is not None  # UPDATE ... RETURNING of the locked contract
     return row
 
 
@@ -241,12 +233,12 @@ def record_delay(conn: psycopg.Connection, contract_no: str, from_date: date,
         c = _locked(cur, contract_no)
         row = cur.execute(SQL_DELAY, (c["id"], from_date, to_date, cause.strip(), document_no,
                                       actor)).fetchone()
-        cur.execute(SQL_NOTE_EVENT, {
-            "code": c["parcel_code"], "actor": actor, "action": "government_delay",
-            "note": f"政府原因延误 / government-caused delay: {cause.strip()}",
-            "data": json.dumps({"contract_no": contract_no, "from_date": from_date,
-                                "to_date": to_date, "document_no": document_no},
-                               default=str, ensure_ascii=False)})
+        lifecycle.note_event(
+            cur, c["parcel_code"], actor, "government_delay",
+            f"政府原因延误 / government-caused delay: {cause.strip()}",
+            {"contract_no": contract_no, "from_date": from_date, "to_date": to_date,
+             "document_no": document_no})
+    assert row is not None  # INSERT ... RETURNING
     return row
 
 

@@ -41,7 +41,7 @@ a caller's transaction it is a savepoint and the caller commits.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -228,7 +228,7 @@ def _add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def _set_context(cur: psycopg.Cursor, actor: str, action: str, note: str | None,
+def _set_context(cur: psycopg.Cursor[Any], actor: str, action: str, note: str | None,
                  data: dict[str, Any]) -> None:
     set_audit_context(cur, actor, action, note, data)
 
@@ -335,89 +335,124 @@ def apply_action(conn: psycopg.Connection, code: str, action: str, params: Actio
     validate(action, params, today)
     sources, target = TRANSITIONS[action]
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(SQL_LOCK, (code,)).fetchone()
-        if row is None:
-            raise NotFound(f"地块 {code} 不存在 / no parcel {code}")
-        if expected_version is not None and row["version"] != expected_version:
-            raise PreconditionFailed(
-                f"地块 {code} 已被修改（当前版本 {row['version']}，请求基于版本 "
-                f"{expected_version}），请刷新后重试 / parcel {code} has changed (version "
-                f"{row['version']}, you sent {expected_version}); reload and retry",
-                current_version=row["version"])
+        row = _lock_parcel(cur, code, expected_version)
         if row["status"] not in sources:
             raise _illegal(code, row["status"], action)
-
-        project, until, data = row["project_code"], None, {}
-        hold: tuple[str, datetime | None] | None = None   # (kind, upper bound)
-        if action == "reserve":
-            project = _require_project(cur, params.project, action)
-            until = params.until
-            data = {"until": until.isoformat()}
-            hold = ("reserved", _local_midnight(until + timedelta(days=1)))
-        elif action == "list":
-            if params.project:
-                project = _require_project(cur, params.project, action)
-            start = params.notice_start or today
-            days = params.notice_days or NOTICE_MIN_DAYS
-            data = {"notice_start": start.isoformat(), "notice_days": days,
-                    "notice_end": (start + timedelta(days=days)).isoformat()}
-            if params.backfill:
-                data["backfill"] = True
-            data.update(params.extra or {})
-            hold = ("listed", None)
-        elif action == "allocate":
-            record = cur.execute(SQL_LISTING_RECORD, (code,)).fetchone()
-            if record is not None and record["status"] in ("failed", "withdrawn"):
-                record = None      # an earlier round; this listing predates the records
-            if record is not None and record["status"] != "sold":
-                earliest = record["listing_end"] + timedelta(days=1)
-                raise Conflict(
-                    f"挂牌期至 {record['listing_end']} 截止，结果须由系统在截止后记录；最早可于 "
-                    f"{earliest} 出让 / the listing runs until {record['listing_end']} and its "
-                    f"result is recorded after the close: the earliest legal allocation date "
-                    f"is {earliest}", earliest_allocation=earliest.isoformat(),
-                    listing_end=record["listing_end"].isoformat(),
-                    allowed_actions=["release"])
-            project = _require_project(cur, params.project or row["project_code"], action)
-            limit = max_lease_years(row["landuse_code"])
-            if params.lease_years > limit:
-                raise InvalidData(
-                    f"用地 {row['landuse_code']} 出让年限最长 {limit} 年 / the lease term for "
-                    f"land use {row['landuse_code']} is at most {limit} years",
-                    field="lease_years")
-            listing = cur.execute(SQL_ACTIVE_HOLD, (code,)).fetchone()
-            notice_end = (listing or {}).get("data", {}).get("notice_end")
-            if record is None and notice_end and today < date.fromisoformat(notice_end):
-                raise Conflict(
-                    f"挂牌公告期至 {notice_end} 才届满，届满前不能出让 / the listing notice runs "
-                    f"until {notice_end}; the parcel cannot be allocated before then",
-                    notice_end=notice_end, allowed_actions=["release"])
-            data = {"contract_no": params.contract_no.strip(),
-                    "lease_years": params.lease_years}
-            if record is not None:
-                data.update({"listing_id": record["id"], "winner": record["winner"],
-                             "closing_price_wan": str(record["closing_price_wan"])})
-            data.update(params.extra or {})
-            hold = ("allocated", _local_midnight(_add_years(today, params.lease_years)))
-        elif action in ("release", "restore", "withdraw"):
-            project = None
-
+        change = _plan(cur, row, action, params, today)
         if action in ("start_construction", "complete"):
-            data.update(params.extra or {})
-        _set_context(cur, actor, action, params.note, data)
+            change.data.update(params.extra or {})
+        _set_context(cur, actor, action, params.note, change.data)
         if action in ("reserve", "list", "allocate", "release"):
             cur.execute(SQL_CLOSE_HOLDS, (code,))
         if action == "release":
             cur.execute(SQL_WITHDRAW_LISTING, (code,))
-        if hold is not None:
-            cur.execute(SQL_OPEN_HOLD, {"code": code, "project": project, "kind": hold[0],
-                                        "upper": hold[1], "actor": actor, "note": params.note,
-                                        "data": json.dumps(data, ensure_ascii=False)})
-        cur.execute(SQL_UPDATE_STATUS, {"status": target, "project": project, "until": until,
-                                        "code": code})
+        if change.hold is not None:
+            cur.execute(SQL_OPEN_HOLD, {"code": code, "project": change.project,
+                                        "kind": change.hold[0], "upper": change.hold[1],
+                                        "actor": actor, "note": params.note,
+                                        "data": json.dumps(change.data, ensure_ascii=False)})
+        cur.execute(SQL_UPDATE_STATUS, {"status": target, "project": change.project,
+                                        "until": change.until, "code": code})
         event = cur.execute(SQL_LAST_EVENT, (code,)).fetchone()
         parcel = cur.execute(SQL_PARCEL, (code,)).fetchone()
     return {"parcel": parcel, "event": event}
+
+
+def _lock_parcel(cur: psycopg.Cursor[Any], code: str,
+                 expected_version: int | None) -> dict[str, Any]:
+    """The parcel's row, locked until the transaction ends; 404 unknown, 412 stale version."""
+    row = cur.execute(SQL_LOCK, (code,)).fetchone()
+    if row is None:
+        raise NotFound(f"地块 {code} 不存在 / no parcel {code}")
+    if expected_version is not None and row["version"] != expected_version:
+        raise PreconditionFailed(
+            f"地块 {code} 已被修改（当前版本 {row['version']}，请求基于版本 "
+            f"{expected_version}），请刷新后重试 / parcel {code} has changed (version "
+            f"{row['version']}, you sent {expected_version}); reload and retry",
+            current_version=row["version"])
+    return dict(row)
+
+
+@dataclass
+class _Change:
+    """What an action writes besides the status: project, reservation end, event data and
+    the hold it opens (kind, upper bound)."""
+
+    project: str | None
+    until: date | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    hold: tuple[str, datetime | None] | None = None
+
+
+def _plan(cur: psycopg.Cursor[Any], row: dict[str, Any], action: str, params: ActionParams,
+          today: date) -> _Change:
+    """The change ``action`` makes to the locked parcel ``row`` (checks that need the data)."""
+    if action == "reserve":
+        until = params.until
+        assert until is not None  # validate() requires it
+        return _Change(_require_project(cur, params.project, action), until,
+                       {"until": until.isoformat()},
+                       ("reserved", _local_midnight(until + timedelta(days=1))))
+    if action == "list":
+        project = row["project_code"]
+        if params.project:
+            project = _require_project(cur, params.project, action)
+        start = params.notice_start or today
+        days = params.notice_days or NOTICE_MIN_DAYS
+        data: dict[str, Any] = {"notice_start": start.isoformat(), "notice_days": days,
+                                "notice_end": (start + timedelta(days=days)).isoformat()}
+        if params.backfill:
+            data["backfill"] = True
+        data.update(params.extra or {})
+        return _Change(project, None, data, ("listed", None))
+    if action == "allocate":
+        return _plan_allocation(cur, row, params, today)
+    if action in ("release", "restore", "withdraw"):
+        return _Change(None)
+    return _Change(row["project_code"])
+
+
+def _plan_allocation(cur: psycopg.Cursor[Any], row: dict[str, Any], params: ActionParams,
+                     today: date) -> _Change:
+    """Allocation: only after the listing's recorded result (or its notice period), within
+    the land use's longest lease."""
+    code = row["code"]
+    record = cur.execute(SQL_LISTING_RECORD, (code,)).fetchone()
+    if record is not None and record["status"] in ("failed", "withdrawn"):
+        record = None      # an earlier round; this listing predates the records
+    if record is not None and record["status"] != "sold":
+        earliest = record["listing_end"] + timedelta(days=1)
+        raise Conflict(
+            f"挂牌期至 {record['listing_end']} 截止，结果须由系统在截止后记录；最早可于 "
+            f"{earliest} 出让 / the listing runs until {record['listing_end']} and its "
+            f"result is recorded after the close: the earliest legal allocation date "
+            f"is {earliest}", earliest_allocation=earliest.isoformat(),
+            listing_end=record["listing_end"].isoformat(),
+            allowed_actions=["release"])
+    project = _require_project(cur, params.project or row["project_code"], "allocate")
+    limit = max_lease_years(row["landuse_code"])
+    assert params.lease_years is not None  # validate() requires it
+    if params.lease_years > limit:
+        raise InvalidData(
+            f"用地 {row['landuse_code']} 出让年限最长 {limit} 年 / the lease term for "
+            f"land use {row['landuse_code']} is at most {limit} years",
+            field="lease_years")
+    listing = cur.execute(SQL_ACTIVE_HOLD, (code,)).fetchone()
+    notice_end = (listing or {}).get("data", {}).get("notice_end")
+    if record is None and notice_end and today < date.fromisoformat(notice_end):
+        raise Conflict(
+            f"挂牌公告期至 {notice_end} 才届满，届满前不能出让 / the listing notice runs "
+            f"until {notice_end}; the parcel cannot be allocated before then",
+            notice_end=notice_end, allowed_actions=["release"])
+    assert params.contract_no is not None  # validate() requires it
+    data: dict[str, Any] = {"contract_no": params.contract_no.strip(),
+                            "lease_years": params.lease_years}
+    if record is not None:
+        data.update({"listing_id": record["id"], "winner": record["winner"],
+                     "closing_price_wan": str(record["closing_price_wan"])})
+    data.update(params.extra or {})
+    return _Change(project, None, data,
+                   ("allocated", _local_midnight(_add_years(today, params.lease_years))))
 
 
 def expire_reservations(conn: psycopg.Connection, now: datetime | None = None,
@@ -450,6 +485,27 @@ def expire_reservations(conn: psycopg.Connection, now: datetime | None = None,
             cur.execute(SQL_EXPIRE_ONE, (r["code"],))
             expired.append(r["code"])
     return expired
+
+
+SQL_NOTE_EVENT = """
+INSERT INTO parcel_events (parcel_code, actor, action, from_status, to_status, project_code,
+                           note, data)
+SELECT code, %(actor)s, %(action)s, status, status, project_code, %(note)s, %(data)s::jsonb
+  FROM parcels WHERE code = %(code)s
+"""
+
+
+def note_event(cur: psycopg.Cursor[Any], code: str, actor: str, action: str, note: str,
+               data: dict[str, Any]) -> None:
+    """Record an event that changes no status (a bid, a listing result, progress, an idle
+    flag) in the parcel's history, at its current status and project.
+
+    The audit trigger writes only status changes, so these rows are written here, the one
+    place every module uses for them. ``data`` values that JSON lacks (dates, decimals) are
+    written as text.
+    """
+    cur.execute(SQL_NOTE_EVENT, {"code": code, "actor": actor, "action": action, "note": note,
+                                 "data": json.dumps(data, default=str, ensure_ascii=False)})
 
 
 def get_parcel(conn: psycopg.Connection, code: str) -> dict[str, Any]:

@@ -20,7 +20,6 @@ listing is recorded by the clock (:func:`close_due`), never by hand; ``allocate`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -93,12 +92,6 @@ UPDATE land_listings SET status = %(status)s, winner = %(winner)s,
  WHERE id = %(id)s
 """
 SQL_PARCEL_STATUS = "SELECT status, project_code FROM parcels WHERE code = %s FOR UPDATE"
-SQL_NOTE_EVENT = """
-INSERT INTO parcel_events (parcel_code, actor, action, from_status, to_status, project_code,
-                           note, data)
-VALUES (%(code)s, %(actor)s, %(action)s, %(status)s, %(status)s, %(project)s, %(note)s,
-        %(data)s::jsonb)
-"""
 
 
 def earliest_listing_end(start: date, workdays: int = LISTING_MIN_WORKDAYS) -> date:
@@ -111,14 +104,6 @@ def earliest_listing_end(start: date, workdays: int = LISTING_MIN_WORKDAYS) -> d
 def earliest_allocation(listing_end: date) -> date:
     """The listing closes at the end of its last day; the land can be granted the day after."""
     return listing_end + timedelta(days=1)
-
-
-def _note_event(cur: psycopg.Cursor, code: str, actor: str, action: str, status: str,
-                project: str | None, note: str, data: dict[str, Any]) -> None:
-    """An event that changes no status (the trigger writes only status changes)."""
-    cur.execute(SQL_NOTE_EVENT, {"code": code, "actor": actor, "action": action,
-                                 "status": status, "project": project, "note": note,
-                                 "data": json.dumps(data, default=str, ensure_ascii=False)})
 
 
 @dataclass
@@ -194,6 +179,7 @@ def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: st
     """
     today = lifecycle.park_today(now)
     notice, start, end, backfill = validate(p, today, role)
+    assert p.notice_no is not None  # validate() requires it
     data = {"notice_no": p.notice_no.strip(), "notice_date": notice.isoformat(),
             "listing_start": start.isoformat(), "listing_end": end.isoformat(),
             "start_price_wan": str(p.start_price_wan), "increment_wan": str(p.increment_wan),
@@ -221,7 +207,8 @@ def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: st
     return out
 
 
-def current_price(cur: psycopg.Cursor, listing: dict[str, Any]) -> tuple[Decimal, bool]:
+def current_price(cur: psycopg.Cursor[dict[str, Any]],
+                  listing: dict[str, Any]) -> tuple[Decimal, bool]:
     """(price now, whether any bid stands): the top bid, or the starting price."""
     top = cur.execute(SQL_TOP_BID, (listing["id"],)).fetchone()
     if top is None:
@@ -285,14 +272,14 @@ def open_due(conn: psycopg.Connection, today: date,
     opened: list[str] = []
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(SQL_DUE_OPEN, {"today": today, "codes": codes}).fetchall():
-            parcel = cur.execute(SQL_PARCEL_STATUS, (row["parcel_code"],)).fetchone()
+            cur.execute(SQL_PARCEL_STATUS, (row["parcel_code"],))  # lock, as before a change
             cur.execute(SQL_SET_STATUS, {"status": "open", "winner": None, "price": None,
                                          "closed": False, "id": row["id"]})
-            _note_event(cur, row["parcel_code"], "system", "listing_open", parcel["status"],
-                        parcel["project_code"],
-                        f"挂牌期开始（{row['listing_start']} 至 {row['listing_end']}） / listing "
-                        f"period open ({row['listing_start']} to {row['listing_end']})",
-                        {"listing_id": row["id"], "notice_no": row["notice_no"]})
+            lifecycle.note_event(
+                cur, row["parcel_code"], "system", "listing_open",
+                f"挂牌期开始（{row['listing_start']} 至 {row['listing_end']}） / listing "
+                f"period open ({row['listing_start']} to {row['listing_end']})",
+                {"listing_id": row["id"], "notice_no": row["notice_no"]})
             opened.append(row["parcel_code"])
     return opened
 
@@ -311,13 +298,13 @@ def close_due(conn: psycopg.Connection, today: date,
                 cur.execute(SQL_SET_STATUS, {"status": "sold", "winner": top["bidder"],
                                              "price": top["amount_wan"], "closed": True,
                                              "id": row["id"]})
-                parcel = cur.execute(SQL_PARCEL_STATUS, (code,)).fetchone()
-                _note_event(cur, code, "system", "listing_sold", parcel["status"],
-                            parcel["project_code"],
-                            f"挂牌截止，{top['bidder']} 以 {top['amount_wan']} 万元竞得 / listing "
-                            f"closed: won by {top['bidder']} at {top['amount_wan']} (10k yuan)",
-                            {"listing_id": row["id"], "winner": top["bidder"],
-                             "closing_price_wan": str(top["amount_wan"])})
+                cur.execute(SQL_PARCEL_STATUS, (code,))  # lock the parcel, as before a change
+                lifecycle.note_event(
+                    cur, code, "system", "listing_sold",
+                    f"挂牌截止，{top['bidder']} 以 {top['amount_wan']} 万元竞得 / listing "
+                    f"closed: won by {top['bidder']} at {top['amount_wan']} (10k yuan)",
+                    {"listing_id": row["id"], "winner": top["bidder"],
+                     "closing_price_wan": str(top["amount_wan"])})
                 results.append({"parcel_code": code, "result": "sold",
                                 "winner": top["bidder"], "price_wan": top["amount_wan"]})
             else:

@@ -57,6 +57,7 @@ from psycopg.types.json import Jsonb
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from parkgis.db.audit import set_audit_context
 from parkgis.db.tables import (
     SAMPLE_LAYERS,
     SQL_TYPES,
@@ -133,8 +134,6 @@ SQL_LIFECYCLE_CHANGES = sql.SQL(
     "SELECT s.code, p.status, {new_status} FROM {stage} s JOIN parcels p ON p.code = s.code "
     "WHERE {changed} ORDER BY s.ord FOR UPDATE OF p"
 )
-SQL_SET_ACTION = "SELECT set_config('parkgis.action', %s, true)"
-SQL_SET_ACTOR = "SELECT set_config('parkgis.actor', %s, true)"
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -823,7 +822,7 @@ def _write(conn: psycopg.Connection, prep: Prepared, progress: _Progress) -> Non
     names = ["ord", *(c.name for c in prep.columns), *(["geom"] if t.spatial else [])]
     started = time.perf_counter()
     with conn.cursor() as cur:
-        cur.execute(SQL_SET_ACTION, ("load",))
+        set_audit_context(cur, None, "load")
         cur.execute(SQL_CREATE_STAGE.format(stage=stage, cols=sql.SQL(", ").join(stage_cols)))
         with progress.task(f"writing {t.name} 写入", len(prep.rows)) as advance:
             with cur.copy(SQL_COPY_STAGE.format(
@@ -1016,7 +1015,7 @@ def load_file(url: str, path: str | Path, layer: str | None = None, into: str | 
         with _connect(url) as conn:
             with conn.transaction():
                 if actor:
-                    conn.execute(SQL_SET_ACTOR, (actor,))
+                    set_audit_context(conn, actor)
                 _write(conn, prep, prog)
     prep.report.seconds = time.perf_counter() - started
     return prep.report

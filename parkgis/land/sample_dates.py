@@ -34,6 +34,7 @@ from psycopg.rows import dict_row
 
 from parkgis.errors import InvalidData
 from parkgis.land import listing as listing_rules
+from parkgis.land.workdays import OutsideCalendar
 
 NOTICE_AGO = 25
 LISTING_DAYS = 28          # calendar days from the start through the last day
@@ -89,7 +90,7 @@ def _listing_end(start: date) -> date:
     end = start + timedelta(days=LISTING_DAYS - 1)
     try:
         return max(end, listing_rules.earliest_listing_end(start))
-    except listing_rules.OutsideCalendar:
+    except OutsideCalendar:
         return end
 
 

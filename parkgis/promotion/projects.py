@@ -1,8 +1,10 @@
 """Projects (招商项目): the one rule of which of their fields may leave the building.
 
 Everything that shows a project -- the public project API, the pipeline board, match results --
-asks this module. Public fields are an allow-list, so a column added later stays staff-only
-until someone decides otherwise here. Staff-only: how to reach the investor and what was said
+asks this module. Public fields are an allow-list (kept as pure data in
+:mod:`parkgis.vocabulary`, the bottom layer, so that the fit engine, which this layer's review
+uses, reads the same list without an import cycle), so a column added later stays staff-only
+until someone decides otherwise. Staff-only: how to reach the investor and what was said
 (``contact``, ``negotiation_notes``), money under negotiation (``land_budget_wan``,
 ``investment_wan``, ``expected_tax_wan``) and the inter-township deal (``township_tax_share``).
 """
@@ -17,19 +19,11 @@ from psycopg.rows import dict_row
 
 from parkgis.errors import NotFound
 from parkgis.jsonvalues import jsonable_row
+from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS as PUBLIC_FIELDS
 
-PUBLIC_FIELDS: tuple[str, ...] = (
-    "code", "name_zh", "name_en", "industry", "chain_role", "stage", "min_area_mu",
-    "max_area_mu", "footprint_length_m", "footprint_width_m", "landuse_codes", "power_kva",
-    "water_tpd", "wastewater_tpd", "gas_m3pd", "rail_required", "max_rail_m",
-    "max_trunk_road_m", "hazard_class", "min_sensitive_m", "preferred_neighbours",
-    "start_date", "floor_area_ratio", "building_coverage", "green_ratio", "office_share",
-    "max_slope_deg", "max_flood_share", "source_township", "fostered", "target_quarter",
-    "updated_at",
-)
 _PUBLIC = frozenset(PUBLIC_FIELDS)
 
-# Column names come from the constant above, never from a request.
+# Column names come from the allow-list, never from a request.
 SQL_PUBLIC_LIST = f"SELECT {', '.join(PUBLIC_FIELDS)} FROM projects ORDER BY code"
 SQL_PUBLIC_ONE = f"SELECT {', '.join(PUBLIC_FIELDS)} FROM projects WHERE code = %s"
 

@@ -281,6 +281,9 @@ def review(conn: psycopg.Connection, project_code: str, parcel_codes: list[str],
     Returns
     -------
     Review
+
+    Long because the review is one sequence over the same rows (project, site, indicator set,
+    each indicator's verdict) that reads best in order.
     """
     overrides = dict(overrides or {})
     codes = list(dict.fromkeys(c.strip() for c in parcel_codes if c and c.strip()))

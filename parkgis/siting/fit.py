@@ -91,6 +91,7 @@ from parkgis.settings import SitingSettings
 from parkgis.siting import assembly
 from parkgis.siting.footprint import FitTimeout, Placement, close_gaps, fit_rectangle
 from parkgis.siting.search import RAIL_ACCESS_KINDS
+from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS
 
 MU_M2 = 10000.0 / 15.0
 
@@ -137,8 +138,10 @@ REQUIREMENT_FIELDS = (
     "start_date", "land_budget_wan", "investment_wan", "expected_tax_wan", "max_slope_deg",
     "max_flood_share", "weights",
 )
-#: Fields shown in the ``project`` member of a match result (no budget, contact or notes).
-PUBLIC_REQUIREMENT_FIELDS = tuple(f for f in REQUIREMENT_FIELDS if f != "land_budget_wan")
+#: Fields shown in the ``project`` member of a match result: the one allow-list of
+#: :mod:`parkgis.promotion.projects` (no budget, investment or tax figures, no weights), read
+#: from :mod:`parkgis.vocabulary` because promotion's review imports this module.
+PUBLIC_REQUIREMENT_FIELDS = tuple(f for f in REQUIREMENT_FIELDS if f in PUBLIC_PROJECT_FIELDS)
 
 
 @dataclass
@@ -680,7 +683,7 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
     -------
     Context
 
-    Over 80 lines only by this docstring: the body is the read and one loop.
+    Long (over 80 lines) only by this docstring: the body is the read and one loop.
     """
     on = judged_on(req, as_of)
     prefixes = tuple(str(c) for c in req.landuse_codes)

@@ -252,8 +252,12 @@ class AvailabilityQuery:
     as_of: date | None = None
 
     @classmethod
-    def from_params(cls, items: Iterable[tuple[str, str]]) -> AvailabilityQuery:
+    def from_params(cls, items: Iterable[tuple[str, str]],
+                    earthwork: EarthworkSettings | None = None) -> AvailabilityQuery:
         """Parse URL-style ``(name, value)`` pairs; lists may repeat or use commas.
+
+        ``earthwork``: the caller's ``settings.earthwork``, the rate when ``yuan_per_m3`` is
+        not given (else the query keeps none and :func:`earthwork_rate` uses the shipped one).
 
         Raises
         ------
@@ -331,6 +335,8 @@ class AvailabilityQuery:
         limit = _int("limit", v, 1, MAX_LIMIT) if (v := single("limit")) else DEFAULT_LIMIT
         offset = _int("offset", v, 0, 10_000_000) if (v := single("offset")) else 0
         as_of = parse_as_of(v) if (v := single("as_of")) is not None else None
+        if terrain["yuan_per_m3"] is None and earthwork is not None:
+            terrain["yuan_per_m3"] = Decimal(str(earthwork.yuan_per_m3))
         return cls(as_of=as_of, zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu,
                    max_mu=max_mu,
                    statuses=tuple(dict.fromkeys(statuses)), services=tuple(services),
@@ -513,7 +519,7 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
     For ``geojson`` the numeric columns come as float8 (what the JSON carries anyway: the
     cast rounds the decimal exactly as ``float(Decimal)`` does), so that no Decimal is built.
 
-    Its ~80 lines are one template filled once: the page, count and estimate share the
+    Long because it is one template filled once: the page, count and estimate share the
     fragments (joins, where, forms) built here, and splitting further would pass them all.
     """
     shapes = OUTPUT_SHAPES[output]

@@ -308,3 +308,24 @@ def test_indicators_come_from_the_active_set(sample_db_rw: str, parcel: dict,
     path.write_bytes(pdf)
     text = _run("pdftotext", str(path), "-").stdout
     assert active["source"] in text.replace("\n", "")
+
+
+def test_earthwork_cost_uses_the_callers_settings(sample_db_rw: str) -> None:
+    """The brief prices the levelling at the rate handed in (``settings.earthwork``), not a
+    global: two settings, two costs, each worked out by hand from the stored volumes."""
+    from parkgis.settings import EarthworkSettings
+
+    with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
+        code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
+                            "ORDER BY code LIMIT 1").fetchone()["code"]
+        conn.execute("INSERT INTO parcel_terrain (parcel_code, elev_mean_m, slope_mean_deg, "
+                     "flood_share, earthwork_cut_m3, earthwork_fill_m3) "
+                     "VALUES (%s, 80, 1.5, 0, 1200, 2800) ON CONFLICT (parcel_code) DO UPDATE "
+                     "SET earthwork_cut_m3 = 1200, earthwork_fill_m3 = 2800", (code,))
+        conn.commit()
+        cheap = gather(conn, code, earthwork=EarthworkSettings(yuan_per_m3=10.0))
+        dear = gather(conn, code, earthwork=EarthworkSettings(yuan_per_m3=37.5))
+    # (1200 + 2800) m3 moved: at 10 yuan/m3 = 40,000 yuan; at 37.5 yuan/m3 = 150,000 yuan
+    assert cheap.terrain is not None and dear.terrain is not None
+    assert cheap.terrain["earthwork_cost_yuan"] == pytest.approx(40_000.0)
+    assert dear.terrain["earthwork_cost_yuan"] == pytest.approx(150_000.0)

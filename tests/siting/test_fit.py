@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
+import shapely
 from psycopg.rows import dict_row
+from pyproj import Transformer
 
 from parkgis.siting import fit
 from parkgis.siting.footprint import TOLERANCE_M
@@ -390,38 +395,91 @@ def test_terrain_limits_are_hard_and_earthwork_is_scored(sample_db_rw: str, tmp_
         assert all(named[c] == "flood" for c in flooded)
 
 
-def _reference_near_misses(conn: psycopg.Connection, req: fit.Requirement, limit: int,
-                           assemble: bool) -> list[tuple[tuple[str, ...], str]]:
-    """Singles' near misses by definition, from one full read with no shortcut: every site
-    failing exactly one constraint (the footprint included), nearest first. Everything is read
-    at once (no area band either: the band only defers parcels ranked after the others)."""
-    ctx = fit._build_context(conn, req, prune=True, assemble=assemble)
+# The near-miss reference is worked out here from the raw rows, without the fit engine: the
+# requirement keeps the constraints a few lines of shapely decide (status, area, land use, rail
+# access, trunk road), and the projects are judged on a date before any upgrade of the sample
+# is finished, so "in service" is the register's existing rows.
+JUDGED = dt.date(2024, 1, 1)
+MU_PER_M2 = 15 / 10_000                      # 1 mu = 10000/15 m2
+RAIL_KINDS = ("rail_siding", "rail_station")  # a main line is not rail access (design §4b)
+TRUNK_KINDS = ("trunk_road", "national_road")
+RAIL_DEFAULT_M = 500.0                       # rail_required without a distance (design)
+
+
+def _plain_requirement(p: dict) -> fit.Requirement:
+    return fit.Requirement(code=p["code"], min_area_mu=p["min_area_mu"],
+                           max_area_mu=p["max_area_mu"], landuse_codes=list(p["landuse_codes"]),
+                           rail_required=p["rail_required"], max_rail_m=p["max_rail_m"],
+                           max_trunk_road_m=p["max_trunk_road_m"])
+
+
+def _independent_near_misses(conn: psycopg.Connection, p: dict, limit: int
+                             ) -> list[tuple[tuple[str, ...], str]]:
+    """Single parcels failing exactly one constraint, nearest first (gap, then code)."""
+    to_gk = Transformer.from_crs("EPSG:4490", "EPSG:4547", always_xy=True)
+
+    def gk(wkb: bytes):
+        return shapely.transform(shapely.from_wkb(bytes(wkb)),
+                                 lambda xy: np.column_stack(to_gk.transform(xy[:, 0], xy[:, 1])))
+
+    def features(kinds: tuple[str, ...]) -> list:
+        return [gk(r["wkb"]) for r in conn.execute(
+            "SELECT ST_AsBinary(geom) AS wkb FROM infrastructure "
+            "WHERE status = 'existing' AND kind = ANY(%s)", (list(kinds),))]
+
+    rail, road = features(RAIL_KINDS), features(TRUNK_KINDS)
+    rail_lim = (float(p["max_rail_m"]) if p["max_rail_m"] is not None
+                else RAIL_DEFAULT_M if p["rail_required"] else None)
     near = []
-    for s in ctx.sites:
-        fails = fit._hard(ctx, s, confidential=False)
-        if not fails:
-            fp_fail = fit._footprint(req, s)[1]
-            if fp_fail is not None:
-                near.append((fp_fail.gap, s.codes, fp_fail.name))
-        elif len(fails) == 1 and fit._footprint(req, s)[1] is None:
-            near.append((fails[0].gap, s.codes, fails[0].name))
-    near.sort(key=lambda t: (t[0], len(t[1]), t[1]))
-    return [(c, n) for _, c, n in near[:limit]]
+    for r in conn.execute("SELECT code, status, project_code, landuse_code, area_m2, "
+                          "ST_AsBinary(geom) AS wkb FROM parcels "
+                          "WHERE status IN ('available', 'reserved', 'listed')"):
+        g, mu = gk(r["wkb"]), float(r["area_m2"]) * MU_PER_M2
+        fails = []
+        if not (r["status"] == "available" or r["project_code"] == p["code"]):
+            fails.append(("available", 0.5))
+        lo, hi = float(p["min_area_mu"]), float(p["max_area_mu"])
+        if mu < lo:
+            fails.append(("area", (lo - mu) / lo))
+        if mu > hi:
+            fails.append(("area", (mu - hi) / hi))
+        if not r["landuse_code"].startswith(tuple(p["landuse_codes"])):
+            fails.append(("landuse", 1.0))
+        if rail_lim is not None:
+            d = min((g.distance(f) for f in rail), default=math.inf)
+            if d > rail_lim:
+                fails.append(("rail", (d - rail_lim) / max(rail_lim, 1.0)))
+        if p["max_trunk_road_m"] is not None:
+            lim = float(p["max_trunk_road_m"])
+            d = min((g.distance(f) for f in road), default=math.inf)
+            if d > lim:
+                fails.append(("trunk_road", (d - lim) / max(lim, 1.0)))
+        if len(fails) == 1:
+            near.append((fails[0][1], r["code"], fails[0][0]))
+    near.sort()
+    return [((code,), name) for _, code, name in near[:limit]]
 
 
-def test_first_pass_changes_no_near_miss(sample_db: str) -> None:
-    """The first pass reads only possible matches; near misses must come out as from one
-    full read, whether the matches' footprint failures fill the list or not."""
+def test_near_misses_agree_with_an_independent_reference(sample_db: str) -> None:
+    """Near misses (singles) as the engine ranks them, first pass and all, against the
+    definition worked out from the raw rows in EPSG:4547: every site failing exactly one
+    constraint, nearest first, whatever the length of the list."""
     with psycopg.connect(sample_db, row_factory=dict_row) as conn:
+        done = conn.execute("SELECT count(*) AS n FROM upgrades WHERE status = 'completed' "
+                            "AND (finish_date IS NULL OR finish_date <= %s)",
+                            (JUDGED,)).fetchone()["n"]
+        assert done == 0, "the reference assumes no upgrade is in service on JUDGED"
+        projects = conn.execute("SELECT code, min_area_mu, max_area_mu, landuse_codes, "
+                                "rail_required, max_rail_m, max_trunk_road_m FROM projects "
+                                "ORDER BY code").fetchall()
         checked = 0
-        for code in _projects(sample_db):
-            req = fit.load_requirement(conn, code)
+        for p in projects:
+            req = _plain_requirement(p)
             for limit in (0, 2, 10, 40):
-                # Singles only: assembled near misses join the list after this rule.
-                got = fit.match(conn, req, near_miss_limit=limit, assemble=False)
-                want = _reference_near_misses(conn, req, limit, assemble=False)
+                got = fit.match(conn, req, near_miss_limit=limit, assemble=False, as_of=JUDGED)
+                want = _independent_near_misses(conn, p, limit)
                 assert [(tuple(n.site.codes), n.failure.name)
-                        for n in got.near_misses] == want, (code, limit)
+                        for n in got.near_misses] == want, (p["code"], limit)
                 checked += len(want)
         assert checked > 0
 
@@ -462,3 +520,20 @@ def test_near_misses_are_the_nearest_whatever_the_limit(sample_db: str) -> None:
             for k in (1, 3):
                 short = fit.match(conn, req, near_miss_limit=k, assemble=False).body()
                 assert short["near_misses"] == long["near_misses"][:k], (code, k)
+
+
+def test_anonymous_matches_show_no_money_of_the_project(client, sample_db: str) -> None:
+    """A match result read anonymously over HTTP carries none of the project's confidential
+    figures (budget, investment, tax, contact, weights: staff-only by design)."""
+    confidential = {"land_budget_wan", "investment_wan", "expected_tax_wan", "contact",
+                    "negotiation_notes", "township_tax_share", "weights"}
+    with psycopg.connect(sample_db, row_factory=dict_row) as conn:
+        row = conn.execute("SELECT code, investment_wan, expected_tax_wan FROM projects "
+                           "WHERE investment_wan IS NOT NULL AND expected_tax_wan IS NOT NULL "
+                           "ORDER BY code LIMIT 1").fetchone()
+    assert row is not None, "the sample needs a project with investment and tax figures"
+    r = client.get(f"/api/projects/{row['code']}/matches", params={"top": 3})
+    assert r.status_code == 200 and "authorization" not in r.request.headers
+    project = r.json()["project"]
+    assert project["code"] == row["code"]
+    assert not confidential & set(project), confidential & set(project)

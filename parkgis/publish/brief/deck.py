@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 
 from parkgis.errors import NotFound
 from parkgis.publish.brief.facts import DeckFacts, check_lang, deck_codes, gather, gather_deck
+from parkgis.settings import EarthworkSettings
 
 WORKERS = 2
 #: Above this many pages the parallel pool pays for its start-up (~1 s per worker).
@@ -35,11 +36,12 @@ def _worker_init(url: str) -> None:
     _conn = psycopg.connect(url, row_factory=dict_row, autocommit=True)
 
 
-def _worker_page(code: str, lang: str, today: dt.date) -> tuple[str, bytes]:
+def _worker_page(code: str, lang: str, today: dt.date,
+                 earthwork: EarthworkSettings) -> tuple[str, bytes]:
     from parkgis.publish.brief.render_pdf import render_pdf
 
     assert _conn is not None
-    return code, render_pdf(gather(_conn, code, today=today), lang)
+    return code, render_pdf(gather(_conn, code, today=today, earthwork=earthwork), lang)
 
 
 def draw_cover(d: DeckFacts, lang: str) -> bytes:
@@ -122,7 +124,8 @@ def merge(pdfs: list[bytes], title: str) -> bytes:
 def build_deck(url: str, zones: list[str] | None = None, statuses: list[str] | None = None,
                lang: str = "both", codes: list[str] | None = None, workers: int = WORKERS,
                progress: Callable[[str, int, int], Any] | None = None,
-               today: dt.date | None = None) -> tuple[bytes, list[str]]:
+               today: dt.date | None = None,
+               earthwork: EarthworkSettings = EarthworkSettings()) -> tuple[bytes, list[str]]:
     """Render a deck to PDF bytes.
 
     Parameters
@@ -139,6 +142,8 @@ def build_deck(url: str, zones: list[str] | None = None, statuses: list[str] | N
     progress : callable, optional
         Called as ``progress(code, done, total)`` after each page.
     today : date, optional
+    earthwork : EarthworkSettings
+        The caller's ``settings.earthwork`` (prices each page's levelling).
 
     Returns
     -------
@@ -172,7 +177,7 @@ def build_deck(url: str, zones: list[str] | None = None, statuses: list[str] | N
         _worker_init(url)
         try:
             for c in codes:
-                _, pages[c] = _worker_page(c, lang, today)
+                _, pages[c] = _worker_page(c, lang, today, earthwork)
                 if progress:
                     progress(c, len(pages), total)
         finally:
@@ -185,7 +190,7 @@ def build_deck(url: str, zones: list[str] | None = None, statuses: list[str] | N
         ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                                  initargs=(url,)) as pool:
-            futs = [pool.submit(_worker_page, c, lang, today) for c in codes]
+            futs = [pool.submit(_worker_page, c, lang, today, earthwork) for c in codes]
             for fut in as_completed(futs):
                 c, pdf = fut.result()
                 pages[c] = pdf

@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.publish.sheet import parcel_sheet
+from parkgis.settings import EarthworkSettings
 from parkgis.siting import fit
 
 Lang = Literal["zh", "en", "both"]
@@ -374,8 +375,27 @@ def _county(cur: psycopg.Cursor) -> dict[str, Any] | None:
     return county
 
 
+def _terrain(conn: psycopg.Connection, p: dict[str, Any],
+             earthwork: EarthworkSettings) -> dict[str, Any] | None:
+    """The sheet's terrain figures of parcel ``p`` plus its levelling ("一平": the stored
+    flat-platform cut and fill, priced at ``earthwork``'s rate); None without terrain data."""
+    keys = ("elev_mean_m", "slope_mean_deg", "flood_share")
+    if all(p.get(k) is None for k in keys):
+        return None
+    terrain = {k: p.get(k) for k in keys}
+    from parkgis.geo.terrain import terrain_for
+
+    stats = terrain_for(conn, [p["code"]]).get(p["code"])
+    if stats is not None and stats.earthwork_cut_m3 is not None:
+        terrain.update(earthwork_cut_m3=stats.earthwork_cut_m3,
+                       earthwork_fill_m3=stats.earthwork_fill_m3,
+                       earthwork_cost_yuan=stats.earthwork_cost_yuan(earthwork.yuan_per_m3))
+    return terrain
+
+
 def gather(conn: psycopg.Connection, code: str, project: str | None = None,
-           today: dt.date | None = None, as_of: dt.date | None = None) -> BriefFacts:
+           today: dt.date | None = None, as_of: dt.date | None = None, *,
+           earthwork: EarthworkSettings = EarthworkSettings()) -> BriefFacts:
     """Collect the facts of a brief for parcel ``code``.
 
     Parameters
@@ -390,6 +410,8 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
     as_of : date, optional
         Servicing, distances and the fit from what is in service on this date (default
         ``today``, else the current date): the sheet's and the fit engine's own figures.
+    earthwork : EarthworkSettings
+        The app's ``settings.earthwork``: prices the levelling (default: the shipped rate).
 
     Returns
     -------
@@ -437,18 +459,7 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
         project_row = cur.execute(PROJECT_ROW_SQL, {"code": project}).fetchone()
     indicators, source = _indicators(conn, project_row)
 
-    terrain = None
-    if any(p.get(k) is not None for k in ("elev_mean_m", "slope_mean_deg", "flood_share")):
-        terrain = {k: p.get(k) for k in ("elev_mean_m", "slope_mean_deg", "flood_share")}
-        # Levelling ("一平"): the stored flat-platform cut and fill, priced at the configured rate.
-        from parkgis.geo.terrain import terrain_for
-
-        stats = terrain_for(conn, [code]).get(code)
-        if stats is not None and stats.earthwork_cut_m3 is not None:
-            terrain.update(earthwork_cut_m3=stats.earthwork_cut_m3,
-                           earthwork_fill_m3=stats.earthwork_fill_m3,
-                           earthwork_cost_yuan=stats.earthwork_cost_yuan())
-
+    terrain = _terrain(conn, p, earthwork)
     dv = cur.execute(DATA_VERSION_SQL).fetchone()
     return BriefFacts(
         code=code, sheet=sheet, zone=zone, srid=srid, parcel_geom=geom,

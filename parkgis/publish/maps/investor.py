@@ -24,6 +24,7 @@ can be rendered from a test fixture, the API, or a brief.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +35,37 @@ from branca.element import MacroElement
 from folium.template import Template
 from psycopg.rows import dict_row
 
+from parkgis.errors import InvalidInput
 from parkgis.jsonvalues import jsonable
 from parkgis.publish import i18n
 from parkgis.publish.i18n import span
 from parkgis.publish.maps import assets, layers
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
+# The map search box: parcel codes by prefix, enterprises by any part of a name.
+SEARCH_PARCELS_SQL = """
+SELECT code, zone_code, status, area_mu,
+       ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
+  FROM parcels
+ WHERE status <> 'historic' AND (code = %(q)s OR code ILIKE %(like)s)
+ ORDER BY code <> %(q)s, code
+ LIMIT %(n)s
+"""
+SEARCH_ENTERPRISES_SQL = """
+SELECT code, name_zh, name_en, chain_role, ST_X(geom) AS lon, ST_Y(geom) AS lat
+  FROM enterprises
+ WHERE name_zh ILIKE %(like_any)s OR name_en ILIKE %(like_any)s OR code ILIKE %(like)s
+ ORDER BY is_anchor DESC, code
+ LIMIT %(n)s
+"""
+COUNTY_GEOJSON_SQL = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
+         json_build_object('type', 'Feature', 'id', code,
+                           'properties', json_build_object('code', code, 'name_zh', name_zh,
+                                                           'name_en', name_en, 'level', level),
+                           'geometry', ST_AsGeoJSON(geom, 6)::json) ORDER BY code), '[]'))
+  FROM boundaries WHERE level = 'county'
+"""
 # Simplification tolerance (degrees, ~10 m) for the county outline: it frames the map and is
 # never measured, so the page does not carry every surveyed vertex.
 COUNTY_SIMPLIFY_DEG = 0.0001
@@ -180,6 +206,33 @@ LAYERS = ("county", "zones", "infrastructure", "upgrades", "enterprises", "conte
           "outline")
 # The public context the planner shows: roads, rail and the river (no utilities).
 CONTEXT_KINDS = ("expressway", "national_road", "trunk_road", "railway", "rail_siding", "river")
+
+
+def map_search(conn: psycopg.Connection, q: str, limit: int) -> dict[str, list[dict[str, Any]]]:
+    """Parcel codes and enterprise names for the map's search box: ``{parcels, enterprises}``.
+
+    ``q`` is matched literally (a typed ``%`` or ``_`` is not a wildcard); blank is a 400.
+    """
+    q = q.strip()
+    if not q:
+        raise InvalidInput("q 不能为空 / q must not be blank", param="q")
+    literal = re.sub(r"([\\%_])", r"\\\1", q)
+    with conn.cursor(row_factory=dict_row) as cur:
+        parcels = cur.execute(SEARCH_PARCELS_SQL,
+                              {"q": q, "like": literal + "%", "n": limit}).fetchall()
+        ents = cur.execute(SEARCH_ENTERPRISES_SQL, {"like_any": f"%{literal}%",
+                                                    "like": literal + "%", "n": limit}).fetchall()
+    for r in parcels:
+        r["area_mu"] = float(r["area_mu"])
+    return {"parcels": parcels, "enterprises": ents}
+
+
+def county_geojson(conn: psycopg.Connection) -> dict[str, Any]:
+    """The county boundary at full precision as a GeoJSON FeatureCollection."""
+    row = conn.execute(COUNTY_GEOJSON_SQL).fetchone()
+    assert row is not None  # an aggregate always answers one row
+    body = next(iter(row.values())) if isinstance(row, dict) else row[0]
+    return dict(body)
 
 
 def _styled(fc: dict[str, Any], style: Any) -> dict[str, Any]:

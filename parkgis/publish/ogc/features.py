@@ -115,6 +115,8 @@ def parse_items_query(collection: Collection, params: Mapping[str, Sequence[str]
     InvalidInput
         For any parameter that is unknown, malformed, out of range or names a property that
         is not public.
+
+    Long because it is a flat list of parameters, each validated in a few lines.
     """
     for name in params:
         if name not in ITEM_PARAMS and collection.prop(name) is None:
