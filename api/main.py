@@ -43,6 +43,9 @@ computed in the park's CGCS2000 Gauss-Krüger projection (EPSG:4547 for Weihui),
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """Build the app. ``database_url`` overrides the configured/embedded database (tests).
 
+    Long because the lifespan (pools, replicas, clock, tile service) and the middleware order
+    read best top to bottom in one place.
+
     Everything the app does follows ``settings`` (the process environment's when omitted):
     routes hand its per-concern parts (``settings.tiles``, ``settings.earthwork`` ...) to the
     core, so several apps with different settings can run in one process.

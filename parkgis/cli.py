@@ -134,7 +134,7 @@ def replica_start() -> None:
     """Make (pg_basebackup, first time) and start a streaming replica of the embedded cluster."""
     from parkgis.db import replica
 
-    rep = replica.start()
+    rep = replica.start(get_settings())
     out.print(f"副本已运行 / replica running in {rep.root}, port {rep.port()}", highlight=False,
               markup=False)
     print(rep.url())
@@ -148,7 +148,7 @@ def replica_stop(
     """Stop the local replica (its slot keeps WAL on the primary unless --remove)."""
     from parkgis.db import replica
 
-    was = replica.stop(remove=remove)
+    was = replica.stop(get_settings(), remove=remove)
     out.print(("已停止 / stopped" if was else "未运行 / not running")
               + ("; removed" if remove else ""), highlight=False, markup=False)
 
@@ -158,7 +158,7 @@ def replica_status() -> None:
     """Replay position and lag of the local replica; the URL on a line of its own."""
     from parkgis.db import replica
 
-    st = replica.status()
+    st = replica.status(get_settings())
     if not st.running:
         out.print("副本未运行 / replica not running", highlight=False, markup=False)
         raise typer.Exit(3)

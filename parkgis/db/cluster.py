@@ -89,11 +89,11 @@ class Cluster:
         return url
 
 
-def _is_root() -> bool:
+def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def _run_as(user: str | None) -> list[str]:
+def run_as(user: str | None) -> list[str]:
     return ["runuser", "-u", user, "--"] if user else []
 
 
@@ -111,7 +111,7 @@ def _ensure_os_user(name: str) -> None:
 def _user_can_traverse(user: str, path: Path) -> bool:
     # Fails when any ancestor (e.g. /root, mode 700) is closed to that user.
     _ensure_os_user(user)
-    r = subprocess.run([*_run_as(user), "test", "-x", str(path)], capture_output=True)
+    r = subprocess.run([*run_as(user), "test", "-x", str(path)], capture_output=True)
     return r.returncode == 0
 
 
@@ -132,16 +132,16 @@ def _choose_location(s: Settings) -> Cluster:
     default = s.data_dir / "pg"
     # Unix socket paths are limited to ~107 bytes; deep clones need the fallback too.
     too_long = len(str(default / "run" / ".s.PGSQL.65535")) > 100
-    if not too_long and (not _is_root() or _user_can_traverse(s.pg_os_user, s.data_dir)):
+    if not too_long and (not is_root() or _user_can_traverse(s.pg_os_user, s.data_dir)):
         return Cluster(default, s.pg_secrets_dir)
     digest = hashlib.sha1(str(s.data_dir.resolve()).encode()).hexdigest()[:10]
-    base = Path("/var/lib/parkgis") if _is_root() else Path("/tmp") / f"parkgis-{os.getuid()}"
+    base = Path("/var/lib/parkgis") if is_root() else Path("/tmp") / f"parkgis-{os.getuid()}"
     root = base / digest
     pointer.write_text(str(root) + "\n")
     return Cluster(root, s.pg_secrets_dir)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -201,7 +201,7 @@ def start(settings: Settings) -> Cluster:
     _check_postgis(s)
     cluster = _choose_location(s)
     user = None
-    if _is_root():
+    if is_root():
         user = s.pg_os_user
         _ensure_os_user(user)
     if is_running(cluster, s):
@@ -218,7 +218,7 @@ def start(settings: Settings) -> Cluster:
         if cluster.root.parent != s.data_dir:
             os.chmod(cluster.root.parent, 0o755)
     if not (cluster.pgdata / "PG_VERSION").exists():
-        password = _password(cluster, new=True)
+        password = cluster_password(cluster, new=True)
         # initdb reads the password from a file the cluster's owner can read; it lives only
         # for the duration of initdb, inside the (private) cluster root.
         pwfile = cluster.root / ".initdb-pw"
@@ -229,7 +229,7 @@ def start(settings: Settings) -> Cluster:
             shutil.chown(pwfile, user)
         try:
             r = subprocess.run(
-                [*_run_as(user), initdb, "-D", str(cluster.pgdata), "-U", DB_ROLE,
+                [*run_as(user), initdb, "-D", str(cluster.pgdata), "-U", DB_ROLE,
                  "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
                  "--locale=C.UTF-8"],
                 capture_output=True, text=True,
@@ -247,9 +247,9 @@ def start(settings: Settings) -> Cluster:
 
     port = cluster.port()
     if port is None:
-        port = _free_port()
+        port = free_port()
         cluster.port_file.write_text(f"{port}\n")
-    elif not _port_free(port):
+    elif not port_free(port):
         # Moving to another port would strand every running app on the old URL.
         raise ClusterError(
             f"port {port} of the embedded cluster is in use by another program: free it, "
@@ -263,7 +263,7 @@ def start(settings: Settings) -> Cluster:
     # postmaster refuses to start until they have exited: retry briefly.
     for attempt in range(4):
         r = subprocess.run(
-            [*_run_as(user), pg_ctl, "start", "-w", "-t", "60", "-D", str(cluster.pgdata),
+            [*run_as(user), pg_ctl, "start", "-w", "-t", "60", "-D", str(cluster.pgdata),
              "-l", str(cluster.logfile), "-o", opts],
             capture_output=True, text=True,
         )
@@ -280,7 +280,7 @@ def start(settings: Settings) -> Cluster:
     return cluster
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # SO_REUSEADDR as postgres itself binds: connections of the previous run lingering
         # in TIME_WAIT must not count as "taken", only a listener does.
@@ -293,7 +293,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _password(cluster: Cluster, new: bool = False) -> str:
+def cluster_password(cluster: Cluster, new: bool = False) -> str:
     """The cluster's password from its passfile; generated (and the file written, 0600) when
     ``new`` or when there is none yet."""
     pf = cluster.passfile
@@ -332,7 +332,7 @@ def _secure(cluster: Cluster) -> None:
                 f"the password of the embedded cluster is missing ({cluster.passfile}): "
                 "restore that file, or set PARKGIS_DATABASE_URL")
         return
-    password = _password(cluster)
+    password = cluster_password(cluster)
     with _connect_retrying(cluster.url("postgres")) as conn:
         conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
             sql.Identifier(DB_ROLE), sql.Literal(password)))
@@ -387,9 +387,9 @@ def stop(settings: Settings) -> bool:
     cluster = locate(s)
     if not is_running(cluster, s):
         return False
-    user = s.pg_os_user if _is_root() else None
+    user = s.pg_os_user if is_root() else None
     subprocess.run(
-        [*_run_as(user), pg_binary(s, "pg_ctl"), "stop", "-D", str(cluster.pgdata), "-m", "fast",
+        [*run_as(user), pg_binary(s, "pg_ctl"), "stop", "-D", str(cluster.pgdata), "-m", "fast",
          "-w"],
         capture_output=True, check=True,
     )

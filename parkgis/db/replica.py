@@ -32,7 +32,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from parkgis.db import cluster as cl
 from parkgis.db import pool as db_pool
-from parkgis.settings import Settings, get_settings
+from parkgis.settings import Settings
 
 SLOT = "parkgis_replica"
 # Remembered for a caller while their write is in flight: no replica can have it yet.
@@ -42,15 +42,15 @@ APP_NAME = "parkgis_replica"
 # --------------------------------------------------------------------------- local replica
 
 
-def locate(settings: Settings | None = None) -> cl.Cluster:
+def locate(settings: Settings) -> cl.Cluster:
     """The local replica sits beside the primary's root (same owner, same fallback rules)."""
-    s = settings or get_settings()
+    s = settings
     primary = cl.locate(s)
     return cl.Cluster(primary.root.with_name(primary.root.name + "-replica"), s.pg_secrets_dir)
 
 
 def _user(s: Settings) -> str | None:
-    return s.pg_os_user if cl._is_root() else None
+    return s.pg_os_user if cl.is_root() else None
 
 
 def _owned_file(path: os.PathLike[str] | str, text: str, user: str | None) -> None:
@@ -61,9 +61,9 @@ def _owned_file(path: os.PathLike[str] | str, text: str, user: str | None) -> No
         shutil.chown(path, user)
 
 
-def start(settings: Settings | None = None) -> cl.Cluster:
+def start(settings: Settings) -> cl.Cluster:
     """Create (first time, by ``pg_basebackup``) and start the local replica; idempotent."""
-    s = settings or get_settings()
+    s = settings
     if s.database_url:
         raise cl.ClusterError("PARKGIS_DATABASE_URL is set: a local replica copies only the "
                               "embedded cluster")
@@ -75,7 +75,7 @@ def start(settings: Settings | None = None) -> cl.Cluster:
         return rep
     user = _user(s)
     port = primary.port()
-    password = cl._password(primary)
+    password = cl.cluster_password(primary)
     rep.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     if user:
         shutil.chown(rep.root, user)
@@ -100,7 +100,7 @@ def start(settings: Settings | None = None) -> cl.Cluster:
         conninfo = (f"host=127.0.0.1 port={port} user={cl.DB_ROLE} "
                     f"passfile={upstream_pass} application_name={APP_NAME}")
         r = subprocess.run(
-            [*cl._run_as(user), cl._bin(s, "pg_basebackup"), "-D", str(rep.pgdata),
+            [*cl.run_as(user), cl.pg_binary(s, "pg_basebackup"), "-D", str(rep.pgdata),
              "-R", "-S", SLOT, "-X", "stream", "-c", "fast", "-d", conninfo],
             capture_output=True, text=True, timeout=600,
         )
@@ -112,9 +112,9 @@ def start(settings: Settings | None = None) -> cl.Cluster:
 
     rport = rep.port()
     if rport is None:
-        rport = cl._free_port()
+        rport = cl.free_port()
         rep.port_file.write_text(f"{rport}\n")
-    elif not cl._port_free(rport):
+    elif not cl.port_free(rport):
         raise cl.ClusterError(
             f"port {rport} of the local replica is in use by another program: free it, "
             f"or write a new port into {rep.port_file}")
@@ -122,7 +122,7 @@ def start(settings: Settings | None = None) -> cl.Cluster:
     opts = (f"-p {rport} -k {rep.socket_dir} -c listen_addresses=127.0.0.1 "
             "-c max_connections=200 -c hot_standby=on -c jit=off")
     r = subprocess.run(
-        [*cl._run_as(user), cl._bin(s, "pg_ctl"), "start", "-w", "-t", "60", "-D",
+        [*cl.run_as(user), cl.pg_binary(s, "pg_ctl"), "start", "-w", "-t", "60", "-D",
          str(rep.pgdata), "-l", str(rep.logfile), "-o", opts],
         capture_output=True, text=True,
     )
@@ -133,15 +133,15 @@ def start(settings: Settings | None = None) -> cl.Cluster:
     return rep
 
 
-def stop(settings: Settings | None = None, remove: bool = False) -> bool:
+def stop(settings: Settings, remove: bool = False) -> bool:
     """Stop the replica (fast shutdown). ``remove`` also deletes its copy and drops the slot,
     which otherwise keeps WAL on the primary for the replica's return."""
-    s = settings or get_settings()
+    s = settings
     rep = locate(s)
     was_running = cl.is_running(rep, s)
     if was_running:
         subprocess.run(
-            [*cl._run_as(_user(s)), cl._bin(s, "pg_ctl"), "stop", "-D", str(rep.pgdata),
+            [*cl.run_as(_user(s)), cl.pg_binary(s, "pg_ctl"), "stop", "-D", str(rep.pgdata),
              "-m", "fast", "-w"], capture_output=True, check=True)
     if remove:
         primary = cl.locate(s)
@@ -176,8 +176,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
 """
 
 
-def status(settings: Settings | None = None) -> ReplicaStatus:
-    s = settings or get_settings()
+def status(settings: Settings) -> ReplicaStatus:
+    s = settings
     rep = locate(s)
     if not cl.is_running(rep, s):
         return ReplicaStatus(False, rep.port(), None)

@@ -141,7 +141,10 @@ def _number(v: Any) -> Decimal:
 
 def parse_rows(conn: psycopg.Connection, data: bytes, filename: str,
                exempt_kinds: list[str]) -> list[dict[str, Any]]:
-    """Every row validated; any bad row refuses the whole file with each line and reason."""
+    """Every row validated; any bad row refuses the whole file with each line and reason.
+
+    Long because each column's check sits beside its bilingual message, in file order.
+    """
     if len(data) > MAX_BYTES:
         raise InvalidData(f"文件超过 {MAX_BYTES // 1_000_000} MB / the file is larger than "
                           f"{MAX_BYTES // 1_000_000} MB")

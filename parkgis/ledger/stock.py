@@ -135,7 +135,10 @@ def _older_than(approved: date, as_of: date, years: int) -> bool:
 def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None,
           period_to: date | None = None) -> dict[str, Any]:
     """The land-stock accounts on ``as_of`` and the absorption over the period (default: the
-    three calendar years to ``as_of``)."""
+    three calendar years to ``as_of``).
+
+    Long because each figure is assembled with its definition and reproducing SQL beside it.
+    """
     period_to = period_to or as_of
     period_from = period_from or date(period_to.year - 2, 1, 1)
     if period_from > period_to:

@@ -266,6 +266,8 @@ def publish(conn: psycopg.Connection, directory: Path, *, sample: bool | None = 
             on_zoom: Callable[[int, int, int], None] | None = None) -> PublishReport:
     """Write (or refresh) the static public map in ``directory``.
 
+    Long because the switch (write, rename, manifest, cleanup) must read as one sequence.
+
     Parameters
     ----------
     conn : psycopg.Connection
