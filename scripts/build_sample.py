@@ -733,6 +733,7 @@ def build(out: Path) -> dict[str, int]:
         "upgrades": upgrades,
         "enterprises": enterprises,
         "projects": projects,
+        "places": places_layer(),
     }
     write_gpkg(out, layers)
     return {k: len(v) for k, v in layers.items()}
@@ -1000,6 +1001,14 @@ def infrastructure_features(wwtp: Polygon, channel: Polygon) -> tuple[gpd.GeoDat
         if not isinstance(line, LineString):
             line = max(line.geoms, key=lambda g: g.length)
         add(r.code, r.kind, r.name_zh, r.name_en, line, r.status)
+    # The parks' way onto G4: Freight Yard Road carried east across the expressway, where an
+    # interchange joins them (parkgis.network derives it from the crossing). Illustrative.
+    lp2 = next(r for r in rows if r["code"] == "INF-RD-LP2")["geometry"]
+    east = max((Point(c) for c in (lp2.coords[0], lp2.coords[-1])), key=lambda q: q.x)
+    add("INF-RD-LINK", "trunk_road", "物流园高速连接线(示意)",
+        "Logistics park expressway link (illustrative)",
+        LineString([(east.x, east.y), (G4.interpolate(G4.project(Point(east.x + 5000, east.y))).x
+                                        + 400, east.y)]))
     add("INF-RD-LOCAL", "local_road", "集聚区支路", "Cluster zone local streets",
         MultiLineString(cz_local_roads()))
     add("INF-RAIL-JG", "railway", "京广铁路", "Beijing-Guangzhou Railway", RAILWAY)
@@ -1130,6 +1139,17 @@ def project_row(p: dict[str, Any]) -> dict[str, Any]:
               "expected_tax_wan", "township_tax_share", "max_slope_deg"):
         row[k] = None if row[k] is None else float(row[k])
     return row
+
+
+PLACES_SRC = ROOT / "data" / "places" / "places.geojson"
+
+
+def places_layer() -> gpd.GeoDataFrame:
+    """The sourced reference places, copied as they are (data/places/README.md)."""
+    places = gpd.read_file(PLACES_SRC)
+    places = places.set_crs(f"EPSG:{LL}", allow_override=True)
+    cols = ["code", "kind", "name_zh", "name_en", "source_url", "licence", "note", "geometry"]
+    return places[cols].sort_values("code").reset_index(drop=True)
 
 
 def write_gpkg(out: Path, layers: dict[str, pd.DataFrame]) -> None:

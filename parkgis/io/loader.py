@@ -1018,6 +1018,7 @@ def load_file(url: str, path: str | Path, layer: str | None = None, into: str | 
                 if actor:
                     conn.execute(SQL_SET_ACTOR, (actor,))
                 _write(conn, prep, prog)
+                _refresh_network(conn, [prep.table.name])
     prep.report.seconds = time.perf_counter() - started
     return prep.report
 
@@ -1075,12 +1076,25 @@ def load_sample_package(url: str, gpkg_path: str | Path,
                     _write(conn, prep, prog)
                 if dated is not None:
                     dated(conn)
+                _refresh_network(conn, [prep.table.name for prep in preps])
     if absent and preps:
         preps[0].report.notes.append(f"layers not in the package: {', '.join(absent)}")
     total = time.perf_counter() - started
     for prep in preps:
         prep.report.seconds = prep.report.seconds or total / len(preps)
     return [prep.report for prep in preps]
+
+
+#: Tables whose rows change the road graph or what is measured on it (parkgis.network).
+NETWORK_TABLES = frozenset({"infrastructure", "upgrades", "parcels", "zones", "places"})
+
+
+def _refresh_network(conn: psycopg.Connection, tables: list[str]) -> None:
+    """Drive figures follow the roads and parcels just loaded, in the same transaction."""
+    if NETWORK_TABLES.intersection(tables):
+        from parkgis import network
+
+        network.refresh(conn)
 
 
 def sample_story_dates(gpkg_path: Path, preps: list[Prepared]
