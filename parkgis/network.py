@@ -97,8 +97,8 @@ def parse_minutes(raw: str) -> list[int]:
     out: list[int] = []
     for p in parts:
         if not p.isdigit() or not 1 <= int(p) <= ISOCHRONE_MAX_MIN:
-            raise InvalidInput(f"minutes 每项须为 1–{ISOCHRONE_MAX_MIN} 的整数 / each minutes value "
-                               f"must be an integer from 1 to {ISOCHRONE_MAX_MIN}",
+            raise InvalidInput(f"minutes 每项须为 1–{ISOCHRONE_MAX_MIN} 的整数 / each minutes "
+                               f"value must be an integer from 1 to {ISOCHRONE_MAX_MIN}",
                                field="minutes")
         out.append(int(p))
     return sorted(set(out))

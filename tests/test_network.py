@@ -1,0 +1,125 @@
+"""Road-network access (issue #15): pgRouting figures cross-checked against networkx.
+
+The test rebuilds the graph from the edge table itself and measures each parcel's way onto it
+with shapely, so a wrong join, fraction, speed or path in the SQL shows up as a difference.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import psycopg
+import shapely
+from psycopg.rows import dict_row
+
+OFF_KMH = 10.0  # network_params.off_network_kmh as documented in migration 0012
+SPEEDS = {"expressway": 100.0, "national_road": 60.0, "trunk_road": 40.0, "local_road": 25.0}
+
+
+def _graph(cur: psycopg.Cursor) -> tuple[nx.Graph, list[dict]]:
+    edges = cur.execute("SELECT id, source, target, length_m, kind, ST_AsBinary(geom_gk) AS wkb"
+                        "  FROM road_edges ORDER BY id").fetchall()
+    g = nx.Graph()
+    for e in edges:
+        e["line"] = shapely.from_wkb(e["wkb"])
+        # time from the geometry and the documented speed, not the stored cost
+        s = e["line"].length / (SPEEDS[e["kind"]] / 3.6)
+        e["s"] = s
+        old = g.get_edge_data(e["source"], e["target"])
+        if old is None or s < old["s"]:
+            g.add_edge(e["source"], e["target"], s=s, m=e["line"].length)
+    return g, edges
+
+
+def _entry(edges: list[dict], geom: shapely.Geometry) -> list[tuple[int, float, float]]:
+    cands = [e for e in edges if e["kind"] != "expressway"]
+    e = min(cands, key=lambda e: (e["line"].distance(geom), e["id"]))
+    off = e["line"].distance(geom)
+    near = shapely.ops.nearest_points(e["line"], geom)[0]
+    f = e["line"].project(near) / e["line"].length
+    off_s = off / (OFF_KMH / 3.6)
+    L = e["line"].length
+    return [(e["source"], off_s + f * e["s"], off + f * L),
+            (e["target"], off_s + (1 - f) * e["s"], off + (1 - f) * L)]
+
+
+def _route(g: nx.Graph, starts: list[tuple[int, float, float]], goal: int) -> tuple[float, float]:
+    best = (float("inf"), float("inf"))
+    for vid, s0, m0 in starts:
+        try:
+            path = nx.dijkstra_path(g, vid, goal, weight="s")
+        except nx.NetworkXNoPath:
+            continue
+        s = s0 + sum(g[a][b]["s"] for a, b in zip(path, path[1:], strict=False))
+        m = m0 + sum(g[a][b]["m"] for a, b in zip(path, path[1:], strict=False))
+        best = min(best, (s, m))
+    return best
+
+
+def test_drive_to_interchange_matches_networkx(sample_db: str) -> None:
+    with psycopg.connect(sample_db) as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        g, edges = _graph(cur)
+        ic = cur.execute("SELECT code, vertex_id FROM road_interchanges").fetchall()
+        assert ic, "the sample must have an (illustrative) interchange"
+        parcels = cur.execute(
+            "SELECT p.code, ST_AsBinary(p.geom_gk) AS wkb, a.drive_s, a.drive_m, a.target_code"
+            "  FROM parcels p JOIN parcel_access a ON a.parcel_code = p.code"
+            " WHERE a.dest = 'interchange' ORDER BY p.code").fetchall()
+        live = cur.execute("SELECT count(*) AS n FROM parcels WHERE status <> 'historic'"
+                           ).fetchone()["n"]
+    assert len(parcels) == live  # every live parcel reaches the expressway
+    for p in parcels[::9]:
+        starts = _entry(edges, shapely.from_wkb(p["wkb"]))
+        s, m = min(_route(g, starts, i["vertex_id"]) for i in ic)
+        assert abs(p["drive_s"] - s) < 1.0, (p["code"], p["drive_s"], s)
+        assert abs(p["drive_m"] - m) < 1.0, (p["code"], p["drive_m"], m)
+
+
+def test_drive_to_rail_yard_matches_networkx(sample_db: str) -> None:
+    with psycopg.connect(sample_db) as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        g, edges = _graph(cur)
+        yard = shapely.from_wkb(cur.execute(
+            "SELECT ST_AsBinary(geom_gk) AS wkb FROM infrastructure WHERE code = 'INF-STN-LP'"
+        ).fetchone()["wkb"])
+        parcels = cur.execute(
+            "SELECT p.code, ST_AsBinary(p.geom_gk) AS wkb, a.drive_s, a.drive_m, a.straight_m"
+            "  FROM parcels p JOIN parcel_access a ON a.parcel_code = p.code"
+            " WHERE a.dest = 'rail_yard' ORDER BY p.code").fetchall()
+    assert parcels
+    ends = _entry(edges, yard)
+    for p in parcels[::11]:
+        geom = shapely.from_wkb(p["wkb"])
+        starts = _entry(edges, geom)
+        best = (float("inf"), float("inf"))
+        for vid, s1, m1 in ends:
+            s, m = _route(g, starts, vid)
+            best = min(best, (s + s1, m + m1))
+        assert abs(p["drive_s"] - best[0]) < 1.0, (p["code"], p["drive_s"], best)
+        assert abs(p["drive_m"] - best[1]) < 1.0, (p["code"], p["drive_m"], best)
+        assert abs(p["straight_m"] - geom.distance(yard)) < 0.01
+        assert p["drive_m"] >= p["straight_m"] - 0.01  # no road beats the straight line
+
+
+def test_far_destinations_are_estimates(sample_db: str) -> None:
+    with psycopg.connect(sample_db) as conn:
+        rows = conn.execute(
+            "SELECT a.dest, a.straight_m, a.drive_m, a.drive_s, a.estimate"
+            "  FROM parcel_access a WHERE a.dest IN ('xinxiang', 'zhengzhou', 'airport')"
+        ).fetchall()
+    assert {r[0] for r in rows} == {"xinxiang", "zhengzhou", "airport"}
+    for _dest, straight, drive_m, drive_s, estimate in rows:
+        assert estimate is True
+        assert abs(drive_m - straight * 1.3) < 0.01  # documented detour factor
+        assert abs(drive_s - straight * 1.3 / (70 / 3.6)) < 0.01  # documented average speed
+
+
+def test_sheet_shows_straight_and_drive(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/parcels/WH-L-002/sheet")
+    assert r.status_code == 200
+    d = r.json()["distances"]
+    for dest in ("interchange", "rail_yard"):
+        assert d[dest]["drive_min"] > 0 and d[dest]["m"] > 0
+        assert d[dest]["drive_m"] >= d[dest]["m"] - 0.1
+        assert d[dest]["estimate"] is False
+    assert d["zhengzhou"]["estimate"] is True
