@@ -123,3 +123,48 @@ def test_sheet_shows_straight_and_drive(client) -> None:  # type: ignore[no-unty
         assert d[dest]["drive_m"] >= d[dest]["m"] - 0.1
         assert d[dest]["estimate"] is False
     assert d["zhengzhou"]["estimate"] is True
+
+
+def test_isochrones_agree_with_networkx(client, sample_db: str) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(sample_db) as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        g, edges = _graph(cur)
+        o = cur.execute(
+            "SELECT ST_X(c) AS lon, ST_Y(c) AS lat, ST_AsBinary(ST_Transform(c, 4547)) AS wkb"
+            "  FROM (SELECT ST_Centroid(geom) AS c FROM parcels WHERE code = 'WH-A-012') x"
+        ).fetchone()
+        verts = cur.execute("SELECT id, ST_X(ST_Transform(geom_gk, 4326)) AS x,"
+                            " ST_Y(ST_Transform(geom_gk, 4326)) AS y, ST_AsBinary(geom_gk) AS wkb"
+                            "  FROM road_vertices").fetchall()
+    r = client.get("/api/access/isochrones",
+                   params={"lon": o["lon"], "lat": o["lat"], "minutes": "5,10"})
+    assert r.status_code == 200, r.text
+    feats = {f["properties"]["minutes"]: shapely.geometry.shape(f["geometry"])
+             for f in r.json()["features"]}
+    assert feats[10].area > feats[5].area > 0
+    starts = _entry(edges, shapely.from_wkb(o["wkb"]))
+    t: dict[int, float] = {}
+    for vid, s0, _m in starts:
+        for v, s in nx.single_source_dijkstra_path_length(g, vid, weight="s").items():
+            t[v] = min(t.get(v, float("inf")), s0 + s)
+    for minutes, poly in feats.items():
+        lim = minutes * 60
+        reached = [v for v in verts if t.get(v["id"], 1e9) <= lim - 1]
+        far = [v for v in verts if t.get(v["id"], 1e9) > 1.5 * lim + 60]
+        assert reached and far
+        for v in reached:
+            assert poly.buffer(1e-6).contains(shapely.Point(v["x"], v["y"])), (minutes, v["id"])
+        for v in far:
+            p = shapely.from_wkb(v["wkb"])
+            if min(p.distance(shapely.from_wkb(w["wkb"])) for w in reached) > 300:
+                assert not poly.contains(shapely.Point(v["x"], v["y"])), (minutes, v["id"])
+
+
+def test_isochrones_refuse_bad_input(client) -> None:  # type: ignore[no-untyped-def]
+    for params in ({"lon": "abc", "lat": 35.4}, {"lon": 114.1, "lat": 35.4, "minutes": "0"},
+                   {"lon": 114.1, "lat": 35.4, "minutes": "5,<script>"},
+                   {"lon": 114.1, "lat": 95}):
+        r = client.get("/api/access/isochrones", params=params)
+        assert r.status_code in (400, 422), (params, r.status_code)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "<script>" not in r.text and "/work/" not in r.text

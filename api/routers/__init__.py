@@ -1,6 +1,7 @@
 """Routers in the order they are matched (specific paths before parameterised ones)."""
 
 from api.routers import (
+    access,
     auth,
     briefs,
     health,
@@ -30,6 +31,7 @@ ROUTERS = [
     uploads.router,
     inquiries.router,
     terrain.router,
+    access.router,
     tiles.router,         # /ogc/collections/{id}/tiles/... before the items routes
     ogc.router,
     planner.router,
