@@ -168,3 +168,23 @@ def test_isochrones_refuse_bad_input(client) -> None:  # type: ignore[no-untyped
         assert r.status_code in (400, 422), (params, r.status_code)
         assert r.headers["content-type"].startswith("application/problem+json")
         assert "<script>" not in r.text and "/work/" not in r.text
+
+
+def test_search_by_drive_time(client, sample_db: str) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(sample_db) as conn:
+        rows = conn.execute(
+            "SELECT p.code, a.drive_s FROM parcels p JOIN parcel_access a"
+            "    ON a.parcel_code = p.code AND a.dest = 'interchange'"
+            " WHERE p.status IN ('available', 'reserved', 'listed')").fetchall()
+    times = sorted(s for _c, s in rows)
+    limit_min = round(times[len(times) // 2] / 60.0, 1)  # about half the vacant parcels
+    expected = sorted(c for c, s in rows if s <= limit_min * 60.0)
+    assert 0 < len(expected) < len(rows)
+    r = client.get("/api/parcels/available",
+                   params={"max_drive_min_interchange": str(limit_min), "limit": 500,
+                           "f": "geojson"})
+    assert r.status_code == 200, r.text
+    got = sorted(f["properties"]["code"] for f in r.json()["features"])
+    assert got == expected
+    bad = client.get("/api/parcels/available", params={"max_drive_min_interchange": "-3"})
+    assert bad.status_code == 400
