@@ -24,7 +24,7 @@ import json
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from parkgis.errors import InvalidInput
 
@@ -58,11 +58,13 @@ def refresh(conn: psycopg.Connection, codes: list[str] | None = None,
     """
     from parkgis.lifecycle import park_today
 
+    # tuple rows whatever the connection's row factory (the API's pool hands out dict rows)
+    cur = conn.cursor(row_factory=tuple_row)
     if codes is None:
-        conn.execute("SELECT refresh_road_network(%s)", (as_of or park_today(),))
-        row = conn.execute("SELECT refresh_parcel_access(NULL)").fetchone()
+        cur.execute("SELECT refresh_road_network(%s)", (as_of or park_today(),))
+        row = cur.execute("SELECT refresh_parcel_access(NULL)").fetchone()
     else:
-        row = conn.execute("SELECT refresh_parcel_access(%s::text[])", (list(codes),)).fetchone()
+        row = cur.execute("SELECT refresh_parcel_access(%s::text[])", (list(codes),)).fetchone()
     return int(row[0]) if row else 0
 
 

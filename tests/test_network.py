@@ -188,3 +188,24 @@ def test_search_by_drive_time(client, sample_db: str) -> None:  # type: ignore[n
     assert got == expected
     bad = client.get("/api/parcels/available", params={"max_drive_min_interchange": "-3"})
     assert bad.status_code == 400
+
+
+def test_split_refreshes_access(sample_db_rw: str) -> None:
+    from parkgis import parcel_edit
+
+    with psycopg.connect(sample_db_rw) as conn:
+        code, wkb = conn.execute(
+            "SELECT code, ST_AsBinary(ST_Transform(geom, 4326)) FROM parcels"
+            " WHERE status = 'available' ORDER BY area_m2 DESC LIMIT 1").fetchone()
+        poly = shapely.from_wkb(wkb)
+        minx, miny, maxx, maxy = poly.bounds
+        cx = (minx + maxx) / 2
+        blade = {"type": "LineString", "coordinates": [[cx, miny - 0.01], [cx, maxy + 0.01]]}
+        out = parcel_edit.split_parcel(conn, code, blade, "test", None)
+        conn.commit()
+        kids = [c["code"] for c in out["children"]]
+        rows = dict(conn.execute(
+            "SELECT parcel_code, count(*) FROM parcel_access WHERE parcel_code = ANY(%s)"
+            " OR parcel_code = %s GROUP BY parcel_code", (kids, code)).fetchall())
+    assert code not in rows  # the retired parent has no figures left
+    assert all(rows.get(k, 0) >= 5 for k in kids), rows

@@ -300,7 +300,11 @@ BEGIN
       FROM (SELECT source AS x FROM _acc_parcel UNION SELECT target FROM _acc_parcel) u;
 
     -- Fastest paths from every destination entry to every parcel entry vertex, with length.
-    CREATE TEMP TABLE _acc_paths ON COMMIT DROP AS
+    -- (pgr_dijkstra refuses empty arrays: no roads or no destinations, no paths.)
+    CREATE TEMP TABLE _acc_paths (start_vid bigint, end_vid bigint, s double precision,
+                                  m double precision) ON COMMIT DROP;
+    IF starts IS NOT NULL AND ends IS NOT NULL THEN
+    INSERT INTO _acc_paths
         SELECT r.start_vid, r.end_vid, max(r.agg_cost) FILTER (WHERE r.edge = -1) AS s,
                coalesce(sum(e.length_m), 0) AS m
           FROM pgr_dijkstra('SELECT id, source, target, cost, reverse_cost FROM road_edges',
@@ -309,6 +313,7 @@ BEGIN
          GROUP BY r.start_vid, r.end_vid
         UNION ALL
         SELECT v, v, 0.0, 0.0 FROM unnest(starts) v WHERE v = ANY(ends);
+    END IF;
 
     INSERT INTO parcel_access (parcel_code, dest, target_code, name_zh, name_en, straight_m,
                                drive_m, drive_s, estimate)
