@@ -209,3 +209,31 @@ def test_split_refreshes_access(sample_db_rw: str) -> None:
             " OR parcel_code = %s GROUP BY parcel_code", (kids, code)).fetchall())
     assert code not in rows  # the retired parent has no figures left
     assert all(rows.get(k, 0) >= 5 for k in kids), rows
+
+
+def test_fit_drive_time_requirement(client, sample_db: str) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(sample_db) as conn:
+        drive = dict(conn.execute(
+            "SELECT parcel_code, drive_s / 60.0 FROM parcel_access WHERE dest = 'interchange'"
+        ).fetchall())
+    base = {"name_zh": "测试", "name_en": "test", "min_area_mu": 5, "max_area_mu": 400}
+    free = client.post("/api/match", json=base)
+    assert free.status_code == 200, free.text
+    singles = [m["parcels"][0] for m in free.json()["matches"] if len(m["parcels"]) == 1]
+    times = sorted(drive[c] for c in singles)
+    assert len(times) >= 4
+    lim = round(times[len(times) // 2], 2)
+    r = client.post("/api/match", json=base | {"max_drive_min_interchange": lim})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for m in body["matches"]:
+        assert min(drive[c] for c in m["parcels"]) <= lim + 1e-9, m["parcels"]
+    slow = [n for n in body["near_misses"] if n["failed"] == "drive_interchange"]
+    assert slow, "the parcels beyond the limit come back as near misses"
+    for n in slow:
+        assert min(drive[c] for c in n["parcels"]) > lim
+        assert "分钟" in n["reason_zh"] and "min drive" in n["reason_en"]
+    kept = {m["parcels"][0] for m in body["matches"] if len(m["parcels"]) == 1}
+    assert not any(drive[c] > lim for c in kept)
+    assert client.post("/api/match", json=base | {"max_drive_min_interchange": -1}
+                       ).status_code in (400, 422)
