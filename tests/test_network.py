@@ -237,3 +237,30 @@ def test_fit_drive_time_requirement(client, sample_db: str) -> None:  # type: ig
     assert not any(drive[c] > lim for c in kept)
     assert client.post("/api/match", json=base | {"max_drive_min_interchange": -1}
                        ).status_code in (400, 422)
+
+
+def test_places_collection_sourced_with_bearing(client, sample_db: str) -> None:  # type: ignore[no-untyped-def]
+    import math
+
+    r = client.get("/ogc/collections/places/items", params={"f": "json", "limit": 100})
+    assert r.status_code == 200, r.text
+    feats = {f["properties"]["code"]: f for f in r.json()["features"]}
+    assert {"PL-XINXIANG", "PL-ZHENGZHOU", "PL-CGO"} <= set(feats)
+    for f in feats.values():
+        p = f["properties"]
+        assert p["source_url"].startswith(("http://", "https://")) and p["licence"]
+    with psycopg.connect(sample_db) as conn:
+        lon0, lat0 = conn.execute("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid("
+                                  "ST_Collect(geom)) AS c FROM zones) x").fetchone()
+    # spherical great-circle bearing/distance, independent of PostGIS
+    for code, direction in (("PL-XINXIANG", "SW"), ("PL-ZHENGZHOU", "SW")):
+        p = feats[code]["properties"]
+        lon, lat = feats[code]["geometry"]["coordinates"]
+        f1, f2, dl = math.radians(lat0), math.radians(lat), math.radians(lon - lon0)
+        brg = math.degrees(math.atan2(math.sin(dl) * math.cos(f2), math.cos(f1) * math.sin(f2)
+                                      - math.sin(f1) * math.cos(f2) * math.cos(dl))) % 360
+        d = 6371.0 * math.acos(math.sin(f1) * math.sin(f2)
+                               + math.cos(f1) * math.cos(f2) * math.cos(dl))
+        assert abs(p["bearing_deg"] - brg) < 0.5, (code, p["bearing_deg"], brg)
+        assert abs(p["distance_km"] - d) / d < 0.005, (code, p["distance_km"], d)
+        assert p["direction_en"] == direction and p["direction_zh"] == "西南"

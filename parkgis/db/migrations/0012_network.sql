@@ -72,6 +72,32 @@ INSERT INTO data_versions (layer) VALUES ('places') ON CONFLICT DO NOTHING;
 CREATE TRIGGER places_version AFTER INSERT OR UPDATE OR DELETE ON places
     FOR EACH STATEMENT EXECUTE FUNCTION bump_data_version();
 
+-- Where the places lie seen from the parks: from the centroid of all zones, on the ellipsoid.
+CREATE OR REPLACE FUNCTION park_centre() RETURNS geometry
+LANGUAGE sql STABLE AS $$ SELECT ST_Centroid(ST_Collect(geom)) FROM zones $$;
+
+CREATE OR REPLACE FUNCTION place_bearing_deg(g geometry) RETURNS double precision
+LANGUAGE sql STABLE AS $$
+  SELECT round(degrees(ST_Azimuth(geography(ST_Transform(park_centre(), 4326)),
+                                  geography(ST_Transform(g, 4326))))::numeric, 1)::float8
+$$;
+
+CREATE OR REPLACE FUNCTION place_distance_km(g geometry) RETURNS double precision
+LANGUAGE sql STABLE AS $$
+  SELECT round((ST_Distance(geography(ST_Transform(park_centre(), 4326)),
+                            geography(ST_Transform(g, 4326))) / 1000.0)::numeric, 1)::float8
+$$;
+
+-- Eight compass points, each 45 degrees wide centred on its direction.
+CREATE OR REPLACE FUNCTION compass_en(deg double precision) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT (ARRAY['N', 'NE', 'E', 'SE', 'S', 'SW', 'W', 'NW'])[(floor(mod((deg + 22.5)::numeric, 360) / 45))::int + 1]
+$$;
+CREATE OR REPLACE FUNCTION compass_zh(deg double precision) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT (ARRAY['北', '东北', '东', '东南', '南', '西南', '西', '西北'])[(floor(mod((deg + 22.5)::numeric, 360) / 45))::int + 1]
+$$;
+
 -- The routable graph (rebuilt by refresh_road_network). cost/reverse_cost are seconds.
 CREATE TABLE road_edges (
     id            bigint PRIMARY KEY,
