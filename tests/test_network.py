@@ -264,3 +264,16 @@ def test_places_collection_sourced_with_bearing(client, sample_db: str) -> None:
         assert abs(p["bearing_deg"] - brg) < 0.5, (code, p["bearing_deg"], brg)
         assert abs(p["distance_km"] - d) / d < 0.005, (code, p["distance_km"], d)
         assert p["direction_en"] == direction and p["direction_zh"] == "西南"
+
+
+def test_brief_shows_straight_and_drive(client, sample_db: str) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(sample_db) as conn:
+        s, m, straight = conn.execute(
+            "SELECT drive_s, drive_m, straight_m FROM parcel_access"
+            " WHERE parcel_code = 'WH-L-002' AND dest = 'interchange'").fetchone()
+    r = client.get("/api/parcels/WH-L-002/brief.html")
+    assert r.status_code == 200, r.text[:300]
+    text = r.text
+    assert f"车程 by road {m / 1000:.1f} km, {round(s / 60, 2):.0f} 分钟 min" in text
+    assert f"{straight / 1000:.2f} km" in text
+    assert "估算 estimate" in text  # the cities beyond the network
