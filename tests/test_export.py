@@ -34,7 +34,7 @@ def test_gpkg_holds_every_public_layer_without_confidential_fields(sample_db: st
     with psycopg.connect(sample_db) as conn:
         report = export_layers(conn, "gpkg", out)
     layers = {name for name, _ in pyogrio.list_layers(out)}
-    assert layers == {"zones", "parcels", "infrastructure", "upgrades", "enterprises"}
+    assert layers == {"zones", "parcels", "infrastructure", "upgrades", "enterprises", "places"}
     live = _count(sample_db, "SELECT count(*) FROM parcels WHERE status <> 'historic'")
     assert report.counts["parcels"] == live == len(pyogrio.read_dataframe(out, layer="parcels"))
     for name in layers:
