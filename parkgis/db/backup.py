@@ -33,7 +33,8 @@ from parkgis.settings import Settings, get_settings
 
 # Tables whose rows the migrations themselves write: their presence does not make a
 # database "non-empty".
-MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions"})
+MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions",
+                             "service_reach", "road_speeds", "network_params"})
 
 SQL_TABLES = """
 SELECT c.relname

@@ -1025,12 +1025,13 @@ def load_file(url: str, path: str | Path, layer: str | None = None, into: str | 
 
 def load_sample_package(url: str, gpkg_path: str | Path,
                         progress: bool = False) -> list[LoadReport]:
-    """Load a ParkGIS GeoPackage (the sample's seven layers) in one transaction.
+    """Load a ParkGIS GeoPackage (the sample's eight layers) in one transaction.
 
     Layers are loaded in foreign-key order: ``county`` (into ``boundaries``), ``zones``,
-    ``infrastructure``, ``upgrades``, ``parcels``, ``enterprises``, ``projects``. Every layer
-    is read and checked before anything is written, and all writes share one transaction, so
-    a refused feature in any layer leaves the store exactly as it was.
+    ``infrastructure``, ``upgrades``, ``parcels``, ``enterprises``, ``projects``, ``places``.
+    Every layer is read and checked before anything is written, and all writes share one
+    transaction, so a refused feature in any layer leaves the store exactly as it was; the
+    road network and every parcel's drive figures are rebuilt in it (parkgis.network).
 
     Parameters
     ----------
@@ -1049,7 +1050,7 @@ def load_sample_package(url: str, gpkg_path: str | Path,
     Raises
     ------
     NotFound
-        The file is missing, or holds none of the seven layers.
+        The file is missing, or holds none of the sample layers.
     InvalidData
         As ``load_file``; nothing is stored.
     """
