@@ -54,10 +54,10 @@ import orjson
 import psycopg
 
 from parkgis import lifecycle
-from parkgis.network import DESTINATIONS, DRIVE_LIMITS
 from parkgis.collections import PARCEL_STATUSES, VACANT_STATUSES
 from parkgis.errors import InvalidInput, ParkGISError
 from parkgis.jsonvalues import jsonable
+from parkgis.network import DESTINATIONS, DRIVE_LIMITS
 from parkgis.settings import EarthworkSettings
 
 log = logging.getLogger("parkgis.search")
