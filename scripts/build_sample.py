@@ -733,6 +733,7 @@ def build(out: Path) -> dict[str, int]:
         "upgrades": upgrades,
         "enterprises": enterprises,
         "projects": projects,
+        "places": places_layer(),
     }
     write_gpkg(out, layers)
     return {k: len(v) for k, v in layers.items()}
@@ -979,6 +980,37 @@ def enterprises_layer(lots: list[Lot]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=f"EPSG:{GK}")
 
 
+ROAD_KINDS = ("expressway", "national_road", "trunk_road", "local_road")
+
+
+def road_links(lines: list[shapely.Geometry]) -> list[LineString]:
+    """Shortest connectors joining every group of touching roads to the largest group, so
+    every park reaches the others by road (the clipped park roads stop short of each other).
+    The expressway is left out: it is joined at interchanges only."""
+    groups: list[shapely.Geometry] = []
+    for g in lines:
+        touching = [h for h in groups if h.distance(g) < 0.01]
+        merged = unary_union([g, *touching])
+        groups = [h for h in groups if all(h is not t for t in touching)] + [merged]
+    links: list[LineString] = []
+    while len(groups) > 1:
+        groups.sort(key=lambda h: -h.length)
+        main, rest = groups[0], groups[1:]
+        near = min(rest, key=lambda h: (h.distance(main), h.length))
+        a, b = shapely.ops.nearest_points(near, main)
+        # Half a metre past the road it joins at each end, so the crossing is a true one for
+        # noding; exactly on a road's end point, where the shared vertex joins them already.
+        d = max(a.distance(b), 1e-9)
+        ux, uy = (b.x - a.x) / d * 0.5, (b.y - a.y) / d * 0.5
+        ends = shapely.MultiPoint([c for g in lines for part in getattr(g, "geoms", [g])
+                                   for c in (part.coords[0], part.coords[-1])])
+        sa = 0.0 if a.distance(ends) < 1e-6 else 1.0
+        sb = 0.0 if b.distance(ends) < 1e-6 else 1.0
+        links.append(LineString([(a.x - sa * ux, a.y - sa * uy), (b.x + sb * ux, b.y + sb * uy)]))
+        groups = [unary_union([main, near, links[-1]])] + [h for h in rest if h is not near]
+    return links
+
+
 def infrastructure_features(wwtp: Polygon, channel: Polygon) -> tuple[gpd.GeoDataFrame,
                                                                       MultiLineString]:
     rows: list[dict[str, Any]] = []
@@ -1000,8 +1032,20 @@ def infrastructure_features(wwtp: Polygon, channel: Polygon) -> tuple[gpd.GeoDat
         if not isinstance(line, LineString):
             line = max(line.geoms, key=lambda g: g.length)
         add(r.code, r.kind, r.name_zh, r.name_en, line, r.status)
+    # The parks' way onto G4: Freight Yard Road carried east across the expressway, where an
+    # interchange joins them (parkgis.geo.network derives it from the crossing). Illustrative.
+    lp2 = next(r for r in rows if r["code"] == "INF-RD-LP2")["geometry"]
+    east = max((Point(c) for c in (lp2.coords[0], lp2.coords[-1])), key=lambda q: q.x)
+    add("INF-RD-LINK", "trunk_road", "物流园高速连接线(示意)",
+        "Logistics park expressway link (illustrative)",
+        LineString([(east.x, east.y), (G4.interpolate(G4.project(Point(east.x + 5000, east.y))).x
+                                        + 400, east.y)]))
     add("INF-RD-LOCAL", "local_road", "集聚区支路", "Cluster zone local streets",
         MultiLineString(cz_local_roads()))
+    for i, link in enumerate(road_links([r["geometry"] for r in rows
+                                         if r["kind"] in ROAD_KINDS[1:]]), 1):
+        add(f"INF-RD-LINK{i}", "local_road", f"园区连接路{i}(示意)",
+            f"Park connector road {i} (illustrative)", link)
     add("INF-RAIL-JG", "railway", "京广铁路", "Beijing-Guangzhou Railway", RAILWAY)
     # Sidings: one along the 纬一路 corridor to the big plots, one to the brewery, one in the yard.
     w1 = next(r for r in cz_roads() if r.code == "INF-RD-W1").line
@@ -1130,6 +1174,17 @@ def project_row(p: dict[str, Any]) -> dict[str, Any]:
               "expected_tax_wan", "township_tax_share", "max_slope_deg"):
         row[k] = None if row[k] is None else float(row[k])
     return row
+
+
+PLACES_SRC = ROOT / "data" / "places" / "places.geojson"
+
+
+def places_layer() -> gpd.GeoDataFrame:
+    """The sourced reference places, copied as they are (data/places/README.md)."""
+    places = gpd.read_file(PLACES_SRC)
+    places = places.set_crs(f"EPSG:{LL}", allow_override=True)
+    cols = ["code", "kind", "name_zh", "name_en", "source_url", "licence", "note", "geometry"]
+    return places[cols].sort_values("code").reset_index(drop=True)
 
 
 def write_gpkg(out: Path, layers: dict[str, pd.DataFrame]) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ParkGIS needs, only those missing (a second run does nothing).
 set -euo pipefail
-PKGS=(postgresql-15 postgresql-15-postgis-3 gdal-bin chromium chromium-driver poppler-utils
+PKGS=(postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting gdal-bin chromium chromium-driver poppler-utils
       fonts-noto-cjk nodejs npm python3-venv python3-dev
       python3-qgis)  # QGIS (headless) as a real client of our OGC API in the tests
 missing=()

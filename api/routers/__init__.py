@@ -3,6 +3,7 @@ apart by path converters (``api.dependencies``: ``/api/parcels/available`` is ne
 code), which ``tests/test_architecture.py`` checks by matching every route in both orders."""
 
 from api.routers import (
+    access,
     auth,
     briefs,
     complaints,
@@ -40,6 +41,7 @@ ROUTERS = [
     inquiries.router,
     terrain.router,
     ledger.router,
+    access.router,
     tiles.router,
     ogc.router,
     planner.router,

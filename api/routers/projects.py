@@ -78,6 +78,9 @@ class MatchRequest(BaseModel):
     max_slope_deg: float | None = Field(None, ge=0, le=90)
     max_flood_share: float | None = Field(None, ge=0, le=1)
     weights: dict[str, Annotated[float, Field(ge=0, le=1000)]] = Field(default_factory=dict)
+    # drive time on the road network (issue #15, parkgis.geo.network)
+    max_drive_min_interchange: float | None = Field(None, gt=0, le=1440)
+    max_drive_min_rail_yard: float | None = Field(None, gt=0, le=1440)
 
     @model_validator(mode="after")
     def _consistent(self) -> MatchRequest:

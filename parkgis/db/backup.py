@@ -32,11 +32,12 @@ from parkgis.db.cluster import ClusterError, pg_binary
 from parkgis.settings import Settings
 
 # Tables whose rows the migrations themselves write (bookkeeping, and reference data seeded by
-# 0009 ledger: chains and their links, the grading scheme, the townships; 0011: service reach):
-# their presence does not make a database "non-empty".
+# 0009 ledger: chains and their links, the grading scheme, the townships; 0011: service reach;
+# 0012: road speeds and network parameters): their presence does not make a database
+# "non-empty".
 MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions",
                              "chains", "chain_links", "perf_schemes", "townships",
-                             "service_reach"})
+                             "service_reach", "road_speeds", "network_params"})
 
 SQL_TABLES = """
 SELECT c.relname

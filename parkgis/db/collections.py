@@ -200,8 +200,33 @@ APPROVALS = Collection(
     tile_props=("code", "approval_no", "approved_on", "zone_code"),
 )
 
+PLACES = Collection(
+    id="places", table="places", title_zh="参考地名", title_en="Reference places",
+    description="County seat, cities and the airport, each coordinate with its cited source "
+                "and licence; bearing and distance from the parks computed (migration 0012).",
+    geometry_type="Point",
+    props=(
+        Prop("code", _S, "编号", "Code"),
+        Prop("kind", _S, "类型", "Kind",
+             enum=("county_seat", "township_seat", "city", "provincial_capital", "airport")),
+        Prop("name_zh", _S, "名称", "Name (Chinese)"),
+        Prop("name_en", _S, "英文名称", "Name (English)"),
+        Prop("source_url", _S, "坐标来源", "Source of the coordinate"),
+        Prop("licence", _S, "来源许可", "Licence of the source"),
+        Prop("bearing_deg", _N, "自园区方位角（度）", "Bearing from the parks (degrees)",
+             sql="place_bearing_deg(t.geom)"),
+        Prop("direction_zh", _S, "自园区方向", "Direction from the parks (Chinese)",
+             sql="compass_zh(place_bearing_deg(t.geom))"),
+        Prop("direction_en", _S, "自园区方向（英文）", "Direction from the parks",
+             sql="compass_en(place_bearing_deg(t.geom))"),
+        Prop("distance_km", _N, "距园区直线距离（公里）", "Straight distance from the parks (km)",
+             sql="place_distance_km(t.geom)"),
+    ),
+    tile_props=("code", "kind", "name_zh", "name_en"),
+)
+
 COLLECTIONS: dict[str, Collection] = {
-    c.id: c for c in (ZONES, PARCELS, INFRASTRUCTURE, UPGRADES, ENTERPRISES, APPROVALS)
+    c.id: c for c in (ZONES, PARCELS, INFRASTRUCTURE, UPGRADES, ENTERPRISES, APPROVALS, PLACES)
 }
 
 # Never on a public route, whatever a client asks for.

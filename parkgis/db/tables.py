@@ -256,10 +256,22 @@ PROJECTS = Table(
     aliases=("project", "pipeline"),
 )
 
+PLACES = Table(
+    "places",
+    (_CODE, *_NAMES,
+     _c("kind", required=True,
+        vocab=("county_seat", "township_seat", "city", "provincial_capital", "airport")),
+     _c("source_url", required=True, pattern=r"^https?://\S+$"),
+     _c("licence", required=True),
+     _c("note")),
+    geom="point",
+    aliases=("place",),
+)
+
 #: Every loadable table by name.
 TABLES: MappingProxyType[str, Table] = MappingProxyType({
     t.name: t for t in (BOUNDARIES, ZONES, INFRASTRUCTURE, UPGRADES, PARCELS, ENTERPRISES,
-                        PROJECTS)
+                        PROJECTS, PLACES)
 })
 
 #: The sample package's layers in the order foreign keys need (zones before parcels,
@@ -272,6 +284,7 @@ SAMPLE_LAYERS: tuple[tuple[str, str], ...] = (
     ("parcels", "parcels"),
     ("enterprises", "enterprises"),
     ("projects", "projects"),
+    ("places", "places"),
 )
 
 

@@ -144,7 +144,20 @@ def tick(conn: psycopg.Connection[Any], as_of: date | None = None) -> dict[str, 
         out["closed"] = listing.close_due(conn, as_of)
         out["idle"] = flag_idle(conn, as_of)
         out["overdue"] = flag_overdue(conn, as_of)
+        _refresh_network(conn, as_of)
     return out
+
+
+def _refresh_network(conn: psycopg.Connection, as_of: date) -> None:
+    """A road upgrade completed by today joins the graph (parkgis.geo.network). In a savepoint:
+    a failed refresh leaves yesterday's figures, never undoes the day's lifecycle work."""
+    from parkgis.geo import network
+
+    try:
+        with conn.transaction():
+            network.refresh(conn, as_of=as_of)
+    except psycopg.Error as exc:
+        log.warning("road network refresh failed on %s: %s", as_of, exc)
 
 
 def changes(result: dict[str, Any]) -> int:

@@ -1017,6 +1017,7 @@ def load_file(url: str, path: str | Path, layer: str | None = None, into: str | 
                 if actor:
                     set_audit_context(conn, actor)
                 _write(conn, prep, prog)
+                _refresh_network(conn, [prep.table.name])
     prep.report.seconds = time.perf_counter() - started
     return prep.report
 
@@ -1030,12 +1031,13 @@ def parcel_count(url: str) -> int:
 
 def load_sample_package(url: str, gpkg_path: str | Path,
                         progress: bool = False) -> list[LoadReport]:
-    """Load a ParkGIS GeoPackage (the sample's seven layers) in one transaction.
+    """Load a ParkGIS GeoPackage (the sample's eight layers) in one transaction.
 
     Layers are loaded in foreign-key order: ``county`` (into ``boundaries``), ``zones``,
-    ``infrastructure``, ``upgrades``, ``parcels``, ``enterprises``, ``projects``. Every layer
-    is read and checked before anything is written, and all writes share one transaction, so
-    a refused feature in any layer leaves the store exactly as it was.
+    ``infrastructure``, ``upgrades``, ``parcels``, ``enterprises``, ``projects``, ``places``.
+    Every layer is read and checked before anything is written, and all writes share one
+    transaction, so a refused feature in any layer leaves the store exactly as it was; the
+    road network and every parcel's drive figures are rebuilt in it (parkgis.geo.network).
 
     Parameters
     ----------
@@ -1054,7 +1056,7 @@ def load_sample_package(url: str, gpkg_path: str | Path,
     Raises
     ------
     NotFound
-        The file is missing, or holds none of the seven layers.
+        The file is missing, or holds none of the sample layers.
     InvalidData
         As ``load_file``; nothing is stored.
     """
@@ -1081,12 +1083,25 @@ def load_sample_package(url: str, gpkg_path: str | Path,
                     _write(conn, prep, prog)
                 if dated is not None:
                     dated(conn)
+                _refresh_network(conn, [prep.table.name for prep in preps])
     if absent and preps:
         preps[0].report.notes.append(f"layers not in the package: {', '.join(absent)}")
     total = time.perf_counter() - started
     for prep in preps:
         prep.report.seconds = prep.report.seconds or total / len(preps)
     return [prep.report for prep in preps]
+
+
+#: Tables whose rows change the road graph or what is measured on it (parkgis.geo.network).
+NETWORK_TABLES = frozenset({"infrastructure", "upgrades", "parcels", "zones", "places"})
+
+
+def _refresh_network(conn: psycopg.Connection, tables: list[str]) -> None:
+    """Drive figures follow the roads and parcels just loaded, in the same transaction."""
+    if NETWORK_TABLES.intersection(tables):
+        from parkgis.geo import network
+
+        network.refresh(conn)
 
 
 def sample_story_dates(gpkg_path: Path, preps: list[Prepared]

@@ -45,6 +45,7 @@ from shapely.geometry import shape
 
 from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidData, InvalidInput, NotFound, PreconditionFailed
+from parkgis.geo import network
 from parkgis.geo.crs import BBox, bbox_sql
 from parkgis.land.lifecycle import SQL_PARCEL
 
@@ -329,6 +330,7 @@ def split_parcel(conn: psycopg.Connection, code: str, blade: dict[str, Any] | sh
                              "inside": part["inside"]})
         check = _check_tiling(cur, [code], child_codes)
         terrain = _refresh_terrain(conn, child_codes)
+        network.refresh(conn, child_codes)
         features = [cur.execute(SQL_PARCEL, (c,)).fetchone() for c in child_codes]
     return {"parent": code, "children": children, "check": check, "terrain": terrain,
             "parcels": features}
@@ -386,6 +388,7 @@ def merge_parcels(conn: psycopg.Connection, codes: list[str], actor: str,
             "status": rows[codes[0]]["status"], "snap": SNAP_DEG}).fetchone()
         check = _check_tiling(cur, codes, [new_code])
         terrain = _refresh_terrain(conn, [new_code])
+        network.refresh(conn, [new_code])
         parcel = cur.execute(SQL_PARCEL, (new_code,)).fetchone()
     return {"parents": codes, "code": row["code"], "area_m2": row["area_m2"], "check": check,
             "terrain": terrain, "parcel": parcel}

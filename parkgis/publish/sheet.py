@@ -118,6 +118,28 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in r.items()}
 
 
+#: Sheet distance categories measured on the road network (parkgis.geo.network destination).
+DRIVE_CATEGORIES: dict[str, str] = {"rail": "rail_yard"}
+
+
+def _add_drive(conn: psycopg.Connection, code: str, distances: dict[str, Any]) -> None:
+    """Network figures beside the straight ones (design §4b): ``drive_m``/``drive_min`` on a
+    category whose feature has a route, and the access destinations (interchange, rail yard,
+    county seat, cities) under ``distances.<dest>`` in the same shape, ``estimate`` marking
+    those beyond the network."""
+    from parkgis.geo import network
+
+    access = network.parcel_access(conn, code)
+    for cat, dest in DRIVE_CATEGORIES.items():
+        a = access.get(dest)
+        d = distances.get(cat)
+        if a and d and d.get("code") == a["code"] and not a["estimate"]:
+            d["drive_m"], d["drive_min"] = a["drive_m"], a["drive_min"]
+    for dest, a in access.items():
+        zh, en = network.DESTINATIONS[dest]
+        distances.setdefault(dest, {"label_zh": zh, "label_en": en, **a})
+
+
 def parcel_sheet(conn: psycopg.Connection, code: str,
                  as_of: dt.date | None = None) -> dict[str, Any]:
     """The public sheet of one live parcel.
@@ -169,6 +191,7 @@ def parcel_sheet(conn: psycopg.Connection, code: str,
                                            "as_of": as_of}).fetchone()
         distances[cat] = {"label_zh": zh, "label_en": en,
                           **(_row(d) if d else {"m": None})}
+    _add_drive(conn, code, distances)
     nearby = [_row(r) for r in cur.execute(
         NEARBY_INFRA_SQL, {"code": code, "radius": NEARBY_M, "as_of": as_of}).fetchall()]
     nearby.sort(key=lambda r: r["distance_m"])

@@ -126,7 +126,13 @@ HARD_ZH = {
     "rail": "铁路专用线", "trunk_road": "干线公路", "sensitive": "卫生防护距离",
     "power": "供电容量", "water": "供水容量", "wastewater": "污水处理容量",
     "slope": "坡度", "flood": "洪涝", "budget": "土地预算",
+    "drive_interchange": "到高速互通车程", "drive_rail_yard": "到货运站车程",
 }
+DRIVE_DEST_TEXT = {"interchange": ("高速互通立交", "expressway interchange"),
+                   "rail_yard": ("公铁物流园货运站", "rail freight yard")}
+#: "Drive time to X <= N minutes" requirements -> parcel_access destination (parkgis.geo.network).
+DRIVE_FIELDS: dict[str, str] = {"max_drive_min_interchange": "interchange",
+                                "max_drive_min_rail_yard": "rail_yard"}
 
 # --------------------------------------------------------------------------- requirement
 
@@ -136,7 +142,7 @@ REQUIREMENT_FIELDS = (
     "water_tpd", "wastewater_tpd", "gas_m3pd", "rail_required", "max_rail_m",
     "max_trunk_road_m", "hazard_class", "min_sensitive_m", "preferred_neighbours",
     "start_date", "land_budget_wan", "investment_wan", "expected_tax_wan", "max_slope_deg",
-    "max_flood_share", "weights",
+    "max_flood_share", "weights", *DRIVE_FIELDS,
 )
 #: Fields shown in the ``project`` member of a match result: the one allow-list of
 #: :mod:`parkgis.promotion.projects` (no budget, investment or tax figures, no weights), read
@@ -176,6 +182,9 @@ class Requirement:
     max_slope_deg: float | None = None
     max_flood_share: float | None = None
     weights: dict[str, float] = field(default_factory=dict)
+    #: drive time on the road network (minutes), see DRIVE_FIELDS
+    max_drive_min_interchange: float | None = None
+    max_drive_min_rail_yard: float | None = None
 
     def __post_init__(self) -> None:
         for f in REQUIREMENT_FIELDS:
@@ -224,7 +233,11 @@ CANDIDATES_SQL = """
 SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landuse_code,
        c.area_m2, c.gk_srid, c.land_price_wan_per_mu, c.svc, c.svc_gas, c.status_ok,
        c.landuse_ok, c.area_ok, c.facility_srid, t.slope_mean_deg, t.slope_max_deg,
-       t.flood_share, t.earthwork_cut_m3, t.earthwork_fill_m3, ST_AsBinary(c.geom_gk) AS wkb
+       t.flood_share, t.earthwork_cut_m3, t.earthwork_fill_m3, ST_AsBinary(c.geom_gk) AS wkb,
+       (SELECT a.drive_s / 60.0 FROM parcel_access a
+         WHERE a.parcel_code = c.code AND a.dest = 'interchange') AS drive_min_interchange,
+       (SELECT a.drive_s / 60.0 FROM parcel_access a
+         WHERE a.parcel_code = c.code AND a.dest = 'rail_yard') AS drive_min_rail_yard
   FROM (
     -- The projection facilities are measured in is the first one of *every* candidate
     -- (a first pass returns only some of them): taken over the whole set, before the split.
@@ -549,6 +562,8 @@ class Site:
     #: criterion -> distance to the nearest facility in service, in reach or not
     nearest_fac_m: dict[str, float] = field(default_factory=dict)
     slope_max: float | None = None   # steepest cell, degrees (terrain data only)
+    #: destination -> drive minutes on the road network (absent: no route)
+    drive_min: dict[str, float] = field(default_factory=dict)
     earthwork_m3: float | None = None  # cut + fill to level the site flat
     #: Hard constraints (footprint aside) the vectorised pruning found failed: the same
     #: comparisons as :func:`_hard`, so > 0 means :func:`_hard` is not empty (0: not known).
@@ -769,6 +784,11 @@ def _row_checks(req: Requirement, part: list[dict]) -> dict[str, np.ndarray]:
         fails += flood > req.max_flood_share
     if req.land_budget_wan is not None:
         fails += price > req.land_budget_wan
+    for f, dest in DRIVE_FIELDS.items():
+        lim = getattr(req, f)
+        if lim is not None:  # no route counts as too far
+            fails += np.array([r[f"drive_min_{dest}"] is None
+                               or float(r[f"drive_min_{dest}"]) > lim for r in part])
     pool = status_ok & landuse_ok
     if req.max_area_mu is not None:
         pool &= area_mu < req.max_area_mu
@@ -914,6 +934,8 @@ def _site_record(r: dict, k: int, req: Requirement, srid: int, st: _Staged,
         slope_max=r["slope_max_deg"],
         earthwork_m3=(float(cut) + float(fill) if cut is not None and fill is not None
                       else None),
+        drive_min={d: float(r[f"drive_min_{d}"]) for d in DRIVE_FIELDS.values()
+                   if r.get(f"drive_min_{d}") is not None},
         staged_fails=int(st.fails[k]) if prune else 0,
     )
 
@@ -968,6 +990,9 @@ def _combine(parts: Sequence[Site], *, with_geometry: bool = True) -> Site:
         # Each member levelled on its own: a lower bound for levelling the group as one.
         earthwork_m3=(None if any(p.earthwork_m3 is None for p in parts)
                       else float(sum(p.earthwork_m3 for p in parts))),
+        # a group is reached through its best-placed member
+        drive_min={d: min(p.drive_min[d] for p in parts if d in p.drive_min)
+                   for d in DRIVE_FIELDS.values() if any(d in p.drive_min for p in parts)},
     )
 
 
@@ -1047,7 +1072,11 @@ def _reach_failure(ctx: Context, crit: str, s: Site) -> Failure:
 
 
 def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
-    """Every hard constraint the site fails, except the footprint (checked separately)."""
+    """Every hard constraint the site fails, except the footprint (checked separately).
+
+    Long because it is the list of the constraints, one short block each, in the order the
+    reasons are shown.
+    """
     req, out = ctx.req, []
     if not s.status_ok:
         zh, en = s.status_note or ("不可供应", "not available")
@@ -1107,6 +1136,18 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
         out.append(Failure("flood", f"易涝面积占 {s.flood:.0%}，超过 {req.max_flood_share:.0%}",
                            f"{s.flood:.0%} flood-prone, above {req.max_flood_share:.0%}",
                            (s.flood - req.max_flood_share) / max(req.max_flood_share, 0.01)))
+    for f, dest in DRIVE_FIELDS.items():
+        lim = getattr(req, f)
+        got = s.drive_min.get(dest)
+        if lim is not None and (got is None or got > lim):
+            zh_dest, en_dest = DRIVE_DEST_TEXT[dest]
+            out.append(Failure(
+                f"drive_{dest}",
+                f"到{zh_dest}车程 {got:.1f} 分钟，超过 {lim:g} 分钟" if got is not None
+                else f"路网上无法到达{zh_dest}",
+                f"{got:.1f} min drive to the {en_dest}, beyond {lim:g} min" if got is not None
+                else f"no road route to the {en_dest}",
+                1.0 if got is None else (got - lim) / max(lim, 1.0)))
     if req.land_budget_wan is not None and s.price_total_wan is not None \
             and s.price_total_wan > req.land_budget_wan:
         cost = s.price_total_wan

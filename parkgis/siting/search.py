@@ -55,6 +55,7 @@ import psycopg
 
 from parkgis.db.collections import PARCEL_STATUSES, VACANT_STATUSES
 from parkgis.errors import InvalidInput, ParkGISError
+from parkgis.geo.network import DESTINATIONS, DRIVE_LIMITS
 from parkgis.jsonvalues import jsonable
 from parkgis.land import lifecycle
 from parkgis.settings import EarthworkSettings
@@ -63,6 +64,9 @@ log = logging.getLogger("parkgis.siting.search")
 
 # The vocabulary lives in parkgis.vocabulary; re-exported for existing importers.
 from parkgis.vocabulary import DISTANCES, RAIL_ACCESS_KINDS, SERVICES  # noqa: E402, F401
+
+#: Upper bound of a "drive time to X <= N minutes" filter.
+MAX_DRIVE_MIN = 1440.0
 
 SEARCH_STATUSES = tuple(s for s in PARCEL_STATUSES if s != "historic")
 MAX_DISTANCE_M = 100_000.0
@@ -115,6 +119,9 @@ PARAMS: dict[str, str] = {
            "required servicing",
     **{p: f"距{zh}最大距离（米） / max distance to a {en} (m)"
        for p, _k, zh, en in DISTANCES.values()},
+    **{p: f"到{DESTINATIONS[d][0]}最长车程（分钟，路网计算；路网外为估算） / max drive time to "
+          f"the {DESTINATIONS[d][1]} (minutes, on the road network; estimated beyond it)"
+       for p, d in DRIVE_LIMITS.items()},
     "near_role": "邻近产业链环节企业（如 can_making） / chain role of a nearby enterprise",
     "near_role_m": "与该环节企业的最大距离（米） / max distance to it (m)",
     "max_slope_deg": "最大平均坡度（度；按平均坡度筛选，最大坡度只列出不筛选） / max mean slope "
@@ -240,6 +247,7 @@ class AvailabilityQuery:
     statuses: tuple[str, ...] = VACANT_STATUSES
     services: tuple[str, ...] = ()
     max_dist: dict[str, float] = field(default_factory=dict)
+    max_drive_min: dict[str, float] = field(default_factory=dict)
     near_role: str | None = None
     near_role_m: float | None = None
     max_slope_deg: Decimal | None = None
@@ -309,6 +317,10 @@ class AvailabilityQuery:
         for cat, (param, _k, _zh, _en) in DISTANCES.items():
             if (v := single(param)) is not None:
                 max_dist[cat] = float(_number(param, v, MAX_DISTANCE_M))
+        max_drive_min: dict[str, float] = {}
+        for param, dest in DRIVE_LIMITS.items():
+            if (v := single(param)) is not None:
+                max_drive_min[dest] = float(_number(param, v, MAX_DRIVE_MIN))
         near_role = single("near_role")
         near_role_m = single("near_role_m")
         if near_role is not None and not _ROLE_RE.match(near_role):
@@ -340,7 +352,8 @@ class AvailabilityQuery:
         return cls(as_of=as_of, zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu,
                    max_mu=max_mu,
                    statuses=tuple(dict.fromkeys(statuses)), services=tuple(services),
-                   max_dist=max_dist, near_role=near_role, near_role_m=role_m, sort=sort,
+                   max_dist=max_dist, max_drive_min=max_drive_min,
+                   near_role=near_role, near_role_m=role_m, sort=sort,
                    limit=limit, offset=offset, **terrain)
 
     def rasters_needed(self) -> set[str]:
@@ -618,6 +631,12 @@ def _attribute_conditions(q: AvailabilityQuery, params: dict[str, Any]) -> list[
         params["max_mu"] = q.max_mu
     for s in q.services:
         attr.append(svc_sql("{a}", s))  # s is one of SERVICES (validated)
+    for i, (dest, minutes) in enumerate(sorted(q.max_drive_min.items())):
+        # parcel_access (migration 0012, parkgis.geo.network): no route, no match
+        attr.append("EXISTS (SELECT 1 FROM parcel_access pa WHERE pa.parcel_code = {a}.code"
+                    f" AND pa.dest = %(drive_dest_{i})s AND pa.drive_s <= %(drive_s_{i})s)")
+        params[f"drive_dest_{i}"] = dest
+        params[f"drive_s_{i}"] = minutes * 60.0
     return attr
 
 

@@ -392,7 +392,7 @@ def test_sample_package_loads(empty_db: str) -> None:
     reports = load_sample_package(empty_db, SAMPLE_GPKG)
     tables = [r.table for r in reports]
     assert tables == ["boundaries", "zones", "infrastructure", "upgrades", "parcels",
-                      "enterprises", "projects"]
+                      "enterprises", "projects", "places"]
     assert df.count(empty_db, "parcels") >= 200
     assert all(r.inserted == r.read for r in reports)
     # Loading it again changes nothing.

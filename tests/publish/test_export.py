@@ -35,7 +35,7 @@ def test_gpkg_holds_every_public_layer_without_confidential_fields(sample_db: st
         report = export_layers(conn, "gpkg", out)
     layers = {name for name, _ in pyogrio.list_layers(out)}
     assert layers == {"zones", "parcels", "infrastructure", "upgrades", "enterprises",
-                      "approvals"}
+                      "approvals", "places"}
     live = _count(sample_db, "SELECT count(*) FROM parcels WHERE status <> 'historic'")
     assert report.counts["parcels"] == live == len(pyogrio.read_dataframe(out, layer="parcels"))
     for name in layers:

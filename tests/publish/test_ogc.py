@@ -109,7 +109,7 @@ def test_collections_list_every_public_collection(client: TestClient, db) -> Non
     assert rels(doc)["self"]["href"].endswith("/ogc/collections")
     by_id = {c["id"]: c for c in doc["collections"]}
     assert set(by_id) == {"zones", "parcels", "infrastructure", "upgrades", "enterprises",
-                          "approvals"}
+                          "approvals", "places"}
     for cid, c in by_id.items():
         links = rels(c)
         assert links["items"]["type"] == GEOJSON

@@ -199,6 +199,20 @@ class BriefFacts:
         return Decimal(repr(float(self.parcel["area_m2"]))) / Decimal(10000)
 
 
+def drive_text(v: dict[str, Any], lang: str) -> str:
+    """The network figure beside a straight distance on the brief (issue #15): road km and
+    minutes, marked as an estimate beyond the road network; empty without a route."""
+    if v.get("drive_min") is None or v.get("drive_m") is None:
+        return ""
+
+    def say(zh: str, en: str) -> str:
+        return zh if lang == "zh" else en if lang == "en" else f"{zh} {en}"
+
+    est = f" ({say('估算', 'estimate')})" if v.get("estimate") else ""
+    return (f" · {say('车程', 'by road')} {v['drive_m'] / 1000:.1f} km, "
+            f"{v['drive_min']:.0f} {say('分钟', 'min')}{est}")
+
+
 def area_mu_text(area_m2: float) -> str:
     """The area in mu exactly as every brief prints it (2 decimals, half-up)."""
     from decimal import ROUND_HALF_UP

@@ -19,7 +19,7 @@ from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from parkgis.publish import i18n
-from parkgis.publish.brief.facts import BriefFacts, area_ha_text, area_mu_text
+from parkgis.publish.brief.facts import BriefFacts, area_ha_text, area_mu_text, drive_text
 from parkgis.publish.brief.static_maps import HIGHLIGHT, L
 from parkgis.publish.maps import assets, datamap, layers
 from parkgis.vocabulary import SERVICES
@@ -118,7 +118,7 @@ def _side(f: BriefFacts, lang: str) -> str:
     dist = "".join(
         f'<tr><td class="k">{_e(L(v["label_zh"], v["label_en"], lang))}</td>'
         f'<td>{_m(v.get("m"))} · {_e(v.get("name_en") if lang == "en" else v.get("name_zh"))}'
-        f"</td></tr>" for v in f.sheet["distances"].values())
+        f"{_e(drive_text(v, lang))}</td></tr>" for v in f.sheet["distances"].values())
     def up_row(u: dict[str, Any]) -> str:
         name = u["name_en"] if lang == "en" else u["name_zh"]
         st_ = L(*i18n.label("upgrade_status." + u["status"]), lang)

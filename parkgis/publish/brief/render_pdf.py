@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from parkgis.publish import i18n
 from parkgis.publish.brief import static_maps
-from parkgis.publish.brief.facts import BriefFacts, area_ha_text, area_mu_text
+from parkgis.publish.brief.facts import BriefFacts, area_ha_text, area_mu_text, drive_text
 from parkgis.publish.brief.layout import (
     ACCENT,
     BAND,
@@ -220,7 +220,8 @@ def _distances(cols: Columns, f: BriefFacts, lang: str) -> None:
             cols.row(1, label, "—", label_w=COL_W * 0.34)
             continue
         name = v["name_en"] if lang == "en" else v["name_zh"]
-        cols.row(1, label, f"{_m(v['m'])} · {name}", label_w=COL_W * 0.34)
+        cols.row(1, label, f"{_m(v['m'])} · {name}{drive_text(v, lang)}",
+                 label_w=COL_W * 0.34)
     cols.gap(1, 2.0)
     cols.heading(1, "服务本地块的提升工程", "Upgrades serving it")
     ups = f.sheet["upgrades"]
