@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import folium
 import folium.plugins as plugins
@@ -35,7 +36,7 @@ from psycopg.rows import dict_row
 
 from parkgis.jsonvalues import jsonable
 from parkgis.maps import assets, i18n, layers
-from parkgis.maps.i18n import esc, span
+from parkgis.maps.i18n import esc, quantity, span
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
 # Simplification tolerance (degrees, ~10 m) for the county outline: it frames the map and is
@@ -210,7 +211,8 @@ def upgrade_popup(p: dict[str, Any]) -> str:
             _tr("ui.status", span(f"upgrade_status.{p['status']}"))]
     if p.get("capacity_added") is not None:
         rows.append(_tr("ui.capacity",
-                        f"+{_fmt(p['capacity_added'], 0)} {esc(p.get('capacity_unit'))}"))
+                        esc(quantity(p["capacity_added"], p.get("capacity_unit"),
+                                     sign=True))))
     rows.append(_tr("ui.start", _fmt(p.get("start_date"))))
     rows.append(_tr("ui.finish", _fmt(p.get("finish_date"))
                     + (f' <b class="pg-overdue">{span(zh="逾期未完工", en="overdue")}</b>'
@@ -222,6 +224,21 @@ def upgrade_popup(p: dict[str, Any]) -> str:
             f'<table>{"".join(rows)}</table></div>')
 
 
+def enterprise_properties(e: dict[str, Any]) -> dict[str, Any]:
+    """What the page script needs to build an enterprise popup: the names, its place in the
+    chain (role and industry, both languages) and the parcel it stands on with a link that
+    selects that parcel on this map."""
+    role_zh, role_en = i18n.label(f"role.{e['chain_role']}")
+    ind_zh, ind_en = i18n.label(f"industry.{e['industry']}")
+    parcel = e.get("parcel_code")
+    return {"code": e["code"], "zh": e["name_zh"], "en": e["name_en"],
+            "lat": e["lat"], "lon": e["lon"], "role": e["chain_role"],
+            "role_zh": role_zh, "role_en": role_en,
+            "industry": e["industry"], "industry_zh": ind_zh, "industry_en": ind_en,
+            "anchor": bool(e.get("is_anchor")), "parcel_code": parcel,
+            "parcel_href": f"/#sel={quote(parcel, safe='')}" if parcel else None}
+
+
 def enterprise_popup(e: dict[str, Any]) -> str:
     rows = [_tr("ui.role", span(f"role.{e['chain_role']}")),
             _tr("ui.kind", span(f"industry.{e['industry']}"))]
@@ -229,6 +246,9 @@ def enterprise_popup(e: dict[str, Any]) -> str:
         rows.append(_tr("ui.anchor", span("ui.yes")))
     if e.get("employees") is not None:
         rows.append(_tr("ui.employees", _fmt(e["employees"])))
+    if e.get("parcel_code"):
+        href = esc(f"/#sel={quote(e['parcel_code'], safe='')}")
+        rows.append(_tr("ui.on_parcel", f'<a href="{href}">{esc(e["parcel_code"])}</a>'))
     return (f'<div class="pg-pop"><h6>{span(zh=e["name_zh"], en=e["name_en"])}</h6>'
             f'<table>{"".join(rows)}</table></div>')
 
@@ -488,9 +508,7 @@ def page_config(data: MapData, tiles_url: str = PARCEL_TILES) -> dict[str, Any]:
         "highlight": layers.HIGHLIGHT_COLOUR,
         "selected": layers.SELECTED_COLOUR,
         "legend": layers.legend_html(roles),
-        "enterprises": [{"code": e["code"], "zh": e["name_zh"], "en": e["name_en"],
-                         "lat": e["lat"], "lon": e["lon"], "role": e["chain_role"]}
-                        for e in data.enterprises],
+        "enterprises": [enterprise_properties(e) for e in data.enterprises],
         "zones": [{"code": f["properties"]["code"], "zh": f["properties"]["name_zh"],
                    "en": f["properties"]["name_en"]} for f in data.zones["features"]],
         "roles": roles,

@@ -331,7 +331,7 @@
           return '<li><b>' + tt(u.name_zh, u.name_en) + '</b> <span class="badge text-bg-info">' + t('upgrade_status.' + u.status) + '</span>' +
             (u.overdue ? ' <span class="badge text-bg-danger">' + tt('逾期未完工', 'overdue') + '</span>' : '') + '<br>' +
             '<small>' + t('ui.finish') + ' ' + esc(u.finish_date || '—') +
-            (u.capacity_added != null ? ' · +' + fmt(u.capacity_added) + ' ' + esc(u.capacity_unit || '') : '') +
+            (u.capacity_text ? ' · ' + esc(u.capacity_text) : '') +
             ' · ' + fmt(u.distance_m) + ' ' + t('ui.m') + '</small></li>';
         }).join('') + '</ul>';
     }
