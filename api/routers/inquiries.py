@@ -18,9 +18,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SettingsDep
-from api.security import ClientAddress
+from api.deps import SettingsDep, SyncConn
+from api.security import ClientAddress, RequirePlanner
 from parkgis import inquiries as core
+from parkgis import notify
 from parkgis.errors import InvalidInput
 
 router = APIRouter(tags=["inquiries"])
@@ -50,4 +51,11 @@ async def post_inquiry(request: Request, settings: SettingsDep,
             return core.submit(conn, inquiry, client, settings.inquiry_rate_per_hour)
 
     body = await run_in_threadpool(store)
+    # core.submit has committed: only now may planners be told.
+    notify.notify_inquiry(settings, int(str(body["id"])), inquiry.parcels)
     return JSONResponse(body, status_code=201)
+
+
+@router.get("/api/inquiries/new-count", summary="New inquiries / 未处理咨询数 (planner)")
+def inquiries_new_count(user: RequirePlanner, conn: SyncConn) -> JSONResponse:
+    return JSONResponse(core.new_count(conn), headers={"Cache-Control": "no-store"})

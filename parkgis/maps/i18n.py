@@ -201,6 +201,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.kind": ("类型", "Kind"),
     "ui.role": ("产业链环节", "Chain role"),
     "ui.on_parcel": ("所在地块", "On parcel"),
+    "ui.consent": ("我已阅读并同意按", "I have read and agree to the handling of my details under"),
+    "ui.privacy": ("个人信息保护说明", "the personal-information notice"),
     "ui.anchor": ("龙头企业", "Anchor"),
     "ui.employees": ("员工", "Employees"),
     "ui.elevation": ("平均高程（米）", "Mean elevation (m)"),

@@ -460,6 +460,7 @@
       name: f.elements.name.value.trim(), company: f.elements.company.value.trim() || null,
       contact: f.elements.contact.value.trim(), message: f.elements.message.value.trim(),
       parcels: f.elements.parcels.value.split(/[\s,，;；]+/).filter(Boolean), lang: S.lang,
+      consent: f.elements.consent.checked,
     };
     $('#pg-inquiry-send').disabled = true;
     fetch('/api/inquiries', {
