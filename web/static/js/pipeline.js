@@ -5,7 +5,7 @@
  * its open bottlenecks (kind, owner, due date). Planners create and edit leads, bottlenecks
  * and complaints here through the workbench API, with the bearer token the planner page keeps
  * in sessionStorage. Strict CSP: no inline script, no inline handlers, text set with
- * textContent only (never innerHTML), so a stored name cannot become markup.
+ * textContent only (no HTML parsing of any value), so a stored name cannot become markup.
  */
 (function () {
   'use strict';
