@@ -159,3 +159,38 @@ def test_smtp_failure_is_logged_not_raised(sample_db_rw: str, caplog) -> None:
             assert r.status_code == 201
             assert _wait(lambda: any("not sent" in m for m in caplog.messages))
     assert _count(sample_db_rw) == 1
+
+
+def _browser_marks(f):
+    import browser as browser_support
+
+    for m in browser_support.MARKS:
+        f = m(f)
+    return f
+
+
+@_browser_marks
+def test_planner_page_shows_the_new_inquiry_count(sample_db_rw: str,
+                                                  live_server_rw: str) -> None:
+    import browser as browser_support
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    add_users(sample_db_rw)
+    for _ in range(2):
+        assert httpx.post(live_server_rw + "/api/inquiries",
+                          json={**BODY, "consent": True}).status_code == 201
+    with psycopg.connect(sample_db_rw) as conn:
+        want = conn.execute("SELECT count(*) FROM inquiries WHERE status = 'new'").fetchone()[0]
+    with browser_support.driver() as d:
+        d.get(live_server_rw + "/planner")
+        assert _wait(lambda: d.execute_script(
+            "return document.body.getAttribute('data-pgp-ready')"), 30)
+        assert d.execute_script("return document.body.getAttribute('data-inbox-new')") is None
+        d.find_element(By.ID, "pgp-username").send_keys("plan")
+        d.find_element(By.ID, "pgp-password").send_keys("correct-horse-9")
+        d.find_element(By.ID, "pgp-login-btn").click()
+        assert _wait(lambda: d.execute_script(
+            "return document.body.getAttribute('data-inbox-new')") == str(want), 30)
+        assert d.find_element(By.ID, "pgp-inbox-n").text == f"({want})"
+        assert d.title.startswith(f"({want}) ")
