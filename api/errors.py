@@ -65,7 +65,7 @@ def unavailable(request: Request | None, retry_after_s: int) -> JSONResponse:
 def problem(status: int, detail: str, request: Request | None = None,
             headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     zh, en = TITLES.get(status, ("错误", "Error"))
-    body: dict[str, Any] = {"type": "about:blank", "title": f"{en} / {zh}", "status": status,
+    body: dict[str, Any] = {"type": "about:blank", "title": f"{zh} / {en}", "status": status,
                             "detail": detail}
     if request is not None:
         body["instance"] = str(request.url.path)

@@ -242,6 +242,16 @@ class Settings(_Concerns, BaseSettings):
     token_minutes: int = 480
     earthwork_yuan_per_m3: float = 25.0
     inquiry_rate_per_hour: int = 5
+    # New-inquiry e-mail to planners (parkgis.promotion.notify), only with host, from and to set.
+    # PARKGIS_SMTP_TO takes several addresses, comma-separated; STARTTLS is used when the
+    # server offers it and a user is given.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_to: str | None = None
+    smtp_timeout_s: float = 10.0
     # The daily job (parkgis.land.clock) in the server process; off where cron runs
     # `parkgis tick` instead. PARKGIS_CLOCK_ENABLED=false.
     clock_enabled: bool = True

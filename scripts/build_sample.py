@@ -753,7 +753,7 @@ def assign_statuses(lots: list[Lot], rng: np.random.Generator) -> None:
     for i, lot in enumerate(yard):
         lot.landuse_code, lot.landuse_alias = ("1201", "H21") if i else ("1208", "S3")
         lot.status = "under_construction" if i else "listed"
-    w_codes = [("110101", "W1"), ("110102", "W2"), ("1101", "W1"), ("110101", "W1"),
+    w_codes = [("110101", "W1"), ("110102", "W2"), ("1101", "W"), ("110101", "W1"),
                ("110103", "W3")]
     rest = [lot for lot in lp if lot.tag != "yard"]
     for i, lot in enumerate(rest):
@@ -799,7 +799,7 @@ def assign_statuses(lots: list[Lot], rng: np.random.Generator) -> None:
     n = len(others)
     for i, lot in enumerate(others):
         lot.landuse_code, lot.landuse_alias = [("100101", "M1"), ("100102", "M2"),
-                                               ("1001", "M2"), ("100102", "M2")][i % 4]
+                                               ("1001", "M"), ("100102", "M2")][i % 4]
         if lot.tag in ("big", "pair"):
             lot.status = "available"
             continue
@@ -858,7 +858,7 @@ def make_historic(lots: list[Lot]) -> list[Lot]:
                 continue
             seq += 1
             parent = Lot(u, a.zone, block=a.block, code=f"WH-{a.block}-{seq:03d}",
-                         status="historic", landuse_code="1001", landuse_alias="M2")
+                         status="historic", landuse_code="1001", landuse_alias="M")
             parent.note = (f"2019年分宗为 {a.code} 与 {b.code}。 "
                            f"Split in 2019 into {a.code} and {b.code}.")
             a.parents = [parent.code]

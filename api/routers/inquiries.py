@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -29,7 +29,7 @@ from api.dependencies import AppSettings, Conn, RequirePlanner
 from api.security import ClientAddress
 from parkgis.errors import InvalidInput
 from parkgis.promotion import inquiries as core
-from parkgis.promotion import pipeline
+from parkgis.promotion import notify, pipeline
 
 router = APIRouter(tags=["inquiries"])
 MAX_BODY = 16_384
@@ -44,7 +44,7 @@ MAX_BODY = 16_384
                429: {"description": "rate limited / 过于频繁"}},
 )
 async def post_inquiry(request: Request, settings: AppSettings, conn: Conn,
-                       client: ClientAddress) -> JSONResponse:
+                       client: ClientAddress, background: BackgroundTasks) -> JSONResponse:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise InvalidInput(f"请求过大 / body over {MAX_BODY} bytes")
@@ -55,7 +55,15 @@ async def post_inquiry(request: Request, settings: AppSettings, conn: Conn,
     inquiry = core.parse(payload)
     body: dict[str, Any] = await run_in_threadpool(
         core.submit, conn, inquiry, client, settings.inquiry_rate_per_hour)
+    # Background tasks run after the response, so after the unit of work has committed: only
+    # then may planners be told.
+    background.add_task(notify.notify_inquiry, settings, int(str(body["id"])), inquiry.parcels)
     return JSONResponse(body, status_code=201)
+
+
+@router.get("/api/inquiries/new-count", summary="New inquiries / 未处理咨询数 (planner)")
+def inquiries_new_count(user: RequirePlanner, conn: Conn) -> JSONResponse:
+    return JSONResponse(core.new_count(conn), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/inquiries", summary="Inquiries inbox / 投资咨询收件箱")

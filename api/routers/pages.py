@@ -57,6 +57,19 @@ def investor_page(request: Request, conn: SyncConn, settings: SettingsDep) -> Re
     return page_shell.html_response(request, html, etag)
 
 
+@router.get("/privacy", response_class=HTMLResponse, include_in_schema=False)
+def privacy_page() -> HTMLResponse:
+    """The personal-information notice the inquiry form's consent line links to (PIPL)."""
+    from parkgis.publish.brief.facts import CONTACT
+
+    html = page_shell.templates.get_template("privacy.html").render(
+        version=page_shell.asset_version(("css/pipeline.css",)),
+        handler_zh=CONTACT["zh"][0], handler_en=CONTACT["en"][0],
+        contact_zh=f"{CONTACT['zh'][1]} {CONTACT['zh'][2]}",
+        contact_en=f"{CONTACT['en'][1]} · {CONTACT['en'][2]}")
+    return HTMLResponse(html, headers={"Cache-Control": "public, max-age=3600"})
+
+
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon() -> Response:
     # Browsers ask for /favicon.ico whatever the page says; a 404 is a console error.

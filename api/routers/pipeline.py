@@ -42,6 +42,43 @@ def pipeline_events(code: str, user: RequirePlanner, conn: Conn) -> JSONResponse
     return _json({"code": code, "events": pipeline.events(conn, code)})
 
 
+class ProjectFields(BaseModel):
+    name_zh: str | None = Field(None, min_length=1, max_length=200)
+    name_en: str | None = Field(None, min_length=1, max_length=200)
+    industry: str | None = Field(None, min_length=1, max_length=100)
+    chain_role: str | None = Field(None, max_length=100)
+    min_area_mu: float | None = Field(None, gt=0, le=100000)
+    max_area_mu: float | None = Field(None, gt=0, le=100000)
+    start_date: date | None = None
+    investment_wan: float | None = Field(None, ge=0, le=1e9)
+    expected_tax_wan: float | None = Field(None, ge=0, le=1e9)
+    land_budget_wan: float | None = Field(None, ge=0, le=1e9)
+    target_quarter: str | None = Field(None, max_length=16)
+    contact: str | None = Field(None, max_length=500)
+    negotiation_notes: str | None = Field(None, max_length=pipeline.TEXT_MAX)
+
+
+class NewProject(ProjectFields):
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    industry: str = Field(min_length=1, max_length=100)
+
+
+@router.post("/api/pipeline/projects", status_code=201,
+             summary="New lead / 新建项目线索 (planner)")
+def pipeline_create(body: NewProject, user: RequirePlanner, conn: Conn) -> JSONResponse:
+    row = pipeline.create_project(conn, body.model_dump(exclude_none=True), user.name)
+    return _json({"project": pipeline.public_project(row, True)}, status.HTTP_201_CREATED)
+
+
+@router.patch("/api/pipeline/projects/{code}", summary="Edit a project / 修改项目 (planner)")
+def pipeline_edit(code: str, body: ProjectFields, user: RequirePlanner,
+                  conn: Conn) -> JSONResponse:
+    row = pipeline.update_project(conn, code, body.model_dump(exclude_unset=True), user.name)
+    return _json({"project": pipeline.public_project(row, True)})
+
+
 class StageBody(BaseModel):
     to: Literal[pipeline.STAGES]  # type: ignore[valid-type]
     note: str | None = Field(None, max_length=pipeline.TEXT_MAX)

@@ -8,6 +8,7 @@ as GeoJSON with their confidential fields, for planners and admins only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated, Any
 
@@ -18,12 +19,15 @@ from fastapi.responses import HTMLResponse, Response
 from api import page_shell
 from api.dependencies import BBoxQ, Conn, Page, RequirePlanner, paging
 from parkgis.land import parcel_edit
+from parkgis.promotion import pipeline
+from parkgis.publish import i18n
 from parkgis.publish.maps import investor
 from parkgis.publish.maps.planner import build_planner_map
 
 router = APIRouter(tags=["planner"])
 
-OWN_ASSETS = ("css/planner.css", "css/idle_land.css", "js/idle_land.js", "js/planner.js")
+OWN_ASSETS = ("css/planner.css", "css/idle_land.css", "js/idle_land.js", "js/planner.js",
+              "js/inbox_count.js")
 MAX_PARCELS = parcel_edit.EDIT_LAYER_MAX
 _pages = page_shell.PageCache()
 
@@ -44,6 +48,26 @@ def render_planner_page(conn: Any) -> tuple[str, str]:
 @router.get("/planner", response_class=HTMLResponse, include_in_schema=False)
 def planner_page(request: Request, conn: Conn) -> Response:
     html, etag = render_planner_page(conn)
+    return page_shell.html_response(request, html, etag)
+
+
+PIPELINE_ASSETS = ("css/pipeline.css", "js/pipeline.js")
+
+
+def _vocabulary(prefix: str) -> list[tuple[str, str, str]]:
+    return [(k.split(".", 1)[1], zh, en) for k, (zh, en) in i18n.LABELS.items()
+            if k.startswith(prefix + ".")]
+
+
+@router.get("/planner/pipeline", response_class=HTMLResponse, include_in_schema=False)
+def pipeline_page(request: Request) -> Response:
+    """The full-width pipeline board. Like ``/planner`` the HTML carries no data: the script
+    asks the API with the planner's token and shows a sign-in pointer to anyone else."""
+    version = page_shell.asset_version(PIPELINE_ASSETS)
+    html = page_shell.templates.get_template("pipeline.html").render(
+        version=version, industries=_vocabulary("industry"), roles=_vocabulary("role"),
+        complaint_categories=list(pipeline.COMPLAINT_CATEGORIES.items()))
+    etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
     return page_shell.html_response(request, html, etag)
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Literal
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from parkgis.errors import InvalidData, TooManyRequests
 
@@ -39,6 +39,9 @@ INSERT INTO inquiries (name, company, contact, message, parcel_codes, lang, clie
 VALUES (%(name)s, %(company)s, %(contact)s, %(message)s, %(parcels)s, %(lang)s, %(client)s)
 RETURNING id, created_at
 """
+NEW_COUNT_SQL = """
+SELECT count(*) AS n, max(created_at) AS latest FROM inquiries WHERE status = 'new'
+"""
 
 MESSAGES = {
     "ok": ("已收到您的咨询（编号 {id}），招商服务人员将在两个工作日内与您联系。",
@@ -61,6 +64,17 @@ class Inquiry(BaseModel):
     parcels: list[str] = Field(default_factory=list, max_length=MAX_PARCELS,
                                description="地块编号 / parcel codes")
     lang: Literal["zh", "en"] = "zh"
+    consent: StrictBool = Field(description="同意个人信息保护说明（/privacy） / consent to the "
+                                      "personal-information notice at /privacy")
+
+    @field_validator("consent")
+    @classmethod
+    def _consented(cls, v: bool) -> bool:
+        # PIPL art. 13/14: a name and phone number are collected only with informed consent.
+        if v is not True:
+            raise ValueError("须阅读并同意个人信息保护说明 / you must agree to the "
+                             "personal-information notice")
+        return v
 
     @field_validator("name", "company", "contact")
     @classmethod
@@ -97,13 +111,16 @@ class Inquiry(BaseModel):
 ERROR_ZH = {
     "missing": "必填", "string_too_short": "不能为空或太短", "string_too_long": "太长",
     "too_long": "项目太多", "extra_forbidden": "不接受此字段", "literal_error": "取值无效",
-    "string_type": "应为文本", "list_type": "应为列表", "model_type": "请求体应为 JSON 对象",
+    "string_type": "应为文本", "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false", "list_type": "应为列表",
+    "model_type": "请求体应为 JSON 对象",
     "model_attributes_type": "请求体应为 JSON 对象", "dict_type": "请求体应为 JSON 对象",
 }
 
 FIELD_NAMES = {"name": "姓名 / name", "company": "公司 / company",
                "contact": "电话或邮箱 / contact", "message": "留言 / message",
-               "parcels": "地块 / parcels", "lang": "语言 / lang"}
+               "parcels": "地块 / parcels", "lang": "语言 / lang",
+               "consent": "个人信息同意 / consent"}
 
 
 def parse(payload: object) -> Inquiry:
@@ -180,3 +197,11 @@ def submit(conn: psycopg.Connection, inquiry: Inquiry, client: str,
     zh, en = MESSAGES["ok"]
     return {"id": rid, "created_at": created.isoformat(), "message_zh": zh.format(id=rid),
             "message_en": en.format(id=rid)}
+
+
+def new_count(conn: psycopg.Connection) -> dict[str, object]:
+    """How many inquiries wait in the inbox (status ``new``) and when the latest came: what
+    the planner page polls to tell planners something arrived."""
+    row = conn.execute(NEW_COUNT_SQL).fetchone()
+    n, latest = (row["n"], row["latest"]) if isinstance(row, dict) else row
+    return {"new": int(n), "latest": latest.isoformat() if latest else None}

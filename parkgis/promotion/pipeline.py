@@ -22,6 +22,7 @@ The functions take a synchronous psycopg connection and work inside ``conn.trans
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -122,6 +123,32 @@ SQL_UPDATE_INQUIRY = """
 UPDATE inquiries SET status = %(status)s, reply_note = coalesce(%(note)s, reply_note),
        handled_by = %(actor)s, handled_at = now()
  WHERE id = %(id)s RETURNING *
+"""
+SQL_INSERT_PROJECT = """
+INSERT INTO projects (code, name_zh, name_en, industry, chain_role, stage, min_area_mu,
+                      max_area_mu, start_date, investment_wan, expected_tax_wan,
+                      land_budget_wan, target_quarter, contact, negotiation_notes)
+VALUES (%(code)s, %(name_zh)s, %(name_en)s, %(industry)s, %(chain_role)s, 'lead',
+        %(min_area_mu)s, %(max_area_mu)s, %(start_date)s, %(investment_wan)s,
+        %(expected_tax_wan)s, %(land_budget_wan)s, %(target_quarter)s, %(contact)s,
+        %(negotiation_notes)s)
+ON CONFLICT (code) DO NOTHING
+RETURNING *
+"""
+# Column names come from PROJECT_EDIT_FIELDS (a constant), never from a request.
+PROJECT_EDIT_FIELDS: tuple[str, ...] = (
+    "name_zh", "name_en", "industry", "chain_role", "min_area_mu", "max_area_mu", "start_date",
+    "investment_wan", "expected_tax_wan", "land_budget_wan", "target_quarter", "contact",
+    "negotiation_notes")
+SQL_UPDATE_PROJECT = ("UPDATE projects SET "
+                      + ", ".join(f"{f} = %({f})s" for f in PROJECT_EDIT_FIELDS)
+                      + ", updated_at = now() WHERE code = %(code)s RETURNING *")
+# Where each project stands: the parks of the parcels it holds (names, not codes).
+SQL_PROJECT_ZONES = """
+SELECT DISTINCT p.project_code, z.code, z.name_zh, z.name_en
+  FROM parcels p JOIN zones z ON z.code = p.zone_code
+ WHERE p.project_code IS NOT NULL AND p.status <> 'historic'
+ ORDER BY p.project_code, z.code
 """
 SQL_OPEN_BOTTLENECKS = """
 SELECT project_code, kind, count(*) AS n, min(due_date) AS next_due
@@ -262,6 +289,11 @@ def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:
     with conn.cursor(row_factory=dict_row) as cur:
         projects = cur.execute(SQL_PROJECTS).fetchall()
         open_b = cur.execute(SQL_OPEN_BOTTLENECKS).fetchall() if staff else []
+        zone_rows = cur.execute(SQL_PROJECT_ZONES).fetchall()
+    zones: dict[str, list[dict[str, Any]]] = {}
+    for z in zone_rows:
+        zones.setdefault(z["project_code"], []).append(
+            {"code": z["code"], "name_zh": z["name_zh"], "name_en": z["name_en"]})
     flags: dict[str, list[dict[str, Any]]] = {}
     for b in open_b:
         flags.setdefault(b["project_code"], []).append(
@@ -275,6 +307,7 @@ def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:
                 continue
             card = public_project(p, staff)
             card["past_start"] = bool(p["past_start"])
+            card["zones"] = zones.get(p["code"], [])
             if staff:
                 card["bottlenecks"] = flags.get(p["code"], [])
                 card["allowed_stages"] = allowed_stages(s)
@@ -285,6 +318,86 @@ def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:
         if p.get("source_township"):
             townships[p["source_township"]] = townships.get(p["source_township"], 0) + 1
     return {"columns": columns, "townships": townships}
+
+
+# ----------------------------------------------------------------------- projects
+
+_PROJECT_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_QUARTER_RE = re.compile(r"^[0-9]{4}-?Q[1-4]$")
+
+
+def _amount(value: Any, field: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(f"{field} 须为非负数 / {field} must be a number ≥ 0")
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput(f"{field} 须为非负数 / {field} must be a number ≥ 0") from None
+    if not d.is_finite() or d < 0 or d > Decimal("1e9"):
+        raise InvalidInput(f"{field} 须为 0 到 10 亿之间的数 / {field} must lie in 0–1e9")
+    return d
+
+
+def _project_fields(body: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    merged = {**base, **{k: v for k, v in body.items() if k in PROJECT_EDIT_FIELDS}}
+    f: dict[str, Any] = {
+        "name_zh": _text(merged.get("name_zh"), "name_zh", required=True, limit=200),
+        "name_en": _text(merged.get("name_en"), "name_en", required=True, limit=200),
+        "industry": _text(merged.get("industry"), "industry", required=True, limit=100),
+        "chain_role": _text(merged.get("chain_role"), "chain_role", limit=100),
+        "start_date": _date(merged.get("start_date"), "start_date"),
+        "target_quarter": _text(merged.get("target_quarter"), "target_quarter", limit=16),
+        "contact": _text(merged.get("contact"), "contact", limit=500),
+        "negotiation_notes": _text(merged.get("negotiation_notes"), "negotiation_notes"),
+    }
+    for k in ("min_area_mu", "max_area_mu", "investment_wan", "expected_tax_wan",
+              "land_budget_wan"):
+        f[k] = _amount(merged.get(k), k)
+    for k in ("min_area_mu", "max_area_mu"):
+        if f[k] is not None and f[k] <= 0:
+            raise InvalidInput(f"{k} 须大于 0 / {k} must be above 0")
+    if f["min_area_mu"] is not None and f["max_area_mu"] is not None \
+            and f["max_area_mu"] < f["min_area_mu"]:
+        raise InvalidInput("最大面积小于最小面积 / max_area_mu is below min_area_mu")
+    if f["target_quarter"] and not _QUARTER_RE.match(f["target_quarter"]):
+        raise InvalidInput("target_quarter 须为 2027Q1 形式 / target_quarter must look like "
+                           "2027Q1")
+    return f
+
+
+def create_project(conn: psycopg.Connection, body: dict[str, Any], actor: str
+                   ) -> dict[str, Any]:
+    """A new lead (线索): 409 if the code is taken. Appends a ``create`` event."""
+    code = body.get("code")
+    if not isinstance(code, str) or not _PROJECT_CODE_RE.match(code):
+        raise InvalidInput("项目编号须为字母、数字、. _ -（≤64） / code: letters, digits, . _ - "
+                           "(≤ 64)")
+    f = _project_fields(body, {})
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_INSERT_PROJECT, {**f, "code": code}).fetchone()
+        if row is None:
+            raise Conflict(f"项目编号 {code} 已存在 / project code {code} is taken")
+        cur.execute(SQL_EVENT, (code, actor, "create", None,
+                                json.dumps({"stage": "lead"})))
+    return row
+
+
+def update_project(conn: psycopg.Connection, code: str, body: dict[str, Any], actor: str
+                   ) -> dict[str, Any]:
+    """Edit a project's names, requirement and money figures (not its stage: that is
+    :func:`set_stage`). Appends an ``edit`` event naming the fields changed."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        p = cur.execute(SQL_PROJECT_LOCK, (code,)).fetchone()
+        if p is None:
+            raise NotFound(f"项目 {code} 不存在 / no project {code}")
+        f = _project_fields(body, {k: p[k] for k in PROJECT_EDIT_FIELDS})
+        changed = sorted(k for k in PROJECT_EDIT_FIELDS if f[k] != p[k])
+        row = cur.execute(SQL_UPDATE_PROJECT, {**f, "code": code}).fetchone()
+        # Field names only: the values may be confidential (budget, contact, notes).
+        cur.execute(SQL_EVENT, (code, actor, "edit", None, json.dumps({"fields": changed})))
+    return row
 
 
 # -------------------------------------------------------------------- bottlenecks

@@ -100,6 +100,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "landuse.1102": ("储备库用地", "Reserve depots"),
     "landuse.1201": ("铁路用地", "Railway land"),
     "landuse.1208": ("交通场站用地", "Transport stations"),
+    "landuse.1401": ("公园绿地", "Parks"),
+    "landuse.1402": ("防护绿地", "Protective green belt"),
+    "landuse.1403": ("广场用地", "Squares"),
     # 七通一平
     "svc.road": ("通路", "Road"),
     "svc.water": ("通给水", "Water"),
@@ -197,6 +200,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.diameter": ("管径（毫米）", "Diameter (mm)"),
     "ui.kind": ("类型", "Kind"),
     "ui.role": ("产业链环节", "Chain role"),
+    "ui.on_parcel": ("所在地块", "On parcel"),
+    "ui.consent": ("我已阅读并同意按", "I have read and agree to the handling of my details under"),
+    "ui.privacy": ("个人信息保护说明", "the personal-information notice"),
     "ui.anchor": ("龙头企业", "Anchor"),
     "ui.employees": ("员工", "Employees"),
     "ui.elevation": ("平均高程（米）", "Mean elevation (m)"),
@@ -285,6 +291,37 @@ def landuse_key(code: str | None) -> str:
         if len(code) >= n and f"landuse.{code[:n]}" in LABELS:
             return f"landuse.{code[:n]}"
     return f"landuse.{code}"
+
+
+def quantity(value: float | int | None, unit: str | None = None, *, sign: bool = False) -> str:
+    """A measured amount as a reader expects it: one decimal below 10, whole numbers above,
+    so a 2.6 km extension reads "2.6 km" (not "3 km") and 12,400 m³/d keeps its separator.
+
+    >>> quantity(2.6, "km", sign=True)
+    '+2.6 km'
+    >>> quantity(12400, "m³/d")
+    '12,400 m³/d'
+    """
+    if value is None:
+        return "—"
+    v = float(value)
+    digits = 1 if abs(v) < 10 and v != int(v) else 0
+    body = f"{v:,.{digits}f}"
+    if sign and v > 0:
+        body = "+" + body
+    return f"{body} {unit}" if unit else body
+
+
+def distance(metres: float | int | None) -> str:
+    """A distance in metres for reading: whole metres below 1 km, one decimal of a kilometre
+    below 10 km, whole kilometres beyond (a GIS distance has no centimetre-sized truth)."""
+    if metres is None:
+        return "—"
+    m = float(metres)
+    if m < 1000:
+        return f"{m:,.0f} m"
+    km = m / 1000
+    return f"{km:,.1f} km" if km < 10 else f"{km:,.0f} km"
 
 
 def as_json() -> dict[str, list[str]]:

@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.jsonvalues import jsonable
 from parkgis.land.lifecycle import park_today
+from parkgis.publish.i18n import quantity
 from parkgis.siting.search import svc_sql
 from parkgis.vocabulary import DISTANCES, SERVICES
 
@@ -197,6 +198,10 @@ def parcel_sheet(conn: psycopg.Connection, code: str,
     nearby.sort(key=lambda r: r["distance_m"])
     upgrades = [_row(r) for r in cur.execute(
         UPGRADES_SQL, {"code": code, "radius": UPGRADE_SERVE_M, "as_of": as_of}).fetchall()]
+    for u in upgrades:
+        # Pre-formatted so every reader of the sheet rounds alike (2.6 km, not "+3 km").
+        u["capacity_text"] = (None if u.get("capacity_added") is None else
+                              quantity(u["capacity_added"], u.get("capacity_unit"), sign=True))
     anchors = [_row(r) for r in cur.execute(ANCHORS_SQL, {"code": code, "n": ANCHORS})]
     return {
         "parcel": p,

@@ -125,7 +125,7 @@ HARD_ZH = {
     "available": "可供应状态", "area": "面积", "landuse": "用地性质", "footprint": "厂房尺寸",
     "rail": "铁路专用线", "trunk_road": "干线公路", "sensitive": "卫生防护距离",
     "power": "供电容量", "water": "供水容量", "wastewater": "污水处理容量",
-    "slope": "坡度", "flood": "洪涝", "budget": "土地预算",
+    "slope": "坡度", "flood": "洪涝", "budget": "土地费用",
     "drive_interchange": "到高速互通车程", "drive_rail_yard": "到货运站车程",
 }
 DRIVE_DEST_TEXT = {"interchange": ("高速互通立交", "expressway interchange"),
@@ -1157,8 +1157,9 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
             en = (f"land at the benchmark price costs about {cost:,.0f} wan yuan, over the "
                   f"{req.land_budget_wan:,.0f} wan budget")
         else:
-            zh = f"按基准地价估算土地费用 {cost:,.0f} 万元，超出项目土地预算"
-            en = f"land at the benchmark price costs about {cost:,.0f} wan yuan, over budget"
+            zh = f"按基准地价估算土地费用约 {cost:,.0f} 万元，不符合项目的用地费用条件"
+            en = (f"land at the benchmark price costs about {cost:,.0f} wan yuan, outside "
+                  "the project's land-cost terms")
         out.append(Failure("budget", zh, en,
                            (cost - req.land_budget_wan) / max(req.land_budget_wan, 1.0)))
     return out
@@ -1308,8 +1309,11 @@ def _cost_criteria(req: Requirement, s: Site, confidential: bool, add: _Add) -> 
             zh = f"估算土地费用 {cost:,.0f} 万元，为预算的 {share:.0%}"
             en = f"land about {cost:,.0f} wan yuan, {share:.0%} of the budget"
         else:
-            zh = f"估算土地费用 {cost:,.0f} 万元（按基准地价），在预算之内"
-            en = f"land about {cost:,.0f} wan yuan at the benchmark price, within budget"
+            # The budget is confidential: "within budget" would bound it for anyone reading a
+            # public brief, so public callers get the price alone.
+            per_mu = cost / s.area_mu
+            zh = f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元"
+            en = f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all"
         add("cost", 100 * (1.2 - share) / 0.7, zh, en)
     else:
         per_mu = cost / s.area_mu

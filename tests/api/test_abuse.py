@@ -189,7 +189,8 @@ def _serve_cli(url: str, tmp: Path, **env: str) -> Iterator[str]:
         log.close()
 
 
-INQUIRY = {"name": "李四", "contact": "+86 138-0000-0000", "message": "供电情况？"}
+INQUIRY = {"name": "李四", "contact": "+86 138-0000-0000", "message": "供电情况？",
+           "consent": True}
 
 
 def test_forwarded_for_does_not_dodge_the_inquiry_limit_over_http(sample_db_rw,

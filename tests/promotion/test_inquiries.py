@@ -44,7 +44,7 @@ def rw(sample_db_rw):
 def good(code: str | None = None, **kw) -> dict:
     body = {"name": "李四", "company": "卫辉包装有限公司", "contact": "+86 138-0000-0000",
             "message": "请介绍该地块的供电与供气情况。", "parcels": [code] if code else [],
-            "lang": "zh"}
+            "lang": "zh", "consent": True}
     body.update(kw)
     return body
 

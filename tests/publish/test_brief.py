@@ -293,7 +293,8 @@ def test_indicators_come_from_the_active_set(sample_db_rw: str, parcel: dict,
 
     with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
         before = gather(conn, parcel["code"])
-        assert "设计文档" in before.indicators_source[0]  # reference values, labelled
+        src = before.indicators_source[0]  # reference values, labelled with their source
+        assert "参考值" in src and "国土资发〔2008〕24号" in src and "设计文档" not in src
         indicators.ensure_seeded(conn)
         conn.commit()
         active = indicators.get_set(conn)

@@ -299,6 +299,7 @@ def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_
         c.send_keys("zhangsan@example.com")
         form.find_element(By.NAME, "company").send_keys("新乡饮料有限公司")
         form.find_element(By.NAME, "parcels").send_keys(code)
+        form.find_element(By.NAME, "consent").click()
         driver.find_element(By.ID, "pg-inquiry-send").click()
         wait_for(driver, "document.querySelector('#pg-inquiry-msg').dataset.result")
         assert msg.get_attribute("data-result") == "ok", msg.text

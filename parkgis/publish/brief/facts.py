@@ -306,8 +306,8 @@ def _indicators(conn: psycopg.Connection, project_row: dict[str, Any] | None
         names = {k: (zh, en) for k, zh, en in INDICATOR_ORDER}
         return ([{"key": k, "zh": names[k][0], "en": names[k][1], "value_zh": vz,
                   "value_en": ve} for k, vz, ve in REFERENCE_INDICATORS],
-                ("参考值：国土资发〔2008〕24号（设计文档 §3），以现行指标为准",
-                 "Reference values: MLR 2008 No. 24 (design §3); current tables prevail"))
+                ("参考值：国土资发〔2008〕24号，以现行指标为准",
+                 "Reference values: MLR 2008 No. 24; current tables prevail"))
     rows = active["rows"]
     tier = active.get("park_region_tier")
     industry = None

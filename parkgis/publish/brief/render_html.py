@@ -82,9 +82,7 @@ def _e(s: Any) -> str:
 
 
 def _m(v: float | None) -> str:
-    if v is None:
-        return "—"
-    return f"{v / 1000:.2f} km" if v >= 1000 else f"{v:,.0f} m"
+    return i18n.distance(v)
 
 
 def _side(f: BriefFacts, lang: str) -> str:

@@ -40,6 +40,7 @@ from parkgis.publish.brief.layout import (
     wrap,
 )
 from parkgis.publish.brief.static_maps import L
+from parkgis.publish.i18n import quantity
 from parkgis.vocabulary import SERVICES
 
 ROW = 3.55        # table row pitch (mm) at BODY size
@@ -58,10 +59,12 @@ class RenderInfo:
     area_mu_text: str
 
 
+# Enough lines for any sentence the brief prints, so wrap() never has to cut one short.
+WHOLE_LINES = 12
+
+
 def _m(v: float | None) -> str:
-    if v is None:
-        return "—"
-    return f"{v / 1000:.2f} km" if v >= 1000 else f"{v:,.0f} m"
+    return i18n.distance(v)
 
 
 def _fmt_money(v: Any, digits: int = 1) -> str:
@@ -93,8 +96,8 @@ class Columns:
             bold: bool = False, label_w: float | None = None) -> None:
         x, y = self.x[col], self.y[col]
         lw = label_w if label_w is not None else COL_W * 0.46
-        lines = wrap(value, COL_W - lw - 1.0, BODY, max_lines=2)
-        llines = wrap(label, lw - 1.0, BODY, max_lines=2)
+        lines = wrap(value, COL_W - lw - 1.0, BODY, max_lines=WHOLE_LINES)
+        llines = wrap(label, lw - 1.0, BODY, max_lines=WHOLE_LINES)
         self.page.text(x + 1.0, y, "\n".join(llines), BODY, color=MUTED, va="top",
                        linespacing=1.25)
         self.page.text(x + lw, y, "\n".join(lines), BODY, color=value_color, va="top",
@@ -104,7 +107,7 @@ class Columns:
         self.page.rule(x, x + COL_W, self.y[col] + 0.9, lw=0.3)
 
     def para(self, col: int, text: str, size: float = BODY, color: str = INK,
-             max_lines: int = 3, indent: float = 1.0) -> None:
+             max_lines: int = WHOLE_LINES, indent: float = 1.0) -> None:
         x, y = self.x[col], self.y[col]
         lines = wrap(text, COL_W - indent - 0.5, size, max_lines=max_lines)
         self.page.text(x + indent, y, "\n".join(lines), size, color=color, va="top",
@@ -234,11 +237,11 @@ def _distances(cols: Columns, f: BriefFacts, lang: str) -> None:
         name = u["name_en"] if lang == "en" else u["name_zh"]
         cap = ""
         if u.get("capacity_added"):
-            cap = f" · +{u['capacity_added']:g} {u.get('capacity_unit') or ''}".rstrip()
-        cols.para(1, f"{u['code']}  {name}{cap}", max_lines=2)
+            cap = " · " + quantity(u["capacity_added"], u.get("capacity_unit"), sign=True)
+        cols.para(1, f"{u['code']}  {name}{cap}", max_lines=WHOLE_LINES)
         cols.y[1] += 0.9
         cols.para(1, f"{L(zh, en, lang, ' ')} · {when} · {_m(u['distance_m'])}", size=SMALL,
-                  color=MUTED, max_lines=1)
+                  color=MUTED, max_lines=WHOLE_LINES)
         cols.page.rule(cols.x[1], cols.x[1] + COL_W, cols.y[1] + 0.6, lw=0.3)
         cols.y[1] -= 0.8
 
@@ -271,7 +274,7 @@ def _chain(cols: Columns, f: BriefFacts, lang: str) -> None:
     src = f.indicators_source
     # Bilingual pages quote the source once (in Chinese: the document's own title).
     cols.para(2, src[1] if lang == "en" else src[0], size=SMALL - 0.4, color=MUTED,
-              max_lines=2)
+              max_lines=WHOLE_LINES)
 
 
 def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
@@ -298,7 +301,7 @@ def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
     page.text(x0 + 1, y, score, 17, color=ACCENT, weight="bold", va="top")
     page.text(x0 + 19, y - 1.2, "/ 100", BODY, color=MUTED, va="top")
     page.text(x0 + 19, y - 4.2, L("综合得分", "score", lang, " "), SMALL, color=MUTED, va="top")
-    vlines = wrap(verdict, left_w, BODY, max_lines=3)
+    vlines = wrap(verdict, left_w, BODY, max_lines=WHOLE_LINES)
     page.text(x0 + 1, y - 8.6, "\n".join(vlines), BODY, va="top", linespacing=1.2,
               color="#1a7f43" if s.passed else "#b03a2e", weight="bold")
     note_y = y - 8.6 - 2.9 * len(vlines) - 1.0
@@ -316,13 +319,15 @@ def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
     xs = [x0 + left_w + 4, x0 + left_w + 4 + colw + 2]
     yy = [y, y]
     floor = FOOTER.top + 3.5
+    left_out = 0
     for sc, zh, en in items:
         col = 0 if yy[0] >= yy[1] else 1
-        lines = wrap(L(zh, en, lang, " / "), colw - 13, SMALL, max_lines=2)
+        # A reason is a sentence: wrapped whole, never cut short; one that no longer fits
+        # is left to the HTML brief and counted below.
+        lines = wrap(L(zh, en, lang, " / "), colw - 13, SMALL, max_lines=WHOLE_LINES)
         if yy[col] - 2.6 * len(lines) < floor:
-            lines = lines[:1]
-            if yy[col] - 2.6 < floor:
-                continue
+            left_out += 1
+            continue
         bx = xs[col]
         if sc is not None:
             page.rect(Box(bx, yy[col] - 2.2, 10, 1.6), fc="#e4e9ee")
@@ -334,6 +339,12 @@ def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
         page.text(bx + 12, yy[col], "\n".join(lines), SMALL, va="top", linespacing=1.2,
                   color=INK)
         yy[col] -= 2.6 * len(lines) + 0.9
+    if left_out:
+        col = 0 if yy[0] >= yy[1] else 1
+        page.text(xs[col] + 12, max(yy[col], floor), L(
+            f"另有 {left_out} 条理由见网页版简介", f"{left_out} more reasons in the HTML brief",
+            lang, " / "), SMALL, va="top", color=MUTED)
+        yy[col] -= 3.5
     return min(yy[0], yy[1], note_y - 8) - 1.0
 
 

@@ -27,6 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import folium
 import folium.plugins as plugins
@@ -38,7 +39,7 @@ from psycopg.rows import dict_row
 from parkgis.errors import InvalidInput
 from parkgis.jsonvalues import jsonable
 from parkgis.publish import i18n
-from parkgis.publish.i18n import span
+from parkgis.publish.i18n import quantity, span
 from parkgis.publish.maps import assets, layers
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
@@ -301,12 +302,20 @@ def map_layer(conn: psycopg.Connection, name: str) -> dict[str, Any]:
             q = f["properties"]
             q["_style"] = layers.infra_style(q["kind"], q["status"], bool(q.get("overdue")))
             q["_marker"] = {"radius": 7, "weight": 3, "fillOpacity": 0.3, "dashArray": "3 3"}
+            if q.get("capacity_added") is not None:  # "+2.6 km", not "+3 km"
+                q["capacity_text"] = quantity(q["capacity_added"], q.get("capacity_unit"),
+                                              sign=True)
         return feature_collection(feats)
     feats = []
     for r in cur.execute(ENTERPRISES_SQL):
         q = {k: jsonable(v) for k, v in r.items()}
         lon, lat = q.pop("lon"), q.pop("lat")
         q["_colour"], q["_icon"] = layers.role_icon(q["chain_role"])
+        # the chain link in both languages, and the parcel it stands on (a link selects it)
+        q["role_zh"], q["role_en"] = i18n.label(f"role.{q['chain_role']}")
+        q["industry_zh"], q["industry_en"] = i18n.label(f"industry.{q['industry']}")
+        if q.get("parcel_code"):
+            q["parcel_href"] = "/#sel=" + quote(str(q["parcel_code"]), safe="")
         feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
                       "properties": q})
     return feature_collection(feats)

@@ -162,6 +162,15 @@ def status_style_js() -> str:
                        for s in STATUS_COLOURS})
 
 
+#: Every line kind the maps draw from the infrastructure table, in legend order; local roads
+#: are left out (thin grey context, named on hover).
+LEGEND_LINES: tuple[str, ...] = ("expressway", "national_road", "trunk_road", "railway",
+                                 "rail_siding", "power_line", "water_main", "sewer",
+                                 "gas_main", "heat_main", "telecom", "river")
+#: Point facilities drawn with an icon.
+LEGEND_POINTS: tuple[str, ...] = tuple(INFRA_ICONS)
+
+
 def legend_html(roles: list[str] | None = None) -> str:
     """The map legend (bilingual spans): parcel status, boundaries, infrastructure, roles."""
     sp = i18n.span
@@ -182,11 +191,15 @@ def legend_html(roles: list[str] | None = None) -> str:
     rows.append(f'<div class="lg-row"><i class="lg-line" style="border-top:2px dashed '
                 f'{COUNTY_STYLE["color"]}"></i>{sp("layer.county")}</div>')
     rows.append(f'<div class="lg-sub">{sp("layer.roads_rail")} · {sp("layer.utilities")}</div>')
-    for kind in ("trunk_road", "railway", "power_line", "water_main", "gas_main", "river"):
+    for kind in LEGEND_LINES:
         st = INFRA_STYLES[kind]
         dash = "dashed" if st.dash else "solid"
         rows.append(f'<div class="lg-row"><i class="lg-line" style="border-top:3px {dash} '
                     f'{st.color}"></i>{sp(f"infra.{kind}")}</div>')
+    for kind in LEGEND_POINTS:
+        rows.append(f'<div class="lg-row"><i class="lg-dot" style="background:'
+                    f'{INFRA_STYLES[kind].color}"><i class="fa fa-{INFRA_ICONS[kind]}"></i></i>'
+                    f'{sp(f"infra.{kind}")}</div>')
     rows.append(f'<div class="lg-row"><i class="lg-line" style="border-top:3px dashed '
                 f'#555"></i>{sp("ui.existing_vs_upgrade")}</div>')
     if roles:

@@ -137,7 +137,7 @@
     },
     upgrades: function (p) {
       var rows = [['ui.kind', tNode('infra.' + p.kind)], ['ui.status', tNode('upgrade_status.' + p.status)]];
-      if (p.capacity_added != null) { rows.push(['ui.capacity', '+' + val(p.capacity_added, 0) + ' ' + (p.capacity_unit == null ? '' : p.capacity_unit)]); }
+      if (p.capacity_added != null) { rows.push(['ui.capacity', p.capacity_text || ('+' + val(p.capacity_added, 0) + ' ' + (p.capacity_unit == null ? '' : p.capacity_unit))]); }
       // past its finish date and not complete: marked so (the overdue rule is the database's)
       rows.push(['ui.start', val(p.start_date)], ['ui.finish', val(p.finish_date) + (p.overdue ? ' · 逾期未完工 overdue' : '')]);
       if (p.cost_wan != null) { rows.push(['ui.cost', val(p.cost_wan, 0)]); }
@@ -147,6 +147,11 @@
       var rows = [['ui.role', tNode('role.' + p.chain_role)], ['ui.kind', tNode('industry.' + p.industry)]];
       if (p.is_anchor) { rows.push(['ui.anchor', tNode('ui.yes')]); }
       if (p.employees != null) { rows.push(['ui.employees', val(p.employees, 0)]); }
+      if (p.parcel_code && p.parcel_href) {
+        // the parcel it stands on: a link that selects it on this map
+        var a = node('a'); a.setAttribute('href', p.parcel_href); a.textContent = p.parcel_code;
+        rows.push(['ui.on_parcel', a]);
+      }
       return popupNode(p, rows);
     },
   };
@@ -452,7 +457,7 @@
           return '<li><b>' + tt(u.name_zh, u.name_en) + '</b> <span class="badge text-bg-info">' + t('upgrade_status.' + u.status) + '</span>' +
             (u.overdue ? ' <span class="badge text-bg-danger">' + tt('逾期未完工', 'overdue') + '</span>' : '') + '<br>' +
             '<small>' + t('ui.finish') + ' ' + esc(u.finish_date || '—') +
-            (u.capacity_added != null ? ' · +' + fmt(u.capacity_added) + ' ' + esc(u.capacity_unit || '') : '') +
+            (u.capacity_text ? ' · ' + esc(u.capacity_text) : '') +
             ' · ' + fmt(u.distance_m) + ' ' + t('ui.m') + '</small></li>';
         }).join('') + '</ul>';
     }
@@ -581,6 +586,7 @@
       name: f.elements.name.value.trim(), company: f.elements.company.value.trim() || null,
       contact: f.elements.contact.value.trim(), message: f.elements.message.value.trim(),
       parcels: f.elements.parcels.value.split(/[\s,，;；]+/).filter(Boolean), lang: S.lang,
+      consent: f.elements.consent.checked,
     };
     $('#pg-inquiry-send').disabled = true;
     fetch('/api/inquiries', {

@@ -194,6 +194,12 @@ var PGP = (function () {
       document.body.setAttribute('data-selected', code);
     });
   }
+  /* A zone's name (Chinese / English) from the zones layer already on the map; the code only
+   * when the layer does not know it. */
+  function zoneName(code) {
+    var z = (S.zoneNames || {})[code];
+    return z ? esc(z[0]) + ' / ' + esc(z[1]) : esc(code || '—');
+  }
   function renderParcel(f) {
     var p = f.properties;
     var rows = [
@@ -202,12 +208,11 @@ var PGP = (function () {
       ['面积 / Area', fmt(p.area_mu, 2) + ' 亩 mu · ' + fmt(p.area_ha, 4) + ' 公顷 ha · ' +
         fmt(p.area_m2, 1) + ' m²'],
       ['用地 / Land use', esc(p.landuse_code) + (p.landuse_alias ? ' (' + esc(p.landuse_alias) + ')' : '')],
-      ['园区 / Zone', esc(p.zone_code)],
+      ['园区 / Zone', zoneName(p.zone_code)],
       ['项目 / Project', esc(p.project_code || '—')],
       ['预留至 / Reserved until', esc(p.reserved_until || '—')],
       ['来源 / Parents', esc((p.parent_codes || []).join(', ') || '—')],
-      ['内部备注 / Internal note', esc(p.note_internal || '—')],
-      ['版本 / Version', esc(S.etag)]
+      ['内部备注 / Internal note', esc(p.note_internal || '—')]
     ];
     $('pgp-parcel').innerHTML = '<table class="pgp-kv">' + rows.map(function (r) {
       return '<tr><th>' + r[0] + '</th><td>' + r[1] + '</td></tr>';
@@ -468,7 +473,7 @@ var PGP = (function () {
       var b = r.data;
       $('pgp-review').innerHTML = '<p class="pgp-verdict pgp-v-' + esc(b.verdict) + '">' + esc(b.summary_zh) +
         '<br><small>' + esc(b.summary_en) + '</small></p><p><small>' + esc(b.parcels.join('、')) + ' · ' +
-        fmt(b.area_mu, 2) + ' 亩 · ' + esc(b.indicator_set.name_zh) + ' ' + esc(b.indicator_set.version) +
+        fmt(b.area_mu, 2) + ' 亩 · ' + esc(b.indicator_set.name_zh) +
         (b.site_note ? ' · ' + esc(b.site_note) : '') + '</small></p><table class="pgp-rev"><tr>' +
         '<th>指标 / Indicator</th><th>结果 / Result</th><th>说明 / Explanation</th></tr>' +
         b.items.map(function (i) {
@@ -581,7 +586,16 @@ var PGP = (function () {
   function init(opts) {
     S.map = opts.map;
     S.config = opts.config || {};
+    S.zoneNames = {};
     S.contextLoaded = loadContext(opts.overlays || {}).then(function () {
+      // the zones' names, for the panel (the layer arrives from /api/map/layers/zones)
+      if (opts.overlays && opts.overlays.zones && opts.overlays.zones.eachLayer) {
+        (function walk(l) {
+          var q = (l.feature || {}).properties || {};
+          if (q.code) { S.zoneNames[q.code] = [q.name_zh || q.code, q.name_en || q.code]; }
+          else if (l.eachLayer) { l.eachLayer(walk); }
+        })(opts.overlays.zones);
+      }
       document.body.setAttribute('data-pgp-context', '1');
     });
     var boot = function () {
