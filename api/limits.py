@@ -38,7 +38,7 @@ def limit_for(path: str, settings: Settings) -> int:
 
 
 def _problem(status: int, detail: str, path: str, **extra: Any) -> tuple[dict[str, Any], bytes]:
-    titles = {413: "Content too large / 请求体过大", 400: "Bad request / 请求无效"}
+    titles = {413: "请求体过大 / Content too large", 400: "请求无效 / Bad request"}
     body = {"type": "about:blank", "title": titles[status], "status": status, "detail": detail,
             "instance": path, **extra}
     start = {"type": "http.response.start", "status": status,

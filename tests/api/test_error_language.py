@@ -33,3 +33,12 @@ def test_errors_are_chinese_first(client, method: str, path: str) -> None:
     body = r.json()
     assert _chinese_first(body["title"]), body["title"]
     assert _chinese_first(body["detail"]), body["detail"]
+
+
+def test_an_oversized_body_is_refused_chinese_first(client) -> None:
+    r = client.post("/api/match", content=b"{" + b" " * (2 << 20) + b"}",
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    body = r.json()
+    assert _chinese_first(body["title"]), body["title"]
+    assert _chinese_first(body["detail"]), body["detail"]
