@@ -19,13 +19,16 @@ def _chinese_first(text: str) -> bool:
     return han is not None and latin is not None and han.start() < latin.start()
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/api/no/such/route"),                         # Starlette 404
-    ("DELETE", "/healthz"),                                # Starlette 405
-    ("GET", "/ogc/collections/parcels/tiles/WebMercatorQuad/a/1/1"),  # pydantic path int
-    ("GET", "/api/map/search"),                            # pydantic missing query
-    ("GET", "/api/parcels/NO-SUCH-PARCEL"),                # the domain's own 404
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/no/such/route"),  # Starlette 404
+        ("DELETE", "/healthz"),  # Starlette 405
+        ("GET", "/ogc/collections/parcels/tiles/WebMercatorQuad/a/1/1"),  # pydantic path int
+        ("GET", "/api/map/search"),  # pydantic missing query
+        ("GET", "/api/parcels/NO-SUCH-PARCEL"),  # the domain's own 404
+    ],
+)
 def test_errors_are_chinese_first(client, method: str, path: str) -> None:
     r = client.request(method, path)
     assert r.status_code >= 400
@@ -36,8 +39,11 @@ def test_errors_are_chinese_first(client, method: str, path: str) -> None:
 
 
 def test_an_oversized_body_is_refused_chinese_first(client) -> None:
-    r = client.post("/api/match", content=b"{" + b" " * (2 << 20) + b"}",
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/match",
+        content=b"{" + b" " * (2 << 20) + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
     body = r.json()
     assert _chinese_first(body["title"]), body["title"]

@@ -19,15 +19,15 @@ LATIN = re.compile(r"[A-Za-z]")
 NETWORK_LINK = """<?xml version="1.0"?>
 <kml xmlns="http://www.opengis.net/kml/2.2"><Document><NetworkLink><Link>
 <href>http://127.0.0.1:9/nl.kml</href></Link></NetworkLink></Document></kml>"""
-NO_COLUMNS = ('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
-              '"geometry":{"type":"Polygon","coordinates":[[[114.05,35.36],[114.06,35.36],'
-              '[114.06,35.37],[114.05,35.36]]]}}]}')
+NO_COLUMNS = (
+    '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
+    '"geometry":{"type":"Polygon","coordinates":[[[114.05,35.36],[114.06,35.36],'
+    "[114.06,35.37],[114.05,35.36]]]}}]}"
+)
 
 
-@pytest.mark.parametrize(("name", "text"), [("k.kml", NETWORK_LINK),
-                                            ("n.geojson", NO_COLUMNS)])
-def test_refusals_are_chinese_first(empty_db: str, tmp_path: Path, name: str, text: str
-                                    ) -> None:
+@pytest.mark.parametrize(("name", "text"), [("k.kml", NETWORK_LINK), ("n.geojson", NO_COLUMNS)])
+def test_refusals_are_chinese_first(empty_db: str, tmp_path: Path, name: str, text: str) -> None:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ParkGISError) as err:

@@ -14,8 +14,10 @@ def test_vendored_assets_are_found_where_setup_puts_them() -> None:
     from parkgis.publish.maps import assets
 
     assert assets.STATIC_DIR == REPO / "web" / "static"
-    assert assets.vendor_url("https://unpkg.com/leaflet@1.9.4/dist/leaflet.js") \
+    assert (
+        assets.vendor_url("https://unpkg.com/leaflet@1.9.4/dist/leaflet.js")
         == "/static/vendor/leaflet/leaflet.js"
+    )
 
 
 def test_the_brief_reads_the_county_outline_from_the_data_folder() -> None:
@@ -30,5 +32,8 @@ def test_indicator_seed_tables_are_found() -> None:
     from parkgis.promotion import indicators
 
     assert indicators.SEED_DIR == REPO / "data" / "indicators"
-    assert sorted(p.name for p in indicators.SEED_DIR.glob("*.csv")) \
-        == sorted(p.name for p in (REPO / "data" / "indicators").glob("*.csv")) != []
+    assert (
+        sorted(p.name for p in indicators.SEED_DIR.glob("*.csv"))
+        == sorted(p.name for p in (REPO / "data" / "indicators").glob("*.csv"))
+        != []
+    )

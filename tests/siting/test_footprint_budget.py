@@ -13,17 +13,17 @@ import pytest
 
 
 @pytest.mark.parametrize(("length", "width"), [(3000, 10), (4999, 1)])
-def test_a_footprint_longer_than_any_site_is_refused_at_once(client, sample_db: str,
-                                                             length: float, width: float
-                                                             ) -> None:
+def test_a_footprint_longer_than_any_site_is_refused_at_once(
+    client, sample_db: str, length: float, width: float
+) -> None:
     with psycopg.connect(sample_db) as conn:
         # Independent: the widest chord of any live parcel, in metres (PostGIS, GK plane).
-        widest = conn.execute("SELECT max(ST_MaxDistance(geom_gk, geom_gk)) FROM parcels "
-                              "WHERE status <> 'historic'").fetchone()[0]
+        widest = conn.execute(
+            "SELECT max(ST_MaxDistance(geom_gk, geom_gk)) FROM parcels WHERE status <> 'historic'"
+        ).fetchone()[0]
     assert widest < length
     t0 = time.monotonic()
-    r = client.post("/api/match", json={"footprint_length_m": length,
-                                        "footprint_width_m": width})
+    r = client.post("/api/match", json={"footprint_length_m": length, "footprint_width_m": width})
     elapsed = time.monotonic() - t0
     assert r.status_code == 200, r.text
     body = r.json()
