@@ -9,6 +9,7 @@ database (no pooled connection within the bound, a lost connection, a statement 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg
@@ -86,11 +87,18 @@ def install(app: FastAPI) -> None:
         ]
         first = errs[0] if errs else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
-        return problem(400, f"{where}: {first['msg']}", request, errors=errs)
+        # pydantic speaks English only: the reader gets the Chinese sentence first.
+        return problem(400, f"请求参数无效 / invalid request: {where}: {first['msg']}",
+                       request, errors=errs)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), request, headers=exc.headers)
+        detail = str(exc.detail)
+        zh, en = TITLES.get(exc.status_code, ("错误", "Error"))
+        if detail.lower() == en.lower() or not re.search(r"[\u4e00-\u9fff]", detail):
+            # Starlette's own phrases ("Not Found", "Method Not Allowed") are English only.
+            detail = f"{zh} / {detail}"
+        return problem(exc.status_code, detail, request, headers=exc.headers)
 
     @app.exception_handler(psycopg.Error)
     async def _db(request: Request, exc: psycopg.Error) -> JSONResponse:
@@ -109,11 +117,11 @@ def install(app: FastAPI) -> None:
             status = 422  # data_exception: a value out of range or malformed for its column
         if status is None:
             log.exception("database error on %s", request.url.path)
-            return problem(500, "database error", request)
+            return problem(500, "数据库错误 / database error", request)
         diag = exc.diag.message_primary or str(exc)
         return problem(status, diag, request)
 
     @app.exception_handler(Exception)
     async def _any(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "internal error", request)
+        return problem(500, "服务器内部错误 / internal error", request)

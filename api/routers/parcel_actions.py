@@ -126,7 +126,7 @@ def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = No
             responses={200: {"content": {"application/geo+json": {}}}, 304: {}})
 def get_parcel(code: str, user: OptionalUser, conn: Conn,
                if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    lifecycle.expire_reservations(conn, codes=[code])
+    actions.catch_up(conn, code)
     row = lifecycle.get_parcel(conn, code)
     tag = etag(row["code"], row["version"])
     headers = {"ETag": tag, "Cache-Control": "no-cache", "Vary": "Authorization"}
@@ -140,7 +140,7 @@ def get_parcel(code: str, user: OptionalUser, conn: Conn,
 
 @router.get(f"/api/parcels/{PARCEL_CODE}/events", summary="Parcel history / 地块变更记录")
 def get_events(code: str, user: OptionalUser, conn: Conn) -> JSONResponse:
-    lifecycle.expire_reservations(conn, codes=[code])
+    actions.catch_up(conn, code)
     rows = lifecycle.events(conn, code)
     if user is None or not user.can_write:
         rows = [{k: r[k] for k in PUBLIC_EVENT_FIELDS} for r in rows]
@@ -182,7 +182,7 @@ def split(code: str, user: RequirePlanner, conn: Conn,
         raise InvalidInput(
             f"备注须为不超过 {lifecycle.NOTE_MAX} 字的文本 / note must be text of at most "
             f"{lifecycle.NOTE_MAX} characters")
-    lifecycle.expire_reservations(conn, codes=[code])
+    actions.catch_up(conn, code)
     result = parcel_edit.split_parcel(conn, code, blade, user.name, version, note)
     result["features"] = [feature(r, user) for r in result.pop("parcels")]
     return _json(result, status.HTTP_201_CREATED)

@@ -544,7 +544,7 @@ def read_vector(path: str | Path, layer: str | None = None,
 def _read_source(source: Source, layer: str | None, encoding: str | None) -> ReadResult:
     layers = list_layers(source)
     if not layers:
-        raise InvalidData(f"cannot read {source.path.name}: no layers")
+        raise InvalidData(f"文件中没有图层 / cannot read {source.path.name}: no layers")
     names = [n for n, _ in layers]
     if layer is not None and layer not in names:
         lower = {n.lower(): n for n in names}

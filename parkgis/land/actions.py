@@ -14,11 +14,20 @@ import psycopg
 from parkgis.land import lifecycle, listing
 
 
+def catch_up(conn: psycopg.Connection, code: str) -> None:
+    """The clock's due work for one parcel: a lapsed reservation expires, a listing past its
+    last day records its result.
+
+    Reads that hand out an ETag run this too: otherwise the version a client sees predates the
+    close that the next action performs first, every action answers 412 "reload and retry",
+    and the 412 rolls the close back, so reloading never helps until the nightly tick.
+    """
+    lifecycle.expire_reservations(conn, codes=[code])
+    listing.close_due(conn, lifecycle.park_today(), codes=[code])
+
+
 def perform(conn: psycopg.Connection, code: str, action: str, params: lifecycle.ActionParams,
             actor: str, expected_version: int | None) -> dict[str, Any]:
-    """Expire a lapsed reservation, record a closed listing's result before ``allocate``, then
-    :func:`parkgis.land.lifecycle.apply_action`."""
-    lifecycle.expire_reservations(conn, codes=[code])
-    if action == "allocate":
-        listing.close_due(conn, lifecycle.park_today(), codes=[code])
+    """:func:`catch_up` on the parcel, then :func:`parkgis.land.lifecycle.apply_action`."""
+    catch_up(conn, code)
     return lifecycle.apply_action(conn, code, action, params, actor, expected_version)

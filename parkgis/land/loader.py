@@ -472,8 +472,8 @@ def _refuse_non_finite(gdf: gpd.GeoDataFrame, name: str) -> None:
             if len(bad) >= MAX_PROBLEMS_IN_MESSAGE:
                 break
     if bad:
-        raise InvalidData(f"{name}: refused, nothing stored — coordinates must be finite "
-                          f"numbers: {'; '.join(bad)}", problems=bad)
+        raise InvalidData(f"未导入，坐标须为有限数值 / {name}: refused, nothing stored — "
+                          f"coordinates must be finite numbers: {'; '.join(bad)}", problems=bad)
 
 
 def _place(gdf: gpd.GeoDataFrame, name: str, crs: CRS | None, from_gcj02: bool,
@@ -659,8 +659,8 @@ def _plan_columns(frame: pd.DataFrame, table: Table, is_dxf: bool,
         columns.append(table.column("gk_srid"))  # type: ignore[arg-type]
     missing = [c for c in table.required if c not in by_target and c not in given]
     if missing:
-        problems.append(Problem(None, None, f"missing required column(s) {', '.join(missing)} "
-                                f"for {table.name}"))
+        problems.append(Problem(None, None, f"缺少必需列 / missing required column(s) "
+                                f"{', '.join(missing)} for {table.name}"))
     code_src = by_target.get("code")
     codes: list[str | None] = [None] * len(frame)
     if code_src is not None:
@@ -753,7 +753,8 @@ def _refuse(source_label: str, table: Table, problems: list[Problem]) -> Invalid
     more = len(problems) - MAX_PROBLEMS_IN_MESSAGE
     tail = f"; and {more} more" if more > 0 else ""
     return InvalidData(
-        f"{source_label}: refused, nothing stored — {len(problems)} problem"
+        f"未导入，未写入任何数据 / {source_label}: refused, nothing stored — "
+        f"{len(problems)} problem"
         f"{'s' if len(problems) != 1 else ''}: {shown}{tail}",
         problems=[str(p) for p in problems[:MAX_PROBLEMS_LISTED]], table=table.name)
 
@@ -883,7 +884,7 @@ def _refuse_lifecycle_changes(cur: psycopg.Cursor, prep: Prepared,
     more = f"; and {len(items) - MAX_PROBLEMS_IN_MESSAGE} more" if len(
         items) > MAX_PROBLEMS_IN_MESSAGE else ""
     raise Conflict(
-        f"{prep.report.source}: refused, nothing stored — 状态变更须通过地块状态操作 / "
+        f"未导入：状态变更须通过地块状态操作 / {prep.report.source}: refused, nothing stored — "
         f"{len(items)} existing parcel{'s' if len(items) != 1 else ''} would change status, "
         f"project or reservation, which only the lifecycle actions do "
         f"(POST /api/parcels/CODE/ACTION or the planner): {shown}{more}",

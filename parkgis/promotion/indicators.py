@@ -42,8 +42,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from parkgis.errors import Conflict, InvalidData, NotFound
+from parkgis.settings import PROJECT_ROOT
 
-SEED_DIR = Path(__file__).resolve().parent.parent / "data" / "indicators"
+SEED_DIR = PROJECT_ROOT / "data" / "indicators"  # not this file's depth (restructure)
 MU_PER_HA = Decimal(15)
 SEED_LOCK = 7_413_066
 

@@ -293,3 +293,33 @@ def test_sample_listed_parcels_carry_lawful_notice_and_listing(sample_db_rw: str
         assert r.status_code == 409, r.text
     assert one(sample_db_rw, "SELECT status FROM parcels WHERE code = 'WH-C-017'") == {
         "status": "available"}
+
+
+def test_an_ended_listing_is_closed_before_its_etag_is_handed_out(park: str) -> None:
+    """Reproduction (issue 11 verification): an admin backfilled a notice 60 days ago, so the
+    listing had ended without bids; GET gave the parcel as ``listed`` version 2, allocate with
+    that ETag closed the listing first (version 3), answered 412 "reload and retry" and rolled
+    the close back, so every reload handed out version 2 again and the planner could never
+    act. The GET now records the close: status and version are what the next action meets."""
+    add_users(park)
+    sixty_ago = (datetime.now(PARK_TZ).date() - timedelta(days=60)).isoformat()
+    with _client(park) as c:
+        boss = login(c, "boss")
+        r = c.post("/api/parcels/T-1/list", headers=boss | {"If-Match": "*"}, json={
+            "notice_date": sixty_ago, "notice_no": "卫告〔2025〕3号",
+            "start_price_wan": "800", "increment_wan": "5"})
+        assert r.status_code == 200, r.text
+        assert date.fromisoformat(r.json()["listing"]["listing_end"]) \
+            < datetime.now(PARK_TZ).date()
+        h = login(c, "plan")
+        got = c.get("/api/parcels/T-1", headers=h)
+        # No bid was made: the close is 流拍 and the parcel is back to available.
+        assert got.json()["properties"]["status"] == "available"
+        stored = one(park, "SELECT status, version FROM parcels WHERE code = 'T-1'")
+        assert got.headers["etag"] == f'"T-1-{stored["version"]}"'
+        assert stored["status"] == "available"
+        r = c.post("/api/parcels/T-1/reserve", headers=h | {"If-Match": got.headers["etag"]},
+                   json={"project": "PRJ-A", "until": (datetime.now(PARK_TZ).date()
+                                                      + timedelta(days=30)).isoformat()})
+        assert r.status_code == 200, r.text
+    assert one(park, "SELECT status FROM land_listings")["status"] == "failed"

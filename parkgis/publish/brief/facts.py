@@ -17,7 +17,6 @@ import json
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
@@ -27,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.publish.sheet import parcel_sheet
-from parkgis.settings import EarthworkSettings
+from parkgis.settings import PROJECT_ROOT, EarthworkSettings
 from parkgis.siting import fit
 
 Lang = Literal["zh", "en", "both"]
@@ -40,7 +39,7 @@ MAP_HALF_MIN_M = 650.0
 CHAIN_RADIUS_M = fit.CHAIN_RADIUS_M
 NEIGHBOURS = 6
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = PROJECT_ROOT  # not this file's depth, which the restructure changed
 COUNTIES_GEOJSON = ROOT / "data" / "shapes" / "sources" / "xinxiang_counties.geojson"
 
 # --- SQL (module constants; every value a bind parameter) ----------------------------------

@@ -41,8 +41,10 @@ import folium
 from branca.element import Element
 
 from parkgis.errors import ParkGISError
+from parkgis.settings import PROJECT_ROOT
 
-STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
+# Anchored on the project root, not on this file's depth, which the restructure changed.
+STATIC_DIR = PROJECT_ROOT / "web" / "static"
 STATIC_URL = "/static"
 VENDOR_URL = f"{STATIC_URL}/vendor"
 
