@@ -50,7 +50,8 @@ def project_matches(code: str, conn: Conn, settings: AppSettings, as_of: AsOf,
 class MatchRequest(BaseModel):
     """An ad-hoc requirement: the requirement columns of ``projects``; all optional."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Infinity and NaN are no requirement (Python's JSON reader accepts both)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name_zh: str = Field("临时需求", max_length=200)
     name_en: str = Field("ad-hoc requirement", max_length=200)

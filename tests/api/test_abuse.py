@@ -389,3 +389,12 @@ def test_match_stops_footprint_searches_at_its_time_budget_and_says_so(empty_db)
         r2 = c.post("/api/match", json={"footprint_length_m": 120, "footprint_width_m": 80})
         assert r2.status_code == 200 and "incomplete" not in r2.json()
         assert ["T-CIRCLE"] in [m["parcels"] for m in r2.json()["matches"]]
+
+
+def test_match_refuses_infinite_and_nan_requirements(client) -> None:
+    # Python's JSON reader takes Infinity and NaN; a requirement of infinite power is no
+    # requirement, and must not come back as null in a 200.
+    for raw in ('{"power_kva": Infinity}', '{"min_area_mu": NaN}', '{"water_tpd": -Infinity}'):
+        r = client.post("/api/match", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (raw, r.status_code, r.text)  # request validation
+        assert r.headers["content-type"].startswith("application/problem+json")
