@@ -79,6 +79,12 @@ def test_infrastructure_before_and_after_the_logistics_siding(client, sample_db:
     # before it started it was planned
     assert _layer(client, "upgrades", _day(upg["start_date"], -1))["UPG-06"]["status"] \
         == "planned"
+    # the sheet of a parcel it serves says the same as the map on each date
+    for day, want in ((_day(upg["start_date"], -1), "planned"), (before, "under_way")):
+        sheet = client.get("/api/parcels/WH-L-010/sheet", params={"as_of": day}).json()
+        assert {u["code"]: u["status"] for u in sheet["upgrades"]}["UPG-06"] == want
+    sheet = client.get("/api/parcels/WH-L-010/sheet", params={"as_of": after}).json()
+    assert "UPG-06" not in {u["code"] for u in sheet["upgrades"]}
 
 
 def test_upgrade_overdue_as_of_its_finish_date(client, sample_db: str) -> None:

@@ -42,7 +42,7 @@ from branca.element import Element
 
 from parkgis.errors import ParkGISError
 
-STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
+STATIC_DIR = Path(__file__).resolve().parents[3] / "web" / "static"
 STATIC_URL = "/static"
 VENDOR_URL = f"{STATIC_URL}/vendor"
 

@@ -40,6 +40,7 @@ from parkgis.land.lifecycle import park_today
 from parkgis.publish import i18n
 from parkgis.publish.i18n import span
 from parkgis.publish.maps import assets, layers
+from parkgis.publish.sheet import UPGRADE_STATUS_SQL
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
 # Simplification tolerance (degrees, ~10 m) for the county outline: it frames the map and is
@@ -88,18 +89,15 @@ SELECT i.code, i.kind, i.name_zh, i.name_en, i.status, i.capacity, i.capacity_un
                                               upgrade_builds_within_m()))))
  ORDER BY kind, code
 """
-# The upgrades not complete on %(as_of)s, with their status then: one recorded complete later,
-# or under way but starting later, was under way -- or planned before its start -- on that
-# date (a status only ever goes planned -> under_way -> completed). Overdue as of that date.
-UPGRADES_SQL = """
-SELECT code, infra_code, kind, name_zh, name_en,
-       CASE WHEN status = 'planned' OR start_date > %(as_of)s::date THEN 'planned'
-            ELSE 'under_way' END AS status,
-       capacity_added, capacity_unit, cost_wan, start_date, finish_date, operator,
-       upgrade_overdue(status, finish_date, %(as_of)s::date) AS overdue,
-       ST_AsGeoJSON(geom, %(digits)s) AS geometry
-  FROM upgrades WHERE NOT upgrade_done(status, finish_date, %(as_of)s::date)
- ORDER BY finish_date NULLS LAST, code
+# The upgrades not complete on %(as_of)s, with their status then (the sheet's rule) and
+# overdue as of that date.
+UPGRADES_SQL = f"""
+SELECT u.code, u.infra_code, u.kind, u.name_zh, u.name_en, {UPGRADE_STATUS_SQL} AS status,
+       u.capacity_added, u.capacity_unit, u.cost_wan, u.start_date, u.finish_date, u.operator,
+       upgrade_overdue(u.status, u.finish_date, %(as_of)s::date) AS overdue,
+       ST_AsGeoJSON(u.geom, %(digits)s) AS geometry
+  FROM upgrades u WHERE NOT upgrade_done(u.status, u.finish_date, %(as_of)s::date)
+ ORDER BY u.finish_date NULLS LAST, u.code
 """
 ENTERPRISES_SQL = """
 SELECT code, name_zh, name_en, industry, chain_role, is_anchor, parcel_code, zone_code,
