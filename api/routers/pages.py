@@ -24,6 +24,7 @@ from api.deps import SettingsDep, SyncConn
 from parkgis.publish import i18n
 from parkgis.publish import sheet as sheet_core
 from parkgis.publish.maps import investor
+from parkgis.siting.search import AS_OF_RANGE
 
 router = APIRouter(tags=["pages"])
 
@@ -42,7 +43,8 @@ def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]
             t=i18n.span, label=i18n.label, zones=data.zones["features"],
             landuse=data.landuse_codes, landuse_key=i18n.landuse_key,
             roles=sorted({e["chain_role"] for e in data.enterprises}),
-            services=["road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled"])
+            services=["road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled"],
+            as_of_range=[d.isoformat() for d in AS_OF_RANGE])
         m.get_root().html.add_child(Element(panel), name="pg_panel")
         return page_shell.render(m)
 
@@ -105,8 +107,10 @@ def county(conn: SyncConn) -> Response:
             description="One data layer of the investor and planner maps: county, zones, "
                         "infrastructure, upgrades, enterprises, context (roads, rail, river), "
                         "outline (geometry only), terrain (overlay list). The pages fetch "
-                        "these instead of carrying stored values in their scripts.")
-def map_layer(name: str, conn: SyncConn) -> Response:
-    body = investor.map_layer(conn, name)
+                        "these instead of carrying stored values in their scripts. With "
+                        "as_of, infrastructure is what is in service on that date and "
+                        "upgrades carry their status and overdue flag then.")
+def map_layer(name: str, conn: SyncConn, as_of: AsOf) -> Response:
+    body = investor.map_layer(conn, name, as_of)
     media = "application/json" if name == "terrain" else "application/geo+json"
     return Response(json.dumps(body, ensure_ascii=False), media_type=media)

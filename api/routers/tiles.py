@@ -8,6 +8,10 @@ else (a bad zoom, letters, an unknown collection or tile matrix set, HEAD, a dat
 falls through to the routed endpoint below, which has the same answer for good requests and
 the problem+json answers for bad ones.
 
+``?as_of=YYYY-MM-DD`` cuts the date-dependent properties (the parcels' 七通一平 and overdue
+project) as of that date; the fast path parses it with the same parser as every ``as_of``
+(:func:`parkgis.siting.search.parse_as_of`) and leaves a bad one to the routed endpoint's 400.
+
 Path order is ``{z}/{x}/{y}`` as the design contract (and Leaflet) has it; note that OGC API –
 Tiles writes ``{tileMatrix}/{tileRow}/{tileCol}`` (z/y/x), so the templated link below says
 ``{tileMatrix}/{tileCol}/{tileRow}``.
@@ -15,18 +19,23 @@ Tiles writes ``{tileMatrix}/{tileRow}/{tileCol}`` (z/y/x), so the templated link
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.dependencies import AsOf
 from api.errors import unavailable
 from parkgis.db.pool import is_unavailable
+from parkgis.errors import InvalidInput
 from parkgis.publish import tiles as core
+from parkgis.siting.search import parse_as_of
 
 router = APIRouter(tags=["tiles"])
 
@@ -69,6 +78,27 @@ _MVT = core.MVT_MEDIA_TYPE.encode()
 _CACHE_CONTROL = CACHE_CONTROL.encode()
 
 
+class _Refer(Exception):
+    """The request is not the fast path's to answer: the routed endpoint will."""
+
+
+def _query_as_of(query: bytes) -> dt.date | None:
+    """``as_of`` of a tile request's query string (other parameters are ignored, as by the
+    routed endpoint); :class:`_Refer` for one the routed endpoint must answer (bad, repeated)."""
+    if b"as_of" not in query:
+        return None
+    values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+              if k == "as_of"]
+    if not values:
+        return None
+    if len(values) > 1:
+        raise _Refer
+    try:
+        return parse_as_of(values[0])
+    except InvalidInput:
+        raise _Refer from None
+
+
 class TileFastPath:
     """ASGI middleware: answers well-formed ``GET`` tile requests without the router.
 
@@ -93,6 +123,11 @@ class TileFastPath:
         if z > core.MAX_ZOOM or x >= (1 << z) or y >= (1 << z):
             await self.app(scope, receive, send)
             return
+        try:
+            as_of = _query_as_of(scope.get("query_string", b""))
+        except _Refer:
+            await self.app(scope, receive, send)
+            return
         inm = None
         accept = None
         for k, v in scope["headers"]:
@@ -102,7 +137,8 @@ class TileFastPath:
                 accept = v.decode("latin-1")
         app = scope["app"]
         try:
-            res = await service_of(app).tile(m[1], z, x, y, inm, core.accepts_gzip(accept))
+            res = await service_of(app).tile(m[1], z, x, y, inm, core.accepts_gzip(accept),
+                                             as_of)
         except Exception as exc:
             if is_unavailable(exc):
                 # Answer the outage here: falling through would wait for the pool a second
@@ -141,11 +177,13 @@ async def get_tile(
     z: int = Path(ge=0, description="zoom / 缩放级别"),
     x: int = Path(ge=0, description="column / 列"),
     y: int = Path(ge=0, description="row / 行"),
+    as_of: AsOf = None,
 ) -> Response:
     core.check_tms(tms)
     res = await service(request).tile(collection_id, z, x, y,
                                       request.headers.get("if-none-match"),
-                                      core.accepts_gzip(request.headers.get("accept-encoding")))
+                                      core.accepts_gzip(request.headers.get("accept-encoding")),
+                                      as_of)
     headers = {"ETag": res.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if res.status == 304:
         return Response(status_code=304, headers=headers)

@@ -58,8 +58,11 @@ VACANT_STATUSES = ("available", "reserved", "listed")
 _S, _N, _I, _B = "string", "number", "integer", "boolean"
 
 # Today in the park (Asia/Shanghai) in SQL: what is in service and what is overdue are as of
-# it (issue #13; parkgis.land.lifecycle.park_today is the Python side).
+# it (issue #13; parkgis.land.lifecycle.park_today is the Python side). Every date-dependent
+# expression below spells today exactly so: the vector tiles put a bound date in its place
+# (``as_of``, parkgis.publish.tiles), so a new one must use this constant too.
 _PARK_TODAY = "(now() AT TIME ZONE 'Asia/Shanghai')::date"
+PARK_TODAY_SQL = _PARK_TODAY
 
 
 def _svc(name: str) -> str:
@@ -118,7 +121,10 @@ PARCELS = Collection(
     joins="LEFT JOIN parcel_terrain pt ON pt.parcel_code = t.code\n"
           "  LEFT JOIN projects pj ON pj.code = t.project_code",
     where="t.status <> 'historic'",
-    tile_props=("code", "status", "landuse_code", "zone_code", "area_mu", "project_overdue"),
+    # 七通一平 ride in the tiles so that a map as of a date (``?as_of=``) shows them then
+    tile_props=("code", "status", "landuse_code", "zone_code", "area_mu", "project_overdue",
+                "svc_road", "svc_water", "svc_drainage", "svc_power", "svc_gas", "svc_heat",
+                "svc_telecom", "svc_levelled"),
 )
 
 INFRASTRUCTURE = Collection(

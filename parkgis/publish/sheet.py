@@ -87,10 +87,18 @@ SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), ST_SetSRID(p.geom_gk, 0)) AS m,
  LIMIT 1
 """
 
-# Upgrades not complete by the date asked near the parcel: what will serve it, and when;
-# ``overdue`` past the finish date.
-UPGRADES_SQL = """
-SELECT u.code, u.kind, u.name_zh, u.name_en, u.status, u.capacity_added, u.capacity_unit,
+# The status on the date %(as_of)s of an upgrade ``u`` not complete then: one recorded complete
+# later, or under way but starting later, was under way -- or planned, before its start -- on
+# that date (a status only goes planned -> under_way -> completed). The investor map's
+# upgrades layer says the same (parkgis.publish.maps.investor).
+UPGRADE_STATUS_SQL = ("CASE WHEN u.status = 'planned' OR u.start_date > %(as_of)s::date "
+                      "THEN 'planned' ELSE 'under_way' END")
+
+# Upgrades not complete by the date asked near the parcel: what will serve it, and when, with
+# their status then; ``overdue`` past the finish date.
+UPGRADES_SQL = f"""
+SELECT u.code, u.kind, u.name_zh, u.name_en, {UPGRADE_STATUS_SQL} AS status,
+       u.capacity_added, u.capacity_unit,
        u.cost_wan, u.start_date, u.finish_date, u.infra_code,
        upgrade_overdue(u.status, u.finish_date, %(as_of)s) AS overdue,
        ST_Distance(ST_SetSRID(u.geom_gk, 0), ST_SetSRID(p.geom_gk, 0)) AS distance_m

@@ -14,8 +14,15 @@ confidential column cannot reach a tile. The SQL follows design §5:
 * statements are executed with ``prepare=True`` so each pooled connection plans them once.
 
 Edits invalidate cached tiles because every cache key and ``ETag`` carries the layer's
-``data_versions.version`` (bumped by a statement trigger on every write). The API learns new
-versions without a round trip per request: :class:`VersionWatch` LISTENs on
+``data_versions.version`` (bumped by a statement trigger on every write) -- summed over the
+tables a tile reads (:data:`TILE_READS`: a parcel's 七通一平 follow the upgrades).
+
+A collection whose tile properties depend on the date (the parcels' 七通一平 and overdue
+project, an upgrade's overdue flag: :data:`parkgis.db.collections.PARK_TODAY_SQL`) is cut as of
+a date, ``?as_of=YYYY-MM-DD`` or today in the park, bound as a parameter; that date is part of
+the cache key and the ``ETag`` (so a tile cut yesterday is not served as today's).
+
+The API learns new versions without a round trip per request: :class:`VersionWatch` LISTENs on
 :data:`NOTIFY_CHANNEL` (migration 0007 NOTIFYs every bump at commit) and still re-reads
 ``data_versions`` whenever its knowledge is older than :data:`VERSION_RECHECK_S`.
 """
@@ -23,6 +30,7 @@ versions without a round trip per request: :class:`VersionWatch` LISTENs on
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gzip as _gzip
 import logging
 import math
@@ -36,8 +44,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import PoolTimeout
 
-from parkgis.db.collections import COLLECTIONS, Collection
+from parkgis.db.collections import COLLECTIONS, PARK_TODAY_SQL, Collection
 from parkgis.errors import NotFound
+from parkgis.land.lifecycle import park_today
 
 log = logging.getLogger("parkgis.publish.tiles")
 
@@ -58,6 +67,10 @@ CACHE_MAX_AGE_S = 30
 CACHE_MAX_BYTES = 256 * 1024 * 1024
 
 _PROP_CAST = {"number": "float8", "integer": "int8", "boolean": "boolean", "string": "text"}
+# The bound date that replaces today in date-dependent tile properties.
+AS_OF_SQL = "%(as_of)s::date"
+# Tables a collection's tiles read besides its own, whose edits must invalidate them too.
+TILE_READS: dict[str, tuple[str, ...]] = {"parcels": ("parcels", "upgrades", "projects")}
 
 # {geom}, {props}, {table}, {joins} and {where} come from the registry (code, never input).
 TILE_SQL_TEMPLATE = """
@@ -105,7 +118,8 @@ def _build_sql(coll: Collection, simplify: bool) -> str:
         if p is None:  # the registry lists a tile prop that is not public: refuse to build
             raise KeyError(f"{coll.id}: tile prop {name} is not a public property")
         ident = sql.Identifier(name).as_string(None)
-        props.append(f"({coll.expr(name)})::{_PROP_CAST[p.type]} AS {ident}")
+        expr = coll.expr(name).replace(PARK_TODAY_SQL, AS_OF_SQL)
+        props.append(f"({expr})::{_PROP_CAST[p.type]} AS {ident}")
     geom = "ST_Simplify(t.geom, %(tol)s::float8, true)" if simplify else "t.geom"
     return TILE_SQL_TEMPLATE.format(
         margin=BUFFER / EXTENT, geom=geom, extent=EXTENT, buffer=BUFFER,
@@ -127,6 +141,22 @@ def build_tile_sql(coll: Collection, simplify: bool) -> str:
 TILE_SQL: dict[tuple[str, bool], str] = {
     (cid, simp): _build_sql(c, simp) for cid, c in COLLECTIONS.items() for simp in (False, True)
 }
+# Collections whose tiles depend on the date asked.
+DATED: frozenset[str] = frozenset(cid for (cid, _simp), q in TILE_SQL.items() if AS_OF_SQL in q)
+
+
+def tile_date(cid: str, as_of: dt.date | None) -> dt.date | None:
+    """The date a tile of ``cid`` is cut as of: ``as_of`` or today in the park, or ``None``
+    for a collection whose tiles do not depend on the date."""
+    if cid not in DATED:
+        return None
+    return as_of or park_today()
+
+
+def tile_version(cid: str, versions: Mapping[str, int]) -> int:
+    """The data version of ``cid``'s tiles: the sum over the tables they read. Versions only
+    grow, so the sum changes with every edit of any of them."""
+    return sum(versions.get(t, 0) for t in TILE_READS.get(cid, (COLLECTIONS[cid].table,)))
 
 
 def collection(cid: str) -> Collection:
@@ -152,21 +182,25 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise NotFound(f"瓦片超出范围 / tile {z}/{x}/{y} outside the matrix (0..{n - 1})")
 
 
-def tile_params(z: int, x: int, y: int, max_features: int) -> tuple[bool, dict[str, Any]]:
-    """Whether the tile is simplified, and the bind parameters of its SQL.
+def tile_params(z: int, x: int, y: int, max_features: int,
+                day: dt.date | None = None) -> tuple[bool, dict[str, Any]]:
+    """Whether the tile is simplified, and the bind parameters of its SQL (``day``: the date
+    of a dated collection, :func:`tile_date`).
 
     The tolerance is half an MVT unit in degrees of longitude: anything finer disappears in
     ``ST_AsMVTGeom``'s snapping anyway.
     """
     simplify = z < SIMPLIFY_BELOW_ZOOM
     params: dict[str, Any] = {"z": z, "x": x, "y": y, "limit": max_features}
+    if day is not None:
+        params["as_of"] = day
     if simplify:
         params["tol"] = 360.0 / (EXTENT * (1 << z)) / 2
     return simplify, params
 
 
 def render_tile(conn: psycopg.Connection, cid: str, z: int, x: int, y: int,
-                max_features: int = 20_000) -> bytes:
+                max_features: int = 20_000, as_of: dt.date | None = None) -> bytes:
     """One MVT tile from a sync connection (the CLI, benchmarks, tests).
 
     Parameters
@@ -178,6 +212,8 @@ def render_tile(conn: psycopg.Connection, cid: str, z: int, x: int, y: int,
         WebMercatorQuad tile; validated.
     max_features : int
         Feature cap per tile.
+    as_of : date, optional
+        Date-dependent properties as of this date (default today in the park).
 
     Returns
     -------
@@ -186,15 +222,16 @@ def render_tile(conn: psycopg.Connection, cid: str, z: int, x: int, y: int,
     """
     collection(cid)
     check_tile(z, x, y)
-    simplify, params = tile_params(z, x, y, max_features)
+    simplify, params = tile_params(z, x, y, max_features, tile_date(cid, as_of))
     row = conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True).fetchone()
     return bytes(_first(row))
 
 
 async def render_tile_async(conn: psycopg.AsyncConnection, cid: str, z: int, x: int, y: int,
-                            max_features: int) -> bytes:
-    """As :func:`render_tile`, on an async connection (the API); arguments already checked."""
-    simplify, params = tile_params(z, x, y, max_features)
+                            max_features: int, day: dt.date | None = None) -> bytes:
+    """As :func:`render_tile`, on an async connection (the API); arguments already checked,
+    ``day`` from :func:`tile_date`."""
+    simplify, params = tile_params(z, x, y, max_features, day)
     cur = await conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True)
     return bytes(_first(await cur.fetchone()))
 
@@ -205,11 +242,14 @@ def _first(row: Any) -> Any:
     return row[0]
 
 
-def etag(cid: str, version: int, z: int, x: int, y: int, encoding: str | None = None) -> str:
-    """Strong ETag of one tile version; the gzip body is another representation, so it gets
-    its own tag (a cache must not answer a 304 for bytes it holds in the other encoding)."""
+def etag(cid: str, version: int, z: int, x: int, y: int, day: dt.date | None = None,
+         encoding: str | None = None) -> str:
+    """Strong ETag of one tile version on one date; the gzip body is another representation,
+    so it gets its own tag (a cache must not answer a 304 for bytes it holds in the other
+    encoding)."""
+    tail = "" if day is None else f"-{day.isoformat()}"
     suffix = "-gz" if encoding == "gzip" else ""
-    return f'"{cid}-v{version}-{z}-{x}-{y}{suffix}"'
+    return f'"{cid}-v{version}-{z}-{x}-{y}{tail}{suffix}"'
 
 
 # Level 6: tiles are compressed once per cached version, so a higher level buys little and
@@ -477,28 +517,31 @@ class TileService:
         await self.versions.stop()
 
     async def tile(self, cid: str, z: int, x: int, y: int,
-                   if_none_match: str | None = None, gzip: bool = False) -> TileResult:
-        coll = collection(cid)
+                   if_none_match: str | None = None, gzip: bool = False,
+                   as_of: dt.date | None = None) -> TileResult:
+        collection(cid)
         check_tile(z, x, y)
         enc = "gzip" if gzip else None
+        day = tile_date(cid, as_of)
         deadline = None if self.wait_s is None else time.monotonic() + self.wait_s
-        version = (await self._versions_by(deadline)).get(coll.table, 0)
-        tag = etag(cid, version, z, x, y, enc)
+        version = tile_version(cid, await self._versions_by(deadline))
+        tag = etag(cid, version, z, x, y, day, enc)
         if if_none_match and _etag_matches(if_none_match, tag):
             return TileResult(304, b"", tag, False, enc)
         # Each encoding is its own entry: a gzip client is served the bytes compressed the
-        # first time, never recompressed per request.
-        key = (cid, version, z, x, y, enc)
+        # first time, never recompressed per request; as_of=<today> and no as_of are the same
+        # tile and share one entry.
+        key = (cid, version, day, z, x, y, enc)
         if self.cache.enabled:
             data = self.cache.get(key)
             if data is not None:
                 return TileResult(200, data, tag, True, enc)
-        raw = self.cache.get((cid, version, z, x, y, None)) if gzip and self.cache.enabled \
+        raw = self.cache.get((cid, version, day, z, x, y, None)) if gzip and self.cache.enabled \
             else None
         if raw is None:
             wait = None if deadline is None else max(0.05, deadline - time.monotonic())
             async with self.pool.connection(timeout=wait) as conn:
-                raw = await render_tile_async(conn, cid, z, x, y, self.max_features)
+                raw = await render_tile_async(conn, cid, z, x, y, self.max_features, day)
         data = gzip_tile(raw) if gzip else raw
         self.cache.put(key, data)
         return TileResult(200, data, tag, False, enc)

@@ -23,6 +23,7 @@ can be rendered from a test fixture, the API, or a brief.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -38,9 +39,11 @@ from psycopg.rows import dict_row
 
 from parkgis.errors import InvalidInput
 from parkgis.jsonvalues import jsonable
+from parkgis.land.lifecycle import park_today
 from parkgis.publish import i18n
 from parkgis.publish.i18n import quantity, span
 from parkgis.publish.maps import assets, layers
+from parkgis.publish.sheet import UPGRADE_STATUS_SQL
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
 # The map search box: parcel codes by prefix, enterprises by any part of a name.
@@ -82,18 +85,46 @@ SELECT code, name_zh, name_en, kind, status, area_m2, leading_industries,
        ST_AsGeoJSON(geom, %(digits)s) AS geometry
   FROM zones ORDER BY status, code
 """
+# The infrastructure on a date (issue #13 point 5), each thing drawn once:
+# * in service on %(as_of)s (``infra_as_of``, migration 0011): register rows that exist or that a
+#   completed upgrade built by then, and the completed upgrades' own works (an extension, a
+#   new line), all 'existing' -- except works identical to the facility they upgrade (a
+#   capacity upgrade in place), which would only draw that facility twice;
+# * not in service: the register's own word (planned, under construction), unless an upgrade
+#   not complete by then builds it -- then the upgrades layer shows it, with its dates.
 INFRA_SQL = """
-SELECT code, kind, name_zh, name_en, status, capacity, capacity_unit, voltage_kv, diameter_mm,
-       ST_AsGeoJSON(geom, %(digits)s) AS geometry
-  FROM infrastructure ORDER BY kind, code
+WITH live AS (SELECT * FROM infra_as_of(%(as_of)s::date))
+SELECT f.code, f.kind, f.name_zh, f.name_en, 'existing' AS status, f.capacity,
+       f.capacity_unit, f.voltage_kv, f.diameter_mm, f.upgrade_code, true AS in_service,
+       ST_AsGeoJSON(f.geom, %(digits)s) AS geometry
+  FROM live f
+ WHERE f.upgrade_code IS NULL
+    OR NOT EXISTS (SELECT 1 FROM upgrades u JOIN infrastructure i ON i.code = u.infra_code
+                    WHERE u.code = f.upgrade_code AND ST_Equals(u.geom, i.geom))
+UNION ALL
+SELECT i.code, i.kind, i.name_zh, i.name_en, i.status, i.capacity, i.capacity_unit,
+       i.voltage_kv, i.diameter_mm, NULL::text, false,
+       ST_AsGeoJSON(i.geom, %(digits)s)
+  FROM infrastructure i
+ WHERE i.code NOT IN (SELECT l.code FROM live l WHERE l.upgrade_code IS NULL)
+   AND NOT EXISTS (SELECT 1 FROM upgrades u
+                    WHERE NOT upgrade_done(u.status, u.finish_date, %(as_of)s::date)
+                      AND (u.infra_code = i.code
+                           OR (u.infra_code IS NULL AND u.kind = i.kind
+                               AND u.gk_srid = i.gk_srid
+                               AND ST_DWithin(u.geom_gk, i.geom_gk,
+                                              upgrade_builds_within_m()))))
+ ORDER BY kind, code
 """
-UPGRADES_SQL = """
-SELECT code, infra_code, kind, name_zh, name_en, status, capacity_added, capacity_unit,
-       cost_wan, start_date, finish_date, operator,
-       upgrade_overdue(status, finish_date, (now() AT TIME ZONE 'Asia/Shanghai')::date)
-           AS overdue,
-       ST_AsGeoJSON(geom, %(digits)s) AS geometry
-  FROM upgrades WHERE status <> 'completed' ORDER BY finish_date NULLS LAST, code
+# The upgrades not complete on %(as_of)s, with their status then (the sheet's rule) and
+# overdue as of that date.
+UPGRADES_SQL = f"""
+SELECT u.code, u.infra_code, u.kind, u.name_zh, u.name_en, {UPGRADE_STATUS_SQL} AS status,
+       u.capacity_added, u.capacity_unit, u.cost_wan, u.start_date, u.finish_date, u.operator,
+       upgrade_overdue(u.status, u.finish_date, %(as_of)s::date) AS overdue,
+       ST_AsGeoJSON(u.geom, %(digits)s) AS geometry
+  FROM upgrades u WHERE NOT upgrade_done(u.status, u.finish_date, %(as_of)s::date)
+ ORDER BY u.finish_date NULLS LAST, u.code
 """
 ENTERPRISES_SQL = """
 SELECT code, name_zh, name_en, industry, chain_role, is_anchor, parcel_code, zone_code,
@@ -150,19 +181,21 @@ def data_versions(conn: psycopg.Connection) -> tuple[tuple[str, int], ...]:
     return tuple((r["layer"], int(r["version"])) for r in cur.execute(VERSIONS_SQL))
 
 
-def load_map_data(conn: psycopg.Connection) -> MapData:
+def load_map_data(conn: psycopg.Connection, as_of: dt.date | None = None) -> MapData:
     """Read the small layers the investor map embeds.
 
     Parameters
     ----------
     conn : psycopg.Connection
+    as_of : date, optional
+        infrastructure and upgrades as of this date (default today in the park).
 
     Returns
     -------
     MapData
     """
     cur = conn.cursor(row_factory=dict_row)
-    p = {"digits": COORD_DIGITS, "tol": COUNTY_SIMPLIFY_DEG}
+    p = _params(as_of)
     county = _features(cur.execute(COUNTY_SQL, p).fetchall())
     zones = _features(cur.execute(ZONES_SQL, p).fetchall())
     infra = _features(cur.execute(INFRA_SQL, p).fetchall())
@@ -242,7 +275,12 @@ def _styled(fc: dict[str, Any], style: Any) -> dict[str, Any]:
     return fc
 
 
-def map_layer(conn: psycopg.Connection, name: str) -> dict[str, Any]:
+def _params(as_of: dt.date | None) -> dict[str, Any]:
+    return {"digits": COORD_DIGITS, "tol": COUNTY_SIMPLIFY_DEG, "as_of": as_of or park_today()}
+
+
+def map_layer(conn: psycopg.Connection, name: str,
+              as_of: dt.date | None = None) -> dict[str, Any]:
     """One data layer of the maps as GeoJSON (``terrain``: the overlay list).
 
     Parameters
@@ -250,6 +288,12 @@ def map_layer(conn: psycopg.Connection, name: str) -> dict[str, Any]:
     conn : psycopg.Connection
     name : str
         one of :data:`LAYERS`.
+    as_of : date, optional
+        the date the park is shown as of (default today in the park): ``infrastructure`` and
+        ``context`` hold what is in service then (``in_service`` true, status ``existing``;
+        a completed upgrade's works carry its ``upgrade_code``) plus register rows no pending
+        upgrade builds, in their recorded status; ``upgrades`` the upgrades not complete
+        then, with their ``status`` and ``overdue`` on that date. Other layers do not change.
 
     Returns
     -------
@@ -268,7 +312,7 @@ def map_layer(conn: psycopg.Connection, name: str) -> dict[str, Any]:
     if name not in LAYERS:
         raise NotFound(f"没有图层 {name[:40]!r} / no layer {name[:40]!r}")
     cur = conn.cursor(row_factory=dict_row)
-    p = {"digits": COORD_DIGITS, "tol": COUNTY_SIMPLIFY_DEG}
+    p = _params(as_of)
     if name == "terrain":
         return {"overlays": terrain_overlays(conn)}
     if name == "county":
@@ -373,13 +417,16 @@ class PageRegistry(MacroElement):
 
 
 def parcel_tile_options() -> str:
-    """VectorGrid options (JavaScript): style by status, interactive, feature id = code."""
+    """VectorGrid options (JavaScript): style by status, interactive, feature id = code, and
+    ``pgq``, the tile URL's query (``?as_of=`` while the page shows a date), which Leaflet's
+    URL template calls for every tile: the tiles asked for before ``PG.init`` carry it too."""
     return """{
         vectorTileLayerStyles: { parcels: function (p, z) { return PG.parcelStyle(p, z); } },
         interactive: true,
         getFeatureId: function (f) { return f.properties.code; },
         rendererFactory: L.canvas.tile,
         maxNativeZoom: 18, maxZoom: 20, minZoom: 10,
+        pgq: function () { return PG.tileQuery(); },
         pane: 'pgParcels',
         attribution: '卫辉市产业集聚区 ParkGIS'
     }"""
@@ -473,7 +520,7 @@ def _add_parcels(m: folium.Map, tiles_url: str, overlays: dict[str, Any]) -> Non
     # Parcels get a pane under the vector overlays (zIndex 400): roads, lines and boundaries are
     # drawn over the parcel fills, and clicks between those lines reach the parcel tiles.
     folium.map.CustomPane("pgParcels", z_index=350, pointer_events=True).add_to(m)
-    overlays["parcels"] = plugins.VectorGridProtobuf(tiles_url, span("layer.parcels"),
+    overlays["parcels"] = plugins.VectorGridProtobuf(tiles_url + "{pgq}", span("layer.parcels"),
                                                      parcel_tile_options())
     overlays["parcels"].add_to(m)
 

@@ -5,6 +5,9 @@
  *
  * State lives in S and is mirrored in the URL hash (the permalink):
  *   #map=z/lat/lng&lang=en&base=osm&off=upgrades,enterprises&sel=WH-A-012&cmp=A,B&f=<query>
+ *   &as_of=YYYY-MM-DD
+ * The park as of a date (``/?as_of=`` or ``#as_of=``): every request that depends on the date
+ * (parcel tiles, infrastructure and upgrades, sheet, compare, search) carries as_of.
  */
 (function () {
   'use strict';
@@ -12,7 +15,7 @@
   var S = {
     lang: 'zh', map: null, overlays: {}, bases: {}, cfg: {}, base: 'none', gcj: false,
     rows: [], selected: null, compare: [], filter: '', resultsLayer: null, selLayer: null,
-    restoring: false,
+    restoring: false, asOf: undefined, asOfBad: false,
   };
   var SERVICES = ['road', 'water', 'drainage', 'power', 'gas', 'heat', 'telecom', 'levelled'];
   var $ = function (sel, root) { return (root || document).querySelector(sel); };
@@ -87,6 +90,59 @@
       stroke: true, color: sel ? S.cfg.selected : '#ffffff', weight: sel ? 3 : (z >= 15 ? 1 : 0.5), opacity: 0.9,
     };
   };
+
+  // ---- as of a date ----------------------------------------------------------------------
+  // The date is read before PG.init: the parcel tiles are asked for as soon as Folium adds
+  // their layer, and their URL template calls PG.tileQuery. A date the API would refuse (not
+  // YYYY-MM-DD, not a calendar day, outside the range the banner carries) shows today.
+  function validDate(v) {
+    if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(v)) { return false; }
+    var d = new Date(v + 'T00:00:00Z');
+    if (isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== v) { return false; }
+    var el = document.getElementById('pg-asof');
+    var lo = el && el.getAttribute('data-min'), hi = el && el.getAttribute('data-max');
+    return (!lo || v >= lo) && (!hi || v <= hi);
+  }
+  function initAsOf() {
+    // the permalink's date wins over the query's: the hash is the page's latest state
+    var h = readHash(), q = new URLSearchParams(location.search);
+    var raw = h.as_of != null ? h.as_of : q.get('as_of');
+    S.asOf = raw && validDate(raw) ? raw : null;
+    S.asOfBad = !!raw && !S.asOf;
+  }
+  function asOf() { if (S.asOf === undefined) { initAsOf(); } return S.asOf; }
+  function asOfQuery(sep) { return asOf() ? sep + 'as_of=' + asOf() : ''; }
+  PG.tileQuery = function () { return asOfQuery('?'); };
+  PG.asOf = asOf;
+  function showAsOf() {
+    var el = $('#pg-asof');
+    if (!el) { return; }
+    var d = asOf();
+    el.classList.toggle('pg-asof-bad', !d && S.asOfBad);
+    $('#pg-asof-text').textContent = d ? '按 ' + d + ' 查看 / as of ' + d :
+      (S.asOfBad ? 'as_of 日期无效，显示今天 / as_of is not a valid date, showing today' : '');
+    $('#pg-asof-today').hidden = !d;
+    el.hidden = !d && !S.asOfBad;
+    document.body.setAttribute('data-pg-as-of', d || '');
+  }
+  function setAsOf(d) {
+    S.asOf = d && validDate(d) ? d : null;
+    S.asOfBad = false;
+    showAsOf();
+    // the query's date would come back on a reload: the hash alone keeps it from now on
+    var q = new URLSearchParams(location.search);
+    if (q.has('as_of')) {
+      q.delete('as_of');
+      var qs = q.toString();
+      history.replaceState(null, '', location.pathname + (qs ? '?' + qs : '') + location.hash);
+    }
+    saveHash();
+    S.overlays.parcels.redraw();
+    PG.layersLoaded = loadDatedLayers();
+    if (S.selected) { select(S.selected); }
+    if (S.searched) { runSearch(S.filter); }
+  }
+  PG.setAsOf = setAsOf;
 
   // ---- data layers: fetched as JSON, popups and tooltips built as DOM nodes ----------------
   // No stored value is ever part of the page's scripts or of an HTML string: names reach the
@@ -173,7 +229,7 @@
     });
   }
   function getLayer(name) {
-    return fetch(S.cfg.layers + name, { headers: { Accept: 'application/geo+json, application/json' } })
+    return fetch(S.cfg.layers + name + asOfQuery('?'), { headers: { Accept: 'application/geo+json, application/json' } })
       .then(function (r) {
         if (!r.ok) { throw new Error('layer ' + name + ': HTTP ' + r.status); }
         return r.json();
@@ -184,17 +240,26 @@
     if (S.gcj) { shiftLayer(layer, true); }
     group.addLayer(layer);
   }
-  function loadLayers(minimap) {
+  // Infrastructure and upgrades: the layers that change with the date shown.
+  function loadDatedLayers() {
     var O = S.overlays, jobs = [];
-    ['county', 'zones', 'upgrades'].forEach(function (k) {
-      if (O[k]) { jobs.push(getLayer(k).then(function (fc) { fill(O[k], geoLayer(fc, k)); })); }
-    });
+    ['river', 'roads_rail', 'utilities', 'upgrades'].forEach(function (g) { if (O[g]) { O[g].clearLayers(); } });
+    if (O.upgrades) {
+      jobs.push(getLayer('upgrades').then(function (fc) { fill(O.upgrades, geoLayer(fc, 'upgrades')); }));
+    }
     jobs.push(getLayer('infrastructure').then(function (fc) {
       ['river', 'roads_rail', 'utilities'].forEach(function (g) {
         var feats = fc.features.filter(function (f) { return f.properties._group === g; });
         fill(O[g], geoLayer({ type: 'FeatureCollection', features: feats }, 'infrastructure'));
       });
     }));
+    return Promise.all(jobs).then(function () { document.body.setAttribute('data-pg-layers-as-of', asOf() || ''); });
+  }
+  function loadLayers(minimap) {
+    var O = S.overlays, jobs = [loadDatedLayers()];
+    ['county', 'zones'].forEach(function (k) {
+      if (O[k]) { jobs.push(getLayer(k).then(function (fc) { fill(O[k], geoLayer(fc, k)); })); }
+    });
     if (O.enterprises) {
       jobs.push(getLayer('enterprises').then(function (fc) {
         var ms = fc.features.map(function (f) {
@@ -294,6 +359,7 @@
     if (S.selected) { parts.push('sel=' + encodeURIComponent(S.selected)); }
     if (S.compare.length) { parts.push('cmp=' + S.compare.map(encodeURIComponent).join(',')); }
     if (S.filter) { parts.push('f=' + encodeURIComponent(S.filter)); }
+    if (asOf()) { parts.push('as_of=' + asOf()); }
     history.replaceState(null, '', '#' + parts.join('&'));
   }
   function readHash() {
@@ -354,8 +420,9 @@
     S.filter = qs;
     var err = $('#pg-filter-error');
     err.hidden = true;
-    $('#pg-csv').href = '/api/parcels/available?' + (qs ? qs + '&' : '') + 'f=csv&limit=5000';
-    var url = '/api/parcels/available?' + (qs ? qs + '&' : '') + 'limit=1000';
+    var pre = '/api/parcels/available?' + (qs ? qs + '&' : '') + (asOf() ? 'as_of=' + asOf() + '&' : '');
+    $('#pg-csv').href = pre + 'f=csv&limit=5000';
+    var url = pre + 'limit=1000';
     $('#pg-count').textContent = '…';
     return fetch(url, { headers: { Accept: 'application/geo+json' } }).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
@@ -478,7 +545,7 @@
         }).join('') + '</ul>';
     }
     h += '<div class="pg-sheet-actions">' +
-      '<a class="btn btn-sm btn-outline-primary" id="pg-brief" target="_blank" href="' + esc(s.links.brief_pdf) + '"><i class="fa fa-file-pdf"></i> ' + t('ui.brief') + '</a>' +
+      '<a class="btn btn-sm btn-outline-primary" id="pg-brief" target="_blank" href="' + esc(s.links.brief_pdf + asOfQuery('?')) + '"><i class="fa fa-file-pdf"></i> ' + t('ui.brief') + '</a>' +
       '<button class="btn btn-sm btn-outline-secondary" id="pg-permalink" type="button"><i class="fa fa-link"></i> ' + t('ui.permalink') + '</button>' +
       '<button class="btn btn-sm btn-outline-secondary" id="pg-add-compare" type="button"><i class="fa fa-plus"></i> ' + t('ui.add_compare') + '</button>' +
       '<button class="btn btn-sm btn-warning" id="pg-ask" type="button"><i class="fa fa-envelope"></i> ' + t('ui.ask') + '</button>' +
@@ -494,7 +561,7 @@
     $('#pg-find').hidden = true;
     $('#pg-sheet').setAttribute('data-code', code);
     $('#pg-sheet-body').innerHTML = '<p class="text-muted">' + t('ui.loading') + '</p>';
-    return fetch('/api/parcels/' + encodeURIComponent(code) + '/sheet').then(function (r) {
+    return fetch('/api/parcels/' + encodeURIComponent(code) + '/sheet' + asOfQuery('?')).then(function (r) {
       return r.json().then(function (b) { return { ok: r.ok, body: b }; });
     }).then(function (res) {
       if (!res.ok) {
@@ -505,6 +572,7 @@
       S.sheet = s;
       $('#pg-sheet-body').innerHTML = sheetHtml(s);
       $('#pg-sheet').setAttribute('data-loaded', code);
+      $('#pg-sheet').setAttribute('data-as-of', s.as_of);
       if (vg && vg.setFeatureStyle) {
         var st = PG.parcelStyle({ status: s.parcel.status, code: code }, S.map.getZoom());
         try { vg.setFeatureStyle(code, st); } catch (e) { /* not on a loaded tile */ }
@@ -545,7 +613,7 @@
     body.innerHTML = '<p class="text-muted">' + t('ui.loading') + '</p>';
     bootstrap.Modal.getOrCreateInstance($('#pg-compare-modal')).show();
     Promise.all(S.compare.map(function (c) {
-      return fetch('/api/parcels/' + encodeURIComponent(c) + '/sheet').then(function (r) { return r.ok ? r.json() : null; });
+      return fetch('/api/parcels/' + encodeURIComponent(c) + '/sheet' + asOfQuery('?')).then(function (r) { return r.ok ? r.json() : null; });
     })).then(function (sheets) {
       sheets = sheets.filter(Boolean);
       if (!sheets.length) { body.innerHTML = '<p class="text-muted">' + t('ui.no_results') + '</p>'; return; }
@@ -808,6 +876,7 @@
       el.addEventListener('hidden.bs.modal', function () { el.removeAttribute('data-shown'); });
     });
     $('#pg-lang').addEventListener('click', function () { setLang(S.lang === 'zh' ? 'en' : 'zh'); });
+    $('#pg-asof-today').addEventListener('click', function (e) { e.preventDefault(); setAsOf(null); });
     wireSearch();
   }
 
@@ -839,6 +908,8 @@
 
   PG.init = function (o) {
     S.map = o.map; S.overlays = o.overlays; S.bases = o.bases; S.cfg = o.config;
+    asOf();
+    showAsOf();
     // Leaflet 1.8 dropped DomEvent.fakeStop, which VectorGrid 1.3's canvas renderer calls
     // on clicks; Leaflet 1.7 defined it as this one line.
     if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
