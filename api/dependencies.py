@@ -40,9 +40,22 @@ from parkgis.geo.crs import BBox, parse_bbox, resolve
 from parkgis.siting.search import parse_as_of
 
 __all__ = [
-    "PARCEL_ACTION", "PARCEL_CODE", "AppSettings", "BBoxQ", "Conn", "CurrentUser",
-    "OptionalUser", "Page", "ParcelCode", "RequireAdmin", "RequirePlanner", "Staff", "User",
-    "documented_query", "output_format", "paging",
+    "PARCEL_ACTION",
+    "PARCEL_CODE",
+    "AppSettings",
+    "BBoxQ",
+    "Conn",
+    "CurrentUser",
+    "OptionalUser",
+    "Page",
+    "ParcelCode",
+    "RequireAdmin",
+    "RequirePlanner",
+    "Staff",
+    "User",
+    "documented_query",
+    "output_format",
+    "paging",
 ]
 
 
@@ -56,9 +69,15 @@ Conn = Annotated[psycopg.Connection, Depends(unit_of_work, scope="function")]
 AppSettings = SettingsDep
 
 
-def _as_of(as_of: Annotated[str | None, Query(
-        description="按该日期在用的基础设施计算（YYYY-MM-DD，默认今天） / what is in service "
-                    "on this date (YYYY-MM-DD, default today)")] = None) -> dt.date | None:
+def _as_of(
+    as_of: Annotated[
+        str | None,
+        Query(
+            description="按该日期在用的基础设施计算（YYYY-MM-DD，默认今天） / what is in service "
+            "on this date (YYYY-MM-DD, default today)"
+        ),
+    ] = None,
+) -> dt.date | None:
     return parse_as_of(as_of) if as_of is not None else None
 
 
@@ -106,17 +125,23 @@ register_url_convertor("parcel_action", ParcelActionConvertor())
 #: Use in paths: ``f"/api/parcels/{PARCEL_CODE}/terrain"``.
 PARCEL_CODE = "{code:parcel_code}"
 PARCEL_ACTION = "{action:parcel_action}"
-ParcelCode = Annotated[str, Path(description="地块编号 / parcel code, e.g. WH-A-012",
-                                 max_length=64)]
+ParcelCode = Annotated[
+    str, Path(description="地块编号 / parcel code, e.g. WH-A-012", max_length=64)
+]
 
 
 # -- bbox ---------------------------------------------------------------------------------------
 
+
 def bbox_query(
-    bbox: Annotated[str | None, Query(
-        description="minX,minY,maxX,maxY in bbox-crs axis order (CRS84: lon,lat) / 范围")] = None,
-    bbox_crs: Annotated[str | None, Query(
-        alias="bbox-crs", description="bbox 的坐标参考系 / CRS of bbox (default CRS84)")] = None,
+    bbox: Annotated[
+        str | None,
+        Query(description="minX,minY,maxX,maxY in bbox-crs axis order (CRS84: lon,lat) / 范围"),
+    ] = None,
+    bbox_crs: Annotated[
+        str | None,
+        Query(alias="bbox-crs", description="bbox 的坐标参考系 / CRS of bbox (default CRS84)"),
+    ] = None,
 ) -> BBox | None:
     crs = resolve(bbox_crs, "bbox-crs")  # refuse nonsense even without a bbox
     return parse_bbox(bbox, crs) if bbox is not None else None
@@ -126,6 +151,7 @@ BBoxQ = Annotated[BBox | None, Depends(bbox_query)]
 
 
 # -- output format ------------------------------------------------------------------------------
+
 
 def _accepted(header: str) -> list[str]:
     """Media types of an Accept header, most wanted first (q=0 dropped)."""
@@ -157,8 +183,9 @@ def output_format(formats: Mapping[str, str], default: str) -> Callable[..., str
             raise InvalidInput("参数 f 只能给一次 / f given more than once", param="f")
         if f is not None:
             if f not in formats:
-                raise InvalidInput(f"不支持的格式 {f!r} / unknown format {f!r}; one of {names}",
-                                   param="f")
+                raise InvalidInput(
+                    f"不支持的格式 {f!r} / unknown format {f!r}; one of {names}", param="f"
+                )
             return f
         by_type = {m.split(";")[0].strip().lower(): n for n, m in formats.items()}
         for media in _accepted(request.headers.get("accept", "")):
@@ -171,8 +198,10 @@ def output_format(formats: Mapping[str, str], default: str) -> Callable[..., str
 
 # -- a core's own parameter table --------------------------------------------------------------
 
-def documented_query(table: Mapping[str, str],
-                     skip: Collection[str] = ()) -> Callable[..., list[tuple[str, str]]]:
+
+def documented_query(
+    table: Mapping[str, str], skip: Collection[str] = ()
+) -> Callable[..., list[tuple[str, str]]]:
     """A dependency handing over the raw ``(name, value)`` pairs of the query string, for a core
     that parses its own open-ended parameters (repeatable, comma lists, unknown names refused),
     while OpenAPI lists each name of the core's ``table`` (name -> description) as a query
@@ -181,19 +210,27 @@ def documented_query(table: Mapping[str, str],
     def dependency(request: Request, **_declared: Any) -> list[tuple[str, str]]:
         return request.query_params.multi_items()
 
-    params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                annotation=Request)]
+    params = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
+    ]
     # Declared under neutral names with the real name as alias: "max-dist" or "as_of" need
     # not be identifiers, and the values are read from the request, not from these.
-    params += [inspect.Parameter(f"param_{i}", inspect.Parameter.KEYWORD_ONLY, default=None,
-                                 annotation=Annotated[list[str] | None,
-                                                      Query(alias=name, description=desc)])
-               for i, (name, desc) in enumerate(table.items()) if name not in skip]
+    params += [
+        inspect.Parameter(
+            f"param_{i}",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[list[str] | None, Query(alias=name, description=desc)],
+        )
+        for i, (name, desc) in enumerate(table.items())
+        if name not in skip
+    ]
     dependency.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return dependency
 
 
 # -- paging -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Page:
@@ -205,10 +242,12 @@ def paging(default: int, maximum: int) -> Callable[..., Page]:
     """A dependency for ``limit`` (1..maximum, ``default``) and ``offset`` (≥ 0)."""
 
     def dependency(
-        limit: Annotated[int, Query(ge=1, le=maximum,
-                                    description=f"最多返回条数 / at most (≤ {maximum})")] = default,
-        offset: Annotated[int, Query(ge=0, le=10_000_000,
-                                     description="跳过条数 / skip this many")] = 0,
+        limit: Annotated[
+            int, Query(ge=1, le=maximum, description=f"最多返回条数 / at most (≤ {maximum})")
+        ] = default,
+        offset: Annotated[
+            int, Query(ge=0, le=10_000_000, description="跳过条数 / skip this many")
+        ] = 0,
     ) -> Page:
         return Page(limit, offset)
 
@@ -216,6 +255,7 @@ def paging(default: int, maximum: int) -> Callable[..., Page]:
 
 
 # -- the caller ---------------------------------------------------------------------------------
+
 
 def is_staff(user: OptionalUser) -> bool:
     """Whether the caller may see confidential figures (planner or admin)."""

@@ -29,9 +29,17 @@ from parkgis.settings import Settings
 # Route classes for statement_timeout: the planner's work (reviews, uploads, pipeline,
 # parcel actions) may legitimately run long; everything else is a public read and gets the
 # short session default set on every pooled connection.
-PLANNER_PREFIXES = ("/api/planner", "/api/pipeline", "/api/review", "/api/indicators",
-                    "/api/users", "/api/inquiries", "/api/layers", "/api/projects",
-                    "/api/parcels/merge")
+PLANNER_PREFIXES = (
+    "/api/planner",
+    "/api/pipeline",
+    "/api/review",
+    "/api/indicators",
+    "/api/users",
+    "/api/inquiries",
+    "/api/layers",
+    "/api/projects",
+    "/api/parcels/merge",
+)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -51,8 +59,11 @@ def is_replica_read(request: Request) -> bool:
     if request.method not in ("GET", "HEAD") or getattr(request.state, "replica_failed", False):
         return False
     path = request.url.path
-    return path == "/" or path.startswith(REPLICA_READ_PREFIXES) or (
-        path.startswith("/api/parcels/") and path.endswith("/sheet"))
+    return (
+        path == "/"
+        or path.startswith(REPLICA_READ_PREFIXES)
+        or (path.startswith("/api/parcels/") and path.endswith("/sheet"))
+    )
 
 
 def caller_of(request: Request) -> str | None:
@@ -124,8 +135,7 @@ def sync_conn(request: Request) -> Iterator[psycopg.Connection]:
                 return
     # A write by a signed-in caller: their reads go to the primary until it is committed,
     # then to replicas that have replayed its LSN.
-    writer = caller_of(request) if router is not None and request.method in WRITE_METHODS \
-        else None
+    writer = caller_of(request) if router is not None and request.method in WRITE_METHODS else None
     before = router.required_lsn(writer) if router is not None and writer else 0
     try:
         with state.sync_pool.connection(timeout=timeout) as conn:
@@ -174,8 +184,11 @@ class ReplicaFallback:
         async def guarded(message: Message) -> None:
             if held:
                 return  # the failed attempt's body
-            if message["type"] == "http.response.start" and message["status"] >= 500 \
-                    and state.get("replica_failed"):
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] >= 500
+                and state.get("replica_failed")
+            ):
                 held.append(message)
                 return
             await send(message)

@@ -53,21 +53,32 @@ TITLES = {
     503: ("服务暂不可用", "Service unavailable"),
 }
 
-UNAVAILABLE_DETAIL = ("数据库暂不可用或繁忙，请稍后重试 / the database is unavailable or busy, "
-                      "please retry shortly")
+UNAVAILABLE_DETAIL = (
+    "数据库暂不可用或繁忙，请稍后重试 / the database is unavailable or busy, please retry shortly"
+)
 
 
 def unavailable(request: Request | None, retry_after_s: int) -> JSONResponse:
     """The 503 every database outage, pool exhaustion or statement timeout answers."""
-    return problem(503, UNAVAILABLE_DETAIL, request,
-                   headers={"Retry-After": str(max(1, int(retry_after_s)))})
+    return problem(
+        503, UNAVAILABLE_DETAIL, request, headers={"Retry-After": str(max(1, int(retry_after_s)))}
+    )
 
 
-def problem(status: int, detail: str, request: Request | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    request: Request | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     zh, en = TITLES.get(status, ("错误", "Error"))
-    body: dict[str, Any] = {"type": "about:blank", "title": f"{zh} / {en}", "status": status,
-                            "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": f"{zh} / {en}",
+        "status": status,
+        "detail": detail,
+    }
     if request is not None:
         body["instance"] = str(request.url.path)
     body.update({k: v for k, v in extra.items() if v is not None})
@@ -82,14 +93,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errs = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
-        ]
+        errs = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         first = errs[0] if errs else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
         # pydantic speaks English only: the reader gets the Chinese sentence first.
-        return problem(400, f"请求参数无效 / invalid request: {where}: {first['msg']}",
-                       request, errors=errs)
+        return problem(
+            400, f"请求参数无效 / invalid request: {where}: {first['msg']}", request, errors=errs
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -106,12 +116,15 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, psycopg.DataError) and exc.sqlstate is None and "NUL" in str(exc):
             # Refused by psycopg before the query was sent: a NUL character in a value from
             # the request (PostgreSQL text cannot hold one). Nothing reached the database.
-            return problem(422, "文本不能包含 NUL 字符 (\\u0000) / text may not contain the NUL "
-                                "character (\\u0000)", request)
+            return problem(
+                422,
+                "文本不能包含 NUL 字符 (\\u0000) / text may not contain the NUL "
+                "character (\\u0000)",
+                request,
+            )
         if status is None and is_unavailable(exc):
             # Nothing of the message goes out: it may name the server's socket path.
-            log.warning("database unavailable on %s: %s", request.url.path,
-                        type(exc).__name__)
+            log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
             return unavailable(request, request.app.state.settings.db_retry_after_s)
         if status is None and (exc.sqlstate or "").startswith("22"):
             status = 422  # data_exception: a value out of range or malformed for its column

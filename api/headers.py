@@ -77,7 +77,8 @@ class SecurityHeaders:
                 body = b"".join(chunks)
                 headers = MutableHeaders(scope=start)
                 headers["content-security-policy"] = self._policy(
-                    body, scope.get("path", ""), headers.get("etag"))
+                    body, scope.get("path", ""), headers.get("etag")
+                )
                 await send(start)
                 await send({"type": "http.response.body", "body": body, "more_body": False})
                 return

@@ -39,16 +39,29 @@ def limit_for(path: str, settings: Settings) -> int:
 
 def _problem(status: int, detail: str, path: str, **extra: Any) -> tuple[dict[str, Any], bytes]:
     titles = {413: "请求体过大 / Content too large", 400: "请求无效 / Bad request"}
-    body = {"type": "about:blank", "title": titles[status], "status": status, "detail": detail,
-            "instance": path, **extra}
-    start = {"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", PROBLEM.encode()), (b"connection", b"close")]}
+    body = {
+        "type": "about:blank",
+        "title": titles[status],
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        **extra,
+    }
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", PROBLEM.encode()), (b"connection", b"close")],
+    }
     return start, json.dumps(body, ensure_ascii=False).encode()
 
 
 def _too_large(limit: int, path: str) -> tuple[dict[str, Any], bytes]:
-    return _problem(413, f"请求体超过 {limit} 字节 / the request body is over the limit of "
-                         f"{limit} bytes", path, limit_bytes=limit)
+    return _problem(
+        413,
+        f"请求体超过 {limit} 字节 / the request body is over the limit of {limit} bytes",
+        path,
+        limit_bytes=limit,
+    )
 
 
 class BodyLimit:

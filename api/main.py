@@ -67,8 +67,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 async with AsyncExitStack() as stack:
                     # Read replicas (PARKGIS_DATABASE_REPLICA_URLS): public reads only.
                     router = ReplicaRouter.from_settings(settings)
-                    app.state.replicas = router and await stack.enter_async_context(
-                        router.open())
+                    app.state.replicas = router and await stack.enter_async_context(router.open())
                     # The park's clock runs here so a plain `make demo` needs no cron; the
                     # advisory lock inside makes extra workers harmless.
                     clock_task = None
@@ -104,10 +103,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/ogc/api", title=f"{app.title} — API",
+            openapi_url=app.openapi_url or "/ogc/api",
+            title=f"{app.title} — API",
             swagger_js_url="/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui-dist/swagger-ui.css",
-            swagger_favicon_url="/static/img/favicon.svg")
+            swagger_favicon_url="/static/img/favicon.svg",
+        )
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json() -> JSONResponse:

@@ -17,11 +17,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from parkgis.publish.maps import assets
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-templates = Environment(loader=FileSystemLoader(WEB_DIR / "templates"),
-                        autoescape=select_autoescape(["html"]))
+templates = Environment(
+    loader=FileSystemLoader(WEB_DIR / "templates"), autoescape=select_autoescape(["html"])
+)
 
-HEAD = ('<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<link rel="icon" type="image/svg+xml" href="/static/img/favicon.svg">')
+HEAD = (
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+    '<link rel="icon" type="image/svg+xml" href="/static/img/favicon.svg">'
+)
 
 
 def asset_version(own_assets: Sequence[str]) -> str:
@@ -57,8 +60,7 @@ class PageCache:
         self._lock = threading.Lock()
         self._size = size
 
-    def get_or_build(self, key: Hashable,
-                     build: Callable[[], tuple[str, str]]) -> tuple[str, str]:
+    def get_or_build(self, key: Hashable, build: Callable[[], tuple[str, str]]) -> tuple[str, str]:
         with self._lock:
             hit = self._pages.get(key)
         if hit:

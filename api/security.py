@@ -40,20 +40,32 @@ from fastapi.security import OAuth2PasswordBearer
 from parkgis.auth import ROLES, User, account_state, decode_token
 from parkgis.errors import Forbidden, Unauthorized
 
-__all__ = ["ClientAddress", "CurrentUser", "OptionalUser", "RequireAdmin", "RequirePlanner", "User",
-           "client_ip", "oauth2_scheme", "require_roles"]
+__all__ = [
+    "ClientAddress",
+    "CurrentUser",
+    "OptionalUser",
+    "RequireAdmin",
+    "RequirePlanner",
+    "User",
+    "client_ip",
+    "oauth2_scheme",
+    "require_roles",
+]
 
 TOKEN_URL = "/api/auth/token"
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False,
-                                     scheme_name="ParkGIS bearer token")
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl=TOKEN_URL, auto_error=False, scheme_name="ParkGIS bearer token"
+)
+
 
 def _unauthorized(message: str, error: str | None = None) -> Unauthorized:
     challenge = f'Bearer error="{error}"' if error else "Bearer"
     return Unauthorized(message, headers={"WWW-Authenticate": challenge})
 
 
-async def optional_user(request: Request,
-                        token: Annotated[str | None, Depends(oauth2_scheme)]) -> User | None:
+async def optional_user(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User | None:
     """The caller's account, or None without an ``Authorization: Bearer`` header."""
     if not token:
         return None
@@ -61,8 +73,9 @@ async def optional_user(request: Request,
     async with request.app.state.pool.connection() as conn:
         row = await account_state(conn, claims["sub"])
     if row is None or not row["active"]:
-        raise _unauthorized("账户不存在或已停用 / the account is unknown or deactivated",
-                            "invalid_token")
+        raise _unauthorized(
+            "账户不存在或已停用 / the account is unknown or deactivated", "invalid_token"
+        )
     return User(claims["sub"], row["role"])
 
 
@@ -81,8 +94,10 @@ def require_roles(*roles: str) -> Callable[..., Awaitable[User]]:
 
     async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
         if user.role not in roles:
-            raise Forbidden(f"此操作需要角色 {' / '.join(roles)}，当前为 {user.role} / "
-                            f"this needs role {' or '.join(roles)}; you are {user.role}")
+            raise Forbidden(
+                f"此操作需要角色 {' / '.join(roles)}，当前为 {user.role} / "
+                f"this needs role {' or '.join(roles)}; you are {user.role}"
+            )
         return user
 
     dependency.__name__ = f"require_{'_or_'.join(roles)}"
@@ -95,14 +110,17 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 @lru_cache(maxsize=16)
 def trusted_networks(setting: str) -> tuple[Network, ...]:
     """``settings.trusted_proxies`` ("10.0.0.2, 192.168.0.0/24") as networks."""
-    return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                 for part in setting.split(",") if part.strip())
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False)
+        for part in setting.split(",")
+        if part.strip()
+    )
 
 
 def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     value = value.strip().strip('"')
     if value.startswith("[") and "]" in value:  # "[2001:db8::1]:4711"
-        value = value[1:value.index("]")]
+        value = value[1 : value.index("]")]
     elif value.count(":") == 1:  # "192.0.2.1:4711"
         value = value.split(":")[0]
     try:
@@ -111,8 +129,7 @@ def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
         return None
 
 
-def client_ip(peer: str | None, forwarded_for: Iterable[str],
-              trusted: tuple[Network, ...]) -> str:
+def client_ip(peer: str | None, forwarded_for: Iterable[str], trusted: tuple[Network, ...]) -> str:
     """The client's address from the TCP ``peer`` and the ``X-Forwarded-For`` header values.
 
     Only a trusted peer's header is read, right to left, past the trusted proxies; an entry

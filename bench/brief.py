@@ -64,8 +64,10 @@ def line(label: str, seconds: float, budget: float | None) -> None:
     if budget is None:
         print(f"  {label:<34} {seconds:7.2f} s")
     else:
-        print(f"  {label:<34} {seconds:7.2f} s   budget {budget:5.1f} s   "
-              f"ratio {seconds / budget:5.2f}  {'ok' if seconds <= budget else 'OVER'}")
+        print(
+            f"  {label:<34} {seconds:7.2f} s   budget {budget:5.1f} s   "
+            f"ratio {seconds / budget:5.2f}  {'ok' if seconds <= budget else 'OVER'}"
+        )
 
 
 def main() -> None:
@@ -80,14 +82,20 @@ def main() -> None:
     setup_fonts()
     print(f"font set-up (first run builds the subset cache): {time.perf_counter() - t:.2f} s")
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        codes = [r["code"] for r in conn.execute(
-            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code")]
+        codes = [
+            r["code"]
+            for r in conn.execute(
+                "SELECT code FROM parcels WHERE status = 'available' ORDER BY code"
+            )
+        ]
         code = codes[0]
         brief_pdf(conn, code)  # warm-up: imports, font registration
         print(f"one brief ({code}), {args.runs} runs:")
-        for label, fn in (("PDF (gather + layout + embed)", lambda: brief_pdf(conn, code)),
-                          ("PNG 300 dpi", lambda: brief_png(conn, code)),
-                          ("HTML (assets inlined)", lambda: brief_html(conn, code))):
+        for label, fn in (
+            ("PDF (gather + layout + embed)", lambda: brief_pdf(conn, code)),
+            ("PNG 300 dpi", lambda: brief_png(conn, code)),
+            ("HTML (assets inlined)", lambda: brief_html(conn, code)),
+        ):
             ts = timed(fn, args.runs)
             line(f"{label} median", statistics.median(ts), ONE_BUDGET_S)
             line(f"{label} max", max(ts), None)
@@ -95,8 +103,7 @@ def main() -> None:
     t = time.perf_counter()
     pdf, got = build_deck(url, codes=deck, workers=args.workers)
     wall = time.perf_counter() - t
-    print(f"deck of {len(got)} parcels + cover, {args.workers} workers "
-          f"({len(pdf) / 1e6:.1f} MB):")
+    print(f"deck of {len(got)} parcels + cover, {args.workers} workers ({len(pdf) / 1e6:.1f} MB):")
     line("wall time", wall, DECK_BUDGET_S)
     line("per page", wall / (len(got) + 1), None)
 

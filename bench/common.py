@@ -36,8 +36,9 @@ def bench_url(create: bool = True) -> str:
     srv = server_url()
     if create:
         with psycopg.connect(make_conninfo(srv, dbname="postgres"), autocommit=True) as c:
-            if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                             (BENCH_DB,)).fetchone():
+            if not c.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)
+            ).fetchone():
                 c.execute(f'CREATE DATABASE "{BENCH_DB}"')
     url = make_conninfo(srv, dbname=BENCH_DB)
     if create:
@@ -87,8 +88,14 @@ def serve(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[subproces
     port = urlsplit(probe).port
     (ROOT / ".parkgis").mkdir(exist_ok=True)
     log = open(ROOT / ".parkgis" / f"bench-{Path(cmd[0]).name}-{os.getpid()}-{port}.log", "w")
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=log,
-                            cwd=str(ROOT), start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=log,
+        cwd=str(ROOT),
+        start_new_session=True,
+    )
     try:
         wait_http(probe)
         yield proc
@@ -113,11 +120,18 @@ def pct(values: list[float], p: float) -> float:
 
 def summary(label: str, latencies_s: list[float], wall_s: float) -> dict[str, float]:
     """req/s, p50 and p95 in ms of one run."""
-    out = {"n": len(latencies_s), "rps": len(latencies_s) / wall_s if wall_s else 0.0,
-           "p50_ms": pct(latencies_s, 50) * 1000, "p95_ms": pct(latencies_s, 95) * 1000,
-           "mean_ms": statistics.fmean(latencies_s) * 1000 if latencies_s else 0.0}
-    print(f"{label:<34} n={out['n']:>5}  {out['rps']:>8.1f} req/s  p50 {out['p50_ms']:7.2f} ms"
-          f"  p95 {out['p95_ms']:7.2f} ms", flush=True)
+    out = {
+        "n": len(latencies_s),
+        "rps": len(latencies_s) / wall_s if wall_s else 0.0,
+        "p50_ms": pct(latencies_s, 50) * 1000,
+        "p95_ms": pct(latencies_s, 95) * 1000,
+        "mean_ms": statistics.fmean(latencies_s) * 1000 if latencies_s else 0.0,
+    }
+    print(
+        f"{label:<34} n={out['n']:>5}  {out['rps']:>8.1f} req/s  p50 {out['p50_ms']:7.2f} ms"
+        f"  p95 {out['p95_ms']:7.2f} ms",
+        flush=True,
+    )
     return out
 
 
@@ -134,8 +148,9 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU ({cpu}), {mem:.0f} GiB RAM, {platform.platform()}"
 
 
-async def http_load(urls: list[str], concurrency: int,
-                    headers: dict[str, str] | None = None) -> tuple[list[float], float, dict]:
+async def http_load(
+    urls: list[str], concurrency: int, headers: dict[str, str] | None = None
+) -> tuple[list[float], float, dict]:
     """GET every URL once with ``concurrency`` clients; returns latencies, wall time, statuses."""
     import asyncio
 
@@ -146,6 +161,7 @@ async def http_load(urls: list[str], concurrency: int,
     queue = list(reversed(urls))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as client:
+
         async def worker() -> None:
             while queue:
                 u = queue.pop()
@@ -170,8 +186,9 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def wrk_load(label: str, urls: list[str], duration_s: float = 10, threads: int = 2,
-             connections: int = 8) -> dict[str, float]:
+def wrk_load(
+    label: str, urls: list[str], duration_s: float = 10, threads: int = 2, connections: int = 8
+) -> dict[str, float]:
     """Load ``urls`` (one host) with wrk for ``duration_s``, cycling through them.
 
     wrk (Debian package ``wrk``) is a C load generator: on a 2-core machine shared by client
@@ -193,21 +210,45 @@ def wrk_load(label: str, urls: list[str], duration_s: float = 10, threads: int =
         fh.write("\n".join(paths) + "\n")
         listing = fh.name
     try:
-        cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s",
-               "--timeout", "30s", "-s", str(WRK_SCRIPT), base + "/"]
-        out = subprocess.run(cmd, env={**os.environ, "WRK_PATHS": listing}, check=True,
-                             capture_output=True, text=True,
-                             timeout=duration_s + 60).stdout
+        cmd = [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration_s:g}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(WRK_SCRIPT),
+            base + "/",
+        ]
+        out = subprocess.run(
+            cmd,
+            env={**os.environ, "WRK_PATHS": listing},
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=duration_s + 60,
+        ).stdout
     finally:
         os.unlink(listing)
     line = next(ln for ln in out.splitlines() if ln.startswith("WRKRESULT"))
     f = {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
-    res = {"n": f["requests"], "rps": f["requests"] / (f["duration_us"] / 1e6),
-           "p50_ms": f["p50_us"] / 1000, "p95_ms": f["p95_us"] / 1000,
-           "mean_ms": f["mean_us"] / 1000}
+    res = {
+        "n": f["requests"],
+        "rps": f["requests"] / (f["duration_us"] / 1e6),
+        "p50_ms": f["p50_us"] / 1000,
+        "p95_ms": f["p95_us"] / 1000,
+        "mean_ms": f["mean_us"] / 1000,
+    }
     errs = int(f["errors_connect"] + f["errors_read"] + f["errors_timeout"] + f["errors_status"])
-    print(f"{label:<34} n={int(res['n']):>6}  {res['rps']:>8.1f} req/s  p50 {res['p50_ms']:7.2f} "
-          f"ms  p95 {res['p95_ms']:7.2f} ms  [wrk {duration_s:g}s, {connections} conns"
-          f"{f', {errs} errors' if errs else ''}]", flush=True)
+    print(
+        f"{label:<34} n={int(res['n']):>6}  {res['rps']:>8.1f} req/s  p50 {res['p50_ms']:7.2f} "
+        f"ms  p95 {res['p95_ms']:7.2f} ms  [wrk {duration_s:g}s, {connections} conns"
+        f"{f', {errs} errors' if errs else ''}]",
+        flush=True,
+    )
     res["errors"] = errs
     return res

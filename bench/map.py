@@ -55,16 +55,29 @@ def load_sample(url: str) -> None:
 
 
 def load_synth(url: str, n: int) -> None:
-    subprocess.run([PY, str(ROOT / "bench" / "synth.py"), "--parcels", str(n),
-                    "--per-park", str(-(-n // 4)), "--url", url], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            PY,
+            str(ROOT / "bench" / "synth.py"),
+            "--parcels",
+            str(n),
+            "--per-park",
+            str(-(-n // 4)),
+            "--url",
+            url,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def serve(url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    code = ("import uvicorn; from api.main import create_app; "
-            f"uvicorn.run(create_app(database_url={url!r}), host='127.0.0.1', port={port}, "
-            "log_level='warning')")
+    code = (
+        "import uvicorn; from api.main import create_app; "
+        f"uvicorn.run(create_app(database_url={url!r}), host='127.0.0.1', port={port}, "
+        "log_level='warning')"
+    )
     proc = subprocess.Popen([PY, "-c", code], cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/healthz")
@@ -90,7 +103,8 @@ def park_view(url: str) -> str:
     with psycopg.connect(url) as conn:
         lon, lat = conn.execute(
             "SELECT ST_X(c), ST_Y(c) FROM (SELECT zone_code, ST_Centroid(ST_Collect(geom)) c, "
-            "count(*) n FROM parcels GROUP BY zone_code) s ORDER BY n DESC LIMIT 1").fetchone()
+            "count(*) n FROM parcels GROUP BY zone_code) s ORDER BY n DESC LIMIT 1"
+        ).fetchone()
     return f"#map=15/{lat:.5f}/{lon:.5f}"
 
 
@@ -108,8 +122,12 @@ def first_draw(base: str, hash_: str, runs: int) -> list[tuple[float, float]]:
             driver.get("about:blank")
             driver.get(base + "/" + hash_)
             wait_for(driver, "window.PG && PG.allTilesAt", timeout=120)
-            out.append((driver.execute_script("return PG.firstTileAt"),
-                        driver.execute_script("return PG.allTilesAt")))
+            out.append(
+                (
+                    driver.execute_script("return PG.firstTileAt"),
+                    driver.execute_script("return PG.allTilesAt"),
+                )
+            )
     finally:
         driver.quit()
         shutil.rmtree(user_dir, ignore_errors=True)
@@ -132,8 +150,11 @@ def main() -> None:
         with psycopg.connect(url) as conn:
             count = conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
             parks = conn.execute("SELECT count(*) FROM zones").fetchone()[0]
-        print(f"{label}: {count:,} parcels, {parks} parks (loaded in "
-              f"{time.perf_counter() - t0:.1f} s)", flush=True)
+        print(
+            f"{label}: {count:,} parcels, {parks} parks (loaded in "
+            f"{time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
         proc, base = serve(url)
         try:
             w = page_weight(base)
@@ -144,30 +165,43 @@ def main() -> None:
         rows.append((label, count, parks, w, draws))
 
     print("\nPage weight (bytes; page = HTML + own JS/CSS, vendored libraries apart)")
-    print(f"{'data set':<16}{'parcels':>10}{'parks':>7}{'HTML':>10}{'own JS/CSS':>12}"
-          f"{'page':>10}{'vendor':>11}")
+    print(
+        f"{'data set':<16}{'parcels':>10}{'parks':>7}{'HTML':>10}{'own JS/CSS':>12}"
+        f"{'page':>10}{'vendor':>11}"
+    )
     for label, count, parks, w, _d in rows:
-        print(f"{label:<16}{count:>10,}{parks:>7}{w['html']:>10,}{w['own_assets']:>12,}"
-              f"{w['page']:>10,}{w['vendor']:>11,}")
+        print(
+            f"{label:<16}{count:>10,}{parks:>7}{w['html']:>10,}{w['own_assets']:>12,}"
+            f"{w['page']:>10,}{w['vendor']:>11,}"
+        )
     base_page = rows[0][3]["page"]
     for label, _count, _p, w, _d in rows[1:]:
-        print(f"  {label}: page / sample page = {w['page'] / base_page:.2f}; "
-              f"{'OK' if w['page'] <= LIMIT_BYTES else 'OVER'} against 500 KB")
+        print(
+            f"  {label}: page / sample page = {w['page'] / base_page:.2f}; "
+            f"{'OK' if w['page'] <= LIMIT_BYTES else 'OVER'} against 500 KB"
+        )
     if len(rows) > 2:
         a, b = rows[1], rows[-1]
-        print(f"  parcels x{b[1] / a[1]:.1f} -> page x{b[3]['page'] / a[3]['page']:.3f} "
-              f"(same number of parks)")
+        print(
+            f"  parcels x{b[1] / a[1]:.1f} -> page x{b[3]['page'] / a[3]['page']:.3f} "
+            f"(same number of parks)"
+        )
     if not args.skip_browser:
         print("\nTime to parcels drawn, headless chromium, zoom 15 on the largest park (ms)")
-        print(f"{'data set':<16}{'first tile (cold)':>18}{'first tile p50':>16}"
-              f"{'all tiles (cold)':>18}{'all tiles p50':>15}")
+        print(
+            f"{'data set':<16}{'first tile (cold)':>18}{'first tile p50':>16}"
+            f"{'all tiles (cold)':>18}{'all tiles p50':>15}"
+        )
         for label, _c, _p, _w, d in rows:
             warm = d[1:] or d
-            print(f"{label:<16}{d[0][0]:>18.0f}{statistics.median(x[0] for x in warm):>16.0f}"
-                  f"{d[0][1]:>18.0f}{statistics.median(x[1] for x in warm):>15.0f}")
+            print(
+                f"{label:<16}{d[0][0]:>18.0f}{statistics.median(x[0] for x in warm):>16.0f}"
+                f"{d[0][1]:>18.0f}{statistics.median(x[1] for x in warm):>15.0f}"
+            )
         s, big = rows[0][4], rows[-1][4]
-        ratio = (statistics.median(x[0] for x in big[1:] or big)
-                 / statistics.median(x[0] for x in s[1:] or s))
+        ratio = statistics.median(x[0] for x in big[1:] or big) / statistics.median(
+            x[0] for x in s[1:] or s
+        )
         print(f"  first parcels, {rows[-1][0]} / sample: {ratio:.2f}")
 
 

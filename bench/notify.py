@@ -20,8 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from parkgis.publish.tiles import VERSION_RECHECK_S, VersionReader, VersionWatch
 
-BUMP_SQL = ("UPDATE data_versions SET version = version + 1 WHERE layer = 'boundaries' "
-            "RETURNING version")
+BUMP_SQL = (
+    "UPDATE data_versions SET version = version + 1 WHERE layer = 'boundaries' RETURNING version"
+)
 
 
 async def run(url: str, edits: int) -> list[float]:
@@ -55,9 +56,11 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {machine()}")
     lat = asyncio.run(run(bench_url(create=False), args.edits))
-    print(f"commit -> version known to the worker: p50 {pct(lat, 50) * 1000:.2f} ms, "
-          f"p95 {pct(lat, 95) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms "
-          f"({len(lat)} edits); bound VERSION_RECHECK_S = {VERSION_RECHECK_S * 1000:.0f} ms")
+    print(
+        f"commit -> version known to the worker: p50 {pct(lat, 50) * 1000:.2f} ms, "
+        f"p95 {pct(lat, 95) * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms "
+        f"({len(lat)} edits); bound VERSION_RECHECK_S = {VERSION_RECHECK_S * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -65,13 +65,20 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--skip-http", action="store_true")
-    ap.add_argument("--search-connections", default="1,8",
-                    help="wrk connection counts for the HTTP search, comma-separated")
-    ap.add_argument("--skip-items", action="store_true",
-                    help="skip OGC items with a bbox (ours and tipg)")
-    ap.add_argument("--client", choices=("wrk", "python"),
-                    default="wrk" if have_wrk() else "python",
-                    help="HTTP load generator: wrk (apt package wrk) or the Python httpx client")
+    ap.add_argument(
+        "--search-connections",
+        default="1,8",
+        help="wrk connection counts for the HTTP search, comma-separated",
+    )
+    ap.add_argument(
+        "--skip-items", action="store_true", help="skip OGC items with a bbox (ours and tipg)"
+    )
+    ap.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk" if have_wrk() else "python",
+        help="HTTP load generator: wrk (apt package wrk) or the Python httpx client",
+    )
     ap.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     ap.add_argument("--repeat", type=int, default=2, help="HTTP runs per measurement (best kept)")
     args = ap.parse_args()
@@ -109,19 +116,22 @@ def main() -> None:
         for k, v in per_shape.items():
             summary(f"  {k}"[:34], v, sum(v))
         print(f"p95 target ≤ 150 ms: {'met' if res['p95_ms'] <= 150 else 'NOT met'}")
-        for items in ([("max_rail_m", "1000"), ("landuse", "1001")],
-                      [("max_water_m", "1000"), ("max_gas_m", "1000"), ("min_mu", "30")],
-                      [("near_role", "can_making"), ("near_role_m", "1500"),
-                       ("sort", "dist_role")],
-                      [("max_rail_m", "200")],
-                      [("sort", "-area_mu"), ("status", "available")]):
+        for items in (
+            [("max_rail_m", "1000"), ("landuse", "1001")],
+            [("max_water_m", "1000"), ("max_gas_m", "1000"), ("min_mu", "30")],
+            [("near_role", "can_making"), ("near_role_m", "1500"), ("sort", "dist_role")],
+            [("max_rail_m", "200")],
+            [("sort", "-area_mu"), ("status", "available")],
+        ):
             print(f"\nEXPLAIN {items}:")
             print(explain(conn, AvailabilityQuery.from_params(items)))
         bbs = []
         for _ in range(args.bboxes):
-            r = conn.execute("SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 "
-                             "FROM (SELECT ST_Envelope(geom) e FROM zones WHERE code = %s) s",
-                             (rnd.choice(zones),)).fetchone()
+            r = conn.execute(
+                "SELECT ST_XMin(e) x0, ST_YMin(e) y0, ST_XMax(e) x1, ST_YMax(e) y1 "
+                "FROM (SELECT ST_Envelope(geom) e FROM zones WHERE code = %s) s",
+                (rnd.choice(zones),),
+            ).fetchone()
             w, h = (r["x1"] - r["x0"]) / 2, (r["y1"] - r["y0"]) / 2
             x, y = r["x0"] + rnd.random() * w, r["y0"] + rnd.random() * h
             bbs.append(f"{x:.6f},{y:.6f},{x + w:.6f},{y + h:.6f}")
@@ -131,11 +141,25 @@ def main() -> None:
     port, tport = free_port(), free_port()
     base, tbase = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{tport}"
     ours = [f"{base}/ogc/collections/parcels/items?bbox={b}&limit=100" for b in bbs]
-    avail = [f"{base}/api/parcels/available?" + "&".join(f"{k}={v}" for k, v in items)
-             for items in mix]
-    cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-           "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--log-level",
-           "warning", "--no-access-log"]
+    avail = [
+        f"{base}/api/parcels/available?" + "&".join(f"{k}={v}" for k, v in items) for items in mix
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     out: dict[str, dict] = {}
 
     def measure(label: str, urls: list[str], connections: int | None = None) -> dict:
@@ -143,8 +167,9 @@ def main() -> None:
         runs = []
         for k in range(args.repeat):
             if args.client == "wrk":
-                runs.append(wrk_load(f"{label} #{k + 1}", urls, args.duration, threads=1,
-                                     connections=conns))
+                runs.append(
+                    wrk_load(f"{label} #{k + 1}", urls, args.duration, threads=1, connections=conns)
+                )
             else:
                 lat, wall, st = asyncio.run(http_load(urls, conns))
                 print(f"statuses {st}")
@@ -156,19 +181,36 @@ def main() -> None:
         asyncio.run(http_load(avail[:16], args.concurrency))
         for c in (int(v) for v in args.search_connections.split(",") if v.strip()):
             out[f"avail{c}"] = res = measure(f"available, {c} conn", avail, c)
-            print(f"  best: {res['rps']:.1f} req/s, p50 {res['p50_ms']:.1f} ms, "
-                  f"p95 {res['p95_ms']:.1f} ms (target p95 ≤ 150 ms at 1 connection)")
+            print(
+                f"  best: {res['rps']:.1f} req/s, p50 {res['p50_ms']:.1f} ms, "
+                f"p95 {res['p95_ms']:.1f} ms (target p95 ≤ 150 ms at 1 connection)"
+            )
         if args.skip_items:
             return
         asyncio.run(http_load(ours[:20], args.concurrency))
         out["ours"] = measure("ours items bbox limit=100", ours)
-    tipg = [f"{tbase}/collections/public.parcels/items?bbox={b}&limit=100&geom-column=geom"
-            for b in bbs]
-    tenv = {"DATABASE_URL": tcp_url(url), "TIPG_DB_TABLES": '["public.parcels"]',
-            "TIPG_DB_MAX_CONN_SIZE": "10", "PYTHONPATH": ""}
-    tcmd = [str(TIPG_VENV / "bin" / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1",
-            "--port", str(tport), "--workers", str(args.workers), "--log-level", "warning",
-            "--no-access-log"]
+    tipg = [
+        f"{tbase}/collections/public.parcels/items?bbox={b}&limit=100&geom-column=geom" for b in bbs
+    ]
+    tenv = {
+        "DATABASE_URL": tcp_url(url),
+        "TIPG_DB_TABLES": '["public.parcels"]',
+        "TIPG_DB_MAX_CONN_SIZE": "10",
+        "PYTHONPATH": "",
+    }
+    tcmd = [
+        str(TIPG_VENV / "bin" / "uvicorn"),
+        "tipg.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(tport),
+        "--workers",
+        str(args.workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     with serve(tcmd, tenv, f"{tbase}/healthz"):
         asyncio.run(http_load(tipg[:20], args.concurrency))
         out["tipg"] = measure("tipg items bbox limit=100", tipg)

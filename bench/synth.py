@@ -29,15 +29,54 @@ from common import BENCH_DB, bench_url
 LON0, LON1, LAT0, LAT1 = 110.5, 116.5, 31.6, 36.2
 CELL_DEG = 0.25
 
-STATUS_WEIGHTS = [("available", 25), ("reserved", 5), ("listed", 5), ("allocated", 8),
-                  ("under_construction", 10), ("operational", 37), ("not_for_supply", 8),
-                  ("historic", 2)]
-LANDUSE_WEIGHTS = [("100101", 20), ("100102", 35), ("100103", 10), ("1001", 5), ("110101", 8),
-                   ("110102", 6), ("1102", 3), ("1201", 2), ("1208", 2), ("1403", 9)]
-ALIAS = {"100101": "M1", "100102": "M2", "100103": "M3", "1001": "M", "110101": "W1",
-         "110102": "W2", "1102": "W", "1201": "H2", "1208": "S3", "1403": "G1"}
-ROLES = ["brewery", "can_making", "film", "colour_printing", "packaging", "filling",
-         "beverage", "gypsum_board", "doors_windows", "cement", "prefab_building", "logistics"]
+STATUS_WEIGHTS = [
+    ("available", 25),
+    ("reserved", 5),
+    ("listed", 5),
+    ("allocated", 8),
+    ("under_construction", 10),
+    ("operational", 37),
+    ("not_for_supply", 8),
+    ("historic", 2),
+]
+LANDUSE_WEIGHTS = [
+    ("100101", 20),
+    ("100102", 35),
+    ("100103", 10),
+    ("1001", 5),
+    ("110101", 8),
+    ("110102", 6),
+    ("1102", 3),
+    ("1201", 2),
+    ("1208", 2),
+    ("1403", 9),
+]
+ALIAS = {
+    "100101": "M1",
+    "100102": "M2",
+    "100103": "M3",
+    "1001": "M",
+    "110101": "W1",
+    "110102": "W2",
+    "1102": "W",
+    "1201": "H2",
+    "1208": "S3",
+    "1403": "G1",
+}
+ROLES = [
+    "brewery",
+    "can_making",
+    "film",
+    "colour_printing",
+    "packaging",
+    "filling",
+    "beverage",
+    "gypsum_board",
+    "doors_windows",
+    "cement",
+    "prefab_building",
+    "logistics",
+]
 
 
 def _cum_sql(kind: str) -> str:
@@ -90,26 +129,32 @@ def main() -> None:
     rnd = random.Random(args.seed)
     url = args.url or bench_url()
     n_parks = max(3, math.ceil(args.parcels / args.per_park))
-    cells = [(LON0 + (i + 0.5) * CELL_DEG, LAT0 + (j + 0.5) * CELL_DEG)
-             for i in range(int((LON1 - LON0) / CELL_DEG))
-             for j in range(int((LAT1 - LAT0) / CELL_DEG))]
+    cells = [
+        (LON0 + (i + 0.5) * CELL_DEG, LAT0 + (j + 0.5) * CELL_DEG)
+        for i in range(int((LON1 - LON0) / CELL_DEG))
+        for j in range(int((LAT1 - LAT0) / CELL_DEG))
+    ]
     if n_parks > len(cells):
         raise SystemExit(f"{n_parks} parks do not fit; raise --per-park")
     picked = rnd.sample(cells, n_parks)
-    per = [args.parcels // n_parks + (1 if k < args.parcels % n_parks else 0)
-           for k in range(n_parks)]
+    per = [
+        args.parcels // n_parks + (1 if k < args.parcels % n_parks else 0) for k in range(n_parks)
+    ]
     t0 = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT setseed(%s)", (((args.seed % 1000) / 1000.0),))
         print(f"bench database {BENCH_DB}: {args.parcels} parcels in {n_parks} parks", flush=True)
-        conn.execute("TRUNCATE parcel_events, parcel_holds, parcel_terrain, enterprises, "
-                     "upgrades, infrastructure, parcels, zones RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE parcel_events, parcel_holds, parcel_terrain, enterprises, "
+            "upgrades, infrastructure, parcels, zones RESTART IDENTITY CASCADE"
+        )
         conn.execute("DROP TABLE IF EXISTS synth_parks, synth_cols, synth_rows")
         conn.execute("""CREATE TEMP TABLE synth_parks (park int, code text, lon float8,
                         lat float8, n_parcels int, n_side int, srid int, x0 float8,
                         y0 float8)""")
-        with conn.cursor().copy("COPY synth_parks (park, code, lon, lat, n_parcels, n_side) "
-                                "FROM STDIN") as cp:
+        with conn.cursor().copy(
+            "COPY synth_parks (park, code, lon, lat, n_parcels, n_side) FROM STDIN"
+        ) as cp:
             for k, ((lon, lat), n) in enumerate(zip(picked, per, strict=True)):
                 cp.write_row((k, f"P{k:04d}", lon, lat, n, math.ceil(math.sqrt(n))))
         conn.execute("UPDATE synth_parks SET srid = gk_srid_for_lon(lon)")
@@ -135,19 +180,28 @@ def main() -> None:
               FROM synth_parks z""")
         print(f"  parks laid out ({time.perf_counter() - t0:.1f} s)", flush=True)
 
-        idx = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
-                           "'parcels' AND indexname NOT LIKE '%pkey' AND indexdef NOT LIKE "
-                           "'%UNIQUE%'").fetchall()
+        idx = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+            "'parcels' AND indexname NOT LIKE '%pkey' AND indexdef NOT LIKE "
+            "'%UNIQUE%'"
+        ).fetchall()
         for name, _d in idx:
             conn.execute(f'DROP INDEX "{name}"')
         conn.execute("ALTER TABLE parcels DISABLE TRIGGER parcels_b_no_overlap")
         conn.execute("ALTER TABLE parcels DISABLE TRIGGER parcels_c_audit")
         try:
             import json
-            conn.execute(PARCELS_SQL, {
-                "statuses": _weighted(STATUS_WEIGHTS), "n_status": 100,
-                "landuses": _weighted(LANDUSE_WEIGHTS), "n_landuse": 100,
-                "aliases": json.dumps(ALIAS)})
+
+            conn.execute(
+                PARCELS_SQL,
+                {
+                    "statuses": _weighted(STATUS_WEIGHTS),
+                    "n_status": 100,
+                    "landuses": _weighted(LANDUSE_WEIGHTS),
+                    "n_landuse": 100,
+                    "aliases": json.dumps(ALIAS),
+                },
+            )
         finally:
             conn.execute("ALTER TABLE parcels ENABLE TRIGGER parcels_b_no_overlap")
             conn.execute("ALTER TABLE parcels ENABLE TRIGGER parcels_c_audit")
@@ -167,19 +221,22 @@ def main() -> None:
         parks = conn.execute("SELECT park, code FROM synth_ext ORDER BY park").fetchall()
         infra_rows, ent_rows = [], []
         for park, code in parks:
+
             def line(u0, v0, u1, v1):
                 return ("L", u0, v0, u1, v1)
 
             def point(u, v):
                 return ("P", u, v, u, v)
 
-            items = [("trunk_road", line(-0.05, rnd.random(), 1.05, rnd.random())),
-                     ("national_road", line(rnd.random(), -0.05, rnd.random(), 1.05)),
-                     ("local_road", line(0.5, 0, 0.5, 1)),
-                     ("substation", point(rnd.random(), rnd.random())),
-                     ("substation", point(rnd.random(), rnd.random())),
-                     ("water_main", line(0, rnd.random(), 1, rnd.random())),
-                     ("power_line", line(rnd.random(), 0, rnd.random(), 1))]
+            items = [
+                ("trunk_road", line(-0.05, rnd.random(), 1.05, rnd.random())),
+                ("national_road", line(rnd.random(), -0.05, rnd.random(), 1.05)),
+                ("local_road", line(0.5, 0, 0.5, 1)),
+                ("substation", point(rnd.random(), rnd.random())),
+                ("substation", point(rnd.random(), rnd.random())),
+                ("water_main", line(0, rnd.random(), 1, rnd.random())),
+                ("power_line", line(rnd.random(), 0, rnd.random(), 1)),
+            ]
             if rnd.random() < 0.7:
                 items.append(("gas_main", line(rnd.random(), 0, rnd.random(), 1)))
             if rnd.random() < 0.6:
@@ -190,15 +247,19 @@ def main() -> None:
                 status = "planned" if rnd.random() < 0.08 else "existing"
                 infra_rows.append((park, f"{code}-I{k:02d}", kind, status, *g))
             for k in range(12):
-                ent_rows.append((park, f"{code}-E{k:02d}", rnd.choice(ROLES),
-                                 rnd.random(), rnd.random()))
-        conn.execute("CREATE TEMP TABLE synth_infra (park int, code text, kind text, "
-                     "status text, t text, u0 float8, v0 float8, u1 float8, v1 float8)")
+                ent_rows.append(
+                    (park, f"{code}-E{k:02d}", rnd.choice(ROLES), rnd.random(), rnd.random())
+                )
+        conn.execute(
+            "CREATE TEMP TABLE synth_infra (park int, code text, kind text, "
+            "status text, t text, u0 float8, v0 float8, u1 float8, v1 float8)"
+        )
         with conn.cursor().copy("COPY synth_infra FROM STDIN") as cp:
             for r in infra_rows:
                 cp.write_row(r)
-        conn.execute("CREATE TEMP TABLE synth_ent (park int, code text, role text, u float8, "
-                     "v float8)")
+        conn.execute(
+            "CREATE TEMP TABLE synth_ent (park int, code text, role text, u float8, v float8)"
+        )
         with conn.cursor().copy("COPY synth_ent FROM STDIN") as cp:
             for r in ent_rows:
                 cp.write_row(r)
@@ -224,11 +285,15 @@ def main() -> None:
                    'POINT EMPTY'
               FROM synth_ent s JOIN synth_ext e USING (park)""")
         conn.execute("VACUUM ANALYZE")
-        counts = conn.execute("SELECT (SELECT count(*) FROM zones), (SELECT count(*) FROM "
-                              "parcels), (SELECT count(*) FROM infrastructure), (SELECT "
-                              "count(*) FROM enterprises)").fetchone()
-    print(f"done in {time.perf_counter() - t0:.1f} s: zones {counts[0]}, parcels {counts[1]}, "
-          f"infrastructure {counts[2]}, enterprises {counts[3]}")
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM zones), (SELECT count(*) FROM "
+            "parcels), (SELECT count(*) FROM infrastructure), (SELECT "
+            "count(*) FROM enterprises)"
+        ).fetchone()
+    print(
+        f"done in {time.perf_counter() - t0:.1f} s: zones {counts[0]}, parcels {counts[1]}, "
+        f"infrastructure {counts[2]}, enterprises {counts[3]}"
+    )
 
 
 if __name__ == "__main__":

@@ -59,16 +59,33 @@ def naive(grid: T.Grid, items: list[tuple[str, bytes]], steep_deg: float) -> flo
     """rasterio.mask per parcel over a 3-band in-memory dataset (elev, slope, flood)."""
     h, w = grid.elev.shape
     with MemoryFile() as mem:
-        with mem.open(driver="GTiff", width=w, height=h, count=3, dtype="float32",
-                      crs=grid.crs, transform=grid.transform, nodata=np.nan, tiled=True) as ds:
+        with mem.open(
+            driver="GTiff",
+            width=w,
+            height=h,
+            count=3,
+            dtype="float32",
+            crs=grid.crs,
+            transform=grid.transform,
+            nodata=np.nan,
+            tiled=True,
+        ) as ds:
             ds.write(np.stack([grid.elev, grid.slope_deg, grid.flood]))
         with mem.open() as ds:
             t = time.perf_counter()
             for _, wkb in items:
                 arr, _ = mask(ds, [shapely.from_wkb(wkb)], crop=True, filled=False)
                 e, s, f = arr
-                _ = (e.min(), e.max(), e.mean(), s.mean(), s.max(), (s > steep_deg).mean(),
-                     (f > 0).mean(), f.max())
+                _ = (
+                    e.min(),
+                    e.max(),
+                    e.mean(),
+                    s.mean(),
+                    s.max(),
+                    (s > steep_deg).mean(),
+                    (f > 0).mean(),
+                    f.max(),
+                )
             return time.perf_counter() - t
 
 
@@ -85,8 +102,13 @@ def main() -> None:
     t_gen = time.perf_counter() - t
 
     t = time.perf_counter()
-    grid = T.Grid(crs=CRS.from_epsg(4547), transform=transform, elev=elev,
-                  slope_deg=T.slope(elev, CELL, CELL), flood=flood)
+    grid = T.Grid(
+        crs=CRS.from_epsg(4547),
+        transform=transform,
+        elev=elev,
+        slope_deg=T.slope(elev, CELL, CELL),
+        flood=flood,
+    )
     t_slope = time.perf_counter() - t
 
     items = parcels(args.parcels)
@@ -103,21 +125,31 @@ def main() -> None:
 
     total = t_slope + t_zonal
     cells = elev.size
-    print(f"DEM: {elev.shape[1]}x{elev.shape[0]} cells of {CELL:g} m = {cells / 1e6:.1f} M "
-          f"(generated in {t_gen:.1f} s)")
+    print(
+        f"DEM: {elev.shape[1]}x{elev.shape[0]} cells of {CELL:g} m = {cells / 1e6:.1f} M "
+        f"(generated in {t_gen:.1f} s)"
+    )
     print(f"parcels: {len(items):,} of {shapely.area(shapely.from_wkb(items[0][1])):,.0f} m²")
     print(f"slope (Horn) over the DEM:            {t_slope:7.2f} s")
-    print(f"zonal stats, all figures + earthwork: {t_zonal:7.2f} s "
-          f"({len(items) / t_zonal:,.0f} parcels/s)")
+    print(
+        f"zonal stats, all figures + earthwork: {t_zonal:7.2f} s "
+        f"({len(items) / t_zonal:,.0f} parcels/s)"
+    )
     print(f"zonal stats without earthwork:        {t_zonal_noew:7.2f} s")
-    print(f"total (slope + stats):                {total:7.2f} s  target <= 30 s: "
-          f"{'OK' if total <= 30 else 'MISSED'}")
-    print(f"naive rasterio.mask loop, {len(sample)} parcels extrapolated to {len(items):,}: "
-          f"{t_naive:7.1f} s")
+    print(
+        f"total (slope + stats):                {total:7.2f} s  target <= 30 s: "
+        f"{'OK' if total <= 30 else 'MISSED'}"
+    )
+    print(
+        f"naive rasterio.mask loop, {len(sample)} parcels extrapolated to {len(items):,}: "
+        f"{t_naive:7.1f} s"
+    )
     print(f"ratio naive / exactextract: {t_naive / t_zonal:.1f}x")
     some = stats[items[len(items) // 2][0]]
-    print(f"e.g. {some.code}: elev {some.elev_mean_m:.2f} m, slope {some.slope_mean_deg:.2f}°, "
-          f"flood {some.flood_share:.0%}, cut {some.earthwork_cut_m3:,.0f} m³")
+    print(
+        f"e.g. {some.code}: elev {some.elev_mean_m:.2f} m, slope {some.slope_mean_deg:.2f}°, "
+        f"flood {some.flood_share:.0%}, cut {some.earthwork_cut_m3:,.0f} m³"
+    )
     _ = rasterio  # imported for the MemoryFile driver registration
 
 

@@ -61,7 +61,9 @@ def pick_tiles(url: str, n: int, seed: int) -> list[tuple[int, int, int]]:
     with psycopg.connect(url) as conn:
         pts = conn.execute(
             "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(geom) AS c FROM parcels "
-            "TABLESAMPLE SYSTEM (5) REPEATABLE (%s) LIMIT %s) s", (seed, n * 4)).fetchall()
+            "TABLESAMPLE SYSTEM (5) REPEATABLE (%s) LIMIT %s) s",
+            (seed, n * 4),
+        ).fetchall()
     tiles: list[tuple[int, int, int]] = []
     seen = set()
     rnd.shuffle(pts)
@@ -76,8 +78,13 @@ def pick_tiles(url: str, n: int, seed: int) -> list[tuple[int, int, int]]:
     return tiles
 
 
-def bench_raw(url: str, tiles: list[tuple[int, int, int]], max_features: int,
-              concurrency: int, duration_s: float | None = None) -> dict:
+def bench_raw(
+    url: str,
+    tiles: list[tuple[int, int, int]],
+    max_features: int,
+    concurrency: int,
+    duration_s: float | None = None,
+) -> dict:
     """The raw tile SQL on ``concurrency`` connections in parallel (one thread each).
 
     With ``duration_s`` each connection cycles through the list from its own offset for that
@@ -140,8 +147,9 @@ def run_http(label: str, urls: list[str], conc: int, passes_before: int = 0) -> 
 def measure(args: argparse.Namespace, label: str, urls: list[str]) -> dict:
     """One timed run of one server."""
     if args.client == "wrk":
-        return wrk_load(label, urls, args.duration, threads=args.wrk_threads,
-                        connections=args.concurrency)
+        return wrk_load(
+            label, urls, args.duration, threads=args.wrk_threads, connections=args.concurrency
+        )
     return run_http(label, urls, args.concurrency)
 
 
@@ -153,18 +161,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tiles", type=int, default=600)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--concurrency", type=int, default=8,
-                    help="HTTP connections, and the raw SQL's parallel connections")
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="HTTP connections, and the raw SQL's parallel connections",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--max-features", type=int, default=20_000)
-    ap.add_argument("--client", choices=("wrk", "python"),
-                    default="wrk" if have_wrk() else "python",
-                    help="load generator: wrk (apt package wrk; default when installed) or the "
-                         "Python httpx client (each URL once per run)")
+    ap.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk" if have_wrk() else "python",
+        help="load generator: wrk (apt package wrk; default when installed) or the "
+        "Python httpx client (each URL once per run)",
+    )
     ap.add_argument("--duration", type=float, default=10, help="seconds per wrk / raw run")
     ap.add_argument("--wrk-threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=5,
-                    help="interleaved rounds (each: raw, ours off, ours on, tipg); at least 5")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="interleaved rounds (each: raw, ours off, ours on, tipg); at least 5",
+    )
     ap.add_argument("--skip-tipg", action="store_true")
     args = ap.parse_args()
     if args.rounds < 5:
@@ -174,18 +193,36 @@ def main() -> None:
     with psycopg.connect(url) as conn:
         n = conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
     print(f"machine: {machine()}")
-    print(f"parcels: {n}; tiles: {args.tiles} at z12–z16; workers {args.workers}; "
-          f"client {args.client}, concurrency {args.concurrency}; {args.rounds} rounds")
+    print(
+        f"parcels: {n}; tiles: {args.tiles} at z12–z16; workers {args.workers}; "
+        f"client {args.client}, concurrency {args.concurrency}; {args.rounds} rounds"
+    )
     tiles = pick_tiles(url, args.tiles, args.seed)
     raw_duration = args.duration if args.client == "wrk" else None
 
     def ours_cmd(port: int) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-                "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
-                "--log-level", "warning", "--no-access-log"]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
 
-    env = {"PARKGIS_DATABASE_URL": url, "PARKGIS_TILE_MAX_FEATURES": str(args.max_features),
-           "PARKGIS_POOL_MAX_SIZE": "10"}
+    env = {
+        "PARKGIS_DATABASE_URL": url,
+        "PARKGIS_TILE_MAX_FEATURES": str(args.max_features),
+        "PARKGIS_POOL_MAX_SIZE": "10",
+    }
     p_off, p_on = free_port(), free_port()
     b_off, b_on = f"http://127.0.0.1:{p_off}", f"http://127.0.0.1:{p_on}"
     path = "/ogc/collections/parcels/tiles/WebMercatorQuad/{}/{}/{}"
@@ -193,13 +230,16 @@ def main() -> None:
     on_urls = [b_on + path.format(*t) for t in tiles]
 
     with ExitStack() as stack:
-        stack.enter_context(serve(ours_cmd(p_off), {**env, "PARKGIS_TILE_CACHE_SIZE": "0"},
-                                  f"{b_off}/healthz"))
-        stack.enter_context(serve(ours_cmd(p_on), {**env, "PARKGIS_TILE_CACHE_SIZE": "20000"},
-                                  f"{b_on}/healthz"))
+        stack.enter_context(
+            serve(ours_cmd(p_off), {**env, "PARKGIS_TILE_CACHE_SIZE": "0"}, f"{b_off}/healthz")
+        )
+        stack.enter_context(
+            serve(ours_cmd(p_on), {**env, "PARKGIS_TILE_CACHE_SIZE": "20000"}, f"{b_on}/healthz")
+        )
         parties: dict[str, Callable[[str], dict]] = {
-            "raw": lambda tag: bench_raw(url, tiles, args.max_features, args.concurrency,
-                                         raw_duration),
+            "raw": lambda tag: bench_raw(
+                url, tiles, args.max_features, args.concurrency, raw_duration
+            ),
             "ours_off": lambda tag: measure(args, tag, off_urls),
             "ours_on": lambda tag: measure(args, tag, on_urls),
         }
@@ -210,27 +250,46 @@ def main() -> None:
             tport = free_port()
             tbase = f"http://127.0.0.1:{tport}"
             props = ",".join(PARCELS.tile_props)
-            tipg = [f"{tbase}/collections/public.parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
-                    f"?geom-column=geom&properties={props}" for z, x, y in tiles]
-            tenv = {"DATABASE_URL": tcp_url(url), "TIPG_DB_TABLES": '["public.parcels"]',
-                    "TIPG_MAX_FEATURES_PER_TILE": str(args.max_features),
-                    "TIPG_TILE_BUFFER": "64", "TIPG_DB_MAX_CONN_SIZE": "10", "PYTHONPATH": ""}
-            tcmd = [str(tipg_uvicorn), "tipg.main:app", "--host", "127.0.0.1", "--port",
-                    str(tport), "--workers", str(args.workers), "--log-level", "warning",
-                    "--no-access-log"]
+            tipg = [
+                f"{tbase}/collections/public.parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                f"?geom-column=geom&properties={props}"
+                for z, x, y in tiles
+            ]
+            tenv = {
+                "DATABASE_URL": tcp_url(url),
+                "TIPG_DB_TABLES": '["public.parcels"]',
+                "TIPG_MAX_FEATURES_PER_TILE": str(args.max_features),
+                "TIPG_TILE_BUFFER": "64",
+                "TIPG_DB_MAX_CONN_SIZE": "10",
+                "PYTHONPATH": "",
+            }
+            tcmd = [
+                str(tipg_uvicorn),
+                "tipg.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(tport),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ]
             stack.enter_context(serve(tcmd, tenv, f"{tbase}/healthz"))
             parties["tipg"] = lambda tag: measure(args, tag, tipg)
             run_http("tipg warm-up (not counted)", tipg[:50], args.concurrency)
         run_http("ours warm-up (not counted)", off_urls[:50], args.concurrency)
         # each worker holds its own cache: fill every worker's before any cached run counts
         res_cold = run_http("ours, cache on, first pass", on_urls, args.concurrency)
-        run_http("ours, cache on, 2nd pass (not counted)", on_urls, args.concurrency,
-                 passes_before=1)
+        run_http(
+            "ours, cache on, 2nd pass (not counted)", on_urls, args.concurrency, passes_before=1
+        )
 
         names = list(parties)
         rounds: list[dict[str, dict]] = []
         for r in range(args.rounds):
-            order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
+            order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
             print(f"-- round {r + 1}/{args.rounds}: {', '.join(order)}")
             rounds.append({k: parties[k](f"{k} r{r + 1}") for k in order})
 
@@ -238,21 +297,32 @@ def main() -> None:
         return [rd[a]["rps"] / rd[b]["rps"] for rd in rounds if a in rd and b in rd]
 
     print(f"\nours, cache on, first pass (each tile once, cold): {res_cold['rps']:.1f} req/s")
-    print("req/s per round: " + "; ".join(
-        f"{k} {[round(rd[k]['rps'], 1) for rd in rounds]}" for k in names))
+    print(
+        "req/s per round: "
+        + "; ".join(f"{k} {[round(rd[k]['rps'], 1) for rd in rounds]}" for k in names)
+    )
     print("ratios within rounds — median (min–max):")
-    checks = [("ours_off", "tipg", 3.0), ("ours_on", "tipg", 10.0), ("ours_off", "raw", 0.7),
-              ("ours_on", "raw", None), ("tipg", "raw", None)]
+    checks = [
+        ("ours_off", "tipg", 3.0),
+        ("ours_on", "tipg", 10.0),
+        ("ours_off", "raw", 0.7),
+        ("ours_on", "raw", None),
+        ("tipg", "raw", None),
+    ]
     for a, b, target in checks:
         rs = ratios(a, b)
         if not rs:
             continue
         sp = spread(rs)
-        verdict = "" if target is None else \
-            f"   target ≥ {target:g}: {'met' if sp['median'] >= target else 'NOT met'} " \
+        verdict = (
+            ""
+            if target is None
+            else f"   target ≥ {target:g}: {'met' if sp['median'] >= target else 'NOT met'} "
             f"(min {'≥' if sp['min'] >= target else '<'} target)"
-        print(f"  {a:<8} / {b:<4} = {sp['median']:6.2f}  ({sp['min']:.2f}–{sp['max']:.2f})"
-              f"{verdict}")
+        )
+        print(
+            f"  {a:<8} / {b:<4} = {sp['median']:6.2f}  ({sp['min']:.2f}–{sp['max']:.2f}){verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class User:
 
 # -- passwords ---------------------------------------------------------------------------------
 
+
 def hash_password(password: str) -> str:
     """The argon2id hash of ``password`` (with its own random salt and parameters)."""
     _check_password(password)
@@ -124,11 +125,14 @@ def _check_name(name: str) -> None:
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise InvalidData(f"未知角色 {role!r}，可选 {', '.join(ROLES)} / "
-                          f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        raise InvalidData(
+            f"未知角色 {role!r}，可选 {', '.join(ROLES)} / "
+            f"unknown role {role!r}; one of {', '.join(ROLES)}"
+        )
 
 
 # -- the users store ---------------------------------------------------------------------------
+
 
 def add_user(conn: psycopg.Connection, name: str, role: str, password: str) -> dict[str, Any]:
     """Create an account; :class:`Conflict` if the name is taken.
@@ -156,8 +160,14 @@ def list_users(conn: psycopg.Connection) -> list[dict[str, Any]]:
         return cur.execute(SQL_USERS).fetchall()
 
 
-def update_user(conn: psycopg.Connection, name: str, *, role: str | None = None,
-                password: str | None = None, active: bool | None = None) -> dict[str, Any]:
+def update_user(
+    conn: psycopg.Connection,
+    name: str,
+    *,
+    role: str | None = None,
+    password: str | None = None,
+    active: bool | None = None,
+) -> dict[str, Any]:
     """Change the role, password or active flag of an account.
 
     The last active admin cannot be demoted or deactivated (:class:`Conflict`): nobody could
@@ -170,16 +180,23 @@ def update_user(conn: psycopg.Connection, name: str, *, role: str | None = None,
         current = cur.execute(SQL_USER + " FOR UPDATE", (name,)).fetchone()
         if current is None:
             raise NotFound(f"用户 {name} 不存在 / no user {name}")
-        loses_admin = current["role"] == "admin" and current["active"] and (
-            (role is not None and role != "admin") or active is False)
+        loses_admin = (
+            current["role"] == "admin"
+            and current["active"]
+            and ((role is not None and role != "admin") or active is False)
+        )
         if loses_admin:
             # Lock the admins so two concurrent demotions cannot both see "another admin".
             cur.execute("SELECT name FROM users WHERE role = 'admin' FOR UPDATE")
             if cur.execute(SQL_ACTIVE_ADMINS, (name,)).fetchone()["n"] == 0:
-                raise Conflict("不能停用或降级最后一个管理员 / "
-                               "the last active admin cannot be demoted or deactivated")
-        return cur.execute(SQL_UPDATE_USER, {"name": name, "role": role, "active": active,
-                                             "password_hash": pw_hash}).fetchone()
+                raise Conflict(
+                    "不能停用或降级最后一个管理员 / "
+                    "the last active admin cannot be demoted or deactivated"
+                )
+        return cur.execute(
+            SQL_UPDATE_USER,
+            {"name": name, "role": role, "active": active, "password_hash": pw_hash},
+        ).fetchone()
 
 
 def get_user(conn: psycopg.Connection, name: str) -> User | None:
@@ -272,16 +289,21 @@ SELECT count(*) FILTER (WHERE active) AS n FROM lifted
 def _locked(retry_s: int, kind: str) -> TooManyRequests:
     retry_s = max(1, int(retry_s))
     m = -(-retry_s // 60)
-    who_zh, who_en = (("该账户", "this account") if kind == "account"
-                      else ("您的地址", "your address"))
+    who_zh, who_en = (
+        ("该账户", "this account") if kind == "account" else ("您的地址", "your address")
+    )
     return TooManyRequests(
         f"登录失败次数过多，{who_zh}已暂时锁定，请 {m} 分钟后再试或联系管理员解锁 / too many "
         f"failed sign-ins: {who_en} is locked; try again in {m} min or ask an admin to "
-        f"unlock it", retry_after=retry_s, headers={"Retry-After": str(retry_s)})
+        f"unlock it",
+        retry_after=retry_s,
+        headers={"Retry-After": str(retry_s)},
+    )
 
 
-def login(conn: psycopg.Connection, name: str, password: str, client: str,
-          settings: Settings) -> User:
+def login(
+    conn: psycopg.Connection, name: str, password: str, client: str, settings: Settings
+) -> User:
     """Sign-in with throttling: :func:`authenticate`, counted and locked per name and client.
 
     Commits its bookkeeping itself, unlike every other function here: a failure is answered
@@ -308,8 +330,12 @@ def login(conn: psycopg.Connection, name: str, password: str, client: str,
         Wrong name or password (``error: invalid_grant``); this failure is counted, and the
         one that reaches a limit locks the name or the client for ``login_lockout_s``.
     """
-    p = {"account": name, "client": client, "window": int(settings.login_window_s),
-         "lockout": int(settings.login_lockout_s)}
+    p = {
+        "account": name,
+        "client": client,
+        "window": int(settings.login_window_s),
+        "lockout": int(settings.login_lockout_s),
+    }
     with conn.cursor(row_factory=dict_row) as cur:
         # One attempt per name at a time: parallel guesses cannot all slip under the limit.
         cur.execute(SQL_LOGIN_SERIALISE, p)
@@ -325,11 +351,13 @@ def login(conn: psycopg.Connection, name: str, password: str, client: str,
         cur.execute(SQL_RECORD_FAILURE, p)
         counts = cur.execute(SQL_COUNT_FAILURES, p).fetchone()
         if counts["by_account"] >= settings.login_max_failures:
-            cur.execute(SQL_LOCK, {**p, "kind": "account", "key": name,
-                                   "failures": counts["by_account"]})
+            cur.execute(
+                SQL_LOCK, {**p, "kind": "account", "key": name, "failures": counts["by_account"]}
+            )
         if counts["by_client"] >= settings.login_max_failures_per_client:
-            cur.execute(SQL_LOCK, {**p, "kind": "client", "key": client,
-                                   "failures": counts["by_client"]})
+            cur.execute(
+                SQL_LOCK, {**p, "kind": "client", "key": client, "failures": counts["by_client"]}
+            )
         cur.execute(SQL_PRUNE_FAILURES, p)
     conn.commit()
     raise InvalidInput("用户名或密码错误 / wrong user name or password", error="invalid_grant")
@@ -342,8 +370,9 @@ def lockouts(conn: psycopg.Connection) -> list[dict[str, Any]]:
         return cur.execute(SQL_LOCKOUTS).fetchall()
 
 
-def unlock(conn: psycopg.Connection, *, account: str | None = None,
-           client: str | None = None) -> int:
+def unlock(
+    conn: psycopg.Connection, *, account: str | None = None, client: str | None = None
+) -> int:
     """Lift the lock of an account name and/or a client address and forget their failures.
 
     Returns the number of locks that were in force; the caller commits.
@@ -351,11 +380,11 @@ def unlock(conn: psycopg.Connection, *, account: str | None = None,
     if account is None and client is None:
         raise InvalidInput("请指定账户或客户端地址 / name an account or a client address")
     with conn.cursor(row_factory=dict_row) as cur:
-        return int(cur.execute(SQL_UNLOCK, {"account": account, "client": client}
-                               ).fetchone()["n"])
+        return int(cur.execute(SQL_UNLOCK, {"account": account, "client": client}).fetchone()["n"])
 
 
 # -- tokens ------------------------------------------------------------------------------------
+
 
 def state_dir() -> Path:
     """Per-user state directory for ParkGIS secrets, outside any clone of the code:
@@ -419,20 +448,34 @@ def issue_token(user: User, settings: Settings, now: datetime | None = None) -> 
     now = now or datetime.now(UTC)
     seconds = int(settings.token_minutes) * 60
     expires = now + timedelta(seconds=seconds)
-    claims = {"sub": user.name, "role": user.role, "iss": ISSUER,
-              "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+    claims = {
+        "sub": user.name,
+        "role": user.role,
+        "iss": ISSUER,
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+    }
     return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM), seconds
 
 
 def decode_token(token: str, settings: Settings) -> dict[str, Any]:
     """The claims of a valid token; :class:`Unauthorized` for a bad, forged or expired one."""
     try:
-        return jwt.decode(token, signing_key(settings), algorithms=[ALGORITHM], issuer=ISSUER,
-                          options={"require": ["sub", "exp", "iat"]})
+        return jwt.decode(
+            token,
+            signing_key(settings),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iat"]},
+        )
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("登录已过期，请重新登录 / the token has expired; sign in again",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token", '
-                                                        'error_description="expired"'}) from None
+        raise Unauthorized(
+            "登录已过期，请重新登录 / the token has expired; sign in again",
+            headers={
+                "WWW-Authenticate": 'Bearer error="invalid_token", error_description="expired"'
+            },
+        ) from None
     except jwt.PyJWTError:
-        raise Unauthorized("令牌无效 / invalid token",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        raise Unauthorized(
+            "令牌无效 / invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None

@@ -18,14 +18,18 @@ from rich.console import Console
 from parkgis.errors import ParkGISError
 from parkgis.settings import get_settings
 
-app = typer.Typer(help="ParkGIS: industrial-park land, infrastructure and project fit.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="ParkGIS: industrial-park land, infrastructure and project fit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="The embedded PostGIS database.", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts and roles.", no_args_is_help=True)
 terrain_app = typer.Typer(help="Elevation, slope and flood rasters.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-replica_app = typer.Typer(help="A local streaming replica of the embedded cluster.",
-                          no_args_is_help=True)
+replica_app = typer.Typer(
+    help="A local streaming replica of the embedded cluster.", no_args_is_help=True
+)
 db_app.add_typer(replica_app, name="replica")
 app.add_typer(user_app, name="user")
 app.add_typer(terrain_app, name="terrain")
@@ -107,15 +111,19 @@ def db_backup(
     s = get_settings()
     r = backup(database_url(s), path, s)
     extra = f" + {r.raster_files} raster file(s) in {r.rasters.name}" if r.rasters else ""
-    out.print(f"备份完成 / backed up to {r.dump.name}{extra} ({r.bytes} bytes)", highlight=False,
-              markup=False)
+    out.print(
+        f"备份完成 / backed up to {r.dump.name}{extra} ({r.bytes} bytes)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @db_app.command("restore")
 def db_restore(
     path: Annotated[Path, typer.Argument(help="a file written by `parkgis db backup`")],
-    force: Annotated[bool, typer.Option(
-        "--force", help="replace the contents of a database that is not empty")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace the contents of a database that is not empty")
+    ] = False,
 ) -> None:
     """Restore a backup into the database (all or nothing); refuses a non-empty one."""
     from parkgis.db import database_url, migrate
@@ -124,9 +132,12 @@ def db_restore(
     url = database_url(get_settings())
     n = restore(url, path, get_settings(), force=force)
     applied = migrate(url)  # a backup from an older version gets the newer migrations
-    out.print(f"恢复完成 / restored {path.name} ({n} raster file(s))"
-              + (f"; applied migrations: {', '.join(applied)}" if applied else ""),
-              highlight=False, markup=False)
+    out.print(
+        f"恢复完成 / restored {path.name} ({n} raster file(s))"
+        + (f"; applied migrations: {', '.join(applied)}" if applied else ""),
+        highlight=False,
+        markup=False,
+    )
 
 
 @replica_app.command("start")
@@ -135,22 +146,32 @@ def replica_start() -> None:
     from parkgis.db import replica
 
     rep = replica.start(get_settings())
-    out.print(f"副本已运行 / replica running in {rep.root}, port {rep.port()}", highlight=False,
-              markup=False)
+    out.print(
+        f"副本已运行 / replica running in {rep.root}, port {rep.port()}",
+        highlight=False,
+        markup=False,
+    )
     print(rep.url())
 
 
 @replica_app.command("stop")
 def replica_stop(
-    remove: Annotated[bool, typer.Option(
-        "--remove", help="also delete the replica's copy and drop its replication slot")] = False,
+    remove: Annotated[
+        bool,
+        typer.Option(
+            "--remove", help="also delete the replica's copy and drop its replication slot"
+        ),
+    ] = False,
 ) -> None:
     """Stop the local replica (its slot keeps WAL on the primary unless --remove)."""
     from parkgis.db import replica
 
     was = replica.stop(get_settings(), remove=remove)
-    out.print(("已停止 / stopped" if was else "未运行 / not running")
-              + ("; removed" if remove else ""), highlight=False, markup=False)
+    out.print(
+        ("已停止 / stopped" if was else "未运行 / not running") + ("; removed" if remove else ""),
+        highlight=False,
+        markup=False,
+    )
 
 
 @replica_app.command("status")
@@ -162,10 +183,17 @@ def replica_status() -> None:
     if not st.running:
         out.print("副本未运行 / replica not running", highlight=False, markup=False)
         raise typer.Exit(3)
-    out.print(f"副本运行中 / replica running, port {st.port}, in recovery: {st.in_recovery}",
-              highlight=False, markup=False)
-    out.print(f"replay LSN {st.replay_lsn}, primary LSN {st.primary_lsn}, "
-              f"lag {st.lag_bytes} bytes, {st.lag_s:.1f} s", highlight=False, markup=False)
+    out.print(
+        f"副本运行中 / replica running, port {st.port}, in recovery: {st.in_recovery}",
+        highlight=False,
+        markup=False,
+    )
+    out.print(
+        f"replay LSN {st.replay_lsn}, primary LSN {st.primary_lsn}, "
+        f"lag {st.lag_bytes} bytes, {st.lag_s:.1f} s",
+        highlight=False,
+        markup=False,
+    )
     print(st.url)
 
 
@@ -180,22 +208,31 @@ def migrate_cmd() -> None:
 
 @app.command("load")
 def load(
-    file: Annotated[Path, typer.Argument(
-        help="GeoPackage, GeoJSON, Shapefile (.shp/.zip), KML, DXF")],
-    layer: Annotated[str | None, typer.Option(
-        help="source layer; also the target unless --into")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="GeoPackage, GeoJSON, Shapefile (.shp/.zip), KML, DXF")
+    ],
+    layer: Annotated[
+        str | None, typer.Option(help="source layer; also the target unless --into")
+    ] = None,
     into: Annotated[str | None, typer.Option(help="target table (zones, parcels, ...)")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS for a file that declares none")] = None,
-    from_gcj02: Annotated[bool, typer.Option(
-        "--from-gcj02", help="coordinates are GCJ-02")] = False,
-    fix: Annotated[bool, typer.Option(
-        "--fix", help="repair invalid geometries (make_valid)")] = False,
+    from_gcj02: Annotated[
+        bool, typer.Option("--from-gcj02", help="coordinates are GCJ-02")
+    ] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="repair invalid geometries (make_valid)")
+    ] = False,
     encoding: Annotated[str | None, typer.Option(help="attribute encoding, e.g. GBK")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="COLUMN=VALUE for columns the file lacks (e.g. DXF: --set zone_code=WH-CZ)",
-    )] = None,
-    if_empty: Annotated[bool, typer.Option(
-        "--if-empty", help="load only into a store that holds no parcel yet")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="COLUMN=VALUE for columns the file lacks (e.g. DXF: --set zone_code=WH-CZ)",
+        ),
+    ] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="load only into a store that holds no parcel yet")
+    ] = False,
 ) -> None:
     """Load a vector file into the store, in one transaction."""
     from parkgis.land.loader import load_file, load_sample_package, parcel_count, parse_set_options
@@ -210,9 +247,20 @@ def load(
     if layer is None and into is None and not defaults and file.suffix.lower() == ".gpkg":
         reports = load_sample_package(url, file, progress=True)
     else:
-        reports = [load_file(url, file, layer=layer, into=into, crs=crs, from_gcj02=from_gcj02,
-                             fix=fix, encoding=encoding, progress=True,
-                             defaults=defaults or None)]
+        reports = [
+            load_file(
+                url,
+                file,
+                layer=layer,
+                into=into,
+                crs=crs,
+                from_gcj02=from_gcj02,
+                fix=fix,
+                encoding=encoding,
+                progress=True,
+                defaults=defaults or None,
+            )
+        ]
     for r in reports:
         # Names and values from the file are printed as they are, never as rich markup.
         out.print(r.summary(), markup=False, highlight=False, soft_wrap=True)
@@ -234,8 +282,15 @@ def serve(
     # proxy_headers=False: uvicorn's default believes X-Forwarded-For from any loopback peer,
     # which let a client pick its own rate-limit key; the app reads that header itself, and
     # only from PARKGIS_TRUSTED_PROXIES (api.security.client_address).
-    uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers, log_level="info", proxy_headers=False)
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host or s.host,
+        port=port or s.port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
 
 
 def main() -> None:
@@ -250,8 +305,9 @@ def main() -> None:
     except psycopg.OperationalError as e:
         # An unreachable or missing database is the user's to fix: one line, not a traceback.
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        err.print(f"error: 数据库不可用 / database unavailable: {first}", highlight=False,
-                  soft_wrap=True)
+        err.print(
+            f"error: 数据库不可用 / database unavailable: {first}", highlight=False, soft_wrap=True
+        )
         sys.exit(1)
 
 
@@ -260,6 +316,7 @@ _ = json
 
 
 # -- terrain (issue 8) --------------------------------------------------------------------------
+
 
 @terrain_app.command("load")
 def terrain_load(
@@ -276,19 +333,29 @@ def terrain_load(
 
     url = _db_url()
     rasters_dir = get_settings().storage.rasters_dir
-    labels = {"check": "检查栅格 / checking rasters", "cog": "写入 COG / writing COG",
-              "grid": "重投影与坡度 / warping, slope", "zonal": "地块统计 / parcel statistics",
-              "done": "完成 / done"}
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+    labels = {
+        "check": "检查栅格 / checking rasters",
+        "cog": "写入 COG / writing COG",
+        "grid": "重投影与坡度 / warping, slope",
+        "zonal": "地块统计 / parcel statistics",
+        "done": "完成 / done",
+    }
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task(labels["check"], total=1.0)
 
         def step(stage: str, frac: float) -> None:
             bar.update(task, description=labels.get(stage, stage), completed=frac)
 
         with connect(url) as conn:
-            report = load_terrain(conn, dem, flood, steep_deg=steep_deg, out_dir=rasters_dir,
-                                  progress=step)
+            report = load_terrain(
+                conn, dem, flood, steep_deg=steep_deg, out_dir=rasters_dir, progress=step
+            )
     out.print(report.summary())
 
 
@@ -311,28 +378,36 @@ def terrain_earthwork(
         print(json.dumps({"parcel": parcel_code, **ew.to_dict()}, ensure_ascii=False))
         return
     lvl = f"{ew.level_m:.2f} m" if ew.level_m is not None else "-"
-    out.print(f"{parcel_code} 场地平整 / levelling ({ew.level}, {lvl}): "
-              f"挖方 / cut {ew.cut_m3:,.0f} m³, 填方 / fill {ew.fill_m3:,.0f} m³, "
-              f"净 / net {ew.net_m3:+,.0f} m³, 费用 / cost ¥{ew.cost_yuan:,.0f} "
-              f"(¥{ew.yuan_per_m3:g}/m³)", highlight=False)
+    out.print(
+        f"{parcel_code} 场地平整 / levelling ({ew.level}, {lvl}): "
+        f"挖方 / cut {ew.cut_m3:,.0f} m³, 填方 / fill {ew.fill_m3:,.0f} m³, "
+        f"净 / net {ew.net_m3:+,.0f} m³, 费用 / cost ¥{ew.cost_yuan:,.0f} "
+        f"(¥{ew.yuan_per_m3:g}/m³)",
+        highlight=False,
+    )
 
 
 # -- accounts and the parcel lifecycle (issue 6) ------------------------------------------------
+
 
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="account name (letters, digits, _.@-)")],
     role: Annotated[str, typer.Option(help="investor | planner | admin")],
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="read the password from standard input (first line)")] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="read the password from standard input (first line)"),
+    ] = False,
 ) -> None:
     """Create an account; the password is read from stdin, never from the command line."""
     from parkgis import auth
     from parkgis.db import connect
 
     if not password_stdin:
-        fail("需要 --password-stdin（密码从标准输入读取） / pass --password-stdin and pipe the "
-             "password in, e.g. `printf '%s' \"$PW\" | parkgis user add NAME --password-stdin`")
+        fail(
+            "需要 --password-stdin（密码从标准输入读取） / pass --password-stdin and pipe the "
+            "password in, e.g. `printf '%s' \"$PW\" | parkgis user add NAME --password-stdin`"
+        )
     password = sys.stdin.readline().rstrip("\r\n")
     with connect(_db_url()) as conn:
         row = auth.add_user(conn, name, role, password)
@@ -358,8 +433,9 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @user_app.command("unlock")
 def user_unlock(
     name: Annotated[str | None, typer.Argument(help="account name to unlock")] = None,
-    client: Annotated[str | None, typer.Option(
-        "--client", help="client address to unlock instead (or as well)")] = None,
+    client: Annotated[
+        str | None, typer.Option("--client", help="client address to unlock instead (or as well)")
+    ] = None,
 ) -> None:
     """Lift a sign-in lock (after too many failed passwords) and forget the failures."""
     from parkgis import auth
@@ -373,8 +449,11 @@ def user_unlock(
     if n:
         out.print(f"已解除锁定 / unlocked: {who}", highlight=False, markup=False)
     else:
-        out.print(f"未锁定 / not locked: {who} (失败记录已清除 / failures forgotten)",
-                  highlight=False, markup=False)
+        out.print(
+            f"未锁定 / not locked: {who} (失败记录已清除 / failures forgotten)",
+            highlight=False,
+            markup=False,
+        )
 
 
 parcels_app = typer.Typer(help="Parcel lifecycle housekeeping.", no_args_is_help=True)
@@ -389,14 +468,21 @@ def parcels_expire() -> None:
 
     with connect(_db_url()) as conn:
         codes = expire_reservations(conn)
-    out.print(f"到期释放 / expired: {', '.join(codes)}" if codes
-              else "没有到期的预留 / no reservation has lapsed")
+    out.print(
+        f"到期释放 / expired: {', '.join(codes)}"
+        if codes
+        else "没有到期的预留 / no reservation has lapsed"
+    )
 
 
 @app.command("tick")
 def tick_cmd(
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="park date YYYY-MM-DD to run for (default today, Asia/Shanghai)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="park date YYYY-MM-DD to run for (default today, Asia/Shanghai)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The daily job: expire reservations, open/close listings, flag idle land and overdue
@@ -423,10 +509,12 @@ def tick_cmd(
     if result["skipped"]:
         out.print("另一个进程正在运行每日任务，本次跳过 / another run holds the clock; skipped")
         return
-    out.print(f"{result['as_of']}: 到期预留 / expired {len(result['expired'])}, 挂牌开始 / "
-              f"opened {len(result['opened'])}, 挂牌结束 / closed {len(result['closed'])}, "
-              f"闲置认定 / idle flags {len(result['idle'])}, 逾期 / overdue flags "
-              f"{len(result['overdue'])}")
+    out.print(
+        f"{result['as_of']}: 到期预留 / expired {len(result['expired'])}, 挂牌开始 / "
+        f"opened {len(result['opened'])}, 挂牌结束 / closed {len(result['closed'])}, "
+        f"闲置认定 / idle flags {len(result['idle'])}, 逾期 / overdue flags "
+        f"{len(result['overdue'])}"
+    )
 
 
 @app.command("match")
@@ -435,8 +523,10 @@ def match_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON body only")] = False,
     top: Annotated[int, typer.Option("--top", min=0, help="matches to list")] = 10,
     near: Annotated[int, typer.Option("--near", min=0, help="near misses to list")] = 10,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="judge on what is in service on this date (YYYY-MM-DD)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="judge on what is in service on this date (YYYY-MM-DD)"),
+    ] = None,
 ) -> None:
     """Where a project fits: ranked sites with reasons, and near misses (项目选址匹配)."""
     from rich.table import Table
@@ -449,9 +539,15 @@ def match_cmd(
     try:
         day = parse_as_of(as_of, "--as-of") if as_of is not None else None
         with connect(_db_url()) as conn:
-            result = match_project(conn, project_code, top=top, near_miss_limit=near,
-                                   confidential=True, as_of=day,
-                                   siting=get_settings().siting)
+            result = match_project(
+                conn,
+                project_code,
+                top=top,
+                near_miss_limit=near,
+                confidential=True,
+                as_of=day,
+                siting=get_settings().siting,
+            )
     except ParkGISError as e:
         fail(e.message)
     body = result.body()
@@ -462,25 +558,35 @@ def match_cmd(
     out.print(f"[bold]{p['name_zh']}[/] / {p['name_en']} ({p['code']})")
     table = Table("#", "地块 parcels", "得分 score", "面积 mu", "要点 / highlights")
     for i, m in enumerate(body["matches"], 1):
-        best = sorted((c for c in m["criteria"] if c["score"] is not None),
-                      key=lambda c: -c["weight"] * c["score"])[:2]
-        table.add_row(str(i), " + ".join(m["parcels"]), f"{m['score']:.1f}",
-                      f"{m['area_mu']:.1f}", "\n".join(c["reason_zh"] for c in best))
-    out.print(table if body["matches"] else "没有符合全部硬性条件的地块 / no site meets every "
-              "hard requirement")
+        best = sorted(
+            (c for c in m["criteria"] if c["score"] is not None),
+            key=lambda c: -c["weight"] * c["score"],
+        )[:2]
+        table.add_row(
+            str(i),
+            " + ".join(m["parcels"]),
+            f"{m['score']:.1f}",
+            f"{m['area_mu']:.1f}",
+            "\n".join(c["reason_zh"] for c in best),
+        )
+    out.print(
+        table
+        if body["matches"]
+        else "没有符合全部硬性条件的地块 / no site meets every hard requirement"
+    )
     if body["near_misses"]:
         nt = Table("地块 parcels", "未满足 failed", "原因 / reason")
         for n in body["near_misses"]:
-            nt.add_row(" + ".join(n["parcels"]), n["failed"],
-                       f"{n['reason_zh']}\n{n['reason_en']}")
+            nt.add_row(" + ".join(n["parcels"]), n["failed"], f"{n['reason_zh']}\n{n['reason_en']}")
         out.print("[bold]接近满足（仅差一项）/ near misses (one requirement short)[/]")
         out.print(nt)
 
 
 # -- pre-review and indicator tables (issue 6, point 5) -----------------------------------------
 
-indicators_app = typer.Typer(help="Land-use control indicator tables (versioned data).",
-                             no_args_is_help=True)
+indicators_app = typer.Typer(
+    help="Land-use control indicator tables (versioned data).", no_args_is_help=True
+)
 app.add_typer(indicators_app, name="indicators")
 
 
@@ -489,8 +595,9 @@ def review_cmd(
     project_code: Annotated[str, typer.Argument(help="project code, e.g. PRJ-WLJ")],
     parcel_code: Annotated[str, typer.Argument(help="parcel code, or several joined by commas")],
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON report")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="print the CSV report (UTF-8, BOM)")
-                      ] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="print the CSV report (UTF-8, BOM)")
+    ] = False,
     version: Annotated[str | None, typer.Option(help="indicator set (default: active)")] = None,
 ) -> None:
     """Pre-review a project on a parcel against the indicator table (重大招商项目预审)."""
@@ -512,20 +619,32 @@ def review_cmd(
         sys.stdout.flush()
         return
     b = r.body()
-    out.print(f"{b['project']['name_zh']} / {b['project']['name_en']} ({b['project']['code']}) "
-              f"@ {', '.join(b['parcels'])}: {b['area_mu']:.2f} 亩 mu, "
-              f"{b['indicator_set']['name_zh']} {b['indicator_set']['version']}", highlight=False)
+    out.print(
+        f"{b['project']['name_zh']} / {b['project']['name_en']} ({b['project']['code']}) "
+        f"@ {', '.join(b['parcels'])}: {b['area_mu']:.2f} 亩 mu, "
+        f"{b['indicator_set']['name_zh']} {b['indicator_set']['version']}",
+        highlight=False,
+    )
     for it in b["items"]:
         mark = "※" if it["is_assumption"] else " "
-        out.print(f"[{it['verdict']:>14}]{mark} {it['sentence_zh']}\n"
-                  f"                 {it['sentence_en']}", highlight=False, markup=False)
+        out.print(
+            f"[{it['verdict']:>14}]{mark} {it['sentence_zh']}\n"
+            f"                 {it['sentence_en']}",
+            highlight=False,
+            markup=False,
+        )
     out.print(f"{b['summary_zh']}\n{b['summary_en']}", highlight=False)
 
 
 @indicators_app.command("load")
 def indicators_load(
-    file: Annotated[Path, typer.Argument(help="CSV: indicator sets, indicator rows or the "
-                                               "chain-role → industry map (told by its columns)")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: indicator sets, indicator rows or the "
+            "chain-role → industry map (told by its columns)"
+        ),
+    ],
 ) -> None:
     """Import an indicator CSV (rows are upserted; money per mu is stored per hectare × 15)."""
     from parkgis.db import connect
@@ -541,26 +660,41 @@ def indicators_load(
         fail(e.message)
     except UnicodeDecodeError:
         fail(f"{file} 不是 UTF-8 文本 / {file} is not UTF-8 text")
-    out.print(f"已导入 / loaded: sets {', '.join(res.sets) or '—'}, rows {res.rows}, "
-              f"industry map {res.industries}", highlight=False)
+    out.print(
+        f"已导入 / loaded: sets {', '.join(res.sets) or '—'}, rows {res.rows}, "
+        f"industry map {res.industries}",
+        highlight=False,
+    )
+
 
 # -- site briefs (issue 7) ----------------------------------------------------------------------
 
+
 @app.command("brief")
 def brief_cmd(
-    parcel_code: Annotated[str | None, typer.Argument(
-        help="parcel code, e.g. WH-A-012 (omit it for a deck: --zone/--status)")] = None,
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="output file: .pdf, .png or "
-                                           ".html (a deck is always PDF)")] = Path("brief.pdf"),
+    parcel_code: Annotated[
+        str | None,
+        typer.Argument(help="parcel code, e.g. WH-A-012 (omit it for a deck: --zone/--status)"),
+    ] = None,
+    out_path: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="output file: .pdf, .png or .html (a deck is always PDF)"),
+    ] = Path("brief.pdf"),
     lang: Annotated[str, typer.Option("--lang", help="zh | en | both")] = "both",
-    project: Annotated[str | None, typer.Option(
-        "--project", help="project code: adds its fit score, reasons and footprint")] = None,
-    zone: Annotated[list[str] | None, typer.Option(
-        "--zone", help="deck: zone code(s), e.g. WH-CZ (repeat or comma-separate)")] = None,
-    status: Annotated[list[str] | None, typer.Option(
-        "--status", help="deck: parcel status(es), e.g. available")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=8,
-                                         help="deck: worker processes")] = 2,
+    project: Annotated[
+        str | None,
+        typer.Option("--project", help="project code: adds its fit score, reasons and footprint"),
+    ] = None,
+    zone: Annotated[
+        list[str] | None,
+        typer.Option("--zone", help="deck: zone code(s), e.g. WH-CZ (repeat or comma-separate)"),
+    ] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="deck: parcel status(es), e.g. available")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=8, help="deck: worker processes")
+    ] = 2,
 ) -> None:
     """Site brief (地块推介书): one parcel as PDF/PNG/HTML, or a deck of parcels as one PDF."""
     import time
@@ -575,8 +709,10 @@ def brief_cmd(
     started = time.perf_counter()
     if parcel_code is None:
         if not zones and not statuses:
-            fail("需要地块编号，或用 --zone/--status 生成推介册 / give a PARCEL_CODE, or "
-                 "--zone/--status for a deck")
+            fail(
+                "需要地块编号，或用 --zone/--status 生成推介册 / give a PARCEL_CODE, or "
+                "--zone/--status for a deck"
+            )
         if suffix != "pdf":
             fail(f"推介册只能输出 PDF / a deck is a PDF, not .{suffix}: {out_path}")
         if project:
@@ -592,23 +728,38 @@ def brief_cmd(
         from parkgis.publish.brief.deck import build_deck
 
         url = _db_url()
-        with Progress(TextColumn("[bold]推介册 / deck[/]"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("{task.description}"), console=err,
-                      transient=False) as bar:
+        with Progress(
+            TextColumn("[bold]推介册 / deck[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            transient=False,
+        ) as bar:
             task = bar.add_task("", total=None)
 
             def tick(code: str, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, description=code)
 
             try:
-                pdf, codes = build_deck(url, zones or None, statuses or None, lang,
-                                        workers=workers, progress=tick,
-                                        earthwork=get_settings().earthwork)
+                pdf, codes = build_deck(
+                    url,
+                    zones or None,
+                    statuses or None,
+                    lang,
+                    workers=workers,
+                    progress=tick,
+                    earthwork=get_settings().earthwork,
+                )
             except ParkGISError as e:
                 fail(e.message)
         _write(out_path, pdf)
-        out.print(f"{out_path}: {len(codes) + 1} 页 / pages ({len(codes)} 地块 / parcels + "
-                  f"cover), {time.perf_counter() - started:.1f} s", highlight=False)
+        out.print(
+            f"{out_path}: {len(codes) + 1} 页 / pages ({len(codes)} 地块 / parcels + "
+            f"cover), {time.perf_counter() - started:.1f} s",
+            highlight=False,
+        )
         return
     if zones or statuses:
         fail("地块编号与 --zone/--status 不能同时使用 / PARCEL_CODE or --zone/--status, not both")
@@ -619,13 +770,16 @@ def brief_cmd(
 
     try:
         with connect(_db_url()) as conn:
-            data = brief(conn, parcel_code, suffix, lang, project,
-                         earthwork=get_settings().earthwork)
+            data = brief(
+                conn, parcel_code, suffix, lang, project, earthwork=get_settings().earthwork
+            )
     except ParkGISError as e:
         fail(e.message)
     _write(out_path, data)
-    out.print(f"{out_path}: {parcel_code} ({suffix}, {lang}), "
-              f"{time.perf_counter() - started:.1f} s", highlight=False)
+    out.print(
+        f"{out_path}: {parcel_code} ({suffix}, {lang}), {time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -651,8 +805,10 @@ def _write(path: Path, data: bytes) -> None:
 def export(
     fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="gpkg | geojson | shp | kml | csv")],
     path: Annotated[Path, typer.Argument(help="output file (shp: a .zip)")],
-    layer: Annotated[list[str] | None, typer.Option(
-        help="public layer(s): zones, parcels, infrastructure, upgrades, enterprises")] = None,
+    layer: Annotated[
+        list[str] | None,
+        typer.Option(help="public layer(s): zones, parcels, infrastructure, upgrades, enterprises"),
+    ] = None,
     zone: Annotated[str | None, typer.Option(help="only this zone's parcels")] = None,
     status: Annotated[list[str] | None, typer.Option(help="only parcels in these statuses")] = None,
     crs: Annotated[str | None, typer.Option(help="output CRS (default EPSG:4490)")] = None,
@@ -670,15 +826,17 @@ def export(
         def step(name: str, n: int) -> None:
             progress.update(task, advance=1, description=f"{name}: {n}")
 
-        report = export_layers(conn, fmt, path, layers=layer, zone=zone, status=status, crs=crs,
-                               on_layer=step)
+        report = export_layers(
+            conn, fmt, path, layers=layer, zone=zone, status=status, crs=crs, on_layer=step
+        )
     out.print(report.summary())
 
 
 # -- the land ledger (issue 14) -----------------------------------------------------------------
 
-ledger_app = typer.Typer(help="The land ledger: accounts, 亩均 grading, monthly report.",
-                         no_args_is_help=True)
+ledger_app = typer.Typer(
+    help="The land ledger: accounts, 亩均 grading, monthly report.", no_args_is_help=True
+)
 app.add_typer(ledger_app, name="ledger")
 
 
@@ -721,8 +879,11 @@ def ledger_load_performance(
         for x in errors[1:20]:
             err.print(f"  line {x['line']}: {x['reason']}", highlight=False, markup=False)
         fail(e.message)
-    out.print(f"已导入 / loaded: {res.rows} rows, years {', '.join(map(str, res.years))}, "
-              f"{res.enterprises} enterprises", highlight=False)
+    out.print(
+        f"已导入 / loaded: {res.rows} rows, years {', '.join(map(str, res.years))}, "
+        f"{res.enterprises} enterprises",
+        highlight=False,
+    )
 
 
 @ledger_app.command("load-approvals")
@@ -758,20 +919,27 @@ def ledger_load_sample(
             res = sample.load_sample(conn, directory or sample.SAMPLE_DIR)
     except ParkGISError as e:
         fail(e.message)
-    out.print("已导入示例 / sample loaded: " + ", ".join(f"{k} {v}" for k, v in res.items()),
-              highlight=False)
+    out.print(
+        "已导入示例 / sample loaded: " + ", ".join(f"{k} {v}" for k, v in res.items()),
+        highlight=False,
+    )
 
 
 @app.command("publish")
 def publish_cmd(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="output directory")],
-    sample: Annotated[bool | None, typer.Option(
-        "--sample/--no-sample",
-        help="show the 示例数据 / sample data notice (default: when the bundled sample is "
-             "published)")] = None,
+    sample: Annotated[
+        bool | None,
+        typer.Option(
+            "--sample/--no-sample",
+            help="show the 示例数据 / sample data notice (default: when the bundled sample is "
+            "published)",
+        ),
+    ] = None,
     keep: Annotated[int, typer.Option(min=1, help="archives of the last N publishes kept")] = 3,
-    grace_hours: Annotated[float, typer.Option(
-        min=0, help="older archives are removed only after this many hours")] = 24.0,
+    grace_hours: Annotated[
+        float, typer.Option(min=0, help="older archives are removed only after this many hours")
+    ] = 24.0,
 ) -> None:
     """Write the public map as static files: DIR/index.html and a PMTiles archive.
 
@@ -784,12 +952,14 @@ def publish_cmd(
 
     url = _db_url()
     with psycopg.connect(url) as conn:
+
         def step(z: int, visited: int, written: int) -> None:
             err.print(f"z{z}: {written}/{visited} 瓦片 / tiles", highlight=False)
 
         try:
-            report = publish(conn, directory, sample=sample, keep=keep,
-                             grace_s=grace_hours * 3600, on_zoom=step)
+            report = publish(
+                conn, directory, sample=sample, keep=keep, grace_s=grace_hours * 3600, on_zoom=step
+            )
         except ParkGISError as exc:
             fail(str(exc))
         except OSError as exc:  # disk full, permissions: say what, not where

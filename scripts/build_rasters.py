@@ -37,8 +37,14 @@ SEED = 20180708  # the date of the source article
 # Weihui town, the reference for "north-west".
 TOWN = (114.065, 35.398)
 # Approximate course of the Wei River through the county, SW -> NE (lon, lat).
-WEI_APPROX = [(113.78, 35.29), (113.93, 35.33), (114.00, 35.355), (114.09, 35.405),
-              (114.17, 35.46), (114.40, 35.58)]
+WEI_APPROX = [
+    (113.78, 35.29),
+    (113.93, 35.33),
+    (114.00, 35.355),
+    (114.09, 35.405),
+    (114.17, 35.46),
+    (114.40, 35.58),
+]
 GK = "EPSG:4547"
 
 
@@ -53,8 +59,7 @@ def area_bbox() -> tuple[float, float, float, float]:
             except Exception:  # noqa: BLE001 - the layer may not be there yet
                 continue
             m = 0.01
-            return (round(b[0] - m, 2), round(b[1] - m, 2), round(b[2] + m, 2),
-                    round(b[3] + m, 2))
+            return (round(b[0] - m, 2), round(b[1] - m, 2), round(b[2] + m, 2), round(b[3] + m, 2))
     return DEFAULT_BBOX
 
 
@@ -130,8 +135,9 @@ def build(arcsec: float = 1.0) -> tuple[np.ndarray, np.ndarray, rasterio.Affine]
     pts = shapely.points(e.ravel(), n.ravel())
     d = shapely.distance(river, pts).reshape(ny, nx)
     valley = 5.0 * np.exp(-((d / 1500.0) ** 2)) + 2.5 * np.exp(-((d / 80.0) ** 2))
-    noise = (1.5 * value_noise((ny, nx), 3000 / cell_m, rng)
-             + 0.4 * value_noise((ny, nx), 800 / cell_m, rng))
+    noise = 1.5 * value_noise((ny, nx), 3000 / cell_m, rng) + 0.4 * value_noise(
+        (ny, nx), 800 / cell_m, rng
+    )
     dem = plain + hills - valley + noise * (1.0 - hills_w)
     dem = np.round(dem, 1).astype(np.float32)
 
@@ -146,23 +152,52 @@ def build(arcsec: float = 1.0) -> tuple[np.ndarray, np.ndarray, rasterio.Affine]
 def write(path: Path, arr: np.ndarray, transform: rasterio.Affine, description: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = {
-        "driver": "COG", "dtype": "float32", "count": 1, "height": arr.shape[0],
-        "width": arr.shape[1], "crs": "EPSG:4326", "transform": transform, "nodata": None,
-        "compress": "DEFLATE", "level": 9, "predictor": 3, "blocksize": 512,
+        "driver": "COG",
+        "dtype": "float32",
+        "count": 1,
+        "height": arr.shape[0],
+        "width": arr.shape[1],
+        "crs": "EPSG:4326",
+        "transform": transform,
+        "nodata": None,
+        "compress": "DEFLATE",
+        "level": 9,
+        "predictor": 3,
+        "blocksize": 512,
     }
     # The COG driver writes through a copy: build in memory, then copy out.
     from rasterio.io import MemoryFile
     from rasterio.shutil import copy as rio_copy
 
     with MemoryFile() as mem:
-        with mem.open(driver="GTiff", dtype="float32", count=1, height=arr.shape[0],
-                      width=arr.shape[1], crs="EPSG:4326", transform=transform) as ds:
+        with mem.open(
+            driver="GTiff",
+            dtype="float32",
+            count=1,
+            height=arr.shape[0],
+            width=arr.shape[1],
+            crs="EPSG:4326",
+            transform=transform,
+        ) as ds:
             ds.write(arr, 1)
-            ds.update_tags(SYNTHETIC="yes", DESCRIPTION=description,
-                           GENERATOR="scripts/build_rasters.py", SEED=str(SEED))
+            ds.update_tags(
+                SYNTHETIC="yes",
+                DESCRIPTION=description,
+                GENERATOR="scripts/build_rasters.py",
+                SEED=str(SEED),
+            )
             ds.set_band_unit(1, "metre")
-        rio_copy(mem.name, path, driver=profile["driver"], COMPRESS="DEFLATE", LEVEL=9,
-                 PREDICTOR=3, BLOCKSIZE=512, OVERVIEWS="AUTO", RESAMPLING="AVERAGE")
+        rio_copy(
+            mem.name,
+            path,
+            driver=profile["driver"],
+            COMPRESS="DEFLATE",
+            LEVEL=9,
+            PREDICTOR=3,
+            BLOCKSIZE=512,
+            OVERVIEWS="AUTO",
+            RESAMPLING="AVERAGE",
+        )
 
 
 def main() -> None:
@@ -171,15 +206,25 @@ def main() -> None:
     ap.add_argument("--arcsec", type=float, default=1.0)
     args = ap.parse_args()
     dem, depth, transform = build(args.arcsec)
-    write(args.out / "weihui_dem.tif", dem, transform,
-          "SYNTHETIC DEM of the Weihui sample area (m above sea level)")
-    write(args.out / "weihui_flood.tif", depth, transform,
-          "SYNTHETIC flood depth along the Wei River (m)")
+    write(
+        args.out / "weihui_dem.tif",
+        dem,
+        transform,
+        "SYNTHETIC DEM of the Weihui sample area (m above sea level)",
+    )
+    write(
+        args.out / "weihui_flood.tif",
+        depth,
+        transform,
+        "SYNTHETIC flood depth along the Wei River (m)",
+    )
     for name in ("weihui_dem.tif", "weihui_flood.tif"):
         p = args.out / name
         print(f"{p}: {p.stat().st_size / 1e6:.2f} MB")
-    print(f"DEM {dem.shape[1]}x{dem.shape[0]} cells, {float(dem.min()):.1f}–"
-          f"{float(dem.max()):.1f} m; flooded cells {float((depth > 0).mean()):.1%}")
+    print(
+        f"DEM {dem.shape[1]}x{dem.shape[0]} cells, {float(dem.min()):.1f}–"
+        f"{float(dem.max()):.1f} m; flooded cells {float((depth > 0).mean()):.1%}"
+    )
 
 
 if __name__ == "__main__":

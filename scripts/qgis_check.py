@@ -18,8 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from qgis.core import Qgis, QgsApplication, QgsVectorLayer  # noqa: E402
 
 
-def main(base: str, collection: str = "parcels",
-         subset: str = "\"status\" = 'available'") -> None:
+def main(base: str, collection: str = "parcels", subset: str = "\"status\" = 'available'") -> None:
     """Print what QGIS sees of ``collection``; printed before QGIS shuts down, because
     tearing QGIS down with layers alive may crash the process."""
     app = QgsApplication([], False)

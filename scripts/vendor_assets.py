@@ -49,8 +49,9 @@ def main() -> None:
         dst = VENDOR / package.split("/")[-1]
         if dst.exists():
             shutil.rmtree(dst)
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*SKIP, "*.map", "package.json",
-                                                                 "*.html"))
+        shutil.copytree(
+            src, dst, ignore=shutil.ignore_patterns(*SKIP, "*.map", "package.json", "*.html")
+        )
     for package, files in FILES.items():
         dst = VENDOR / package.split("/")[-1]
         if dst.exists():

@@ -15,14 +15,24 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 AVAILABLE = CHROMIUM.exists() and CHROMEDRIVER.exists()
 
 # Apply to a module with ``pytestmark = browser.MARKS``.
-MARKS = [pytest.mark.browser,
-         pytest.mark.skipif(not AVAILABLE, reason="needs Debian's chromium and chromedriver")]
+MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not AVAILABLE, reason="needs Debian's chromium and chromedriver"),
+]
 
 # Without the background-networking flags chromium keeps dialling Google's hosts, which this
 # closed network refuses (noise in the logs, and requests that never leave our origin otherwise).
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", "--window-size=1400,900")
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,900",
+)
 
 
 def make_driver(user_dir: str, lang: str | None = "zh-CN"):

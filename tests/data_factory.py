@@ -43,14 +43,27 @@ def bowtie(ix: float, iy: float, size: float = 100.0) -> Polygon:
 def zone_gdf(code: str = ZONE_CODE, name_zh: str = "卫辉市产业集聚区") -> gpd.GeoDataFrame:
     """One approved cluster zone, 2 km × 2 km, covering the test parcels."""
     return gpd.GeoDataFrame(
-        {"code": [code], "name_zh": [name_zh], "name_en": ["Weihui Industrial Cluster Zone"],
-         "kind": ["cluster_zone"], "status": ["approved"], "gk_srid": [GK],
-         "leading_industries": ['["food_beverage_packaging","green_building_materials"]']},
-        geometry=[box(X0 - 500, Y0 - 500, X0 + 1500, Y0 + 1500)], crs=GK)
+        {
+            "code": [code],
+            "name_zh": [name_zh],
+            "name_en": ["Weihui Industrial Cluster Zone"],
+            "kind": ["cluster_zone"],
+            "status": ["approved"],
+            "gk_srid": [GK],
+            "leading_industries": ['["food_beverage_packaging","green_building_materials"]'],
+        },
+        geometry=[box(X0 - 500, Y0 - 500, X0 + 1500, Y0 + 1500)],
+        crs=GK,
+    )
 
 
-def parcels_gdf(n: int = 4, prefix: str = "WH-T", status: str = "available",
-                geoms: Iterable[Any] | None = None, **extra: list[Any]) -> gpd.GeoDataFrame:
+def parcels_gdf(
+    n: int = 4,
+    prefix: str = "WH-T",
+    status: str = "available",
+    geoms: Iterable[Any] | None = None,
+    **extra: list[Any],
+) -> gpd.GeoDataFrame:
     """``n`` edge-touching 100 m parcels in a row (codes ``WH-T-001``...)."""
     geoms = list(geoms) if geoms is not None else [square(i, 0) for i in range(n)]
     n = len(geoms)
@@ -71,22 +84,24 @@ def parcels_gdf(n: int = 4, prefix: str = "WH-T", status: str = "available",
 
 def projects_df() -> pd.DataFrame:
     """Two projects with list-, JSON-, date- and yes/no-typed attributes as files carry them."""
-    return pd.DataFrame({
-        "code": ["PRJ-001", "PRJ-002"],
-        "name_zh": ["易拉罐项目", "啤酒扩产"],
-        "name_en": ["Can making", "Brewery expansion"],
-        "industry": ["food_beverage_packaging"] * 2,
-        "stage": ["lead", "negotiating"],
-        "min_area_mu": [50, 80],
-        "max_area_mu": [80.5, 120],
-        "landuse_codes": ['["1001","1101"]', '["100102"]'],
-        "preferred_neighbours": ['["brewery"]', "[]"],
-        "weights": ['{"area": 2, "rail": 1}', None],
-        "start_date": ["2025-03-01", "2025-09-15"],
-        "rail_required": ["否", "是"],
-        "fostered": [0, 1],
-        "township_tax_share": [None, 0.4],
-    })
+    return pd.DataFrame(
+        {
+            "code": ["PRJ-001", "PRJ-002"],
+            "name_zh": ["易拉罐项目", "啤酒扩产"],
+            "name_en": ["Can making", "Brewery expansion"],
+            "industry": ["food_beverage_packaging"] * 2,
+            "stage": ["lead", "negotiating"],
+            "min_area_mu": [50, 80],
+            "max_area_mu": [80.5, 120],
+            "landuse_codes": ['["1001","1101"]', '["100102"]'],
+            "preferred_neighbours": ['["brewery"]', "[]"],
+            "weights": ['{"area": 2, "rail": 1}', None],
+            "start_date": ["2025-03-01", "2025-09-15"],
+            "rail_required": ["否", "是"],
+            "fostered": [0, 1],
+            "township_tax_share": [None, 0.4],
+        }
+    )
 
 
 # --- writers ---------------------------------------------------------------------------------
@@ -109,8 +124,13 @@ def write_geojson(path: Path, gdf: gpd.GeoDataFrame) -> Path:
     return path
 
 
-def write_shapefile(path: Path, gdf: gpd.GeoDataFrame, encoding: str | None = None,
-                    prj: bool = True, cpg: bool = True) -> Path:
+def write_shapefile(
+    path: Path,
+    gdf: gpd.GeoDataFrame,
+    encoding: str | None = None,
+    prj: bool = True,
+    cpg: bool = True,
+) -> Path:
     """A shapefile; ``prj=False``/``cpg=False`` delete those side files as broken exports do."""
     kw = {"encoding": encoding} if encoding else {}
     gdf.to_file(path, driver="ESRI Shapefile", engine="pyogrio", **kw)
@@ -139,8 +159,9 @@ def write_kml(path: Path, gdf: gpd.GeoDataFrame) -> Path:
 def write_dxf(path: Path, gdf: gpd.GeoDataFrame, layer_field: str = "code") -> Path:
     """A DXF with each polygon on a CAD layer named by ``layer_field`` (DXF has no attributes
     and no CRS: only geometry and the entity's layer survive)."""
-    out = gpd.GeoDataFrame({"Layer": gdf[layer_field].astype(str)}, geometry=gdf.geometry.values,
-                           crs=None)
+    out = gpd.GeoDataFrame(
+        {"Layer": gdf[layer_field].astype(str)}, geometry=gdf.geometry.values, crs=None
+    )
     out.to_file(path, driver="DXF", engine="pyogrio")
     return path
 
@@ -168,7 +189,8 @@ def insert_zone(url: str, code: str = ZONE_CODE) -> None:
             "INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom) "
             "VALUES (%s, '卫辉市产业集聚区', 'Weihui Cluster Zone', 'cluster_zone', 'approved',"
             " %s, ST_Multi(ST_GeomFromEWKB(%s)))",
-            (code, GK, shapely.to_wkb(shapely.set_srid(g, 4490), include_srid=True)))
+            (code, GK, shapely.to_wkb(shapely.set_srid(g, 4490), include_srid=True)),
+        )
 
 
 def count(url: str, table: str) -> int:

@@ -42,8 +42,10 @@ def small_park(url: str, statuses: dict[str, str] | None = None) -> list[str]:
         conn.execute(SQL_ZONE, (ZONE, X0 - 1000, Y0 - 1000, X0 + 2000, Y0 + 2000))
         for i, (code, status) in enumerate(statuses.items()):
             x = X0 + 100 * i
-            conn.execute(SQL_PARCEL, (code, ZONE, status, "100101", f"internal note {code}",
-                                      x, Y0, x + 100, Y0 + 100))
+            conn.execute(
+                SQL_PARCEL,
+                (code, ZONE, status, "100101", f"internal note {code}", x, Y0, x + 100, Y0 + 100),
+            )
         for p in ("PRJ-A", "PRJ-B"):
             conn.execute(SQL_PROJECT, (p,))
     return list(statuses)
@@ -60,8 +62,9 @@ def add_users(url: str) -> dict[str, str]:
 
 def login(client: httpx.Client | Any, name: str, password: str = PASSWORD) -> dict[str, str]:
     """``Authorization`` header for ``name`` via the real token endpoint."""
-    r = client.post("/api/auth/token", data={"username": name, "password": password,
-                                             "grant_type": "password"})
+    r = client.post(
+        "/api/auth/token", data={"username": name, "password": password, "grant_type": "password"}
+    )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 

@@ -65,14 +65,21 @@ class UnlockOut(BaseModel):
 
 class UserPatch(BaseModel):
     role: Role | None = None
-    password: str | None = Field(None, min_length=auth.MIN_PASSWORD_LEN,
-                                 max_length=auth.MAX_PASSWORD_LEN)
+    password: str | None = Field(
+        None, min_length=auth.MIN_PASSWORD_LEN, max_length=auth.MAX_PASSWORD_LEN
+    )
     active: bool | None = None
 
 
-@router.post("/api/auth/token", response_model=TokenOut, summary="Sign in / 登录获取令牌",
-             responses={400: {"description": "wrong name or password / 用户名或密码错误"},
-                        429: {"description": "locked after failures / 失败过多，已锁定"}})
+@router.post(
+    "/api/auth/token",
+    response_model=TokenOut,
+    summary="Sign in / 登录获取令牌",
+    responses={
+        400: {"description": "wrong name or password / 用户名或密码错误"},
+        429: {"description": "locked after failures / 失败过多，已锁定"},
+    },
+)
 def token(
     conn: Conn,
     settings: AppSettings,
@@ -96,28 +103,43 @@ def users(_: RequireAdmin, conn: Conn) -> list[dict]:
     return auth.list_users(conn)
 
 
-@router.post("/api/users", response_model=UserOut, status_code=status.HTTP_201_CREATED,
-             summary="Add a user (admin) / 新增用户")
+@router.post(
+    "/api/users",
+    response_model=UserOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a user (admin) / 新增用户",
+)
 def add_user(_: RequireAdmin, body: UserIn, conn: Conn) -> dict:
     return auth.add_user(conn, body.name, body.role, body.password)
 
 
-@router.patch("/api/users/{name}", response_model=UserOut,
-              summary="Change role, password or active flag (admin) / 修改用户")
+@router.patch(
+    "/api/users/{name}",
+    response_model=UserOut,
+    summary="Change role, password or active flag (admin) / 修改用户",
+)
 def patch_user(_: RequireAdmin, name: str, body: UserPatch, conn: Conn) -> dict:
-    return auth.update_user(conn, name, role=body.role, password=body.password,
-                            active=body.active)
+    return auth.update_user(conn, name, role=body.role, password=body.password, active=body.active)
 
 
-@router.get("/api/auth/lockouts", response_model=list[LockoutOut],
-            summary="Sign-in locks in force (admin) / 登录锁定列表")
+@router.get(
+    "/api/auth/lockouts",
+    response_model=list[LockoutOut],
+    summary="Sign-in locks in force (admin) / 登录锁定列表",
+)
 def lockouts(_: RequireAdmin, conn: Conn) -> list[dict]:
     return auth.lockouts(conn)
 
 
-@router.delete("/api/auth/lockouts", response_model=UnlockOut,
-               summary="Lift a sign-in lock (admin) / 解除登录锁定")
-def unlock(_: RequireAdmin, conn: Conn,
-           account: Annotated[str | None, Query(max_length=64)] = None,
-           client: Annotated[str | None, Query(max_length=100)] = None) -> UnlockOut:
+@router.delete(
+    "/api/auth/lockouts",
+    response_model=UnlockOut,
+    summary="Lift a sign-in lock (admin) / 解除登录锁定",
+)
+def unlock(
+    _: RequireAdmin,
+    conn: Conn,
+    account: Annotated[str | None, Query(max_length=64)] = None,
+    client: Annotated[str | None, Query(max_length=100)] = None,
+) -> UnlockOut:
     return UnlockOut(lifted=auth.unlock(conn, account=account, client=client))

@@ -38,21 +38,28 @@ class ComplaintPatch(BaseModel):
 
 
 @router.get("/api/pipeline/complaints", summary="Complaints and disputes / 投诉纠纷台账")
-def list_complaints(user: RequirePlanner, conn: Conn,
-                    status_: Annotated[str | None, Query(alias="status")] = None
-                    ) -> JSONResponse:
-    return _json({"complaints": pipeline.complaints(conn, status_),
-                  "categories": pipeline.COMPLAINT_CATEGORIES})
+def list_complaints(
+    user: RequirePlanner, conn: Conn, status_: Annotated[str | None, Query(alias="status")] = None
+) -> JSONResponse:
+    return _json(
+        {
+            "complaints": pipeline.complaints(conn, status_),
+            "categories": pipeline.COMPLAINT_CATEGORIES,
+        }
+    )
 
 
 @router.post("/api/pipeline/complaints", status_code=201, summary="Log a complaint / 登记投诉")
 def add_complaint(body: ComplaintBody, user: RequirePlanner, conn: Conn) -> JSONResponse:
-    return _json(pipeline.add_complaint(conn, body.model_dump(), user.name),
-                 status.HTTP_201_CREATED)
+    return _json(
+        pipeline.add_complaint(conn, body.model_dump(), user.name), status.HTTP_201_CREATED
+    )
 
 
 @router.patch("/api/pipeline/complaints/{cid}", summary="Handle a complaint / 处理投诉")
-def patch_complaint(cid: int, body: ComplaintPatch, user: RequirePlanner,
-                    conn: Conn) -> JSONResponse:
-    return _json(pipeline.update_complaint(conn, cid, body.model_dump(exclude_unset=True),
-                                           user.name))
+def patch_complaint(
+    cid: int, body: ComplaintPatch, user: RequirePlanner, conn: Conn
+) -> JSONResponse:
+    return _json(
+        pipeline.update_complaint(conn, cid, body.model_dump(exclude_unset=True), user.name)
+    )

@@ -18,9 +18,16 @@ from parkgis.db.health import readiness
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Health / 健康检查",
-            responses={503: {"description": "数据库不可用 / database unavailable",
-                             "content": {"application/problem+json": {}}}})
+@router.get(
+    "/healthz",
+    summary="Health / 健康检查",
+    responses={
+        503: {
+            "description": "数据库不可用 / database unavailable",
+            "content": {"application/problem+json": {}},
+        }
+    },
+)
 async def healthz(request: Request) -> JSONResponse:
     s = request.app.state.settings
     try:
@@ -29,5 +36,4 @@ async def healthz(request: Request) -> JSONResponse:
             row = await readiness(conn)
     except Exception:  # the point of a health check is to report, not to raise
         return unavailable(request, s.db_retry_after_s)
-    return JSONResponse({"status": "ok", "version": __version__,
-                         "database": {"ok": True, **row}})
+    return JSONResponse({"status": "ok", "version": __version__, "database": {"ok": True, **row}})

@@ -32,8 +32,11 @@ def list_indicator_sets(conn: Conn) -> JSONResponse:
     return _json(indicators.catalogue(conn))
 
 
-@router.post("/api/indicators/import", summary="Import a CSV / 导入指标 CSV (admin)",
-             openapi_extra={"requestBody": {"content": {"text/csv": {}}}})
+@router.post(
+    "/api/indicators/import",
+    summary="Import a CSV / 导入指标 CSV (admin)",
+    openapi_extra={"requestBody": {"content": {"text/csv": {}}}},
+)
 async def import_indicators(request: Request, user: RequireAdmin, conn: Conn) -> JSONResponse:
     raw = await request.body()
     if len(raw) > MAX_CSV_BYTES:
@@ -46,8 +49,11 @@ async def import_indicators(request: Request, user: RequireAdmin, conn: Conn) ->
     return _json({"sets": res.sets, "rows": res.rows, "industries": res.industries})
 
 
-@router.get("/api/indicators/{version}", summary="One indicator table / 指标表（含各行）",
-            description="`version` = `active` for the set in force.")
+@router.get(
+    "/api/indicators/{version}",
+    summary="One indicator table / 指标表（含各行）",
+    description="`version` = `active` for the set in force.",
+)
 def get_indicator_set(version: str, conn: Conn) -> JSONResponse:
     return _json(indicators.seeded_set(conn, None if version == "active" else version))
 
@@ -79,15 +85,16 @@ class SetPatch(BaseModel):
 
 @router.post("/api/indicators", status_code=201, summary="New indicator set / 新建指标版本 (admin)")
 def create_indicator_set(body: SetBody, user: RequireAdmin, conn: Conn) -> JSONResponse:
-    return _json(indicators.create_set(conn, body.model_dump(), user.name),
-                 status.HTTP_201_CREATED)
+    return _json(indicators.create_set(conn, body.model_dump(), user.name), status.HTTP_201_CREATED)
 
 
 @router.patch("/api/indicators/{version}", summary="Edit a set / 修改指标版本 (admin)")
-def patch_indicator_set(version: str, body: SetPatch, user: RequireAdmin,
-                        conn: Conn) -> JSONResponse:
-    return _json(indicators.update_set(conn, version, body.model_dump(exclude_unset=True),
-                                       user.name))
+def patch_indicator_set(
+    version: str, body: SetPatch, user: RequireAdmin, conn: Conn
+) -> JSONResponse:
+    return _json(
+        indicators.update_set(conn, version, body.model_dump(exclude_unset=True), user.name)
+    )
 
 
 @router.post("/api/indicators/{version}/activate", summary="Put a set in force / 启用 (admin)")
@@ -95,8 +102,9 @@ def activate_indicator_set(version: str, user: RequireAdmin, conn: Conn) -> JSON
     return _json(indicators.activate(conn, version, user.name))
 
 
-@router.delete("/api/indicators/{version}", status_code=204,
-               summary="Delete an inactive set / 删除 (admin)")
+@router.delete(
+    "/api/indicators/{version}", status_code=204, summary="Delete an inactive set / 删除 (admin)"
+)
 def delete_indicator_set(version: str, user: RequireAdmin, conn: Conn) -> Response:
     indicators.delete_set(conn, version)
     return Response(status_code=204)
@@ -114,22 +122,33 @@ class RowBody(BaseModel):
     is_assumption: bool = False
 
 
-@router.post("/api/indicators/{version}/rows", status_code=201,
-             summary="Add or replace a row / 新增指标行 (admin)")
-def add_indicator_row(version: str, body: RowBody, user: RequireAdmin,
-                      conn: Conn) -> JSONResponse:
-    return _json(indicators.add_row(conn, version, body.model_dump(), user.name),
-                 status.HTTP_201_CREATED)
+@router.post(
+    "/api/indicators/{version}/rows",
+    status_code=201,
+    summary="Add or replace a row / 新增指标行 (admin)",
+)
+def add_indicator_row(version: str, body: RowBody, user: RequireAdmin, conn: Conn) -> JSONResponse:
+    return _json(
+        indicators.add_row(conn, version, body.model_dump(), user.name), status.HTTP_201_CREATED
+    )
 
 
 @router.patch("/api/indicators/{version}/rows/{row_id}", summary="Edit a row / 修改指标行 (admin)")
-def patch_indicator_row(version: str, row_id: int, user: RequireAdmin, conn: Conn,
-                        body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+def patch_indicator_row(
+    version: str,
+    row_id: int,
+    user: RequireAdmin,
+    conn: Conn,
+    body: Annotated[dict[str, Any], Body()],
+) -> JSONResponse:
     return _json(indicators.update_row(conn, version, row_id, body, user.name))
 
 
-@router.delete("/api/indicators/{version}/rows/{row_id}", status_code=204,
-               summary="Delete a row / 删除指标行 (admin)")
+@router.delete(
+    "/api/indicators/{version}/rows/{row_id}",
+    status_code=204,
+    summary="Delete a row / 删除指标行 (admin)",
+)
 def delete_indicator_row(version: str, row_id: int, user: RequireAdmin, conn: Conn) -> Response:
     indicators.delete_row(conn, version, row_id, user.name)
     return Response(status_code=204)

@@ -36,15 +36,28 @@ MAX_BODY = 16_384
 
 
 @router.post(
-    "/api/inquiries", status_code=201,
+    "/api/inquiries",
+    status_code=201,
     summary="Send an inquiry / 提交投资咨询",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": core.Inquiry.model_json_schema()}}}},
-    responses={201: {"description": "stored / 已收到"}, 422: {"description": "invalid / 无效"},
-               429: {"description": "rate limited / 过于频繁"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": core.Inquiry.model_json_schema()}},
+        }
+    },
+    responses={
+        201: {"description": "stored / 已收到"},
+        422: {"description": "invalid / 无效"},
+        429: {"description": "rate limited / 过于频繁"},
+    },
 )
-async def post_inquiry(request: Request, settings: AppSettings, conn: Conn,
-                       client: ClientAddress, background: BackgroundTasks) -> JSONResponse:
+async def post_inquiry(
+    request: Request,
+    settings: AppSettings,
+    conn: Conn,
+    client: ClientAddress,
+    background: BackgroundTasks,
+) -> JSONResponse:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise InvalidInput(f"请求过大 / body over {MAX_BODY} bytes")
@@ -54,7 +67,8 @@ async def post_inquiry(request: Request, settings: AppSettings, conn: Conn,
         raise InvalidInput("请求体不是 JSON / body is not JSON") from None
     inquiry = core.parse(payload)
     body: dict[str, Any] = await run_in_threadpool(
-        core.submit, conn, inquiry, client, settings.inquiry_rate_per_hour)
+        core.submit, conn, inquiry, client, settings.inquiry_rate_per_hour
+    )
     # Background tasks run after the response, so after the unit of work has committed: only
     # then may planners be told.
     background.add_task(notify.notify_inquiry, settings, int(str(body["id"])), inquiry.parcels)
@@ -67,11 +81,13 @@ def inquiries_new_count(user: RequirePlanner, conn: Conn) -> JSONResponse:
 
 
 @router.get("/api/inquiries", summary="Inquiries inbox / 投资咨询收件箱")
-def inquiries_inbox(user: RequirePlanner, conn: Conn,
-                    status_: Annotated[str | None, Query(alias="status")] = None,
-                    limit: int = Query(200, ge=1, le=1000)) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(
-        {"inquiries": pipeline.inquiries(conn, status_, limit)}))
+def inquiries_inbox(
+    user: RequirePlanner,
+    conn: Conn,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+    limit: int = Query(200, ge=1, le=1000),
+) -> JSONResponse:
+    return JSONResponse(jsonable_encoder({"inquiries": pipeline.inquiries(conn, status_, limit)}))
 
 
 class InquiryPatch(BaseModel):
@@ -80,7 +96,7 @@ class InquiryPatch(BaseModel):
 
 
 @router.patch("/api/inquiries/{iid}", summary="Mark an inquiry / 标记咨询（已回复、已关闭）")
-def inquiry_mark(iid: int, body: InquiryPatch, user: RequirePlanner,
-                 conn: Conn) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(
-        pipeline.mark_inquiry(conn, iid, body.status, user.name, body.note)))
+def inquiry_mark(iid: int, body: InquiryPatch, user: RequirePlanner, conn: Conn) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(pipeline.mark_inquiry(conn, iid, body.status, user.name, body.note))
+    )

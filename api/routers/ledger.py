@@ -32,9 +32,14 @@ OWN_ASSETS = ("css/dashboard.css", "js/dashboard.js")
 
 def _out(body: dict[str, Any], fmt: str, name: str, to_xlsx: Any) -> Response:
     if fmt == "xlsx":
-        return Response(to_xlsx(body), media_type=XLSX, headers={
-            "Content-Disposition": f'attachment; filename="{name}.xlsx"',
-            "Cache-Control": "no-store"})
+        return Response(
+            to_xlsx(body),
+            media_type=XLSX,
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}.xlsx"',
+                "Cache-Control": "no-store",
+            },
+        )
     return JSONResponse(jsonable_encoder(body), headers={"Cache-Control": "no-store"})
 
 
@@ -47,14 +52,21 @@ def dashboard_page(request: Request) -> Response:
 
 
 @router.get("/api/ledger/stock", summary="Land-stock accounts / 土地存量账 (planner)")
-def ledger_stock(user: RequirePlanner, conn: SyncConn,
-                 as_of: Annotated[str | None, Query(description="YYYY-MM-DD (today)")] = None,
-                 period_from: Annotated[str | None, Query(alias="from")] = None,
-                 period_to: Annotated[str | None, Query(alias="to")] = None,
-                 format: Format = "json") -> Response:
+def ledger_stock(
+    user: RequirePlanner,
+    conn: SyncConn,
+    as_of: Annotated[str | None, Query(description="YYYY-MM-DD (today)")] = None,
+    period_from: Annotated[str | None, Query(alias="from")] = None,
+    period_to: Annotated[str | None, Query(alias="to")] = None,
+    format: Format = "json",
+) -> Response:
     d = parse_date(as_of, "as_of", date.today())
-    body = stock.stock(conn, d, parse_date(period_from, "from", None) if period_from else None,
-                       parse_date(period_to, "to", None) if period_to else None)
+    body = stock.stock(
+        conn,
+        d,
+        parse_date(period_from, "from", None) if period_from else None,
+        parse_date(period_to, "to", None) if period_to else None,
+    )
     return _out(body, format, f"ledger-stock-{d.isoformat()}", xlsx.stock_workbook)
 
 
@@ -68,38 +80,55 @@ def _year(conn: SyncConn, year: int | None) -> int:
 
 
 @router.get("/api/ledger/performance", summary="Per-mu grading / 亩均效益评价 (planner)")
-def ledger_performance(user: RequirePlanner, conn: SyncConn,
-                       year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
-                       version: Annotated[str | None, Query(max_length=32)] = None,
-                       format: Format = "json") -> Response:
+def ledger_performance(
+    user: RequirePlanner,
+    conn: SyncConn,
+    year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+    version: Annotated[str | None, Query(max_length=32)] = None,
+    format: Format = "json",
+) -> Response:
     body = performance.grade(conn, _year(conn, year), version)
     body["years"] = performance.years(conn)
-    return _out(body, format, f"ledger-performance-{body['year']}",
-                xlsx.performance_workbook)
+    return _out(body, format, f"ledger-performance-{body['year']}", xlsx.performance_workbook)
 
 
-@router.post("/api/ledger/performance", status_code=201,
-             summary="Load annual figures (XLSX/CSV) / 导入亩均数据 (planner)")
+@router.post(
+    "/api/ledger/performance",
+    status_code=201,
+    summary="Load annual figures (XLSX/CSV) / 导入亩均数据 (planner)",
+)
 async def ledger_performance_upload(
-        user: RequirePlanner, conn: SyncConn,
-        file: Annotated[UploadFile, File(description="XLSX 或 CSV / XLSX or CSV")]) -> Response:
+    user: RequirePlanner,
+    conn: SyncConn,
+    file: Annotated[UploadFile, File(description="XLSX 或 CSV / XLSX or CSV")],
+) -> Response:
     from fastapi.concurrency import run_in_threadpool
 
     data = await file.read(performance.MAX_BYTES + 1)
-    res = await run_in_threadpool(performance.load, conn, data, file.filename or "upload",
-                                  user.name)
+    res = await run_in_threadpool(
+        performance.load, conn, data, file.filename or "upload", user.name
+    )
     # committed by the pooled connection when the request succeeds (api.deps.sync_conn)
-    return JSONResponse({"rows": res.rows, "years": res.years,
-                         "enterprises": res.enterprises}, status_code=201)
+    return JSONResponse(
+        {"rows": res.rows, "years": res.years, "enterprises": res.enterprises}, status_code=201
+    )
 
 
-@router.get("/api/ledger/performance/map", summary="Occupied parcels by grade / 亩均等级图层",
-            responses={200: {"content": {"application/geo+json": {}}}})
-def ledger_performance_map(user: RequirePlanner, conn: SyncConn,
-                           year: Annotated[int | None, Query(ge=1990, le=2100)] = None
-                           ) -> Response:
-    return JSONResponse(performance.grade_map(conn, _year(conn, year)),
-                        media_type="application/geo+json", headers={"Cache-Control": "no-store"})
+@router.get(
+    "/api/ledger/performance/map",
+    summary="Occupied parcels by grade / 亩均等级图层",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def ledger_performance_map(
+    user: RequirePlanner,
+    conn: SyncConn,
+    year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
+) -> Response:
+    return JSONResponse(
+        performance.grade_map(conn, _year(conn, year)),
+        media_type="application/geo+json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.get("/api/ledger/chains", summary="Chain completeness / 产业链补链 (planner)")
@@ -107,28 +136,36 @@ def ledger_chains(user: RequirePlanner, conn: SyncConn, format: Format = "json")
     return _out(chains.chains(conn), format, "ledger-chains", xlsx.chains_workbook)
 
 
-@router.get("/api/ledger/chains/fills/{project}",
-            summary="Links a project would fill / 项目补链 (planner)")
+@router.get(
+    "/api/ledger/chains/fills/{project}", summary="Links a project would fill / 项目补链 (planner)"
+)
 def ledger_fills(project: str, user: RequirePlanner, conn: SyncConn) -> JSONResponse:
     return JSONResponse({"project": project, "fills": chains.fills_gap(conn, project)})
 
 
 @router.get("/api/ledger/townships", summary="Township leaderboard / 乡镇招商排名 (planner)")
 def ledger_townships(user: RequirePlanner, conn: SyncConn, format: Format = "json") -> Response:
-    return _out(townships.leaderboard(conn), format, "ledger-townships",
-                xlsx.townships_workbook)
+    return _out(townships.leaderboard(conn), format, "ledger-townships", xlsx.townships_workbook)
 
 
 @router.get("/api/ledger/public", summary="Available land by park / 各园区可供土地 (public)")
 def ledger_public(conn: SyncConn) -> JSONResponse:
-    return JSONResponse({"parks": stock.public_available(conn)},
-                        headers={"Cache-Control": "public, max-age=60"})
+    return JSONResponse(
+        {"parks": stock.public_available(conn)}, headers={"Cache-Control": "public, max-age=60"}
+    )
 
 
-@router.get("/api/ledger/report.pdf", summary="Monthly ledger report / 月度土地账报告 (planner)",
-            responses={200: {"content": {"application/pdf": {}}}})
-def ledger_report(user: RequirePlanner, conn: SyncConn,
-                  month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]) -> Response:
+@router.get(
+    "/api/ledger/report.pdf",
+    summary="Monthly ledger report / 月度土地账报告 (planner)",
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def ledger_report(
+    user: RequirePlanner, conn: SyncConn, month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")]
+) -> Response:
     pdf = render_month_pdf(conn, month)
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="ledger-{month}.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="ledger-{month}.pdf"'},
+    )

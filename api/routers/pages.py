@@ -31,6 +31,7 @@ router = APIRouter(tags=["pages"])
 OWN_ASSETS = ("css/investor.css", "js/gcj02.js", "js/investor.js")
 _pages = page_shell.PageCache()
 
+
 def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]:
     """The HTML of ``/`` and its ETag (cached on data versions and asset versions)."""
     version = page_shell.asset_version(OWN_ASSETS)
@@ -40,11 +41,15 @@ def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]
         m = investor.build_investor_map(data, tianditu_key=tianditu_key)
         page_shell.add_head(m, OWN_ASSETS, version)
         panel = page_shell.templates.get_template("investor_panel.html").render(
-            t=i18n.span, label=i18n.label, zones=data.zones["features"],
-            landuse=data.landuse_codes, landuse_key=i18n.landuse_key,
+            t=i18n.span,
+            label=i18n.label,
+            zones=data.zones["features"],
+            landuse=data.landuse_codes,
+            landuse_key=i18n.landuse_key,
             roles=sorted({e["chain_role"] for e in data.enterprises}),
             services=["road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled"],
-            as_of_range=[d.isoformat() for d in AS_OF_RANGE])
+            as_of_range=[d.isoformat() for d in AS_OF_RANGE],
+        )
         m.get_root().html.add_child(Element(panel), name="pg_panel")
         return page_shell.render(m)
 
@@ -66,50 +71,62 @@ def privacy_page() -> HTMLResponse:
 
     html = page_shell.templates.get_template("privacy.html").render(
         version=page_shell.asset_version(("css/pipeline.css",)),
-        handler_zh=CONTACT["zh"][0], handler_en=CONTACT["en"][0],
+        handler_zh=CONTACT["zh"][0],
+        handler_en=CONTACT["en"][0],
         contact_zh=f"{CONTACT['zh'][1]} {CONTACT['zh'][2]}",
-        contact_en=f"{CONTACT['en'][1]} · {CONTACT['en'][2]}")
+        contact_en=f"{CONTACT['en'][1]} · {CONTACT['en'][2]}",
+    )
     return HTMLResponse(html, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon() -> Response:
     # Browsers ask for /favicon.ico whatever the page says; a 404 is a console error.
-    return Response((page_shell.WEB_DIR / "static" / "img" / "favicon.svg").read_bytes(),
-                    media_type="image/svg+xml",
-                    headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        (page_shell.WEB_DIR / "static" / "img" / "favicon.svg").read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
-@router.get("/api/parcels/{code}/sheet",
-            summary="Parcel sheet / 地块信息卡",
-            description="Public facts of one parcel for the investor map: area (m², mu, ha), "
-                        "land use, status, 七通一平, key distances (m, Gauss-Krüger), nearby "
-                        "infrastructure, the upgrades that will serve it, nearest anchors.")
+@router.get(
+    "/api/parcels/{code}/sheet",
+    summary="Parcel sheet / 地块信息卡",
+    description="Public facts of one parcel for the investor map: area (m², mu, ha), "
+    "land use, status, 七通一平, key distances (m, Gauss-Krüger), nearby "
+    "infrastructure, the upgrades that will serve it, nearest anchors.",
+)
 def parcel_sheet(code: str, conn: SyncConn, as_of: AsOf) -> JSONResponse:
     return JSONResponse(sheet_core.parcel_sheet(conn, code, as_of))
 
 
 @router.get("/api/map/search", summary="Map search / 地图搜索（地块编号、企业名称）")
-def map_search(conn: SyncConn,
-               q: str = Query(min_length=1, max_length=64, description="编号或名称 / code or name"),
-               limit: int = Query(8, ge=1, le=50)) -> JSONResponse:
+def map_search(
+    conn: SyncConn,
+    q: str = Query(min_length=1, max_length=64, description="编号或名称 / code or name"),
+    limit: int = Query(8, ge=1, le=50),
+) -> JSONResponse:
     return JSONResponse(investor.map_search(conn, q, limit))
 
 
 @router.get("/api/map/county", summary="County boundary / 市界 (GeoJSON)")
 def county(conn: SyncConn) -> Response:
-    return Response(json.dumps(investor.county_geojson(conn), ensure_ascii=False),
-                    media_type="application/geo+json")
+    return Response(
+        json.dumps(investor.county_geojson(conn), ensure_ascii=False),
+        media_type="application/geo+json",
+    )
 
 
-@router.get("/api/map/layers/{name}",
-            summary="Map data layer / 地图数据图层 (GeoJSON)",
-            description="One data layer of the investor and planner maps: county, zones, "
-                        "infrastructure, upgrades, enterprises, context (roads, rail, river), "
-                        "outline (geometry only), terrain (overlay list). The pages fetch "
-                        "these instead of carrying stored values in their scripts. With "
-                        "as_of, infrastructure is what is in service on that date and "
-                        "upgrades carry their status and overdue flag then.")
+@router.get(
+    "/api/map/layers/{name}",
+    summary="Map data layer / 地图数据图层 (GeoJSON)",
+    description="One data layer of the investor and planner maps: county, zones, "
+    "infrastructure, upgrades, enterprises, context (roads, rail, river), "
+    "outline (geometry only), terrain (overlay list). The pages fetch "
+    "these instead of carrying stored values in their scripts. With "
+    "as_of, infrastructure is what is in service on that date and "
+    "upgrades carry their status and overdue flag then.",
+)
 def map_layer(name: str, conn: SyncConn, as_of: AsOf) -> Response:
     body = investor.map_layer(conn, name, as_of)
     media = "application/json" if name == "terrain" else "application/geo+json"

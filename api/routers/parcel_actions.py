@@ -49,13 +49,18 @@ class ActionBody(BaseModel):
     contract_no: str | None = Field(None, max_length=64, description="出让合同编号 / contract")
     lease_years: int | None = Field(None, ge=1, le=70, description="出让年限 / lease term")
     notice_start: date | None = Field(None, description="挂牌公告开始日 / notice start")
-    notice_days: int | None = Field(None, ge=1, le=lifecycle.NOTICE_MAX_DAYS,
-                                    description="公告天数（≥20） / notice length in days")
+    notice_days: int | None = Field(
+        None,
+        ge=1,
+        le=lifecycle.NOTICE_MAX_DAYS,
+        description="公告天数（≥20） / notice length in days",
+    )
 
 
 class MergeBody(BaseModel):
     codes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=2, max_length=100, description="要合并的地块编号 / parcels to merge")
+        min_length=2, max_length=100, description="要合并的地块编号 / parcels to merge"
+    )
     note: str | None = Field(None, max_length=lifecycle.NOTE_MAX)
 
 
@@ -71,7 +76,8 @@ def parse_if_match(header: str | None) -> list[tuple[str | None, int]] | None:
     if header is None or not header.strip():
         raise PreconditionRequired(
             "修改地块需要 If-Match 请求头（取自 GET 返回的 ETag） / writes need an If-Match "
-            "header carrying the ETag from GET /api/parcels/{code}")
+            "header carrying the ETag from GET /api/parcels/{code}"
+        )
     if header.strip() == "*":
         return None
     tags: list[tuple[str | None, int]] = []
@@ -97,8 +103,9 @@ def expected_version(tags: list[tuple[str | None, int]] | None, code: str) -> in
     for c, v in tags:
         if c is None:
             return v
-    raise PreconditionFailed(f"If-Match 未包含地块 {code} 的版本 / If-Match names no version "
-                             f"of parcel {code}")
+    raise PreconditionFailed(
+        f"If-Match 未包含地块 {code} 的版本 / If-Match names no version of parcel {code}"
+    )
 
 
 def public_view(row: dict[str, Any], user: User | None) -> dict[str, Any]:
@@ -117,15 +124,18 @@ def feature(row: dict[str, Any], user: User | None) -> dict[str, Any]:
     return {"type": "Feature", "id": row["code"], "geometry": geometry, "properties": props}
 
 
-def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None
-          ) -> JSONResponse:
+def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(jsonable_encoder(body), status_code=status_code, headers=headers)
 
 
-@router.get(f"/api/parcels/{PARCEL_CODE}", summary="A parcel / 地块详情",
-            responses={200: {"content": {"application/geo+json": {}}}, 304: {}})
-def get_parcel(code: str, user: OptionalUser, conn: Conn,
-               if_none_match: Annotated[str | None, Header()] = None) -> Response:
+@router.get(
+    f"/api/parcels/{PARCEL_CODE}",
+    summary="A parcel / 地块详情",
+    responses={200: {"content": {"application/geo+json": {}}}, 304: {}},
+)
+def get_parcel(
+    code: str, user: OptionalUser, conn: Conn, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
     actions.catch_up(conn, code)
     row = lifecycle.get_parcel(conn, code)
     tag = etag(row["code"], row["version"])
@@ -147,32 +157,57 @@ def get_events(code: str, user: OptionalUser, conn: Conn) -> JSONResponse:
     return _json({"code": code, "events": rows})
 
 
-@router.post("/api/parcels/merge", status_code=status.HTTP_201_CREATED,
-             summary="Merge adjacent parcels / 合并相邻地块")
-def merge(user: RequirePlanner, body: MergeBody, conn: Conn,
-          if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+@router.post(
+    "/api/parcels/merge",
+    status_code=status.HTTP_201_CREATED,
+    summary="Merge adjacent parcels / 合并相邻地块",
+)
+def merge(
+    user: RequirePlanner,
+    body: MergeBody,
+    conn: Conn,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     tags = parse_if_match(if_match)
     versions = None
     if tags is not None:
         versions = {c: v for c, v in tags if c is not None}
         if any(c is None for c, _ in tags):
-            raise PreconditionFailed("合并须在 If-Match 中逐一给出各地块的 ETag（编号-版本） / a "
-                                     "merge needs each parcel's ETag (code-version) in If-Match")
+            raise PreconditionFailed(
+                "合并须在 If-Match 中逐一给出各地块的 ETag（编号-版本） / a "
+                "merge needs each parcel's ETag (code-version) in If-Match"
+            )
     result = parcel_edit.merge_parcels(conn, body.codes, user.name, versions, body.note)
     parcel = result.pop("parcel")
     result["feature"] = feature(parcel, user)
-    return _json(result, status.HTTP_201_CREATED,
-                 headers={"Location": f"/api/parcels/{parcel['code']}",
-                          "ETag": etag(parcel["code"], parcel["version"])})
+    return _json(
+        result,
+        status.HTTP_201_CREATED,
+        headers={
+            "Location": f"/api/parcels/{parcel['code']}",
+            "ETag": etag(parcel["code"], parcel["version"]),
+        },
+    )
 
 
-@router.post(f"/api/parcels/{PARCEL_CODE}/split", status_code=status.HTTP_201_CREATED,
-             summary="Split a parcel by a line or polygon / 分割地块")
-def split(code: str, user: RequirePlanner, conn: Conn,
-          body: Annotated[dict[str, Any], Body(
-              description="GeoJSON LineString/Polygon (lon/lat), a Feature, or "
-                          "{\"blade\": <GeoJSON>, \"note\": \"...\"}")],
-          if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+@router.post(
+    f"/api/parcels/{PARCEL_CODE}/split",
+    status_code=status.HTTP_201_CREATED,
+    summary="Split a parcel by a line or polygon / 分割地块",
+)
+def split(
+    code: str,
+    user: RequirePlanner,
+    conn: Conn,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="GeoJSON LineString/Polygon (lon/lat), a Feature, or "
+            '{"blade": <GeoJSON>, "note": "..."}'
+        ),
+    ],
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     version = expected_version(parse_if_match(if_match), code)
     blade = body.get("blade", body)
     note = body.get("note")
@@ -181,28 +216,45 @@ def split(code: str, user: RequirePlanner, conn: Conn,
     if note is not None and (not isinstance(note, str) or len(note) > lifecycle.NOTE_MAX):
         raise InvalidInput(
             f"备注须为不超过 {lifecycle.NOTE_MAX} 字的文本 / note must be text of at most "
-            f"{lifecycle.NOTE_MAX} characters")
+            f"{lifecycle.NOTE_MAX} characters"
+        )
     actions.catch_up(conn, code)
     result = parcel_edit.split_parcel(conn, code, blade, user.name, version, note)
     result["features"] = [feature(r, user) for r in result.pop("parcels")]
     return _json(result, status.HTTP_201_CREATED)
 
 
-@router.post(f"/api/parcels/{PARCEL_CODE}/{PARCEL_ACTION}",
-             summary="Lifecycle action / 地块状态操作",
-             description="Actions: " + ", ".join(
-                 f"`{a}` ({lifecycle.ACTION_NAMES_ZH[a]}: {' / '.join(s)} → {t})"
-                 for a, (s, t) in lifecycle.TRANSITIONS.items()))
-def act(code: str, action: str, user: RequirePlanner, conn: Conn,
-        body: ActionBody | None = None,
-        if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+@router.post(
+    f"/api/parcels/{PARCEL_CODE}/{PARCEL_ACTION}",
+    summary="Lifecycle action / 地块状态操作",
+    description="Actions: "
+    + ", ".join(
+        f"`{a}` ({lifecycle.ACTION_NAMES_ZH[a]}: {' / '.join(s)} → {t})"
+        for a, (s, t) in lifecycle.TRANSITIONS.items()
+    ),
+)
+def act(
+    code: str,
+    action: str,
+    user: RequirePlanner,
+    conn: Conn,
+    body: ActionBody | None = None,
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     if action not in lifecycle.TRANSITIONS:
-        raise NotFound(f"未知操作 {action}；可用：{', '.join(lifecycle.ACTIONS)} / unknown "
-                       f"action {action}; one of {', '.join(lifecycle.ACTIONS)}")
+        raise NotFound(
+            f"未知操作 {action}；可用：{', '.join(lifecycle.ACTIONS)} / unknown "
+            f"action {action}; one of {', '.join(lifecycle.ACTIONS)}"
+        )
     version = expected_version(parse_if_match(if_match), code)
     params = lifecycle.ActionParams(**(body.model_dump() if body else {}))
     result = actions.perform(conn, code, action, params, user.name, version)
     parcel = result["parcel"]
-    return _json({"parcel": feature(parcel, user), "event": result["event"],
-                  "allowed_actions": lifecycle.allowed_actions(parcel["status"])},
-                 headers={"ETag": etag(parcel["code"], parcel["version"])})
+    return _json(
+        {
+            "parcel": feature(parcel, user),
+            "event": result["event"],
+            "allowed_actions": lifecycle.allowed_actions(parcel["status"]),
+        },
+        headers={"ETag": etag(parcel["code"], parcel["version"])},
+    )

@@ -24,12 +24,21 @@ def _json(body: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(jsonable_encoder(body), status_code=status_code)
 
 
-@router.get("/api/pipeline/board", summary="Pipeline board / 项目看板",
-            description="Public callers see stage, names, industry, township; planners also "
-                        "see tax shares, money figures and open bottlenecks.")
+@router.get(
+    "/api/pipeline/board",
+    summary="Pipeline board / 项目看板",
+    description="Public callers see stage, names, industry, township; planners also "
+    "see tax shares, money figures and open bottlenecks.",
+)
 def pipeline_board(staff: Staff, conn: Conn) -> JSONResponse:
-    return _json({**pipeline.board(conn, staff), "stages": pipeline.STAGES,
-                  "stage_names_zh": pipeline.STAGE_NAMES_ZH, "staff": staff})
+    return _json(
+        {
+            **pipeline.board(conn, staff),
+            "stages": pipeline.STAGES,
+            "stage_names_zh": pipeline.STAGE_NAMES_ZH,
+            "staff": staff,
+        }
+    )
 
 
 @router.get("/api/pipeline/projects/{code}", summary="A project in the pipeline / 项目动态")
@@ -65,16 +74,14 @@ class NewProject(ProjectFields):
     industry: str = Field(min_length=1, max_length=100)
 
 
-@router.post("/api/pipeline/projects", status_code=201,
-             summary="New lead / 新建项目线索 (planner)")
+@router.post("/api/pipeline/projects", status_code=201, summary="New lead / 新建项目线索 (planner)")
 def pipeline_create(body: NewProject, user: RequirePlanner, conn: Conn) -> JSONResponse:
     row = pipeline.create_project(conn, body.model_dump(exclude_none=True), user.name)
     return _json({"project": pipeline.public_project(row, True)}, status.HTTP_201_CREATED)
 
 
 @router.patch("/api/pipeline/projects/{code}", summary="Edit a project / 修改项目 (planner)")
-def pipeline_edit(code: str, body: ProjectFields, user: RequirePlanner,
-                  conn: Conn) -> JSONResponse:
+def pipeline_edit(code: str, body: ProjectFields, user: RequirePlanner, conn: Conn) -> JSONResponse:
     row = pipeline.update_project(conn, code, body.model_dump(exclude_unset=True), user.name)
     return _json({"project": pipeline.public_project(row, True)})
 
@@ -85,8 +92,7 @@ class StageBody(BaseModel):
 
 
 @router.post("/api/pipeline/projects/{code}/stage", summary="Move a project / 项目阶段变更")
-def pipeline_stage(code: str, body: StageBody, user: RequirePlanner,
-                   conn: Conn) -> JSONResponse:
+def pipeline_stage(code: str, body: StageBody, user: RequirePlanner, conn: Conn) -> JSONResponse:
     out = pipeline.set_stage(conn, code, body.to, user.name, body.note)
     out["project"] = pipeline.public_project(out["project"], True)
     return _json(out)
@@ -99,10 +105,13 @@ class TownshipBody(BaseModel):
     note: str | None = Field(None, max_length=pipeline.TEXT_MAX)
 
 
-@router.patch("/api/pipeline/projects/{code}/township",
-              summary="Township attribution / 来源乡镇与税收分成（项目寄养）")
-def pipeline_township(code: str, body: TownshipBody, user: RequirePlanner,
-                      conn: Conn) -> JSONResponse:
+@router.patch(
+    "/api/pipeline/projects/{code}/township",
+    summary="Township attribution / 来源乡镇与税收分成（项目寄养）",
+)
+def pipeline_township(
+    code: str, body: TownshipBody, user: RequirePlanner, conn: Conn
+) -> JSONResponse:
     out = pipeline.set_township(conn, code, body.model_dump(exclude_unset=True), user.name)
     out["project"] = pipeline.public_project(out["project"], True)
     return _json(out)
@@ -126,23 +135,37 @@ class BottleneckPatch(BaseModel):
 
 
 @router.get("/api/pipeline/bottlenecks", summary="Bottlenecks / 瓶颈问题")
-def list_bottlenecks(user: RequirePlanner, conn: Conn, project: str | None = None,
-                     status_: Annotated[str | None, Query(alias="status")] = None
-                     ) -> JSONResponse:
-    return _json({"bottlenecks": pipeline.bottlenecks(conn, project, status_),
-                  "kinds": pipeline.BOTTLENECK_KINDS})
+def list_bottlenecks(
+    user: RequirePlanner,
+    conn: Conn,
+    project: str | None = None,
+    status_: Annotated[str | None, Query(alias="status")] = None,
+) -> JSONResponse:
+    return _json(
+        {
+            "bottlenecks": pipeline.bottlenecks(conn, project, status_),
+            "kinds": pipeline.BOTTLENECK_KINDS,
+        }
+    )
 
 
-@router.post("/api/pipeline/projects/{code}/bottlenecks", status_code=201,
-             summary="Flag a bottleneck / 登记瓶颈（用地、环评、审批、其他）")
-def add_bottleneck(code: str, body: BottleneckBody, user: RequirePlanner,
-                   conn: Conn) -> JSONResponse:
-    return _json(pipeline.add_bottleneck(conn, code, body.model_dump(), user.name),
-                 status.HTTP_201_CREATED)
+@router.post(
+    "/api/pipeline/projects/{code}/bottlenecks",
+    status_code=201,
+    summary="Flag a bottleneck / 登记瓶颈（用地、环评、审批、其他）",
+)
+def add_bottleneck(
+    code: str, body: BottleneckBody, user: RequirePlanner, conn: Conn
+) -> JSONResponse:
+    return _json(
+        pipeline.add_bottleneck(conn, code, body.model_dump(), user.name), status.HTTP_201_CREATED
+    )
 
 
 @router.patch("/api/pipeline/bottlenecks/{bid}", summary="Update a bottleneck / 更新瓶颈")
-def patch_bottleneck(bid: int, body: BottleneckPatch, user: RequirePlanner,
-                     conn: Conn) -> JSONResponse:
-    return _json(pipeline.update_bottleneck(conn, bid, body.model_dump(exclude_unset=True),
-                                            user.name))
+def patch_bottleneck(
+    bid: int, body: BottleneckPatch, user: RequirePlanner, conn: Conn
+) -> JSONResponse:
+    return _json(
+        pipeline.update_bottleneck(conn, bid, body.model_dump(exclude_unset=True), user.name)
+    )

@@ -26,10 +26,16 @@ from parkgis.publish.maps.planner import build_planner_map
 
 router = APIRouter(tags=["planner"])
 
-OWN_ASSETS = ("css/planner.css", "css/idle_land.css", "js/idle_land.js", "js/planner.js",
-              "js/inbox_count.js")
+OWN_ASSETS = (
+    "css/planner.css",
+    "css/idle_land.css",
+    "js/idle_land.js",
+    "js/planner.js",
+    "js/inbox_count.js",
+)
 MAX_PARCELS = parcel_edit.EDIT_LAYER_MAX
 _pages = page_shell.PageCache()
+
 
 def render_planner_page(conn: Any) -> tuple[str, str]:
     """The HTML of ``/planner`` and its ETag, cached on data and asset versions."""
@@ -55,8 +61,11 @@ PIPELINE_ASSETS = ("css/pipeline.css", "js/pipeline.js")
 
 
 def _vocabulary(prefix: str) -> list[tuple[str, str, str]]:
-    return [(k.split(".", 1)[1], zh, en) for k, (zh, en) in i18n.LABELS.items()
-            if k.startswith(prefix + ".")]
+    return [
+        (k.split(".", 1)[1], zh, en)
+        for k, (zh, en) in i18n.LABELS.items()
+        if k.startswith(prefix + ".")
+    ]
 
 
 @router.get("/planner/pipeline", response_class=HTMLResponse, include_in_schema=False)
@@ -65,16 +74,29 @@ def pipeline_page(request: Request) -> Response:
     asks the API with the planner's token and shows a sign-in pointer to anyone else."""
     version = page_shell.asset_version(PIPELINE_ASSETS)
     html = page_shell.templates.get_template("pipeline.html").render(
-        version=version, industries=_vocabulary("industry"), roles=_vocabulary("role"),
-        complaint_categories=list(pipeline.COMPLAINT_CATEGORIES.items()))
+        version=version,
+        industries=_vocabulary("industry"),
+        roles=_vocabulary("role"),
+        complaint_categories=list(pipeline.COMPLAINT_CATEGORIES.items()),
+    )
     etag = '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
     return page_shell.html_response(request, html, etag)
 
 
-@router.get("/api/planner/parcels", summary="Parcels for editing / 编辑用地块图层 (planner)",
-            responses={200: {"content": {"application/geo+json": {}}}})
-def planner_parcels(user: RequirePlanner, conn: Conn, box: BBoxQ,
-                    page: Annotated[Page, Depends(paging(MAX_PARCELS, MAX_PARCELS))]) -> Response:
+@router.get(
+    "/api/planner/parcels",
+    summary="Parcels for editing / 编辑用地块图层 (planner)",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def planner_parcels(
+    user: RequirePlanner,
+    conn: Conn,
+    box: BBoxQ,
+    page: Annotated[Page, Depends(paging(MAX_PARCELS, MAX_PARCELS))],
+) -> Response:
     body = parcel_edit.edit_layer(conn, box, page.limit, page.offset)
-    return Response(json.dumps(body, ensure_ascii=False, default=str),
-                    media_type="application/geo+json", headers={"Cache-Control": "no-store"})
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=str),
+        media_type="application/geo+json",
+        headers={"Cache-Control": "no-store"},
+    )

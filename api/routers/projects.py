@@ -35,16 +35,25 @@ def get_project(code: str, conn: Conn) -> dict[str, Any]:
     return projects.public_project(conn, code)
 
 
-@router.get("/api/projects/{code}/matches",
-            summary="项目选址匹配 / where a project fits: ranked matches and near misses")
-def project_matches(code: str, conn: Conn, settings: AppSettings, as_of: AsOf,
-                    top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
+@router.get(
+    "/api/projects/{code}/matches",
+    summary="项目选址匹配 / where a project fits: ranked matches and near misses",
+)
+def project_matches(
+    code: str, conn: Conn, settings: AppSettings, as_of: AsOf, top: TopQ = 10, near: NearQ = 10
+) -> dict[str, Any]:
     """The same body as ``parkgis match CODE --json`` (footprints in lon/lat, EPSG:4490 ≈
     WGS84). Judged on the project's start date, never before ``as_of`` (default today);
     within ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` says what is left)."""
     return fit.match_project(
-        conn, code, top=top, near_miss_limit=near, as_of=as_of, siting=settings.siting,
-        time_budget_s=settings.match_time_budget_s).body()
+        conn,
+        code,
+        top=top,
+        near_miss_limit=near,
+        as_of=as_of,
+        siting=settings.siting,
+        time_budget_s=settings.match_time_budget_s,
+    ).body()
 
 
 class MatchRequest(BaseModel):
@@ -62,7 +71,8 @@ class MatchRequest(BaseModel):
     footprint_length_m: float | None = Field(None, gt=0, le=5000)
     footprint_width_m: float | None = Field(None, gt=0, le=5000)
     landuse_codes: list[Annotated[str, Field(pattern=r"^[0-9]{2,6}$")]] = Field(
-        default_factory=list, max_length=20)
+        default_factory=list, max_length=20
+    )
     power_kva: float | None = Field(None, ge=0)
     water_tpd: float | None = Field(None, ge=0)
     wastewater_tpd: float | None = Field(None, ge=0)
@@ -73,7 +83,8 @@ class MatchRequest(BaseModel):
     hazard_class: str | None = Field(None, max_length=50)
     min_sensitive_m: float | None = Field(None, ge=0)
     preferred_neighbours: list[Annotated[str, Field(max_length=100)]] = Field(
-        default_factory=list, max_length=50)
+        default_factory=list, max_length=50
+    )
     start_date: dt.date | None = None
     land_budget_wan: float | None = Field(None, ge=0)
     max_slope_deg: float | None = Field(None, ge=0, le=90)
@@ -85,33 +96,55 @@ class MatchRequest(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> MatchRequest:
-        if (self.min_area_mu is not None and self.max_area_mu is not None
-                and self.max_area_mu < self.min_area_mu):
+        if (
+            self.min_area_mu is not None
+            and self.max_area_mu is not None
+            and self.max_area_mu < self.min_area_mu
+        ):
             raise ValueError("max_area_mu < min_area_mu / 最大面积小于最小面积")
         if (self.footprint_length_m is None) != (self.footprint_width_m is None):
             raise ValueError("footprint needs both length and width / 厂房尺寸需同时给出长和宽")
         unknown = set(self.weights) - set(fit.DEFAULT_WEIGHTS)
         if unknown:
-            raise ValueError(f"unknown criteria in weights: {sorted(unknown)}; "
-                             f"known: {sorted(fit.DEFAULT_WEIGHTS)}")
+            raise ValueError(
+                f"unknown criteria in weights: {sorted(unknown)}; "
+                f"known: {sorted(fit.DEFAULT_WEIGHTS)}"
+            )
         return self
 
 
 @router.post("/api/match", summary="临时选址匹配 / where an ad-hoc requirement fits")
-def adhoc_match(body: MatchRequest, conn: Conn, settings: AppSettings, as_of: AsOf,
-                top: TopQ = 10, near: NearQ = 10) -> dict[str, Any]:
+def adhoc_match(
+    body: MatchRequest,
+    conn: Conn,
+    settings: AppSettings,
+    as_of: AsOf,
+    top: TopQ = 10,
+    near: NearQ = 10,
+) -> dict[str, Any]:
     """Nothing is stored. The caller's own budget may be quoted back in reasons. Bounded by
     ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` names the undecided sites)."""
     req = fit.Requirement(**body.model_dump())
     return fit.match(
-        conn, req, top=top, near_miss_limit=near, confidential=True, as_of=as_of,
-        siting=settings.siting, time_budget_s=settings.match_time_budget_s).body()
+        conn,
+        req,
+        top=top,
+        near_miss_limit=near,
+        confidential=True,
+        as_of=as_of,
+        siting=settings.siting,
+        time_budget_s=settings.match_time_budget_s,
+    ).body()
 
 
-@router.get("/api/projects/{code}/fit-map", response_class=HTMLResponse,
-            summary="选址匹配地图 / map of where a project fits (HTML)")
-async def project_fit_map(code: str, conn: Conn, settings: AppSettings, as_of: AsOf,
-                          top: TopQ = 10) -> HTMLResponse:
+@router.get(
+    "/api/projects/{code}/fit-map",
+    response_class=HTMLResponse,
+    summary="选址匹配地图 / map of where a project fits (HTML)",
+)
+async def project_fit_map(
+    code: str, conn: Conn, settings: AppSettings, as_of: AsOf, top: TopQ = 10
+) -> HTMLResponse:
     from parkgis.publish.maps.fit_map import fit_map_html
 
     html = await run_in_threadpool(fit_map_html, conn, code, top, as_of, settings.siting)

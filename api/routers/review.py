@@ -25,26 +25,43 @@ Format = Literal["json", "csv", "html"]
 def _review_response(r: review.Review, fmt: str) -> Response:
     name = f"review-{r.project['code']}-{'_'.join(p['code'] for p in r.parcels)}"
     if fmt == "csv":
-        return Response(review.to_csv(r), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return Response(
+            review.to_csv(r),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
     if fmt == "html":
         return HTMLResponse(review.to_html(r))
     return JSONResponse(jsonable_encoder(r.body()))
 
 
 @router.get("/api/review/{project}", summary="Pre-review on the best site / 预审（最佳选址）")
-def review_best(project: str, user: RequirePlanner, conn: Conn,
-                format: Format = "json", version: str | None = None) -> Response:
+def review_best(
+    project: str,
+    user: RequirePlanner,
+    conn: Conn,
+    format: Format = "json",
+    version: str | None = None,
+) -> Response:
     return _review_response(review.review_best(conn, project, version=version), format)
 
 
-@router.get("/api/review/{project}/{parcels}",
-            summary="Pre-review on a site / 预审（指定地块）",
-            description="`parcels`: one parcel code or several, comma-separated.")
-def review_site(project: str, parcels: str, user: RequirePlanner, conn: Conn,
-                format: Format = "json", version: str | None = None) -> Response:
-    return _review_response(review.review(conn, project, parcels.split(","), version=version),
-                            format)
+@router.get(
+    "/api/review/{project}/{parcels}",
+    summary="Pre-review on a site / 预审（指定地块）",
+    description="`parcels`: one parcel code or several, comma-separated.",
+)
+def review_site(
+    project: str,
+    parcels: str,
+    user: RequirePlanner,
+    conn: Conn,
+    format: Format = "json",
+    version: str | None = None,
+) -> Response:
+    return _review_response(
+        review.review(conn, project, parcels.split(","), version=version), format
+    )
 
 
 class Building(BaseModel):
@@ -65,14 +82,16 @@ class Overrides(BaseModel):
 class ReviewBody(BaseModel):
     project: str = Field(min_length=1, max_length=64)
     parcels: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
-        None, max_length=20, description="地块；省略则取最佳匹配 / omit for the best match")
+        None, max_length=20, description="地块；省略则取最佳匹配 / omit for the best match"
+    )
     version: str | None = Field(None, max_length=32)
     overrides: Overrides | None = None
 
 
 @router.post("/api/review", summary="Pre-review with what-if figures / 预审（假设方案）")
-def review_post(body: ReviewBody, user: RequirePlanner, conn: Conn,
-                format: Format = "json") -> Response:
+def review_post(
+    body: ReviewBody, user: RequirePlanner, conn: Conn, format: Format = "json"
+) -> Response:
     ov = body.overrides.model_dump(exclude_none=True) if body.overrides else {}
     r = review.review_for(conn, body.project, body.parcels, version=body.version, overrides=ov)
     return _review_response(r, format)

@@ -47,8 +47,9 @@ def service_of(app: Any) -> core.TileService:
     svc = getattr(app.state, "tiles", None)
     if svc is None:
         s = app.state.settings
-        svc = core.TileService(app.state.pool, s.tile_cache_size, s.tile_max_features,
-                               wait_s=s.db_pool_timeout_s)
+        svc = core.TileService(
+            app.state.pool, s.tile_cache_size, s.tile_max_features, wait_s=s.db_pool_timeout_s
+        )
         app.state.tiles = svc
     return svc
 
@@ -57,8 +58,13 @@ def service_of(app: Any) -> core.TileService:
 async def tile_service(app: Any) -> AsyncIterator[core.TileService]:
     """The worker's tile service for the app's lifespan, with its NOTIFY listener running."""
     s = app.state.settings
-    svc = core.TileService(app.state.pool, s.tile_cache_size, s.tile_max_features,
-                           listen_url=app.state.database_url, wait_s=s.db_pool_timeout_s)
+    svc = core.TileService(
+        app.state.pool,
+        s.tile_cache_size,
+        s.tile_max_features,
+        listen_url=app.state.database_url,
+        wait_s=s.db_pool_timeout_s,
+    )
     app.state.tiles = svc
     await svc.start()
     try:
@@ -72,8 +78,11 @@ def service(request: Request) -> core.TileService:
 
 
 _FAST_PREFIX = "/ogc/collections/"
-_FAST_PATH = re.compile(r"/ogc/collections/([a-z_]{1,40})/tiles/" + core.TMS_ID
-                        + r"/([0-9]{1,2})/([0-9]{1,7})/([0-9]{1,7})")
+_FAST_PATH = re.compile(
+    r"/ogc/collections/([a-z_]{1,40})/tiles/"
+    + core.TMS_ID
+    + r"/([0-9]{1,2})/([0-9]{1,7})/([0-9]{1,7})"
+)
 _MVT = core.MVT_MEDIA_TYPE.encode()
 _CACHE_CONTROL = CACHE_CONTROL.encode()
 
@@ -87,8 +96,9 @@ def _query_as_of(query: bytes) -> dt.date | None:
     routed endpoint); :class:`_Refer` for one the routed endpoint must answer (bad, repeated)."""
     if b"as_of" not in query:
         return None
-    values = [v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-              if k == "as_of"]
+    values = [
+        v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "as_of"
+    ]
     if not values:
         return None
     if len(values) > 1:
@@ -111,8 +121,11 @@ class TileFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" \
-                or not scope["path"].startswith(_FAST_PREFIX):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(_FAST_PREFIX)
+        ):
             await self.app(scope, receive, send)
             return
         m = _FAST_PATH.fullmatch(scope["path"])
@@ -137,8 +150,7 @@ class TileFastPath:
                 accept = v.decode("latin-1")
         app = scope["app"]
         try:
-            res = await service_of(app).tile(m[1], z, x, y, inm, core.accepts_gzip(accept),
-                                             as_of)
+            res = await service_of(app).tile(m[1], z, x, y, inm, core.accepts_gzip(accept), as_of)
         except Exception as exc:
             if is_unavailable(exc):
                 # Answer the outage here: falling through would wait for the pool a second
@@ -147,16 +159,22 @@ class TileFastPath:
                 return
             await self.app(scope, receive, send)  # the routed endpoint answers problem+json
             return
-        headers = [(b"etag", res.etag.encode()), (b"cache-control", _CACHE_CONTROL),
-                   (b"vary", b"Accept-Encoding")]
+        headers = [
+            (b"etag", res.etag.encode()),
+            (b"cache-control", _CACHE_CONTROL),
+            (b"vary", b"Accept-Encoding"),
+        ]
         if res.status == 304:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
         if res.encoding:
             headers.append((b"content-encoding", res.encoding.encode()))
-        headers += [(b"content-type", _MVT), (b"content-length", str(len(res.body)).encode()),
-                    (b"x-tile-cache", b"hit" if res.cache_hit else b"miss")]
+        headers += [
+            (b"content-type", _MVT),
+            (b"content-length", str(len(res.body)).encode()),
+            (b"x-tile-cache", b"hit" if res.cache_hit else b"miss"),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": res.body})
 
@@ -180,10 +198,15 @@ async def get_tile(
     as_of: AsOf = None,
 ) -> Response:
     core.check_tms(tms)
-    res = await service(request).tile(collection_id, z, x, y,
-                                      request.headers.get("if-none-match"),
-                                      core.accepts_gzip(request.headers.get("accept-encoding")),
-                                      as_of)
+    res = await service(request).tile(
+        collection_id,
+        z,
+        x,
+        y,
+        request.headers.get("if-none-match"),
+        core.accepts_gzip(request.headers.get("accept-encoding")),
+        as_of,
+    )
     headers = {"ETag": res.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if res.status == 304:
         return Response(status_code=304, headers=headers)
@@ -199,31 +222,47 @@ async def tilesets(request: Request, collection_id: str) -> JSONResponse:
     base = f"{_base(request)}/ogc/collections/{coll.id}/tiles"
     body: dict[str, Any] = {
         "links": [
-            {"rel": "self", "type": "application/json", "href": base,
-             "title": "瓦片集 / Tilesets"},
-            {"rel": "collection", "type": "application/json",
-             "href": f"{_base(request)}/ogc/collections/{coll.id}"},
+            {"rel": "self", "type": "application/json", "href": base, "title": "瓦片集 / Tilesets"},
+            {
+                "rel": "collection",
+                "type": "application/json",
+                "href": f"{_base(request)}/ogc/collections/{coll.id}",
+            },
         ],
-        "tilesets": [{
-            "title": f"{coll.title} — {core.TMS_ID}",
-            "dataType": "vector",
-            "crs": core.TMS_CRS,
-            "tileMatrixSetURI": core.TMS_URI,
-            "links": [
-                {"rel": "self", "type": "application/json", "href": f"{base}/{core.TMS_ID}",
-                 "title": "TileJSON"},
-                {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
-                 "href": core.TMS_URI},
-                {"rel": "item", "type": core.MVT_MEDIA_TYPE, "templated": True,
-                 "href": f"{base}/{core.TMS_ID}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}"},
-            ],
-        }],
+        "tilesets": [
+            {
+                "title": f"{coll.title} — {core.TMS_ID}",
+                "dataType": "vector",
+                "crs": core.TMS_CRS,
+                "tileMatrixSetURI": core.TMS_URI,
+                "links": [
+                    {
+                        "rel": "self",
+                        "type": "application/json",
+                        "href": f"{base}/{core.TMS_ID}",
+                        "title": "TileJSON",
+                    },
+                    {
+                        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+                        "href": core.TMS_URI,
+                    },
+                    {
+                        "rel": "item",
+                        "type": core.MVT_MEDIA_TYPE,
+                        "templated": True,
+                        "href": f"{base}/{core.TMS_ID}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}",
+                    },
+                ],
+            }
+        ],
     }
     return JSONResponse(body)
 
 
-@router.get("/ogc/collections/{collection_id}/tiles/{tms}",
-            summary="Tileset metadata (TileJSON 3.0) / 瓦片集元数据")
+@router.get(
+    "/ogc/collections/{collection_id}/tiles/{tms}",
+    summary="Tileset metadata (TileJSON 3.0) / 瓦片集元数据",
+)
 async def tileset(request: Request, collection_id: str, tms: str) -> JSONResponse:
     coll = core.collection(collection_id)
     core.check_tms(tms)

@@ -27,8 +27,13 @@ SELECT set_config('parkgis.actor',
 Executor = psycopg.Connection[Any] | psycopg.Cursor[Any]
 
 
-def set_audit_context(target: Executor, actor: str | None, action: str | None = None,
-                      note: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+def set_audit_context(
+    target: Executor,
+    actor: str | None,
+    action: str | None = None,
+    note: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
     """Record ``actor`` (and, with ``action``, the action, its note and JSON ``data``) for the
     audit triggers, until the transaction ends.
 
@@ -39,6 +44,12 @@ def set_audit_context(target: Executor, actor: str | None, action: str | None = 
             raise ValueError("set_audit_context needs an actor or an action")
         target.execute(SQL_SET_ACTOR, {"actor": actor})
         return
-    target.execute(SQL_SET_ACTION, {
-        "actor": actor, "action": action, "note": note,
-        "data": json.dumps(dict(data or {}), default=str, ensure_ascii=False)})
+    target.execute(
+        SQL_SET_ACTION,
+        {
+            "actor": actor,
+            "action": action,
+            "note": note,
+            "data": json.dumps(dict(data or {}), default=str, ensure_ascii=False),
+        },
+    )

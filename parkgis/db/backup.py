@@ -35,9 +35,20 @@ from parkgis.settings import Settings
 # 0009 ledger: chains and their links, the grading scheme, the townships; 0011: service reach;
 # 0012: road speeds and network parameters): their presence does not make a database
 # "non-empty".
-MIGRATION_OWNED = frozenset({"schema_migrations", "spatial_ref_sys", "data_versions",
-                             "chains", "chain_links", "perf_schemes", "townships",
-                             "service_reach", "road_speeds", "network_params"})
+MIGRATION_OWNED = frozenset(
+    {
+        "schema_migrations",
+        "spatial_ref_sys",
+        "data_versions",
+        "chains",
+        "chain_links",
+        "perf_schemes",
+        "townships",
+        "service_reach",
+        "road_speeds",
+        "network_params",
+    }
+)
 
 SQL_TABLES = """
 SELECT c.relname
@@ -111,13 +122,24 @@ def backup(url: str, path: Path, settings: Settings) -> BackupResult:
         rasters = conn.execute(SQL_RASTER_FILES).fetchall()
     for name, file, _ in rasters:
         if not Path(file).is_file():
-            raise ClusterError(f"raster {name} is missing its file {Path(file).name}: "
-                               "run `parkgis terrain load` again before backing up")
+            raise ClusterError(
+                f"raster {name} is missing its file {Path(file).name}: "
+                "run `parkgis terrain load` again before backing up"
+            )
     conninfo, env = _split_password(url)
     tmp = path.with_name(f".{path.name}.partial")
-    r = subprocess.run([pg_binary(s, "pg_dump"), "--format=custom", "--compress=6",
-                        f"--file={tmp}", f"--dbname={conninfo}"],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            pg_binary(s, "pg_dump"),
+            "--format=custom",
+            "--compress=6",
+            f"--file={tmp}",
+            f"--dbname={conninfo}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if r.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise ClusterError(f"pg_dump failed: {_last_error(r.stderr)}")
@@ -155,8 +177,13 @@ def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     members = []
     for m in tar.getmembers():
         p = PurePosixPath(m.name)
-        if not m.isfile() or len(p.parts) != 2 or p.parts[0] != "rasters" \
-                or p.name.startswith(".") or not p.name.endswith(".tif"):
+        if (
+            not m.isfile()
+            or len(p.parts) != 2
+            or p.parts[0] != "rasters"
+            or p.name.startswith(".")
+            or not p.name.endswith(".tif")
+        ):
             raise ClusterError(f"unexpected entry in the raster archive: {m.name[:80]!r}")
         members.append(m)
     return members
@@ -229,20 +256,40 @@ def restore(url: str, path: Path, settings: Settings, force: bool = False) -> in
     busy = tables_with_rows(url)
     if busy and not force:
         shown = ", ".join(busy[:5]) + (" …" if len(busy) > 5 else "")
-        raise ClusterError(f"目标数据库非空 / the target database is not empty ({shown}): "
-                           "restore into an empty one, or pass --force to replace its contents")
+        raise ClusterError(
+            f"目标数据库非空 / the target database is not empty ({shown}): "
+            "restore into an empty one, or pass --force to replace its contents"
+        )
     archive = rasters_archive(path)
     rasters_dir = s.data_dir / "rasters"
     n_rasters = _unpack_rasters(archive, rasters_dir) if archive.is_file() else 0
 
     conninfo, env = _split_password(url)
     with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_out:
-        producer = subprocess.Popen([pg_restore, "--no-owner", "--no-acl", "--file=-",
-                                     str(path)], stdout=subprocess.PIPE, stderr=restore_err)
+        producer = subprocess.Popen(
+            [pg_restore, "--no-owner", "--no-acl", "--file=-", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=restore_err,
+        )
         consumer = subprocess.Popen(
-            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-             "-v", f"rasters_dir={rasters_dir.resolve()}", "-f", "-", f"--dbname={conninfo}"],
-            stdin=subprocess.PIPE, stdout=psql_out, stderr=subprocess.STDOUT, env=env)
+            [
+                psql,
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "-v",
+                f"rasters_dir={rasters_dir.resolve()}",
+                "-f",
+                "-",
+                f"--dbname={conninfo}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=psql_out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         assert producer.stdout is not None and consumer.stdin is not None
         try:
             _feed(consumer.stdin, [RESTORE_PREAMBLE.encode(), producer.stdout], close=False)
@@ -261,10 +308,12 @@ def restore(url: str, path: Path, settings: Settings, force: bool = False) -> in
         if consumer.returncode != 0:
             raise ClusterError(
                 "restore failed, nothing changed: "
-                f"{_last_error(psql_out.read().decode(errors='replace'))}")
+                f"{_last_error(psql_out.read().decode(errors='replace'))}"
+            )
         if producer.returncode != 0:
             raise ClusterError(
-                f"pg_restore failed: {_last_error(restore_err.read().decode(errors='replace'))}")
+                f"pg_restore failed: {_last_error(restore_err.read().decode(errors='replace'))}"
+            )
     if n_rasters:
         _check_raster_files(url)
     return n_rasters

@@ -229,10 +229,20 @@ def start(settings: Settings) -> Cluster:
             shutil.chown(pwfile, user)
         try:
             r = subprocess.run(
-                [*run_as(user), initdb, "-D", str(cluster.pgdata), "-U", DB_ROLE,
-                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
-                 "--locale=C.UTF-8"],
-                capture_output=True, text=True,
+                [
+                    *run_as(user),
+                    initdb,
+                    "-D",
+                    str(cluster.pgdata),
+                    "-U",
+                    DB_ROLE,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                capture_output=True,
+                text=True,
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -253,7 +263,8 @@ def start(settings: Settings) -> Cluster:
         # Moving to another port would strand every running app on the old URL.
         raise ClusterError(
             f"port {port} of the embedded cluster is in use by another program: free it, "
-            f"or write a new port into {cluster.port_file}")
+            f"or write a new port into {cluster.port_file}"
+        )
     opts = (
         f"-p {port} -k {cluster.socket_dir} -c listen_addresses=127.0.0.1 "
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=on "
@@ -263,9 +274,22 @@ def start(settings: Settings) -> Cluster:
     # postmaster refuses to start until they have exited: retry briefly.
     for attempt in range(4):
         r = subprocess.run(
-            [*run_as(user), pg_ctl, "start", "-w", "-t", "60", "-D", str(cluster.pgdata),
-             "-l", str(cluster.logfile), "-o", opts],
-            capture_output=True, text=True,
+            [
+                *run_as(user),
+                pg_ctl,
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(cluster.pgdata),
+                "-l",
+                str(cluster.logfile),
+                "-o",
+                opts,
+            ],
+            capture_output=True,
+            text=True,
         )
         if r.returncode == 0 or attempt == 3:
             break
@@ -330,20 +354,27 @@ def _secure(cluster: Cluster) -> None:
         if not cluster.passfile.exists():
             raise ClusterError(
                 f"the password of the embedded cluster is missing ({cluster.passfile}): "
-                "restore that file, or set PARKGIS_DATABASE_URL")
+                "restore that file, or set PARKGIS_DATABASE_URL"
+            )
         return
     password = cluster_password(cluster)
     with _connect_retrying(cluster.url("postgres")) as conn:
-        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-            sql.Identifier(DB_ROLE), sql.Literal(password)))
+        conn.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(DB_ROLE), sql.Literal(password)
+            )
+        )
         hba = cluster.pgdata / "pg_hba.conf"
         lines = []
         for line in hba.read_text().splitlines():
             body, sep, comment = line.partition("#")
             fields = body.split()
             if fields and fields[-1] == "trust":
-                line = body.rstrip()[: -len("trust")] + "scram-sha-256" + \
-                    (f"  {sep}{comment}" if sep else "")
+                line = (
+                    body.rstrip()[: -len("trust")]
+                    + "scram-sha-256"
+                    + (f"  {sep}{comment}" if sep else "")
+                )
             lines.append(line)
         hba.write_text("\n".join(lines) + "\n")  # in place: keeps the cluster owner's file
         conn.execute("SELECT pg_reload_conf()")
@@ -389,9 +420,18 @@ def stop(settings: Settings) -> bool:
         return False
     user = s.pg_os_user if is_root() else None
     subprocess.run(
-        [*run_as(user), pg_binary(s, "pg_ctl"), "stop", "-D", str(cluster.pgdata), "-m", "fast",
-         "-w"],
-        capture_output=True, check=True,
+        [
+            *run_as(user),
+            pg_binary(s, "pg_ctl"),
+            "stop",
+            "-D",
+            str(cluster.pgdata),
+            "-m",
+            "fast",
+            "-w",
+        ],
+        capture_output=True,
+        check=True,
     )
     return True
 

@@ -51,8 +51,16 @@ class Collection:
         return p.sql or f"t.{p.name}"
 
 
-PARCEL_STATUSES = ("available", "reserved", "listed", "allocated", "under_construction",
-                   "operational", "not_for_supply", "historic")
+PARCEL_STATUSES = (
+    "available",
+    "reserved",
+    "listed",
+    "allocated",
+    "under_construction",
+    "operational",
+    "not_for_supply",
+    "historic",
+)
 VACANT_STATUSES = ("available", "reserved", "listed")
 
 _S, _N, _I, _B = "string", "number", "integer", "boolean"
@@ -72,15 +80,19 @@ def _svc(name: str) -> str:
 
 
 ZONES = Collection(
-    id="zones", table="zones", title_zh="园区边界", title_en="Park boundaries",
+    id="zones",
+    table="zones",
+    title_zh="园区边界",
+    title_en="Park boundaries",
     description="Cluster zone, Houhe specialised park and road-rail logistics park.",
     geometry_type="MultiPolygon",
     props=(
         Prop("code", _S, "编号", "Code"),
         Prop("name_zh", _S, "名称", "Name (Chinese)"),
         Prop("name_en", _S, "英文名称", "Name (English)"),
-        Prop("kind", _S, "类型", "Kind",
-             enum=("cluster_zone", "specialised_park", "logistics_park")),
+        Prop(
+            "kind", _S, "类型", "Kind", enum=("cluster_zone", "specialised_park", "logistics_park")
+        ),
         Prop("status", _S, "状态", "Status", enum=("approved", "proposed")),
         Prop("gk_srid", _I, "高斯-克吕格投影", "Gauss-Krüger EPSG"),
         Prop("area_ha", _N, "面积（公顷）", "Area (ha)", sql="t.area_m2 / 10000"),
@@ -89,7 +101,10 @@ ZONES = Collection(
 )
 
 PARCELS = Collection(
-    id="parcels", table="parcels", title_zh="地块", title_en="Parcels",
+    id="parcels",
+    table="parcels",
+    title_zh="地块",
+    title_en="Parcels",
     description="Land parcels with status, land use, servicing (七通一平) and benchmark price.",
     geometry_type="MultiPolygon",
     props=(
@@ -115,20 +130,41 @@ PARCELS = Collection(
         Prop("elev_mean_m", _N, "平均高程（米）", "Mean elevation (m)", sql="pt.elev_mean_m"),
         Prop("slope_mean_deg", _N, "平均坡度（度）", "Mean slope (°)", sql="pt.slope_mean_deg"),
         Prop("flood_share", _N, "淹没比例", "Flood share", sql="pt.flood_share"),
-        Prop("project_overdue", _B, "项目逾期未开工", "Project past its start date",
-             sql=f"COALESCE(project_past_start(pj.stage, pj.start_date, {_PARK_TODAY}), false)"),
+        Prop(
+            "project_overdue",
+            _B,
+            "项目逾期未开工",
+            "Project past its start date",
+            sql=f"COALESCE(project_past_start(pj.stage, pj.start_date, {_PARK_TODAY}), false)",
+        ),
     ),
     joins="LEFT JOIN parcel_terrain pt ON pt.parcel_code = t.code\n"
-          "  LEFT JOIN projects pj ON pj.code = t.project_code",
+    "  LEFT JOIN projects pj ON pj.code = t.project_code",
     where="t.status <> 'historic'",
     # 七通一平 ride in the tiles so that a map as of a date (``?as_of=``) shows them then
-    tile_props=("code", "status", "landuse_code", "zone_code", "area_mu", "project_overdue",
-                "svc_road", "svc_water", "svc_drainage", "svc_power", "svc_gas", "svc_heat",
-                "svc_telecom", "svc_levelled"),
+    tile_props=(
+        "code",
+        "status",
+        "landuse_code",
+        "zone_code",
+        "area_mu",
+        "project_overdue",
+        "svc_road",
+        "svc_water",
+        "svc_drainage",
+        "svc_power",
+        "svc_gas",
+        "svc_heat",
+        "svc_telecom",
+        "svc_levelled",
+    ),
 )
 
 INFRASTRUCTURE = Collection(
-    id="infrastructure", table="infrastructure", title_zh="基础设施", title_en="Infrastructure",
+    id="infrastructure",
+    table="infrastructure",
+    title_zh="基础设施",
+    title_en="Infrastructure",
     description="Roads, rail and sidings, water, sewer, power, gas, heat, telecom, plants, river.",
     geometry_type="Geometry",
     props=(
@@ -146,7 +182,9 @@ INFRASTRUCTURE = Collection(
 )
 
 UPGRADES = Collection(
-    id="upgrades", table="upgrades", title_zh="基础设施提升工程",
+    id="upgrades",
+    table="upgrades",
+    title_zh="基础设施提升工程",
     title_en="Infrastructure upgrades",
     description="The zone's infrastructure upgrade programme (基础设施提升工程).",
     geometry_type="Geometry",
@@ -163,14 +201,22 @@ UPGRADES = Collection(
         Prop("finish_date", _S, "完工日期", "Finish", format="date"),
         Prop("status", _S, "状态", "Status", enum=("planned", "under_way", "completed")),
         Prop("operator", _S, "实施单位", "Operator"),
-        Prop("overdue", _B, "逾期未完工", "Overdue (past finish, not complete)",
-             sql=f"upgrade_overdue(t.status, t.finish_date, {_PARK_TODAY})"),
+        Prop(
+            "overdue",
+            _B,
+            "逾期未完工",
+            "Overdue (past finish, not complete)",
+            sql=f"upgrade_overdue(t.status, t.finish_date, {_PARK_TODAY})",
+        ),
     ),
     tile_props=("code", "kind", "name_zh", "name_en", "status", "finish_date", "overdue"),
 )
 
 ENTERPRISES = Collection(
-    id="enterprises", table="enterprises", title_zh="入驻企业", title_en="Resident enterprises",
+    id="enterprises",
+    table="enterprises",
+    title_zh="入驻企业",
+    title_en="Resident enterprises",
     description="Resident firms with their role in the industrial chain.",
     geometry_type="Point",
     props=(
@@ -188,15 +234,23 @@ ENTERPRISES = Collection(
 )
 
 APPROVALS = Collection(
-    id="approvals", table="approvals", title_zh="建设用地批次", title_en="Land approval batches",
+    id="approvals",
+    table="approvals",
+    title_zh="建设用地批次",
+    title_en="Land approval batches",
     description="农用地转用/土地征收批次 (land approved for construction): approval number, date, "
-                "area. The sample batches are illustrative.",
+    "area. The sample batches are illustrative.",
     geometry_type="MultiPolygon",
     props=(
         Prop("code", _S, "批次编号", "Batch code"),
         Prop("approval_no", _S, "批准文号", "Approval number"),
-        Prop("kind", _S, "类型", "Kind",
-             enum=("conversion", "expropriation", "conversion_expropriation")),
+        Prop(
+            "kind",
+            _S,
+            "类型",
+            "Kind",
+            enum=("conversion", "expropriation", "conversion_expropriation"),
+        ),
         Prop("approved_on", _S, "批准日期", "Approved on", format="date"),
         Prop("zone_code", _S, "园区", "Zone"),
         Prop("area_mu", _N, "面积（亩）", "Area (mu)"),
@@ -207,26 +261,54 @@ APPROVALS = Collection(
 )
 
 PLACES = Collection(
-    id="places", table="places", title_zh="参考地名", title_en="Reference places",
+    id="places",
+    table="places",
+    title_zh="参考地名",
+    title_en="Reference places",
     description="County seat, cities and the airport, each coordinate with its cited source "
-                "and licence; bearing and distance from the parks computed (migration 0012).",
+    "and licence; bearing and distance from the parks computed (migration 0012).",
     geometry_type="Point",
     props=(
         Prop("code", _S, "编号", "Code"),
-        Prop("kind", _S, "类型", "Kind",
-             enum=("county_seat", "township_seat", "city", "provincial_capital", "airport")),
+        Prop(
+            "kind",
+            _S,
+            "类型",
+            "Kind",
+            enum=("county_seat", "township_seat", "city", "provincial_capital", "airport"),
+        ),
         Prop("name_zh", _S, "名称", "Name (Chinese)"),
         Prop("name_en", _S, "英文名称", "Name (English)"),
         Prop("source_url", _S, "坐标来源", "Source of the coordinate"),
         Prop("licence", _S, "来源许可", "Licence of the source"),
-        Prop("bearing_deg", _N, "自园区方位角（度）", "Bearing from the parks (degrees)",
-             sql="place_bearing_deg(t.geom)"),
-        Prop("direction_zh", _S, "自园区方向", "Direction from the parks (Chinese)",
-             sql="compass_zh(place_bearing_deg(t.geom))"),
-        Prop("direction_en", _S, "自园区方向（英文）", "Direction from the parks",
-             sql="compass_en(place_bearing_deg(t.geom))"),
-        Prop("distance_km", _N, "距园区直线距离（公里）", "Straight distance from the parks (km)",
-             sql="place_distance_km(t.geom)"),
+        Prop(
+            "bearing_deg",
+            _N,
+            "自园区方位角（度）",
+            "Bearing from the parks (degrees)",
+            sql="place_bearing_deg(t.geom)",
+        ),
+        Prop(
+            "direction_zh",
+            _S,
+            "自园区方向",
+            "Direction from the parks (Chinese)",
+            sql="compass_zh(place_bearing_deg(t.geom))",
+        ),
+        Prop(
+            "direction_en",
+            _S,
+            "自园区方向（英文）",
+            "Direction from the parks",
+            sql="compass_en(place_bearing_deg(t.geom))",
+        ),
+        Prop(
+            "distance_km",
+            _N,
+            "距园区直线距离（公里）",
+            "Straight distance from the parks (km)",
+            sql="place_distance_km(t.geom)",
+        ),
     ),
     tile_props=("code", "kind", "name_zh", "name_en"),
 )
@@ -236,5 +318,6 @@ COLLECTIONS: dict[str, Collection] = {
 }
 
 # Never on a public route, whatever a client asks for.
-CONFIDENTIAL_FIELDS = frozenset({"note_internal", "contact", "negotiation_notes",
-                                 "password_hash", "land_budget_wan"})
+CONFIDENTIAL_FIELDS = frozenset(
+    {"note_internal", "contact", "negotiation_notes", "password_hash", "land_budget_wan"}
+)

@@ -24,8 +24,7 @@ def database_url(settings: Settings) -> str:
 
 
 @contextmanager
-def connect(url: str, actor: str | None = None
-            ) -> Iterator[psycopg.Connection[Any]]:
+def connect(url: str, actor: str | None = None) -> Iterator[psycopg.Connection[Any]]:
     """A connection in one transaction: committed on success, rolled back on any error.
 
     ``actor`` is recorded by the audit triggers (``parcel_events.actor``).

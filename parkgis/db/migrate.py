@@ -15,8 +15,11 @@ MIGRATION_LOCK = 7_413_011
 
 def available() -> list[tuple[str, str]]:
     files = resources.files("parkgis.db") / "migrations"
-    out = [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8"))
-           for f in files.iterdir() if f.name.endswith(".sql")]
+    out = [
+        (f.name.removesuffix(".sql"), f.read_text(encoding="utf-8"))
+        for f in files.iterdir()
+        if f.name.endswith(".sql")
+    ]
     return sorted(out)
 
 

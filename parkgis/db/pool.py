@@ -51,6 +51,7 @@ def _common(url: str, settings: Settings) -> dict[str, Any]:
 # route took over 5 s to answer again. So the first dead one triggers a check of the whole
 # pool, which drops the rest and starts fresh connections at once.
 
+
 def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
     """The async pool (not opened: use ``async with``)."""
     holder: list[AsyncConnectionPool] = []
@@ -63,8 +64,9 @@ def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
                 await holder[0].check()
             raise
 
-    pool = AsyncConnectionPool(min_size=settings.pool_min_size, check=check,
-                               **_common(url, settings))
+    pool = AsyncConnectionPool(
+        min_size=settings.pool_min_size, check=check, **_common(url, settings)
+    )
     holder.append(pool)
     return pool
 
@@ -102,5 +104,9 @@ def is_unavailable(exc: BaseException) -> bool:
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate or ""
-    return state == "" or state.startswith("57") or state.startswith("08") \
+    return (
+        state == ""
+        or state.startswith("57")
+        or state.startswith("08")
         or state in ("53300", "53400")
+    )

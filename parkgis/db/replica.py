@@ -65,8 +65,9 @@ def start(settings: Settings) -> cl.Cluster:
     """Create (first time, by ``pg_basebackup``) and start the local replica; idempotent."""
     s = settings
     if s.database_url:
-        raise cl.ClusterError("PARKGIS_DATABASE_URL is set: a local replica copies only the "
-                              "embedded cluster")
+        raise cl.ClusterError(
+            "PARKGIS_DATABASE_URL is set: a local replica copies only the embedded cluster"
+        )
     primary = cl.locate(s)
     if not cl.is_running(primary, s):
         raise cl.ClusterError("the embedded database is not running: run `parkgis db start`")
@@ -92,17 +93,35 @@ def start(settings: Settings) -> cl.Cluster:
 
     if not (rep.pgdata / "PG_VERSION").exists():
         with psycopg.connect(primary.url("postgres"), autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
-                                (SLOT,)).fetchone():
+            if not conn.execute(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (SLOT,)
+            ).fetchone():
                 conn.execute("SELECT pg_create_physical_replication_slot(%s)", (SLOT,))
         if rep.pgdata.exists():
             shutil.rmtree(rep.pgdata)  # a half-made copy from an interrupted start
-        conninfo = (f"host=127.0.0.1 port={port} user={cl.DB_ROLE} "
-                    f"passfile={upstream_pass} application_name={APP_NAME}")
+        conninfo = (
+            f"host=127.0.0.1 port={port} user={cl.DB_ROLE} "
+            f"passfile={upstream_pass} application_name={APP_NAME}"
+        )
         r = subprocess.run(
-            [*cl.run_as(user), cl.pg_binary(s, "pg_basebackup"), "-D", str(rep.pgdata),
-             "-R", "-S", SLOT, "-X", "stream", "-c", "fast", "-d", conninfo],
-            capture_output=True, text=True, timeout=600,
+            [
+                *cl.run_as(user),
+                cl.pg_binary(s, "pg_basebackup"),
+                "-D",
+                str(rep.pgdata),
+                "-R",
+                "-S",
+                SLOT,
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-d",
+                conninfo,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if r.returncode != 0:
             tail = r.stderr.strip().splitlines()[-1:] or ["(no message)"]
@@ -117,14 +136,30 @@ def start(settings: Settings) -> cl.Cluster:
     elif not cl.port_free(rport):
         raise cl.ClusterError(
             f"port {rport} of the local replica is in use by another program: free it, "
-            f"or write a new port into {rep.port_file}")
+            f"or write a new port into {rep.port_file}"
+        )
     (rep.pgdata / "postmaster.pid").unlink(missing_ok=True)
-    opts = (f"-p {rport} -k {rep.socket_dir} -c listen_addresses=127.0.0.1 "
-            "-c max_connections=200 -c hot_standby=on -c jit=off")
+    opts = (
+        f"-p {rport} -k {rep.socket_dir} -c listen_addresses=127.0.0.1 "
+        "-c max_connections=200 -c hot_standby=on -c jit=off"
+    )
     r = subprocess.run(
-        [*cl.run_as(user), cl.pg_binary(s, "pg_ctl"), "start", "-w", "-t", "60", "-D",
-         str(rep.pgdata), "-l", str(rep.logfile), "-o", opts],
-        capture_output=True, text=True,
+        [
+            *cl.run_as(user),
+            cl.pg_binary(s, "pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(rep.pgdata),
+            "-l",
+            str(rep.logfile),
+            "-o",
+            opts,
+        ],
+        capture_output=True,
+        text=True,
     )
     if r.returncode != 0:
         log = rep.logfile.read_text() if rep.logfile.exists() else ""
@@ -141,14 +176,28 @@ def stop(settings: Settings, remove: bool = False) -> bool:
     was_running = cl.is_running(rep, s)
     if was_running:
         subprocess.run(
-            [*cl.run_as(_user(s)), cl.pg_binary(s, "pg_ctl"), "stop", "-D", str(rep.pgdata),
-             "-m", "fast", "-w"], capture_output=True, check=True)
+            [
+                *cl.run_as(_user(s)),
+                cl.pg_binary(s, "pg_ctl"),
+                "stop",
+                "-D",
+                str(rep.pgdata),
+                "-m",
+                "fast",
+                "-w",
+            ],
+            capture_output=True,
+            check=True,
+        )
     if remove:
         primary = cl.locate(s)
         if cl.is_running(primary, s):
             with psycopg.connect(primary.url("postgres"), autocommit=True) as conn:
-                conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM "
-                             "pg_replication_slots WHERE slot_name = %s AND NOT active", (SLOT,))
+                conn.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM "
+                    "pg_replication_slots WHERE slot_name = %s AND NOT active",
+                    (SLOT,),
+                )
         shutil.rmtree(rep.root, ignore_errors=True)
         rep.passfile.unlink(missing_ok=True)
     return was_running
@@ -189,13 +238,16 @@ def status(settings: Settings) -> ReplicaStatus:
     primary = cl.locate(s)
     if cl.is_running(primary, s):
         with psycopg.connect(primary.url(), autocommit=True, connect_timeout=3) as conn:
-            prow = conn.execute("SELECT pg_current_wal_lsn()::text, "
-                                "pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint",
-                                (row[1],)).fetchone()
+            prow = conn.execute(
+                "SELECT pg_current_wal_lsn()::text, "
+                "pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint",
+                (row[1],),
+            ).fetchone()
         assert prow is not None
         primary_lsn, lag_bytes = prow[0], int(prow[1])
-    return ReplicaStatus(True, rep.port(), url, bool(row[0]), row[1], primary_lsn, lag_bytes,
-                         float(row[3]))
+    return ReplicaStatus(
+        True, rep.port(), url, bool(row[0]), row[1], primary_lsn, lag_bytes, float(row[3])
+    )
 
 
 # --------------------------------------------------------------------------- routing
@@ -258,9 +310,12 @@ class ReplicaRouter:
 
     # -- pools: a short checkout wait, since the primary is always there to fall back on
     def _pool_settings(self) -> Settings:
-        return self.settings.model_copy(update={
-            "db_pool_timeout_s": self.settings.replica_pool_timeout_s,
-            "db_connect_timeout_s": max(1, int(self.settings.replica_pool_timeout_s))})
+        return self.settings.model_copy(
+            update={
+                "db_pool_timeout_s": self.settings.replica_pool_timeout_s,
+                "db_connect_timeout_s": max(1, int(self.settings.replica_pool_timeout_s)),
+            }
+        )
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[ReplicaRouter]:
@@ -377,7 +432,8 @@ class ReplicaRouter:
             try:
                 try:
                     ok = need <= r.replay_lsn or self._wait_replayed_sync(
-                        conn, need, lsn_text(need))
+                        conn, need, lsn_text(need)
+                    )
                 except psycopg.Error:
                     self.mark_down(r)
                     ok = False
@@ -423,8 +479,9 @@ class ReplicaRouter:
             await asyncio.sleep(0.01)
 
     @asynccontextmanager
-    async def async_read(self, caller: str | None
-                         ) -> AsyncIterator[tuple[_Replica, psycopg.AsyncConnection] | None]:
+    async def async_read(
+        self, caller: str | None
+    ) -> AsyncIterator[tuple[_Replica, psycopg.AsyncConnection] | None]:
         need = self.required_lsn(caller)
         if need >= PENDING:
             yield None
@@ -443,7 +500,8 @@ class ReplicaRouter:
             try:
                 try:
                     ok = need <= r.replay_lsn or await self._wait_replayed_async(
-                        aconn, lsn_text(need))
+                        aconn, lsn_text(need)
+                    )
                 except psycopg.Error:
                     self.mark_down(r)
                     ok = False

@@ -40,19 +40,52 @@ GEOM_TYPES: dict[str, frozenset[str]] = {
     "polygon": frozenset({"MultiPolygon"}),
     "point": frozenset({"Point"}),
     "infra": frozenset({"Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}),
-    "any": frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
-                      "MultiPolygon", "GeometryCollection"}),
+    "any": frozenset(
+        {
+            "Point",
+            "MultiPoint",
+            "LineString",
+            "MultiLineString",
+            "Polygon",
+            "MultiPolygon",
+            "GeometryCollection",
+        }
+    ),
     "none": frozenset(),
 }
 
 STORE_SRID = 4490
 
-PARCEL_STATUSES = ("available", "reserved", "listed", "allocated", "under_construction",
-                   "operational", "not_for_supply", "historic")
-INFRA_KINDS = ("expressway", "national_road", "trunk_road", "local_road", "railway",
-               "rail_siding", "rail_station", "water_main", "water_plant", "sewer",
-               "wastewater_plant", "power_line", "substation", "gas_main", "gas_station",
-               "heat_main", "telecom", "river")
+PARCEL_STATUSES = (
+    "available",
+    "reserved",
+    "listed",
+    "allocated",
+    "under_construction",
+    "operational",
+    "not_for_supply",
+    "historic",
+)
+INFRA_KINDS = (
+    "expressway",
+    "national_road",
+    "trunk_road",
+    "local_road",
+    "railway",
+    "rail_siding",
+    "rail_station",
+    "water_main",
+    "water_plant",
+    "sewer",
+    "wastewater_plant",
+    "power_line",
+    "substation",
+    "gas_main",
+    "gas_station",
+    "heat_main",
+    "telecom",
+    "river",
+)
 
 
 @dataclass(frozen=True)
@@ -141,21 +174,28 @@ _NAMES = (_c("name_zh", required=True), _c("name_en", required=True))
 
 BOUNDARIES = Table(
     "boundaries",
-    (_CODE, *_NAMES,
-     _c("level", required=True, vocab=("province", "prefecture", "county", "township")),
-     _c("source")),
+    (
+        _CODE,
+        *_NAMES,
+        _c("level", required=True, vocab=("province", "prefecture", "county", "township")),
+        _c("source"),
+    ),
     geom="polygon",
     aliases=("county", "counties", "boundary"),
 )
 
 ZONES = Table(
     "zones",
-    (_CODE, *_NAMES,
-     _c("kind", required=True, vocab=("cluster_zone", "specialised_park", "logistics_park")),
-     _c("status", required=True, vocab=("approved", "proposed")),
-     _c("gk_srid", "int"),
-     _c("leading_industries", "text[]", default=[]),
-     _c("description_zh"), _c("description_en")),
+    (
+        _CODE,
+        *_NAMES,
+        _c("kind", required=True, vocab=("cluster_zone", "specialised_park", "logistics_park")),
+        _c("status", required=True, vocab=("approved", "proposed")),
+        _c("gk_srid", "int"),
+        _c("leading_industries", "text[]", default=[]),
+        _c("description_zh"),
+        _c("description_en"),
+    ),
     geom="polygon",
     has_gk_srid=True,
     aliases=("zone", "parks"),
@@ -163,18 +203,23 @@ ZONES = Table(
 
 PARCELS = Table(
     "parcels",
-    (_PARCEL_CODE,
-     _c("zone_code", required=True),
-     _c("status", required=True, vocab=PARCEL_STATUSES),
-     _c("landuse_code", required=True, pattern=r"^[0-9]{2}([0-9]{2}){0,2}$"),
-     _c("landuse_alias"),
-     *(_c(f"svc_{s}", "bool", default=False)
-       for s in ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")),
-     _c("land_price_wan_per_mu", "numeric"),
-     _c("enterprise_code"), _c("project_code"),
-     _c("reserved_until", "date"),
-     _c("parent_codes", "text[]", default=[]),
-     _c("note_internal")),
+    (
+        _PARCEL_CODE,
+        _c("zone_code", required=True),
+        _c("status", required=True, vocab=PARCEL_STATUSES),
+        _c("landuse_code", required=True, pattern=r"^[0-9]{2}([0-9]{2}){0,2}$"),
+        _c("landuse_alias"),
+        *(
+            _c(f"svc_{s}", "bool", default=False)
+            for s in ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
+        ),
+        _c("land_price_wan_per_mu", "numeric"),
+        _c("enterprise_code"),
+        _c("project_code"),
+        _c("reserved_until", "date"),
+        _c("parent_codes", "text[]", default=[]),
+        _c("note_internal"),
+    ),
     geom="polygon",
     gk_srid_from_trigger=True,
     aliases=("parcel", "plots"),
@@ -182,13 +227,17 @@ PARCELS = Table(
 
 INFRASTRUCTURE = Table(
     "infrastructure",
-    (_CODE,
-     _c("kind", required=True, vocab=INFRA_KINDS),
-     *_NAMES,
-     _c("status", default="existing", vocab=("existing", "planned", "under_construction")),
-     _c("capacity", "float"), _c("capacity_unit"),
-     _c("voltage_kv", "float"), _c("diameter_mm", "float"),
-     _c("gk_srid", "int")),
+    (
+        _CODE,
+        _c("kind", required=True, vocab=INFRA_KINDS),
+        *_NAMES,
+        _c("status", default="existing", vocab=("existing", "planned", "under_construction")),
+        _c("capacity", "float"),
+        _c("capacity_unit"),
+        _c("voltage_kv", "float"),
+        _c("diameter_mm", "float"),
+        _c("gk_srid", "int"),
+    ),
     geom="infra",
     has_gk_srid=True,
     aliases=("infra",),
@@ -196,18 +245,22 @@ INFRASTRUCTURE = Table(
 
 UPGRADES = Table(
     "upgrades",
-    (_CODE,
-     _c("infra_code"),
-     # The database leaves kind free text ("same vocabulary as infrastructure.kind"); checking
-     # it here catches typos that would otherwise silently drop an item off the kind filters.
-     _c("kind", required=True, vocab=INFRA_KINDS),
-     *_NAMES,
-     _c("capacity_added", "float"), _c("capacity_unit"),
-     _c("cost_wan", "numeric"),
-     _c("start_date", "date"), _c("finish_date", "date"),
-     _c("status", required=True, vocab=("planned", "under_way", "completed")),
-     _c("operator"),
-     _c("gk_srid", "int")),
+    (
+        _CODE,
+        _c("infra_code"),
+        # The database leaves kind free text ("same vocabulary as infrastructure.kind"); checking
+        # it here catches typos that would otherwise silently drop an item off the kind filters.
+        _c("kind", required=True, vocab=INFRA_KINDS),
+        *_NAMES,
+        _c("capacity_added", "float"),
+        _c("capacity_unit"),
+        _c("cost_wan", "numeric"),
+        _c("start_date", "date"),
+        _c("finish_date", "date"),
+        _c("status", required=True, vocab=("planned", "under_way", "completed")),
+        _c("operator"),
+        _c("gk_srid", "int"),
+    ),
     geom="any",
     has_gk_srid=True,
     aliases=("upgrade",),
@@ -215,13 +268,18 @@ UPGRADES = Table(
 
 ENTERPRISES = Table(
     "enterprises",
-    (_CODE, *_NAMES,
-     _c("industry", required=True), _c("chain_role", required=True),
-     _c("is_anchor", "bool", default=False),
-     _c("parcel_code"), _c("zone_code"),
-     _c("employees", "int"),
-     _c("contact"),
-     _c("gk_srid", "int")),
+    (
+        _CODE,
+        *_NAMES,
+        _c("industry", required=True),
+        _c("chain_role", required=True),
+        _c("is_anchor", "bool", default=False),
+        _c("parcel_code"),
+        _c("zone_code"),
+        _c("employees", "int"),
+        _c("contact"),
+        _c("gk_srid", "int"),
+    ),
     geom="point",
     has_gk_srid=True,
     aliases=("enterprise", "firms"),
@@ -229,50 +287,95 @@ ENTERPRISES = Table(
 
 PROJECTS = Table(
     "projects",
-    (_CODE, *_NAMES,
-     _c("industry", required=True), _c("chain_role"),
-     _c("stage", default="lead", vocab=("lead", "negotiating", "signed", "land_supplied",
-                                        "under_construction", "operational", "lost")),
-     _c("min_area_mu", "numeric"), _c("max_area_mu", "numeric"),
-     _c("footprint_length_m", "float"), _c("footprint_width_m", "float"),
-     _c("landuse_codes", "text[]", default=[]),
-     _c("power_kva", "float"), _c("water_tpd", "float"), _c("wastewater_tpd", "float"),
-     _c("gas_m3pd", "float"),
-     _c("rail_required", "bool", default=False),
-     _c("max_rail_m", "float"), _c("max_trunk_road_m", "float"),
-     _c("hazard_class"), _c("min_sensitive_m", "float"),
-     _c("preferred_neighbours", "text[]", default=[]),
-     _c("start_date", "date"),
-     _c("land_budget_wan", "numeric"), _c("investment_wan", "numeric"),
-     _c("expected_tax_wan", "numeric"),
-     _c("floor_area_ratio", "float"), _c("building_coverage", "float"),
-     _c("green_ratio", "float"), _c("office_share", "float"),
-     _c("max_slope_deg", "float"), _c("max_flood_share", "float"),
-     _c("weights", "jsonb", default={}),
-     _c("source_township"), _c("township_tax_share", "numeric"),
-     _c("fostered", "bool", default=False),
-     _c("target_quarter"), _c("contact"), _c("negotiation_notes")),
+    (
+        _CODE,
+        *_NAMES,
+        _c("industry", required=True),
+        _c("chain_role"),
+        _c(
+            "stage",
+            default="lead",
+            vocab=(
+                "lead",
+                "negotiating",
+                "signed",
+                "land_supplied",
+                "under_construction",
+                "operational",
+                "lost",
+            ),
+        ),
+        _c("min_area_mu", "numeric"),
+        _c("max_area_mu", "numeric"),
+        _c("footprint_length_m", "float"),
+        _c("footprint_width_m", "float"),
+        _c("landuse_codes", "text[]", default=[]),
+        _c("power_kva", "float"),
+        _c("water_tpd", "float"),
+        _c("wastewater_tpd", "float"),
+        _c("gas_m3pd", "float"),
+        _c("rail_required", "bool", default=False),
+        _c("max_rail_m", "float"),
+        _c("max_trunk_road_m", "float"),
+        _c("hazard_class"),
+        _c("min_sensitive_m", "float"),
+        _c("preferred_neighbours", "text[]", default=[]),
+        _c("start_date", "date"),
+        _c("land_budget_wan", "numeric"),
+        _c("investment_wan", "numeric"),
+        _c("expected_tax_wan", "numeric"),
+        _c("floor_area_ratio", "float"),
+        _c("building_coverage", "float"),
+        _c("green_ratio", "float"),
+        _c("office_share", "float"),
+        _c("max_slope_deg", "float"),
+        _c("max_flood_share", "float"),
+        _c("weights", "jsonb", default={}),
+        _c("source_township"),
+        _c("township_tax_share", "numeric"),
+        _c("fostered", "bool", default=False),
+        _c("target_quarter"),
+        _c("contact"),
+        _c("negotiation_notes"),
+    ),
     geom="none",
     aliases=("project", "pipeline"),
 )
 
 PLACES = Table(
     "places",
-    (_CODE, *_NAMES,
-     _c("kind", required=True,
-        vocab=("county_seat", "township_seat", "city", "provincial_capital", "airport")),
-     _c("source_url", required=True, pattern=r"^https?://\S+$"),
-     _c("licence", required=True),
-     _c("note")),
+    (
+        _CODE,
+        *_NAMES,
+        _c(
+            "kind",
+            required=True,
+            vocab=("county_seat", "township_seat", "city", "provincial_capital", "airport"),
+        ),
+        _c("source_url", required=True, pattern=r"^https?://\S+$"),
+        _c("licence", required=True),
+        _c("note"),
+    ),
     geom="point",
     aliases=("place",),
 )
 
 #: Every loadable table by name.
-TABLES: MappingProxyType[str, Table] = MappingProxyType({
-    t.name: t for t in (BOUNDARIES, ZONES, INFRASTRUCTURE, UPGRADES, PARCELS, ENTERPRISES,
-                        PROJECTS, PLACES)
-})
+TABLES: MappingProxyType[str, Table] = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            BOUNDARIES,
+            ZONES,
+            INFRASTRUCTURE,
+            UPGRADES,
+            PARCELS,
+            ENTERPRISES,
+            PROJECTS,
+            PLACES,
+        )
+    }
+)
 
 #: The sample package's layers in the order foreign keys need (zones before parcels,
 #: infrastructure before upgrades), paired with their target tables.
@@ -318,5 +421,16 @@ def gk_srid_for_lon(lon: float) -> int:
     return 4534 + (math.floor(lon / 3.0 + 0.5) - 25)
 
 
-__all__ = ["Column", "Table", "TABLES", "SAMPLE_LAYERS", "STORE_SRID", "PARCEL_STATUSES",
-           "INFRA_KINDS", "SQL_TYPES", "GEOM_TYPES", "resolve", "gk_srid_for_lon"]
+__all__ = [
+    "Column",
+    "Table",
+    "TABLES",
+    "SAMPLE_LAYERS",
+    "STORE_SRID",
+    "PARCEL_STATUSES",
+    "INFRA_KINDS",
+    "SQL_TYPES",
+    "GEOM_TYPES",
+    "resolve",
+    "gk_srid_for_lon",
+]

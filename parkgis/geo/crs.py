@@ -43,7 +43,9 @@ STORAGE = BY_URI[_EPSG + "4490"]
 
 # Short spellings clients use; each maps to exactly one URI above.
 _ALIASES = {
-    "CRS84": CRS84, "OGC:CRS84": CRS84, "[OGC:CRS84]": CRS84,
+    "CRS84": CRS84,
+    "OGC:CRS84": CRS84,
+    "[OGC:CRS84]": CRS84,
     "http://www.opengis.net/def/crs/OGC/1.3/CRS84/": CRS84,
     **{f"EPSG:{n}": _EPSG + n for n in ("4490", "4547", "3857")},
     **{f"[EPSG:{n}]": _EPSG + n for n in ("4490", "4547", "3857")},
@@ -76,7 +78,8 @@ def resolve(value: str | None, param: str) -> Crs:
     if crs is None:
         raise InvalidInput(
             f"{param}: 不支持的坐标参考系 / unsupported CRS {value!r}; "
-            f"supported: {', '.join(c.uri for c in CRS_LIST)}")
+            f"supported: {', '.join(c.uri for c in CRS_LIST)}"
+        )
     return crs
 
 
@@ -112,8 +115,9 @@ def parse_bbox(value: str, bbox_crs: Crs = DEFAULT, param: str = "bbox") -> BBox
     """
     parts = value.split(",")
     if len(parts) not in (4, 6):
-        raise InvalidInput(f"{param}: 需要 4 个（或 6 个）数 / needs 4 (or 6) comma-separated "
-                           "numbers", param=param)
+        raise InvalidInput(
+            f"{param}: 需要 4 个（或 6 个）数 / needs 4 (or 6) comma-separated numbers", param=param
+        )
     try:
         nums = [float(p) for p in parts]
     except ValueError as exc:
@@ -126,16 +130,18 @@ def parse_bbox(value: str, bbox_crs: Crs = DEFAULT, param: str = "bbox") -> BBox
     # (x = east, y = north) whatever order the CRS writes them in.
     x1, y1, x2, y2 = (b1, a1, b2, a2) if bbox_crs.north_first else (a1, b1, a2, b2)
     if y1 > y2:
-        raise InvalidInput(f"{param}: 南边界大于北边界 / lower bound exceeds upper bound",
-                           param=param)
+        raise InvalidInput(
+            f"{param}: 南边界大于北边界 / lower bound exceeds upper bound", param=param
+        )
     if bbox_crs.geographic:
         if not (-90 <= y1 <= 90 and -90 <= y2 <= 90):
             raise InvalidInput(f"{param}: 纬度超出 ±90 / latitude out of range", param=param)
         if not (-180 <= x1 <= 180 and -180 <= x2 <= 180):
             raise InvalidInput(f"{param}: 经度超出 ±180 / longitude out of range", param=param)
     elif x1 > x2:
-        raise InvalidInput(f"{param}: 西边界大于东边界 / lower bound exceeds upper bound",
-                           param=param)
+        raise InvalidInput(
+            f"{param}: 西边界大于东边界 / lower bound exceeds upper bound", param=param
+        )
     return BBox(x1, y1, x2, y2, bbox_crs)
 
 
@@ -145,12 +151,18 @@ def bbox_sql(box: BBox, geom: str = "t.geom") -> tuple[str, list[Any]]:
     x1, y1, x2, y2 = box.x1, box.y1, box.x2, box.y2
     if box.crs.geographic:
         if box.crosses_antimeridian:
-            return (f"(ST_Intersects({geom}, ST_MakeEnvelope(%s, %s, 180, %s, {STORE_SRID})) OR "
-                    f"ST_Intersects({geom}, ST_MakeEnvelope(-180, %s, %s, %s, {STORE_SRID})))",
-                    [x1, y1, y2, y1, x2, y2])
-        return (f"ST_Intersects({geom}, ST_MakeEnvelope(%s, %s, %s, %s, {STORE_SRID}))",
-                [x1, y1, x2, y2])
+            return (
+                f"(ST_Intersects({geom}, ST_MakeEnvelope(%s, %s, 180, %s, {STORE_SRID})) OR "
+                f"ST_Intersects({geom}, ST_MakeEnvelope(-180, %s, %s, %s, {STORE_SRID})))",
+                [x1, y1, y2, y1, x2, y2],
+            )
+        return (
+            f"ST_Intersects({geom}, ST_MakeEnvelope(%s, %s, %s, %s, {STORE_SRID}))",
+            [x1, y1, x2, y2],
+        )
     # A projected box is curved in lon/lat: densify before transforming so edges follow it.
-    return (f"ST_Intersects({geom}, ST_Transform(ST_Segmentize(ST_MakeEnvelope(%s, %s, %s, %s,"
-            f" {int(box.crs.srid)}), greatest(%s, %s) / 16), {STORE_SRID}))",
-            [x1, y1, x2, y2, x2 - x1, y2 - y1])
+    return (
+        f"ST_Intersects({geom}, ST_Transform(ST_Segmentize(ST_MakeEnvelope(%s, %s, %s, %s,"
+        f" {int(box.crs.srid)}), greatest(%s, %s) / 16), {STORE_SRID}))",
+        [x1, y1, x2, y2, x2 - x1, y2 - y1],
+    )

@@ -43,8 +43,15 @@ FALLBACK_ENCODINGS = ("UTF-8", "GB18030")
 # Characters GDAL produces when it decodes GBK/UTF-8 bytes as ISO-8859-1.
 _LATIN1_HIGH = re.compile("[\u0080-\u00ff]")
 
-_READ_ERRORS = (DataSourceError, DataLayerError, FieldError, GeometryError, RuntimeError,
-                ValueError, OSError)
+_READ_ERRORS = (
+    DataSourceError,
+    DataLayerError,
+    FieldError,
+    GeometryError,
+    RuntimeError,
+    ValueError,
+    OSError,
+)
 
 
 @dataclass
@@ -133,7 +140,10 @@ GDAL_SAFE_OPTIONS: dict[str, str] = {
 
 #: Drivers each sniffed kind may be opened with; GDAL is told which one, never left to guess.
 KIND_DRIVERS: dict[str, str] = {
-    "gpkg": "GPKG", "geojson": "GeoJSON", "shapefile": "ESRI Shapefile", "kml": "KML",
+    "gpkg": "GPKG",
+    "geojson": "GeoJSON",
+    "shapefile": "ESRI Shapefile",
+    "kml": "KML",
     "dxf": "DXF",
 }
 
@@ -143,10 +153,37 @@ _MSG_MAX = 300
 #: Drivers taken out of pyogrio's GDAL altogether: those that read other files or URLs named
 #: inside a file (VRT, GDALG, LIBKML NetworkLinks), talk to servers, or run programs
 #: (GPSBabel). The exporters write only GPKG, GeoJSON, Shapefile, KML and CSV, all kept.
-DEREGISTERED_DRIVERS = ("OGR_VRT", "VRT", "GDALG", "LIBKML", "WFS", "OAPIF", "OGCAPI", "HTTP",
-                        "CSW", "Carto", "Elasticsearch", "AmigoCloud", "NGW", "PLSCENES",
-                        "EEDA", "ADBC", "GPSBabel", "PostgreSQL", "MySQL", "ODBC", "MSSQLSpatial",
-                        "OCI", "MongoDBv3", "WMS", "WMTS", "WCS", "DAAS", "STACIT", "STACTA")
+DEREGISTERED_DRIVERS = (
+    "OGR_VRT",
+    "VRT",
+    "GDALG",
+    "LIBKML",
+    "WFS",
+    "OAPIF",
+    "OGCAPI",
+    "HTTP",
+    "CSW",
+    "Carto",
+    "Elasticsearch",
+    "AmigoCloud",
+    "NGW",
+    "PLSCENES",
+    "EEDA",
+    "ADBC",
+    "GPSBabel",
+    "PostgreSQL",
+    "MySQL",
+    "ODBC",
+    "MSSQLSpatial",
+    "OCI",
+    "MongoDBv3",
+    "WMS",
+    "WMTS",
+    "WCS",
+    "DAAS",
+    "STACIT",
+    "STACTA",
+)
 
 
 def _deregister_unsafe_drivers() -> list[str]:
@@ -190,24 +227,28 @@ def scrub(text: str, *names: str) -> str:
     for n in sorted({n for n in names if n}, key=len, reverse=True):
         out = out.replace(n, Path(n).name or "file")
     # Any absolute path left (GDAL, pyproj and site-packages name their own files).
-    out = re.sub(r"(/vsi\w+)?(/[^\s/:'\",;()]+){2,}/?", lambda m: Path(m.group(0)).name or "…",
-                 out)
+    out = re.sub(r"(/vsi\w+)?(/[^\s/:'\",;()]+){2,}/?", lambda m: Path(m.group(0)).name or "…", out)
     return out if len(out) <= _MSG_MAX else out[: _MSG_MAX - 1] + "…"
 
 
 def _cannot_read(path: Path, exc: BaseException, gdal_path: str = "") -> InvalidData:
     if "Too many characters" in str(exc):
         # json-c's limit on one token, reached by a multi-megabyte attribute: say what it is.
-        return InvalidData(f"cannot read {path.name}: a value too long (millions of "
-                           "characters in one attribute)")
-    msg = scrub(str(exc), gdal_path, str(path), str(path.resolve()) if path.name else "") \
+        return InvalidData(
+            f"cannot read {path.name}: a value too long (millions of characters in one attribute)"
+        )
+    msg = (
+        scrub(str(exc), gdal_path, str(path), str(path.resolve()) if path.name else "")
         or type(exc).__name__
+    )
     return InvalidData(f"cannot read {path.name}: {msg}")
 
 
 def _refused(path: Path, why: str) -> InvalidData:
-    return InvalidData(f"不支持的文件 / {path.name}: {why}. Accepted: GeoPackage, GeoJSON, "
-                       "zipped Shapefile (.shp .shx .dbf .prj .cpg only), KML, DXF")
+    return InvalidData(
+        f"不支持的文件 / {path.name}: {why}. Accepted: GeoPackage, GeoJSON, "
+        "zipped Shapefile (.shp .shx .dbf .prj .cpg only), KML, DXF"
+    )
 
 
 def _xml_kind(path: Path, head: bytes) -> str:
@@ -303,8 +344,9 @@ def sniff(path: Path) -> str:
         return "shapefile"
     starts = b"{<\r\n\t "
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
-            len(head) > 1 and ((head[1] == 0 and head[0] in starts)
-                               or (head[0] == 0 and head[1] in starts))):
+        len(head) > 1
+        and ((head[1] == 0 and head[0] in starts) or (head[0] == 0 and head[1] in starts))
+    ):
         raise _refused(path, "UTF-16 text (save it as UTF-8)")
     text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
     stripped = text.lstrip()
@@ -315,8 +357,9 @@ def sniff(path: Path) -> str:
             with path.open("rb") as f:
                 full = f.read(64 << 20)
         return _xml_kind(path, full or head)
-    if head.startswith(b"AutoCAD Binary DXF") or re.match(rb"\s*0\s*\r?\n\s*SECTION\b",
-                                                          stripped[:64]):
+    if head.startswith(b"AutoCAD Binary DXF") or re.match(
+        rb"\s*0\s*\r?\n\s*SECTION\b", stripped[:64]
+    ):
         return "dxf"
     raise _refused(path, "not a recognised vector format")
 
@@ -330,9 +373,11 @@ def _check_zip(path: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     total = sum(i.file_size for i in members)
     packed = max(1, sum(i.compress_size for i in members))
     if total > MAX_UNZIPPED_BYTES or (total > _RATIO_FLOOR and total > MAX_ZIP_RATIO * packed):
-        raise InvalidData(f"文件过大 / {path.name}: too large when unzipped "
-                          f"({total >> 20} MB from {packed >> 20} MB; at most "
-                          f"{MAX_UNZIPPED_BYTES >> 20} MB and {MAX_ZIP_RATIO}x)")
+        raise InvalidData(
+            f"文件过大 / {path.name}: too large when unzipped "
+            f"({total >> 20} MB from {packed >> 20} MB; at most "
+            f"{MAX_UNZIPPED_BYTES >> 20} MB and {MAX_ZIP_RATIO}x)"
+        )
     for i in members:
         name = i.filename
         shown = name[:80]
@@ -354,9 +399,11 @@ def _extract_zip(path: Path, workdir: Path) -> Source:
             members = _check_zip(path, zf)
             shps = [i.filename for i in members if i.filename.lower().endswith(".shp")]
             if len(shps) != 1:
-                raise InvalidData(f"cannot read {path.name}: "
-                                  f"{'no shapefile' if not shps else f'{len(shps)} shapefiles'}"
-                                  " inside (zip exactly one)")
+                raise InvalidData(
+                    f"cannot read {path.name}: "
+                    f"{'no shapefile' if not shps else f'{len(shps)} shapefiles'}"
+                    " inside (zip exactly one)"
+                )
             budget = MAX_UNZIPPED_BYTES
             for n, info in enumerate(members):
                 # Flat, numbered names: nothing of the member's path reaches the file system.
@@ -369,15 +416,20 @@ def _extract_zip(path: Path, workdir: Path) -> Source:
                         written += len(chunk)
                         budget -= len(chunk)
                         if written > info.file_size or budget < 0:
-                            raise InvalidData(f"文件过大 / {path.name}: a member inflates past"
-                                              " its declared size")
+                            raise InvalidData(
+                                f"文件过大 / {path.name}: a member inflates past its declared size"
+                            )
                         out.write(chunk)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError,
-            RuntimeError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as e:
         raise _cannot_read(path, e, str(workdir)) from e
     shp = next(p for p in workdir.iterdir() if p.suffix == ".shp")
-    return Source(path, str(shp), is_shapefile=True, kind="shapefile",
-                  has_cpg=shp.with_suffix(".cpg").exists())
+    return Source(
+        path,
+        str(shp),
+        is_shapefile=True,
+        kind="shapefile",
+        has_cpg=shp.with_suffix(".cpg").exists(),
+    )
 
 
 def resolve_source(path: str | Path, workdir: Path | None = None) -> Source:
@@ -405,14 +457,16 @@ def resolve_source(path: str | Path, workdir: Path | None = None) -> Source:
     """
     raw = str(path)
     if _REFERENCE_PREFIX.match(raw) and not Path(raw).exists():
-        raise InvalidInput(f"{raw[:80]!r} is not a file: connection strings and GDAL virtual"
-                           " paths are not read")
+        raise InvalidInput(
+            f"{raw[:80]!r} is not a file: connection strings and GDAL virtual paths are not read"
+        )
     p = Path(path).expanduser()
     if not p.exists():
         raise NotFound(f"no such file: {p.name}")
     if p.is_dir():
-        raise InvalidInput(f"{p.name} is a folder: name the .shp, .gpkg, .geojson, .kml, .dxf"
-                           " or .zip file")
+        raise InvalidInput(
+            f"{p.name} is a folder: name the .shp, .gpkg, .geojson, .kml, .dxf or .zip file"
+        )
     if not p.is_file():
         raise InvalidInput(f"{p.name} is not a regular file")
     kind = sniff(p)
@@ -424,8 +478,13 @@ def resolve_source(path: str | Path, workdir: Path | None = None) -> Source:
     if kind == "shapefile":
         if p.suffix.lower() != ".shp":
             raise InvalidInput(f"{p.name}: a shapefile is read by its .shp name")
-        return Source(p, resolved, is_shapefile=True, kind=kind,
-                      has_cpg=p.with_suffix(".cpg").exists() or p.with_suffix(".CPG").exists())
+        return Source(
+            p,
+            resolved,
+            is_shapefile=True,
+            kind=kind,
+            has_cpg=p.with_suffix(".cpg").exists() or p.with_suffix(".CPG").exists(),
+        )
     return Source(p, resolved, kind=kind)
 
 
@@ -445,8 +504,10 @@ def list_layers(source: Source) -> list[tuple[str, str | None]]:
         GDAL cannot open the file (truncated, corrupt, not a vector format).
     """
     try:
-        return [(str(n), None if t is None else str(t))
-                for n, t in pyogrio.list_layers(source.gdal_path)]
+        return [
+            (str(n), None if t is None else str(t))
+            for n, t in pyogrio.list_layers(source.gdal_path)
+        ]
     except _READ_ERRORS as e:
         raise _cannot_read(source.path, e, source.gdal_path) from e
 
@@ -472,8 +533,11 @@ def _redecode_guess(frame: pd.DataFrame) -> str | None:
     for col in frame.columns:
         if col == "geometry" or not _textual(frame[col]):
             continue
-        samples += [v for v in frame[col].dropna().head(500)
-                    if isinstance(v, str) and _LATIN1_HIGH.search(v)]
+        samples += [
+            v
+            for v in frame[col].dropna().head(500)
+            if isinstance(v, str) and _LATIN1_HIGH.search(v)
+        ]
     try:
         raw = [s.encode("latin-1") for s in samples]
     except UnicodeEncodeError:
@@ -503,15 +567,19 @@ def _read(source: Source, layer: str | None, encoding: str | None) -> pd.DataFra
     except LookupError as e:
         raise InvalidInput(f"unknown encoding {str(encoding)[:40]!r}") from e
     except GEOSException as e:
-        why = ("a polygon ring is not closed (its first and last points differ)"
-               if "closed" in str(e) else scrub(str(e)))
+        why = (
+            "a polygon ring is not closed (its first and last points differ)"
+            if "closed" in str(e)
+            else scrub(str(e))
+        )
         raise InvalidData(f"cannot read {source.path.name}: invalid geometry: {why}") from e
     except _READ_ERRORS as e:
         raise _cannot_read(source.path, e, source.gdal_path) from e
 
 
-def read_vector(path: str | Path, layer: str | None = None,
-                encoding: str | None = None) -> ReadResult:
+def read_vector(
+    path: str | Path, layer: str | None = None, encoding: str | None = None
+) -> ReadResult:
     """Read one layer of a vector file.
 
     Parameters
@@ -553,12 +621,16 @@ def _read_source(source: Source, layer: str | None, encoding: str | None) -> Rea
         elif len(names) == 1:
             layer = None
         else:
-            raise NotFound(f"{source.path.name} has no layer {layer[:80]!r} "
-                           f"(layers: {', '.join(n[:80] for n in names[:20])})")
+            raise NotFound(
+                f"{source.path.name} has no layer {layer[:80]!r} "
+                f"(layers: {', '.join(n[:80] for n in names[:20])})"
+            )
     if layer is None:
         if len(names) > 1:
-            raise InvalidInput(f"{source.path.name} has {len(names)} layers "
-                               f"({', '.join(names)}): choose one with --layer")
+            raise InvalidInput(
+                f"{source.path.name} has {len(names)} layers "
+                f"({', '.join(names)}): choose one with --layer"
+            )
         layer = names[0]
 
     try:
@@ -577,11 +649,14 @@ def _read_source(source: Source, layer: str | None, encoding: str | None) -> Rea
         if extra is not None and len(extra.columns):
             extra.index = frame.index
             keep = [c for c in frame.columns if c not in extra.columns]
-            frame = gpd.GeoDataFrame(pd.concat([frame[keep], extra], axis=1),
-                                     geometry=frame.geometry.name, crs=frame.crs)
+            frame = gpd.GeoDataFrame(
+                pd.concat([frame[keep], extra], axis=1), geometry=frame.geometry.name, crs=frame.crs
+            )
         elif extra is None:
-            notes.append("KML: ExtendedData could not be matched to the placemarks; "
-                         "only name and description read")
+            notes.append(
+                "KML: ExtendedData could not be matched to the placemarks; "
+                "only name and description read"
+            )
     used = encoding
     if encoding is None and source.is_shapefile and not source.has_cpg and _looks_misdecoded(frame):
         guess = _redecode_guess(frame)
@@ -594,5 +669,13 @@ def _read_source(source: Source, layer: str | None, encoding: str | None) -> Rea
     return ReadResult(frame=frame, layer=layer, driver=driver, encoding=used, notes=notes)
 
 
-__all__ = ["Source", "ReadResult", "resolve_source", "open_source", "list_layers", "read_vector",
-           "sniff", "scrub"]
+__all__ = [
+    "Source",
+    "ReadResult",
+    "resolve_source",
+    "open_source",
+    "list_layers",
+    "read_vector",
+    "sniff",
+    "scrub",
+]

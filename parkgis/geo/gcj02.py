@@ -58,9 +58,9 @@ def out_of_china(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:
     return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
 
 
-def _offset(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[
-    NDArray[np.float64], NDArray[np.float64]
-]:
+def _offset(
+    lon: NDArray[np.float64], lat: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The GCJ-02 offset (dlon, dlat) in degrees at WGS84 (lon, lat)."""
     x = lon - 105.0
     y = lat - 35.0
@@ -85,8 +85,9 @@ def _offset(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[
     return dlon, dlat
 
 
-def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
-                                                             NDArray[np.float64]]:
+def wgs84_to_gcj02(
+    lon: ArrayLike, lat: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """WGS84/CGCS2000 -> GCJ-02, vectorised. Out-of-China points pass through unchanged.
 
     The shift is a few hundred metres (well under 0.01 degree) inside China, none outside:
@@ -104,8 +105,9 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
     return np.where(outside, lon, lon + dlon), np.where(outside, lat, lat + dlat)
 
 
-def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64],
-                                                             NDArray[np.float64]]:
+def gcj02_to_wgs84(
+    lon: ArrayLike, lat: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """GCJ-02 -> WGS84/CGCS2000 by fixed-point iteration; round trip < 1e-10 degree.
 
     >>> lon, lat = gcj02_to_wgs84(*wgs84_to_gcj02(114.07, 35.40))

@@ -49,8 +49,9 @@ ISOCHRONE_MAX_MIN = 60
 ISOCHRONE_MAX_N = 6
 
 
-def refresh(conn: psycopg.Connection, codes: list[str] | None = None,
-            as_of: dt.date | None = None) -> int:
+def refresh(
+    conn: psycopg.Connection, codes: list[str] | None = None, as_of: dt.date | None = None
+) -> int:
     """Rebuild the graph and every parcel's access (``codes`` None), or only the named parcels'
     access (a split's children, a merge's result). Runs in the caller's transaction.
 
@@ -78,10 +79,14 @@ def parcel_access(conn: psycopg.Connection, code: str) -> dict[str, dict[str, An
     cur = conn.cursor(row_factory=dict_row)
     out: dict[str, dict[str, Any]] = {}
     for r in cur.execute(
-            "SELECT dest, target_code, name_zh, name_en, straight_m, drive_m, drive_s, estimate"
-            "  FROM parcel_access WHERE parcel_code = %s ORDER BY dest", (code,)):
+        "SELECT dest, target_code, name_zh, name_en, straight_m, drive_m, drive_s, estimate"
+        "  FROM parcel_access WHERE parcel_code = %s ORDER BY dest",
+        (code,),
+    ):
         out[r["dest"]] = {
-            "code": r["target_code"], "name_zh": r["name_zh"], "name_en": r["name_en"],
+            "code": r["target_code"],
+            "name_zh": r["name_zh"],
+            "name_en": r["name_en"],
             "m": _round(r["straight_m"], 1),
             "drive_m": _round(r["drive_m"], 1),
             "drive_min": _round(None if r["drive_s"] is None else r["drive_s"] / 60.0, 2),
@@ -98,14 +103,19 @@ def parse_minutes(raw: str) -> list[int]:
     """``"5,10,15"`` -> [5, 10, 15]; each 1..ISOCHRONE_MAX_MIN, at most ISOCHRONE_MAX_N."""
     parts = [p.strip() for p in (raw or "").split(",") if p.strip()]
     if not parts or len(parts) > ISOCHRONE_MAX_N:
-        raise InvalidInput(f"minutes 须为 1–{ISOCHRONE_MAX_N} 个以逗号分隔的整数 / minutes must be "
-                           f"1 to {ISOCHRONE_MAX_N} comma-separated integers", field="minutes")
+        raise InvalidInput(
+            f"minutes 须为 1–{ISOCHRONE_MAX_N} 个以逗号分隔的整数 / minutes must be "
+            f"1 to {ISOCHRONE_MAX_N} comma-separated integers",
+            field="minutes",
+        )
     out: list[int] = []
     for p in parts:
         if not p.isdigit() or not 1 <= int(p) <= ISOCHRONE_MAX_MIN:
-            raise InvalidInput(f"minutes 每项须为 1–{ISOCHRONE_MAX_MIN} 的整数 / each minutes "
-                               f"value must be an integer from 1 to {ISOCHRONE_MAX_MIN}",
-                               field="minutes")
+            raise InvalidInput(
+                f"minutes 每项须为 1–{ISOCHRONE_MAX_MIN} 的整数 / each minutes "
+                f"value must be an integer from 1 to {ISOCHRONE_MAX_MIN}",
+                field="minutes",
+            )
         out.append(int(p))
     return sorted(set(out))
 
@@ -173,8 +183,9 @@ SELECT t.minutes,
 """
 
 
-def isochrones(conn: psycopg.Connection, lon: float, lat: float,
-               minutes: list[int]) -> dict[str, Any]:
+def isochrones(
+    conn: psycopg.Connection, lon: float, lat: float, minutes: list[int]
+) -> dict[str, Any]:
     """Drive-time areas from a point: a GeoJSON FeatureCollection, one polygon per threshold
     (largest first, so a map draws the smaller on top): the reached roads (``road_edges``, by
     pgr_drivingDistance from both ends of the point's access edge, partial edges cut where the
@@ -192,20 +203,32 @@ def isochrones(conn: psycopg.Connection, lon: float, lat: float,
     cur = conn.cursor(row_factory=dict_row)
     if cur.execute("SELECT 1 FROM road_edges LIMIT 1").fetchone() is None:
         raise InvalidInput("尚未装载路网 / no road network is loaded")
-    rows = cur.execute(ISOCHRONE_SQL, {"lon": lon, "lat": lat, "minutes": minutes,
-                                       "max_s": max(minutes) * 60.0}).fetchall()
+    rows = cur.execute(
+        ISOCHRONE_SQL, {"lon": lon, "lat": lat, "minutes": minutes, "max_s": max(minutes) * 60.0}
+    ).fetchall()
     by_min = {r["minutes"]: r for r in rows}
     features = []
     for m in sorted(minutes, reverse=True):
         r = by_min.get(m)
-        features.append({
-            "type": "Feature",
-            "properties": {"minutes": m, "label_zh": f"{m} 分钟车程",
-                           "label_en": f"{m} min drive"},
-            "geometry": json.loads(r["geojson"]) if r and r["geojson"] else None,
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "minutes": m,
+                    "label_zh": f"{m} 分钟车程",
+                    "label_en": f"{m} min drive",
+                },
+                "geometry": json.loads(r["geojson"]) if r and r["geojson"] else None,
+            }
+        )
     return {"type": "FeatureCollection", "origin": [lon, lat], "features": features}
 
 
-__all__ = ["DESTINATIONS", "DRIVE_LIMITS", "isochrones", "parcel_access", "parse_minutes",
-           "refresh"]
+__all__ = [
+    "DESTINATIONS",
+    "DRIVE_LIMITS",
+    "isochrones",
+    "parcel_access",
+    "parse_minutes",
+    "refresh",
+]

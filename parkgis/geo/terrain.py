@@ -130,6 +130,7 @@ UPDATE data_versions SET version = version + 1, changed = now() WHERE layer = 't
 
 # -- Data shapes --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RasterInfo:
     """What a raster file is, once it has been checked readable and georeferenced."""
@@ -187,10 +188,10 @@ class Grid:
 class Earthwork:
     """Cut and fill to level one parcel (volumes in m³ on the analysis grid)."""
 
-    level: str                    # "flat", "plane" or "fixed"
+    level: str  # "flat", "plane" or "fixed"
     cut_m3: float
     fill_m3: float
-    area_m2: float                # area with elevation data (coverage-weighted)
+    area_m2: float  # area with elevation data (coverage-weighted)
     level_m: float | None = None  # platform elevation (flat, fixed); plane: at its centroid
     plane_slope_deg: float | None = None
     plane_aspect_deg: float | None = None  # direction the plane faces (downhill), from north
@@ -237,8 +238,9 @@ class TerrainStats:
     @property
     def slope_max_pct(self) -> float | None:
         """Maximum slope in percent (rise/run × 100); exact since tan is monotonic."""
-        return None if self.slope_max_deg is None else 100 * math.tan(
-            math.radians(self.slope_max_deg))
+        return (
+            None if self.slope_max_deg is None else 100 * math.tan(math.radians(self.slope_max_deg))
+        )
 
     def earthwork_cost_yuan(self, yuan_per_m3: float = DEFAULT_YUAN_PER_M3) -> float | None:
         """Cost of the stored (flat) levelling at ``yuan_per_m3`` (callers pass the configured
@@ -270,11 +272,14 @@ class LoadReport:
 
     def summary(self) -> str:
         fl = f", 洪水 / flood {self.flood['name']}" if self.flood else ""
-        return (f"高程 / DEM {self.dem['name']}{fl}: {self.with_data}/{self.parcels} "
-                f"宗地块有地形数据 / parcels with terrain figures")
+        return (
+            f"高程 / DEM {self.dem['name']}{fl}: {self.with_data}/{self.parcels} "
+            f"宗地块有地形数据 / parcels with terrain figures"
+        )
 
 
 # -- Reading and checking rasters ---------------------------------------------------------------
+
 
 def inspect_raster(path: str | Path, what: str = "raster") -> RasterInfo:
     """Open ``path``, read every cell once and check it is georeferenced.
@@ -294,7 +299,8 @@ def inspect_raster(path: str | Path, what: str = "raster") -> RasterInfo:
             if ds.crs is None or not ds.crs.to_wkt():
                 raise InvalidData(
                     f"栅格没有坐标参考系 / {what} {p.name} has no CRS: assign one "
-                    f"(e.g. gdal_edit.py -a_srs EPSG:4547) and load it again")
+                    f"(e.g. gdal_edit.py -a_srs EPSG:4547) and load it again"
+                )
             if ds.transform == Affine.identity():
                 raise InvalidData(f"栅格没有地理变换 / {what} {p.name} has no geotransform")
             # A truncated file often opens fine and fails only when its blocks are read:
@@ -302,10 +308,17 @@ def inspect_raster(path: str | Path, what: str = "raster") -> RasterInfo:
             for _, window in ds.block_windows(1):
                 ds.read(1, window=window)
             lonlat = transform_bounds(ds.crs, CRS.from_epsg(4490), *ds.bounds, densify_pts=21)
-            return RasterInfo(path=p, crs=ds.crs, width=ds.width, height=ds.height,
-                              transform=ds.transform, bounds=tuple(ds.bounds),
-                              bounds_lonlat=tuple(lonlat), dtype=ds.dtypes[0],
-                              nodata=ds.nodata)
+            return RasterInfo(
+                path=p,
+                crs=ds.crs,
+                width=ds.width,
+                height=ds.height,
+                transform=ds.transform,
+                bounds=tuple(ds.bounds),
+                bounds_lonlat=tuple(lonlat),
+                dtype=ds.dtypes[0],
+                nodata=ds.nodata,
+            )
     except InvalidData:
         raise
     except (RasterioError, OSError, ValueError) as e:
@@ -344,9 +357,18 @@ def write_cog(src: Path, dst: Path) -> Path:
         with rasterio.open(src) as ds:
             floating = ds.dtypes[0].startswith("float")
         if _cog_driver_available():
-            rio_copy(src, tmp, driver="COG", COMPRESS="DEFLATE", LEVEL=9, BLOCKSIZE=512,
-                     PREDICTOR="YES" if floating else "NO", OVERVIEWS="AUTO",
-                     RESAMPLING="AVERAGE", BIGTIFF="IF_SAFER")
+            rio_copy(
+                src,
+                tmp,
+                driver="COG",
+                COMPRESS="DEFLATE",
+                LEVEL=9,
+                BLOCKSIZE=512,
+                PREDICTOR="YES" if floating else "NO",
+                OVERVIEWS="AUTO",
+                RESAMPLING="AVERAGE",
+                BIGTIFF="IF_SAFER",
+            )
         else:  # pragma: no cover - GDAL < 3.1
             _write_tiled_with_overviews(src, tmp)
         _check_cog(tmp)
@@ -360,14 +382,23 @@ def _write_tiled_with_overviews(src: Path, dst: Path) -> None:  # pragma: no cov
     from rasterio.shutil import copy as rio_copy
 
     mem = dst.with_suffix(".tmp.tif")
-    rio_copy(src, mem, driver="GTiff", TILED="YES", BLOCKXSIZE=512, BLOCKYSIZE=512,
-             COMPRESS="DEFLATE")
+    rio_copy(
+        src, mem, driver="GTiff", TILED="YES", BLOCKXSIZE=512, BLOCKYSIZE=512, COMPRESS="DEFLATE"
+    )
     with rasterio.open(mem, "r+") as ds:
         factors = [f for f in (2, 4, 8, 16, 32) if max(ds.width, ds.height) / f >= 256]
         if factors:
             ds.build_overviews(factors, Resampling.average)
-    rio_copy(mem, dst, driver="GTiff", TILED="YES", BLOCKXSIZE=512, BLOCKYSIZE=512,
-             COMPRESS="DEFLATE", COPY_SRC_OVERVIEWS="YES")
+    rio_copy(
+        mem,
+        dst,
+        driver="GTiff",
+        TILED="YES",
+        BLOCKXSIZE=512,
+        BLOCKYSIZE=512,
+        COMPRESS="DEFLATE",
+        COPY_SRC_OVERVIEWS="YES",
+    )
     mem.unlink(missing_ok=True)
 
 
@@ -383,6 +414,7 @@ def _check_cog(path: Path) -> None:
 
 
 # -- The analysis grid --------------------------------------------------------------------------
+
 
 def read_band(ds: rasterio.io.DatasetReader) -> np.ndarray:
     """Band 1 as float32 with nodata as NaN and scale/offset applied."""
@@ -413,19 +445,34 @@ def metric_grid_of(ds: rasterio.io.DatasetReader, dst_crs: CRS) -> tuple[Affine,
     side_x = math.hypot(xs[1] - xs[0], ys[1] - ys[0])
     side_y = math.hypot(xs[2] - xs[0], ys[2] - ys[0])
     res = min(side_x, side_y)
-    t, w, h = calculate_default_transform(ds.crs, dst_crs, ds.width, ds.height, *ds.bounds,
-                                          resolution=res)
+    t, w, h = calculate_default_transform(
+        ds.crs, dst_crs, ds.width, ds.height, *ds.bounds, resolution=res
+    )
     return t, w, h
 
 
-def warp_array(src: np.ndarray, src_transform: Affine, src_crs: CRS, dst_transform: Affine,
-               dst_crs: CRS, shape: tuple[int, int],
-               resampling: Resampling = Resampling.bilinear) -> np.ndarray:
+def warp_array(
+    src: np.ndarray,
+    src_transform: Affine,
+    src_crs: CRS,
+    dst_transform: Affine,
+    dst_crs: CRS,
+    shape: tuple[int, int],
+    resampling: Resampling = Resampling.bilinear,
+) -> np.ndarray:
     """Warp a float array (NaN = no data) onto a target grid."""
     out = np.full(shape, np.nan, dtype=np.float32)
-    reproject(src.astype(np.float32, copy=False), out, src_transform=src_transform,
-              src_crs=src_crs, src_nodata=np.nan, dst_transform=dst_transform, dst_crs=dst_crs,
-              dst_nodata=np.nan, resampling=resampling)
+    reproject(
+        src.astype(np.float32, copy=False),
+        out,
+        src_transform=src_transform,
+        src_crs=src_crs,
+        src_nodata=np.nan,
+        dst_transform=dst_transform,
+        dst_crs=dst_crs,
+        dst_nodata=np.nan,
+        resampling=resampling,
+    )
     return out
 
 
@@ -453,8 +500,14 @@ def slope(z: np.ndarray, dx: float, dy: float, units: Literal["deg", "pct"] = "d
     return out.astype(np.float32)
 
 
-def hillshade(z: np.ndarray, dx: float, dy: float, azimuth: float = 315.0,
-              altitude: float = 45.0, z_factor: float = 1.0) -> np.ndarray:
+def hillshade(
+    z: np.ndarray,
+    dx: float,
+    dy: float,
+    azimuth: float = 315.0,
+    altitude: float = 45.0,
+    z_factor: float = 1.0,
+) -> np.ndarray:
     """Hillshade 0..1 (ESRI/GDAL convention: light from ``azimuth`` degrees, north-west)."""
     gx, gy = horn_gradient(z * z_factor, dx, dy)
     # Rows run south; flip so that +y is north.
@@ -463,8 +516,9 @@ def hillshade(z: np.ndarray, dx: float, dy: float, azimuth: float = 315.0,
     aspect_r = np.arctan2(-gx, -gy)  # direction of steepest descent, from north, clockwise
     zen = math.radians(90.0 - altitude)
     az = math.radians(azimuth)
-    shade = (math.cos(zen) * np.cos(slope_r)
-             + math.sin(zen) * np.sin(slope_r) * np.cos(az - aspect_r))
+    shade = math.cos(zen) * np.cos(slope_r) + math.sin(zen) * np.sin(slope_r) * np.cos(
+        az - aspect_r
+    )
     return np.clip(shade, 0.0, 1.0).astype(np.float32)
 
 
@@ -485,12 +539,14 @@ def build_grid(dem_path: str | Path, srid: int, flood_path: str | Path | None = 
             if fs.crs == dst_crs and fs.transform == transform and fs.shape == elev.shape:
                 flood = read_band(fs)
             else:
-                flood = warp_array(read_band(fs), fs.transform, fs.crs, transform, dst_crs,
-                                   elev.shape)
+                flood = warp_array(
+                    read_band(fs), fs.transform, fs.crs, transform, dst_crs, elev.shape
+                )
     return Grid(crs=dst_crs, transform=transform, elev=elev, slope_deg=slope_deg, flood=flood)
 
 
 # -- Zonal statistics (exactextract) ------------------------------------------------------------
+
 
 def _ee_feature_source(items: Sequence[tuple[str, bytes]]):
     """An exactextract feature source over (code, WKB) pairs: no GeoJSON round trip."""
@@ -537,9 +593,13 @@ def _ee_feature_source(items: Sequence[tuple[str, bytes]]):
     return _WKBSource()
 
 
-def zonal_stats(grid: Grid, parcels: Sequence[tuple[str, bytes]],
-                steep_deg: float = STEEP_DEG_DEFAULT, earthwork: bool = True,
-                progress: Progress | None = None) -> dict[str, TerrainStats]:
+def zonal_stats(
+    grid: Grid,
+    parcels: Sequence[tuple[str, bytes]],
+    steep_deg: float = STEEP_DEG_DEFAULT,
+    earthwork: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, TerrainStats]:
     """Figures for each (code, WKB polygon in the grid's CRS), with exact cell coverage.
 
     Means and shares are weighted by the fraction of each cell inside the polygon; minimum and
@@ -561,34 +621,53 @@ def zonal_stats(grid: Grid, parcels: Sequence[tuple[str, bytes]],
 
     elev = src(grid.elev, "elev")
     slope_r = src(grid.slope_deg, "slope")
-    steep_arr = np.where(np.isfinite(grid.slope_deg),
-                         (grid.slope_deg > steep_deg).astype(np.float32), np.nan)
+    steep_arr = np.where(
+        np.isfinite(grid.slope_deg), (grid.slope_deg > steep_deg).astype(np.float32), np.nan
+    )
     rasters = [elev, slope_r, src(steep_arr, "steep")]
     ops = [
-        Operation("min", "elev_min_m", elev), Operation("max", "elev_max_m", elev),
+        Operation("min", "elev_min_m", elev),
+        Operation("max", "elev_max_m", elev),
         Operation("mean", "elev_mean_m", elev),
-        Operation("mean", "slope_mean_deg", slope_r), Operation("max", "slope_max_deg", slope_r),
+        Operation("mean", "slope_mean_deg", slope_r),
+        Operation("max", "slope_max_deg", slope_r),
         Operation("mean", "steep_share", rasters[2]),
         # count = coverage-weighted number of cells with data: the area the DEM covers.
         Operation("count", "covered_cells", elev),
     ]
     if grid.flood is not None:
         fl = src(grid.flood, "flood")
-        flooded = src(np.where(np.isfinite(grid.flood), (grid.flood > 0).astype(np.float32),
-                               np.nan).astype(np.float32), "flooded")
+        flooded = src(
+            np.where(np.isfinite(grid.flood), (grid.flood > 0).astype(np.float32), np.nan).astype(
+                np.float32
+            ),
+            "flooded",
+        )
         rasters += [fl, flooded]
-        ops += [Operation("mean", "flood_share", flooded),
-                Operation("max", "flood_max_depth_m", fl)]
+        ops += [
+            Operation("mean", "flood_share", flooded),
+            Operation("max", "flood_max_depth_m", fl),
+        ]
     if earthwork:
-        ops += [Operation("values", "v", elev), Operation("coverage", "w", elev),
-                Operation("center_x", "x", elev), Operation("center_y", "y", elev)]
+        ops += [
+            Operation("values", "v", elev),
+            Operation("coverage", "w", elev),
+            Operation("center_x", "x", elev),
+            Operation("center_y", "y", elev),
+        ]
 
     def cb(frac: float, message: str) -> None:
         if progress is not None:
             progress("zonal", frac)
 
-    rows = exact_extract(rasters, _ee_feature_source(parcels), ops, include_cols=["code"],
-                         output="geojson", progress=cb if progress else False)
+    rows = exact_extract(
+        rasters,
+        _ee_feature_source(parcels),
+        ops,
+        include_cols=["code"],
+        output="geojson",
+        progress=cb if progress else False,
+    )
     cell_area = grid.cell_area
     out: dict[str, TerrainStats] = {}
     areas = _polygon_areas(parcels)
@@ -596,8 +675,16 @@ def zonal_stats(grid: Grid, parcels: Sequence[tuple[str, bytes]],
         p = row["properties"]
         code = p["code"]
         st = TerrainStats(code=code)
-        for name in ("elev_min_m", "elev_max_m", "elev_mean_m", "slope_mean_deg",
-                     "slope_max_deg", "steep_share", "flood_share", "flood_max_depth_m"):
+        for name in (
+            "elev_min_m",
+            "elev_max_m",
+            "elev_mean_m",
+            "slope_mean_deg",
+            "slope_max_deg",
+            "steep_share",
+            "flood_share",
+            "flood_max_depth_m",
+        ):
             setattr(st, name, _num(p.get(name)))
         covered = float(p.get("covered_cells") or 0.0) * cell_area
         area = areas.get(code)
@@ -626,6 +713,7 @@ def _num(v: Any) -> float | None:
 
 # -- Earthwork ----------------------------------------------------------------------------------
 
+
 def parse_level(level: str | float | None) -> Level:
     """``"flat"`` (default), ``"plane"`` or an elevation in metres."""
     if level is None or level == "":
@@ -643,15 +731,22 @@ def parse_level(level: str | float | None) -> Level:
         except ValueError:
             raise InvalidInput(
                 f"level 应为 flat、plane 或高程数值 / level must be flat, plane or an elevation "
-                f"in metres, got {level!r}") from None
+                f"in metres, got {level!r}"
+            ) from None
     if not math.isfinite(val) or not -500.0 <= val <= 9000.0:
         raise InvalidInput(f"高程超出范围 / level out of range: {val}")
     return val
 
 
-def earthwork_of_cells(z: np.ndarray, w: np.ndarray, x: np.ndarray, y: np.ndarray,
-                       cell_area: float, level: Level = "flat",
-                       yuan_per_m3: float | None = None) -> Earthwork:
+def earthwork_of_cells(
+    z: np.ndarray,
+    w: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    cell_area: float,
+    level: Level = "flat",
+    yuan_per_m3: float | None = None,
+) -> Earthwork:
     """Cut and fill over cells with values ``z`` and coverage fractions ``w`` (cell centres
     ``x``, ``y`` in metres, each cell ``cell_area`` m²).
 
@@ -667,8 +762,13 @@ def earthwork_of_cells(z: np.ndarray, w: np.ndarray, x: np.ndarray, y: np.ndarra
     area_w = w * cell_area
     total = float(area_w.sum())
     if total <= 0:
-        return Earthwork(level=str(level) if isinstance(level, str) else "fixed", cut_m3=0.0,
-                         fill_m3=0.0, area_m2=0.0, yuan_per_m3=yuan_per_m3)
+        return Earthwork(
+            level=str(level) if isinstance(level, str) else "fixed",
+            cut_m3=0.0,
+            fill_m3=0.0,
+            area_m2=0.0,
+            yuan_per_m3=yuan_per_m3,
+        )
     kw: dict[str, Any] = {}
     if level == "flat":
         h = float(np.dot(area_w, z) / total)
@@ -685,37 +785,43 @@ def earthwork_of_cells(z: np.ndarray, w: np.ndarray, x: np.ndarray, y: np.ndarra
         kind = "plane"
         kw["level_m"] = c0
         kw["plane_slope_deg"] = math.degrees(math.atan(math.hypot(bx, by)))
-        kw["plane_aspect_deg"] = (math.degrees(math.atan2(-bx, -by)) % 360.0
-                                  if (bx or by) else None)
+        kw["plane_aspect_deg"] = math.degrees(math.atan2(-bx, -by)) % 360.0 if (bx or by) else None
     else:
         h = float(level)
         r = z - h
         kind, kw["level_m"] = "fixed", h
     cut = float(np.dot(area_w, np.clip(r, 0, None)))
     fill = float(np.dot(area_w, np.clip(-r, 0, None)))
-    return Earthwork(level=kind, cut_m3=cut, fill_m3=fill, area_m2=total,
-                     yuan_per_m3=yuan_per_m3, **kw)
+    return Earthwork(
+        level=kind, cut_m3=cut, fill_m3=fill, area_m2=total, yuan_per_m3=yuan_per_m3, **kw
+    )
 
 
-def earthwork_for_polygon(grid: Grid, wkb: bytes, level: Level = "flat",
-                          yuan_per_m3: float | None = None) -> Earthwork:
+def earthwork_for_polygon(
+    grid: Grid, wkb: bytes, level: Level = "flat", yuan_per_m3: float | None = None
+) -> Earthwork:
     """Earthwork to level one polygon (WKB in the grid's CRS)."""
     from exactextract import exact_extract
     from exactextract.operation import Operation
     from exactextract.raster import NumPyRasterSource
 
     xmin, ymin, xmax, ymax = grid.extent
-    elev = NumPyRasterSource(grid.elev, xmin, ymin, xmax, ymax, name="elev",
-                             srs_wkt=grid.crs.to_wkt())
-    ops = [Operation("values", "v", elev), Operation("coverage", "w", elev),
-           Operation("center_x", "x", elev), Operation("center_y", "y", elev)]
+    elev = NumPyRasterSource(
+        grid.elev, xmin, ymin, xmax, ymax, name="elev", srs_wkt=grid.crs.to_wkt()
+    )
+    ops = [
+        Operation("values", "v", elev),
+        Operation("coverage", "w", elev),
+        Operation("center_x", "x", elev),
+        Operation("center_y", "y", elev),
+    ]
     rows = exact_extract([elev], _ee_feature_source([("p", wkb)]), ops, output="geojson")
     p = rows[0]["properties"]
-    return earthwork_of_cells(p["v"], p["w"], p["x"], p["y"], grid.cell_area, level,
-                              yuan_per_m3)
+    return earthwork_of_cells(p["v"], p["w"], p["x"], p["y"], grid.cell_area, level, yuan_per_m3)
 
 
 # -- Database: loading, refreshing, reading -----------------------------------------------------
+
 
 def _store_raster(info: RasterInfo, kind: str, out_dir: Path) -> dict[str, Any]:
     """Write the COG copy and return the ``rasters`` row for it (not yet inserted)."""
@@ -725,13 +831,25 @@ def _store_raster(info: RasterInfo, kind: str, out_dir: Path) -> dict[str, Any]:
     epsg = info.crs.to_epsg()
     lon_min, lat_min, lon_max, lat_max = info.bounds_lonlat
     return {
-        "name": name, "kind": kind, "path": str(dst.resolve()), "source_path": str(info.path),
-        "crs": info.crs.to_wkt(), "epsg": epsg, "width": info.width, "height": info.height,
-        "res_x": info.res[0], "res_y": info.res[1], "bounds": list(info.bounds),
-        "lon_min": lon_min, "lat_min": lat_min, "lon_max": lon_max, "lat_max": lat_max,
+        "name": name,
+        "kind": kind,
+        "path": str(dst.resolve()),
+        "source_path": str(info.path),
+        "crs": info.crs.to_wkt(),
+        "epsg": epsg,
+        "width": info.width,
+        "height": info.height,
+        "res_x": info.res[0],
+        "res_y": info.res[1],
+        "bounds": list(info.bounds),
+        "lon_min": lon_min,
+        "lat_min": lat_min,
+        "lon_max": lon_max,
+        "lat_max": lat_max,
         "dtype": info.dtype,
         "nodata": info.nodata if info.nodata is not None and math.isfinite(info.nodata) else None,
-        "checksum": sha256_file(dst), "options": "{}",
+        "checksum": sha256_file(dst),
+        "options": "{}",
     }
 
 
@@ -752,9 +870,15 @@ def _upsert(conn: psycopg.Connection, stats: Iterable[TerrainStats]) -> int:
     return len(rows)
 
 
-def load_terrain(conn: psycopg.Connection, dem_path: str | Path,
-                 flood_path: str | Path | None = None, steep_deg: float = STEEP_DEG_DEFAULT,
-                 *, out_dir: Path, progress: Progress | None = None) -> LoadReport:
+def load_terrain(
+    conn: psycopg.Connection,
+    dem_path: str | Path,
+    flood_path: str | Path | None = None,
+    steep_deg: float = STEEP_DEG_DEFAULT,
+    *,
+    out_dir: Path,
+    progress: Progress | None = None,
+) -> LoadReport:
     """Load a DEM (and a flood-depth raster) and compute every live parcel's figures.
 
     ``out_dir`` receives the COG copies (``settings.storage.rasters_dir``).
@@ -794,10 +918,13 @@ def load_terrain(conn: psycopg.Connection, dem_path: str | Path,
         n += _upsert(conn, stats.values())
         with_data += sum(1 for s in stats.values() if s.elev_mean_m is not None)
     step("done", 1.0)
-    return LoadReport(dem={k: dem_row[k] for k in ("name", "path", "checksum")},
-                      flood={k: flood_row[k] for k in ("name", "path", "checksum")}
-                      if flood_row else None,
-                      parcels=n, with_data=with_data, srids=sorted(groups))
+    return LoadReport(
+        dem={k: dem_row[k] for k in ("name", "path", "checksum")},
+        flood={k: flood_row[k] for k in ("name", "path", "checksum")} if flood_row else None,
+        parcels=n,
+        with_data=with_data,
+        srids=sorted(groups),
+    )
 
 
 def active_rasters(conn: psycopg.Connection) -> dict[str, dict[str, Any]]:
@@ -872,8 +999,12 @@ def terrain_for(conn: psycopg.Connection, codes: Sequence[str]) -> dict[str, Ter
     return {r["code"]: TerrainStats(**r) for r in rows}
 
 
-def parcel_earthwork(conn: psycopg.Connection, code: str, level: str | float | None = "flat",
-                     yuan_per_m3: float = DEFAULT_YUAN_PER_M3) -> Earthwork:
+def parcel_earthwork(
+    conn: psycopg.Connection,
+    code: str,
+    level: str | float | None = "flat",
+    yuan_per_m3: float = DEFAULT_YUAN_PER_M3,
+) -> Earthwork:
     """Earthwork to level parcel ``code`` (see the module docstring for ``level``).
 
     Raises
@@ -897,6 +1028,7 @@ def parcel_earthwork(conn: psycopg.Connection, code: str, level: str | float | N
 
 # -- Map overlays -------------------------------------------------------------------------------
 
+
 @dataclass
 class Overlay:
     """A PNG warped to Web Mercator and the lat/lon box Leaflet's ImageOverlay needs."""
@@ -918,12 +1050,14 @@ def _mercator_grid(crs: CRS, transform: Affine, shape: tuple[int, int]) -> tuple
     return t, dw, dh
 
 
-def _to_mercator(arr: np.ndarray, crs: CRS, transform: Affine,
-                 resampling: Resampling) -> tuple[np.ndarray, list[list[float]]]:
+def _to_mercator(
+    arr: np.ndarray, crs: CRS, transform: Affine, resampling: Resampling
+) -> tuple[np.ndarray, list[list[float]]]:
     t, w, h = _mercator_grid(crs, transform, arr.shape)
     out = warp_array(arr, transform, crs, t, WEB_MERCATOR, (h, w), resampling)
     west, south, east, north = transform_bounds(
-        WEB_MERCATOR, CRS.from_epsg(4326), t.c, t.f + h * t.e, t.c + w * t.a, t.f)
+        WEB_MERCATOR, CRS.from_epsg(4326), t.c, t.f + h * t.e, t.c + w * t.a, t.f
+    )
     return out, [[south, west], [north, east]]
 
 
@@ -956,8 +1090,9 @@ def hillshade_overlay(dem_path: str | Path, srid: int) -> tuple[bytes, list[list
     return _png(rgba), bounds
 
 
-def flood_overlay(flood_path: str | Path,
-                  max_depth: float = 2.0) -> tuple[bytes, list[list[float]]]:
+def flood_overlay(
+    flood_path: str | Path, max_depth: float = 2.0
+) -> tuple[bytes, list[list[float]]]:
     """Blue flood depths (light = shallow, dark = deep), transparent where dry or unknown."""
     with rasterio.open(flood_path) as ds:
         depth, crs, transform = read_band(ds), ds.crs, ds.transform
@@ -971,8 +1106,11 @@ def flood_overlay(flood_path: str | Path,
     return _png(np.dstack([r, g, b, alpha])), bounds
 
 
-def overlay(conn: psycopg.Connection, kind: Literal["hillshade", "flood"],
-            default_srid: int = DEFAULT_GK_SRID) -> Overlay:
+def overlay(
+    conn: psycopg.Connection,
+    kind: Literal["hillshade", "flood"],
+    default_srid: int = DEFAULT_GK_SRID,
+) -> Overlay:
     """The overlay PNG of the active raster, cached on disk next to its COG by checksum.
 
     ``default_srid`` (``settings.siting.default_gk_srid``) shades a DEM not stored in a
@@ -992,12 +1130,10 @@ def overlay(conn: psycopg.Connection, kind: Literal["hillshade", "flood"],
     if kind == "flood":
         png, bounds = flood_overlay(src["path"])
     else:
-        srid = (src.get("epsg") if src.get("epsg") and 4534 <= src["epsg"] <= 4554
-                else default_srid)
+        srid = src.get("epsg") if src.get("epsg") and 4534 <= src["epsg"] <= 4554 else default_srid
         png, bounds = hillshade_overlay(src["path"], srid)
     _atomic_write(cache_png, png)
-    _atomic_write(cache_meta, json.dumps({"checksum": src["checksum"], "bounds": bounds})
-                  .encode())
+    _atomic_write(cache_meta, json.dumps({"checksum": src["checksum"], "bounds": bounds}).encode())
     return Overlay(png, bounds, src["checksum"])
 
 

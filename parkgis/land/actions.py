@@ -26,8 +26,14 @@ def catch_up(conn: psycopg.Connection, code: str) -> None:
     listing.close_due(conn, lifecycle.park_today(), codes=[code])
 
 
-def perform(conn: psycopg.Connection, code: str, action: str, params: lifecycle.ActionParams,
-            actor: str, expected_version: int | None) -> dict[str, Any]:
+def perform(
+    conn: psycopg.Connection,
+    code: str,
+    action: str,
+    params: lifecycle.ActionParams,
+    actor: str,
+    expected_version: int | None,
+) -> dict[str, Any]:
     """:func:`catch_up` on the parcel, then :func:`parkgis.land.lifecycle.apply_action`."""
     catch_up(conn, code)
     return lifecycle.apply_action(conn, code, action, params, actor, expected_version)

@@ -87,20 +87,45 @@ def flag_idle(conn: psycopg.Connection, as_of: date) -> list[dict[str, Any]]:
             stages = ["idle"] + (["reclaimable"] if f.stage == "reclaimable" else [])
             for stage in stages:
                 since = f.since if stage == "idle" else f.reclaim_from
-                got = cur.execute(SQL_IDLE_FLAG, {
-                    "contract_id": f.contract_id, "code": f.parcel_code, "kind": f.kind,
-                    "stage": stage, "since": since,
-                    "fee": f.fee_wan if stage == "idle" else None, "as_of": as_of}).fetchone()
+                got = cur.execute(
+                    SQL_IDLE_FLAG,
+                    {
+                        "contract_id": f.contract_id,
+                        "code": f.parcel_code,
+                        "kind": f.kind,
+                        "stage": stage,
+                        "since": since,
+                        "fee": f.fee_wan if stage == "idle" else None,
+                        "as_of": as_of,
+                    },
+                ).fetchone()
                 if got is None:
                     continue
                 action = "idle_flag" if stage == "idle" else "idle_reclaimable"
                 lifecycle.note_event(
-                    cur, f.parcel_code, "system", action, f"{f.reason_zh} / {f.reason_en}",
-                    {"contract_no": f.contract_no, "kind": f.kind, "stage": stage,
-                     "since": since, "fee_wan": f.fee_wan if stage == "idle" else None,
-                     "delay_days": f.delay_days, "as_of": as_of})
-                raised.append({"parcel_code": f.parcel_code, "contract_no": f.contract_no,
-                               "kind": f.kind, "stage": stage})
+                    cur,
+                    f.parcel_code,
+                    "system",
+                    action,
+                    f"{f.reason_zh} / {f.reason_en}",
+                    {
+                        "contract_no": f.contract_no,
+                        "kind": f.kind,
+                        "stage": stage,
+                        "since": since,
+                        "fee_wan": f.fee_wan if stage == "idle" else None,
+                        "delay_days": f.delay_days,
+                        "as_of": as_of,
+                    },
+                )
+                raised.append(
+                    {
+                        "parcel_code": f.parcel_code,
+                        "contract_no": f.contract_no,
+                        "kind": f.kind,
+                        "stage": stage,
+                    }
+                )
     return raised
 
 
@@ -109,17 +134,27 @@ def flag_overdue(conn: psycopg.Connection, as_of: date) -> list[dict[str, Any]]:
     and project past its start date that has not started building."""
     raised: list[dict[str, Any]] = []
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        found = [("upgrade", r) for r in
-                 cur.execute(SQL_OVERDUE_UPGRADES, {"as_of": as_of}).fetchall()]
-        found += [("project", r) for r in cur.execute(
-            SQL_OVERDUE_PROJECTS, {"as_of": as_of}).fetchall()]
+        found = [
+            ("upgrade", r) for r in cur.execute(SQL_OVERDUE_UPGRADES, {"as_of": as_of}).fetchall()
+        ]
+        found += [
+            ("project", r) for r in cur.execute(SQL_OVERDUE_PROJECTS, {"as_of": as_of}).fetchall()
+        ]
         for kind, r in found:
             data = {k: v for k, v in r.items() if k not in ("code", "flag", "since")}
-            got = cur.execute(SQL_CLOCK_FLAG, (kind, r["code"], r["flag"], r["since"], as_of,
-                                               json.dumps(data, default=str))).fetchone()
+            got = cur.execute(
+                SQL_CLOCK_FLAG,
+                (kind, r["code"], r["flag"], r["since"], as_of, json.dumps(data, default=str)),
+            ).fetchone()
             if got is not None:
-                raised.append({"subject_kind": kind, "subject_code": r["code"],
-                               "flag": r["flag"], "since": r["since"]})
+                raised.append(
+                    {
+                        "subject_kind": kind,
+                        "subject_code": r["code"],
+                        "flag": r["flag"],
+                        "since": r["since"],
+                    }
+                )
     return raised
 
 
@@ -162,8 +197,7 @@ def _refresh_network(conn: psycopg.Connection, as_of: date) -> None:
 
 def changes(result: dict[str, Any]) -> int:
     """How many changes a tick made."""
-    return sum(len(result.get(k) or []) for k in ("expired", "opened", "closed", "idle",
-                                                  "overdue"))
+    return sum(len(result.get(k) or []) for k in ("expired", "opened", "closed", "idle", "overdue"))
 
 
 def flags(conn: psycopg.Connection, kind: str | None = None) -> list[dict[str, Any]]:
@@ -175,8 +209,10 @@ def flags(conn: psycopg.Connection, kind: str | None = None) -> list[dict[str, A
 def seconds_to_next_run(now: datetime | None = None) -> float:
     """Seconds from ``now`` to the next park midnight plus :data:`RUN_AFTER_MIDNIGHT`."""
     now = (now or datetime.now(lifecycle.PARK_TZ)).astimezone(lifecycle.PARK_TZ)
-    nxt = datetime.combine(now.date() + timedelta(days=1), time(0),
-                           tzinfo=lifecycle.PARK_TZ) + RUN_AFTER_MIDNIGHT
+    nxt = (
+        datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=lifecycle.PARK_TZ)
+        + RUN_AFTER_MIDNIGHT
+    )
     return max((nxt - now).total_seconds(), 1.0)
 
 
@@ -186,8 +222,12 @@ def run_once(url: str) -> dict[str, Any] | None:
     try:
         with psycopg.connect(url, row_factory=dict_row) as conn:
             result = tick(conn)
-        log.info("clock tick %s: %s changes%s", result["as_of"], changes(result),
-                 " (skipped: another worker runs it)" if result["skipped"] else "")
+        log.info(
+            "clock tick %s: %s changes%s",
+            result["as_of"],
+            changes(result),
+            " (skipped: another worker runs it)" if result["skipped"] else "",
+        )
         return result
     except Exception:  # noqa: BLE001 - a background job must outlive a bad day
         log.exception("clock tick failed")

@@ -62,9 +62,9 @@ class IdleFinding:
     contract_no: str
     contract_id: int
     project_code: str | None
-    kind: str                 # not_started | stalled
-    stage: str                # idle | reclaimable
-    count_from: date          # agreed start, or the day work stopped
+    kind: str  # not_started | stalled
+    stage: str  # idle | reclaimable
+    count_from: date  # agreed start, or the day work stopped
     since: date
     reclaim_from: date | None
     delay_days: int
@@ -103,8 +103,9 @@ def _covered(delays: list[tuple[date, date | None]], d: date) -> bool:
     return any(lo <= d and (hi is None or d <= hi) for lo, hi in delays)
 
 
-def _mark(count_from: date, years: int, delays: list[tuple[date, date | None]],
-          as_of: date) -> date | None:
+def _mark(
+    count_from: date, years: int, delays: list[tuple[date, date | None]], as_of: date
+) -> date | None:
     """The first day on which ``years`` years of counted days lie behind ``count_from``: the
     anniversary, pushed back a day for each delay day in between. None when a delay still
     going on holds the count short of the mark (it cannot be reached while it lasts)."""
@@ -120,8 +121,9 @@ def _mark(count_from: date, years: int, delays: list[tuple[date, date | None]],
     return d
 
 
-def assess(contract: dict[str, Any], delays: list[tuple[date, date | None]],
-           as_of: date) -> IdleFinding | None:
+def assess(
+    contract: dict[str, Any], delays: list[tuple[date, date | None]], as_of: date
+) -> IdleFinding | None:
     """The idle finding for one contract on ``as_of``, or None when it is not idle.
 
     ``contract`` carries the ``land_contracts`` columns plus the parcel's ``area_m2``.
@@ -138,10 +140,14 @@ def assess(contract: dict[str, Any], delays: list[tuple[date, date | None]],
         developed = contract.get("developed_area_m2")
         promised = contract.get("promised_investment_wan")
         invested = contract.get("investment_to_date_wan")
-        short_area = (developed is not None and area > 0
-                      and float(developed) < area * DEVELOPED_SHARE_MIN)
-        short_money = (promised is not None and invested is not None
-                       and Decimal(invested) < Decimal(promised) * INVESTMENT_SHARE_MIN)
+        short_area = (
+            developed is not None and area > 0 and float(developed) < area * DEVELOPED_SHARE_MIN
+        )
+        short_money = (
+            promised is not None
+            and invested is not None
+            and Decimal(invested) < Decimal(promised) * INVESTMENT_SHARE_MIN
+        )
         if not (short_area or short_money):
             return None
         kind, count_from = "stalled", stopped
@@ -156,27 +162,48 @@ def assess(contract: dict[str, Any], delays: list[tuple[date, date | None]],
     price = Decimal(contract["price_wan"])
     fee = (price * IDLE_FEE_SHARE).quantize(Decimal("0.01"), ROUND_HALF_UP)
     what_zh = "约定动工日后未动工" if kind == "not_started" else "开发不足且停工"
-    what_en = ("not started since the agreed start" if kind == "not_started"
-               else "under-developed and stopped")
+    what_en = (
+        "not started since the agreed start"
+        if kind == "not_started"
+        else "under-developed and stopped"
+    )
     if stage == "idle":
-        zh = (f"{what_zh}满一年（自 {count_from} 起，扣除政府原因延误 {skipped} 天），"
-              f"征收闲置费 {fee} 万元")
-        en = (f"{what_en} for a year (from {count_from}, less {skipped} days of government "
-              f"delay): idle fee {fee} (10k yuan)")
+        zh = (
+            f"{what_zh}满一年（自 {count_from} 起，扣除政府原因延误 {skipped} 天），"
+            f"征收闲置费 {fee} 万元"
+        )
+        en = (
+            f"{what_en} for a year (from {count_from}, less {skipped} days of government "
+            f"delay): idle fee {fee} (10k yuan)"
+        )
     else:
         zh = f"{what_zh}满两年（自 {count_from} 起，扣除政府原因延误 {skipped} 天），可无偿收回"
-        en = (f"{what_en} for two years (from {count_from}, less {skipped} days of government "
-              f"delay): may be taken back without compensation")
+        en = (
+            f"{what_en} for two years (from {count_from}, less {skipped} days of government "
+            f"delay): may be taken back without compensation"
+        )
     return IdleFinding(
-        parcel_code=contract["parcel_code"], contract_no=contract["contract_no"],
-        contract_id=contract["id"], project_code=contract.get("project_code"), kind=kind,
-        stage=stage, count_from=count_from, since=one, reclaim_from=two, delay_days=skipped,
-        days_counted=(as_of - count_from).days + 1 - skipped, land_price_wan=price,
-        fee_wan=fee, reason_zh=zh, reason_en=en)
+        parcel_code=contract["parcel_code"],
+        contract_no=contract["contract_no"],
+        contract_id=contract["id"],
+        project_code=contract.get("project_code"),
+        kind=kind,
+        stage=stage,
+        count_from=count_from,
+        since=one,
+        reclaim_from=two,
+        delay_days=skipped,
+        days_counted=(as_of - count_from).days + 1 - skipped,
+        land_price_wan=price,
+        fee_wan=fee,
+        reason_zh=zh,
+        reason_en=en,
+    )
 
 
-def idle_land(conn: psycopg.Connection, as_of: date,
-              codes: list[str] | None = None) -> list[IdleFinding]:
+def idle_land(
+    conn: psycopg.Connection, as_of: date, codes: list[str] | None = None
+) -> list[IdleFinding]:
     """Every active contract whose land is idle on ``as_of``, by parcel code.
 
     Parameters
@@ -213,14 +240,27 @@ def idle_land_features(conn: psycopg.Connection, as_of: date) -> dict[str, Any]:
     list and map layer."""
     found = idle_land(conn, as_of)
     with conn.cursor(row_factory=dict_row) as cur:
-        parcels = {r["code"]: r for r in cur.execute(
-            SQL_GEOMETRIES, ([f.parcel_code for f in found],)).fetchall()}
+        parcels = {
+            r["code"]: r
+            for r in cur.execute(SQL_GEOMETRIES, ([f.parcel_code for f in found],)).fetchall()
+        }
     features = []
     for f in found:
         p = parcels.get(f.parcel_code, {})
         props = f.as_dict()
-        props.update({"zone_code": p.get("zone_code"), "status": p.get("status"),
-                      "area_mu": p.get("area_mu")})
-        features.append({"type": "Feature", "id": f.parcel_code,
-                         "geometry": p.get("geometry"), "properties": props})
+        props.update(
+            {
+                "zone_code": p.get("zone_code"),
+                "status": p.get("status"),
+                "area_mu": p.get("area_mu"),
+            }
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "id": f.parcel_code,
+                "geometry": p.get("geometry"),
+                "properties": props,
+            }
+        )
     return {"type": "FeatureCollection", "as_of": as_of, "features": features}

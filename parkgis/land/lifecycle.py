@@ -67,15 +67,32 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 ACTIONS: tuple[str, ...] = tuple(TRANSITIONS)
 ACTION_NAMES_ZH: dict[str, str] = {
-    "reserve": "预留", "list": "挂牌公告", "allocate": "出让/供地", "start_construction": "开工",
-    "complete": "竣工投产", "release": "释放", "withdraw": "暂不供应", "restore": "恢复供应",
-    "expire": "预留到期", "split": "分割", "merge": "合并", "create": "新建",
-    "listing_open": "挂牌期开始", "listing_sold": "挂牌成交", "listing_failed": "流拍",
-    "idle_flag": "认定闲置", "idle_reclaimable": "闲置满两年可收回",
+    "reserve": "预留",
+    "list": "挂牌公告",
+    "allocate": "出让/供地",
+    "start_construction": "开工",
+    "complete": "竣工投产",
+    "release": "释放",
+    "withdraw": "暂不供应",
+    "restore": "恢复供应",
+    "expire": "预留到期",
+    "split": "分割",
+    "merge": "合并",
+    "create": "新建",
+    "listing_open": "挂牌期开始",
+    "listing_sold": "挂牌成交",
+    "listing_failed": "流拍",
+    "idle_flag": "认定闲置",
+    "idle_reclaimable": "闲置满两年可收回",
 }
 STATUS_NAMES_ZH: dict[str, str] = {
-    "available": "可供应", "reserved": "已预留", "listed": "挂牌中", "allocated": "已出让",
-    "under_construction": "在建", "operational": "已投产", "not_for_supply": "暂不供应",
+    "available": "可供应",
+    "reserved": "已预留",
+    "listed": "挂牌中",
+    "allocated": "已出让",
+    "under_construction": "在建",
+    "operational": "已投产",
+    "not_for_supply": "暂不供应",
     "historic": "已注销（分割/合并）",
 }
 
@@ -155,11 +172,15 @@ SELECT p.code, p.zone_code, p.status, p.landuse_code, p.landuse_alias, p.gk_srid
        ST_AsGeoJSON(p.geom, 9)::json AS geometry
   FROM parcels p LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
  WHERE p.code = %s
-""".replace("{svc}", ",\n       ".join(
-    # 七通一平 as in service today (svc_as_of, migration 0011), as the sheet and search say
-    f"svc_as_of(p.svc_{s}, '{s}', p.geom_gk, p.gk_srid, "
-    f"(now() AT TIME ZONE 'Asia/Shanghai')::date) AS svc_{s}"
-    for s in ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")))
+""".replace(
+    "{svc}",
+    ",\n       ".join(
+        # 七通一平 as in service today (svc_as_of, migration 0011), as the sheet and search say
+        f"svc_as_of(p.svc_{s}, '{s}', p.geom_gk, p.gk_srid, "
+        f"(now() AT TIME ZONE 'Asia/Shanghai')::date) AS svc_{s}"
+        for s in ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
+    ),
+)
 
 
 @dataclass
@@ -228,8 +249,9 @@ def _add_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def _set_context(cur: psycopg.Cursor[Any], actor: str, action: str, note: str | None,
-                 data: dict[str, Any]) -> None:
+def _set_context(
+    cur: psycopg.Cursor[Any], actor: str, action: str, note: str | None, data: dict[str, Any]
+) -> None:
     set_audit_context(cur, actor, action, note, data)
 
 
@@ -241,13 +263,18 @@ def _illegal(code: str, status: str, action: str) -> Conflict:
         f"地块 {code} 当前状态为“{STATUS_NAMES_ZH.get(status, status)}”，不能执行"
         f"“{ACTION_NAMES_ZH.get(action, action)}”；可执行：{zh_allowed} / "
         f"parcel {code} is {status}: '{action}' is not allowed; allowed: {en_allowed}",
-        status_now=status, action=action, allowed_actions=allowed)
+        status_now=status,
+        action=action,
+        allowed_actions=allowed,
+    )
 
 
 def _require_project(cur: psycopg.Cursor, project: str | None, action: str) -> str:
     if not project:
-        raise InvalidData(f"“{ACTION_NAMES_ZH[action]}”需要项目编号 project / "
-                          f"'{action}' needs a project code (project)")
+        raise InvalidData(
+            f"“{ACTION_NAMES_ZH[action]}”需要项目编号 project / "
+            f"'{action}' needs a project code (project)"
+        )
     if cur.execute(SQL_PROJECT_EXISTS, (project,)).fetchone() is None:
         raise InvalidData(f"项目 {project} 不存在 / unknown project {project}", field="project")
     return project
@@ -256,27 +283,34 @@ def _require_project(cur: psycopg.Cursor, project: str | None, action: str) -> s
 def validate(action: str, p: ActionParams, today: date) -> None:
     """Check the parameters an action needs, before anything is locked (422 when wrong)."""
     if action not in TRANSITIONS:
-        raise NotFound(f"未知操作 {action}；可用：{', '.join(ACTIONS)} / "
-                       f"unknown action {action}; one of {', '.join(ACTIONS)}")
+        raise NotFound(
+            f"未知操作 {action}；可用：{', '.join(ACTIONS)} / "
+            f"unknown action {action}; one of {', '.join(ACTIONS)}"
+        )
     if p.note is not None and len(p.note) > NOTE_MAX:
-        raise InvalidData(f"备注最长 {NOTE_MAX} 字 / note longer than {NOTE_MAX} characters",
-                          field="note")
+        raise InvalidData(
+            f"备注最长 {NOTE_MAX} 字 / note longer than {NOTE_MAX} characters", field="note"
+        )
     if action == "reserve":
         if p.until is None:
-            raise InvalidData("预留需要截止日期 until / a reservation needs an end date (until)",
-                              field="until")
+            raise InvalidData(
+                "预留需要截止日期 until / a reservation needs an end date (until)", field="until"
+            )
         last = today + timedelta(days=RESERVE_MAX_DAYS)
         if not today <= p.until <= last:
             raise InvalidData(
                 f"预留截止日期须在 {today} 至 {last} 之间（最长 {RESERVE_MAX_DAYS} 天） / "
                 f"until must be between {today} and {last} (at most {RESERVE_MAX_DAYS} days)",
-                field="until")
+                field="until",
+            )
     elif action == "list":
         days = NOTICE_MIN_DAYS if p.notice_days is None else p.notice_days
         if not NOTICE_MIN_DAYS <= days <= NOTICE_MAX_DAYS:
             raise InvalidData(
                 f"挂牌公告期须为 {NOTICE_MIN_DAYS}–{NOTICE_MAX_DAYS} 天 / the listing notice must "
-                f"run {NOTICE_MIN_DAYS}–{NOTICE_MAX_DAYS} days", field="notice_days")
+                f"run {NOTICE_MIN_DAYS}–{NOTICE_MAX_DAYS} days",
+                field="notice_days",
+            )
         start = p.notice_start or today
         if start < today and not p.backfill:
             raise InvalidData(
@@ -284,23 +318,37 @@ def validate(action: str, p: ActionParams, today: date) -> None:
                 f"（管理员可补录并注明公告文号） / "
                 f"the notice date {start} is before today ({today}): a notice cannot be "
                 f"backdated (an admin may record it as a backfill with its document number)",
-                field="notice_start")
+                field="notice_start",
+            )
         if abs((start - today).days) > NOTICE_MAX_DAYS:
-            raise InvalidData("公告开始日期距今超过一年 / notice_start is more than a year "
-                              "away from today", field="notice_start")
+            raise InvalidData(
+                "公告开始日期距今超过一年 / notice_start is more than a year away from today",
+                field="notice_start",
+            )
     elif action == "allocate":
         if not p.contract_no or not p.contract_no.strip() or len(p.contract_no) > 64:
-            raise InvalidData("供地需要出让合同编号 contract_no（最长 64 字） / allocation needs "
-                              "the contract number (contract_no, at most 64 characters)",
-                              field="contract_no")
+            raise InvalidData(
+                "供地需要出让合同编号 contract_no（最长 64 字） / allocation needs "
+                "the contract number (contract_no, at most 64 characters)",
+                field="contract_no",
+            )
         if p.lease_years is None or p.lease_years < 1:
-            raise InvalidData("供地需要出让年限 lease_years（≥ 1 年） / allocation needs the "
-                              "lease term in years (lease_years ≥ 1)", field="lease_years")
+            raise InvalidData(
+                "供地需要出让年限 lease_years（≥ 1 年） / allocation needs the "
+                "lease term in years (lease_years ≥ 1)",
+                field="lease_years",
+            )
 
 
-def apply_action(conn: psycopg.Connection, code: str, action: str, params: ActionParams,
-                 actor: str, expected_version: int | None,
-                 now: datetime | None = None) -> dict[str, Any]:
+def apply_action(
+    conn: psycopg.Connection,
+    code: str,
+    action: str,
+    params: ActionParams,
+    actor: str,
+    expected_version: int | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Run one lifecycle action on a parcel, with its audit row and holds, atomically.
 
     Parameters
@@ -347,19 +395,30 @@ def apply_action(conn: psycopg.Connection, code: str, action: str, params: Actio
         if action == "release":
             cur.execute(SQL_WITHDRAW_LISTING, (code,))
         if change.hold is not None:
-            cur.execute(SQL_OPEN_HOLD, {"code": code, "project": change.project,
-                                        "kind": change.hold[0], "upper": change.hold[1],
-                                        "actor": actor, "note": params.note,
-                                        "data": json.dumps(change.data, ensure_ascii=False)})
-        cur.execute(SQL_UPDATE_STATUS, {"status": target, "project": change.project,
-                                        "until": change.until, "code": code})
+            cur.execute(
+                SQL_OPEN_HOLD,
+                {
+                    "code": code,
+                    "project": change.project,
+                    "kind": change.hold[0],
+                    "upper": change.hold[1],
+                    "actor": actor,
+                    "note": params.note,
+                    "data": json.dumps(change.data, ensure_ascii=False),
+                },
+            )
+        cur.execute(
+            SQL_UPDATE_STATUS,
+            {"status": target, "project": change.project, "until": change.until, "code": code},
+        )
         event = cur.execute(SQL_LAST_EVENT, (code,)).fetchone()
         parcel = cur.execute(SQL_PARCEL, (code,)).fetchone()
     return {"parcel": parcel, "event": event}
 
 
-def _lock_parcel(cur: psycopg.Cursor[Any], code: str,
-                 expected_version: int | None) -> dict[str, Any]:
+def _lock_parcel(
+    cur: psycopg.Cursor[Any], code: str, expected_version: int | None
+) -> dict[str, Any]:
     """The parcel's row, locked until the transaction ends; 404 unknown, 412 stale version."""
     row = cur.execute(SQL_LOCK, (code,)).fetchone()
     if row is None:
@@ -369,7 +428,8 @@ def _lock_parcel(cur: psycopg.Cursor[Any], code: str,
             f"地块 {code} 已被修改（当前版本 {row['version']}，请求基于版本 "
             f"{expected_version}），请刷新后重试 / parcel {code} has changed (version "
             f"{row['version']}, you sent {expected_version}); reload and retry",
-            current_version=row["version"])
+            current_version=row["version"],
+        )
     return dict(row)
 
 
@@ -384,23 +444,30 @@ class _Change:
     hold: tuple[str, datetime | None] | None = None
 
 
-def _plan(cur: psycopg.Cursor[Any], row: dict[str, Any], action: str, params: ActionParams,
-          today: date) -> _Change:
+def _plan(
+    cur: psycopg.Cursor[Any], row: dict[str, Any], action: str, params: ActionParams, today: date
+) -> _Change:
     """The change ``action`` makes to the locked parcel ``row`` (checks that need the data)."""
     if action == "reserve":
         until = params.until
         assert until is not None  # validate() requires it
-        return _Change(_require_project(cur, params.project, action), until,
-                       {"until": until.isoformat()},
-                       ("reserved", _local_midnight(until + timedelta(days=1))))
+        return _Change(
+            _require_project(cur, params.project, action),
+            until,
+            {"until": until.isoformat()},
+            ("reserved", _local_midnight(until + timedelta(days=1))),
+        )
     if action == "list":
         project = row["project_code"]
         if params.project:
             project = _require_project(cur, params.project, action)
         start = params.notice_start or today
         days = params.notice_days or NOTICE_MIN_DAYS
-        data: dict[str, Any] = {"notice_start": start.isoformat(), "notice_days": days,
-                                "notice_end": (start + timedelta(days=days)).isoformat()}
+        data: dict[str, Any] = {
+            "notice_start": start.isoformat(),
+            "notice_days": days,
+            "notice_end": (start + timedelta(days=days)).isoformat(),
+        }
         if params.backfill:
             data["backfill"] = True
         data.update(params.extra or {})
@@ -412,23 +479,26 @@ def _plan(cur: psycopg.Cursor[Any], row: dict[str, Any], action: str, params: Ac
     return _Change(row["project_code"])
 
 
-def _plan_allocation(cur: psycopg.Cursor[Any], row: dict[str, Any], params: ActionParams,
-                     today: date) -> _Change:
+def _plan_allocation(
+    cur: psycopg.Cursor[Any], row: dict[str, Any], params: ActionParams, today: date
+) -> _Change:
     """Allocation: only after the listing's recorded result (or its notice period), within
     the land use's longest lease."""
     code = row["code"]
     record = cur.execute(SQL_LISTING_RECORD, (code,)).fetchone()
     if record is not None and record["status"] in ("failed", "withdrawn"):
-        record = None      # an earlier round; this listing predates the records
+        record = None  # an earlier round; this listing predates the records
     if record is not None and record["status"] != "sold":
         earliest = record["listing_end"] + timedelta(days=1)
         raise Conflict(
             f"挂牌期至 {record['listing_end']} 截止，结果须由系统在截止后记录；最早可于 "
             f"{earliest} 出让 / the listing runs until {record['listing_end']} and its "
             f"result is recorded after the close: the earliest legal allocation date "
-            f"is {earliest}", earliest_allocation=earliest.isoformat(),
+            f"is {earliest}",
+            earliest_allocation=earliest.isoformat(),
             listing_end=record["listing_end"].isoformat(),
-            allowed_actions=["release"])
+            allowed_actions=["release"],
+        )
     project = _require_project(cur, params.project or row["project_code"], "allocate")
     limit = max_lease_years(row["landuse_code"])
     assert params.lease_years is not None  # validate() requires it
@@ -436,27 +506,39 @@ def _plan_allocation(cur: psycopg.Cursor[Any], row: dict[str, Any], params: Acti
         raise InvalidData(
             f"用地 {row['landuse_code']} 出让年限最长 {limit} 年 / the lease term for "
             f"land use {row['landuse_code']} is at most {limit} years",
-            field="lease_years")
+            field="lease_years",
+        )
     listing = cur.execute(SQL_ACTIVE_HOLD, (code,)).fetchone()
     notice_end = (listing or {}).get("data", {}).get("notice_end")
     if record is None and notice_end and today < date.fromisoformat(notice_end):
         raise Conflict(
             f"挂牌公告期至 {notice_end} 才届满，届满前不能出让 / the listing notice runs "
             f"until {notice_end}; the parcel cannot be allocated before then",
-            notice_end=notice_end, allowed_actions=["release"])
+            notice_end=notice_end,
+            allowed_actions=["release"],
+        )
     assert params.contract_no is not None  # validate() requires it
-    data: dict[str, Any] = {"contract_no": params.contract_no.strip(),
-                            "lease_years": params.lease_years}
+    data: dict[str, Any] = {
+        "contract_no": params.contract_no.strip(),
+        "lease_years": params.lease_years,
+    }
     if record is not None:
-        data.update({"listing_id": record["id"], "winner": record["winner"],
-                     "closing_price_wan": str(record["closing_price_wan"])})
+        data.update(
+            {
+                "listing_id": record["id"],
+                "winner": record["winner"],
+                "closing_price_wan": str(record["closing_price_wan"]),
+            }
+        )
     data.update(params.extra or {})
-    return _Change(project, None, data,
-                   ("allocated", _local_midnight(_add_years(today, params.lease_years))))
+    return _Change(
+        project, None, data, ("allocated", _local_midnight(_add_years(today, params.lease_years)))
+    )
 
 
-def expire_reservations(conn: psycopg.Connection, now: datetime | None = None,
-                        codes: list[str] | None = None) -> list[str]:
+def expire_reservations(
+    conn: psycopg.Connection, now: datetime | None = None, codes: list[str] | None = None
+) -> list[str]:
     """Return lapsed reservations to ``available``; the codes expired.
 
     A reservation lapses when the park's date is past ``reserved_until``. Each expiry is an
@@ -477,10 +559,14 @@ def expire_reservations(conn: psycopg.Connection, now: datetime | None = None,
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(SQL_EXPIRED, {"today": today, "codes": codes}).fetchall()
         for r in rows:
-            _set_context(cur, "system", "expire",
-                         f"预留已于 {r['reserved_until']} 到期 / reservation lapsed after "
-                         f"{r['reserved_until']}",
-                         {"until": r["reserved_until"].isoformat()})
+            _set_context(
+                cur,
+                "system",
+                "expire",
+                f"预留已于 {r['reserved_until']} 到期 / reservation lapsed after "
+                f"{r['reserved_until']}",
+                {"until": r["reserved_until"].isoformat()},
+            )
             cur.execute(SQL_CLOSE_HOLDS, (r["code"],))
             cur.execute(SQL_EXPIRE_ONE, (r["code"],))
             expired.append(r["code"])
@@ -495,8 +581,9 @@ SELECT code, %(actor)s, %(action)s, status, status, project_code, %(note)s, %(da
 """
 
 
-def note_event(cur: psycopg.Cursor[Any], code: str, actor: str, action: str, note: str,
-               data: dict[str, Any]) -> None:
+def note_event(
+    cur: psycopg.Cursor[Any], code: str, actor: str, action: str, note: str, data: dict[str, Any]
+) -> None:
     """Record an event that changes no status (a bid, a listing result, progress, an idle
     flag) in the parcel's history, at its current status and project.
 
@@ -504,8 +591,16 @@ def note_event(cur: psycopg.Cursor[Any], code: str, actor: str, action: str, not
     place every module uses for them. ``data`` values that JSON lacks (dates, decimals) are
     written as text.
     """
-    cur.execute(SQL_NOTE_EVENT, {"code": code, "actor": actor, "action": action, "note": note,
-                                 "data": json.dumps(data, default=str, ensure_ascii=False)})
+    cur.execute(
+        SQL_NOTE_EVENT,
+        {
+            "code": code,
+            "actor": actor,
+            "action": action,
+            "note": note,
+            "data": json.dumps(data, default=str, ensure_ascii=False),
+        },
+    )
 
 
 def get_parcel(conn: psycopg.Connection, code: str) -> dict[str, Any]:
@@ -521,8 +616,10 @@ def events(conn: psycopg.Connection, code: str) -> list[dict[str, Any]]:
     """The audit trail of a parcel, oldest first; 404 if the parcel never existed."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(SQL_EVENTS, (code,)).fetchall()
-        if not rows and cur.execute("SELECT 1 FROM parcels WHERE code = %s",
-                                    (code,)).fetchone() is None:
+        if (
+            not rows
+            and cur.execute("SELECT 1 FROM parcels WHERE code = %s", (code,)).fetchone() is None
+        ):
             raise NotFound(f"地块 {code} 不存在 / no parcel {code}")
     return rows
 
@@ -532,9 +629,15 @@ def params_dict(p: ActionParams) -> dict[str, Any]:
     return {k: v for k, v in asdict(p).items() if v is not None}
 
 
-def system_transition(conn: psycopg.Connection, code: str, action: str,
-                      sources: tuple[str, ...], target: str, note: str,
-                      data: dict[str, Any]) -> bool:
+def system_transition(
+    conn: psycopg.Connection,
+    code: str,
+    action: str,
+    sources: tuple[str, ...],
+    target: str,
+    note: str,
+    data: dict[str, Any],
+) -> bool:
     """A status change the clock makes (actor ``system``), audited like any other.
 
     Returns False, changing nothing, when the parcel is no longer in one of ``sources``
@@ -547,6 +650,7 @@ def system_transition(conn: psycopg.Connection, code: str, action: str,
         _set_context(cur, "system", action, note, data)
         cur.execute(SQL_CLOSE_HOLDS, (code,))
         project = None if target == "available" else row["project_code"]
-        cur.execute(SQL_UPDATE_STATUS, {"status": target, "project": project, "until": None,
-                                        "code": code})
+        cur.execute(
+            SQL_UPDATE_STATUS, {"status": target, "project": project, "until": None, "code": code}
+        )
     return True

@@ -134,44 +134,67 @@ def validate(p: ListingParams, today: date, role: str) -> tuple[date, date, date
             f"notice date {notice} is before today ({today}): a planner cannot backdate a "
             f"notice; only an admin may record a past notice, as a backfill with its document "
             f"number. Published today, the land can be granted on "
-            f"{earliest_allocation(lawful_end)} at the earliest", field="notice_date",
-            earliest_allocation=earliest_allocation(lawful_end).isoformat())
-    if (notice - today).days > lifecycle.NOTICE_MAX_DAYS or \
-            (today - notice).days > lifecycle.NOTICE_MAX_DAYS:
-        raise InvalidData("公告日期距今超过一年 / the notice date is more than a year from today",
-                          field="notice_date")
+            f"{earliest_allocation(lawful_end)} at the earliest",
+            field="notice_date",
+            earliest_allocation=earliest_allocation(lawful_end).isoformat(),
+        )
+    if (notice - today).days > lifecycle.NOTICE_MAX_DAYS or (
+        today - notice
+    ).days > lifecycle.NOTICE_MAX_DAYS:
+        raise InvalidData(
+            "公告日期距今超过一年 / the notice date is more than a year from today",
+            field="notice_date",
+        )
     if not p.notice_no or not p.notice_no.strip() or len(p.notice_no) > 64:
-        raise InvalidData("挂牌需要出让公告文号 notice_no（最长 64 字） / a listing needs the "
-                          "notice's document number (notice_no, at most 64 characters)",
-                          field="notice_no")
+        raise InvalidData(
+            "挂牌需要出让公告文号 notice_no（最长 64 字） / a listing needs the "
+            "notice's document number (notice_no, at most 64 characters)",
+            field="notice_no",
+        )
     first_start = notice + timedelta(days=NOTICE_LEAD_DAYS)
     start = p.listing_start or first_start
     if start < first_start:
         raise InvalidData(
             f"挂牌开始日须在公告发布 {NOTICE_LEAD_DAYS} 日之后，最早 {first_start} / the listing "
             f"may start no earlier than {NOTICE_LEAD_DAYS} days after the notice: "
-            f"{first_start} at the earliest", field="listing_start",
-            earliest=first_start.isoformat())
+            f"{first_start} at the earliest",
+            field="listing_start",
+            earliest=first_start.isoformat(),
+        )
     first_end = earliest_listing_end(start)
     end = p.listing_end or first_end
     if end < first_end:
         raise InvalidData(
             f"挂牌期不得少于 {LISTING_MIN_WORKDAYS} 个工作日，最早截止 {first_end} / the listing "
             f"must run at least {LISTING_MIN_WORKDAYS} working days: it ends {first_end} at "
-            f"the earliest", field="listing_end", earliest=first_end.isoformat())
+            f"the earliest",
+            field="listing_end",
+            earliest=first_end.isoformat(),
+        )
     if (end - start).days > LISTING_MAX_DAYS:
-        raise InvalidData(f"挂牌期不超过 {LISTING_MAX_DAYS} 天 / a listing runs at most "
-                          f"{LISTING_MAX_DAYS} days", field="listing_end")
+        raise InvalidData(
+            f"挂牌期不超过 {LISTING_MAX_DAYS} 天 / a listing runs at most {LISTING_MAX_DAYS} days",
+            field="listing_end",
+        )
     for name, v in (("start_price_wan", p.start_price_wan), ("increment_wan", p.increment_wan)):
         if v is None or not Decimal(v).is_finite() or Decimal(v) <= 0:
-            raise InvalidData(f"需要起始价和加价幅度（万元，> 0）：{name} / the starting price "
-                              f"and the increment are needed (10k yuan, > 0): {name}",
-                              field=name)
+            raise InvalidData(
+                f"需要起始价和加价幅度（万元，> 0）：{name} / the starting price "
+                f"and the increment are needed (10k yuan, > 0): {name}",
+                field=name,
+            )
     return notice, start, end, backfill
 
 
-def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: str, role: str,
-                expected_version: int | None, now: datetime | None = None) -> dict[str, Any]:
+def list_parcel(
+    conn: psycopg.Connection,
+    code: str,
+    p: ListingParams,
+    actor: str,
+    role: str,
+    expected_version: int | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Put a parcel on the market: the lifecycle's ``list`` plus the listing record, atomically.
 
     Raises InvalidData (422) for a notice or period the law does not allow — including a
@@ -180,10 +203,16 @@ def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: st
     today = lifecycle.park_today(now)
     notice, start, end, backfill = validate(p, today, role)
     assert p.notice_no is not None  # validate() requires it
-    data = {"notice_no": p.notice_no.strip(), "notice_date": notice.isoformat(),
-            "listing_start": start.isoformat(), "listing_end": end.isoformat(),
-            "start_price_wan": str(p.start_price_wan), "increment_wan": str(p.increment_wan),
-            "backfill": backfill, "calendar_provisional": is_provisional(end)}
+    data = {
+        "notice_no": p.notice_no.strip(),
+        "notice_date": notice.isoformat(),
+        "listing_start": start.isoformat(),
+        "listing_end": end.isoformat(),
+        "start_price_wan": str(p.start_price_wan),
+        "increment_wan": str(p.increment_wan),
+        "backfill": backfill,
+        "calendar_provisional": is_provisional(end),
+    }
     note = p.note
     if backfill:
         no = p.notice_no.strip()
@@ -191,24 +220,45 @@ def list_parcel(conn: psycopg.Connection, code: str, p: ListingParams, actor: st
         note = f"{tag}; {note}" if note else tag
     with conn.transaction():
         out = lifecycle.apply_action(
-            conn, code, "list",
-            lifecycle.ActionParams(project=p.project, note=note, notice_start=notice,
-                                   notice_days=(start - notice).days, backfill=backfill,
-                                   extra=data),
-            actor, expected_version, now=now)
+            conn,
+            code,
+            "list",
+            lifecycle.ActionParams(
+                project=p.project,
+                note=note,
+                notice_start=notice,
+                notice_days=(start - notice).days,
+                backfill=backfill,
+                extra=data,
+            ),
+            actor,
+            expected_version,
+            now=now,
+        )
         with conn.cursor(row_factory=dict_row) as cur:
-            listing = cur.execute(SQL_INSERT, {
-                "code": code, "notice_no": p.notice_no.strip(), "notice_date": notice,
-                "listing_start": start, "listing_end": end, "start_price": p.start_price_wan,
-                "increment": p.increment_wan, "backfill": backfill, "actor": actor,
-                "status": "open" if start <= today else "notice"}).fetchone()
+            listing = cur.execute(
+                SQL_INSERT,
+                {
+                    "code": code,
+                    "notice_no": p.notice_no.strip(),
+                    "notice_date": notice,
+                    "listing_start": start,
+                    "listing_end": end,
+                    "start_price": p.start_price_wan,
+                    "increment": p.increment_wan,
+                    "backfill": backfill,
+                    "actor": actor,
+                    "status": "open" if start <= today else "notice",
+                },
+            ).fetchone()
     out["listing"] = listing
     out["calendar_provisional"] = is_provisional(end)
     return out
 
 
-def current_price(cur: psycopg.Cursor[dict[str, Any]],
-                  listing: dict[str, Any]) -> tuple[Decimal, bool]:
+def current_price(
+    cur: psycopg.Cursor[dict[str, Any]], listing: dict[str, Any]
+) -> tuple[Decimal, bool]:
     """(price now, whether any bid stands): the top bid, or the starting price."""
     top = cur.execute(SQL_TOP_BID, (listing["id"],)).fetchone()
     if top is None:
@@ -216,40 +266,58 @@ def current_price(cur: psycopg.Cursor[dict[str, Any]],
     return Decimal(top["amount_wan"]), True
 
 
-def place_bid(conn: psycopg.Connection, code: str, bidder: str, amount_wan: Decimal,
-              actor: str, now: datetime | None = None) -> dict[str, Any]:
+def place_bid(
+    conn: psycopg.Connection,
+    code: str,
+    bidder: str,
+    amount_wan: Decimal,
+    actor: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Record a bid during the listing period: the first at least the starting price, every
     later one at least the standing price plus the increment (409 otherwise)."""
     if not bidder or not bidder.strip() or len(bidder) > BIDDER_MAX:
-        raise InvalidData(f"需要竞买人名称（最长 {BIDDER_MAX} 字） / the bidder's name is needed "
-                          f"(at most {BIDDER_MAX} characters)", field="bidder")
+        raise InvalidData(
+            f"需要竞买人名称（最长 {BIDDER_MAX} 字） / the bidder's name is needed "
+            f"(at most {BIDDER_MAX} characters)",
+            field="bidder",
+        )
     amount = Decimal(amount_wan)
     if not amount.is_finite() or amount <= 0:
-        raise InvalidData("报价须为正数（万元） / the bid must be a positive amount (10k yuan)",
-                          field="amount_wan")
+        raise InvalidData(
+            "报价须为正数（万元） / the bid must be a positive amount (10k yuan)",
+            field="amount_wan",
+        )
     when = now or datetime.now(lifecycle.PARK_TZ)
     today = lifecycle.park_today(when)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         listing = cur.execute(SQL_LOCK_LIVE, (code,)).fetchone()
         if listing is None:
-            raise NotFound(f"地块 {code} 没有正在进行的挂牌 / parcel {code} has no listing in "
-                           f"progress")
+            raise NotFound(
+                f"地块 {code} 没有正在进行的挂牌 / parcel {code} has no listing in progress"
+            )
         if today < listing["listing_start"]:
-            raise Conflict(f"挂牌 {listing['listing_start']} 才开始，之前不接受报价 / the listing "
-                           f"starts {listing['listing_start']}; no bids before then",
-                           listing_start=listing["listing_start"].isoformat())
+            raise Conflict(
+                f"挂牌 {listing['listing_start']} 才开始，之前不接受报价 / the listing "
+                f"starts {listing['listing_start']}; no bids before then",
+                listing_start=listing["listing_start"].isoformat(),
+            )
         if today > listing["listing_end"]:
-            raise Conflict(f"挂牌已于 {listing['listing_end']} 截止，不再接受报价 / the listing "
-                           f"closed on {listing['listing_end']}; no more bids",
-                           listing_end=listing["listing_end"].isoformat())
+            raise Conflict(
+                f"挂牌已于 {listing['listing_end']} 截止，不再接受报价 / the listing "
+                f"closed on {listing['listing_end']}; no more bids",
+                listing_end=listing["listing_end"].isoformat(),
+            )
         price, standing = current_price(cur, listing)
         minimum = price + Decimal(listing["increment_wan"]) if standing else price
         if amount < minimum:
-            raise Conflict(f"报价须不低于 {minimum} 万元（当前价 {price} + 加价幅度） / the bid "
-                           f"must be at least {minimum} (10k yuan): current price plus the "
-                           f"increment", minimum_wan=str(minimum))
-        bid = cur.execute(SQL_BID, (listing["id"], bidder.strip(), amount, when,
-                                    actor)).fetchone()
+            raise Conflict(
+                f"报价须不低于 {minimum} 万元（当前价 {price} + 加价幅度） / the bid "
+                f"must be at least {minimum} (10k yuan): current price plus the "
+                f"increment",
+                minimum_wan=str(minimum),
+            )
+        bid = cur.execute(SQL_BID, (listing["id"], bidder.strip(), amount, when, actor)).fetchone()
     return {"listing_id": listing["id"], "bid": bid}
 
 
@@ -266,26 +334,32 @@ def listing_of(conn: psycopg.Connection, code: str) -> dict[str, Any]:
     return listing
 
 
-def open_due(conn: psycopg.Connection, today: date,
-             codes: list[str] | None = None) -> list[str]:
+def open_due(conn: psycopg.Connection, today: date, codes: list[str] | None = None) -> list[str]:
     """Open the listing period of notices whose start day has come (event ``listing_open``)."""
     opened: list[str] = []
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         for row in cur.execute(SQL_DUE_OPEN, {"today": today, "codes": codes}).fetchall():
             cur.execute(SQL_PARCEL_STATUS, (row["parcel_code"],))  # lock, as before a change
-            cur.execute(SQL_SET_STATUS, {"status": "open", "winner": None, "price": None,
-                                         "closed": False, "id": row["id"]})
+            cur.execute(
+                SQL_SET_STATUS,
+                {"status": "open", "winner": None, "price": None, "closed": False, "id": row["id"]},
+            )
             lifecycle.note_event(
-                cur, row["parcel_code"], "system", "listing_open",
+                cur,
+                row["parcel_code"],
+                "system",
+                "listing_open",
                 f"挂牌期开始（{row['listing_start']} 至 {row['listing_end']}） / listing "
                 f"period open ({row['listing_start']} to {row['listing_end']})",
-                {"listing_id": row["id"], "notice_no": row["notice_no"]})
+                {"listing_id": row["id"], "notice_no": row["notice_no"]},
+            )
             opened.append(row["parcel_code"])
     return opened
 
 
-def close_due(conn: psycopg.Connection, today: date,
-              codes: list[str] | None = None) -> list[dict[str, Any]]:
+def close_due(
+    conn: psycopg.Connection, today: date, codes: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Record the result of listings whose last day has passed: sold to the highest bidder at
     the closing price (event ``listing_sold``, the parcel stays listed until allocated), or
     流拍 (``listing_failed``: the parcel goes back to available)."""
@@ -295,24 +369,57 @@ def close_due(conn: psycopg.Connection, today: date,
             code = row["parcel_code"]
             top = cur.execute(SQL_TOP_BID, (row["id"],)).fetchone()
             if top is not None:
-                cur.execute(SQL_SET_STATUS, {"status": "sold", "winner": top["bidder"],
-                                             "price": top["amount_wan"], "closed": True,
-                                             "id": row["id"]})
+                cur.execute(
+                    SQL_SET_STATUS,
+                    {
+                        "status": "sold",
+                        "winner": top["bidder"],
+                        "price": top["amount_wan"],
+                        "closed": True,
+                        "id": row["id"],
+                    },
+                )
                 cur.execute(SQL_PARCEL_STATUS, (code,))  # lock the parcel, as before a change
                 lifecycle.note_event(
-                    cur, code, "system", "listing_sold",
+                    cur,
+                    code,
+                    "system",
+                    "listing_sold",
                     f"挂牌截止，{top['bidder']} 以 {top['amount_wan']} 万元竞得 / listing "
                     f"closed: won by {top['bidder']} at {top['amount_wan']} (10k yuan)",
-                    {"listing_id": row["id"], "winner": top["bidder"],
-                     "closing_price_wan": str(top["amount_wan"])})
-                results.append({"parcel_code": code, "result": "sold",
-                                "winner": top["bidder"], "price_wan": top["amount_wan"]})
+                    {
+                        "listing_id": row["id"],
+                        "winner": top["bidder"],
+                        "closing_price_wan": str(top["amount_wan"]),
+                    },
+                )
+                results.append(
+                    {
+                        "parcel_code": code,
+                        "result": "sold",
+                        "winner": top["bidder"],
+                        "price_wan": top["amount_wan"],
+                    }
+                )
             else:
-                cur.execute(SQL_SET_STATUS, {"status": "failed", "winner": None, "price": None,
-                                             "closed": True, "id": row["id"]})
+                cur.execute(
+                    SQL_SET_STATUS,
+                    {
+                        "status": "failed",
+                        "winner": None,
+                        "price": None,
+                        "closed": True,
+                        "id": row["id"],
+                    },
+                )
                 lifecycle.system_transition(
-                    conn, code, "listing_failed", ("listed",), "available",
+                    conn,
+                    code,
+                    "listing_failed",
+                    ("listed",),
+                    "available",
                     "挂牌截止无人竞买，流拍 / listing closed without a valid bid (流拍)",
-                    {"listing_id": row["id"], "notice_no": row["notice_no"]})
+                    {"listing_id": row["id"], "notice_no": row["notice_no"]},
+                )
                 results.append({"parcel_code": code, "result": "failed"})
     return results

@@ -92,14 +92,33 @@ LIFECYCLE_COLUMNS = ("status", "project_code", "reserved_until")
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
 # Fields that formats add by themselves; not worth reporting as "ignored".
-_FORMAT_FIELDS = frozenset({
-    "fid", "ogc_fid", "id",
-    # KML / LIBKML
-    "name", "description", "timestamp", "begin", "end", "altitudemode", "tessellate",
-    "extrude", "visibility", "draworder", "icon", "snippet",
-    # DXF
-    "layer", "paperspace", "subclasses", "linetype", "entityhandle", "text",
-})
+_FORMAT_FIELDS = frozenset(
+    {
+        "fid",
+        "ogc_fid",
+        "id",
+        # KML / LIBKML
+        "name",
+        "description",
+        "timestamp",
+        "begin",
+        "end",
+        "altitudemode",
+        "tessellate",
+        "extrude",
+        "visibility",
+        "draworder",
+        "icon",
+        "snippet",
+        # DXF
+        "layer",
+        "paperspace",
+        "subclasses",
+        "linetype",
+        "entityhandle",
+        "text",
+    }
+)
 
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on", "是", "有", "√"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off", "否", "无", "×"})
@@ -201,9 +220,12 @@ class LoadReport:
 
     def summary(self) -> str:
         """One line, English with the Chinese terms a planner looks for."""
-        parts = [f"{self.table} ← {self.source}: {self.read} read 读取",
-                 f"{self.inserted} inserted 新增", f"{self.updated} updated 更新",
-                 f"{self.unchanged} unchanged 未变"]
+        parts = [
+            f"{self.table} ← {self.source}: {self.read} read 读取",
+            f"{self.inserted} inserted 新增",
+            f"{self.updated} updated 更新",
+            f"{self.unchanged} unchanged 未变",
+        ]
         if self.fixes:
             parts.append(f"{len(self.fixes)} repaired 修复")
         if self.ignored_columns:
@@ -226,9 +248,13 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-            self._p = Progress(TextColumn("{task.description}"), BarColumn(),
-                               MofNCompleteColumn(), console=Console(stderr=True),
-                               transient=True)
+            self._p = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self._p.__enter__()
         return self
 
@@ -372,8 +398,14 @@ def _to_jsonb(v: Any) -> Jsonb:
 
 
 _CONVERT: dict[str, Callable[[Any], Any]] = {
-    "text": _to_text, "text[]": _to_text_array, "int": _to_int, "float": _to_float,
-    "numeric": _to_numeric, "bool": _to_bool, "date": _to_date, "jsonb": _to_jsonb,
+    "text": _to_text,
+    "text[]": _to_text_array,
+    "int": _to_int,
+    "float": _to_float,
+    "numeric": _to_numeric,
+    "bool": _to_bool,
+    "date": _to_date,
+    "jsonb": _to_jsonb,
 }
 
 
@@ -441,8 +473,11 @@ def _dxf_codes(frame: gpd.GeoDataFrame, notes: list[str]) -> pd.Series:
     if layer.is_unique:
         notes.append("DXF: codes taken from the CAD layer names")
         return layer
-    handle = frame["EntityHandle"].astype(str) if "EntityHandle" in frame else pd.Series(
-        [str(i) for i in range(len(frame))], index=frame.index)
+    handle = (
+        frame["EntityHandle"].astype(str)
+        if "EntityHandle" in frame
+        else pd.Series([str(i) for i in range(len(frame))], index=frame.index)
+    )
     notes.append("DXF: codes are LAYER-ENTITYHANDLE (layer names are not unique)")
     return layer + "-" + handle
 
@@ -472,24 +507,30 @@ def _refuse_non_finite(gdf: gpd.GeoDataFrame, name: str) -> None:
             if len(bad) >= MAX_PROBLEMS_IN_MESSAGE:
                 break
     if bad:
-        raise InvalidData(f"未导入，坐标须为有限数值 / {name}: refused, nothing stored — "
-                          f"coordinates must be finite numbers: {'; '.join(bad)}", problems=bad)
+        raise InvalidData(
+            f"未导入，坐标须为有限数值 / {name}: refused, nothing stored — "
+            f"coordinates must be finite numbers: {'; '.join(bad)}",
+            problems=bad,
+        )
 
 
-def _place(gdf: gpd.GeoDataFrame, name: str, crs: CRS | None, from_gcj02: bool,
-           notes: list[str]) -> gpd.GeoDataFrame:
+def _place(
+    gdf: gpd.GeoDataFrame, name: str, crs: CRS | None, from_gcj02: bool, notes: list[str]
+) -> gpd.GeoDataFrame:
     """Reproject to EPSG:4490 after checking that the declared CRS is believable."""
     declared = gdf.crs
     if crs is not None:
         if declared is not None and not CRS(declared).equals(crs):
-            notes.append(f"CRS {declared.to_string()} declared by the file overridden by "
-                         f"{crs.to_string()}")
+            notes.append(
+                f"CRS {declared.to_string()} declared by the file overridden by {crs.to_string()}"
+            )
         gdf = gdf.set_crs(crs, allow_override=True)
     elif declared is None:
         raise InvalidData(
             f"{name} declares no coordinate system (a shapefile without its .prj?): refused, "
             "because guessing would misplace the land. Pass --crs, e.g. --crs EPSG:4547 "
-            "(CGCS2000 Gauss-Krüger CM 114E, metres) or --crs EPSG:4490 (CGCS2000 lon/lat)")
+            "(CGCS2000 Gauss-Krüger CM 114E, metres) or --crs EPSG:4490 (CGCS2000 lon/lat)"
+        )
     src = CRS(gdf.crs)
     _refuse_non_finite(gdf, name)
     geoms = gdf.geometry[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
@@ -500,13 +541,15 @@ def _place(gdf: gpd.GeoDataFrame, name: str, crs: CRS | None, from_gcj02: bool,
                 raise InvalidData(
                     f"{name}: longitude and latitude look swapped (x {minx:.2f}..{maxx:.2f} "
                     f"looks like a latitude, y {miny:.2f}..{maxy:.2f} like a longitude in "
-                    "China): refused; write the file as (lon, lat)")
+                    "China): refused; write the file as (lon, lat)"
+                )
             if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
                 raise InvalidData(
                     f"{name}: coordinates look projected (x up to {max(abs(minx), abs(maxx)):.0f},"
                     f" y up to {max(abs(miny), abs(maxy)):.0f}) but the file declares "
                     f"{src.to_string()} in degrees: refused. If they are metres, pass the real "
-                    "CRS, e.g. --crs EPSG:4547 (CGCS2000 GK CM 114E)")
+                    "CRS, e.g. --crs EPSG:4547 (CGCS2000 GK CM 114E)"
+                )
     if from_gcj02:
         from parkgis.geo.gcj02 import geodataframe_gcj02_to_wgs84
 
@@ -521,12 +564,18 @@ def _place(gdf: gpd.GeoDataFrame, name: str, crs: CRS | None, from_gcj02: bool,
     if len(placed):
         minx, miny, maxx, maxy = placed.total_bounds
         cminx, cminy, cmaxx, cmaxy = CHINA_BOUNDS
-        if not (np.isfinite([minx, miny, maxx, maxy]).all() and cminx <= minx and maxx <= cmaxx
-                and cminy <= miny and maxy <= cmaxy):
+        if not (
+            np.isfinite([minx, miny, maxx, maxy]).all()
+            and cminx <= minx
+            and maxx <= cmaxx
+            and cminy <= miny
+            and maxy <= cmaxy
+        ):
             raise InvalidData(
                 f"{name}: features land outside China after reprojection from "
                 f"{src.to_string()} (lon {minx:.3f}..{maxx:.3f}, lat {miny:.3f}..{maxy:.3f}): "
-                "the declared CRS is probably wrong; pass the right one with --crs")
+                "the declared CRS is probably wrong; pass the right one with --crs"
+            )
     return gdf
 
 
@@ -544,12 +593,19 @@ def _polygonal(g: Any) -> Any:
     return shapely.MultiPolygon(polys)
 
 
-def _check_geometry(table: Table, g: Any, fix: bool, label: str, idx: int, code: str | None,
-                    problems: list[Problem], fixes: list[str]) -> Any:
+def _check_geometry(
+    table: Table,
+    g: Any,
+    fix: bool,
+    label: str,
+    idx: int,
+    code: str | None,
+    problems: list[Problem],
+    fixes: list[str],
+) -> Any:
     """The geometry as the table stores it, or None after recording a problem."""
     if g is None or g.is_empty:
-        problems.append(Problem(idx, code, "empty geometry" if g is not None
-                                else "no geometry"))
+        problems.append(Problem(idx, code, "empty geometry" if g is not None else "no geometry"))
         return None
     if shapely.get_coordinate_dimension(g) > 2:
         g = shapely.force_2d(g)
@@ -557,28 +613,35 @@ def _check_geometry(table: Table, g: Any, fix: bool, label: str, idx: int, code:
     if not g.is_valid:
         reason = shapely.is_valid_reason(g)
         if not fix:
-            problems.append(Problem(idx, code, f"invalid geometry ({reason}); "
-                                    "--fix repairs it with make_valid"))
+            problems.append(
+                Problem(idx, code, f"invalid geometry ({reason}); --fix repairs it with make_valid")
+            )
             return None
         before = g.geom_type
         g = shapely.make_valid(g)
         if rule == "polygon":
             g = _polygonal(g)
         if g.is_empty or not g.is_valid:
-            problems.append(Problem(idx, code, f"invalid geometry ({reason}) cannot be "
-                                    "repaired into a usable shape"))
+            problems.append(
+                Problem(
+                    idx, code, f"invalid geometry ({reason}) cannot be repaired into a usable shape"
+                )
+            )
             return None
         nparts = shapely.get_num_geometries(g)
         area = f", area {_gk_area(g):.1f} m²" if g.geom_type.endswith("Polygon") else ""
-        fixes.append(f"{label}: invalid {before} ({reason}) repaired into {nparts} "
-                     f"part{'s' if nparts != 1 else ''}{area}")
+        fixes.append(
+            f"{label}: invalid {before} ({reason}) repaired into {nparts} "
+            f"part{'s' if nparts != 1 else ''}{area}"
+        )
     gt = g.geom_type
     if rule == "polygon":
         if gt == "Polygon":
             g = shapely.MultiPolygon([g])
         elif gt != "MultiPolygon":
-            problems.append(Problem(idx, code, f"{gt} where {table.name} needs a Polygon or "
-                                    "MultiPolygon"))
+            problems.append(
+                Problem(idx, code, f"{gt} where {table.name} needs a Polygon or MultiPolygon")
+            )
             return None
     elif rule == "point":
         if gt == "MultiPoint" and shapely.get_num_geometries(g) == 1:
@@ -590,15 +653,27 @@ def _check_geometry(table: Table, g: Any, fix: bool, label: str, idx: int, code:
         if gt == "MultiPoint" and shapely.get_num_geometries(g) == 1:
             g = shapely.get_geometry(g, 0)
         elif gt not in ("Point", "LineString", "MultiLineString", "Polygon", "MultiPolygon"):
-            problems.append(Problem(idx, code, f"{gt} is not a type {table.name} stores "
-                                    "(Point, LineString, MultiLineString, Polygon, "
-                                    "MultiPolygon)"))
+            problems.append(
+                Problem(
+                    idx,
+                    code,
+                    f"{gt} is not a type {table.name} stores "
+                    "(Point, LineString, MultiLineString, Polygon, "
+                    "MultiPolygon)",
+                )
+            )
             return None
     return g
 
 
-def _spatial_frame(read: ReadResult, source_label: str, table: Table, crs: CRS | None,
-                   from_gcj02: bool, report: LoadReport) -> pd.DataFrame:
+def _spatial_frame(
+    read: ReadResult,
+    source_label: str,
+    table: Table,
+    crs: CRS | None,
+    from_gcj02: bool,
+    report: LoadReport,
+) -> pd.DataFrame:
     """Step 1 of preparing: the features in EPSG:4490 (DXF outlines closed into polygons),
     or the attributes alone for a non-spatial table."""
     frame = read.frame
@@ -617,8 +692,9 @@ def _spatial_frame(read: ReadResult, source_label: str, table: Table, crs: CRS |
         if table.geom == "polygon":
             keep = gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
             if (~keep).any():
-                report.notes.append(f"DXF: {int((~keep).sum())} non-polygon entities "
-                                    "(text, lines) skipped")
+                report.notes.append(
+                    f"DXF: {int((~keep).sum())} non-polygon entities (text, lines) skipped"
+                )
             gdf = gdf[keep].reset_index(drop=True)
             report.read = len(gdf)
     return _place(gdf, source_label, crs, from_gcj02, report.notes)
@@ -636,9 +712,14 @@ class _Plan:
     codes: list[str | None]
 
 
-def _plan_columns(frame: pd.DataFrame, table: Table, is_dxf: bool,
-                  defaults: Mapping[str, Any] | None, report: LoadReport,
-                  problems: list[Problem]) -> _Plan:
+def _plan_columns(
+    frame: pd.DataFrame,
+    table: Table,
+    is_dxf: bool,
+    defaults: Mapping[str, Any] | None,
+    report: LoadReport,
+    problems: list[Problem],
+) -> _Plan:
     mapping, ignored = _map_columns(frame, table)
     report.ignored_columns = [_clip(c) for c in ignored]
     by_target = {t: f for f, t in mapping.items()}
@@ -659,8 +740,13 @@ def _plan_columns(frame: pd.DataFrame, table: Table, is_dxf: bool,
         columns.append(table.column("gk_srid"))  # type: ignore[arg-type]
     missing = [c for c in table.required if c not in by_target and c not in given]
     if missing:
-        problems.append(Problem(None, None, f"缺少必需列 / missing required column(s) "
-                                f"{', '.join(missing)} for {table.name}"))
+        problems.append(
+            Problem(
+                None,
+                None,
+                f"缺少必需列 / missing required column(s) {', '.join(missing)} for {table.name}",
+            )
+        )
     code_src = by_target.get("code")
     codes: list[str | None] = [None] * len(frame)
     if code_src is not None:
@@ -677,16 +763,20 @@ def _check_codes(plan: _Plan, problems: list[Problem]) -> None:
         if code is None:
             problems.append(Problem(i, None, "missing code"))
         elif len(code) > MAX_CODE_CHARS:
-            problems.append(Problem(i, None, f"code: value too long ({len(code)} characters, "
-                                    f"at most {MAX_CODE_CHARS})"))
+            problems.append(
+                Problem(
+                    i,
+                    None,
+                    f"code: value too long ({len(code)} characters, at most {MAX_CODE_CHARS})",
+                )
+            )
         elif code in seen:
             problems.append(Problem(i, code, f"duplicate code (also feature {seen[code] + 1})"))
         else:
             seen[code] = i
 
 
-def _convert_value(c: Column, v: Any, i: int, code: str | None,
-                   problems: list[Problem]) -> Any:
+def _convert_value(c: Column, v: Any, i: int, code: str | None, problems: list[Problem]) -> Any:
     """One cell converted to the column's type, or its default after recording a problem."""
     if _missing(v):
         if c.required:
@@ -694,8 +784,9 @@ def _convert_value(c: Column, v: Any, i: int, code: str | None,
         return Jsonb(c.default) if c.type == "jsonb" and c.default is not None else c.default
     limit = MAX_NUMBER_CHARS if c.type in ("int", "float", "numeric") else MAX_TEXT_CHARS
     if isinstance(v, str) and len(v) > limit:
-        problems.append(Problem(i, code, f"{c.name}: value too long ({len(v)} characters, "
-                                f"at most {limit})"))
+        problems.append(
+            Problem(i, code, f"{c.name}: value too long ({len(v)} characters, at most {limit})")
+        )
         return None
     try:
         v = _CONVERT[c.type](v)
@@ -703,21 +794,31 @@ def _convert_value(c: Column, v: Any, i: int, code: str | None,
         problems.append(Problem(i, code, f"{c.name}: {e}"))
         return None
     if c.vocab is not None and v not in c.vocab:
-        problems.append(Problem(i, code, f"{c.name} {_cap(v)} is not one of "
-                                f"{', '.join(c.vocab)}"))
+        problems.append(Problem(i, code, f"{c.name} {_cap(v)} is not one of {', '.join(c.vocab)}"))
     if c.pattern is not None and not re.fullmatch(c.pattern, str(v)):
         problems.append(Problem(i, code, f"{c.name} {_cap(v)} is malformed"))
     return v
 
 
-def _build_rows(plan: _Plan, table: Table, fix: bool, report: LoadReport,
-                problems: list[Problem], progress: _Progress) -> list[tuple[Any, ...]]:
+def _build_rows(
+    plan: _Plan,
+    table: Table,
+    fix: bool,
+    report: LoadReport,
+    problems: list[Problem],
+    progress: _Progress,
+) -> list[tuple[Any, ...]]:
     """Step 4: one COPY row per feature, ``(ord, *values[, ewkb hex])``."""
     n = len(plan.frame)
-    geom_values = (np.asarray(plan.frame.geometry.values, dtype=object)
-                   if table.spatial else np.empty(n, dtype=object))
-    raw = {c.name: (plan.frame[plan.by_target[c.name]].tolist()
-                    if c.name in plan.by_target else None) for c in plan.columns}
+    geom_values = (
+        np.asarray(plan.frame.geometry.values, dtype=object)
+        if table.spatial
+        else np.empty(n, dtype=object)
+    )
+    raw = {
+        c.name: (plan.frame[plan.by_target[c.name]].tolist() if c.name in plan.by_target else None)
+        for c in plan.columns
+    }
     rows: list[tuple[Any, ...]] = []
     with progress.task("validating 校验", n) as advance:
         for i in range(n):
@@ -726,21 +827,34 @@ def _build_rows(plan: _Plan, table: Table, fix: bool, report: LoadReport,
             values: list[Any] = [i]
             geom = None
             if table.spatial:
-                geom = _check_geometry(table, geom_values[i], fix, code or f"feature {i + 1}",
-                                       i, code, problems, report.fixes)
+                geom = _check_geometry(
+                    table,
+                    geom_values[i],
+                    fix,
+                    code or f"feature {i + 1}",
+                    i,
+                    code,
+                    problems,
+                    report.fixes,
+                )
             for c in plan.columns:
                 v = raw[c.name][i] if raw[c.name] is not None else plan.defaults.get(c.name)
                 if c.name == "code":
                     values.append(code)
                 elif c.name == "gk_srid" and plan.derive_gk and _missing(v):
-                    values.append(None if geom is None else
-                                  gk_srid_for_lon(geom.representative_point().x))
+                    values.append(
+                        None if geom is None else gk_srid_for_lon(geom.representative_point().x)
+                    )
                 else:
                     values.append(_convert_value(c, v, i, code, problems))
             if table.spatial:
-                values.append(None if geom is None else
-                              shapely.to_wkb(shapely.set_srid(geom, STORE_SRID), hex=True,
-                                             include_srid=True))
+                values.append(
+                    None
+                    if geom is None
+                    else shapely.to_wkb(
+                        shapely.set_srid(geom, STORE_SRID), hex=True, include_srid=True
+                    )
+                )
             rows.append(tuple(values))
             advance(1)
     return rows
@@ -756,12 +870,21 @@ def _refuse(source_label: str, table: Table, problems: list[Problem]) -> Invalid
         f"未导入，未写入任何数据 / {source_label}: refused, nothing stored — "
         f"{len(problems)} problem"
         f"{'s' if len(problems) != 1 else ''}: {shown}{tail}",
-        problems=[str(p) for p in problems[:MAX_PROBLEMS_LISTED]], table=table.name)
+        problems=[str(p) for p in problems[:MAX_PROBLEMS_LISTED]],
+        table=table.name,
+    )
 
 
-def _prepare(read: ReadResult, source_label: str, table: Table, crs: CRS | None,
-             from_gcj02: bool, fix: bool, defaults: Mapping[str, Any] | None,
-             progress: _Progress) -> Prepared:
+def _prepare(
+    read: ReadResult,
+    source_label: str,
+    table: Table,
+    crs: CRS | None,
+    from_gcj02: bool,
+    fix: bool,
+    defaults: Mapping[str, Any] | None,
+    progress: _Progress,
+) -> Prepared:
     """Place, map, check and convert a layer; every problem is collected before refusing."""
     report = LoadReport(source=source_label, table=table.name, read=len(read.frame))
     report.notes.extend(read.notes)
@@ -769,14 +892,18 @@ def _prepare(read: ReadResult, source_label: str, table: Table, crs: CRS | None,
         report.notes.append(f"encoding {read.encoding}")
     problems: list[Problem] = []
     frame = _spatial_frame(read, source_label, table, crs, from_gcj02, report)
-    plan = _plan_columns(frame, table, read.driver.upper() == "DXF", defaults, report,
-                         problems)
+    plan = _plan_columns(frame, table, read.driver.upper() == "DXF", defaults, report, problems)
     _check_codes(plan, problems)
     rows = _build_rows(plan, table, fix, report, problems, progress)
     if problems:
         raise _refuse(source_label, table, problems)
-    return Prepared(table=table, columns=plan.columns, rows=rows,
-                    codes=[c or "" for c in plan.codes], report=report)
+    return Prepared(
+        table=table,
+        columns=plan.columns,
+        rows=rows,
+        codes=[c or "" for c in plan.codes],
+        report=report,
+    )
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -787,8 +914,11 @@ def _one_line(e: psycopg.Error) -> str:
     diag = e.diag
     msg = diag.message_primary or str(e)
     detail = diag.message_detail or ""
-    if detail and diag.sqlstate not in ("23P01", "P0001") and not detail.startswith(
-            "Failing row contains"):
+    if (
+        detail
+        and diag.sqlstate not in ("23P01", "P0001")
+        and not detail.startswith("Failing row contains")
+    ):
         msg += f" ({detail})"
     msg = " ".join(msg.split())
     return msg if len(msg) <= 300 else msg[:299] + "…"
@@ -800,24 +930,33 @@ def _upsert_sql(prep: Prepared, stage: sql.Identifier, filter_: sql.Composable) 
     cols = sql.SQL(", ").join(map(sql.Identifier, names))
     upd = [n for n in names if n != t.key]
     if not upd:
-        return SQL_INSERT_ONLY.format(table=sql.Identifier(t.name), cols=cols, stage=stage,
-                                      filter=filter_)
+        return SQL_INSERT_ONLY.format(
+            table=sql.Identifier(t.name), cols=cols, stage=stage, filter=filter_
+        )
     sets = sql.SQL(", ").join(
-        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(n)) for n in upd)
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(n)) for n in upd
+    )
     old = sql.SQL(", ").join(sql.SQL("t.{c}").format(c=sql.Identifier(n)) for n in upd)
     new = sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=sql.Identifier(n)) for n in upd)
     # ROW() keeps a single updated column a row value, as the comparison needs.
-    return SQL_UPSERT.format(table=sql.Identifier(t.name), cols=cols, stage=stage,
-                             filter=filter_, sets=sets,
-                             old=sql.SQL("ROW({})").format(old) if len(upd) == 1 else old,
-                             new=sql.SQL("ROW({})").format(new) if len(upd) == 1 else new)
+    return SQL_UPSERT.format(
+        table=sql.Identifier(t.name),
+        cols=cols,
+        stage=stage,
+        filter=filter_,
+        sets=sets,
+        old=sql.SQL("ROW({})").format(old) if len(upd) == 1 else old,
+        new=sql.SQL("ROW({})").format(new) if len(upd) == 1 else new,
+    )
 
 
 def _write(conn: psycopg.Connection, prep: Prepared, progress: _Progress) -> None:
     t = prep.table
     stage = sql.Identifier(f"_load_{t.name}")
-    stage_cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(SQL_TYPES[c.type]))
-                  for c in prep.columns]
+    stage_cols = [
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(SQL_TYPES[c.type]))
+        for c in prep.columns
+    ]
     if t.spatial:
         stage_cols.append(sql.SQL("geom geometry"))
     names = ["ord", *(c.name for c in prep.columns), *(["geom"] if t.spatial else [])]
@@ -826,8 +965,11 @@ def _write(conn: psycopg.Connection, prep: Prepared, progress: _Progress) -> Non
         set_audit_context(cur, None, "load")
         cur.execute(SQL_CREATE_STAGE.format(stage=stage, cols=sql.SQL(", ").join(stage_cols)))
         with progress.task(f"writing {t.name} 写入", len(prep.rows)) as advance:
-            with cur.copy(SQL_COPY_STAGE.format(
-                    stage=stage, cols=sql.SQL(", ").join(map(sql.Identifier, names)))) as copy:
+            with cur.copy(
+                SQL_COPY_STAGE.format(
+                    stage=stage, cols=sql.SQL(", ").join(map(sql.Identifier, names))
+                )
+            ) as copy:
                 for row in prep.rows:
                     copy.write_row(row)
                     advance(1)
@@ -849,15 +991,15 @@ def _write(conn: psycopg.Connection, prep: Prepared, progress: _Progress) -> Non
 def _lifecycle_hint(old: str, new: str) -> str:
     from parkgis.land.lifecycle import TRANSITIONS
 
-    actions = [a for a, (sources, target) in TRANSITIONS.items()
-               if old in sources and target == new]
+    actions = [
+        a for a, (sources, target) in TRANSITIONS.items() if old in sources and target == new
+    ]
     if actions:
         return f"action {actions[0]}"
     return "no single action; use the lifecycle actions step by step"
 
 
-def _refuse_lifecycle_changes(cur: psycopg.Cursor, prep: Prepared,
-                              stage: sql.Identifier) -> None:
+def _refuse_lifecycle_changes(cur: psycopg.Cursor, prep: Prepared, stage: sql.Identifier) -> None:
     """Refuse a load that would change an existing parcel's status, project or reservation.
 
     Those change only through ``parkgis.land.lifecycle`` (transition rules, holds, events,
@@ -869,31 +1011,44 @@ def _refuse_lifecycle_changes(cur: psycopg.Cursor, prep: Prepared,
     if not present:
         return
     changed = sql.SQL(" OR ").join(
-        sql.SQL("p.{c} IS DISTINCT FROM s.{c}").format(c=sql.Identifier(c)) for c in present)
+        sql.SQL("p.{c} IS DISTINCT FROM s.{c}").format(c=sql.Identifier(c)) for c in present
+    )
     new_status = sql.SQL("s.status" if "status" in present else "p.status")
-    rows = cur.execute(SQL_LIFECYCLE_CHANGES.format(
-        new_status=new_status, stage=stage, changed=changed)).fetchall()
+    rows = cur.execute(
+        SQL_LIFECYCLE_CHANGES.format(new_status=new_status, stage=stage, changed=changed)
+    ).fetchall()
     if not rows:
         return
     items = []
     for code, old, new in rows:
-        what = (f"{old} → {new} ({_lifecycle_hint(old, new)})" if old != new
-                else f"project or reservation of a {old} parcel")
+        what = (
+            f"{old} → {new} ({_lifecycle_hint(old, new)})"
+            if old != new
+            else f"project or reservation of a {old} parcel"
+        )
         items.append(f"{_clip(code)}: {what}")
     shown = "; ".join(items[:MAX_PROBLEMS_IN_MESSAGE])
-    more = f"; and {len(items) - MAX_PROBLEMS_IN_MESSAGE} more" if len(
-        items) > MAX_PROBLEMS_IN_MESSAGE else ""
+    more = (
+        f"; and {len(items) - MAX_PROBLEMS_IN_MESSAGE} more"
+        if len(items) > MAX_PROBLEMS_IN_MESSAGE
+        else ""
+    )
     raise Conflict(
         f"未导入：状态变更须通过地块状态操作 / {prep.report.source}: refused, nothing stored — "
         f"{len(items)} existing parcel{'s' if len(items) != 1 else ''} would change status, "
         f"project or reservation, which only the lifecycle actions do "
         f"(POST /api/parcels/CODE/ACTION or the planner): {shown}{more}",
-        parcels=[{"code": code, "status": old, "requested": new}
-                 for code, old, new in rows[:MAX_PROBLEMS_LISTED]], table="parcels")
+        parcels=[
+            {"code": code, "status": old, "requested": new}
+            for code, old, new in rows[:MAX_PROBLEMS_LISTED]
+        ],
+        table="parcels",
+    )
 
 
-def _name_culprit(conn: psycopg.Connection, prep: Prepared, stage: sql.Identifier,
-                  bulk_error: psycopg.Error) -> InvalidData:
+def _name_culprit(
+    conn: psycopg.Connection, prep: Prepared, stage: sql.Identifier, bulk_error: psycopg.Error
+) -> InvalidData:
     """Replay the upsert row by row, in the bulk statement's order, to name the first feature
     the database refuses. Only runs on the error path; everything is rolled back after."""
     source = prep.report.source
@@ -909,13 +1064,18 @@ def _name_culprit(conn: psycopg.Connection, prep: Prepared, stage: sql.Identifie
                     return InvalidData(
                         f"{source}: refused by the database at feature {ord_ + 1} "
                         f"({_clip(code or '')}): "
-                        f"{_one_line(e)}; nothing stored", sqlstate=e.diag.sqlstate,
-                        code=code, table=prep.table.name)
+                        f"{_one_line(e)}; nothing stored",
+                        sqlstate=e.diag.sqlstate,
+                        code=code,
+                        table=prep.table.name,
+                    )
     except psycopg.Error:
         pass  # fall through to the bulk error, still one precise line
-    return InvalidData(f"{source}: refused by the database: {_one_line(bulk_error)}; "
-                       "nothing stored", sqlstate=bulk_error.diag.sqlstate,
-                       table=prep.table.name)
+    return InvalidData(
+        f"{source}: refused by the database: {_one_line(bulk_error)}; nothing stored",
+        sqlstate=bulk_error.diag.sqlstate,
+        table=prep.table.name,
+    )
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -925,8 +1085,10 @@ def _target(name: str | None, fallback: str) -> Table:
     chosen = name or fallback
     table = resolve(chosen)
     if table is None:
-        raise InvalidInput(f"no table {chosen!r} to load into; choose --into from "
-                           f"{', '.join(TABLES)} (county loads into boundaries)")
+        raise InvalidInput(
+            f"no table {chosen!r} to load into; choose --into from "
+            f"{', '.join(TABLES)} (county loads into boundaries)"
+        )
     return table
 
 
@@ -954,11 +1116,20 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def load_file(url: str, path: str | Path, layer: str | None = None, into: str | None = None,
-              crs: str | int | None = None, from_gcj02: bool = False, fix: bool = False,
-              encoding: str | None = None, progress: bool = False, *,
-              defaults: Mapping[str, Any] | None = None,
-              actor: str | None = None) -> LoadReport:
+def load_file(
+    url: str,
+    path: str | Path,
+    layer: str | None = None,
+    into: str | None = None,
+    crs: str | int | None = None,
+    from_gcj02: bool = False,
+    fix: bool = False,
+    encoding: str | None = None,
+    progress: bool = False,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    actor: str | None = None,
+) -> LoadReport:
     """Load one layer of a vector file into a table, upserting by ``code``, all or nothing.
 
     Parameters
@@ -1030,8 +1201,9 @@ def parcel_count(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def load_sample_package(url: str, gpkg_path: str | Path,
-                        progress: bool = False) -> list[LoadReport]:
+def load_sample_package(
+    url: str, gpkg_path: str | Path, progress: bool = False
+) -> list[LoadReport]:
     """Load a ParkGIS GeoPackage (the sample's eight layers) in one transaction.
 
     Layers are loaded in foreign-key order: ``county`` (into ``boundaries``), ``zones``,
@@ -1067,16 +1239,18 @@ def load_sample_package(url: str, gpkg_path: str | Path,
         present = {n for n, _ in list_layers(source)}
     plan = [(lay, tab) for lay, tab in SAMPLE_LAYERS if lay in present]
     if not plan:
-        raise NotFound(f"{p.name} has none of the layers "
-                       f"{', '.join(lay for lay, _ in SAMPLE_LAYERS)}")
+        raise NotFound(
+            f"{p.name} has none of the layers {', '.join(lay for lay, _ in SAMPLE_LAYERS)}"
+        )
     absent = [lay for lay, _ in SAMPLE_LAYERS if lay not in present]
     preps: list[Prepared] = []
     with _Progress(progress) as prog:
         for lay, tab in plan:
             with prog.task(f"reading 读取 {lay}", None):
                 read = read_vector(p, layer=lay)
-            preps.append(_prepare(read, f"{p.name}:{lay}", TABLES[tab], None, False, False,
-                                  None, prog))
+            preps.append(
+                _prepare(read, f"{p.name}:{lay}", TABLES[tab], None, False, False, None, prog)
+            )
         with _connect(url) as conn:
             with conn.transaction():
                 dated = sample_story_dates(p, preps)
@@ -1105,8 +1279,9 @@ def _refresh_network(conn: psycopg.Connection, tables: list[str]) -> None:
         network.refresh(conn)
 
 
-def sample_story_dates(gpkg_path: Path, preps: list[Prepared]
-                       ) -> Callable[[psycopg.Connection], Any] | None:
+def sample_story_dates(
+    gpkg_path: Path, preps: list[Prepared]
+) -> Callable[[psycopg.Connection], Any] | None:
     """A package that says which day its dates were written for is moved to today
     (:mod:`parkgis.land.sample_dates`): its rows' dates now, its listing and contract records
     by the returned step after the rows are written. None for any other package."""
@@ -1118,10 +1293,17 @@ def sample_story_dates(gpkg_path: Path, preps: list[Prepared]
         return None
     today = park_today()
     for prep in preps:
-        prep.rows = sample_dates.shift_rows(prep.table.name, [c.name for c in prep.columns],
-                                            prep.rows, (today - as_of).days)
+        prep.rows = sample_dates.shift_rows(
+            prep.table.name, [c.name for c in prep.columns], prep.rows, (today - as_of).days
+        )
     return lambda conn: sample_dates.lay_records(conn, today)
 
 
-__all__ = ["LoadReport", "Problem", "load_file", "load_sample_package", "parcel_count",
-           "parse_set_options"]
+__all__ = [
+    "LoadReport",
+    "Problem",
+    "load_file",
+    "load_sample_package",
+    "parcel_count",
+    "parse_set_options",
+]

@@ -160,15 +160,20 @@ def parse_blade(geojson: dict[str, Any]) -> shapely.Geometry:
     if g.get("type") == "FeatureCollection":
         feats = g.get("features") or []
         if len(feats) != 1:
-            raise InvalidData("FeatureCollection 须只含一个要素 / the FeatureCollection must "
-                              "hold exactly one feature")
+            raise InvalidData(
+                "FeatureCollection 须只含一个要素 / the FeatureCollection must "
+                "hold exactly one feature"
+            )
         g = feats[0]
     if g.get("type") == "Feature":
         g = g.get("geometry") or {}
     kinds = ("LineString", "MultiLineString", "Polygon", "MultiPolygon")
     if g.get("type") not in kinds:
-        raise InvalidData(f"分割几何须为线或面（{', '.join(kinds)}） / the blade must be one of "
-                          f"{', '.join(kinds)}", got=g.get("type"))
+        raise InvalidData(
+            f"分割几何须为线或面（{', '.join(kinds)}） / the blade must be one of "
+            f"{', '.join(kinds)}",
+            got=g.get("type"),
+        )
     try:
         geom = shape(g)
     except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
@@ -179,7 +184,8 @@ def parse_blade(geojson: dict[str, Any]) -> shapely.Geometry:
     if len(coords) > MAX_BLADE_VERTICES:
         raise InvalidData(f"分割几何顶点过多（>{MAX_BLADE_VERTICES}） / too many vertices")
     if not all(math.isfinite(v) for v in coords.ravel()) or not (
-            (abs(coords[:, 0]) <= 180).all() and (abs(coords[:, 1]) <= 90).all()):
+        (abs(coords[:, 0]) <= 180).all() and (abs(coords[:, 1]) <= 90).all()
+    ):
         raise InvalidData("坐标须为经纬度（EPSG:4490） / coordinates must be lon/lat (EPSG:4490)")
     if not geom.is_valid:
         raise InvalidData(f"分割几何无效 / invalid blade: {shapely.is_valid_reason(geom)}")
@@ -197,14 +203,16 @@ def _lock(cur: psycopg.Cursor, codes: list[str]) -> dict[str, dict[str, Any]]:
 def _check_versions(rows: dict[str, dict[str, Any]], expected: dict[str, int] | None) -> None:
     if expected is None:
         return
-    stale = {c: r["version"] for c, r in rows.items()
-             if c in expected and expected[c] != r["version"]}
+    stale = {
+        c: r["version"] for c, r in rows.items() if c in expected and expected[c] != r["version"]
+    }
     unnamed = [c for c in rows if c not in expected]
     if stale or unnamed:
         raise PreconditionFailed(
             f"地块已被修改或未提供版本，请刷新后重试 / parcels changed or their version was not "
             f"sent; reload and retry: {', '.join(sorted(set(stale) | set(unnamed)))}",
-            current_versions={c: r["version"] for c, r in rows.items()})
+            current_versions={c: r["version"] for c, r in rows.items()},
+        )
 
 
 def _check_editable(rows: dict[str, dict[str, Any]], op: str) -> None:
@@ -214,21 +222,28 @@ def _check_editable(rows: dict[str, dict[str, Any]], op: str) -> None:
             raise Conflict(
                 f"地块 {c} 当前状态为 {r['status']}，只能{zh}“可供应”或“暂不供应”的地块 / "
                 f"parcel {c} is {r['status']}; only available or not_for_supply parcels can "
-                f"be {op}{'ted' if op == 'split' else 'd'}", code=c, status_now=r["status"])
+                f"be {op}{'ted' if op == 'split' else 'd'}",
+                code=c,
+                status_now=r["status"],
+            )
 
 
 def _next_codes(cur: psycopg.Cursor, base: str, marker: str, n: int) -> list[str]:
     """``n`` unused codes ``base-<marker>k`` continuing after the highest k in use."""
     pattern = re.compile(rf"^{re.escape(base)}-{marker}(\d+)$")
     like = base.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "-%"
-    used = [int(m.group(1)) for (c,) in
-            ((r["code"],) for r in cur.execute(SQL_CODES_LIKE, (like,)).fetchall())
-            if (m := pattern.match(c))]
+    used = [
+        int(m.group(1))
+        for (c,) in ((r["code"],) for r in cur.execute(SQL_CODES_LIKE, (like,)).fetchall())
+        if (m := pattern.match(c))
+    ]
     start = max(used, default=0) + 1
     codes = [f"{base}-{marker}{k}" for k in range(start, start + n)]
     if any(len(c) > CODE_MAX for c in codes):
-        raise InvalidData(f"新地块编号超过 {CODE_MAX} 个字符 / new parcel codes would exceed "
-                          f"{CODE_MAX} characters")
+        raise InvalidData(
+            f"新地块编号超过 {CODE_MAX} 个字符 / new parcel codes would exceed "
+            f"{CODE_MAX} characters"
+        )
     return codes
 
 
@@ -240,9 +255,14 @@ def _check_tiling(cur: psycopg.Cursor, parents: list[str], children: list[str]) 
         raise InvalidData(
             f"新地块未能精确覆盖原地块（面积差 {diff:.4f} m²，不重合部分 {t['symdiff_m2']:.4f} m²）"
             f" / the new parcels do not tile the old ones (area difference {diff:.4f} m², "
-            f"symmetric difference {t['symdiff_m2']:.4f} m²)")
-    return {"parents_m2": t["parents_m2"], "children_m2": t["children_m2"],
-            "area_diff_m2": diff, "symdiff_m2": t["symdiff_m2"]}
+            f"symmetric difference {t['symdiff_m2']:.4f} m²)"
+        )
+    return {
+        "parents_m2": t["parents_m2"],
+        "children_m2": t["children_m2"],
+        "area_diff_m2": diff,
+        "symdiff_m2": t["symdiff_m2"],
+    }
 
 
 def _refresh_terrain(conn: psycopg.Connection, codes: list[str]) -> str:
@@ -264,9 +284,14 @@ def _refresh_terrain(conn: psycopg.Connection, codes: list[str]) -> str:
     return "refreshed"
 
 
-def split_parcel(conn: psycopg.Connection, code: str, blade: dict[str, Any] | shapely.Geometry,
-                 actor: str, expected_version: int | None, note: str | None = None
-                 ) -> dict[str, Any]:
+def split_parcel(
+    conn: psycopg.Connection,
+    code: str,
+    blade: dict[str, Any] | shapely.Geometry,
+    actor: str,
+    expected_version: int | None,
+    note: str | None = None,
+) -> dict[str, Any]:
     """Split a parcel by a line (or along a polygon's boundary) into new parcels.
 
     Parameters
@@ -297,15 +322,18 @@ def split_parcel(conn: psycopg.Connection, code: str, blade: dict[str, Any] | sh
         _check_versions(rows, None if expected_version is None else {code: expected_version})
         _check_editable(rows, "split")
         if not cur.execute(SQL_BLADE_HITS, {"blade": wkb, "code": code}).fetchone()["hits"]:
-            raise InvalidData(f"分割线未与地块 {code} 相交 / the blade does not touch "
-                              f"parcel {code}")
+            raise InvalidData(
+                f"分割线未与地块 {code} 相交 / the blade does not touch parcel {code}"
+            )
         parts = cur.execute(SQL_SPLIT_PARTS, {"code": code, "blade": wkb}).fetchall()
         if len(parts) < 2:
             raise InvalidData(
                 f"分割线须完整穿过地块 {code}（或分割面须切出地块的一部分） / the line must cross "
-                f"parcel {code} from edge to edge (or the polygon must cut off part of it)")
-        slivers = [p for p in parts
-                   if p["area_m2"] < MIN_PART_M2 or p["width_m"] < MIN_PART_WIDTH_M]
+                f"parcel {code} from edge to edge (or the polygon must cut off part of it)"
+            )
+        slivers = [
+            p for p in parts if p["area_m2"] < MIN_PART_M2 or p["width_m"] < MIN_PART_WIDTH_M
+        ]
         if slivers:
             worst = min(slivers, key=lambda p: p["width_m"])
             raise InvalidData(
@@ -313,7 +341,8 @@ def split_parcel(conn: psycopg.Connection, code: str, blade: dict[str, Any] | sh
                 f"下限 {MIN_PART_M2} m²、{MIN_PART_WIDTH_M} m），请调整分割线 / the split would "
                 f"leave a sliver ({worst['area_m2']:.3f} m², {worst['width_m']:.3f} m wide; "
                 f"minimum {MIN_PART_M2} m² and {MIN_PART_WIDTH_M} m); move the line",
-                slivers=[{"area_m2": p["area_m2"], "width_m": p["width_m"]} for p in slivers])
+                slivers=[{"area_m2": p["area_m2"], "width_m": p["width_m"]} for p in slivers],
+            )
         parts.sort(key=lambda p: (-p["northing"], p["easting"]))
         child_codes = _next_codes(cur, code, "", len(parts))
 
@@ -321,24 +350,47 @@ def split_parcel(conn: psycopg.Connection, code: str, blade: dict[str, Any] | sh
         cur.execute(SQL_RETIRE, ([code],))
         children = []
         for child, part in zip(child_codes, parts, strict=True):
-            set_audit_context(cur, actor, "create", note,
-                         {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}})
-            row = cur.execute(SQL_INSERT_CHILD, {
-                "child": child, "parents": [code], "part": part["ewkb"], "source": code,
-                "status": rows[code]["status"], "snap": SNAP_DEG}).fetchone()
-            children.append({"code": row["code"], "area_m2": row["area_m2"],
-                             "inside": part["inside"]})
+            set_audit_context(
+                cur,
+                actor,
+                "create",
+                note,
+                {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}},
+            )
+            row = cur.execute(
+                SQL_INSERT_CHILD,
+                {
+                    "child": child,
+                    "parents": [code],
+                    "part": part["ewkb"],
+                    "source": code,
+                    "status": rows[code]["status"],
+                    "snap": SNAP_DEG,
+                },
+            ).fetchone()
+            children.append(
+                {"code": row["code"], "area_m2": row["area_m2"], "inside": part["inside"]}
+            )
         check = _check_tiling(cur, [code], child_codes)
         terrain = _refresh_terrain(conn, child_codes)
         network.refresh(conn, child_codes)
         features = [cur.execute(SQL_PARCEL, (c,)).fetchone() for c in child_codes]
-    return {"parent": code, "children": children, "check": check, "terrain": terrain,
-            "parcels": features}
+    return {
+        "parent": code,
+        "children": children,
+        "check": check,
+        "terrain": terrain,
+        "parcels": features,
+    }
 
 
-def merge_parcels(conn: psycopg.Connection, codes: list[str], actor: str,
-                  expected_versions: dict[str, int] | None, note: str | None = None
-                  ) -> dict[str, Any]:
+def merge_parcels(
+    conn: psycopg.Connection,
+    codes: list[str],
+    actor: str,
+    expected_versions: dict[str, int] | None,
+    note: str | None = None,
+) -> dict[str, Any]:
     """Merge adjacent parcels into one new parcel.
 
     Parameters
@@ -371,28 +423,46 @@ def merge_parcels(conn: psycopg.Connection, codes: list[str], actor: str,
             values = sorted({r[attr] for r in rows.values()})
             if len(values) > 1:
                 exc = Conflict if attr == "status" else InvalidData
-                raise exc(f"合并的地块须属同一{zh}（现为 {', '.join(values)}） / parcels to merge "
-                          f"must share one {attr} (got {', '.join(values)})", field=attr)
+                raise exc(
+                    f"合并的地块须属同一{zh}（现为 {', '.join(values)}） / parcels to merge "
+                    f"must share one {attr} (got {', '.join(values)})",
+                    field=attr,
+                )
         u = cur.execute(SQL_MERGE_UNION, (UNION_GRID_M, codes)).fetchone()
         if u["n"] != 1:
             raise InvalidData(
                 "所选地块不相邻（须共边，仅角点相接不算） / the parcels are not adjacent: "
-                "they must share an edge, touching at a corner is not enough", parts=u["n"])
+                "they must share an edge, touching at a corner is not enough",
+                parts=u["n"],
+            )
         new_code = _next_codes(cur, codes[0], "M", 1)[0]
         set_audit_context(cur, actor, "merge", note, {"merged_into": new_code, "parents": codes})
         cur.execute(SQL_RETIRE, (codes,))
-        set_audit_context(cur, actor, "create", note,
-                          {"lineage": {"op": "merge", "parents": codes}})
-        row = cur.execute(SQL_INSERT_MERGED, {
-            "child": new_code, "parents": codes, "geom": u["ewkb"],
-            "status": rows[codes[0]]["status"], "snap": SNAP_DEG}).fetchone()
+        set_audit_context(
+            cur, actor, "create", note, {"lineage": {"op": "merge", "parents": codes}}
+        )
+        row = cur.execute(
+            SQL_INSERT_MERGED,
+            {
+                "child": new_code,
+                "parents": codes,
+                "geom": u["ewkb"],
+                "status": rows[codes[0]]["status"],
+                "snap": SNAP_DEG,
+            },
+        ).fetchone()
         check = _check_tiling(cur, codes, [new_code])
         terrain = _refresh_terrain(conn, [new_code])
         network.refresh(conn, [new_code])
         parcel = cur.execute(SQL_PARCEL, (new_code,)).fetchone()
-    return {"parents": codes, "code": row["code"], "area_m2": row["area_m2"], "check": check,
-            "terrain": terrain, "parcel": parcel}
-
+    return {
+        "parents": codes,
+        "code": row["code"],
+        "area_m2": row["area_m2"],
+        "check": check,
+        "terrain": terrain,
+        "parcel": parcel,
+    }
 
 
 # -- the layer a planner edits on ---------------------------------------------------------------
@@ -419,15 +489,17 @@ SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_
 """
 
 
-def edit_layer(conn: psycopg.Connection, box: BBox | None, limit: int = EDIT_LAYER_MAX,
-               offset: int = 0) -> dict[str, Any]:
+def edit_layer(
+    conn: psycopg.Connection, box: BBox | None, limit: int = EDIT_LAYER_MAX, offset: int = 0
+) -> dict[str, Any]:
     """Live parcels meeting ``box`` (all without one) by code, ``limit`` of them after the
     first ``offset``, as a GeoJSON FeatureCollection whose ``truncated`` says whether the limit
     cut it short. A box across the antimeridian is refused: west > east here is a typing slip,
     not a view of a park (the OGC API, for any client, does honour it)."""
     if box is not None and box.crosses_antimeridian:
-        raise InvalidInput("bbox: 西边界大于东边界 / bbox: west edge east of the east edge",
-                           param="bbox")
+        raise InvalidInput(
+            "bbox: 西边界大于东边界 / bbox: west edge east of the east edge", param="bbox"
+        )
     where, args = bbox_sql(box, "t.geom") if box is not None else ("true", [])
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(SQL_EDIT_LAYER.format(where=where), [*args, limit, offset]).fetchone()

@@ -37,7 +37,7 @@ from parkgis.land import listing as listing_rules
 from parkgis.land.workdays import OutsideCalendar
 
 NOTICE_AGO = 25
-LISTING_DAYS = 28          # calendar days from the start through the last day
+LISTING_DAYS = 28  # calendar days from the start through the last day
 DEFAULT_PRICE_WAN_PER_MU = Decimal("15")
 IDLE_DAYS_PAST_START = 425
 
@@ -78,8 +78,9 @@ def read_as_of(gpkg_path: str | Path) -> date | None:
     try:
         return date.fromisoformat(json.loads(side.read_text(encoding="utf-8"))["as_of"])
     except (ValueError, KeyError, TypeError) as e:
-        raise InvalidData(f"{side.name}: 需要 {{\"as_of\": \"YYYY-MM-DD\"}} / needs "
-                          f"{{\"as_of\": \"YYYY-MM-DD\"}}") from e
+        raise InvalidData(
+            f'{side.name}: 需要 {{"as_of": "YYYY-MM-DD"}} / needs {{"as_of": "YYYY-MM-DD"}}'
+        ) from e
 
 
 def _money(x: Decimal) -> Decimal:
@@ -94,8 +95,9 @@ def _listing_end(start: date) -> date:
         return end
 
 
-def shift_rows(table: str, columns: list[str], rows: list[tuple[Any, ...]], days: int
-               ) -> list[tuple[Any, ...]]:
+def shift_rows(
+    table: str, columns: list[str], rows: list[tuple[Any, ...]], days: int
+) -> list[tuple[Any, ...]]:
     """The loader's rows ``(ord, *values[, geom])`` with the story's dates moved by ``days``
     (done before writing, so loading the package twice on one day changes nothing)."""
     idx = [i + 1 for i, c in enumerate(columns) if c in SHIFTED.get(table, ())]
@@ -121,13 +123,23 @@ def lay_records(conn: psycopg.Connection, today: date) -> dict[str, int]:
         end = _listing_end(start)
         listed = contracted = 0
         first_allocated = True
-        for n, p in enumerate(cur.execute(SQL_PARCELS,
-                                          {"default": DEFAULT_PRICE_WAN_PER_MU}).fetchall(), 1):
+        for n, p in enumerate(
+            cur.execute(SQL_PARCELS, {"default": DEFAULT_PRICE_WAN_PER_MU}).fetchall(), 1
+        ):
             price = _money(Decimal(p["price_per_mu"]) * Decimal(p["area_mu"]))
             if p["status"] == "listed":
-                cur.execute(SQL_LISTING, (
-                    p["code"], f"卫自然资告字〔{notice.year}〕{n}号", notice, start, end,
-                    price, max(Decimal("1"), _money(price / 100))))
+                cur.execute(
+                    SQL_LISTING,
+                    (
+                        p["code"],
+                        f"卫自然资告字〔{notice.year}〕{n}号",
+                        notice,
+                        start,
+                        end,
+                        price,
+                        max(Decimal("1"), _money(price / 100)),
+                    ),
+                )
                 listed += 1
                 continue
             if p["status"] == "allocated" and first_allocated:
@@ -139,11 +151,20 @@ def lay_records(conn: psycopg.Connection, today: date) -> dict[str, int]:
             else:
                 agreed = today - timedelta(days=230)
                 actual = agreed + timedelta(days=30)
-            cur.execute(SQL_CONTRACT, {
-                "no": f"卫出让合〔{agreed.year}〕{n:03d}号", "code": p["code"],
-                "project": p["project_code"], "landuse": p["landuse_code"], "price": price,
-                "signed": agreed - timedelta(days=90), "start": agreed,
-                "completion": agreed + timedelta(days=730),
-                "investment": _money(price * 12), "actual": actual})
+            cur.execute(
+                SQL_CONTRACT,
+                {
+                    "no": f"卫出让合〔{agreed.year}〕{n:03d}号",
+                    "code": p["code"],
+                    "project": p["project_code"],
+                    "landuse": p["landuse_code"],
+                    "price": price,
+                    "signed": agreed - timedelta(days=90),
+                    "start": agreed,
+                    "completion": agreed + timedelta(days=730),
+                    "investment": _money(price * 12),
+                    "actual": actual,
+                },
+            )
             contracted += 1
     return {"listings": listed, "contracts": contracted}

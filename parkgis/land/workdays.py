@@ -67,9 +67,11 @@ def holiday_windows(year: int) -> frozenset[date]:
     days: set[date] = set()
     days |= _span(date(year, 1, 1), 0, 2) | _span(date(year, 12, 31), 1, 0)
     days |= _span(LunarDate(year, 1, 1).to_solar_date(), 2, 7)
-    qingming = [d for d, name in chinese_calendar.get_solar_terms(date(year, 4, 1),
-                                                                  date(year, 4, 10))
-                if name == "清明"]
+    qingming = [
+        d
+        for d, name in chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 10))
+        if name == "清明"
+    ]
     for d in qingming:
         days |= _span(d, MOVABLE_SPAN, MOVABLE_SPAN)
     days |= _span(date(year, 5, 1), 3, 4)
@@ -89,7 +91,8 @@ def is_workday(d: date) -> bool:
         raise OutsideCalendar(
             f"节假日安排只覆盖 {first} 年以后，无法确定 {d} 是否为工作日 / the official holiday "
             f"calendar starts in {first}: whether {d} was a working day is unknown",
-            field="listing_start")
+            field="listing_start",
+        )
     return bounded_workday(d)
 
 

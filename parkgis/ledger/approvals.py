@@ -23,9 +23,19 @@ from parkgis.ledger.common import bump_ledger_version, rows
 
 KINDS = ("conversion", "expropriation", "conversion_expropriation")
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-ALIASES = {"批次编号": "code", "编号": "code", "批准文号": "approval_no", "文号": "approval_no",
-           "批准日期": "approved_on", "日期": "approved_on", "类型": "kind", "园区": "zone_code",
-           "批准面积": "area_declared_mu", "批准面积（亩）": "area_declared_mu", "备注": "note"}
+ALIASES = {
+    "批次编号": "code",
+    "编号": "code",
+    "批准文号": "approval_no",
+    "文号": "approval_no",
+    "批准日期": "approved_on",
+    "日期": "approved_on",
+    "类型": "kind",
+    "园区": "zone_code",
+    "批准面积": "area_declared_mu",
+    "批准面积（亩）": "area_declared_mu",
+    "备注": "note",
+}
 
 SQL_UPSERT = """
 INSERT INTO approvals (code, approval_no, kind, approved_on, zone_code, area_declared_mu, note,
@@ -46,8 +56,9 @@ def _date(v: Any) -> date:
     return date.fromisoformat(str(v).strip()[:10])
 
 
-def load_file(conn: psycopg.Connection, path: Path, layer: str | None = None,
-              crs: str | None = None) -> int:
+def load_file(
+    conn: psycopg.Connection, path: Path, layer: str | None = None, crs: str | None = None
+) -> int:
     """Validate every feature of ``path`` and upsert them in the caller's transaction."""
     import pyogrio
     import shapely
@@ -55,8 +66,9 @@ def load_file(conn: psycopg.Connection, path: Path, layer: str | None = None,
     try:
         df = pyogrio.read_dataframe(path, layer=layer)
     except Exception as e:  # GDAL raises many kinds; the message names no server path
-        raise InvalidData(f"无法读取该文件 / the file cannot be read ({type(e).__name__})"
-                          ) from None
+        raise InvalidData(
+            f"无法读取该文件 / the file cannot be read ({type(e).__name__})"
+        ) from None
     if df.crs is None:
         if not crs:
             raise InvalidData("文件没有坐标系，请指定 / the file has no CRS: give one")
@@ -87,8 +99,11 @@ def load_file(conn: psycopg.Connection, path: Path, layer: str | None = None,
             problems.append(f"未知园区 / unknown zone {zone[:64]}")
         declared = r.get("area_declared_mu")
         try:
-            declared = None if declared is None or str(declared).strip() in ("", "nan") \
+            declared = (
+                None
+                if declared is None or str(declared).strip() in ("", "nan")
                 else float(declared)
+            )
             if declared is not None and declared <= 0:
                 raise ValueError
         except (TypeError, ValueError):
@@ -102,15 +117,26 @@ def load_file(conn: psycopg.Connection, path: Path, layer: str | None = None,
             errors.extend({"feature": i, "reason": p} for p in problems)
             continue
         note = r.get("note")
-        recs.append({"code": code, "approval_no": no, "kind": kind, "approved_on": approved,
-                     "zone_code": zone, "area_declared_mu": declared,
-                     "note": None if note is None or str(note) == "nan" else str(note)[:500],
-                     "wkb": shapely.to_wkb(g)})
+        recs.append(
+            {
+                "code": code,
+                "approval_no": no,
+                "kind": kind,
+                "approved_on": approved,
+                "zone_code": zone,
+                "area_declared_mu": declared,
+                "note": None if note is None or str(note) == "nan" else str(note)[:500],
+                "wkb": shapely.to_wkb(g),
+            }
+        )
     if errors:
         e = errors[0]
-        raise InvalidData(f"第 {e['feature']} 个要素：{e['reason']}（共 {len(errors)} 处，未导入）"
-                          f" / feature {e['feature']}: {e['reason']} ({len(errors)} problems; "
-                          f"nothing was loaded)", errors=errors[:200])
+        raise InvalidData(
+            f"第 {e['feature']} 个要素：{e['reason']}（共 {len(errors)} 处，未导入）"
+            f" / feature {e['feature']}: {e['reason']} ({len(errors)} problems; "
+            f"nothing was loaded)",
+            errors=errors[:200],
+        )
     if not recs:
         raise InvalidData("文件没有要素 / the file has no features")
     with conn.cursor() as cur:

@@ -36,8 +36,11 @@ SELECT c.code AS chain_code, c.name_zh AS chain_zh, c.name_en AS chain_en, c.ind
   FROM chains c JOIN chain_links l ON l.chain_code = c.code
  ORDER BY c.position, c.code, l.position"""
 
-STATUS_NAMES = {"present": ("已具备", "present"), "weak": ("薄弱", "weak"),
-                "missing": ("缺失", "missing")}
+STATUS_NAMES = {
+    "present": ("已具备", "present"),
+    "weak": ("薄弱", "weak"),
+    "missing": ("缺失", "missing"),
+}
 
 
 def _status(n_firms: int, min_firms: int) -> str:
@@ -48,47 +51,96 @@ def chains(conn: psycopg.Connection) -> dict[str, Any]:
     """Every chain with its links (firms, projects, output, status) and the target list."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows(conn, SQL_LINKS):
-        ch = out.setdefault(r["chain_code"], {
-            "code": r["chain_code"], "name_zh": r["chain_zh"], "name_en": r["chain_en"],
-            "industry": r["industry"], "links": []})
+        ch = out.setdefault(
+            r["chain_code"],
+            {
+                "code": r["chain_code"],
+                "name_zh": r["chain_zh"],
+                "name_en": r["chain_en"],
+                "industry": r["industry"],
+                "links": [],
+            },
+        )
         firms = r["firms"]
         status = _status(len(firms), r["min_firms"])
-        ch["links"].append({
-            "code": r["code"], "position": r["position"], "name_zh": r["name_zh"],
-            "name_en": r["name_en"], "roles": r["roles"], "min_firms": r["min_firms"],
-            "firms": firms, "projects": r["projects"], "n_firms": len(firms),
-            "revenue_wan": sum(float(f["revenue_wan"] or 0) for f in firms),
-            "status": status, "status_zh": STATUS_NAMES[status][0]})
+        ch["links"].append(
+            {
+                "code": r["code"],
+                "position": r["position"],
+                "name_zh": r["name_zh"],
+                "name_en": r["name_en"],
+                "roles": r["roles"],
+                "min_firms": r["min_firms"],
+                "firms": firms,
+                "projects": r["projects"],
+                "n_firms": len(firms),
+                "revenue_wan": sum(float(f["revenue_wan"] or 0) for f in firms),
+                "status": status,
+                "status_zh": STATUS_NAMES[status][0],
+            }
+        )
     targets = []
     for ch in out.values():
         for lk in ch["links"]:
             if lk["status"] != "present":
-                targets.append({
-                    "chain_code": ch["code"], "chain_zh": ch["name_zh"],
-                    "chain_en": ch["name_en"], "link_code": lk["code"],
-                    "link_zh": lk["name_zh"], "link_en": lk["name_en"],
-                    "status": lk["status"], "status_zh": lk["status_zh"],
-                    "n_firms": lk["n_firms"], "roles": lk["roles"],
-                    "projects": [p["code"] for p in lk["projects"]]})
-    return {"chains": list(out.values()), "targets": targets,
-            "definition_zh": ("环节无入驻企业为缺失，少于该环节最少企业数为薄弱；"
-                              "企业、项目按产业与产业链角色归入环节。"),
-            "definition_en": "A link with no resident firm is missing, with fewer than its "
-                             "min_firms weak; firms and projects sit on a link by industry and "
-                             "chain role.",
-            "sql": SQL_LINKS.strip()}
+                targets.append(
+                    {
+                        "chain_code": ch["code"],
+                        "chain_zh": ch["name_zh"],
+                        "chain_en": ch["name_en"],
+                        "link_code": lk["code"],
+                        "link_zh": lk["name_zh"],
+                        "link_en": lk["name_en"],
+                        "status": lk["status"],
+                        "status_zh": lk["status_zh"],
+                        "n_firms": lk["n_firms"],
+                        "roles": lk["roles"],
+                        "projects": [p["code"] for p in lk["projects"]],
+                    }
+                )
+    return {
+        "chains": list(out.values()),
+        "targets": targets,
+        "definition_zh": (
+            "环节无入驻企业为缺失，少于该环节最少企业数为薄弱；"
+            "企业、项目按产业与产业链角色归入环节。"
+        ),
+        "definition_en": "A link with no resident firm is missing, with fewer than its "
+        "min_firms weak; firms and projects sit on a link by industry and "
+        "chain role.",
+        "sql": SQL_LINKS.strip(),
+    }
 
 
 def fills_gap(conn: psycopg.Connection, project_code: str) -> list[dict[str, Any]]:
     """The missing or weak links ``project_code`` would fill (empty: none). For matching and
     the pipeline: "this project fills a missing link of 食品饮料及包装"."""
-    p = rows(conn, "SELECT code, industry, chain_role FROM projects WHERE code = %(c)s",
-             {"c": project_code})
+    p = rows(
+        conn,
+        "SELECT code, industry, chain_role FROM projects WHERE code = %(c)s",
+        {"c": project_code},
+    )
     if not p:
         raise NotFound(f"没有该项目 / no project {project_code!r}")
-    return [{k: t[k] for k in ("chain_code", "chain_zh", "chain_en", "link_code", "link_zh",
-                               "link_en", "status", "status_zh")}
-            for t in chains(conn)["targets"]
-            if p[0]["chain_role"] in t["roles"] and
-            rows(conn, "SELECT 1 FROM chains WHERE code = %(c)s AND industry = %(i)s",
-                 {"c": t["chain_code"], "i": p[0]["industry"]})]
+    return [
+        {
+            k: t[k]
+            for k in (
+                "chain_code",
+                "chain_zh",
+                "chain_en",
+                "link_code",
+                "link_zh",
+                "link_en",
+                "status",
+                "status_zh",
+            )
+        }
+        for t in chains(conn)["targets"]
+        if p[0]["chain_role"] in t["roles"]
+        and rows(
+            conn,
+            "SELECT 1 FROM chains WHERE code = %(c)s AND industry = %(i)s",
+            {"c": t["chain_code"], "i": p[0]["industry"]},
+        )
+    ]

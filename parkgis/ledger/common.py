@@ -40,8 +40,9 @@ class Figure:
 
     def body(self) -> dict[str, Any]:
         d = asdict(self)
-        d["params"] = {k: (v.isoformat() if isinstance(v, date) else v)
-                       for k, v in self.params.items()}
+        d["params"] = {
+            k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.params.items()
+        }
         return d
 
 
@@ -67,26 +68,31 @@ def parse_date(value: str | date | None, name: str, default: date | None = None)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{name} 须为 YYYY-MM-DD / {name} must be YYYY-MM-DD",
-                           param=name) from None
+        raise InvalidInput(
+            f"{name} 须为 YYYY-MM-DD / {name} must be YYYY-MM-DD", param=name
+        ) from None
 
 
 def data_version(conn: psycopg.Connection) -> str:
     """The versions of the layers the ledger reads, e.g. ``parcels 12 · approvals 3``: a report
     names the data it was made from."""
-    found = rows(conn, "SELECT layer, version FROM data_versions WHERE layer = ANY(%(l)s) "
-                       "ORDER BY layer",
-                 {"l": ["parcels", "approvals", "enterprises", "projects", "ledger"]})
+    found = rows(
+        conn,
+        "SELECT layer, version FROM data_versions WHERE layer = ANY(%(l)s) ORDER BY layer",
+        {"l": ["parcels", "approvals", "enterprises", "projects", "ledger"]},
+    )
     return " · ".join(f"{r['layer']} {r['version']}" for r in found)
 
 
 def bump_ledger_version(conn: psycopg.Connection) -> None:
-    conn.execute("UPDATE data_versions SET version = version + 1, changed = now() "
-                 "WHERE layer = 'ledger'")
+    conn.execute(
+        "UPDATE data_versions SET version = version + 1, changed = now() WHERE layer = 'ledger'"
+    )
 
 
-def rows(conn: psycopg.Connection, sql: str, params: dict[str, Any] | None = None
-         ) -> list[dict[str, Any]]:
+def rows(
+    conn: psycopg.Connection, sql: str, params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     from psycopg.rows import dict_row
 
     with conn.cursor(row_factory=dict_row) as cur:

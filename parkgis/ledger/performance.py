@@ -31,16 +31,20 @@ from psycopg.types.json import Jsonb
 from parkgis.errors import InvalidData, InvalidInput, NotFound
 from parkgis.ledger.common import bump_ledger_version, mu, rows
 
-DEFINITION_ZH = ("亩均效益评价：各指标得分 = 权重 × (20 + 80 × (x − 最小值)/(最大值 − 最小值))"
-                 " / 100，"
-                 "最小、最大值取参评规模以上企业；规模以上企业按总分排名，规模以下企业仅按亩均税收排名，"
-                 "不参评类型（公用事业、建设期）只计分不定级；按名次百分比定级（A 前25%，B 至70%，"
-                 "C 至95%，D 其余）。用地面积取企业名下现状地块。")
-DEFINITION_EN = ("Score per indicator = weight × (20 + 80 × (x − min)/(max − min)) / 100, min "
-                 "and max over the graded firms above the size threshold; those are ranked by "
-                 "total score, smaller firms by tax per mu alone, exempt kinds scored but not "
-                 "graded; grade by rank share (A top 25 %, B to 70 %, C to 95 %, D the rest). "
-                 "Land: the firm's live parcels.")
+DEFINITION_ZH = (
+    "亩均效益评价：各指标得分 = 权重 × (20 + 80 × (x − 最小值)/(最大值 − 最小值))"
+    " / 100，"
+    "最小、最大值取参评规模以上企业；规模以上企业按总分排名，规模以下企业仅按亩均税收排名，"
+    "不参评类型（公用事业、建设期）只计分不定级；按名次百分比定级（A 前25%，B 至70%，"
+    "C 至95%，D 其余）。用地面积取企业名下现状地块。"
+)
+DEFINITION_EN = (
+    "Score per indicator = weight × (20 + 80 × (x − min)/(max − min)) / 100, min "
+    "and max over the graded firms above the size threshold; those are ranked by "
+    "total score, smaller firms by tax per mu alone, exempt kinds scored but not "
+    "graded; grade by rank share (A top 25 %, B to 70 %, C to 95 %, D the rest). "
+    "Land: the firm's live parcels."
+)
 
 MAX_BYTES = 5_000_000
 MAX_ROWS = 20_000
@@ -61,15 +65,32 @@ REQUIRED = tuple(k for k, v in FIELDS.items() if v[2] != "opt")
 
 # Header spellings statistics offices use, normalised (no brackets/units, spaces, case).
 ALIASES: dict[str, str] = {
-    "企业编号": "enterprise_code", "企业代码": "enterprise_code", "code": "enterprise_code",
-    "年度": "year", "年份": "year",
-    "税收": "tax_wan", "实缴税金": "tax_wan", "税收实缴": "tax_wan", "tax": "tax_wan",
-    "营业收入": "revenue_wan", "主营业务收入": "revenue_wan", "revenue": "revenue_wan",
-    "工业增加值": "value_added_wan", "增加值": "value_added_wan",
-    "综合能耗": "energy_tce", "能耗": "energy_tce", "energy": "energy_tce",
-    "研发经费": "rd_wan", "研发投入": "rd_wan", "r&d": "rd_wan",
-    "从业人员": "employees", "从业人员数": "employees", "员工人数": "employees",
-    "不参评类型": "exempt_kind", "豁免类型": "exempt_kind", "exempt": "exempt_kind",
+    "企业编号": "enterprise_code",
+    "企业代码": "enterprise_code",
+    "code": "enterprise_code",
+    "年度": "year",
+    "年份": "year",
+    "税收": "tax_wan",
+    "实缴税金": "tax_wan",
+    "税收实缴": "tax_wan",
+    "tax": "tax_wan",
+    "营业收入": "revenue_wan",
+    "主营业务收入": "revenue_wan",
+    "revenue": "revenue_wan",
+    "工业增加值": "value_added_wan",
+    "增加值": "value_added_wan",
+    "综合能耗": "energy_tce",
+    "能耗": "energy_tce",
+    "energy": "energy_tce",
+    "研发经费": "rd_wan",
+    "研发投入": "rd_wan",
+    "r&d": "rd_wan",
+    "从业人员": "employees",
+    "从业人员数": "employees",
+    "员工人数": "employees",
+    "不参评类型": "exempt_kind",
+    "豁免类型": "exempt_kind",
+    "exempt": "exempt_kind",
 }
 ALIASES.update({k: k for k in FIELDS})
 
@@ -115,8 +136,9 @@ def _read_table(data: bytes, filename: str) -> list[tuple[int, list[Any]]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise InvalidData("文件既不是 XLSX 也不是 UTF-8/GBK 文本 / the file is neither XLSX nor "
-                          "UTF-8/GBK text")
+        raise InvalidData(
+            "文件既不是 XLSX 也不是 UTF-8/GBK 文本 / the file is neither XLSX nor UTF-8/GBK text"
+        )
     reader = csv.reader(io.StringIO(text))
     out = []
     for row in reader:
@@ -139,15 +161,18 @@ def _number(v: Any) -> Decimal:
     return d
 
 
-def parse_rows(conn: psycopg.Connection, data: bytes, filename: str,
-               exempt_kinds: list[str]) -> list[dict[str, Any]]:
+def parse_rows(
+    conn: psycopg.Connection, data: bytes, filename: str, exempt_kinds: list[str]
+) -> list[dict[str, Any]]:
     """Every row validated; any bad row refuses the whole file with each line and reason.
 
     Long because each column's check sits beside its bilingual message, in file order.
     """
     if len(data) > MAX_BYTES:
-        raise InvalidData(f"文件超过 {MAX_BYTES // 1_000_000} MB / the file is larger than "
-                          f"{MAX_BYTES // 1_000_000} MB")
+        raise InvalidData(
+            f"文件超过 {MAX_BYTES // 1_000_000} MB / the file is larger than "
+            f"{MAX_BYTES // 1_000_000} MB"
+        )
     table = _read_table(data, filename)
     if not table:
         raise InvalidData("文件为空 / the file is empty")
@@ -160,10 +185,11 @@ def parse_rows(conn: psycopg.Connection, data: bytes, filename: str,
     missing = [k for k in REQUIRED if k not in cols]
     if missing:
         names = "、".join(FIELDS[k][0] for k in missing)
-        raise InvalidData(f"第 {header_line} 行表头缺少列：{names} / line {header_line}: the "
-                          f"header lacks {', '.join(missing)}", errors=[
-                              {"line": header_line, "reason": f"missing column {k}"}
-                              for k in missing])
+        raise InvalidData(
+            f"第 {header_line} 行表头缺少列：{names} / line {header_line}: the "
+            f"header lacks {', '.join(missing)}",
+            errors=[{"line": header_line, "reason": f"missing column {k}"} for k in missing],
+        )
     known = {r["code"] for r in rows(conn, "SELECT code FROM enterprises")}
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str, int], int] = {}
@@ -208,8 +234,10 @@ def parse_rows(conn: psycopg.Connection, data: bytes, filename: str,
         if code and code not in known:
             problems.append(f"未知企业 / unknown enterprise {code[:64]}")
         if rec.get("exempt_kind") and rec["exempt_kind"] not in exempt_kinds:
-            problems.append(f"不参评类型须为 {'/'.join(exempt_kinds)} / exempt kind must be one "
-                            f"of {', '.join(exempt_kinds)}")
+            problems.append(
+                f"不参评类型须为 {'/'.join(exempt_kinds)} / exempt kind must be one "
+                f"of {', '.join(exempt_kinds)}"
+            )
         if code and isinstance(rec.get("year"), int):
             k = (code, rec["year"])
             if k in seen:
@@ -221,9 +249,12 @@ def parse_rows(conn: psycopg.Connection, data: bytes, filename: str,
             out.append(rec)
     if errors:
         first = errors[0]
-        raise InvalidData(f"第 {first['line']} 行：{first['reason']}（共 {len(errors)} 处错误，"
-                          f"未导入任何数据）/ line {first['line']}: {first['reason']} "
-                          f"({len(errors)} errors; nothing was loaded)", errors=errors[:200])
+        raise InvalidData(
+            f"第 {first['line']} 行：{first['reason']}（共 {len(errors)} 处错误，"
+            f"未导入任何数据）/ line {first['line']}: {first['reason']} "
+            f"({len(errors)} errors; nothing was loaded)",
+            errors=errors[:200],
+        )
     if not out:
         raise InvalidData("文件没有数据行 / the file has no data rows")
     return out
@@ -242,8 +273,7 @@ ON CONFLICT (enterprise_code, year) DO UPDATE SET
     loaded_at = now(), loaded_by = EXCLUDED.loaded_by"""
 
 
-def load(conn: psycopg.Connection, data: bytes, filename: str, actor: str = "system"
-         ) -> LoadResult:
+def load(conn: psycopg.Connection, data: bytes, filename: str, actor: str = "system") -> LoadResult:
     """Validate every row, then upsert them all in the caller's transaction (the caller
     commits; a refused file writes nothing)."""
     scheme = active_scheme(conn)
@@ -252,8 +282,9 @@ def load(conn: psycopg.Connection, data: bytes, filename: str, actor: str = "sys
     with conn.cursor() as cur:
         cur.executemany(SQL_UPSERT, [{**r, "source": source, "actor": actor} for r in recs])
     bump_ledger_version(conn)
-    return LoadResult(len(recs), sorted({r["year"] for r in recs}),
-                      len({r["enterprise_code"] for r in recs}))
+    return LoadResult(
+        len(recs), sorted({r["year"] for r in recs}), len({r["enterprise_code"] for r in recs})
+    )
 
 
 # ---------------------------------------------------------------------------- schemes
@@ -269,20 +300,34 @@ def active_scheme(conn: psycopg.Connection, version: str | None = None) -> dict[
     return found[0]
 
 
-def add_scheme(conn: psycopg.Connection, version: str, name_zh: str, name_en: str,
-               definition: dict[str, Any], activate: bool = True,
-               source: str | None = None) -> None:
+def add_scheme(
+    conn: psycopg.Connection,
+    version: str,
+    name_zh: str,
+    name_en: str,
+    definition: dict[str, Any],
+    activate: bool = True,
+    source: str | None = None,
+) -> None:
     """A new scheme version (e.g. a city's own weights); the old ones stay for old gradings."""
     inds = definition.get("indicators") or []
-    if not inds or any(i.get("key") not in INDICATORS or not isinstance(i.get("weight"),
-                       int | float) or i["weight"] < 0 for i in inds):
-        raise InvalidInput(f"指标须为 {', '.join(INDICATORS)} 之一且权重非负 / indicators must "
-                           f"be among {', '.join(INDICATORS)} with non-negative weights")
+    if not inds or any(
+        i.get("key") not in INDICATORS
+        or not isinstance(i.get("weight"), int | float)
+        or i["weight"] < 0
+        for i in inds
+    ):
+        raise InvalidInput(
+            f"指标须为 {', '.join(INDICATORS)} 之一且权重非负 / indicators must "
+            f"be among {', '.join(INDICATORS)} with non-negative weights"
+        )
     if activate:
         conn.execute("UPDATE perf_schemes SET active = false WHERE active")
-    conn.execute("INSERT INTO perf_schemes (version, name_zh, name_en, source, active, "
-                 "definition) VALUES (%s, %s, %s, %s, %s, %s)",
-                 (version, name_zh, name_en, source, activate, Jsonb(definition)))
+    conn.execute(
+        "INSERT INTO perf_schemes (version, name_zh, name_en, source, active, "
+        "definition) VALUES (%s, %s, %s, %s, %s, %s)",
+        (version, name_zh, name_en, source, activate, Jsonb(definition)),
+    )
     bump_ledger_version(conn)
 
 
@@ -309,8 +354,9 @@ INDICATORS: dict[str, Any] = {
     "tax_per_mu": lambda f, land: _div(f["tax_wan"], land),
     "revenue_per_mu": lambda f, land: _div(f["revenue_wan"], land),
     "va_per_tce": lambda f, land: _div(f["value_added_wan"], f["energy_tce"]),
-    "rd_intensity": lambda f, land: (None if not f["revenue_wan"]
-                                     else 100 * float(f["rd_wan"]) / float(f["revenue_wan"])),
+    "rd_intensity": lambda f, land: (
+        None if not f["revenue_wan"] else 100 * float(f["rd_wan"]) / float(f["revenue_wan"])
+    ),
     "labour_productivity": lambda f, land: _div(f["value_added_wan"], f["employees"]),
 }
 
@@ -321,8 +367,7 @@ def _cmp(x: float | None) -> float:
     return -1e300 if x is None else round(x, 6)
 
 
-def _grade_group(members: list[dict[str, Any]], key: str, cuts: list[tuple[str, float]]
-                 ) -> None:
+def _grade_group(members: list[dict[str, Any]], key: str, cuts: list[tuple[str, float]]) -> None:
     ordered = sorted(members, key=lambda m: (-_cmp(m[key]), m["enterprise_code"]))
     n = len(ordered)
     for r, m in enumerate(ordered, start=1):
@@ -331,8 +376,9 @@ def _grade_group(members: list[dict[str, Any]], key: str, cuts: list[tuple[str, 
         m["grade"] = next((g for g, c in cuts if r / n <= c + 1e-12), cuts[-1][0])
 
 
-def grade(conn: psycopg.Connection, year: int, version: str | None = None,
-          with_previous: bool = True) -> dict[str, Any]:
+def grade(
+    conn: psycopg.Connection, year: int, version: str | None = None, with_previous: bool = True
+) -> dict[str, Any]:
     """Every firm with figures for ``year``: values, scores, ranks, grade, change."""
     scheme = active_scheme(conn, version)
     d = scheme["definition"]
@@ -349,14 +395,34 @@ def grade(conn: psycopg.Connection, year: int, version: str | None = None,
         vals = {i["key"]: INDICATORS[i["key"]](f, land_mu) for i in inds}
         if small_key not in vals:
             vals[small_key] = INDICATORS[small_key](f, land_mu)
-        group = ("exempt" if f["exempt_kind"] in exempt and f["exempt_kind"]
-                 else "scale" if float(f["revenue_wan"]) >= threshold else "small")
-        firms.append({"enterprise_code": f["enterprise_code"], "name_zh": f["name_zh"],
-                      "name_en": f["name_en"], "zone_code": f["zone_code"], "year": year,
-                      "land_mu": land_mu, "revenue_wan": float(f["revenue_wan"]),
-                      "tax_wan": float(f["tax_wan"]), "exempt_kind": f["exempt_kind"],
-                      "group": group, "values": vals, "scores": {}, "indicator_rank": {},
-                      "score": None, "rank": None, "group_size": None, "grade": None})
+        group = (
+            "exempt"
+            if f["exempt_kind"] in exempt and f["exempt_kind"]
+            else "scale"
+            if float(f["revenue_wan"]) >= threshold
+            else "small"
+        )
+        firms.append(
+            {
+                "enterprise_code": f["enterprise_code"],
+                "name_zh": f["name_zh"],
+                "name_en": f["name_en"],
+                "zone_code": f["zone_code"],
+                "year": year,
+                "land_mu": land_mu,
+                "revenue_wan": float(f["revenue_wan"]),
+                "tax_wan": float(f["tax_wan"]),
+                "exempt_kind": f["exempt_kind"],
+                "group": group,
+                "values": vals,
+                "scores": {},
+                "indicator_rank": {},
+                "score": None,
+                "rank": None,
+                "group_size": None,
+                "grade": None,
+            }
+        )
     population = [m for m in firms if m["group"] == "scale"]
     for ind in inds:
         k, w = ind["key"], float(ind["weight"])
@@ -369,8 +435,10 @@ def grade(conn: psycopg.Connection, year: int, version: str | None = None,
                 continue
             norm = 1.0 if hi == lo else min(max((x - lo) / (hi - lo), 0.0), 1.0)
             m["scores"][k] = w * (floor + span * norm) / 100
-        ranked = sorted((m for m in firms if m["values"][k] is not None),
-                        key=lambda m: (-_cmp(m["values"][k]), m["enterprise_code"]))
+        ranked = sorted(
+            (m for m in firms if m["values"][k] is not None),
+            key=lambda m: (-_cmp(m["values"][k]), m["enterprise_code"]),
+        )
         for r, m in enumerate(ranked, start=1):
             m["indicator_rank"][k] = r
     for m in firms:
@@ -379,24 +447,40 @@ def grade(conn: psycopg.Connection, year: int, version: str | None = None,
     _grade_group(population, "score", cuts)
     _grade_group([m for m in firms if m["group"] == "small"], "small_value", cuts)
     if with_previous:
-        prev = {p["enterprise_code"]: p for p in
-                grade(conn, year - 1, scheme["version"], with_previous=False)["firms"]}
+        prev = {
+            p["enterprise_code"]: p
+            for p in grade(conn, year - 1, scheme["version"], with_previous=False)["firms"]
+        }
         for m in firms:
             p = prev.get(m["enterprise_code"])
             m["previous_grade"] = p["grade"] if p else None
             m["previous_score"] = p["score"] if p else None
             m["score_change"] = (m["score"] - p["score"]) if p else None
-    firms.sort(key=lambda m: ({"scale": 0, "small": 1, "exempt": 2}[m["group"]],
-                              m["rank"] or 0, m["enterprise_code"]))
+    firms.sort(
+        key=lambda m: (
+            {"scale": 0, "small": 1, "exempt": 2}[m["group"]],
+            m["rank"] or 0,
+            m["enterprise_code"],
+        )
+    )
     counts: dict[str, int] = {}
     for m in firms:
         if m["grade"]:
             counts[m["grade"]] = counts.get(m["grade"], 0) + 1
-    return {"year": year, "scheme": {"version": scheme["version"], "name_zh": scheme["name_zh"],
-                                     "name_en": scheme["name_en"], "definition": d},
-            "firms": firms, "grade_counts": counts,
-            "definition_zh": DEFINITION_ZH, "definition_en": DEFINITION_EN,
-            "sql": SQL_FIGURES.strip()}
+    return {
+        "year": year,
+        "scheme": {
+            "version": scheme["version"],
+            "name_zh": scheme["name_zh"],
+            "name_en": scheme["name_en"],
+            "definition": d,
+        },
+        "firms": firms,
+        "grade_counts": counts,
+        "definition_zh": DEFINITION_ZH,
+        "definition_en": DEFINITION_EN,
+        "sql": SQL_FIGURES.strip(),
+    }
 
 
 def years(conn: psycopg.Connection) -> list[int]:
@@ -422,12 +506,22 @@ def grade_map(conn: psycopg.Connection, year: int) -> dict[str, Any]:
             continue
         seen.add(r["code"])
         m = g.get(r["enterprise_code"])
-        feats.append({"type": "Feature", "id": r["code"], "geometry": r["geometry"],
-                      "properties": {"code": r["code"], "zone_code": r["zone_code"],
-                                     "enterprise_code": r["enterprise_code"],
-                                     "name_zh": r["name_zh"], "name_en": r["name_en"],
-                                     "area_mu": round(mu(r["area_m2"]), 2),
-                                     "grade": m["grade"] if m else None,
-                                     "group": m["group"] if m else None,
-                                     "score": round(m["score"], 2) if m else None}})
+        feats.append(
+            {
+                "type": "Feature",
+                "id": r["code"],
+                "geometry": r["geometry"],
+                "properties": {
+                    "code": r["code"],
+                    "zone_code": r["zone_code"],
+                    "enterprise_code": r["enterprise_code"],
+                    "name_zh": r["name_zh"],
+                    "name_en": r["name_en"],
+                    "area_mu": round(mu(r["area_m2"]), 2),
+                    "grade": m["grade"] if m else None,
+                    "group": m["group"] if m else None,
+                    "score": round(m["score"], 2) if m else None,
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": feats}

@@ -48,14 +48,19 @@ def load_approvals_csv(conn: psycopg.Connection, path: Path) -> int:
     for line, r in enumerate(_csv(path), start=2):
         try:
             params: dict[str, Any] = {
-                "code": r["code"], "approval_no": r["approval_no"], "kind": r["kind"],
+                "code": r["code"],
+                "approval_no": r["approval_no"],
+                "kind": r["kind"],
                 "approved_on": date.fromisoformat(r["approved_on"]),
                 "zone_code": r["zone_code"] or None,
-                "area_declared_mu": r["area_declared_mu"] or None, "note": r["note"] or None,
-                "patterns": [p for p in r["parcel_patterns"].split(";") if p]}
+                "area_declared_mu": r["area_declared_mu"] or None,
+                "note": r["note"] or None,
+                "patterns": [p for p in r["parcel_patterns"].split(";") if p],
+            }
         except (KeyError, ValueError) as e:
-            raise InvalidData(f"{path.name} 第 {line} 行无效 / {path.name} line {line}: "
-                              f"{type(e).__name__}") from None
+            raise InvalidData(
+                f"{path.name} 第 {line} 行无效 / {path.name} line {line}: {type(e).__name__}"
+            ) from None
         with conn.cursor() as cur:
             cur.execute(SQL_APPROVAL, params)
             n += cur.rowcount
@@ -63,19 +68,27 @@ def load_approvals_csv(conn: psycopg.Connection, path: Path) -> int:
 
 
 def load_history_csv(conn: psycopg.Connection, path: Path) -> int:
-    have = {r["parcel_code"] for r in rows(
-        conn, "SELECT DISTINCT parcel_code FROM parcel_events WHERE actor = 'sample'")}
+    have = {
+        r["parcel_code"]
+        for r in rows(conn, "SELECT DISTINCT parcel_code FROM parcel_events WHERE actor = 'sample'")
+    }
     live = {r["code"] for r in rows(conn, "SELECT code FROM parcels")}
     today = date.today()
-    batch = [r for r in _csv(path)
-             if r["parcel_code"] in live and r["parcel_code"] not in have
-             and date.fromisoformat(r["on"]) <= today]
+    batch = [
+        r
+        for r in _csv(path)
+        if r["parcel_code"] in live
+        and r["parcel_code"] not in have
+        and date.fromisoformat(r["on"]) <= today
+    ]
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO parcel_events (parcel_code, at, actor, action, from_status, to_status, "
             "note) VALUES (%(parcel_code)s, (%(on)s::date + time '10:00') AT TIME ZONE "
             "'Asia/Shanghai', 'sample', 'sample_history', nullif(%(from_status)s, ''), "
-            "%(to_status)s, %(note)s)", [{**r, "note": NOTE} for r in batch])
+            "%(to_status)s, %(note)s)",
+            [{**r, "note": NOTE} for r in batch],
+        )
     return len(batch)
 
 
@@ -110,10 +123,16 @@ def load_townships_csv(conn: psycopg.Connection, path: Path) -> int:
     n = 0
     for r in _csv(path):
         with conn.cursor() as cur:
-            cur.execute("UPDATE projects SET source_township = %s, fostered = %s, "
-                        "township_tax_share = %s, updated_at = now() WHERE code = %s",
-                        (r["source_township"], r["fostered"] == "true",
-                         r["township_tax_share"] or None, r["project_code"]))
+            cur.execute(
+                "UPDATE projects SET source_township = %s, fostered = %s, "
+                "township_tax_share = %s, updated_at = now() WHERE code = %s",
+                (
+                    r["source_township"],
+                    r["fostered"] == "true",
+                    r["township_tax_share"] or None,
+                    r["project_code"],
+                ),
+            )
             n += cur.rowcount
     return n
 

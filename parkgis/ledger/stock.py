@@ -29,16 +29,21 @@ WITH status_at AS (
    WHERE e.to_status IS NOT NULL AND e.at < {DAY_END}
    ORDER BY e.parcel_code, e.at DESC, e.id DESC)"""
 
-SQL_BY_STATUS = STATUS_AT + """
+SQL_BY_STATUS = (
+    STATUS_AT
+    + """
 SELECT p.zone_code, s.status, count(*) AS parcels, sum(p.area_m2) AS area_m2
   FROM status_at s JOIN parcels p ON p.code = s.parcel_code
  WHERE s.status <> 'historic'
  GROUP BY p.zone_code, s.status
  ORDER BY p.zone_code, s.status"""
+)
 
 #: Per approval batch approved by ``as_of``: its area and the part of it covered by land
 #: supplied (allocated, under construction or operational) on that date.
-SQL_BATCHES = STATUS_AT + """,
+SQL_BATCHES = (
+    STATUS_AT
+    + """,
 supplied AS (
   SELECT p.geom_gk FROM status_at s JOIN parcels p ON p.code = s.parcel_code
    WHERE s.status = ANY(%(supplied)s))
@@ -49,6 +54,7 @@ SELECT a.code, a.approval_no, a.kind, a.approved_on, a.zone_code, a.area_m2,
   FROM approvals a
  WHERE a.approved_on <= %(as_of)s
  ORDER BY a.approved_on, a.code"""
+)
 
 #: Allocations (vacant → allocated) in [from, to], with the days since the parcel last became
 #: available (or was created available), per quarter and zone, and per quarter.
@@ -73,48 +79,79 @@ SELECT to_char(a.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-"Q"Q') AS quarter,
 
 DEFS: dict[str, tuple[str, str, str, str, str]] = {
     # key: name_zh, name_en, unit, definition_zh, definition_en
-    "stock": ("土地存量（按状态）", "Land stock by status", "亩 / mu",
-              "截至该日各地块的状态（审计记录中该日结束前最后一次状态变更），按园区、状态汇总面积与宗数；"
-              "已注销（historic）地块不计。",
-              "Each parcel's status at the end of the day (its last status change in the audit "
-              "trail by then), summed by zone and status; retired (historic) parcels excluded."),
-    "supplied": ("已供地面积", "Land supplied", "亩 / mu",
-                 "截至该日状态为已出让、在建或投产的地块面积之和。",
-                 "Area of parcels allocated, under construction or operational on the date."),
-    "supply_rate": ("供地率", "Supply rate (供地率)", "%",
-                    "已批准建设用地（农用地转用/征收批次，批准日不晚于该日）中"
-                    "已供地的面积 ÷ 批次总面积。",
-                    "Area of the approval batches (approved by the date) covered by supplied "
-                    "parcels ÷ the batches' total area."),
-    "approved_unsupplied": ("批而未供", "Approved, not supplied (批而未供)", "亩 / mu",
-                            "批次面积减去其中已供地部分；并按批准时间超过 2 年、5 年分列。",
-                            "Batch area minus its supplied part; also for batches older than "
-                            "2 and 5 years."),
-    "development_rate": ("建成率", "Development rate (建成率)", "%",
-                         "已投产地块面积 ÷ 已供地面积（截至该日）。",
-                         "Operational area ÷ supplied area on the date."),
-    "absorption": ("季度供地（去化）", "Absorption per quarter", "亩 / mu",
-                   "期间内由待供（可供、预留、挂牌）转为已出让的地块面积，按季度；中位天数为该地块上次变为"
-                   "可供至出让的天数中位数。",
-                   "Area of parcels going from vacant (available, reserved, listed) to allocated "
-                   "in the period, per quarter; median days from the parcel last becoming "
-                   "available "
-                   "to its allocation."),
-    "unused": ("供而未用", "Supplied, not started (供而未用)", "亩 / mu",
-               "截至该日已签出让合同（未收回）但尚未动工的地块面积（出让合同数据）。",
-               "Area of parcels under a signed land contract (not taken back) whose "
-               "construction had not started on the date (from the land contracts)."),
-    "idle": ("闲置土地", "Idle land (闲置土地)", "亩 / mu",
-             "依出让合同约定动工日判定（国土资源部令第53号）：满一年未动工，或开发不足且停工满一年；"
-             "扣除政府原因延误（parkgis.land.idle）。",
-             "From the land contracts (MLR Order 53): not started a year after the agreed "
-             "start, or under-developed and stopped for a year; government delays excluded "
-             "(parkgis.land.idle)."),
+    "stock": (
+        "土地存量（按状态）",
+        "Land stock by status",
+        "亩 / mu",
+        "截至该日各地块的状态（审计记录中该日结束前最后一次状态变更），按园区、状态汇总面积与宗数；"
+        "已注销（historic）地块不计。",
+        "Each parcel's status at the end of the day (its last status change in the audit "
+        "trail by then), summed by zone and status; retired (historic) parcels excluded.",
+    ),
+    "supplied": (
+        "已供地面积",
+        "Land supplied",
+        "亩 / mu",
+        "截至该日状态为已出让、在建或投产的地块面积之和。",
+        "Area of parcels allocated, under construction or operational on the date.",
+    ),
+    "supply_rate": (
+        "供地率",
+        "Supply rate (供地率)",
+        "%",
+        "已批准建设用地（农用地转用/征收批次，批准日不晚于该日）中已供地的面积 ÷ 批次总面积。",
+        "Area of the approval batches (approved by the date) covered by supplied "
+        "parcels ÷ the batches' total area.",
+    ),
+    "approved_unsupplied": (
+        "批而未供",
+        "Approved, not supplied (批而未供)",
+        "亩 / mu",
+        "批次面积减去其中已供地部分；并按批准时间超过 2 年、5 年分列。",
+        "Batch area minus its supplied part; also for batches older than 2 and 5 years.",
+    ),
+    "development_rate": (
+        "建成率",
+        "Development rate (建成率)",
+        "%",
+        "已投产地块面积 ÷ 已供地面积（截至该日）。",
+        "Operational area ÷ supplied area on the date.",
+    ),
+    "absorption": (
+        "季度供地（去化）",
+        "Absorption per quarter",
+        "亩 / mu",
+        "期间内由待供（可供、预留、挂牌）转为已出让的地块面积，按季度；中位天数为该地块上次变为"
+        "可供至出让的天数中位数。",
+        "Area of parcels going from vacant (available, reserved, listed) to allocated "
+        "in the period, per quarter; median days from the parcel last becoming "
+        "available "
+        "to its allocation.",
+    ),
+    "unused": (
+        "供而未用",
+        "Supplied, not started (供而未用)",
+        "亩 / mu",
+        "截至该日已签出让合同（未收回）但尚未动工的地块面积（出让合同数据）。",
+        "Area of parcels under a signed land contract (not taken back) whose "
+        "construction had not started on the date (from the land contracts).",
+    ),
+    "idle": (
+        "闲置土地",
+        "Idle land (闲置土地)",
+        "亩 / mu",
+        "依出让合同约定动工日判定（国土资源部令第53号）：满一年未动工，或开发不足且停工满一年；"
+        "扣除政府原因延误（parkgis.land.idle）。",
+        "From the land contracts (MLR Order 53): not started a year after the agreed "
+        "start, or under-developed and stopped for a year; government delays excluded "
+        "(parkgis.land.idle).",
+    ),
 }
 
 
-def _fig(key: str, value: float | None, sql: str, params: dict[str, Any],
-         note: str | None = None) -> Figure:
+def _fig(
+    key: str, value: float | None, sql: str, params: dict[str, Any], note: str | None = None
+) -> Figure:
     n_zh, n_en, unit, d_zh, d_en = DEFS[key]
     return Figure(key, n_zh, n_en, unit, value, d_zh, d_en, sql.strip(), params, note)
 
@@ -132,8 +169,12 @@ def _older_than(approved: date, as_of: date, years: int) -> bool:
     return approved < cutoff
 
 
-def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None,
-          period_to: date | None = None) -> dict[str, Any]:
+def stock(
+    conn: psycopg.Connection,
+    as_of: date,
+    period_from: date | None = None,
+    period_to: date | None = None,
+) -> dict[str, Any]:
     """The land-stock accounts on ``as_of`` and the absorption over the period (default: the
     three calendar years to ``as_of``).
 
@@ -152,10 +193,21 @@ def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None
 
     zone_codes = [z["code"] for z in zones] + [ALL]
     acc: dict[str, dict[str, Any]] = {
-        z: {"zone_code": z, "by_status": {}, "parcels": 0, "area_m2": 0.0, "supplied_m2": 0.0,
-            "operational_m2": 0.0, "approved_m2": 0.0, "approved_supplied_m2": 0.0,
-            "unsupplied_m2": 0.0, "unsupplied_2y_m2": 0.0, "unsupplied_5y_m2": 0.0}
-        for z in zone_codes}
+        z: {
+            "zone_code": z,
+            "by_status": {},
+            "parcels": 0,
+            "area_m2": 0.0,
+            "supplied_m2": 0.0,
+            "operational_m2": 0.0,
+            "approved_m2": 0.0,
+            "approved_supplied_m2": 0.0,
+            "unsupplied_m2": 0.0,
+            "unsupplied_2y_m2": 0.0,
+            "unsupplied_5y_m2": 0.0,
+        }
+        for z in zone_codes
+    }
     for r in by_status:
         for z in (r["zone_code"], ALL):
             a = acc[z]
@@ -173,15 +225,24 @@ def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None
         unsup = max(b["area_m2"] - b["supplied_m2"], 0.0)
         older2 = _older_than(b["approved_on"], as_of, 2)
         older5 = _older_than(b["approved_on"], as_of, 5)
-        batch_out.append({
-            "code": b["code"], "approval_no": b["approval_no"], "kind": b["kind"],
-            "approved_on": b["approved_on"].isoformat(), "zone_code": b["zone_code"],
-            "area_mu": mu(b["area_m2"]), "area_ha": ha(b["area_m2"]),
-            "area_declared_mu": float(b["area_declared_mu"]) if b["area_declared_mu"] else None,
-            "supplied_mu": mu(b["supplied_m2"]), "unsupplied_mu": mu(unsup),
-            "supply_rate": ratio(b["supplied_m2"], b["area_m2"]),
-            "age_years": round(_age_years(b["approved_on"], as_of), 2),
-            "over_2y": older2, "over_5y": older5})
+        batch_out.append(
+            {
+                "code": b["code"],
+                "approval_no": b["approval_no"],
+                "kind": b["kind"],
+                "approved_on": b["approved_on"].isoformat(),
+                "zone_code": b["zone_code"],
+                "area_mu": mu(b["area_m2"]),
+                "area_ha": ha(b["area_m2"]),
+                "area_declared_mu": float(b["area_declared_mu"]) if b["area_declared_mu"] else None,
+                "supplied_mu": mu(b["supplied_m2"]),
+                "unsupplied_mu": mu(unsup),
+                "supply_rate": ratio(b["supplied_m2"], b["area_m2"]),
+                "age_years": round(_age_years(b["approved_on"], as_of), 2),
+                "over_2y": older2,
+                "over_5y": older5,
+            }
+        )
         for z in {b["zone_code"] or ALL, ALL}:
             a = acc[z]
             a["approved_m2"] += b["area_m2"]
@@ -197,36 +258,58 @@ def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None
     for code in zone_codes:
         a = acc[code]
         z = names.get(code, {"name_zh": "全区合计", "name_en": "Whole cluster", "kind": None})
-        table.append({
-            "zone_code": code, "name_zh": z["name_zh"], "name_en": z["name_en"],
-            "parcels": a["parcels"], "area_mu": mu(a["area_m2"]), "area_ha": ha(a["area_m2"]),
-            "by_status": {s: {"parcels": v["parcels"], "area_mu": mu(v["area_m2"]),
-                              "area_ha": ha(v["area_m2"])}
-                          for s, v in sorted(a["by_status"].items())},
-            "supplied_mu": mu(a["supplied_m2"]),
-            "operational_mu": mu(a["operational_m2"]),
-            "approved_mu": mu(a["approved_m2"]),
-            "approved_supplied_mu": mu(a["approved_supplied_m2"]),
-            "supply_rate": ratio(a["approved_supplied_m2"], a["approved_m2"]),
-            "development_rate": ratio(a["operational_m2"], a["supplied_m2"]),
-            "unsupplied_mu": mu(a["unsupplied_m2"]),
-            "unsupplied_over_2y_mu": mu(a["unsupplied_2y_m2"]),
-            "unsupplied_over_5y_mu": mu(a["unsupplied_5y_m2"]),
-        })
+        table.append(
+            {
+                "zone_code": code,
+                "name_zh": z["name_zh"],
+                "name_en": z["name_en"],
+                "parcels": a["parcels"],
+                "area_mu": mu(a["area_m2"]),
+                "area_ha": ha(a["area_m2"]),
+                "by_status": {
+                    s: {
+                        "parcels": v["parcels"],
+                        "area_mu": mu(v["area_m2"]),
+                        "area_ha": ha(v["area_m2"]),
+                    }
+                    for s, v in sorted(a["by_status"].items())
+                },
+                "supplied_mu": mu(a["supplied_m2"]),
+                "operational_mu": mu(a["operational_m2"]),
+                "approved_mu": mu(a["approved_m2"]),
+                "approved_supplied_mu": mu(a["approved_supplied_m2"]),
+                "supply_rate": ratio(a["approved_supplied_m2"], a["approved_m2"]),
+                "development_rate": ratio(a["operational_m2"], a["supplied_m2"]),
+                "unsupplied_mu": mu(a["unsupplied_m2"]),
+                "unsupplied_over_2y_mu": mu(a["unsupplied_2y_m2"]),
+                "unsupplied_over_5y_mu": mu(a["unsupplied_5y_m2"]),
+            }
+        )
     total = table[-1]
-    quarters = [{"quarter": r["quarter"], "zone_code": r["zone_code"],
-                 "parcels": r["parcels"], "area_mu": mu(r["area_m2"]),
-                 "median_days": (round(float(r["median_days"]), 1)
-                                 if r["median_days"] is not None else None)}
-                for r in absorption]
+    quarters = [
+        {
+            "quarter": r["quarter"],
+            "zone_code": r["zone_code"],
+            "parcels": r["parcels"],
+            "area_mu": mu(r["area_m2"]),
+            "median_days": (
+                round(float(r["median_days"]), 1) if r["median_days"] is not None else None
+            ),
+        }
+        for r in absorption
+    ]
     figures = [
         _fig("stock", total["area_mu"], SQL_BY_STATUS, p),
         _fig("supplied", total["supplied_mu"], SQL_BY_STATUS, p),
         _fig("supply_rate", total["supply_rate"], SQL_BATCHES, p),
         _fig("approved_unsupplied", total["unsupplied_mu"], SQL_BATCHES, p),
         _fig("development_rate", total["development_rate"], SQL_BY_STATUS, p),
-        _fig("absorption", sum(q["area_mu"] for q in quarters if q["zone_code"] == ALL),
-             SQL_ABSORPTION, pa),
+        _fig(
+            "absorption",
+            sum(q["area_mu"] for q in quarters if q["zone_code"] == ALL),
+            SQL_ABSORPTION,
+            pa,
+        ),
     ]
     idle_figs, idle_zone, idle_rows = idle_accounts(conn, as_of)
     figures.extend(idle_figs)
@@ -235,10 +318,15 @@ def stock(conn: psycopg.Connection, as_of: date, period_from: date | None = None
         z = idle_zone.get(t["zone_code"], {"unused_m2": 0.0, "idle_m2": 0.0})
         t["unused_mu"] = mu(z["unused_m2"]) if has_contracts else None
         t["idle_mu"] = mu(z["idle_m2"]) if has_contracts else None
-    return {"as_of": as_of.isoformat(), "period": {"from": period_from.isoformat(),
-                                                   "to": period_to.isoformat()},
-            "zones": table, "batches": batch_out, "absorption": quarters, "idle": idle_rows,
-            "figures": [f.body() for f in figures]}
+    return {
+        "as_of": as_of.isoformat(),
+        "period": {"from": period_from.isoformat(), "to": period_to.isoformat()},
+        "zones": table,
+        "batches": batch_out,
+        "absorption": quarters,
+        "idle": idle_rows,
+        "figures": [f.body() for f in figures],
+    }
 
 
 #: 供而未用: land under a signed contract, not taken back, not started by the date (a parcel
@@ -253,34 +341,44 @@ SELECT DISTINCT ON (c.parcel_code) p.zone_code, c.contract_no, c.parcel_code, c.
 
 
 def _has_contracts(conn: psycopg.Connection) -> bool:
-    return bool(rows(conn, "SELECT to_regclass('public.land_contracts') IS NOT NULL AS ok"
-                     )[0]["ok"])
+    return bool(
+        rows(conn, "SELECT to_regclass('public.land_contracts') IS NOT NULL AS ok")[0]["ok"]
+    )
 
 
-def idle_accounts(conn: psycopg.Connection, as_of: date
-                  ) -> tuple[list[Figure], dict[str, dict[str, float]], list[dict[str, Any]]]:
+def idle_accounts(
+    conn: psycopg.Connection, as_of: date
+) -> tuple[list[Figure], dict[str, dict[str, float]], list[dict[str, Any]]]:
     """供而未用 and idle land from the land contracts (the listing/contracts work, migration
     0008); without those tables the figures say so instead of showing a made-up number.
 
     Returns the figures, per-zone areas (m²) and the idle findings."""
     if not _has_contracts(conn):
         note = "尚无出让合同数据 / no land contracts in this database yet"
-        return ([_fig("unused", None, "-- needs land_contracts (migration 0008)", {},
-                      note=note),
-                 _fig("idle", None, "-- needs land_contracts (migration 0008)", {}, note=note)],
-                {}, [])
+        return (
+            [
+                _fig("unused", None, "-- needs land_contracts (migration 0008)", {}, note=note),
+                _fig("idle", None, "-- needs land_contracts (migration 0008)", {}, note=note),
+            ],
+            {},
+            [],
+        )
     from parkgis.land.idle import SQL_CONTRACTS, idle_land
 
     per_zone: dict[str, dict[str, float]] = {}
     unused = rows(conn, SQL_UNUSED, {"as_of": as_of})
     for r in unused:
         for z in (r["zone_code"], ALL):
-            per_zone.setdefault(z, {"unused_m2": 0.0, "idle_m2": 0.0})["unused_m2"] += (
-                r["area_m2"])
+            per_zone.setdefault(z, {"unused_m2": 0.0, "idle_m2": 0.0})["unused_m2"] += r["area_m2"]
     findings = idle_land(conn, as_of)
-    areas = {r["code"]: r for r in rows(
-        conn, "SELECT code, zone_code, area_m2 FROM parcels WHERE code = ANY(%(c)s)",
-        {"c": [f.parcel_code for f in findings]})}
+    areas = {
+        r["code"]: r
+        for r in rows(
+            conn,
+            "SELECT code, zone_code, area_m2 FROM parcels WHERE code = ANY(%(c)s)",
+            {"c": [f.parcel_code for f in findings]},
+        )
+    }
     idle_rows = []
     seen: set[str] = set()
     for f in findings:
@@ -290,32 +388,59 @@ def idle_accounts(conn: psycopg.Connection, as_of: date
         if f.parcel_code not in seen:  # two contracts on one parcel count its land once
             seen.add(f.parcel_code)
             for z in (p["zone_code"], ALL):
-                per_zone.setdefault(z, {"unused_m2": 0.0, "idle_m2": 0.0})["idle_m2"] += (
-                    p["area_m2"])
-        idle_rows.append({"parcel_code": f.parcel_code, "contract_no": f.contract_no,
-                          "zone_code": p["zone_code"], "area_mu": mu(p["area_m2"]),
-                          "kind": f.kind, "stage": f.stage, "since": f.since.isoformat(),
-                          "fee_wan": float(f.fee_wan), "reason_zh": f.reason_zh,
-                          "reason_en": f.reason_en})
+                per_zone.setdefault(z, {"unused_m2": 0.0, "idle_m2": 0.0})["idle_m2"] += p[
+                    "area_m2"
+                ]
+        idle_rows.append(
+            {
+                "parcel_code": f.parcel_code,
+                "contract_no": f.contract_no,
+                "zone_code": p["zone_code"],
+                "area_mu": mu(p["area_m2"]),
+                "kind": f.kind,
+                "stage": f.stage,
+                "since": f.since.isoformat(),
+                "fee_wan": float(f.fee_wan),
+                "reason_zh": f.reason_zh,
+                "reason_en": f.reason_en,
+            }
+        )
     tot = per_zone.get(ALL, {"unused_m2": 0.0, "idle_m2": 0.0})
-    figs = [_fig("unused", mu(tot["unused_m2"]), SQL_UNUSED, {"as_of": as_of}),
-            _fig("idle", mu(tot["idle_m2"]), SQL_CONTRACTS + "\n-- each contract judged by "
-                 "parkgis.land.idle.assess (令53, delays excluded)", {"as_of": as_of,
-                                                                   "codes": None})]
+    figs = [
+        _fig("unused", mu(tot["unused_m2"]), SQL_UNUSED, {"as_of": as_of}),
+        _fig(
+            "idle",
+            mu(tot["idle_m2"]),
+            SQL_CONTRACTS + "\n-- each contract judged by "
+            "parkgis.land.idle.assess (令53, delays excluded)",
+            {"as_of": as_of, "codes": None},
+        ),
+    ]
     return figs, per_zone, idle_rows
 
 
 def public_available(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Available land by park, for the public investor map: today's status only (no history,
     no approvals, nothing confidential)."""
-    found = rows(conn, """
+    found = rows(
+        conn,
+        """
         SELECT z.code AS zone_code, z.name_zh, z.name_en,
                count(p.code) AS parcels, coalesce(sum(p.area_m2), 0) AS area_m2
           FROM zones z LEFT JOIN parcels p ON p.zone_code = z.code AND p.status = 'available'
-         GROUP BY z.code, z.name_zh, z.name_en ORDER BY z.code""")
-    return [{"zone_code": r["zone_code"], "name_zh": r["name_zh"], "name_en": r["name_en"],
-             "parcels": r["parcels"], "area_mu": round(mu(r["area_m2"]), 1),
-             "area_ha": round(ha(r["area_m2"]), 2)} for r in found]
+         GROUP BY z.code, z.name_zh, z.name_en ORDER BY z.code""",
+    )
+    return [
+        {
+            "zone_code": r["zone_code"],
+            "name_zh": r["name_zh"],
+            "name_en": r["name_en"],
+            "parcels": r["parcels"],
+            "area_mu": round(mu(r["area_m2"]), 1),
+            "area_ha": round(ha(r["area_m2"]), 2),
+        }
+        for r in found
+    ]
 
 
 def quarter_start(d: date) -> date:

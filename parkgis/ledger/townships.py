@@ -15,13 +15,17 @@ import psycopg
 
 from parkgis.ledger.common import SUPPLIED, mu, rows
 
-DEFINITION_ZH = ("线索数：来源乡镇为该乡镇的项目数；签约：已签约及以后阶段（不含流失）；"
-                 "签约投资：其投资额之和（万元）；供地：其项目已出让、在建、投产地块面积（亩）；"
-                 "寄养税收分成：寄养项目预计年税收 × 约定分成比例（万元/年）。")
-DEFINITION_EN = ("Leads: projects naming the township as source; signed: stage signed or later "
-                 "(not lost); investment signed (10k CNY); land supplied to its projects (mu); "
-                 "fostered tax share = a fostered project's expected annual tax × the agreed "
-                 "share (10k CNY/yr).")
+DEFINITION_ZH = (
+    "线索数：来源乡镇为该乡镇的项目数；签约：已签约及以后阶段（不含流失）；"
+    "签约投资：其投资额之和（万元）；供地：其项目已出让、在建、投产地块面积（亩）；"
+    "寄养税收分成：寄养项目预计年税收 × 约定分成比例（万元/年）。"
+)
+DEFINITION_EN = (
+    "Leads: projects naming the township as source; signed: stage signed or later "
+    "(not lost); investment signed (10k CNY); land supplied to its projects (mu); "
+    "fostered tax share = a fostered project's expected annual tax × the agreed "
+    "share (10k CNY/yr)."
+)
 
 SIGNED = ("signed", "land_supplied", "under_construction", "operational")
 
@@ -52,14 +56,30 @@ SELECT t.*,
 
 def leaderboard(conn: psycopg.Connection) -> dict[str, Any]:
     found = rows(conn, SQL_LEADERBOARD, {"signed": list(SIGNED), "supplied": list(SUPPLIED)})
-    table = [{"name_zh": r["name_zh"], "name_en": r["name_en"], "kind": r["kind"],
-              "stats_code": r["stats_code"], "source": r["source"], "listed": r["listed"],
-              "has_geometry": r["has_geom"], "leads": r["leads"], "signed": r["signed"],
-              "investment_wan": float(r["investment_wan"]), "land_mu": mu(r["land_m2"]),
-              "fostered": r["fostered"], "fostered_tax_wan": float(r["fostered_tax_wan"])}
-             for r in found]
+    table = [
+        {
+            "name_zh": r["name_zh"],
+            "name_en": r["name_en"],
+            "kind": r["kind"],
+            "stats_code": r["stats_code"],
+            "source": r["source"],
+            "listed": r["listed"],
+            "has_geometry": r["has_geom"],
+            "leads": r["leads"],
+            "signed": r["signed"],
+            "investment_wan": float(r["investment_wan"]),
+            "land_mu": mu(r["land_m2"]),
+            "fostered": r["fostered"],
+            "fostered_tax_wan": float(r["fostered_tax_wan"]),
+        }
+        for r in found
+    ]
     table.sort(key=lambda t: (-t["investment_wan"], -t["signed"], -t["leads"], t["name_zh"]))
     for i, t in enumerate(table, start=1):
         t["rank"] = i
-    return {"townships": table, "definition_zh": DEFINITION_ZH, "definition_en": DEFINITION_EN,
-            "sql": SQL_LEADERBOARD.strip()}
+    return {
+        "townships": table,
+        "definition_zh": DEFINITION_ZH,
+        "definition_en": DEFINITION_EN,
+        "sql": SQL_LEADERBOARD.strip(),
+    }

@@ -48,15 +48,24 @@ SEED_DIR = PROJECT_ROOT / "data" / "indicators"  # not this file's depth (restru
 MU_PER_HA = Decimal(15)
 SEED_LOCK = 7_413_066
 
-INDICATORS: tuple[str, ...] = ("investment_intensity", "floor_area_ratio", "building_coverage",
-                               "office_share", "green_ratio", "tax_per_mu")
+INDICATORS: tuple[str, ...] = (
+    "investment_intensity",
+    "floor_area_ratio",
+    "building_coverage",
+    "office_share",
+    "green_ratio",
+    "tax_per_mu",
+)
 #: indicator -> (Chinese name, English name, storage unit)
 INDICATOR_NAMES: dict[str, tuple[str, str, str]] = {
     "investment_intensity": ("投资强度", "Investment intensity", "万元/公顷"),
     "floor_area_ratio": ("容积率", "Floor-area ratio", "ratio"),
     "building_coverage": ("建筑系数", "Building coverage", "ratio"),
-    "office_share": ("行政办公及生活服务设施用地比重", "Office and living-service land share",
-                     "ratio"),
+    "office_share": (
+        "行政办公及生活服务设施用地比重",
+        "Office and living-service land share",
+        "ratio",
+    ),
     "green_ratio": ("绿地率", "Green ratio", "ratio"),
     "tax_per_mu": ("亩均税收", "Tax per mu", "万元/公顷"),
 }
@@ -69,10 +78,28 @@ UNITS: dict[str, tuple[str, Decimal]] = {
     "ratio": ("ratio", Decimal(1)),
     "%": ("ratio", Decimal("0.01")),
 }
-ROW_FIELDS = ("indicator", "region_tier", "industry_code", "industry_name", "min_value",
-              "max_value", "unit", "note", "is_assumption")
-SET_FIELDS = ("version", "name_zh", "name_en", "issued", "source", "is_active",
-              "park_region_tier", "park_region_note", "note")
+ROW_FIELDS = (
+    "indicator",
+    "region_tier",
+    "industry_code",
+    "industry_name",
+    "min_value",
+    "max_value",
+    "unit",
+    "note",
+    "is_assumption",
+)
+SET_FIELDS = (
+    "version",
+    "name_zh",
+    "name_en",
+    "issued",
+    "source",
+    "is_active",
+    "park_region_tier",
+    "park_region_note",
+    "note",
+)
 
 SQL_COUNT_SETS = "SELECT count(*) AS n FROM indicator_sets"
 SQL_SETS = """
@@ -143,6 +170,7 @@ ON CONFLICT (chain_role) DO UPDATE SET industry_code = EXCLUDED.industry_code,
 
 # -- units ----------------------------------------------------------------------------------
 
+
 def _dec(value: Any, field: str) -> Decimal | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -151,8 +179,9 @@ def _dec(value: Any, field: str) -> Decimal | None:
     try:
         d = Decimal(str(value).strip())
     except InvalidOperation:
-        raise InvalidData(f"{field} 不是数字：{value!r} / {field} is not a number: {value!r}"
-                          ) from None
+        raise InvalidData(
+            f"{field} 不是数字：{value!r} / {field} is not a number: {value!r}"
+        ) from None
     if not d.is_finite():
         raise InvalidData(f"{field} 必须是有限数 / {field} must be finite")
     return d
@@ -161,8 +190,10 @@ def _dec(value: Any, field: str) -> Decimal | None:
 def to_storage(value: Decimal | None, unit: str) -> tuple[Decimal | None, str]:
     """``value`` in ``unit`` → (value in the storage unit, storage unit), exactly."""
     if unit not in UNITS:
-        raise InvalidData(f"未知单位 {unit!r}，可用：{', '.join(UNITS)} / unknown unit {unit!r}; "
-                          f"one of {', '.join(UNITS)}")
+        raise InvalidData(
+            f"未知单位 {unit!r}，可用：{', '.join(UNITS)} / unknown unit {unit!r}; "
+            f"one of {', '.join(UNITS)}"
+        )
     store_unit, factor = UNITS[unit]
     return (None if value is None else value * factor), store_unit
 
@@ -178,6 +209,7 @@ def per_ha(wan_per_mu: Decimal) -> Decimal:
 
 
 # -- parsing ----------------------------------------------------------------------------------
+
 
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
@@ -204,15 +236,19 @@ def normalise_row(raw: dict[str, Any]) -> dict[str, Any]:
     """
     indicator = _text(raw.get("indicator"))
     if indicator not in INDICATORS:
-        raise InvalidData(f"未知指标 {indicator!r}，可用：{', '.join(INDICATORS)} / unknown "
-                          f"indicator {indicator!r}; one of {', '.join(INDICATORS)}")
+        raise InvalidData(
+            f"未知指标 {indicator!r}，可用：{', '.join(INDICATORS)} / unknown "
+            f"indicator {indicator!r}; one of {', '.join(INDICATORS)}"
+        )
     unit = _text(raw.get("unit")) or INDICATOR_NAMES[indicator][2]
     lo, store_unit = to_storage(_dec(raw.get("min_value"), "min_value"), unit)
     hi, _ = to_storage(_dec(raw.get("max_value"), "max_value"), unit)
     if store_unit != INDICATOR_NAMES[indicator][2]:
         want = INDICATOR_NAMES[indicator][2]
-        raise InvalidData(f"指标 {indicator} 的单位须为 {want} 或可换算单位，而非 {unit} / "
-                          f"{indicator} takes unit {want} (or a convertible one), not {unit}")
+        raise InvalidData(
+            f"指标 {indicator} 的单位须为 {want} 或可换算单位，而非 {unit} / "
+            f"{indicator} takes unit {want} (or a convertible one), not {unit}"
+        )
     if lo is None and hi is None:
         raise InvalidData("min_value 与 max_value 至少填一个 / give min_value or max_value")
     if lo is not None and hi is not None and hi < lo:
@@ -220,14 +256,21 @@ def normalise_row(raw: dict[str, Any]) -> dict[str, Any]:
     if (lo is not None and lo < 0) or (hi is not None and hi < 0):
         raise InvalidData("指标值不能为负 / indicator values cannot be negative")
     # shares are fractions of the site; a floor-area ratio may well exceed 1
-    if store_unit == "ratio" and indicator != "floor_area_ratio" and any(
-            v is not None and v > 1 for v in (lo, hi)):
-        raise InvalidData(f"{indicator} 是比例（0–1），{lo or hi} 超出；百分数请用单位 % / "
-                          f"{indicator} is a ratio (0–1); for percentages use unit %")
+    if (
+        store_unit == "ratio"
+        and indicator != "floor_area_ratio"
+        and any(v is not None and v > 1 for v in (lo, hi))
+    ):
+        raise InvalidData(
+            f"{indicator} 是比例（0–1），{lo or hi} 超出；百分数请用单位 % / "
+            f"{indicator} is a ratio (0–1); for percentages use unit %"
+        )
     code = _text(raw.get("industry_code"))
     if code is not None and not (code.isdigit() and 2 <= len(code) <= 4):
-        raise InvalidData(f"行业代码须为 2–4 位数字（GB/T 4754）：{code!r} / industry_code must be "
-                          f"2–4 digits (GB/T 4754): {code!r}")
+        raise InvalidData(
+            f"行业代码须为 2–4 位数字（GB/T 4754）：{code!r} / industry_code must be "
+            f"2–4 digits (GB/T 4754): {code!r}"
+        )
     for f in ("region_tier", "industry_name"):
         v = _text(raw.get(f))
         if v is not None and len(v) > 100:
@@ -235,10 +278,17 @@ def normalise_row(raw: dict[str, Any]) -> dict[str, Any]:
     note = _text(raw.get("note"))
     if note is not None and len(note) > 1000:
         raise InvalidData("note 过长（≤1000） / note is too long (≤ 1000)")
-    return {"indicator": indicator, "region_tier": _text(raw.get("region_tier")),
-            "industry_code": code, "industry_name": _text(raw.get("industry_name")),
-            "min_value": lo, "max_value": hi, "unit": store_unit, "note": note,
-            "is_assumption": _bool(raw.get("is_assumption", False))}
+    return {
+        "indicator": indicator,
+        "region_tier": _text(raw.get("region_tier")),
+        "industry_code": code,
+        "industry_name": _text(raw.get("industry_name")),
+        "min_value": lo,
+        "max_value": hi,
+        "unit": store_unit,
+        "note": note,
+        "is_assumption": _bool(raw.get("is_assumption", False)),
+    }
 
 
 def normalise_set(raw: dict[str, Any]) -> dict[str, Any]:
@@ -252,8 +302,9 @@ def normalise_set(raw: dict[str, Any]) -> dict[str, Any]:
         try:
             issued = date.fromisoformat(issued.strip())
         except ValueError:
-            raise InvalidData(f"issued 须为 YYYY-MM-DD：{issued!r} / issued must be YYYY-MM-DD"
-                              ) from None
+            raise InvalidData(
+                f"issued 须为 YYYY-MM-DD：{issued!r} / issued must be YYYY-MM-DD"
+            ) from None
     out["issued"] = issued or None
     out["is_active"] = _bool(raw.get("is_active", False))
     return out
@@ -266,6 +317,7 @@ def read_csv(text: str) -> list[dict[str, str]]:
 
 # -- the store --------------------------------------------------------------------------------
 
+
 @dataclass
 class LoadResult:
     sets: list[str]
@@ -273,8 +325,9 @@ class LoadResult:
     industries: int
 
 
-def load_rows(conn: psycopg.Connection, rows: list[dict[str, str]], actor: str = "system"
-              ) -> LoadResult:
+def load_rows(
+    conn: psycopg.Connection, rows: list[dict[str, str]], actor: str = "system"
+) -> LoadResult:
     """Upsert indicator rows (CSV dicts with a ``set_version`` column) into existing sets."""
     versions: set[str] = set()
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -283,8 +336,9 @@ def load_rows(conn: psycopg.Connection, rows: list[dict[str, str]], actor: str =
             if not version:
                 raise InvalidData(f"第 {i} 行缺少 set_version / row {i} has no set_version")
             if cur.execute(SQL_SET, (version,)).fetchone() is None:
-                raise NotFound(f"第 {i} 行：指标集 {version} 不存在 / row {i}: no indicator set "
-                               f"{version}")
+                raise NotFound(
+                    f"第 {i} 行：指标集 {version} 不存在 / row {i}: no indicator set {version}"
+                )
             try:
                 row = normalise_row(raw)
             except InvalidData as e:
@@ -333,13 +387,21 @@ def load_text(conn: psycopg.Connection, text: str, actor: str = "system") -> Loa
                 role = _text(raw.get("chain_role"))
                 if not role:
                     raise InvalidData(f"第 {i} 行缺少 chain_role / row {i}: no chain_role")
-                cur.execute(SQL_UPSERT_INDUSTRY, {
-                    "chain_role": role, "industry_code": code,
-                    "name_zh": _text(raw.get("name_zh")) or role,
-                    "name_en": _text(raw.get("name_en")) or role, "note": _text(raw.get("note"))})
+                cur.execute(
+                    SQL_UPSERT_INDUSTRY,
+                    {
+                        "chain_role": role,
+                        "industry_code": code,
+                        "name_zh": _text(raw.get("name_zh")) or role,
+                        "name_en": _text(raw.get("name_en")) or role,
+                        "note": _text(raw.get("note")),
+                    },
+                )
         return LoadResult([], 0, len(rows))
-    raise InvalidData("无法识别的 CSV 列：需要指标集、指标行或行业对照表的列 / unrecognised CSV "
-                      "columns: expected an indicator-set, indicator-row or industry-map file")
+    raise InvalidData(
+        "无法识别的 CSV 列：需要指标集、指标行或行业对照表的列 / unrecognised CSV "
+        "columns: expected an indicator-set, indicator-row or industry-map file"
+    )
 
 
 def ensure_seeded(conn: psycopg.Connection) -> bool:
@@ -358,9 +420,10 @@ def ensure_seeded(conn: psycopg.Connection) -> bool:
             if cur.execute(SQL_COUNT_SETS).fetchone()["n"]:
                 return False
         # sets first (rows reference them), then rows, then the industry map
-        files = sorted(SEED_DIR.glob("*.csv"),
-                       key=lambda p: (0 if "sets" in p.name else 2 if "map" in p.name else 1,
-                                      p.name))
+        files = sorted(
+            SEED_DIR.glob("*.csv"),
+            key=lambda p: (0 if "sets" in p.name else 2 if "map" in p.name else 1, p.name),
+        )
         for f in files:
             load_file(conn, f)
     return True
@@ -369,10 +432,14 @@ def ensure_seeded(conn: psycopg.Connection) -> bool:
 def catalogue(conn: psycopg.Connection) -> dict[str, Any]:
     """Every set, the industry map and the indicator and unit vocabularies (seeding first)."""
     ensure_seeded(conn)
-    return {"sets": list_sets(conn), "industry_map": industry_map(conn),
-            "indicators": {k: {"name_zh": v[0], "name_en": v[1], "unit": v[2]}
-                           for k, v in INDICATOR_NAMES.items()},
-            "units": sorted(UNITS)}
+    return {
+        "sets": list_sets(conn),
+        "industry_map": industry_map(conn),
+        "indicators": {
+            k: {"name_zh": v[0], "name_en": v[1], "unit": v[2]} for k, v in INDICATOR_NAMES.items()
+        },
+        "units": sorted(UNITS),
+    }
 
 
 def seeded_set(conn: psycopg.Connection, version: str | None) -> dict[str, Any]:
@@ -426,8 +493,9 @@ def create_set(conn: psycopg.Connection, body: dict[str, Any], actor: str) -> di
             if cur.execute(SQL_SET, (copy_from,)).fetchone() is None:
                 raise NotFound(f"指标集 {copy_from} 不存在 / no indicator set {copy_from}")
             for r in cur.execute(SQL_ROWS, (copy_from,)).fetchall():
-                cur.execute(SQL_INSERT_ROW, {**{k: r[k] for k in ROW_FIELDS},
-                                             "set_version": s["version"]})
+                cur.execute(
+                    SQL_INSERT_ROW, {**{k: r[k] for k in ROW_FIELDS}, "set_version": s["version"]}
+                )
         for r in rows:
             cur.execute(SQL_INSERT_ROW, {**r, "set_version": s["version"]})
     if s["is_active"]:
@@ -435,14 +503,17 @@ def create_set(conn: psycopg.Connection, body: dict[str, Any], actor: str) -> di
     return get_set(conn, s["version"])
 
 
-def update_set(conn: psycopg.Connection, version: str, body: dict[str, Any], actor: str
-               ) -> dict[str, Any]:
+def update_set(
+    conn: psycopg.Connection, version: str, body: dict[str, Any], actor: str
+) -> dict[str, Any]:
     fields = {f: _text(body.get(f)) for f in SET_FIELDS if f not in ("version", "is_active")}
     if isinstance(body.get("issued"), date):
         fields["issued"] = body["issued"]
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        if cur.execute(SQL_UPDATE_SET, {**fields, "version": version, "actor": actor}
-                       ).fetchone() is None:
+        if (
+            cur.execute(SQL_UPDATE_SET, {**fields, "version": version, "actor": actor}).fetchone()
+            is None
+        ):
             raise NotFound(f"指标集 {version} 不存在 / no indicator set {version}")
     if body.get("is_active") is True:
         activate(conn, version, actor)
@@ -467,13 +538,16 @@ def delete_set(conn: psycopg.Connection, version: str) -> None:
         if s is None:
             raise NotFound(f"指标集 {version} 不存在 / no indicator set {version}")
         if s["is_active"]:
-            raise Conflict("不能删除生效中的指标集，请先启用其他版本 / the active set cannot be "
-                           "deleted; activate another version first")
+            raise Conflict(
+                "不能删除生效中的指标集，请先启用其他版本 / the active set cannot be "
+                "deleted; activate another version first"
+            )
         cur.execute(SQL_DELETE_SET, (version,))
 
 
-def add_row(conn: psycopg.Connection, version: str, raw: dict[str, Any], actor: str
-            ) -> dict[str, Any]:
+def add_row(
+    conn: psycopg.Connection, version: str, raw: dict[str, Any], actor: str
+) -> dict[str, Any]:
     row = normalise_row(raw)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         if cur.execute(SQL_SET, (version,)).fetchone() is None:
@@ -483,21 +557,22 @@ def add_row(conn: psycopg.Connection, version: str, raw: dict[str, Any], actor: 
     return with_local_units(out)
 
 
-def update_row(conn: psycopg.Connection, version: str, row_id: int, raw: dict[str, Any],
-               actor: str) -> dict[str, Any]:
+def update_row(
+    conn: psycopg.Connection, version: str, row_id: int, raw: dict[str, Any], actor: str
+) -> dict[str, Any]:
     """Replace the values of one row (fields not given keep their current value)."""
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur_row = cur.execute(SQL_ROW + " FOR UPDATE", (row_id, version)).fetchone()
         if cur_row is None:
-            raise NotFound(f"指标集 {version} 中没有第 {row_id} 行 / no row {row_id} in set "
-                           f"{version}")
+            raise NotFound(
+                f"指标集 {version} 中没有第 {row_id} 行 / no row {row_id} in set {version}"
+            )
         merged = {k: cur_row[k] for k in ROW_FIELDS}
         if "unit" not in raw and ("min_value" in raw or "max_value" in raw):
             merged["unit"] = INDICATOR_NAMES[cur_row["indicator"]][2]
         merged.update({k: v for k, v in raw.items() if k in ROW_FIELDS and k != "indicator"})
         row = normalise_row(merged)
-        out = cur.execute(SQL_UPDATE_ROW, {**row, "id": row_id, "set_version": version}
-                          ).fetchone()
+        out = cur.execute(SQL_UPDATE_ROW, {**row, "id": row_id, "set_version": version}).fetchone()
         cur.execute(SQL_TOUCH_SET, (actor, version))
     return with_local_units(out)
 
@@ -505,8 +580,9 @@ def update_row(conn: psycopg.Connection, version: str, row_id: int, raw: dict[st
 def delete_row(conn: psycopg.Connection, version: str, row_id: int, actor: str) -> None:
     with conn.transaction(), conn.cursor() as cur:
         if cur.execute(SQL_DELETE_ROW, (row_id, version)).fetchone() is None:
-            raise NotFound(f"指标集 {version} 中没有第 {row_id} 行 / no row {row_id} in set "
-                           f"{version}")
+            raise NotFound(
+                f"指标集 {version} 中没有第 {row_id} 行 / no row {row_id} in set {version}"
+            )
         cur.execute(SQL_TOUCH_SET, (actor, version))
 
 
@@ -522,20 +598,33 @@ def industry_for(conn: psycopg.Connection, project: dict[str, Any]) -> dict[str,
     project is not an industrial one (e.g. logistics) or its role is unmapped.
     """
     if project.get("industry_code"):
-        return {"code": project["industry_code"], "name_zh": None, "name_en": None,
-                "source": "project"}
+        return {
+            "code": project["industry_code"],
+            "name_zh": None,
+            "name_en": None,
+            "source": "project",
+        }
     role = project.get("chain_role")
     with conn.cursor(row_factory=dict_row) as cur:
         m = cur.execute(SQL_INDUSTRY_FOR_ROLE, (role,)).fetchone() if role else None
     if m is None:
-        return {"code": None, "name_zh": "未对应行业", "name_en": "unmapped chain role",
-                "source": "none"}
-    return {"code": m["industry_code"], "name_zh": m["name_zh"], "name_en": m["name_en"],
-            "source": "industry_map"}
+        return {
+            "code": None,
+            "name_zh": "未对应行业",
+            "name_en": "unmapped chain role",
+            "source": "none",
+        }
+    return {
+        "code": m["industry_code"],
+        "name_zh": m["name_zh"],
+        "name_en": m["name_en"],
+        "source": "industry_map",
+    }
 
 
-def lookup(rows: list[dict[str, Any]], indicator: str, tier: str | None,
-           industry_code: str | None) -> dict[str, Any] | None:
+def lookup(
+    rows: list[dict[str, Any]], indicator: str, tier: str | None, industry_code: str | None
+) -> dict[str, Any] | None:
     """The most specific row for an indicator (see the module notes), or None."""
     best: tuple[int, int] | None = None
     found = None

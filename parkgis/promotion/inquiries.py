@@ -44,11 +44,15 @@ SELECT count(*) AS n, max(created_at) AS latest FROM inquiries WHERE status = 'n
 """
 
 MESSAGES = {
-    "ok": ("已收到您的咨询（编号 {id}），招商服务人员将在两个工作日内与您联系。",
-           "Thank you: inquiry no. {id} received; our investment service will contact you "
-           "within two working days."),
-    "limited": ("提交过于频繁：每小时最多 {n} 条，请 {m} 分钟后再试。",
-                "Too many inquiries: at most {n} per hour; please try again in {m} min."),
+    "ok": (
+        "已收到您的咨询（编号 {id}），招商服务人员将在两个工作日内与您联系。",
+        "Thank you: inquiry no. {id} received; our investment service will contact you "
+        "within two working days.",
+    ),
+    "limited": (
+        "提交过于频繁：每小时最多 {n} 条，请 {m} 分钟后再试。",
+        "Too many inquiries: at most {n} per hour; please try again in {m} min.",
+    ),
 }
 
 
@@ -61,19 +65,23 @@ class Inquiry(BaseModel):
     company: str | None = Field(None, max_length=200, description="公司 / company")
     contact: str = Field(min_length=3, max_length=200, description="电话或邮箱 / phone or e-mail")
     message: str = Field(min_length=1, max_length=4000, description="留言 / message")
-    parcels: list[str] = Field(default_factory=list, max_length=MAX_PARCELS,
-                               description="地块编号 / parcel codes")
+    parcels: list[str] = Field(
+        default_factory=list, max_length=MAX_PARCELS, description="地块编号 / parcel codes"
+    )
     lang: Literal["zh", "en"] = "zh"
-    consent: StrictBool = Field(description="同意个人信息保护说明（/privacy） / consent to the "
-                                      "personal-information notice at /privacy")
+    consent: StrictBool = Field(
+        description="同意个人信息保护说明（/privacy） / consent to the "
+        "personal-information notice at /privacy"
+    )
 
     @field_validator("consent")
     @classmethod
     def _consented(cls, v: bool) -> bool:
         # PIPL art. 13/14: a name and phone number are collected only with informed consent.
         if v is not True:
-            raise ValueError("须阅读并同意个人信息保护说明 / you must agree to the "
-                             "personal-information notice")
+            raise ValueError(
+                "须阅读并同意个人信息保护说明 / you must agree to the personal-information notice"
+            )
         return v
 
     @field_validator("name", "company", "contact")
@@ -109,18 +117,30 @@ class Inquiry(BaseModel):
 
 # Pydantic's own messages are English; these are what a Chinese reader is shown with them.
 ERROR_ZH = {
-    "missing": "必填", "string_too_short": "不能为空或太短", "string_too_long": "太长",
-    "too_long": "项目太多", "extra_forbidden": "不接受此字段", "literal_error": "取值无效",
-    "string_type": "应为文本", "bool_type": "应为 true 或 false",
-    "bool_parsing": "应为 true 或 false", "list_type": "应为列表",
+    "missing": "必填",
+    "string_too_short": "不能为空或太短",
+    "string_too_long": "太长",
+    "too_long": "项目太多",
+    "extra_forbidden": "不接受此字段",
+    "literal_error": "取值无效",
+    "string_type": "应为文本",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "list_type": "应为列表",
     "model_type": "请求体应为 JSON 对象",
-    "model_attributes_type": "请求体应为 JSON 对象", "dict_type": "请求体应为 JSON 对象",
+    "model_attributes_type": "请求体应为 JSON 对象",
+    "dict_type": "请求体应为 JSON 对象",
 }
 
-FIELD_NAMES = {"name": "姓名 / name", "company": "公司 / company",
-               "contact": "电话或邮箱 / contact", "message": "留言 / message",
-               "parcels": "地块 / parcels", "lang": "语言 / lang",
-               "consent": "个人信息同意 / consent"}
+FIELD_NAMES = {
+    "name": "姓名 / name",
+    "company": "公司 / company",
+    "contact": "电话或邮箱 / contact",
+    "message": "留言 / message",
+    "parcels": "地块 / parcels",
+    "lang": "语言 / lang",
+    "consent": "个人信息同意 / consent",
+}
 
 
 def parse(payload: object) -> Inquiry:
@@ -148,8 +168,9 @@ def parse(payload: object) -> Inquiry:
         raise InvalidData(f"{field}: {first['msg']}", errors=errors) from None
 
 
-def submit(conn: psycopg.Connection, inquiry: Inquiry, client: str,
-           rate_per_hour: int) -> dict[str, object]:
+def submit(
+    conn: psycopg.Connection, inquiry: Inquiry, client: str, rate_per_hour: int
+) -> dict[str, object]:
     """Store an inquiry unless ``client`` already sent ``rate_per_hour`` in the last hour.
 
     Parameters
@@ -181,22 +202,28 @@ def submit(conn: psycopg.Connection, inquiry: Inquiry, client: str,
             retry_s = max(1, int(retry or WINDOW_S))
             zh, en = MESSAGES["limited"]
             m = -(-retry_s // 60)
-            raise TooManyRequests(f"{zh.format(n=rate_per_hour, m=m)} / "
-                                  f"{en.format(n=rate_per_hour, m=m)}",
-                                  retry_after=retry_s,
-                                  headers={"Retry-After": str(retry_s)})
+            raise TooManyRequests(
+                f"{zh.format(n=rate_per_hour, m=m)} / {en.format(n=rate_per_hour, m=m)}",
+                retry_after=retry_s,
+                headers={"Retry-After": str(retry_s)},
+            )
         if inquiry.parcels:
             rows = conn.execute(KNOWN_PARCELS_SQL, {"codes": inquiry.parcels}).fetchall()
             known = {r["code"] if isinstance(r, dict) else r[0] for r in rows}
             missing = [c for c in inquiry.parcels if c not in known]
             if missing:
-                raise InvalidData(f"没有这些地块 / no such parcels: {', '.join(missing)}",
-                                  missing=missing)
+                raise InvalidData(
+                    f"没有这些地块 / no such parcels: {', '.join(missing)}", missing=missing
+                )
         out = conn.execute(INSERT_SQL, {**inquiry.model_dump(), "client": client}).fetchone()
     rid, created = (out["id"], out["created_at"]) if isinstance(out, dict) else out
     zh, en = MESSAGES["ok"]
-    return {"id": rid, "created_at": created.isoformat(), "message_zh": zh.format(id=rid),
-            "message_en": en.format(id=rid)}
+    return {
+        "id": rid,
+        "created_at": created.isoformat(),
+        "message_zh": zh.format(id=rid),
+        "message_en": en.format(id=rid),
+    }
 
 
 def new_count(conn: psycopg.Connection) -> dict[str, object]:

@@ -28,8 +28,9 @@ def recipients(settings: Settings) -> list[str]:
     return [a.strip() for a in (settings.smtp_to or "").split(",") if a.strip()]
 
 
-def inquiry_message(settings: Settings, inquiry_id: int, parcels: list[str],
-                    base_url: str | None = None) -> EmailMessage:
+def inquiry_message(
+    settings: Settings, inquiry_id: int, parcels: list[str], base_url: str | None = None
+) -> EmailMessage:
     """The notice for inquiry ``inquiry_id`` (Chinese first, then English)."""
     msg = EmailMessage()
     msg["Subject"] = f"新的投资咨询 #{inquiry_id} / New investor inquiry #{inquiry_id}"
@@ -44,15 +45,17 @@ def inquiry_message(settings: Settings, inquiry_id: int, parcels: list[str],
         f"收到新的投资咨询（编号 {inquiry_id}），涉及：{where}。\n"
         f"请登录规划工作台查看并回复：{inbox}\n\n"
         f"A new investor inquiry (no. {inquiry_id}) arrived, about: {where_en}.\n"
-        f"Sign in to the planner workbench to read and answer it: {inbox}\n")
+        f"Sign in to the planner workbench to read and answer it: {inbox}\n"
+    )
     return msg
 
 
 def send(settings: Settings, msg: EmailMessage) -> bool:
     """Deliver ``msg``; ``False`` (logged) on any failure."""
     try:
-        with smtplib.SMTP(settings.smtp_host or "", settings.smtp_port,
-                          timeout=settings.smtp_timeout_s) as smtp:
+        with smtplib.SMTP(
+            settings.smtp_host or "", settings.smtp_port, timeout=settings.smtp_timeout_s
+        ) as smtp:
             smtp.ehlo()
             if settings.smtp_user and smtp.has_extn("starttls"):
                 smtp.starttls()
@@ -63,19 +66,22 @@ def send(settings: Settings, msg: EmailMessage) -> bool:
         return True
     except (OSError, smtplib.SMTPException) as exc:
         # No address or password in the log line: the exception class and SMTP code suffice.
-        log.warning("inquiry notice not sent: %s %s", type(exc).__name__,
-                    getattr(exc, "smtp_code", ""))
+        log.warning(
+            "inquiry notice not sent: %s %s", type(exc).__name__, getattr(exc, "smtp_code", "")
+        )
         return False
 
 
-def notify_inquiry(settings: Settings, inquiry_id: int, parcels: list[str],
-                   base_url: str | None = None) -> threading.Thread | None:
+def notify_inquiry(
+    settings: Settings, inquiry_id: int, parcels: list[str], base_url: str | None = None
+) -> threading.Thread | None:
     """Send the new-inquiry notice in the background; the thread (for tests) or ``None``
     when no SMTP is configured. Call only after the inquiry is committed."""
     if not smtp_configured(settings):
         return None
     msg = inquiry_message(settings, inquiry_id, parcels, base_url)
-    t = threading.Thread(target=send, args=(settings, msg), name=f"notify-{inquiry_id}",
-                         daemon=True)
+    t = threading.Thread(
+        target=send, args=(settings, msg), name=f"notify-{inquiry_id}", daemon=True
+    )
     t.start()
     return t

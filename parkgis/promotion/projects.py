@@ -48,8 +48,9 @@ def visible_fields(fields: Iterable[str], staff: bool) -> tuple[str, ...]:
     return tuple(f for f in fields if staff or f in _PUBLIC)
 
 
-def project_view(row: Mapping[str, Any], staff: bool,
-                 fields: Iterable[str] | None = None) -> dict[str, Any]:
+def project_view(
+    row: Mapping[str, Any], staff: bool, fields: Iterable[str] | None = None
+) -> dict[str, Any]:
     """``row`` cut to ``fields`` (default: all its keys) that the caller may see."""
     return {f: row.get(f) for f in visible_fields(fields if fields is not None else row, staff)}
 

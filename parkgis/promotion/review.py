@@ -47,10 +47,21 @@ M2_PER_HA = Decimal(10000)
 M2_PER_MU = Decimal(10000) / Decimal(15)
 STOREY_DOUBLE_M = Decimal(8)
 VERDICTS = ("pass", "fail", "missing", "not_applicable")
-VERDICT_ZH = {"pass": "通过", "fail": "不通过", "missing": "缺数据", "not_applicable": "不适用",
-              "incomplete": "待补充"}
-PROJECT_FIGURES = ("investment_wan", "expected_tax_wan", "floor_area_ratio",
-                   "building_coverage", "green_ratio", "office_share")
+VERDICT_ZH = {
+    "pass": "通过",
+    "fail": "不通过",
+    "missing": "缺数据",
+    "not_applicable": "不适用",
+    "incomplete": "待补充",
+}
+PROJECT_FIGURES = (
+    "investment_wan",
+    "expected_tax_wan",
+    "floor_area_ratio",
+    "building_coverage",
+    "green_ratio",
+    "office_share",
+)
 
 SQL_PROJECT = "SELECT * FROM projects WHERE code = %s"
 SQL_PARCELS = """
@@ -120,16 +131,21 @@ class Item:
     def sentences(self) -> tuple[str, str]:
         zh_name, en_name, _ = self.names
         if self.verdict == "not_applicable":
-            return (f"{zh_name}：指标表中无适用于本项目的行，不作判定。",
-                    f"{en_name}: no row of the indicator table applies to this project; "
-                    f"not assessed.")
+            return (
+                f"{zh_name}：指标表中无适用于本项目的行，不作判定。",
+                f"{en_name}: no row of the indicator table applies to this project; not assessed.",
+            )
         if self.verdict == "missing":
-            return (f"{zh_name}：项目未提供数据，无法判定。",
-                    f"{en_name}: the project states no figure; cannot be assessed.")
+            return (
+                f"{zh_name}：项目未提供数据，无法判定。",
+                f"{en_name}: the project states no figure; cannot be assessed.",
+            )
         if self.min_value is not None and self.max_value is not None:
             rule_zh = f"应在 {self._show(self.min_value)} 至 {self._show(self.max_value)} 之间"
-            rule_en = f"must lie between {self._show_en(self.min_value)} and " \
-                      f"{self._show_en(self.max_value)}"
+            rule_en = (
+                f"must lie between {self._show_en(self.min_value)} and "
+                f"{self._show_en(self.max_value)}"
+            )
         elif self.min_value is not None:
             rule_zh = f"不低于 {self._show(self.min_value)}"
             rule_en = f"must be at least {self._show_en(self.min_value)}"
@@ -138,28 +154,35 @@ class Item:
             rule_en = f"must be at most {self._show_en(self.max_value)}"
         ok = self.verdict == "pass"
         verdict_zh = "通过" if ok else "不通过"
-        return (f"{zh_name} {self._show(self.value)}，要求{rule_zh}：{verdict_zh}。",
-                f"{en_name} {self._show_en(self.value)}; it {rule_en}: "
-                f"{'pass' if ok else 'fail'}.")
+        return (
+            f"{zh_name} {self._show(self.value)}，要求{rule_zh}：{verdict_zh}。",
+            f"{en_name} {self._show_en(self.value)}; it {rule_en}: {'pass' if ok else 'fail'}.",
+        )
 
     def body(self) -> dict[str, Any]:
         zh, en = self.sentences()
         zh_name, en_name, _ = self.names
         local = None
         if self.unit == "万元/公顷":
-            local = {"unit": "万元/亩",
-                     "value": None if self.value is None else float(ind.per_mu(self.value)),
-                     "min_value": None if self.min_value is None
-                     else float(ind.per_mu(self.min_value)),
-                     "max_value": None if self.max_value is None
-                     else float(ind.per_mu(self.max_value))}
+            local = {
+                "unit": "万元/亩",
+                "value": None if self.value is None else float(ind.per_mu(self.value)),
+                "min_value": None if self.min_value is None else float(ind.per_mu(self.min_value)),
+                "max_value": None if self.max_value is None else float(ind.per_mu(self.max_value)),
+            }
         return {
-            "indicator": self.indicator, "name_zh": zh_name, "name_en": en_name,
+            "indicator": self.indicator,
+            "name_zh": zh_name,
+            "name_en": en_name,
             "value": None if self.value is None else float(self.value),
             "min_value": None if self.min_value is None else float(self.min_value),
             "max_value": None if self.max_value is None else float(self.max_value),
-            "unit": self.unit, "local": local, "verdict": self.verdict,
-            "verdict_zh": VERDICT_ZH[self.verdict], "sentence_zh": zh, "sentence_en": en,
+            "unit": self.unit,
+            "local": local,
+            "verdict": self.verdict,
+            "verdict_zh": VERDICT_ZH[self.verdict],
+            "sentence_zh": zh,
+            "sentence_en": en,
             "basis": self.basis,
             "is_assumption": bool(self.row and self.row["is_assumption"]),
             "row_id": self.row["id"] if self.row else None,
@@ -200,29 +223,48 @@ class Review:
 
     def summary(self) -> tuple[str, str]:
         n = {v: sum(1 for i in self.items if i.verdict == v) for v in VERDICTS}
-        zh = (f"预审结论：{VERDICT_ZH[self.verdict]}（通过 {n['pass']} 项，不通过 {n['fail']} 项，"
-              f"缺数据 {n['missing']} 项，不适用 {n['not_applicable']} 项）。")
-        en = (f"Pre-review verdict: {self.verdict} ({n['pass']} passed, {n['fail']} failed, "
-              f"{n['missing']} missing, {n['not_applicable']} not applicable).")
+        zh = (
+            f"预审结论：{VERDICT_ZH[self.verdict]}（通过 {n['pass']} 项，不通过 {n['fail']} 项，"
+            f"缺数据 {n['missing']} 项，不适用 {n['not_applicable']} 项）。"
+        )
+        en = (
+            f"Pre-review verdict: {self.verdict} ({n['pass']} passed, {n['fail']} failed, "
+            f"{n['missing']} missing, {n['not_applicable']} not applicable)."
+        )
         return zh, en
 
     def body(self) -> dict[str, Any]:
         s = self.indicator_set
         zh, en = self.summary()
         return {
-            "project": {k: self.project.get(k) for k in ("code", "name_zh", "name_en",
-                                                          "industry", "chain_role", "stage")},
+            "project": {
+                k: self.project.get(k)
+                for k in ("code", "name_zh", "name_en", "industry", "chain_role", "stage")
+            },
             "industry": self.industry,
             "parcels": [p["code"] for p in self.parcels],
-            "site_kind": self.site_kind, "site_note": self.site_note,
-            "area_m2": float(self.area_m2), "area_mu": float(self.area_mu),
+            "site_kind": self.site_kind,
+            "site_note": self.site_note,
+            "area_m2": float(self.area_m2),
+            "area_mu": float(self.area_mu),
             "area_ha": float(self.area_ha),
-            "indicator_set": {k: s.get(k) for k in ("version", "name_zh", "name_en", "issued",
-                                                     "source", "park_region_tier",
-                                                     "park_region_note")},
+            "indicator_set": {
+                k: s.get(k)
+                for k in (
+                    "version",
+                    "name_zh",
+                    "name_en",
+                    "issued",
+                    "source",
+                    "park_region_tier",
+                    "park_region_note",
+                )
+            },
             "items": [i.body() for i in self.items],
-            "verdict": self.verdict, "verdict_zh": VERDICT_ZH[self.verdict],
-            "summary_zh": zh, "summary_en": en,
+            "verdict": self.verdict,
+            "verdict_zh": VERDICT_ZH[self.verdict],
+            "summary_zh": zh,
+            "summary_en": en,
             "assumptions": any(i.row and i.row["is_assumption"] for i in self.items),
             "created_at": self.created_at.isoformat(),
         }
@@ -252,18 +294,29 @@ def floor_area_ratio(buildings: list[dict[str, Any]], area_m2: Decimal) -> Decim
             a = _dec(b["floor_area_m2"])
             h = _dec(b.get("storey_height_m"))
         except (KeyError, TypeError, ArithmeticError, ValueError):
-            raise InvalidInput(f"buildings[{i}] 需要 floor_area_m2（及可选 storey_height_m） / "
-                               f"buildings[{i}] needs floor_area_m2 (and storey_height_m)"
-                               ) from None
-        if a is None or not a.is_finite() or a < 0 or (h is not None and (not h.is_finite()
-                                                                          or h <= 0)):
+            raise InvalidInput(
+                f"buildings[{i}] 需要 floor_area_m2（及可选 storey_height_m） / "
+                f"buildings[{i}] needs floor_area_m2 (and storey_height_m)"
+            ) from None
+        if (
+            a is None
+            or not a.is_finite()
+            or a < 0
+            or (h is not None and (not h.is_finite() or h <= 0))
+        ):
             raise InvalidInput(f"buildings[{i}] 数值无效 / buildings[{i}] has invalid numbers")
         total += a * 2 if h is not None and h > STOREY_DOUBLE_M else a
     return total / area_m2
 
 
-def review(conn: psycopg.Connection, project_code: str, parcel_codes: list[str], *,
-           version: str | None = None, overrides: dict[str, Any] | None = None) -> Review:
+def review(
+    conn: psycopg.Connection,
+    project_code: str,
+    parcel_codes: list[str],
+    *,
+    version: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Review:
     """Review a stored project on a site (one or more parcels).
 
     Parameters
@@ -293,8 +346,9 @@ def review(conn: psycopg.Connection, project_code: str, parcel_codes: list[str],
         raise InvalidInput("一次预审最多 20 个地块 / at most 20 parcels per review")
     unknown = set(overrides) - set(PROJECT_FIGURES) - {"buildings"}
     if unknown:
-        raise InvalidInput(f"未知的覆盖字段 {sorted(unknown)} / unknown override fields "
-                           f"{sorted(unknown)}")
+        raise InvalidInput(
+            f"未知的覆盖字段 {sorted(unknown)} / unknown override fields {sorted(unknown)}"
+        )
     ind.ensure_seeded(conn)
     with conn.cursor(row_factory=dict_row) as cur:
         project = cur.execute(SQL_PROJECT, (project_code,)).fetchone()
@@ -306,8 +360,10 @@ def review(conn: psycopg.Connection, project_code: str, parcel_codes: list[str],
         raise NotFound(f"地块不存在：{', '.join(missing)} / no parcel {', '.join(missing)}")
     gone = sorted(p["code"] for p in parcels if p["status"] == "historic")
     if gone:
-        raise Conflict(f"地块已注销（分割/合并）：{', '.join(gone)} / parcels retired by a "
-                       f"split or merge: {', '.join(gone)}")
+        raise Conflict(
+            f"地块已注销（分割/合并）：{', '.join(gone)} / parcels retired by a "
+            f"split or merge: {', '.join(gone)}"
+        )
     parcels.sort(key=lambda p: codes.index(p["code"]))
     iset = ind.get_set(conn, version)
     industry = ind.industry_for(conn, project)
@@ -334,17 +390,19 @@ def review(conn: psycopg.Connection, project_code: str, parcel_codes: list[str],
 
     area_ha = area_m2 / M2_PER_HA
     values: dict[str, tuple[Decimal | None, str]] = {
-        "investment_intensity": (None if fig["investment_wan"] is None
-                                 else fig["investment_wan"] / area_ha,
-                                 f"investment_wan ({basis['investment_wan']}) ÷ area_ha"),
+        "investment_intensity": (
+            None if fig["investment_wan"] is None else fig["investment_wan"] / area_ha,
+            f"investment_wan ({basis['investment_wan']}) ÷ area_ha",
+        ),
         "floor_area_ratio": (fig["floor_area_ratio"], basis["floor_area_ratio"]),
         "building_coverage": (fig["building_coverage"], basis["building_coverage"]),
         "office_share": (fig["office_share"], basis["office_share"]),
         "green_ratio": (fig["green_ratio"], basis["green_ratio"]),
         # stored in 万元/公顷 like the table row; shown in 万元/亩
-        "tax_per_mu": (None if fig["expected_tax_wan"] is None
-                       else fig["expected_tax_wan"] / area_ha,
-                       f"expected_tax_wan ({basis['expected_tax_wan']}) per year ÷ area"),
+        "tax_per_mu": (
+            None if fig["expected_tax_wan"] is None else fig["expected_tax_wan"] / area_ha,
+            f"expected_tax_wan ({basis['expected_tax_wan']}) per year ÷ area",
+        ),
     }
     tier = iset.get("park_region_tier")
     items: list[Item] = []
@@ -355,8 +413,18 @@ def review(conn: psycopg.Connection, project_code: str, parcel_codes: list[str],
         else:
             row = ind.lookup(iset["rows"], name, tier, industry["code"])
         unit = ind.INDICATOR_NAMES[name][2]
-        items.append(Item(name, value, row["min_value"] if row else None,
-                          row["max_value"] if row else None, unit, _check(value, row), row, how))
+        items.append(
+            Item(
+                name,
+                value,
+                row["min_value"] if row else None,
+                row["max_value"] if row else None,
+                unit,
+                _check(value, row),
+                row,
+                how,
+            )
+        )
     return Review(project, parcels, area_m2, industry, iset, items)
 
 
@@ -370,15 +438,23 @@ def best_site(conn: psycopg.Connection, project_code: str) -> tuple[list[str], s
     result = fit.match_project(conn, project_code, top=1, near_miss_limit=1)
     if result.matches:
         m = result.matches[0]
-        return (list(m.site.codes), "match",
-                f"选址匹配第 1 名（得分 {m.score:.1f}） / best match (score {m.score:.1f})")
+        return (
+            list(m.site.codes),
+            "match",
+            f"选址匹配第 1 名（得分 {m.score:.1f}） / best match (score {m.score:.1f})",
+        )
     if result.near_misses:
         n = result.near_misses[0]
-        return (list(n.site.codes), "near_miss",
-                f"无完全匹配地块，取最接近者（未满足：{n.failure.reason_zh}） / no full match; "
-                f"nearest miss ({n.failure.reason_en})")
-    raise NotFound(f"项目 {project_code} 在园区内没有匹配或接近的地块 / project {project_code} "
-                   f"has no match or near miss in the park")
+        return (
+            list(n.site.codes),
+            "near_miss",
+            f"无完全匹配地块，取最接近者（未满足：{n.failure.reason_zh}） / no full match; "
+            f"nearest miss ({n.failure.reason_en})",
+        )
+    raise NotFound(
+        f"项目 {project_code} 在园区内没有匹配或接近的地块 / project {project_code} "
+        f"has no match or near miss in the park"
+    )
 
 
 def review_best(conn: psycopg.Connection, project_code: str, **kw: Any) -> Review:
@@ -389,8 +465,9 @@ def review_best(conn: psycopg.Connection, project_code: str, **kw: Any) -> Revie
     return r
 
 
-def review_for(conn: psycopg.Connection, project_code: str, parcel_codes: list[str] | None,
-               **kw: Any) -> Review:
+def review_for(
+    conn: psycopg.Connection, project_code: str, parcel_codes: list[str] | None, **kw: Any
+) -> Review:
     """:func:`review` on ``parcel_codes``, or on the best site when none are given."""
     if parcel_codes:
         return review(conn, project_code, parcel_codes, **kw)
@@ -399,10 +476,26 @@ def review_for(conn: psycopg.Connection, project_code: str, parcel_codes: list[s
 
 # ------------------------------------------------------------------------------ exports
 
-CSV_COLUMNS = ("project", "parcels", "area_mu", "indicator_set", "indicator", "name_zh",
-               "name_en", "value", "min_value", "max_value", "unit", "value_per_mu",
-               "min_per_mu", "verdict", "verdict_zh", "is_assumption", "sentence_zh",
-               "sentence_en")
+CSV_COLUMNS = (
+    "project",
+    "parcels",
+    "area_mu",
+    "indicator_set",
+    "indicator",
+    "name_zh",
+    "name_en",
+    "value",
+    "min_value",
+    "max_value",
+    "unit",
+    "value_per_mu",
+    "min_per_mu",
+    "verdict",
+    "verdict_zh",
+    "is_assumption",
+    "sentence_zh",
+    "sentence_en",
+)
 
 
 def to_csv(r: Review) -> bytes:
@@ -416,19 +509,51 @@ def to_csv(r: Review) -> bytes:
     for it in b["items"]:
         local = it["local"] or {}
         # Text cells neutralised against formulas; the _num columns stay numbers.
-        w.writerow([formula_safe(b["project"]["code"]), " ".join(b["parcels"]),
-                    f"{r.area_mu:.4f}", formula_safe(b["indicator_set"]["version"]),
-                    it["indicator"], formula_safe(it["name_zh"]), formula_safe(it["name_en"]),
-                    _num(it["value"]), _num(it["min_value"]), _num(it["max_value"]),
-                    formula_safe(it["unit"]), _num(local.get("value")),
-                    _num(local.get("min_value")), it["verdict"], it["verdict_zh"],
-                    "true" if it["is_assumption"] else "false",
-                    formula_safe(it["sentence_zh"]), formula_safe(it["sentence_en"])])
+        w.writerow(
+            [
+                formula_safe(b["project"]["code"]),
+                " ".join(b["parcels"]),
+                f"{r.area_mu:.4f}",
+                formula_safe(b["indicator_set"]["version"]),
+                it["indicator"],
+                formula_safe(it["name_zh"]),
+                formula_safe(it["name_en"]),
+                _num(it["value"]),
+                _num(it["min_value"]),
+                _num(it["max_value"]),
+                formula_safe(it["unit"]),
+                _num(local.get("value")),
+                _num(local.get("min_value")),
+                it["verdict"],
+                it["verdict_zh"],
+                "true" if it["is_assumption"] else "false",
+                formula_safe(it["sentence_zh"]),
+                formula_safe(it["sentence_en"]),
+            ]
+        )
     zh, en = r.summary()
-    w.writerow([formula_safe(b["project"]["code"]), " ".join(b["parcels"]), f"{r.area_mu:.4f}",
-                formula_safe(b["indicator_set"]["version"]), "overall", "结论", "verdict", "", "",
-                "", "", "", "", r.verdict, VERDICT_ZH[r.verdict], "", formula_safe(zh),
-                formula_safe(en)])
+    w.writerow(
+        [
+            formula_safe(b["project"]["code"]),
+            " ".join(b["parcels"]),
+            f"{r.area_mu:.4f}",
+            formula_safe(b["indicator_set"]["version"]),
+            "overall",
+            "结论",
+            "verdict",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            r.verdict,
+            VERDICT_ZH[r.verdict],
+            "",
+            formula_safe(zh),
+            formula_safe(en),
+        ]
+    )
     return buf.getvalue().encode("utf-8-sig")
 
 

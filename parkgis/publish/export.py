@@ -25,7 +25,7 @@ from parkgis.db.collections import COLLECTIONS, Collection
 from parkgis.errors import InvalidInput
 
 FORMATS = {
-    "gpkg": ("GPKG", True),        # driver, holds several layers
+    "gpkg": ("GPKG", True),  # driver, holds several layers
     "geojson": ("GeoJSON", False),
     "shp": ("ESRI Shapefile", True),  # one .shp per layer, zipped together
     "kml": ("KML", False),
@@ -52,8 +52,10 @@ def _select_sql(c: Collection, zone: str | None, status: Sequence[str] | None) -
     if status and c.id == "parcels":
         where.append("t.status = ANY(%s)")
         params.append(list(status))
-    sql = (f"SELECT {cols}, ST_AsBinary(t.geom) AS geometry FROM {c.table} t {c.joins} "
-           f"WHERE {' AND '.join(where)} ORDER BY t.code")
+    sql = (
+        f"SELECT {cols}, ST_AsBinary(t.geom) AS geometry FROM {c.table} t {c.joins} "
+        f"WHERE {' AND '.join(where)} ORDER BY t.code"
+    )
     return sql, params
 
 
@@ -73,8 +75,12 @@ def _dbf_names(columns: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def read_layer(conn: psycopg.Connection, layer: str, zone: str | None = None,
-               status: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+def read_layer(
+    conn: psycopg.Connection,
+    layer: str,
+    zone: str | None = None,
+    status: Sequence[str] | None = None,
+) -> gpd.GeoDataFrame:
     """One public layer as a GeoDataFrame in EPSG:4490 (public properties only)."""
     c = COLLECTIONS.get(layer)
     if c is None:
@@ -93,10 +99,16 @@ def read_layer(conn: psycopg.Connection, layer: str, zone: str | None = None,
     return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4490")
 
 
-def export_layers(conn: psycopg.Connection, fmt: str, path: Path,
-                  layers: Sequence[str] | None = None, zone: str | None = None,
-                  status: Sequence[str] | None = None, crs: str | None = None,
-                  on_layer: Callable[[str, int], None] | None = None) -> ExportReport:
+def export_layers(
+    conn: psycopg.Connection,
+    fmt: str,
+    path: Path,
+    layers: Sequence[str] | None = None,
+    zone: str | None = None,
+    status: Sequence[str] | None = None,
+    crs: str | None = None,
+    on_layer: Callable[[str, int], None] | None = None,
+) -> ExportReport:
     """Write public layers to ``path`` in ``fmt`` (see ``FORMATS``).
 
     Single-layer formats (GeoJSON, KML, CSV) take exactly one layer (default ``parcels``);
@@ -142,11 +154,13 @@ def export_layers(conn: psycopg.Connection, fmt: str, path: Path,
                 # dBase field names hold 10 characters: shorten them ourselves, uniquely, and
                 # ship the mapping beside the layer rather than let GDAL launder them.
                 short = _dbf_names([c for c in gdf.columns if c != "geometry"])
-                gdf.rename(columns=short).to_file(work / f"{name}.shp", driver=driver,
-                                                  engine="pyogrio", encoding="UTF-8")
+                gdf.rename(columns=short).to_file(
+                    work / f"{name}.shp", driver=driver, engine="pyogrio", encoding="UTF-8"
+                )
                 (work / f"{name}_fields.csv").write_text(
                     "field,name\n" + "".join(f"{v},{k}\n" for k, v in short.items()),
-                    encoding="utf-8")
+                    encoding="utf-8",
+                )
             else:
                 gdf.to_file(out, layer=name, driver=driver, engine="pyogrio")
             if on_layer:

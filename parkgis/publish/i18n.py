@@ -161,8 +161,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.area": ("面积", "Area"),
     "ui.mu": ("亩", "mu"),
     "ui.measure_length": ("长度", "Length"),
-    "ui.measure_hint": ("在地图上单击添加测量点，双击结束",
-                        "Click the map to add points, double-click to finish"),
+    "ui.measure_hint": (
+        "在地图上单击添加测量点，双击结束",
+        "Click the map to add points, double-click to finish",
+    ),
     "ui.ha": ("公顷", "ha"),
     "ui.m2": ("平方米", "m²"),
     "ui.m": ("米", "m"),
@@ -226,8 +228,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "ui.inquiry_bad": ("请检查填写的内容", "Please check the form"),
     "ui.inquiry_limited": ("提交过于频繁，请稍后再试。", "Too many inquiries: please try later."),
     "ui.not_found": ("未找到", "Not found"),
-    "ui.hint": ("设定条件后点击“查询”，或直接点击地图上的地块。",
-                "Set conditions and press Search, or click a parcel on the map."),
+    "ui.hint": (
+        "设定条件后点击“查询”，或直接点击地图上的地块。",
+        "Set conditions and press Search, or click a parcel on the map.",
+    ),
 }
 
 

@@ -55,13 +55,14 @@ SAMPLE_ZONE_CODES = frozenset({"WH-CZ", "WH-HH", "WH-LP"})
 
 # Web assets copied next to index.html (source under web/static -> target under DIR/assets).
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
-TEMPLATE = Path(__file__).resolve().parent.parent.parent / "web" / "templates" / \
-    "static_map.html"
+TEMPLATE = Path(__file__).resolve().parent.parent.parent / "web" / "templates" / "static_map.html"
 ASSETS: tuple[tuple[str, str], ...] = (
     ("vendor/leaflet/leaflet.js", "vendor/leaflet/leaflet.js"),
     ("vendor/leaflet/leaflet.css", "vendor/leaflet/leaflet.css"),
-    ("vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
-     "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
+    (
+        "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+        "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+    ),
     ("vendor/pmtiles/pmtiles.js", "vendor/pmtiles/pmtiles.js"),
     ("js/static_map.js", "js/static_map.js"),
     ("css/static_map.css", "css/static_map.css"),
@@ -84,17 +85,38 @@ class PublishReport:
 
     def summary(self) -> str:
         state = "新版本 / new version" if self.new_archive else "数据未变 / unchanged"
-        return (f"已发布 / published {self.directory}/index.html · {self.archive} "
-                f"({self.tiles} tiles, {self.bytes:,} B, {state})"
-                + (f"; removed {', '.join(self.removed)}" if self.removed else ""))
+        return (
+            f"已发布 / published {self.directory}/index.html · {self.archive} "
+            f"({self.tiles} tiles, {self.bytes:,} B, {state})"
+            + (f"; removed {', '.join(self.removed)}" if self.removed else "")
+        )
 
 
 # Vacant parcels (design §2: available, reserved, listed) with every public field the sheet
 # shows; the registry still decides what is public (build_tile_sql refuses anything else).
-_PARCEL_PROPS = ("code", "status", "zone_code", "landuse_code", "landuse_alias", "area_m2",
-                 "area_mu", "area_ha", "svc_road", "svc_water", "svc_drainage", "svc_power",
-                 "svc_gas", "svc_heat", "svc_telecom", "svc_levelled", "land_price_wan_per_mu",
-                 "reserved_until", "elev_mean_m", "slope_mean_deg", "flood_share")
+_PARCEL_PROPS = (
+    "code",
+    "status",
+    "zone_code",
+    "landuse_code",
+    "landuse_alias",
+    "area_m2",
+    "area_mu",
+    "area_ha",
+    "svc_road",
+    "svc_water",
+    "svc_drainage",
+    "svc_power",
+    "svc_gas",
+    "svc_heat",
+    "svc_telecom",
+    "svc_levelled",
+    "land_price_wan_per_mu",
+    "reserved_until",
+    "elev_mean_m",
+    "slope_mean_deg",
+    "flood_share",
+)
 
 
 def public_layers(conn: psycopg.Connection) -> list[Collection]:
@@ -102,19 +124,33 @@ def public_layers(conn: psycopg.Connection) -> list[Collection]:
     parcels = dataclasses.replace(
         COLLECTIONS["parcels"],
         where="t.status IN (" + ", ".join(f"'{s}'" for s in VACANT_STATUSES) + ")",
-        tile_props=_PARCEL_PROPS)
-    out = [COLLECTIONS["zones"], COLLECTIONS["infrastructure"], COLLECTIONS["upgrades"],
-           parcels, COLLECTIONS["enterprises"]]
+        tile_props=_PARCEL_PROPS,
+    )
+    out = [
+        COLLECTIONS["zones"],
+        COLLECTIONS["infrastructure"],
+        COLLECTIONS["upgrades"],
+        parcels,
+        COLLECTIONS["enterprises"],
+    ]
     places = COLLECTIONS.get("places")
-    if places is not None and conn.execute("SELECT to_regclass(%s)",
-                                           (places.table,)).fetchone()[0] is not None:
+    if (
+        places is not None
+        and conn.execute("SELECT to_regclass(%s)", (places.table,)).fetchone()[0] is not None
+    ):
         out.append(places)
     return out
 
 
 def _extent(conn: psycopg.Connection, layers: list[Collection]) -> tuple[float, ...] | None:
-    parts = [sql.SQL(tiles.EXTENT_SQL_TEMPLATE.format(
-        table=sql.Identifier(c.table).as_string(None), where=c.where)) for c in layers]
+    parts = [
+        sql.SQL(
+            tiles.EXTENT_SQL_TEMPLATE.format(
+                table=sql.Identifier(c.table).as_string(None), where=c.where
+            )
+        )
+        for c in layers
+    ]
     xs: list[tuple[float, ...]] = []
     for q in parts:
         row = conn.execute(q).fetchone()
@@ -122,14 +158,23 @@ def _extent(conn: psycopg.Connection, layers: list[Collection]) -> tuple[float, 
             xs.append(tuple(float(v) for v in row))
     if not xs:
         return None
-    return (min(r[0] for r in xs), min(r[1] for r in xs),
-            max(r[2] for r in xs), max(r[3] for r in xs))
+    return (
+        min(r[0] for r in xs),
+        min(r[1] for r in xs),
+        max(r[2] for r in xs),
+        max(r[3] for r in xs),
+    )
 
 
-def render_archive(conn: psycopg.Connection, path: Path, layers: list[Collection],
-                   min_zoom: int = MIN_ZOOM, max_zoom: int = MAX_ZOOM,
-                   metadata: dict[str, Any] | None = None,
-                   on_zoom: Callable[[int, int, int], None] | None = None) -> int:
+def render_archive(
+    conn: psycopg.Connection,
+    path: Path,
+    layers: list[Collection],
+    min_zoom: int = MIN_ZOOM,
+    max_zoom: int = MAX_ZOOM,
+    metadata: dict[str, Any] | None = None,
+    on_zoom: Callable[[int, int, int], None] | None = None,
+) -> int:
     """Write a PMTiles v3 archive of ``layers`` (one MVT layer each) for z ``min_zoom``–
     ``max_zoom`` over the layers' extent; returns the number of tiles written.
 
@@ -142,9 +187,12 @@ def render_archive(conn: psycopg.Connection, path: Path, layers: list[Collection
         raise PublishError("没有可发布的公开数据 / nothing public to publish: the layers are empty")
     stmts = {(c.id, simp): tiles.build_tile_sql(c, simp) for c in layers for simp in (False, True)}
     header: dict[str, Any] = {
-        "tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
-        "min_lon_e7": int(ext[0] * 1e7), "min_lat_e7": int(ext[1] * 1e7),
-        "max_lon_e7": int(ext[2] * 1e7), "max_lat_e7": int(ext[3] * 1e7),
+        "tile_type": TileType.MVT,
+        "tile_compression": Compression.GZIP,
+        "min_lon_e7": int(ext[0] * 1e7),
+        "min_lat_e7": int(ext[1] * 1e7),
+        "max_lon_e7": int(ext[2] * 1e7),
+        "max_lat_e7": int(ext[3] * 1e7),
         "center_zoom": min(max(min_zoom, 14), max_zoom),
         "center_lon_e7": int((ext[0] + ext[2]) / 2 * 1e7),
         "center_lat_e7": int((ext[1] + ext[3]) / 2 * 1e7),
@@ -156,15 +204,20 @@ def render_archive(conn: psycopg.Connection, path: Path, layers: list[Collection
         for z in range(min_zoom, max_zoom + 1):
             x0, y0 = tiles.lonlat_to_tile(ext[0], ext[3], z)
             x1, y1 = tiles.lonlat_to_tile(ext[2], ext[1], z)
-            cand = [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)
-                    if frontier is None or (x // 2, y // 2) in frontier]
+            cand = [
+                (x, y)
+                for x in range(x0, x1 + 1)
+                for y in range(y0, y1 + 1)
+                if frontier is None or (x // 2, y // 2) in frontier
+            ]
             found: dict[int, bytes] = {}
             kept: set[tuple[int, int]] = set()
             for x, y in cand:
                 simplify, params = tiles.tile_params(z, x, y, MAX_FEATURES)
-                data = b"".join(bytes(conn.execute(stmts[(c.id, simplify)], params,
-                                                   prepare=True).fetchone()[0])
-                                for c in layers)
+                data = b"".join(
+                    bytes(conn.execute(stmts[(c.id, simplify)], params, prepare=True).fetchone()[0])
+                    for c in layers
+                )
                 if data:
                     kept.add((x, y))
                     found[zxy_to_tileid(z, x, y)] = gzip.compress(data, 6, mtime=0)
@@ -177,8 +230,9 @@ def render_archive(conn: psycopg.Connection, path: Path, layers: list[Collection
             if on_zoom is not None:
                 on_zoom(z, len(cand), len(found))
         if not written:
-            raise PublishError("没有可发布的公开数据 / nothing public to publish: "
-                               "the layers are empty")
+            raise PublishError(
+                "没有可发布的公开数据 / nothing public to publish: the layers are empty"
+            )
         w.finalize(header, metadata or {})
         f.flush()
         os.fsync(f.fileno())
@@ -192,19 +246,31 @@ def _metadata(layers: list[Collection], sample: bool) -> dict[str, Any]:
     return {
         "name": "ParkGIS 公开地图 / public map",
         "attribution": "ParkGIS 卫辉市产业集聚区",
-        "vector_layers": [{
-            "id": c.id, "description": c.title, "minzoom": MIN_ZOOM, "maxzoom": MAX_ZOOM,
-            "fields": {n: (c.prop(n).type if c.prop(n) else "string") for n in c.tile_props},
-        } for c in layers],
+        "vector_layers": [
+            {
+                "id": c.id,
+                "description": c.title,
+                "minzoom": MIN_ZOOM,
+                "maxzoom": MAX_ZOOM,
+                "fields": {n: (c.prop(n).type if c.prop(n) else "string") for n in c.tile_props},
+            }
+            for c in layers
+        ],
         "parkgis": {
             "sample": sample,
             "layers": [{"id": c.id, "zh": c.title_zh, "en": c.title_en} for c in layers],
-            "fields": {c.id: {n: [c.prop(n).title_zh, c.prop(n).title_en]  # type: ignore
-                              for n in c.tile_props} for c in layers},
+            "fields": {
+                c.id: {
+                    n: [c.prop(n).title_zh, c.prop(n).title_en]  # type: ignore
+                    for n in c.tile_props
+                }
+                for c in layers
+            },
             "labels": i18n.as_json(),
-            "statusStyle": {s: {"fillColor": styles.STATUS_COLOURS[s],
-                                "fillOpacity": styles.STATUS_OPACITY[s]}
-                            for s in VACANT_STATUSES},
+            "statusStyle": {
+                s: {"fillColor": styles.STATUS_COLOURS[s], "fillOpacity": styles.STATUS_OPACITY[s]}
+                for s in VACANT_STATUSES
+            },
             "infraStyle": {k: v.leaflet() for k, v in styles.INFRA_STYLES.items()},
             "zoneStyle": {s: styles.zone_style(s) for s in ("approved", "proposed")},
         },
@@ -235,8 +301,7 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
         m = json.loads((directory / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    return m if isinstance(m, dict) and ARCHIVE_RE.fullmatch(str(m.get("archive", ""))) \
-        else None
+    return m if isinstance(m, dict) and ARCHIVE_RE.fullmatch(str(m.get("archive", ""))) else None
 
 
 def _write_site(directory: Path) -> None:
@@ -250,8 +315,7 @@ def _write_site(directory: Path) -> None:
     imgs = STATIC_DIR / "vendor" / "leaflet" / "images"
     if imgs.is_dir():
         for p in imgs.iterdir():
-            _atomic_write(_asset_path(directory, f"vendor/leaflet/images/{p.name}"),
-                          p.read_bytes())
+            _atomic_write(_asset_path(directory, f"vendor/leaflet/images/{p.name}"), p.read_bytes())
     _atomic_write(directory / "index.html", TEMPLATE.read_bytes())
 
 
@@ -261,9 +325,15 @@ def _asset_path(directory: Path, rel: str) -> Path:
     return p
 
 
-def publish(conn: psycopg.Connection, directory: Path, *, sample: bool | None = None,
-            keep: int = DEFAULT_KEEP, grace_s: float = DEFAULT_GRACE_S,
-            on_zoom: Callable[[int, int, int], None] | None = None) -> PublishReport:
+def publish(
+    conn: psycopg.Connection,
+    directory: Path,
+    *,
+    sample: bool | None = None,
+    keep: int = DEFAULT_KEEP,
+    grace_s: float = DEFAULT_GRACE_S,
+    on_zoom: Callable[[int, int, int], None] | None = None,
+) -> PublishReport:
     """Write (or refresh) the static public map in ``directory``.
 
     Long because the switch (write, rename, manifest, cleanup) must read as one sequence.
@@ -287,8 +357,7 @@ def publish(conn: psycopg.Connection, directory: Path, *, sample: bool | None = 
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PublishError(f"无法创建目录 / cannot create the directory: {exc.strerror}") \
-            from None
+        raise PublishError(f"无法创建目录 / cannot create the directory: {exc.strerror}") from None
     if not directory.is_dir() or not os.access(directory, os.W_OK):
         raise PublishError("输出目录不可写 / the output directory is not writable")
     # One snapshot for every tile: an edit committed mid-publish is in no tile or in all.
@@ -304,8 +373,11 @@ def publish(conn: psycopg.Connection, directory: Path, *, sample: bool | None = 
         view = _extent(conn, [COLLECTIONS["zones"]]) or _extent(conn, layers)
         meta["parkgis"]["view"] = list(view) if view else None
         meta["parkgis"]["zones"] = {
-            r[0]: [r[1], r[2]] for r in conn.execute(
-                "SELECT code, name_zh, coalesce(name_en, name_zh) FROM zones ORDER BY code")}
+            r[0]: [r[1], r[2]]
+            for r in conn.execute(
+                "SELECT code, name_zh, coalesce(name_en, name_zh) FROM zones ORDER BY code"
+            )
+        }
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".public-", suffix=".pmtiles.tmp")
         os.close(fd)
         tmp_path = Path(tmp)
@@ -331,13 +403,15 @@ def publish(conn: psycopg.Connection, directory: Path, *, sample: bool | None = 
             conn.rollback()
     _write_site(directory)
     old = read_manifest(directory)
-    history = [name] + [a for a in ([old["archive"]] + list(old.get("previous", []))
-                                    if old else [])
-                        if a != name and ARCHIVE_RE.fullmatch(str(a))]
+    history = [name] + [
+        a
+        for a in ([old["archive"]] + list(old.get("previous", [])) if old else [])
+        if a != name and ARCHIVE_RE.fullmatch(str(a))
+    ]
     manifest = {
         "format": "parkgis-static-map/1",
         "archive": name,
-        "sha256_16": name[len("public-"):-len(".pmtiles")],
+        "sha256_16": name[len("public-") : -len(".pmtiles")],
         "bytes": size,
         "tiles": n,
         "minzoom": MIN_ZOOM,
@@ -346,8 +420,9 @@ def publish(conn: psycopg.Connection, directory: Path, *, sample: bool | None = 
         "published": datetime.now(UTC).isoformat(timespec="seconds"),
         "previous": history[1:keep],
     }
-    _atomic_write(directory / MANIFEST,
-                  json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+    _atomic_write(
+        directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+    )
     removed = _cleanup(directory, set(history[:keep]), grace_s)
     return PublishReport(directory, name, new, n, size, is_sample, tuple(removed))
 
@@ -367,5 +442,11 @@ def _cleanup(directory: Path, keep: set[str], grace_s: float) -> list[str]:
     return removed
 
 
-__all__ = ["PublishError", "PublishReport", "public_layers", "publish", "read_manifest",
-           "render_archive"]
+__all__ = [
+    "PublishError",
+    "PublishReport",
+    "public_layers",
+    "publish",
+    "read_manifest",
+    "render_archive",
+]

@@ -91,8 +91,10 @@ SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), ST_SetSRID(p.geom_gk, 0)) AS m,
 # later, or under way but starting later, was under way -- or planned, before its start -- on
 # that date (a status only goes planned -> under_way -> completed). The investor map's
 # upgrades layer says the same (parkgis.publish.maps.investor).
-UPGRADE_STATUS_SQL = ("CASE WHEN u.status = 'planned' OR u.start_date > %(as_of)s::date "
-                      "THEN 'planned' ELSE 'under_way' END")
+UPGRADE_STATUS_SQL = (
+    "CASE WHEN u.status = 'planned' OR u.start_date > %(as_of)s::date "
+    "THEN 'planned' ELSE 'under_way' END"
+)
 
 # Upgrades not complete by the date asked near the parcel: what will serve it, and when, with
 # their status then; ``overdue`` past the finish date.
@@ -121,8 +123,6 @@ SELECT e.code, e.name_zh, e.name_en, e.industry, e.chain_role, e.is_anchor,
 """
 
 
-
-
 def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in r.items()}
 
@@ -149,8 +149,9 @@ def _add_drive(conn: psycopg.Connection, code: str, distances: dict[str, Any]) -
         distances.setdefault(dest, {"label_zh": zh, "label_en": en, **a})
 
 
-def parcel_sheet(conn: psycopg.Connection, code: str,
-                 as_of: dt.date | None = None) -> dict[str, Any]:
+def parcel_sheet(
+    conn: psycopg.Connection, code: str, as_of: dt.date | None = None
+) -> dict[str, Any]:
     """The public sheet of one live parcel.
 
     Parameters
@@ -196,20 +197,31 @@ def parcel_sheet(conn: psycopg.Connection, code: str,
 
     distances: dict[str, Any] = {}
     for cat, (_param, kinds, zh, en) in DISTANCES.items():
-        d = cur.execute(KEY_DISTANCE_SQL, {"code": code, "kinds": list(kinds),
-                                           "as_of": as_of}).fetchone()
-        distances[cat] = {"label_zh": zh, "label_en": en,
-                          **(_row(d) if d else {"m": None})}
+        d = cur.execute(
+            KEY_DISTANCE_SQL, {"code": code, "kinds": list(kinds), "as_of": as_of}
+        ).fetchone()
+        distances[cat] = {"label_zh": zh, "label_en": en, **(_row(d) if d else {"m": None})}
     _add_drive(conn, code, distances)
-    nearby = [_row(r) for r in cur.execute(
-        NEARBY_INFRA_SQL, {"code": code, "radius": NEARBY_M, "as_of": as_of}).fetchall()]
+    nearby = [
+        _row(r)
+        for r in cur.execute(
+            NEARBY_INFRA_SQL, {"code": code, "radius": NEARBY_M, "as_of": as_of}
+        ).fetchall()
+    ]
     nearby.sort(key=lambda r: r["distance_m"])
-    upgrades = [_row(r) for r in cur.execute(
-        UPGRADES_SQL, {"code": code, "radius": UPGRADE_SERVE_M, "as_of": as_of}).fetchall()]
+    upgrades = [
+        _row(r)
+        for r in cur.execute(
+            UPGRADES_SQL, {"code": code, "radius": UPGRADE_SERVE_M, "as_of": as_of}
+        ).fetchall()
+    ]
     for u in upgrades:
         # Pre-formatted so every reader of the sheet rounds alike (2.6 km, not "+3 km").
-        u["capacity_text"] = (None if u.get("capacity_added") is None else
-                              quantity(u["capacity_added"], u.get("capacity_unit"), sign=True))
+        u["capacity_text"] = (
+            None
+            if u.get("capacity_added") is None
+            else quantity(u["capacity_added"], u.get("capacity_unit"), sign=True)
+        )
     anchors = [_row(r) for r in cur.execute(ANCHORS_SQL, {"code": code, "n": ANCHORS})]
     return {
         "parcel": p,

@@ -99,8 +99,10 @@ NOTIFY_CHANNEL = "parkgis_data_versions"
 # 1/VERSION_RECHECK_S reads per second per worker under load. (Cache-Control already lets
 # browsers reuse a tile for CACHE_MAX_AGE_S.)
 VERSION_RECHECK_S = 0.02
-EXTENT_SQL_TEMPLATE = "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM " \
-                      "(SELECT ST_Extent(t.geom) AS e FROM {table} t WHERE {where}) s"
+EXTENT_SQL_TEMPLATE = (
+    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+    "(SELECT ST_Extent(t.geom) AS e FROM {table} t WHERE {where}) s"
+)
 
 
 def _needs_joins(coll: Collection) -> bool:
@@ -122,7 +124,10 @@ def _build_sql(coll: Collection, simplify: bool) -> str:
         props.append(f"({expr})::{_PROP_CAST[p.type]} AS {ident}")
     geom = "ST_Simplify(t.geom, %(tol)s::float8, true)" if simplify else "t.geom"
     return TILE_SQL_TEMPLATE.format(
-        margin=BUFFER / EXTENT, geom=geom, extent=EXTENT, buffer=BUFFER,
+        margin=BUFFER / EXTENT,
+        geom=geom,
+        extent=EXTENT,
+        buffer=BUFFER,
         props=",\n           ".join(props) or "NULL::text AS _",
         table=sql.Identifier(coll.table).as_string(None),
         joins=coll.joins if _needs_joins(coll) else "",
@@ -169,8 +174,9 @@ def collection(cid: str) -> Collection:
 
 def check_tms(tms: str) -> None:
     if tms != TMS_ID:
-        raise NotFound(f"不支持的瓦片矩阵集 {tms} / tile matrix set {tms!r} is not offered; "
-                       f"use {TMS_ID}")
+        raise NotFound(
+            f"不支持的瓦片矩阵集 {tms} / tile matrix set {tms!r} is not offered; use {TMS_ID}"
+        )
 
 
 def check_tile(z: int, x: int, y: int) -> None:
@@ -182,8 +188,9 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise NotFound(f"瓦片超出范围 / tile {z}/{x}/{y} outside the matrix (0..{n - 1})")
 
 
-def tile_params(z: int, x: int, y: int, max_features: int,
-                day: dt.date | None = None) -> tuple[bool, dict[str, Any]]:
+def tile_params(
+    z: int, x: int, y: int, max_features: int, day: dt.date | None = None
+) -> tuple[bool, dict[str, Any]]:
     """Whether the tile is simplified, and the bind parameters of its SQL (``day``: the date
     of a dated collection, :func:`tile_date`).
 
@@ -199,8 +206,15 @@ def tile_params(z: int, x: int, y: int, max_features: int,
     return simplify, params
 
 
-def render_tile(conn: psycopg.Connection, cid: str, z: int, x: int, y: int,
-                max_features: int = 20_000, as_of: dt.date | None = None) -> bytes:
+def render_tile(
+    conn: psycopg.Connection,
+    cid: str,
+    z: int,
+    x: int,
+    y: int,
+    max_features: int = 20_000,
+    as_of: dt.date | None = None,
+) -> bytes:
     """One MVT tile from a sync connection (the CLI, benchmarks, tests).
 
     Parameters
@@ -227,8 +241,15 @@ def render_tile(conn: psycopg.Connection, cid: str, z: int, x: int, y: int,
     return bytes(_first(row))
 
 
-async def render_tile_async(conn: psycopg.AsyncConnection, cid: str, z: int, x: int, y: int,
-                            max_features: int, day: dt.date | None = None) -> bytes:
+async def render_tile_async(
+    conn: psycopg.AsyncConnection,
+    cid: str,
+    z: int,
+    x: int,
+    y: int,
+    max_features: int,
+    day: dt.date | None = None,
+) -> bytes:
     """As :func:`render_tile`, on an async connection (the API); arguments already checked,
     ``day`` from :func:`tile_date`."""
     simplify, params = tile_params(z, x, y, max_features, day)
@@ -242,8 +263,15 @@ def _first(row: Any) -> Any:
     return row[0]
 
 
-def etag(cid: str, version: int, z: int, x: int, y: int, day: dt.date | None = None,
-         encoding: str | None = None) -> str:
+def etag(
+    cid: str,
+    version: int,
+    z: int,
+    x: int,
+    y: int,
+    day: dt.date | None = None,
+    encoding: str | None = None,
+) -> str:
     """Strong ETag of one tile version on one date; the gzip body is another representation,
     so it gets its own tag (a cache must not answer a 304 for bytes it holds in the other
     encoding)."""
@@ -296,8 +324,9 @@ def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, flo
     return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
 
 
-def lonlat_to_tile_pixel(lon: float, lat: float, z: int, x: int, y: int,
-                         extent: int = EXTENT) -> tuple[float, float]:
+def lonlat_to_tile_pixel(
+    lon: float, lat: float, z: int, x: int, y: int, extent: int = EXTENT
+) -> tuple[float, float]:
     """Position of a lon/lat point in the MVT coordinates of tile (z, x, y), y down."""
     n = 1 << z
     fx = (lon + 180.0) / 360.0 * n
@@ -409,8 +438,9 @@ class VersionWatch:
     recheck_s : float
     """
 
-    def __init__(self, listen_url: str | None, reader: VersionReader,
-                 recheck_s: float = VERSION_RECHECK_S) -> None:
+    def __init__(
+        self, listen_url: str | None, reader: VersionReader, recheck_s: float = VERSION_RECHECK_S
+    ) -> None:
         self._url = listen_url
         self._reader = reader
         self._recheck_s = recheck_s
@@ -460,7 +490,8 @@ class VersionWatch:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                        self._url, autocommit=True) as conn:
+                    self._url, autocommit=True
+                ) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     self._listening = True
                     delay = 0.2
@@ -498,8 +529,14 @@ class TileService:
     the LISTEN connection of ``listen_url``; without it every request reads the versions.
     """
 
-    def __init__(self, pool: Any, cache_size: int, max_features: int,
-                 listen_url: str | None = None, wait_s: float | None = None) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        cache_size: int,
+        max_features: int,
+        listen_url: str | None = None,
+        wait_s: float | None = None,
+    ) -> None:
         self.pool = pool
         # One bound for the whole request's database waits (version read + connection): a
         # request that joins a version read already stuck on a dead database would otherwise
@@ -516,9 +553,16 @@ class TileService:
     async def stop(self) -> None:
         await self.versions.stop()
 
-    async def tile(self, cid: str, z: int, x: int, y: int,
-                   if_none_match: str | None = None, gzip: bool = False,
-                   as_of: dt.date | None = None) -> TileResult:
+    async def tile(
+        self,
+        cid: str,
+        z: int,
+        x: int,
+        y: int,
+        if_none_match: str | None = None,
+        gzip: bool = False,
+        as_of: dt.date | None = None,
+    ) -> TileResult:
         collection(cid)
         check_tile(z, x, y)
         enc = "gzip" if gzip else None
@@ -536,8 +580,11 @@ class TileService:
             data = self.cache.get(key)
             if data is not None:
                 return TileResult(200, data, tag, True, enc)
-        raw = self.cache.get((cid, version, day, z, x, y, None)) if gzip and self.cache.enabled \
+        raw = (
+            self.cache.get((cid, version, day, z, x, y, None))
+            if gzip and self.cache.enabled
             else None
+        )
         if raw is None:
             wait = None if deadline is None else max(0.05, deadline - time.monotonic())
             async with self.pool.connection(timeout=wait) as conn:
@@ -561,8 +608,9 @@ class TileService:
         version = (await self.versions.get()).get(coll.table, 0)
         key = (cid, version)
         if key not in self._extents:
-            q = EXTENT_SQL_TEMPLATE.format(table=sql.Identifier(coll.table).as_string(None),
-                                           where=coll.where)
+            q = EXTENT_SQL_TEMPLATE.format(
+                table=sql.Identifier(coll.table).as_string(None), where=coll.where
+            )
             async with self.pool.connection() as conn:
                 row = _row(await (await conn.execute(q)).fetchone())
             self._extents[key] = None if row[0] is None else [float(v) for v in row]
@@ -592,8 +640,9 @@ def tilejson(coll: Collection, tiles_url: str, bounds: list[float] | None) -> di
     for name in coll.tile_props:
         p = coll.prop(name)
         assert p is not None
-        fields[name] = {"number": "Number", "integer": "Number",
-                        "boolean": "Boolean"}.get(p.type, "String")
+        fields[name] = {"number": "Number", "integer": "Number", "boolean": "Boolean"}.get(
+            p.type, "String"
+        )
     center_zoom = 14 if bounds else MIN_ZOOM
     return {
         "tilejson": "3.0.0",
@@ -607,11 +656,13 @@ def tilejson(coll: Collection, tiles_url: str, bounds: list[float] | None) -> di
         "maxzoom": MAX_ZOOM,
         "bounds": b,
         "center": [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, center_zoom],
-        "vector_layers": [{
-            "id": coll.id,
-            "description": coll.title,
-            "minzoom": MIN_ZOOM,
-            "maxzoom": MAX_ZOOM,
-            "fields": fields,
-        }],
+        "vector_layers": [
+            {
+                "id": coll.id,
+                "description": coll.title,
+                "minzoom": MIN_ZOOM,
+                "maxzoom": MAX_ZOOM,
+                "fields": fields,
+            }
+        ],
     }

@@ -54,10 +54,15 @@ SELECT a.code AS a, b.code AS b,
 """
 
 
-def adjacent_pairs(conn: psycopg.Connection, codes: Sequence[str], *,
-                   min_shared_m: float = MIN_SHARED_M,
-                   snap_m: float = SNAP_M, min_pair_m2: float | None = None,
-                   max_pair_m2: float | None = None) -> list[tuple[str, str, float]]:
+def adjacent_pairs(
+    conn: psycopg.Connection,
+    codes: Sequence[str],
+    *,
+    min_shared_m: float = MIN_SHARED_M,
+    snap_m: float = SNAP_M,
+    min_pair_m2: float | None = None,
+    max_pair_m2: float | None = None,
+) -> list[tuple[str, str, float]]:
     """Adjacent pairs among ``codes``.
 
     Parameters
@@ -79,9 +84,16 @@ def adjacent_pairs(conn: psycopg.Connection, codes: Sequence[str], *,
     """
     if len(codes) < 2:
         return []
-    rows = conn.execute(ADJACENT_PAIRS_SQL, {
-        "codes": list(codes), "snap": snap_m, "min_shared": min_shared_m,
-        "min_pair_m2": min_pair_m2, "max_pair_m2": max_pair_m2}).fetchall()
+    rows = conn.execute(
+        ADJACENT_PAIRS_SQL,
+        {
+            "codes": list(codes),
+            "snap": snap_m,
+            "min_shared": min_shared_m,
+            "min_pair_m2": min_pair_m2,
+            "max_pair_m2": max_pair_m2,
+        },
+    ).fetchall()
     out = []
     for r in rows:
         a, b, shared = (r["a"], r["b"], r["shared_m"]) if isinstance(r, dict) else r
@@ -106,6 +118,6 @@ def groups(pairs: Iterable[tuple[str, str, float]], max_size: int = 3) -> list[t
         for centre, ns in nbrs.items():
             ns_sorted = sorted(ns)
             for i, x in enumerate(ns_sorted):
-                for y in ns_sorted[i + 1:]:
+                for y in ns_sorted[i + 1 :]:
                     out.add(tuple(sorted((centre, x, y))))
     return sorted(out)

@@ -97,9 +97,20 @@ MU_M2 = 10000.0 / 15.0
 
 #: Default criterion weights; ``projects.weights`` overrides any of them by name.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "area_fit": 10, "power": 15, "water": 8, "wastewater": 7, "rail": 10, "road": 10,
-    "chain": 15, "servicing": 10, "cost": 10, "terrain": 5, "earthwork": 5, "shape": 5,
-    "gas": 5, "assembly": 5,
+    "area_fit": 10,
+    "power": 15,
+    "water": 8,
+    "wastewater": 7,
+    "rail": 10,
+    "road": 10,
+    "chain": 15,
+    "servicing": 10,
+    "cost": 10,
+    "terrain": 5,
+    "earthwork": 5,
+    "shape": 5,
+    "gas": 5,
+    "assembly": 5,
 }
 #: Levelling cost (wan yuan per mu) at which the earthwork criterion scores 0.
 EARTHWORK_ZERO_WAN_PER_MU = 5.0
@@ -115,34 +126,74 @@ BUILDS_WITHIN_M = 300.0
 #: Reach (m) of a facility whose row gives neither ``service_radius_m`` nor ``service_area``:
 #: a 110 kV substation feeds 10 kV lines of up to ~10 km in a plain county; a water or
 #: wastewater plant serves its town's network, ~20 km across.
-DEFAULT_REACH_M: dict[str, float] = {"substation": 10_000.0, "water_plant": 20_000.0,
-                                     "wastewater_plant": 20_000.0}
+DEFAULT_REACH_M: dict[str, float] = {
+    "substation": 10_000.0,
+    "water_plant": 20_000.0,
+    "wastewater_plant": 20_000.0,
+}
 HOLDING_STATUSES = ("reserved", "listed", "allocated", "under_construction", "operational")
 KIND_ZH = {"substation": "变电站", "water_plant": "水厂", "wastewater_plant": "污水处理厂"}
 UNIT = {"power": ("kVA", "kVA"), "water": ("吨/日", "t/d"), "wastewater": ("吨/日", "t/d")}
 NEED = {"power": "power_kva", "water": "water_tpd", "wastewater": "wastewater_tpd"}
 HARD_ZH = {
-    "available": "可供应状态", "area": "面积", "landuse": "用地性质", "footprint": "厂房尺寸",
-    "rail": "铁路专用线", "trunk_road": "干线公路", "sensitive": "卫生防护距离",
-    "power": "供电容量", "water": "供水容量", "wastewater": "污水处理容量",
-    "slope": "坡度", "flood": "洪涝", "budget": "土地费用",
-    "drive_interchange": "到高速互通车程", "drive_rail_yard": "到货运站车程",
+    "available": "可供应状态",
+    "area": "面积",
+    "landuse": "用地性质",
+    "footprint": "厂房尺寸",
+    "rail": "铁路专用线",
+    "trunk_road": "干线公路",
+    "sensitive": "卫生防护距离",
+    "power": "供电容量",
+    "water": "供水容量",
+    "wastewater": "污水处理容量",
+    "slope": "坡度",
+    "flood": "洪涝",
+    "budget": "土地费用",
+    "drive_interchange": "到高速互通车程",
+    "drive_rail_yard": "到货运站车程",
 }
-DRIVE_DEST_TEXT = {"interchange": ("高速互通立交", "expressway interchange"),
-                   "rail_yard": ("公铁物流园货运站", "rail freight yard")}
+DRIVE_DEST_TEXT = {
+    "interchange": ("高速互通立交", "expressway interchange"),
+    "rail_yard": ("公铁物流园货运站", "rail freight yard"),
+}
 #: "Drive time to X <= N minutes" requirements -> parcel_access destination (parkgis.geo.network).
-DRIVE_FIELDS: dict[str, str] = {"max_drive_min_interchange": "interchange",
-                                "max_drive_min_rail_yard": "rail_yard"}
+DRIVE_FIELDS: dict[str, str] = {
+    "max_drive_min_interchange": "interchange",
+    "max_drive_min_rail_yard": "rail_yard",
+}
 
 # --------------------------------------------------------------------------- requirement
 
 REQUIREMENT_FIELDS = (
-    "code", "name_zh", "name_en", "industry", "chain_role", "stage", "min_area_mu",
-    "max_area_mu", "footprint_length_m", "footprint_width_m", "landuse_codes", "power_kva",
-    "water_tpd", "wastewater_tpd", "gas_m3pd", "rail_required", "max_rail_m",
-    "max_trunk_road_m", "hazard_class", "min_sensitive_m", "preferred_neighbours",
-    "start_date", "land_budget_wan", "investment_wan", "expected_tax_wan", "max_slope_deg",
-    "max_flood_share", "weights", *DRIVE_FIELDS,
+    "code",
+    "name_zh",
+    "name_en",
+    "industry",
+    "chain_role",
+    "stage",
+    "min_area_mu",
+    "max_area_mu",
+    "footprint_length_m",
+    "footprint_width_m",
+    "landuse_codes",
+    "power_kva",
+    "water_tpd",
+    "wastewater_tpd",
+    "gas_m3pd",
+    "rail_required",
+    "max_rail_m",
+    "max_trunk_road_m",
+    "hazard_class",
+    "min_sensitive_m",
+    "preferred_neighbours",
+    "start_date",
+    "land_budget_wan",
+    "investment_wan",
+    "expected_tax_wan",
+    "max_slope_deg",
+    "max_flood_share",
+    "weights",
+    *DRIVE_FIELDS,
 )
 #: Fields shown in the ``project`` member of a match result: the one allow-list of
 #: :mod:`parkgis.promotion.projects` (no budget, investment or tax figures, no weights), read
@@ -191,8 +242,11 @@ class Requirement:
             v = getattr(self, f)
             if isinstance(v, Decimal):
                 setattr(self, f, float(v))
-        if (self.min_area_mu is not None and self.max_area_mu is not None
-                and self.max_area_mu < self.min_area_mu):
+        if (
+            self.min_area_mu is not None
+            and self.max_area_mu is not None
+            and self.max_area_mu < self.min_area_mu
+        ):
             raise InvalidInput("max_area_mu < min_area_mu / 最大面积小于最小面积")
         if (self.footprint_length_m is None) != (self.footprint_width_m is None):
             raise InvalidInput("footprint needs both length and width / 厂房尺寸需同时给出长和宽")
@@ -223,8 +277,7 @@ def load_requirement(conn: psycopg.Connection, code: str) -> Requirement:
         row = cur.execute(PROJECT_SQL, (code,)).fetchone()
     if row is None:
         raise NotFound(f"项目 {code} 不存在 / no project {code}")
-    return Requirement(**{f: row[f] for f in REQUIREMENT_FIELDS if f in row
-                          and row[f] is not None})
+    return Requirement(**{f: row[f] for f in REQUIREMENT_FIELDS if f in row and row[f] is not None})
 
 
 # --------------------------------------------------------------------------- data access
@@ -343,15 +396,15 @@ class Facility:
     name_zh: str
     name_en: str
     geom: BaseGeometry
-    registered: float          # in kVA or t/d
+    registered: float  # in kVA or t/d
     exists: bool
     added: list[tuple[str, str, float, dt.date | None]] = field(default_factory=list)
     late: list[tuple[str, str, float, dt.date | None, str]] = field(default_factory=list)
     draw: float = 0.0
     drawers: list[str] = field(default_factory=list)
     builders: list[tuple] = field(default_factory=list)
-    reach_m: float = math.inf            # service radius (m) the data gives, else the default
-    area: BaseGeometry | None = None     # service area, where the data gives one
+    reach_m: float = math.inf  # service radius (m) the data gives, else the default
+    area: BaseGeometry | None = None  # service area, where the data gives one
 
     @property
     def capacity(self) -> float:
@@ -372,16 +425,20 @@ def _facility_register(rows: list[dict], reach: dict[str, float]) -> dict[str, F
         f = _unit_factor(r["kind"], r["capacity_unit"])
         radius = r["service_radius_m"]
         fac[r["code"]] = Facility(
-            r["code"], r["kind"], r["name_zh"], r["name_en"],
-            shapely.from_wkb(r["wkb"]).representative_point(), float(r["capacity"]) * f,
+            r["code"],
+            r["kind"],
+            r["name_zh"],
+            r["name_en"],
+            shapely.from_wkb(r["wkb"]).representative_point(),
+            float(r["capacity"]) * f,
             r["status"] == "existing",
             reach_m=float(radius) if radius is not None else reach.get(r["kind"], math.inf),
-            area=shapely.from_wkb(r["area_wkb"]) if r["area_wkb"] is not None else None)
+            area=shapely.from_wkb(r["area_wkb"]) if r["area_wkb"] is not None else None,
+        )
     return fac
 
 
-def _apply_upgrades(fac: dict[str, Facility], ups: list[dict],
-                    reach: dict[str, float]) -> None:
+def _apply_upgrades(fac: dict[str, Facility], ups: list[dict], reach: dict[str, float]) -> None:
     """Capacity upgrades on the date judged: a completed one counts from its finish date
     (``done``), a planned or under-way one never does and is named as ``late``."""
     for u in ups:
@@ -395,12 +452,27 @@ def _apply_upgrades(fac: dict[str, Facility], ups: list[dict],
             # An unlinked upgrade standing on a planned facility of its kind builds that
             # facility; elsewhere it is a new facility of its own.
             g = shapely.from_wkb(u["wkb"])
-            target = next((f for f in fac.values() if f.kind == u["kind"] and not f.exists
-                           and f.geom.distance(g) <= BUILDS_WITHIN_M), None)
+            target = next(
+                (
+                    f
+                    for f in fac.values()
+                    if f.kind == u["kind"]
+                    and not f.exists
+                    and f.geom.distance(g) <= BUILDS_WITHIN_M
+                ),
+                None,
+            )
             if target is None:
-                target = fac[u["code"]] = Facility(u["code"], u["kind"], u["name_zh"],
-                                                   u["name_en"], g, amount, False,
-                                                   reach_m=reach.get(u["kind"], math.inf))
+                target = fac[u["code"]] = Facility(
+                    u["code"],
+                    u["kind"],
+                    u["name_zh"],
+                    u["name_en"],
+                    g,
+                    amount,
+                    False,
+                    reach_m=reach.get(u["kind"], math.inf),
+                )
         if target is None:
             continue
         if not target.exists and target.registered > 0 and not target.builders:
@@ -415,9 +487,13 @@ def _apply_upgrades(fac: dict[str, Facility], ups: list[dict],
             target.late.append(late)
 
 
-def _load_facilities(conn: psycopg.Connection, srid: int, req: Requirement,
-                     on: dt.date, reach: dict[str, float] | None = None,
-                     ) -> dict[str, list[Facility]]:
+def _load_facilities(
+    conn: psycopg.Connection,
+    srid: int,
+    req: Requirement,
+    on: dt.date,
+    reach: dict[str, float] | None = None,
+) -> dict[str, list[Facility]]:
     """Facilities by criterion name with their capacity in service on ``on`` (the date the
     project is judged on) and the draws of the projects already holding land."""
     reach = DEFAULT_REACH_M if reach is None else reach
@@ -425,8 +501,9 @@ def _load_facilities(conn: psycopg.Connection, srid: int, req: Requirement,
     with conn.cursor(row_factory=dict_row) as cur:
         infra = cur.execute(FACILITIES_SQL, {"srid": srid, "kinds": kinds}).fetchall()
         ups = cur.execute(UPGRADES_SQL, {"srid": srid, "kinds": kinds, "as_of": on}).fetchall()
-        draws = cur.execute(DRAWS_SQL, {"srid": srid, "statuses": list(HOLDING_STATUSES),
-                                        "project": req.code}).fetchall()
+        draws = cur.execute(
+            DRAWS_SQL, {"srid": srid, "statuses": list(HOLDING_STATUSES), "project": req.code}
+        ).fetchall()
     fac = _facility_register(infra, reach)
     _apply_upgrades(fac, ups, reach)
     out: dict[str, list[Facility]] = {}
@@ -479,8 +556,9 @@ def _in_reach(f: Facility, g: BaseGeometry, dist: float) -> bool:
     return bool(dist <= f.reach_m)
 
 
-def _choose(dist: np.ndarray, inside: np.ndarray, spare: np.ndarray,
-            need: float | None) -> tuple[np.ndarray, np.ndarray]:
+def _choose(
+    dist: np.ndarray, inside: np.ndarray, spare: np.ndarray, need: float | None
+) -> tuple[np.ndarray, np.ndarray]:
     """The one capacity rule (issue #13): per row, the nearest facility in reach with enough
     spare capacity; failing that the nearest in reach (which then fails on capacity); −1
     when none is in reach. Also the nearest facility in reach that was passed over for lack
@@ -502,8 +580,9 @@ def _choose(dist: np.ndarray, inside: np.ndarray, spare: np.ndarray,
     return pick, skipped
 
 
-def _in_projection(fl: list[Facility], src: int, dst: int,
-                   attr: str = "geom") -> list[BaseGeometry | None]:
+def _in_projection(
+    fl: list[Facility], src: int, dst: int, attr: str = "geom"
+) -> list[BaseGeometry | None]:
     """The facilities' geometries (``attr``: ``geom`` or ``area``) moved from EPSG ``src`` to
     EPSG ``dst``.
 
@@ -517,9 +596,12 @@ def _in_projection(fl: list[Facility], src: int, dst: int,
     t = _TRANSFORMERS.get((src, dst))
     if t is None:
         t = _TRANSFORMERS[(src, dst)] = Transformer.from_crs(src, dst, always_xy=True)
-    return [None if g is None else
-            shapely.transform(g, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-            for g in geoms]
+    return [
+        None
+        if g is None
+        else shapely.transform(g, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+        for g in geoms
+    ]
 
 
 _TRANSFORMERS: dict[tuple[int, int], Transformer] = {}
@@ -534,7 +616,7 @@ class Site:
 
     codes: tuple[str, ...]
     zone: str
-    geom: BaseGeometry               # GK, metres
+    geom: BaseGeometry  # GK, metres
     srid: int
     area_m2: float
     landuse_ok: bool
@@ -542,7 +624,7 @@ class Site:
     status_ok: bool
     status_note: tuple[str, str] | None
     own_reservation: bool
-    svc: float                       # 0..8 connections, area-weighted for groups
+    svc: float  # 0..8 connections, area-weighted for groups
     gas_svc: bool
     price_total_wan: float | None
     slope: float | None
@@ -554,14 +636,14 @@ class Site:
     d_chain: float
     chain_name: tuple[str, str] | None
     chain_count: int
-    fac: dict[str, int]              # criterion -> index into facilities list
+    fac: dict[str, int]  # criterion -> index into facilities list
     fac_dist: dict[str, float]
     pending: dict[str, int] = field(default_factory=dict)  # nearer facility not yet built
     #: criterion -> a nearer facility in reach passed over for lack of spare capacity (−1)
     skipped: dict[str, int] = field(default_factory=dict)
     #: criterion -> distance to the nearest facility in service, in reach or not
     nearest_fac_m: dict[str, float] = field(default_factory=dict)
-    slope_max: float | None = None   # steepest cell, degrees (terrain data only)
+    slope_max: float | None = None  # steepest cell, degrees (terrain data only)
     #: destination -> drive minutes on the road network (absent: no route)
     drive_min: dict[str, float] = field(default_factory=dict)
     earthwork_m3: float | None = None  # cut + fill to level the site flat
@@ -586,8 +668,9 @@ def _nearest(tree: shapely.STRtree | None, geoms: np.ndarray) -> tuple[np.ndarra
     return out_i, out_d
 
 
-def _tree(conn: psycopg.Connection, sql: str, params: dict) -> tuple[
-        shapely.STRtree | None, list[dict]]:
+def _tree(
+    conn: psycopg.Connection, sql: str, params: dict
+) -> tuple[shapely.STRtree | None, list[dict]]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(sql, params).fetchall()
     if not rows:
@@ -598,7 +681,7 @@ def _tree(conn: psycopg.Connection, sql: str, params: dict) -> tuple[
 @dataclass
 class Context:
     req: Requirement
-    on: dt.date                       # the date the project is judged on (:func:`judged_on`)
+    on: dt.date  # the date the project is judged on (:func:`judged_on`)
     facilities: dict[str, list[Facility]]
     sites: list[Site]
     by_code: dict[str, Site]
@@ -619,8 +702,14 @@ class _Staged:
     measures fewer rows.
     """
 
-    def __init__(self, geoms: np.ndarray, fails: np.ndarray, pool: np.ndarray,
-                 prune: bool, strict: bool = False) -> None:
+    def __init__(
+        self,
+        geoms: np.ndarray,
+        fails: np.ndarray,
+        pool: np.ndarray,
+        prune: bool,
+        strict: bool = False,
+    ) -> None:
         self.geoms, self.fails, self.pool, self.prune = geoms, fails, pool, prune
         self.strict = strict
 
@@ -648,13 +737,21 @@ def judged_on(req: Requirement, as_of: dt.date | None = None) -> dt.date:
     return max(req.start_date, on) if req.start_date is not None else on
 
 
-def _build_context(conn: psycopg.Connection, req: Requirement,
-                   as_of: dt.date | None = None, *, prune: bool = False,
-                   assemble: bool = True, codes: Sequence[str] | None = None,
-                   area_gap: float | None = None, outside_band: bool = False,
-                   first_pass: bool = False, members: bool = True,
-                   siting: SitingSettings | None = None,
-                   reach: dict[str, float] | None = None) -> Context:
+def _build_context(
+    conn: psycopg.Connection,
+    req: Requirement,
+    as_of: dt.date | None = None,
+    *,
+    prune: bool = False,
+    assemble: bool = True,
+    codes: Sequence[str] | None = None,
+    area_gap: float | None = None,
+    outside_band: bool = False,
+    first_pass: bool = False,
+    members: bool = True,
+    siting: SitingSettings | None = None,
+    reach: dict[str, float] | None = None,
+) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
     Parameters
@@ -712,11 +809,21 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
             band_lo = req.min_area_mu * (1 - area_gap) * MU_M2 * (1 - 1e-9)
         if req.max_area_mu is not None:
             band_hi = req.max_area_mu * (1 + area_gap) * MU_M2 * (1 + 1e-9)
-    params = {"band_lo": band_lo, "band_hi": band_hi, "outside": outside_band,
-              "project": req.code, "lu_any": not prefixes,
-              "lu_like": [p + "%" for p in prefixes], "min_m2": lo_m2, "max_m2": hi_m2,
-              "codes": list(codes) if codes is not None else None, "prune": prune,
-              "first": bool(first_pass and prune), "assemble": assemble, "as_of": on}
+    params = {
+        "band_lo": band_lo,
+        "band_hi": band_hi,
+        "outside": outside_band,
+        "project": req.code,
+        "lu_any": not prefixes,
+        "lu_like": [p + "%" for p in prefixes],
+        "min_m2": lo_m2,
+        "max_m2": hi_m2,
+        "codes": list(codes) if codes is not None else None,
+        "prune": prune,
+        "first": bool(first_pass and prune),
+        "assemble": assemble,
+        "as_of": on,
+    }
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(CANDIDATES_SQL, params).fetchall()
     srids = sorted({r["gk_srid"] for r in rows})
@@ -727,37 +834,65 @@ def _build_context(conn: psycopg.Connection, req: Requirement,
     sites: list[Site] = []
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
-        sites.extend(_sites_of(conn, req, srid, part, facilities, prune, assemble and members,
-                               strict=bool(first_pass and prune), facility_srid=facility_srid,
-                               as_of=on))
-    return Context(req, on, facilities, sites, {s.codes[0]: s for s in sites},
-                   float((siting or SitingSettings()).earthwork.yuan_per_m3))
+        sites.extend(
+            _sites_of(
+                conn,
+                req,
+                srid,
+                part,
+                facilities,
+                prune,
+                assemble and members,
+                strict=bool(first_pass and prune),
+                facility_srid=facility_srid,
+                as_of=on,
+            )
+        )
+    return Context(
+        req,
+        on,
+        facilities,
+        sites,
+        {s.codes[0]: s for s in sites},
+        float((siting or SitingSettings()).earthwork.yuan_per_m3),
+    )
 
 
-def _sites_of(conn: psycopg.Connection, req: Requirement, srid: int, part: list[dict],
-              facilities: dict[str, list[Facility]], prune: bool,
-              assemble: bool, strict: bool = False,
-              facility_srid: int | None = None, as_of: dt.date | None = None) -> list[Site]:
+def _sites_of(
+    conn: psycopg.Connection,
+    req: Requirement,
+    srid: int,
+    part: list[dict],
+    facilities: dict[str, list[Facility]],
+    prune: bool,
+    assemble: bool,
+    strict: bool = False,
+    facility_srid: int | None = None,
+    as_of: dt.date | None = None,
+) -> list[Site]:
     """Sites of one projection's candidate rows (see :func:`_build_context`): the row checks,
     then each stage of distances measured on the rows still live, then the records."""
     on = as_of or dt.date.today()
     rows = _row_checks(req, part)
     pool = rows["pool"] if assemble else np.zeros(len(part), dtype=bool)
-    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), rows["fails"], pool, prune,
-                 strict)
+    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), rows["fails"], pool, prune, strict)
     dists = _distance_stage(conn, req, srid, st, on)
-    fac_geoms = {crit: _in_projection(fl, facility_srid or srid, srid)
-                 for crit, fl in facilities.items()}
-    fac_areas = {crit: _in_projection(fl, facility_srid or srid, srid, "area")
-                 for crit, fl in facilities.items()}
+    fac_geoms = {
+        crit: _in_projection(fl, facility_srid or srid, srid) for crit, fl in facilities.items()
+    }
+    fac_areas = {
+        crit: _in_projection(fl, facility_srid or srid, srid, "area")
+        for crit, fl in facilities.items()
+    }
     fac = _facility_stage(req, st, facilities, fac_geoms, fac_areas)
     # What is left is kept; criteria-only figures are measured on it alone.
     keep = st.live()
     extra = _criteria_figures(conn, req, srid, st, keep, on)
     pending = _pending_stage(st, facilities, fac_geoms, fac["dist"])
-    return [_site_record(part[k], k, req, srid, st, rows, dists, fac, extra, pending,
-                         facilities, prune)
-            for k in np.flatnonzero(keep)]
+    return [
+        _site_record(part[k], k, req, srid, st, rows, dists, fac, extra, pending, facilities, prune)
+        for k in np.flatnonzero(keep)
+    ]
 
 
 def _row_checks(req: Requirement, part: list[dict]) -> dict[str, np.ndarray]:
@@ -765,12 +900,24 @@ def _row_checks(req: Requirement, part: list[dict]) -> dict[str, np.ndarray]:
     the same expressions as in :func:`_hard` so a pruned row really fails ≥ 2 constraints."""
     prefixes = tuple(str(c) for c in req.landuse_codes)
     area_mu = np.array([float(r["area_m2"]) for r in part]) / MU_M2
-    status_ok = np.array([r["status"] == "available" or (
-        req.code is not None and r["project_code"] == req.code) for r in part], dtype=bool)
-    landuse_ok = np.array([(not prefixes) or r["landuse_code"].startswith(prefixes)
-                           for r in part], dtype=bool)
-    price = np.array([float(r["land_price_wan_per_mu"]) * float(r["area_m2"]) / MU_M2
-                      if r["land_price_wan_per_mu"] is not None else np.nan for r in part])
+    status_ok = np.array(
+        [
+            r["status"] == "available" or (req.code is not None and r["project_code"] == req.code)
+            for r in part
+        ],
+        dtype=bool,
+    )
+    landuse_ok = np.array(
+        [(not prefixes) or r["landuse_code"].startswith(prefixes) for r in part], dtype=bool
+    )
+    price = np.array(
+        [
+            float(r["land_price_wan_per_mu"]) * float(r["area_m2"]) / MU_M2
+            if r["land_price_wan_per_mu"] is not None
+            else np.nan
+            for r in part
+        ]
+    )
     slope = np.array([_opt(r["slope_mean_deg"]) for r in part])
     flood = np.array([_opt(r["flood_share"]) for r in part])
     fails = (~status_ok).astype(int) + (~landuse_ok)
@@ -779,7 +926,7 @@ def _row_checks(req: Requirement, part: list[dict]) -> dict[str, np.ndarray]:
     if req.max_area_mu is not None:
         fails += area_mu > req.max_area_mu
     if req.max_slope_deg is not None:
-        fails += slope > req.max_slope_deg          # NaN (no terrain) compares False
+        fails += slope > req.max_slope_deg  # NaN (no terrain) compares False
     if req.max_flood_share is not None:
         fails += flood > req.max_flood_share
     if req.land_budget_wan is not None:
@@ -787,22 +934,33 @@ def _row_checks(req: Requirement, part: list[dict]) -> dict[str, np.ndarray]:
     for f, dest in DRIVE_FIELDS.items():
         lim = getattr(req, f)
         if lim is not None:  # no route counts as too far
-            fails += np.array([r[f"drive_min_{dest}"] is None
-                               or float(r[f"drive_min_{dest}"]) > lim for r in part])
+            fails += np.array(
+                [
+                    r[f"drive_min_{dest}"] is None or float(r[f"drive_min_{dest}"]) > lim
+                    for r in part
+                ]
+            )
     pool = status_ok & landuse_ok
     if req.max_area_mu is not None:
         pool &= area_mu < req.max_area_mu
-    return {"status_ok": status_ok, "landuse_ok": landuse_ok, "price": price,
-            "fails": fails, "pool": pool}
+    return {
+        "status_ok": status_ok,
+        "landuse_ok": landuse_ok,
+        "price": price,
+        "fails": fails,
+        "pool": pool,
+    }
 
 
-def _distance_stage(conn: psycopg.Connection, req: Requirement, srid: int, st: _Staged,
-                    on: dt.date) -> dict[str, np.ndarray]:
+def _distance_stage(
+    conn: psycopg.Connection, req: Requirement, srid: int, st: _Staged, on: dt.date
+) -> dict[str, np.ndarray]:
     """Rail access, trunk road and sensitive land, each measured only on the rows still live
     and counted as a failure where the project states the limit."""
     lim = req.rail_limit_m
-    rail_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_ACCESS_KINDS),
-                                        "as_of": on})
+    rail_t, _ = _tree(
+        conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_ACCESS_KINDS), "as_of": on}
+    )
     _, d_rail = st.nearest(rail_t)
     if lim is not None:
         st.fails += d_rail > lim
@@ -817,15 +975,18 @@ def _distance_stage(conn: psycopg.Connection, req: Requirement, srid: int, st: _
     return {"rail": d_rail, "road": d_road, "sensitive": d_sens}
 
 
-def _facility_stage(req: Requirement, st: _Staged, facilities: dict[str, list[Facility]],
-                    fac_geoms: dict[str, list], fac_areas: dict[str, list],
-                    ) -> dict[str, dict[str, np.ndarray]]:
+def _facility_stage(
+    req: Requirement,
+    st: _Staged,
+    facilities: dict[str, list[Facility]],
+    fac_geoms: dict[str, list],
+    fac_areas: dict[str, list],
+) -> dict[str, dict[str, np.ndarray]]:
     """The serving facility per live row and criterion by the one capacity rule
     (:func:`_choose`), with its distance, the nearer one passed over, and the distance to the
     nearest facility in service whether or not in reach (for an out-of-reach reason)."""
     n = len(st.geoms)
-    out: dict[str, dict[str, np.ndarray]] = {"idx": {}, "dist": {}, "skipped": {},
-                                             "nearest": {}}
+    out: dict[str, dict[str, np.ndarray]] = {"idx": {}, "dist": {}, "skipped": {}, "nearest": {}}
     idx = np.flatnonzero(st.live())
     for crit, fl in facilities.items():
         live = _live(fl)
@@ -835,50 +996,70 @@ def _facility_stage(req: Requirement, st: _Staged, facilities: dict[str, list[Fa
         if len(live) and len(idx):
             g = st.geoms[idx]
             dist = np.column_stack([shapely.distance(g, fac_geoms[crit][j]) for j in live])
-            inside = np.column_stack([
-                shapely.intersects(g, fac_areas[crit][j]) if fac_areas[crit][j] is not None
-                else dist[:, k] <= fl[j].reach_m for k, j in enumerate(live)])
+            inside = np.column_stack(
+                [
+                    shapely.intersects(g, fac_areas[crit][j])
+                    if fac_areas[crit][j] is not None
+                    else dist[:, k] <= fl[j].reach_m
+                    for k, j in enumerate(live)
+                ]
+            )
             spare = np.array([fl[j].spare for j in live])
             pick, skip = _choose(dist, inside, spare, need)
             i_out[idx] = np.where(pick >= 0, live[np.maximum(pick, 0)], -1)
-            d_out[idx] = np.where(pick >= 0, dist[np.arange(len(idx)), np.maximum(pick, 0)],
-                                  np.inf)
+            d_out[idx] = np.where(pick >= 0, dist[np.arange(len(idx)), np.maximum(pick, 0)], np.inf)
             s_out[idx] = np.where(skip >= 0, live[np.maximum(skip, 0)], -1)
             near_out[idx] = dist.min(axis=1)
         if need and len(live):
             all_spare = np.array([f.spare for f in fl])
             served = i_out >= 0
             # short of capacity at the chosen one, or no facility in reach at all
-            st.fails += np.where(served, all_spare[np.maximum(i_out, 0)] < need,
-                                 np.isfinite(near_out))
+            st.fails += np.where(
+                served, all_spare[np.maximum(i_out, 0)] < need, np.isfinite(near_out)
+            )
         out["idx"][crit], out["dist"][crit] = i_out, d_out
         out["skipped"][crit], out["nearest"][crit] = s_out, near_out
     return out
 
 
-def _criteria_figures(conn: psycopg.Connection, req: Requirement, srid: int, st: _Staged,
-                      keep: np.ndarray, on: dt.date) -> dict[str, Any]:
+def _criteria_figures(
+    conn: psycopg.Connection,
+    req: Requirement,
+    srid: int,
+    st: _Staged,
+    keep: np.ndarray,
+    on: dt.date,
+) -> dict[str, Any]:
     """Figures only the criteria read (gas, chain partners), for the kept rows."""
     n = len(st.geoms)
     gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on})
     _, d_gas = st.nearest(gas_t)
     chain_t, chain_rows = (None, [])
     if req.preferred_neighbours:
-        chain_t, chain_rows = _tree(conn, ENTERPRISES_SQL,
-                                    {"srid": srid, "roles": list(req.preferred_neighbours)})
+        chain_t, chain_rows = _tree(
+            conn, ENTERPRISES_SQL, {"srid": srid, "roles": list(req.preferred_neighbours)}
+        )
     i_chain, d_chain = st.nearest(chain_t)
     chain_counts = np.zeros(n, dtype=int)
     kidx = np.flatnonzero(keep)
     if chain_t is not None and len(kidx):
         pairs = chain_t.query(st.geoms[kidx], predicate="dwithin", distance=CHAIN_RADIUS_M)
         chain_counts[kidx] = np.bincount(pairs[0], minlength=len(kidx))
-    return {"d_gas": d_gas, "i_chain": i_chain, "d_chain": d_chain, "chain_rows": chain_rows,
-            "chain_counts": chain_counts}
+    return {
+        "d_gas": d_gas,
+        "i_chain": i_chain,
+        "d_chain": d_chain,
+        "chain_rows": chain_rows,
+        "chain_counts": chain_counts,
+    }
 
 
-def _pending_stage(st: _Staged, facilities: dict[str, list[Facility]],
-                   fac_geoms: dict[str, list], fac_d: dict[str, np.ndarray],
-                   ) -> dict[str, np.ndarray]:
+def _pending_stage(
+    st: _Staged,
+    facilities: dict[str, list[Facility]],
+    fac_geoms: dict[str, list],
+    fac_d: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
     """A facility not yet in service but nearer than the serving one is worth naming."""
     n = len(st.geoms)
     out: dict[str, np.ndarray] = {}
@@ -886,45 +1067,69 @@ def _pending_stage(st: _Staged, facilities: dict[str, list[Facility]],
         pending = [k for k, f in enumerate(fl) if not f.exists and f.late]
         if pending:
             pi, pd_ = st.nearest(shapely.STRtree([fac_geoms[crit][k] for k in pending]))
-            out[crit] = np.where((pi >= 0) & (pd_ < fac_d[crit]),
-                                 np.array(pending)[np.maximum(pi, 0)], -1)
+            out[crit] = np.where(
+                (pi >= 0) & (pd_ < fac_d[crit]), np.array(pending)[np.maximum(pi, 0)], -1
+            )
         else:
             out[crit] = np.full(n, -1)
     return out
 
 
-def _site_record(r: dict, k: int, req: Requirement, srid: int, st: _Staged,
-                 rows: dict[str, np.ndarray], dists: dict[str, np.ndarray],
-                 fac: dict[str, dict[str, np.ndarray]], extra: dict[str, Any],
-                 pending: dict[str, np.ndarray], facilities: dict[str, list[Facility]],
-                 prune: bool) -> Site:
+def _site_record(
+    r: dict,
+    k: int,
+    req: Requirement,
+    srid: int,
+    st: _Staged,
+    rows: dict[str, np.ndarray],
+    dists: dict[str, np.ndarray],
+    fac: dict[str, dict[str, np.ndarray]],
+    extra: dict[str, Any],
+    pending: dict[str, np.ndarray],
+    facilities: dict[str, list[Facility]],
+    prune: bool,
+) -> Site:
     """The :class:`Site` of candidate row ``k``."""
     ok = bool(rows["status_ok"][k])
     note = None
     if not ok:
         until = r["reserved_until"].isoformat() if r["reserved_until"] else "—"
         if r["status"] == "listed":
-            note = ("正在招拍挂公示，已挂牌给其他项目",
-                    "a tender/auction/listing notice is running for another party")
+            note = (
+                "正在招拍挂公示，已挂牌给其他项目",
+                "a tender/auction/listing notice is running for another party",
+            )
         else:
-            note = (f"已为其他项目预留至 {until}",
-                    f"reserved for another project until {until}")
+            note = (f"已为其他项目预留至 {until}", f"reserved for another project until {until}")
     cut, fill = r["earthwork_cut_m3"], r["earthwork_fill_m3"]
     price = rows["price"][k]
     i_chain = extra["i_chain"]
     return Site(
-        codes=(r["code"],), zone=r["zone_code"], geom=st.geoms[k], srid=srid,
-        area_m2=float(r["area_m2"]), landuse_ok=bool(rows["landuse_ok"][k]),
-        landuse=r["landuse_code"], status_ok=ok, status_note=note,
+        codes=(r["code"],),
+        zone=r["zone_code"],
+        geom=st.geoms[k],
+        srid=srid,
+        area_m2=float(r["area_m2"]),
+        landuse_ok=bool(rows["landuse_ok"][k]),
+        landuse=r["landuse_code"],
+        status_ok=ok,
+        status_note=note,
         own_reservation=ok and r["status"] != "available",
-        svc=float(r["svc"]), gas_svc=bool(r["svc_gas"]),
+        svc=float(r["svc"]),
+        gas_svc=bool(r["svc_gas"]),
         price_total_wan=None if np.isnan(price) else float(price),
-        slope=r["slope_mean_deg"], flood=r["flood_share"],
-        d_rail=float(dists["rail"][k]), d_road=float(dists["road"][k]),
-        d_gas=float(extra["d_gas"][k]), d_sensitive=float(dists["sensitive"][k]),
+        slope=r["slope_mean_deg"],
+        flood=r["flood_share"],
+        d_rail=float(dists["rail"][k]),
+        d_road=float(dists["road"][k]),
+        d_gas=float(extra["d_gas"][k]),
+        d_sensitive=float(dists["sensitive"][k]),
         d_chain=float(extra["d_chain"][k]),
-        chain_name=((extra["chain_rows"][i_chain[k]]["name_zh"],
-                     extra["chain_rows"][i_chain[k]]["name_en"]) if i_chain[k] >= 0 else None),
+        chain_name=(
+            (extra["chain_rows"][i_chain[k]]["name_zh"], extra["chain_rows"][i_chain[k]]["name_en"])
+            if i_chain[k] >= 0
+            else None
+        ),
         chain_count=int(extra["chain_counts"][k]),
         fac={c: int(fac["idx"][c][k]) for c in facilities},
         fac_dist={c: float(fac["dist"][c][k]) for c in facilities},
@@ -932,10 +1137,12 @@ def _site_record(r: dict, k: int, req: Requirement, srid: int, st: _Staged,
         skipped={c: int(fac["skipped"][c][k]) for c in facilities},
         nearest_fac_m={c: float(fac["nearest"][c][k]) for c in facilities},
         slope_max=r["slope_max_deg"],
-        earthwork_m3=(float(cut) + float(fill) if cut is not None and fill is not None
-                      else None),
-        drive_min={d: float(r[f"drive_min_{d}"]) for d in DRIVE_FIELDS.values()
-                   if r.get(f"drive_min_{d}") is not None},
+        earthwork_m3=(float(cut) + float(fill) if cut is not None and fill is not None else None),
+        drive_min={
+            d: float(r[f"drive_min_{d}"])
+            for d in DRIVE_FIELDS.values()
+            if r.get(f"drive_min_{d}") is not None
+        },
         staged_fails=int(st.fails[k]) if prune else 0,
     )
 
@@ -970,29 +1177,48 @@ def _combine(parts: Sequence[Site], *, with_geometry: bool = True) -> Site:
         nearest_fac[crit] = min(p.nearest_fac_m.get(crit, math.inf) for p in parts)
     prices = [p.price_total_wan for p in parts]
     return Site(
-        codes=tuple(sorted(c for p in parts for c in p.codes)), zone=parts[0].zone,
+        codes=tuple(sorted(c for p in parts for c in p.codes)),
+        zone=parts[0].zone,
         geom=close_gaps([p.geom for p in parts]) if with_geometry else None,
-        srid=parts[0].srid, area_m2=area,
-        landuse_ok=all(p.landuse_ok for p in parts), landuse=parts[0].landuse,
+        srid=parts[0].srid,
+        area_m2=area,
+        landuse_ok=all(p.landuse_ok for p in parts),
+        landuse=parts[0].landuse,
         status_ok=all(p.status_ok for p in parts),
         status_note=next((p.status_note for p in parts if p.status_note), None),
         own_reservation=any(p.own_reservation for p in parts),
-        svc=float(wmean(p.svc for p in parts)), gas_svc=all(p.gas_svc for p in parts),
+        svc=float(wmean(p.svc for p in parts)),
+        gas_svc=all(p.gas_svc for p in parts),
         price_total_wan=None if any(x is None for x in prices) else float(sum(prices)),
-        slope=wmean(p.slope for p in parts), flood=wmean(p.flood for p in parts),
-        d_rail=min(p.d_rail for p in parts), d_road=min(p.d_road for p in parts),
-        d_gas=min(p.d_gas for p in parts), d_sensitive=min(p.d_sensitive for p in parts),
-        d_chain=nearest_chain.d_chain, chain_name=nearest_chain.chain_name,
-        chain_count=max(p.chain_count for p in parts), fac=fac, fac_dist=fac_dist,
-        pending=pending, skipped=skipped, nearest_fac_m=nearest_fac,
-        slope_max=(None if any(p.slope_max is None for p in parts)
-                   else max(p.slope_max for p in parts)),
+        slope=wmean(p.slope for p in parts),
+        flood=wmean(p.flood for p in parts),
+        d_rail=min(p.d_rail for p in parts),
+        d_road=min(p.d_road for p in parts),
+        d_gas=min(p.d_gas for p in parts),
+        d_sensitive=min(p.d_sensitive for p in parts),
+        d_chain=nearest_chain.d_chain,
+        chain_name=nearest_chain.chain_name,
+        chain_count=max(p.chain_count for p in parts),
+        fac=fac,
+        fac_dist=fac_dist,
+        pending=pending,
+        skipped=skipped,
+        nearest_fac_m=nearest_fac,
+        slope_max=(
+            None if any(p.slope_max is None for p in parts) else max(p.slope_max for p in parts)
+        ),
         # Each member levelled on its own: a lower bound for levelling the group as one.
-        earthwork_m3=(None if any(p.earthwork_m3 is None for p in parts)
-                      else float(sum(p.earthwork_m3 for p in parts))),
+        earthwork_m3=(
+            None
+            if any(p.earthwork_m3 is None for p in parts)
+            else float(sum(p.earthwork_m3 for p in parts))
+        ),
         # a group is reached through its best-placed member
-        drive_min={d: min(p.drive_min[d] for p in parts if d in p.drive_min)
-                   for d in DRIVE_FIELDS.values() if any(d in p.drive_min for p in parts)},
+        drive_min={
+            d: min(p.drive_min[d] for p in parts if d in p.drive_min)
+            for d in DRIVE_FIELDS.values()
+            if any(d in p.drive_min for p in parts)
+        },
     )
 
 
@@ -1026,8 +1252,9 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
 
 
-def _capacity_text(ctx: Context, crit: str, f: Facility, need: float,
-                   s: Site | None = None) -> tuple[str, str]:
+def _capacity_text(
+    ctx: Context, crit: str, f: Facility, need: float, s: Site | None = None
+) -> tuple[str, str]:
     """The reason for a capacity criterion: the facility used (named), its capacity on the
     date judged, the draws on it, a nearer one passed over for lack of spare capacity, and
     the upgrades not counted (not complete by then)."""
@@ -1053,10 +1280,12 @@ def _capacity_text(ctx: Context, crit: str, f: Facility, need: float,
     when_zh = f"项目开工日期 {_date(start)}" if start else "今天"
     when_en = f"your start date {_date(start)}" if start else "today"
     for nz, ne, amt, fin, _code in late:
-        parts_zh.append(f"；{nz}（+{_fmt(amt)}）计划 {_date(fin)} 完工，按{when_zh}尚未建成，"
-                        "未计入")
-        parts_en.append(f"; {ne} (+{_fmt(amt)}) due {_date(fin)}, not complete by {when_en}, "
-                        "not counted")
+        parts_zh.append(
+            f"；{nz}（+{_fmt(amt)}）计划 {_date(fin)} 完工，按{when_zh}尚未建成，未计入"
+        )
+        parts_en.append(
+            f"; {ne} (+{_fmt(amt)}) due {_date(fin)}, not complete by {when_en}, not counted"
+        )
     return "".join(parts_zh), "".join(parts_en)
 
 
@@ -1065,10 +1294,12 @@ def _reach_failure(ctx: Context, crit: str, s: Site) -> Failure:
     kind = FACILITY[crit]
     d = s.nearest_fac_m.get(crit, math.inf)
     reach = max((f.reach_m for f in ctx.facilities.get(crit, []) if f.exists), default=0.0)
-    return Failure(crit, f"服务范围内无在用{KIND_ZH[kind]}（最近 {_m(d)}）",
-                   f"no {kind.replace('_', ' ')} in service has the site within its reach "
-                   f"(nearest {_m(d)})",
-                   (d - reach) / max(reach, 1.0) if math.isfinite(d) else 1.0)
+    return Failure(
+        crit,
+        f"服务范围内无在用{KIND_ZH[kind]}（最近 {_m(d)}）",
+        f"no {kind.replace('_', ' ')} in service has the site within its reach (nearest {_m(d)})",
+        (d - reach) / max(reach, 1.0) if math.isfinite(d) else 1.0,
+    )
 
 
 def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
@@ -1083,36 +1314,65 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
         out.append(Failure("available", zh, en, 0.5))
     a = s.area_mu
     if req.min_area_mu is not None and a < req.min_area_mu:
-        out.append(Failure("area", f"面积 {a:.1f} 亩，小于要求的 {req.min_area_mu:g} 亩",
-                           f"{a:.1f} mu, below the {req.min_area_mu:g} mu asked",
-                           (req.min_area_mu - a) / req.min_area_mu))
+        out.append(
+            Failure(
+                "area",
+                f"面积 {a:.1f} 亩，小于要求的 {req.min_area_mu:g} 亩",
+                f"{a:.1f} mu, below the {req.min_area_mu:g} mu asked",
+                (req.min_area_mu - a) / req.min_area_mu,
+            )
+        )
     if req.max_area_mu is not None and a > req.max_area_mu:
-        out.append(Failure("area", f"面积 {a:.1f} 亩，超过上限 {req.max_area_mu:g} 亩",
-                           f"{a:.1f} mu, above the {req.max_area_mu:g} mu limit",
-                           (a - req.max_area_mu) / req.max_area_mu))
+        out.append(
+            Failure(
+                "area",
+                f"面积 {a:.1f} 亩，超过上限 {req.max_area_mu:g} 亩",
+                f"{a:.1f} mu, above the {req.max_area_mu:g} mu limit",
+                (a - req.max_area_mu) / req.max_area_mu,
+            )
+        )
     if not s.landuse_ok:
         allowed = "/".join(req.landuse_codes)
-        out.append(Failure("landuse", f"用地性质 {s.landuse} 不在 {allowed} 之列",
-                           f"land use {s.landuse} is not one of {allowed}", 1.0))
+        out.append(
+            Failure(
+                "landuse",
+                f"用地性质 {s.landuse} 不在 {allowed} 之列",
+                f"land use {s.landuse} is not one of {allowed}",
+                1.0,
+            )
+        )
     lim = req.rail_limit_m
     if lim is not None and s.d_rail > lim:
-        out.append(Failure("rail", f"最近铁路专用线/货运站 {_m(s.d_rail)}，超过 {_m(lim)}",
-                           f"nearest rail siding/freight station {_m(s.d_rail)}, beyond "
-                           f"{_m(lim)}",
-                           (s.d_rail - lim) / max(lim, 1.0)))
+        out.append(
+            Failure(
+                "rail",
+                f"最近铁路专用线/货运站 {_m(s.d_rail)}，超过 {_m(lim)}",
+                f"nearest rail siding/freight station {_m(s.d_rail)}, beyond {_m(lim)}",
+                (s.d_rail - lim) / max(lim, 1.0),
+            )
+        )
     if req.max_trunk_road_m is not None and s.d_road > req.max_trunk_road_m:
         lim = float(req.max_trunk_road_m)
-        out.append(Failure("trunk_road", f"最近干线公路 {_m(s.d_road)}，超过 {_m(lim)}",
-                           f"nearest trunk road {_m(s.d_road)}, beyond {_m(lim)}",
-                           (s.d_road - lim) / max(lim, 1.0)))
+        out.append(
+            Failure(
+                "trunk_road",
+                f"最近干线公路 {_m(s.d_road)}，超过 {_m(lim)}",
+                f"nearest trunk road {_m(s.d_road)}, beyond {_m(lim)}",
+                (s.d_road - lim) / max(lim, 1.0),
+            )
+        )
     if req.hazard_class and req.min_sensitive_m and s.d_sensitive < req.min_sensitive_m:
         lim = float(req.min_sensitive_m)
-        out.append(Failure("sensitive",
-                           f"距居住/学校/医院等敏感用地 {_m(s.d_sensitive)}，"
-                           f"{req.hazard_class} 类项目要求 ≥ {_m(lim)}",
-                           f"sensitive land (homes, schools, hospitals) {_m(s.d_sensitive)} "
-                           f"away; hazard class {req.hazard_class} needs ≥ {_m(lim)}",
-                           (lim - s.d_sensitive) / lim))
+        out.append(
+            Failure(
+                "sensitive",
+                f"距居住/学校/医院等敏感用地 {_m(s.d_sensitive)}，"
+                f"{req.hazard_class} 类项目要求 ≥ {_m(lim)}",
+                f"sensitive land (homes, schools, hospitals) {_m(s.d_sensitive)} "
+                f"away; hazard class {req.hazard_class} needs ≥ {_m(lim)}",
+                (lim - s.d_sensitive) / lim,
+            )
+        )
     for crit in FACILITY:
         need = getattr(req, NEED[crit])
         if not need:
@@ -1128,45 +1388,69 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
             zh, en = _capacity_text(ctx, crit, f, need, s)
             out.append(Failure(crit, zh, en, (need - f.spare) / need))
     if req.max_slope_deg is not None and s.slope is not None and s.slope > req.max_slope_deg:
-        out.append(Failure("slope", f"平均坡度 {s.slope:.1f}°，超过 {req.max_slope_deg:g}°",
-                           f"mean slope {s.slope:.1f}°, above {req.max_slope_deg:g}°",
-                           (s.slope - req.max_slope_deg) / max(req.max_slope_deg, 0.1)))
-    if (req.max_flood_share is not None and s.flood is not None
-            and s.flood > req.max_flood_share):
-        out.append(Failure("flood", f"易涝面积占 {s.flood:.0%}，超过 {req.max_flood_share:.0%}",
-                           f"{s.flood:.0%} flood-prone, above {req.max_flood_share:.0%}",
-                           (s.flood - req.max_flood_share) / max(req.max_flood_share, 0.01)))
+        out.append(
+            Failure(
+                "slope",
+                f"平均坡度 {s.slope:.1f}°，超过 {req.max_slope_deg:g}°",
+                f"mean slope {s.slope:.1f}°, above {req.max_slope_deg:g}°",
+                (s.slope - req.max_slope_deg) / max(req.max_slope_deg, 0.1),
+            )
+        )
+    if req.max_flood_share is not None and s.flood is not None and s.flood > req.max_flood_share:
+        out.append(
+            Failure(
+                "flood",
+                f"易涝面积占 {s.flood:.0%}，超过 {req.max_flood_share:.0%}",
+                f"{s.flood:.0%} flood-prone, above {req.max_flood_share:.0%}",
+                (s.flood - req.max_flood_share) / max(req.max_flood_share, 0.01),
+            )
+        )
     for f, dest in DRIVE_FIELDS.items():
         lim = getattr(req, f)
         got = s.drive_min.get(dest)
         if lim is not None and (got is None or got > lim):
             zh_dest, en_dest = DRIVE_DEST_TEXT[dest]
-            out.append(Failure(
-                f"drive_{dest}",
-                f"到{zh_dest}车程 {got:.1f} 分钟，超过 {lim:g} 分钟" if got is not None
-                else f"路网上无法到达{zh_dest}",
-                f"{got:.1f} min drive to the {en_dest}, beyond {lim:g} min" if got is not None
-                else f"no road route to the {en_dest}",
-                1.0 if got is None else (got - lim) / max(lim, 1.0)))
-    if req.land_budget_wan is not None and s.price_total_wan is not None \
-            and s.price_total_wan > req.land_budget_wan:
+            out.append(
+                Failure(
+                    f"drive_{dest}",
+                    f"到{zh_dest}车程 {got:.1f} 分钟，超过 {lim:g} 分钟"
+                    if got is not None
+                    else f"路网上无法到达{zh_dest}",
+                    f"{got:.1f} min drive to the {en_dest}, beyond {lim:g} min"
+                    if got is not None
+                    else f"no road route to the {en_dest}",
+                    1.0 if got is None else (got - lim) / max(lim, 1.0),
+                )
+            )
+    if (
+        req.land_budget_wan is not None
+        and s.price_total_wan is not None
+        and s.price_total_wan > req.land_budget_wan
+    ):
         cost = s.price_total_wan
         if confidential:
-            zh = (f"按基准地价估算土地费用 {cost:,.0f} 万元，"
-                  f"超出预算 {req.land_budget_wan:,.0f} 万元")
-            en = (f"land at the benchmark price costs about {cost:,.0f} wan yuan, over the "
-                  f"{req.land_budget_wan:,.0f} wan budget")
+            zh = (
+                f"按基准地价估算土地费用 {cost:,.0f} 万元，超出预算 {req.land_budget_wan:,.0f} 万元"
+            )
+            en = (
+                f"land at the benchmark price costs about {cost:,.0f} wan yuan, over the "
+                f"{req.land_budget_wan:,.0f} wan budget"
+            )
         else:
             zh = f"按基准地价估算土地费用约 {cost:,.0f} 万元，不符合项目的用地费用条件"
-            en = (f"land at the benchmark price costs about {cost:,.0f} wan yuan, outside "
-                  "the project's land-cost terms")
-        out.append(Failure("budget", zh, en,
-                           (cost - req.land_budget_wan) / max(req.land_budget_wan, 1.0)))
+            en = (
+                f"land at the benchmark price costs about {cost:,.0f} wan yuan, outside "
+                "the project's land-cost terms"
+            )
+        out.append(
+            Failure("budget", zh, en, (cost - req.land_budget_wan) / max(req.land_budget_wan, 1.0))
+        )
     return out
 
 
-def _footprint(req: Requirement, s: Site, deadline: float | None = None
-               ) -> tuple[Placement | None, Failure | None]:
+def _footprint(
+    req: Requirement, s: Site, deadline: float | None = None
+) -> tuple[Placement | None, Failure | None]:
     """The placement or the failure; :class:`FitTimeout` past ``deadline`` (undecided)."""
     if req.footprint_length_m is None or req.footprint_width_m is None:
         return None, None
@@ -1181,7 +1465,9 @@ def _footprint(req: Requirement, s: Site, deadline: float | None = None
             f"{L:g}×{W:g} m 厂房在任何角度都放不下"
             f"（地块外接矩形约 {sides[1]:.0f}×{sides[0]:.0f} m）",
             f"a {L:g} × {W:g} m building fits at no angle (the site's bounding rectangle is "
-            f"about {sides[1]:.0f} × {sides[0]:.0f} m)", 0.3)
+            f"about {sides[1]:.0f} × {sides[0]:.0f} m)",
+            0.3,
+        )
     return p, None
 
 
@@ -1195,8 +1481,9 @@ def _clip(x: float) -> float:
 _Add = Any  # the criterion recorder of :func:`_criteria`: add(name, score, zh, en)
 
 
-def _criteria(ctx: Context, s: Site, placement: Placement | None,
-              confidential: bool) -> list[dict[str, Any]]:
+def _criteria(
+    ctx: Context, s: Site, placement: Placement | None, confidential: bool
+) -> list[dict[str, Any]]:
     """Every weighted criterion of a site, each with its score 0–100 and bilingual reason
     (a criterion without data is listed with weight 0 and no score)."""
     req = ctx.req
@@ -1205,9 +1492,15 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
     out: list[dict[str, Any]] = []
 
     def add(name: str, score: float | None, zh: str, en: str) -> None:
-        out.append({"name": name, "weight": 0.0 if score is None else w[name],
-                    "score": None if score is None else round(_clip(score), 1),
-                    "reason_zh": zh, "reason_en": en})
+        out.append(
+            {
+                "name": name,
+                "weight": 0.0 if score is None else w[name],
+                "score": None if score is None else round(_clip(score), 1),
+                "reason_zh": zh,
+                "reason_en": en,
+            }
+        )
 
     _size_criteria(req, s, placement, add)
     _capacity_criteria(ctx, s, add)
@@ -1215,18 +1508,31 @@ def _criteria(ctx: Context, s: Site, placement: Placement | None,
     _cost_criteria(req, s, confidential, add)
     _terrain_criteria(ctx, s, add)
     if req.gas_m3pd:
-        add("gas", 100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
+        add(
+            "gas",
+            100 if s.gas_svc else 100 * (1 - s.d_gas / 3000),
             ("已通燃气" if s.gas_svc else f"未通燃气，距燃气管网 {_m(s.d_gas)}")
             + f"，需求 {req.gas_m3pd:g} m³/日",
             ("gas connected" if s.gas_svc else f"no gas connection; main {_m(s.d_gas)} away")
-            + f"; needs {req.gas_m3pd:g} m³/day")
+            + f"; needs {req.gas_m3pd:g} m³/day",
+        )
     if len(s.codes) > 1:
-        add("assembly", 100 - 40 * (len(s.codes) - 1),
-            f"需合并 {len(s.codes)} 宗相邻地块供地", f"{len(s.codes)} adjacent parcels assembled")
+        add(
+            "assembly",
+            100 - 40 * (len(s.codes) - 1),
+            f"需合并 {len(s.codes)} 宗相邻地块供地",
+            f"{len(s.codes)} adjacent parcels assembled",
+        )
     if s.own_reservation:
-        out.append({"name": "reserved_for_project", "weight": 0.0, "score": None,
-                    "reason_zh": "该地块已为本项目预留", "reason_en":
-                    "this parcel is already reserved for this project"})
+        out.append(
+            {
+                "name": "reserved_for_project",
+                "weight": 0.0,
+                "score": None,
+                "reason_zh": "该地块已为本项目预留",
+                "reason_en": "this parcel is already reserved for this project",
+            }
+        )
     return out
 
 
@@ -1239,17 +1545,24 @@ def _size_criteria(req: Requirement, s: Site, placement: Placement | None, add: 
         mid = (lo_ + hi_) / 2
         # 1e-9 mu: a subnormal requirement (5e-324) made 0.05·mid underflow to a zero divisor
         half = max((hi_ - lo_) / 2, 0.05 * mid, 1e-9)
-        add("area_fit", 100 - 60 * abs(a - mid) / half,
-            f"面积 {a:.1f} 亩，要求 {lo_:g}–{hi_:g} 亩", f"{a:.1f} mu against {lo_:g}–{hi_:g} mu")
+        add(
+            "area_fit",
+            100 - 60 * abs(a - mid) / half,
+            f"面积 {a:.1f} 亩，要求 {lo_:g}–{hi_:g} 亩",
+            f"{a:.1f} mu against {lo_:g}–{hi_:g} mu",
+        )
     if placement is not None:
         L, W = req.footprint_length_m, req.footprint_width_m
         used = L * W / s.area_m2
         mrr_ratio = s.area_m2 / s.geom.minimum_rotated_rectangle.area
-        add("shape", 100 * mrr_ratio,
+        add(
+            "shape",
+            100 * mrr_ratio,
             f"{L:g}×{W:g} m 厂房可放入（方位角 {placement.angle_deg:.0f}°），占地块 {used:.0%}；"
             f"地块规整度 {mrr_ratio:.0%}",
             f"the {L:g} × {W:g} m building fits (bearing {placement.angle_deg:.0f}° from grid "
-            f"east), using {used:.0%} of the site; site regularity {mrr_ratio:.0%}")
+            f"east), using {used:.0%} of the site; site regularity {mrr_ratio:.0%}",
+        )
 
 
 def _capacity_criteria(ctx: Context, s: Site, add: _Add) -> None:
@@ -1261,8 +1574,12 @@ def _capacity_criteria(ctx: Context, s: Site, add: _Add) -> None:
         fl = ctx.facilities.get(crit) or []
         i = s.fac.get(crit, -1)
         if i < 0:
-            add(crit, None, f"无{KIND_ZH[FACILITY[crit]]}容量数据，未评估",
-                f"no {FACILITY[crit].replace('_', ' ')} capacity on record; not assessed")
+            add(
+                crit,
+                None,
+                f"无{KIND_ZH[FACILITY[crit]]}容量数据，未评估",
+                f"no {FACILITY[crit].replace('_', ' ')} capacity on record; not assessed",
+            )
             continue
         f = fl[i]
         zh, en = _capacity_text(ctx, crit, f, need, s)
@@ -1274,27 +1591,45 @@ def _access_criteria(req: Requirement, s: Site, add: _Add) -> None:
     """Rail access, trunk road, chain partners and servicing (七通一平)."""
     lim = req.rail_limit_m
     if lim is not None:
-        add("rail", 100 * (1 - s.d_rail / max(2 * lim, 1.0)),
+        add(
+            "rail",
+            100 * (1 - s.d_rail / max(2 * lim, 1.0)),
             f"距最近铁路专用线/货运站 {_m(s.d_rail)}（要求 ≤ {_m(lim)}）",
-            f"{_m(s.d_rail)} to the nearest rail siding/freight station (limit {_m(lim)})")
+            f"{_m(s.d_rail)} to the nearest rail siding/freight station (limit {_m(lim)})",
+        )
     road_lim = float(req.max_trunk_road_m) if req.max_trunk_road_m is not None else 2000.0
-    add("road", 100 * (1 - s.d_road / max(2 * road_lim, 1.0)),
-        f"距最近干线公路 {_m(s.d_road)}", f"{_m(s.d_road)} to the nearest trunk road")
+    add(
+        "road",
+        100 * (1 - s.d_road / max(2 * road_lim, 1.0)),
+        f"距最近干线公路 {_m(s.d_road)}",
+        f"{_m(s.d_road)} to the nearest trunk road",
+    )
     if req.preferred_neighbours:
         roles = "、".join(req.preferred_neighbours)
         if s.chain_name is None or not math.isfinite(s.d_chain):
-            add("chain", 0, f"园区内暂无上下游企业（{roles}）",
-                f"no up/downstream firm ({', '.join(req.preferred_neighbours)}) in the park")
+            add(
+                "chain",
+                0,
+                f"园区内暂无上下游企业（{roles}）",
+                f"no up/downstream firm ({', '.join(req.preferred_neighbours)}) in the park",
+            )
         else:
             nz, ne = s.chain_name
-            add("chain", 100 * max(0.0, 1 - s.d_chain / CHAIN_RADIUS_M) * 0.8
+            add(
+                "chain",
+                100 * max(0.0, 1 - s.d_chain / CHAIN_RADIUS_M) * 0.8
                 + 20 * min(1.0, s.chain_count / 3),
                 f"距上下游企业{nz} {_m(s.d_chain)}，{CHAIN_RADIUS_M / 1000:g} km 内有 "
                 f"{s.chain_count} 家",
                 f"{_m(s.d_chain)} from {ne}; {s.chain_count} chain partner(s) within "
-                f"{CHAIN_RADIUS_M / 1000:g} km")
-    add("servicing", 100 * s.svc / 8,
-        f"七通一平已完成 {s.svc:.0f}/8 项", f"{s.svc:.0f} of 8 site services in place (七通一平)")
+                f"{CHAIN_RADIUS_M / 1000:g} km",
+            )
+    add(
+        "servicing",
+        100 * s.svc / 8,
+        f"七通一平已完成 {s.svc:.0f}/8 项",
+        f"{s.svc:.0f} of 8 site services in place (七通一平)",
+    )
 
 
 def _cost_criteria(req: Requirement, s: Site, confidential: bool, add: _Add) -> None:
@@ -1317,22 +1652,33 @@ def _cost_criteria(req: Requirement, s: Site, confidential: bool, add: _Add) -> 
         add("cost", 100 * (1.2 - share) / 0.7, zh, en)
     else:
         per_mu = cost / s.area_mu
-        add("cost", 100 - per_mu, f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元",
-            f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all")
+        add(
+            "cost",
+            100 - per_mu,
+            f"基准地价 {per_mu:.1f} 万元/亩，合计约 {cost:,.0f} 万元",
+            f"benchmark price {per_mu:.1f} wan/mu, about {cost:,.0f} wan yuan in all",
+        )
 
 
 def _terrain_criteria(ctx: Context, s: Site, add: _Add) -> None:
     """Slope and flood share, and the levelling cost, where terrain data is loaded."""
     if s.slope is None and s.flood is None:
-        add("terrain", None, "无地形数据（未加载 DEM/洪涝栅格），未评估",
-            "no terrain data loaded (DEM/flood rasters); not assessed")
+        add(
+            "terrain",
+            None,
+            "无地形数据（未加载 DEM/洪涝栅格），未评估",
+            "no terrain data loaded (DEM/flood rasters); not assessed",
+        )
         return
     slope, flood = s.slope or 0.0, s.flood or 0.0
     steepest_zh = f"（最陡 {s.slope_max:.1f}°）" if s.slope_max is not None else ""
     steepest_en = f" (steepest {s.slope_max:.1f}°)" if s.slope_max is not None else ""
-    add("terrain", 100 - 10 * slope - 200 * flood,
+    add(
+        "terrain",
+        100 - 10 * slope - 200 * flood,
         f"平均坡度 {slope:.1f}°{steepest_zh}，易涝面积占 {flood:.0%}",
-        f"mean slope {slope:.1f}°{steepest_en}, {flood:.0%} flood-prone")
+        f"mean slope {slope:.1f}°{steepest_en}, {flood:.0%} flood-prone",
+    )
     if s.earthwork_m3 is None:
         add("earthwork", None, "无土方估算，未评估", "no earthwork estimate; not assessed")
         return
@@ -1340,11 +1686,14 @@ def _terrain_criteria(ctx: Context, s: Site, add: _Add) -> None:
     rate = ctx.earthwork_yuan_per_m3
     cost_wan = s.earthwork_m3 * rate / 10000.0
     per_mu = cost_wan / a if a > 0 else 0.0
-    add("earthwork", 100 * (1 - per_mu / EARTHWORK_ZERO_WAN_PER_MU),
+    add(
+        "earthwork",
+        100 * (1 - per_mu / EARTHWORK_ZERO_WAN_PER_MU),
         f"场地平整土方约 {s.earthwork_m3:,.0f} m³（挖+填），按 {rate:g} 元/m³ 约 "
         f"{cost_wan:,.1f} 万元（{per_mu:.2f} 万元/亩）",
         f"levelling moves about {s.earthwork_m3:,.0f} m³ (cut + fill), about "
-        f"{cost_wan:,.1f} wan yuan at {rate:g} yuan/m³ ({per_mu:.2f} wan/mu)")
+        f"{cost_wan:,.1f} wan yuan at {rate:g} yuan/m³ ({per_mu:.2f} wan/mu)",
+    )
 
 
 def _score(criteria: list[dict[str, Any]]) -> float:
@@ -1383,9 +1732,13 @@ class Match:
         fp = None
         if self.placement is not None:
             fp = _mapping(_to_lonlat(self.placement.geometry, self.site.srid))
-        return {"parcels": list(self.site.codes), "score": self.score,
-                "area_mu": round(self.site.area_mu, 4), "criteria": self.criteria,
-                "footprint": fp}
+        return {
+            "parcels": list(self.site.codes),
+            "score": self.score,
+            "area_mu": round(self.site.area_mu, 4),
+            "criteria": self.criteria,
+            "footprint": fp,
+        }
 
 
 def _to_lonlat(geom: BaseGeometry, srid: int) -> BaseGeometry:
@@ -1402,9 +1755,13 @@ class NearMiss:
     failure: Failure
 
     def body(self) -> dict[str, Any]:
-        return {"parcels": list(self.site.codes), "failed": self.failure.name,
-                "failed_zh": HARD_ZH.get(self.failure.name, self.failure.name),
-                "reason_zh": self.failure.reason_zh, "reason_en": self.failure.reason_en}
+        return {
+            "parcels": list(self.site.codes),
+            "failed": self.failure.name,
+            "failed_zh": HARD_ZH.get(self.failure.name, self.failure.name),
+            "reason_zh": self.failure.reason_zh,
+            "reason_en": self.failure.reason_en,
+        }
 
 
 @dataclass
@@ -1422,29 +1779,40 @@ class MatchResult:
         ``incomplete`` appears only when the time budget ran out: the sites whose footprint
         was not decided are named, and are neither matches nor near misses.
         """
-        out = {"project": self.requirement.public(),
-               "judged_on": self.judged_on.isoformat() if self.judged_on else None,
-               "matches": [m.body() for m in self.matches],
-               "near_misses": [n.body() for n in self.near_misses]}
+        out = {
+            "project": self.requirement.public(),
+            "judged_on": self.judged_on.isoformat() if self.judged_on else None,
+            "matches": [m.body() for m in self.matches],
+            "near_misses": [n.body() for n in self.near_misses],
+        }
         undecided = self.stats.get("undecided")
         if undecided:
             s = self.stats.get("time_budget_s")
             out["incomplete"] = {
                 "reason_zh": f"计算时间超过 {s:g} 秒上限，以下地块的厂房布置未判定，未列入结果",
                 "reason_en": f"the {s:g} s time budget ran out: whether the footprint fits "
-                             f"these sites was not decided, and they are not listed",
-                "undecided": [list(c) for c in undecided]}
+                f"these sites was not decided, and they are not listed",
+                "undecided": [list(c) for c in undecided],
+            }
         return out
 
 
 # --------------------------------------------------------------------------- the ranking
 
 
-def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
-          near_miss_limit: int = 10, assemble: bool = True, confidential: bool = False,
-          as_of: dt.date | None = None, siting: SitingSettings | None = None,
-          reach: dict[str, float] | None = None,
-          time_budget_s: float | None = None) -> MatchResult:
+def match(
+    conn: psycopg.Connection,
+    req: Requirement,
+    *,
+    top: int = 10,
+    near_miss_limit: int = 10,
+    assemble: bool = True,
+    confidential: bool = False,
+    as_of: dt.date | None = None,
+    siting: SitingSettings | None = None,
+    reach: dict[str, float] | None = None,
+    time_budget_s: float | None = None,
+) -> MatchResult:
     """Rank the sites where a project fits.
 
     Parameters
@@ -1489,25 +1857,48 @@ def match(conn: psycopg.Connection, req: Requirement, *, top: int = 10,
     first = not assemble
 
     def build(**kw: Any) -> Context:
-        return _build_context(conn, req, as_of, prune=True, assemble=assemble,
-                              area_gap=area_gap, siting=siting, reach=reach, **kw)
+        return _build_context(
+            conn,
+            req,
+            as_of,
+            prune=True,
+            assemble=assemble,
+            area_gap=area_gap,
+            siting=siting,
+            reach=reach,
+            **kw,
+        )
 
     ctx = build(first_pass=first)
-    stats: dict[str, Any] = {"candidates": len(ctx.sites), "footprint_tests": 0,
-                             "undecided": [], "time_budget_s": time_budget_s}
+    stats: dict[str, Any] = {
+        "candidates": len(ctx.sites),
+        "footprint_tests": 0,
+        "undecided": [],
+        "time_budget_s": time_budget_s,
+    }
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     ranked = _rank_singles(ctx, confidential, stats, deadline)
-    _one_failure_near_misses(req, ranked, build, area_gap, first, near_miss_limit,
-                             confidential, stats, deadline)
+    _one_failure_near_misses(
+        req, ranked, build, area_gap, first, near_miss_limit, confidential, stats, deadline
+    )
     matches, near = ranked.matches, ranked.near
     if assemble:
-        _assemble(conn, ctx, ranked.single_ok, matches, near, top, near_miss_limit,
-                  confidential, stats, deadline)
+        _assemble(
+            conn,
+            ctx,
+            ranked.single_ok,
+            matches,
+            near,
+            top,
+            near_miss_limit,
+            confidential,
+            stats,
+            deadline,
+        )
 
     matches.sort(key=lambda m: (-m.score, len(m.site.codes), m.site.codes))
     near.sort(key=lambda t: (t[0], len(t[2].site.codes), t[2].site.codes))
-    return MatchResult(req, matches[:top], [n for _, _, n in near[:near_miss_limit]], stats,
-                       ctx.on)
+    return MatchResult(req, matches[:top], [n for _, _, n in near[:near_miss_limit]], stats, ctx.on)
 
 
 @dataclass
@@ -1521,8 +1912,9 @@ class _Ranked:
     one_off: list[tuple[Site, Failure]] = field(default_factory=list)
 
 
-def _rank_singles(ctx: Context, confidential: bool, stats: dict[str, Any],
-                  deadline: float | None = None) -> _Ranked:
+def _rank_singles(
+    ctx: Context, confidential: bool, stats: dict[str, Any], deadline: float | None = None
+) -> _Ranked:
     """Every single site of ``ctx``: a match, a footprint near miss, or one failure."""
     out = _Ranked()
     for s in ctx.sites:
@@ -1547,10 +1939,17 @@ def _rank_singles(ctx: Context, confidential: bool, stats: dict[str, Any],
     return out
 
 
-def _one_failure_near_misses(req: Requirement, ranked: _Ranked, build: Any,
-                             area_gap: float | None,
-                             first: bool, near_miss_limit: int, confidential: bool,
-                             stats: dict[str, Any], deadline: float | None = None) -> None:
+def _one_failure_near_misses(
+    req: Requirement,
+    ranked: _Ranked,
+    build: Any,
+    area_gap: float | None,
+    first: bool,
+    near_miss_limit: int,
+    confidential: bool,
+    stats: dict[str, Any],
+    deadline: float | None = None,
+) -> None:
     """Near misses failing one constraint other than the footprint (they must still hold the
     footprint), nearest first, while one could still rank among the nearest
     ``near_miss_limit``. Reads the parcels a first pass left out, then those outside the area
@@ -1581,9 +1980,14 @@ def _one_failure_near_misses(req: Requirement, ranked: _Ranked, build: Any,
             # first pass's own one-failure sites are in it again, so it replaces them).
             full = build(members=False)
             stats["candidates_full"] = len(full.sites)
-            one_off = sorted(((s, f[0]) for s in full.sites
-                              if len(f := _hard(full, s, confidential=confidential)) == 1),
-                             key=lambda t: (t[1].gap, t[0].codes))
+            one_off = sorted(
+                (
+                    (s, f[0])
+                    for s in full.sites
+                    if len(f := _hard(full, s, confidential=confidential)) == 1
+                ),
+                key=lambda t: (t[1].gap, t[0].codes),
+            )
             full_read = True
             continue
         nxt = one_off[k][1].gap if k < len(one_off) else math.inf
@@ -1595,8 +1999,11 @@ def _one_failure_near_misses(req: Requirement, ranked: _Ranked, build: Any,
                 break
             rest = build(outside_band=True)
             stats["candidates_outside_band"] = len(rest.sites)
-            more = [(s, f[0]) for s in rest.sites
-                    if len(f := _hard(rest, s, confidential=confidential)) == 1]
+            more = [
+                (s, f[0])
+                for s in rest.sites
+                if len(f := _hard(rest, s, confidential=confidential)) == 1
+            ]
             one_off[k:] = sorted(one_off[k:] + more, key=lambda t: (t[1].gap, t[0].codes))
             area_gap = None
             continue
@@ -1623,28 +2030,46 @@ NEAR_MISS_AREA_GAP = 0.25
 MAX_GROUP_FOOTPRINT_TESTS = 400
 
 
-def _assemble(conn: psycopg.Connection, ctx: Context, single_ok: set[str],
-              matches: list[Match], near: list[tuple[float, float, NearMiss]], top: int,
-              near_miss_limit: int, confidential: bool, stats: dict[str, Any],
-              deadline: float | None = None) -> None:
+def _assemble(
+    conn: psycopg.Connection,
+    ctx: Context,
+    single_ok: set[str],
+    matches: list[Match],
+    near: list[tuple[float, float, NearMiss]],
+    top: int,
+    near_miss_limit: int,
+    confidential: bool,
+    stats: dict[str, Any],
+    deadline: float | None = None,
+) -> None:
     """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone."""
     req = ctx.req
-    pool = [s for s in ctx.sites if s.status_ok and s.landuse_ok
-            and s.codes[0] not in single_ok
-            and (req.max_area_mu is None or s.area_mu < req.max_area_mu)]
+    pool = [
+        s
+        for s in ctx.sites
+        if s.status_ok
+        and s.landuse_ok
+        and s.codes[0] not in single_ok
+        and (req.max_area_mu is None or s.area_mu < req.max_area_mu)
+    ]
     if len(pool) < 2:
         return
     # Groups kept have area in [0.8·min, 1.2·max]; a pair outside the bounds below belongs to
     # none of them (a third member adds at most the largest pool area). Loosened by 1e-9 so
     # rounding never drops a pair the exact test below keeps.
     largest = max(s.area_m2 for s in pool)
-    max_pair = (req.max_area_mu * 1.2 * MU_M2 * (1 + 1e-9)
-                if req.max_area_mu is not None else None)
-    min_pair = (req.min_area_mu * 0.8 * MU_M2 * (1 - 1e-9) - largest
-                if req.min_area_mu is not None else None)
-    pairs = assembly.adjacent_pairs(conn, [s.codes[0] for s in pool],
-                                    min_pair_m2=min_pair if min_pair and min_pair > 0 else None,
-                                    max_pair_m2=max_pair)
+    max_pair = req.max_area_mu * 1.2 * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None
+    min_pair = (
+        req.min_area_mu * 0.8 * MU_M2 * (1 - 1e-9) - largest
+        if req.min_area_mu is not None
+        else None
+    )
+    pairs = assembly.adjacent_pairs(
+        conn,
+        [s.codes[0] for s in pool],
+        min_pair_m2=min_pair if min_pair and min_pair > 0 else None,
+        max_pair_m2=max_pair,
+    )
     groups = assembly.groups(pairs)
     stats["groups"] = len(groups)
     cands: list[tuple[float, Site, list[Failure]]] = []
@@ -1696,9 +2121,15 @@ class SiteVerdict:
     placement: Placement | None
 
 
-def evaluate_site(conn: psycopg.Connection, req: Requirement, code: str,
-                  as_of: dt.date | None = None, *, siting: SitingSettings | None = None,
-                  reach: dict[str, float] | None = None) -> SiteVerdict | None:
+def evaluate_site(
+    conn: psycopg.Connection,
+    req: Requirement,
+    code: str,
+    as_of: dt.date | None = None,
+    *,
+    siting: SitingSettings | None = None,
+    reach: dict[str, float] | None = None,
+) -> SiteVerdict | None:
     """Score one parcel with the same checks and criteria :func:`match` ranks by (judged on
     the same date, :func:`judged_on`).
 

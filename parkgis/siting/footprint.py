@@ -149,8 +149,9 @@ def _rotate_coords(poly: Polygon, rot: np.ndarray) -> Polygon:
     return shapely.transform(poly, lambda xy: xy @ rot)
 
 
-def _place(site: _Site, angle_deg: float, free: BaseGeometry, length: float,
-           width: float) -> Placement:
+def _place(
+    site: _Site, angle_deg: float, free: BaseGeometry, length: float, width: float
+) -> Placement:
     """Put the full rectangle at a deep point of the free region and rotate back."""
     pt = free.centroid
     if not free.contains(pt):
@@ -213,8 +214,11 @@ def _diameter_bound(poly: Polygon) -> float:
     """
     mrr = shapely.oriented_envelope(poly)
     xs, ys = mrr.exterior.xy if isinstance(mrr, Polygon) else mrr.xy
-    return max(math.hypot(x1 - x0, y1 - y0) for x0, y0 in zip(xs, ys, strict=True)
-               for x1, y1 in zip(xs, ys, strict=True))
+    return max(
+        math.hypot(x1 - x0, y1 - y0)
+        for x0, y0 in zip(xs, ys, strict=True)
+        for x1, y1 in zip(xs, ys, strict=True)
+    )
 
 
 def _fits_in_rectangle(p: float, q: float, a: float, b: float) -> bool:
@@ -234,8 +238,9 @@ def _fits_in_rectangle(p: float, q: float, a: float, b: float) -> bool:
 _NO_FIT = object()
 
 
-def _rectangle_fit(poly: Polygon, length: float, width: float,
-                   tolerance: float) -> Placement | object | None:
+def _rectangle_fit(
+    poly: Polygon, length: float, width: float, tolerance: float
+) -> Placement | object | None:
     """Fast path for a site that is a rectangle (its own minimum rotated rectangle A × B).
 
     An L × W footprint with L ≤ A and W ≤ B fits flush with the sides, centred: no sweep and
@@ -275,16 +280,22 @@ def _rectangle_fit(poly: Polygon, length: float, width: float,
         angle = min(theta, (theta + 90.0) % 180.0)
     cx, cy = (float(v) for v in xy.mean(axis=0))
     a, b = length / 2, width / 2
-    rect = _rotate_about(shapely.box(cx - a, cy - b, cx + a, cy + b), math.radians(angle),
-                         cx, cy)
+    rect = _rotate_about(shapely.box(cx - a, cy - b, cx + a, cy + b), math.radians(angle), cx, cy)
     if not poly.covers(rect):
         return None  # rounding at an edge, or a sliver notch the area test cannot see
     return Placement(rect, angle, (cx, cy), True)
 
 
-def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
-              coarse_step: float, max_tests: int, fast_path: bool = True,
-              deadline: float | None = None) -> Placement | None:
+def _fit_part(
+    poly: Polygon,
+    length: float,
+    width: float,
+    tolerance: float,
+    coarse_step: float,
+    max_tests: int,
+    fast_path: bool = True,
+    deadline: float | None = None,
+) -> Placement | None:
     r = math.hypot(length, width) / 2
     if poly.area + 2 * tolerance * (length + width) < length * width:
         return None
@@ -313,10 +324,15 @@ def _fit_part(poly: Polygon, length: float, width: float, tolerance: float,
         cx, cy = mic.coords[0]
         mrr_angle = _mrr_angle(site.poly)
         a, b = length / 2, width / 2
-        rect = _rotate_about(shapely.box(cx - a, cy - b, cx + a, cy + b),
-                             math.radians(mrr_angle), cx, cy)
-        return Placement(_translate(rect, site.origin), mrr_angle,
-                         (cx + site.origin[0], cy + site.origin[1]), True)
+        rect = _rotate_about(
+            shapely.box(cx - a, cy - b, cx + a, cy + b), math.radians(mrr_angle), cx, cy
+        )
+        return Placement(
+            _translate(rect, site.origin),
+            mrr_angle,
+            (cx + site.origin[0], cy + site.origin[1]),
+            True,
+        )
 
     # A rectangle shrunk by s on every side that fits puts the full one at most s·√2 (at the
     # corners) outside the site: accept at s = t/√2.
@@ -379,10 +395,17 @@ def _mrr_angle(poly: Polygon) -> float:
     return float(math.degrees(math.atan2(d[1], d[0])) % 180.0)
 
 
-def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
-                  tolerance: float = TOLERANCE_M, coarse_step_deg: float = COARSE_STEP_DEG,
-                  max_tests: int = MAX_TESTS, fast_path: bool = True,
-                  deadline: float | None = None) -> Placement | None:
+def fit_rectangle(
+    site: BaseGeometry,
+    length: float,
+    width: float,
+    *,
+    tolerance: float = TOLERANCE_M,
+    coarse_step_deg: float = COARSE_STEP_DEG,
+    max_tests: int = MAX_TESTS,
+    fast_path: bool = True,
+    deadline: float | None = None,
+) -> Placement | None:
     """Place a length × width rectangle inside a site at some rotation.
 
     Parameters
@@ -426,14 +449,22 @@ def fit_rectangle(site: BaseGeometry, length: float, width: float, *,
         polys = [g for g in getattr(site, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
         if not polys:
             return None
-        return fit_rectangle(shapely.union_all(polys), length, width, tolerance=tolerance,
-                             coarse_step_deg=coarse_step_deg, max_tests=max_tests,
-                             fast_path=fast_path, deadline=deadline)
+        return fit_rectangle(
+            shapely.union_all(polys),
+            length,
+            width,
+            tolerance=tolerance,
+            coarse_step_deg=coarse_step_deg,
+            max_tests=max_tests,
+            fast_path=fast_path,
+            deadline=deadline,
+        )
     for part in parts:
         if part.area + 2 * tolerance * (length + width) < length * width:
             break  # parts are sorted by area: none of the rest can hold it either
-        found = _fit_part(part, length, width, tolerance, coarse_step_deg, max_tests,
-                          fast_path, deadline)
+        found = _fit_part(
+            part, length, width, tolerance, coarse_step_deg, max_tests, fast_path, deadline
+        )
         if found is not None:
             return found
     return None
@@ -453,4 +484,5 @@ def close_gaps(geoms: Sequence[BaseGeometry], gap: float = 0.25) -> BaseGeometry
     """
     u = shapely.union_all(list(geoms))
     return u.buffer(gap, join_style="mitre", mitre_limit=10).buffer(
-        -gap, join_style="mitre", mitre_limit=10)
+        -gap, join_style="mitre", mitre_limit=10
+    )

@@ -96,8 +96,9 @@ SORTS: dict[str, str] = {
     "earthwork": "earthwork_m3",
 }
 # Sort columns that may be NULL (the others are NOT NULL in the schema).
-NULLABLE_SORTS = frozenset({"land_price_wan_per_mu", "slope_mean_deg", "flood_share",
-                            "earthwork_m3"})
+NULLABLE_SORTS = frozenset(
+    {"land_price_wan_per_mu", "slope_mean_deg", "flood_share", "earthwork_m3"}
+)
 # Terrain sort keys -> expression on the parcel_terrain alias t (the cost in 万元 is the volume
 # times a positive rate: sorting by the volume is sorting by the cost).
 TERRAIN_SORTS: dict[str, str] = {
@@ -116,27 +117,31 @@ PARAMS: dict[str, str] = {
     "max_mu": "最大面积（亩） / maximum area (mu)",
     "status": "状态（默认 available,reserved,listed） / status(es)",
     "svc": "必须具备的配套（road,water,drainage,power,gas,heat,telecom,levelled） / "
-           "required servicing",
-    **{p: f"距{zh}最大距离（米） / max distance to a {en} (m)"
-       for p, _k, zh, en in DISTANCES.values()},
-    **{p: f"到{DESTINATIONS[d][0]}最长车程（分钟，路网计算；路网外为估算） / max drive time to "
-          f"the {DESTINATIONS[d][1]} (minutes, on the road network; estimated beyond it)"
-       for p, d in DRIVE_LIMITS.items()},
+    "required servicing",
+    **{
+        p: f"距{zh}最大距离（米） / max distance to a {en} (m)"
+        for p, _k, zh, en in DISTANCES.values()
+    },
+    **{
+        p: f"到{DESTINATIONS[d][0]}最长车程（分钟，路网计算；路网外为估算） / max drive time to "
+        f"the {DESTINATIONS[d][1]} (minutes, on the road network; estimated beyond it)"
+        for p, d in DRIVE_LIMITS.items()
+    },
     "near_role": "邻近产业链环节企业（如 can_making） / chain role of a nearby enterprise",
     "near_role_m": "与该环节企业的最大距离（米） / max distance to it (m)",
     "max_slope_deg": "最大平均坡度（度；按平均坡度筛选，最大坡度只列出不筛选） / max mean slope "
-                     "(degrees; the steepest cell is reported, not filtered)",
+    "(degrees; the steepest cell is reported, not filtered)",
     "max_flood_share": "最大易涝面积比例（0–1） / max flood-prone share of the area (0..1)",
     "max_earthwork_wan": "最大场地平整费用（万元，(挖方+填方)×单价） / max levelling cost "
-                         "(10k CNY, (cut + fill) × rate)",
+    "(10k CNY, (cut + fill) × rate)",
     "yuan_per_m3": "土方单价（元/立方米，默认取配置） / earthwork rate (CNY/m³), default from "
-                   "settings",
+    "settings",
     "sort": "排序：" + ", ".join(SORTS) + "（前缀 - 表示降序） / sort key, '-' for descending",
     "limit": f"每页条数（1–{MAX_LIMIT}） / page size",
     "offset": "偏移 / offset",
     "f": "输出格式 geojson | csv | gpkg / output format",
     "as_of": "按该日期在用的基础设施计算配套和距离（YYYY-MM-DD，默认今天） / infrastructure in "
-             "service on this date (YYYY-MM-DD, default today)",
+    "service on this date (YYYY-MM-DD, default today)",
 }
 
 _ZONE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -145,8 +150,9 @@ _ROLE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 def _bad(param: str, value: str, why_zh: str, why_en: str) -> InvalidInput:
-    return InvalidInput(f"参数 {param}={value!r}：{why_zh} / {param}={value!r}: {why_en}",
-                        param=param)
+    return InvalidInput(
+        f"参数 {param}={value!r}：{why_zh} / {param}={value!r}: {why_en}", param=param
+    )
 
 
 def _list(values: list[str]) -> list[str]:
@@ -181,8 +187,12 @@ def parse_as_of(raw: str, param: str = "as_of") -> date:
     except ValueError:
         raise _bad(param, raw, "不是有效日期", "not a valid date") from None
     if not AS_OF_RANGE[0] <= d <= AS_OF_RANGE[1]:
-        raise _bad(param, raw, f"应在 {AS_OF_RANGE[0]} 与 {AS_OF_RANGE[1]} 之间",
-                   f"must be between {AS_OF_RANGE[0]} and {AS_OF_RANGE[1]}")
+        raise _bad(
+            param,
+            raw,
+            f"应在 {AS_OF_RANGE[0]} 与 {AS_OF_RANGE[1]} 之间",
+            f"must be between {AS_OF_RANGE[0]} and {AS_OF_RANGE[1]}",
+        )
     return d
 
 
@@ -192,8 +202,10 @@ def svc_sql(alias: str, service: str) -> str:
     0011). ``service`` must be one of :data:`SERVICES` (it is spliced, not bound)."""
     if service not in SERVICES:
         raise ValueError(service)
-    return (f"svc_as_of({alias}.svc_{service}, '{service}', {alias}.geom_gk, "
-            f"{alias}.gk_srid, %(as_of)s)")
+    return (
+        f"svc_as_of({alias}.svc_{service}, '{service}', {alias}.geom_gk, "
+        f"{alias}.gk_srid, %(as_of)s)"
+    )
 
 
 def _int(param: str, raw: str, lo: int, hi: int) -> int:
@@ -260,8 +272,9 @@ class AvailabilityQuery:
     as_of: date | None = None
 
     @classmethod
-    def from_params(cls, items: Iterable[tuple[str, str]],
-                    earthwork: EarthworkSettings | None = None) -> AvailabilityQuery:
+    def from_params(
+        cls, items: Iterable[tuple[str, str]], earthwork: EarthworkSettings | None = None
+    ) -> AvailabilityQuery:
         """Parse URL-style ``(name, value)`` pairs; lists may repeat or use commas.
 
         ``earthwork``: the caller's ``settings.earthwork``, the rate when ``yuan_per_m3`` is
@@ -326,19 +339,29 @@ class AvailabilityQuery:
         if near_role is not None and not _ROLE_RE.match(near_role):
             raise _bad("near_role", near_role, "产业链环节格式错误", "not a chain role")
         if (near_role is None) != (near_role_m is None):
-            raise _bad("near_role_m" if near_role else "near_role", near_role or near_role_m or "",
-                       "near_role 与 near_role_m 须同时给出",
-                       "near_role and near_role_m go together")
-        role_m = float(_number("near_role_m", near_role_m, MAX_DISTANCE_M)) \
-            if near_role_m is not None else None
+            raise _bad(
+                "near_role_m" if near_role else "near_role",
+                near_role or near_role_m or "",
+                "near_role 与 near_role_m 须同时给出",
+                "near_role and near_role_m go together",
+            )
+        role_m = (
+            float(_number("near_role_m", near_role_m, MAX_DISTANCE_M))
+            if near_role_m is not None
+            else None
+        )
         terrain: dict[str, Decimal | None] = {}
-        for name, hi in (("max_slope_deg", MAX_SLOPE_DEG), ("max_flood_share", 1.0),
-                         ("max_earthwork_wan", MAX_EARTHWORK_WAN),
-                         ("yuan_per_m3", MAX_YUAN_PER_M3)):
+        for name, hi in (
+            ("max_slope_deg", MAX_SLOPE_DEG),
+            ("max_flood_share", 1.0),
+            ("max_earthwork_wan", MAX_EARTHWORK_WAN),
+            ("yuan_per_m3", MAX_YUAN_PER_M3),
+        ):
             terrain[name] = _number(name, v, hi) if (v := single(name)) is not None else None
         if terrain["yuan_per_m3"] is not None and terrain["yuan_per_m3"] <= 0:
-            raise _bad("yuan_per_m3", str(terrain["yuan_per_m3"]), "应大于 0",
-                       "must be greater than 0")
+            raise _bad(
+                "yuan_per_m3", str(terrain["yuan_per_m3"]), "应大于 0", "must be greater than 0"
+            )
         sort = single("sort") or "code"
         if sort.removeprefix("-") not in SORTS:
             raise _bad("sort", sort, "不支持的排序", f"unknown sort key; one of {list(SORTS)}")
@@ -349,12 +372,23 @@ class AvailabilityQuery:
         as_of = parse_as_of(v) if (v := single("as_of")) is not None else None
         if terrain["yuan_per_m3"] is None and earthwork is not None:
             terrain["yuan_per_m3"] = Decimal(str(earthwork.yuan_per_m3))
-        return cls(as_of=as_of, zones=tuple(zones), landuse=tuple(landuse), min_mu=min_mu,
-                   max_mu=max_mu,
-                   statuses=tuple(dict.fromkeys(statuses)), services=tuple(services),
-                   max_dist=max_dist, max_drive_min=max_drive_min,
-                   near_role=near_role, near_role_m=role_m, sort=sort,
-                   limit=limit, offset=offset, **terrain)
+        return cls(
+            as_of=as_of,
+            zones=tuple(zones),
+            landuse=tuple(landuse),
+            min_mu=min_mu,
+            max_mu=max_mu,
+            statuses=tuple(dict.fromkeys(statuses)),
+            services=tuple(services),
+            max_dist=max_dist,
+            max_drive_min=max_drive_min,
+            near_role=near_role,
+            near_role_m=role_m,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            **terrain,
+        )
 
     def rasters_needed(self) -> set[str]:
         """Raster kinds (``dem``, ``flood``) the terrain filters of this query need."""
@@ -423,8 +457,10 @@ NEAR_ROLE_SQL = """(
          WHERE e.chain_role = %(near_role)s
          GROUP BY q.id)"""
 # Columns a near set carries when it is the base of the page (grouped by the primary key).
-NEAR_BASE_COLUMNS = ("q.id, q.code, q.gk_srid, q.geom_gk, q.zone_code, q.status, "
-                     "q.landuse_code, q.area_m2, q.land_price_wan_per_mu")
+NEAR_BASE_COLUMNS = (
+    "q.id, q.code, q.gk_srid, q.geom_gk, q.zone_code, q.status, "
+    "q.landuse_code, q.area_m2, q.land_price_wan_per_mu"
+)
 
 # "Is a feature of these kinds within d?" per candidate, through the index (OFFSET 0 keeps it a
 # per-row sub-plan: pulled up into a semi-join, the planner would hash on gk_srid and test
@@ -509,7 +545,7 @@ TERRAIN_FILTERS_SQL: dict[str, str] = {
     "max_flood_share": "t.flood_share <= %(max_flood_share)s",
     # the same expression the result reports, so that what is shown is what was tested
     "max_earthwork_wan": "(t.earthwork_cut_m3 + t.earthwork_fill_m3) * %(yuan_per_m3)s "
-                         "/ 10000.0 <= %(max_earthwork_wan)s",
+    "/ 10000.0 <= %(max_earthwork_wan)s",
 }
 ACTIVE_RASTER_KINDS_SQL = "SELECT kind FROM rasters WHERE active"
 # Is any reservation lapsed? One probe of parcels_reserved_until_idx (partial, status =
@@ -536,9 +572,13 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
     fragments (joins, where, forms) built here, and splitting further would pass them all.
     """
     shapes = OUTPUT_SHAPES[output]
-    params: dict[str, Any] = {"statuses": list(q.statuses), "limit": q.limit,
-                              "offset": q.offset, "yuan_per_m3": earthwork_rate(q),
-                              "as_of": q.as_of or lifecycle.park_today()}
+    params: dict[str, Any] = {
+        "statuses": list(q.statuses),
+        "limit": q.limit,
+        "offset": q.offset,
+        "yuan_per_m3": earthwork_rate(q),
+        "as_of": q.as_of or lifecycle.park_today(),
+    }
     attr = _attribute_conditions(q, params)
     where = [c.format(a="p") for c in attr]
     q_attr = "".join("\n                   AND " + c.format(a="q") for c in attr)
@@ -551,13 +591,14 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
     if near:
         # A near set holds only parcels meeting the conditions on their own columns, with the
         # columns the page needs: it is the base of the page (no second scan of parcels).
-        where = where[len(attr):] or ["true"]
+        where = where[len(attr) :] or ["true"]
 
     def near_sql(cat: str, cols: str) -> str:
         if cat == "role":
             return NEAR_ROLE_SQL.format(q_attr=q_attr, cols=cols)
-        return NEAR_INFRA_SQL.format(kinds=f"kinds_{cat}", d=reach[cat], piece=PIECE_M,
-                                     q_attr=q_attr, cols=cols)
+        return NEAR_INFRA_SQL.format(
+            kinds=f"kinds_{cat}", d=reach[cat], piece=PIECE_M, q_attr=q_attr, cols=cols
+        )
 
     dist = {c: f"n_{c}.m" for c in cats}
     if near:
@@ -575,41 +616,66 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
 
     for cat, param in reach.items():
         if form[cat] == "within":
-            where.append(WITHIN_ROLE_SQL if cat == "role" else
-                         WITHIN_INFRA_SQL.format(kinds=f"kinds_{cat}", d=param))
+            where.append(
+                WITHIN_ROLE_SQL
+                if cat == "role"
+                else WITHIN_INFRA_SQL.format(kinds=f"kinds_{cat}", d=param)
+            )
     terrain_filters = [name for name in TERRAIN_FILTERS_SQL if getattr(q, name) is not None]
     for name in terrain_filters:
         params[name] = float(getattr(q, name))
         where.append(TERRAIN_FILTERS_SQL[name])
-    terrain_join = (TERRAIN_JOIN_SQL if terrain_filters else
-                    TERRAIN_LEFT_JOIN_SQL if key in TERRAIN_SORTS else "")
+    terrain_join = (
+        TERRAIN_JOIN_SQL
+        if terrain_filters
+        else TERRAIN_LEFT_JOIN_SQL
+        if key in TERRAIN_SORTS
+        else ""
+    )
     measured = [c for c in form if form[c] != "within"]  # distances known in the page
     where_sql = "\n       AND ".join(where)
-    sort_expr = (dist[sort_cat] if sort_cat else TERRAIN_SORTS[key] if key in TERRAIN_SORTS
-                 else f"p.{SORTS[key]}")
+    sort_expr = (
+        dist[sort_cat]
+        if sort_cat
+        else TERRAIN_SORTS[key]
+        if key in TERRAIN_SORTS
+        else f"p.{SORTS[key]}"
+    )
     # A near-based page has every match in hand before it sorts: counting them costs nothing.
     page = SEARCH_SQL_TEMPLATE.format(
         total=", count(*) OVER () AS total" if near else "",
         final_total=",\n       g.total AS number_matched" if near else "",
-        from_=from_, sort_expr=sort_expr, direction=direction,
+        from_=from_,
+        sort_expr=sort_expr,
+        direction=direction,
         tiebreak="" if sort_expr == "p.code" else ", p.code",
         page_dist="".join(f", {dist[c]} AS dist_{c}_m" for c in measured),
-        page_joins="\n      ".join([j for c in form if (j := page_join(c))]
-                                     + ([terrain_join] if terrain_join else [])),
+        page_joins="\n      ".join(
+            [j for c in form if (j := page_join(c))] + ([terrain_join] if terrain_join else [])
+        ),
         where=where_sql,
         dist_columns=",\n       ".join(
-            f"g.dist_{c}_m" if c in measured else f"n_{c}.m AS dist_{c}_m" for c in cats),
-        final_joins="\n  ".join([_nearest_join(c, "h") for c in cats if c not in measured]
-                                 + ([LONLAT_JOIN_SQL] if "lonlat" in shapes else [])),
+            f"g.dist_{c}_m" if c in measured else f"n_{c}.m AS dist_{c}_m" for c in cats
+        ),
+        final_joins="\n  ".join(
+            [_nearest_join(c, "h") for c in cats if c not in measured]
+            + ([LONLAT_JOIN_SQL] if "lonlat" in shapes else [])
+        ),
         num="::float8" if output == "geojson" else "",
         svc_columns=",\n       ".join(f"{svc_sql('h', s)} AS svc_{s}" for s in SERVICES),
-        shape_columns="".join(SHAPE_COLUMNS_SQL[k] for k in shapes))
+        shape_columns="".join(SHAPE_COLUMNS_SQL[k] for k in shapes),
+    )
     # The count needs only the filtering joins.
-    joins = "\n      ".join([j for c in form if c in reach and (j := page_join(c))]
-                              + ([TERRAIN_JOIN_SQL] if terrain_filters else []))
-    return _Built(page, COUNT_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
-                  ESTIMATE_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
-                  params)
+    joins = "\n      ".join(
+        [j for c in form if c in reach and (j := page_join(c))]
+        + ([TERRAIN_JOIN_SQL] if terrain_filters else [])
+    )
+    return _Built(
+        page,
+        COUNT_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
+        ESTIMATE_SQL_TEMPLATE.format(from_=from_, joins=joins, where=where_sql),
+        params,
+    )
 
 
 def _attribute_conditions(q: AvailabilityQuery, params: dict[str, Any]) -> list[str]:
@@ -633,8 +699,10 @@ def _attribute_conditions(q: AvailabilityQuery, params: dict[str, Any]) -> list[
         attr.append(svc_sql("{a}", s))  # s is one of SERVICES (validated)
     for i, (dest, minutes) in enumerate(sorted(q.max_drive_min.items())):
         # parcel_access (migration 0012, parkgis.geo.network): no route, no match
-        attr.append("EXISTS (SELECT 1 FROM parcel_access pa WHERE pa.parcel_code = {a}.code"
-                    f" AND pa.dest = %(drive_dest_{i})s AND pa.drive_s <= %(drive_s_{i})s)")
+        attr.append(
+            "EXISTS (SELECT 1 FROM parcel_access pa WHERE pa.parcel_code = {a}.code"
+            f" AND pa.dest = %(drive_dest_{i})s AND pa.drive_s <= %(drive_s_{i})s)"
+        )
         params[f"drive_dest_{i}"] = dest
         params[f"drive_s_{i}"] = minutes * 60.0
     return attr
@@ -654,8 +722,11 @@ def _order(q: AvailabilityQuery) -> tuple[str, str | None, str]:
     return key, sort_cat, direction
 
 
-def _distance_forms(q: AvailabilityQuery, params: dict[str, Any], sort_cat: str | None,
-                    ) -> tuple[dict[str, str], dict[str, str]]:
+def _distance_forms(
+    q: AvailabilityQuery,
+    params: dict[str, Any],
+    sort_cat: str | None,
+) -> tuple[dict[str, str], dict[str, str]]:
     """Per distance category: the bind parameter of its maximum (``reach``) and the form it
     is measured in in the page query (``near``/``within``/``knn``, see the notes above)."""
     reach: dict[str, str] = {}  # category -> bind parameter of its maximum distance
@@ -679,8 +750,7 @@ def earthwork_rate(q: AvailabilityQuery) -> float:
     """The earthwork rate (元/m³) of a query: its own — an entry point fills it from its
     settings (``settings.earthwork``) — else the product default; the core reads no global
     settings."""
-    return float(q.yuan_per_m3 if q.yuan_per_m3 is not None
-                 else EarthworkSettings().yuan_per_m3)
+    return float(q.yuan_per_m3 if q.yuan_per_m3 is not None else EarthworkSettings().yuan_per_m3)
 
 
 def build_sql(q: AvailabilityQuery) -> tuple[str, dict[str, Any]]:
@@ -730,12 +800,15 @@ def check_terrain(conn: psycopg.Connection, q: AvailabilityQuery) -> None:
     if "dem" in missing:
         raise TerrainNotLoaded(
             "尚未加载地形数据，无法按坡度或土方筛选：请先运行 parkgis terrain load / no terrain "
-            "loaded (no DEM): run parkgis terrain load", missing=sorted(missing))
+            "loaded (no DEM): run parkgis terrain load",
+            missing=sorted(missing),
+        )
     if "flood" in missing:
         raise TerrainNotLoaded(
             "尚未加载洪涝数据，无法按易涝比例筛选：请运行 parkgis terrain load DEM --flood "
             "FLOOD / no flood raster loaded: run parkgis terrain load DEM --flood FLOOD",
-            missing=sorted(missing))
+            missing=sorted(missing),
+        )
 
 
 def expire_lapsed(conn: psycopg.Connection, now: datetime | None = None) -> list[str]:
@@ -755,14 +828,18 @@ def expire_lapsed(conn: psycopg.Connection, now: datetime | None = None) -> list
                 return []
             return lifecycle.expire_reservations(conn, now)
     except psycopg.Error as exc:
-        log.warning("lapsed reservations not expired before a search / 预留到期未能释放: %s",
-                    exc)
+        log.warning("lapsed reservations not expired before a search / 预留到期未能释放: %s", exc)
         return []
 
 
-def search(conn: psycopg.Connection, q: AvailabilityQuery,
-           exact_max: int | None = None, expire: bool = True,
-           now: datetime | None = None, output: str = "all") -> SearchResult:
+def search(
+    conn: psycopg.Connection,
+    q: AvailabilityQuery,
+    exact_max: int | None = None,
+    expire: bool = True,
+    now: datetime | None = None,
+    output: str = "all",
+) -> SearchResult:
     """Run an availability search.
 
     Parameters
@@ -845,8 +922,10 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("svc_levelled", "场地平整", "Site levelled"),
     ("land_price_wan_per_mu", "基准地价（万元/亩）", "Benchmark price (10k CNY/mu)"),
     ("reserved_until", "预留至", "Reserved until"),
-    *[(f"dist_{c}_m", f"距{zh}（米）", f"Distance to {en} (m)")
-      for c, (_p, _k, zh, en) in DISTANCES.items()],
+    *[
+        (f"dist_{c}_m", f"距{zh}（米）", f"Distance to {en} (m)")
+        for c, (_p, _k, zh, en) in DISTANCES.items()
+    ],
     ("elev_mean_m", "平均高程（米）", "Mean elevation (m)"),
     ("slope_mean_deg", "平均坡度（度）", "Mean slope (deg)"),
     ("slope_max_deg", "最大坡度（度）", "Max slope (deg)"),
@@ -882,10 +961,18 @@ def _collection(result: SearchResult, features: list[dict[str, Any]]) -> dict[st
 def to_geojson(result: SearchResult) -> dict[str, Any]:
     """A GeoJSON FeatureCollection (EPSG:4490 lon/lat, treated as CRS84)."""
     cols = _columns(result)
-    return _collection(result, [
-        {"type": "Feature", "id": r["code"],
-         "properties": {c: jsonable(r.get(c)) for c, _zh, _en in cols},
-         "geometry": json.loads(r["geometry"])} for r in result.rows])
+    return _collection(
+        result,
+        [
+            {
+                "type": "Feature",
+                "id": r["code"],
+                "properties": {c: jsonable(r.get(c)) for c, _zh, _en in cols},
+                "geometry": json.loads(r["geometry"]),
+            }
+            for r in result.rows
+        ],
+    )
 
 
 def to_geojson_bytes(result: SearchResult) -> bytes:
@@ -896,9 +983,21 @@ def to_geojson_bytes(result: SearchResult) -> bytes:
     are floats, the same doubles ``float(Decimal)`` gives; any Decimal left is converted).
     """
     names = [c for c, _zh, _en in _columns(result)]
-    return orjson.dumps(_collection(result, [
-        {"type": "Feature", "id": r["code"], "properties": {c: r.get(c) for c in names},
-         "geometry": orjson.Fragment(r["geometry"])} for r in result.rows]), default=jsonable)
+    return orjson.dumps(
+        _collection(
+            result,
+            [
+                {
+                    "type": "Feature",
+                    "id": r["code"],
+                    "properties": {c: r.get(c) for c in names},
+                    "geometry": orjson.Fragment(r["geometry"]),
+                }
+                for r in result.rows
+            ],
+        ),
+        default=jsonable,
+    )
 
 
 def to_csv(result: SearchResult) -> bytes:
@@ -910,8 +1009,9 @@ def to_csv(result: SearchResult) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow([f"{zh} {en}" for _c, zh, en in cols])
     for r in result.rows:
-        w.writerow(["" if r.get(c) is None else formula_safe(jsonable(r.get(c)))
-                    for c, _zh, _en in cols])
+        w.writerow(
+            ["" if r.get(c) is None else formula_safe(jsonable(r.get(c))) for c, _zh, _en in cols]
+        )
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -928,8 +1028,9 @@ def to_gpkg(result: SearchResult, layer: str = "available_parcels") -> bytes:
     os.close(fd)
     os.unlink(path)  # let GDAL create it
     try:
-        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio",
-                    geometry_type="MultiPolygon")
+        gdf.to_file(
+            path, layer=layer, driver="GPKG", engine="pyogrio", geometry_type="MultiPolygon"
+        )
         with open(path, "rb") as fh:
             return fh.read()
     finally:

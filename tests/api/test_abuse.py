@@ -42,12 +42,14 @@ def _sign_in(c: TestClient | httpx.Client, name: str, password: str) -> httpx.Re
 
 # -- sign-in throttling --------------------------------------------------------------------------
 
+
 def test_sixty_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(sample_db_rw) -> None:
     url = sample_db_rw
     add_users(url)
     # a per-client limit out of the way: this test is about the account's
-    settings = Settings(login_max_failures=5, login_max_failures_per_client=1000,
-                        login_lockout_s=900)
+    settings = Settings(
+        login_max_failures=5, login_max_failures_per_client=1000, login_lockout_s=900
+    )
     with TestClient(create_app(settings, database_url=url)) as c:
         boss = login(c, "boss")
         codes = [_sign_in(c, "plan", WRONG).status_code for _ in range(60)]
@@ -69,11 +71,12 @@ def test_sixty_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(sample
         assert _sign_in(c2, "plan", PASSWORD).status_code == 429
         assert c2.get("/api/auth/lockouts", headers=login(c2, "plan2")).status_code == 403
         locks = c2.get("/api/auth/lockouts", headers=boss).json()
-        assert {(x["kind"], x["key"]) for x in locks} == {("account", "plan"),
-                                                          ("account", "nobody-here")}
+        assert {(x["kind"], x["key"]) for x in locks} == {
+            ("account", "plan"),
+            ("account", "nobody-here"),
+        }
         # a planner cannot lift it, an admin can
-        r = c2.delete("/api/auth/lockouts", params={"account": "plan"},
-                      headers=login(c2, "plan2"))
+        r = c2.delete("/api/auth/lockouts", params={"account": "plan"}, headers=login(c2, "plan2"))
         assert r.status_code == 403
         r = c2.delete("/api/auth/lockouts", params={"account": "plan"}, headers=boss)
         assert r.status_code == 200 and r.json() == {"lifted": 1}
@@ -97,8 +100,12 @@ def test_a_lock_ends_by_the_database_clock(sample_db_rw) -> None:
         assert _sign_in(c, "plan", PASSWORD).status_code == 200
         # a success resets the account's count
         assert [_sign_in(c, "plan", WRONG).status_code for _ in range(3)] == [400] * 3
-        assert _scalar(url, "SELECT count(*) FROM login_failures WHERE at > now() - "
-                            "interval '1 minute'") == 3
+        assert (
+            _scalar(
+                url, "SELECT count(*) FROM login_failures WHERE at > now() - interval '1 minute'"
+            )
+            == 3
+        )
 
 
 def test_one_client_guessing_many_names_is_locked_and_the_cli_unlocks_it(sample_db_rw) -> None:
@@ -113,8 +120,9 @@ def test_one_client_guessing_many_names_is_locked_and_the_cli_unlocks_it(sample_
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
         env = {**os.environ, "PARKGIS_DATABASE_URL": url}
         cli = [str(ROOT / ".venv" / "bin" / "parkgis"), "user", "unlock"]
-        res = subprocess.run([*cli, "--client", "testclient"], env=env, capture_output=True,
-                             text=True, timeout=60)
+        res = subprocess.run(
+            [*cli, "--client", "testclient"], env=env, capture_output=True, text=True, timeout=60
+        )
         assert res.returncode == 0, res.stderr
         assert "unlocked" in res.stdout and "testclient" in res.stdout
         assert _sign_in(c, "plan", PASSWORD).status_code == 200
@@ -122,18 +130,17 @@ def test_one_client_guessing_many_names_is_locked_and_the_cli_unlocks_it(sample_
         for _ in range(6):
             _sign_in(c, "plan2", WRONG)
         assert _sign_in(c, "plan2", PASSWORD).status_code == 429
-        res = subprocess.run([*cli, "plan2"], env=env, capture_output=True, text=True,
-                             timeout=60)
+        res = subprocess.run([*cli, "plan2"], env=env, capture_output=True, text=True, timeout=60)
         assert res.returncode == 0 and "unlocked: plan2" in res.stdout, res.stdout
         assert _sign_in(c, "plan2", PASSWORD).status_code == 200
-        res = subprocess.run([*cli, "plan2"], env=env, capture_output=True, text=True,
-                             timeout=60)
+        res = subprocess.run([*cli, "plan2"], env=env, capture_output=True, text=True, timeout=60)
         assert res.returncode == 0 and "not locked" in res.stdout
         res = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
         assert res.returncode == 1 and "Traceback" not in res.stderr
 
 
 # -- the client address and X-Forwarded-For -----------------------------------------------------
+
 
 def test_client_address_reads_forwarded_for_only_from_trusted_proxies() -> None:
     none = trusted_networks("")
@@ -162,11 +169,21 @@ def _free_port() -> int:
 def _serve_cli(url: str, tmp: Path, **env: str) -> Iterator[str]:
     """``parkgis serve`` itself (the product's uvicorn settings), on a free loopback port."""
     port = _free_port()
-    full = {**os.environ, "PARKGIS_DATABASE_URL": url, "PARKGIS_HOST": "127.0.0.1",
-            "PARKGIS_PORT": str(port), "PARKGIS_DATA_DIR": str(tmp), **env}
+    full = {
+        **os.environ,
+        "PARKGIS_DATABASE_URL": url,
+        "PARKGIS_HOST": "127.0.0.1",
+        "PARKGIS_PORT": str(port),
+        "PARKGIS_DATA_DIR": str(tmp),
+        **env,
+    }
     log = (tmp / f"serve-{port}.log").open("w")
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "parkgis"), "serve"], env=full,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "parkgis"), "serve"],
+        env=full,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -189,19 +206,21 @@ def _serve_cli(url: str, tmp: Path, **env: str) -> Iterator[str]:
         log.close()
 
 
-INQUIRY = {"name": "李四", "contact": "+86 138-0000-0000", "message": "供电情况？",
-           "consent": True}
+INQUIRY = {"name": "李四", "contact": "+86 138-0000-0000", "message": "供电情况？", "consent": True}
 
 
-def test_forwarded_for_does_not_dodge_the_inquiry_limit_over_http(sample_db_rw,
-                                                                     tmp_path) -> None:
+def test_forwarded_for_does_not_dodge_the_inquiry_limit_over_http(sample_db_rw, tmp_path) -> None:
     url = sample_db_rw
     sent = [f"203.0.113.{i}" for i in range(1, 7)]
-    with contextlib.contextmanager(_serve_cli)(url, tmp_path,
-                                               PARKGIS_INQUIRY_RATE_PER_HOUR="3") as base:
-        codes = [httpx.post(f"{base}/api/inquiries", json=INQUIRY,
-                            headers={"X-Forwarded-For": ip}, timeout=30).status_code
-                 for ip in sent]
+    with contextlib.contextmanager(_serve_cli)(
+        url, tmp_path, PARKGIS_INQUIRY_RATE_PER_HOUR="3"
+    ) as base:
+        codes = [
+            httpx.post(
+                f"{base}/api/inquiries", json=INQUIRY, headers={"X-Forwarded-For": ip}, timeout=30
+            ).status_code
+            for ip in sent
+        ]
     # a fresh X-Forwarded-For each time buys nothing: the fourth post is refused
     assert codes == [201] * 3 + [429] * 3, codes
     with psycopg.connect(url) as conn:
@@ -212,20 +231,31 @@ def test_forwarded_for_does_not_dodge_the_inquiry_limit_over_http(sample_db_rw,
     # different clients have limits of their own.
     with psycopg.connect(url) as conn:
         conn.execute("DELETE FROM inquiries")
-    with contextlib.contextmanager(_serve_cli)(url, tmp_path, PARKGIS_INQUIRY_RATE_PER_HOUR="3",
-                                               PARKGIS_TRUSTED_PROXIES="127.0.0.1") as base:
-        codes = [httpx.post(f"{base}/api/inquiries", json=INQUIRY,
-                            headers={"X-Forwarded-For": ip}, timeout=30).status_code
-                 for ip in sent]
+    with contextlib.contextmanager(_serve_cli)(
+        url, tmp_path, PARKGIS_INQUIRY_RATE_PER_HOUR="3", PARKGIS_TRUSTED_PROXIES="127.0.0.1"
+    ) as base:
+        codes = [
+            httpx.post(
+                f"{base}/api/inquiries", json=INQUIRY, headers={"X-Forwarded-For": ip}, timeout=30
+            ).status_code
+            for ip in sent
+        ]
         # the client's own left-hand entries do not count: the proxy's is the right-most
-        spoof = [httpx.post(f"{base}/api/inquiries", json=INQUIRY, timeout=30,
-                            headers={"X-Forwarded-For": f"198.51.100.{i}, 203.0.113.1"}
-                            ).status_code for i in range(3)]
+        spoof = [
+            httpx.post(
+                f"{base}/api/inquiries",
+                json=INQUIRY,
+                timeout=30,
+                headers={"X-Forwarded-For": f"198.51.100.{i}, 203.0.113.1"},
+            ).status_code
+            for i in range(3)
+        ]
     assert codes == [201] * 6, codes
     assert spoof == [201, 201, 429], spoof
 
 
 # -- request body and vertex limits -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def limits_app(databases, sample_template) -> Iterator[tuple[TestClient, str]]:
@@ -233,8 +263,9 @@ def limits_app(databases, sample_template) -> Iterator[tuple[TestClient, str]]:
 
     url = _copy(databases, sample_template, "abuse")
     add_users(url)
-    settings = Settings(max_body_bytes=64 * 1024, max_upload_bytes=100_000,
-                        inquiry_rate_per_hour=1000)
+    settings = Settings(
+        max_body_bytes=64 * 1024, max_upload_bytes=100_000, inquiry_rate_per_hour=1000
+    )
     with TestClient(create_app(settings, database_url=url)) as c:
         yield c, url
 
@@ -265,8 +296,9 @@ def test_body_over_the_limit_is_413_on_every_kind_of_route(limits_app) -> None:
     # a route that reads its body itself
     _assert_413(c.post("/api/inquiries", json={**INQUIRY, "message": "m" * 70_000}), 64 * 1024)
     # a form route (sign-in) and a GET with a body
-    _assert_413(c.post("/api/auth/token", data={"username": "u" * 70_000, "password": "p"}),
-                64 * 1024)
+    _assert_413(
+        c.post("/api/auth/token", data={"username": "u" * 70_000, "password": "p"}), 64 * 1024
+    )
     _assert_413(c.request("GET", "/api/projects", content=b"x" * 70_000), 64 * 1024)
 
     # chunked: no Content-Length, the count is made as the body arrives
@@ -275,6 +307,7 @@ def test_body_over_the_limit_is_413_on_every_kind_of_route(limits_app) -> None:
         for _ in range(20):
             yield b"y" * 8192
         yield b'"}'
+
     r = c.post("/api/match", content=chunks(), headers={"Content-Type": "application/json"})
     _assert_413(r, 64 * 1024)
     # just under the limit is not refused for its size
@@ -282,8 +315,11 @@ def test_body_over_the_limit_is_413_on_every_kind_of_route(limits_app) -> None:
     assert ok.status_code == 200
     # the uploads have a limit of their own
     plan = login(c, "plan")
-    r = c.post("/api/layers/parcels/upload", headers=plan,
-               files={"file": ("a.geojson", b"{" + b" " * 120_000 + b"}", "application/json")})
+    r = c.post(
+        "/api/layers/parcels/upload",
+        headers=plan,
+        files={"file": ("a.geojson", b"{" + b" " * 120_000 + b"}", "application/json")},
+    )
     _assert_413(r, 100_000)
     assert _counts(url) == before
 
@@ -302,9 +338,15 @@ def test_split_blade_vertex_limit_is_named(limits_app) -> None:
     raw = json.dumps({"type": "LineString", "coordinates": coords}, separators=(",", ":"))
     settings = Settings(max_body_bytes=4 * 1024 * 1024)
     with TestClient(create_app(settings, database_url=url)) as c4:
-        r = c4.post(f"/api/parcels/{code}/split", content=raw,
-                    headers={**login(c4, "plan"), "If-Match": f'"{code}-{version}"',
-                             "Content-Type": "application/json"})
+        r = c4.post(
+            f"/api/parcels/{code}/split",
+            content=raw,
+            headers={
+                **login(c4, "plan"),
+                "If-Match": f'"{code}-{version}"',
+                "Content-Type": "application/json",
+            },
+        )
     assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
     assert str(MAX_BLADE_VERTICES) in r.json()["detail"]
     assert _counts(url) == before
@@ -312,15 +354,19 @@ def test_split_blade_vertex_limit_is_named(limits_app) -> None:
 
 # -- NUL bytes (were 500 "database error") ---------------------------------------------------------
 
+
 def test_nul_in_an_inquiry_note_is_422_and_nothing_changes(limits_app) -> None:
     c, url = limits_app
     with psycopg.connect(url) as conn:
-        iid = conn.execute("INSERT INTO inquiries (name, contact, message) "
-                           "VALUES ('x', 'x@y.cn', 'm') RETURNING id").fetchone()[0]
+        iid = conn.execute(
+            "INSERT INTO inquiries (name, contact, message) "
+            "VALUES ('x', 'x@y.cn', 'm') RETURNING id"
+        ).fetchone()[0]
     before = _counts(url)
     plan = login(c, "plan")
-    r = c.patch(f"/api/inquiries/{iid}", json={"status": "answered", "note": "ok\u0000drop"},
-                headers=plan)
+    r = c.patch(
+        f"/api/inquiries/{iid}", json={"status": "answered", "note": "ok\u0000drop"}, headers=plan
+    )
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith(PROBLEM) and "NUL" in r.json()["detail"]
     assert _scalar(url, "SELECT status FROM inquiries WHERE id = %s", (iid,)) == "new"
@@ -335,22 +381,28 @@ def test_nul_in_a_pre_review_body_is_422(limits_app) -> None:
     c, url = limits_app
     plan = login(c, "plan")
     project = _scalar(url, "SELECT code FROM projects ORDER BY code LIMIT 1")
-    for body in ({"project": f"{project}\u0000"},
-                 {"project": project, "parcels": ["WH\u0000-1"]},
-                 {"project": project, "version": "v\u00001"}):
+    for body in (
+        {"project": f"{project}\u0000"},
+        {"project": project, "parcels": ["WH\u0000-1"]},
+        {"project": project, "version": "v\u00001"},
+    ):
         r = c.post("/api/review", json=body, headers=plan)
         assert r.status_code == 422, (body, r.status_code, r.text[:300])
         assert r.headers["content-type"].startswith(PROBLEM)
         assert "database error" not in r.text
     # in a path or a query string as well
-    for path in ("/api/projects/%00", "/api/parcels/WH%00/events",
-                 f"/api/review/{project}?version=%00"):
+    for path in (
+        "/api/projects/%00",
+        "/api/parcels/WH%00/events",
+        f"/api/review/{project}?version=%00",
+    ):
         r = c.get(path, headers=plan)
         assert r.status_code in (404, 422), (path, r.status_code, r.text[:300])
         assert r.headers["content-type"].startswith(PROBLEM)
 
 
 # -- the match's time budget -------------------------------------------------------------------
+
 
 def test_match_stops_footprint_searches_at_its_time_budget_and_says_so(empty_db) -> None:
     import math
@@ -363,13 +415,18 @@ def test_match_stops_footprint_searches_at_its_time_budget_and_says_so(empty_db)
     # (area, width, inscribed circle too small to decide) and needs the angular search, which
     # takes minutes at this vertex count.
     n, r, cx, cy = 2000, 100.0, X0 + 1000, Y0 + 1000
-    ring = [(cx + r * math.cos(2 * math.pi * i / n), cy + r * math.sin(2 * math.pi * i / n))
-            for i in range(n)]
+    ring = [
+        (cx + r * math.cos(2 * math.pi * i / n), cy + r * math.sin(2 * math.pi * i / n))
+        for i in range(n)
+    ]
     wkt = "POLYGON((" + ",".join(f"{x} {y}" for x, y in [*ring, ring[0]]) + "))"
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO parcels (code, zone_code, status, landuse_code, geom) "
-                     "VALUES ('T-CIRCLE', %s, 'available', '100101', "
-                     "ST_Multi(ST_Transform(ST_GeomFromText(%s, 4547), 4490)))", (ZONE, wkt))
+        conn.execute(
+            "INSERT INTO parcels (code, zone_code, status, landuse_code, geom) "
+            "VALUES ('T-CIRCLE', %s, 'available', '100101', "
+            "ST_Multi(ST_Transform(ST_GeomFromText(%s, 4547), 4490)))",
+            (ZONE, wkt),
+        )
     budget = 2.0
     with TestClient(create_app(Settings(match_time_budget_s=budget), database_url=url)) as c:
         t0 = time.monotonic()

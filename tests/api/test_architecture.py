@@ -45,24 +45,35 @@ def _rel(p: Path) -> str:
 
 def _sql_literals(tree: ast.AST) -> list[str]:
     out = []
-    in_fstrings = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr)
-                   for v in n.values}
+    in_fstrings = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and id(node) not in in_fstrings):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in in_fstrings
+        ):
             if SQL_START.match(node.value):
                 out.append(node.value[:60])
         elif isinstance(node, ast.JoinedStr):
-            head = next((v.value for v in node.values
-                         if isinstance(v, ast.Constant) and isinstance(v.value, str)), "")
+            head = next(
+                (
+                    v.value
+                    for v in node.values
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                ),
+                "",
+            )
             if SQL_START.match(head):
                 out.append(head[:60])
     return out
 
 
 def _commit_calls(tree: ast.AST) -> int:
-    return sum(1 for n in ast.walk(tree) if isinstance(n, ast.Call)
-               and isinstance(n.func, ast.Attribute) and n.func.attr == "commit")
+    return sum(
+        1
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "commit"
+    )
 
 
 def _api_offenders() -> dict[str, list[str]]:
@@ -79,8 +90,10 @@ def _api_offenders() -> dict[str, list[str]]:
 
 def test_the_sql_detector_sees_sql_and_commits() -> None:
     # The detector itself must be able to fail: fed a route that does it all wrong.
-    bad = ast.parse('def r(conn):\n    conn.execute("SELECT code FROM parcels")\n'
-                    '    conn.execute(f"UPDATE parcels SET x = {1}")\n    conn.commit()\n')
+    bad = ast.parse(
+        'def r(conn):\n    conn.execute("SELECT code FROM parcels")\n'
+        '    conn.execute(f"UPDATE parcels SET x = {1}")\n    conn.commit()\n'
+    )
     assert len(_sql_literals(bad)) == 2 and _commit_calls(bad) == 1
     # ... and not fooled by prose that merely starts with a keyword
     assert _sql_literals(ast.parse('x = "Delete an inactive set"')) == []
@@ -110,7 +123,8 @@ def _calls_named(tree: ast.AST, name: str) -> bool:
         if isinstance(n, ast.Call):
             f = n.func
             if (isinstance(f, ast.Name) and f.id == name) or (
-                    isinstance(f, ast.Attribute) and f.attr == name):
+                isinstance(f, ast.Attribute) and f.attr == name
+            ):
                 return True
     return False
 
@@ -118,16 +132,22 @@ def _calls_named(tree: ast.AST, name: str) -> bool:
 def test_core_imports_nothing_from_api_or_web() -> None:
     bad = {}
     for p in _py_files("parkgis"):
-        mods = [m for m in _imports(ast.parse(p.read_text(encoding="utf-8")))
-                if m.split(".")[0] in ("api", "web")]
+        mods = [
+            m
+            for m in _imports(ast.parse(p.read_text(encoding="utf-8")))
+            if m.split(".")[0] in ("api", "web")
+        ]
         if mods:
             bad[_rel(p)] = mods
     assert bad == {}
 
 
 def test_core_never_reads_global_settings() -> None:
-    callers = {_rel(p) for p in _py_files("parkgis")
-               if _calls_named(ast.parse(p.read_text(encoding="utf-8")), "get_settings")}
+    callers = {
+        _rel(p)
+        for p in _py_files("parkgis")
+        if _calls_named(ast.parse(p.read_text(encoding="utf-8")), "get_settings")
+    }
     callers -= {"parkgis/cli.py", "parkgis/settings.py"}  # the entry point; the definition
     assert callers - PENDING_GET_SETTINGS == set(), "pass settings in (settings.<concern>)"
     stale = PENDING_GET_SETTINGS - callers
@@ -147,16 +167,22 @@ def _private_imports(tree: ast.AST) -> list[str]:
         elif isinstance(n, ast.Import):
             modules |= {a.asname for a in n.names if a.asname and a.name.startswith("parkgis")}
     for n in ast.walk(tree):
-        if (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-                and n.value.id in modules and n.attr.startswith("_")
-                and not n.attr.startswith("__")):
+        if (
+            isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id in modules
+            and n.attr.startswith("_")
+            and not n.attr.startswith("__")
+        ):
             out.append(f"{n.value.id}.{n.attr}")
     return out
 
 
 def test_the_private_import_detector_can_fail() -> None:
-    tree = ast.parse("from parkgis.land.lifecycle import _set_context\n"
-                     "from parkgis.publish.maps import investor\nx = investor._fc\n")
+    tree = ast.parse(
+        "from parkgis.land.lifecycle import _set_context\n"
+        "from parkgis.publish.maps import investor\nx = investor._fc\n"
+    )
     assert _private_imports(tree) == ["parkgis.land.lifecycle._set_context", "investor._fc"]
 
 
@@ -182,9 +208,18 @@ MOVES: dict[str, str] = {}
 # Higher imports lower, never the reverse. Same-rank subpackages (siting, promotion, ledger)
 # may use each other but must not form a cycle.
 RANK = {
-    "settings": 0, "errors": 0, "jsonvalues": 0, "auth": 0, "db": 0, "vocabulary": 0, "cells": 0,
-    "land": 1, "geo": 1,
-    "siting": 2, "promotion": 2, "ledger": 2,
+    "settings": 0,
+    "errors": 0,
+    "jsonvalues": 0,
+    "auth": 0,
+    "db": 0,
+    "vocabulary": 0,
+    "cells": 0,
+    "land": 1,
+    "geo": 1,
+    "siting": 2,
+    "promotion": 2,
+    "ledger": 2,
     "publish": 3,
 }
 ENTRY_POINTS = {"parkgis.cli", "parkgis", "parkgis.__main__"}
@@ -230,8 +265,11 @@ def _core_edges() -> dict[tuple[str, str], list[str]]:
 
 
 def test_the_layout_map_covers_every_core_module() -> None:
-    unknown = {m for p in _py_files("parkgis") if (g := _group(m := _module_name(p))) is not None
-               and g not in RANK}
+    unknown = {
+        m
+        for p in _py_files("parkgis")
+        if (g := _group(m := _module_name(p))) is not None and g not in RANK
+    }
     assert unknown == set(), "classify these in RANK/MOVES and docs/architecture.md"
 
 
@@ -264,6 +302,7 @@ def test_no_cycle_between_core_subpackages() -> None:
 
 # -- settings are per app ----------------------------------------------------------------------
 
+
 @pytest.fixture()
 def two_apps(sample_db_rw: str) -> Iterator[tuple[TestClient, TestClient, int]]:
     from api.main import create_app
@@ -273,16 +312,21 @@ def two_apps(sample_db_rw: str) -> Iterator[tuple[TestClient, TestClient, int]]:
         conn.execute("ANALYZE parcels")
         n = conn.execute("SELECT count(*) FROM parcels WHERE status <> 'historic'").fetchone()
     assert n is not None and n[0] > 5
-    a = create_app(Settings(count_exact_max=5, tianditu_key="key-of-app-a", tile_cache_size=0),
-                   database_url=sample_db_rw)
-    b = create_app(Settings(count_exact_max=10_000_000, tianditu_key=None,
-                            tile_cache_size=1000), database_url=sample_db_rw)
+    a = create_app(
+        Settings(count_exact_max=5, tianditu_key="key-of-app-a", tile_cache_size=0),
+        database_url=sample_db_rw,
+    )
+    b = create_app(
+        Settings(count_exact_max=10_000_000, tianditu_key=None, tile_cache_size=1000),
+        database_url=sample_db_rw,
+    )
     with TestClient(a) as ca, TestClient(b) as cb:
         yield ca, cb, int(n[0])
 
 
 def test_two_apps_with_different_settings_coexist(
-        two_apps: tuple[TestClient, TestClient, int]) -> None:
+    two_apps: tuple[TestClient, TestClient, int],
+) -> None:
     ca, cb, n = two_apps
     for _ in range(2):  # interleaved: neither app's settings leak into the other
         da = ca.get("/ogc/collections/parcels/items", params={"limit": 1}).json()
@@ -330,8 +374,14 @@ ROUTE_CASES = [
 def _endpoint(routes: list, method: str, path: str) -> str | None:
     from starlette.routing import Match
 
-    scope = {"type": "http", "method": method, "path": path, "root_path": "",
-             "query_string": b"", "headers": []}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
     for r in routes:
         match, _ = r.matches(scope)
         if match == Match.FULL:
@@ -361,6 +411,7 @@ def test_routes_answer_the_same_in_any_registration_order() -> None:
 
 # -- the shared dependencies, seen from outside -------------------------------------------------
 
+
 def _params(client: TestClient, path: str, method: str = "get") -> set[str]:
     op = client.get("/ogc/api").json()["paths"][path][method]
     return {p["name"] for p in op.get("parameters", [])}
@@ -370,17 +421,27 @@ def test_openapi_parameters_come_from_the_dependencies(client: TestClient) -> No
     assert {"bbox", "bbox-crs", "limit", "offset"} <= _params(client, "/api/planner/parcels")
     # the search's own filters: the core's table through a dependency, no hand-written list
     search = _params(client, "/api/parcels/available")
-    assert {"f", "zone", "landuse", "min_mu", "svc", "max_slope_deg", "yuan_per_m3", "sort",
-            "limit", "offset", "as_of"} <= search
+    assert {
+        "f",
+        "zone",
+        "landuse",
+        "min_mu",
+        "svc",
+        "max_slope_deg",
+        "yuan_per_m3",
+        "sort",
+        "limit",
+        "offset",
+        "as_of",
+    } <= search
     assert "_OPENAPI_PARAMS" not in (ROOT / "api/routers/search.py").read_text()
-    assert "code" in _params(client, "/api/parcels/{code}")   # the converter is not leaked
+    assert "code" in _params(client, "/api/parcels/{code}")  # the converter is not leaked
 
 
 def test_format_from_f_or_accept(client: TestClient) -> None:
     path = "/api/parcels/available"
     by_accept = client.get(path, params={"limit": 1}, headers={"Accept": "text/csv"})
-    assert by_accept.status_code == 200 and by_accept.headers["content-type"].startswith(
-        "text/csv")
+    assert by_accept.status_code == 200 and by_accept.headers["content-type"].startswith("text/csv")
     # f wins over Accept; an unacceptable Accept falls back to GeoJSON
     by_f = client.get(path, params={"limit": 1, "f": "geojson"}, headers={"Accept": "text/csv"})
     assert by_f.headers["content-type"].startswith("application/geo+json")
@@ -404,8 +465,9 @@ def test_one_bbox_parser_for_ogc_and_planner() -> None:
         with pytest.raises(InvalidInput):
             crs.parse_bbox(bad)
     # the OGC items query and the planner layer both go through it (no second parser)
-    src = "".join((ROOT / f).read_text() for f in ("parkgis/publish/ogc/features.py",
-                                                     "api/dependencies.py"))
+    src = "".join(
+        (ROOT / f).read_text() for f in ("parkgis/publish/ogc/features.py", "api/dependencies.py")
+    )
     assert src.count("parse_bbox(") >= 2 and "def _bbox_sql" not in src
 
 
@@ -424,8 +486,7 @@ def _long_functions(tree: ast.AST) -> list[tuple[str, int, bool]]:
             lines = (n.end_lineno or n.lineno) - n.lineno + 1
             if lines > LONG_LINES:
                 doc = ast.get_docstring(n) or ""
-                out.append((n.name, lines, any(LONG_REASON.search(d)
-                                               for d in doc.splitlines())))
+                out.append((n.name, lines, any(LONG_REASON.search(d) for d in doc.splitlines())))
     return out
 
 

@@ -23,10 +23,8 @@ from parkgis.settings import Settings
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Public by design: signing in, the investor inquiry form, the ad-hoc match computation.
-PUBLIC_WRITES = {("POST", "/api/auth/token"), ("POST", "/api/inquiries"),
-                 ("POST", "/api/match")}
-CONFIDENTIAL = ("note_internal", "contact", "negotiation_notes", "password_hash",
-                "land_budget_wan")
+PUBLIC_WRITES = {("POST", "/api/auth/token"), ("POST", "/api/inquiries"), ("POST", "/api/match")}
+CONFIDENTIAL = ("note_internal", "contact", "negotiation_notes", "password_hash", "land_budget_wan")
 
 
 def _routes(app) -> list[tuple[str, set[str]]]:
@@ -36,8 +34,11 @@ def _routes(app) -> list[tuple[str, set[str]]]:
     except ImportError:  # FastAPI before nested router contexts: app.routes is flat
         return [(r.path, set(r.methods)) for r in app.routes if getattr(r, "methods", None)]
     # path converters ({code:parcel_code}) shown as the plain template the API documents
-    return [(re.sub(r"\{(\w+):[^}]*\}", r"{\1}", rc.path), set(rc.methods))
-            for rc in iter_route_contexts(app.routes) if getattr(rc, "methods", None)]
+    return [
+        (re.sub(r"\{(\w+):[^}]*\}", r"{\1}", rc.path), set(rc.methods))
+        for rc in iter_route_contexts(app.routes)
+        if getattr(rc, "methods", None)
+    ]
 
 
 def test_password_hashing_and_tokens(tmp_path) -> None:
@@ -57,12 +58,16 @@ def test_password_hashing_and_tokens(tmp_path) -> None:
     # a restart (new Settings, same directory) accepts the token: the key was persisted
     claims = auth.decode_token(token, Settings(data_dir=tmp_path, secret_key=None))
     assert claims["sub"] == "wang" and claims["role"] == "planner"
-    old = auth.issue_token(auth.User("wang", "planner"), s,
-                           now=datetime.now(UTC) - timedelta(minutes=6))[0]
+    old = auth.issue_token(
+        auth.User("wang", "planner"), s, now=datetime.now(UTC) - timedelta(minutes=6)
+    )[0]
     with pytest.raises(Unauthorized, match="expired"):
         auth.decode_token(old, s)
-    forged = jwt.encode({"sub": "wang", "role": "admin", "iss": "parkgis", "iat": 0,
-                         "exp": 2**31}, "guessed-key-" * 4, algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": "wang", "role": "admin", "iss": "parkgis", "iat": 0, "exp": 2**31},
+        "guessed-key-" * 4,
+        algorithm="HS256",
+    )
     with pytest.raises(Unauthorized):
         auth.decode_token(forged, s)
     with pytest.raises(Unauthorized):
@@ -70,8 +75,15 @@ def test_password_hashing_and_tokens(tmp_path) -> None:
     # an explicit secret wins over the file
     s2 = Settings(data_dir=tmp_path, secret_key="configured-secret-abcdefghijklmnopqrstuvwxyz")
     t2, _ = auth.issue_token(auth.User("li", "admin"), s2)
-    assert jwt.decode(t2, "configured-secret-abcdefghijklmnopqrstuvwxyz", algorithms=["HS256"],
-                      issuer="parkgis")["sub"] == "li"
+    assert (
+        jwt.decode(
+            t2,
+            "configured-secret-abcdefghijklmnopqrstuvwxyz",
+            algorithms=["HS256"],
+            issuer="parkgis",
+        )["sub"]
+        == "li"
+    )
 
 
 def test_users_store(empty_db: str) -> None:
@@ -125,13 +137,24 @@ def test_token_endpoint_me_and_user_admin(app_client) -> None:
     users = c.get("/api/users", headers=boss).json()
     assert {u["name"] for u in users} == {"inv", "plan", "plan2", "boss"}
     assert all("password_hash" not in u for u in users)
-    r = c.post("/api/users", json={"name": "zhou", "role": "investor", "password": PASSWORD},
-               headers=boss)
+    r = c.post(
+        "/api/users", json={"name": "zhou", "role": "investor", "password": PASSWORD}, headers=boss
+    )
     assert r.status_code == 201 and r.json()["role"] == "investor"
-    assert c.post("/api/users", json={"name": "zhou", "role": "investor",
-                                      "password": PASSWORD}, headers=boss).status_code == 409
-    assert c.post("/api/users", json={"name": "x", "role": "god", "password": PASSWORD},
-                  headers=boss).status_code == 400
+    assert (
+        c.post(
+            "/api/users",
+            json={"name": "zhou", "role": "investor", "password": PASSWORD},
+            headers=boss,
+        ).status_code
+        == 409
+    )
+    assert (
+        c.post(
+            "/api/users", json={"name": "x", "role": "god", "password": PASSWORD}, headers=boss
+        ).status_code
+        == 400
+    )
     assert c.patch("/api/users/nobody", json={"active": False}, headers=boss).status_code == 404
     r = c.patch("/api/users/zhou", json={"role": "planner"}, headers=boss)
     assert r.status_code == 200 and r.json()["role"] == "planner"
@@ -156,8 +179,11 @@ def test_every_write_route_refuses_anonymous_and_investors(app_client) -> None:
     code = one(url, "SELECT code FROM parcels WHERE status = 'available' LIMIT 1")["code"]
     values = {"code": code, "action": "reserve", "name": "plan", "id": "1"}
     investor = login(c, "inv")
-    before = one(url, "SELECT (SELECT count(*) FROM parcel_events) AS ev, "
-                      "(SELECT max(version) FROM data_versions) AS dv")
+    before = one(
+        url,
+        "SELECT (SELECT count(*) FROM parcel_events) AS ev, "
+        "(SELECT max(version) FROM data_versions) AS dv",
+    )
     checked = []
     for path, methods in _routes(c.app):
         for method in sorted(methods & WRITE_METHODS):
@@ -172,14 +198,22 @@ def test_every_write_route_refuses_anonymous_and_investors(app_client) -> None:
             checked.append((method, path))
     assert ("POST", "/api/parcels/{code}/{action}") in checked
     assert ("POST", "/api/parcels/merge") in checked and ("PATCH", "/api/users/{name}") in checked
-    assert one(url, "SELECT (SELECT count(*) FROM parcel_events) AS ev, "
-                    "(SELECT max(version) FROM data_versions) AS dv") == before
+    assert (
+        one(
+            url,
+            "SELECT (SELECT count(*) FROM parcel_events) AS ev, "
+            "(SELECT max(version) FROM data_versions) AS dv",
+        )
+        == before
+    )
     print(f"{len(checked)} write routes refuse anonymous (401) and investor (403) callers")
 
 
 def test_public_get_routes_carry_no_confidential_field(app_client) -> None:
     url, c = app_client
-    sample = one(url, """SELECT (SELECT code FROM parcels WHERE status = 'available'
+    sample = one(
+        url,
+        """SELECT (SELECT code FROM parcels WHERE status = 'available'
                                   ORDER BY code LIMIT 1) AS parcel,
                                 (SELECT code FROM projects ORDER BY code LIMIT 1) AS project,
                                 (SELECT code FROM enterprises ORDER BY code LIMIT 1) AS enterprise,
@@ -187,27 +221,42 @@ def test_public_get_routes_carry_no_confidential_field(app_client) -> None:
                                 (SELECT id FROM parcels ORDER BY id LIMIT 1) AS parcel_id,
                                 ST_X(ST_Centroid(ST_Collect(geom))) AS lon,
                                 ST_Y(ST_Centroid(ST_Collect(geom))) AS lat
-                           FROM parcels""")
+                           FROM parcels""",
+    )
     # the confidential values themselves must not leak either, whatever the key
     with psycopg.connect(url) as conn:
-        conn.execute("UPDATE parcels SET note_internal = 'SECRET-NOTE-7731' WHERE code = %s",
-                     (sample["parcel"],))
-        conn.execute("UPDATE projects SET negotiation_notes = 'SECRET-NEGO-7731', "
-                     "contact = 'SECRET-CONTACT-7731', land_budget_wan = 7731")
+        conn.execute(
+            "UPDATE parcels SET note_internal = 'SECRET-NOTE-7731' WHERE code = %s",
+            (sample["parcel"],),
+        )
+        conn.execute(
+            "UPDATE projects SET negotiation_notes = 'SECRET-NEGO-7731', "
+            "contact = 'SECRET-CONTACT-7731', land_budget_wan = 7731"
+        )
     import math
+
     z = 14
-    n = 2 ** z
+    n = 2**z
     x = int((sample["lon"] + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(sample["lat"]))) / math.pi) / 2 * n)
     collections = ["zones", "parcels", "infrastructure", "upgrades", "enterprises", "projects"]
     candidates = {
         "code": [sample["parcel"], sample["project"], sample["enterprise"], sample["zone"]],
-        "parcel_code": [sample["parcel"]], "project_code": [sample["project"]],
-        "collection_id": collections, "collectionId": collections, "id": collections,
-        "fid": [sample["parcel"], str(sample["parcel_id"])], "featureId": [sample["parcel"]],
-        "tms": ["WebMercatorQuad"], "tileMatrixSetId": ["WebMercatorQuad"],
-        "z": [str(z)], "x": [str(x)], "y": [str(y)], "kind": ["dem", "slope", "flood"],
-        "name": ["plan"], "lang": ["zh", "en"],
+        "parcel_code": [sample["parcel"]],
+        "project_code": [sample["project"]],
+        "collection_id": collections,
+        "collectionId": collections,
+        "id": collections,
+        "fid": [sample["parcel"], str(sample["parcel_id"])],
+        "featureId": [sample["parcel"]],
+        "tms": ["WebMercatorQuad"],
+        "tileMatrixSetId": ["WebMercatorQuad"],
+        "z": [str(z)],
+        "x": [str(x)],
+        "y": [str(y)],
+        "kind": ["dem", "slope", "flood"],
+        "name": ["plan"],
+        "lang": ["zh", "en"],
     }
     seen = 0
     for path, methods in _routes(c.app):
@@ -220,7 +269,7 @@ def test_public_get_routes_carry_no_confidential_field(app_client) -> None:
             for query in ("", "?limit=1000", "?f=json"):
                 r = c.get(target + query)
                 if r.status_code in (401, 403):
-                    break          # not public
+                    break  # not public
                 seen += 1
                 ctype = r.headers.get("content-type", "")
                 for secret in (b"SECRET-NOTE-7731", b"SECRET-NEGO-7731", b"SECRET-CONTACT-7731"):

@@ -47,11 +47,20 @@ def fuzz_server(databases, sample_template, tmp_path_factory) -> Iterator[tuple[
         port = sock.getsockname()[1]
     # The fuzzer signs in with random names from one address: the per-client lock would
     # soon answer every sign-in 429, hiding what the password check does with odd input.
-    settings = Settings(login_max_failures_per_client=1_000_000, inquiry_rate_per_hour=1_000_000,
-                        data_dir=tmp_path_factory.mktemp("fuzz-data"))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database_url=url),
-                                           host="127.0.0.1", port=port, log_level="warning",
-                                           proxy_headers=False))
+    settings = Settings(
+        login_max_failures_per_client=1_000_000,
+        inquiry_rate_per_hour=1_000_000,
+        data_dir=tmp_path_factory.mktemp("fuzz-data"),
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, database_url=url),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -84,12 +93,31 @@ def test_openapi_json_is_the_apps_document(fuzz_server) -> None:
 def test_no_request_from_the_openapi_document_gets_a_5xx(fuzz_server, role, tmp_path) -> None:
     base, token = fuzz_server
     assert ST.exists(), "schemathesis is missing: `make setup` installs the dev extras"
-    cmd = [str(ST), "run", f"{base}/openapi.json",
-           "--checks", "not_a_server_error",
-           "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
-           "--phases", "examples,coverage,fuzzing", "--request-timeout", "60",
-           "--report", "junit", "--report-dir", str(tmp_path),
-           "--output-truncate", "false", "--warnings", "off"]
+    cmd = [
+        str(ST),
+        "run",
+        f"{base}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--request-timeout",
+        "60",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+        "--output-truncate",
+        "false",
+        "--warnings",
+        "off",
+    ]
     if role == "planner":
         cmd += ["--header", f"Authorization: Bearer {token}"]
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}

@@ -31,8 +31,12 @@ def test_new_key_is_outside_the_tree_and_private(tmp_path: Path, state_home: Pat
     assert PROJECT_ROOT not in files[0].resolve().parents
     # The same installation finds the same key again (tokens survive a restart).
     token, _ = auth.issue_token(auth.User("wang", "planner"), s)
-    assert jwt.decode(token, files[0].read_text().strip(), algorithms=["HS256"],
-                      issuer="parkgis")["sub"] == "wang"
+    assert (
+        jwt.decode(token, files[0].read_text().strip(), algorithms=["HS256"], issuer="parkgis")[
+            "sub"
+        ]
+        == "wang"
+    )
     # Another installation (another data dir) on the same account gets its own key.
     other = auth.signing_key(Settings(data_dir=tmp_path / "other" / ".parkgis"))
     assert other != key
@@ -45,8 +49,11 @@ def test_old_key_in_the_tree_is_moved_out(tmp_path: Path, state_home: Path) -> N
     (data_dir / "secret.key").write_text(old)
     s = Settings(data_dir=data_dir, secret_key=None)
     # A token issued with the old key before the upgrade...
-    token = jwt.encode({"sub": "li", "role": "admin", "iss": "parkgis", "iat": 0,
-                        "exp": 2**31}, old, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "li", "role": "admin", "iss": "parkgis", "iat": 0, "exp": 2**31},
+        old,
+        algorithm="HS256",
+    )
     assert auth.signing_key(s) == old
     assert not (data_dir / "secret.key").exists()
     (moved,) = state_home.rglob("*.key")

@@ -22,11 +22,16 @@ def setup(empty_db: str):
         yield client, empty_db, wb.login(client, "plan")
 
 
-def _post(client: TestClient, table: str, path: Path, headers: dict[str, str] | None = None,
-          **form: str):
+def _post(
+    client: TestClient, table: str, path: Path, headers: dict[str, str] | None = None, **form: str
+):
     with path.open("rb") as f:
-        return client.post(f"/api/layers/{table}/upload", headers=headers or {},
-                           files={"file": (path.name, f.read())}, data=form)
+        return client.post(
+            f"/api/layers/{table}/upload",
+            headers=headers or {},
+            files={"file": (path.name, f.read())},
+            data=form,
+        )
 
 
 def _problem(r, status: int) -> dict:
@@ -53,21 +58,29 @@ def test_planner_loads_and_is_the_recorded_actor(setup, tmp_path: Path) -> None:
     assert actors == [{"actor": "plan", "action": "load"}]
 
 
-@pytest.mark.parametrize("case", ["bowtie", "overlap", "no_prj", "broken_zip", "swapped",
-                                  "truncated"])
+@pytest.mark.parametrize(
+    "case", ["bowtie", "overlap", "no_prj", "broken_zip", "swapped", "truncated"]
+)
 def test_bad_files_are_refused_and_store_nothing(setup, tmp_path: Path, case: str) -> None:
     client, db, planner = setup
-    assert _post(client, "parcels", df.write_geojson(tmp_path / "ok.geojson",
-                                                     df.parcels_gdf(2)), planner).status_code == 201
+    assert (
+        _post(
+            client, "parcels", df.write_geojson(tmp_path / "ok.geojson", df.parcels_gdf(2)), planner
+        ).status_code
+        == 201
+    )
     before = wb.rows(db, "SELECT code, version FROM parcels ORDER BY code")
     events = df.count(db, "parcel_events")
     if case == "bowtie":
-        path = df.write_geojson(tmp_path / "b.geojson", df.parcels_gdf(
-            geoms=[df.square(5, 0), df.bowtie(6, 0)], prefix="WH-B"))
+        path = df.write_geojson(
+            tmp_path / "b.geojson",
+            df.parcels_gdf(geoms=[df.square(5, 0), df.bowtie(6, 0)], prefix="WH-B"),
+        )
         expect = "WH-B-002"
     elif case == "overlap":
-        path = df.write_geojson(tmp_path / "o.geojson", df.parcels_gdf(
-            geoms=[df.square(0.5, 0)], prefix="WH-O"))
+        path = df.write_geojson(
+            tmp_path / "o.geojson", df.parcels_gdf(geoms=[df.square(0.5, 0)], prefix="WH-O")
+        )
         expect = "overlaps"
     elif case == "no_prj":
         shp = df.write_shapefile(tmp_path / "n.shp", df.parcels_gdf(prefix="WH-N"), prj=False)
@@ -79,9 +92,11 @@ def test_bad_files_are_refused_and_store_nothing(setup, tmp_path: Path, case: st
         expect = "cannot read"
     elif case == "swapped":
         g = df.parcels_gdf(prefix="WH-S").to_crs(4326)
-        g = gpd.GeoDataFrame(g.drop(columns="geometry"), crs=4326,
-                             geometry=g.geometry.map(lambda p: type(p)(
-                                 [(y, x) for x, y in p.exterior.coords])))
+        g = gpd.GeoDataFrame(
+            g.drop(columns="geometry"),
+            crs=4326,
+            geometry=g.geometry.map(lambda p: type(p)([(y, x) for x, y in p.exterior.coords])),
+        )
         path = tmp_path / "s.geojson"
         g.to_file(path, driver="GeoJSON", engine="pyogrio")
         expect = "swapped"

@@ -36,25 +36,36 @@ def _fingerprint(url: str) -> dict[str, object]:
     """md5 of every public table's rows (by primary key) and every sequence's state."""
     out: dict[str, object] = {}
     with psycopg.connect(url) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1"
+            )
+        ]
         for t in tables:
-            pk = [r[0] for r in conn.execute(
-                "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
-                " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-                " WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY a.attnum",
-                (f"public.{t}",))]
-            order = sql.SQL(", ").join(sql.Identifier(c) for c in pk) if pk \
-                else sql.SQL("t::text")
-            q = sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY {}),"
-                        " '')) FROM {} t").format(order, sql.Identifier("public", t))
+            pk = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+                    " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+                    " WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY a.attnum",
+                    (f"public.{t}",),
+                )
+            ]
+            order = sql.SQL(", ").join(sql.Identifier(c) for c in pk) if pk else sql.SQL("t::text")
+            q = sql.SQL(
+                "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY {}),"
+                " '')) FROM {} t"
+            ).format(order, sql.Identifier("public", t))
             n, digest = conn.execute(q).fetchone()
             out[t] = (n, digest)
-        for (s,) in conn.execute("SELECT sequencename FROM pg_sequences"
-                                 " WHERE schemaname = 'public' ORDER BY 1").fetchall():
-            out[f"seq:{s}"] = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
-                sql.Identifier("public", s))).fetchone()
+        for (s,) in conn.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"
+        ).fetchall():
+            out[f"seq:{s}"] = conn.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier("public", s))
+            ).fetchone()
     return out
 
 
@@ -75,13 +86,14 @@ def loaded(sample_db_rw: str, tmp_path: Path) -> str:
         load_terrain(conn, DEM, FLOOD, out_dir=tmp_path / "src-rasters")
         auth.add_user(conn, "backup_planner", "planner", "correct horse battery")
         indicators.ensure_seeded(conn)
-        conn.execute("UPDATE parcels SET note_internal = 'before backup' WHERE code = "
-                     "(SELECT min(code) FROM parcels)")
+        conn.execute(
+            "UPDATE parcels SET note_internal = 'before backup' WHERE code = "
+            "(SELECT min(code) FROM parcels)"
+        )
     return sample_db_rw
 
 
-def test_backup_restore_round_trips_every_table(loaded: str, empty_db: str,
-                                                tmp_path: Path) -> None:
+def test_backup_restore_round_trips_every_table(loaded: str, empty_db: str, tmp_path: Path) -> None:
     before = _fingerprint(loaded)
     # The test is only meaningful if the sample really fills what the brief names.
     for t in ("parcels", "parcel_events", "projects", "users", "rasters", "parcel_terrain"):
@@ -100,8 +112,9 @@ def test_backup_restore_round_trips_every_table(loaded: str, empty_db: str,
     after = _fingerprint(empty_db)
     src_rasters, dst_rasters = _raster_row_digests(loaded), _raster_row_digests(empty_db)
     # Only the raster file locations may differ: they now live in this installation.
-    assert {k: v for k, v in after.items() if k != "rasters"} == \
-        {k: v for k, v in before.items() if k != "rasters"}
+    assert {k: v for k, v in after.items() if k != "rasters"} == {
+        k: v for k, v in before.items() if k != "rasters"
+    }
     assert set(dst_rasters) == set(src_rasters) and len(dst_rasters) == 2
     for name, (path, checksum) in dst_rasters.items():
         assert Path(path).parent == (restored_home / "rasters").resolve()
@@ -113,9 +126,9 @@ def test_backup_restore_round_trips_every_table(loaded: str, empty_db: str,
         assert conn.execute(q).fetchall() == restored
 
 
-def test_restore_refuses_a_database_with_data_unless_forced(loaded: str, sample_db_rw: str,
-                                                            empty_db: str,
-                                                            tmp_path: Path) -> None:
+def test_restore_refuses_a_database_with_data_unless_forced(
+    loaded: str, sample_db_rw: str, empty_db: str, tmp_path: Path
+) -> None:
     # A backup of an empty (migrated) database, restored over the sample.
     dump = tmp_path / "empty.dump"
     assert _cli(["db", "backup", str(dump)], empty_db, tmp_path / "h").returncode == 0

@@ -21,8 +21,13 @@ CLI = [sys.executable, "-m", "parkgis.cli"]
 def _cli(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     e = {k: v for k, v in os.environ.items() if k != "PARKGIS_DATABASE_URL"}
     # The generated password goes next to the test's data dir, not into ~/.config.
-    e.update({"PARKGIS_DATA_DIR": str(data_dir),
-              "PARKGIS_PG_SECRETS_DIR": str(data_dir.parent / "secrets"), **env})
+    e.update(
+        {
+            "PARKGIS_DATA_DIR": str(data_dir),
+            "PARKGIS_PG_SECRETS_DIR": str(data_dir.parent / "secrets"),
+            **env,
+        }
+    )
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=e, timeout=120)
 
 
@@ -70,8 +75,9 @@ def test_runs_as_unprivileged_user_when_root(data_dir: Path) -> None:
     owner = subprocess.run(["stat", "-c", "%U", str(c.pgdata)], capture_output=True, text=True)
     assert owner.stdout.strip() == "parkgis"
     pid = int((c.pgdata / "postmaster.pid").read_text().splitlines()[0])
-    proc_owner = subprocess.run(["ps", "-o", "user=", "-p", str(pid)], capture_output=True,
-                                text=True)
+    proc_owner = subprocess.run(
+        ["ps", "-o", "user=", "-p", str(pid)], capture_output=True, text=True
+    )
     assert proc_owner.stdout.strip() == "parkgis"
 
 

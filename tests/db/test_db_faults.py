@@ -46,8 +46,11 @@ def _serve(url: str, settings: Settings) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database_url=url),
-                                           host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, database_url=url), host="127.0.0.1", port=port, log_level="error"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -64,8 +67,7 @@ def park(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Park]:
     from parkgis.land.loader import load_sample_package
 
     home = tmp_path_factory.mktemp("faults")
-    s = Settings(data_dir=home / ".parkgis", pg_secrets_dir=home / "secrets",
-                 database_url=None)
+    s = Settings(data_dir=home / ".parkgis", pg_secrets_dir=home / "secrets", database_url=None)
     c = cluster.start(s)
     try:
         url = c.url()
@@ -73,8 +75,9 @@ def park(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Park]:
         load_sample_package(url, SAMPLE_GPKG)
         with connect(url) as conn:
             auth.add_user(conn, "fault_plan", "planner", PASSWORD)
-            code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                                "ORDER BY code LIMIT 1").fetchone()["code"]
+            code = conn.execute(
+                "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+            ).fetchone()["code"]
         served = _serve(url, s)
         base = next(served)
         try:
@@ -103,17 +106,22 @@ def _load_routes(tick: int) -> list[tuple[str, str]]:
     # Tiles at varying addresses so that most are not in the tile cache.
     z = 14
     x, y = 13_390 + tick % 7, 6_490 + (tick // 7) % 7
-    return [("search", "/api/parcels/available?min_mu=5&limit=20"),
-            ("tile", f"/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"),
-            ("healthz", "/healthz")]
+    return [
+        ("search", "/api/parcels/available?min_mu=5&limit=20"),
+        ("tile", f"/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"),
+        ("healthz", "/healthz"),
+    ]
 
 
 def _get(c: httpx.Client, route: str, path: str) -> Answer:
     t0 = time.monotonic()
     try:
         r = c.get(path)
-        status, ctype, ra = r.status_code, r.headers.get("content-type", ""), \
-            r.headers.get("retry-after")
+        status, ctype, ra = (
+            r.status_code,
+            r.headers.get("content-type", ""),
+            r.headers.get("retry-after"),
+        )
     except httpx.TimeoutException:
         status, ctype, ra = -1, "", None  # a hang: the client gave up
     return Answer(route, t0, time.monotonic() - t0, status, ctype, ra)
@@ -129,8 +137,9 @@ class Load:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.max_requests = max_requests
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
-                        for i in range(threads)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)
+        ]
 
     def _run(self, i: int) -> None:
         tick = i * 100
@@ -176,11 +185,15 @@ def _assert_recovered(answers: list[Answer], back: float, routes: set[str]) -> N
         assert mine, f"no {route} request after the restart"
         first_ok = next((a for a in mine if a.status == 200), None)
         assert first_ok is not None, (route, [a.status for a in mine])
-        assert first_ok.started + first_ok.elapsed - back <= BOUND_S, \
-            (route, first_ok.started + first_ok.elapsed - back)
+        assert first_ok.started + first_ok.elapsed - back <= BOUND_S, (
+            route,
+            first_ok.started + first_ok.elapsed - back,
+        )
         late = [a for a in mine if a.started > back + BOUND_S]
-        assert late and all(a.status == 200 for a in late), \
-            (route, [(a.status, round(a.started - back, 2)) for a in late])
+        assert late and all(a.status == 200 for a in late), (
+            route,
+            [(a.status, round(a.started - back, 2)) for a in late],
+        )
     for a in answers:
         assert a.status != 500 and a.status != -1 and a.elapsed < BOUND_S, a
 
@@ -230,8 +243,9 @@ def test_database_restart_under_load(park: Park) -> None:
     with Load(park.base) as load:
         time.sleep(1.5)
         with load.lock:
-            assert all(a.status == 200 for a in load.answers), \
-                [(a.route, a.status) for a in load.answers if a.status != 200]
+            assert all(a.status == 200 for a in load.answers), [
+                (a.route, a.status) for a in load.answers if a.status != 200
+            ]
         down = time.monotonic()
         assert cluster.stop(park.settings)
         time.sleep(6)
@@ -323,16 +337,20 @@ def test_more_waiters_than_worker_threads_still_get_their_503_in_time(park: Park
     path = "/api/parcels/available?min_mu=5&limit=5"
     assert cluster.stop(park.settings)
     try:
-        with httpx.Client(base_url=park.base, timeout=BOUND_S * 3,
-                          limits=httpx.Limits(max_connections=60)) as c, \
-                ThreadPoolExecutor(max_workers=60) as ex:
+        with (
+            httpx.Client(
+                base_url=park.base, timeout=BOUND_S * 3, limits=httpx.Limits(max_connections=60)
+            ) as c,
+            ThreadPoolExecutor(max_workers=60) as ex,
+        ):
             answers = list(ex.map(lambda _: _get(c, "search", path), range(60)))
     finally:
         cluster.start(park.settings)
     slow = [round(a.elapsed, 2) for a in answers if a.elapsed >= BOUND_S]
     assert not slow, slow
-    assert all(a.status == 503 and a.retry_after for a in answers), \
-        sorted({a.status for a in answers})
+    assert all(a.status == 503 and a.retry_after for a in answers), sorted(
+        {a.status for a in answers}
+    )
     with httpx.Client(base_url=park.base, timeout=BOUND_S * 3) as c:
         deadline = time.monotonic() + BOUND_S
         while (r := c.get(path)).status_code != 200:

@@ -47,8 +47,9 @@ class Pair:
 
 def _cli(args: list[str], s: Settings) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARKGIS_")}
-    env.update({"PARKGIS_DATA_DIR": str(s.data_dir), "PARKGIS_PG_SECRETS_DIR":
-                str(s.pg_secrets_dir)})
+    env.update(
+        {"PARKGIS_DATA_DIR": str(s.data_dir), "PARKGIS_PG_SECRETS_DIR": str(s.pg_secrets_dir)}
+    )
     return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -65,8 +66,12 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         load_sample_package(url, SAMPLE_GPKG)
         with connect(url) as conn:
             auth.add_user(conn, "rep_plan", "planner", PASSWORD)
-            codes = [r["code"] for r in conn.execute(
-                "SELECT code FROM parcels WHERE status = 'available' ORDER BY code")]
+            codes = [
+                r["code"]
+                for r in conn.execute(
+                    "SELECT code FROM parcels WHERE status = 'available' ORDER BY code"
+                )
+            ]
         r = _cli(["db", "replica", "start"], s)
         assert r.returncode == 0, r.stderr
         rurl = r.stdout.strip().splitlines()[-1]
@@ -91,8 +96,9 @@ def _wait_caught_up(primary_url: str, replica_url: str, timeout: float = 30) -> 
         target = _lsn(p, "SELECT pg_current_wal_lsn()")
     deadline = time.monotonic() + timeout
     with psycopg.connect(replica_url, autocommit=True) as r:
-        while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn",
-                            (target,)).fetchone()[0]:  # type: ignore[index]
+        while not r.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()[
+            0
+        ]:  # type: ignore[index]
             assert time.monotonic() < deadline, "replica did not catch up"
             time.sleep(0.05)
 
@@ -124,13 +130,20 @@ def _set_status_behind_app(pair: Pair, code: str, status: str) -> None:
 def _serve(pair: Pair, **overrides: object) -> Iterator[str]:
     from api.main import create_app
 
-    s = pair.settings.model_copy(update={"database_replica_urls": pair.replica_url,
-                                         "clock_enabled": False, **overrides})
+    s = pair.settings.model_copy(
+        update={"database_replica_urls": pair.replica_url, "clock_enabled": False, **overrides}
+    )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(s, database_url=pair.primary_url),
-                                           host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(s, database_url=pair.primary_url),
+            host="127.0.0.1",
+            port=port,
+            log_level="error",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -145,8 +158,9 @@ def _serve(pair: Pair, **overrides: object) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def base(pair: Pair) -> Iterator[str]:
     # Generous lag bounds: a paused replay must not make this app skip the replica.
-    yield from _serve(pair, replica_max_lag_s=3600.0, replica_max_lag_bytes=1 << 40,
-                      replica_check_s=0.2)
+    yield from _serve(
+        pair, replica_max_lag_s=3600.0, replica_max_lag_bytes=1 << 40, replica_check_s=0.2
+    )
 
 
 def _listed(c: httpx.Client, headers: dict[str, str] | None = None) -> set[str]:
@@ -178,9 +192,12 @@ def test_cli_status_shows_replay_and_url(pair: Pair) -> None:
         # scram over the passfile, as for the primary: the URL carries no secret
         assert "password" not in pair.replica_url
     with psycopg.connect(pair.primary_url) as conn:
-        rows = conn.execute("SELECT application_name, state FROM pg_stat_replication "
-                            "JOIN pg_replication_slots ON active_pid = pid "
-                            "WHERE slot_name = %s", (replica.SLOT,)).fetchall()
+        rows = conn.execute(
+            "SELECT application_name, state FROM pg_stat_replication "
+            "JOIN pg_replication_slots ON active_pid = pid "
+            "WHERE slot_name = %s",
+            (replica.SLOT,),
+        ).fetchall()
     assert rows == [(replica.APP_NAME, "streaming")]
 
 
@@ -209,8 +226,11 @@ def test_planner_reads_own_write_even_while_the_replica_lags(pair: Pair, base: s
         h = _login(c)
         with paused_replay(pair):
             t0 = time.monotonic()
-            r = c.post(f"/api/parcels/{code}/withdraw", json={"note": "replica"},
-                       headers={**h, "If-Match": "*"})
+            r = c.post(
+                f"/api/parcels/{code}/withdraw",
+                json={"note": "replica"},
+                headers={**h, "If-Match": "*"},
+            )
             assert r.status_code == 200, r.text
             # The planner's own read: the replica cannot replay it, so after the bounded
             # wait the primary answers and the write is seen.
@@ -220,8 +240,9 @@ def test_planner_reads_own_write_even_while_the_replica_lags(pair: Pair, base: s
             assert code in _listed(c)
         # Replay resumed: a write then an immediate read by the same planner sees it, with
         # the replica back in use for everyone.
-        r = c.post(f"/api/parcels/{code}/restore", json={"note": "replica"},
-                   headers={**h, "If-Match": "*"})
+        r = c.post(
+            f"/api/parcels/{code}/restore", json={"note": "replica"}, headers={**h, "If-Match": "*"}
+        )
         assert r.status_code == 200, r.text
         assert code in _listed(c, h)
         _wait_caught_up(pair.primary_url, pair.replica_url)
@@ -230,8 +251,7 @@ def test_planner_reads_own_write_even_while_the_replica_lags(pair: Pair, base: s
 
 def test_replica_lagging_past_the_threshold_is_skipped(pair: Pair) -> None:
     code = pair.codes[2]
-    served = _serve(pair, replica_max_lag_s=0.5, replica_max_lag_bytes=1,
-                    replica_check_s=0.1)
+    served = _serve(pair, replica_max_lag_s=0.5, replica_max_lag_bytes=1, replica_check_s=0.1)
     tight = next(served)
     try:
         with httpx.Client(base_url=tight, timeout=30) as c:
@@ -256,9 +276,12 @@ def test_unreachable_replica_at_start_up_is_skipped(pair: Pair) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         dead = sock.getsockname()[1]
-    s = pair.settings.model_copy(update={
-        "database_replica_urls": f"postgresql://parkgis@127.0.0.1:{dead}/parkgis",
-        "clock_enabled": False})
+    s = pair.settings.model_copy(
+        update={
+            "database_replica_urls": f"postgresql://parkgis@127.0.0.1:{dead}/parkgis",
+            "clock_enabled": False,
+        }
+    )
     with TestClient(create_app(s, database_url=pair.primary_url)) as c:
         for _ in range(3):
             t0 = time.monotonic()
@@ -290,8 +313,12 @@ def test_replica_killed_mid_run_requests_keep_answering(pair: Pair, base: str) -
     def replica_xacts() -> int:
         # Transactions the replica ran: it is really serving the loop before it is killed.
         with psycopg.connect(pair.replica_url, autocommit=True) as r:
-            return int(r.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                                 "WHERE datname = current_database()").fetchone()[0])  # type: ignore[index]
+            return int(
+                r.execute(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                    "WHERE datname = current_database()"
+                ).fetchone()[0]
+            )  # type: ignore[index]
 
     xacts0 = replica_xacts()
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -320,8 +347,9 @@ def test_replica_killed_mid_run_requests_keep_answering(pair: Pair, base: str) -
 
 
 def test_cli_without_a_running_primary_says_so_in_one_line(tmp_path: Path) -> None:
-    s = Settings(data_dir=tmp_path / ".parkgis", pg_secrets_dir=tmp_path / "secrets",
-                 database_url=None)
+    s = Settings(
+        data_dir=tmp_path / ".parkgis", pg_secrets_dir=tmp_path / "secrets", database_url=None
+    )
     r = _cli(["db", "replica", "start"], s)
     assert r.returncode != 0
     msg = (r.stderr + r.stdout).strip()

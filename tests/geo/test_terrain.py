@@ -34,8 +34,18 @@ E0, N0 = 505_000.0, 3_918_000.0
 
 
 def write_tif(path: Path, arr: np.ndarray, transform, crs: str | None, **kw) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0],
-                       count=1, dtype="float32", crs=crs, transform=transform, **kw) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=arr.shape[1],
+        height=arr.shape[0],
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        **kw,
+    ) as ds:
         ds.write(arr.astype(np.float32), 1)
     return path
 
@@ -48,6 +58,7 @@ def inclined_plane_4547(deg: float, n: int = 120, cell: float = 10.0):
 
 
 # -- slope ---------------------------------------------------------------------------------------
+
 
 def test_slope_of_inclined_plane_in_gk(tmp_path: Path) -> None:
     z, t = inclined_plane_4547(5.0)
@@ -68,8 +79,7 @@ def test_slope_of_same_plane_delivered_in_4326(tmp_path: Path) -> None:
     lat = lat0 - (np.arange(n) + 0.5) * res
     e, _ = to_gk.transform(*np.meshgrid(lon, lat))
     z = math.tan(math.radians(5.0)) * (e - E0) + 80.0
-    path = write_tif(tmp_path / "plane4326.tif", z, from_origin(lon0, lat0, res, res),
-                     "EPSG:4326")
+    path = write_tif(tmp_path / "plane4326.tif", z, from_origin(lon0, lat0, res, res), "EPSG:4326")
     grid = T.build_grid(path, 4547)
     assert grid.dx == pytest.approx(25.2, abs=0.2)  # 1 arc-second of longitude at 35.4°N
     inner = grid.slope_deg[3:-3, 3:-3]
@@ -81,6 +91,7 @@ def test_slope_of_same_plane_delivered_in_4326(tmp_path: Path) -> None:
 
 # -- zonal statistics ----------------------------------------------------------------------------
 
+
 def test_zonal_stats_exact_coverage_hand_computed() -> None:
     """4 x 4 cells of 10 m, values 1..16 row by row from the top. The polygon covers the two
     left cells of the top row fully and half of the third (x 20..25)."""
@@ -88,8 +99,9 @@ def test_zonal_stats_exact_coverage_hand_computed() -> None:
     slope_arr = np.array([[2, 8, 10, 1]] * 4, dtype=np.float32)
     flood = np.array([[0, 0.5, 1.5, 0]] * 4, dtype=np.float32)
     t = from_origin(E0, N0 + 40, 10, 10)
-    grid = T.Grid(crs=rasterio.crs.CRS.from_epsg(4547), transform=t, elev=z,
-                  slope_deg=slope_arr, flood=flood)
+    grid = T.Grid(
+        crs=rasterio.crs.CRS.from_epsg(4547), transform=t, elev=z, slope_deg=slope_arr, flood=flood
+    )
     poly = shapely.box(E0, N0 + 30, E0 + 25, N0 + 40)
     st = T.zonal_stats(grid, [("P", shapely.to_wkb(poly))], steep_deg=6.0)["P"]
     w = np.array([1.0, 1.0, 0.5])
@@ -111,8 +123,12 @@ def test_zonal_stats_exact_coverage_hand_computed() -> None:
 
 def test_zonal_stats_outside_raster_is_empty() -> None:
     z = np.ones((4, 4), dtype=np.float32)
-    grid = T.Grid(crs=rasterio.crs.CRS.from_epsg(4547), transform=from_origin(E0, N0 + 40, 10, 10),
-                  elev=z, slope_deg=np.zeros_like(z))
+    grid = T.Grid(
+        crs=rasterio.crs.CRS.from_epsg(4547),
+        transform=from_origin(E0, N0 + 40, 10, 10),
+        elev=z,
+        slope_deg=np.zeros_like(z),
+    )
     far = shapely.box(E0 + 1000, N0, E0 + 1050, N0 + 50)
     st = T.zonal_stats(grid, [("F", shapely.to_wkb(far))])["F"]
     assert st.elev_mean_m is None and st.covered_share == 0
@@ -120,12 +136,17 @@ def test_zonal_stats_outside_raster_is_empty() -> None:
 
 # -- earthwork -----------------------------------------------------------------------------------
 
+
 def _tilted_grid(a: float, nx: int = 40, ny: int = 20, cell: float = 10.0) -> T.Grid:
     x = (np.arange(nx) + 0.5) * cell
     z = np.tile(a * x + 75.0, (ny, 1)).astype(np.float64)
     t = from_origin(E0, N0 + ny * cell, cell, cell)
-    return T.Grid(crs=rasterio.crs.CRS.from_epsg(4547), transform=t, elev=z.astype(np.float32),
-                  slope_deg=T.slope(z, cell, cell))
+    return T.Grid(
+        crs=rasterio.crs.CRS.from_epsg(4547),
+        transform=t,
+        elev=z.astype(np.float32),
+        slope_deg=T.slope(z, cell, cell),
+    )
 
 
 def test_earthwork_tilted_plane_flat_equals_analytic() -> None:
@@ -172,6 +193,7 @@ def test_parse_level_refuses_garbage(bad: str) -> None:
 
 # -- refusing bad rasters ------------------------------------------------------------------------
 
+
 def test_truncated_tif_refused(tmp_path: Path) -> None:
     z, t = inclined_plane_4547(2.0, n=600)
     good = write_tif(tmp_path / "good.tif", z, t, "EPSG:4547", tiled=True, compress="deflate")
@@ -198,10 +220,19 @@ def test_crs_less_tif_refused(tmp_path: Path) -> None:
 def test_cli_refuses_crs_less_raster_and_stores_nothing(tmp_path: Path, empty_db: str) -> None:
     z, t = inclined_plane_4547(2.0)
     path = write_tif(tmp_path / "nocrs.tif", z, t, None)
-    env = {"PARKGIS_DATABASE_URL": empty_db, "PARKGIS_DATA_DIR": str(tmp_path / "data"),
-           **_BASE_ENV}
-    r = subprocess.run(CLI + ["terrain", "load", str(path)],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    env = {
+        "PARKGIS_DATABASE_URL": empty_db,
+        "PARKGIS_DATA_DIR": str(tmp_path / "data"),
+        **_BASE_ENV,
+    }
+    r = subprocess.run(
+        CLI + ["terrain", "load", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert r.returncode == 1
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "no CRS" in lines[0], r.stderr
@@ -211,6 +242,7 @@ def test_cli_refuses_crs_less_raster_and_stores_nothing(tmp_path: Path, empty_db
 
 
 # -- COG -----------------------------------------------------------------------------------------
+
 
 def test_write_cog_is_tiled_with_overviews(tmp_path: Path) -> None:
     z, t = inclined_plane_4547(1.0, n=1500)
@@ -245,8 +277,11 @@ def test_load_refresh_and_read_back(tmp_path: Path, empty_db: str) -> None:
     with psycopg.connect(empty_db) as conn:
         conn.execute(ZONE_SQL, (E0, N0, E0 + 1000, N0 + 1000))
         # A: x 100..300 (half flooded); B: x 500..700, not flooded; H: historic, skipped
-        for code, x0, status in (("A", 100, "available"), ("B", 500, "available"),
-                                 ("H", 800, "historic")):
+        for code, x0, status in (
+            ("A", 100, "available"),
+            ("B", 500, "available"),
+            ("H", 800, "historic"),
+        ):
             poly = shapely.box(E0 + x0, N0 + 100, E0 + x0 + 200, N0 + 300)
             conn.execute(PARCEL_SQL, (code, status, poly.wkt))
     with psycopg.connect(empty_db, row_factory=dict_row) as conn:
@@ -266,15 +301,17 @@ def test_load_refresh_and_read_back(tmp_path: Path, empty_db: str) -> None:
     assert a.slope_max_pct == pytest.approx(100 * tan5, abs=0.1)
 
     with psycopg.connect(empty_db, row_factory=dict_row) as conn:
-        rows = conn.execute("SELECT kind, epsg, checksum, path, options FROM rasters "
-                            "WHERE active ORDER BY kind").fetchall()
+        rows = conn.execute(
+            "SELECT kind, epsg, checksum, path, options FROM rasters WHERE active ORDER BY kind"
+        ).fetchall()
         assert [r["kind"] for r in rows] == ["dem", "flood"]
         assert rows[0]["options"] == {"steep_deg": 4.0}
         for r in rows:
             assert Path(r["path"]).is_file() and T.sha256_file(Path(r["path"])) == r["checksum"]
         # a parcel created later (as a split would) gets figures from refresh_parcels
-        conn.execute(PARCEL_SQL, ("C", "available",
-                                  shapely.box(E0 + 100, N0 + 500, E0 + 300, N0 + 700).wkt))
+        conn.execute(
+            PARCEL_SQL, ("C", "available", shapely.box(E0 + 100, N0 + 500, E0 + 300, N0 + 700).wkt)
+        )
         assert T.refresh_parcels(conn, ["C", "nope"]) == 1
         c = T.terrain_for(conn, ["C"])["C"]
         assert c.elev_mean_m == pytest.approx(a.elev_mean_m, abs=1e-3)
@@ -294,13 +331,19 @@ def test_refresh_without_dem_is_noop(empty_db: str) -> None:
 
 # -- the sample data end to end ------------------------------------------------------------------
 
+
 @pytest.fixture
 def sample_loaded(sample_db_rw: str) -> str:
     """The sample database with the sample rasters loaded through the CLI."""
     env = {"PARKGIS_DATABASE_URL": sample_db_rw, **_BASE_ENV}
-    r = subprocess.run(CLI + ["terrain", "load", str(DEM),
-                        "--flood", str(FLOOD)], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=600)
+    r = subprocess.run(
+        CLI + ["terrain", "load", str(DEM), "--flood", str(FLOOD)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     assert "parcels with terrain figures" in r.stdout
     return sample_db_rw
@@ -314,13 +357,19 @@ def test_sample_every_live_parcel_agrees_with_masked_mean(sample_loaded: str) ->
             "SELECT p.code, ST_AsBinary(p.geom) AS wkb, t.elev_mean_m, t.slope_mean_deg, "
             "t.flood_share, t.flood_max_depth_m, t.earthwork_cut_m3, t.covered_share "
             "FROM parcels p LEFT JOIN parcel_terrain t ON t.parcel_code = p.code "
-            "WHERE p.status <> 'historic'").fetchall()
+            "WHERE p.status <> 'historic'"
+        ).fetchall()
     assert len(rows) > 50
     worst = 0.0
     with rasterio.open(DEM) as ds:
         for r in rows:
-            for k in ("elev_mean_m", "slope_mean_deg", "flood_share", "flood_max_depth_m",
-                      "earthwork_cut_m3"):
+            for k in (
+                "elev_mean_m",
+                "slope_mean_deg",
+                "flood_share",
+                "flood_max_depth_m",
+                "earthwork_cut_m3",
+            ):
                 assert r[k] is not None, (r["code"], k)
             assert r["covered_share"] == pytest.approx(1.0, abs=0.02)
             # Independent: the original lon/lat DEM masked by the parcel (cell centres inside);
@@ -341,8 +390,9 @@ def test_sample_items_overlays_and_earthwork_endpoint(sample_loaded: str) -> Non
     from api.main import create_app
 
     with psycopg.connect(sample_loaded) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                            "ORDER BY code LIMIT 1").fetchone()[0]
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+        ).fetchone()[0]
     with TestClient(create_app(database_url=sample_loaded)) as c:
         items = c.get("/ogc/collections/parcels/items", params={"limit": 5})
         assert items.status_code == 200, items.text
@@ -360,8 +410,9 @@ def test_sample_items_overlays_and_earthwork_endpoint(sample_loaded: str) -> Non
             png = c.get(f"/api/terrain/{kind}.png")
             assert png.status_code == 200 and png.headers["content-type"] == "image/png"
             assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
-            again = c.get(f"/api/terrain/{kind}.png",
-                          headers={"If-None-Match": png.headers["etag"]})
+            again = c.get(
+                f"/api/terrain/{kind}.png", headers={"If-None-Match": png.headers["etag"]}
+            )
             assert again.status_code == 304
         assert c.get("/api/terrain/nope.png").status_code == 404
 
@@ -370,8 +421,9 @@ def test_sample_items_overlays_and_earthwork_endpoint(sample_loaded: str) -> Non
         ew = flat["earthwork"]
         assert ew["level"] == "flat" and ew["cut_m3"] == pytest.approx(ew["fill_m3"], rel=1e-6)
         assert ew["cut_m3"] == pytest.approx(flat["terrain"]["earthwork_cut_m3"], rel=1e-6)
-        plane = c.get(f"/api/parcels/{code}/terrain", params={"level": "plane",
-                                                              "yuan_per_m3": 40}).json()
+        plane = c.get(
+            f"/api/parcels/{code}/terrain", params={"level": "plane", "yuan_per_m3": 40}
+        ).json()
         assert plane["earthwork"]["cut_m3"] <= ew["cut_m3"] + 1e-6
         assert plane["earthwork"]["yuan_per_m3"] == 40
         low = c.get(f"/api/parcels/{code}/terrain", params={"level": "10"}).json()
@@ -388,12 +440,18 @@ def test_cli_earthwork_json(sample_loaded: str) -> None:
     import json
 
     with psycopg.connect(sample_loaded) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status <> 'historic' "
-                            "ORDER BY code LIMIT 1").fetchone()[0]
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status <> 'historic' ORDER BY code LIMIT 1"
+        ).fetchone()[0]
     env = {"PARKGIS_DATABASE_URL": sample_loaded, **_BASE_ENV}
-    r = subprocess.run(CLI + ["terrain", "earthwork", code,
-                        "--level", "plane", "--yuan-per-m3", "30", "--json"],
-                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    r = subprocess.run(
+        CLI + ["terrain", "earthwork", code, "--level", "plane", "--yuan-per-m3", "30", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["parcel"] == code and out["level"] == "plane"

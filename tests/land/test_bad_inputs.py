@@ -100,28 +100,45 @@ def _square_ring(ix: int, iy: int = 3) -> list[list[float]]:
 
 
 def _props(code: str, **over: object) -> dict[str, object]:
-    p: dict[str, object] = {"code": code, "zone_code": df.ZONE_CODE, "status": "available",
-                            "landuse_code": "100101", "landuse_alias": "M1"}
+    p: dict[str, object] = {
+        "code": code,
+        "zone_code": df.ZONE_CODE,
+        "status": "available",
+        "landuse_code": "100101",
+        "landuse_alias": "M1",
+    }
     p.update(over)
     return p
 
 
-def _feature_collection(rings: list[list[list[float]]], codes: list[str],
-                         **over: object) -> dict[str, object]:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": _props(c, **over),
-         "geometry": {"type": "Polygon", "coordinates": [r]}}
-        for r, c in zip(rings, codes, strict=True)]}
+def _feature_collection(
+    rings: list[list[list[float]]], codes: list[str], **over: object
+) -> dict[str, object]:
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": _props(c, **over),
+                "geometry": {"type": "Polygon", "coordinates": [r]},
+            }
+            for r, c in zip(rings, codes, strict=True)
+        ],
+    }
 
 
 def _geojson_text(codes: list[str], first: int = 0, **over: object) -> str:
-    return json.dumps(_feature_collection([_square_ring(first + i) for i in range(len(codes))],
-                                          codes, **over), ensure_ascii=False)
+    return json.dumps(
+        _feature_collection([_square_ring(first + i) for i in range(len(codes))], codes, **over),
+        ensure_ascii=False,
+    )
 
 
 def _vrt(src: str, layer: str = "x") -> str:
-    return (f'<OGRVRTDataSource><OGRVRTLayer name="{layer}"><SrcDataSource>{src}'
-            f"</SrcDataSource></OGRVRTLayer></OGRVRTDataSource>")
+    return (
+        f'<OGRVRTDataSource><OGRVRTLayer name="{layer}"><SrcDataSource>{src}'
+        f"</SrcDataSource></OGRVRTLayer></OGRVRTDataSource>"
+    )
 
 
 def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
@@ -130,7 +147,7 @@ def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> P
             zf.writestr(name, data)
         if symlink:
             info = zipfile.ZipInfo(symlink)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, "/etc/passwd")
     return path
 
@@ -166,6 +183,7 @@ def _text(name: str, content: str | bytes) -> Callable[[Path], Path]:
         p = tmp / name
         p.write_bytes(content.encode() if isinstance(content, str) else content)
         return p
+
     return write
 
 
@@ -183,23 +201,31 @@ def _w_truncated_gpkg(tmp: Path) -> Path:
 
 
 def _w_gpkg_odd_name(tmp: Path) -> Path:
-    full = df.write_gpkg(tmp / "ok.gpkg", {"parcels": df.parcels_gdf(
-        2, prefix="WH-GN", geoms=[df.square(0, 5), df.square(1, 5)])})
+    full = df.write_gpkg(
+        tmp / "ok.gpkg",
+        {"parcels": df.parcels_gdf(2, prefix="WH-GN", geoms=[df.square(0, 5), df.square(1, 5)])},
+    )
     p = tmp / "survey-export.dat"
     p.write_bytes(full.read_bytes())
     return p
 
 
-def _w_zip(name: str, members: Callable[[Path], dict[str, bytes]],
-           symlink: str | None = None) -> Callable[[Path], Path]:
+def _w_zip(
+    name: str, members: Callable[[Path], dict[str, bytes]], symlink: str | None = None
+) -> Callable[[Path], Path]:
     def write(tmp: Path) -> Path:
         return _zip(tmp / name, members(tmp), symlink)
+
     return write
 
 
 def _parcel_members(tmp: Path, stem: str = "parcels", **kw: object) -> dict[str, bytes]:
-    return _shapefile_members(tmp, stem, df.parcels_gdf(
-        1, prefix=f"WH-Z{stem[:2].upper()}", geoms=[df.square(12, 3)]), **kw)
+    return _shapefile_members(
+        tmp,
+        stem,
+        df.parcels_gdf(1, prefix=f"WH-Z{stem[:2].upper()}", geoms=[df.square(12, 3)]),
+        **kw,
+    )
 
 
 def _w_bomb(tmp: Path) -> Path:
@@ -283,41 +309,92 @@ CORPUS: dict[str, Case] = {
     "sqlite_not_gpkg": Case(_w_sqlite, "not a GeoPackage"),
     "truncated_gpkg": Case(_w_truncated_gpkg, "cannot read"),
     "json_not_geojson": Case(_text("odd.geojson", '{"hello": "world"}'), "cannot read"),
-    "gdalg": Case(_text("alg.geojson", json.dumps(
-        {"type": "gdal_streamed_alg", "command_line": "gdal vector info /etc/passwd"})),
-        "cannot read", secret="root:"),
+    "gdalg": Case(
+        _text(
+            "alg.geojson",
+            json.dumps(
+                {"type": "gdal_streamed_alg", "command_line": "gdal vector info /etc/passwd"}
+            ),
+        ),
+        "cannot read",
+        secret="root:",
+    ),
     # encodings
-    "utf16_bom": Case(_text("u16.geojson", "\ufeff" .encode("utf-16-le") + _geojson_text(
-        ["WH-U16-001"], 30).encode("utf-16-le")), "UTF-16"),
-    "utf16_nobom": Case(_text("u16n.geojson", _geojson_text(["WH-U16-002"], 30).encode(
-        "utf-16-le")), "UTF-16"),
+    "utf16_bom": Case(
+        _text(
+            "u16.geojson",
+            "\ufeff".encode("utf-16-le") + _geojson_text(["WH-U16-001"], 30).encode("utf-16-le"),
+        ),
+        "UTF-16",
+    ),
+    "utf16_nobom": Case(
+        _text("u16n.geojson", _geojson_text(["WH-U16-002"], 30).encode("utf-16-le")), "UTF-16"
+    ),
     # files and URLs referenced from inside a file
-    "vrt_secret": Case(_text("secret.vrt", _vrt("/proc/self/cwd/.parkgis/secret.key")),
-                       "only KML"),
-    "vrt_passwd": Case(_text("passwd.vrt", _vrt("/etc/passwd", "passwd")), "only KML",
-                       secret="root:"),
-    "vrt_as_geojson": Case(_text("innocent.geojson", _vrt("/etc/passwd")), "only KML",
-                           secret="root:"),
-    "gml": Case(_text("features.gml", '<?xml version="1.0"?><wfs:FeatureCollection '
-                      'xmlns:wfs="http://www.opengis.net/wfs"/>'), "only KML"),
-    "kml_xxe": Case(_text("xxe.kml", '<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY x SYSTEM '
-                          '"file:///etc/passwd">]><kml><Placemark><name>&x;</name></Placemark>'
-                          "</kml>"), "DTD", secret="root:"),
-    "kml_laughs": Case(_text("laughs.kml", '<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY a '
-                             '"aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
-                             "<kml><Document><name>&b;</name></Document></kml>"), "DTD"),
+    "vrt_secret": Case(_text("secret.vrt", _vrt("/proc/self/cwd/.parkgis/secret.key")), "only KML"),
+    "vrt_passwd": Case(
+        _text("passwd.vrt", _vrt("/etc/passwd", "passwd")), "only KML", secret="root:"
+    ),
+    "vrt_as_geojson": Case(
+        _text("innocent.geojson", _vrt("/etc/passwd")), "only KML", secret="root:"
+    ),
+    "gml": Case(
+        _text(
+            "features.gml",
+            '<?xml version="1.0"?><wfs:FeatureCollection xmlns:wfs="http://www.opengis.net/wfs"/>',
+        ),
+        "only KML",
+    ),
+    "kml_xxe": Case(
+        _text(
+            "xxe.kml",
+            '<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY x SYSTEM '
+            '"file:///etc/passwd">]><kml><Placemark><name>&x;</name></Placemark>'
+            "</kml>",
+        ),
+        "DTD",
+        secret="root:",
+    ),
+    "kml_laughs": Case(
+        _text(
+            "laughs.kml",
+            '<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY a '
+            '"aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            "<kml><Document><name>&b;</name></Document></kml>",
+        ),
+        "DTD",
+    ),
     # zips
-    "zip_traversal": Case(_w_zip("traversal.zip", lambda t: {
-        f"../../{k}": v for k, v in _parcel_members(t, "trav").items()}), "outside"),
-    "zip_absolute": Case(_w_zip("absolute.zip", lambda t: {
-        f"/srv/{k}": v for k, v in _parcel_members(t, "abso").items()}), "outside"),
-    "zip_symlink": Case(_w_zip("symlink.zip", lambda t: _parcel_members(t, "syml"),
-                               symlink="syml.prj"), "symbolic link"),
-    "zip_nested": Case(_w_zip("nested.zip", lambda t: {
-        "inner.zip": _zip(t / "inner.zip", _parcel_members(t, "nest")).read_bytes()}),
-        "not part of a shapefile"),
-    "zip_vrt": Case(_w_zip("vrt.zip", lambda t: {"x.vrt": _vrt("/etc/passwd").encode()}),
-                    "not part of a shapefile", secret="root:"),
+    "zip_traversal": Case(
+        _w_zip(
+            "traversal.zip",
+            lambda t: {f"../../{k}": v for k, v in _parcel_members(t, "trav").items()},
+        ),
+        "outside",
+    ),
+    "zip_absolute": Case(
+        _w_zip(
+            "absolute.zip",
+            lambda t: {f"/srv/{k}": v for k, v in _parcel_members(t, "abso").items()},
+        ),
+        "outside",
+    ),
+    "zip_symlink": Case(
+        _w_zip("symlink.zip", lambda t: _parcel_members(t, "syml"), symlink="syml.prj"),
+        "symbolic link",
+    ),
+    "zip_nested": Case(
+        _w_zip(
+            "nested.zip",
+            lambda t: {"inner.zip": _zip(t / "inner.zip", _parcel_members(t, "nest")).read_bytes()},
+        ),
+        "not part of a shapefile",
+    ),
+    "zip_vrt": Case(
+        _w_zip("vrt.zip", lambda t: {"x.vrt": _vrt("/etc/passwd").encode()}),
+        "not part of a shapefile",
+        secret="root:",
+    ),
     "zip_bomb": Case(_w_bomb, "too large"),
     "zip_two": Case(_w_two_shp, "2 shapefiles"),
     "zip_empty": Case(_w_zip("hollow.zip", lambda t: {}), "cannot read"),
@@ -331,36 +408,72 @@ CORPUS: dict[str, Case] = {
     "no_prj": Case(_w_noprj, "coordinate system"),
     "dxf_no_crs": Case(_w_dxf, "coordinate system"),
     # values
-    "huge_text": Case(_text("long.geojson", _geojson_text(
-        ["WH-LT-001"], 21, landuse_alias="字" * (5 << 20))), "value too long"),
-    "huge_number": Case(_text("longnum.geojson", _geojson_text(["WH-LN-001"], 21).replace(
-        '"landuse_alias": "M1"', '"land_price_wan_per_mu": "' + "9" * (5 << 20) + '"')),
-        "value too long"),
-    "duplicate_codes": Case(_text("dups.geojson", json.dumps(_feature_collection(
-        [_square_ring(22), _square_ring(23)], ["WH-DU-001", "WH-DU-001"]))), "duplicate code"),
-    "markup_bad_status": Case(_text("markup-status.geojson", _geojson_text(
-        ["WH-MS-001"], 24, status=MARKUP)), "[red]红[/red] :x:"),
+    "huge_text": Case(
+        _text("long.geojson", _geojson_text(["WH-LT-001"], 21, landuse_alias="字" * (5 << 20))),
+        "value too long",
+    ),
+    "huge_number": Case(
+        _text(
+            "longnum.geojson",
+            _geojson_text(["WH-LN-001"], 21).replace(
+                '"landuse_alias": "M1"', '"land_price_wan_per_mu": "' + "9" * (5 << 20) + '"'
+            ),
+        ),
+        "value too long",
+    ),
+    "duplicate_codes": Case(
+        _text(
+            "dups.geojson",
+            json.dumps(
+                _feature_collection(
+                    [_square_ring(22), _square_ring(23)], ["WH-DU-001", "WH-DU-001"]
+                )
+            ),
+        ),
+        "duplicate code",
+    ),
+    "markup_bad_status": Case(
+        _text("markup-status.geojson", _geojson_text(["WH-MS-001"], 24, status=MARKUP)),
+        "[red]红[/red] :x:",
+    ),
     "status_change": Case(_w_status_change, "reserved → available", 409),
-    "negative_price": Case(_text("negative.geojson", _geojson_text(
-        ["WH-NP-001"], 28, land_price_wan_per_mu=-5, landuse_alias="row-dump-marker")),
-        "check constraint", secret="row-dump-marker"),
-    "script_code": Case(_text("script.geojson", _geojson_text(
-        ["<script>alert(1)</script>"], 29)), "refused"),
+    "negative_price": Case(
+        _text(
+            "negative.geojson",
+            _geojson_text(
+                ["WH-NP-001"], 28, land_price_wan_per_mu=-5, landuse_alias="row-dump-marker"
+            ),
+        ),
+        "check constraint",
+        secret="row-dump-marker",
+    ),
+    "script_code": Case(
+        _text("script.geojson", _geojson_text(["<script>alert(1)</script>"], 29)), "refused"
+    ),
     # valid but odd: exactly the file's content is stored
-    "bom_geojson": Case(_text("bom.geojson", "\ufeff" + _geojson_text(
-        ["WH-BOM-001"], 25, landuse_alias="标准厂房")),
-        loads={"WH-BOM-001": {"landuse_alias": "标准厂房"}}),
-    "markup_values": Case(_text("[red]m:x:.geojson", _geojson_text(
-        ["WH-MK-001"], 26, landuse_alias=MARKUP)),
-        loads={"WH-MK-001": {"landuse_alias": MARKUP}}),
-    "geojson_named_kml": Case(_text("really-json.kml", _geojson_text(["WH-JK-001"], 27)),
-                              loads={"WH-JK-001": {"landuse_alias": "M1"}}),
-    "gpkg_odd_name": Case(_w_gpkg_odd_name, loads={"WH-GN-001": {"landuse_alias": "M1"},
-                                                   "WH-GN-002": {"landuse_alias": "M1"}}),
+    "bom_geojson": Case(
+        _text(
+            "bom.geojson", "\ufeff" + _geojson_text(["WH-BOM-001"], 25, landuse_alias="标准厂房")
+        ),
+        loads={"WH-BOM-001": {"landuse_alias": "标准厂房"}},
+    ),
+    "markup_values": Case(
+        _text("[red]m:x:.geojson", _geojson_text(["WH-MK-001"], 26, landuse_alias=MARKUP)),
+        loads={"WH-MK-001": {"landuse_alias": MARKUP}},
+    ),
+    "geojson_named_kml": Case(
+        _text("really-json.kml", _geojson_text(["WH-JK-001"], 27)),
+        loads={"WH-JK-001": {"landuse_alias": "M1"}},
+    ),
+    "gpkg_odd_name": Case(
+        _w_gpkg_odd_name,
+        loads={"WH-GN-001": {"landuse_alias": "M1"}, "WH-GN-002": {"landuse_alias": "M1"}},
+    ),
     "gbk_dbf": Case(_w_gbk, loads={"WH-GB-001": {"landuse_alias": "工业用地"}}),
     "zip_with_metadata": Case(_w_metadata_zip, loads={"WH-MD-001": {"status": "available"}}),
-    "kml_attributes": Case(_w_kml, loads={"WH-KM-001": {"landuse_alias": "仓储",
-                                                         "landuse_code": "100101"}}),
+    "kml_attributes": Case(
+        _w_kml, loads={"WH-KM-001": {"landuse_alias": "仓储", "landuse_code": "100101"}}
+    ),
 }
 
 
@@ -379,26 +492,45 @@ def world(databases, corpus: dict[str, Path]) -> Iterator[tuple[TestClient, str,
     from parkgis.land import lifecycle
     from parkgis.land.loader import load_file
 
-    seed = df.write_geojson(corpus["empty"].parent / "seed.geojson", df.parcels_gdf(
-        1, prefix="WH-RS", geoms=[df.square(0, 3)]))
+    seed = df.write_geojson(
+        corpus["empty"].parent / "seed.geojson",
+        df.parcels_gdf(1, prefix="WH-RS", geoms=[df.square(0, 3)]),
+    )
     load_file(url, seed, into="parcels")
     with psycopg.connect(url) as conn:
         conn.execute(wb.SQL_PROJECT, ("WH-PRJ-1",))
-        lifecycle.apply_action(conn, "WH-RS-001", "reserve", lifecycle.ActionParams(
-            project="WH-PRJ-1", until=lifecycle.park_today() + __import__("datetime")
-            .timedelta(days=30)), "plan", None)
+        lifecycle.apply_action(
+            conn,
+            "WH-RS-001",
+            "reserve",
+            lifecycle.ActionParams(
+                project="WH-PRJ-1",
+                until=lifecycle.park_today() + __import__("datetime").timedelta(days=30),
+            ),
+            "plan",
+            None,
+        )
     with TestClient(create_app(database_url=url)) as client:
         yield client, url, wb.login(client, "plan")
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(PARKGIS), "load", *args], capture_output=True, text=True,
-                          env=df.env_for(url), timeout=180)
+    return subprocess.run(
+        [str(PARKGIS), "load", *args],
+        capture_output=True,
+        text=True,
+        env=df.env_for(url),
+        timeout=180,
+    )
 
 
 def _upload(client: TestClient, headers: dict[str, str], path: Path, **form: str):
-    return client.post("/api/layers/parcels/upload", headers=headers,
-                       files={"file": (path.name, path.read_bytes())}, data=form)
+    return client.post(
+        "/api/layers/parcels/upload",
+        headers=headers,
+        files={"file": (path.name, path.read_bytes())},
+        data=form,
+    )
 
 
 def _stored(url: str, codes: list[str]) -> dict[str, dict[str, object]]:
@@ -467,8 +599,10 @@ def test_vrt_on_a_server_file_leaks_nothing(world, tmp_path: Path) -> None:
     client, url, planner = world
     secret = tmp_path / "secret.key"
     secret.write_text(f"code\n{CANARY}\n")
-    local = df.write_geojson(tmp_path / "server-local.geojson", df.parcels_gdf(
-        1, prefix="WH-LOC", geoms=[df.square(9, 9)]))
+    local = df.write_geojson(
+        tmp_path / "server-local.geojson",
+        df.parcels_gdf(1, prefix="WH-LOC", geoms=[df.square(9, 9)]),
+    )
     before = digest(url)
     for src in (str(secret), "/proc/self/cwd/.parkgis/secret.key", str(local)):
         vrt = tmp_path / "x.vrt"
@@ -491,9 +625,11 @@ def test_vsicurl_is_never_fetched(world, web, tmp_path: Path) -> None:
     vrt = tmp_path / "net.vrt"
     vrt.write_text(_vrt(target, "parcels"))
     kml = tmp_path / "net.kml"
-    kml.write_text('<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
-                   f"<NetworkLink><Link><href>{base}/x.kml</href></Link></NetworkLink>"
-                   "</Document></kml>")
+    kml.write_text(
+        '<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+        f"<NetworkLink><Link><href>{base}/x.kml</href></Link></NetworkLink>"
+        "</Document></kml>"
+    )
     # A GeoJSON "link" CRS (GeoJSON 2008) naming a URL: GDAL must not resolve it.
     linked = tmp_path / "linked.geojson"
     fc = _feature_collection([_square_ring(9, 9)], ["WH-NET-002"])
@@ -520,33 +656,45 @@ def test_vsicurl_is_never_fetched(world, web, tmp_path: Path) -> None:
 
 def test_upload_takes_set_and_crs_like_the_cli(world, tmp_path: Path) -> None:
     client, url, planner = world
-    dxf = df.write_dxf(tmp_path / "survey.dxf", df.parcels_gdf(
-        2, prefix="WH-SET", geoms=[df.square(3, 9), df.square(4, 9)]))
-    r = client.post("/api/layers/parcels/upload", headers=planner,
-                    files={"file": (dxf.name, dxf.read_bytes())},
-                    data={"crs": "EPSG:4547", "set": [f"zone_code={df.ZONE_CODE}",
-                                                      "status=available",
-                                                      "landuse_code=100101"]})
+    dxf = df.write_dxf(
+        tmp_path / "survey.dxf",
+        df.parcels_gdf(2, prefix="WH-SET", geoms=[df.square(3, 9), df.square(4, 9)]),
+    )
+    r = client.post(
+        "/api/layers/parcels/upload",
+        headers=planner,
+        files={"file": (dxf.name, dxf.read_bytes())},
+        data={
+            "crs": "EPSG:4547",
+            "set": [f"zone_code={df.ZONE_CODE}", "status=available", "landuse_code=100101"],
+        },
+    )
     assert r.status_code == 201, r.text
     stored = _stored(url, ["WH-SET-001", "WH-SET-002"])
     assert {c: (v["zone_code"], v["status"], v["landuse_code"]) for c, v in stored.items()} == {
         "WH-SET-001": (df.ZONE_CODE, "available", "100101"),
-        "WH-SET-002": (df.ZONE_CODE, "available", "100101")}
-    bad = client.post("/api/layers/parcels/upload", headers=planner,
-                      files={"file": (dxf.name, dxf.read_bytes())},
-                      data={"crs": "EPSG:4547", "set": ["zone_code"]})
+        "WH-SET-002": (df.ZONE_CODE, "available", "100101"),
+    }
+    bad = client.post(
+        "/api/layers/parcels/upload",
+        headers=planner,
+        files={"file": (dxf.name, dxf.read_bytes())},
+        data={"crs": "EPSG:4547", "set": ["zone_code"]},
+    )
     assert bad.status_code == 400 and "COLUMN=VALUE" in bad.json()["detail"]
 
 
 def test_status_change_lists_the_parcels_and_keeps_the_reservation(world) -> None:
     client, url, planner = world
     text = _geojson_text(["WH-RS-001"], first=0)
-    r = client.post("/api/layers/parcels/upload", headers=planner,
-                    files={"file": ("s.geojson", text.encode())})
+    r = client.post(
+        "/api/layers/parcels/upload", headers=planner, files={"file": ("s.geojson", text.encode())}
+    )
     assert r.status_code == 409, r.text
     body = r.json()
-    assert body["parcels"] == [{"code": "WH-RS-001", "status": "reserved",
-                                "requested": "available"}]
+    assert body["parcels"] == [
+        {"code": "WH-RS-001", "status": "reserved", "requested": "available"}
+    ]
     assert "release" in body["detail"]
     row = _stored(url, ["WH-RS-001"])["WH-RS-001"]
     assert row["status"] == "reserved" and row["project_code"] == "WH-PRJ-1"
@@ -555,12 +703,18 @@ def test_status_change_lists_the_parcels_and_keeps_the_reservation(world) -> Non
     ok = json.loads(text)
     ok["features"][0]["properties"]["status"] = "reserved"
     ok["features"][0]["properties"]["landuse_alias"] = "M2"
-    r2 = client.post("/api/layers/parcels/upload", headers=planner,
-                     files={"file": ("s.geojson", json.dumps(ok).encode())})
+    r2 = client.post(
+        "/api/layers/parcels/upload",
+        headers=planner,
+        files={"file": ("s.geojson", json.dumps(ok).encode())},
+    )
     assert r2.status_code == 201, r2.text
     row = _stored(url, ["WH-RS-001"])["WH-RS-001"]
     assert (row["status"], row["landuse_alias"], row["project_code"]) == (
-        "reserved", "M2", "WH-PRJ-1")
+        "reserved",
+        "M2",
+        "WH-PRJ-1",
+    )
 
 
 def test_zip_bomb_is_refused_from_its_directory_fast(corpus: dict[str, Path]) -> None:

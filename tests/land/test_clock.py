@@ -45,20 +45,37 @@ def busy_park(empty_db: str) -> str:
     url = empty_db
     small_park(url, {"T-1": "available", "T-2": "available", "T-3": "available"})
     with conn_to(url) as conn:
-        conn.execute("UPDATE parcels SET status = 'reserved', project_code = 'PRJ-A', "
-                     "reserved_until = %s WHERE code = 'T-1'", (DAY - timedelta(days=1),))
-        conn.execute("UPDATE projects SET start_date = %s, stage = 'negotiating' "
-                     "WHERE code = 'PRJ-B'", (DAY - timedelta(days=10),))
-        for code, status, start, finish in (("UPG-X", "under_way", "2025-01-01", "2025-09-30"),
-                                            ("UPG-Y", "planned", "2025-10-01", "2026-06-30"),
-                                            ("UPG-Z", "completed", "2025-01-01", "2025-05-01")):
+        conn.execute(
+            "UPDATE parcels SET status = 'reserved', project_code = 'PRJ-A', "
+            "reserved_until = %s WHERE code = 'T-1'",
+            (DAY - timedelta(days=1),),
+        )
+        conn.execute(
+            "UPDATE projects SET start_date = %s, stage = 'negotiating' WHERE code = 'PRJ-B'",
+            (DAY - timedelta(days=10),),
+        )
+        for code, status, start, finish in (
+            ("UPG-X", "under_way", "2025-01-01", "2025-09-30"),
+            ("UPG-Y", "planned", "2025-10-01", "2026-06-30"),
+            ("UPG-Z", "completed", "2025-01-01", "2025-05-01"),
+        ):
             conn.execute(
                 "INSERT INTO upgrades (code, kind, name_zh, name_en, status, start_date, "
                 "finish_date, geom) VALUES (%s, 'substation', '变电站', 'substation', %s, %s, %s,"
-                " ST_SetSRID(ST_MakePoint(114.07, 35.40), 4490))", (code, status, start, finish))
-        listing.list_parcel(conn, "T-2", listing.ListingParams(
-            notice_no="N-1", start_price_wan=Decimal("100"), increment_wan=Decimal("5")),
-            "plan", "planner", None, now=at(date(2025, 9, 5)))
+                " ST_SetSRID(ST_MakePoint(114.07, 35.40), 4490))",
+                (code, status, start, finish),
+            )
+        listing.list_parcel(
+            conn,
+            "T-2",
+            listing.ListingParams(
+                notice_no="N-1", start_price_wan=Decimal("100"), increment_wan=Decimal("5")
+            ),
+            "plan",
+            "planner",
+            None,
+            now=at(date(2025, 9, 5)),
+        )
     under_contract(url, "T-3", date(2024, 1, 10), date(2024, 3, 1))
     return url
 
@@ -70,14 +87,20 @@ def test_tick_does_each_job_once_and_a_second_run_changes_nothing(busy_park: str
     assert first["expired"] == ["T-1"] and first["opened"] == ["T-2"]
     assert first["closed"] == [{"parcel_code": "T-2", "result": "failed"}]
     assert [(f["parcel_code"], f["stage"]) for f in first["idle"]] == [("T-3", "idle")]
-    assert sorted((f["subject_kind"], f["subject_code"], f["flag"]) for f in first["overdue"]) \
-        == [("project", "PRJ-B", "past_start"), ("upgrade", "UPG-X", "overdue"),
-            ("upgrade", "UPG-Y", "late_start")]
-    new = rows(busy_park, "SELECT actor, action FROM parcel_events WHERE id > %s ORDER BY id",
-               (last,))
+    assert sorted((f["subject_kind"], f["subject_code"], f["flag"]) for f in first["overdue"]) == [
+        ("project", "PRJ-B", "past_start"),
+        ("upgrade", "UPG-X", "overdue"),
+        ("upgrade", "UPG-Y", "late_start"),
+    ]
+    new = rows(
+        busy_park, "SELECT actor, action FROM parcel_events WHERE id > %s ORDER BY id", (last,)
+    )
     assert [(e["actor"], e["action"]) for e in new] == [
-        ("system", "expire"), ("system", "listing_open"), ("system", "listing_failed"),
-        ("system", "idle_flag")]
+        ("system", "expire"),
+        ("system", "listing_open"),
+        ("system", "listing_failed"),
+        ("system", "idle_flag"),
+    ]
     before = snapshot(busy_park)
     with conn_to(busy_park) as conn:
         second = clock.tick(conn, DAY)
@@ -89,10 +112,10 @@ def test_a_tick_while_another_holds_the_clock_skips(busy_park: str) -> None:
     before = snapshot(busy_park)
     with conn_to(busy_park) as a, conn_to(busy_park) as b:
         with a.transaction():
-            first = clock.tick(a, DAY)      # its lock lasts until this transaction commits
+            first = clock.tick(a, DAY)  # its lock lasts until this transaction commits
             other = clock.tick(b, DAY)
             assert other["skipped"] and clock.changes(other) == 0
-            assert snapshot(busy_park) == before   # a's work is not committed yet
+            assert snapshot(busy_park) == before  # a's work is not committed yet
         assert clock.changes(first) == 7
     after = snapshot(busy_park)
     assert len(after["events"]) == len(before["events"]) + 4
@@ -126,8 +149,14 @@ def test_cli_tick_as_of(busy_park: str) -> None:
     again = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     got = json.loads(again.stdout)
     assert clock.changes(got) == 0
-    bad = subprocess.run([sys.executable, "-m", "parkgis.cli", "tick", "--as-of", "2025-02-30"],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "parkgis.cli", "tick", "--as-of", "2025-02-30"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "2025-02-30" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) <= 2
 
@@ -136,15 +165,21 @@ def test_the_server_runs_the_clock_at_start(empty_db: str) -> None:
     small_park(empty_db, {"T-1": "available"})
     lapsed = park_today() - timedelta(days=2)
     with conn_to(empty_db) as conn:
-        conn.execute("UPDATE parcels SET status = 'reserved', project_code = 'PRJ-A', "
-                     "reserved_until = %s WHERE code = 'T-1'", (lapsed,))
+        conn.execute(
+            "UPDATE parcels SET status = 'reserved', project_code = 'PRJ-A', "
+            "reserved_until = %s WHERE code = 'T-1'",
+            (lapsed,),
+        )
     with TestClient(create_app(Settings(clock_enabled=True), database_url=empty_db)):
         # The start's tick ran before the first request is served: no waiting, no reading
         # the parcel through the API (which would expire it on access).
         assert one(empty_db, "SELECT status FROM parcels WHERE code = 'T-1'") == {
-            "status": "available"}
-    ev = one(empty_db, "SELECT actor, action FROM parcel_events WHERE parcel_code = 'T-1' "
-                       "AND action = 'expire'")
+            "status": "available"
+        }
+    ev = one(
+        empty_db,
+        "SELECT actor, action FROM parcel_events WHERE parcel_code = 'T-1' AND action = 'expire'",
+    )
     assert ev == {"actor": "system", "action": "expire"}
     # The next run: 23:00 park time → 00:05 the next day is 65 minutes away.
     assert clock.seconds_to_next_run(at(DAY, 23)) == 65 * 60
@@ -159,21 +194,24 @@ def test_sample_dates_follow_the_load_date(empty_db: str) -> None:
 
     gpkg = ROOT / "data" / "shapes" / "weihui.gpkg"
     as_of = date.fromisoformat(json.loads(gpkg.with_suffix(".dates.json").read_text())["as_of"])
-    later = as_of + timedelta(days=400)        # "a fresh demo a year from now"
+    later = as_of + timedelta(days=400)  # "a fresh demo a year from now"
     with time_machine.travel(at(later), tick=False):
         load_sample_package(empty_db, gpkg)
     raw = pyogrio.read_dataframe(gpkg, layer="upgrades", read_geometry=False)
-    got = {r["code"]: r for r in rows(empty_db, "SELECT code, start_date, finish_date "
-                                               "FROM upgrades")}
+    got = {
+        r["code"]: r for r in rows(empty_db, "SELECT code, start_date, finish_date FROM upgrades")
+    }
     for code, start in zip(raw["code"], raw["start_date"], strict=True):
         if start:
-            assert got[code]["start_date"] == date.fromisoformat(str(start)[:10]) + \
-                timedelta(days=400), code
+            assert got[code]["start_date"] == date.fromisoformat(str(start)[:10]) + timedelta(
+                days=400
+            ), code
     with conn_to(empty_db) as conn:
         found = idle_land(conn, later)
     assert found, "the sample keeps one idle case on any load date"
-    assert all(f.fee_wan == (f.land_price_wan * Decimal("0.2")).quantize(Decimal("0.01"))
-               for f in found)
+    assert all(
+        f.fee_wan == (f.land_price_wan * Decimal("0.2")).quantize(Decimal("0.01")) for f in found
+    )
     notices = rows(empty_db, "SELECT DISTINCT notice_date FROM land_listings")
     assert notices == [{"notice_date": later - timedelta(days=25)}]
 
@@ -189,7 +227,11 @@ def test_clock_flags_over_http(busy_park: str) -> None:
         got = c.get("/api/land/clock-flags", params={"kind": "upgrade"}, headers=h)
         assert got.status_code == 200, got.text
         assert [(f["subject_code"], f["flag"], f["since"]) for f in got.json()["flags"]] == [
-            ("UPG-X", "overdue", "2025-10-01"), ("UPG-Y", "late_start", "2025-10-02")]
+            ("UPG-X", "overdue", "2025-10-01"),
+            ("UPG-Y", "late_start", "2025-10-02"),
+        ]
         assert c.get("/api/land/clock-flags", headers=login(c, "inv")).status_code == 403
-        assert c.get("/api/land/clock-flags", params={"kind": "x'; --"},
-                     headers=h).status_code in (400, 422)
+        assert c.get("/api/land/clock-flags", params={"kind": "x'; --"}, headers=h).status_code in (
+            400,
+            422,
+        )

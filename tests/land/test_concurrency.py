@@ -21,24 +21,27 @@ N = 50
 def test_fifty_simultaneous_reservations_one_wins(sample_db_rw: str, live_server_rw: str) -> None:
     url = sample_db_rw
     add_users(url)
-    code = one(url, "SELECT code FROM parcels WHERE status = 'available' ORDER BY code "
-                    "LIMIT 1")["code"]
+    code = one(url, "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1")[
+        "code"
+    ]
     projects = [r["code"] for r in rows(url, "SELECT code FROM projects ORDER BY code")]
     with httpx.Client(base_url=live_server_rw, timeout=120) as c:
         headers = login(c, "plan")
         tag = c.get(f"/api/parcels/{code}").headers["etag"]
-    events_before = one(url, "SELECT count(*) AS n FROM parcel_events WHERE parcel_code = %s",
-                        (code,))["n"]
+    events_before = one(
+        url, "SELECT count(*) AS n FROM parcel_events WHERE parcel_code = %s", (code,)
+    )["n"]
     until = str(date.today() + timedelta(days=90))
     start = threading.Barrier(N)
 
     def reserve(i: int) -> int:
         with httpx.Client(base_url=live_server_rw, timeout=120) as c:
             start.wait()
-            r = c.post(f"/api/parcels/{code}/reserve",
-                       json={"project": projects[i % len(projects)], "until": until,
-                             "note": f"racer {i}"},
-                       headers={**headers, "If-Match": tag})
+            r = c.post(
+                f"/api/parcels/{code}/reserve",
+                json={"project": projects[i % len(projects)], "until": until, "note": f"racer {i}"},
+                headers={**headers, "If-Match": tag},
+            )
             return r.status_code
 
     with ThreadPoolExecutor(N) as pool:
@@ -46,12 +49,16 @@ def test_fifty_simultaneous_reservations_one_wins(sample_db_rw: str, live_server
 
     assert statuses.count(200) == 1, statuses
     assert all(s in (409, 412) for s in statuses if s != 200), statuses
-    events = rows(url, "SELECT action, note FROM parcel_events WHERE parcel_code = %s "
-                       "ORDER BY id", (code,))
+    events = rows(
+        url, "SELECT action, note FROM parcel_events WHERE parcel_code = %s ORDER BY id", (code,)
+    )
     assert len(events) == events_before + 1
     assert events[-1]["action"] == "reserve"
-    holds = rows(url, "SELECT project_code, note FROM parcel_holds "
-                      "WHERE parcel_code = %s AND active", (code,))
+    holds = rows(
+        url,
+        "SELECT project_code, note FROM parcel_holds WHERE parcel_code = %s AND active",
+        (code,),
+    )
     assert len(holds) == 1 and holds[0]["note"] == events[-1]["note"]
     p = one(url, "SELECT status, version FROM parcels WHERE code = %s", (code,))
     assert p["status"] == "reserved" and f'"{code}-{p["version"] - 1}"' == tag
@@ -61,18 +68,24 @@ def test_exclusion_constraint_refuses_a_second_active_hold(empty_db: str) -> Non
     """Whatever the caller (a script, a bug), the database keeps one active hold per parcel."""
     small_park(empty_db)
     with psycopg.connect(empty_db) as conn:
-        conn.execute("INSERT INTO parcel_holds (parcel_code, project_code, kind, during) "
-                     "VALUES ('T-1', 'PRJ-A', 'allocated', tstzrange(now(), NULL))")
+        conn.execute(
+            "INSERT INTO parcel_holds (parcel_code, project_code, kind, during) "
+            "VALUES ('T-1', 'PRJ-A', 'allocated', tstzrange(now(), NULL))"
+        )
         with pytest.raises(psycopg.errors.ExclusionViolation):
-            conn.execute("INSERT INTO parcel_holds (parcel_code, project_code, kind, during) "
-                         "VALUES ('T-1', 'PRJ-B', 'allocated', "
-                         "tstzrange(now() + interval '1 year', NULL))")
+            conn.execute(
+                "INSERT INTO parcel_holds (parcel_code, project_code, kind, during) "
+                "VALUES ('T-1', 'PRJ-B', 'allocated', "
+                "tstzrange(now() + interval '1 year', NULL))"
+            )
         conn.rollback()
         # a closed hold does not block, nor does a hold of another parcel
-        conn.execute("INSERT INTO parcel_holds (parcel_code, kind, during, active) "
-                     "VALUES ('T-1', 'reserved', tstzrange(now(), NULL), false), "
-                     "       ('T-1', 'allocated', tstzrange(now(), NULL), true), "
-                     "       ('T-2', 'allocated', tstzrange(now(), NULL), true)")
+        conn.execute(
+            "INSERT INTO parcel_holds (parcel_code, kind, during, active) "
+            "VALUES ('T-1', 'reserved', tstzrange(now(), NULL), false), "
+            "       ('T-1', 'allocated', tstzrange(now(), NULL), true), "
+            "       ('T-2', 'allocated', tstzrange(now(), NULL), true)"
+        )
 
 
 def test_second_writer_waits_then_sees_the_new_version(empty_db: str) -> None:
@@ -83,7 +96,7 @@ def test_second_writer_waits_then_sees_the_new_version(empty_db: str) -> None:
 
     small_park(empty_db)
     first = psycopg.connect(empty_db)
-    first.execute("SELECT 1 FROM parcels WHERE code = 'T-1' FOR UPDATE")   # planner A's lock
+    first.execute("SELECT 1 FROM parcels WHERE code = 'T-1' FOR UPDATE")  # planner A's lock
     outcome: list[object] = []
 
     def planner_b() -> None:
@@ -98,8 +111,11 @@ def test_second_writer_waits_then_sees_the_new_version(empty_db: str) -> None:
     t.start()
     # B is now blocked on the row lock; A changes the parcel and commits.
     first.execute("SELECT set_config('parkgis.actor', 'plan', true)")
-    first.execute("UPDATE parcels SET status = 'reserved', project_code = 'PRJ-A', "
-                  "reserved_until = %s WHERE code = 'T-1'", (park_today(),))
+    first.execute(
+        "UPDATE parcels SET status = 'reserved', project_code = 'PRJ-A', "
+        "reserved_until = %s WHERE code = 'T-1'",
+        (park_today(),),
+    )
     first.commit()
     t.join(60)
     first.close()

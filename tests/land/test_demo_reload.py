@@ -19,14 +19,21 @@ SAMPLE = ROOT / "data" / "shapes" / "weihui.gpkg"
 
 def _load(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PARKGIS_DATABASE_URL": url}
-    return subprocess.run([str(PARKGIS), "load", *args], capture_output=True, text=True,
-                          env=env, timeout=600, check=False)
+    return subprocess.run(
+        [str(PARKGIS), "load", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 def _state(url: str) -> list[tuple[object, ...]]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT code, status, reserved_until, project_code, version "
-                            "FROM parcels ORDER BY code").fetchall()
+        return conn.execute(
+            "SELECT code, status, reserved_until, project_code, version FROM parcels ORDER BY code"
+        ).fetchall()
 
 
 def test_if_empty_loads_once_and_then_leaves_the_park_alone(empty_db: str) -> None:
@@ -34,10 +41,10 @@ def test_if_empty_loads_once_and_then_leaves_the_park_alone(empty_db: str) -> No
     assert first.returncode == 0, first.stderr
     with psycopg.connect(empty_db) as conn:
         # what a planner (or the clock) does between two demos: a reservation released
-        code = conn.execute("SELECT code FROM parcels WHERE status = 'reserved' "
-                            "ORDER BY code LIMIT 1").fetchone()[0]
-        lifecycle.apply_action(conn, code, "release", lifecycle.ActionParams(), "planner-x",
-                               None)
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status = 'reserved' ORDER BY code LIMIT 1"
+        ).fetchone()[0]
+        lifecycle.apply_action(conn, code, "release", lifecycle.ActionParams(), "planner-x", None)
     before = _state(empty_db)
     again = _load(empty_db, "--if-empty", str(SAMPLE))
     assert again.returncode == 0, again.stderr

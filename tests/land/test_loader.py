@@ -61,14 +61,18 @@ def _kml(p: Path) -> Path:
     return df.write_kml(p / "parcels.kml", df.parcels_gdf())
 
 
-@pytest.mark.parametrize("make", [_gpkg, _geojson, _shp, _zip, _kml],
-                         ids=["gpkg", "geojson", "shp", "zip", "kml"])
+@pytest.mark.parametrize(
+    "make", [_gpkg, _geojson, _shp, _zip, _kml], ids=["gpkg", "geojson", "shp", "zip", "kml"]
+)
 def test_every_format_loads(zoned_db: str, tmp_path: Path, make) -> None:
     path = make(tmp_path)
     report = load_file(zoned_db, path, layer="parcels")
     assert (report.read, report.inserted, report.updated) == (4, 4, 0)
-    rows = _rows(zoned_db, "SELECT code, status, svc_road, svc_power, svc_water, "
-                 "land_price_wan_per_mu, round(area_m2::numeric, 1) FROM parcels ORDER BY code")
+    rows = _rows(
+        zoned_db,
+        "SELECT code, status, svc_road, svc_power, svc_water, "
+        "land_price_wan_per_mu, round(area_m2::numeric, 1) FROM parcels ORDER BY code",
+    )
     assert [r[0] for r in rows] == ["WH-T-001", "WH-T-002", "WH-T-003", "WH-T-004"]
     # '是' / 1 / 'false' read as booleans, whatever the format made of them.
     assert all(r[1:5] == ("available", True, True, False) for r in rows)
@@ -86,25 +90,40 @@ def test_dxf_polygons_load_with_crs_and_defaults(zoned_db: str, tmp_path: Path) 
         load_file(zoned_db, path, into="parcels")
     with pytest.raises(InvalidData, match="missing required column"):
         load_file(zoned_db, path, into="parcels", crs="EPSG:4547")
-    report = load_file(zoned_db, path, into="parcels", crs="4547",
-                       defaults={"zone_code": df.ZONE_CODE, "status": "available",
-                                 "landuse_code": "1001"})
+    report = load_file(
+        zoned_db,
+        path,
+        into="parcels",
+        crs="4547",
+        defaults={"zone_code": df.ZONE_CODE, "status": "available", "landuse_code": "1001"},
+    )
     assert report.inserted == 3
     assert any("CAD layer" in n for n in report.notes)
     rows = _rows(zoned_db, "SELECT code, round(area_m2) FROM parcels ORDER BY code")
     assert rows == [("WH-T-001", 10000), ("WH-T-002", 10000), ("WH-T-003", 10000)]
 
 
-def test_gpkg_attribute_table_with_lists_json_dates_and_yes_no(empty_db: str,
-                                                               tmp_path: Path) -> None:
+def test_gpkg_attribute_table_with_lists_json_dates_and_yes_no(
+    empty_db: str, tmp_path: Path
+) -> None:
     path = df.write_gpkg(tmp_path / "p.gpkg", {"projects": df.projects_df()})
     report = load_file(empty_db, path, layer="projects")
     assert report.inserted == 2
-    rows = _rows(empty_db, "SELECT code, landuse_codes, preferred_neighbours, weights, "
-                 "start_date::text, rail_required, fostered, min_area_mu, township_tax_share "
-                 "FROM projects ORDER BY code")
-    assert rows[0][:7] == ("PRJ-001", ["1001", "1101"], ["brewery"], {"area": 2, "rail": 1},
-                           "2025-03-01", False, False)
+    rows = _rows(
+        empty_db,
+        "SELECT code, landuse_codes, preferred_neighbours, weights, "
+        "start_date::text, rail_required, fostered, min_area_mu, township_tax_share "
+        "FROM projects ORDER BY code",
+    )
+    assert rows[0][:7] == (
+        "PRJ-001",
+        ["1001", "1101"],
+        ["brewery"],
+        {"area": 2, "rail": 1},
+        "2025-03-01",
+        False,
+        False,
+    )
     assert rows[1][1:7] == (["100102"], [], {}, "2025-09-15", True, True)
     assert float(rows[1][8]) == 0.4
 
@@ -120,8 +139,9 @@ def test_zones_and_gk_srid_derived(empty_db: str, tmp_path: Path) -> None:
 # --- CRS -------------------------------------------------------------------------------------
 
 
-def test_shapefile_without_prj_refused_then_accepted_with_crs(zoned_db: str,
-                                                              tmp_path: Path) -> None:
+def test_shapefile_without_prj_refused_then_accepted_with_crs(
+    zoned_db: str, tmp_path: Path
+) -> None:
     path = df.write_shapefile(tmp_path / "noprj.shp", df.parcels_gdf(), prj=False)
     with pytest.raises(InvalidData, match=r"no coordinate system.*--crs"):
         load_file(zoned_db, path, layer="parcels")
@@ -153,22 +173,36 @@ def test_from_gcj02_removes_the_offset(empty_db: str, tmp_path: Path) -> None:
 
     lon, lat = 114.07, 35.39
     glon, glat = wgs84_to_gcj02(lon, lat)
-    g = gpd.GeoDataFrame({"code": ["E1"], "name_zh": ["企业"], "name_en": ["Firm"],
-                          "industry": ["food"], "chain_role": ["brewery"]},
-                         geometry=[Point(float(glon), float(glat))], crs=4326)
+    g = gpd.GeoDataFrame(
+        {
+            "code": ["E1"],
+            "name_zh": ["企业"],
+            "name_en": ["Firm"],
+            "industry": ["food"],
+            "chain_role": ["brewery"],
+        },
+        geometry=[Point(float(glon), float(glat))],
+        crs=4326,
+    )
     path = df.write_geojson(tmp_path / "amap.geojson", g)
     load_file(empty_db, path, into="enterprises", from_gcj02=True)
-    ((x, y, d),) = _rows(empty_db, "SELECT ST_X(geom), ST_Y(geom), ST_Distance(geom_gk, "
-                         "ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 4547)) "
-                         "FROM enterprises", lon, lat)
+    ((x, y, d),) = _rows(
+        empty_db,
+        "SELECT ST_X(geom), ST_Y(geom), ST_Distance(geom_gk, "
+        "ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4490), 4547)) "
+        "FROM enterprises",
+        lon,
+        lat,
+    )
     assert d < 0.5  # metres: the inverse is exact to well under the 0.5 m promised
 
 
 # --- validation ------------------------------------------------------------------------------
 
 
-def test_bowtie_refused_naming_its_code_then_repaired_with_fix(zoned_db: str,
-                                                               tmp_path: Path) -> None:
+def test_bowtie_refused_naming_its_code_then_repaired_with_fix(
+    zoned_db: str, tmp_path: Path
+) -> None:
     load_file(zoned_db, _gpkg(tmp_path), layer="parcels")
     before = df.count(zoned_db, "parcels")
     bad = df.parcels_gdf(geoms=[df.square(0, 2), df.bowtie(1, 2)], prefix="WH-B")
@@ -183,36 +217,47 @@ def test_bowtie_refused_naming_its_code_then_repaired_with_fix(zoned_db: str,
     assert report.inserted == 2
     (fix,) = report.fixes
     assert fix.startswith("WH-B-002") and "2 parts" in fix and "area 5000.0 m²" in fix
-    ((parts, area),) = _rows(zoned_db, "SELECT ST_NumGeometries(geom), round(area_m2) "
-                             "FROM parcels WHERE code = 'WH-B-002'")
+    ((parts, area),) = _rows(
+        zoned_db,
+        "SELECT ST_NumGeometries(geom), round(area_m2) FROM parcels WHERE code = 'WH-B-002'",
+    )
     assert (parts, area) == (2, 5000)
 
 
-def test_all_problems_reported_together_and_nothing_stored(zoned_db: str,
-                                                           tmp_path: Path) -> None:
-    geoms = [df.square(0, 0), Polygon(), LineString([(df.X0, df.Y0), (df.X0 + 50, df.Y0)]),
-             df.square(3, 0), df.square(4, 0), df.square(5, 0)]
+def test_all_problems_reported_together_and_nothing_stored(zoned_db: str, tmp_path: Path) -> None:
+    geoms = [
+        df.square(0, 0),
+        Polygon(),
+        LineString([(df.X0, df.Y0), (df.X0 + 50, df.Y0)]),
+        df.square(3, 0),
+        df.square(4, 0),
+        df.square(5, 0),
+    ]
     g = df.parcels_gdf(geoms=geoms)
-    g.loc[3, "status"] = "vacant"          # not in the vocabulary
-    g.loc[4, "code"] = None                # missing code
-    g.loc[5, "code"] = "WH-T-001"          # duplicate of the first
+    g.loc[3, "status"] = "vacant"  # not in the vocabulary
+    g.loc[4, "code"] = None  # missing code
+    g.loc[5, "code"] = "WH-T-001"  # duplicate of the first
     path = df.write_gpkg(tmp_path / "bad.gpkg", {"parcels": g})
     with pytest.raises(InvalidData) as exc:
         load_file(zoned_db, path, layer="parcels")
     msg = str(exc.value)
     assert "\n" not in msg and "5 problems" in msg
-    for part in ("feature 2 (WH-T-002): empty geometry",
-                 "feature 3 (WH-T-003): LineString where parcels needs a Polygon",
-                 "status 'vacant' is not one of", "feature 5: missing code",
-                 "feature 6 (WH-T-001): duplicate code (also feature 1)"):
+    for part in (
+        "feature 2 (WH-T-002): empty geometry",
+        "feature 3 (WH-T-003): LineString where parcels needs a Polygon",
+        "status 'vacant' is not one of",
+        "feature 5: missing code",
+        "feature 6 (WH-T-001): duplicate code (also feature 1)",
+    ):
         assert part in msg
     assert exc.value.extra["problems"][0].startswith("feature 2")
     assert df.count(zoned_db, "parcels") == 0
 
 
 def test_missing_required_column_refused(zoned_db: str, tmp_path: Path) -> None:
-    path = df.write_gpkg(tmp_path / "nozone.gpkg",
-                         {"parcels": df.parcels_gdf().drop(columns=["zone_code"])})
+    path = df.write_gpkg(
+        tmp_path / "nozone.gpkg", {"parcels": df.parcels_gdf().drop(columns=["zone_code"])}
+    )
     with pytest.raises(InvalidData, match="missing required column.*zone_code"):
         load_file(zoned_db, path, layer="parcels")
 
@@ -228,8 +273,9 @@ def test_duplicate_codes_refused(zoned_db: str, tmp_path: Path) -> None:
 
 def test_unknown_columns_ignored_and_reported(zoned_db: str, tmp_path: Path) -> None:
     g = df.parcels_gdf(2, owner=["a", "b"])
-    report = load_file(zoned_db, df.write_gpkg(tmp_path / "x.gpkg", {"parcels": g}),
-                       layer="parcels")
+    report = load_file(
+        zoned_db, df.write_gpkg(tmp_path / "x.gpkg", {"parcels": g}), layer="parcels"
+    )
     assert report.ignored_columns == ["owner"] and "owner" in report.summary()
 
 
@@ -274,8 +320,11 @@ def test_upsert_by_code_updates_rather_than_duplicates(zoned_db: str, tmp_path: 
     rows = _rows(zoned_db, "SELECT code, landuse_alias, version FROM parcels ORDER BY code")
     assert rows[1] == ("WH-T-002", "M2", 2) and rows[0][2] == 1
     # Only the insert is a status event; an attribute update is versioned, not an event.
-    assert _rows(zoned_db, "SELECT action, from_status, to_status FROM parcel_events "
-                 "WHERE parcel_code = 'WH-T-002' ORDER BY id") == [("load", None, "available")]
+    assert _rows(
+        zoned_db,
+        "SELECT action, from_status, to_status FROM parcel_events "
+        "WHERE parcel_code = 'WH-T-002' ORDER BY id",
+    ) == [("load", None, "available")]
 
 
 # --- unreadable files ------------------------------------------------------------------------
@@ -306,8 +355,9 @@ def test_broken_zip_refused(zoned_db: str, tmp_path: Path) -> None:
 def test_missing_file_and_layer(zoned_db: str, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         load_file(zoned_db, tmp_path / "nope.gpkg", layer="parcels")
-    path = df.write_gpkg(tmp_path / "two.gpkg", {"parcels": df.parcels_gdf(),
-                                                 "zones": df.zone_gdf()})
+    path = df.write_gpkg(
+        tmp_path / "two.gpkg", {"parcels": df.parcels_gdf(), "zones": df.zone_gdf()}
+    )
     with pytest.raises(NotFound, match="no layer 'plots'"):
         load_file(zoned_db, path, layer="plots")
     with pytest.raises(InvalidInput, match="no table 'roads'"):
@@ -341,17 +391,22 @@ def test_utf8_dbf_without_cpg_read_correctly(tmp_path: Path) -> None:
 
 def test_package_is_one_transaction(empty_db: str, tmp_path: Path) -> None:
     """A bad parcel refuses the whole package: the zones loaded before it vanish too."""
-    parcels = df.parcels_gdf(geoms=[df.square(0, 0), box(df.X0 + 50, df.Y0, df.X0 + 150,
-                                                          df.Y0 + 100)])
-    path = df.write_gpkg(tmp_path / "pkg.gpkg", {"zones": df.zone_gdf(), "parcels": parcels,
-                                                 "projects": df.projects_df()})
+    parcels = df.parcels_gdf(
+        geoms=[df.square(0, 0), box(df.X0 + 50, df.Y0, df.X0 + 150, df.Y0 + 100)]
+    )
+    path = df.write_gpkg(
+        tmp_path / "pkg.gpkg",
+        {"zones": df.zone_gdf(), "parcels": parcels, "projects": df.projects_df()},
+    )
     with pytest.raises(InvalidData, match="WH-T-002 overlaps live parcel WH-T-001"):
         load_sample_package(empty_db, path)
     assert df.count(empty_db, "zones") == 0 and df.count(empty_db, "projects") == 0
 
     parcels = df.parcels_gdf()
-    path = df.write_gpkg(tmp_path / "ok.gpkg", {"zones": df.zone_gdf(), "parcels": parcels,
-                                                "projects": df.projects_df()})
+    path = df.write_gpkg(
+        tmp_path / "ok.gpkg",
+        {"zones": df.zone_gdf(), "parcels": parcels, "projects": df.projects_df()},
+    )
     reports = load_sample_package(empty_db, path)
     assert [r.table for r in reports] == ["zones", "parcels", "projects"]
     assert [r.inserted for r in reports] == [1, 4, 2]
@@ -360,8 +415,13 @@ def test_package_is_one_transaction(empty_db: str, tmp_path: Path) -> None:
 def test_cli_bad_file_prints_one_error_line(zoned_db: str, tmp_path: Path) -> None:
     path = df.write_shapefile(tmp_path / "noprj.shp", df.parcels_gdf(), prj=False)
     parkgis = Path(sys.executable).parent / "parkgis"  # the console script of this venv
-    r = subprocess.run([str(parkgis), "load", str(path), "--layer", "parcels"],
-                       capture_output=True, text=True, env=df.env_for(zoned_db), timeout=120)
+    r = subprocess.run(
+        [str(parkgis), "load", str(path), "--layer", "parcels"],
+        capture_output=True,
+        text=True,
+        env=df.env_for(zoned_db),
+        timeout=120,
+    )
     assert r.returncode == 1, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "no coordinate system" in lines[0], r.stderr
@@ -371,15 +431,46 @@ def test_cli_bad_file_prints_one_error_line(zoned_db: str, tmp_path: Path) -> No
 def test_cli_loads_dxf_with_crs_and_set(zoned_db: str, tmp_path: Path) -> None:
     path = df.write_dxf(tmp_path / "survey.dxf", df.parcels_gdf(2))
     parkgis = Path(sys.executable).parent / "parkgis"
-    r = subprocess.run([str(parkgis), "load", str(path), "--into", "parcels", "--crs", "EPSG:4547",
-                        "--set", f"zone_code={df.ZONE_CODE}", "--set", "status=available",
-                        "--set", "landuse_code=100101"],
-                       capture_output=True, text=True, env=df.env_for(zoned_db), timeout=120)
+    r = subprocess.run(
+        [
+            str(parkgis),
+            "load",
+            str(path),
+            "--into",
+            "parcels",
+            "--crs",
+            "EPSG:4547",
+            "--set",
+            f"zone_code={df.ZONE_CODE}",
+            "--set",
+            "status=available",
+            "--set",
+            "landuse_code=100101",
+        ],
+        capture_output=True,
+        text=True,
+        env=df.env_for(zoned_db),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert df.count(zoned_db, "parcels") == 2
-    bad = subprocess.run([str(parkgis), "load", str(path), "--into", "parcels", "--crs", "4547",
-                          "--set", "zone_code"],
-                         capture_output=True, text=True, env=df.env_for(zoned_db), timeout=120)
+    bad = subprocess.run(
+        [
+            str(parkgis),
+            "load",
+            str(path),
+            "--into",
+            "parcels",
+            "--crs",
+            "4547",
+            "--set",
+            "zone_code",
+        ],
+        capture_output=True,
+        text=True,
+        env=df.env_for(zoned_db),
+        timeout=120,
+    )
     assert bad.returncode == 1 and "COLUMN=VALUE" in bad.stderr
 
 
@@ -391,8 +482,16 @@ def test_errors_are_parkgis_errors() -> None:
 def test_sample_package_loads(empty_db: str) -> None:
     reports = load_sample_package(empty_db, SAMPLE_GPKG)
     tables = [r.table for r in reports]
-    assert tables == ["boundaries", "zones", "infrastructure", "upgrades", "parcels",
-                      "enterprises", "projects", "places"]
+    assert tables == [
+        "boundaries",
+        "zones",
+        "infrastructure",
+        "upgrades",
+        "parcels",
+        "enterprises",
+        "projects",
+        "places",
+    ]
     assert df.count(empty_db, "parcels") >= 200
     assert all(r.inserted == r.read for r in reports)
     # Loading it again changes nothing.

@@ -23,12 +23,31 @@ GPKG = ROOT / "data" / "shapes" / "weihui.gpkg"
 SCRIPT = ROOT / "scripts" / "build_sample.py"
 COUNTY_SRC = ROOT / "data" / "shapes" / "sources" / "weihui_county_gcj02.geojson"
 LAYERS = ["county", "zones", "parcels", "infrastructure", "upgrades", "enterprises", "projects"]
-STATUSES = {"available", "reserved", "listed", "allocated", "under_construction", "operational",
-            "not_for_supply", "historic"}
-SEED_ENTERPRISES = {"ENT-BUDWEISER", "ENT-BAOSTEEL-CAN", "ENT-YINJINDA-FILM",
-                    "ENT-YINJINDA-PRINT", "ENT-HEXING", "ENT-HANRONG", "ENT-XUEFEILI",
-                    "ENT-ZHONGFU", "ENT-BEIXIN", "ENT-JIAYU", "ENT-TIANRUI", "ENT-CHUNJIANG",
-                    "ENT-WUJING"}
+STATUSES = {
+    "available",
+    "reserved",
+    "listed",
+    "allocated",
+    "under_construction",
+    "operational",
+    "not_for_supply",
+    "historic",
+}
+SEED_ENTERPRISES = {
+    "ENT-BUDWEISER",
+    "ENT-BAOSTEEL-CAN",
+    "ENT-YINJINDA-FILM",
+    "ENT-YINJINDA-PRINT",
+    "ENT-HEXING",
+    "ENT-HANRONG",
+    "ENT-XUEFEILI",
+    "ENT-ZHONGFU",
+    "ENT-BEIXIN",
+    "ENT-JIAYU",
+    "ENT-TIANRUI",
+    "ENT-CHUNJIANG",
+    "ENT-WUJING",
+}
 GEOD = Geod(ellps="GRS80")
 
 
@@ -47,10 +66,12 @@ def layers() -> dict[str, gpd.GeoDataFrame]:
 
 
 def test_ogrinfo_lists_seven_layers() -> None:
-    out = subprocess.run(["ogrinfo", "-ro", "-q", str(GPKG)], capture_output=True, text=True,
-                         check=True).stdout
-    names = {line.split(":", 1)[1].split("(")[0].strip() for line in out.splitlines()
-             if ":" in line}
+    out = subprocess.run(
+        ["ogrinfo", "-ro", "-q", str(GPKG)], capture_output=True, text=True, check=True
+    ).stdout
+    names = {
+        line.split(":", 1)[1].split("(")[0].strip() for line in out.splitlines() if ":" in line
+    }
     assert set(LAYERS) <= names
     assert {name for name, _ in pyogrio.list_layers(GPKG)} >= set(LAYERS)
 
@@ -111,8 +132,9 @@ def test_county_boundary_in_its_true_place(layers) -> None:
     src = gpd.read_file(COUNTY_SRC)  # raw GCJ-02 coordinates
     raw = src.geometry.iloc[0]
     raw_c = src.set_crs(4326, allow_override=True).to_crs(4547).geometry.iloc[0].centroid
-    ref_lon, ref_lat = gcj02_to_wgs84(*gpd.GeoSeries([raw_c], crs=4547).to_crs(4490)
-                                      .iloc[0].coords[0])
+    ref_lon, ref_lat = gcj02_to_wgs84(
+        *gpd.GeoSeries([raw_c], crs=4547).to_crs(4490).iloc[0].coords[0]
+    )
     county = layers["county"].geometry.iloc[0]
     c = layers["county"].to_crs(4547).geometry.iloc[0].centroid
     c_ll = gpd.GeoSeries([c], crs=4547).to_crs(4490).iloc[0]
@@ -127,6 +149,7 @@ def test_county_boundary_in_its_true_place(layers) -> None:
     # Vertex by vertex: converting back to GCJ-02 lands within 20 m (in practice < 1 mm).
     xy = shapely.get_coordinates(county)
     from parkgis.geo.gcj02 import wgs84_to_gcj02
+
     glon, glat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
     rxy = shapely.get_coordinates(raw)
     assert len(rxy) == len(xy)
@@ -157,9 +180,24 @@ def test_enterprises_and_projects(layers) -> None:
 def test_infrastructure_and_upgrades(layers) -> None:
     inf = layers["infrastructure"]
     kinds = set(inf.kind)
-    assert {"expressway", "national_road", "trunk_road", "railway", "rail_siding",
-            "rail_station", "water_main", "sewer", "power_line", "substation", "gas_main",
-            "heat_main", "telecom", "wastewater_plant", "water_plant", "river"} <= kinds
+    assert {
+        "expressway",
+        "national_road",
+        "trunk_road",
+        "railway",
+        "rail_siding",
+        "rail_station",
+        "water_main",
+        "sewer",
+        "power_line",
+        "substation",
+        "gas_main",
+        "heat_main",
+        "telecom",
+        "wastewater_plant",
+        "water_plant",
+        "river",
+    } <= kinds
     ss = inf[inf.kind == "substation"]
     assert len(ss) >= 2 and (ss.capacity > 0).all()
     assert inf[inf.kind == "wastewater_plant"].capacity.notna().all()
@@ -197,14 +235,19 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
     outs = []
     for k in range(2):
         out = tmp_path / f"w{k}.gpkg"
-        subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], check=True,
-                       capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, str(SCRIPT), "--out", str(out)],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         outs.append(out)
     for name in LAYERS:
         a = pyogrio.read_dataframe(outs[0], layer=name)
         b = pyogrio.read_dataframe(outs[1], layer=name)
-        pd.testing.assert_frame_equal(a.drop(columns="geometry", errors="ignore"),
-                                      b.drop(columns="geometry", errors="ignore"))
+        pd.testing.assert_frame_equal(
+            a.drop(columns="geometry", errors="ignore"), b.drop(columns="geometry", errors="ignore")
+        )
         if "geometry" in a:
             assert list(a.geometry.to_wkb()) == list(b.geometry.to_wkb()), name
     # ... and the committed file matches what the script builds, to a micrometre: another

@@ -20,19 +20,28 @@ X0, Y0 = 515_000.0, 3_918_000.0
 
 
 def _fc(features: list[dict]) -> dict:
-    return {"type": "FeatureCollection",
-            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4547"}},
-            "features": features}
+    return {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4547"}},
+        "features": features,
+    }
 
 
 def _rect(props: dict, w: float = 300, h: float = 200) -> dict:
     ring = [[X0, Y0], [X0 + w, Y0], [X0 + w, Y0 + h], [X0, Y0 + h], [X0, Y0]]
-    return {"type": "Feature", "properties": props,
-            "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
 
 
-GOOD = {"code": "PZ-T-1", "批准文号": "豫政土〔2020〕测试1号", "批准日期": "2020-05-06",
-        "类型": "conversion"}
+GOOD = {
+    "code": "PZ-T-1",
+    "批准文号": "豫政土〔2020〕测试1号",
+    "批准日期": "2020-05-06",
+    "类型": "conversion",
+}
 
 
 def test_good_file_stored_and_measured(empty_db: str, tmp_path: Path) -> None:
@@ -40,8 +49,9 @@ def test_good_file_stored_and_measured(empty_db: str, tmp_path: Path) -> None:
     f.write_text(json.dumps(_fc([_rect(GOOD)])), encoding="utf-8")
     with psycopg.connect(empty_db) as conn:
         assert approvals.load_file(conn, f) == 1
-        row = conn.execute("SELECT approval_no, approved_on::text, kind, area_m2, area_mu "
-                           "FROM approvals").fetchone()
+        row = conn.execute(
+            "SELECT approval_no, approved_on::text, kind, area_m2, area_mu FROM approvals"
+        ).fetchone()
     assert row[:3] == ("豫政土〔2020〕测试1号", "2020-05-06", "conversion")
     # 300 m × 200 m = 60000 m² = 90 mu (1 mu = 10000/15 m²), measured back in EPSG:4547
     assert row[3] == pytest.approx(60000, rel=1e-7)
@@ -57,11 +67,16 @@ def test_bad_feature_refuses_the_file(empty_db: str, tmp_path: Path) -> None:
             approvals.load_file(conn, f)
         conn.rollback()
         assert conn.execute("SELECT count(*) FROM approvals").fetchone()[0] == 0
-    assert e.value.extra["errors"] == [{"feature": 2, "reason": e.value.extra["errors"][0][
-        "reason"]}]
+    assert e.value.extra["errors"] == [
+        {"feature": 2, "reason": e.value.extra["errors"][0]["reason"]}
+    ]
     assert "approved_on" in e.value.message
-    r = subprocess.run([sys.executable, "-m", "parkgis.cli", "ledger", "load-approvals", str(f)],
-                       env={**os.environ, "PARKGIS_DATABASE_URL": empty_db},
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "parkgis.cli", "ledger", "load-approvals", str(f)],
+        env={**os.environ, "PARKGIS_DATABASE_URL": empty_db},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "feature 2" in r.stderr and str(tmp_path) not in r.stderr

@@ -40,8 +40,7 @@ def dash(databases, sample_template) -> Iterator[tuple[str, str]]:
     url = _copy(databases, sample_template, "dash")
     with psycopg.connect(url) as conn:
         sample.load_sample(conn)
-        conn.execute("UPDATE enterprises SET name_zh = %s WHERE code = 'ENT-BUDWEISER'",
-                     (HOSTILE,))
+        conn.execute("UPDATE enterprises SET name_zh = %s WHERE code = 'ENT-BUDWEISER'", (HOSTILE,))
     add_users(url)
     for base in _serve(url):
         yield base, url
@@ -64,8 +63,11 @@ def test_dashboard_draws_everything(dash: tuple[str, str], artifacts) -> None:
         while time.monotonic() < deadline:
             inked = {c: d.execute_script(INKED_JS, c) for c in CHARTS}
             grade_paths = d.find_elements(By.CSS_SELECTOR, "#grade-map path.leaflet-interactive")
-            if all(v > 500 for v in inked.values()) and grade_paths and d.find_elements(
-                    By.CSS_SELECTOR, "#tbl-townships tbody tr"):
+            if (
+                all(v > 500 for v in inked.values())
+                and grade_paths
+                and d.find_elements(By.CSS_SELECTOR, "#tbl-townships tbody tr")
+            ):
                 break
             time.sleep(0.5)
         time.sleep(0.5)
@@ -76,15 +78,16 @@ def test_dashboard_draws_everything(dash: tuple[str, str], artifacts) -> None:
         assert not logs, logs
         for c, n in inked.items():
             assert n > 500, (c, n)
-        fills = {p.get_attribute("fill") for p in d.find_elements(
-            By.CSS_SELECTOR, "#grade-map path.leaflet-interactive")}
-        assert {"#1a7f37", "#2f81c7"} <= fills            # A and B firms on the map
+        fills = {
+            p.get_attribute("fill")
+            for p in d.find_elements(By.CSS_SELECTOR, "#grade-map path.leaflet-interactive")
+        }
+        assert {"#1a7f37", "#2f81c7"} <= fills  # A and B firms on the map
         kpis = d.find_element(By.ID, "pgd-kpis").text
         assert f"{100 * rate:.1f}%" in kpis
-        assert "供而未用" in kpis                           # shown as "no contracts yet"
+        assert "供而未用" in kpis  # shown as "no contracts yet"
         # the hostile name is text, not an element
         assert not d.find_elements(By.ID, "pwned")
         assert HOSTILE in d.find_element(By.ID, "tbl-performance").text
         rows = d.find_elements(By.CSS_SELECTOR, "#tbl-townships tbody tr")
         assert len(rows) >= 13
-

@@ -28,8 +28,8 @@ FIRMS = {
     "F3": (30, 900, 6000, 1800, 300, 300, 120, None),
     "F4": (50, 250, 2500, 500, 500, 25, 50, None),
     "F5": (25, 1000, 12500, 3000, 600, 500, 150, None),
-    "F6": (10, 100, 1500, 300, 100, 15, 30, None),     # small: tax/mu 10
-    "F7": (10, 200, 1900, 400, 100, 10, 30, None),     # small: tax/mu 20
+    "F6": (10, 100, 1500, 300, 100, 15, 30, None),  # small: tax/mu 10
+    "F7": (10, 200, 1900, 400, 100, 10, 30, None),  # small: tax/mu 20
     "F8": (40, 40, 3000, 500, 100, 30, 20, "construction_period"),
 }
 
@@ -53,12 +53,22 @@ FIRMS = {
 # F8 is exempt: scored (its tax/mu 1 is below the min 5, clamped to 0 -> 9.0 for that
 # indicator), never ranked or graded.
 EXPECTED_SCORE = {"F1": 52.361905, "F2": 32.876190, "F3": 77.047619, "F4": 20.0, "F5": 94.6}
-EXPECTED_GRADE = {"F5": "A", "F3": "B", "F1": "B", "F2": "C", "F4": "D", "F7": "B", "F6": "D",
-                  "F8": None}
+EXPECTED_GRADE = {
+    "F5": "A",
+    "F3": "B",
+    "F1": "B",
+    "F2": "C",
+    "F4": "D",
+    "F7": "B",
+    "F6": "D",
+    "F8": None,
+}
 EXPECTED_RANK = {"F5": 1, "F3": 2, "F1": 3, "F2": 4, "F4": 5, "F7": 1, "F6": 2, "F8": None}
 
-HEADER = "企业编号,年度,税收（万元）,营业收入（万元）,工业增加值（万元）,综合能耗（吨标准煤）," \
-         "研发经费（万元）,从业人员（人）,不参评类型\n"
+HEADER = (
+    "企业编号,年度,税收（万元）,营业收入（万元）,工业增加值（万元）,综合能耗（吨标准煤）,"
+    "研发经费（万元）,从业人员（人）,不参评类型\n"
+)
 
 
 def _csv(year: int, firms: dict[str, tuple]) -> bytes:
@@ -71,10 +81,12 @@ def _csv(year: int, firms: dict[str, tuple]) -> bytes:
 @pytest.fixture
 def park(empty_db: str) -> str:
     with psycopg.connect(empty_db) as conn:
-        conn.execute("INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom) "
-                     "VALUES ('TZ', '测试园区', 'Test', 'cluster_zone', 'approved', 4547, "
-                     "ST_Multi(ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 4547), 4490)))",
-                     (X0 - 100, Y0 - 100, X0 + 3000, Y0 + 1000))
+        conn.execute(
+            "INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom) "
+            "VALUES ('TZ', '测试园区', 'Test', 'cluster_zone', 'approved', 4547, "
+            "ST_Multi(ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 4547), 4490)))",
+            (X0 - 100, Y0 - 100, X0 + 3000, Y0 + 1000),
+        )
         for i, (code, (land_mu, *_)) in enumerate(FIRMS.items()):
             # 100 m wide, as long as the land needs: land_mu × 10000/15 m²
             x = X0 + 300 * i
@@ -83,12 +95,14 @@ def park(empty_db: str) -> str:
                 "INSERT INTO parcels (code, zone_code, status, landuse_code, enterprise_code, "
                 "geom) VALUES (%s, 'TZ', 'operational', '100101', %s, "
                 "ST_Multi(ST_Transform(ST_MakeEnvelope(%s, %s, %s, %s, 4547), 4490)))",
-                (f"P-{code}", code, x, Y0, x + 100, Y0 + length))
+                (f"P-{code}", code, x, Y0, x + 100, Y0 + length),
+            )
             conn.execute(
                 "INSERT INTO enterprises (code, name_zh, name_en, industry, chain_role, zone_code,"
                 " geom) VALUES (%s, %s, %s, 'food_beverage_packaging', 'beverage', 'TZ', "
                 "ST_Transform(ST_SetSRID(ST_MakePoint(%s, %s), 4547), 4490))",
-                (code, f"企业{code}", f"Firm {code}", x + 50, Y0 + 10))
+                (code, f"企业{code}", f"Firm {code}", x + 50, Y0 + 10),
+            )
     return empty_db
 
 
@@ -149,9 +163,9 @@ def test_change_from_last_year(park: str) -> None:
 
 def test_bad_row_refuses_the_file(park: str) -> None:
     rows = _csv(2025, FIRMS).decode().splitlines(keepends=True)
-    rows[3] = "F3,2025,900,6000,1800,0,300,120,\n"          # line 4: energy 0
-    rows[6] = "NOPE,2025,1,1,1,1,1,1,\n"                    # line 7: unknown firm
-    rows.append("F1,2025,abc,1,1,1,1,1,\n")                  # line 10: not a number + duplicate
+    rows[3] = "F3,2025,900,6000,1800,0,300,120,\n"  # line 4: energy 0
+    rows[6] = "NOPE,2025,1,1,1,1,1,1,\n"  # line 7: unknown firm
+    rows.append("F1,2025,abc,1,1,1,1,1,\n")  # line 10: not a number + duplicate
     with psycopg.connect(park) as conn:
         with pytest.raises(InvalidData) as e:
             performance.load(conn, "".join(rows).encode(), "bad.csv")
@@ -178,8 +192,9 @@ def test_upload_route_and_xlsx(park: str) -> None:
     add_users(park)
     with psycopg.connect(park) as conn:
         # a firm name from a statistics file may start with '=': it must stay text in Excel
-        conn.execute("UPDATE enterprises SET name_zh = '=HYPERLINK(\"http://x\",\"y\")' "
-                     "WHERE code = 'F2'")
+        conn.execute(
+            "UPDATE enterprises SET name_zh = '=HYPERLINK(\"http://x\",\"y\")' WHERE code = 'F2'"
+        )
     # the upload as an XLSX, as statistics offices send them
     from openpyxl import Workbook
 
@@ -196,10 +211,12 @@ def test_upload_route_and_xlsx(park: str) -> None:
         assert r.status_code == 403
         plan = _token(client, "plan")
         bad = _csv(2025, FIRMS).replace(b"F5,2025,1000", b"F5,2025,-1000")
-        r = client.post("/api/ledger/performance", headers=plan,
-                        files={"file": ("bad.csv", bad, "text/csv")})
+        r = client.post(
+            "/api/ledger/performance", headers=plan, files={"file": ("bad.csv", bad, "text/csv")}
+        )
         assert r.status_code == 422 and r.headers["content-type"].startswith(
-            "application/problem+json")
+            "application/problem+json"
+        )
         assert r.json()["errors"][0]["line"] == 6
         assert "tax_wan" in r.json()["detail"] and "/work" not in r.json()["detail"]
         with psycopg.connect(park) as conn:
@@ -224,8 +241,10 @@ def test_upload_route_and_xlsx(park: str) -> None:
         assert by[code]["grade"] == EXPECTED_GRADE[code]
     name = rows["F2"][col["企业名称 / Name"]]
     assert name.startswith("'=HYPERLINK")
-    cell = ws.cell(row=[r[0].value for r in ws.iter_rows()].index("F2") + 1,
-                   column=col["综合得分（分） / Score"] + 1)
+    cell = ws.cell(
+        row=[r[0].value for r in ws.iter_rows()].index("F2") + 1,
+        column=col["综合得分（分） / Score"] + 1,
+    )
     assert cell.number_format == "0.00"
 
 

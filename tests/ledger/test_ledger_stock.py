@@ -48,8 +48,10 @@ def conn(ledger_db: str) -> Iterator[psycopg.Connection]:
 
 
 def _areas(conn: psycopg.Connection) -> dict[str, tuple[str, float]]:
-    return {r["code"]: (r["zone_code"], r["area_m2"])
-            for r in conn.execute("SELECT code, zone_code, area_m2 FROM parcels")}
+    return {
+        r["code"]: (r["zone_code"], r["area_m2"])
+        for r in conn.execute("SELECT code, zone_code, area_m2 FROM parcels")
+    }
 
 
 def _zone(body: dict, code: str) -> dict:
@@ -59,8 +61,10 @@ def _zone(body: dict, code: str) -> dict:
 def test_stock_today_is_the_parcels_table(conn: psycopg.Connection) -> None:
     body = stock.stock(conn, date.today())
     expect: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
-    for r in conn.execute("SELECT zone_code, status, count(*) AS n, sum(area_m2) AS m2 "
-                          "FROM parcels WHERE status <> 'historic' GROUP BY 1, 2"):
+    for r in conn.execute(
+        "SELECT zone_code, status, count(*) AS n, sum(area_m2) AS m2 "
+        "FROM parcels WHERE status <> 'historic' GROUP BY 1, 2"
+    ):
         expect[r["zone_code"]][r["status"]] = (r["n"], r["m2"] * MU_PER_M2)
     assert set(expect) == {z["zone_code"] for z in body["zones"]} - {"ALL"}
     for zc, statuses in expect.items():
@@ -71,7 +75,8 @@ def test_stock_today_is_the_parcels_table(conn: psycopg.Connection) -> None:
             assert got[st]["area_mu"] == pytest.approx(mu, rel=1e-9)
     total = _zone(body, "ALL")
     assert total["area_mu"] == pytest.approx(
-        sum(mu for s in expect.values() for _, mu in s.values()), rel=1e-9)
+        sum(mu for s in expect.values() for _, mu in s.values()), rel=1e-9
+    )
     sup = sum(mu for s in expect.values() for st, (_, mu) in s.items() if st in SUPPLIED)
     op = sum(s.get("operational", (0, 0))[1] for s in expect.values())
     assert total["supplied_mu"] == pytest.approx(sup, rel=1e-9)
@@ -88,8 +93,9 @@ def test_stock_on_a_past_date_follows_the_history(conn: psycopg.Connection) -> N
     areas = _areas(conn)
     last: dict[str, tuple[str, str]] = {}
     for r in _history():  # the file is in date order per parcel
-        if r["on"] <= day.isoformat() and (r["parcel_code"] not in last
-                                           or r["on"] >= last[r["parcel_code"]][0]):
+        if r["on"] <= day.isoformat() and (
+            r["parcel_code"] not in last or r["on"] >= last[r["parcel_code"]][0]
+        ):
             last[r["parcel_code"]] = (r["on"], r["to_status"])
     expect: dict[tuple[str, str], list[float]] = defaultdict(list)
     for code, (_, st) in last.items():
@@ -102,8 +108,10 @@ def test_stock_on_a_past_date_follows_the_history(conn: psycopg.Connection) -> N
     n = sum(z["parcels"] for z in body["zones"] if z["zone_code"] != "ALL")
     assert n == len(last)
     # a supplied parcel of today was still vacant on that date in the history
-    assert _zone(body, "ALL")["supplied_mu"] < stock.stock(conn, date.today())["zones"][-1][
-        "supplied_mu"]
+    assert (
+        _zone(body, "ALL")["supplied_mu"]
+        < stock.stock(conn, date.today())["zones"][-1]["supplied_mu"]
+    )
 
 
 def _older(approved: date, as_of: date, years: int) -> bool:
@@ -124,7 +132,8 @@ def test_supply_rate_and_approved_unsupplied(conn: psycopg.Connection) -> None:
         "       coalesce(sum(ST_Area(ST_Intersection(a.geom_gk, p.geom_gk))), 0) AS sup "
         "  FROM approvals a LEFT JOIN parcels p ON p.code = ANY(%s) AND p.geom_gk && a.geom_gk "
         " WHERE a.approved_on <= %s GROUP BY a.code, a.zone_code, a.approved_on, a.area_m2",
-        (supplied, day)).fetchall()
+        (supplied, day),
+    ).fetchall()
     assert len(batches) == 5
     body = stock.stock(conn, day)
     got = {b["code"]: b for b in body["batches"]}
@@ -165,10 +174,10 @@ def test_absorption_per_quarter_from_the_history(conn: psycopg.Connection) -> No
     assert set(got) == set(per_q) and len(got) == 6
     for q, items in per_q.items():
         assert got[q]["parcels"] == len(items)
-        assert got[q]["area_mu"] == pytest.approx(sum(a for a, _ in items) * MU_PER_M2,
-                                                  rel=1e-9)
-        assert got[q]["median_days"] == pytest.approx(statistics.median(d for _, d in items),
-                                                      abs=0.05)
+        assert got[q]["area_mu"] == pytest.approx(sum(a for a, _ in items) * MU_PER_M2, rel=1e-9)
+        assert got[q]["median_days"] == pytest.approx(
+            statistics.median(d for _, d in items), abs=0.05
+        )
 
 
 def _token(client: TestClient, name: str) -> dict[str, str]:
@@ -185,8 +194,7 @@ def test_routes_xlsx_public_and_ogc(ledger_db: str, conn: psycopg.Connection) ->
     add_users(ledger_db)
     with TestClient(create_app(database_url=ledger_db)) as client:
         assert client.get("/api/ledger/stock").status_code == 401
-        assert client.get("/api/ledger/townships", headers=_token(client, "inv")
-                          ).status_code == 403
+        assert client.get("/api/ledger/townships", headers=_token(client, "inv")).status_code == 403
         h = _token(client, "plan")
         r = client.get("/api/ledger/stock?as_of=2025-12-31", headers=h)
         assert r.status_code == 200
@@ -196,33 +204,45 @@ def test_routes_xlsx_public_and_ogc(ledger_db: str, conn: psycopg.Connection) ->
         pub = client.get("/api/ledger/public")
         ogc = client.get("/ogc/collections/approvals/items?limit=100")
         page = client.get("/dashboard")
-        others = {k: client.get(f"/api/ledger/{k}?format=xlsx", headers=h)
-                  for k in ("performance", "chains", "townships")}
+        others = {
+            k: client.get(f"/api/ledger/{k}?format=xlsx", headers=h)
+            for k in ("performance", "chains", "townships")
+        }
     assert bad.status_code == 400 and bad.headers["content-type"].startswith(
-        "application/problem+json")
+        "application/problem+json"
+    )
     assert x.headers["content-type"] == XLSX
     wb = load_workbook(io.BytesIO(x.content))
     assert wb.sheetnames[:2] == ["土地存量 Stock", "批次 Batches"]
     ws = wb["土地存量 Stock"]
     assert ws.freeze_panes == "A2"
     head = [c.value for c in ws[1]]
-    assert head[:4] == ["园区编号 / Zone", "园区 / Name", "宗数（宗） / Parcels",
-                        "面积（亩） / Area (mu)"]
+    assert head[:4] == [
+        "园区编号 / Zone",
+        "园区 / Name",
+        "宗数（宗） / Parcels",
+        "面积（亩） / Area (mu)",
+    ]
     col = {h: i for i, h in enumerate(head)}
     rows = {r[0]: r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] and r[1]}
     for z in j["zones"]:
         assert rows[z["zone_code"]][col["面积（亩） / Area (mu)"]] == pytest.approx(z["area_mu"])
         assert rows[z["zone_code"]][col["供地率（%） / Supply rate"]] == pytest.approx(
-            z["supply_rate"])
+            z["supply_rate"]
+        )
     assert ws.cell(row=2, column=col["供地率（%） / Supply rate"] + 1).number_format == "0.0%"
     for k, resp in others.items():
         assert resp.status_code == 200, k
         ws = load_workbook(io.BytesIO(resp.content)).worksheets[0]
         assert ws.freeze_panes == "A2" and ws.max_row > 2, k
     # the public subset: available land by park, as the parcels table says
-    want = {r["zone_code"]: r for r in conn.execute(
-        "SELECT zone_code, count(*) AS n, sum(area_m2) AS m2 FROM parcels "
-        "WHERE status = 'available' GROUP BY 1")}
+    want = {
+        r["zone_code"]: r
+        for r in conn.execute(
+            "SELECT zone_code, count(*) AS n, sum(area_m2) AS m2 FROM parcels "
+            "WHERE status = 'available' GROUP BY 1"
+        )
+    }
     assert pub.status_code == 200
     for p in pub.json()["parks"]:
         assert p["parcels"] == want[p["zone_code"]]["n"]
@@ -231,7 +251,8 @@ def test_routes_xlsx_public_and_ogc(ledger_db: str, conn: psycopg.Connection) ->
     feats = ogc.json()["features"]
     assert ogc.status_code == 200 and len(feats) == 5
     assert {f["properties"]["approval_no"] for f in feats} == {
-        r["approval_no"] for r in conn.execute("SELECT approval_no FROM approvals")}
+        r["approval_no"] for r in conn.execute("SELECT approval_no FROM approvals")
+    }
     # the page carries no inline script (CSP): every <script> has a src and nothing inside
     assert page.status_code == 200
     for tag, body in re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S):
@@ -240,24 +261,30 @@ def test_routes_xlsx_public_and_ogc(ledger_db: str, conn: psycopg.Connection) ->
 
 
 def test_chain_gaps_and_fills(conn: psycopg.Connection) -> None:
-    links = conn.execute("SELECT c.code AS chain, c.industry, l.code, l.roles, l.min_firms "
-                         "FROM chains c JOIN chain_links l ON l.chain_code = c.code").fetchall()
+    links = conn.execute(
+        "SELECT c.code AS chain, c.industry, l.code, l.roles, l.min_firms "
+        "FROM chains c JOIN chain_links l ON l.chain_code = c.code"
+    ).fetchall()
     firms = conn.execute("SELECT industry, chain_role FROM enterprises").fetchall()
     expect = {}
     for lk in links:
-        n = sum(1 for f in firms if f["industry"] == lk["industry"]
-                and f["chain_role"] in lk["roles"])
-        expect[(lk["chain"], lk["code"])] = ("missing" if n == 0 else
-                                             "weak" if n < lk["min_firms"] else "present")
+        n = sum(
+            1 for f in firms if f["industry"] == lk["industry"] and f["chain_role"] in lk["roles"]
+        )
+        expect[(lk["chain"], lk["code"])] = (
+            "missing" if n == 0 else "weak" if n < lk["min_firms"] else "present"
+        )
     got = chains.chains(conn)
     assert {(t["chain_code"], t["link_code"]): t["status"] for t in got["targets"]} == {
-        k: v for k, v in expect.items() if v != "present"}
+        k: v for k, v in expect.items() if v != "present"
+    }
     # the sample: no firm makes concentrate or runs a cold chain; the cold-chain centre would
     assert expect[("FBP", "raw")] == expect[("FBP", "cold_chain")] == "missing"
-    assert [(f["chain_code"], f["link_code"], f["status"])
-            for f in chains.fills_gap(conn, "PRJ-COLDCHAIN")] == [("FBP", "cold_chain",
-                                                                   "missing")]
-    assert chains.fills_gap(conn, "PRJ-WLJ") == []       # beverages: a present link
+    assert [
+        (f["chain_code"], f["link_code"], f["status"])
+        for f in chains.fills_gap(conn, "PRJ-COLDCHAIN")
+    ] == [("FBP", "cold_chain", "missing")]
+    assert chains.fills_gap(conn, "PRJ-WLJ") == []  # beverages: a present link
 
 
 def test_township_leaderboard(conn: psycopg.Connection) -> None:
@@ -276,18 +303,23 @@ def test_township_leaderboard(conn: psycopg.Connection) -> None:
             "'land_supplied', 'under_construction', 'operational')) AS signed, "
             "coalesce(sum(investment_wan) FILTER (WHERE stage IN ('signed', 'land_supplied', "
             "'under_construction', 'operational')), 0) AS inv "
-            "FROM projects WHERE source_township = %s", (name,)).fetchone()
+            "FROM projects WHERE source_township = %s",
+            (name,),
+        ).fetchone()
         assert (x["leads"], x["signed"]) == (r["leads"], r["signed"]), name
         assert x["investment_wan"] == pytest.approx(float(r["inv"]))
         land = conn.execute(
             "SELECT coalesce(sum(l.area_m2), 0) AS m2 FROM parcels l "
             "WHERE l.status IN ('allocated', 'under_construction', 'operational') "
             "AND l.project_code IN (SELECT code FROM projects WHERE source_township = %s)",
-            (name,)).fetchone()["m2"]
+            (name,),
+        ).fetchone()["m2"]
         assert x["land_mu"] == pytest.approx(land * MU_PER_M2, rel=1e-9)
     # no township has a geometry: none is sourced
-    assert conn.execute("SELECT count(*) AS n FROM townships WHERE geom IS NOT NULL"
-                        ).fetchone()["n"] == 0
+    assert (
+        conn.execute("SELECT count(*) AS n FROM townships WHERE geom IS NOT NULL").fetchone()["n"]
+        == 0
+    )
 
 
 def test_monthly_report_pdf(ledger_db: str, conn: psycopg.Connection, tmp_path: Path) -> None:
@@ -296,14 +328,22 @@ def test_monthly_report_pdf(ledger_db: str, conn: psycopg.Connection, tmp_path: 
     out = tmp_path / "report.pdf"
     env = {**os.environ, "PARKGIS_DATABASE_URL": ledger_db}
     cli = [sys.executable, "-m", "parkgis.cli"]
-    r = subprocess.run([*cli, "ledger", "report", "--month", "2025-06", "--out", str(out)],
-                       env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [*cli, "ledger", "report", "--month", "2025-06", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
-    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert "土地账月报 2025-06" in text and "2025-06-30" in text
-    versions = conn.execute("SELECT layer, version FROM data_versions WHERE layer IN "
-                            "('parcels', 'approvals', 'ledger') ORDER BY layer").fetchall()
+    versions = conn.execute(
+        "SELECT layer, version FROM data_versions WHERE layer IN "
+        "('parcels', 'approvals', 'ledger') ORDER BY layer"
+    ).fetchall()
     for v in versions:
         assert f"{v['layer']} {v['version']}" in text
     assert "数据版本" in text and "供地率" in text and "批而未供" in text
@@ -311,9 +351,13 @@ def test_monthly_report_pdf(ledger_db: str, conn: psycopg.Connection, tmp_path: 
     rate = stock.stock(conn, date(2025, 6, 30))["zones"][-1]["supply_rate"]
     assert f"{100 * rate:.1f}%" in text
     assert "唐庄镇" in text and "冷链物流" in text
-    bad = subprocess.run([*cli, "ledger", "report", "--month", "2025-13", "--out",
-                          str(tmp_path / "x.pdf")], env=env, capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run(
+        [*cli, "ledger", "report", "--month", "2025-13", "--out", str(tmp_path / "x.pdf")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "month" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.pdf").exists()
@@ -332,14 +376,20 @@ def test_unused_and_idle_from_the_contracts(conn: psycopg.Connection) -> None:
         idle: dict[str, set[str]] = defaultdict(set)
         for c in contracts:
             zone = areas[c["parcel_code"]][0]
-            if c["signed_on"] <= day and c["status"] != "reclaimed" and (
-                    c["actual_start"] is None or c["actual_start"] > day):
+            if (
+                c["signed_on"] <= day
+                and c["status"] != "reclaimed"
+                and (c["actual_start"] is None or c["actual_start"] > day)
+            ):
                 unused[zone].add(c["parcel_code"])
                 unused["ALL"].add(c["parcel_code"])
             a = c["agreed_start"]
-            if (c["status"] == "active" and c["actual_start"] is None
-                    and c["actual_completion"] is None
-                    and date(a.year + 1, a.month, a.day) <= day):
+            if (
+                c["status"] == "active"
+                and c["actual_start"] is None
+                and c["actual_completion"] is None
+                and date(a.year + 1, a.month, a.day) <= day
+            ):
                 idle[zone].add(c["parcel_code"])
                 idle["ALL"].add(c["parcel_code"])
 
@@ -365,7 +415,7 @@ def test_hostile_queries_are_precise_problems(ledger_db: str) -> None:
         cases = {
             "/api/ledger/stock?from=2025-06-01&to=2025-01-01": 400,
             "/api/ledger/stock?as_of=<script>": 400,
-            "/api/ledger/stock?format=xls": 400,   # request validation is a 400 here
+            "/api/ledger/stock?format=xls": 400,  # request validation is a 400 here
             "/api/ledger/performance?year=1800": 400,
             "/api/ledger/chains/fills/NO-SUCH": 404,
             "/api/ledger/report.pdf?month=2025-1": 400,

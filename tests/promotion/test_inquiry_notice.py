@@ -18,7 +18,8 @@ from api.main import create_app
 from parkgis.settings import Settings
 
 aiosmtpd_controller = pytest.importorskip(
-    "aiosmtpd.controller", reason="pip install -e '.[dev]' (aiosmtpd)")
+    "aiosmtpd.controller", reason="pip install -e '.[dev]' (aiosmtpd)"
+)
 
 BODY = {"name": "王五", "contact": "wangwu@example.com", "message": "请介绍供电情况。"}
 
@@ -67,8 +68,9 @@ def _wait(pred, timeout: float = 10.0) -> bool:
 
 
 def test_inquiry_without_consent_is_refused_and_nothing_stored(sample_db_rw: str) -> None:
-    with TestClient(create_app(Settings(inquiry_rate_per_hour=100),
-                               database_url=sample_db_rw)) as c:
+    with TestClient(
+        create_app(Settings(inquiry_rate_per_hour=100), database_url=sample_db_rw)
+    ) as c:
         for body in (BODY, {**BODY, "consent": False}, {**BODY, "consent": "yes"}):
             r = c.post("/api/inquiries", json=body)
             assert r.status_code == 422, (body, r.text)
@@ -88,25 +90,26 @@ def test_privacy_notice_is_bilingual_and_linked_from_the_form(client) -> None:
     assert html.index("个人信息保护说明") < html.index("Personal-information notice")
     assert "<script" not in html  # nothing to run; the strict CSP stands
     page = client.get("/").text
-    form = page[page.index('id="pg-inquiry-form"'):]
-    form = form[:form.index("</form>")]
+    form = page[page.index('id="pg-inquiry-form"') :]
+    form = form[: form.index("</form>")]
     assert 'name="consent"' in form and 'href="/privacy"' in form
 
 
 def test_new_inquiry_count_for_planners(sample_db_rw: str) -> None:
-    with TestClient(create_app(Settings(inquiry_rate_per_hour=100),
-                               database_url=sample_db_rw)) as c:
+    with TestClient(
+        create_app(Settings(inquiry_rate_per_hour=100), database_url=sample_db_rw)
+    ) as c:
         assert c.get("/api/inquiries/new-count").status_code == 401
         add_users(sample_db_rw)
         assert c.get("/api/inquiries/new-count", headers=login(c, "inv")).status_code == 403
         h = login(c, "plan")
         assert c.get("/api/inquiries/new-count", headers=h).json()["new"] == 0
-        ids = [c.post("/api/inquiries", json={**BODY, "consent": True}).json()["id"]
-               for _ in range(3)]
+        ids = [
+            c.post("/api/inquiries", json={**BODY, "consent": True}).json()["id"] for _ in range(3)
+        ]
         c.patch(f"/api/inquiries/{ids[0]}", headers=h, json={"status": "answered"})
         with psycopg.connect(sample_db_rw) as conn:
-            want = conn.execute("SELECT count(*) FROM inquiries WHERE status = 'new'"
-                                ).fetchone()[0]
+            want = conn.execute("SELECT count(*) FROM inquiries WHERE status = 'new'").fetchone()[0]
         assert want == 2
         body = c.get("/api/inquiries/new-count", headers=h).json()
         assert body["new"] == want and body["latest"]
@@ -122,12 +125,17 @@ def test_planner_page_loads_the_inbox_poller(client) -> None:
 
 def test_email_goes_out_after_commit_without_personal_details(sample_db_rw: str, smtp) -> None:
     inbox, port = smtp
-    settings = Settings(inquiry_rate_per_hour=100, smtp_host="127.0.0.1", smtp_port=port,
-                        smtp_from="parkgis@example.cn",
-                        smtp_to="planner1@example.cn, planner2@example.cn")
+    settings = Settings(
+        inquiry_rate_per_hour=100,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_from="parkgis@example.cn",
+        smtp_to="planner1@example.cn, planner2@example.cn",
+    )
     with psycopg.connect(sample_db_rw) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                            "ORDER BY code LIMIT 1").fetchone()[0]
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+        ).fetchone()[0]
     with TestClient(create_app(settings, database_url=sample_db_rw)) as c:
         r = c.post("/api/inquiries", json={**BODY, "consent": True, "parcels": [code]})
         assert r.status_code == 201
@@ -150,9 +158,14 @@ def test_email_goes_out_after_commit_without_personal_details(sample_db_rw: str,
 
 def test_smtp_failure_is_logged_not_raised(sample_db_rw: str, caplog) -> None:
     dead = _free_port()  # nothing listens there
-    settings = Settings(inquiry_rate_per_hour=100, smtp_host="127.0.0.1", smtp_port=dead,
-                        smtp_from="parkgis@example.cn", smtp_to="planner@example.cn",
-                        smtp_timeout_s=2)
+    settings = Settings(
+        inquiry_rate_per_hour=100,
+        smtp_host="127.0.0.1",
+        smtp_port=dead,
+        smtp_from="parkgis@example.cn",
+        smtp_to="planner@example.cn",
+        smtp_timeout_s=2,
+    )
     with TestClient(create_app(settings, database_url=sample_db_rw)) as c:
         with caplog.at_level("WARNING", logger="parkgis.promotion.notify"):
             r = c.post("/api/inquiries", json={**BODY, "consent": True})
@@ -170,27 +183,35 @@ def _browser_marks(f):
 
 
 @_browser_marks
-def test_planner_page_shows_the_new_inquiry_count(sample_db_rw: str,
-                                                  live_server_rw: str) -> None:
+def test_planner_page_shows_the_new_inquiry_count(sample_db_rw: str, live_server_rw: str) -> None:
     import browser as browser_support
     import httpx
     from selenium.webdriver.common.by import By
 
     add_users(sample_db_rw)
     for _ in range(2):
-        assert httpx.post(live_server_rw + "/api/inquiries",
-                          json={**BODY, "consent": True}).status_code == 201
+        assert (
+            httpx.post(
+                live_server_rw + "/api/inquiries", json={**BODY, "consent": True}
+            ).status_code
+            == 201
+        )
     with psycopg.connect(sample_db_rw) as conn:
         want = conn.execute("SELECT count(*) FROM inquiries WHERE status = 'new'").fetchone()[0]
     with browser_support.driver() as d:
         d.get(live_server_rw + "/planner")
-        assert _wait(lambda: d.execute_script(
-            "return document.body.getAttribute('data-pgp-ready')"), 30)
+        assert _wait(
+            lambda: d.execute_script("return document.body.getAttribute('data-pgp-ready')"), 30
+        )
         assert d.execute_script("return document.body.getAttribute('data-inbox-new')") is None
         d.find_element(By.ID, "pgp-username").send_keys("plan")
         d.find_element(By.ID, "pgp-password").send_keys("correct-horse-9")
         d.find_element(By.ID, "pgp-login-btn").click()
-        assert _wait(lambda: d.execute_script(
-            "return document.body.getAttribute('data-inbox-new')") == str(want), 30)
+        assert _wait(
+            lambda: (
+                d.execute_script("return document.body.getAttribute('data-inbox-new')") == str(want)
+            ),
+            30,
+        )
         assert d.find_element(By.ID, "pgp-inbox-n").text == f"({want})"
         assert d.title.startswith(f"({want}) ")

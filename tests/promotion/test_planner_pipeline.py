@@ -19,8 +19,15 @@ from workbench_helpers import ZONE, add_users, login, one, rows, small_park
 from api.main import create_app
 
 WAIT_S = 30.0
-STAGES = ["lead", "negotiating", "signed", "land_supplied", "under_construction",
-          "operational", "lost"]
+STAGES = [
+    "lead",
+    "negotiating",
+    "signed",
+    "land_supplied",
+    "under_construction",
+    "operational",
+    "lost",
+]
 
 
 @pytest.fixture
@@ -36,17 +43,28 @@ def api(park: str) -> Iterator[TestClient]:
         yield c
 
 
-LEAD = {"code": "PRJ-NEW", "name_zh": "新饮料项目", "name_en": "New beverage project",
-        "industry": "food_beverage_packaging", "chain_role": "beverage", "min_area_mu": 40,
-        "max_area_mu": 60, "start_date": "2027-03-01", "investment_wan": 12000,
-        "land_budget_wan": 900, "contact": "赵经理 13800000000", "target_quarter": "2027Q1"}
+LEAD = {
+    "code": "PRJ-NEW",
+    "name_zh": "新饮料项目",
+    "name_en": "New beverage project",
+    "industry": "food_beverage_packaging",
+    "chain_role": "beverage",
+    "min_area_mu": 40,
+    "max_area_mu": 60,
+    "start_date": "2027-03-01",
+    "investment_wan": 12000,
+    "land_budget_wan": 900,
+    "contact": "赵经理 13800000000",
+    "target_quarter": "2027Q1",
+}
 
 
 def test_create_lead_then_edit_it(api: TestClient, park: str) -> None:
     plan = login(api, "plan")
     assert api.post("/api/pipeline/projects", json=LEAD).status_code == 401
-    assert api.post("/api/pipeline/projects", json=LEAD,
-                    headers=login(api, "inv")).status_code == 403
+    assert (
+        api.post("/api/pipeline/projects", json=LEAD, headers=login(api, "inv")).status_code == 403
+    )
     r = api.post("/api/pipeline/projects", json=LEAD, headers=plan)
     assert r.status_code == 201, r.text
     row = one(park, "SELECT * FROM projects WHERE code = 'PRJ-NEW'")
@@ -60,26 +78,35 @@ def test_create_lead_then_edit_it(api: TestClient, park: str) -> None:
     assert r.status_code == 409 and r.json()["title"].startswith("冲突")
     assert one(park, "SELECT count(*) AS n FROM projects WHERE code = 'PRJ-NEW'")["n"] == 1
 
-    r = api.patch("/api/pipeline/projects/PRJ-NEW", headers=plan,
-                  json={"name_en": "Beverage plant", "max_area_mu": 80, "contact": None})
+    r = api.patch(
+        "/api/pipeline/projects/PRJ-NEW",
+        headers=plan,
+        json={"name_en": "Beverage plant", "max_area_mu": 80, "contact": None},
+    )
     assert r.status_code == 200, r.text
     row = one(park, "SELECT * FROM projects WHERE code = 'PRJ-NEW'")
     assert row["name_en"] == "Beverage plant" and float(row["max_area_mu"]) == 80
     assert row["contact"] is None and row["name_zh"] == "新饮料项目"  # untouched fields kept
-    last = one(park, "SELECT action, data FROM project_events WHERE project_code = 'PRJ-NEW' "
-                     "ORDER BY id DESC LIMIT 1")
+    last = one(
+        park,
+        "SELECT action, data FROM project_events WHERE project_code = 'PRJ-NEW' "
+        "ORDER BY id DESC LIMIT 1",
+    )
     assert last["action"] == "edit"
     assert sorted(last["data"]["fields"]) == ["contact", "max_area_mu", "name_en"]
     assert "赵经理" not in str(last["data"])  # names of fields, never confidential values
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({**LEAD, "code": "bad code!"}, 400),
-    ({**LEAD, "min_area_mu": 80, "max_area_mu": 20}, 400),
-    ({**LEAD, "target_quarter": "next spring"}, 400),
-    ({k: v for k, v in LEAD.items() if k != "industry"}, 400),
-    ({**LEAD, "investment_wan": -5}, 400),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({**LEAD, "code": "bad code!"}, 400),
+        ({**LEAD, "min_area_mu": 80, "max_area_mu": 20}, 400),
+        ({**LEAD, "target_quarter": "next spring"}, 400),
+        ({k: v for k, v in LEAD.items() if k != "industry"}, 400),
+        ({**LEAD, "investment_wan": -5}, 400),
+    ],
+)
 def test_bad_leads_store_nothing(api: TestClient, park: str, body: dict, status: int) -> None:
     before = rows(park, "SELECT code FROM projects ORDER BY code")
     r = api.post("/api/pipeline/projects", json=body, headers=login(api, "plan"))
@@ -91,11 +118,14 @@ def test_bad_leads_store_nothing(api: TestClient, park: str, body: dict, status:
 
 def test_edit_refusals_leave_the_project_as_it_was(api: TestClient, park: str) -> None:
     plan = login(api, "plan")
-    assert api.patch("/api/pipeline/projects/NOPE", json={"name_en": "x"},
-                     headers=plan).status_code == 404
+    assert (
+        api.patch("/api/pipeline/projects/NOPE", json={"name_en": "x"}, headers=plan).status_code
+        == 404
+    )
     before = one(park, "SELECT * FROM projects WHERE code = 'PRJ-A'")
-    r = api.patch("/api/pipeline/projects/PRJ-A", json={"min_area_mu": 500, "max_area_mu": 5},
-                  headers=plan)
+    r = api.patch(
+        "/api/pipeline/projects/PRJ-A", json={"min_area_mu": 500, "max_area_mu": 5}, headers=plan
+    )
     assert r.status_code == 400
     assert one(park, "SELECT * FROM projects WHERE code = 'PRJ-A'") == before
 
@@ -103,8 +133,9 @@ def test_edit_refusals_leave_the_project_as_it_was(api: TestClient, park: str) -
 def test_board_names_the_zone_of_a_projects_parcels(api: TestClient, park: str) -> None:
     with psycopg.connect(park) as conn:
         conn.execute("UPDATE parcels SET project_code = 'PRJ-A' WHERE code = 'T-1'")
-        zone = conn.execute("SELECT name_zh, name_en FROM zones WHERE code = %s",
-                            (ZONE,)).fetchone()
+        zone = conn.execute(
+            "SELECT name_zh, name_en FROM zones WHERE code = %s", (ZONE,)
+        ).fetchone()
     board = api.get("/api/pipeline/board", headers=login(api, "plan")).json()
     cards = {p["code"]: p for c in board["columns"] for p in c["projects"]}
     assert cards["PRJ-A"]["zones"] == [{"code": ZONE, "name_zh": zone[0], "name_en": zone[1]}]
@@ -145,14 +176,17 @@ def wait_for(driver, script: str, *args, what: str = "condition"):
 
 def _sign_in(d, base: str, name: str) -> None:
     """The token exactly as the planner page stores it after POST /api/auth/token."""
-    r = httpx.post(base + "/api/auth/token", data={"username": name,
-                                                   "password": "correct-horse-9"})
+    r = httpx.post(base + "/api/auth/token", data={"username": name, "password": "correct-horse-9"})
     assert r.status_code == 200, r.text
     d.get(base + "/privacy")  # any page of the origin, to reach its sessionStorage
-    d.execute_script("sessionStorage.setItem('parkgis.token', arguments[0]);"
-                     "sessionStorage.setItem('parkgis.user', arguments[1]);"
-                     "sessionStorage.setItem('parkgis.role', arguments[2]);",
-                     r.json()["access_token"], name, r.json()["role"])
+    d.execute_script(
+        "sessionStorage.setItem('parkgis.token', arguments[0]);"
+        "sessionStorage.setItem('parkgis.user', arguments[1]);"
+        "sessionStorage.setItem('parkgis.role', arguments[2]);",
+        r.json()["access_token"],
+        name,
+        r.json()["role"],
+    )
 
 
 def _fill(d, form_id: str, values: dict[str, str]) -> None:
@@ -180,7 +214,8 @@ def _browser_marks(f):
 
 @_browser_marks
 def test_board_page_creates_lead_bottleneck_and_complaint(
-        sample_db_rw: str, live_server_rw: str, browser, artifacts: Path) -> None:
+    sample_db_rw: str, live_server_rw: str, browser, artifacts: Path
+) -> None:
     from selenium.webdriver.common.by import By
 
     add_users(sample_db_rw)
@@ -198,81 +233,145 @@ def test_board_page_creates_lead_bottleneck_and_complaint(
     cols = d.execute_script(
         "return Array.from(document.querySelectorAll('.pp-col')).map(function (c) {"
         "  var r = c.getBoundingClientRect();"
-        "  return [c.getAttribute('data-stage'), r.left, r.right]; });")
+        "  return [c.getAttribute('data-stage'), r.left, r.right]; });"
+    )
     assert [c[0] for c in cols] == STAGES
     width = d.execute_script("return document.documentElement.clientWidth")
     assert all(0 <= left and right <= width for _, left, right in cols), (cols, width)
     with psycopg.connect(sample_db_rw) as conn:
         n_projects = conn.execute("SELECT count(*) FROM projects").fetchone()[0]
-        late = {r[0] for r in conn.execute(
-            "SELECT code FROM projects WHERE project_past_start(stage, start_date, "
-            "(now() AT TIME ZONE 'Asia/Shanghai')::date)")}
+        late = {
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM projects WHERE project_past_start(stage, start_date, "
+                "(now() AT TIME ZONE 'Asia/Shanghai')::date)"
+            )
+        }
     assert len(d.find_elements(By.CSS_SELECTOR, ".pp-card")) == n_projects
-    shown_late = {e.get_attribute("data-code")
-                  for e in d.find_elements(By.CSS_SELECTOR, ".pp-card.pp-late")}
+    shown_late = {
+        e.get_attribute("data-code") for e in d.find_elements(By.CSS_SELECTOR, ".pp-card.pp-late")
+    }
     assert shown_late == late
     d.save_screenshot(str(artifacts / "pipeline_board_1440.png"))
 
     # a new lead, its name hostile: it must show as text
     d.find_element(By.ID, "pp-new-lead").click()
-    hostile = '<img src=x id=pwn>新项目'
-    _fill(d, "pp-project-form", {"code": "PRJ-PAGE", "name_zh": hostile,
-                                 "name_en": "Page lead", "industry": "logistics",
-                                 "start_date": "2027-05-01", "min_area_mu": "30"})
-    wait_for(d, "return !!document.querySelector('.pp-card[data-code=\"PRJ-PAGE\"]')",
-             what="new card")
+    hostile = "<img src=x id=pwn>新项目"
+    _fill(
+        d,
+        "pp-project-form",
+        {
+            "code": "PRJ-PAGE",
+            "name_zh": hostile,
+            "name_en": "Page lead",
+            "industry": "logistics",
+            "start_date": "2027-05-01",
+            "min_area_mu": "30",
+        },
+    )
+    wait_for(
+        d, "return !!document.querySelector('.pp-card[data-code=\"PRJ-PAGE\"]')", what="new card"
+    )
     card = d.find_element(By.CSS_SELECTOR, '.pp-card[data-code="PRJ-PAGE"]')
     assert hostile in card.text and not d.find_elements(By.ID, "pwn")
     assert card.find_element(By.XPATH, "..").get_attribute("data-stage") == "lead"
-    row = one(sample_db_rw, "SELECT name_zh, stage, start_date::text AS s, min_area_mu "
-                            "FROM projects WHERE code = 'PRJ-PAGE'")
+    row = one(
+        sample_db_rw,
+        "SELECT name_zh, stage, start_date::text AS s, min_area_mu "
+        "FROM projects WHERE code = 'PRJ-PAGE'",
+    )
     assert row["name_zh"] == hostile and row["stage"] == "lead" and row["s"] == "2027-05-01"
 
     # a bottleneck on it: EIA, with owner and due date
     card.find_element(By.CSS_SELECTOR, 'button[data-act="add-bottleneck"]').click()
-    _fill(d, "pp-bottleneck-form", {"kind": "eia", "owner": "环保局 李科长",
-                                    "due_date": "2027-01-15", "description": "环评报告待批复"})
-    wait_for(d, "var c = document.querySelector('.pp-card[data-code=\"PRJ-PAGE\"]');"
-                "return c && c.querySelector('.pp-flag-eia');", what="bottleneck on card")
-    b = one(sample_db_rw, "SELECT kind, owner, due_date::text AS due, status FROM bottlenecks "
-                          "WHERE project_code = 'PRJ-PAGE'")
+    _fill(
+        d,
+        "pp-bottleneck-form",
+        {
+            "kind": "eia",
+            "owner": "环保局 李科长",
+            "due_date": "2027-01-15",
+            "description": "环评报告待批复",
+        },
+    )
+    wait_for(
+        d,
+        "var c = document.querySelector('.pp-card[data-code=\"PRJ-PAGE\"]');"
+        "return c && c.querySelector('.pp-flag-eia');",
+        what="bottleneck on card",
+    )
+    b = one(
+        sample_db_rw,
+        "SELECT kind, owner, due_date::text AS due, status FROM bottlenecks "
+        "WHERE project_code = 'PRJ-PAGE'",
+    )
     assert b == {"kind": "eia", "owner": "环保局 李科长", "due": "2027-01-15", "status": "open"}
     card = d.find_element(By.CSS_SELECTOR, '.pp-card[data-code="PRJ-PAGE"]')
     assert "环保局 李科长" in card.text and "2027-01-15" in card.text
 
     # edit the lead from its card
     card.find_element(By.CSS_SELECTOR, 'button[data-act="edit-project"]').click()
-    wait_for(d, "return document.getElementById('pp-project-dialog').open && "
-                "document.querySelector('#pp-project-form [name=name_en]').value === "
-                "'Page lead'", what="edit form filled")
+    wait_for(
+        d,
+        "return document.getElementById('pp-project-dialog').open && "
+        "document.querySelector('#pp-project-form [name=name_en]').value === "
+        "'Page lead'",
+        what="edit form filled",
+    )
     _fill(d, "pp-project-form", {"name_en": "Page lead, edited"})
     wait_for(d, "return !document.getElementById('pp-project-dialog').open", what="saved")
     time.sleep(0.5)
-    assert one(sample_db_rw, "SELECT name_en FROM projects WHERE code = 'PRJ-PAGE'"
-               )["name_en"] == "Page lead, edited"
+    assert (
+        one(sample_db_rw, "SELECT name_en FROM projects WHERE code = 'PRJ-PAGE'")["name_en"]
+        == "Page lead, edited"
+    )
 
     # a complaint about it
     d.find_element(By.ID, "pp-new-complaint").click()
-    _fill(d, "pp-complaint-form", {"complainant": "某物流公司", "category": "approvals",
-                                   "project_code": "PRJ-PAGE", "summary": "审批进度慢"})
-    wait_for(d, "return Array.from(document.querySelectorAll('#pp-complaints td'))"
-                ".some(function (t) { return t.textContent === '审批进度慢'; })",
-             what="complaint row")
-    c = one(sample_db_rw, "SELECT complainant, category, project_code, status, created_by "
-                          "FROM complaints WHERE summary = '审批进度慢'")
-    assert c == {"complainant": "某物流公司", "category": "approvals",
-                 "project_code": "PRJ-PAGE", "status": "received", "created_by": "plan"}
+    _fill(
+        d,
+        "pp-complaint-form",
+        {
+            "complainant": "某物流公司",
+            "category": "approvals",
+            "project_code": "PRJ-PAGE",
+            "summary": "审批进度慢",
+        },
+    )
+    wait_for(
+        d,
+        "return Array.from(document.querySelectorAll('#pp-complaints td'))"
+        ".some(function (t) { return t.textContent === '审批进度慢'; })",
+        what="complaint row",
+    )
+    c = one(
+        sample_db_rw,
+        "SELECT complainant, category, project_code, status, created_by "
+        "FROM complaints WHERE summary = '审批进度慢'",
+    )
+    assert c == {
+        "complainant": "某物流公司",
+        "category": "approvals",
+        "project_code": "PRJ-PAGE",
+        "status": "received",
+        "created_by": "plan",
+    }
 
     # narrow: the board scrolls inside itself, the page does not
     d.set_window_size(800, 900)
     time.sleep(0.5)
-    page_w = d.execute_script("return [document.documentElement.scrollWidth, "
-                              "document.documentElement.clientWidth]")
+    page_w = d.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
     assert page_w[0] <= page_w[1], page_w
-    board = d.execute_script("var b = document.getElementById('pp-board');"
-                             "return [b.scrollWidth, b.clientWidth];")
+    board = d.execute_script(
+        "var b = document.getElementById('pp-board');return [b.scrollWidth, b.clientWidth];"
+    )
     assert board[0] > board[1]
     d.save_screenshot(str(artifacts / "pipeline_board_800.png"))
-    errors = [e["message"] for e in d.get_log("browser")
-              if e["level"] == "SEVERE" and "favicon" not in e["message"]]
+    errors = [
+        e["message"]
+        for e in d.get_log("browser")
+        if e["level"] == "SEVERE" and "favicon" not in e["message"]
+    ]
     assert errors == []

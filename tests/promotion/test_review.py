@@ -76,8 +76,15 @@ def test_seed_is_data_with_design_values(empty_db: str) -> None:
         return got[0]
 
     # design §3: FAR minimums by industry (GB/T 4754-2002 codes used by the 2008 table)
-    for code, far in {"13": "1.0", "17": "0.8", "26": "0.6", "27": "0.7", "31": "0.7",
-                      "32": "0.6", "33": "0.6"}.items():
+    for code, far in {
+        "13": "1.0",
+        "17": "0.8",
+        "26": "0.6",
+        "27": "0.7",
+        "31": "0.7",
+        "32": "0.6",
+        "33": "0.6",
+    }.items():
         assert row("floor_area_ratio", code)["min_value"] == Decimal(far)
     assert row("building_coverage")["min_value"] == Decimal("0.30")
     assert row("office_share")["max_value"] == Decimal("0.07")
@@ -87,8 +94,7 @@ def test_seed_is_data_with_design_values(empty_db: str) -> None:
     assert tax["is_assumption"] is True
     # every investment-intensity row is a labelled assumption, in the stated tier
     inv = [r for r in s["rows"] if r["indicator"] == "investment_intensity"]
-    assert inv and all(r["is_assumption"] and r["note"] and r["region_tier"] == "六类"
-                       for r in inv)
+    assert inv and all(r["is_assumption"] and r["note"] and r["region_tier"] == "六类" for r in inv)
 
 
 def test_review_pass_fail_per_indicator(park: str) -> None:
@@ -104,9 +110,14 @@ def test_review_pass_fail_per_indicator(park: str) -> None:
     assert got["tax_per_mu"]["local"]["value"] == pytest.approx(15, rel=1e-9)
     assert got["tax_per_mu"]["local"]["min_value"] == 10
     verdicts = {k: v["verdict"] for k, v in got.items()}
-    assert verdicts == {"investment_intensity": "pass", "floor_area_ratio": "fail",
-                        "building_coverage": "pass", "office_share": "pass",
-                        "green_ratio": "fail", "tax_per_mu": "pass"}
+    assert verdicts == {
+        "investment_intensity": "pass",
+        "floor_area_ratio": "fail",
+        "building_coverage": "pass",
+        "office_share": "pass",
+        "green_ratio": "fail",
+        "tax_per_mu": "pass",
+    }
     assert b["verdict"] == "fail"
     far = got["floor_area_ratio"]
     assert "容积率 0.90" in far["sentence_zh"] and "不通过" in far["sentence_zh"]
@@ -125,9 +136,18 @@ def test_site_of_two_parcels_halves_intensity(park: str) -> None:
 
 def test_storeys_over_8m_count_twice_and_overrides(park: str) -> None:
     # 1 ha site: 4000 m² at 10 m (counts 8000) + 2500 m² at 4 m = 10500 → FAR 1.05 ≥ 1.0
-    r = _review(park, "PRJ-A", ["T-1"], overrides={
-        "green_ratio": 0.15, "buildings": [{"floor_area_m2": 4000, "storey_height_m": 10},
-                                           {"floor_area_m2": 2500, "storey_height_m": 4}]})
+    r = _review(
+        park,
+        "PRJ-A",
+        ["T-1"],
+        overrides={
+            "green_ratio": 0.15,
+            "buildings": [
+                {"floor_area_m2": 4000, "storey_height_m": 10},
+                {"floor_area_m2": 2500, "storey_height_m": 4},
+            ],
+        },
+    )
     got = {i.indicator: i for i in r.items}
     assert float(got["floor_area_ratio"].value) == pytest.approx(1.05, rel=1e-9)
     assert got["floor_area_ratio"].verdict == "pass"
@@ -138,8 +158,10 @@ def test_storeys_over_8m_count_twice_and_overrides(park: str) -> None:
 
 def test_missing_and_not_applicable(park: str) -> None:
     with psycopg.connect(park) as conn:
-        conn.execute("UPDATE projects SET chain_role = 'logistics', expected_tax_wan = NULL "
-                     "WHERE code = 'PRJ-A'")
+        conn.execute(
+            "UPDATE projects SET chain_role = 'logistics', expected_tax_wan = NULL "
+            "WHERE code = 'PRJ-A'"
+        )
     b = _review(park, "PRJ-A", ["T-1"]).body()
     got = {i["indicator"]: i["verdict"] for i in b["items"]}
     # logistics is not an industrial project: the per-industry tables do not apply
@@ -206,16 +228,28 @@ def test_api_review_formats_and_roles(api: TestClient, park: str) -> None:
     assert "attachment" in r.headers["content-disposition"]
     r = api.get("/api/review/PRJ-A/T-1", params={"format": "html"}, headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    r = api.post("/api/review", headers=h, json={
-        "project": "PRJ-A", "parcels": ["T-1"],
-        "overrides": {"floor_area_ratio": 1.2, "green_ratio": 0.1}})
+    r = api.post(
+        "/api/review",
+        headers=h,
+        json={
+            "project": "PRJ-A",
+            "parcels": ["T-1"],
+            "overrides": {"floor_area_ratio": 1.2, "green_ratio": 0.1},
+        },
+    )
     assert r.status_code == 200 and r.json()["verdict"] == "pass"
-    for bad, code in ((api.get("/api/review/PRJ-A/T-1", params={"format": "pdf"}, headers=h),
-                       400),
-                      (api.get("/api/review/PRJ-X/T-1", headers=h), 404),
-                      (api.post("/api/review", headers=h,
-                                json={"project": "PRJ-A", "parcels": ["T-1"],
-                                      "overrides": {"green_ratio": 3}}), 400)):
+    for bad, code in (
+        (api.get("/api/review/PRJ-A/T-1", params={"format": "pdf"}, headers=h), 400),
+        (api.get("/api/review/PRJ-X/T-1", headers=h), 404),
+        (
+            api.post(
+                "/api/review",
+                headers=h,
+                json={"project": "PRJ-A", "parcels": ["T-1"], "overrides": {"green_ratio": 3}},
+            ),
+            400,
+        ),
+    ):
         assert bad.status_code == code, bad.text
         assert bad.headers["content-type"] == "application/problem+json"
 
@@ -226,8 +260,14 @@ def test_api_indicator_tables_admin_editable(api: TestClient, park: str) -> None
     active = api.get("/api/indicators/active").json()
     green = next(x for x in active["rows"] if x["indicator"] == "green_ratio")
     plan, boss = login(api, "plan"), login(api, "boss")
-    body = {"version": "2023-test", "name_zh": "测试版", "name_en": "Test revision",
-            "source": "test", "copy_from": "2008", "park_region_tier": "六类"}
+    body = {
+        "version": "2023-test",
+        "name_zh": "测试版",
+        "name_en": "Test revision",
+        "source": "test",
+        "copy_from": "2008",
+        "park_region_tier": "六类",
+    }
     assert api.post("/api/indicators", json=body).status_code == 401
     assert api.post("/api/indicators", json=body, headers=plan).status_code == 403
     r = api.post("/api/indicators", json=body, headers=boss)
@@ -235,27 +275,42 @@ def test_api_indicator_tables_admin_editable(api: TestClient, park: str) -> None
     assert len(r.json()["rows"]) == len(active["rows"]) and not r.json()["is_active"]
     assert api.post("/api/indicators", json=body, headers=boss).status_code == 409
     # tax per mu entered the local way (万元/亩) is stored in 万元/公顷, exactly
-    r = api.post("/api/indicators/2023-test/rows", headers=boss, json={
-        "indicator": "tax_per_mu", "min_value": "12.5", "unit": "万元/亩",
-        "note": "test", "is_assumption": True})
+    r = api.post(
+        "/api/indicators/2023-test/rows",
+        headers=boss,
+        json={
+            "indicator": "tax_per_mu",
+            "min_value": "12.5",
+            "unit": "万元/亩",
+            "note": "test",
+            "is_assumption": True,
+        },
+    )
     assert r.status_code == 201, r.text
     assert (r.json()["min_value"], r.json()["min_value_per_mu"]) == (187.5, 12.5)
     # bad rows: 422 and nothing stored
     before = rows(park, "SELECT count(*) AS n FROM indicators")[0]["n"]
-    for bad in ({"indicator": "green_ratio", "max_value": 20, "unit": "ratio"},
-                {"indicator": "green_ratio", "min_value": 0.5, "max_value": 0.1},
-                {"indicator": "floor_area_ratio", "min_value": 1, "unit": "万元/亩"},
-                {"indicator": "green_ratio"}):
+    for bad in (
+        {"indicator": "green_ratio", "max_value": 20, "unit": "ratio"},
+        {"indicator": "green_ratio", "min_value": 0.5, "max_value": 0.1},
+        {"indicator": "floor_area_ratio", "min_value": 1, "unit": "万元/亩"},
+        {"indicator": "green_ratio"},
+    ):
         r = api.post("/api/indicators/2023-test/rows", headers=boss, json=bad)
         assert r.status_code == 422, (bad, r.text)
     assert rows(park, "SELECT count(*) AS n FROM indicators")[0]["n"] == before
-    r = api.patch(f"/api/indicators/2023-test/rows/{green['id']}", headers=boss,
-                  json={"max_value": 0.3})
+    r = api.patch(
+        f"/api/indicators/2023-test/rows/{green['id']}", headers=boss, json={"max_value": 0.3}
+    )
     assert r.status_code == 404  # the id belongs to 2008, not to this set
-    g2 = next(x for x in api.get("/api/indicators/2023-test").json()["rows"]
-              if x["indicator"] == "green_ratio")
-    r = api.patch(f"/api/indicators/2023-test/rows/{g2['id']}", headers=boss,
-                  json={"max_value": 0.3})
+    g2 = next(
+        x
+        for x in api.get("/api/indicators/2023-test").json()["rows"]
+        if x["indicator"] == "green_ratio"
+    )
+    r = api.patch(
+        f"/api/indicators/2023-test/rows/{g2['id']}", headers=boss, json={"max_value": 0.3}
+    )
     assert r.status_code == 200 and r.json()["max_value"] == 0.3
     # the review follows the active set only once it is activated
     h = plan
@@ -268,46 +323,94 @@ def test_api_indicator_tables_admin_editable(api: TestClient, park: str) -> None
     assert api.delete("/api/indicators/2023-test", headers=boss).status_code == 409
     assert api.delete("/api/indicators/2008", headers=boss).status_code == 204
     # CSV import by an admin
-    csv_text = ("set_version,indicator,region_tier,industry_code,industry_name,min_value,"
-                "max_value,unit,note,is_assumption\n2023-test,floor_area_ratio,,15,饮料,1.2,,"
-                "ratio,x,true\n")
-    r = api.post("/api/indicators/import", headers={**boss, "content-type": "text/csv"},
-                 content=csv_text.encode())
+    csv_text = (
+        "set_version,indicator,region_tier,industry_code,industry_name,min_value,"
+        "max_value,unit,note,is_assumption\n2023-test,floor_area_ratio,,15,饮料,1.2,,"
+        "ratio,x,true\n"
+    )
+    r = api.post(
+        "/api/indicators/import",
+        headers={**boss, "content-type": "text/csv"},
+        content=csv_text.encode(),
+    )
     assert r.status_code == 200 and r.json()["rows"] == 1, r.text
-    r = api.post("/api/indicators/import", headers={**plan, "content-type": "text/csv"},
-                 content=csv_text.encode())
+    r = api.post(
+        "/api/indicators/import",
+        headers={**plan, "content-type": "text/csv"},
+        content=csv_text.encode(),
+    )
     assert r.status_code == 403
 
 
 def test_cli_review_and_indicators_load(park: str, tmp_path: Path) -> None:
     env = {"PARKGIS_DATABASE_URL": park, "PATH": "/usr/bin:/bin"}
     cmd = [str(Path(sys.executable).parent / "parkgis")]
-    r = subprocess.run([*cmd, "review", "PRJ-A", "T-1", "--json"], env=env,
-                       capture_output=True, text=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [*cmd, "review", "PRJ-A", "T-1", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     body = json.loads(r.stdout)
     assert body["verdict"] == "fail" and len(body["items"]) == 6
-    r = subprocess.run([*cmd, "review", "PRJ-A", "T-1", "--csv"], env=env,
-                       capture_output=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [*cmd, "review", "PRJ-A", "T-1", "--csv"],
+        env=env,
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert r.returncode == 0 and r.stdout.startswith(b"\xef\xbb\xbf")
-    r = subprocess.run([*cmd, "review", "PRJ-A", "T-1"], env=env, capture_output=True,
-                       text=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [*cmd, "review", "PRJ-A", "T-1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert r.returncode == 0 and "容积率" in r.stdout
     f = tmp_path / "rows.csv"
-    f.write_text("set_version,indicator,industry_code,min_value,unit,is_assumption\n"
-                 "2008,floor_area_ratio,15,0.8,ratio,true\n", encoding="utf-8-sig")
-    r = subprocess.run([*cmd, "indicators", "load", str(f)], env=env, capture_output=True,
-                       text=True, cwd=ROOT, check=False)
+    f.write_text(
+        "set_version,indicator,industry_code,min_value,unit,is_assumption\n"
+        "2008,floor_area_ratio,15,0.8,ratio,true\n",
+        encoding="utf-8-sig",
+    )
+    r = subprocess.run(
+        [*cmd, "indicators", "load", str(f)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
-    assert one(park, "SELECT min_value FROM indicators WHERE set_version='2008' AND "
-                     "indicator='floor_area_ratio' AND industry_code='15'")["min_value"] == \
-        Decimal("0.8")
+    assert one(
+        park,
+        "SELECT min_value FROM indicators WHERE set_version='2008' AND "
+        "indicator='floor_area_ratio' AND industry_code='15'",
+    )["min_value"] == Decimal("0.8")
     f.write_text("set_version,indicator,min_value\n2008,bogus,1\n", encoding="utf-8")
-    r = subprocess.run([*cmd, "indicators", "load", str(f)], env=env, capture_output=True,
-                       text=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [*cmd, "indicators", "load", str(f)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert r.returncode == 1 and "bogus" in r.stderr
-    r = subprocess.run([*cmd, "review", "PRJ-A", "T-77"], env=env, capture_output=True,
-                       text=True, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [*cmd, "review", "PRJ-A", "T-77"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert r.returncode == 1 and "T-77" in r.stderr
 
 
@@ -338,11 +441,13 @@ def test_every_sample_project_on_its_best_match(sample_db: str, artifacts: Path)
             decided = [i for i in b["items"] if i["verdict"] in ("pass", "fail")]
             assert decided, code
             for i in decided:
-                assert i["value"] is not None and (i["min_value"] is not None
-                                                   or i["max_value"] is not None)
+                assert i["value"] is not None and (
+                    i["min_value"] is not None or i["max_value"] is not None
+                )
                 assert i["unit"] and i["sentence_zh"] and i["sentence_en"]
             assert b["verdict"] in ("pass", "fail", "incomplete")
-            lines.append(f"{code}\t{','.join(b['parcels'])}\t{b['site_kind']}\t{b['verdict']}\t"
-                         + " ".join(f"{i['indicator']}={i['verdict']}" for i in b["items"]))
-    (artifacts / "review_sample_projects.tsv").write_text("\n".join(lines) + "\n",
-                                                           encoding="utf-8")
+            lines.append(
+                f"{code}\t{','.join(b['parcels'])}\t{b['site_kind']}\t{b['verdict']}\t"
+                + " ".join(f"{i['indicator']}={i['verdict']}" for i in b["items"])
+            )
+    (artifacts / "review_sample_projects.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -43,11 +43,14 @@ def _one(url: str, sql: str, params: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 def parcel(sample_db: str) -> dict:
     """An available parcel of the cluster zone, with its exact area from the store."""
-    return _one(sample_db, """
+    return _one(
+        sample_db,
+        """
         SELECT p.code, p.area_m2, round(p.area_mu, 2) AS mu2, z.name_zh
           FROM parcels p JOIN zones z ON z.code = p.zone_code
          WHERE p.status = 'available' AND z.kind = 'cluster_zone'
-         ORDER BY p.code LIMIT 1""")
+         ORDER BY p.code LIMIT 1""",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +101,7 @@ def test_parcel_is_drawn_where_it_should_be(rendered: dict) -> None:
 
     dpi = 100
     with tempfile.TemporaryDirectory() as d:
-        _run("pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(rendered["path"]),
-             f"{d}/page")
+        _run("pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(rendered["path"]), f"{d}/page")
         img = np.asarray(Image.open(f"{d}/page.png").convert("RGB")).astype(int)
     h, w, _ = img.shape
     assert abs(h - 297 / 25.4 * dpi) <= 1 and abs(w - 210 / 25.4 * dpi) <= 1  # A4
@@ -107,7 +109,7 @@ def test_parcel_is_drawn_where_it_should_be(rendered: dict) -> None:
     assert (img.sum(axis=2) < 600).mean() > 0.10
     assert len(np.unique(img.reshape(-1, 3)[::97], axis=0)) > 50
 
-    rgb = np.array([int(HIGHLIGHT[i:i + 2], 16) for i in (1, 3, 5)])
+    rgb = np.array([int(HIGHLIGHT[i : i + 2], 16) for i in (1, 3, 5)])
     hit = np.abs(img - rgb).max(axis=2) <= 6
     ys, xs = np.nonzero(hit)
     assert len(xs) > 200, "the highlighted parcel is not on the page"
@@ -121,7 +123,7 @@ def test_parcel_is_drawn_where_it_should_be(rendered: dict) -> None:
     g = rendered["facts"].parcel_geom
     gx0, _gy0, gx1, _gy1 = g.bounds
     px_per_m = (x1 - x0) * w / (gx1 - gx0)
-    assert len(xs) > 0.5 * g.area * px_per_m ** 2
+    assert len(xs) > 0.5 * g.area * px_per_m**2
     # …inside the main map frame
     mx0, my0, mx1, my1 = rendered["info"].map_bbox
     assert mx0 * w <= xs.min() and xs.max() <= mx1 * w
@@ -148,9 +150,14 @@ def test_api_media_types_and_png(client, parcel: dict, artifacts: Path) -> None:
     assert r.headers["content-type"].startswith("text/html")
 
 
-@pytest.mark.parametrize("path", ["/api/parcels/NO-SUCH-1/brief.pdf",
-                                  "/api/parcels/NO-SUCH-1/brief.png",
-                                  "/api/parcels/NO-SUCH-1/brief.html"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/parcels/NO-SUCH-1/brief.pdf",
+        "/api/parcels/NO-SUCH-1/brief.png",
+        "/api/parcels/NO-SUCH-1/brief.html",
+    ],
+)
 def test_api_unknown_parcel_is_404_problem(client, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 404
@@ -173,8 +180,9 @@ def test_project_fit_on_the_brief(sample_db: str, artifacts: Path) -> None:
     from parkgis.siting import fit
 
     with psycopg.connect(sample_db, row_factory=dict_row) as conn:
-        proj = conn.execute("SELECT code FROM projects WHERE footprint_length_m IS NOT NULL "
-                            "ORDER BY code").fetchall()
+        proj = conn.execute(
+            "SELECT code FROM projects WHERE footprint_length_m IS NOT NULL ORDER BY code"
+        ).fetchall()
         best = None
         for p in proj:
             res = fit.match_project(conn, p["code"], top=1, assemble=False)
@@ -188,8 +196,7 @@ def test_project_fit_on_the_brief(sample_db: str, artifacts: Path) -> None:
         pdf = brief_pdf(conn, parcel_code, "en", project=code)
     assert f.fit is not None and f.fit.passed
     assert f.fit.score == m.score
-    assert f.fit.footprint is not None and f.fit.footprint.within(
-        f.parcel_geom.buffer(0.2))
+    assert f.fit.footprint is not None and f.fit.footprint.within(f.parcel_geom.buffer(0.2))
     path = artifacts / f"brief_{parcel_code}_{code}.pdf"
     path.write_bytes(pdf)
     text = _run("pdftotext", str(path), "-").stdout
@@ -202,8 +209,9 @@ def _cli_env(url: str) -> dict:
 
 def test_cli_brief_and_one_line_error(sample_db: str, parcel: dict, tmp_path: Path) -> None:
     out = tmp_path / "b.pdf"
-    r = _run(PARKGIS, "brief", parcel["code"], "--out", str(out), "--lang", "zh",
-             env=_cli_env(sample_db))
+    r = _run(
+        PARKGIS, "brief", parcel["code"], "--out", str(out), "--lang", "zh", env=_cli_env(sample_db)
+    )
     assert r.returncode == 0, r.stderr
     text = _run("pdftotext", str(out), "-").stdout
     assert parcel["code"] in text and f"{area_mu_text(parcel['area_m2'])} 亩" in text
@@ -217,8 +225,7 @@ def test_cli_brief_and_one_line_error(sample_db: str, parcel: dict, tmp_path: Pa
     assert not bad.exists()
 
 
-def test_cli_html_opens_offline_in_chromium(sample_db: str, parcel: dict,
-                                            tmp_path: Path) -> None:
+def test_cli_html_opens_offline_in_chromium(sample_db: str, parcel: dict, tmp_path: Path) -> None:
     if not browser_support.AVAILABLE:
         pytest.skip("needs Debian's chromium and chromedriver")
 
@@ -236,13 +243,17 @@ def test_cli_html_opens_offline_in_chromium(sample_db: str, parcel: dict,
         driver.get(page.as_uri())
         # Leaflet drew the parcel layer and the facts panel is there.
         paths = driver.execute_script(
-            "return document.querySelectorAll('.leaflet-overlay-pane path').length")
+            "return document.querySelectorAll('.leaflet-overlay-pane path').length"
+        )
         assert paths > 10
-        assert driver.execute_script(
-            "return document.querySelector('.pg-side .code').textContent") == parcel["code"]
+        assert (
+            driver.execute_script("return document.querySelector('.pg-side .code').textContent")
+            == parcel["code"]
+        )
         colours = driver.execute_script(
             "return Array.from(document.querySelectorAll('.leaflet-overlay-pane path'))"
-            ".map(p => p.getAttribute('fill'))")
+            ".map(p => p.getAttribute('fill'))"
+        )
         assert HIGHLIGHT in colours
         urls = []
         for entry in driver.get_log("performance"):
@@ -258,12 +269,24 @@ def test_cli_html_opens_offline_in_chromium(sample_db: str, parcel: dict,
 
 def test_cli_deck_of_every_available_parcel_of_a_zone(sample_db: str, tmp_path: Path) -> None:
     # The zone with the fewest available parcels keeps the run short.
-    z = _one(sample_db, """SELECT zone_code, count(*) AS n FROM parcels
+    z = _one(
+        sample_db,
+        """SELECT zone_code, count(*) AS n FROM parcels
                             WHERE status = 'available' GROUP BY zone_code
-                            ORDER BY n, zone_code LIMIT 1""")
+                            ORDER BY n, zone_code LIMIT 1""",
+    )
     out = tmp_path / "deck.pdf"
-    r = _run(PARKGIS, "brief", "--zone", z["zone_code"], "--status", "available", "--out",
-             str(out), env=_cli_env(sample_db))
+    r = _run(
+        PARKGIS,
+        "brief",
+        "--zone",
+        z["zone_code"],
+        "--status",
+        "available",
+        "--out",
+        str(out),
+        env=_cli_env(sample_db),
+    )
     assert r.returncode == 0, r.stderr
     info = _run("pdfinfo", str(out)).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
@@ -272,22 +295,26 @@ def test_cli_deck_of_every_available_parcel_of_a_zone(sample_db: str, tmp_path: 
     assert fonts and all(row.split()[-5] == "yes" for row in fonts)
     text = _run("pdftotext", str(out), "-").stdout
     with psycopg.connect(sample_db, row_factory=dict_row) as conn:
-        codes = [r["code"] for r in conn.execute(
-            "SELECT code FROM parcels WHERE status = 'available' AND zone_code = %s",
-            (z["zone_code"],))]
+        codes = [
+            r["code"]
+            for r in conn.execute(
+                "SELECT code FROM parcels WHERE status = 'available' AND zone_code = %s",
+                (z["zone_code"],),
+            )
+        ]
     assert all(c in text for c in codes)
 
 
 def test_deck_refuses_unknown_zone(sample_db: str, tmp_path: Path) -> None:
     out = tmp_path / "deck.pdf"
-    r = _run(PARKGIS, "brief", "--zone", "NO-ZONE", "--out", str(out),
-             env=_cli_env(sample_db))
+    r = _run(PARKGIS, "brief", "--zone", "NO-ZONE", "--out", str(out), env=_cli_env(sample_db))
     assert r.returncode == 1
     assert "NO-ZONE" in r.stderr and not out.exists()
 
 
-def test_indicators_come_from_the_active_set(sample_db_rw: str, parcel: dict,
-                                             tmp_path: Path) -> None:
+def test_indicators_come_from_the_active_set(
+    sample_db_rw: str, parcel: dict, tmp_path: Path
+) -> None:
     """With an indicator set in the store, the brief quotes it (and says which one)."""
     from parkgis.promotion import indicators
 
@@ -302,8 +329,7 @@ def test_indicators_come_from_the_active_set(sample_db_rw: str, parcel: dict,
         pdf = brief_pdf(conn, parcel["code"], "zh")
     assert active["source"] in f.indicators_source[0]
     cov = next(i for i in f.indicators if i["key"] == "building_coverage")
-    row = indicators.lookup(active["rows"], "building_coverage", active["park_region_tier"],
-                            None)
+    row = indicators.lookup(active["rows"], "building_coverage", active["park_region_tier"], None)
     assert cov["value_zh"].startswith(f"≥ {row['min_value'] * 100:.0f}%")
     path = tmp_path / "b.pdf"
     path.write_bytes(pdf)
@@ -317,12 +343,16 @@ def test_earthwork_cost_uses_the_callers_settings(sample_db_rw: str) -> None:
     from parkgis.settings import EarthworkSettings
 
     with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                            "ORDER BY code LIMIT 1").fetchone()["code"]
-        conn.execute("INSERT INTO parcel_terrain (parcel_code, elev_mean_m, slope_mean_deg, "
-                     "flood_share, earthwork_cut_m3, earthwork_fill_m3) "
-                     "VALUES (%s, 80, 1.5, 0, 1200, 2800) ON CONFLICT (parcel_code) DO UPDATE "
-                     "SET earthwork_cut_m3 = 1200, earthwork_fill_m3 = 2800", (code,))
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+        ).fetchone()["code"]
+        conn.execute(
+            "INSERT INTO parcel_terrain (parcel_code, elev_mean_m, slope_mean_deg, "
+            "flood_share, earthwork_cut_m3, earthwork_fill_m3) "
+            "VALUES (%s, 80, 1.5, 0, 1200, 2800) ON CONFLICT (parcel_code) DO UPDATE "
+            "SET earthwork_cut_m3 = 1200, earthwork_fill_m3 = 2800",
+            (code,),
+        )
         conn.commit()
         cheap = gather(conn, code, earthwork=EarthworkSettings(yuan_per_m3=10.0))
         dear = gather(conn, code, earthwork=EarthworkSettings(yuan_per_m3=37.5))

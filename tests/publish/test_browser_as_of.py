@@ -71,23 +71,32 @@ def park_today() -> str:
 
 
 def sheet_loaded(driver, day: str) -> None:
-    wait_for(driver, f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === "
-                     f"{json.dumps(CODE)} && document.querySelector('#pg-sheet')"
-                     f".getAttribute('data-as-of') === {json.dumps(day)}")
+    wait_for(
+        driver,
+        f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === "
+        f"{json.dumps(CODE)} && document.querySelector('#pg-sheet')"
+        f".getAttribute('data-as-of') === {json.dumps(day)}",
+    )
 
 
 def sheet_distances(driver) -> dict[str, str]:
     """The sheet's distance table as the user reads it: label -> cell text."""
-    return dict(driver.execute_script(
-        "var t = document.querySelectorAll('#pg-sheet-body table.pg-kv')[1];"
-        "return Array.from(t.rows).map(r => [r.cells[0].textContent, r.cells[1].textContent]);"))
+    return dict(
+        driver.execute_script(
+            "var t = document.querySelectorAll('#pg-sheet-body table.pg-kv')[1];"
+            "return Array.from(t.rows).map(r => [r.cells[0].textContent, r.cells[1].textContent]);"
+        )
+    )
 
 
 def infra_codes(driver) -> set[str]:
-    return set(driver.execute_script(
-        "var out = []; ['river', 'roads_rail', 'utilities'].forEach(function (g) {"
-        "  PG.state.overlays[g].eachLayer(function (gj) { gj.eachLayer(function (l) {"
-        "    out.push(l.feature.properties.code); }); }); }); return out;"))
+    return set(
+        driver.execute_script(
+            "var out = []; ['river', 'roads_rail', 'utilities'].forEach(function (g) {"
+            "  PG.state.overlays[g].eachLayer(function (gj) { gj.eachLayer(function (l) {"
+            "    out.push(l.feature.properties.code); }); }); }); return out;"
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,26 +104,41 @@ def siding(sample_db: str, live_server: str) -> dict:
     """The day before UPG-06's finish, WH-L-010's rail distance that day and today from the
     API's sheet, and the same two distances worked out from the geometries (GK metres)."""
     with psycopg.connect(sample_db) as conn:
-        fin = conn.execute("SELECT finish_date FROM upgrades WHERE code = 'UPG-06' "
-                           "AND status = 'completed'").fetchone()[0]
-        wkb, srid = conn.execute("SELECT ST_AsBinary(geom), gk_srid FROM parcels "
-                                 "WHERE code = %s", (CODE,)).fetchone()
-        sidings = dict(conn.execute("SELECT code, ST_AsBinary(geom) FROM infrastructure "
-                                    "WHERE code IN ('INF-SID-CZ', 'INF-SID-LP')").fetchall())
+        fin = conn.execute(
+            "SELECT finish_date FROM upgrades WHERE code = 'UPG-06' AND status = 'completed'"
+        ).fetchone()[0]
+        wkb, srid = conn.execute(
+            "SELECT ST_AsBinary(geom), gk_srid FROM parcels WHERE code = %s", (CODE,)
+        ).fetchone()
+        sidings = dict(
+            conn.execute(
+                "SELECT code, ST_AsBinary(geom) FROM infrastructure "
+                "WHERE code IN ('INF-SID-CZ', 'INF-SID-LP')"
+            ).fetchall()
+        )
     to_gk = Transformer.from_crs(4490, srid, always_xy=True)
 
     def gk(b: bytes) -> shapely.Geometry:
-        return shapely.transform(shapely.from_wkb(bytes(b)), lambda xy: np.column_stack(
-            to_gk.transform(xy[:, 0], xy[:, 1])))
+        return shapely.transform(
+            shapely.from_wkb(bytes(b)),
+            lambda xy: np.column_stack(to_gk.transform(xy[:, 0], xy[:, 1])),
+        )
 
     g = gk(wkb)
     before = (fin - dt.timedelta(days=1)).isoformat()
     assert park_today() > fin.isoformat()  # the sample's siding is open today
-    sheets = {day: httpx.get(f"{live_server}/api/parcels/{CODE}/sheet",
-                             params={"as_of": day}).json() for day in (before, park_today())}
-    return {"before": before, "sheets": sheets,
-            "by_hand": {before: g.distance(gk(sidings["INF-SID-CZ"])),
-                        park_today(): g.distance(gk(sidings["INF-SID-LP"]))}}
+    sheets = {
+        day: httpx.get(f"{live_server}/api/parcels/{CODE}/sheet", params={"as_of": day}).json()
+        for day in (before, park_today())
+    }
+    return {
+        "before": before,
+        "sheets": sheets,
+        "by_hand": {
+            before: g.distance(gk(sidings["INF-SID-CZ"])),
+            park_today(): g.distance(gk(sidings["INF-SID-LP"])),
+        },
+    }
 
 
 def _rail_cell(s: dict) -> tuple[str, str]:
@@ -122,12 +146,14 @@ def _rail_cell(s: dict) -> tuple[str, str]:
     return rail["label_zh"], f"{rail['m']:,.0f}"
 
 
-def test_as_of_banner_sheet_compare_tiles_and_back_to_today(browser, live_server, siding,
-                                                            artifacts):
+def test_as_of_banner_sheet_compare_tiles_and_back_to_today(
+    browser, live_server, siding, artifacts
+):
     before, today = siding["before"], park_today()
     for day in (before, today):  # the API's sheet agrees with the geometry
         assert siding["sheets"][day]["distances"]["rail"]["m"] == pytest.approx(
-            siding["by_hand"][day], abs=0.05)
+            siding["by_hand"][day], abs=0.05
+        )
     label, rail_before = _rail_cell(siding["sheets"][before])
     rail_today = _rail_cell(siding["sheets"][today])[1]
     assert rail_before != rail_today
@@ -143,8 +169,11 @@ def test_as_of_banner_sheet_compare_tiles_and_back_to_today(browser, live_server
     upgrades = browser.find_element("css selector", "#pg-sheet-body ul.pg-list").text
     upg = next(u for u in siding["sheets"][before]["upgrades"] if u["code"] == "UPG-06")
     assert f"{upg['name_zh']} 实施中" in upgrades and "已完成" not in upgrades
-    assert browser.find_element("id", "pg-brief").get_attribute("href").endswith(
-        f"/api/parcels/{CODE}/brief.pdf?as_of={before}")
+    assert (
+        browser.find_element("id", "pg-brief")
+        .get_attribute("href")
+        .endswith(f"/api/parcels/{CODE}/brief.pdf?as_of={before}")
+    )
     assert f"as_of={before}" in browser.execute_script("return location.hash")
     # the siding the upgrade builds is not on the map yet; the cluster siding is
     wait_for(browser, f"document.body.getAttribute('data-pg-layers-as-of') === '{before}'")
@@ -158,11 +187,17 @@ def test_as_of_banner_sheet_compare_tiles_and_back_to_today(browser, live_server
     # compare asks with the date too
     browser.execute_script("PG.addCompare(arguments[0])", CODE)
     browser.find_element("id", "pg-compare-btn").click()
-    wait_for(browser, "document.querySelector('#pg-compare-modal').getAttribute('data-shown')"
-                      " && document.querySelectorAll('#pg-compare-body .pg-cmp-remove').length")
-    rows = dict(browser.execute_script(
-        "return Array.from(document.querySelectorAll('#pg-compare-body tbody tr'))"
-        ".map(r => [r.cells[0].textContent, r.cells[1].textContent]);"))
+    wait_for(
+        browser,
+        "document.querySelector('#pg-compare-modal').getAttribute('data-shown')"
+        " && document.querySelectorAll('#pg-compare-body .pg-cmp-remove').length",
+    )
+    rows = dict(
+        browser.execute_script(
+            "return Array.from(document.querySelectorAll('#pg-compare-body tbody tr'))"
+            ".map(r => [r.cells[0].textContent, r.cells[1].textContent]);"
+        )
+    )
     assert rows["铁路"].startswith(rail_before + " 米"), rows
     browser.find_element("css selector", "#pg-compare-modal .btn-close").click()
     wait_for(browser, "!document.querySelector('#pg-compare-modal').getAttribute('data-shown')")
@@ -170,8 +205,11 @@ def test_as_of_banner_sheet_compare_tiles_and_back_to_today(browser, live_server
     urls = request_urls(browser)
     tiles = [u for u in urls if "/ogc/collections/parcels/tiles/" in u]
     assert tiles and all(u.endswith(f"?as_of={before}") for u in tiles), tiles[:3]
-    for part in ("/api/map/layers/infrastructure", "/api/map/layers/upgrades",
-                 f"/api/parcels/{CODE}/sheet"):
+    for part in (
+        "/api/map/layers/infrastructure",
+        "/api/map/layers/upgrades",
+        f"/api/parcels/{CODE}/sheet",
+    ):
         asked = [u for u in urls if part in u]
         assert asked and all(u.endswith(f"?as_of={before}") for u in asked), (part, asked)
 

@@ -60,7 +60,8 @@ def apply_filters(driver, **values: str) -> list[str]:
     wait_for(driver, "document.querySelector('#pg-count').textContent.match(/^[0-9]/)")
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('#pg-results tbody tr[data-code]'))"
-        ".map(tr => tr.dataset.code)")
+        ".map(tr => tr.dataset.code)"
+    )
 
 
 def request_urls(driver) -> list[str]:
@@ -77,8 +78,10 @@ def severe(driver) -> list[dict]:
 
 
 def wait_tiles(driver) -> int:
-    return wait_for(driver, "window.PG && PG.tilesLoaded > 0 && "
-                            "!PG.state.overlays.parcels._loading && PG.tilesLoaded")
+    return wait_for(
+        driver,
+        "window.PG && PG.tilesLoaded > 0 && !PG.state.overlays.parcels._loading && PG.tilesLoaded",
+    )
 
 
 def parcel_pixels(png: bytes) -> dict[str, int]:
@@ -91,7 +94,7 @@ def parcel_pixels(png: bytes) -> dict[str, int]:
     img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     out = {}
     for status, hexcol in layers.STATUS_COLOURS.items():
-        rgb = np.array([int(hexcol[i:i + 2], 16) for i in (1, 3, 5)])
+        rgb = np.array([int(hexcol[i : i + 2], 16) for i in (1, 3, 5)])
         a = layers.STATUS_OPACITY[status]
         # drawn over the light map background: colour*a + bg*(1-a), bg ~ #f2efe9
         bg = np.array([0xF2, 0xEF, 0xE9])
@@ -121,13 +124,20 @@ def test_map_draws_parcels_from_our_tiles_without_errors(browser, live_server, a
 
 def test_layer_control_legend_and_controls_present(browser, live_server):
     open_map(browser, live_server + "/")
-    for css in (".leaflet-control-layers", ".pg-legend", ".leaflet-control-scale",
-                ".leaflet-control-measure", ".leaflet-control-zoom-fullscreen, .fullscreen-icon",
-                ".leaflet-control-minimap", ".marker-cluster, .awesome-marker"):
+    for css in (
+        ".leaflet-control-layers",
+        ".pg-legend",
+        ".leaflet-control-scale",
+        ".leaflet-control-measure",
+        ".leaflet-control-zoom-fullscreen, .fullscreen-icon",
+        ".leaflet-control-minimap",
+        ".marker-cluster, .awesome-marker",
+    ):
         assert browser.execute_script(f"return document.querySelectorAll('{css}').length"), css
     names = browser.execute_script(
         "return Array.from(document.querySelectorAll('.leaflet-control-layers label span.i18n'))"
-        ".map(e => e.textContent)")
+        ".map(e => e.textContent)"
+    )
     assert "地块（按状态）" in names and "无底图（离线）" in names, names
 
 
@@ -142,7 +152,9 @@ def expected_codes(sample_db: str, min_mu: float, max_rail_m: float) -> list[str
                                WHERE i.kind = 'rail_siding' AND i.status = 'existing'
                                  AND i.gk_srid = p.gk_srid
                                  AND ST_DWithin(i.geom_gk, p.geom_gk, %s))
-                ORDER BY p.code""", (min_mu, max_rail_m)).fetchall()
+                ORDER BY p.code""",
+            (min_mu, max_rail_m),
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -152,8 +164,9 @@ def test_filter_lists_the_expected_parcels(browser, live_server, sample_db, arti
     want = expected_codes(sample_db, 30, 1500)
     assert want, "the sample must have parcels near a rail siding"
     with psycopg.connect(sample_db) as conn:
-        vacant = conn.execute("SELECT count(*) FROM parcels WHERE status IN "
-                              "('available', 'reserved', 'listed')").fetchone()[0]
+        vacant = conn.execute(
+            "SELECT count(*) FROM parcels WHERE status IN ('available', 'reserved', 'listed')"
+        ).fetchone()[0]
     assert len(want) < vacant, "the filter must reduce the list"
     got = apply_filters(browser, min_mu="30", max_rail_m="1500")
     assert sorted(got) == want
@@ -165,15 +178,18 @@ def test_filter_lists_the_expected_parcels(browser, live_server, sample_db, arti
     assert severe(browser) == []
 
 
-def test_click_parcel_opens_sheet_and_permalink_restores(browser, live_server, sample_db,
-                                                         artifacts):
+def test_click_parcel_opens_sheet_and_permalink_restores(
+    browser, live_server, sample_db, artifacts
+):
     with psycopg.connect(sample_db) as conn:
         code, lon, lat = conn.execute(
             "SELECT code, ST_X(c), ST_Y(c) FROM (SELECT code, ST_PointOnSurface(geom) c, area_m2 "
-            "FROM parcels WHERE status = 'available') s ORDER BY area_m2 DESC LIMIT 1").fetchone()
+            "FROM parcels WHERE status = 'available') s ORDER BY area_m2 DESC LIMIT 1"
+        ).fetchone()
     open_map(browser, live_server + "/")
-    browser.execute_script("PG.state.map.setView([arguments[0], arguments[1]], 17, "
-                           "{animate: false});", lat, lon)
+    browser.execute_script(
+        "PG.state.map.setView([arguments[0], arguments[1]], 17, {animate: false});", lat, lon
+    )
     wait_tiles(browser)
     time.sleep(0.3)
     # a real click at the parcel's pixel, on the tile canvas
@@ -182,25 +198,35 @@ def test_click_parcel_opens_sheet_and_permalink_restores(browser, live_server, s
     pt = browser.execute_script(
         "var p = PG.state.map.latLngToContainerPoint([arguments[0], arguments[1]]);"
         "var r = PG.state.map.getContainer().getBoundingClientRect();"
-        "return [p.x + r.left, p.y + r.top];", lat, lon)
+        "return [p.x + r.left, p.y + r.top];",
+        lat,
+        lon,
+    )
     body = browser.find_element("tag name", "body")
     ActionChains(browser).move_to_element_with_offset(
         body, int(pt[0] - body.rect["width"] / 2), int(pt[1] - body.rect["height"] / 2)
     ).click().perform()
-    wait_for(browser, f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === "
-                      f"{json.dumps(code)}")
+    wait_for(
+        browser,
+        f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === {json.dumps(code)}",
+    )
     text = browser.find_element("id", "pg-sheet").text
     assert code in text and "七通一平" in text and "亩" in text
-    assert browser.find_element("id", "pg-brief").get_attribute("href").endswith(
-        f"/api/parcels/{code}/brief.pdf")
+    assert (
+        browser.find_element("id", "pg-brief")
+        .get_attribute("href")
+        .endswith(f"/api/parcels/{code}/brief.pdf")
+    )
     browser.get_screenshot_as_file(str(artifacts / "investor-map-sheet.png"))
     # permalink: reload from the URL in English, the sheet and the view come back
     browser.find_element("id", "pg-lang").click()
     link = browser.execute_script("return PG.permalink()")
     assert f"sel={code}" in link and "lang=en" in link
     open_map(browser, link)
-    wait_for(browser, f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === "
-                      f"{json.dumps(code)}")
+    wait_for(
+        browser,
+        f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === {json.dumps(code)}",
+    )
     assert browser.execute_script("return PG.state.lang") == "en"
     assert browser.execute_script("return PG.state.map.getZoom()") == 17
     assert "Servicing" in browser.find_element("id", "pg-sheet").text
@@ -209,23 +235,30 @@ def test_click_parcel_opens_sheet_and_permalink_restores(browser, live_server, s
 
 def test_search_box_finds_a_parcel_and_an_enterprise(browser, live_server, sample_db):
     with psycopg.connect(sample_db) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                            "ORDER BY code DESC LIMIT 1").fetchone()[0]
-        ent_code, ent_zh = conn.execute("SELECT code, name_zh FROM enterprises "
-                                        "WHERE is_anchor ORDER BY code LIMIT 1").fetchone()
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code DESC LIMIT 1"
+        ).fetchone()[0]
+        ent_code, ent_zh = conn.execute(
+            "SELECT code, name_zh FROM enterprises WHERE is_anchor ORDER BY code LIMIT 1"
+        ).fetchone()
     open_map(browser, live_server + "/")
     box = browser.find_element("id", "pg-search")
     box.send_keys(code)
     wait_for(browser, f"document.querySelector('.pg-hit[data-parcel={json.dumps(code)}]')")
     browser.find_element("css selector", f'.pg-hit[data-parcel="{code}"]').click()
-    wait_for(browser, f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === "
-                      f"{json.dumps(code)}")
+    wait_for(
+        browser,
+        f"document.querySelector('#pg-sheet').getAttribute('data-loaded') === {json.dumps(code)}",
+    )
     box.clear()
     box.send_keys(ent_zh[:3])
     wait_for(browser, f"document.querySelector('.pg-hit[data-enterprise={json.dumps(ent_code)}]')")
     browser.find_element("css selector", f'.pg-hit[data-enterprise="{ent_code}"]').click()
-    popup = wait_for(browser, "Array.from(document.querySelectorAll('.leaflet-popup-content'))"
-                              ".map(e => e.textContent).join(' ')")
+    popup = wait_for(
+        browser,
+        "Array.from(document.querySelectorAll('.leaflet-popup-content'))"
+        ".map(e => e.textContent).join(' ')",
+    )
     assert ent_zh in popup
     assert severe(browser) == []
 
@@ -239,7 +272,8 @@ def test_language_toggle_switches_labels(browser, live_server):
     assert title.text.startswith("Weihui Industrial Cluster Zone")
     names = browser.execute_script(
         "return Array.from(document.querySelectorAll('.leaflet-control-layers label span.i18n'))"
-        ".map(e => e.textContent)")
+        ".map(e => e.textContent)"
+    )
     assert "Parcels (by status)" in names, names
     legend = browser.find_element("css selector", ".pg-legend").get_attribute("textContent")
     assert "Available" in legend and "可供地" not in legend
@@ -252,31 +286,37 @@ def test_language_toggle_switches_labels(browser, live_server):
 
 def test_compare_up_to_four(browser, live_server, sample_db):
     with psycopg.connect(sample_db) as conn:
-        codes = [r[0] for r in conn.execute(
-            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 5")]
+        codes = [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 5"
+            )
+        ]
     open_map(browser, live_server + "/")
     for c in codes:
         browser.execute_script("PG.addCompare(arguments[0])", c)
     assert browser.execute_script("return PG.state.compare") == codes[:4]
     browser.find_element("id", "pg-compare-btn").click()
-    wait_for(browser, "document.querySelectorAll('#pg-compare-body th .pg-cmp-remove')"
-                      ".length === 4")
+    wait_for(
+        browser, "document.querySelectorAll('#pg-compare-body th .pg-cmp-remove').length === 4"
+    )
     header = browser.execute_script(
         "return Array.from(document.querySelectorAll('#pg-compare-body .pg-cmp-remove'))"
-        ".map(b => b.dataset.code)")
+        ".map(b => b.dataset.code)"
+    )
     assert header == codes[:4]
     body = browser.find_element("id", "pg-compare-body").get_attribute("textContent")
     assert "七通一平" in body and "亩" in body
 
 
-def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_db_rw,
-                                                          artifacts):
+def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_db_rw, artifacts):
     from selenium.webdriver.common.by import By
 
     with browser_support.driver() as driver:
         with psycopg.connect(sample_db_rw) as conn:
-            code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                                "ORDER BY code LIMIT 1").fetchone()[0]
+            code = conn.execute(
+                "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+            ).fetchone()[0]
         open_map(driver, live_server_rw + "/")
         driver.find_element(By.ID, "pg-ask-top").click()
         wait_for(driver, "document.querySelector('#pg-inquiry-modal').dataset.shown === '1'")
@@ -292,8 +332,9 @@ def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_
         with psycopg.connect(sample_db_rw) as conn:
             assert conn.execute("SELECT count(*) FROM inquiries").fetchone()[0] == 0
         # good
-        driver.execute_script("document.querySelector('#pg-inquiry-msg').removeAttribute("
-                              "'data-result')")
+        driver.execute_script(
+            "document.querySelector('#pg-inquiry-msg').removeAttribute('data-result')"
+        )
         c = form.find_element(By.NAME, "contact")
         c.clear()
         c.send_keys("zhangsan@example.com")
@@ -306,17 +347,18 @@ def test_inquiry_form_stores_a_row_and_refuses_bad_input(live_server_rw, sample_
         assert "已收到" in msg.text
         driver.get_screenshot_as_file(str(artifacts / "investor-map-inquiry.png"))
         with psycopg.connect(sample_db_rw) as conn:
-            rows = conn.execute("SELECT name, contact, company, parcel_codes, client "
-                                "FROM inquiries").fetchall()
-        assert rows == [("张三", "zhangsan@example.com", "新乡饮料有限公司", [code],
-                         "127.0.0.1")]
-        assert severe(driver) == [] or all("/api/inquiries" in e["message"]
-                                           for e in severe(driver))
+            rows = conn.execute(
+                "SELECT name, contact, company, parcel_codes, client FROM inquiries"
+            ).fetchall()
+        assert rows == [("张三", "zhangsan@example.com", "新乡饮料有限公司", [code], "127.0.0.1")]
+        assert severe(driver) == [] or all("/api/inquiries" in e["message"] for e in severe(driver))
 
 
 # The zones group holds the fetched GeoJSON layer, which holds one polygon per park.
-FIRST_ZONE = ("var l = PG.state.overlays.zones.getLayers()[0].getLayers()[0];"
-              " return l.getBounds().getCenter();")
+FIRST_ZONE = (
+    "var l = PG.state.overlays.zones.getLayers()[0].getLayers()[0];"
+    " return l.getBounds().getCenter();"
+)
 
 
 def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):
@@ -325,12 +367,11 @@ def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):
     open_map(browser, live_server + "/")
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*autonavi*"]})
-    before = browser.execute_script(
-        FIRST_ZONE)
+    before = browser.execute_script(FIRST_ZONE)
     browser.execute_script(
-        "var s = PG.state; s.map.removeLayer(s.bases.none); s.map.addLayer(s.bases.amap);")
-    after = browser.execute_script(
-        FIRST_ZONE)
+        "var s = PG.state; s.map.removeLayer(s.bases.none); s.map.addLayer(s.bases.amap);"
+    )
+    after = browser.execute_script(FIRST_ZONE)
     from parkgis.geo.gcj02 import wgs84_to_gcj02
 
     glon, glat = wgs84_to_gcj02(before["lng"], before["lat"])
@@ -338,9 +379,9 @@ def test_amap_basemap_shifts_overlays_to_gcj02(browser, live_server):
     assert after["lat"] == pytest.approx(float(glat), abs=2e-5)
     assert "base=amap" in browser.execute_script("return location.hash")
     browser.execute_script(
-        "var s = PG.state; s.map.removeLayer(s.bases.amap); s.map.addLayer(s.bases.none);")
-    back = browser.execute_script(
-        FIRST_ZONE)
+        "var s = PG.state; s.map.removeLayer(s.bases.amap); s.map.addLayer(s.bases.none);"
+    )
+    back = browser.execute_script(FIRST_ZONE)
     assert back["lng"] == pytest.approx(before["lng"], abs=1e-9)
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
 
@@ -356,11 +397,18 @@ def test_measure_control_agrees_with_the_store(browser, live_server, sample_db):
                                ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 2)::geography)
               FROM parcels WHERE status = 'available' ORDER BY area_m2 DESC LIMIT 1""").fetchone()
     open_map(browser, live_server + "/")
-    assert browser.execute_script("return document.querySelectorAll("
-                                  "'.leaflet-control-measure a').length") == 1
-    got_area, got_edge = browser.execute_script("""
+    assert (
+        browser.execute_script(
+            "return document.querySelectorAll('.leaflet-control-measure a').length"
+        )
+        == 1
+    )
+    got_area, got_edge = browser.execute_script(
+        """
         var lls = arguments[0].slice(0, -1).map(function (c) { return L.latLng(c[1], c[0]); });
-        return [PG.measure.area(lls), PG.measure.length(lls.slice(0, 2))];""", ring)
+        return [PG.measure.area(lls), PG.measure.length(lls.slice(0, 2))];""",
+        ring,
+    )
     # Spherical formulas against the ellipsoid: well within half a percent at this latitude.
     assert abs(got_area - area) / area < 0.005, (got_area, area)
     assert abs(got_edge - edge) / edge < 0.005, (got_edge, edge)

@@ -24,6 +24,7 @@ def sql(text: str, crs: str | None = None) -> tuple[str, list]:
 
 # --- parsing into an AST --------------------------------------------------------------------
 
+
 def test_precedence_and_over_or_and_not_binds_tightest() -> None:
     ast = cql2.parse("status = 'a' OR status = 'b' AND NOT area_mu > 1")
     assert isinstance(ast, cql2.Or)
@@ -38,8 +39,9 @@ def test_parentheses_override_precedence() -> None:
 
 
 def test_keywords_are_case_insensitive() -> None:
-    assert cql2.parse("status in ('a') and code like 'W%' or zone_code is not null") \
-        == cql2.parse("status IN ('a') AND code LIKE 'W%' OR zone_code IS NOT NULL")
+    assert cql2.parse("status in ('a') and code like 'W%' or zone_code is not null") == cql2.parse(
+        "status IN ('a') AND code LIKE 'W%' OR zone_code IS NOT NULL"
+    )
 
 
 def test_string_with_doubled_quote() -> None:
@@ -48,13 +50,18 @@ def test_string_with_doubled_quote() -> None:
 
 
 def test_double_quoted_property_names() -> None:
-    ast = cql2.parse('"status" = \'available\'')
+    ast = cql2.parse("\"status\" = 'available'")
     assert ast.left == cql2.Prop("status", 0)
 
 
 def test_numbers() -> None:
-    for text, value in [("1", Decimal(1)), ("-2.5", Decimal("-2.5")), ("1e3", Decimal(1000)),
-                        (".5", Decimal("0.5")), ("+7", Decimal(7))]:
+    for text, value in [
+        ("1", Decimal(1)),
+        ("-2.5", Decimal("-2.5")),
+        ("1e3", Decimal(1000)),
+        (".5", Decimal("0.5")),
+        ("+7", Decimal(7)),
+    ]:
         assert cql2.parse(f"area_mu = {text}").right.value == value
 
 
@@ -71,6 +78,7 @@ def test_wkt_literal_is_one_token() -> None:
 
 
 # --- SQL generation ---------------------------------------------------------------------------
+
 
 def test_comparisons_bind_values_and_use_registry_expressions() -> None:
     for op in ("=", "<>", "<", "<=", ">", ">="):
@@ -91,10 +99,14 @@ def test_literal_on_the_left_takes_the_property_type() -> None:
 
 def test_in_between_like_isnull() -> None:
     assert sql("status IN ('available', 'listed')") == (
-        "((t.status) IN (%s::text, %s::text))", ["available", "listed"])
+        "((t.status) IN (%s::text, %s::text))",
+        ["available", "listed"],
+    )
     assert sql("status NOT IN ('historic')")[0] == "((t.status) NOT IN (%s::text))"
     assert sql("area_mu BETWEEN 10 AND 50") == (
-        "((t.area_mu) BETWEEN %s::numeric AND %s::numeric)", [Decimal(10), Decimal(50)])
+        "((t.area_mu) BETWEEN %s::numeric AND %s::numeric)",
+        [Decimal(10), Decimal(50)],
+    )
     assert sql("area_mu NOT BETWEEN 10 AND 50")[0].startswith("((t.area_mu) NOT BETWEEN")
     assert sql("code LIKE 'WH-A-0_%'") == ("((t.code) LIKE %s::text)", ["WH-A-0_%"])
     assert sql("code NOT LIKE 'X%'")[0] == "((t.code) NOT LIKE %s::text)"
@@ -106,9 +118,11 @@ def test_in_between_like_isnull() -> None:
 def test_logical_operators() -> None:
     s, p = sql("NOT (status = 'a' OR status = 'b') AND svc_power = TRUE")
     # svc_power is derived as in service today (issue 13), not the stored survey flag
-    assert s == ("((NOT (((t.status) = %s::text) OR ((t.status) = %s::text))) AND "
-                 "((svc_as_of(t.svc_power, 'power', t.geom_gk, t.gk_srid, "
-                 "(now() AT TIME ZONE 'Asia/Shanghai')::date)) = %s::boolean))")
+    assert s == (
+        "((NOT (((t.status) = %s::text) OR ((t.status) = %s::text))) AND "
+        "((svc_as_of(t.svc_power, 'power', t.geom_gk, t.gk_srid, "
+        "(now() AT TIME ZONE 'Asia/Shanghai')::date)) = %s::boolean))"
+    )
     assert p == ["a", "b", True]
 
 
@@ -133,11 +147,14 @@ def test_spatial_functions_with_wkt_and_bbox() -> None:
 
 def test_filter_crs_axis_order_and_transform() -> None:
     # EPSG:4490 is latitude first: the literal is swapped to lon/lat for PostGIS.
-    assert sql("S_INTERSECTS(geometry, POINT(35.4 114.05))", "EPSG:4490")[1] == \
-        ["POINT (114.05 35.4)"]
+    assert sql("S_INTERSECTS(geometry, POINT(35.4 114.05))", "EPSG:4490")[1] == [
+        "POINT (114.05 35.4)"
+    ]
     # EPSG:4547 is northing first and is transformed to the stored CRS.
-    s, p = sql("S_INTERSECTS(geometry, POINT(3918000 500000))",
-               "http://www.opengis.net/def/crs/EPSG/0/4547")
+    s, p = sql(
+        "S_INTERSECTS(geometry, POINT(3918000 500000))",
+        "http://www.opengis.net/def/crs/EPSG/0/4547",
+    )
     assert s == "ST_Intersects(t.geom, ST_Transform(ST_GeomFromText(%s, 4547), 4490))"
     assert p == ["POINT (500000 3918000)"]
     s, p = sql("S_INTERSECTS(geometry, POINT(12696000 4218000))", "EPSG:3857")
@@ -164,9 +181,9 @@ BAD_FILTERS = [
     "(status = 'a'",
     "status = 'a')",
     "unknown_prop = 1",
-    "note_internal = 'x'",                       # confidential: not a queryable
+    "note_internal = 'x'",  # confidential: not a queryable
     "contact IS NULL",
-    "area_mu = 'ten'",                           # type mismatch
+    "area_mu = 'ten'",  # type mismatch
     "status = 5",
     "svc_road > TRUE",
     "code LIKE 5",
@@ -174,15 +191,15 @@ BAD_FILTERS = [
     "status BETWEEN 'a' AND 'b'",
     "reserved_until = DATE('2024-13-40')",
     "reserved_until = 'not a date'",
-    "area_mu + 1 > 2",                           # arithmetic
+    "area_mu + 1 > 2",  # arithmetic
     "area_mu - 1 > 2",
-    "upper(code) = 'X'",                         # functions
+    "upper(code) = 'X'",  # functions
     "status = 'a'; DROP TABLE parcels",
     "status = 'a' -- comment",
     "1=1 OR code = ''; SELECT pg_sleep(10)",
     "geometry = 'x'",
     "S_INTERSECTS(status, POINT(1 2))",
-    "S_INTERSECTS(geometry, POINT(200 100))",    # lon/lat out of range
+    "S_INTERSECTS(geometry, POINT(200 100))",  # lon/lat out of range
     "S_INTERSECTS(geometry, POLYGON((1 2, 3)))",  # bad WKT
     "S_INTERSECTS(geometry, BBOX(1, 2, 3))",
     "S_INTERSECTS(geometry, BBOX(3, 2, 1, 4))",
@@ -190,10 +207,10 @@ BAD_FILTERS = [
     "T_AFTER(reserved_until, DATE('2020-01-01'))",
     "status IN ()",
     "status IS 'x'",
-    '"status = \'a\'',
+    "\"status = 'a'",
     "area_mu = 1e999",
-    "status = 'a' " + "AND status = 'a' " * 3000,   # too long
-    "(" * 100 + "status = 'a'" + ")" * 100,           # too deep
+    "status = 'a' " + "AND status = 'a' " * 3000,  # too long
+    "(" * 100 + "status = 'a'" + ")" * 100,  # too deep
 ]
 
 
@@ -211,8 +228,10 @@ def test_error_names_the_position() -> None:
 
 
 def test_properties_are_per_collection() -> None:
-    assert cql2.compile_filter("chain_role = 'brewery'", ENTERPRISES)[0] == \
-        "((t.chain_role) = %s::text)"
+    assert (
+        cql2.compile_filter("chain_role = 'brewery'", ENTERPRISES)[0]
+        == "((t.chain_role) = %s::text)"
+    )
     with pytest.raises(InvalidInput):
         sql("chain_role = 'brewery'")
 
@@ -225,21 +244,29 @@ EQUIVALENT = [
     ("status <> 'available'", "p.status <> 'available'"),
     ("area_mu >= 50", "p.area_mu >= 50"),
     ("area_mu < 20 OR area_mu > 100", "p.area_mu < 20 OR p.area_mu > 100"),
-    ("status IN ('available', 'reserved', 'listed')",
-     "p.status IN ('available', 'reserved', 'listed')"),
+    (
+        "status IN ('available', 'reserved', 'listed')",
+        "p.status IN ('available', 'reserved', 'listed')",
+    ),
     ("NOT status IN ('available')", "p.status NOT IN ('available')"),
     ("area_mu BETWEEN 30 AND 80", "p.area_mu BETWEEN 30 AND 80"),
     ("code LIKE '%-0_1'", "p.code LIKE '%-0_1'"),
     ("landuse_code LIKE '1001%'", "p.landuse_code LIKE '1001%'"),
     ("enterprise_code IS NULL", "p.enterprise_code IS NULL"),
-    ("enterprise_code IS NOT NULL AND svc_power = TRUE",
-     "p.enterprise_code IS NOT NULL AND p.svc_power"),
+    (
+        "enterprise_code IS NOT NULL AND svc_power = TRUE",
+        "p.enterprise_code IS NOT NULL AND p.svc_power",
+    ),
     ("svc_gas = FALSE", "NOT p.svc_gas"),
-    ("S_INTERSECTS(geometry, BBOX(114.0, 35.37, 114.05, 35.42))",
-     "ST_Intersects(p.geom, ST_MakeEnvelope(114.0, 35.37, 114.05, 35.42, 4490))"),
-    ("S_INTERSECTS(geometry, POLYGON((114.0 35.37, 114.08 35.37, 114.08 35.43, 114.0 35.37)))",
-     "ST_Intersects(p.geom, ST_GeomFromText("
-     "'POLYGON((114.0 35.37, 114.08 35.37, 114.08 35.43, 114.0 35.37))', 4490))"),
+    (
+        "S_INTERSECTS(geometry, BBOX(114.0, 35.37, 114.05, 35.42))",
+        "ST_Intersects(p.geom, ST_MakeEnvelope(114.0, 35.37, 114.05, 35.42, 4490))",
+    ),
+    (
+        "S_INTERSECTS(geometry, POLYGON((114.0 35.37, 114.08 35.37, 114.08 35.43, 114.0 35.37)))",
+        "ST_Intersects(p.geom, ST_GeomFromText("
+        "'POLYGON((114.0 35.37, 114.08 35.37, 114.08 35.43, 114.0 35.37))', 4490))",
+    ),
 ]
 
 
@@ -250,22 +277,34 @@ def sample_conn(sample_db: str):
 
 
 @pytest.mark.parametrize(("cql", "where"), EQUIVALENT)
-def test_compiled_filter_selects_what_the_sql_does(sample_conn: psycopg.Connection, cql: str,
-                                                   where: str) -> None:
+def test_compiled_filter_selects_what_the_sql_does(
+    sample_conn: psycopg.Connection, cql: str, where: str
+) -> None:
     frag, params = cql2.compile_filter(cql, PARCELS)
-    got = [r[0] for r in sample_conn.execute(
-        f"SELECT t.code FROM parcels t {PARCELS.joins} WHERE {PARCELS.where} AND {frag} "
-        f"ORDER BY t.code", params)]
-    want = [r[0] for r in sample_conn.execute(
-        f"SELECT p.code FROM parcels p WHERE p.status <> 'historic' AND ({where}) "
-        f"ORDER BY p.code")]
+    got = [
+        r[0]
+        for r in sample_conn.execute(
+            f"SELECT t.code FROM parcels t {PARCELS.joins} WHERE {PARCELS.where} AND {frag} "
+            f"ORDER BY t.code",
+            params,
+        )
+    ]
+    want = [
+        r[0]
+        for r in sample_conn.execute(
+            f"SELECT p.code FROM parcels p WHERE p.status <> 'historic' AND ({where}) "
+            f"ORDER BY p.code"
+        )
+    ]
     assert got == want
 
 
 def test_sample_filters_are_not_trivial(sample_conn: psycopg.Connection) -> None:
     """The equivalence tests mean something only if the data splits both ways."""
-    n_all = sample_conn.execute("SELECT count(*) FROM parcels WHERE status <> 'historic'"
-                                ).fetchone()[0]
-    n_av = sample_conn.execute("SELECT count(*) FROM parcels WHERE status = 'available'"
-                               ).fetchone()[0]
+    n_all = sample_conn.execute(
+        "SELECT count(*) FROM parcels WHERE status <> 'historic'"
+    ).fetchone()[0]
+    n_av = sample_conn.execute(
+        "SELECT count(*) FROM parcels WHERE status = 'available'"
+    ).fetchone()[0]
     assert 0 < n_av < n_all

@@ -28,14 +28,22 @@ def _env(url: str) -> dict[str, str]:
     return {**os.environ, "PARKGIS_DATABASE_URL": url}
 
 
-def test_gpkg_holds_every_public_layer_without_confidential_fields(sample_db: str,
-                                                                   tmp_path: Path) -> None:
+def test_gpkg_holds_every_public_layer_without_confidential_fields(
+    sample_db: str, tmp_path: Path
+) -> None:
     out = tmp_path / "weihui.gpkg"
     with psycopg.connect(sample_db) as conn:
         report = export_layers(conn, "gpkg", out)
     layers = {name for name, _ in pyogrio.list_layers(out)}
-    assert layers == {"zones", "parcels", "infrastructure", "upgrades", "enterprises",
-                      "approvals", "places"}
+    assert layers == {
+        "zones",
+        "parcels",
+        "infrastructure",
+        "upgrades",
+        "enterprises",
+        "approvals",
+        "places",
+    }
     live = _count(sample_db, "SELECT count(*) FROM parcels WHERE status <> 'historic'")
     assert report.counts["parcels"] == live == len(pyogrio.read_dataframe(out, layer="parcels"))
     for name in layers:
@@ -46,14 +54,13 @@ def test_gpkg_holds_every_public_layer_without_confidential_fields(sample_db: st
 
 def test_single_layer_formats_and_filters(sample_db: str, tmp_path: Path) -> None:
     with psycopg.connect(sample_db) as conn:
-        export_layers(conn, "geojson", tmp_path / "a.geojson", zone="WH-CZ",
-                      status=["available"])
+        export_layers(conn, "geojson", tmp_path / "a.geojson", zone="WH-CZ", status=["available"])
         export_layers(conn, "kml", tmp_path / "a.kml", layers=["zones"])
         export_layers(conn, "csv", tmp_path / "a.csv")
-        export_layers(conn, "shp", tmp_path / "a.zip", layers=["parcels", "zones"],
-                      crs="EPSG:4547")
-    n = _count(sample_db, "SELECT count(*) FROM parcels WHERE zone_code = 'WH-CZ' "
-                          "AND status = 'available'")
+        export_layers(conn, "shp", tmp_path / "a.zip", layers=["parcels", "zones"], crs="EPSG:4547")
+    n = _count(
+        sample_db, "SELECT count(*) FROM parcels WHERE zone_code = 'WH-CZ' AND status = 'available'"
+    )
     gj = pyogrio.read_dataframe(tmp_path / "a.geojson")
     assert len(gj) == n and set(gj["status"]) == {"available"}
     assert len(pyogrio.read_dataframe(tmp_path / "a.kml")) == 3
@@ -83,13 +90,24 @@ def test_bad_requests_are_refused(sample_db: str, tmp_path: Path) -> None:
 
 def test_cli_export(sample_db: str, tmp_path: Path) -> None:
     out = tmp_path / "p.geojson"
-    r = subprocess.run([str(PARKGIS), "export", "geojson", str(out), "--layer", "parcels"],
-                       capture_output=True, text=True, env=_env(sample_db), timeout=120)
+    r = subprocess.run(
+        [str(PARKGIS), "export", "geojson", str(out), "--layer", "parcels"],
+        capture_output=True,
+        text=True,
+        env=_env(sample_db),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert len(pyogrio.read_dataframe(out)) == _count(
-        sample_db, "SELECT count(*) FROM parcels WHERE status <> 'historic'")
-    bad = subprocess.run([str(PARKGIS), "export", "xls", str(tmp_path / "x.xls")],
-                         capture_output=True, text=True, env=_env(sample_db), timeout=120)
+        sample_db, "SELECT count(*) FROM parcels WHERE status <> 'historic'"
+    )
+    bad = subprocess.run(
+        [str(PARKGIS), "export", "xls", str(tmp_path / "x.xls")],
+        capture_output=True,
+        text=True,
+        env=_env(sample_db),
+        timeout=120,
+    )
     lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
     assert bad.returncode == 1 and len(lines) == 1 and "unknown format" in lines[0]
 
@@ -99,14 +117,26 @@ def test_csv_cells_cannot_run_as_formulas(sample_db_rw: str, tmp_path: Path) -> 
     a real number (even negative) stays a number."""
     import csv
 
-    payloads = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1:A2)",
-                "\tcmd", "\rcmd", "plain name"]
+    payloads = [
+        '=HYPERLINK("http://evil.example","x")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1:A2)",
+        "\tcmd",
+        "\rcmd",
+        "plain name",
+    ]
     with psycopg.connect(sample_db_rw) as conn:
-        codes = [r[0] for r in conn.execute(
-            "SELECT code FROM enterprises ORDER BY code LIMIT %s", (len(payloads),))]
+        codes = [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM enterprises ORDER BY code LIMIT %s", (len(payloads),)
+            )
+        ]
         for code, name in zip(codes, payloads, strict=True):
-            conn.execute("UPDATE enterprises SET name_en = %s, employees = -5 WHERE code = %s",
-                         (name, code))
+            conn.execute(
+                "UPDATE enterprises SET name_en = %s, employees = -5 WHERE code = %s", (name, code)
+            )
         export_layers(conn, "csv", tmp_path / "e.csv", layers=["enterprises"])
     with open(tmp_path / "e.csv", encoding="utf-8-sig", newline="") as fh:
         rows = {r["code"]: r for r in csv.DictReader(fh)}
@@ -129,10 +159,12 @@ def test_search_csv_cells_cannot_run_as_formulas(sample_db_rw: str) -> None:
     from parkgis.siting.search import MAX_LIMIT
 
     with psycopg.connect(sample_db_rw) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                            "ORDER BY code LIMIT 1").fetchone()[0]
-        conn.execute("UPDATE parcels SET landuse_alias = %s WHERE code = %s",
-                      ("=cmd|' /C calc'!A0", code))
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+        ).fetchone()[0]
+        conn.execute(
+            "UPDATE parcels SET landuse_alias = %s WHERE code = %s", ("=cmd|' /C calc'!A0", code)
+        )
     with TestClient(create_app(database_url=sample_db_rw)) as c:
         r = c.get("/api/parcels/available", params={"f": "csv", "limit": MAX_LIMIT})
         assert r.status_code == 200, r.text[:300]

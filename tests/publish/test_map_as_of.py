@@ -30,8 +30,11 @@ def _day(d: dt.date, days: int = 0) -> str:
 
 
 def _upgrade(conn: psycopg.Connection, code: str) -> dict:
-    cur = conn.execute("SELECT code, infra_code, kind, status, start_date, finish_date "
-                       "FROM upgrades WHERE code = %s", (code,))
+    cur = conn.execute(
+        "SELECT code, infra_code, kind, status, start_date, finish_date "
+        "FROM upgrades WHERE code = %s",
+        (code,),
+    )
     names = [c.name for c in cur.description]
     return dict(zip(names, cur.fetchone(), strict=True))
 
@@ -48,11 +51,14 @@ def test_infrastructure_before_and_after_the_logistics_siding(client, sample_db:
     upgrade is gone from the upgrades layer."""
     with psycopg.connect(sample_db) as conn:
         upg = _upgrade(conn, "UPG-06")
-        siding_status = conn.execute("SELECT status FROM infrastructure WHERE code = %s",
-                                     (upg["infra_code"],)).fetchone()[0]
+        siding_status = conn.execute(
+            "SELECT status FROM infrastructure WHERE code = %s", (upg["infra_code"],)
+        ).fetchone()[0]
         # nothing else is completed on that very day, so the two days differ by UPG-06 alone
-        same_day = conn.execute("SELECT count(*) FROM upgrades WHERE status = 'completed' "
-                                "AND finish_date = %s", (upg["finish_date"],)).fetchone()[0]
+        same_day = conn.execute(
+            "SELECT count(*) FROM upgrades WHERE status = 'completed' AND finish_date = %s",
+            (upg["finish_date"],),
+        ).fetchone()[0]
     assert upg["status"] == "completed" and upg["infra_code"] == "INF-SID-LP"
     assert upg["kind"] == "rail_siding" and siding_status != "existing" and same_day == 1
     assert upg["start_date"] < upg["finish_date"] - dt.timedelta(days=1)
@@ -77,8 +83,7 @@ def test_infrastructure_before_and_after_the_logistics_siding(client, sample_db:
     assert ups_before["UPG-06"]["overdue"] is False
     assert "UPG-06" not in ups_after
     # before it started it was planned
-    assert _layer(client, "upgrades", _day(upg["start_date"], -1))["UPG-06"]["status"] \
-        == "planned"
+    assert _layer(client, "upgrades", _day(upg["start_date"], -1))["UPG-06"]["status"] == "planned"
     # the sheet of a parcel it serves says the same as the map on each date
     for day, want in ((_day(upg["start_date"], -1), "planned"), (before, "under_way")):
         sheet = client.get("/api/parcels/WH-L-010/sheet", params={"as_of": day}).json()
@@ -92,7 +97,8 @@ def test_upgrade_overdue_as_of_its_finish_date(client, sample_db: str) -> None:
     with psycopg.connect(sample_db) as conn:
         code, finish = conn.execute(
             "SELECT code, finish_date FROM upgrades WHERE status <> 'completed' "
-            "AND finish_date IS NOT NULL ORDER BY finish_date, code LIMIT 1").fetchone()
+            "AND finish_date IS NOT NULL ORDER BY finish_date, code LIMIT 1"
+        ).fetchone()
     on_day = _layer(client, "upgrades", _day(finish))
     next_day = _layer(client, "upgrades", _day(finish, 1))
     assert on_day[code]["overdue"] is False
@@ -102,8 +108,11 @@ def test_upgrade_overdue_as_of_its_finish_date(client, sample_db: str) -> None:
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "2025-02-30", "yesterday", "", "1900-01-01"])
 def test_a_bad_date_is_a_400_problem(client, bad: str) -> None:
-    for url in (LAYER.format("infrastructure"), LAYER.format("upgrades"),
-                TILE.format(z=Z, x=54000, y=26000)):
+    for url in (
+        LAYER.format("infrastructure"),
+        LAYER.format("upgrades"),
+        TILE.format(z=Z, x=54000, y=26000),
+    ):
         r = client.get(url, params={"as_of": bad})
         assert r.status_code == 400, (url, r.status_code)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -118,8 +127,9 @@ _TO_GK: dict[int, Transformer] = {}
 
 def _gk(wkb: bytes, srid: int) -> shapely.Geometry:
     t = _TO_GK.setdefault(srid, Transformer.from_crs(4490, srid, always_xy=True))
-    return shapely.transform(shapely.from_wkb(bytes(wkb)), lambda xy: np.column_stack(
-        t.transform(xy[:, 0], xy[:, 1])))
+    return shapely.transform(
+        shapely.from_wkb(bytes(wkb)), lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1]))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,25 +139,33 @@ def served_by_5g(sample_db: str) -> dict:
     with psycopg.connect(sample_db) as conn:
         upg = _upgrade(conn, "UPG-09")
         assert upg["status"] == "completed" and upg["kind"] == "telecom"
-        reach = conn.execute("SELECT reach_m FROM service_reach "
-                             "WHERE service = 'telecom' AND kind = 'telecom'").fetchone()[0]
-        ups = conn.execute("SELECT ST_AsBinary(geom), gk_srid, finish_date FROM upgrades "
-                           "WHERE kind = 'telecom' AND status = 'completed'").fetchall()
+        reach = conn.execute(
+            "SELECT reach_m FROM service_reach WHERE service = 'telecom' AND kind = 'telecom'"
+        ).fetchone()[0]
+        ups = conn.execute(
+            "SELECT ST_AsBinary(geom), gk_srid, finish_date FROM upgrades "
+            "WHERE kind = 'telecom' AND status = 'completed'"
+        ).fetchall()
         parcels = conn.execute(
             "SELECT code, ST_AsBinary(geom), gk_srid FROM parcels "
-            "WHERE NOT svc_telecom AND status <> 'historic' ORDER BY code").fetchall()
+            "WHERE NOT svc_telecom AND status <> 'historic' ORDER BY code"
+        ).fetchall()
     before, after = upg["finish_date"] - dt.timedelta(days=1), upg["finish_date"]
 
     def telecom(wkb: bytes, srid: int, day: dt.date) -> bool:
         g = _gk(wkb, srid)
-        return any(s == srid and f <= day and g.distance(_gk(u, s)) <= reach
-                   for u, s, f in ups)
+        return any(s == srid and f <= day and g.distance(_gk(u, s)) <= reach for u, s, f in ups)
 
     for code, wkb, srid in parcels:
         if not telecom(wkb, srid, before) and telecom(wkb, srid, after):
             pt = shapely.point_on_surface(shapely.from_wkb(bytes(wkb)))
-            return {"code": code, "lon": pt.x, "lat": pt.y,
-                    "before": before.isoformat(), "after": after.isoformat()}
+            return {
+                "code": code,
+                "lon": pt.x,
+                "lat": pt.y,
+                "before": before.isoformat(),
+                "after": after.isoformat(),
+            }
     raise AssertionError("no parcel is reached by UPG-09 alone")
 
 
@@ -178,11 +196,13 @@ def test_tile_telecom_before_and_after_the_5g_upgrade(client, served_by_5g: dict
     assert again_old.headers["x-tile-cache"] == "hit"
     assert _props(again_old)[p["code"]]["svc_telecom"] is False
     # today's ETag does not validate another date's tile
-    r = client.get(url, params={"as_of": p["before"]},
-                   headers={"If-None-Match": first.headers["etag"]})
+    r = client.get(
+        url, params={"as_of": p["before"]}, headers={"If-None-Match": first.headers["etag"]}
+    )
     assert r.status_code == 200 and _props(r)[p["code"]]["svc_telecom"] is False
-    r = client.get(url, params={"as_of": p["before"]},
-                   headers={"If-None-Match": old.headers["etag"]})
+    r = client.get(
+        url, params={"as_of": p["before"]}, headers={"If-None-Match": old.headers["etag"]}
+    )
     assert r.status_code == 304
 
 

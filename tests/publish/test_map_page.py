@@ -16,8 +16,7 @@ ASSET_RE = re.compile(r'(?:src|href)="([^"]+)"')
 
 
 def _assets(html: str) -> list[str]:
-    return [u for u in ASSET_RE.findall(html)
-            if u.endswith((".js", ".css")) or "/static/" in u]
+    return [u for u in ASSET_RE.findall(html) if u.endswith((".js", ".css")) or "/static/" in u]
 
 
 def test_page_is_folium_map_with_local_assets_only(client):
@@ -28,13 +27,21 @@ def test_page_is_folium_map_with_local_assets_only(client):
     urls = _assets(html)
     assert urls, "the page loads its assets"
     # every script and stylesheet comes from our own /static
-    assert all(u.startswith("/static/") for u in urls), [u for u in urls
-                                                          if not u.startswith("/static/")]
+    assert all(u.startswith("/static/") for u in urls), [
+        u for u in urls if not u.startswith("/static/")
+    ]
     assert assets.remote_urls(html) == [] or all(
-        not u.endswith((".js", ".css")) for u in assets.remote_urls(html))
-    for needed in ("leaflet/leaflet.js", "leaflet.vectorgrid/", "leaflet.markercluster/",
-                   "leaflet.fullscreen/", "leaflet-minimap/",
-                   "/static/js/investor.js", "/static/css/investor.css"):
+        not u.endswith((".js", ".css")) for u in assets.remote_urls(html)
+    )
+    for needed in (
+        "leaflet/leaflet.js",
+        "leaflet.vectorgrid/",
+        "leaflet.markercluster/",
+        "leaflet.fullscreen/",
+        "leaflet-minimap/",
+        "/static/js/investor.js",
+        "/static/css/investor.css",
+    ):
         assert needed in html, needed
     for u in urls:
         assert client.get(u).status_code == 200, u
@@ -44,8 +51,12 @@ def test_page_carries_tiles_not_parcels(client, sample_db):
     html = client.get("/").text
     assert "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}" in html
     with psycopg.connect(sample_db) as conn:
-        codes = [r[0] for r in conn.execute(
-            "SELECT code FROM parcels WHERE status <> 'historic' ORDER BY code")]
+        codes = [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM parcels WHERE status <> 'historic' ORDER BY code"
+            )
+        ]
         zones = [r[0] for r in conn.execute("SELECT name_zh FROM zones")]
     assert len(codes) > 5
     # parcels are drawn from tiles: their codes are not embedded (page weight stays flat)
@@ -57,14 +68,22 @@ def test_page_carries_tiles_not_parcels(client, sample_db):
 
 PAGE_LABELS = [
     ("卫辉市产业集聚区 · 投资地图", "Weihui Industrial Cluster Zone · Investor map"),
-    ("找地", "Find land"), ("咨询此地块", "Ask about this site"), ("结果", "Results"),
-    ("对比", "Compare"), ("通电", "Power"), ("距铁路不超过（米）", "Rail within (m)"),
+    ("找地", "Find land"),
+    ("咨询此地块", "Ask about this site"),
+    ("结果", "Results"),
+    ("对比", "Compare"),
+    ("通电", "Power"),
+    ("距铁路不超过（米）", "Rail within (m)"),
 ]
 STATUS_LABELS = {
-    "available": ("可供地", "Available"), "reserved": ("已预留", "Reserved"),
-    "listed": ("挂牌中", "Listed (tender)"), "allocated": ("已出让", "Allocated"),
-    "under_construction": ("在建", "Under construction"), "operational": ("已投产", "Operational"),
-    "not_for_supply": ("不供地", "Not for supply"), "historic": ("已注销", "Retired"),
+    "available": ("可供地", "Available"),
+    "reserved": ("已预留", "Reserved"),
+    "listed": ("挂牌中", "Listed (tender)"),
+    "allocated": ("已出让", "Allocated"),
+    "under_construction": ("在建", "Under construction"),
+    "operational": ("已投产", "Operational"),
+    "not_for_supply": ("不供地", "Not for supply"),
+    "historic": ("已注销", "Retired"),
 }
 
 
@@ -103,7 +122,8 @@ def test_sheet(client, sample_db):
     with psycopg.connect(sample_db) as conn:
         code, mu, zone = conn.execute(
             "SELECT code, area_mu, zone_code FROM parcels WHERE status = 'available' "
-            "ORDER BY code LIMIT 1").fetchone()
+            "ORDER BY code LIMIT 1"
+        ).fetchone()
     r = client.get(f"/api/parcels/{code}/sheet")
     assert r.status_code == 200
     s = r.json()
@@ -111,8 +131,16 @@ def test_sheet(client, sample_db):
     assert p["code"] == code and p["zone_code"] == zone
     assert p["area_mu"] == pytest.approx(float(mu), rel=1e-12)
     assert p["area_ha"] == pytest.approx(float(mu) / 15, rel=1e-12)
-    assert set(p["services"]) == {"road", "water", "drainage", "power", "gas", "heat",
-                                  "telecom", "levelled"}
+    assert set(p["services"]) == {
+        "road",
+        "water",
+        "drainage",
+        "power",
+        "gas",
+        "heat",
+        "telecom",
+        "levelled",
+    }
     assert "note_internal" not in p
     assert s["links"]["brief_pdf"] == f"/api/parcels/{code}/brief.pdf"
     assert set(s["distances"]) >= {"rail", "substation", "road"}
@@ -139,17 +167,21 @@ def test_sheet_refuses(client, code, status):
 
 def test_search_box(client, sample_db):
     with psycopg.connect(sample_db) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status <> 'historic' "
-                            "ORDER BY code LIMIT 1").fetchone()[0]
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status <> 'historic' ORDER BY code LIMIT 1"
+        ).fetchone()[0]
         ent_zh, ent_code = conn.execute(
-            "SELECT name_zh, code FROM enterprises ORDER BY code LIMIT 1").fetchone()
+            "SELECT name_zh, code FROM enterprises ORDER BY code LIMIT 1"
+        ).fetchone()
     r = client.get("/api/map/search", params={"q": code})
     assert r.json()["parcels"][0]["code"] == code
     r = client.get("/api/map/search", params={"q": ent_zh[:2]})
     assert ent_code in [e["code"] for e in r.json()["enterprises"]]
     # a user's % is a literal character, not a wildcard
-    assert client.get("/api/map/search", params={"q": "%"}).json() == {"parcels": [],
-                                                                         "enterprises": []}
+    assert client.get("/api/map/search", params={"q": "%"}).json() == {
+        "parcels": [],
+        "enterprises": [],
+    }
     assert client.get("/api/map/search", params={"q": ""}).status_code == 400
 
 
@@ -175,7 +207,7 @@ def test_localise_rewrites_every_plugin_and_inline_is_self_contained():
     assert urls and all(u.startswith("/static/vendor/") for u in urls)
     inlined = assets.inline_html(html)
     assert "/static/" not in inlined
-    assert "<script src=" not in inlined and "<link rel=\"stylesheet\"" not in inlined
+    assert "<script src=" not in inlined and '<link rel="stylesheet"' not in inlined
     assert "data:font/woff2;base64," in inlined  # Font Awesome travels with the file
     assert "L.Control.MiniMap" in inlined
 

@@ -50,8 +50,9 @@ def test_overlays_appear_only_after_terrain_load(sample_db_rw: str, tmp_path: Pa
 
 @pytest.mark.browser
 @pytest.mark.skipif(not browser_support.AVAILABLE, reason="needs chromium and chromedriver")
-def test_overlay_bounds_are_set_by_the_page(sample_db_rw: str, live_server_rw: str,
-                                            tmp_path: Path) -> None:
+def test_overlay_bounds_are_set_by_the_page(
+    sample_db_rw: str, live_server_rw: str, tmp_path: Path
+) -> None:
     with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
         terrain.load_terrain(conn, DEM, FLOOD, out_dir=tmp_path)
         conn.commit()
@@ -61,9 +62,12 @@ def test_overlay_bounds_are_set_by_the_page(sample_db_rw: str, live_server_rw: s
         d.get(live_server_rw + "/")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not d.execute_script(
-                "return document.body && document.body.getAttribute('data-pg-ready')"):
+            "return document.body && document.body.getAttribute('data-pg-ready')"
+        ):
             time.sleep(0.1)
-        b = d.execute_script("var b = PG.state.overlays.hillshade.getBounds();"
-                             "return [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()];")
+        b = d.execute_script(
+            "var b = PG.state.overlays.hillshade.getBounds();"
+            "return [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()];"
+        )
     # The page was built with the parks' extent as a placeholder; the raster is larger.
     assert b == pytest.approx([south, west, north, east], abs=2e-3)

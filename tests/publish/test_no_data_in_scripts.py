@@ -24,8 +24,10 @@ TABLES = ("zones", "enterprises", "infrastructure", "upgrades", "parcels", "boun
 # every parcel would only break the tile and brief URLs the test needs.
 SKIP = {("parcels", "code")}
 # Each would set a data-* mark on <html> if it ever ran, whichever way it escaped.
-ATTACK = ("`${document.documentElement.dataset.t=1}`</script><script>"
-          "document.documentElement.dataset.s=1</script>\u2028'\"&<b>")
+ATTACK = (
+    "`${document.documentElement.dataset.t=1}`</script><script>"
+    "document.documentElement.dataset.s=1</script>\u2028'\"&<b>"
+)
 EXECUTABLE_TYPES = {"", "text/javascript", "application/javascript", "module"}
 WAIT_S = 30.0
 
@@ -74,20 +76,26 @@ def planted(sample_db_rw: str) -> dict:
     where the schema allows it (vocabulary columns under a CHECK refuse it, and stay)."""
     done: dict[tuple[str, str], str] = {}
     with psycopg.connect(sample_db_rw, autocommit=True) as conn:
-        cols = conn.execute("""
+        cols = conn.execute(
+            """
             SELECT table_name, column_name FROM information_schema.columns
              WHERE table_schema = 'public' AND table_name = ANY(%s)
                AND data_type IN ('text', 'character varying')
-             ORDER BY table_name, ordinal_position""", (list(TABLES),)).fetchall()
+             ORDER BY table_name, ordinal_position""",
+            (list(TABLES),),
+        ).fetchall()
         for n, (table, column) in enumerate(cols):
             if (table, column) in SKIP:
                 continue
             value = marker(n) + ATTACK
             try:
                 with conn.transaction():
-                    conn.execute(sql.SQL("UPDATE {} SET {} = coalesce({}, '') || %s").format(
-                        sql.Identifier(table), sql.Identifier(column),
-                        sql.Identifier(column)), (value,))
+                    conn.execute(
+                        sql.SQL("UPDATE {} SET {} = coalesce({}, '') || %s").format(
+                            sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
+                        ),
+                        (value,),
+                    )
             except psycopg.errors.IntegrityError:
                 continue  # a CHECK or key refuses markup: that column cannot carry it
             done[(table, column)] = marker(n)
@@ -102,21 +110,42 @@ def planted(sample_db_rw: str) -> dict:
         """).fetchone()
         zone = conn.execute("SELECT name_zh FROM zones ORDER BY code LIMIT 1").fetchone()
     # The names every page shows must be among the planted columns.
-    for must in [("zones", "name_zh"), ("zones", "name_en"), ("enterprises", "name_zh"),
-                 ("enterprises", "name_en"), ("infrastructure", "name_zh"),
-                 ("infrastructure", "capacity_unit"), ("upgrades", "name_zh"),
-                 ("upgrades", "operator"), ("upgrades", "kind"), ("enterprises", "chain_role"),
-                 ("boundaries", "name_zh"), ("parcels", "landuse_alias")]:
+    for must in [
+        ("zones", "name_zh"),
+        ("zones", "name_en"),
+        ("enterprises", "name_zh"),
+        ("enterprises", "name_en"),
+        ("infrastructure", "name_zh"),
+        ("infrastructure", "capacity_unit"),
+        ("upgrades", "name_zh"),
+        ("upgrades", "operator"),
+        ("upgrades", "kind"),
+        ("enterprises", "chain_role"),
+        ("boundaries", "name_zh"),
+        ("parcels", "landuse_alias"),
+    ]:
         assert must in done, must
-    return {"url": sample_db_rw, "markers": done,
-            "parcel": ent[1].split("PAYLOAD_")[0], "enterprise": ent[0],
-            "ent_zh": ent[2], "ent_en": ent[3],
-            "infra": infra[0], "infra_zh": infra[1], "unit": infra[2], "zone_zh": zone[0]}
+    return {
+        "url": sample_db_rw,
+        "markers": done,
+        "parcel": ent[1].split("PAYLOAD_")[0],
+        "enterprise": ent[0],
+        "ent_zh": ent[2],
+        "ent_en": ent[3],
+        "infra": infra[0],
+        "infra_zh": infra[1],
+        "unit": infra[2],
+        "zone_zh": zone[0],
+    }
 
 
 def pages(planted: dict) -> list[str]:
-    return ["/", "/planner", "/api/projects/PRJ-WLJ/fit-map",
-            f"/api/parcels/{planted['parcel']}/brief.html"]
+    return [
+        "/",
+        "/planner",
+        "/api/projects/PRJ-WLJ/fit-map",
+        f"/api/parcels/{planted['parcel']}/brief.html",
+    ]
 
 
 def test_no_marker_in_any_executable_script(planted: dict) -> None:
@@ -148,8 +177,11 @@ def test_no_marker_in_any_executable_script(planted: dict) -> None:
         # which parses back to the exact stored text.
         brief = scripts(c.get(pages(planted)[3]).text)
         block = json.loads(next(d for d in brief.data if '"layers"' in d))
-        tips = [f["properties"].get("_tip") for ly in block["layers"]
-                for f in ly["features"]["features"]]
+        tips = [
+            f["properties"].get("_tip")
+            for ly in block["layers"]
+            for f in ly["features"]["features"]
+        ]
         assert any(t and t.endswith(ATTACK) for t in tips), tips[:5]
         assert c.get("/api/map/layers/nope").status_code == 404
 
@@ -183,21 +215,30 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
         d.get(live_server_rw + "/")
         _wait(d, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
         assert d.execute_script("return document.body.getAttribute('data-pg-layers')") is None
-        labels = d.execute_script("return Array.from(document.querySelectorAll("
-                                  "'.pg-zone-label')).map(e => e.textContent)")
+        labels = d.execute_script(
+            "return Array.from(document.querySelectorAll('.pg-zone-label')).map(e => e.textContent)"
+        )
         assert planted["zone_zh"] in labels, labels
-        assert d.execute_script(
-            "return document.querySelectorAll('.leaflet-overlay-pane path').length") > 10
-        popup = d.execute_script("""
+        assert (
+            d.execute_script(
+                "return document.querySelectorAll('.leaflet-overlay-pane path').length"
+            )
+            > 10
+        )
+        popup = d.execute_script(
+            """
             var code = arguments[0], S = PG.state, hit = null;
             S.map.addLayer(S.overlays.utilities);
             S.overlays.utilities.eachLayer(function (g) { g.eachLayer(function (l) {
               if (l.feature.properties.code === code) { hit = l; } }); });
             hit.openPopup(hit.getLatLng());
             return document.querySelector('.leaflet-popup-content').textContent;
-        """, planted["infra"])
+        """,
+            planted["infra"],
+        )
         assert planted["infra_zh"] in popup and planted["unit"] in popup, popup
-        got = d.execute_script("""
+        got = d.execute_script(
+            """
             var S = PG.state, code = arguments[0];
             S.map.closePopup();
             var mk = S.overlays.enterprises.getLayers().filter(
@@ -206,7 +247,9 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
             var pop = L.popup().setLatLng(mk.getLatLng())
               .setContent(mk.getPopup().getContent()).openOn(S.map);
             return pop.getElement().querySelector('h6').textContent;
-        """, planted["enterprise"])
+        """,
+            planted["enterprise"],
+        )
         assert got.strip() == planted["ent_zh"], got
         time.sleep(1.0)  # an <img onerror> or a stray script would have run by now
         _clean(d)
@@ -214,23 +257,35 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
         # The planner page: its public context is drawn from the layer endpoints.
         d.get(live_server_rw + "/planner")
         _wait(d, "document.body && document.body.getAttribute('data-pgp-context') === '1'")
-        assert d.execute_script(
-            "return document.querySelectorAll('.leaflet-overlay-pane path').length") > 3
+        assert (
+            d.execute_script(
+                "return document.querySelectorAll('.leaflet-overlay-pane path').length"
+            )
+            > 3
+        )
         time.sleep(0.5)
         _clean(d)
 
         # The fit map: parcels drawn, tooltips from the data block.
         d.get(live_server_rw + "/api/projects/PRJ-WLJ/fit-map")
         _wait(d, "document.body.getAttribute('data-pgd-ready') === '1'")
-        assert d.execute_script(
-            "return document.querySelectorAll('.leaflet-overlay-pane path').length") > 10
+        assert (
+            d.execute_script(
+                "return document.querySelectorAll('.leaflet-overlay-pane path').length"
+            )
+            > 10
+        )
         _clean(d)
 
         # The offline brief: layers drawn, the enterprise's tooltip literal.
         d.get(f"{live_server_rw}/api/parcels/{planted['parcel']}/brief.html")
         _wait(d, "document.body.getAttribute('data-pgd-ready') === '1'")
-        assert d.execute_script(
-            "return document.querySelectorAll('.leaflet-overlay-pane path').length") > 10
+        assert (
+            d.execute_script(
+                "return document.querySelectorAll('.leaflet-overlay-pane path').length"
+            )
+            > 10
+        )
         tips = d.execute_script("""
             var out = [];
             PGD.layers.enterprises.eachLayer(function (l) {

@@ -32,8 +32,12 @@ def scalar(conn: psycopg.Connection, sql: str, params: list | None = None):
 
 
 def public_codes(conn: psycopg.Connection, where: str = "TRUE") -> list[str]:
-    return [r[0] for r in conn.execute(
-        f"SELECT code FROM parcels WHERE status <> 'historic' AND ({where}) ORDER BY code")]
+    return [
+        r[0]
+        for r in conn.execute(
+            f"SELECT code FROM parcels WHERE status <> 'historic' AND ({where}) ORDER BY code"
+        )
+    ]
 
 
 def rels(doc: dict) -> dict[str, dict]:
@@ -48,6 +52,7 @@ def get_items(client: TestClient, path: str, **params) -> dict:
 
 
 # --- landing, API definition, conformance ----------------------------------------------------
+
 
 def test_landing_page_links(client: TestClient) -> None:
     r = client.get("/ogc")
@@ -73,8 +78,7 @@ def test_api_definition_is_openapi_30_with_its_media_type(client: TestClient) ->
     assert "/ogc/collections/{collectionId}/items" in doc["paths"]
     # Per-collection items paths carry the filter-lang enum and the queryable properties:
     # that is where GDAL's OAPIF driver decides whether to push filters to us.
-    params = {p["name"]: p for p in doc["paths"]["/collections/parcels/items"]["get"]
-              ["parameters"]}
+    params = {p["name"]: p for p in doc["paths"]["/collections/parcels/items"]["get"]["parameters"]}
     assert "cql2-text" in params["filter-lang"]["schema"]["enum"]
     assert "status" in params and "note_internal" not in params
 
@@ -102,22 +106,32 @@ def test_conformance_lists_the_classes_we_honour(client: TestClient) -> None:
 
 # --- collections ------------------------------------------------------------------------------
 
+
 def test_collections_list_every_public_collection(client: TestClient, db) -> None:
     r = client.get("/ogc/collections")
     assert r.status_code == 200
     doc = r.json()
     assert rels(doc)["self"]["href"].endswith("/ogc/collections")
     by_id = {c["id"]: c for c in doc["collections"]}
-    assert set(by_id) == {"zones", "parcels", "infrastructure", "upgrades", "enterprises",
-                          "approvals", "places"}
+    assert set(by_id) == {
+        "zones",
+        "parcels",
+        "infrastructure",
+        "upgrades",
+        "enterprises",
+        "approvals",
+        "places",
+    }
     for cid, c in by_id.items():
         links = rels(c)
         assert links["items"]["type"] == GEOJSON
         assert links["items"]["href"].endswith(f"/ogc/collections/{cid}/items")
         assert links["http://www.opengis.net/def/rel/ogc/1.0/queryables"]["href"].endswith(
-            f"/ogc/collections/{cid}/queryables")
-        assert links["http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"]["href"] \
-            .endswith(f"/ogc/collections/{cid}/tiles/WebMercatorQuad")
+            f"/ogc/collections/{cid}/queryables"
+        )
+        assert links["http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"]["href"].endswith(
+            f"/ogc/collections/{cid}/tiles/WebMercatorQuad"
+        )
         assert c["crs"][0] == CRS84
         assert {EPSG + "4490", EPSG + "4547", EPSG + "3857"} <= set(c["crs"])
         assert c["storageCrs"] == EPSG + "4490"
@@ -126,11 +140,11 @@ def test_collections_list_every_public_collection(client: TestClient, db) -> Non
         bbox = c["extent"]["spatial"]["bbox"]
         assert isinstance(bbox, list) and isinstance(bbox[0], list) and len(bbox[0]) == 4
     # The parcels extent is that of the public (non-historic) rows, lon/lat.
-    want = db.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                      "(SELECT ST_Extent(geom) e FROM parcels WHERE status <> 'historic') s"
-                      ).fetchone()
-    assert by_id["parcels"]["extent"]["spatial"]["bbox"][0] == pytest.approx(list(want),
-                                                                          abs=1e-9)
+    want = db.execute(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT ST_Extent(geom) e FROM parcels WHERE status <> 'historic') s"
+    ).fetchone()
+    assert by_id["parcels"]["extent"]["spatial"]["bbox"][0] == pytest.approx(list(want), abs=1e-9)
     x1, y1, x2, y2 = want
     assert 113.5 < x1 < x2 < 114.5 and 35.0 < y1 < y2 < 35.8  # Weihui, lon first
 
@@ -138,9 +152,13 @@ def test_collections_list_every_public_collection(client: TestClient, db) -> Non
 def test_one_collection_and_unknown_collection(client: TestClient) -> None:
     r = client.get("/ogc/collections/parcels")
     assert r.status_code == 200 and r.json()["id"] == "parcels"
-    for path in ("/ogc/collections/nope", "/ogc/collections/nope/items",
-                 "/ogc/collections/nope/queryables", "/ogc/collections/projects/items",
-                 "/ogc/collections/users/items"):
+    for path in (
+        "/ogc/collections/nope",
+        "/ogc/collections/nope/items",
+        "/ogc/collections/nope/queryables",
+        "/ogc/collections/projects/items",
+        "/ogc/collections/users/items",
+    ):
         r = client.get(path)
         assert r.status_code == 404, path
         assert r.headers["content-type"] == PROBLEM
@@ -148,9 +166,9 @@ def test_one_collection_and_unknown_collection(client: TestClient) -> None:
 
 # --- queryables -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cid", sorted(COLLECTIONS))
-def test_queryables_are_a_json_schema_of_public_properties(client: TestClient, cid: str
-                                                           ) -> None:
+def test_queryables_are_a_json_schema_of_public_properties(client: TestClient, cid: str) -> None:
     r = client.get(f"/ogc/collections/{cid}/queryables")
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/schema+json"
@@ -168,6 +186,7 @@ def test_queryables_are_a_json_schema_of_public_properties(client: TestClient, c
 
 
 # --- items: shape, counting, paging ----------------------------------------------------------
+
 
 def test_items_shape_and_counts(client: TestClient, db) -> None:
     doc = get_items(client, "/ogc/collections/parcels/items")
@@ -224,11 +243,12 @@ def test_no_confidential_field_on_any_public_item(client: TestClient, db) -> Non
 
 
 def test_historic_parcels_are_not_public(client: TestClient, db) -> None:
-    codes = {f["id"] for f in get_items(client, "/ogc/collections/parcels/items",
-                                        limit=10000)["features"]}
+    codes = {
+        f["id"]
+        for f in get_items(client, "/ogc/collections/parcels/items", limit=10000)["features"]
+    }
     assert codes == set(public_codes(db))
-    historic = db.execute("SELECT code FROM parcels WHERE status = 'historic' LIMIT 1"
-                          ).fetchone()
+    historic = db.execute("SELECT code FROM parcels WHERE status = 'historic' LIMIT 1").fetchone()
     if historic:
         assert client.get(f"/ogc/collections/parcels/items/{historic[0]}").status_code == 404
 
@@ -246,22 +266,37 @@ def test_item_by_id(client: TestClient, db) -> None:
 
 
 def test_properties_subset_and_sortby(client: TestClient, db) -> None:
-    doc = get_items(client, "/ogc/collections/parcels/items", properties="code,area_mu",
-                    sortby="-area_mu", limit=10000)
+    doc = get_items(
+        client,
+        "/ogc/collections/parcels/items",
+        properties="code,area_mu",
+        sortby="-area_mu",
+        limit=10000,
+    )
     assert all(set(f["properties"]) == {"code", "area_mu"} for f in doc["features"])
     areas = [f["properties"]["area_mu"] for f in doc["features"]]
     assert areas == sorted(areas, reverse=True)
-    doc = get_items(client, "/ogc/collections/parcels/items", sortby="+zone_code,-code",
-                    properties="", limit=10000)
+    doc = get_items(
+        client,
+        "/ogc/collections/parcels/items",
+        sortby="+zone_code,-code",
+        properties="",
+        limit=10000,
+    )
     assert all(f["properties"] == {} for f in doc["features"])
-    want = [r[0] for r in db.execute("SELECT code FROM parcels WHERE status <> 'historic' "
-                                     "ORDER BY zone_code, code DESC")]
+    want = [
+        r[0]
+        for r in db.execute(
+            "SELECT code FROM parcels WHERE status <> 'historic' ORDER BY zone_code, code DESC"
+        )
+    ]
     assert [f["id"] for f in doc["features"]] == want
 
 
 def test_numbers_always_carry_a_decimal_point(client: TestClient) -> None:
-    r = client.get("/ogc/collections/parcels/items", params={"limit": 10000,
-                                                             "properties": "area_mu"})
+    r = client.get(
+        "/ogc/collections/parcels/items", params={"limit": 10000, "properties": "area_mu"}
+    )
     assert '"area_mu" : ' in r.text or '"area_mu": ' in r.text
     for f in r.json()["features"]:
         assert isinstance(f["properties"]["area_mu"], float)
@@ -276,8 +311,7 @@ def test_property_equality_query_parameter(client: TestClient, db) -> None:
 
 
 def test_result_type_hits(client: TestClient, db) -> None:
-    doc = get_items(client, "/ogc/collections/parcels/items", resultType="hits",
-                    status="available")
+    doc = get_items(client, "/ogc/collections/parcels/items", resultType="hits", status="available")
     assert doc["features"] == [] and doc["numberReturned"] == 0
     assert doc["numberMatched"] == len(public_codes(db, "status = 'available'"))
 
@@ -292,11 +326,10 @@ def test_number_matched_is_estimated_past_the_threshold(sample_db_rw: str) -> No
     with TestClient(create_app(Settings(count_exact_max=5), database_url=sample_db_rw)) as c:
         doc = c.get("/ogc/collections/parcels/items", params={"limit": 3}).json()
         assert doc.get("numberMatchedEstimated") is True
-        assert 0.5 * n <= doc["numberMatched"] <= 1.5 * n   # the planner's estimate
+        assert 0.5 * n <= doc["numberMatched"] <= 1.5 * n  # the planner's estimate
         assert "next" in rels(doc)
         # a narrow filter under the threshold is counted exactly
-        doc = c.get("/ogc/collections/parcels/items",
-                    params={"filter": "code = 'NO-SUCH'"}).json()
+        doc = c.get("/ogc/collections/parcels/items", params={"filter": "code = 'NO-SUCH'"}).json()
         assert doc["numberMatched"] == 0 and "numberMatchedEstimated" not in doc
 
 
@@ -304,20 +337,29 @@ def test_number_matched_is_estimated_past_the_threshold(sample_db_rw: str) -> No
 
 FILTERS = [
     ("status = 'available'", "status = 'available'"),
-    ("status IN ('available','reserved','listed') AND area_mu >= 30",
-     "status IN ('available','reserved','listed') AND area_mu >= 30"),
-    ("NOT (svc_power = TRUE) OR landuse_code LIKE '1101%'",
-     "NOT svc_power OR landuse_code LIKE '1101%'"),
+    (
+        "status IN ('available','reserved','listed') AND area_mu >= 30",
+        "status IN ('available','reserved','listed') AND area_mu >= 30",
+    ),
+    (
+        "NOT (svc_power = TRUE) OR landuse_code LIKE '1101%'",
+        "NOT svc_power OR landuse_code LIKE '1101%'",
+    ),
     ("area_mu BETWEEN 20 AND 60", "area_mu BETWEEN 20 AND 60"),
     ("enterprise_code IS NOT NULL", "enterprise_code IS NOT NULL"),
-    ('"zone_code" = \'WH-CZ\' OR zone_code <> \'WH-CZ\'', "TRUE"),
+    ("\"zone_code\" = 'WH-CZ' OR zone_code <> 'WH-CZ'", "TRUE"),
 ]
 
 
 @pytest.mark.parametrize(("cql", "where"), FILTERS)
 def test_cql2_filters_end_to_end(client: TestClient, db, cql: str, where: str) -> None:
-    doc = get_items(client, "/ogc/collections/parcels/items", filter=cql,
-                    **{"filter-lang": "cql2-text"}, limit=10000)
+    doc = get_items(
+        client,
+        "/ogc/collections/parcels/items",
+        filter=cql,
+        **{"filter-lang": "cql2-text"},
+        limit=10000,
+    )
     want = public_codes(db, where)
     assert sorted(f["id"] for f in doc["features"]) == want
     assert doc["numberMatched"] == len(want)
@@ -329,21 +371,35 @@ def test_spatial_filter_and_bbox_in_every_crs_agree(client: TestClient, db) -> N
     assert want, "the box should hit parcels"
 
     def ids(**params) -> list[str]:
-        return sorted(f["id"] for f in get_items(client, "/ogc/collections/parcels/items",
-                                                   limit=10000, **params)["features"])
+        return sorted(
+            f["id"]
+            for f in get_items(client, "/ogc/collections/parcels/items", limit=10000, **params)[
+                "features"
+            ]
+        )
 
     assert ids(bbox=f"{x1},{y1},{x2},{y2}") == want
     assert ids(bbox=f"{y1},{x1},{y2},{x2}", **{"bbox-crs": EPSG + "4490"}) == want  # lat first
     assert ids(filter=f"S_INTERSECTS(geometry, BBOX({x1},{y1},{x2},{y2}))") == want
-    assert ids(filter=f"S_INTERSECTS(geometry, POLYGON(({y1} {x1}, {y1} {x2}, {y2} {x2}, "
-                      f"{y2} {x1}, {y1} {x1})))", **{"filter-crs": EPSG + "4490"}) == want
+    assert (
+        ids(
+            filter=f"S_INTERSECTS(geometry, POLYGON(({y1} {x1}, {y1} {x2}, {y2} {x2}, "
+            f"{y2} {x1}, {y1} {x1})))",
+            **{"filter-crs": EPSG + "4490"},
+        )
+        == want
+    )
     # In projected CRSs the same box is not exactly the same area: compare with PostGIS.
-    gk = db.execute(f"SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
-                    f"ST_Transform(ST_MakeEnvelope({x1},{y1},{x2},{y2},4490), 4547)::box2d b) s"
-                    ).fetchone()
-    want_gk = public_codes(db, f"ST_Intersects(geom, ST_Transform(ST_Segmentize("
-                               f"ST_MakeEnvelope({gk[0]},{gk[1]},{gk[2]},{gk[3]},4547), "
-                               f"greatest({gk[2] - gk[0]},{gk[3] - gk[1]}) / 16), 4490))")
+    gk = db.execute(
+        f"SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
+        f"ST_Transform(ST_MakeEnvelope({x1},{y1},{x2},{y2},4490), 4547)::box2d b) s"
+    ).fetchone()
+    want_gk = public_codes(
+        db,
+        f"ST_Intersects(geom, ST_Transform(ST_Segmentize("
+        f"ST_MakeEnvelope({gk[0]},{gk[1]},{gk[2]},{gk[3]},4547), "
+        f"greatest({gk[2] - gk[0]},{gk[3] - gk[1]}) / 16), 4490))",
+    )
     # EPSG:4547 is northing first: bbox = minN, minE, maxN, maxE
     assert ids(bbox=f"{gk[1]},{gk[0]},{gk[3]},{gk[2]}", **{"bbox-crs": "EPSG:4547"}) == want_gk
     assert set(want) <= set(want_gk)
@@ -356,15 +412,18 @@ def test_bbox_crossing_the_antimeridian_is_accepted(client: TestClient) -> None:
 
 # --- CRS output -------------------------------------------------------------------------------
 
+
 def _first_xy(f: dict) -> list[float]:
     return f["geometry"]["coordinates"][0][0][0]
 
 
 def test_output_crs_and_content_crs_header(client: TestClient, db) -> None:
     code = public_codes(db)[0]
-    lon, lat = db.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(ST_ExteriorRing("
-                          "ST_GeometryN(geom, 1)), 1) p FROM parcels WHERE code = %s) s",
-                          [code]).fetchone()
+    lon, lat = db.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(ST_ExteriorRing("
+        "ST_GeometryN(geom, 1)), 1) p FROM parcels WHERE code = %s) s",
+        [code],
+    ).fetchone()
     path = f"/ogc/collections/parcels/items/{code}"
 
     r = client.get(path)
@@ -379,8 +438,11 @@ def test_output_crs_and_content_crs_header(client: TestClient, db) -> None:
     assert r.headers["content-crs"] == f"<{EPSG}4547>"
     n, e = _first_xy(r.json())
     assert 3.85e6 < n < 3.95e6 and 450_000 < e < 550_000
-    want_e, want_n = db.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_SetSRID("
-                                "ST_MakePoint(%s, %s), 4490), 4547) p) s", [lon, lat]).fetchone()
+    want_e, want_n = db.execute(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_SetSRID("
+        "ST_MakePoint(%s, %s), 4490), 4547) p) s",
+        [lon, lat],
+    ).fetchone()
     assert (n, e) == pytest.approx((want_n, want_e), abs=0.001)
 
     r = client.get(path, params={"crs": EPSG + "3857"})  # easting first, metres
@@ -397,8 +459,8 @@ BAD = [
     {"bbox": "114,35,115"},
     {"bbox": "a,b,c,d"},
     {"bbox": "114,35,115,36,1"},
-    {"bbox": "114,36,115,35"},               # miny > maxy
-    {"bbox": "114,35,115,95"},               # latitude out of range
+    {"bbox": "114,36,115,35"},  # miny > maxy
+    {"bbox": "114,35,115,95"},  # latitude out of range
     {"bbox": "-200,35,115,36"},
     {"bbox": "nan,35,115,36"},
     {"bbox": "114,35,115,36", "bbox-crs": "EPSG:9999"},
@@ -435,7 +497,7 @@ BAD = [
     {"properties": "note_internal"},
     {"properties": "code,(select password_hash from users)"},
     {"properties": "*"},
-    {"status": "available", "nope": "1"},     # unknown query parameter
+    {"status": "available", "nope": "1"},  # unknown query parameter
     {"area_mu": "lots"},
     {"svc_power": "maybe"},
     {"reserved_until": "2030-02-30"},
@@ -466,10 +528,12 @@ def test_repeated_parameter_and_bad_item_crs_are_400(client: TestClient, db) -> 
 
 def test_bad_parameters_change_nothing(client: TestClient, db) -> None:
     def state() -> tuple:
-        return (scalar(db, "SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM parcels p"),
-                scalar(db, "SELECT count(*) FROM parcel_events"),
-                scalar(db, "SELECT to_regclass('public.parcels') IS NOT NULL"),
-                scalar(db, "SELECT sum(version) FROM data_versions"))
+        return (
+            scalar(db, "SELECT md5(string_agg(p::text, ',' ORDER BY id)) FROM parcels p"),
+            scalar(db, "SELECT count(*) FROM parcel_events"),
+            scalar(db, "SELECT to_regclass('public.parcels') IS NOT NULL"),
+            scalar(db, "SELECT sum(version) FROM data_versions"),
+        )
 
     before = state()
     for params in BAD:

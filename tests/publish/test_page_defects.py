@@ -32,8 +32,9 @@ def test_every_landuse_code_in_the_data_has_a_zh_and_an_en_label(sample_db: str)
     codes = {c for (c,) in _gpkg("SELECT DISTINCT landuse_code FROM parcels")}
     with psycopg.connect(sample_db) as conn:
         codes |= {r[0] for r in conn.execute("SELECT DISTINCT landuse_code FROM parcels")}
-        codes |= {c for (cs,) in conn.execute("SELECT landuse_codes FROM projects")
-                  for c in (cs or [])}
+        codes |= {
+            c for (cs,) in conn.execute("SELECT landuse_codes FROM projects") for c in (cs or [])
+        }
     assert "1402" in codes  # the green belts that showed as "1402 1402"
     for code in sorted(codes):
         zh, en = i18n.label(i18n.landuse_key(code))
@@ -45,41 +46,57 @@ def test_every_landuse_code_in_the_data_has_a_zh_and_an_en_label(sample_db: str)
 def test_undivided_codes_carry_the_undivided_alias(sample_db: str) -> None:
     # GB 50137: M and W are the undivided classes; M2/W1 are subclasses.
     want = {"1001": "M", "1101": "W"}
-    rows = _gpkg("SELECT landuse_code, landuse_alias FROM parcels "
-                 "WHERE landuse_code IN ('1001', '1101')")
+    rows = _gpkg(
+        "SELECT landuse_code, landuse_alias FROM parcels WHERE landuse_code IN ('1001', '1101')"
+    )
     assert rows
     assert all(alias == want[code] for code, alias in rows), set(rows)
     with psycopg.connect(sample_db) as conn:
-        stored = conn.execute("SELECT landuse_code, landuse_alias FROM parcels "
-                              "WHERE landuse_code IN ('1001', '1101')").fetchall()
+        stored = conn.execute(
+            "SELECT landuse_code, landuse_alias FROM parcels WHERE landuse_code IN ('1001', '1101')"
+        ).fetchall()
     assert stored and all(alias == want[code] for code, alias in stored), set(stored)
     src = (ROOT / "scripts" / "build_sample.py").read_text(encoding="utf-8")
     assert '("1001", "M2")' not in src and '("1101", "W1")' not in src
 
 
-@pytest.mark.parametrize(("value", "unit", "sign", "expected"), [
-    (2.6, "km", True, "+2.6 km"),
-    (0.35, "km", True, "+0.3 km"),     # one decimal (banker's rounding of .35 in binary: .3)
-    (10, "MW", True, "+10 MW"),
-    (12400, "m³/d", False, "12,400 m³/d"),
-    (4.0, "km", False, "4 km"),
-])
-def test_quantities_keep_a_decimal_below_ten(value: float, unit: str, sign: bool,
-                                             expected: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "unit", "sign", "expected"),
+    [
+        (2.6, "km", True, "+2.6 km"),
+        (0.35, "km", True, "+0.3 km"),  # one decimal (banker's rounding of .35 in binary: .3)
+        (10, "MW", True, "+10 MW"),
+        (12400, "m³/d", False, "12,400 m³/d"),
+        (4.0, "km", False, "4 km"),
+    ],
+)
+def test_quantities_keep_a_decimal_below_ten(
+    value: float, unit: str, sign: bool, expected: str
+) -> None:
     assert i18n.quantity(value, unit, sign=sign) == expected
 
 
-@pytest.mark.parametrize(("metres", "expected"), [
-    (850, "850 m"), (2600, "2.6 km"), (9940, "9.9 km"), (12400, "12 km"), (None, "—")])
+@pytest.mark.parametrize(
+    ("metres", "expected"),
+    [(850, "850 m"), (2600, "2.6 km"), (9940, "9.9 km"), (12400, "12 km"), (None, "—")],
+)
 def test_distances_read_sensibly(metres: float | None, expected: str) -> None:
     assert i18n.distance(metres) == expected
 
 
 def test_upgrade_popup_shows_a_2_6_km_extension_as_such() -> None:
-    html = investor.upgrade_popup({"kind": "trunk_road", "status": "planned", "name_zh": "纬二路",
-                                   "name_en": "Weier Road",
-                                   "capacity_added": 2.6, "capacity_unit": "km",
-                                   "start_date": "2026-01-01", "finish_date": "2027-01-01"})
+    html = investor.upgrade_popup(
+        {
+            "kind": "trunk_road",
+            "status": "planned",
+            "name_zh": "纬二路",
+            "name_en": "Weier Road",
+            "capacity_added": 2.6,
+            "capacity_unit": "km",
+            "start_date": "2026-01-01",
+            "finish_date": "2027-01-01",
+        }
+    )
     assert "+2.6 km" in html and "+3 km" not in html
 
 
@@ -90,14 +107,15 @@ def test_sheet_upgrades_carry_a_formatted_capacity(client, sample_db: str) -> No
             "JOIN upgrades u ON u.gk_srid = p.gk_srid AND ST_DWithin(ST_SetSRID(u.geom_gk, 0),"
             " ST_SetSRID(p.geom_gk, 0), 500) WHERE p.status = 'available' "
             "AND u.status <> 'completed' AND u.capacity_added IS NOT NULL "
-            "ORDER BY p.code LIMIT 1").fetchone()
+            "ORDER BY p.code LIMIT 1"
+        ).fetchone()
     assert row, "the sample has an upgrade near an available parcel"
     parcel, upgrade, added, unit = row
     sheet = client.get(f"/api/parcels/{parcel}/sheet").json()
     u = next(x for x in sheet["upgrades"] if x["code"] == upgrade)
     v = float(added)
     # Worked independently: "+" then one decimal below 10 unless whole, thousands otherwise.
-    body = (f"{v:.1f}" if v < 10 and v != int(v) else f"{v:,.0f}")
+    body = f"{v:.1f}" if v < 10 and v != int(v) else f"{v:,.0f}"
     assert u["capacity_text"] == f"+{body} {unit}"
 
 
@@ -141,20 +159,26 @@ def _budget_case(sample_db: str) -> tuple[str, str]:
             "AND p.land_price_wan_per_mu IS NOT NULL "
             "WHERE pr.land_budget_wan IS NOT NULL "
             "AND p.area_mu * p.land_price_wan_per_mu < pr.land_budget_wan "
-            "ORDER BY pr.code, p.code LIMIT 1").fetchone()
+            "ORDER BY pr.code, p.code LIMIT 1"
+        ).fetchone()
     assert row
     return row[0], row[1]
 
 
 def test_public_brief_never_mentions_the_budget_nor_the_design_document(
-        client, sample_db: str) -> None:
+    client, sample_db: str
+) -> None:
     project, parcel = _budget_case(sample_db)
     html = client.get(f"/api/parcels/{parcel}/brief.html?project={project}").text
     assert "预算" not in html and "budget" not in html.lower()
     assert "设计文档" not in html and "§" not in html
     m = client.get(f"/api/projects/{project}/matches").json()
-    reasons = str([(x.get("reasons"), x.get("criteria"), x.get("failures"))
-                   for x in m.get("matches", []) + m.get("near_misses", [])])
+    reasons = str(
+        [
+            (x.get("reasons"), x.get("criteria"), x.get("failures"))
+            for x in m.get("matches", []) + m.get("near_misses", [])
+        ]
+    )
     assert "预算" not in str(m) and "within budget" not in reasons
     assert "over budget" not in reasons and "the budget" not in reasons
 

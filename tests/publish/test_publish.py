@@ -31,6 +31,7 @@ PARKGIS = Path(sys.executable).with_name("parkgis")
 
 # ---- a static file server with Range support, written here (not the app) -----------------
 
+
 class RangeHandler(SimpleHTTPRequestHandler):
     """Serves a directory; honours single ``Range: bytes=a-b`` requests with 206."""
 
@@ -105,11 +106,13 @@ def static_server(published: Path) -> Iterator[tuple[str, list]]:
 
 # ---- publishing ------------------------------------------------------------------------------
 
+
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """The installed ``parkgis`` command, as a user runs it."""
     env = {**os.environ, "PARKGIS_DATABASE_URL": url}
-    return subprocess.run([str(PARKGIS), *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [str(PARKGIS), *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def _publish(url: str, out: Path, *extra: str) -> str:
@@ -138,7 +141,7 @@ def _archive(directory: Path) -> Path:
 
 def _tile_bbox(z: int, x: int, y: int, margin: float = 0.0) -> tuple[float, ...]:
     """Lon/lat box of a Web-Mercator tile grown by ``margin`` tile widths (hand formula)."""
-    n = 2 ** z
+    n = 2**z
 
     def lon(px: float) -> float:
         return px / n * 360.0 - 180.0
@@ -150,7 +153,7 @@ def _tile_bbox(z: int, x: int, y: int, margin: float = 0.0) -> tuple[float, ...]
 
 
 def _xy(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2 ** z
+    n = 2**z
     s = math.sin(math.radians(lat))
     return int((lon + 180) / 360 * n), int((0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n)
 
@@ -173,25 +176,33 @@ def test_tile_parcels_match_sql_and_nothing_confidential(published: Path, sample
     with psycopg.connect(sample_db) as conn:
         lon, lat = conn.execute(
             "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM parcels "
-            "WHERE status = 'available' ORDER BY code LIMIT 1) s").fetchone()
+            "WHERE status = 'available' ORDER BY code LIMIT 1) s"
+        ).fetchone()
         x, y = _xy(lon, lat, z)
         inner = conn.execute(
             "SELECT code FROM parcels WHERE status = ANY(%s) AND ST_Intersects(geom, "
             "ST_MakeEnvelope(%s, %s, %s, %s, 4490))",
-            (list(VACANT), *_tile_bbox(z, x, y, -0.01))).fetchall()
+            (list(VACANT), *_tile_bbox(z, x, y, -0.01)),
+        ).fetchall()
         outer = conn.execute(
             "SELECT code, status, area_mu::float8 FROM parcels WHERE status = ANY(%s) AND "
             "geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490)",
-            (list(VACANT), *_tile_bbox(z, x, y, 64 / 4096 + 0.001))).fetchall()
+            (list(VACANT), *_tile_bbox(z, x, y, 64 / 4096 + 0.001)),
+        ).fetchall()
         # Values of the confidential columns, which must appear in no tile.
         secrets: set[str] = set()
         for table, col in conn.execute(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND column_name = ANY(%s) "
-                "AND data_type IN ('text', 'character varying')",
-                (sorted(CONFIDENTIAL_FIELDS),)).fetchall():
-            secrets |= {r[0] for r in conn.execute(
-                f'SELECT DISTINCT "{col}" FROM "{table}" WHERE length("{col}") >= 6')}
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND column_name = ANY(%s) "
+            "AND data_type IN ('text', 'character varying')",
+            (sorted(CONFIDENTIAL_FIELDS),),
+        ).fetchall():
+            secrets |= {
+                r[0]
+                for r in conn.execute(
+                    f'SELECT DISTINCT "{col}" FROM "{table}" WHERE length("{col}") >= 6'
+                )
+            }
     rd, f = _reader(_archive(published))
     with f:
         data = rd.get(z, x, y)
@@ -225,7 +236,8 @@ def test_tile_parcels_match_sql_and_nothing_confidential(published: Path, sample
 
 
 def test_republish_writes_a_new_archive_and_switches_the_manifest(
-        sample_db_rw: str, tmp_path: Path) -> None:
+    sample_db_rw: str, tmp_path: Path
+) -> None:
     out = tmp_path / "site"
     _publish(sample_db_rw, out, "--keep", "2", "--grace-hours", "0")
     first = json.loads((out / "manifest.json").read_text())
@@ -235,10 +247,12 @@ def test_republish_writes_a_new_archive_and_switches_the_manifest(
     names = []
     for k in range(2):
         with psycopg.connect(sample_db_rw) as conn:
-            code = conn.execute("SELECT code FROM parcels WHERE status = 'available' "
-                                "ORDER BY code LIMIT 1").fetchone()[0]
-            conn.execute("UPDATE parcels SET land_price_wan_per_mu = %s WHERE code = %s",
-                         (77.5 + k, code))
+            code = conn.execute(
+                "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+            ).fetchone()[0]
+            conn.execute(
+                "UPDATE parcels SET land_price_wan_per_mu = %s WHERE code = %s", (77.5 + k, code)
+            )
         _publish(sample_db_rw, out, "--keep", "2", "--grace-hours", "0")
         m = json.loads((out / "manifest.json").read_text())
         names.append(m["archive"])
@@ -246,11 +260,14 @@ def test_republish_writes_a_new_archive_and_switches_the_manifest(
         assert m["previous"] == ([first["archive"]] if k == 0 else [names[0]])
         rd, f = _reader(out / m["archive"])
         with f:
-            prices = [ft["properties"].get("land_price_wan_per_mu")
-                      for _t, raw in all_tiles(rd.get_bytes)
-                      for ft in mapbox_vector_tile.decode(gzip.decompress(raw))
-                      .get("parcels", {}).get("features", [])
-                      if ft["properties"]["code"] == code]
+            prices = [
+                ft["properties"].get("land_price_wan_per_mu")
+                for _t, raw in all_tiles(rd.get_bytes)
+                for ft in mapbox_vector_tile.decode(gzip.decompress(raw))
+                .get("parcels", {})
+                .get("features", [])
+                if ft["properties"]["code"] == code
+            ]
         assert prices and set(prices) == {77.5 + k}
     # keep=2: the current and the previous archive stay, the first one (grace 0) is gone.
     left = sorted(p.name for p in out.glob("public-*.pmtiles"))
@@ -269,6 +286,7 @@ def test_publish_refuses_an_unusable_directory(sample_db: str, tmp_path: Path) -
 
 # ---- the page from a static server -----------------------------------------------------------
 
+
 def test_static_server_honours_range(static_server: tuple[str, list], published: Path) -> None:
     base, _log = static_server
     name = json.loads((published / "manifest.json").read_text())["archive"]
@@ -282,11 +300,11 @@ def test_static_server_honours_range(static_server: tuple[str, list], published:
     assert r.getheader("Content-Range") == f"bytes 0-126/{(published / name).stat().st_size}"
 
 
-
 @pytest.mark.browser
 @pytest.mark.skipif(not browser.AVAILABLE, reason="needs Debian's chromium and chromedriver")
 def test_page_draws_parcels_and_opens_the_sheet_without_the_app(
-        static_server: tuple[str, list], sample_db: str, artifacts: Path) -> None:
+    static_server: tuple[str, list], sample_db: str, artifacts: Path
+) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -296,8 +314,14 @@ def test_page_draws_parcels_and_opens_the_sheet_without_the_app(
         d.get(f"{base}/index.html")
         wait = WebDriverWait(d, 30)
         wait.until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
-        wait.until(lambda d: d.execute_script(
-            "return document.querySelectorAll('.sm-layer-parcels path').length") > 5)
+        wait.until(
+            lambda d: (
+                d.execute_script(
+                    "return document.querySelectorAll('.sm-layer-parcels path').length"
+                )
+                > 5
+            )
+        )
         notice = d.find_element(By.ID, "sm-sample")
         assert notice.is_displayed() and "示例数据" in notice.text and "sample data" in notice.text
         # Click the largest parcel drawn at its centre.
@@ -324,8 +348,9 @@ def test_page_draws_parcels_and_opens_the_sheet_without_the_app(
     assert st is not None and st[0] in VACANT
     assert not errors, errors
     # Every request the browser made went to the static server; no app was running at all.
-    urls = {m["params"]["request"]["url"] for m in perf
-            if m["method"] == "Network.requestWillBeSent"}
+    urls = {
+        m["params"]["request"]["url"] for m in perf if m["method"] == "Network.requestWillBeSent"
+    }
     # (chrome:// pages of the browser's own new tab are not requests of the page)
     web = {u for u in urls if u.startswith(("http:", "https:", "ws:", "wss:"))}
     foreign = sorted(u for u in web if not u.startswith(base + "/"))
@@ -335,7 +360,6 @@ def test_page_draws_parcels_and_opens_the_sheet_without_the_app(
     ranged = [(p, s) for _m, p, r, s in log if r is not None]
     assert ranged and all(p.endswith(".pmtiles") and s == 206 for p, s in ranged)
     assert not any(re.match(r"/(api|ogc)/", p) for p in paths)
-
 
 
 HOSTILE = '<img src=x onerror="window.__pwn=1"><b id="pwn">x</b>'
@@ -355,8 +379,14 @@ def test_hostile_names_are_text_on_the_static_page(sample_db_rw: str, tmp_path: 
     with serve_dir(out) as (base, _log), browser.driver() as d:
         d.get(f"{base}/index.html")
         wait = WebDriverWait(d, 30)
-        wait.until(lambda d: d.execute_script(
-            "return document.querySelectorAll('.sm-layer-parcels path').length") > 5)
+        wait.until(
+            lambda d: (
+                d.execute_script(
+                    "return document.querySelectorAll('.sm-layer-parcels path').length"
+                )
+                > 5
+            )
+        )
         path = d.execute_script("""
             var m = document.getElementById('sm-map').getBoundingClientRect();
             return Array.from(document.querySelectorAll('.sm-layer-parcels path'))
@@ -367,5 +397,6 @@ def test_hostile_names_are_text_on_the_static_page(sample_db_rw: str, tmp_path: 
         wait.until(lambda d: d.find_element(By.ID, "sm-sheet").is_displayed())
         sheet = d.find_element(By.ID, "sm-sheet").text
         assert '<b id="pwn">x</b>' in sheet  # shown as the text it is
-        assert d.execute_script("return window.__pwn === undefined && "
-                                "!document.getElementById('pwn')")
+        assert d.execute_script(
+            "return window.__pwn === undefined && !document.getElementById('pwn')"
+        )

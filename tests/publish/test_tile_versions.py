@@ -42,16 +42,19 @@ class CountingReader(VersionReader):
 
 def _edit(url: str, status: str) -> str:
     with psycopg.connect(url) as conn:
-        code = conn.execute("SELECT code FROM parcels WHERE status IN ('available', 'reserved') "
-                            "ORDER BY code LIMIT 1").fetchone()[0]
+        code = conn.execute(
+            "SELECT code FROM parcels WHERE status IN ('available', 'reserved') "
+            "ORDER BY code LIMIT 1"
+        ).fetchone()[0]
         conn.execute("UPDATE parcels SET status = %s WHERE code = %s", (status, code))
     return code
 
 
 def _db_version(url: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT version FROM data_versions WHERE layer = 'parcels'"
-                            ).fetchone()[0]
+        return conn.execute("SELECT version FROM data_versions WHERE layer = 'parcels'").fetchone()[
+            0
+        ]
 
 
 async def _until(cond, what: str) -> None:
@@ -79,8 +82,7 @@ def test_a_notification_alone_brings_the_new_version(sample_db_rw: str) -> None:
                 await asyncio.to_thread(_edit, sample_db_rw, "reserved")
                 want = await asyncio.to_thread(_db_version, sample_db_rw)
                 assert want > before
-                await _until(lambda: watch._versions.get("parcels") == want,
-                             "notified version")
+                await _until(lambda: watch._versions.get("parcels") == want, "notified version")
                 assert (await watch.get())["parcels"] == want
                 assert reader.reads == 1  # no read of data_versions since the first
             finally:
@@ -104,12 +106,14 @@ def test_without_a_listener_every_request_reads_the_versions(sample_db_rw: str) 
     asyncio.run(run())
 
 
-def test_every_edit_reaches_the_tiles_within_the_bound(sample_db_rw: str,
-                                                       live_server_rw: str) -> None:
+def test_every_edit_reaches_the_tiles_within_the_bound(
+    sample_db_rw: str, live_server_rw: str
+) -> None:
     with psycopg.connect(sample_db_rw) as conn:
         code, lon, lat = conn.execute(
             "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-            "FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1").fetchone()
+            "FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+        ).fetchone()
     x, y = tile_of(lon, lat, Z)
     url = live_server_rw + TILE.format(z=Z, x=x, y=y)
 

@@ -44,14 +44,20 @@ def known(sample_db: str) -> dict:
     with psycopg.connect(sample_db) as conn:
         code, lon, lat = conn.execute(
             "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-            "FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1").fetchone()
+            "FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+        ).fetchone()
         hist = conn.execute(
             "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-            "FROM parcels WHERE status = 'historic' ORDER BY code LIMIT 1").fetchone()
-        centres = dict(conn.execute(
-            "SELECT 'zones', ST_AsText(ST_PointOnSurface(ST_Collect(geom))) FROM zones UNION ALL "
-            "SELECT 'enterprises', ST_AsText(ST_PointOnSurface(ST_Collect(geom))) "
-            "FROM enterprises").fetchall())
+            "FROM parcels WHERE status = 'historic' ORDER BY code LIMIT 1"
+        ).fetchone()
+        centres = dict(
+            conn.execute(
+                "SELECT 'zones', ST_AsText(ST_PointOnSurface(ST_Collect(geom))) FROM zones "
+                "UNION ALL "
+                "SELECT 'enterprises', ST_AsText(ST_PointOnSurface(ST_Collect(geom))) "
+                "FROM enterprises"
+            ).fetchall()
+        )
     return {"code": code, "lon": lon, "lat": lat, "historic": hist, "centres": centres}
 
 
@@ -139,7 +145,8 @@ def test_an_edit_invalidates_the_cached_tile(sample_db_rw, live_server_rw) -> No
     with psycopg.connect(sample_db_rw) as conn:
         code, lon, lat = conn.execute(
             "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
-            "FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1").fetchone()
+            "FROM parcels WHERE status = 'available' ORDER BY code LIMIT 1"
+        ).fetchone()
     x, y = tile_of(lon, lat, Z)
     url = live_server_rw + TILE.format(cid="parcels", z=Z, x=x, y=y)
 
@@ -161,17 +168,20 @@ def test_an_edit_invalidates_the_cached_tile(sample_db_rw, live_server_rw) -> No
     assert httpx.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 200
 
 
-@pytest.mark.parametrize("path,status", [
-    ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/8/0", 404),      # x beyond 2^z
-    ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/0/8", 404),
-    ("/ogc/collections/parcels/tiles/WebMercatorQuad/30/0/0", 404),     # zoom beyond the set
-    ("/ogc/collections/parcels/tiles/WebMercatorQuad/-1/0/0", 400),
-    ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/a/0", 400),
-    ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/1.5/0", 400),
-    ("/ogc/collections/parcels/tiles/WorldCRS84Quad/3/0/0", 404),
-    ("/ogc/collections/projects/tiles/WebMercatorQuad/3/0/0", 404),     # not public
-    ("/ogc/collections/nope/tiles/WebMercatorQuad", 404),
-])
+@pytest.mark.parametrize(
+    "path,status",
+    [
+        ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/8/0", 404),  # x beyond 2^z
+        ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/0/8", 404),
+        ("/ogc/collections/parcels/tiles/WebMercatorQuad/30/0/0", 404),  # zoom beyond the set
+        ("/ogc/collections/parcels/tiles/WebMercatorQuad/-1/0/0", 400),
+        ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/a/0", 400),
+        ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/1.5/0", 400),
+        ("/ogc/collections/parcels/tiles/WorldCRS84Quad/3/0/0", 404),
+        ("/ogc/collections/projects/tiles/WebMercatorQuad/3/0/0", 404),  # not public
+        ("/ogc/collections/nope/tiles/WebMercatorQuad", 404),
+    ],
+)
 def test_bad_tile_requests_are_problems(client, path, status) -> None:
     r = client.get(path)
     assert r.status_code == status
@@ -190,5 +200,7 @@ def test_tilejson_and_tilesets(client, known) -> None:
     assert "status" in tj["vector_layers"][0]["fields"]
     ts = client.get("/ogc/collections/parcels/tiles").json()
     assert ts["tilesets"][0]["tileMatrixSetURI"].endswith("WebMercatorQuad")
-    assert any(link["rel"] == "item" and link["type"] == MVT_MEDIA_TYPE
-               for link in ts["tilesets"][0]["links"])
+    assert any(
+        link["rel"] == "item" and link["type"] == MVT_MEDIA_TYPE
+        for link in ts["tilesets"][0]["links"]
+    )

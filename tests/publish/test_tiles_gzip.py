@@ -19,8 +19,12 @@ Z = 15
 def _raw_get(base: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     """One HTTP/1.1 GET on a fresh socket; the body is read by Content-Length, undecoded."""
     u = urlsplit(base)
-    lines = [f"GET {path} HTTP/1.1", f"Host: {u.netloc}", "Connection: close",
-             *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {u.netloc}",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     with socket.create_connection((u.hostname, u.port), timeout=10) as s:
         s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         buf = b""
@@ -42,7 +46,8 @@ def tile_path(sample_db: str) -> str:
     with psycopg.connect(sample_db) as conn:
         lon, lat = conn.execute(
             "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Collect(geom)) AS c "
-            "FROM parcels WHERE status = 'available') s").fetchone()
+            "FROM parcels WHERE status = 'available') s"
+        ).fetchone()
     x, y = lonlat_to_tile(lon, lat, Z)
     return f"/ogc/collections/parcels/tiles/WebMercatorQuad/{Z}/{x}/{y}"
 
@@ -68,11 +73,13 @@ def test_gzip_negotiated_over_raw_http(live_server: str, tile_path: str) -> None
     assert gz_h2.get("x-tile-cache") == "hit" and gz2 == gz and gz_h2["etag"] == gz_h["etag"]
 
     # Conditional requests: each representation revalidates against its own tag only.
-    st, h304, body = _raw_get(live_server, tile_path,
-                              {"Accept-Encoding": "gzip", "If-None-Match": gz_h["etag"]})
+    st, h304, body = _raw_get(
+        live_server, tile_path, {"Accept-Encoding": "gzip", "If-None-Match": gz_h["etag"]}
+    )
     assert st == 304 and body == b"" and h304["vary"].lower() == "accept-encoding"
-    st, _h, body = _raw_get(live_server, tile_path,
-                            {"Accept-Encoding": "gzip", "If-None-Match": plain_h["etag"]})
+    st, _h, body = _raw_get(
+        live_server, tile_path, {"Accept-Encoding": "gzip", "If-None-Match": plain_h["etag"]}
+    )
     assert st == 200 and gzip.decompress(body) == plain
     st, _h, _b = _raw_get(live_server, tile_path, {"If-None-Match": plain_h["etag"]})
     assert st == 304
@@ -93,11 +100,24 @@ def test_routed_endpoint_gzips_too(live_server: str, tile_path: str) -> None:
     assert gzip.decompress(body) == plain
 
 
-@pytest.mark.parametrize("header,expected", [
-    (None, False), ("", False), ("gzip", True), ("GZIP", True), ("deflate, gzip;q=0.5", True),
-    ("gzip;q=0", False), ("identity", False), ("*", True), ("*;q=0", False),
-    ("br, *", True), ("gzip;q=0, *", False), ("x-gzip", True), ("gzip;q=bogus", False),
-])
+@pytest.mark.parametrize(
+    "header,expected",
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("GZIP", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("br, *", True),
+        ("gzip;q=0, *", False),
+        ("x-gzip", True),
+        ("gzip;q=bogus", False),
+    ],
+)
 def test_accept_encoding_parsing(header: str | None, expected: bool) -> None:
     assert accepts_gzip(header) is expected
 

@@ -23,8 +23,7 @@ SHEET = "/api/parcels/{}/sheet"
 
 
 def _finish(conn: psycopg.Connection, code: str) -> dt.date:
-    return conn.execute("SELECT finish_date FROM upgrades WHERE code = %s",
-                        (code,)).fetchone()[0]
+    return conn.execute("SELECT finish_date FROM upgrades WHERE code = %s", (code,)).fetchone()[0]
 
 
 def _day(d: dt.date, days: int = 0) -> str:
@@ -32,22 +31,31 @@ def _day(d: dt.date, days: int = 0) -> str:
 
 
 def _gk(wkb: bytes) -> shapely.Geometry:
-    return shapely.transform(shapely.from_wkb(bytes(wkb)), lambda xy: np.column_stack(
-        _TO_GK.transform(xy[:, 0], xy[:, 1])))
+    return shapely.transform(
+        shapely.from_wkb(bytes(wkb)),
+        lambda xy: np.column_stack(_TO_GK.transform(xy[:, 0], xy[:, 1])),
+    )
 
 
 def _telecom_by_hand(conn: psycopg.Connection, day: dt.date) -> dict[str, bool]:
     """通信 per vacant parcel on ``day``: the surveyed flag, or a completed telecom upgrade
     (finished by then) within the reach the park's table gives telecom."""
-    reach = conn.execute("SELECT reach_m FROM service_reach "
-                         "WHERE service = 'telecom' AND kind = 'telecom'").fetchone()[0]
-    ups = [_gk(r[0]) for r in conn.execute(
-        "SELECT ST_AsBinary(geom) FROM upgrades WHERE kind = 'telecom' "
-        "AND status = 'completed' AND finish_date <= %s", (day,)).fetchall()]
+    reach = conn.execute(
+        "SELECT reach_m FROM service_reach WHERE service = 'telecom' AND kind = 'telecom'"
+    ).fetchone()[0]
+    ups = [
+        _gk(r[0])
+        for r in conn.execute(
+            "SELECT ST_AsBinary(geom) FROM upgrades WHERE kind = 'telecom' "
+            "AND status = 'completed' AND finish_date <= %s",
+            (day,),
+        ).fetchall()
+    ]
     out = {}
     for code, surveyed, wkb in conn.execute(
-            "SELECT code, svc_telecom, ST_AsBinary(geom) FROM parcels "
-            "WHERE status = ANY(%s)", (list(VACANT_STATUSES),)).fetchall():
+        "SELECT code, svc_telecom, ST_AsBinary(geom) FROM parcels WHERE status = ANY(%s)",
+        (list(VACANT_STATUSES),),
+    ).fetchall():
         g = _gk(wkb)
         out[code] = bool(surveyed) or any(g.distance(u) <= reach for u in ups)
     return out
@@ -56,20 +64,19 @@ def _telecom_by_hand(conn: psycopg.Connection, day: dt.date) -> dict[str, bool]:
 def _search_telecom(client, day: str) -> dict[str, bool]:
     r = client.get("/api/parcels/available", params={"limit": "5000", "as_of": day})
     assert r.status_code == 200, r.text
-    return {f["properties"]["code"]: f["properties"]["svc_telecom"]
-            for f in r.json()["features"]}
+    return {f["properties"]["code"]: f["properties"]["svc_telecom"] for f in r.json()["features"]}
 
 
 def test_5g_upgrade_turns_the_36_parcels_telecom_on(client, sample_db: str) -> None:
     with psycopg.connect(sample_db) as conn:
-        fin = _finish(conn, "UPG-09")       # 5G and fibre for the parks, completed
+        fin = _finish(conn, "UPG-09")  # 5G and fibre for the parks, completed
         BEFORE_5G, AFTER_5G = _day(fin, -1), _day(fin)
         hand_before = _telecom_by_hand(conn, dt.date.fromisoformat(BEFORE_5G))
         hand_after = _telecom_by_hand(conn, dt.date.fromisoformat(AFTER_5G))
     before, after = _search_telecom(client, BEFORE_5G), _search_telecom(client, AFTER_5G)
     assert before == hand_before and after == hand_after
     turned = sorted(c for c in after if after[c] and not before[c])
-    assert len(turned) == 36          # the issue's count: every vacant parcel without 通信
+    assert len(turned) == 36  # the issue's count: every vacant parcel without 通信
     assert all(after.values())
     # the sheet says the same, on either date
     code = turned[0]
@@ -78,10 +85,12 @@ def test_5g_upgrade_turns_the_36_parcels_telecom_on(client, sample_db: str) -> N
         assert s["as_of"] == day
         assert s["parcel"]["services"]["telecom"] is want
     # and the search filter selects on the derived flag
-    r = client.get("/api/parcels/available", params={"limit": "5000", "svc": "telecom",
-                                                     "as_of": BEFORE_5G})
+    r = client.get(
+        "/api/parcels/available", params={"limit": "5000", "svc": "telecom", "as_of": BEFORE_5G}
+    )
     assert {f["properties"]["code"] for f in r.json()["features"]} == {
-        c for c, v in hand_before.items() if v}
+        c for c, v in hand_before.items() if v
+    }
 
 
 def test_sheet_rail_distance_before_and_after_the_siding(client, sample_db: str) -> None:
@@ -89,11 +98,19 @@ def test_sheet_rail_distance_before_and_after_the_siding(client, sample_db: str)
     logistics-park siding from that day — computed here from the two sidings' geometries."""
     with psycopg.connect(sample_db) as conn:
         fin = _finish(conn, "UPG-06")
-        g = _gk(conn.execute("SELECT ST_AsBinary(geom) FROM parcels WHERE code = 'WH-L-010'"
-                             ).fetchone()[0])
-        cz, lp = (_gk(conn.execute("SELECT ST_AsBinary(geom) FROM infrastructure "
-                                   "WHERE code = %s", (c,)).fetchone()[0])
-                  for c in ("INF-SID-CZ", "INF-SID-LP"))
+        g = _gk(
+            conn.execute(
+                "SELECT ST_AsBinary(geom) FROM parcels WHERE code = 'WH-L-010'"
+            ).fetchone()[0]
+        )
+        cz, lp = (
+            _gk(
+                conn.execute(
+                    "SELECT ST_AsBinary(geom) FROM infrastructure WHERE code = %s", (c,)
+                ).fetchone()[0]
+            )
+            for c in ("INF-SID-CZ", "INF-SID-LP")
+        )
     old = client.get(SHEET.format("WH-L-010"), params={"as_of": _day(fin, -1)}).json()
     new = client.get(SHEET.format("WH-L-010"), params={"as_of": _day(fin)}).json()
     assert old["distances"]["rail"]["m"] == pytest.approx(g.distance(cz), abs=0.05)
@@ -102,7 +119,8 @@ def test_sheet_rail_distance_before_and_after_the_siding(client, sample_db: str)
     assert round(g.distance(cz)) == 1146 and round(g.distance(lp)) == 777
     # the shape of distances.<kind> is unchanged (design §4b)
     assert {"m", "code", "name_zh", "name_en", "label_zh", "label_en"} <= set(
-        new["distances"]["rail"])
+        new["distances"]["rail"]
+    )
 
 
 def test_match_judges_the_project_on_its_start_date(sample_db: str) -> None:
@@ -113,10 +131,11 @@ def test_match_judges_the_project_on_its_start_date(sample_db: str) -> None:
 
         def rail(start: int | None, as_of: int) -> tuple[float, dt.date]:
             """Days relative to the siding's finish date."""
-            req = fit.Requirement(max_rail_m=1000, start_date=(
-                fin + dt.timedelta(days=start) if start is not None else None))
-            ctx = fit._build_context(conn, req, fin + dt.timedelta(days=as_of),
-                                     codes=["WH-L-010"])
+            req = fit.Requirement(
+                max_rail_m=1000,
+                start_date=(fin + dt.timedelta(days=start) if start is not None else None),
+            )
+            ctx = fit._build_context(conn, req, fin + dt.timedelta(days=as_of), codes=["WH-L-010"])
             return ctx.by_code["WH-L-010"].d_rail, ctx.on
 
         d = dt.timedelta
@@ -142,10 +161,10 @@ def test_match_routes_take_as_of(client, sample_db: str) -> None:
     assert r.status_code == 200 and r.json()["judged_on"] == "2030-01-01"
 
 
-@pytest.mark.parametrize("url", ["/api/parcels/available", SHEET.format("WH-L-010"),
-                                 "/api/projects/PRJ-WLJ/matches"])
-@pytest.mark.parametrize("bad", ["2025-02-30", "yesterday", "2025-1-1", "<b>x</b>",
-                                 "1800-01-01"])
+@pytest.mark.parametrize(
+    "url", ["/api/parcels/available", SHEET.format("WH-L-010"), "/api/projects/PRJ-WLJ/matches"]
+)
+@pytest.mark.parametrize("bad", ["2025-02-30", "yesterday", "2025-1-1", "<b>x</b>", "1800-01-01"])
 def test_bad_as_of_is_a_problem(client, url: str, bad: str) -> None:
     r = client.get(url, params={"as_of": bad})
     assert r.status_code == 400, r.text
@@ -161,12 +180,14 @@ def test_overdue_upgrades_and_projects_on_the_sheet(client, sample_db: str) -> N
         fin = _finish(conn, "UPG-01")
         near = conn.execute(
             "SELECT p.code FROM parcels p, upgrades u WHERE u.code = 'UPG-01' "
-            "AND p.status <> 'historic' ORDER BY p.geom <-> u.geom LIMIT 1").fetchone()[0]
+            "AND p.status <> 'historic' ORDER BY p.geom <-> u.geom LIMIT 1"
+        ).fetchone()[0]
         held = conn.execute(
             "SELECT p.code, pr.start_date FROM parcels p JOIN projects pr "
             "ON pr.code = p.project_code WHERE pr.start_date IS NOT NULL "
             "AND pr.stage IN ('lead', 'negotiating', 'signed', 'land_supplied') "
-            "AND p.status <> 'historic' ORDER BY p.code LIMIT 1").fetchone()
+            "AND p.status <> 'historic' ORDER BY p.code LIMIT 1"
+        ).fetchone()
 
     def upg(day: str) -> dict:
         s = client.get(SHEET.format(near), params={"as_of": day}).json()
@@ -192,19 +213,27 @@ def test_map_and_board_mark_overdue_upgrades_and_projects(client, sample_db: str
     with psycopg.connect(sample_db) as conn:
         ups = conn.execute("SELECT code, status, finish_date FROM upgrades").fetchall()
         projects = conn.execute("SELECT code, stage, start_date FROM projects").fetchall()
-        held = dict(conn.execute("SELECT code, project_code FROM parcels "
-                                 "WHERE status <> 'historic'").fetchall())
+        held = dict(
+            conn.execute(
+                "SELECT code, project_code FROM parcels WHERE status <> 'historic'"
+            ).fetchall()
+        )
     want_up = {c: s != "completed" and f is not None and f < today for c, s, f in ups}
-    late = {c for c, stage, start in projects
-            if stage in ("lead", "negotiating", "signed", "land_supplied")
-            and start is not None and start < today}
+    late = {
+        c
+        for c, stage, start in projects
+        if stage in ("lead", "negotiating", "signed", "land_supplied")
+        and start is not None
+        and start < today
+    }
     assert any(want_up.values())  # the story: UPG-08 is under way past its finish date
     r = client.get("/ogc/collections/upgrades/items", params={"limit": 100})
     got_up = {f["properties"]["code"]: f["properties"]["overdue"] for f in r.json()["features"]}
     assert got_up == want_up
     r = client.get("/ogc/collections/parcels/items", params={"limit": 1000})
-    got_p = {f["properties"]["code"]: f["properties"]["project_overdue"]
-             for f in r.json()["features"]}
+    got_p = {
+        f["properties"]["code"]: f["properties"]["project_overdue"] for f in r.json()["features"]
+    }
     assert got_p == {c: held[c] in late for c in held}
     board = client.get("/api/pipeline/board").json()
     cards = {p["code"]: p["past_start"] for col in board["columns"] for p in col["projects"]}
@@ -226,7 +255,7 @@ def test_brief_takes_as_of(client, sample_db: str) -> None:
         r = client.get("/api/parcels/WH-L-010/brief.html", params={"as_of": day, "lang": "en"})
         assert r.status_code == 200
         i = r.text.index("rail siding or freight station")
-        return r.text[i:i + 120]
+        return r.text[i : i + 120]
 
     assert "1.15 km" in rail_row(_day(fin, -1)) and "777 m" in rail_row(_day(fin))
     r = client.get("/api/parcels/WH-L-010/brief.pdf", params={"as_of": "2025-13-01"})

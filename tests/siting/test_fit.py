@@ -49,8 +49,14 @@ def _projects(url: str) -> list[str]:
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PARKGIS_DATABASE_URL=url)
-    return subprocess.run([sys.executable, "-m", "parkgis.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "parkgis.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_every_sample_project_matches_are_valid_or_named_near_misses(sample_db: str) -> None:
@@ -77,10 +83,15 @@ def test_every_sample_project_matches_are_valid_or_named_near_misses(sample_db: 
             for m in body["matches"]:
                 assert 0 <= m["score"] <= 100
                 assert 1 <= len(m["parcels"]) <= 3
-                row = conn.execute(SITE_OK_SQL, {
-                    "codes": m["parcels"], "project": code, "tol": TOLERANCE_M + 1e-6,
-                    "footprint": json.dumps(m["footprint"]),
-                }).fetchone()
+                row = conn.execute(
+                    SITE_OK_SQL,
+                    {
+                        "codes": m["parcels"],
+                        "project": code,
+                        "tol": TOLERANCE_M + 1e-6,
+                        "footprint": json.dumps(m["footprint"]),
+                    },
+                ).fetchone()
                 assert row["n"] == len(m["parcels"])
                 assert row["available"], (code, m["parcels"])
                 area = float(row["area_mu"])
@@ -117,8 +128,10 @@ def test_every_sample_project_gets_a_sensible_top_three(sample_db: str) -> None:
                 # the site is real: distinct parcels that exist and are not historic
                 codes = list(m.site.codes)
                 assert codes and len(codes) == len(set(codes)), codes
-                live = conn.execute("SELECT count(*) FROM parcels WHERE code = ANY(%s) "
-                                    "AND status <> 'historic'", (codes,)).fetchone()[0]
+                live = conn.execute(
+                    "SELECT count(*) FROM parcels WHERE code = ANY(%s) AND status <> 'historic'",
+                    (codes,),
+                ).fetchone()[0]
                 assert live == len(codes), (code, codes)
             best = res.matches[0]
             assert best.score >= 60, (code, best.score)
@@ -133,7 +146,9 @@ def test_reasons_name_late_upgrades_with_dates(sample_db: str) -> None:
     with psycopg.connect(sample_db, row_factory=dict_row) as conn:
         late = conn.execute(
             "SELECT u.finish_date FROM upgrades u WHERE u.kind = 'substation' "
-            "AND u.status <> 'completed' AND u.finish_date > %s", (req.start_date,)).fetchall()
+            "AND u.status <> 'completed' AND u.finish_date > %s",
+            (req.start_date,),
+        ).fetchall()
     assert late, "the sample should carry a substation upgrade finishing after PRJ-WLJ starts"
     assert req.start_date.strftime("%Y-%m") in power["reason_zh"]
     assert any(r["finish_date"].strftime("%Y-%m") in power["reason_en"] for r in late)
@@ -149,9 +164,12 @@ def test_near_misses_are_named_right(sample_db: str) -> None:
         "rail": {"rail_required": False, "max_rail_m": None},
         "trunk_road": {"max_trunk_road_m": None},
         "sensitive": {"hazard_class": None, "min_sensitive_m": None},
-        "power": {"power_kva": None}, "water": {"water_tpd": None},
-        "wastewater": {"wastewater_tpd": None}, "slope": {"max_slope_deg": None},
-        "flood": {"max_flood_share": None}, "budget": {"land_budget_wan": None},
+        "power": {"power_kva": None},
+        "water": {"water_tpd": None},
+        "wastewater": {"wastewater_tpd": None},
+        "slope": {"max_slope_deg": None},
+        "flood": {"max_flood_share": None},
+        "budget": {"land_budget_wan": None},
     }
     checked = set()
     with psycopg.connect(sample_db) as conn:
@@ -177,13 +195,15 @@ def _insert_zone_and_parcels(conn: psycopg.Connection, parcels: list[tuple]) -> 
                   'POLYGON((498000 3918000, 503000 3918000, 503000 3922000, 498000 3922000,
                             498000 3918000))', 4547), 4490)))""")
     for code, status, lu, wkt in parcels:
-        conn.execute("""
+        conn.execute(
+            """
             INSERT INTO parcels (code, zone_code, status, landuse_code, gk_srid, area_m2,
                                  geom, geom_gk)
             VALUES (%(code)s, 'Z1', %(status)s, %(lu)s, 4547, 0,
                     ST_Multi(ST_Transform(ST_GeomFromText(%(wkt)s, 4547), 4490)),
                     ST_Multi(ST_GeomFromText(%(wkt)s)))""",
-                     {"code": code, "status": status, "lu": lu, "wkt": wkt})
+            {"code": code, "status": status, "lu": lu, "wkt": wkt},
+        )
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> str:
@@ -195,15 +215,23 @@ def test_assembly_found_where_only_a_pair_fits(empty_db: str) -> None:
     250 × 180 m plant on 80–100 mu; together (90 mu, 200 × 300 m) they fit. A third parcel
     touching only at a corner is not adjacent."""
     with psycopg.connect(empty_db, autocommit=False) as conn:
-        _insert_zone_and_parcels(conn, [
-            ("P-A", "available", "100102", _box(500000, 3920000, 500100, 3920300)),
-            ("P-B", "available", "100102", _box(500100, 3920000, 500200, 3920300)),
-            ("P-C", "available", "100102", _box(500200, 3920300, 500300, 3920600)),
-            ("P-D", "operational", "100102", _box(500000, 3920300, 500100, 3920600)),
-        ])
+        _insert_zone_and_parcels(
+            conn,
+            [
+                ("P-A", "available", "100102", _box(500000, 3920000, 500100, 3920300)),
+                ("P-B", "available", "100102", _box(500100, 3920000, 500200, 3920300)),
+                ("P-C", "available", "100102", _box(500200, 3920300, 500300, 3920600)),
+                ("P-D", "operational", "100102", _box(500000, 3920300, 500100, 3920600)),
+            ],
+        )
         conn.commit()
-        req = fit.Requirement(min_area_mu=80, max_area_mu=100, footprint_length_m=250,
-                              footprint_width_m=180, landuse_codes=["1001"])
+        req = fit.Requirement(
+            min_area_mu=80,
+            max_area_mu=100,
+            footprint_length_m=250,
+            footprint_width_m=180,
+            landuse_codes=["1001"],
+        )
         res = fit.match(conn, req)
     assert [m.site.codes for m in res.matches] == [("P-A", "P-B")]
     m = res.matches[0]
@@ -231,13 +259,21 @@ def test_capacity_is_shared_between_projects(sample_db_rw: str) -> None:
         assert f"{spare:,.0f}" in power["reason_en"]
         # a project drawing all but 1 MVA of that substation, on a parcel it serves
         take = spare - 1000.0
-        other = next(s for s in ctx.sites if s.status_ok and s.fac["power"] == i
-                     and s.codes != top.site.codes)
-        conn.execute("""
+        other = next(
+            s
+            for s in ctx.sites
+            if s.status_ok and s.fac["power"] == i and s.codes != top.site.codes
+        )
+        conn.execute(
+            """
             INSERT INTO projects (code, name_zh, name_en, industry, power_kva)
-            VALUES ('PRJ-BIG', '大功率项目', 'Power-hungry project', 'other', %s)""", (take,))
-        conn.execute("UPDATE parcels SET status = 'reserved', project_code = 'PRJ-BIG' "
-                     "WHERE code = %s", (other.codes[0],))
+            VALUES ('PRJ-BIG', '大功率项目', 'Power-hungry project', 'other', %s)""",
+            (take,),
+        )
+        conn.execute(
+            "UPDATE parcels SET status = 'reserved', project_code = 'PRJ-BIG' WHERE code = %s",
+            (other.codes[0],),
+        )
         conn.commit()
         after = fit.match_project(conn, "PRJ-WLJ", top=10, near_miss_limit=200)
         ctx2 = fit._build_context(conn, after.requirement)
@@ -285,16 +321,18 @@ def test_api_matches_same_body_as_cli(client, sample_db: str) -> None:
     assert set(api) == {"project", "judged_on", "matches", "near_misses"}
     assert api["judged_on"] == cli["judged_on"]
     assert api["project"] == cli["project"]
-    assert [(m["parcels"], m["score"], m["area_mu"], m["footprint"]) for m in api["matches"]] \
-        == [(m["parcels"], m["score"], m["area_mu"], m["footprint"]) for m in cli["matches"]]
+    assert [(m["parcels"], m["score"], m["area_mu"], m["footprint"]) for m in api["matches"]] == [
+        (m["parcels"], m["score"], m["area_mu"], m["footprint"]) for m in cli["matches"]
+    ]
     for m in api["matches"]:
         assert set(m) == {"parcels", "score", "area_mu", "criteria", "footprint"}
         for c in m["criteria"]:
             assert {"name", "weight", "score", "reason_zh", "reason_en"} <= set(c)
     # the public body never quotes the confidential land budget
     with psycopg.connect(sample_db) as conn:
-        budget = conn.execute("SELECT land_budget_wan FROM projects WHERE code = 'PRJ-WLJ'"
-                              ).fetchone()[0]
+        budget = conn.execute(
+            "SELECT land_budget_wan FROM projects WHERE code = 'PRJ-WLJ'"
+        ).fetchone()[0]
     assert f"{budget:,.0f} wan budget" not in r.text
 
 
@@ -308,31 +346,41 @@ def test_api_projects_public_fields_and_404(client) -> None:
     r = client.get("/api/projects/PRJ-WLJ")
     assert r.status_code == 200 and r.json()["code"] == "PRJ-WLJ"
     assert "contact" not in r.json() and "land_budget_wan" not in r.json()
-    for path in ("/api/projects/NOPE", "/api/projects/NOPE/matches",
-                 "/api/projects/NOPE/fit-map"):
+    for path in ("/api/projects/NOPE", "/api/projects/NOPE/matches", "/api/projects/NOPE/fit-map"):
         r = client.get(path)
         assert r.status_code == 404, path
         assert r.headers["content-type"].startswith("application/problem+json")
 
 
 def test_api_adhoc_match(client) -> None:
-    req = {"min_area_mu": 100, "max_area_mu": 160, "footprint_length_m": 250,
-           "footprint_width_m": 150, "landuse_codes": ["1001"], "power_kva": 4000,
-           "start_date": "2026-12-01"}
+    req = {
+        "min_area_mu": 100,
+        "max_area_mu": 160,
+        "footprint_length_m": 250,
+        "footprint_width_m": 150,
+        "landuse_codes": ["1001"],
+        "power_kva": 4000,
+        "start_date": "2026-12-01",
+    }
     r = client.post("/api/match", json=req)
     assert r.status_code == 200
     body = r.json()
     assert body["matches"]
     for m in body["matches"]:
         assert 100 <= m["area_mu"] <= 160
-    for bad in ({"min_area_mu": 100, "max_area_mu": 50}, {"footprint_length_m": 100},
-                {"footprint_length_m": -1, "footprint_width_m": 5}, {"landuse_codes": ["M1"]},
-                {"weights": {"nonsense": 3}}, {"unknown_field": 1}, {"power_kva": "lots"}):
+    for bad in (
+        {"min_area_mu": 100, "max_area_mu": 50},
+        {"footprint_length_m": 100},
+        {"footprint_length_m": -1, "footprint_width_m": 5},
+        {"landuse_codes": ["M1"]},
+        {"weights": {"nonsense": 3}},
+        {"unknown_field": 1},
+        {"power_kva": "lots"},
+    ):
         r = client.post("/api/match", json=bad)
         assert r.status_code == 400, bad
         assert r.headers["content-type"].startswith("application/problem+json")
-    r = client.post("/api/match", content=b"not json",
-                    headers={"content-type": "application/json"})
+    r = client.post("/api/match", content=b"not json", headers={"content-type": "application/json"})
     assert r.status_code == 400
 
 
@@ -359,8 +407,12 @@ def test_terrain_limits_are_hard_and_earthwork_is_scored(sample_db_rw: str, tmp_
 
     rasters = ROOT / "data" / "rasters"
     with psycopg.connect(sample_db_rw, row_factory=dict_row) as conn:
-        terrain.load_terrain(conn, rasters / "weihui_dem.tif", rasters / "weihui_flood.tif",
-                             out_dir=tmp_path / "rasters")
+        terrain.load_terrain(
+            conn,
+            rasters / "weihui_dem.tif",
+            rasters / "weihui_flood.tif",
+            out_dir=tmp_path / "rasters",
+        )
         conn.commit()
         req = fit.load_requirement(conn, "PRJ-WLJ")
         base = fit.match(conn, req, top=100, near_miss_limit=0, assemble=False)
@@ -376,19 +428,28 @@ def test_terrain_limits_are_hard_and_earthwork_is_scored(sample_db_rw: str, tmp_
 
         slopes = sorted(terr[m.site.codes[0]].slope_mean_deg for m in base.matches)
         limit = slopes[len(slopes) // 2]
-        steep = {m.site.codes for m in base.matches
-                 if terr[m.site.codes[0]].slope_mean_deg > limit}
+        steep = {m.site.codes for m in base.matches if terr[m.site.codes[0]].slope_mean_deg > limit}
         assert steep
-        res = fit.match(conn, dataclasses.replace(req, max_slope_deg=limit), top=100,
-                        near_miss_limit=500, assemble=False)
+        res = fit.match(
+            conn,
+            dataclasses.replace(req, max_slope_deg=limit),
+            top=100,
+            near_miss_limit=500,
+            assemble=False,
+        )
         assert all(terr[m.site.codes[0]].slope_mean_deg <= limit for m in res.matches)
         named = {n.site.codes: n.failure for n in res.near_misses}
         for codes in steep:
             assert named[codes].name == "slope"
             assert f"{limit:g}°" in named[codes].reason_en
 
-        res = fit.match(conn, dataclasses.replace(req, max_flood_share=0.0), top=100,
-                        near_miss_limit=500, assemble=False)
+        res = fit.match(
+            conn,
+            dataclasses.replace(req, max_flood_share=0.0),
+            top=100,
+            near_miss_limit=500,
+            assemble=False,
+        )
         assert all(terr[m.site.codes[0]].flood_share <= 0.0 for m in res.matches)
         flooded = {m.site.codes for m in base.matches if terr[m.site.codes[0]].flood_share > 0}
         named = {n.site.codes: n.failure.name for n in res.near_misses}
@@ -400,40 +461,60 @@ def test_terrain_limits_are_hard_and_earthwork_is_scored(sample_db_rw: str, tmp_
 # access, trunk road), and the projects are judged on a date before any upgrade of the sample
 # is finished, so "in service" is the register's existing rows.
 JUDGED = dt.date(2024, 1, 1)
-MU_PER_M2 = 15 / 10_000                      # 1 mu = 10000/15 m2
+MU_PER_M2 = 15 / 10_000  # 1 mu = 10000/15 m2
 RAIL_KINDS = ("rail_siding", "rail_station")  # a main line is not rail access (design §4b)
 TRUNK_KINDS = ("trunk_road", "national_road")
-RAIL_DEFAULT_M = 500.0                       # rail_required without a distance (design)
+RAIL_DEFAULT_M = 500.0  # rail_required without a distance (design)
 
 
 def _plain_requirement(p: dict) -> fit.Requirement:
-    return fit.Requirement(code=p["code"], min_area_mu=p["min_area_mu"],
-                           max_area_mu=p["max_area_mu"], landuse_codes=list(p["landuse_codes"]),
-                           rail_required=p["rail_required"], max_rail_m=p["max_rail_m"],
-                           max_trunk_road_m=p["max_trunk_road_m"])
+    return fit.Requirement(
+        code=p["code"],
+        min_area_mu=p["min_area_mu"],
+        max_area_mu=p["max_area_mu"],
+        landuse_codes=list(p["landuse_codes"]),
+        rail_required=p["rail_required"],
+        max_rail_m=p["max_rail_m"],
+        max_trunk_road_m=p["max_trunk_road_m"],
+    )
 
 
-def _independent_near_misses(conn: psycopg.Connection, p: dict, limit: int
-                             ) -> list[tuple[tuple[str, ...], str]]:
+def _independent_near_misses(
+    conn: psycopg.Connection, p: dict, limit: int
+) -> list[tuple[tuple[str, ...], str]]:
     """Single parcels failing exactly one constraint, nearest first (gap, then code)."""
     to_gk = Transformer.from_crs("EPSG:4490", "EPSG:4547", always_xy=True)
 
     def gk(wkb: bytes):
-        return shapely.transform(shapely.from_wkb(bytes(wkb)),
-                                 lambda xy: np.column_stack(to_gk.transform(xy[:, 0], xy[:, 1])))
+        return shapely.transform(
+            shapely.from_wkb(bytes(wkb)),
+            lambda xy: np.column_stack(to_gk.transform(xy[:, 0], xy[:, 1])),
+        )
 
     def features(kinds: tuple[str, ...]) -> list:
-        return [gk(r["wkb"]) for r in conn.execute(
-            "SELECT ST_AsBinary(geom) AS wkb FROM infrastructure "
-            "WHERE status = 'existing' AND kind = ANY(%s)", (list(kinds),))]
+        return [
+            gk(r["wkb"])
+            for r in conn.execute(
+                "SELECT ST_AsBinary(geom) AS wkb FROM infrastructure "
+                "WHERE status = 'existing' AND kind = ANY(%s)",
+                (list(kinds),),
+            )
+        ]
 
     rail, road = features(RAIL_KINDS), features(TRUNK_KINDS)
-    rail_lim = (float(p["max_rail_m"]) if p["max_rail_m"] is not None
-                else RAIL_DEFAULT_M if p["rail_required"] else None)
+    rail_lim = (
+        float(p["max_rail_m"])
+        if p["max_rail_m"] is not None
+        else RAIL_DEFAULT_M
+        if p["rail_required"]
+        else None
+    )
     near = []
-    for r in conn.execute("SELECT code, status, project_code, landuse_code, area_m2, "
-                          "ST_AsBinary(geom) AS wkb FROM parcels "
-                          "WHERE status IN ('available', 'reserved', 'listed')"):
+    for r in conn.execute(
+        "SELECT code, status, project_code, landuse_code, area_m2, "
+        "ST_AsBinary(geom) AS wkb FROM parcels "
+        "WHERE status IN ('available', 'reserved', 'listed')"
+    ):
         g, mu = gk(r["wkb"]), float(r["area_m2"]) * MU_PER_M2
         fails = []
         if not (r["status"] == "available" or r["project_code"] == p["code"]):
@@ -465,21 +546,27 @@ def test_near_misses_agree_with_an_independent_reference(sample_db: str) -> None
     definition worked out from the raw rows in EPSG:4547: every site failing exactly one
     constraint, nearest first, whatever the length of the list."""
     with psycopg.connect(sample_db, row_factory=dict_row) as conn:
-        done = conn.execute("SELECT count(*) AS n FROM upgrades WHERE status = 'completed' "
-                            "AND (finish_date IS NULL OR finish_date <= %s)",
-                            (JUDGED,)).fetchone()["n"]
+        done = conn.execute(
+            "SELECT count(*) AS n FROM upgrades WHERE status = 'completed' "
+            "AND (finish_date IS NULL OR finish_date <= %s)",
+            (JUDGED,),
+        ).fetchone()["n"]
         assert done == 0, "the reference assumes no upgrade is in service on JUDGED"
-        projects = conn.execute("SELECT code, min_area_mu, max_area_mu, landuse_codes, "
-                                "rail_required, max_rail_m, max_trunk_road_m FROM projects "
-                                "ORDER BY code").fetchall()
+        projects = conn.execute(
+            "SELECT code, min_area_mu, max_area_mu, landuse_codes, "
+            "rail_required, max_rail_m, max_trunk_road_m FROM projects "
+            "ORDER BY code"
+        ).fetchall()
         checked = 0
         for p in projects:
             req = _plain_requirement(p)
             for limit in (0, 2, 10, 40):
                 got = fit.match(conn, req, near_miss_limit=limit, assemble=False, as_of=JUDGED)
                 want = _independent_near_misses(conn, p, limit)
-                assert [(tuple(n.site.codes), n.failure.name)
-                        for n in got.near_misses] == want, (p["code"], limit)
+                assert [(tuple(n.site.codes), n.failure.name) for n in got.near_misses] == want, (
+                    p["code"],
+                    limit,
+                )
                 checked += len(want)
         assert checked > 0
 
@@ -487,22 +574,30 @@ def test_near_misses_agree_with_an_independent_reference(sample_db: str) -> None
 def test_facilities_are_measured_in_each_candidates_projection(empty_db: str) -> None:
     """A province spans several Gauss–Krüger zones: a parcel in EPSG:4548 is measured against
     its substation in EPSG:4548, not against coordinates of another zone's projection."""
-    zone_sql = ("INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom) "
-                "VALUES (%s, '园区', 'Park', 'cluster_zone', 'approved', %s, ST_Multi(ST_Transform("
-                "ST_MakeEnvelope(%s, %s, %s, %s, %s), 4490)))")
-    parcel_sql = ("INSERT INTO parcels (code, zone_code, status, landuse_code, geom) VALUES "
-                  "(%s, %s, 'available', '100101', ST_Multi(ST_Transform("
-                  "ST_MakeEnvelope(%s, %s, %s, %s, %s), 4490)))")
+    zone_sql = (
+        "INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom) "
+        "VALUES (%s, '园区', 'Park', 'cluster_zone', 'approved', %s, ST_Multi(ST_Transform("
+        "ST_MakeEnvelope(%s, %s, %s, %s, %s), 4490)))"
+    )
+    parcel_sql = (
+        "INSERT INTO parcels (code, zone_code, status, landuse_code, geom) VALUES "
+        "(%s, %s, 'available', '100101', ST_Multi(ST_Transform("
+        "ST_MakeEnvelope(%s, %s, %s, %s, %s), 4490)))"
+    )
     with psycopg.connect(empty_db) as conn:
-        for zone, srid, x, y in (("Z-A", 4547, 515_000, 3_918_000),
-                                 ("Z-B", 4548, 500_000, 3_880_000)):
+        for zone, srid, x, y in (
+            ("Z-A", 4547, 515_000, 3_918_000),
+            ("Z-B", 4548, 500_000, 3_880_000),
+        ):
             conn.execute(zone_sql, (zone, srid, x - 1000, y - 1000, x + 2000, y + 2000, srid))
             conn.execute(parcel_sql, (f"{zone}-1", zone, x, y, x + 100, y + 100, srid))
         # 300 m north of Z-B-1's northern edge, in Z-B's own zone
-        conn.execute("INSERT INTO infrastructure (code, kind, name_zh, name_en, capacity, "
-                     "capacity_unit, gk_srid, geom) VALUES ('SS-B', 'substation', '变电站', "
-                     "'Substation', 50, 'MVA', 4548, ST_Transform(ST_SetSRID("
-                     "ST_MakePoint(500050, 3880400), 4548), 4490))")
+        conn.execute(
+            "INSERT INTO infrastructure (code, kind, name_zh, name_en, capacity, "
+            "capacity_unit, gk_srid, geom) VALUES ('SS-B', 'substation', '变电站', "
+            "'Substation', 50, 'MVA', 4548, ST_Transform(ST_SetSRID("
+            "ST_MakePoint(500050, 3880400), 4548), 4490))"
+        )
         conn.commit()
         ctx = fit._build_context(conn, fit.Requirement(power_kva=1000))
     site = ctx.by_code["Z-B-1"]
@@ -525,12 +620,21 @@ def test_near_misses_are_the_nearest_whatever_the_limit(sample_db: str) -> None:
 def test_anonymous_matches_show_no_money_of_the_project(client, sample_db: str) -> None:
     """A match result read anonymously over HTTP carries none of the project's confidential
     figures (budget, investment, tax, contact, weights: staff-only by design)."""
-    confidential = {"land_budget_wan", "investment_wan", "expected_tax_wan", "contact",
-                    "negotiation_notes", "township_tax_share", "weights"}
+    confidential = {
+        "land_budget_wan",
+        "investment_wan",
+        "expected_tax_wan",
+        "contact",
+        "negotiation_notes",
+        "township_tax_share",
+        "weights",
+    }
     with psycopg.connect(sample_db, row_factory=dict_row) as conn:
-        row = conn.execute("SELECT code, investment_wan, expected_tax_wan FROM projects "
-                           "WHERE investment_wan IS NOT NULL AND expected_tax_wan IS NOT NULL "
-                           "ORDER BY code LIMIT 1").fetchone()
+        row = conn.execute(
+            "SELECT code, investment_wan, expected_tax_wan FROM projects "
+            "WHERE investment_wan IS NOT NULL AND expected_tax_wan IS NOT NULL "
+            "ORDER BY code LIMIT 1"
+        ).fetchone()
     assert row is not None, "the sample needs a project with investment and tax figures"
     r = client.get(f"/api/projects/{row['code']}/matches", params={"top": 3})
     assert r.status_code == 200 and "authorization" not in r.request.headers

@@ -42,35 +42,58 @@ def _check_placement(site, placement, length, width) -> None:
 
 def _star(cx: float, cy: float, radii: list[float], phase: float) -> Polygon:
     n = len(radii)
-    pts = [(cx + r * math.cos(phase + 2 * math.pi * i / n),
-            cy + r * math.sin(phase + 2 * math.pi * i / n)) for i, r in enumerate(radii)]
+    pts = [
+        (
+            cx + r * math.cos(phase + 2 * math.pi * i / n),
+            cy + r * math.sin(phase + 2 * math.pi * i / n),
+        )
+        for i, r in enumerate(radii)
+    ]
     return Polygon(pts)
 
 
 rect_params = st.tuples(
-    st.floats(20, 400), st.floats(0.15, 1.0), st.floats(0, 360),
-    st.floats(-300, 300), st.floats(-300, 300),
+    st.floats(20, 400),
+    st.floats(0.15, 1.0),
+    st.floats(0, 360),
+    st.floats(-300, 300),
+    st.floats(-300, 300),
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rect_params, st.lists(st.tuples(st.floats(-400, 400), st.floats(-400, 400),
-                                       st.floats(10, 300), st.floats(10, 300),
-                                       st.floats(0, 180)), min_size=0, max_size=4))
+@given(
+    rect_params,
+    st.lists(
+        st.tuples(
+            st.floats(-400, 400),
+            st.floats(-400, 400),
+            st.floats(10, 300),
+            st.floats(10, 300),
+            st.floats(0, 180),
+        ),
+        min_size=0,
+        max_size=4,
+    ),
+)
 def test_rectangle_inside_union_is_found(rp, others) -> None:
     """Site = the rectangle ∪ random other rectangles: the rectangle always fits."""
     length, ratio, angle, dx, dy = rp
     width = length * ratio
     target = _rect(X0 + dx, Y0 + dy, length, width, angle)
-    site = shapely.union_all([target] + [_rect(X0 + x, Y0 + y, a, b, t)
-                                         for x, y, a, b, t in others])
+    site = shapely.union_all(
+        [target] + [_rect(X0 + x, Y0 + y, a, b, t) for x, y, a, b, t in others]
+    )
     _check_placement(site, fit_rectangle(site, length, width), length, width)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rect_params, st.lists(st.floats(1.0, 2.5), min_size=5, max_size=14),
-       st.floats(0, 6.3), st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1),
-                                             st.floats(2, 40)), max_size=3))
+@given(
+    rect_params,
+    st.lists(st.floats(1.0, 2.5), min_size=5, max_size=14),
+    st.floats(0, 6.3),
+    st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1), st.floats(2, 40)), max_size=3),
+)
 def test_rectangle_inside_star_with_holes_is_found(rp, radii, phase, holes) -> None:
     """Site = (random star polygon ∪ rectangle) minus random holes clear of the rectangle
     — concave and holed; the rectangle always fits."""
@@ -89,8 +112,12 @@ def test_rectangle_inside_star_with_holes_is_found(rp, radii, phase, holes) -> N
 
 
 @settings(max_examples=60, deadline=None)
-@given(rect_params, st.lists(st.floats(0.3, 2.0), min_size=3, max_size=12), st.floats(0, 6.3),
-       st.floats(1.0001, 3.0))
+@given(
+    rect_params,
+    st.lists(st.floats(0.3, 2.0), min_size=3, max_size=12),
+    st.floats(0, 6.3),
+    st.floats(1.0001, 3.0),
+)
 def test_rectangle_larger_than_site_never_fits(rp, radii, phase, excess) -> None:
     """A rectangle whose area exceeds the site's is never placed."""
     length, ratio, _angle, dx, dy = rp
@@ -102,8 +129,9 @@ def test_rectangle_larger_than_site_never_fits(rp, radii, phase, excess) -> None
     assert fit_rectangle(site, length * k, width * k) is None
 
 
-def _brute_force(site: Polygon, length: float, width: float, angle_step: float = 0.5,
-                 grid: float = 0.5) -> bool:
+def _brute_force(
+    site: Polygon, length: float, width: float, angle_step: float = 0.5, grid: float = 0.5
+) -> bool:
     """Dense sweep of angles and centres; True when an exact placement exists."""
     shapely.prepare(site)
     minx, miny, maxx, maxy = site.bounds
@@ -113,8 +141,9 @@ def _brute_force(site: Polygon, length: float, width: float, angle_step: float =
     centres = np.column_stack([cx.ravel(), cy.ravel()])
     centres = centres[shapely.contains_xy(site, centres[:, 0], centres[:, 1])]
     for ang in np.arange(0.0, 180.0, angle_step):
-        base = affinity.rotate(box(-length / 2, -width / 2, length / 2, width / 2), ang,
-                               origin=(0, 0))
+        base = affinity.rotate(
+            box(-length / 2, -width / 2, length / 2, width / 2), ang, origin=(0, 0)
+        )
         coords = np.asarray(base.exterior.coords)
         rects = shapely.polygons(coords[None, :, :] + centres[:, None, :])
         if shapely.contains(site, rects).any():
@@ -123,8 +152,12 @@ def _brute_force(site: Polygon, length: float, width: float, angle_step: float =
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.floats(8, 20), min_size=5, max_size=8), st.floats(0, 6.3),
-       st.floats(6, 26), st.floats(2, 12))
+@given(
+    st.lists(st.floats(8, 20), min_size=5, max_size=8),
+    st.floats(0, 6.3),
+    st.floats(6, 26),
+    st.floats(2, 12),
+)
 def test_cross_check_with_brute_force(radii, phase, length, width) -> None:
     """Small concave sites: whenever a dense sweep finds a placement, so do we; whatever we
     place is inside the site within the tolerance."""
@@ -175,8 +208,13 @@ def _same_angle(a: float, b: float, tol: float) -> bool:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.floats(30, 600), st.floats(0.1, 1.0), st.floats(0, 180), st.floats(0.05, 1.15),
-       st.floats(0.05, 1.1))
+@given(
+    st.floats(30, 600),
+    st.floats(0.1, 1.0),
+    st.floats(0, 180),
+    st.floats(0.05, 1.15),
+    st.floats(0.05, 1.1),
+)
 def test_rectangle_fast_path_agrees_with_general_search(side, aspect, angle, lf, wf) -> None:
     """Rectangular sites (the fast path's domain): the fast path and the general angular
     search agree on whether the footprint fits and on its orientation; a fast placement lies
@@ -199,10 +237,18 @@ def test_rectangle_fast_path_agrees_with_general_search(side, aspect, angle, lf,
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.floats(60, 400), st.floats(0.3, 1.0), st.floats(0, 180), st.floats(0.5, 1.0),
-       st.floats(0.5, 1.0), st.floats(0.02, 0.3), st.floats(0.02, 0.3))
-def test_near_rectangles_fall_back_to_the_general_search(side, aspect, angle, lf, wf, nx,
-                                                         ny) -> None:
+@given(
+    st.floats(60, 400),
+    st.floats(0.3, 1.0),
+    st.floats(0, 180),
+    st.floats(0.5, 1.0),
+    st.floats(0.5, 1.0),
+    st.floats(0.02, 0.3),
+    st.floats(0.02, 0.3),
+)
+def test_near_rectangles_fall_back_to_the_general_search(
+    side, aspect, angle, lf, wf, nx, ny
+) -> None:
     """A rectangle with a corner notch is not taken for a rectangle: the answer equals the
     general search's (fits or not), and the placement avoids the notch."""
     a, b = side, side * aspect
@@ -218,8 +264,13 @@ def test_near_rectangles_fall_back_to_the_general_search(side, aspect, angle, lf
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.floats(50, 300), st.floats(0.6, 1.0), st.floats(0, 180), st.floats(0.0, 1.0),
-       st.floats(0.5, 30))
+@given(
+    st.floats(50, 300),
+    st.floats(0.6, 1.0),
+    st.floats(0, 180),
+    st.floats(0.0, 1.0),
+    st.floats(0.5, 30),
+)
 def test_tilted_fit_in_rectangle_agrees_with_general_search(a, aspect, angle, t, q) -> None:
     """A footprint longer than the site (fitting, if at all, only tilted): the fast path's
     closed-form "no" (Carver's condition) never contradicts the general search."""

@@ -39,7 +39,7 @@ def _brute_width(poly: Polygon, edges: np.ndarray | None = None) -> float:
     normals = np.c_[-d[:, 1], d[:, 0]] / nrm[:, None]
     best = math.inf
     for i in range(0, len(normals), 256):
-        proj = pts @ normals[i:i + 256].T
+        proj = pts @ normals[i : i + 256].T
         best = min(best, float((proj.max(axis=0) - proj.min(axis=0)).min()))
     return best
 
@@ -93,8 +93,16 @@ def test_width_of_a_concave_parcel_is_its_hulls() -> None:
     # An L-shape 100 m × 100 m with a 60 m square notch: its hull is the square with the
     # corner cut by the line x + y = 140, narrowest from that cut to the opposite corner
     # (0, 0): 140/√2 ≈ 98.99 m (worked by hand), less than the 100 m across.
-    site = Polygon([(X0, Y0), (X0 + 100, Y0), (X0 + 100, Y0 + 40), (X0 + 40, Y0 + 40),
-                    (X0 + 40, Y0 + 100), (X0, Y0 + 100)])
+    site = Polygon(
+        [
+            (X0, Y0),
+            (X0 + 100, Y0),
+            (X0 + 100, Y0 + 40),
+            (X0 + 40, Y0 + 40),
+            (X0 + 40, Y0 + 100),
+            (X0, Y0 + 100),
+        ]
+    )
     assert _hull_min_width(site) == pytest.approx(140 / math.sqrt(2), abs=1e-9)
     # a thin diagonal strip 10 m wide
     strip = shapely.affinity.rotate(shapely.box(X0, Y0, X0 + 500, Y0 + 10), 33.0)

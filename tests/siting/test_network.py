@@ -16,8 +16,10 @@ SPEEDS = {"expressway": 100.0, "national_road": 60.0, "trunk_road": 40.0, "local
 
 
 def _graph(cur: psycopg.Cursor) -> tuple[nx.Graph, list[dict]]:
-    edges = cur.execute("SELECT id, source, target, length_m, kind, ST_AsBinary(geom_gk) AS wkb"
-                        "  FROM road_edges ORDER BY id").fetchall()
+    edges = cur.execute(
+        "SELECT id, source, target, length_m, kind, ST_AsBinary(geom_gk) AS wkb"
+        "  FROM road_edges ORDER BY id"
+    ).fetchall()
     g = nx.Graph()
     for e in edges:
         e["line"] = shapely.from_wkb(e["wkb"])
@@ -38,8 +40,10 @@ def _entry(edges: list[dict], geom: shapely.Geometry) -> list[tuple[int, float, 
     f = e["line"].project(near) / e["line"].length
     off_s = off / (OFF_KMH / 3.6)
     L = e["line"].length
-    return [(e["source"], off_s + f * e["s"], off + f * L),
-            (e["target"], off_s + (1 - f) * e["s"], off + (1 - f) * L)]
+    return [
+        (e["source"], off_s + f * e["s"], off + f * L),
+        (e["target"], off_s + (1 - f) * e["s"], off + (1 - f) * L),
+    ]
 
 
 def _route(g: nx.Graph, starts: list[tuple[int, float, float]], goal: int) -> tuple[float, float]:
@@ -64,9 +68,11 @@ def test_drive_to_interchange_matches_networkx(sample_db: str) -> None:
         parcels = cur.execute(
             "SELECT p.code, ST_AsBinary(p.geom_gk) AS wkb, a.drive_s, a.drive_m, a.target_code"
             "  FROM parcels p JOIN parcel_access a ON a.parcel_code = p.code"
-            " WHERE a.dest = 'interchange' ORDER BY p.code").fetchall()
-        live = cur.execute("SELECT count(*) AS n FROM parcels WHERE status <> 'historic'"
-                           ).fetchone()["n"]
+            " WHERE a.dest = 'interchange' ORDER BY p.code"
+        ).fetchall()
+        live = cur.execute(
+            "SELECT count(*) AS n FROM parcels WHERE status <> 'historic'"
+        ).fetchone()["n"]
     assert len(parcels) == live  # every live parcel reaches the expressway
     for p in parcels[::9]:
         starts = _entry(edges, shapely.from_wkb(p["wkb"]))
@@ -79,13 +85,16 @@ def test_drive_to_rail_yard_matches_networkx(sample_db: str) -> None:
     with psycopg.connect(sample_db) as conn:
         cur = conn.cursor(row_factory=dict_row)
         g, edges = _graph(cur)
-        yard = shapely.from_wkb(cur.execute(
-            "SELECT ST_AsBinary(geom_gk) AS wkb FROM infrastructure WHERE code = 'INF-STN-LP'"
-        ).fetchone()["wkb"])
+        yard = shapely.from_wkb(
+            cur.execute(
+                "SELECT ST_AsBinary(geom_gk) AS wkb FROM infrastructure WHERE code = 'INF-STN-LP'"
+            ).fetchone()["wkb"]
+        )
         parcels = cur.execute(
             "SELECT p.code, ST_AsBinary(p.geom_gk) AS wkb, a.drive_s, a.drive_m, a.straight_m"
             "  FROM parcels p JOIN parcel_access a ON a.parcel_code = p.code"
-            " WHERE a.dest = 'rail_yard' ORDER BY p.code").fetchall()
+            " WHERE a.dest = 'rail_yard' ORDER BY p.code"
+        ).fetchall()
     assert parcels
     ends = _entry(edges, yard)
     for p in parcels[::11]:
@@ -133,14 +142,19 @@ def test_isochrones_agree_with_networkx(client, sample_db: str) -> None:  # type
             "SELECT ST_X(c) AS lon, ST_Y(c) AS lat, ST_AsBinary(ST_Transform(c, 4547)) AS wkb"
             "  FROM (SELECT ST_Centroid(geom) AS c FROM parcels WHERE code = 'WH-A-012') x"
         ).fetchone()
-        verts = cur.execute("SELECT id, ST_X(ST_Transform(geom_gk, 4326)) AS x,"
-                            " ST_Y(ST_Transform(geom_gk, 4326)) AS y, ST_AsBinary(geom_gk) AS wkb"
-                            "  FROM road_vertices").fetchall()
-    r = client.get("/api/access/isochrones",
-                   params={"lon": o["lon"], "lat": o["lat"], "minutes": "5,10"})
+        verts = cur.execute(
+            "SELECT id, ST_X(ST_Transform(geom_gk, 4326)) AS x,"
+            " ST_Y(ST_Transform(geom_gk, 4326)) AS y, ST_AsBinary(geom_gk) AS wkb"
+            "  FROM road_vertices"
+        ).fetchall()
+    r = client.get(
+        "/api/access/isochrones", params={"lon": o["lon"], "lat": o["lat"], "minutes": "5,10"}
+    )
     assert r.status_code == 200, r.text
-    feats = {f["properties"]["minutes"]: shapely.geometry.shape(f["geometry"])
-             for f in r.json()["features"]}
+    feats = {
+        f["properties"]["minutes"]: shapely.geometry.shape(f["geometry"])
+        for f in r.json()["features"]
+    }
     assert feats[10].area > feats[5].area > 0
     starts = _entry(edges, shapely.from_wkb(o["wkb"]))
     t: dict[int, float] = {}
@@ -161,9 +175,12 @@ def test_isochrones_agree_with_networkx(client, sample_db: str) -> None:  # type
 
 
 def test_isochrones_refuse_bad_input(client) -> None:  # type: ignore[no-untyped-def]
-    for params in ({"lon": "abc", "lat": 35.4}, {"lon": 114.1, "lat": 35.4, "minutes": "0"},
-                   {"lon": 114.1, "lat": 35.4, "minutes": "5,<script>"},
-                   {"lon": 114.1, "lat": 95}):
+    for params in (
+        {"lon": "abc", "lat": 35.4},
+        {"lon": 114.1, "lat": 35.4, "minutes": "0"},
+        {"lon": 114.1, "lat": 35.4, "minutes": "5,<script>"},
+        {"lon": 114.1, "lat": 95},
+    ):
         r = client.get("/api/access/isochrones", params=params)
         assert r.status_code in (400, 422), (params, r.status_code)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -175,14 +192,16 @@ def test_search_by_drive_time(client, sample_db: str) -> None:  # type: ignore[n
         rows = conn.execute(
             "SELECT p.code, a.drive_s FROM parcels p JOIN parcel_access a"
             "    ON a.parcel_code = p.code AND a.dest = 'interchange'"
-            " WHERE p.status IN ('available', 'reserved', 'listed')").fetchall()
+            " WHERE p.status IN ('available', 'reserved', 'listed')"
+        ).fetchall()
     times = sorted(s for _c, s in rows)
     limit_min = round(times[len(times) // 2] / 60.0, 1)  # about half the vacant parcels
     expected = sorted(c for c, s in rows if s <= limit_min * 60.0)
     assert 0 < len(expected) < len(rows)
-    r = client.get("/api/parcels/available",
-                   params={"max_drive_min_interchange": str(limit_min), "limit": 500,
-                           "f": "geojson"})
+    r = client.get(
+        "/api/parcels/available",
+        params={"max_drive_min_interchange": str(limit_min), "limit": 500, "f": "geojson"},
+    )
     assert r.status_code == 200, r.text
     got = sorted(f["properties"]["code"] for f in r.json()["features"])
     assert got == expected
@@ -196,7 +215,8 @@ def test_split_refreshes_access(sample_db_rw: str) -> None:
     with psycopg.connect(sample_db_rw) as conn:
         code, wkb = conn.execute(
             "SELECT code, ST_AsBinary(ST_Transform(geom, 4326)) FROM parcels"
-            " WHERE status = 'available' ORDER BY area_m2 DESC LIMIT 1").fetchone()
+            " WHERE status = 'available' ORDER BY area_m2 DESC LIMIT 1"
+        ).fetchone()
         poly = shapely.from_wkb(wkb)
         minx, miny, maxx, maxy = poly.bounds
         cx = (minx + maxx) / 2
@@ -204,18 +224,24 @@ def test_split_refreshes_access(sample_db_rw: str) -> None:
         out = parcel_edit.split_parcel(conn, code, blade, "test", None)
         conn.commit()
         kids = [c["code"] for c in out["children"]]
-        rows = dict(conn.execute(
-            "SELECT parcel_code, count(*) FROM parcel_access WHERE parcel_code = ANY(%s)"
-            " OR parcel_code = %s GROUP BY parcel_code", (kids, code)).fetchall())
+        rows = dict(
+            conn.execute(
+                "SELECT parcel_code, count(*) FROM parcel_access WHERE parcel_code = ANY(%s)"
+                " OR parcel_code = %s GROUP BY parcel_code",
+                (kids, code),
+            ).fetchall()
+        )
     assert code not in rows  # the retired parent has no figures left
     assert all(rows.get(k, 0) >= 5 for k in kids), rows
 
 
 def test_fit_drive_time_requirement(client, sample_db: str) -> None:  # type: ignore[no-untyped-def]
     with psycopg.connect(sample_db) as conn:
-        drive = dict(conn.execute(
-            "SELECT parcel_code, drive_s / 60.0 FROM parcel_access WHERE dest = 'interchange'"
-        ).fetchall())
+        drive = dict(
+            conn.execute(
+                "SELECT parcel_code, drive_s / 60.0 FROM parcel_access WHERE dest = 'interchange'"
+            ).fetchall()
+        )
     base = {"name_zh": "测试", "name_en": "test", "min_area_mu": 5, "max_area_mu": 400}
     free = client.post("/api/match", json=base)
     assert free.status_code == 200, free.text
@@ -235,8 +261,10 @@ def test_fit_drive_time_requirement(client, sample_db: str) -> None:  # type: ig
         assert "分钟" in n["reason_zh"] and "min drive" in n["reason_en"]
     kept = {m["parcels"][0] for m in body["matches"] if len(m["parcels"]) == 1}
     assert not any(drive[c] > lim for c in kept)
-    assert client.post("/api/match", json=base | {"max_drive_min_interchange": -1}
-                       ).status_code in (400, 422)
+    assert client.post("/api/match", json=base | {"max_drive_min_interchange": -1}).status_code in (
+        400,
+        422,
+    )
 
 
 def test_places_collection_sourced_with_bearing(client, sample_db: str) -> None:  # type: ignore[no-untyped-def]
@@ -250,17 +278,26 @@ def test_places_collection_sourced_with_bearing(client, sample_db: str) -> None:
         p = f["properties"]
         assert p["source_url"].startswith(("http://", "https://")) and p["licence"]
     with psycopg.connect(sample_db) as conn:
-        lon0, lat0 = conn.execute("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid("
-                                  "ST_Collect(geom)) AS c FROM zones) x").fetchone()
+        lon0, lat0 = conn.execute(
+            "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Collect(geom)) AS c FROM zones) x"
+        ).fetchone()
     # spherical great-circle bearing/distance, independent of PostGIS
     for code, direction in (("PL-XINXIANG", "SW"), ("PL-ZHENGZHOU", "SW")):
         p = feats[code]["properties"]
         lon, lat = feats[code]["geometry"]["coordinates"]
         f1, f2, dl = math.radians(lat0), math.radians(lat), math.radians(lon - lon0)
-        brg = math.degrees(math.atan2(math.sin(dl) * math.cos(f2), math.cos(f1) * math.sin(f2)
-                                      - math.sin(f1) * math.cos(f2) * math.cos(dl))) % 360
-        d = 6371.0 * math.acos(math.sin(f1) * math.sin(f2)
-                               + math.cos(f1) * math.cos(f2) * math.cos(dl))
+        brg = (
+            math.degrees(
+                math.atan2(
+                    math.sin(dl) * math.cos(f2),
+                    math.cos(f1) * math.sin(f2) - math.sin(f1) * math.cos(f2) * math.cos(dl),
+                )
+            )
+            % 360
+        )
+        d = 6371.0 * math.acos(
+            math.sin(f1) * math.sin(f2) + math.cos(f1) * math.cos(f2) * math.cos(dl)
+        )
         assert abs(p["bearing_deg"] - brg) < 0.5, (code, p["bearing_deg"], brg)
         assert abs(p["distance_km"] - d) / d < 0.005, (code, p["distance_km"], d)
         assert p["direction_en"] == direction and p["direction_zh"] == "西南"
@@ -270,7 +307,8 @@ def test_brief_shows_straight_and_drive(client, sample_db: str) -> None:  # type
     with psycopg.connect(sample_db) as conn:
         s, m, straight = conn.execute(
             "SELECT drive_s, drive_m, straight_m FROM parcel_access"
-            " WHERE parcel_code = 'WH-L-002' AND dest = 'interchange'").fetchone()
+            " WHERE parcel_code = 'WH-L-002' AND dest = 'interchange'"
+        ).fetchone()
     r = client.get("/api/parcels/WH-L-002/brief.html")
     assert r.status_code == 200, r.text[:300]
     text = r.text

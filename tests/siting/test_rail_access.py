@@ -25,19 +25,23 @@ _TO_GK = Transformer.from_crs(4490, 4547, always_xy=True)
 
 
 def _siding_days(conn: psycopg.Connection) -> tuple[dt.date, dt.date]:
-    finish = conn.execute("SELECT finish_date FROM upgrades WHERE code = 'UPG-06' "
-                          "AND status = 'completed'").fetchone()[0]
+    finish = conn.execute(
+        "SELECT finish_date FROM upgrades WHERE code = 'UPG-06' AND status = 'completed'"
+    ).fetchone()[0]
     return finish - dt.timedelta(days=1), finish + dt.timedelta(days=14)
 
 
 def _gk(wkb: bytes) -> shapely.Geometry:
-    return shapely.transform(shapely.from_wkb(bytes(wkb)), lambda xy: np.column_stack(
-        _TO_GK.transform(xy[:, 0], xy[:, 1])))
+    return shapely.transform(
+        shapely.from_wkb(bytes(wkb)),
+        lambda xy: np.column_stack(_TO_GK.transform(xy[:, 0], xy[:, 1])),
+    )
 
 
 def _parcel(conn: psycopg.Connection, code: str) -> shapely.Geometry:
-    return _gk(conn.execute("SELECT ST_AsBinary(geom) FROM parcels WHERE code = %s",
-                            (code,)).fetchone()[0])
+    return _gk(
+        conn.execute("SELECT ST_AsBinary(geom) FROM parcels WHERE code = %s", (code,)).fetchone()[0]
+    )
 
 
 def _rail_features(conn: psycopg.Connection, day: dt.date) -> dict[str, shapely.Geometry]:
@@ -46,14 +50,20 @@ def _rail_features(conn: psycopg.Connection, day: dt.date) -> dict[str, shapely.
     done = conn.execute(
         "SELECT code, infra_code, kind, ST_AsBinary(geom) FROM upgrades "
         "WHERE status = 'completed' AND (finish_date IS NULL OR finish_date <= %s)",
-        (day,)).fetchall()
+        (day,),
+    ).fetchall()
     built = {r[1] for r in done if r[1]}
-    out = {code: _gk(wkb) for code, status, wkb in conn.execute(
-        "SELECT code, status, ST_AsBinary(geom) FROM infrastructure "
-        "WHERE kind IN ('rail_siding', 'rail_station')").fetchall()
-        if status == "existing" or code in built}
-    out.update({code: _gk(wkb) for code, _i, kind, wkb in done
-                if kind in ("rail_siding", "rail_station")})
+    out = {
+        code: _gk(wkb)
+        for code, status, wkb in conn.execute(
+            "SELECT code, status, ST_AsBinary(geom) FROM infrastructure "
+            "WHERE kind IN ('rail_siding', 'rail_station')"
+        ).fetchall()
+        if status == "existing" or code in built
+    }
+    out.update(
+        {code: _gk(wkb) for code, _i, kind, wkb in done if kind in ("rail_siding", "rail_station")}
+    )
     return out
 
 
@@ -62,8 +72,9 @@ def _nearest(feats: dict[str, shapely.Geometry], g: shapely.Geometry) -> tuple[f
 
 
 def _main_line_m(conn: psycopg.Connection, g: shapely.Geometry) -> float:
-    wkb = conn.execute("SELECT ST_AsBinary(geom) FROM infrastructure "
-                       "WHERE kind = 'railway'").fetchall()
+    wkb = conn.execute(
+        "SELECT ST_AsBinary(geom) FROM infrastructure WHERE kind = 'railway'"
+    ).fetchall()
     return min(g.distance(_gk(w[0])) for w in wkb)
 
 
@@ -97,15 +108,18 @@ def test_wh_l_001_never_measures_the_main_line(sample_db: str, when: str) -> Non
         assert main < 30 < want  # the trap is real: the main line is much nearer
         sheet = parcel_sheet(conn, "WH-L-001", day)["distances"]["rail"]
         brief = gather(conn, "WH-L-001", as_of=day).sheet["distances"]["rail"]
-        got = {"sheet": sheet["m"], "brief": brief["m"],
-               "search": _search_rail(conn, "WH-L-001", day),
-               "fit": _fit_rail(conn, "WH-L-001", day)}
+        got = {
+            "sheet": sheet["m"],
+            "brief": brief["m"],
+            "search": _search_rail(conn, "WH-L-001", day),
+            "fit": _fit_rail(conn, "WH-L-001", day),
+        }
     assert got == {k: pytest.approx(want, abs=0.05) for k in got}
     assert sheet["code"] == want_code
     if when == "before":
-        assert want == pytest.approx(1121, abs=1)   # the cluster-zone siding
+        assert want == pytest.approx(1121, abs=1)  # the cluster-zone siding
     else:
-        assert want == pytest.approx(95, abs=1)     # the logistics-park siding, now open
+        assert want == pytest.approx(95, abs=1)  # the logistics-park siding, now open
 
 
 def test_group_does_not_pass_300_m_through_the_main_line(sample_db: str) -> None:
@@ -138,15 +152,23 @@ def test_completed_siding_moves_rail_access_with_no_manual_edit(sample_db_rw: st
         conn.commit()
         g = _parcel(conn, "WH-L-010")
         want_before, code_before = _nearest(_rail_features(conn, today), g)
-        before = (parcel_sheet(conn, "WH-L-010")["distances"]["rail"]["m"],
-                  _search_rail(conn, "WH-L-010", today), _fit_rail(conn, "WH-L-010", today))
-        conn.execute("UPDATE upgrades SET status = 'completed', finish_date = %s "
-                     "WHERE code = 'UPG-06'", (today - dt.timedelta(days=1),))
+        before = (
+            parcel_sheet(conn, "WH-L-010")["distances"]["rail"]["m"],
+            _search_rail(conn, "WH-L-010", today),
+            _fit_rail(conn, "WH-L-010", today),
+        )
+        conn.execute(
+            "UPDATE upgrades SET status = 'completed', finish_date = %s WHERE code = 'UPG-06'",
+            (today - dt.timedelta(days=1),),
+        )
         conn.commit()
         want_after, code_after = _nearest(_rail_features(conn, today), g)
         sheet = parcel_sheet(conn, "WH-L-010")["distances"]["rail"]
-        after = (sheet["m"], _search_rail(conn, "WH-L-010", today),
-                 _fit_rail(conn, "WH-L-010", today))
+        after = (
+            sheet["m"],
+            _search_rail(conn, "WH-L-010", today),
+            _fit_rail(conn, "WH-L-010", today),
+        )
     assert code_before == "INF-SID-CZ" and want_before == pytest.approx(1146, abs=1)
     assert want_after == pytest.approx(777, abs=1)
     assert before == pytest.approx((want_before,) * 3, abs=0.05)

@@ -37,29 +37,40 @@ def ref(sample_db: str) -> dict:
         # The search returns lapsed reservations to available before it answers (issue 6):
         # the reference is today's statuses too.
         expire_reservations(conn)
-        parcels = _frame(conn, "SELECT code, status, zone_code, landuse_code, svc_road, "
-                               "svc_power, svc_water, ST_AsBinary(geom) AS wkb FROM parcels")
-        infra = _frame(conn, "SELECT code, kind, status, ST_AsBinary(geom) AS wkb "
-                             "FROM infrastructure")
+        parcels = _frame(
+            conn,
+            "SELECT code, status, zone_code, landuse_code, svc_road, "
+            "svc_power, svc_water, ST_AsBinary(geom) AS wkb FROM parcels",
+        )
+        infra = _frame(
+            conn, "SELECT code, kind, status, ST_AsBinary(geom) AS wkb FROM infrastructure"
+        )
         # In service today (issue 13): what exists, what a completed upgrade built, and the
         # completed upgrades' own works; planned and under-way works never count.
-        ups = _frame(conn, "SELECT code, infra_code, kind, status, finish_date, "
-                           "ST_AsBinary(geom) AS wkb FROM upgrades")
+        ups = _frame(
+            conn,
+            "SELECT code, infra_code, kind, status, finish_date, "
+            "ST_AsBinary(geom) AS wkb FROM upgrades",
+        )
         ents = _frame(conn, "SELECT code, chain_role, ST_AsBinary(geom) AS wkb FROM enterprises")
     parcels["area_mu"] = parcels.geometry.area / MU
     vacant = parcels[parcels.status.isin(VACANT_STATUSES)].copy()
 
     today = dt.date.today()
-    done = ups[(ups.status == "completed")
-               & ups.finish_date.map(lambda d: d is None or d <= today)]
+    done = ups[(ups.status == "completed") & ups.finish_date.map(lambda d: d is None or d <= today)]
     built = set(done.infra_code.dropna())
-    live = pd.concat([infra[(infra.status == "existing") | infra.code.isin(built)],
-                      done[["code", "kind", "status", "geometry"]]])
+    live = pd.concat(
+        [
+            infra[(infra.status == "existing") | infra.code.isin(built)],
+            done[["code", "kind", "status", "geometry"]],
+        ]
+    )
 
     def nearest(kinds: tuple[str, ...]) -> list[float]:
         feats = live[live.kind.isin(kinds)].geometry
-        return [float(feats.distance(g).min()) if len(feats) else float("inf")
-                for g in vacant.geometry]
+        return [
+            float(feats.distance(g).min()) if len(feats) else float("inf") for g in vacant.geometry
+        ]
 
     # rail access: a siding or a freight station, never the main line
     vacant["rail"] = nearest(("rail_siding", "rail_station"))
@@ -102,9 +113,16 @@ def test_default_is_the_vacant_parcels_with_measures(client, ref) -> None:
         assert f["geometry"]["type"] == "MultiPolygon"
 
 
-@pytest.mark.parametrize("cat,param", [("rail", "max_rail_m"), ("road", "max_road_m"),
-                                       ("substation", "max_substation_m"),
-                                       ("water", "max_water_m"), ("gas", "max_gas_m")])
+@pytest.mark.parametrize(
+    "cat,param",
+    [
+        ("rail", "max_rail_m"),
+        ("road", "max_road_m"),
+        ("substation", "max_substation_m"),
+        ("water", "max_water_m"),
+        ("gas", "max_gas_m"),
+    ],
+)
 def test_distance_filters(client, ref, cat, param) -> None:
     v = ref["vacant"]
     d = float(v[cat].replace(float("inf"), float("nan")).median())
@@ -180,16 +198,34 @@ def test_gpkg_reads_back(client, ref, tmp_path) -> None:
     assert not CONFIDENTIAL_FIELDS & set(gdf.columns)
 
 
-@pytest.mark.parametrize("params", [
-    {"min_mu": "abc"}, {"min_mu": "-1"}, {"min_mu": "90", "max_mu": "10"},
-    {"max_rail_m": "nan"}, {"max_rail_m": "1e9"}, {"landuse": "10%"}, {"landuse": "x"},
-    {"status": "historic"}, {"status": "sold"}, {"svc": "wifi"},
-    {"sort": "note_internal"}, {"sort": "area_mu;DROP TABLE parcels"},
-    {"limit": "-1"}, {"limit": "0"}, {"limit": "abc"}, {"offset": "-3"},
-    {"near_role": "can_making"}, {"near_role_m": "100"},
-    {"near_role": "x'; --", "near_role_m": "1"},
-    {"sort": "dist_role"}, {"f": "shp"}, {"note_internal": "x"}, {"zone": "a b"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"min_mu": "abc"},
+        {"min_mu": "-1"},
+        {"min_mu": "90", "max_mu": "10"},
+        {"max_rail_m": "nan"},
+        {"max_rail_m": "1e9"},
+        {"landuse": "10%"},
+        {"landuse": "x"},
+        {"status": "historic"},
+        {"status": "sold"},
+        {"svc": "wifi"},
+        {"sort": "note_internal"},
+        {"sort": "area_mu;DROP TABLE parcels"},
+        {"limit": "-1"},
+        {"limit": "0"},
+        {"limit": "abc"},
+        {"offset": "-3"},
+        {"near_role": "can_making"},
+        {"near_role_m": "100"},
+        {"near_role": "x'; --", "near_role_m": "1"},
+        {"sort": "dist_role"},
+        {"f": "shp"},
+        {"note_internal": "x"},
+        {"zone": "a b"},
+    ],
+)
 def test_bad_parameters_are_400(client, params) -> None:
     r = client.get(URL, params=params)
     assert r.status_code == 400, (params, r.text)

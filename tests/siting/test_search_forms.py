@@ -22,11 +22,22 @@ CASES = [
 
 
 def _run(conn: psycopg.Connection, items: list[tuple[str, str]]) -> list[tuple]:
-    res = s.search(conn, s.AvailabilityQuery.from_params([*items, ("limit", "5000")]
-                                                         if not any(k == "limit" for k, _ in
-                                                                    items) else items))
-    return [(r["code"], *(None if r[f"dist_{c}_m"] is None else round(r[f"dist_{c}_m"], 6)
-                          for c in s.DISTANCES)) for r in res.rows]
+    res = s.search(
+        conn,
+        s.AvailabilityQuery.from_params(
+            [*items, ("limit", "5000")] if not any(k == "limit" for k, _ in items) else items
+        ),
+    )
+    return [
+        (
+            r["code"],
+            *(
+                None if r[f"dist_{c}_m"] is None else round(r[f"dist_{c}_m"], 6)
+                for c in s.DISTANCES
+            ),
+        )
+        for r in res.rows
+    ]
 
 
 @pytest.mark.parametrize("items", CASES)
@@ -43,18 +54,25 @@ def test_near_and_within_forms_agree(sample_db: str, monkeypatch, items) -> None
 
 def test_sort_by_filtered_distance_is_the_nearest(sample_db: str) -> None:
     with psycopg.connect(sample_db, row_factory=dict_row) as conn:
-        filt = s.search(conn, s.AvailabilityQuery.from_params(
-            [("max_rail_m", "3000"), ("sort", "dist_rail"), ("limit", "5000")]))
-        plain = s.search(conn, s.AvailabilityQuery.from_params(
-            [("sort", "dist_rail"), ("limit", "5000")]))
-    want = {r["code"]: r["dist_rail_m"] for r in plain.rows
-            if r["dist_rail_m"] is not None and r["dist_rail_m"] <= 3000}
+        filt = s.search(
+            conn,
+            s.AvailabilityQuery.from_params(
+                [("max_rail_m", "3000"), ("sort", "dist_rail"), ("limit", "5000")]
+            ),
+        )
+        plain = s.search(
+            conn, s.AvailabilityQuery.from_params([("sort", "dist_rail"), ("limit", "5000")])
+        )
+    want = {
+        r["code"]: r["dist_rail_m"]
+        for r in plain.rows
+        if r["dist_rail_m"] is not None and r["dist_rail_m"] <= 3000
+    }
     got = {r["code"]: r["dist_rail_m"] for r in filt.rows}
     assert got.keys() == want.keys() and got
     # the same distances to far below a millimetre (parcels at equal distance may swap places
     # by the last bits of the floating point: each form sorts by what it reports)
-    assert [got[c] for c in sorted(got)] == pytest.approx([want[c] for c in sorted(want)],
-                                                          abs=1e-6)
+    assert [got[c] for c in sorted(got)] == pytest.approx([want[c] for c in sorted(want)], abs=1e-6)
     ds = [r["dist_rail_m"] for r in filt.rows]
     assert ds == sorted(ds)
 

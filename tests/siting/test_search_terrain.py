@@ -36,8 +36,14 @@ DEM = ROOT / "data" / "rasters" / "weihui_dem.tif"
 FLOOD = ROOT / "data" / "rasters" / "weihui_flood.tif"
 URL = "/api/parcels/available"
 ALL = {"limit": "5000"}
-TERRAIN_FIELDS = ("elev_mean_m", "slope_mean_deg", "slope_max_deg", "flood_share",
-                  "earthwork_m3", "earthwork_wan")
+TERRAIN_FIELDS = (
+    "elev_mean_m",
+    "slope_mean_deg",
+    "slope_max_deg",
+    "flood_share",
+    "earthwork_m3",
+    "earthwork_wan",
+)
 
 
 def _copy_sample(databases, sample_template: str, label: str) -> str:
@@ -70,14 +76,16 @@ def ref(tclient: TestClient, terrain_db: str) -> pd.DataFrame:
         cur = conn.execute(
             "SELECT p.code, p.status, p.zone_code, t.elev_mean_m, t.slope_mean_deg, "
             "t.slope_max_deg, t.flood_share, t.earthwork_cut_m3, t.earthwork_fill_m3 "
-            "FROM parcels p LEFT JOIN parcel_terrain t ON t.parcel_code = p.code")
+            "FROM parcels p LEFT JOIN parcel_terrain t ON t.parcel_code = p.code"
+        )
         df = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
     df = df[df.status.isin(VACANT_STATUSES)].set_index("code")
     df["earthwork_m3"] = df.earthwork_cut_m3 + df.earthwork_fill_m3
     rate = get_settings().earthwork_yuan_per_m3
     df["earthwork_wan"] = df.earthwork_m3 * rate / 10000.0
-    assert df.slope_mean_deg.notna().all() and df.flood_share.notna().all(), \
+    assert df.slope_mean_deg.notna().all() and df.flood_share.notna().all(), (
         "every vacant sample parcel lies on the sample rasters"
+    )
     return df
 
 
@@ -100,6 +108,7 @@ def _cut(series: pd.Series, q: float) -> float:
 
 # --- figures ---------------------------------------------------------------------------------
 
+
 def test_results_carry_the_stored_terrain_figures(tclient, ref) -> None:
     fc = _get(tclient)
     assert _codes(fc) == set(ref.index)
@@ -110,15 +119,22 @@ def test_results_carry_the_stored_terrain_figures(tclient, ref) -> None:
         for k in TERRAIN_FIELDS:
             assert p[k] == pytest.approx(float(want[k]), rel=1e-12, abs=1e-12), (p["code"], k)
         assert p["earthwork_wan"] == pytest.approx(
-            p["earthwork_m3"] * get_settings().earthwork_yuan_per_m3 / 10000, rel=1e-12)
+            p["earthwork_m3"] * get_settings().earthwork_yuan_per_m3 / 10000, rel=1e-12
+        )
         assert 0 <= p["flood_share"] <= 1 and p["slope_max_deg"] >= p["slope_mean_deg"]
 
 
 # --- filters ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("param,col", [("max_slope_deg", "slope_mean_deg"),
-                                       ("max_flood_share", "flood_share"),
-                                       ("max_earthwork_wan", "earthwork_wan")])
+
+@pytest.mark.parametrize(
+    "param,col",
+    [
+        ("max_slope_deg", "slope_mean_deg"),
+        ("max_flood_share", "flood_share"),
+        ("max_earthwork_wan", "earthwork_wan"),
+    ],
+)
 @pytest.mark.parametrize("q", [0.3, 0.7])
 def test_each_terrain_filter_matches_the_stored_figures(tclient, ref, param, col, q) -> None:
     cut = _cut(ref[col], q)
@@ -145,30 +161,47 @@ def test_rate_override_and_combined_filters(tclient, ref) -> None:
         p = f["properties"]
         assert p["earthwork_wan"] == pytest.approx(p["earthwork_m3"] * 60 / 10000, rel=1e-12)
     wan60 = ref.earthwork_m3 * 60 / 10000.0
-    slope, flood, wan = (_cut(ref.slope_mean_deg, 0.8), _cut(ref.flood_share, 0.8),
-                         _cut(wan60, 0.8))
-    want = set(ref[(ref.slope_mean_deg <= slope) & (ref.flood_share <= flood)
-                   & (wan60 <= wan)].index)
+    slope, flood, wan = (
+        _cut(ref.slope_mean_deg, 0.8),
+        _cut(ref.flood_share, 0.8),
+        _cut(wan60, 0.8),
+    )
+    want = set(
+        ref[(ref.slope_mean_deg <= slope) & (ref.flood_share <= flood) & (wan60 <= wan)].index
+    )
     assert want
-    fc = _get(tclient, max_slope_deg=repr(slope), max_flood_share=repr(flood),
-              max_earthwork_wan=repr(wan), yuan_per_m3="60")
+    fc = _get(
+        tclient,
+        max_slope_deg=repr(slope),
+        max_flood_share=repr(flood),
+        max_earthwork_wan=repr(wan),
+        yuan_per_m3="60",
+    )
     assert _codes(fc) == want
 
 
-@pytest.mark.parametrize("dist", [[("max_substation_m", "900")],                # near set
-                                  [("max_rail_m", "1500")],                     # per candidate
-                                  [("max_road_m", "1500"), ("sort", "dist_road")]])
+@pytest.mark.parametrize(
+    "dist",
+    [
+        [("max_substation_m", "900")],  # near set
+        [("max_rail_m", "1500")],  # per candidate
+        [("max_road_m", "1500"), ("sort", "dist_road")],
+    ],
+)
 def test_terrain_with_distance_forms(terrain_db, ref, dist) -> None:
     """Terrain filters with each SQL form of a distance filter: the intersection of the two."""
     slope = _cut(ref.slope_mean_deg, 0.6)
     with psycopg.connect(terrain_db, row_factory=dict_row) as conn:
         only_dist = s.search(conn, s.AvailabilityQuery.from_params([*dist, *ALL.items()]))
-        both = s.search(conn, s.AvailabilityQuery.from_params(
-            [*dist, ("max_slope_deg", repr(slope)), *ALL.items()]))
+        both = s.search(
+            conn,
+            s.AvailabilityQuery.from_params([*dist, ("max_slope_deg", repr(slope)), *ALL.items()]),
+        )
     want = {r["code"] for r in only_dist.rows} & set(ref[ref.slope_mean_deg <= slope].index)
     assert want and want != {r["code"] for r in only_dist.rows}
-    assert [r["code"] for r in both.rows] == [r["code"] for r in only_dist.rows
-                                              if r["code"] in want]
+    assert [r["code"] for r in both.rows] == [
+        r["code"] for r in only_dist.rows if r["code"] in want
+    ]
     assert both.number_matched == len(want)
 
 
@@ -182,10 +215,18 @@ def test_paging_and_count_with_a_terrain_filter(tclient, ref) -> None:
 
 # --- sorting ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sort,col", [("slope", "slope_mean_deg"), ("-slope", "slope_mean_deg"),
-                                      ("flood", "flood_share"), ("-flood", "flood_share"),
-                                      ("earthwork", "earthwork_wan"),
-                                      ("-earthwork", "earthwork_m3")])
+
+@pytest.mark.parametrize(
+    "sort,col",
+    [
+        ("slope", "slope_mean_deg"),
+        ("-slope", "slope_mean_deg"),
+        ("flood", "flood_share"),
+        ("-flood", "flood_share"),
+        ("earthwork", "earthwork_wan"),
+        ("-earthwork", "earthwork_m3"),
+    ],
+)
 def test_sort_by_terrain(tclient, ref, sort, col) -> None:
     fc = _get(tclient, sort=sort)
     got = [(f["properties"][col], f["properties"]["code"]) for f in fc["features"]]
@@ -203,16 +244,21 @@ def test_sort_by_terrain(tclient, ref, sort, col) -> None:
 
 # --- output formats --------------------------------------------------------------------------
 
+
 def test_csv_and_gpkg_carry_the_terrain_fields(tclient, ref) -> None:
     cut = _cut(ref.slope_mean_deg, 0.5)
     r = tclient.get(URL, params={"max_slope_deg": repr(cut), "f": "csv", **ALL})
     assert r.status_code == 200
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     head = rows[0]
-    for zh_en in ("平均高程（米） Mean elevation (m)", "平均坡度（度） Mean slope (deg)",
-                  "最大坡度（度） Max slope (deg)", "易涝面积比例 Flood-prone share",
-                  "场地平整土方（立方米，挖方+填方） Levelling earthwork (m3, cut + fill)",
-                  "场地平整费用（万元） Levelling cost (10k CNY)"):
+    for zh_en in (
+        "平均高程（米） Mean elevation (m)",
+        "平均坡度（度） Mean slope (deg)",
+        "最大坡度（度） Max slope (deg)",
+        "易涝面积比例 Flood-prone share",
+        "场地平整土方（立方米，挖方+填方） Levelling earthwork (m3, cut + fill)",
+        "场地平整费用（万元） Levelling cost (10k CNY)",
+    ):
         assert zh_en in head, head
     code_i = head.index("地块编号 Parcel code")
     slope_i = head.index("平均坡度（度） Mean slope (deg)")
@@ -236,11 +282,21 @@ def test_csv_and_gpkg_carry_the_terrain_fields(tclient, ref) -> None:
 # --- refusals --------------------------------------------------------------------------------
 
 BAD = [
-    {"max_slope_deg": "-1"}, {"max_slope_deg": "91"}, {"max_slope_deg": "steep"},
-    {"max_slope_deg": "NaN"}, {"max_slope_deg": "inf"}, {"max_flood_share": "1.01"},
-    {"max_flood_share": "-0.1"}, {"max_flood_share": "nan"}, {"max_flood_share": "50%"},
-    {"max_earthwork_wan": "-5"}, {"max_earthwork_wan": "lots"}, {"max_earthwork_wan": "1e99"},
-    {"yuan_per_m3": "0"}, {"yuan_per_m3": "-25"}, {"yuan_per_m3": "abc"},
+    {"max_slope_deg": "-1"},
+    {"max_slope_deg": "91"},
+    {"max_slope_deg": "steep"},
+    {"max_slope_deg": "NaN"},
+    {"max_slope_deg": "inf"},
+    {"max_flood_share": "1.01"},
+    {"max_flood_share": "-0.1"},
+    {"max_flood_share": "nan"},
+    {"max_flood_share": "50%"},
+    {"max_earthwork_wan": "-5"},
+    {"max_earthwork_wan": "lots"},
+    {"max_earthwork_wan": "1e99"},
+    {"yuan_per_m3": "0"},
+    {"yuan_per_m3": "-25"},
+    {"yuan_per_m3": "abc"},
     {"max_slope_deg": "5", "sort": "steepness"},
 ]
 
@@ -253,9 +309,12 @@ def rw_client(sample_db_rw: str) -> Iterator[tuple[TestClient, str]]:
 
 def _state(url: str) -> tuple:
     with psycopg.connect(url) as conn:
-        return (conn.execute("SELECT count(*) FROM parcel_events").fetchone()[0],
-                conn.execute("SELECT array_agg(code || ':' || status ORDER BY code) "
-                             "FROM parcels").fetchone()[0])
+        return (
+            conn.execute("SELECT count(*) FROM parcel_events").fetchone()[0],
+            conn.execute(
+                "SELECT array_agg(code || ':' || status ORDER BY code) FROM parcels"
+            ).fetchone()[0],
+        )
 
 
 def test_bad_values_are_400_and_change_nothing(rw_client) -> None:
@@ -275,8 +334,12 @@ def test_terrain_filter_without_terrain_is_422(rw_client) -> None:
     c, url = rw_client
     _lapse(url, _available(url, 1)[0], days_ago=3)
     before = _state(url)
-    for params in ({"max_slope_deg": "5"}, {"max_flood_share": "0.2"},
-                   {"max_earthwork_wan": "100"}, {"max_earthwork_wan": "100", "f": "csv"}):
+    for params in (
+        {"max_slope_deg": "5"},
+        {"max_flood_share": "0.2"},
+        {"max_earthwork_wan": "100"},
+        {"max_earthwork_wan": "100", "f": "csv"},
+    ):
         r = c.get(URL, params=params)
         assert r.status_code == 422, (params, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -285,8 +348,9 @@ def test_terrain_filter_without_terrain_is_422(rw_client) -> None:
     assert _state(url) == before  # refused before anything expired
     # without terrain filters the search works, the figures are null, terrain sorts accepted
     fc = _get(c, sort="slope")
-    assert fc["features"] and all(f["properties"][k] is None
-                                   for f in fc["features"] for k in TERRAIN_FIELDS)
+    assert fc["features"] and all(
+        f["properties"][k] is None for f in fc["features"] for k in TERRAIN_FIELDS
+    )
 
 
 def test_flood_filter_needs_a_flood_raster(sample_db_rw: str, tmp_path: Path) -> None:
@@ -296,17 +360,23 @@ def test_flood_filter_needs_a_flood_raster(sample_db_rw: str, tmp_path: Path) ->
         r = c.get(URL, params={"max_flood_share": "0.2"})
         assert r.status_code == 422 and "--flood" in r.json()["detail"]
         fc = _get(c, max_slope_deg="3")
-        assert fc["features"] and all(f["properties"]["flood_share"] is None
-                                      and f["properties"]["slope_mean_deg"] <= 3
-                                      for f in fc["features"])
+        assert fc["features"] and all(
+            f["properties"]["flood_share"] is None and f["properties"]["slope_mean_deg"] <= 3
+            for f in fc["features"]
+        )
 
 
 # --- lapsed reservations ---------------------------------------------------------------------
 
+
 def _available(url: str, n: int = 2) -> list[str]:
     with psycopg.connect(url) as conn:
-        return [r[0] for r in conn.execute(
-            "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT %s", (n,))]
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT code FROM parcels WHERE status = 'available' ORDER BY code LIMIT %s", (n,)
+            )
+        ]
 
 
 def _lapse(url: str, code: str, days_ago: int) -> date:
@@ -314,39 +384,56 @@ def _lapse(url: str, code: str, days_ago: int) -> date:
     until = park_today() - timedelta(days=days_ago)
     with psycopg.connect(url) as conn:
         project = conn.execute("SELECT code FROM projects ORDER BY code LIMIT 1").fetchone()[0]
-        conn.execute("UPDATE parcels SET status = 'reserved', project_code = %s, "
-                     "reserved_until = %s WHERE code = %s", (project, until, code))
+        conn.execute(
+            "UPDATE parcels SET status = 'reserved', project_code = %s, "
+            "reserved_until = %s WHERE code = %s",
+            (project, until, code),
+        )
     return until
 
 
 def test_lapsed_reservation_is_listed_as_available(rw_client) -> None:
     c, url = rw_client
     lapsed, running = _available(url, 2)
-    until = _lapse(url, lapsed, days_ago=1)        # reserved until yesterday
-    _lapse(url, running, days_ago=-10)             # reserved for ten more days
+    until = _lapse(url, lapsed, days_ago=1)  # reserved until yesterday
+    _lapse(url, running, days_ago=-10)  # reserved for ten more days
     reserved = {f["properties"]["code"] for f in _get(c, status="reserved")["features"]}
     assert lapsed not in reserved and running in reserved
-    avail = {f["properties"]["code"]: f["properties"]
-             for f in _get(c, status="available")["features"]}
+    avail = {
+        f["properties"]["code"]: f["properties"] for f in _get(c, status="available")["features"]
+    }
     assert avail[lapsed]["status"] == "available"
     assert avail[lapsed]["reserved_until"] is None
     with psycopg.connect(url, row_factory=dict_row) as conn:
-        ev = conn.execute("SELECT actor, action, from_status, to_status, data FROM parcel_events "
-                          "WHERE parcel_code = %s ORDER BY id DESC LIMIT 1", (lapsed,)).fetchone()
+        ev = conn.execute(
+            "SELECT actor, action, from_status, to_status, data FROM parcel_events "
+            "WHERE parcel_code = %s ORDER BY id DESC LIMIT 1",
+            (lapsed,),
+        ).fetchone()
         assert ev["action"] == "expire" and ev["actor"] == "system"
         assert (ev["from_status"], ev["to_status"]) == ("reserved", "available")
         assert ev["data"]["until"] == until.isoformat()
         # nothing lapsed is left reserved, and another search writes no second event
-        assert conn.execute("SELECT count(*) FROM parcels WHERE status = 'reserved' "
-                            "AND reserved_until < %s", (park_today(),)).fetchone()["count"] == 0
-        n = conn.execute("SELECT count(*) FROM parcel_events WHERE action = 'expire'"
-                         ).fetchone()["count"]
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM parcels WHERE status = 'reserved' AND reserved_until < %s",
+                (park_today(),),
+            ).fetchone()["count"]
+            == 0
+        )
+        n = conn.execute("SELECT count(*) FROM parcel_events WHERE action = 'expire'").fetchone()[
+            "count"
+        ]
     _get(c)
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM parcel_events WHERE action = 'expire'"
-                            ).fetchone()[0] == n
-        assert conn.execute("SELECT status FROM parcels WHERE code = %s",
-                            (running,)).fetchone()[0] == "reserved"
+        assert (
+            conn.execute("SELECT count(*) FROM parcel_events WHERE action = 'expire'").fetchone()[0]
+            == n
+        )
+        assert (
+            conn.execute("SELECT status FROM parcels WHERE code = %s", (running,)).fetchone()[0]
+            == "reserved"
+        )
 
 
 def test_expiry_failure_does_not_fail_the_search(sample_db_rw: str) -> None:
@@ -362,8 +449,10 @@ def test_expiry_failure_does_not_fail_the_search(sample_db_rw: str) -> None:
             assert lapsed in {r["code"] for r in res.rows}
             assert conn.execute("SELECT 1 AS one").fetchone()["one"] == 1  # still usable
     with psycopg.connect(sample_db_rw) as conn:
-        assert conn.execute("SELECT status FROM parcels WHERE code = %s",
-                            (lapsed,)).fetchone()[0] == "reserved"
+        assert (
+            conn.execute("SELECT status FROM parcels WHERE code = %s", (lapsed,)).fetchone()[0]
+            == "reserved"
+        )
         assert lapsed in s.expire_lapsed(conn)  # a writable connection expires it
 
 
@@ -383,14 +472,23 @@ def test_expiry_uses_the_clock_given(sample_db_rw: str) -> None:
 
 def test_number_params_are_finite() -> None:
     # the parser never lets a non-finite value through to SQL
-    q = s.AvailabilityQuery.from_params([("max_slope_deg", "12.5"), ("max_flood_share", "0"),
-                                         ("max_earthwork_wan", "0"), ("yuan_per_m3", "0.5")])
-    assert all(math.isfinite(float(v)) for v in (q.max_slope_deg, q.max_flood_share,
-                                                   q.max_earthwork_wan, q.yuan_per_m3))
+    q = s.AvailabilityQuery.from_params(
+        [
+            ("max_slope_deg", "12.5"),
+            ("max_flood_share", "0"),
+            ("max_earthwork_wan", "0"),
+            ("yuan_per_m3", "0.5"),
+        ]
+    )
+    assert all(
+        math.isfinite(float(v))
+        for v in (q.max_slope_deg, q.max_flood_share, q.max_earthwork_wan, q.yuan_per_m3)
+    )
     assert q.rasters_needed() == {"dem", "flood"}
 
 
 # --- the investor map's side panel (browser) ---------------------------------------------------
+
 
 @pytest.fixture
 def terrain_server(sample_db_rw: str, tmp_path: Path) -> Iterator[str]:
@@ -402,8 +500,9 @@ def terrain_server(sample_db_rw: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.browser
-def test_panel_terrain_filters_in_a_browser(terrain_server, live_server, sample_db_rw,
-                                            artifacts) -> None:
+def test_panel_terrain_filters_in_a_browser(
+    terrain_server, live_server, sample_db_rw, artifacts
+) -> None:
     import browser as browser_support
     from test_browser_map import apply_filters, open_map, severe
 
@@ -414,22 +513,31 @@ def test_panel_terrain_filters_in_a_browser(terrain_server, live_server, sample_
     with browser_support.driver() as driver:
         # no terrain loaded: the terrain filters are not offered
         open_map(driver, live_server + "/")
-        assert driver.execute_script("return document.querySelector('#pg-terrain-filters')"
-                                     ".offsetParent === null")
+        assert driver.execute_script(
+            "return document.querySelector('#pg-terrain-filters').offsetParent === null"
+        )
         # terrain loaded: offered, and a filter lists exactly the parcels the figures allow
         open_map(driver, terrain_server + "/")
-        assert driver.execute_script("return PG.state.cfg.terrain") == {"dem": True,
-                                                                        "flood": True}
+        assert driver.execute_script("return PG.state.cfg.terrain") == {"dem": True, "flood": True}
         with psycopg.connect(sample_db_rw) as conn:
             s.expire_lapsed(conn)
-            slopes = sorted(r[0] for r in conn.execute(
-                "SELECT t.slope_mean_deg FROM parcels p JOIN parcel_terrain t "
-                "ON t.parcel_code = p.code WHERE p.status = ANY(%s)", (list(VACANT_STATUSES),)))
+            slopes = sorted(
+                r[0]
+                for r in conn.execute(
+                    "SELECT t.slope_mean_deg FROM parcels p JOIN parcel_terrain t "
+                    "ON t.parcel_code = p.code WHERE p.status = ANY(%s)",
+                    (list(VACANT_STATUSES),),
+                )
+            )
             cut = round(slopes[len(slopes) // 2], 3)
-            want = sorted(r[0] for r in conn.execute(
-                "SELECT p.code FROM parcels p JOIN parcel_terrain t ON t.parcel_code = p.code "
-                "WHERE p.status = ANY(%s) AND t.slope_mean_deg <= %s AND t.flood_share <= 0.5",
-                (list(VACANT_STATUSES), cut)))
+            want = sorted(
+                r[0]
+                for r in conn.execute(
+                    "SELECT p.code FROM parcels p JOIN parcel_terrain t ON t.parcel_code = p.code "
+                    "WHERE p.status = ANY(%s) AND t.slope_mean_deg <= %s AND t.flood_share <= 0.5",
+                    (list(VACANT_STATUSES), cut),
+                )
+            )
         assert want
         f = driver.find_element(By.ID, "pg-filter")
         for name in ("max_slope_deg", "max_flood_pct", "max_earthwork_wan"):

@@ -29,9 +29,15 @@ FORMATS = ("pdf", "png", "html")
 MEDIA_TYPES = {"pdf": "application/pdf", "png": "image/png", "html": "text/html; charset=utf-8"}
 
 
-def brief_pdf(conn: psycopg.Connection, code: str, lang: str = "both",
-              project: str | None = None, *, as_of: date | None = None,
-              earthwork: EarthworkSettings = SHIPPED) -> bytes:
+def brief_pdf(
+    conn: psycopg.Connection,
+    code: str,
+    lang: str = "both",
+    project: str | None = None,
+    *,
+    as_of: date | None = None,
+    earthwork: EarthworkSettings = SHIPPED,
+) -> bytes:
     """The one-page A4 brief of parcel ``code`` as PDF bytes (fonts embedded)."""
     from parkgis.publish.brief.render_pdf import render_pdf
 
@@ -39,20 +45,32 @@ def brief_pdf(conn: psycopg.Connection, code: str, lang: str = "both",
     return render_pdf(gather(conn, code, project, as_of=as_of, earthwork=earthwork), lang)
 
 
-def brief_png(conn: psycopg.Connection, code: str, lang: str = "both",
-              project: str | None = None, dpi: int = 300, *,
-              as_of: date | None = None, earthwork: EarthworkSettings = SHIPPED) -> bytes:
+def brief_png(
+    conn: psycopg.Connection,
+    code: str,
+    lang: str = "both",
+    project: str | None = None,
+    dpi: int = 300,
+    *,
+    as_of: date | None = None,
+    earthwork: EarthworkSettings = SHIPPED,
+) -> bytes:
     """The brief as a PNG at ``dpi`` (300 by default: print quality)."""
     from parkgis.publish.brief.render_png import render_png
 
     check_lang(lang)
-    return render_png(gather(conn, code, project, as_of=as_of, earthwork=earthwork), lang,
-                      dpi=dpi)
+    return render_png(gather(conn, code, project, as_of=as_of, earthwork=earthwork), lang, dpi=dpi)
 
 
-def brief_html(conn: psycopg.Connection, code: str, lang: str = "both",
-               project: str | None = None, *, as_of: date | None = None,
-               earthwork: EarthworkSettings = SHIPPED) -> str:
+def brief_html(
+    conn: psycopg.Connection,
+    code: str,
+    lang: str = "both",
+    project: str | None = None,
+    *,
+    as_of: date | None = None,
+    earthwork: EarthworkSettings = SHIPPED,
+) -> str:
     """A self-contained HTML page (Folium map + facts), every asset inlined."""
     from parkgis.publish.brief.render_html import render_html
 
@@ -60,9 +78,16 @@ def brief_html(conn: psycopg.Connection, code: str, lang: str = "both",
     return render_html(gather(conn, code, project, as_of=as_of, earthwork=earthwork), lang)
 
 
-def brief(conn: psycopg.Connection, code: str, fmt: str, lang: str = "both",
-          project: str | None = None, *, as_of: date | None = None,
-          earthwork: EarthworkSettings = SHIPPED) -> bytes:
+def brief(
+    conn: psycopg.Connection,
+    code: str,
+    fmt: str,
+    lang: str = "both",
+    project: str | None = None,
+    *,
+    as_of: date | None = None,
+    earthwork: EarthworkSettings = SHIPPED,
+) -> bytes:
     """The brief in format ``fmt`` (``pdf``, ``png`` or ``html``) as bytes; servicing,
     distances and the fit as of ``as_of`` (default today)."""
     from parkgis.errors import InvalidInput
@@ -72,10 +97,19 @@ def brief(conn: psycopg.Connection, code: str, fmt: str, lang: str = "both",
     if fmt == "png":
         return brief_png(conn, code, lang, project, as_of=as_of, earthwork=earthwork)
     if fmt == "html":
-        return brief_html(conn, code, lang, project, as_of=as_of,
-                          earthwork=earthwork).encode("utf-8")
+        return brief_html(conn, code, lang, project, as_of=as_of, earthwork=earthwork).encode(
+            "utf-8"
+        )
     raise InvalidInput(f"未知格式 / unknown format: {fmt!r} (pdf, png, html)", param="format")
 
 
-__all__ = ["FORMATS", "LANGS", "MEDIA_TYPES", "brief", "brief_html", "brief_pdf", "brief_png",
-           "gather"]
+__all__ = [
+    "FORMATS",
+    "LANGS",
+    "MEDIA_TYPES",
+    "brief",
+    "brief_html",
+    "brief_pdf",
+    "brief_png",
+    "gather",
+]

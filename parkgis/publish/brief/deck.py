@@ -36,8 +36,9 @@ def _worker_init(url: str) -> None:
     _conn = psycopg.connect(url, row_factory=dict_row, autocommit=True)
 
 
-def _worker_page(code: str, lang: str, today: dt.date,
-                 earthwork: EarthworkSettings) -> tuple[str, bytes]:
+def _worker_page(
+    code: str, lang: str, today: dt.date, earthwork: EarthworkSettings
+) -> tuple[str, bytes]:
     from parkgis.publish.brief.render_pdf import render_pdf
 
     assert _conn is not None
@@ -69,8 +70,14 @@ def draw_cover(d: DeckFacts, lang: str) -> bytes:
     names = [z for z in d.zones.rows if z["code"] in d.zone_codes]
     title_zh = cz["name_zh"] if cz else (names[0]["name_zh"] if names else "")
     title_en = cz["name_en"] if cz else (names[0]["name_en"] if names else "")
-    page.text(MARGIN, PAGE_H - 16, L("招商地块推介册", "SITE BRIEFS", lang, "  ·  "), 9,
-              color="#b9d3e6", weight="bold")
+    page.text(
+        MARGIN,
+        PAGE_H - 16,
+        L("招商地块推介册", "SITE BRIEFS", lang, "  ·  "),
+        9,
+        color="#b9d3e6",
+        weight="bold",
+    )
     page.text(MARGIN, PAGE_H - 32, title_zh, 26, color="white", weight="bold")
     page.text(MARGIN, PAGE_H - 42, title_en, 13, color="#dce9f3")
     zl = "、".join(z["name_zh"] for z in names)
@@ -78,16 +85,33 @@ def draw_cover(d: DeckFacts, lang: str) -> bytes:
     sts = d.statuses or []
     st_zh = "、".join(i18n.label(f"status.{s}")[0] for s in sts) or "全部"
     st_en = ", ".join(i18n.label(f"status.{s}")[1] for s in sts) or "all"
-    line = L(f"{zl} · {st_zh}地块 {len(d.codes)} 宗", f"{ze} · {len(d.codes)} parcels ({st_en})",
-             lang, "   ")
-    page.text(MARGIN, PAGE_H - 52, "\n".join(wrap(line, PAGE_W - 2 * MARGIN, 9, 2)), 9,
-              color="white", va="top", linespacing=1.3)
+    line = L(
+        f"{zl} · {st_zh}地块 {len(d.codes)} 宗",
+        f"{ze} · {len(d.codes)} parcels ({st_en})",
+        lang,
+        "   ",
+    )
+    page.text(
+        MARGIN,
+        PAGE_H - 52,
+        "\n".join(wrap(line, PAGE_W - 2 * MARGIN, 9, 2)),
+        9,
+        color="white",
+        va="top",
+        linespacing=1.3,
+    )
     ax = fig.add_axes(Box(MARGIN, 52, PAGE_W - 2 * MARGIN, PAGE_H - 62 - 52 - 8).frac())
     static_maps.draw_cover_map(ax, d, lang, set(d.codes))
     # Index of parcels: code · zone, four columns.
     y0 = 45.0
-    page.text(MARGIN, y0, L("本册地块", "Parcels in this deck", lang, " · "), 8, color=ACCENT,
-              weight="bold")
+    page.text(
+        MARGIN,
+        y0,
+        L("本册地块", "Parcels in this deck", lang, " · "),
+        8,
+        color=ACCENT,
+        weight="bold",
+    )
     cols = 6
     per_col = max(1, -(-len(d.codes) // cols))
     shown = d.codes[: cols * 8]
@@ -97,12 +121,20 @@ def draw_cover(d: DeckFacts, lang: str) -> bytes:
         col, r = divmod(i, per_col)
         page.text(MARGIN + col * cw, y0 - 5 - r * 3.4, f"{i + 2:>3}  {c}", 6.4, color="#1b2733")
     if len(d.codes) > len(shown):
-        page.text(MARGIN, y0 - 5 - per_col * 3.4 - 1, L(f"…共 {len(d.codes)} 宗",
-                  f"… {len(d.codes)} in all", lang, " "), 6.4, color=MUTED)
+        page.text(
+            MARGIN,
+            y0 - 5 - per_col * 3.4 - 1,
+            L(f"…共 {len(d.codes)} 宗", f"… {len(d.codes)} in all", lang, " "),
+            6.4,
+            color=MUTED,
+        )
     changed = d.data_changed.strftime("%Y-%m-%d %H:%M") if d.data_changed else "—"
-    issued = L(f"生成日期 {d.generated} · 数据版本 v{d.data_version}（{changed}）",
-               f"Issued {d.generated} · data version v{d.data_version} ({changed})", lang,
-               "  /  ")
+    issued = L(
+        f"生成日期 {d.generated} · 数据版本 v{d.data_version}（{changed}）",
+        f"Issued {d.generated} · data version v{d.data_version} ({changed})",
+        lang,
+        "  /  ",
+    )
     page.text(PAGE_W - MARGIN, 12, issued, 6, color=MUTED, ha="right")
     return figure_pdf(fig, f"{title_zh} 地块推介册 / Site briefs")
 
@@ -121,11 +153,17 @@ def merge(pdfs: list[bytes], title: str) -> bytes:
     return out.getvalue()
 
 
-def build_deck(url: str, zones: list[str] | None = None, statuses: list[str] | None = None,
-               lang: str = "both", codes: list[str] | None = None, workers: int = WORKERS,
-               progress: Callable[[str, int, int], Any] | None = None,
-               today: dt.date | None = None,
-               earthwork: EarthworkSettings = EarthworkSettings()) -> tuple[bytes, list[str]]:
+def build_deck(
+    url: str,
+    zones: list[str] | None = None,
+    statuses: list[str] | None = None,
+    lang: str = "both",
+    codes: list[str] | None = None,
+    workers: int = WORKERS,
+    progress: Callable[[str, int, int], Any] | None = None,
+    today: dt.date | None = None,
+    earthwork: EarthworkSettings = EarthworkSettings(),
+) -> tuple[bytes, list[str]]:
     """Render a deck to PDF bytes.
 
     Parameters
@@ -161,8 +199,10 @@ def build_deck(url: str, zones: list[str] | None = None, statuses: list[str] | N
         if codes is None:
             codes = deck_codes(conn, zones, statuses)
         if not codes:
-            raise NotFound("没有符合条件的地块 / no parcel matches "
-                           f"(zone={zones or 'all'}, status={statuses or 'all'})")
+            raise NotFound(
+                "没有符合条件的地块 / no parcel matches "
+                f"(zone={zones or 'all'}, status={statuses or 'all'})"
+            )
         # Unknown explicit codes fail before any work starts.
         for c in codes:
             gather_check(conn, c)
@@ -188,8 +228,9 @@ def build_deck(url: str, zones: list[str] | None = None, statuses: list[str] | N
         # "spawn" would re-import everything per worker; "fork" is safe here because the
         # parent holds no open connection and has drawn with the Agg backend only.
         ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(url,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(url,)
+        ) as pool:
             futs = [pool.submit(_worker_page, c, lang, today, earthwork) for c in codes]
             for fut in as_completed(futs):
                 c, pdf = fut.result()

@@ -107,8 +107,7 @@ INDICATOR_ORDER: tuple[tuple[str, str, str], ...] = (
 # Design §3 reference values (国土资发〔2008〕24号), used only when no indicator set is in force.
 REFERENCE_INDICATORS: tuple[tuple[str, str, str], ...] = (
     ("investment_intensity", "按地区等别×行业确定", "by region tier × industry"),
-    ("floor_area_ratio", "≥ 0.6–1.0（按行业；食品 ≥ 1.0）",
-     "≥ 0.6–1.0 by industry (food ≥ 1.0)"),
+    ("floor_area_ratio", "≥ 0.6–1.0（按行业；食品 ≥ 1.0）", "≥ 0.6–1.0 by industry (food ≥ 1.0)"),
     ("building_coverage", "≥ 30%", "≥ 30 %"),
     ("green_ratio", "≤ 20%", "≤ 20 %"),
     ("office_share", "≤ 7%", "≤ 7 %"),
@@ -116,11 +115,16 @@ REFERENCE_INDICATORS: tuple[tuple[str, str, str], ...] = (
 
 # Contact block: illustrative placeholder text (no real names or numbers), per zone kind.
 CONTACT = {
-    "zh": ("卫辉市产业集聚区管理委员会 招商服务局", "河南省新乡市卫辉市 产业集聚区管委会",
-           "电话 0373-0000000（示例） · invest@example.cn"),
-    "en": ("Investment Promotion Bureau, Weihui Industrial Cluster Zone Administration",
-           "Weihui, Xinxiang, Henan Province, China",
-           "Tel +86 373 000 0000 (placeholder) · invest@example.cn"),
+    "zh": (
+        "卫辉市产业集聚区管理委员会 招商服务局",
+        "河南省新乡市卫辉市 产业集聚区管委会",
+        "电话 0373-0000000（示例） · invest@example.cn",
+    ),
+    "en": (
+        "Investment Promotion Bureau, Weihui Industrial Cluster Zone Administration",
+        "Weihui, Xinxiang, Henan Province, China",
+        "Tel +86 373 000 0000 (placeholder) · invest@example.cn",
+    ),
 }
 
 
@@ -208,8 +212,10 @@ def drive_text(v: dict[str, Any], lang: str) -> str:
         return zh if lang == "zh" else en if lang == "en" else f"{zh} {en}"
 
     est = f" ({say('估算', 'estimate')})" if v.get("estimate") else ""
-    return (f" · {say('车程', 'by road')} {v['drive_m'] / 1000:.1f} km, "
-            f"{v['drive_min']:.0f} {say('分钟', 'min')}{est}")
+    return (
+        f" · {say('车程', 'by road')} {v['drive_m'] / 1000:.1f} km, "
+        f"{v['drive_min']:.0f} {say('分钟', 'min')}{est}"
+    )
 
 
 def area_mu_text(area_m2: float) -> str:
@@ -229,8 +235,9 @@ def area_ha_text(area_m2: float) -> str:
 
 def check_lang(lang: str) -> Lang:
     if lang not in LANGS:
-        raise InvalidInput(f"lang={lang!r}：应为 zh、en 或 both / lang must be zh, en or both",
-                           param="lang")
+        raise InvalidInput(
+            f"lang={lang!r}：应为 zh、en 或 both / lang must be zh, en or both", param="lang"
+        )
     return lang  # type: ignore[return-value]
 
 
@@ -246,8 +253,9 @@ def _counties() -> list[dict[str, Any]]:
     if not COUNTIES_GEOJSON.is_file():
         return []
     fc = json.loads(COUNTIES_GEOJSON.read_text(encoding="utf-8"))
-    return [{**f["properties"], "geom": shapely.geometry.shape(f["geometry"])}
-            for f in fc["features"]]
+    return [
+        {**f["properties"], "geom": shapely.geometry.shape(f["geometry"])} for f in fc["features"]
+    ]
 
 
 _COUNTIES_CACHE: list[dict[str, Any]] | None = None
@@ -264,9 +272,9 @@ def counties() -> list[dict[str, Any]]:
 PERCENT_INDICATORS = ("building_coverage", "office_share", "green_ratio")
 
 
-def _value_text(key: str, lo: Any, lo_hi: Any, hi: Any, hi_lo: Any, unit: str,
-                lang: str) -> str:
+def _value_text(key: str, lo: Any, lo_hi: Any, hi: Any, hi_lo: Any, unit: str, lang: str) -> str:
     """'≥ a–b' / '≤ c' in the indicator's display unit (percent, plain ratio, money)."""
+
     def fmt(v: Any) -> str:
         if key in PERCENT_INDICATORS:
             return f"{Decimal(v) * 100:.0f}%"
@@ -283,13 +291,13 @@ def _value_text(key: str, lo: Any, lo_hi: Any, hi: Any, hi_lo: Any, unit: str,
     if unit == "万元/公顷" and lo is not None:
         per_mu = [Decimal(lo) / 15] + ([Decimal(lo_hi) / 15] if lo_hi not in (None, lo) else [])
         mu = "–".join(_num(v) for v in per_mu)
-        text += (f" 万元/公顷（{mu} 万元/亩）" if lang == "zh"
-                 else f" × 10k CNY/ha ({mu} per mu)")
+        text += f" 万元/公顷（{mu} 万元/亩）" if lang == "zh" else f" × 10k CNY/ha ({mu} per mu)"
     return text
 
 
-def _indicators(conn: psycopg.Connection, project_row: dict[str, Any] | None
-                ) -> tuple[list[dict[str, str]], tuple[str, str]]:
+def _indicators(
+    conn: psycopg.Connection, project_row: dict[str, Any] | None
+) -> tuple[list[dict[str, str]], tuple[str, str]]:
     """The control indicators in force, from :mod:`parkgis.promotion.indicators` (the active set).
 
     With a project, the most specific row for its industry (``indicators.lookup``); without,
@@ -303,10 +311,16 @@ def _indicators(conn: psycopg.Connection, project_row: dict[str, Any] | None
         active = ind.get_set(conn)
     except (NotFound, psycopg.errors.UndefinedTable):
         names = {k: (zh, en) for k, zh, en in INDICATOR_ORDER}
-        return ([{"key": k, "zh": names[k][0], "en": names[k][1], "value_zh": vz,
-                  "value_en": ve} for k, vz, ve in REFERENCE_INDICATORS],
-                ("参考值：国土资发〔2008〕24号，以现行指标为准",
-                 "Reference values: MLR 2008 No. 24; current tables prevail"))
+        return (
+            [
+                {"key": k, "zh": names[k][0], "en": names[k][1], "value_zh": vz, "value_en": ve}
+                for k, vz, ve in REFERENCE_INDICATORS
+            ],
+            (
+                "参考值：国土资发〔2008〕24号，以现行指标为准",
+                "Reference values: MLR 2008 No. 24; current tables prevail",
+            ),
+        )
     rows = active["rows"]
     tier = active.get("park_region_tier")
     industry = None
@@ -319,8 +333,11 @@ def _indicators(conn: psycopg.Connection, project_row: dict[str, Any] | None
             r = ind.lookup(rows, key, tier, industry)
             cand = [r] if r is not None else []
         else:
-            cand = [r for r in rows if r["indicator"] == key
-                    and (r["region_tier"] is None or r["region_tier"] == tier)]
+            cand = [
+                r
+                for r in rows
+                if r["indicator"] == key and (r["region_tier"] is None or r["region_tier"] == tier)
+            ]
         if not cand:
             continue
         assumed = assumed or any(r.get("is_assumption") for r in cand)
@@ -328,19 +345,31 @@ def _indicators(conn: psycopg.Connection, project_row: dict[str, Any] | None
         hi = sorted(r["max_value"] for r in cand if r["max_value"] is not None)
         unit = cand[0]["unit"]
         mark = "*" if any(r.get("is_assumption") for r in cand) else ""
-        args = (lo[0] if lo else None, lo[-1] if lo else None,
-                hi[-1] if hi else None, hi[0] if hi else None, unit)
-        out.append({"key": key, "zh": zh, "en": en,
-                    "value_zh": _value_text(key, *args, "zh") + mark,
-                    "value_en": _value_text(key, *args, "en") + mark})
+        args = (
+            lo[0] if lo else None,
+            lo[-1] if lo else None,
+            hi[-1] if hi else None,
+            hi[0] if hi else None,
+            unit,
+        )
+        out.append(
+            {
+                "key": key,
+                "zh": zh,
+                "en": en,
+                "value_zh": _value_text(key, *args, "zh") + mark,
+                "value_en": _value_text(key, *args, "en") + mark,
+            }
+        )
     scope_zh = "按项目行业" if industry else "各行业区间"
     scope_en = "for the project's industry" if industry else "range over industries"
     note_zh = "；* 含示例假设值，须核实" if assumed else ""
     note_en = "; * includes sample assumptions, to be checked" if assumed else ""
-    return out, (f"{active['source']}（{active['version']} 版，{tier or '—'}地区，{scope_zh}）"
-                 f"{note_zh}",
-                 f"{active['name_en']}, {active['source']} ({active['version']}, tier "
-                 f"{tier or '—'}, {scope_en}){note_en}")
+    return out, (
+        f"{active['source']}（{active['version']} 版，{tier or '—'}地区，{scope_zh}）{note_zh}",
+        f"{active['name_en']}, {active['source']} ({active['version']}, tier "
+        f"{tier or '—'}, {scope_en}){note_en}",
+    )
 
 
 def _num(v: Any) -> str:
@@ -348,8 +377,9 @@ def _num(v: Any) -> str:
     return f"{f:,.0f}" if abs(f) >= 100 else f"{f:.2f}".rstrip("0").rstrip(".")
 
 
-def _fit(conn: psycopg.Connection, code: str, project: str, srid: int,
-         as_of: dt.date | None = None) -> FitSummary:
+def _fit(
+    conn: psycopg.Connection, code: str, project: str, srid: int, as_of: dt.date | None = None
+) -> FitSummary:
     """Score this one parcel for a project with the fit engine's own checks and criteria.
 
     :func:`parkgis.siting.fit.match` ranks every site; a brief needs the verdict on *this* parcel
@@ -360,16 +390,37 @@ def _fit(conn: psycopg.Connection, code: str, project: str, srid: int,
     public = req.public()
     verdict = fit.evaluate_site(conn, req, code, as_of)
     if verdict is None:
-        return FitSummary(public, False, None, False, [], [], None, None,
-                          "该地块当前不可供地，未参与选址匹配",
-                          "the parcel is not open to supply, so it was not matched")
+        return FitSummary(
+            public,
+            False,
+            None,
+            False,
+            [],
+            [],
+            None,
+            None,
+            "该地块当前不可供地，未参与选址匹配",
+            "the parcel is not open to supply, so it was not matched",
+        )
     placement = verdict.placement
     return FitSummary(
-        public, True, verdict.score, not verdict.failures, verdict.criteria,
-        [{"name": f.name, "zh": f.reason_zh, "en": f.reason_en,
-          "name_zh": fit.HARD_ZH.get(f.name, f.name)} for f in verdict.failures],
+        public,
+        True,
+        verdict.score,
+        not verdict.failures,
+        verdict.criteria,
+        [
+            {
+                "name": f.name,
+                "zh": f.reason_zh,
+                "en": f.reason_en,
+                "name_zh": fit.HARD_ZH.get(f.name, f.name),
+            }
+            for f in verdict.failures
+        ],
         placement.geometry if placement is not None else None,
-        placement.angle_deg if placement is not None else None)
+        placement.angle_deg if placement is not None else None,
+    )
 
 
 def _plain(v: Any) -> Any:
@@ -388,8 +439,9 @@ def _county(cur: psycopg.Cursor) -> dict[str, Any] | None:
     return county
 
 
-def _terrain(conn: psycopg.Connection, p: dict[str, Any],
-             earthwork: EarthworkSettings) -> dict[str, Any] | None:
+def _terrain(
+    conn: psycopg.Connection, p: dict[str, Any], earthwork: EarthworkSettings
+) -> dict[str, Any] | None:
     """The sheet's terrain figures of parcel ``p`` plus its levelling ("一平": the stored
     flat-platform cut and fill, priced at ``earthwork``'s rate); None without terrain data."""
     keys = ("elev_mean_m", "slope_mean_deg", "flood_share")
@@ -400,15 +452,23 @@ def _terrain(conn: psycopg.Connection, p: dict[str, Any],
 
     stats = terrain_for(conn, [p["code"]]).get(p["code"])
     if stats is not None and stats.earthwork_cut_m3 is not None:
-        terrain.update(earthwork_cut_m3=stats.earthwork_cut_m3,
-                       earthwork_fill_m3=stats.earthwork_fill_m3,
-                       earthwork_cost_yuan=stats.earthwork_cost_yuan(earthwork.yuan_per_m3))
+        terrain.update(
+            earthwork_cut_m3=stats.earthwork_cut_m3,
+            earthwork_fill_m3=stats.earthwork_fill_m3,
+            earthwork_cost_yuan=stats.earthwork_cost_yuan(earthwork.yuan_per_m3),
+        )
     return terrain
 
 
-def gather(conn: psycopg.Connection, code: str, project: str | None = None,
-           today: dt.date | None = None, as_of: dt.date | None = None, *,
-           earthwork: EarthworkSettings = EarthworkSettings()) -> BriefFacts:
+def gather(
+    conn: psycopg.Connection,
+    code: str,
+    project: str | None = None,
+    today: dt.date | None = None,
+    as_of: dt.date | None = None,
+    *,
+    earthwork: EarthworkSettings = EarthworkSettings(),
+) -> BriefFacts:
     """Collect the facts of a brief for parcel ``code``.
 
     Parameters
@@ -475,12 +535,28 @@ def gather(conn: psycopg.Connection, code: str, project: str | None = None,
     terrain = _terrain(conn, p, earthwork)
     dv = cur.execute(DATA_VERSION_SQL).fetchone()
     return BriefFacts(
-        code=code, sheet=sheet, zone=zone, srid=srid, parcel_geom=geom,
-        window=(x0, y0, x1, y1), parcels=parcels, infrastructure=infra, upgrades_map=upgrades,
-        enterprises=ents, zones=zones, counties=counties(), county=county,
-        neighbours=neighbours, indicators=indicators, indicators_source=source,
-        terrain=terrain, fit=summary, data_version=int(dv["version"] or 0),
-        data_changed=dv["changed"], generated=today or dt.date.today())
+        code=code,
+        sheet=sheet,
+        zone=zone,
+        srid=srid,
+        parcel_geom=geom,
+        window=(x0, y0, x1, y1),
+        parcels=parcels,
+        infrastructure=infra,
+        upgrades_map=upgrades,
+        enterprises=ents,
+        zones=zones,
+        counties=counties(),
+        county=county,
+        neighbours=neighbours,
+        indicators=indicators,
+        indicators_source=source,
+        terrain=terrain,
+        fit=summary,
+        data_version=int(dv["version"] or 0),
+        data_changed=dv["changed"],
+        generated=today or dt.date.today(),
+    )
 
 
 # --- the deck ------------------------------------------------------------------------------
@@ -512,8 +588,9 @@ class DeckFacts:
     srid: int
 
 
-def deck_codes(conn: psycopg.Connection, zones: list[str] | None,
-               statuses: list[str] | None) -> list[str]:
+def deck_codes(
+    conn: psycopg.Connection, zones: list[str] | None, statuses: list[str] | None
+) -> list[str]:
     """Parcel codes of a deck, by zone then code.
 
     Raises
@@ -528,13 +605,16 @@ def deck_codes(conn: psycopg.Connection, zones: list[str] | None,
     for s in statuses or []:
         if s not in PARCEL_STATUSES or s == "historic":
             raise InvalidInput(f"未知状态 / unknown status: {s}", param="status")
-    known = {r[0] if not isinstance(r, dict) else r["code"]
-             for r in conn.execute(ZONE_CODES_SQL).fetchall()}
+    known = {
+        r[0] if not isinstance(r, dict) else r["code"]
+        for r in conn.execute(ZONE_CODES_SQL).fetchall()
+    }
     for z in zones or []:
         if z not in known:
             raise NotFound(f"没有编号为 {z} 的园区 / no zone {z}")
-    rows = conn.execute(DECK_PARCELS_SQL, {"zones": zones or None,
-                                           "statuses": statuses or None}).fetchall()
+    rows = conn.execute(
+        DECK_PARCELS_SQL, {"zones": zones or None, "statuses": statuses or None}
+    ).fetchall()
     return [r["code"] if isinstance(r, dict) else r[0] for r in rows]
 
 
@@ -550,23 +630,45 @@ SELECT code, kind, status, name_zh, name_en, ST_AsBinary(ST_Transform(geom, %(sr
 """
 
 
-def gather_deck(conn: psycopg.Connection, codes: list[str], zones: list[str] | None,
-                statuses: list[str] | None, today: dt.date | None = None) -> DeckFacts:
+def gather_deck(
+    conn: psycopg.Connection,
+    codes: list[str],
+    zones: list[str] | None,
+    statuses: list[str] | None,
+    today: dt.date | None = None,
+) -> DeckFacts:
     """The facts of a deck's cover."""
     cur = conn.cursor(row_factory=dict_row)
     srid_row = cur.execute("SELECT gk_srid FROM zones ORDER BY code LIMIT 1").fetchone()
     srid = int(srid_row["gk_srid"]) if srid_row else 4547
-    zone_codes = zones or sorted({r["zone_code"] for r in cur.execute(
-        "SELECT zone_code FROM parcels WHERE code = ANY(%(c)s)", {"c": codes}).fetchall()})
+    zone_codes = zones or sorted(
+        {
+            r["zone_code"]
+            for r in cur.execute(
+                "SELECT zone_code FROM parcels WHERE code = ANY(%(c)s)", {"c": codes}
+            ).fetchall()
+        }
+    )
     all_zones = Layer.from_rows(cur.execute(ALL_ZONES_SQL, {"srid": srid}).fetchall())
-    parcels = Layer.from_rows(cur.execute(
-        DECK_PARCELS_GEOM_SQL, {"srid": srid, "zones": zone_codes}).fetchall())
+    parcels = Layer.from_rows(
+        cur.execute(DECK_PARCELS_GEOM_SQL, {"srid": srid, "zones": zone_codes}).fetchall()
+    )
     infra = Layer.from_rows(cur.execute(DECK_INFRA_SQL, {"srid": srid}).fetchall())
     county = _county(cur)
     dv = cur.execute(DATA_VERSION_SQL).fetchone()
-    return DeckFacts(all_zones, parcels, county, infra, codes, list(zone_codes),
-                     list(statuses or []), int(dv["version"] or 0), dv["changed"],
-                     today or dt.date.today(), srid)
+    return DeckFacts(
+        all_zones,
+        parcels,
+        county,
+        infra,
+        codes,
+        list(zone_codes),
+        list(statuses or []),
+        int(dv["version"] or 0),
+        dv["changed"],
+        today or dt.date.today(),
+        srid,
+    )
 
 
 def finite(x: Any) -> bool:

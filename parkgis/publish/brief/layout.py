@@ -31,11 +31,11 @@ MM = 1 / 25.4  # inch per millimetre
 PAGE_W, PAGE_H = 210.0, 297.0
 MARGIN = 12.0
 
-INK = "#1b2733"         # body text
-MUTED = "#5f6b76"       # secondary text (English under Chinese, notes)
-RULE = "#c9d1d9"        # hairlines
-ACCENT = "#0b4f7c"      # headings, header band
-BAND = "#f2f5f8"        # table header fill
+INK = "#1b2733"  # body text
+MUTED = "#5f6b76"  # secondary text (English under Chinese, notes)
+RULE = "#c9d1d9"  # hairlines
+ACCENT = "#0b4f7c"  # headings, header band
+BAND = "#f2f5f8"  # table header fill
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,12 @@ def grid(with_fit: bool = False) -> Grid:
     h = 90.0 if with_fit else 118.0
     main = Box(MARGIN, MAP_TOP - h, MAIN_W, h)
     side_h = (h - 6.0) / 2
-    return Grid(main,
-                Box(SIDE_X, MAP_TOP - side_h, SIDE_W, side_h),
-                Box(SIDE_X, main.y, SIDE_W, side_h),
-                main.y - 6.5)
+    return Grid(
+        main,
+        Box(SIDE_X, MAP_TOP - side_h, SIDE_W, side_h),
+        Box(SIDE_X, main.y, SIDE_W, side_h),
+        main.y - 6.5,
+    )
 
 
 def main_aspect(with_fit: bool = False) -> float:
@@ -97,10 +99,12 @@ def main_aspect(with_fit: bool = False) -> float:
     return g.w / g.h
 
 
-FONT_FAMILY = "Noto Sans SC Brief"        # our subset of Noto Sans CJK SC (see below)
-FALLBACK_FAMILY = "Noto Sans CJK SC"       # the full font, for characters outside the subset
-FONT_SOURCES = {"Regular": "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-                "Bold": "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"}
+FONT_FAMILY = "Noto Sans SC Brief"  # our subset of Noto Sans CJK SC (see below)
+FALLBACK_FAMILY = "Noto Sans CJK SC"  # the full font, for characters outside the subset
+FONT_SOURCES = {
+    "Regular": "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "Bold": "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+}
 SC_INDEX = 2  # Noto Sans CJK TTC members: JP, KR, SC, TC, HK
 FONT_VERSION = 2  # 2: TrueType outlines (see _to_truetype)
 
@@ -113,8 +117,13 @@ class FontMissing(ParkGISError):
 
 def _fc_match(pattern: str) -> str | None:
     try:
-        out = subprocess.run(["fc-match", "-f", "%{file}", pattern], capture_output=True,
-                             text=True, timeout=10, check=False).stdout.strip()
+        out = subprocess.run(
+            ["fc-match", "-f", "%{file}", pattern],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return out or None
@@ -167,8 +176,10 @@ def build_brief_font(style: str, dst: Path) -> Path:
 
     src = _source(style)
     if src is None:
-        raise FontMissing("Noto Sans CJK SC 未安装 / not installed: apt-get install "
-                          "fonts-noto-cjk (scripts/install-system-deps.sh)")
+        raise FontMissing(
+            "Noto Sans CJK SC 未安装 / not installed: apt-get install "
+            "fonts-noto-cjk (scripts/install-system-deps.sh)"
+        )
     font = TTFont(src, fontNumber=SC_INDEX)
     opts = subset.Options()
     opts.layout_features = []
@@ -233,9 +244,16 @@ def _to_truetype(font: Any) -> None:
             hmtx[name] = (hmtx[name][0], g.xMin)
     maxp = newTable("maxp")
     maxp.tableVersion = 0x00010000
-    for field in ("maxZones", "maxTwilightPoints", "maxStorage", "maxFunctionDefs",
-                  "maxInstructionDefs", "maxStackElements", "maxSizeOfInstructions",
-                  "maxComponentElements"):
+    for field in (
+        "maxZones",
+        "maxTwilightPoints",
+        "maxStorage",
+        "maxFunctionDefs",
+        "maxInstructionDefs",
+        "maxStackElements",
+        "maxSizeOfInstructions",
+        "maxComponentElements",
+    ):
         setattr(maxp, field, 1 if field == "maxZones" else 0)
     font["maxp"] = maxp
     maxp.compile(font)
@@ -280,15 +298,17 @@ def setup_fonts() -> str:
         src = _source(style)
         if src:
             font_manager.fontManager.addfont(src)
-    matplotlib.rcParams.update({
-        "font.family": [FONT_FAMILY, FALLBACK_FAMILY],
-        "pdf.fonttype": 42,       # embed the font (subset) as real text, not Type 3 outlines
-        "pdf.compression": 6,
-        "axes.unicode_minus": False,  # '-' reads better than U+2212 in parcel codes
-        "svg.fonttype": "none",
-        # Names come from files and forms: "$x$" must print as typed, never as mathtext.
-        "text.parse_math": False,
-    })
+    matplotlib.rcParams.update(
+        {
+            "font.family": [FONT_FAMILY, FALLBACK_FAMILY],
+            "pdf.fonttype": 42,  # embed the font (subset) as real text, not Type 3 outlines
+            "pdf.compression": 6,
+            "axes.unicode_minus": False,  # '-' reads better than U+2212 in parcel codes
+            "svg.fonttype": "none",
+            # Names come from files and forms: "$x$" must print as typed, never as mathtext.
+            "text.parse_math": False,
+        }
+    )
     return FONT_FAMILY
 
 
@@ -371,28 +391,60 @@ class Page:
     def __init__(self, fig: Figure) -> None:
         self.fig = fig
 
-    def text(self, x: float, y: float, s: str, size: float = 7.0, *, color: str = INK,
-             weight: str = "normal", ha: str = "left", va: str = "baseline",
-             **kw: object) -> None:
-        self.fig.text(fx(x), fy(y), s, fontsize=size, color=color, fontweight=weight, ha=ha,
-                      va=va, **kw)
+    def text(
+        self,
+        x: float,
+        y: float,
+        s: str,
+        size: float = 7.0,
+        *,
+        color: str = INK,
+        weight: str = "normal",
+        ha: str = "left",
+        va: str = "baseline",
+        **kw: object,
+    ) -> None:
+        self.fig.text(
+            fx(x), fy(y), s, fontsize=size, color=color, fontweight=weight, ha=ha, va=va, **kw
+        )
 
-    def rule(self, x0: float, x1: float, y: float, color: str = RULE,
-             lw: float = 0.5) -> None:
+    def rule(self, x0: float, x1: float, y: float, color: str = RULE, lw: float = 0.5) -> None:
         from matplotlib.lines import Line2D
 
-        self.fig.add_artist(Line2D([fx(x0), fx(x1)], [fy(y), fy(y)], color=color,
-                                   linewidth=lw, transform=self.fig.transFigure))
+        self.fig.add_artist(
+            Line2D(
+                [fx(x0), fx(x1)],
+                [fy(y), fy(y)],
+                color=color,
+                linewidth=lw,
+                transform=self.fig.transFigure,
+            )
+        )
 
-    def rect(self, box: Box, fc: str, ec: str = "none", lw: float = 0.0,
-             radius: float = 0.0) -> None:
+    def rect(
+        self, box: Box, fc: str, ec: str = "none", lw: float = 0.0, radius: float = 0.0
+    ) -> None:
         from matplotlib.patches import FancyBboxPatch, Rectangle
 
         if radius:
-            patch = FancyBboxPatch((fx(box.x), fy(box.y)), fx(box.w), fy(box.h),
-                                   boxstyle=f"round,pad=0,rounding_size={fx(radius)}",
-                                   fc=fc, ec=ec, lw=lw, transform=self.fig.transFigure)
+            patch = FancyBboxPatch(
+                (fx(box.x), fy(box.y)),
+                fx(box.w),
+                fy(box.h),
+                boxstyle=f"round,pad=0,rounding_size={fx(radius)}",
+                fc=fc,
+                ec=ec,
+                lw=lw,
+                transform=self.fig.transFigure,
+            )
         else:
-            patch = Rectangle((fx(box.x), fy(box.y)), fx(box.w), fy(box.h), fc=fc, ec=ec,
-                              lw=lw, transform=self.fig.transFigure)
+            patch = Rectangle(
+                (fx(box.x), fy(box.y)),
+                fx(box.w),
+                fy(box.h),
+                fc=fc,
+                ec=ec,
+                lw=lw,
+                transform=self.fig.transFigure,
+            )
         self.fig.add_artist(patch)

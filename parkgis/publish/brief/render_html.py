@@ -58,13 +58,14 @@ def _to_lonlat(srid: int) -> Any:
     t = Transformer.from_crs(srid, 4490, always_xy=True)
 
     def conv(g: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(g, lambda xy: np.column_stack(t.transform(xy[:, 0],
-                                                                          xy[:, 1])))
+        return shapely.transform(g, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
     return conv
 
 
-def _features(rows: list[dict[str, Any]], conv: Any, style: Any,
-              tip: Any = None) -> list[dict[str, Any]]:
+def _features(
+    rows: list[dict[str, Any]], conv: Any, style: Any, tip: Any = None
+) -> list[dict[str, Any]]:
     """GeoJSON features for the data block: the style, and the tooltip as plain text (the page
     script sets it with textContent, so it shows literally and is never markup)."""
     feats = []
@@ -72,8 +73,13 @@ def _features(rows: list[dict[str, Any]], conv: Any, style: Any,
         props: dict[str, Any] = {"_style": style(r)}
         if tip is not None:
             props["_tip"] = tip(r)
-        feats.append({"type": "Feature", "geometry": shapely.geometry.mapping(conv(r["geom"])),
-                      "properties": props})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": shapely.geometry.mapping(conv(r["geom"])),
+                "properties": props,
+            }
+        )
     return feats
 
 
@@ -101,70 +107,100 @@ def _side(f: BriefFacts, lang: str) -> str:
         rows.append(f'<tr><td class="k">{_e(k)}</td><td>{v}</td></tr>')
 
     mu = area_mu_text(p["area_m2"])
-    row(L("面积", "Area", lang), f"<b>{mu} {L('亩', 'mu', lang)}</b> · "
-        f"{area_ha_text(p['area_m2'])} ha · {p['area_m2']:,.0f} m²")
+    row(
+        L("面积", "Area", lang),
+        f"<b>{mu} {L('亩', 'mu', lang)}</b> · "
+        f"{area_ha_text(p['area_m2'])} ha · {p['area_m2']:,.0f} m²",
+    )
     lu = i18n.label(i18n.landuse_key(p["landuse_code"]))
     row(L("用地分类", "Land use", lang), f"{_e(p['landuse_code'])} {_e(L(*lu, lang))}")
     row(L("旧分类（GB 50137）", "Old code (GB 50137)", lang), _e(p.get("landuse_alias") or "—"))
     price = p.get("land_price_wan_per_mu")
-    row(L("基准地价", "Benchmark price", lang),
-        f"{price:,.1f} 万元/亩" if price is not None else "—")
+    row(
+        L("基准地价", "Benchmark price", lang),
+        f"{price:,.1f} 万元/亩" if price is not None else "—",
+    )
     svc = "".join(
         f'<span class="{"on" if p["services"].get(s) else "off"}">'
-        f'{"✓" if p["services"].get(s) else "×"} {_e(L(*i18n.label(f"svc.{s}"), lang))}</span>'
-        for s in SERVICES)
+        f"{'✓' if p['services'].get(s) else '×'} {_e(L(*i18n.label(f'svc.{s}'), lang))}</span>"
+        for s in SERVICES
+    )
     dist = "".join(
         f'<tr><td class="k">{_e(L(v["label_zh"], v["label_en"], lang))}</td>'
-        f'<td>{_m(v.get("m"))} · {_e(v.get("name_en") if lang == "en" else v.get("name_zh"))}'
-        f"{_e(drive_text(v, lang))}</td></tr>" for v in f.sheet["distances"].values())
+        f"<td>{_m(v.get('m'))} · {_e(v.get('name_en') if lang == 'en' else v.get('name_zh'))}"
+        f"{_e(drive_text(v, lang))}</td></tr>"
+        for v in f.sheet["distances"].values()
+    )
+
     def up_row(u: dict[str, Any]) -> str:
         name = u["name_en"] if lang == "en" else u["name_zh"]
         st_ = L(*i18n.label("upgrade_status." + u["status"]), lang)
-        when = f'{(u.get("start_date") or "")[:7]} → {(u.get("finish_date") or "")[:7]}'
-        return (f'<tr><td class="k">{_e(u["code"])}</td><td>{_e(name)}<br>'
-                f'<span class="muted">{_e(st_)} · {_e(when)} · {_m(u["distance_m"])}'
-                "</span></td></tr>")
+        when = f"{(u.get('start_date') or '')[:7]} → {(u.get('finish_date') or '')[:7]}"
+        return (
+            f'<tr><td class="k">{_e(u["code"])}</td><td>{_e(name)}<br>'
+            f'<span class="muted">{_e(st_)} · {_e(when)} · {_m(u["distance_m"])}'
+            "</span></td></tr>"
+        )
 
     none = L("周边无在建或计划中的提升工程", "no upgrade nearby", lang)
-    ups = "".join(up_row(u) for u in f.sheet["upgrades"]) or \
-        f'<tr><td class="muted">{_e(none)}</td></tr>'
+    ups = (
+        "".join(up_row(u) for u in f.sheet["upgrades"])
+        or f'<tr><td class="muted">{_e(none)}</td></tr>'
+    )
     ents = "".join(
         f'<tr><td class="k">{"★ " if e.get("is_anchor") else ""}{_m(e["distance_m"])}</td>'
-        f'<td>{_e(e["name_en"] if lang == "en" else e["name_zh"])}</td></tr>'
-        for e in (f.sheet["anchors"][:3] + [n for n in f.neighbours
-                                             if n["code"] not in {a["code"] for a in
-                                                                  f.sheet["anchors"][:3]}])[:7])
+        f"<td>{_e(e['name_en'] if lang == 'en' else e['name_zh'])}</td></tr>"
+        for e in (
+            f.sheet["anchors"][:3]
+            + [
+                n
+                for n in f.neighbours
+                if n["code"] not in {a["code"] for a in f.sheet["anchors"][:3]}
+            ]
+        )[:7]
+    )
     inds = "".join(
         f'<tr><td class="k">{_e(L(i["zh"], i["en"], lang))}</td>'
-        f'<td>{_e(i["value_en"] if lang == "en" else i["value_zh"])}</td></tr>'
-        for i in f.indicators)
+        f"<td>{_e(i['value_en'] if lang == 'en' else i['value_zh'])}</td></tr>"
+        for i in f.indicators
+    )
     fit = ""
     if f.fit is not None and f.fit.candidate:
         s = f.fit
-        reasons = "".join(f"<li>{_e(L(c['reason_zh'], c['reason_en'], lang, ' / '))}</li>"
-                          for c in s.criteria if c.get("reason_zh"))
-        fails = "".join(f"<li><b>× {_e(L(x['zh'], x['en'], lang, ' / '))}</b></li>"
-                        for x in s.failures)
-        fit = (f"<h3>{_e(L('项目匹配', 'Project fit', lang))} · "
-               f"{_e(s.project['name_en'] if lang == 'en' else s.project['name_zh'])}</h3>"
-               f'<div class="score">{s.score:.1f}<span class="muted"> / 100</span></div>'
-               f"<ul>{fails}{reasons}</ul>")
+        reasons = "".join(
+            f"<li>{_e(L(c['reason_zh'], c['reason_en'], lang, ' / '))}</li>"
+            for c in s.criteria
+            if c.get("reason_zh")
+        )
+        fails = "".join(
+            f"<li><b>× {_e(L(x['zh'], x['en'], lang, ' / '))}</b></li>" for x in s.failures
+        )
+        fit = (
+            f"<h3>{_e(L('项目匹配', 'Project fit', lang))} · "
+            f"{_e(s.project['name_en'] if lang == 'en' else s.project['name_zh'])}</h3>"
+            f'<div class="score">{s.score:.1f}<span class="muted"> / 100</span></div>'
+            f"<ul>{fails}{reasons}</ul>"
+        )
     elif f.fit is not None:
-        fit = f"<h3>{_e(L('项目匹配', 'Project fit', lang))}</h3><p class='muted'>" \
-              f"{_e(L(f.fit.note_zh or '', f.fit.note_en or '', lang))}</p>"
+        fit = (
+            f"<h3>{_e(L('项目匹配', 'Project fit', lang))}</h3><p class='muted'>"
+            f"{_e(L(f.fit.note_zh or '', f.fit.note_en or '', lang))}</p>"
+        )
     c = f.contact
-    contact = "<br>".join(_e(x) for x in ((c["zh"] if lang != "en" else ()) +
-                                           (c["en"] if lang != "zh" else ())))
+    contact = "<br>".join(
+        _e(x) for x in ((c["zh"] if lang != "en" else ()) + (c["en"] if lang != "zh" else ()))
+    )
     changed = f.data_changed.strftime("%Y-%m-%d %H:%M") if f.data_changed else "—"
     colour = layers.STATUS_COLOURS.get(st, "#888")
-    placeholder = L("示例联系方式，仅供演示", "Contact details are illustrative placeholders", lang,
-                    " / ")
+    placeholder = L(
+        "示例联系方式，仅供演示", "Contact details are illustrative placeholders", lang, " / "
+    )
     return f"""
 <div class="pg-side">
   <div class="kicker">{_e(L("招商地块推介书", "SITE BRIEF", lang, " · "))}</div>
   <h1>{_e(z["name_zh"])}</h1><h2>{_e(z["name_en"])}</h2>
   <div class="code">{_e(f.code)}</div>
-  <span class="pill" style="background:{colour}">{_e(L(*lab, lang, ' · '))}</span>
+  <span class="pill" style="background:{colour}">{_e(L(*lab, lang, " · "))}</span>
   <h3>{_e(L("地块概况", "Site facts", lang))}</h3><table>{"".join(rows)}</table>
   <div style="margin-top:6px" class="muted">{_e(L("七通一平", "Servicing", lang))}</div>
   <div class="svc">{svc}</div>
@@ -190,11 +226,19 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
     """
     conv = _to_lonlat(f.srid)
     x0, y0, x1, y1 = f.window
-    (lo0, la0), (lo1, la1) = (conv(shapely.Point(x0, y0)).coords[0],
-                              conv(shapely.Point(x1, y1)).coords[0])
+    (lo0, la0), (lo1, la1) = (
+        conv(shapely.Point(x0, y0)).coords[0],
+        conv(shapely.Point(x1, y1)).coords[0],
+    )
     fig = folium.Figure(title=_e(f"{f.code} · {f.zone['name_zh']} 地块推介 / Site brief"))
-    m = folium.Map(location=[(la0 + la1) / 2, (lo0 + lo1) / 2], zoom_start=16, tiles=None,
-                   control_scale=False, max_zoom=20, min_zoom=10)
+    m = folium.Map(
+        location=[(la0 + la1) / 2, (lo0 + lo1) / 2],
+        zoom_start=16,
+        tiles=None,
+        control_scale=False,
+        max_zoom=20,
+        min_zoom=10,
+    )
     m.add_to(fig)
     layers.MetricScale().add_to(m)
     m.fit_bounds([[la0, lo0], [la1, lo1]])
@@ -205,47 +249,111 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
     groups: dict[str, Any] = {}
     data: list[dict[str, Any]] = []
 
-    def add(key: str, label: str, feats: list[dict[str, Any]], control: bool = True,
-            **opts: Any) -> None:
+    def add(
+        key: str, label: str, feats: list[dict[str, Any]], control: bool = True, **opts: Any
+    ) -> None:
         groups[key] = folium.FeatureGroup(name=label, control=control)
         groups[key].add_to(m)
         data.append(datamap.layer(key, feats, **opts))
 
     others = [r for r in f.parcels.rows if r["code"] != f.code]
-    add("parcels", L("地块", "Parcels", lang), _features(
-        others, conv, lambda r: {"fillColor": layers.STATUS_COLOURS.get(r["status"], "#ccc"),
-                                 "fillOpacity": layers.STATUS_OPACITY.get(r["status"], 0.5),
-                                 "color": "#ffffff", "weight": 1},
-        lambda r: r["code"]))
-    add("zones", L("园区", "Zones", lang), _features(
-        f.zones.rows, conv, lambda r: {**layers.zone_style(r["status"]), "fillOpacity": 0,
-                                       "interactive": False}))
-    add("infrastructure", L("基础设施", "Infrastructure", lang), _features(
-        f.infrastructure.rows, conv, lambda r: layers.infra_style(r["kind"], r["status"]), name),
-        marker={"radius": 5, "weight": 2, "fillOpacity": 0.9})
+    add(
+        "parcels",
+        L("地块", "Parcels", lang),
+        _features(
+            others,
+            conv,
+            lambda r: {
+                "fillColor": layers.STATUS_COLOURS.get(r["status"], "#ccc"),
+                "fillOpacity": layers.STATUS_OPACITY.get(r["status"], 0.5),
+                "color": "#ffffff",
+                "weight": 1,
+            },
+            lambda r: r["code"],
+        ),
+    )
+    add(
+        "zones",
+        L("园区", "Zones", lang),
+        _features(
+            f.zones.rows,
+            conv,
+            lambda r: {**layers.zone_style(r["status"]), "fillOpacity": 0, "interactive": False},
+        ),
+    )
+    add(
+        "infrastructure",
+        L("基础设施", "Infrastructure", lang),
+        _features(
+            f.infrastructure.rows, conv, lambda r: layers.infra_style(r["kind"], r["status"]), name
+        ),
+        marker={"radius": 5, "weight": 2, "fillOpacity": 0.9},
+    )
     if f.upgrades_map.rows:
-        add("upgrades", L("提升工程", "Upgrades", lang), _features(
-            f.upgrades_map.rows, conv,
-            lambda r: {"color": "#ffd43b", "weight": 9, "opacity": 0.7, "fillColor": "#ffd43b",
-                       "fillOpacity": 0.5},
-            lambda r: f"{r['code']} {name(r)}"),
-            marker={"radius": 9, "weight": 3, "fillOpacity": 0.5})
+        add(
+            "upgrades",
+            L("提升工程", "Upgrades", lang),
+            _features(
+                f.upgrades_map.rows,
+                conv,
+                lambda r: {
+                    "color": "#ffd43b",
+                    "weight": 9,
+                    "opacity": 0.7,
+                    "fillColor": "#ffd43b",
+                    "fillOpacity": 0.5,
+                },
+                lambda r: f"{r['code']} {name(r)}",
+            ),
+            marker={"radius": 9, "weight": 3, "fillOpacity": 0.5},
+        )
     target = [r for r in f.parcels.rows if r["code"] == f.code]
-    add("target", L("本地块", "This parcel", lang), _features(
-        target, conv, lambda r: {"fillColor": HIGHLIGHT, "fillOpacity": 0.85,
-                                 "color": "#7a0052", "weight": 3},
-        lambda r: r["code"]))
+    add(
+        "target",
+        L("本地块", "This parcel", lang),
+        _features(
+            target,
+            conv,
+            lambda r: {
+                "fillColor": HIGHLIGHT,
+                "fillOpacity": 0.85,
+                "color": "#7a0052",
+                "weight": 3,
+            },
+            lambda r: r["code"],
+        ),
+    )
     if f.fit is not None and f.fit.footprint is not None:
-        add("footprint", L("拟建厂房", "Project footprint", lang), [
-            {"type": "Feature", "geometry": shapely.geometry.mapping(conv(f.fit.footprint)),
-             "properties": {"_style": {"color": "#111", "weight": 2, "dashArray": "6 4",
-                                       "fillColor": "#fff", "fillOpacity": 0.4}}}])
+        add(
+            "footprint",
+            L("拟建厂房", "Project footprint", lang),
+            [
+                {
+                    "type": "Feature",
+                    "geometry": shapely.geometry.mapping(conv(f.fit.footprint)),
+                    "properties": {
+                        "_style": {
+                            "color": "#111",
+                            "weight": 2,
+                            "dashArray": "6 4",
+                            "fillColor": "#fff",
+                            "fillOpacity": 0.4,
+                        }
+                    },
+                }
+            ],
+        )
     ents = _features(f.enterprises.rows, conv, lambda r: {}, name)
     for ft, r in zip(ents, f.enterprises.rows, strict=True):
         colour = layers.MARKER_CSS.get(layers.role_icon(r["chain_role"])[0], "#888")
-        ft["properties"]["_marker"] = {"radius": 7 if r["is_anchor"] else 5, "color": "#fff",
-                                       "weight": 1.5, "fill": True, "fillColor": colour,
-                                       "fillOpacity": 1}
+        ft["properties"]["_marker"] = {
+            "radius": 7 if r["is_anchor"] else 5,
+            "color": "#fff",
+            "weight": 1.5,
+            "fill": True,
+            "fillColor": colour,
+            "fillOpacity": 1,
+        }
     add("enterprises", L("企业", "Enterprises", lang), ents, control=False)
     folium.LayerControl(collapsed=True).add_to(m)
     datamap.add_data_map(m, groups, data)
@@ -257,8 +365,10 @@ def render_html(f: BriefFacts, lang: str = "both") -> str:
     m = build_map(f, lang)
     fig = m.get_root()
     fig.header.add_child(Element(CSS), name="pg_brief_css")
-    fig.header.add_child(Element('<meta name="viewport" content="width=device-width, '
-                                 'initial-scale=1">'), name="pg_viewport")
+    fig.header.add_child(
+        Element('<meta name="viewport" content="width=device-width, initial-scale=1">'),
+        name="pg_viewport",
+    )
     fig.html_lang = "zh-CN" if lang != "en" else "en"
     assets.localise(m, inline=True)
     page = assets.render(m)
@@ -266,8 +376,9 @@ def render_html(f: BriefFacts, lang: str = "both") -> str:
     side = _side(f, lang)
     marker = f'<div class="folium-map" id="{m.get_name()}"'
     if marker in page:
-        page = page.replace(marker, f'<div class="pg-brief">{side}<div class="pg-mapwrap">'
-                            + marker, 1)
+        page = page.replace(
+            marker, f'<div class="pg-brief">{side}<div class="pg-mapwrap">' + marker, 1
+        )
         # Close the wrappers after the map's div.
         idx = page.find(marker)
         end = page.find("</div>", idx) + len("</div>")
@@ -275,8 +386,9 @@ def render_html(f: BriefFacts, lang: str = "both") -> str:
     else:  # pragma: no cover - folium changed its markup; keep the facts visible anyway
         page = page.replace("<body>", f"<body>{side}", 1)
     # A non-executable data block, escaped so that a code can never close it.
-    meta = datamap.json_data_block({"code": f.code, "lang": lang,
-                                    "data_version": f.data_version}, "pg-brief-meta")
+    meta = datamap.json_data_block(
+        {"code": f.code, "lang": lang, "data_version": f.data_version}, "pg-brief-meta"
+    )
     page = page.replace("</head>", f"{meta}</head>", 1)
     # No server sends this file's headers: the policy travels inside it.
     return assets.with_meta_csp(page)

@@ -43,11 +43,11 @@ from parkgis.publish.brief.static_maps import L
 from parkgis.publish.i18n import quantity
 from parkgis.vocabulary import SERVICES
 
-ROW = 3.55        # table row pitch (mm) at BODY size
-BODY = 6.6        # body text (pt)
+ROW = 3.55  # table row pitch (mm) at BODY size
+BODY = 6.6  # body text (pt)
 SMALL = 5.6
-HEAD = 7.6        # section headings (pt)
-TICK, CROSS = "✓", "×"   # both in Noto Sans CJK (U+2717 is not: no tofu)
+HEAD = 7.6  # section headings (pt)
+TICK, CROSS = "✓", "×"  # both in Noto Sans CJK (U+2717 is not: no tofu)
 
 
 @dataclass
@@ -92,26 +92,49 @@ class Columns:
         self.page.text(x + 2.2, y - 3.3, label, HEAD, color=ACCENT, weight="bold")
         self.y[col] = y - 4.6 - 2.9
 
-    def row(self, col: int, label: str, value: str, *, value_color: str = INK,
-            bold: bool = False, label_w: float | None = None) -> None:
+    def row(
+        self,
+        col: int,
+        label: str,
+        value: str,
+        *,
+        value_color: str = INK,
+        bold: bool = False,
+        label_w: float | None = None,
+    ) -> None:
         x, y = self.x[col], self.y[col]
         lw = label_w if label_w is not None else COL_W * 0.46
         lines = wrap(value, COL_W - lw - 1.0, BODY, max_lines=WHOLE_LINES)
         llines = wrap(label, lw - 1.0, BODY, max_lines=WHOLE_LINES)
-        self.page.text(x + 1.0, y, "\n".join(llines), BODY, color=MUTED, va="top",
-                       linespacing=1.25)
-        self.page.text(x + lw, y, "\n".join(lines), BODY, color=value_color, va="top",
-                       weight="bold" if bold else "normal", linespacing=1.25)
+        self.page.text(x + 1.0, y, "\n".join(llines), BODY, color=MUTED, va="top", linespacing=1.25)
+        self.page.text(
+            x + lw,
+            y,
+            "\n".join(lines),
+            BODY,
+            color=value_color,
+            va="top",
+            weight="bold" if bold else "normal",
+            linespacing=1.25,
+        )
         n = max(len(lines), len(llines))
         self.y[col] = y - ROW * n - 0.5
         self.page.rule(x, x + COL_W, self.y[col] + 0.9, lw=0.3)
 
-    def para(self, col: int, text: str, size: float = BODY, color: str = INK,
-             max_lines: int = WHOLE_LINES, indent: float = 1.0) -> None:
+    def para(
+        self,
+        col: int,
+        text: str,
+        size: float = BODY,
+        color: str = INK,
+        max_lines: int = WHOLE_LINES,
+        indent: float = 1.0,
+    ) -> None:
         x, y = self.x[col], self.y[col]
         lines = wrap(text, COL_W - indent - 0.5, size, max_lines=max_lines)
-        self.page.text(x + indent, y, "\n".join(lines), size, color=color, va="top",
-                       linespacing=1.25)
+        self.page.text(
+            x + indent, y, "\n".join(lines), size, color=color, va="top", linespacing=1.25
+        )
         self.y[col] = y - size * 0.3528 * 1.25 * len(lines) - 1.0
 
     def gap(self, col: int, mm: float = 3.0) -> None:
@@ -122,8 +145,14 @@ def _header(page: Page, f: BriefFacts, lang: str) -> None:
     z = f.zone
     cz = next((r for r in f.zones.rows if r.get("kind") == "cluster_zone"), None)
     page.rect(Box(0, HEADER.y - 1.5, PAGE_W, 297 - HEADER.y + 1.5), fc=ACCENT)
-    page.text(MARGIN, HEADER.top - 4.5, L("招商地块推介书", "SITE BRIEF", lang, "  ·  "), 7.2,
-              color="#b9d3e6", weight="bold")
+    page.text(
+        MARGIN,
+        HEADER.top - 4.5,
+        L("招商地块推介书", "SITE BRIEF", lang, "  ·  "),
+        7.2,
+        color="#b9d3e6",
+        weight="bold",
+    )
     # The park, Chinese and English, whatever the language of the rest.
     page.text(MARGIN, HEADER.top - 12.5, z["name_zh"], 15.5, color="white", weight="bold")
     page.text(MARGIN, HEADER.top - 17.8, z["name_en"], 8.6, color="#dce9f3")
@@ -135,8 +164,14 @@ def _header(page: Page, f: BriefFacts, lang: str) -> None:
         sub = f"{kind[0]} · {status[0]}   {kind[1]} · {status[1]}"
     page.text(MARGIN, HEADER.top - 22.0, sub, 6.0, color="#b9d3e6")
     right = PAGE_W - MARGIN
-    page.text(right, HEADER.top - 5.0, L("地块编号", "Parcel", lang, " / "), 6.5,
-              color="#b9d3e6", ha="right")
+    page.text(
+        right,
+        HEADER.top - 5.0,
+        L("地块编号", "Parcel", lang, " / "),
+        6.5,
+        color="#b9d3e6",
+        ha="right",
+    )
     page.text(right, HEADER.top - 14.0, f.code, 21, color="white", weight="bold", ha="right")
     st = f.parcel["status"]
     zh, en = i18n.label(f"status.{st}")
@@ -144,33 +179,49 @@ def _header(page: Page, f: BriefFacts, lang: str) -> None:
     w = text_width_mm(label, 7.0) + 5.0
     from parkgis.publish.maps import layers
 
-    page.rect(Box(right - w, HEADER.top - 21.6, w, 4.8),
-              fc=layers.STATUS_COLOURS.get(st, "#888"), radius=1.2)
-    page.text(right - w / 2, HEADER.top - 20.3, label, 7.0, color="white", weight="bold",
-              ha="center")
+    page.rect(
+        Box(right - w, HEADER.top - 21.6, w, 4.8),
+        fc=layers.STATUS_COLOURS.get(st, "#888"),
+        radius=1.2,
+    )
+    page.text(
+        right - w / 2, HEADER.top - 20.3, label, 7.0, color="white", weight="bold", ha="center"
+    )
 
 
 def _site_facts(cols: Columns, f: BriefFacts, lang: str) -> None:
     p = f.parcel
     cols.heading(0, "地块概况", "Site facts")
     mu = area_mu_text(p["area_m2"])
-    cols.row(0, L("面积", "Area", lang), f"{mu} 亩" if lang == "zh" else
-             (f"{mu} mu" if lang == "en" else f"{mu} 亩 (mu)"), bold=True)
-    cols.row(0, L("公顷 · 平方米", "ha · m²", lang),
-             f"{area_ha_text(p['area_m2'])} ha · {p['area_m2']:,.0f} m²")
+    cols.row(
+        0,
+        L("面积", "Area", lang),
+        f"{mu} 亩" if lang == "zh" else (f"{mu} mu" if lang == "en" else f"{mu} 亩 (mu)"),
+        bold=True,
+    )
+    cols.row(
+        0,
+        L("公顷 · 平方米", "ha · m²", lang),
+        f"{area_ha_text(p['area_m2'])} ha · {p['area_m2']:,.0f} m²",
+    )
     lu = i18n.label(i18n.landuse_key(p["landuse_code"]))
-    cols.row(0, L("用地分类", "Land use", lang),
-             f"{p['landuse_code']} {L(lu[0], lu[1], lang, ' ')}")
+    cols.row(
+        0, L("用地分类", "Land use", lang), f"{p['landuse_code']} {L(lu[0], lu[1], lang, ' ')}"
+    )
     cols.row(0, L("旧分类（GB 50137）", "Old code (GB 50137)", lang), p.get("landuse_alias") or "—")
     price = p.get("land_price_wan_per_mu")
     if price is not None:
         total = Decimal(repr(float(price))) * f.area_mu
-        cols.row(0, L("基准地价", "Benchmark price", lang),
-                 f"{_fmt_money(price)} 万元/亩" if lang != "en" else
-                 f"{_fmt_money(price)} × 10k CNY/mu")
-        cols.row(0, L("估算地价", "Land cost (est.)", lang),
-                 f"≈ {float(total):,.0f} 万元" if lang != "en" else
-                 f"≈ {float(total) / 100:,.1f} M CNY")
+        cols.row(
+            0,
+            L("基准地价", "Benchmark price", lang),
+            f"{_fmt_money(price)} 万元/亩" if lang != "en" else f"{_fmt_money(price)} × 10k CNY/mu",
+        )
+        cols.row(
+            0,
+            L("估算地价", "Land cost (est.)", lang),
+            f"≈ {float(total):,.0f} 万元" if lang != "en" else f"≈ {float(total) / 100:,.1f} M CNY",
+        )
     else:
         cols.row(0, L("基准地价", "Benchmark price", lang), "—")
     if p.get("reserved_until"):
@@ -183,15 +234,18 @@ def _site_facts(cols: Columns, f: BriefFacts, lang: str) -> None:
         if t.get("slope_mean_deg") is not None:
             parts.append(f"{t['slope_mean_deg']:.1f}°")
         if t.get("flood_share") is not None:
-            parts.append(L(f"易涝 {t['flood_share']:.0%}", f"flood {t['flood_share']:.0%}",
-                           lang))
+            parts.append(L(f"易涝 {t['flood_share']:.0%}", f"flood {t['flood_share']:.0%}", lang))
         cols.row(0, L("高程 · 坡度", "Elevation · slope", lang), " · ".join(parts))
         if t.get("earthwork_cut_m3") is not None:
             vol = t["earthwork_cut_m3"] + t["earthwork_fill_m3"]
             cost = t.get("earthwork_cost_yuan") or 0.0
-            cols.row(0, L("场地平整土方", "Levelling earthwork", lang),
-                     f"{vol:,.0f} m³ · ≈ {cost / 1e6:,.2f} M CNY" if lang == "en"
-                     else f"{vol:,.0f} m³ · ≈ {cost / 1e4:,.1f} 万元")
+            cols.row(
+                0,
+                L("场地平整土方", "Levelling earthwork", lang),
+                f"{vol:,.0f} m³ · ≈ {cost / 1e6:,.2f} M CNY"
+                if lang == "en"
+                else f"{vol:,.0f} m³ · ≈ {cost / 1e4:,.1f} 万元",
+            )
     # 七通一平 as ticks, two rows of four.
     cols.gap(0, 1.0)
     svc = p["services"]
@@ -207,10 +261,23 @@ def _site_facts(cols: Columns, f: BriefFacts, lang: str) -> None:
         ok = bool(svc.get(s))
         zh, en = i18n.label(f"svc.{s}")
         name = en if lang == "en" else zh
-        cols.page.text(x, y, TICK if ok else CROSS, BODY + 0.6, va="top", weight="bold",
-                       color="#1a7f43" if ok else "#b8babc")
-        cols.page.text(x + 2.6, y, name, BODY - 0.4 if lang != "zh" else BODY, va="top",
-                       color=INK if ok else "#9aa3ab")
+        cols.page.text(
+            x,
+            y,
+            TICK if ok else CROSS,
+            BODY + 0.6,
+            va="top",
+            weight="bold",
+            color="#1a7f43" if ok else "#b8babc",
+        )
+        cols.page.text(
+            x + 2.6,
+            y,
+            name,
+            BODY - 0.4 if lang != "zh" else BODY,
+            va="top",
+            color=INK if ok else "#9aa3ab",
+        )
     cols.y[0] -= 2 * (ROW + 0.4) + 1.0
 
 
@@ -223,14 +290,20 @@ def _distances(cols: Columns, f: BriefFacts, lang: str) -> None:
             cols.row(1, label, "—", label_w=COL_W * 0.34)
             continue
         name = v["name_en"] if lang == "en" else v["name_zh"]
-        cols.row(1, label, f"{_m(v['m'])} · {name}{drive_text(v, lang)}",
-                 label_w=COL_W * 0.34)
+        cols.row(1, label, f"{_m(v['m'])} · {name}{drive_text(v, lang)}", label_w=COL_W * 0.34)
     cols.gap(1, 2.0)
     cols.heading(1, "服务本地块的提升工程", "Upgrades serving it")
     ups = f.sheet["upgrades"]
     if not ups:
-        cols.para(1, L("周边 1.5 km 内无在建或计划中的提升工程",
-                       "no planned or ongoing upgrade within 1.5 km", lang), color=MUTED)
+        cols.para(
+            1,
+            L(
+                "周边 1.5 km 内无在建或计划中的提升工程",
+                "no planned or ongoing upgrade within 1.5 km",
+                lang,
+            ),
+            color=MUTED,
+        )
     for u in ups[:4]:
         zh, en = i18n.label(f"upgrade_status.{u['status']}")
         when = f"{(u.get('start_date') or '')[:7]} → {(u.get('finish_date') or '')[:7]}"
@@ -240,8 +313,13 @@ def _distances(cols: Columns, f: BriefFacts, lang: str) -> None:
             cap = " · " + quantity(u["capacity_added"], u.get("capacity_unit"), sign=True)
         cols.para(1, f"{u['code']}  {name}{cap}", max_lines=WHOLE_LINES)
         cols.y[1] += 0.9
-        cols.para(1, f"{L(zh, en, lang, ' ')} · {when} · {_m(u['distance_m'])}", size=SMALL,
-                  color=MUTED, max_lines=WHOLE_LINES)
+        cols.para(
+            1,
+            f"{L(zh, en, lang, ' ')} · {when} · {_m(u['distance_m'])}",
+            size=SMALL,
+            color=MUTED,
+            max_lines=WHOLE_LINES,
+        )
         cols.page.rule(cols.x[1], cols.x[1] + COL_W, cols.y[1] + 0.6, lw=0.3)
         cols.y[1] -= 0.8
 
@@ -254,27 +332,40 @@ def _chain(cols: Columns, f: BriefFacts, lang: str) -> None:
         seen.add(a["code"])
         role = i18n.label(f"role.{a['chain_role']}")
         name = a["name_en"] if lang == "en" else a["name_zh"]
-        cols.row(2, f"★ {_m(a['distance_m'])}", f"{name} · {L(*role, lang, ' ')}" if lang !=
-                 "both" else f"{name} · {role[0]}", label_w=COL_W * 0.28)
+        cols.row(
+            2,
+            f"★ {_m(a['distance_m'])}",
+            f"{name} · {L(*role, lang, ' ')}" if lang != "both" else f"{name} · {role[0]}",
+            label_w=COL_W * 0.28,
+        )
     for e in f.neighbours:
         if e["code"] in seen or len(seen) >= 6:
             continue
         seen.add(e["code"])
         role = i18n.label(f"role.{e['chain_role']}")
         name = e["name_en"] if lang == "en" else e["name_zh"]
-        cols.row(2, f"· {_m(e['distance_m'])}", f"{name} · {role[1] if lang == 'en' else role[0]}",
-                 label_w=COL_W * 0.28)
+        cols.row(
+            2,
+            f"· {_m(e['distance_m'])}",
+            f"{name} · {role[1] if lang == 'en' else role[0]}",
+            label_w=COL_W * 0.28,
+        )
     if not seen:
         cols.para(2, L("3 km 内暂无入驻企业", "no enterprise within 3 km", lang), color=MUTED)
     cols.gap(2, 2.0)
     cols.heading(2, "土地控制指标", "Land-control indicators")
     for ind in f.indicators:
-        cols.row(2, L(ind["zh"], ind["en"], lang), ind["value_en"] if lang == "en"
-                 else ind["value_zh"], label_w=COL_W * 0.42)
+        cols.row(
+            2,
+            L(ind["zh"], ind["en"], lang),
+            ind["value_en"] if lang == "en" else ind["value_zh"],
+            label_w=COL_W * 0.42,
+        )
     src = f.indicators_source
     # Bilingual pages quote the source once (in Chinese: the document's own title).
-    cols.para(2, src[1] if lang == "en" else src[0], size=SMALL - 0.4, color=MUTED,
-              max_lines=WHOLE_LINES)
+    cols.para(
+        2, src[1] if lang == "en" else src[0], size=SMALL - 0.4, color=MUTED, max_lines=WHOLE_LINES
+    )
 
 
 def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
@@ -285,36 +376,70 @@ def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
     page.rect(Box(x0, top - 4.6, w, 4.6), fc=BAND)
     page.rect(Box(x0, top - 4.6, 0.9, 4.6), fc=static_maps.MARK)
     pr = s.project
-    title = L("项目匹配", "Project fit", lang, "  ") + "  ·  " + (
-        pr["name_en"] if lang == "en" else pr["name_zh"]) + f" ({pr['code']})"
+    title = (
+        L("项目匹配", "Project fit", lang, "  ")
+        + "  ·  "
+        + (pr["name_en"] if lang == "en" else pr["name_zh"])
+        + f" ({pr['code']})"
+    )
     page.text(x0 + 2.2, top - 3.3, title, HEAD, color=ACCENT, weight="bold")
     y = top - 4.6 - 3.0
     if not s.candidate:
-        page.text(x0 + 1, y, L(s.note_zh or "", s.note_en or "", lang, " / "), BODY,
-                  color=MUTED, va="top")
+        page.text(
+            x0 + 1, y, L(s.note_zh or "", s.note_en or "", lang, " / "), BODY, color=MUTED, va="top"
+        )
         return y - ROW - 1
-    verdict = (L("满足全部硬性条件", "meets every hard requirement", lang, " / ") if s.passed
-               else L("未满足：", "fails: ", lang, " / ")
-               + "; ".join(L(x["name_zh"], x["name"], lang, " ") for x in s.failures))
+    verdict = (
+        L("满足全部硬性条件", "meets every hard requirement", lang, " / ")
+        if s.passed
+        else L("未满足：", "fails: ", lang, " / ")
+        + "; ".join(L(x["name_zh"], x["name"], lang, " ") for x in s.failures)
+    )
     score = f"{s.score:.1f}" if s.score is not None else "—"
     left_w = 56.0
     page.text(x0 + 1, y, score, 17, color=ACCENT, weight="bold", va="top")
     page.text(x0 + 19, y - 1.2, "/ 100", BODY, color=MUTED, va="top")
     page.text(x0 + 19, y - 4.2, L("综合得分", "score", lang, " "), SMALL, color=MUTED, va="top")
     vlines = wrap(verdict, left_w, BODY, max_lines=WHOLE_LINES)
-    page.text(x0 + 1, y - 8.6, "\n".join(vlines), BODY, va="top", linespacing=1.2,
-              color="#1a7f43" if s.passed else "#b03a2e", weight="bold")
+    page.text(
+        x0 + 1,
+        y - 8.6,
+        "\n".join(vlines),
+        BODY,
+        va="top",
+        linespacing=1.2,
+        color="#1a7f43" if s.passed else "#b03a2e",
+        weight="bold",
+    )
     note_y = y - 8.6 - 2.9 * len(vlines) - 1.0
     if s.footprint is not None and note_y - 7.5 > FOOTER.top + 2.0:
         L_, W_ = pr.get("footprint_length_m"), pr.get("footprint_width_m")
-        page.text(x0 + 1, note_y, "\n".join(wrap(L(
-            f"厂房 {L_:g}×{W_:g} m 的布置见地图（虚线框）",
-            f"the {L_:g} × {W_:g} m building is drawn dashed on the map", lang, " / "),
-            left_w, SMALL, 3)), SMALL, color=MUTED, va="top", linespacing=1.2)
+        page.text(
+            x0 + 1,
+            note_y,
+            "\n".join(
+                wrap(
+                    L(
+                        f"厂房 {L_:g}×{W_:g} m 的布置见地图（虚线框）",
+                        f"the {L_:g} × {W_:g} m building is drawn dashed on the map",
+                        lang,
+                        " / ",
+                    ),
+                    left_w,
+                    SMALL,
+                    3,
+                )
+            ),
+            SMALL,
+            color=MUTED,
+            va="top",
+            linespacing=1.2,
+        )
     # Reasons in two columns: a score bar (or a cross for a failed requirement), the reason.
     items = [(None, x["zh"], x["en"]) for x in s.failures]
-    items += [(c.get("score"), c["reason_zh"], c["reason_en"]) for c in s.criteria
-              if c.get("reason_zh")]
+    items += [
+        (c.get("score"), c["reason_zh"], c["reason_en"]) for c in s.criteria if c.get("reason_zh")
+    ]
     colw = (w - left_w - 6) / 2
     xs = [x0 + left_w + 4, x0 + left_w + 4 + colw + 2]
     yy = [y, y]
@@ -331,19 +456,35 @@ def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
         bx = xs[col]
         if sc is not None:
             page.rect(Box(bx, yy[col] - 2.2, 10, 1.6), fc="#e4e9ee")
-            page.rect(Box(bx, yy[col] - 2.2, 10 * max(0.0, min(1.0, sc / 100)), 1.6),
-                      fc=ACCENT)
+            page.rect(Box(bx, yy[col] - 2.2, 10 * max(0.0, min(1.0, sc / 100)), 1.6), fc=ACCENT)
         else:
-            page.text(bx + 5, yy[col], CROSS, SMALL + 1, color="#b03a2e", ha="center",
-                      va="top", weight="bold")
-        page.text(bx + 12, yy[col], "\n".join(lines), SMALL, va="top", linespacing=1.2,
-                  color=INK)
+            page.text(
+                bx + 5,
+                yy[col],
+                CROSS,
+                SMALL + 1,
+                color="#b03a2e",
+                ha="center",
+                va="top",
+                weight="bold",
+            )
+        page.text(bx + 12, yy[col], "\n".join(lines), SMALL, va="top", linespacing=1.2, color=INK)
         yy[col] -= 2.6 * len(lines) + 0.9
     if left_out:
         col = 0 if yy[0] >= yy[1] else 1
-        page.text(xs[col] + 12, max(yy[col], floor), L(
-            f"另有 {left_out} 条理由见网页版简介", f"{left_out} more reasons in the HTML brief",
-            lang, " / "), SMALL, va="top", color=MUTED)
+        page.text(
+            xs[col] + 12,
+            max(yy[col], floor),
+            L(
+                f"另有 {left_out} 条理由见网页版简介",
+                f"{left_out} more reasons in the HTML brief",
+                lang,
+                " / ",
+            ),
+            SMALL,
+            va="top",
+            color=MUTED,
+        )
         yy[col] -= 3.5
     return min(yy[0], yy[1], note_y - 8) - 1.0
 
@@ -353,31 +494,54 @@ def _footer(page: Page, f: BriefFacts, lang: str) -> None:
     page.rule(MARGIN, PAGE_W - MARGIN, top + 1.0, color=ACCENT, lw=0.8)
     zh = f.contact["zh"]
     en = f.contact["en"]
-    page.text(MARGIN, top - 2.5, L("投资咨询", "Investment enquiries", lang, " · "), HEAD - 0.6,
-              color=ACCENT, weight="bold", va="top")
+    page.text(
+        MARGIN,
+        top - 2.5,
+        L("投资咨询", "Investment enquiries", lang, " · "),
+        HEAD - 0.6,
+        color=ACCENT,
+        weight="bold",
+        va="top",
+    )
     lines = []
     if lang in ("zh", "both"):
         lines += [zh[0], f"{zh[1]}  {zh[2]}"]
     if lang in ("en", "both"):
         lines += [en[0], f"{en[1]} · {en[2]}"]
-    page.text(MARGIN, top - 6.3, "\n".join(lines), SMALL, va="top", linespacing=1.3,
-              color=INK)
+    page.text(MARGIN, top - 6.3, "\n".join(lines), SMALL, va="top", linespacing=1.3, color=INK)
     changed = f.data_changed.strftime("%Y-%m-%d %H:%M") if f.data_changed else "—"
     right = PAGE_W - MARGIN
-    meta = [L(f"生成日期 {f.generated.isoformat()}", f"Issued {f.generated.isoformat()}", lang,
-              " · "),
-            L(f"数据版本 v{f.data_version} · 更新于 {changed}",
-              f"Data version v{f.data_version} · updated {changed}", lang, " / "),
-            L("示例联系方式，仅供演示", "Contact details are illustrative placeholders", lang,
-              " / ")]
-    page.text(right, top - 2.5, "\n".join(meta), SMALL, va="top", ha="right",
-              linespacing=1.3, color=MUTED)
-    note = L(f"面积与距离按 CGCS2000 高斯-克吕格投影（EPSG:{f.srid}）计算，1 亩 = 10000/15 m²；"
-             "以不动产登记与出让文件为准。",
-             f"Areas and distances in CGCS2000 Gauss-Krüger (EPSG:{f.srid}); "
-             "1 mu = 10000/15 m². Registry and transfer documents prevail.", lang, "  ")
-    page.text(PAGE_W / 2, FOOTER.y - 3.2, "\n".join(wrap(note, PAGE_W - 2 * MARGIN, 4.8, 2)),
-              4.8, color=MUTED, ha="center", va="top", linespacing=1.2)
+    meta = [
+        L(f"生成日期 {f.generated.isoformat()}", f"Issued {f.generated.isoformat()}", lang, " · "),
+        L(
+            f"数据版本 v{f.data_version} · 更新于 {changed}",
+            f"Data version v{f.data_version} · updated {changed}",
+            lang,
+            " / ",
+        ),
+        L("示例联系方式，仅供演示", "Contact details are illustrative placeholders", lang, " / "),
+    ]
+    page.text(
+        right, top - 2.5, "\n".join(meta), SMALL, va="top", ha="right", linespacing=1.3, color=MUTED
+    )
+    note = L(
+        f"面积与距离按 CGCS2000 高斯-克吕格投影（EPSG:{f.srid}）计算，1 亩 = 10000/15 m²；"
+        "以不动产登记与出让文件为准。",
+        f"Areas and distances in CGCS2000 Gauss-Krüger (EPSG:{f.srid}); "
+        "1 mu = 10000/15 m². Registry and transfer documents prevail.",
+        lang,
+        "  ",
+    )
+    page.text(
+        PAGE_W / 2,
+        FOOTER.y - 3.2,
+        "\n".join(wrap(note, PAGE_W - 2 * MARGIN, 4.8, 2)),
+        4.8,
+        color=MUTED,
+        ha="center",
+        va="top",
+        linespacing=1.2,
+    )
 
 
 def _map_caption(page: Page, box: Box, zh: str, en: str, lang: str) -> None:
@@ -424,8 +588,9 @@ def draw_brief(f: BriefFacts, lang: str = "both") -> tuple[Figure, RenderInfo]:
     to_fig = ax.transData + fig.transFigure.inverted()
     (a, b), (c, d) = to_fig.transform([(x0, y0), (x1, y1)])
     pos = ax.get_position()
-    info = RenderInfo((a, b, c, d), (pos.x0, pos.y0, pos.x1, pos.y1),
-                      area_mu_text(f.parcel["area_m2"]))
+    info = RenderInfo(
+        (a, b, c, d), (pos.x0, pos.y0, pos.x1, pos.y1), area_mu_text(f.parcel["area_m2"])
+    )
     fig.set_label(f.code)
     return fig, info
 

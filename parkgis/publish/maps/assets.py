@@ -53,8 +53,10 @@ VENDOR_URL = f"{STATIC_URL}/vendor"
 # renames a resource or bumps a CDN version.
 VENDOR: list[tuple[str, str]] = [
     (r"leaflet\.vectorgrid|VectorGrid", "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
-    (r"markercluster.*MarkerCluster\.Default\.css$",
-     "leaflet.markercluster/MarkerCluster.Default.css"),
+    (
+        r"markercluster.*MarkerCluster\.Default\.css$",
+        "leaflet.markercluster/MarkerCluster.Default.css",
+    ),
     (r"markercluster.*MarkerCluster\.css$", "leaflet.markercluster/MarkerCluster.css"),
     (r"markercluster.*\.js$", "leaflet.markercluster/leaflet.markercluster.js"),
     (r"fullscreen.*\.css$", "leaflet.fullscreen/Control.FullScreen.css"),
@@ -110,8 +112,9 @@ def vendor_url(url: str) -> str | None:
     for pattern, path in VENDOR:
         if re.search(pattern, url):
             if not (STATIC_DIR / "vendor" / path).is_file():
-                raise UnvendoredAsset(f"{path} is missing: run `npm install` in web/ and "
-                                      "scripts/vendor_assets.py")
+                raise UnvendoredAsset(
+                    f"{path} is missing: run `npm install` in web/ and scripts/vendor_assets.py"
+                )
             return f"{VENDOR_URL}/{path}"
     raise UnvendoredAsset(f"no vendored copy of {url}")
 
@@ -141,8 +144,7 @@ def patch_folium_classes() -> None:
     import folium.plugins as plugins
 
     classes: list[type] = [folium.Map]
-    classes += [getattr(plugins, n) for n in dir(plugins)
-                if isinstance(getattr(plugins, n), type)]
+    classes += [getattr(plugins, n) for n in dir(plugins) if isinstance(getattr(plugins, n), type)]
     for cls in classes:
         for attr in ("default_js", "default_css"):
             pairs = cls.__dict__.get(attr)
@@ -190,12 +192,13 @@ def render(m: folium.Map) -> str:
 
 def _data_uri(path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0] or (
-        "font/woff2" if path.suffix == ".woff2" else "application/octet-stream")
+        "font/woff2" if path.suffix == ".woff2" else "application/octet-stream"
+    )
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
 def _static_path(url: str, static_dir: Path) -> Path:
-    rel = url.split("?", 1)[0].split("#", 1)[0][len(STATIC_URL) + 1:]
+    rel = url.split("?", 1)[0].split("#", 1)[0][len(STATIC_URL) + 1 :]
     path = (static_dir / rel).resolve()
     if static_dir.resolve() not in path.parents or not path.is_file():
         raise UnvendoredAsset(f"{url} is not a file under {static_dir}")
@@ -235,6 +238,7 @@ def inline_html(html: str, static_dir: Path = STATIC_DIR) -> str:
     str
         the self-contained HTML.
     """
+
     def css(match: re.Match[str]) -> str:
         body = _inline_css(_static_path(match.group("url"), static_dir))
         return f"<style>\n{body}\n</style>"
@@ -262,8 +266,9 @@ def remote_urls(html: str) -> list[str]:
 # would defeat the page cache and its ETag: a 304 keeps the old body under a new nonce), the
 # policy lists the SHA-256 of each inline script: it is a function of the page alone, so a
 # cached page and its policy always agree, and the offline brief can carry it in a <meta>.
-_INLINE_SCRIPT_RE = re.compile(r"<script\b(?P<attrs>[^>]*)>(?P<body>.*?)</script\s*>",
-                               re.DOTALL | re.IGNORECASE)
+_INLINE_SCRIPT_RE = re.compile(
+    r"<script\b(?P<attrs>[^>]*)>(?P<body>.*?)</script\s*>", re.DOTALL | re.IGNORECASE
+)
 _DATA_TYPE_RE = re.compile(r"\btype\s*=\s*[\"']?application/(?:ld\+)?json", re.IGNORECASE)
 
 
@@ -294,17 +299,21 @@ def content_security_policy(html: str, offline: bool = False) -> str:
     """
     scripts = " ".join(inline_script_hashes(html))
     if offline:
-        return ("default-src 'none'; "
-                f"script-src {scripts or chr(39) + 'none' + chr(39)}; "
-                "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
-                "base-uri 'none'; form-action 'none'")
+        return (
+            "default-src 'none'; "
+            f"script-src {scripts or chr(39) + 'none' + chr(39)}; "
+            "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; "
+            "base-uri 'none'; form-action 'none'"
+        )
     # Inline styles stay allowed: Leaflet positions every tile and marker with them, and a
     # style cannot run code. Basemap tiles come from the tile hosts over https.
-    return ("default-src 'self'; "
-            f"script-src 'self'{' ' + scripts if scripts else ''}; "
-            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; "
-            "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    return (
+        "default-src 'self'; "
+        f"script-src 'self'{' ' + scripts if scripts else ''}; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; "
+        "font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 def with_meta_csp(html: str) -> str:

@@ -23,8 +23,13 @@ SCRIPT_URL = "/static/js/datamap.js"
 
 # Characters that could end the data block or confuse an HTML parser, as JSON escapes: the
 # block's text stays valid JSON and JSON.parse gives back the exact stored characters.
-_BLOCK_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-                  0x2028: "\\u2028", 0x2029: "\\u2029"}
+_BLOCK_ESCAPES = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 
 
 def json_data_block(value: Any, element_id: str = DATA_ID) -> str:
@@ -60,12 +65,23 @@ class DataMapRegistry(MacroElement):
         self.data_id = data_id
 
 
-def layer(group: str, features: list[dict[str, Any]], *, tooltip: dict[str, Any] | None = None,
-          marker: dict[str, Any] | None = None, popup: bool = False) -> dict[str, Any]:
+def layer(
+    group: str,
+    features: list[dict[str, Any]],
+    *,
+    tooltip: dict[str, Any] | None = None,
+    marker: dict[str, Any] | None = None,
+    popup: bool = False,
+) -> dict[str, Any]:
     """One layer of the data block: features whose properties carry ``_style``, and optionally
     ``_tip`` (tooltip text), ``_popup`` (list of text lines), ``_marker`` (circle options)."""
-    return {"group": group, "features": {"type": "FeatureCollection", "features": features},
-            "tooltip": tooltip or {"sticky": True}, "marker": marker or {}, "popup": popup}
+    return {
+        "group": group,
+        "features": {"type": "FeatureCollection", "features": features},
+        "tooltip": tooltip or {"sticky": True},
+        "marker": marker or {},
+        "popup": popup,
+    }
 
 
 def add_data_map(m: folium.Map, groups: dict[str, Any], layers: list[dict[str, Any]]) -> None:

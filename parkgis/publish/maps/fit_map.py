@@ -70,11 +70,24 @@ def build_fit_map(conn: psycopg.Connection, result: fit.MatchResult) -> folium.M
             tip = f"{code} · 未满足 {n['failed']}: {n['reason_zh']} / {n['reason_en']}"
         else:
             colour, kind, tip = "#c8c8c8", "other", f"{code} · {float(r['area_mu']):.1f} 亩 mu"
-        feats.append({"type": "Feature", "geometry": json.loads(r["geometry"]),
-                      "properties": {"code": code, "colour": colour, "kind": kind,
-                                     "_tip": tip,
-                                     "_style": {"color": "#555555", "weight": 0.6,
-                                                "fillColor": colour, "fillOpacity": 0.7}}})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": json.loads(r["geometry"]),
+                "properties": {
+                    "code": code,
+                    "colour": colour,
+                    "kind": kind,
+                    "_tip": tip,
+                    "_style": {
+                        "color": "#555555",
+                        "weight": 0.6,
+                        "fillColor": colour,
+                        "fillOpacity": 0.7,
+                    },
+                },
+            }
+        )
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=False)
     layers.MetricScale().add_to(m)
     order = {"other": 0, "near": 1, "match": 2}
@@ -84,29 +97,42 @@ def build_fit_map(conn: psycopg.Connection, result: fit.MatchResult) -> folium.M
     groups = {"parcels": folium.FeatureGroup(name="地块 parcels")}
     data = [datamap.layer("parcels", feats)]
     groups["parcels"].add_to(m)
-    fps = [{"type": "Feature", "geometry": mt["footprint"],
-            "properties": {"_tip": f"{' + '.join(mt['parcels'])}: "
-                                   f"厂房 footprint, 得分 score {mt['score']:.1f}",
-                           "_style": {"color": "#1f2d3d", "weight": 2, "fillOpacity": 0.15,
-                                      "dashArray": "4 3"}}}
-           for mt in body["matches"] if mt["footprint"]]
+    fps = [
+        {
+            "type": "Feature",
+            "geometry": mt["footprint"],
+            "properties": {
+                "_tip": f"{' + '.join(mt['parcels'])}: "
+                f"厂房 footprint, 得分 score {mt['score']:.1f}",
+                "_style": {
+                    "color": "#1f2d3d",
+                    "weight": 2,
+                    "fillOpacity": 0.15,
+                    "dashArray": "4 3",
+                },
+            },
+        }
+        for mt in body["matches"]
+        if mt["footprint"]
+    ]
     if fps:
         groups["footprints"] = folium.FeatureGroup(name="厂房位置 footprint")
         groups["footprints"].add_to(m)
         data.append(datamap.layer("footprints", fps))
     if feats:
         xs, ys = [], []
-        for f in (feats if not scores else [f for f in feats if f["properties"]["kind"]
-                                            != "other"]):
+        for f in feats if not scores else [f for f in feats if f["properties"]["kind"] != "other"]:
             _coords(f["geometry"]["coordinates"], xs, ys)
         if xs:
             m.fit_bounds([[min(ys), min(xs)], [max(ys), max(xs)]])
     p = body["project"]
-    title = (f"<div style='position:absolute;top:8px;left:50px;z-index:1000;background:#fff;"
-             f"padding:4px 8px;border-radius:4px;font:14px sans-serif'>"
-             f"{escape(str(p['name_zh']))} / {escape(str(p['name_en']))}: "
-             f"{len(body['matches'])} 处匹配 matches, {len(body['near_misses'])} 处接近 "
-             f"near misses</div>")
+    title = (
+        f"<div style='position:absolute;top:8px;left:50px;z-index:1000;background:#fff;"
+        f"padding:4px 8px;border-radius:4px;font:14px sans-serif'>"
+        f"{escape(str(p['name_zh']))} / {escape(str(p['name_en']))}: "
+        f"{len(body['matches'])} 处匹配 matches, {len(body['near_misses'])} 处接近 "
+        f"near misses</div>"
+    )
     m.get_root().html.add_child(folium.Element(title))
     folium.LayerControl().add_to(m)
     datamap.add_data_map(m, groups, data)
@@ -122,8 +148,13 @@ def _coords(c: Any, xs: list[float], ys: list[float]) -> None:
         _coords(x, xs, ys)
 
 
-def fit_map_html(conn: psycopg.Connection, code: str, top: int = 10,
-                 as_of: dt.date | None = None, siting: SitingSettings | None = None) -> str:
+def fit_map_html(
+    conn: psycopg.Connection,
+    code: str,
+    top: int = 10,
+    as_of: dt.date | None = None,
+    siting: SitingSettings | None = None,
+) -> str:
     """The fit map of a stored project as an HTML document (NotFound for unknown codes),
     judged as :func:`parkgis.siting.fit.match` judges it on ``as_of``."""
     result = fit.match_project(conn, code, top=top, as_of=as_of, siting=siting)

@@ -170,8 +170,13 @@ def _features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         geom = json.loads(r.pop("geometry"))
-        out.append({"type": "Feature", "geometry": geom,
-                    "properties": {k: jsonable(v) for k, v in r.items()}})
+        out.append(
+            {
+                "type": "Feature",
+                "geometry": geom,
+                "properties": {k: jsonable(v) for k, v in r.items()},
+            }
+        )
     return out
 
 
@@ -207,8 +212,16 @@ def load_map_data(conn: psycopg.Connection, as_of: dt.date | None = None) -> Map
     if ext and ext["xmin"] is not None:
         bounds = (ext["xmin"], ext["ymin"], ext["xmax"], ext["ymax"])
     fc = feature_collection
-    return MapData(fc(county), fc(zones), fc(infra), fc(upgrades), ents, landuse, bounds,
-                   terrain_overlays(conn))
+    return MapData(
+        fc(county),
+        fc(zones),
+        fc(infra),
+        fc(upgrades),
+        ents,
+        landuse,
+        bounds,
+        terrain_overlays(conn),
+    )
 
 
 def terrain_overlays(conn: psycopg.Connection) -> list[dict[str, Any]]:
@@ -236,8 +249,16 @@ def terrain_overlays(conn: psycopg.Connection) -> list[dict[str, Any]]:
 # (other columns added to a layer appear in the JSON without a change here); the keys
 # starting with "_" are our own drawing hints, computed from vocabulary words only.
 
-LAYERS = ("county", "zones", "infrastructure", "upgrades", "enterprises", "context", "terrain",
-          "outline")
+LAYERS = (
+    "county",
+    "zones",
+    "infrastructure",
+    "upgrades",
+    "enterprises",
+    "context",
+    "terrain",
+    "outline",
+)
 # The public context the planner shows: roads, rail and the river (no utilities).
 CONTEXT_KINDS = ("expressway", "national_road", "trunk_road", "railway", "rail_siding", "river")
 
@@ -252,10 +273,12 @@ def map_search(conn: psycopg.Connection, q: str, limit: int) -> dict[str, list[d
         raise InvalidInput("q 不能为空 / q must not be blank", param="q")
     literal = re.sub(r"([\\%_])", r"\\\1", q)
     with conn.cursor(row_factory=dict_row) as cur:
-        parcels = cur.execute(SEARCH_PARCELS_SQL,
-                              {"q": q, "like": literal + "%", "n": limit}).fetchall()
-        ents = cur.execute(SEARCH_ENTERPRISES_SQL, {"like_any": f"%{literal}%",
-                                                    "like": literal + "%", "n": limit}).fetchall()
+        parcels = cur.execute(
+            SEARCH_PARCELS_SQL, {"q": q, "like": literal + "%", "n": limit}
+        ).fetchall()
+        ents = cur.execute(
+            SEARCH_ENTERPRISES_SQL, {"like_any": f"%{literal}%", "like": literal + "%", "n": limit}
+        ).fetchall()
     for r in parcels:
         r["area_mu"] = float(r["area_mu"])
     return {"parcels": parcels, "enterprises": ents}
@@ -279,8 +302,7 @@ def _params(as_of: dt.date | None) -> dict[str, Any]:
     return {"digits": COORD_DIGITS, "tol": COUNTY_SIMPLIFY_DEG, "as_of": as_of or park_today()}
 
 
-def map_layer(conn: psycopg.Connection, name: str,
-              as_of: dt.date | None = None) -> dict[str, Any]:
+def map_layer(conn: psycopg.Connection, name: str, as_of: dt.date | None = None) -> dict[str, Any]:
     """One data layer of the maps as GeoJSON (``terrain``: the overlay list).
 
     Parameters
@@ -316,17 +338,30 @@ def map_layer(conn: psycopg.Connection, name: str,
     if name == "terrain":
         return {"overlays": terrain_overlays(conn)}
     if name == "county":
-        return _styled(feature_collection(_features(cur.execute(COUNTY_SQL, p).fetchall())),
-                       lambda _: layers.COUNTY_STYLE)
+        return _styled(
+            feature_collection(_features(cur.execute(COUNTY_SQL, p).fetchall())),
+            lambda _: layers.COUNTY_STYLE,
+        )
     if name in ("zones", "outline"):
         fc = feature_collection(_features(cur.execute(ZONES_SQL, p).fetchall()))
         if name == "outline":  # geometry only: the minimap draws shapes, never names
             county = _features(cur.execute(COUNTY_SQL, p).fetchall())
-            feats = [{"type": "Feature", "geometry": f["geometry"], "properties": {
-                "_style": {"color": "#555", "weight": 1, "fill": False}}} for f in county]
-            feats += [{"type": "Feature", "geometry": f["geometry"], "properties": {
-                "_style": layers.zone_style(f["properties"]["status"])}}
-                for f in fc["features"]]
+            feats = [
+                {
+                    "type": "Feature",
+                    "geometry": f["geometry"],
+                    "properties": {"_style": {"color": "#555", "weight": 1, "fill": False}},
+                }
+                for f in county
+            ]
+            feats += [
+                {
+                    "type": "Feature",
+                    "geometry": f["geometry"],
+                    "properties": {"_style": layers.zone_style(f["properties"]["status"])},
+                }
+                for f in fc["features"]
+            ]
             return feature_collection(feats)
         return _styled(fc, lambda q: layers.zone_style(q["status"]))
     if name in ("infrastructure", "context"):
@@ -347,8 +382,9 @@ def map_layer(conn: psycopg.Connection, name: str,
             q["_style"] = layers.infra_style(q["kind"], q["status"], bool(q.get("overdue")))
             q["_marker"] = {"radius": 7, "weight": 3, "fillOpacity": 0.3, "dashArray": "3 3"}
             if q.get("capacity_added") is not None:  # "+2.6 km", not "+3 km"
-                q["capacity_text"] = quantity(q["capacity_added"], q.get("capacity_unit"),
-                                              sign=True)
+                q["capacity_text"] = quantity(
+                    q["capacity_added"], q.get("capacity_unit"), sign=True
+                )
         return feature_collection(feats)
     feats = []
     for r in cur.execute(ENTERPRISES_SQL):
@@ -360,12 +396,18 @@ def map_layer(conn: psycopg.Connection, name: str,
         q["industry_zh"], q["industry_en"] = i18n.label(f"industry.{q['industry']}")
         if q.get("parcel_code"):
             q["parcel_href"] = "/#sel=" + quote(str(q["parcel_code"]), safe="")
-        feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                      "properties": q})
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": q,
+            }
+        )
     return feature_collection(feats)
 
 
 # --- Folium elements of ours -------------------------------------------------------------
+
 
 class OverlayMiniMap(plugins.MiniMap):
     """A minimap drawn from our own outlines (county and parks), not from a tile server.
@@ -406,8 +448,13 @@ class PageRegistry(MacroElement):
         {% endmacro %}
     """)
 
-    def __init__(self, overlays: dict[str, Any], bases: dict[str, Any],
-                 config: dict[str, Any], minimap: OverlayMiniMap | None = None) -> None:
+    def __init__(
+        self,
+        overlays: dict[str, Any],
+        bases: dict[str, Any],
+        config: dict[str, Any],
+        minimap: OverlayMiniMap | None = None,
+    ) -> None:
         super().__init__()
         self._name = "PageRegistry"
         self.overlays = overlays
@@ -432,8 +479,12 @@ def parcel_tile_options() -> str:
     }"""
 
 
-def build_investor_map(data: MapData, tianditu_key: str | None = None,
-                       tiles_url: str = PARCEL_TILES, inline: bool = False) -> folium.Map:
+def build_investor_map(
+    data: MapData,
+    tianditu_key: str | None = None,
+    tiles_url: str = PARCEL_TILES,
+    inline: bool = False,
+) -> folium.Map:
     """The investor map (a Folium Map, assets localised).
 
     Parameters
@@ -456,9 +507,16 @@ def build_investor_map(data: MapData, tianditu_key: str | None = None,
     """
     xmin, ymin, xmax, ymax = data.bounds
     fig = folium.Figure(title="卫辉市产业集聚区投资地图 · Weihui investor map")
-    m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], zoom_start=13, tiles=None,
-                   control_scale=False, max_zoom=20, min_zoom=8, prefer_canvas=False,
-                   zoom_control=True)
+    m = folium.Map(
+        location=[(ymin + ymax) / 2, (xmin + xmax) / 2],
+        zoom_start=13,
+        tiles=None,
+        control_scale=False,
+        max_zoom=20,
+        min_zoom=8,
+        prefer_canvas=False,
+        zoom_control=True,
+    )
     m.add_to(fig)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
 
@@ -480,9 +538,14 @@ def _add_basemaps(m: folium.Map, tianditu_key: str | None) -> dict[str, Any]:
     bases["none"] = folium.FeatureGroup(name=span("base.none"), overlay=False, show=True)
     bases["none"].add_to(m)
     bases["osm"] = folium.TileLayer(
-        "https://tile.openstreetmap.org/{z}/{x}/{y}.png", name=span("base.osm"),
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        name=span("base.osm"),
         attr='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
-        overlay=False, show=False, max_zoom=20, max_native_zoom=19)
+        overlay=False,
+        show=False,
+        max_zoom=20,
+        max_native_zoom=19,
+    )
     bases["osm"].add_to(m)
     if tianditu_key:
         # CGCS2000 ≈ WGS84 to centimetres: the Web-Mercator "_w" services need no shift.
@@ -492,14 +555,26 @@ def _add_basemaps(m: folium.Map, tianditu_key: str | None) -> dict[str, Any]:
                 f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
                 f"&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
                 f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={tianditu_key}",
-                attr="&copy; 天地图 Tianditu", subdomains="01234567", max_native_zoom=18,
-                max_zoom=20, overlay=False, control=False).add_to(tdt)
+                attr="&copy; 天地图 Tianditu",
+                subdomains="01234567",
+                max_native_zoom=18,
+                max_zoom=20,
+                overlay=False,
+                control=False,
+            ).add_to(tdt)
         tdt.add_to(m)
         bases["tianditu"] = tdt
     bases["amap"] = folium.TileLayer(
         "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
-        "&x={x}&y={y}&z={z}", name=span("base.amap"), attr="&copy; 高德地图 AutoNavi (GCJ-02)",
-        subdomains="1234", overlay=False, show=False, max_zoom=20, max_native_zoom=18)
+        "&x={x}&y={y}&z={z}",
+        name=span("base.amap"),
+        attr="&copy; 高德地图 AutoNavi (GCJ-02)",
+        subdomains="1234",
+        overlay=False,
+        show=False,
+        max_zoom=20,
+        max_native_zoom=18,
+    )
     bases["amap"].add_to(m)
     return bases
 
@@ -520,8 +595,9 @@ def _add_parcels(m: folium.Map, tiles_url: str, overlays: dict[str, Any]) -> Non
     # Parcels get a pane under the vector overlays (zIndex 400): roads, lines and boundaries are
     # drawn over the parcel fills, and clicks between those lines reach the parcel tiles.
     folium.map.CustomPane("pgParcels", z_index=350, pointer_events=True).add_to(m)
-    overlays["parcels"] = plugins.VectorGridProtobuf(tiles_url + "{pgq}", span("layer.parcels"),
-                                                     parcel_tile_options())
+    overlays["parcels"] = plugins.VectorGridProtobuf(
+        tiles_url + "{pgq}", span("layer.parcels"), parcel_tile_options()
+    )
     overlays["parcels"].add_to(m)
 
 
@@ -536,8 +612,13 @@ def _add_terrain(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None
     for ov in data.terrain:
         # Placeholder bounds: the page script sets the raster's own from the terrain layer.
         img = folium.raster_layers.ImageOverlay(
-            image="data:,", bounds=[[ymin, xmin], [ymax, xmax]], name=span(f"layer.{ov['id']}"),
-            opacity=0.55 if ov["id"] == "hillshade" else 0.7, show=False, pixelated=False)
+            image="data:,",
+            bounds=[[ymin, xmin], [ymax, xmax]],
+            name=span(f"layer.{ov['id']}"),
+            opacity=0.55 if ov["id"] == "hillshade" else 0.7,
+            show=False,
+            pixelated=False,
+        )
         # Folium embeds anything that is not an absolute URL; our overlay is served by us.
         img.url = ov["url"]
         img.add_to(m)
@@ -546,9 +627,10 @@ def _add_terrain(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None
 
 def _add_enterprises(m: folium.Map, data: MapData, overlays: dict[str, Any]) -> None:
     """Resident enterprises, clustered; the markers are added by ``investor.js``."""
-    cluster = plugins.MarkerCluster(name=span("layer.enterprises"),
-                                    options={"maxClusterRadius": 40,
-                                             "disableClusteringAtZoom": 16})
+    cluster = plugins.MarkerCluster(
+        name=span("layer.enterprises"),
+        options={"maxClusterRadius": 40, "disableClusteringAtZoom": 16},
+    )
     cluster.add_to(m)
     overlays["enterprises"] = cluster
 
@@ -557,10 +639,12 @@ def _add_controls(m: folium.Map) -> OverlayMiniMap:
     """Layer switcher, full screen and a minimap drawn from our own outlines. Measuring is
     ``investor.js``'s own control: leaflet-measure needs eval, which the page's CSP refuses."""
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
-    plugins.Fullscreen(position="topleft", title="全屏 / Full screen",
-                       title_cancel="退出全屏 / Exit full screen").add_to(m)
-    mini = OverlayMiniMap(position="bottomright", width=160, height=130, zoom_level_offset=-4,
-                          toggle_display=True)
+    plugins.Fullscreen(
+        position="topleft", title="全屏 / Full screen", title_cancel="退出全屏 / Exit full screen"
+    ).add_to(m)
+    mini = OverlayMiniMap(
+        position="bottomright", width=160, height=130, zoom_level_offset=-4, toggle_display=True
+    )
     mini.add_to(m)
     return mini
 
@@ -568,8 +652,10 @@ def _add_controls(m: folium.Map) -> OverlayMiniMap:
 def known_roles(enterprises: list[dict[str, Any]]) -> list[str]:
     """The chain roles of ``enterprises`` that our dictionary names (the legend's rows): a role
     word we do not know is a stored value, and those stay out of the page's scripts."""
-    return sorted({e["chain_role"] for e in enterprises} & {
-        k.split(".", 1)[1] for k in i18n.LABELS if k.startswith("role.")})
+    return sorted(
+        {e["chain_role"] for e in enterprises}
+        & {k.split(".", 1)[1] for k in i18n.LABELS if k.startswith("role.")}
+    )
 
 
 def page_config(data: MapData, tiles_url: str = PARCEL_TILES) -> dict[str, Any]:
@@ -582,14 +668,17 @@ def page_config(data: MapData, tiles_url: str = PARCEL_TILES) -> dict[str, Any]:
         "tiles": tiles_url,
         "layers": "/api/map/layers/",
         "bounds": [[ymin, xmin], [ymax, xmax]],
-        "statusStyle": {s: {"fillColor": layers.STATUS_COLOURS[s],
-                            "fillOpacity": layers.STATUS_OPACITY[s]}
-                        for s in layers.STATUS_COLOURS},
+        "statusStyle": {
+            s: {"fillColor": layers.STATUS_COLOURS[s], "fillOpacity": layers.STATUS_OPACITY[s]}
+            for s in layers.STATUS_COLOURS
+        },
         "highlight": layers.HIGHLIGHT_COLOUR,
         "selected": layers.SELECTED_COLOUR,
         "legend": layers.legend_html(known_roles(data.enterprises)),
         # Which terrain filters the search can honour: the rasters behind the overlays.
-        "terrain": {"dem": any(o["id"] == "hillshade" for o in data.terrain),
-                    "flood": any(o["id"] == "flood" for o in data.terrain)},
+        "terrain": {
+            "dem": any(o["id"] == "hillshade" for o in data.terrain),
+            "flood": any(o["id"] == "flood" for o in data.terrain),
+        },
         "i18n": i18n.as_json(),
     }

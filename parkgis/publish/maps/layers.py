@@ -28,12 +28,25 @@ STATUS_COLOURS: dict[str, str] = {
 }
 #: Fill opacity by status: vacant land stands out, the rest recedes.
 STATUS_OPACITY: dict[str, float] = {
-    "available": 0.75, "reserved": 0.7, "listed": 0.75, "allocated": 0.55,
-    "under_construction": 0.55, "operational": 0.45, "not_for_supply": 0.4, "historic": 0.2,
+    "available": 0.75,
+    "reserved": 0.7,
+    "listed": 0.75,
+    "allocated": 0.55,
+    "under_construction": 0.55,
+    "operational": 0.45,
+    "not_for_supply": 0.4,
+    "historic": 0.2,
 }
 #: Legend order (vacant first: what an investor looks for).
-STATUS_ORDER: tuple[str, ...] = ("available", "listed", "reserved", "allocated",
-                                 "under_construction", "operational", "not_for_supply")
+STATUS_ORDER: tuple[str, ...] = (
+    "available",
+    "listed",
+    "reserved",
+    "allocated",
+    "under_construction",
+    "operational",
+    "not_for_supply",
+)
 
 HIGHLIGHT_COLOUR = "#ff00aa"
 SELECTED_COLOUR = "#00e5ff"
@@ -60,8 +73,13 @@ class LineStyle:
 
     def leaflet(self, status: str = "existing") -> dict[str, object]:
         """The Leaflet style; a planned or under-way line is dashed whatever its kind."""
-        style: dict[str, object] = {"color": self.color, "weight": self.weight, "opacity": 0.9,
-                                    "fillColor": self.color, "fillOpacity": 0.5}
+        style: dict[str, object] = {
+            "color": self.color,
+            "weight": self.weight,
+            "opacity": 0.9,
+            "fillColor": self.color,
+            "fillOpacity": 0.5,
+        }
         if self.dash:
             style["dashArray"] = self.dash
         if status in ("planned", "under_construction", "under_way"):
@@ -95,8 +113,12 @@ DEFAULT_LINE = LineStyle("#868e96", 2)
 
 #: Font Awesome icon (v6 names, ``fa`` prefix) for point infrastructure.
 INFRA_ICONS: dict[str, str] = {
-    "substation": "bolt", "water_plant": "droplet", "wastewater_plant": "recycle",
-    "gas_station": "fire-flame-simple", "rail_station": "train", "telecom": "tower-cell",
+    "substation": "bolt",
+    "water_plant": "droplet",
+    "wastewater_plant": "recycle",
+    "gas_station": "fire-flame-simple",
+    "rail_station": "train",
+    "telecom": "tower-cell",
 }
 
 #: Chain role -> (awesome-markers colour, Font Awesome icon).
@@ -125,8 +147,14 @@ DEFAULT_ROLE_ICON = ("lightgray", "industry")
 
 #: awesome-markers colour names -> CSS colour (for legends and the brief).
 MARKER_CSS: dict[str, str] = {
-    "orange": "#f69730", "blue": "#38aadd", "cadetblue": "#436978", "darkgreen": "#728224",
-    "gray": "#575757", "purple": "#d252b9", "lightgray": "#a3a3a3", "red": "#d63e2a",
+    "orange": "#f69730",
+    "blue": "#38aadd",
+    "cadetblue": "#436978",
+    "darkgreen": "#728224",
+    "gray": "#575757",
+    "purple": "#d252b9",
+    "lightgray": "#a3a3a3",
+    "red": "#d63e2a",
 }
 
 
@@ -134,8 +162,7 @@ MARKER_CSS: dict[str, str] = {
 OVERDUE_COLOUR = "#d6336c"
 
 
-def infra_style(kind: str, status: str = "existing",
-                overdue: bool = False) -> dict[str, object]:
+def infra_style(kind: str, status: str = "existing", overdue: bool = False) -> dict[str, object]:
     """Leaflet style of an infrastructure feature or an upgrade; an overdue upgrade keeps its
     dash (still not built) in :data:`OVERDUE_COLOUR`."""
     style = INFRA_STYLES.get(kind, DEFAULT_LINE).leaflet(status)
@@ -158,15 +185,30 @@ def status_style_js() -> str:
     """A JavaScript object literal ``{status: {fillColor, fillOpacity}}`` for VectorGrid."""
     import json
 
-    return json.dumps({s: {"fillColor": STATUS_COLOURS[s], "fillOpacity": STATUS_OPACITY[s]}
-                       for s in STATUS_COLOURS})
+    return json.dumps(
+        {
+            s: {"fillColor": STATUS_COLOURS[s], "fillOpacity": STATUS_OPACITY[s]}
+            for s in STATUS_COLOURS
+        }
+    )
 
 
 #: Every line kind the maps draw from the infrastructure table, in legend order; local roads
 #: are left out (thin grey context, named on hover).
-LEGEND_LINES: tuple[str, ...] = ("expressway", "national_road", "trunk_road", "railway",
-                                 "rail_siding", "power_line", "water_main", "sewer",
-                                 "gas_main", "heat_main", "telecom", "river")
+LEGEND_LINES: tuple[str, ...] = (
+    "expressway",
+    "national_road",
+    "trunk_road",
+    "railway",
+    "rail_siding",
+    "power_line",
+    "water_main",
+    "sewer",
+    "gas_main",
+    "heat_main",
+    "telecom",
+    "river",
+)
 #: Point facilities drawn with an icon.
 LEGEND_POINTS: tuple[str, ...] = tuple(INFRA_ICONS)
 
@@ -174,41 +216,57 @@ LEGEND_POINTS: tuple[str, ...] = tuple(INFRA_ICONS)
 def legend_html(roles: list[str] | None = None) -> str:
     """The map legend (bilingual spans): parcel status, boundaries, infrastructure, roles."""
     sp = i18n.span
-    rows = [f'<div class="lg-title">{sp("ui.legend")}</div>',
-            f'<div class="lg-sub">{sp("layer.parcels")}</div>']
+    rows = [
+        f'<div class="lg-title">{sp("ui.legend")}</div>',
+        f'<div class="lg-sub">{sp("layer.parcels")}</div>',
+    ]
     for s in STATUS_ORDER:
-        rows.append(f'<div class="lg-row"><i class="lg-box" style="background:'
-                    f'{STATUS_COLOURS[s]};opacity:{STATUS_OPACITY[s] + 0.2:.2f}"></i>'
-                    f'{sp(f"status.{s}")}</div>')
+        rows.append(
+            f'<div class="lg-row"><i class="lg-box" style="background:'
+            f'{STATUS_COLOURS[s]};opacity:{STATUS_OPACITY[s] + 0.2:.2f}"></i>'
+            f"{sp(f'status.{s}')}</div>"
+        )
     # The rest folds away (click the title): the status colours are what a reader needs first.
     rows.append('<div class="lg-more">')
     rows.append(f'<div class="lg-sub">{sp("layer.zones")}</div>')
     for st in ("approved", "proposed"):
         z = zone_style(st)
         dash = "dashed" if st == "proposed" else "solid"
-        rows.append(f'<div class="lg-row"><i class="lg-line" style="border-top:3px {dash} '
-                    f'{z["color"]}"></i>{sp(f"zone.{st}")}</div>')
-    rows.append(f'<div class="lg-row"><i class="lg-line" style="border-top:2px dashed '
-                f'{COUNTY_STYLE["color"]}"></i>{sp("layer.county")}</div>')
+        rows.append(
+            f'<div class="lg-row"><i class="lg-line" style="border-top:3px {dash} '
+            f'{z["color"]}"></i>{sp(f"zone.{st}")}</div>'
+        )
+    rows.append(
+        f'<div class="lg-row"><i class="lg-line" style="border-top:2px dashed '
+        f'{COUNTY_STYLE["color"]}"></i>{sp("layer.county")}</div>'
+    )
     rows.append(f'<div class="lg-sub">{sp("layer.roads_rail")} · {sp("layer.utilities")}</div>')
     for kind in LEGEND_LINES:
         st = INFRA_STYLES[kind]
         dash = "dashed" if st.dash else "solid"
-        rows.append(f'<div class="lg-row"><i class="lg-line" style="border-top:3px {dash} '
-                    f'{st.color}"></i>{sp(f"infra.{kind}")}</div>')
+        rows.append(
+            f'<div class="lg-row"><i class="lg-line" style="border-top:3px {dash} '
+            f'{st.color}"></i>{sp(f"infra.{kind}")}</div>'
+        )
     for kind in LEGEND_POINTS:
-        rows.append(f'<div class="lg-row"><i class="lg-dot" style="background:'
-                    f'{INFRA_STYLES[kind].color}"><i class="fa fa-{INFRA_ICONS[kind]}"></i></i>'
-                    f'{sp(f"infra.{kind}")}</div>')
-    rows.append(f'<div class="lg-row"><i class="lg-line" style="border-top:3px dashed '
-                f'#555"></i>{sp("ui.existing_vs_upgrade")}</div>')
+        rows.append(
+            f'<div class="lg-row"><i class="lg-dot" style="background:'
+            f'{INFRA_STYLES[kind].color}"><i class="fa fa-{INFRA_ICONS[kind]}"></i></i>'
+            f"{sp(f'infra.{kind}')}</div>"
+        )
+    rows.append(
+        f'<div class="lg-row"><i class="lg-line" style="border-top:3px dashed '
+        f'#555"></i>{sp("ui.existing_vs_upgrade")}</div>'
+    )
     if roles:
         rows.append(f'<div class="lg-sub">{sp("layer.enterprises")}</div>')
         for role in roles:
             colour, icon = role_icon(role)
-            rows.append(f'<div class="lg-row"><i class="lg-dot" style="background:'
-                        f'{MARKER_CSS.get(colour, "#888")}"><i class="fa fa-{icon}"></i></i>'
-                        f'{sp(f"role.{role}")}</div>')
+            rows.append(
+                f'<div class="lg-row"><i class="lg-dot" style="background:'
+                f'{MARKER_CSS.get(colour, "#888")}"><i class="fa fa-{icon}"></i></i>'
+                f"{sp(f'role.{role}')}</div>"
+            )
     rows.append("</div>")
     return "\n".join(rows)
 

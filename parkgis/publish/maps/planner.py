@@ -78,8 +78,15 @@ def build_planner_map(data: MapData) -> folium.Map:
     """
     xmin, ymin, xmax, ymax = data.bounds
     fig = folium.Figure(title="卫辉市产业集聚区规划工作台 · Weihui planner workbench")
-    m = folium.Map(location=[(ymin + ymax) / 2, (xmin + xmax) / 2], zoom_start=13, tiles=None,
-                   control_scale=False, max_zoom=21, min_zoom=8, zoom_control=True)
+    m = folium.Map(
+        location=[(ymin + ymax) / 2, (xmin + xmax) / 2],
+        zoom_start=13,
+        tiles=None,
+        control_scale=False,
+        max_zoom=21,
+        min_zoom=8,
+        zoom_control=True,
+    )
     m.add_to(fig)
     layers.MetricScale().add_to(m)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
@@ -88,9 +95,14 @@ def build_planner_map(data: MapData) -> folium.Map:
     # Offline by default: our own layers make the map readable with no basemap at all.
     folium.FeatureGroup(name=both("base.none"), overlay=False, show=True).add_to(m)
     folium.TileLayer(
-        "https://tile.openstreetmap.org/{z}/{x}/{y}.png", name=both("base.osm"),
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        name=both("base.osm"),
         attr='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
-        overlay=False, show=False, max_zoom=21, max_native_zoom=19).add_to(m)
+        overlay=False,
+        show=False,
+        max_zoom=21,
+        max_native_zoom=19,
+    ).add_to(m)
 
     # Empty groups: planner.js fills them from /api/map/layers (no stored value in a script).
     overlays: dict[str, Any] = {}
@@ -104,9 +116,10 @@ def build_planner_map(data: MapData) -> folium.Map:
     config = {
         "layers": "/api/map/layers/",
         "bounds": [[ymin, xmin], [ymax, xmax]],
-        "statusStyle": {s: {"fillColor": layers.STATUS_COLOURS[s],
-                            "fillOpacity": layers.STATUS_OPACITY[s]}
-                        for s in layers.STATUS_COLOURS},
+        "statusStyle": {
+            s: {"fillColor": layers.STATUS_COLOURS[s], "fillOpacity": layers.STATUS_OPACITY[s]}
+            for s in layers.STATUS_COLOURS
+        },
         "selected": layers.SELECTED_COLOUR,
         "highlight": layers.HIGHLIGHT_COLOUR,
     }

@@ -44,18 +44,50 @@ MAX_DEPTH = 60
 # ---------------------------------------------------------------------------------------------
 # Tokens
 
-_WKT_TYPES = ("POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON",
-              "GEOMETRYCOLLECTION")
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "LIKE", "ILIKE", "BETWEEN", "IN", "IS", "NULL", "TRUE",
-                       "FALSE", "DATE", "TIMESTAMP", "BBOX", "CASEI", "ACCENTI", *_WKT_TYPES})
+_WKT_TYPES = (
+    "POINT",
+    "LINESTRING",
+    "POLYGON",
+    "MULTIPOINT",
+    "MULTILINESTRING",
+    "MULTIPOLYGON",
+    "GEOMETRYCOLLECTION",
+)
+_KEYWORDS = frozenset(
+    {
+        "AND",
+        "OR",
+        "NOT",
+        "LIKE",
+        "ILIKE",
+        "BETWEEN",
+        "IN",
+        "IS",
+        "NULL",
+        "TRUE",
+        "FALSE",
+        "DATE",
+        "TIMESTAMP",
+        "BBOX",
+        "CASEI",
+        "ACCENTI",
+        *_WKT_TYPES,
+    }
+)
 SPATIAL_FUNCTIONS = {
-    "S_INTERSECTS": "ST_Intersects", "S_DISJOINT": "ST_Disjoint", "S_EQUALS": "ST_Equals",
-    "S_TOUCHES": "ST_Touches", "S_WITHIN": "ST_Within", "S_OVERLAPS": "ST_Overlaps",
-    "S_CROSSES": "ST_Crosses", "S_CONTAINS": "ST_Contains",
+    "S_INTERSECTS": "ST_Intersects",
+    "S_DISJOINT": "ST_Disjoint",
+    "S_EQUALS": "ST_Equals",
+    "S_TOUCHES": "ST_Touches",
+    "S_WITHIN": "ST_Within",
+    "S_OVERLAPS": "ST_Overlaps",
+    "S_CROSSES": "ST_Crosses",
+    "S_CONTAINS": "ST_Contains",
 }
 _COMPARISON = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
-_TOKEN_RE = re.compile(r"""
+_TOKEN_RE = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^']|'')*')
   | (?P<qident>"(?:[^"]|"")+")
@@ -63,7 +95,9 @@ _TOKEN_RE = re.compile(r"""
   | (?P<op><>|<=|>=|=|<|>)
   | (?P<punct>[(),])
   | (?P<word>[A-Za-z_][A-Za-z0-9_.:]*)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass(frozen=True)
@@ -98,8 +132,7 @@ def tokenize(text: str) -> list[Token]:
         if m is None:
             if text[pos] in "'\"":
                 raise _fail("字符串或名称未结束", "unterminated literal", pos)
-            raise _fail(f"无法识别的字符 {text[pos]!r}", f"unexpected character {text[pos]!r}",
-                        pos)
+            raise _fail(f"无法识别的字符 {text[pos]!r}", f"unexpected character {text[pos]!r}", pos)
         kind = m.lastgroup or ""
         if kind == "word" and m.group().upper() in _WKT_TYPES:
             end = _wkt_end(text, m.end())
@@ -107,9 +140,15 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(Token("wkt", text[pos:end], pos))
                 pos = end
                 continue
-        if kind == "number" and m.group()[0] in "+-" and tokens and (
+        if (
+            kind == "number"
+            and m.group()[0] in "+-"
+            and tokens
+            and (
                 tokens[-1].kind in ("number", "string", "qident", "wkt")
-                or (tokens[-1].kind == "word" and tokens[-1].upper not in _KEYWORDS)):
+                or (tokens[-1].kind == "word" and tokens[-1].upper not in _KEYWORDS)
+            )
+        ):
             # "a-1" is arithmetic (unsupported), not the number -1 after a name.
             raise _fail("不支持算术表达式", "arithmetic is not supported", pos)
         if kind != "ws":
@@ -142,6 +181,7 @@ def _wkt_end(text: str, pos: int) -> int | None:
 
 # ---------------------------------------------------------------------------------------------
 # AST
+
 
 @dataclass(frozen=True)
 class Prop:
@@ -228,6 +268,7 @@ class BoolConst:
 # ---------------------------------------------------------------------------------------------
 # Parser
 
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
@@ -249,8 +290,7 @@ class _Parser:
     def expect_punct(self, p: str) -> Token:
         tok = self.take()
         if tok.kind != "punct" or tok.text != p:
-            raise _fail(f"此处应为 {p!r}", f"expected {p!r}, found {tok.text or 'end'!r}",
-                        tok.pos)
+            raise _fail(f"此处应为 {p!r}", f"expected {p!r}, found {tok.text or 'end'!r}", tok.pos)
         return tok
 
     def expect_word(self, w: str) -> Token:
@@ -351,8 +391,9 @@ class _Parser:
                 items.append(self.scalar())
             self.expect_punct(")")
             return In(left, tuple(items), negate)
-        raise _fail("此处应为比较运算符", f"expected a comparison, found {tok.text or 'end'!r}",
-                    tok.pos)
+        raise _fail(
+            "此处应为比较运算符", f"expected a comparison, found {tok.text or 'end'!r}", tok.pos
+        )
 
     def scalar(self) -> Any:
         tok = self.take()
@@ -380,11 +421,11 @@ class _Parser:
                 self.expect_punct(")")
                 return Lit("date", parse_date(arg.text[1:-1], arg.pos, up), tok.pos)
             if self.peek().text == "(":
-                raise _fail(f"不支持的函数 {tok.text}", f"unsupported function {tok.text}",
-                            tok.pos)
+                raise _fail(f"不支持的函数 {tok.text}", f"unsupported function {tok.text}", tok.pos)
             if up in _KEYWORDS:
-                raise _fail(f"此处不能用关键字 {tok.text}", f"unexpected keyword {tok.text}",
-                            tok.pos)
+                raise _fail(
+                    f"此处不能用关键字 {tok.text}", f"unexpected keyword {tok.text}", tok.pos
+                )
             return Prop(tok.text, tok.pos)
         if tok.kind == "eof":
             raise _fail("表达式不完整", "unexpected end of filter", tok.pos)
@@ -425,8 +466,9 @@ class _Parser:
             self.take()
             name = tok.text if tok.kind == "word" else tok.text[1:-1].replace('""', '"')
             if tok.kind == "word" and tok.upper in _KEYWORDS:
-                raise _fail(f"此处应为几何 {tok.text}", f"expected a geometry, found {tok.text}",
-                            tok.pos)
+                raise _fail(
+                    f"此处应为几何 {tok.text}", f"expected a geometry, found {tok.text}", tok.pos
+                )
             return Prop(name, tok.pos)
         raise _fail("此处应为几何", f"expected a geometry, found {tok.text or 'end'!r}", tok.pos)
 
@@ -494,11 +536,17 @@ class _Compiler:
 
     def prop(self, node: Prop) -> tuple[str, str]:
         if node.name == GEOMETRY_PROPERTY:
-            raise _fail("几何属性只能用于空间函数", "the geometry property is only allowed in "
-                        "spatial functions", node.pos)
+            raise _fail(
+                "几何属性只能用于空间函数",
+                "the geometry property is only allowed in spatial functions",
+                node.pos,
+            )
         if self.c.prop(node.name) is None:
-            raise _fail(f"未知属性 {node.name!r}",
-                        f"unknown property {node.name!r} (see /queryables)", node.pos)
+            raise _fail(
+                f"未知属性 {node.name!r}",
+                f"unknown property {node.name!r} (see /queryables)",
+                node.pos,
+            )
         return f"({self.c.expr(node.name)})", prop_kind(self.c, node.name)
 
     def scalar(self, node: Any, want: str | None) -> tuple[str, str]:
@@ -511,8 +559,11 @@ class _Compiler:
         if want == "date" and kind == "string":
             value, kind = parse_date(value, node.pos), "date"
         if want is not None and kind != want:
-            raise _fail(f"类型不符：需要 {want}，得到 {kind}",
-                        f"type mismatch: expected {want}, got {kind}", node.pos)
+            raise _fail(
+                f"类型不符：需要 {want}，得到 {kind}",
+                f"type mismatch: expected {want}, got {kind}",
+                node.pos,
+            )
         return self.bind(value, _KIND_CAST[kind]), kind
 
     def pair(self, a: Any, b: Any) -> tuple[str, str, str]:
@@ -528,8 +579,11 @@ class _Compiler:
     def geom(self, node: Any) -> str:
         if isinstance(node, Prop):
             if node.name != GEOMETRY_PROPERTY:
-                raise _fail(f"{node.name!r} 不是几何属性", f"{node.name!r} is not the geometry "
-                            f"property (use {GEOMETRY_PROPERTY!r})", node.pos)
+                raise _fail(
+                    f"{node.name!r} 不是几何属性",
+                    f"{node.name!r} is not the geometry property (use {GEOMETRY_PROPERTY!r})",
+                    node.pos,
+                )
             return self.geom_sql
         if isinstance(node, GeomLit):
             geom = node.geom
@@ -563,8 +617,9 @@ class _Compiler:
             return f"({sa} {n.op} {sb})"
         if isinstance(n, IsNull):
             if not isinstance(n.value, Prop):
-                raise _fail("IS NULL 需要属性", "IS NULL takes a property",
-                            getattr(n.value, "pos", None))
+                raise _fail(
+                    "IS NULL 需要属性", "IS NULL takes a property", getattr(n.value, "pos", None)
+                )
             sa, _ = self.prop(n.value)
             return f"({sa} IS {'NOT ' if n.negate else ''}NULL)"
         if isinstance(n, Like):
@@ -588,8 +643,9 @@ class _Compiler:
         raise _fail("不支持的表达式", "unsupported expression")  # pragma: no cover
 
 
-def to_sql(ast: Any, collection: Collection, filter_crs: Crs = DEFAULT,
-           geom_sql: str = "t.geom") -> tuple[str, list[Any]]:
+def to_sql(
+    ast: Any, collection: Collection, filter_crs: Crs = DEFAULT, geom_sql: str = "t.geom"
+) -> tuple[str, list[Any]]:
     """Compile a parsed filter to a SQL boolean expression and its parameters.
 
     Parameters
@@ -613,7 +669,8 @@ def to_sql(ast: Any, collection: Collection, filter_crs: Crs = DEFAULT,
     return comp.node(ast), comp.params
 
 
-def compile_filter(text: str, collection: Collection, filter_crs: Crs = DEFAULT,
-                   geom_sql: str = "t.geom") -> tuple[str, list[Any]]:
+def compile_filter(
+    text: str, collection: Collection, filter_crs: Crs = DEFAULT, geom_sql: str = "t.geom"
+) -> tuple[str, list[Any]]:
     """:func:`parse` then :func:`to_sql`."""
     return to_sql(parse(text), collection, filter_crs, geom_sql)

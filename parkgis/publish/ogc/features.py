@@ -25,9 +25,23 @@ MAX_LIMIT = 10_000
 MAX_OFFSET = 10_000_000
 
 # Query parameters of /items besides property equality (``?status=available``).
-ITEM_PARAMS = frozenset({"f", "limit", "offset", "bbox", "bbox-crs", "crs", "properties",
-                         "sortby", "filter", "filter-lang", "filter-crs", "datetime",
-                         "resultType"})
+ITEM_PARAMS = frozenset(
+    {
+        "f",
+        "limit",
+        "offset",
+        "bbox",
+        "bbox-crs",
+        "crs",
+        "properties",
+        "sortby",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "datetime",
+        "resultType",
+    }
+)
 FILTER_LANGS = ("cql2-text", "cql-text")  # cql-text: the draft name older GDAL sends
 
 
@@ -96,8 +110,7 @@ def _typed(collection: Collection, name: str, raw: str) -> tuple[str, Any]:
     return "text", raw
 
 
-def parse_items_query(collection: Collection, params: Mapping[str, Sequence[str]]
-                      ) -> ItemsQuery:
+def parse_items_query(collection: Collection, params: Mapping[str, Sequence[str]]) -> ItemsQuery:
     """Validate the query parameters of ``/collections/{id}/items``.
 
     Parameters
@@ -129,8 +142,10 @@ def parse_items_query(collection: Collection, params: Mapping[str, Sequence[str]
     q.offset = _int(_one(params, "offset"), "offset", 0, 0, MAX_OFFSET)
     q.crs = resolve(_one(params, "crs"), "crs")
     if _one(params, "datetime") is not None:
-        raise InvalidInput("datetime: 本图层没有时间维度 / this collection has no temporal "
-                           "extent; filter dates with CQL2")
+        raise InvalidInput(
+            "datetime: 本图层没有时间维度 / this collection has no temporal "
+            "extent; filter dates with CQL2"
+        )
     rt = _one(params, "resultType")
     if rt is not None and rt not in ("results", "hits"):
         raise InvalidInput("resultType: 须为 results 或 hits / must be results or hits")
@@ -212,12 +227,17 @@ def feature_sql(collection: Collection, crs: Crs, properties: tuple[str, ...] | 
     """SELECT expression of one GeoJSON feature (a json value) for a row of ``t``."""
     names = properties if properties is not None else tuple(p.name for p in collection.props)
     if names:
-        props = "json_build_object(" + ", ".join(
-            f"'{n}', {_json_value(collection, n)}" for n in names) + ")"
+        props = (
+            "json_build_object("
+            + ", ".join(f"'{n}', {_json_value(collection, n)}" for n in names)
+            + ")"
+        )
     else:
         props = "'{}'::json"
-    return (f"json_build_object('type', 'Feature', 'id', t.code, 'geometry', "
-            f"ST_AsGeoJSON({_geom_out(crs)}, {int(crs.decimals)}, 0)::json, 'properties', {props})")
+    return (
+        f"json_build_object('type', 'Feature', 'id', t.code, 'geometry', "
+        f"ST_AsGeoJSON({_geom_out(crs)}, {int(crs.decimals)}, 0)::json, 'properties', {props})"
+    )
 
 
 def _from(collection: Collection) -> str:
@@ -229,29 +249,35 @@ def items_sql(q: ItemsQuery) -> tuple[str, list[Any]]:
     c = q.collection
     order = [f"({c.expr(n)}) {'DESC' if d else 'ASC'} NULLS LAST" for n, d in q.sortby]
     order.append("t.id")
-    sql = (f"SELECT count(*) AS n, coalesce(json_agg(f.feature), '[]'::json)::text AS features "
-           f"FROM (SELECT {feature_sql(c, q.crs, q.properties)} AS feature "
-           f"FROM {_from(c)} WHERE {' AND '.join(q.where_sql)} "
-           f"ORDER BY {', '.join(order)} LIMIT %s OFFSET %s) f")
+    sql = (
+        f"SELECT count(*) AS n, coalesce(json_agg(f.feature), '[]'::json)::text AS features "
+        f"FROM (SELECT {feature_sql(c, q.crs, q.properties)} AS feature "
+        f"FROM {_from(c)} WHERE {' AND '.join(q.where_sql)} "
+        f"ORDER BY {', '.join(order)} LIMIT %s OFFSET %s) f"
+    )
     return sql, [*q.where_params, q.limit, q.offset]
 
 
 def count_sql(q: ItemsQuery) -> tuple[str, list[Any]]:
     c = q.collection
-    return (f"SELECT count(*) AS n FROM {_from(c)} WHERE {' AND '.join(q.where_sql)}",
-            list(q.where_params))
+    return (
+        f"SELECT count(*) AS n FROM {_from(c)} WHERE {' AND '.join(q.where_sql)}",
+        list(q.where_params),
+    )
 
 
-async def number_matched(conn: psycopg.AsyncConnection, q: ItemsQuery, exact_max: int
-                         ) -> tuple[int, bool]:
+async def number_matched(
+    conn: psycopg.AsyncConnection, q: ItemsQuery, exact_max: int
+) -> tuple[int, bool]:
     """(numberMatched, exact?): counted when the table or the planner's estimate is small.
 
     Past ``exact_max`` rows an exact count costs a scan per page (QGIS asks ``limit=1`` just
     to count), so the planner's row estimate is returned instead.
     """
     sql, params = count_sql(q)
-    cur = await conn.execute("SELECT reltuples::bigint AS n FROM pg_class WHERE oid = "
-                             "%s::regclass", [q.collection.table])
+    cur = await conn.execute(
+        "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = %s::regclass", [q.collection.table]
+    )
     row = await cur.fetchone()
     reltuples = int(_col(row, "n")) if row else -1
     if reltuples > exact_max:
@@ -285,11 +311,14 @@ async def fetch_page(conn: psycopg.AsyncConnection, q: ItemsQuery) -> tuple[int,
     return int(_col(row, "n")), (row["features"] if isinstance(row, dict) else row[1])
 
 
-async def fetch_feature(conn: psycopg.AsyncConnection, collection: Collection, fid: str,
-                        crs: Crs) -> str:
+async def fetch_feature(
+    conn: psycopg.AsyncConnection, collection: Collection, fid: str, crs: Crs
+) -> str:
     """JSON text of the feature whose code is ``fid``, or 404."""
-    sql = (f"SELECT ({feature_sql(collection, crs, None)})::text AS feature FROM "
-           f"{_from(collection)} WHERE t.code = %s AND ({collection.where})")
+    sql = (
+        f"SELECT ({feature_sql(collection, crs, None)})::text AS feature FROM "
+        f"{_from(collection)} WHERE t.code = %s AND ({collection.where})"
+    )
     cur = await conn.execute(sql, [fid])
     row = await cur.fetchone()
     if row is None:
@@ -303,8 +332,9 @@ _EXTENTS: dict[tuple[str, str, int], list[float] | None] = {}
 
 async def extent(conn: psycopg.AsyncConnection, collection: Collection) -> list[float] | None:
     """[minx, miny, maxx, maxy] of the public rows in CRS84 (None when empty)."""
-    cur = await conn.execute("SELECT version FROM data_versions WHERE layer = %s",
-                             [collection.table])
+    cur = await conn.execute(
+        "SELECT version FROM data_versions WHERE layer = %s", [collection.table]
+    )
     row = await cur.fetchone()
     version = int(_col(row, "version")) if row else -1
     key = (f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}", collection.id, version)
@@ -313,7 +343,8 @@ async def extent(conn: psycopg.AsyncConnection, collection: Collection) -> list[
     cur = await conn.execute(
         f"SELECT ST_XMin(e) AS x1, ST_YMin(e) AS y1, ST_XMax(e) AS x2, ST_YMax(e) AS y2 "
         f"FROM (SELECT ST_Extent(t.geom) AS e FROM {collection.table} t "
-        f"WHERE {collection.where}) s")
+        f"WHERE {collection.where}) s"
+    )
     row = await cur.fetchone()
     vals = [row[k] for k in ("x1", "y1", "x2", "y2")] if isinstance(row, dict) else list(row)
     result = None if vals[0] is None else [float(v) for v in vals]
