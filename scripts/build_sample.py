@@ -1245,9 +1245,8 @@ def assign_statuses(lots: list[Lot], rng: np.random.Generator) -> None:
         lot.landuse_code, lot.landuse_alias = "110101", "W1"
     near_rail[2].status, near_rail[2].project = "reserved", None
     near_rail[2].reserved_until = "2027-06-30"
-    near_rail[2].note = (
-        "物流企业口头意向, 未签约。 Verbal interest from a logistics operator, unsigned."
-    )
+    verbal = "物流企业口头意向, 未签约。 Verbal interest from a logistics operator, unsigned."
+    near_rail[2].note = verbal
     if len(near_rail) > 6:
         near_rail[6].status = "listed"
 
@@ -1330,9 +1329,8 @@ def assign_statuses(lots: list[Lot], rng: np.random.Generator) -> None:
     allocated = [lot for lot in others if lot.status == "allocated"]
     if allocated:
         allocated[-1].project = "PRJ-SLKJ"
-        allocated[-1].note = (
-            "项目寄养(唐庄镇), 税收分成40%。 Fostered (Tangzhuang), 40 % tax share."
-        )
+        fostered = "项目寄养(唐庄镇), 税收分成40%。 Fostered (Tangzhuang), 40 % tax share."
+        allocated[-1].note = fostered
     listed = [lot for lot in others if lot.status == "listed"]
     if listed:
         listed[0].project = "PRJ-FLEXPACK"
