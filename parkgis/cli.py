@@ -696,7 +696,11 @@ def brief_cmd(
         int, typer.Option("--workers", min=1, max=8, help="deck: worker processes")
     ] = 2,
 ) -> None:
-    """Site brief (地块推介书): one parcel as PDF/PNG/HTML, or a deck of parcels as one PDF."""
+    """Site brief (地块推介书): one parcel as PDF/PNG/HTML, or a deck of parcels as one PDF.
+
+    Long because each of its Typer options takes several formatted lines; the body is one call per
+    output kind.
+    """
     import time
 
     from parkgis.publish.brief.facts import LANGS

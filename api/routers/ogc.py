@@ -61,7 +61,10 @@ def _crs_param(name: str, desc: str) -> dict[str, Any]:
 
 
 def _items_parameters(collection: Collection | None) -> list[dict[str, Any]]:
-    """OpenAPI parameters of /items (declared by hand: the handler validates them itself)."""
+    """OpenAPI parameters of /items (declared by hand: the handler validates them itself).
+
+    Long because it declares the items route's query parameters as data.
+    """
     params: list[dict[str, Any]] = [
         {
             "name": "limit",

@@ -62,7 +62,11 @@ def _owned_file(path: os.PathLike[str] | str, text: str, user: str | None) -> No
 
 
 def start(settings: Settings) -> cl.Cluster:
-    """Create (first time, by ``pg_basebackup``) and start the local replica; idempotent."""
+    """Create (first time, by ``pg_basebackup``) and start the local replica; idempotent.
+
+    Long because pg_basebackup, the replica's config and its first start must happen in this order,
+    each step with its own one-line error.
+    """
     s = settings
     if s.database_url:
         raise cl.ClusterError(

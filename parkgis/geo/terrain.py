@@ -606,6 +606,8 @@ def zonal_stats(
     maximum take every cell the polygon touches with non-zero coverage. ``steep_share`` is the
     share of the parcel's area (with data) whose slope exceeds ``steep_deg``; ``flood_share``
     the share where flood depth is > 0.
+
+    Long because exactextract's operations and the per-parcel figures they feed are listed together.
     """
     from exactextract import exact_extract
     from exactextract.operation import Operation

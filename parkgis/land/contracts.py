@@ -95,7 +95,10 @@ def sign(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Allocate a listed parcel under a contract; 409 before the listing's result, 422 for a
-    contract the law does not allow (lease over the maximum, completion before start)."""
+    contract the law does not allow (lease over the maximum, completion before start).
+
+    Long because the contract's checks and its insert read as one transaction.
+    """
     if p.agreed_start is None or p.agreed_completion is None:
         raise InvalidData(
             "合同需要约定开工日 agreed_start 和约定竣工日 agreed_completion / the "

@@ -314,6 +314,9 @@ def split_parcel(
     dict
         ``{"parent": code, "children": [{code, area_m2, inside}...], "check": {...},
         "terrain": "refreshed" | "unavailable" | "failed: ..."}``.
+
+    Long because the split's checks, the children's insert and the lineage must sit in one
+    transaction.
     """
     geom = blade if isinstance(blade, shapely.Geometry) else parse_blade(blade)
     wkb = shapely.to_wkb(geom)

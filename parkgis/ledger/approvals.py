@@ -59,7 +59,10 @@ def _date(v: Any) -> date:
 def load_file(
     conn: psycopg.Connection, path: Path, layer: str | None = None, crs: str | None = None
 ) -> int:
-    """Validate every feature of ``path`` and upsert them in the caller's transaction."""
+    """Validate every feature of ``path`` and upsert them in the caller's transaction.
+
+    Long because each field's check sits beside its bilingual message, in file order.
+    """
     import pyogrio
     import shapely
 

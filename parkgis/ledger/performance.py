@@ -379,7 +379,11 @@ def _grade_group(members: list[dict[str, Any]], key: str, cuts: list[tuple[str, 
 def grade(
     conn: psycopg.Connection, year: int, version: str | None = None, with_previous: bool = True
 ) -> dict[str, Any]:
-    """Every firm with figures for ``year``: values, scores, ranks, grade, change."""
+    """Every firm with figures for ``year``: values, scores, ranks, grade, change.
+
+    Long because the scheme's steps (values, scores, ranks, grades, change) follow the published
+    rule in order.
+    """
     scheme = active_scheme(conn, version)
     d = scheme["definition"]
     inds = d["indicators"]

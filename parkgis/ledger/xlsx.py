@@ -109,6 +109,7 @@ STATUS_ZH = {
 
 
 def stock_workbook(s: dict[str, Any]) -> bytes:
+    """Long because it declares every sheet's columns (header, unit, number format) as data."""
     status_cols = [
         Col(f"{zh}（亩）", f"{st} (mu)", _sub("by_status", st, "area_mu"), MU)
         for st, zh in STATUS_ZH.items()

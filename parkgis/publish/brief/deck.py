@@ -46,7 +46,10 @@ def _worker_page(
 
 
 def draw_cover(d: DeckFacts, lang: str) -> bytes:
-    """The deck's cover page as PDF bytes."""
+    """The deck's cover page as PDF bytes.
+
+    Long because the cover's boxes are laid out top to bottom on the page grid.
+    """
     from parkgis.publish import i18n
     from parkgis.publish.brief import static_maps
     from parkgis.publish.brief.layout import (
@@ -192,6 +195,8 @@ def build_deck(
     ------
     NotFound
         No parcel matches.
+
+    Long because the worker pool, its settings and the page order are set up in one place.
     """
     check_lang(lang)
     today = today or dt.date.today()

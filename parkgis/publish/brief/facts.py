@@ -496,6 +496,8 @@ def gather(
         ``code`` is not a parcel code.
     NotFound
         no live parcel ``code``, or no project ``project``.
+
+    Long because each section of the brief is gathered in the order it is printed.
     """
     as_of = as_of or today
     sheet = parcel_sheet(conn, code, as_of)

@@ -223,6 +223,8 @@ def build_map(f: BriefFacts, lang: str) -> folium.Map:
     Folium only creates the (empty, constant-named) layer groups; the features and their
     tooltips travel in a JSON data block that ``datamap.js`` draws
     (:mod:`parkgis.publish.maps.datamap`).
+
+    Long because each map layer is declared with its style and data block in drawing order.
     """
     conv = _to_lonlat(f.srid)
     x0, y0, x1, y1 = f.window

@@ -190,6 +190,7 @@ def _header(page: Page, f: BriefFacts, lang: str) -> None:
 
 
 def _site_facts(cols: Columns, f: BriefFacts, lang: str) -> None:
+    """Long because it is the facts table, one row per fact, in print order."""
     p = f.parcel
     cols.heading(0, "地块概况", "Site facts")
     mu = area_mu_text(p["area_m2"])
@@ -369,7 +370,10 @@ def _chain(cols: Columns, f: BriefFacts, lang: str) -> None:
 
 
 def _fit_band(page: Page, f: BriefFacts, lang: str, top: float) -> float:
-    """The project fit, full width; returns the y below it."""
+    """The project fit, full width; returns the y below it.
+
+    Long because the fit band's columns are laid out left to right on the page grid.
+    """
     s = f.fit
     assert s is not None
     x0, w = MARGIN, PAGE_W - 2 * MARGIN

@@ -609,7 +609,10 @@ def _label_target(ax: Axes, f: Any, lang: str, clip: shapely.Polygon, seen: Seen
 
 
 def legend(ax: Axes, seen: dict[str, Any], lang: str, fit_name: str | None = None) -> None:
-    """The main map's legend, listing only what is on the map."""
+    """The main map's legend, listing only what is on the map.
+
+    Long because it lists every legend entry with its symbol, in legend order.
+    """
     from parkgis.publish import i18n
 
     handles: list[Any] = []
@@ -744,7 +747,10 @@ def legend(ax: Axes, seen: dict[str, Any], lang: str, fit_name: str | None = Non
 
 
 def draw_locator(ax: Axes, f: Any, lang: str) -> None:
-    """Weihui within Xinxiang (lon/lat), with the parks marked."""
+    """Weihui within Xinxiang (lon/lat), with the parks marked.
+
+    Long because the locator's layers are drawn in order, each with its style.
+    """
     _frame(ax)
     ax.set_facecolor("white")
     counties = f.counties
@@ -876,7 +882,10 @@ def draw_overview(ax: Axes, f: Any, lang: str) -> None:
 
 
 def draw_cover_map(ax: Axes, d: Any, lang: str, highlight: set[str]) -> None:
-    """The deck's overview: the zones, their parcels, the brief parcels highlighted."""
+    """The deck's overview: the zones, their parcels, the brief parcels highlighted.
+
+    Long because the cover map's layers are drawn in order, each with its style.
+    """
     _frame(ax)
     geoms = [z["geom"] for z in d.zones.rows if z["code"] in d.zone_codes] or [
         z["geom"] for z in d.zones.rows

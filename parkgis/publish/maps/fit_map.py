@@ -51,6 +51,8 @@ def build_fit_map(conn: psycopg.Connection, result: fit.MatchResult) -> folium.M
     -------
     folium.Map
         Localised (assets under ``/static/vendor``).
+
+    Long because the fit map's layers are declared in drawing order.
     """
     body = result.body()
     scores = fit.parcel_scores(result)

@@ -328,6 +328,8 @@ def map_layer(conn: psycopg.Connection, name: str, as_of: dt.date | None = None)
     ------
     NotFound
         for a name that is not a layer.
+
+    Long because it is one branch per layer name, each a few lines.
     """
     from parkgis.errors import NotFound
 
