@@ -183,6 +183,19 @@ SELECT t.minutes,
 """
 
 
+#: How far from the road network a drive-time origin may lie.
+ISOCHRONE_REACH_M = 20_000.0
+NEAR_NETWORK_SQL = """
+SELECT EXISTS (
+  SELECT 1
+    FROM (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom_gk)::geometry, gk_srid), 4490) AS ext
+            FROM road_edges GROUP BY gk_srid) z
+   WHERE ST_DWithin(z.ext::geography,
+                    ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490)::geography, %(reach)s)
+) AS near
+"""
+
+
 def isochrones(
     conn: psycopg.Connection, lon: float, lat: float, minutes: list[int]
 ) -> dict[str, Any]:
@@ -203,6 +216,15 @@ def isochrones(
     cur = conn.cursor(row_factory=dict_row)
     if cur.execute("SELECT 1 FROM road_edges LIMIT 1").fetchone() is None:
         raise InvalidInput("尚未装载路网 / no road network is loaded")
+    # A point far from the network has no access edge, and one outside the network's
+    # Gauss-Krueger zone cannot even be projected into it: refuse it as input.
+    near = cur.execute(NEAR_NETWORK_SQL, {"lon": lon, "lat": lat, "reach": ISOCHRONE_REACH_M})
+    if not (row := near.fetchone()) or not row["near"]:
+        raise InvalidInput(
+            f"该点距路网超过 {ISOCHRONE_REACH_M / 1000:g} 公里 / the point is more than "
+            f"{ISOCHRONE_REACH_M / 1000:g} km from the road network",
+            field="lon",
+        )
     rows = cur.execute(
         ISOCHRONE_SQL, {"lon": lon, "lat": lat, "minutes": minutes, "max_s": max(minutes) * 60.0}
     ).fetchall()
