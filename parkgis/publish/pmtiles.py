@@ -39,6 +39,7 @@ from psycopg import sql
 
 from parkgis.db.collections import COLLECTIONS, VACANT_STATUSES, Collection
 from parkgis.errors import ParkGISError
+from parkgis.land.lifecycle import park_today
 from parkgis.publish import tiles
 
 MIN_ZOOM = 8
@@ -199,6 +200,8 @@ def render_archive(
     }
     written = 0
     frontier: set[tuple[int, int]] | None = None
+    # the published map shows the park as of the day it is published (servicing, overdue)
+    day = park_today()
     with open(path, "wb") as f:
         w = Writer(f)
         for z in range(min_zoom, max_zoom + 1):
@@ -213,7 +216,7 @@ def render_archive(
             found: dict[int, bytes] = {}
             kept: set[tuple[int, int]] = set()
             for x, y in cand:
-                simplify, params = tiles.tile_params(z, x, y, MAX_FEATURES)
+                simplify, params = tiles.tile_params(z, x, y, MAX_FEATURES, day)
                 data = b"".join(
                     bytes(conn.execute(stmts[(c.id, simplify)], params, prepare=True).fetchone()[0])
                     for c in layers
