@@ -247,7 +247,8 @@ def test_map_and_board_mark_overdue_upgrades_and_projects(client, sample_db: str
 
 def test_brief_takes_as_of(client, sample_db: str) -> None:
     """The brief's distance table is the sheet's, as of the date asked (1,146 m prints as
-    1.15 km the day before the siding opens, 777 m from that day)."""
+    1.1 km the day before the siding opens (one decimal of a km, as the pages print
+    distances), 777 m from that day)."""
     with psycopg.connect(sample_db) as conn:
         fin = _finish(conn, "UPG-06")
 
@@ -257,7 +258,7 @@ def test_brief_takes_as_of(client, sample_db: str) -> None:
         i = r.text.index("rail siding or freight station")
         return r.text[i : i + 120]
 
-    assert "1.15 km" in rail_row(_day(fin, -1)) and "777 m" in rail_row(_day(fin))
+    assert "1.1 km" in rail_row(_day(fin, -1)) and "777 m" in rail_row(_day(fin))
     r = client.get("/api/parcels/WH-L-010/brief.pdf", params={"as_of": "2025-13-01"})
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/problem+json")
