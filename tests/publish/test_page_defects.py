@@ -84,20 +84,21 @@ def test_distances_read_sensibly(metres: float | None, expected: str) -> None:
     assert i18n.distance(metres) == expected
 
 
-def test_upgrade_popup_shows_a_2_6_km_extension_as_such() -> None:
-    html = investor.upgrade_popup(
-        {
-            "kind": "trunk_road",
-            "status": "planned",
-            "name_zh": "纬二路",
-            "name_en": "Weier Road",
-            "capacity_added": 2.6,
-            "capacity_unit": "km",
-            "start_date": "2026-01-01",
-            "finish_date": "2027-01-01",
-        }
-    )
-    assert "+2.6 km" in html and "+3 km" not in html
+def test_upgrade_popup_shows_a_2_6_km_extension_as_such(sample_db_rw: str) -> None:
+    # The popup is built in the page from the layer's properties (no stored value in a script):
+    # the layer carries the capacity as the popup prints it.
+    with psycopg.connect(sample_db_rw) as conn:
+        code = conn.execute(
+            "SELECT code FROM upgrades WHERE status <> 'completed' ORDER BY code LIMIT 1"
+        ).fetchone()[0]
+        conn.execute(
+            "UPDATE upgrades SET capacity_added = 2.6, capacity_unit = 'km' WHERE code = %s",
+            (code,),
+        )
+        conn.commit()
+        layer = investor.map_layer(conn, "upgrades")
+    props = next(f["properties"] for f in layer["features"] if f["properties"]["code"] == code)
+    assert props["capacity_text"] == "+2.6 km"
 
 
 def test_sheet_upgrades_carry_a_formatted_capacity(client, sample_db: str) -> None:
@@ -129,10 +130,9 @@ def test_legend_names_every_utility_drawn_and_the_substation_symbol() -> None:
 
 def test_enterprise_layer_carries_its_parcel_and_chain_role(sample_db: str) -> None:
     with psycopg.connect(sample_db) as conn:
-        data = investor.load_map_data(conn)
+        layer = investor.map_layer(conn, "enterprises")
         want = dict(conn.execute("SELECT code, parcel_code FROM enterprises").fetchall())
-    cfg = investor.page_config(data)
-    got = {e["code"]: e for e in cfg["enterprises"]}
+    got = {f["properties"]["code"]: f["properties"] for f in layer["features"]}
     assert set(got) == set(want)
     assert any(want.values())
     for code, parcel in want.items():
@@ -140,9 +140,7 @@ def test_enterprise_layer_carries_its_parcel_and_chain_role(sample_db: str) -> N
         assert e["parcel_code"] == parcel
         if parcel:
             assert e["parcel_href"] == f"/#sel={parcel}"
-        assert CJK.search(e["role_zh"]) and e["role_en"] and e["role_en"] != e["role"]
-    ent = next(e for e in data.enterprises if e.get("parcel_code"))
-    assert f'href="/#sel={ent["parcel_code"]}"' in investor.enterprise_popup(ent)
+        assert CJK.search(e["role_zh"]) and e["role_en"] and e["role_en"] != e["chain_role"]
 
 
 def test_problem_titles_put_chinese_first(client) -> None:
