@@ -71,3 +71,17 @@ PUBLIC_PROJECT_FIELDS: tuple[str, ...] = (
     "target_quarter",
     "updated_at",
 )
+
+
+#: The zone codes of the bundled illustrative sample (data/shapes/weihui.gpkg): a store holding
+#: only these says "示例数据 / sample data" on every page that shows it.
+SAMPLE_ZONE_CODES = frozenset({"WH-CZ", "WH-HH", "WH-LP"})
+
+
+def is_sample(zone_codes: set[str] | frozenset[str]) -> bool:
+    """Whether the zones are the bundled sample's.
+
+    >>> is_sample({"WH-CZ", "WH-LP"}), is_sample({"WH-CZ", "XX-1"}), is_sample(set())
+    (True, False, False)
+    """
+    return bool(zone_codes) and set(zone_codes) <= SAMPLE_ZONE_CODES

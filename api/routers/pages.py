@@ -49,6 +49,7 @@ def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]
             roles=sorted({e["chain_role"] for e in data.enterprises}),
             services=["road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled"],
             as_of_range=[d.isoformat() for d in AS_OF_RANGE],
+            sample=investor.shows_sample(data),
         )
         m.get_root().html.add_child(Element(panel), name="pg_panel")
         return page_shell.render(m)

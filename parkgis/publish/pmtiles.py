@@ -41,6 +41,7 @@ from parkgis.db.collections import COLLECTIONS, VACANT_STATUSES, Collection
 from parkgis.errors import ParkGISError
 from parkgis.land.lifecycle import park_today
 from parkgis.publish import tiles
+from parkgis.vocabulary import is_sample
 
 MIN_ZOOM = 8
 MAX_ZOOM = 16
@@ -51,8 +52,6 @@ ARCHIVE_RE = re.compile(r"public-[0-9a-f]{16}\.pmtiles")
 MAX_FEATURES = 50_000
 DEFAULT_KEEP = 3
 DEFAULT_GRACE_S = 24 * 3600.0
-# The zone codes of data/shapes/weihui.gpkg: publishing them says "sample data" on the page.
-SAMPLE_ZONE_CODES = frozenset({"WH-CZ", "WH-HH", "WH-LP"})
 
 # Web assets copied next to index.html (source under web/static -> target under DIR/assets).
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "static"
@@ -281,8 +280,7 @@ def _metadata(layers: list[Collection], sample: bool) -> dict[str, Any]:
 
 
 def _is_sample(conn: psycopg.Connection) -> bool:
-    codes = {r[0] for r in conn.execute("SELECT code FROM zones").fetchall()}
-    return bool(codes) and codes <= SAMPLE_ZONE_CODES
+    return is_sample({r[0] for r in conn.execute("SELECT code FROM zones").fetchall()})
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -225,3 +225,10 @@ def test_every_status_has_a_colour_and_a_label():
     for s in PARCEL_STATUSES:
         assert re.fullmatch(r"#[0-9a-f]{6}", layers.STATUS_COLOURS[s])
         assert i18n.label(f"status.{s}") == STATUS_LABELS[s]
+
+
+def test_the_sample_says_it_is_illustrative(client) -> None:
+    # Honest data: the bundled sample is labelled on the public page itself, Chinese first.
+    html = client.get("/").text
+    assert 'id="pg-sample"' in html
+    assert html.index("示例数据") < html.index("sample data")

@@ -44,6 +44,7 @@ from parkgis.publish import i18n
 from parkgis.publish.i18n import quantity, span
 from parkgis.publish.maps import assets, layers
 from parkgis.publish.sheet import UPGRADE_STATUS_SQL
+from parkgis.vocabulary import is_sample
 
 PARCEL_TILES = "/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
 # The map search box: parcel codes by prefix, enterprises by any part of a name.
@@ -300,6 +301,11 @@ def _styled(fc: dict[str, Any], style: Any) -> dict[str, Any]:
 
 def _params(as_of: dt.date | None) -> dict[str, Any]:
     return {"digits": COORD_DIGITS, "tol": COUNTY_SIMPLIFY_DEG, "as_of": as_of or park_today()}
+
+
+def shows_sample(data: MapData) -> bool:
+    """Whether the map shows the bundled illustrative sample (the page then says so)."""
+    return is_sample({f["properties"]["code"] for f in data.zones["features"]})
 
 
 def map_layer(conn: psycopg.Connection, name: str, as_of: dt.date | None = None) -> dict[str, Any]:
