@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -51,11 +52,25 @@ def tcp_url(url: str) -> str:
     d = conninfo_to_dict(url)
     port = d.get("port") or "5432"
     user = d.get("user") or "parkgis"
-    pw = f":{d['password']}" if d.get("password") else ""
+    password = d.get("password") or _from_passfile(d)
+    pw = f":{quote(password, safe='')}" if password else ""
     host = d.get("host") or "127.0.0.1"
     if host.startswith("/"):
         host = "127.0.0.1"
     return f"postgresql://{user}{pw}@{host}:{port}/{d['dbname']}"
+
+
+def _from_passfile(d: dict[str, str]) -> str | None:
+    """The password libpq would take from ``passfile`` (the embedded cluster uses SCRAM, and
+    the tipg bench speaks asyncpg over TCP, which is handed a URL, not our conninfo)."""
+    path = d.get("passfile")
+    if not path or not Path(path).exists():
+        return None
+    for line in Path(path).read_text().splitlines():
+        fields = line.split(":")
+        if len(fields) == 5 and fields[3] in ("*", d.get("user") or "parkgis"):
+            return fields[4]
+    return None
 
 
 def free_port() -> int:
