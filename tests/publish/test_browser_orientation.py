@@ -85,10 +85,11 @@ def panel(driver) -> dict[str, str]:
     )
 
 
-def test_headline_and_park_labels_agree_with_the_sample(browser, live_server, sample_db):
+def test_headline_and_park_labels_agree_with_the_sample(browser, live_server, sample_db, artifacts):
     want = expected_available(sample_db)
     assert sum(n for n, _ in want.values()) > 0  # the sample has land to offer
     open_map(browser, live_server + "/")
+    browser.save_screenshot(str(artifacts / "orientation-headline.png"))
     rows = panel(browser)
     assert set(rows) == set(want) | {"ALL"}
     for zone, (n, mu) in want.items():
