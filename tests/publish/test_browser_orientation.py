@@ -189,3 +189,30 @@ def test_place_names_readable_at_county_zoom_without_basemap(
     far = [g for g in got if g["kind"] in ("city", "provincial_capital", "airport")]
     assert far and not any(g["visible"] for g in far)
     assert [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"] == []
+
+
+SHOWN_ROWS_JS = (
+    "return Array.from(document.querySelectorAll('#pg-headline li[data-zone]'))"
+    ".filter(li => li.getClientRects().length > 0).map(li => li.dataset.zone);"
+)
+
+
+def test_headline_folds_on_a_phone_and_says_when_the_map_shows_another_date(browser, live_server):
+    browser.set_window_size(390, 844)
+    try:
+        open_map(browser, live_server + "/")
+        # folded: the total only, under a title a thumb can hit
+        assert browser.execute_script(SHOWN_ROWS_JS) == ["ALL"]
+        title = browser.find_element("css selector", "#pg-headline .pg-headline-title")
+        assert title.size["height"] >= 44
+        title.click()
+        assert len(browser.execute_script(SHOWN_ROWS_JS)) > 1
+        assert title.get_attribute("aria-expanded") == "true"
+    finally:
+        browser.set_window_size(1400, 900)
+    # the map as of a past date: the panel says its figures are today's
+    open_map(browser, live_server + "/?as_of=2025-06-30")
+    note = browser.find_element("css selector", "#pg-headline .pg-headline-note")
+    assert note.text == "今日数据（非所选日期）"
+    open_map(browser, live_server + "/")
+    assert browser.find_elements("css selector", "#pg-headline .pg-headline-note") == []

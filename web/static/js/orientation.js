@@ -60,10 +60,25 @@
     var box = document.createElement('div');
     box.id = 'pg-headline';
     box.className = 'pg-headline leaflet-bar';
-    var h = document.createElement('div');
+    // A button: on a phone the panel folds to its title and total (orientation.css), a tap
+    // unfolds the parks.
+    var h = document.createElement('button');
+    h.type = 'button';
     h.className = 'pg-headline-title';
+    h.setAttribute('aria-expanded', 'false');
     h.appendChild(span('可供土地', 'Land available'));
+    h.addEventListener('click', function () {
+      var open = box.classList.toggle('pg-headline-open');
+      h.setAttribute('aria-expanded', open ? 'true' : 'false');
+    });
     box.appendChild(h);
+    if (PG.asOf && PG.asOf()) {
+      // The map may show a past date; these figures are always today's.
+      var note = document.createElement('div');
+      note.className = 'pg-headline-note';
+      note.appendChild(span('今日数据（非所选日期）', "today's figures, not the chosen date"));
+      box.appendChild(note);
+    }
     var list = document.createElement('ul');
     body.parks.forEach(function (p) {
       var li = document.createElement('li');
