@@ -532,14 +532,14 @@ def match_cmd(
     from rich.table import Table
 
     from parkgis.db import connect
+    from parkgis.publish.matching import project_match
     from parkgis.settings import get_settings
-    from parkgis.siting.fit import match_project
     from parkgis.siting.search import parse_as_of
 
     try:
         day = parse_as_of(as_of, "--as-of") if as_of is not None else None
         with connect(_db_url()) as conn:
-            result = match_project(
+            body = project_match(
                 conn,
                 project_code,
                 top=top,
@@ -550,12 +550,13 @@ def match_cmd(
             )
     except ParkGISError as e:
         fail(e.message)
-    body = result.body()
     if as_json:
         print(json.dumps(body, ensure_ascii=False, default=str))
         return
     p = body["project"]
     out.print(f"[bold]{p['name_zh']}[/] / {p['name_en']} ({p['code']})")
+    for f in body["fills"]:
+        out.print(f"{f['text_zh']} / {f['text_en']}")
     table = Table("#", "地块 parcels", "得分 score", "面积 mu", "要点 / highlights")
     for i, m in enumerate(body["matches"], 1):
         best = sorted(

@@ -150,9 +150,7 @@ def ledger_townships(user: RequirePlanner, conn: SyncConn, format: Format = "jso
 
 @router.get("/api/ledger/public", summary="Available land by park / 各园区可供土地 (public)")
 def ledger_public(conn: SyncConn) -> JSONResponse:
-    return JSONResponse(
-        {"parks": stock.public_available(conn)}, headers={"Cache-Control": "public, max-age=60"}
-    )
+    return JSONResponse(stock.public_summary(conn), headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get(

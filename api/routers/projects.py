@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.dependencies import AppSettings, AsOf, Conn
 from parkgis.promotion import projects
+from parkgis.publish import matching
 from parkgis.siting import fit
 
 router = APIRouter(tags=["projects"])
@@ -42,10 +43,11 @@ def get_project(code: str, conn: Conn) -> dict[str, Any]:
 def project_matches(
     code: str, conn: Conn, settings: AppSettings, as_of: AsOf, top: TopQ = 10, near: NearQ = 10
 ) -> dict[str, Any]:
-    """The same body as ``parkgis match CODE --json`` (footprints in lon/lat, EPSG:4490 ≈
+    """The same body as ``parkgis match CODE --json``, with ``fills``: the chain gaps the
+    project would fill (补链, :mod:`parkgis.publish.matching`) (footprints in lon/lat, EPSG:4490 ≈
     WGS84). Judged on the project's start date, never before ``as_of`` (default today);
     within ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` says what is left)."""
-    return fit.match_project(
+    return matching.project_match(
         conn,
         code,
         top=top,
@@ -53,7 +55,7 @@ def project_matches(
         as_of=as_of,
         siting=settings.siting,
         time_budget_s=settings.match_time_budget_s,
-    ).body()
+    )
 
 
 class MatchRequest(BaseModel):
@@ -125,7 +127,7 @@ def adhoc_match(
     """Nothing is stored. The caller's own budget may be quoted back in reasons. Bounded by
     ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` names the undecided sites)."""
     req = fit.Requirement(**body.model_dump())
-    return fit.match(
+    return matching.requirement_match(
         conn,
         req,
         top=top,
@@ -134,7 +136,7 @@ def adhoc_match(
         as_of=as_of,
         siting=settings.siting,
         time_budget_s=settings.match_time_budget_s,
-    ).body()
+    )
 
 
 @router.get(

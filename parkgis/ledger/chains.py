@@ -3,8 +3,9 @@ pipeline projects on each link, and the missing or weak links as a target list.
 
 An enterprise or project sits on a link when its industry is the chain's and its
 ``chain_role`` is one of the link's roles (``chain_links.roles``, data). A link with no
-resident firm is *missing*; with fewer than its ``min_firms``, *weak*. :func:`fills_gap` is what
-matching and the pipeline call to say that a project would fill one.
+resident firm is *missing*; with fewer than its ``min_firms``, *weak*. :func:`fills_gap`,
+:func:`fills_by_project` and :func:`fills_for` are what matching and the pipeline call to say
+that a project would fill one.
 """
 
 from __future__ import annotations
@@ -112,6 +113,69 @@ def chains(conn: psycopg.Connection) -> dict[str, Any]:
     }
 
 
+FILL_KEYS = (
+    "chain_code",
+    "chain_zh",
+    "chain_en",
+    "link_code",
+    "link_zh",
+    "link_en",
+    "status",
+    "status_zh",
+)
+# Stages where saying "this project would fill a link" still informs a decision.
+OPEN_STAGES_SQL = "p.stage NOT IN ('operational', 'lost')"
+
+
+def fill_text(t: dict[str, Any]) -> tuple[str, str]:
+    """The sentence a card or a match result shows for one filled link (zh, en)."""
+    en = t["link_en"][:1].lower() + t["link_en"][1:]
+    if t["status"] == "missing":
+        return f"补链：填补「{t['link_zh']}」环节", f"fills the missing link '{en}'"
+    return f"强链：补强「{t['link_zh']}」薄弱环节", f"strengthens the weak link '{en}'"
+
+
+def _fills(targets: list[dict[str, Any]], industry: str | None, role: str | None) -> list[Any]:
+    out = []
+    for t in targets:
+        if role is None or industry != t["industry"] or role not in t["roles"]:
+            continue
+        f = {k: t[k] for k in FILL_KEYS}
+        f["text_zh"], f["text_en"] = fill_text(t)
+        out.append(f)
+    return out
+
+
+def _targets(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """:func:`chains`' target list, each target with its chain's industry."""
+    found = chains(conn)
+    industry = {c["code"]: c["industry"] for c in found["chains"]}
+    return [dict(t, industry=industry[t["chain_code"]]) for t in found["targets"]]
+
+
+def fills_for(
+    conn: psycopg.Connection, industry: str | None, chain_role: str | None
+) -> list[dict[str, Any]]:
+    """The missing or weak links a project of ``industry`` in ``chain_role`` would fill (an
+    ad-hoc requirement as well as a stored project); each with ``text_zh``/``text_en``."""
+    return _fills(_targets(conn), industry, chain_role)
+
+
+def fills_by_project(
+    conn: psycopg.Connection, codes: list[str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`fills_gap` for many projects at once (the pipeline board): code -> links, for
+    the projects still in the pipeline (not operational, not lost); ``codes`` None: all."""
+    targets = _targets(conn)
+    found = rows(
+        conn,
+        f"""SELECT p.code, p.industry, p.chain_role FROM projects p
+             WHERE {OPEN_STAGES_SQL} AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))""",
+        {"codes": codes},
+    )
+    return {p["code"]: _fills(targets, p["industry"], p["chain_role"]) for p in found}
+
+
 def fills_gap(conn: psycopg.Connection, project_code: str) -> list[dict[str, Any]]:
     """The missing or weak links ``project_code`` would fill (empty: none). For matching and
     the pipeline: "this project fills a missing link of 食品饮料及包装"."""
@@ -122,25 +186,4 @@ def fills_gap(conn: psycopg.Connection, project_code: str) -> list[dict[str, Any
     )
     if not p:
         raise NotFound(f"没有该项目 / no project {project_code!r}")
-    return [
-        {
-            k: t[k]
-            for k in (
-                "chain_code",
-                "chain_zh",
-                "chain_en",
-                "link_code",
-                "link_zh",
-                "link_en",
-                "status",
-                "status_zh",
-            )
-        }
-        for t in chains(conn)["targets"]
-        if p[0]["chain_role"] in t["roles"]
-        and rows(
-            conn,
-            "SELECT 1 FROM chains WHERE code = %(c)s AND industry = %(i)s",
-            {"c": t["chain_code"], "i": p[0]["industry"]},
-        )
-    ]
+    return fills_for(conn, p[0]["industry"], p[0]["chain_role"])

@@ -419,28 +419,52 @@ def idle_accounts(
     return figs, per_zone, idle_rows
 
 
+SQL_PUBLIC_AVAILABLE = """
+SELECT z.code AS zone_code, z.name_zh, z.name_en,
+       count(p.code) AS parcels, coalesce(sum(p.area_m2), 0) AS area_m2,
+       ST_X(ST_PointOnSurface(z.geom)) AS label_lon, ST_Y(ST_PointOnSurface(z.geom)) AS label_lat
+  FROM zones z LEFT JOIN parcels p ON p.zone_code = z.code AND p.status = 'available'
+ GROUP BY z.code, z.name_zh, z.name_en, z.geom ORDER BY z.code"""
+
+
 def public_available(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Available land by park, for the public investor map: today's status only (no history,
-    no approvals, nothing confidential)."""
-    found = rows(
-        conn,
-        """
-        SELECT z.code AS zone_code, z.name_zh, z.name_en,
-               count(p.code) AS parcels, coalesce(sum(p.area_m2), 0) AS area_m2
-          FROM zones z LEFT JOIN parcels p ON p.zone_code = z.code AND p.status = 'available'
-         GROUP BY z.code, z.name_zh, z.name_en ORDER BY z.code""",
-    )
-    return [
-        {
-            "zone_code": r["zone_code"],
-            "name_zh": r["name_zh"],
-            "name_en": r["name_en"],
-            "parcels": r["parcels"],
-            "area_mu": round(mu(r["area_m2"]), 1),
-            "area_ha": round(ha(r["area_m2"]), 2),
-        }
-        for r in found
-    ]
+    no approvals, nothing confidential). ``label_lon``/``label_lat`` is a point inside the
+    park (not its centroid, which a crescent-shaped park may not contain) for its map label."""
+    parks: list[dict[str, Any]] = public_summary(conn)["parks"]
+    return parks
+
+
+def public_summary(conn: psycopg.Connection) -> dict[str, Any]:
+    """The body of ``/api/ledger/public`` and of the static map's ``ledger-public.json``: the
+    parks (:func:`public_available`) and the cluster's total. The total is summed before
+    rounding, so it can differ from the sum of the rounded park figures in the last digit."""
+    found = rows(conn, SQL_PUBLIC_AVAILABLE)
+    area_m2 = sum(float(r["area_m2"]) for r in found)
+    return {
+        "parks": [
+            {
+                "zone_code": r["zone_code"],
+                "name_zh": r["name_zh"],
+                "name_en": r["name_en"],
+                "parcels": int(r["parcels"]),
+                "area_mu": round(mu(r["area_m2"]), 1),
+                "area_ha": round(ha(r["area_m2"]), 2),
+                "label_lon": round(float(r["label_lon"]), 6),
+                "label_lat": round(float(r["label_lat"]), 6),
+            }
+            for r in found
+        ],
+        "total": {
+            "parcels": sum(int(r["parcels"]) for r in found),
+            "area_mu": round(mu(area_m2), 1),
+            "area_ha": round(ha(area_m2), 2),
+        },
+        "definition_zh": "可供地块：当前状态为“可供”的地块；"
+        "面积为所在园区高斯-克吕格投影下的面积。",
+        "definition_en": "Available: parcels whose current status is 'available'; areas in "
+        "the zone's Gauss-Krüger projection.",
+    }
 
 
 def quarter_start(d: date) -> date:

@@ -32,6 +32,7 @@ from psycopg.rows import dict_row
 
 from parkgis.db.audit import set_audit_context
 from parkgis.errors import Conflict, InvalidInput, NotFound
+from parkgis.ledger import chains
 from parkgis.promotion import projects
 
 STAGES: tuple[str, ...] = (
@@ -373,6 +374,8 @@ def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:
         projects = cur.execute(SQL_PROJECTS).fetchall()
         open_b = cur.execute(SQL_OPEN_BOTTLENECKS).fetchall() if staff else []
         zone_rows = cur.execute(SQL_PROJECT_ZONES).fetchall()
+    # Which chain gaps each open project would fill (延链补链): the ledger's target list.
+    fills = chains.fills_by_project(conn)
     zones: dict[str, list[dict[str, Any]]] = {}
     for z in zone_rows:
         zones.setdefault(z["project_code"], []).append(
@@ -397,6 +400,7 @@ def board(conn: psycopg.Connection, staff: bool) -> dict[str, Any]:
             card = public_project(p, staff)
             card["past_start"] = bool(p["past_start"])
             card["zones"] = zones.get(p["code"], [])
+            card["fills"] = fills.get(p["code"], [])
             if staff:
                 card["bottlenecks"] = flags.get(p["code"], [])
                 card["allowed_stages"] = allowed_stages(s)

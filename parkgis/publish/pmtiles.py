@@ -40,6 +40,7 @@ from psycopg import sql
 from parkgis.db.collections import COLLECTIONS, VACANT_STATUSES, Collection
 from parkgis.errors import ParkGISError
 from parkgis.land.lifecycle import park_today
+from parkgis.ledger import stock
 from parkgis.publish import tiles
 from parkgis.vocabulary import is_sample
 
@@ -379,6 +380,9 @@ def publish(
                 "SELECT code, name_zh, coalesce(name_en, name_zh) FROM zones ORDER BY code"
             )
         }
+        # The headline totals of the investor map (/api/ledger/public), from the same snapshot
+        # as the tiles, so the panel and the parcels drawn never disagree.
+        meta["parkgis"]["available"] = stock.public_summary(conn)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".public-", suffix=".pmtiles.tmp")
         os.close(fd)
         tmp_path = Path(tmp)

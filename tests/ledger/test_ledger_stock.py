@@ -247,7 +247,28 @@ def test_routes_xlsx_public_and_ogc(ledger_db: str, conn: psycopg.Connection) ->
     for p in pub.json()["parks"]:
         assert p["parcels"] == want[p["zone_code"]]["n"]
         assert p["area_mu"] == pytest.approx(want[p["zone_code"]]["m2"] * MU_PER_M2, abs=0.05)
-        assert set(p) == {"zone_code", "name_zh", "name_en", "parcels", "area_mu", "area_ha"}
+        # nothing but public figures and a point inside the (public) park for its map label
+        assert set(p) == {
+            "zone_code",
+            "name_zh",
+            "name_en",
+            "parcels",
+            "area_mu",
+            "area_ha",
+            "label_lon",
+            "label_lat",
+        }
+        inside = conn.execute(
+            "SELECT ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), ST_SRID(geom))) AS ok "
+            "FROM zones WHERE code = %s",
+            (p["label_lon"], p["label_lat"], p["zone_code"]),
+        ).fetchone()
+        assert inside["ok"], p["zone_code"]
+    total = pub.json()["total"]
+    assert total["parcels"] == sum(r["n"] for r in want.values())
+    assert total["area_mu"] == pytest.approx(
+        sum(r["m2"] for r in want.values()) * MU_PER_M2, abs=0.05
+    )
     feats = ogc.json()["features"]
     assert ogc.status_code == 200 and len(feats) == 5
     assert {f["properties"]["approval_no"] for f in feats} == {

@@ -215,8 +215,10 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
         d.get(live_server_rw + "/")
         _wait(d, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
         assert d.execute_script("return document.body.getAttribute('data-pg-layers')") is None
+        # the name is the label's first span (orientation.js adds the park's figures under it)
         labels = d.execute_script(
-            "return Array.from(document.querySelectorAll('.pg-zone-label')).map(e => e.textContent)"
+            "return Array.from(document.querySelectorAll('.pg-zone-label'))"
+            ".map(e => e.querySelector('.i18n').textContent)"
         )
         assert planted["zone_zh"] in labels, labels
         assert (

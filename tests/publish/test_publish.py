@@ -158,7 +158,7 @@ def _xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     return int((lon + 180) / 360 * n), int((0.5 - math.log((1 + s) / (1 - s)) / (4 * math.pi)) * n)
 
 
-def test_archive_header_and_layers(published: Path) -> None:
+def test_archive_header_and_layers(published: Path, sample_db: str) -> None:
     assert (published / "index.html").is_file()
     rd, f = _reader(_archive(published))
     with f:
@@ -169,6 +169,22 @@ def test_archive_header_and_layers(published: Path) -> None:
         ids = [v["id"] for v in meta["vector_layers"]]
         assert {"zones", "parcels", "infrastructure", "upgrades", "enterprises"} <= set(ids)
         assert meta["parkgis"]["sample"] is True
+        available = meta["parkgis"]["available"]
+    # the static page's headline totals: the available parcels by park, counted here in SQL
+    with psycopg.connect(sample_db) as conn:
+        want = {
+            z: (int(n), float(m2) * 15 / 10000)
+            for z, n, m2 in conn.execute(
+                "SELECT z.code, count(p.code), coalesce(sum(p.area_m2), 0) FROM zones z "
+                "LEFT JOIN parcels p ON p.zone_code = z.code AND p.status = 'available' "
+                "GROUP BY z.code"
+            )
+        }
+    got = {p["zone_code"]: (p["parcels"], p["area_mu"]) for p in available["parks"]}
+    assert set(got) == set(want)
+    for z, (n, mu) in want.items():
+        assert got[z][0] == n and got[z][1] == pytest.approx(mu, abs=0.05), z
+    assert available["total"]["parcels"] == sum(n for n, _ in want.values())
 
 
 def test_tile_parcels_match_sql_and_nothing_confidential(published: Path, sample_db: str) -> None:
@@ -322,6 +338,10 @@ def test_page_draws_parcels_and_opens_the_sheet_without_the_app(
                 > 5
             )
         )
+        panel = d.execute_script(
+            "var o = {}; document.querySelectorAll('#sm-available li[data-zone]')"
+            ".forEach(function (li) { o[li.dataset.zone] = li.textContent; }); return o;"
+        )
         notice = d.find_element(By.ID, "sm-sample")
         assert notice.is_displayed() and "示例数据" in notice.text and "sample data" in notice.text
         # Click the largest parcel drawn at its centre.
@@ -346,6 +366,15 @@ def test_page_draws_parcels_and_opens_the_sheet_without_the_app(
     with psycopg.connect(sample_db) as conn:
         st = conn.execute("SELECT status FROM parcels WHERE code = %s", (code,)).fetchone()
     assert st is not None and st[0] in VACANT
+    # the headline totals drawn on the static page, against SQL over the parcels
+    with psycopg.connect(sample_db) as conn:
+        for z, n, m2 in conn.execute(
+            "SELECT zone_code, count(*), sum(area_m2) FROM parcels WHERE status = 'available' "
+            "GROUP BY zone_code"
+        ):
+            m = re.search(r"可供地块 ([\d,]+) 宗 · ([\d,.]+) 亩", panel[z])
+            assert m and int(m.group(1).replace(",", "")) == n, panel
+            assert float(m.group(2).replace(",", "")) == pytest.approx(m2 * 15 / 10000, abs=0.051)
     assert not errors, errors
     # Every request the browser made went to the static server; no app was running at all.
     urls = {

@@ -182,6 +182,15 @@ def test_payload_names_are_inert_on_the_map(poisoned: dict, live_server_rw: str)
             "return Array.from(document.querySelectorAll('.pg-zone-label')).map(e => e.textContent)"
         )
         assert labels and all(t.startswith(NAME_ZH) for t in labels), labels
+        # The headline panel of available land (orientation.js) names the parks as typed too.
+        _wait(d, "document.body.getAttribute('data-pg-orientation') === '1'")
+        heads = d.execute_script(
+            "return Array.from(document.querySelectorAll('#pg-headline li[data-zone] .pg-or-name'))"
+            ".map(e => e.textContent)"
+        )
+        assert heads[:-1] and all(t.startswith(NAME_ZH) for t in heads[:-1]), heads
+        assert d.execute_script("return document.querySelectorAll('#pg-headline b').length") == 0
+        assert _marks(d) == {}
 
         # The utility's popup, opened as a click would.
         text = d.execute_script(

@@ -525,6 +525,10 @@ def build_investor_map(
         prefer_canvas=False,
         zoom_control=True,
     )
+    # Folium gives min_zoom to a basemap tile layer only (there is none): on the map itself it
+    # keeps county zoom (8-9, the parks among the cities) reachable with no basemap, where the
+    # parcel tiles' own minZoom (10) would otherwise bound the map.
+    m.options["min_zoom"] = 8
     m.add_to(fig)
     m.fit_bounds([[ymin, xmin], [ymax, xmax]])
 

@@ -123,6 +123,15 @@
       c.appendChild(el('div')).appendChild(
         el('span', 'pp-flag pp-flag-overdue', '逾期未开工 / past start ' + (p.start_date || '')));
     }
+    // The chain gaps the project would fill (延链补链), as the ledger's target list says.
+    (p.fills || []).forEach(function (f) {
+      var fl = el('div', 'pp-fills');
+      fl.setAttribute('data-link', f.chain_code + '/' + f.link_code);
+      fl.setAttribute('data-status', f.status);
+      fl.appendChild(el('span', 'pp-flag pp-flag-fill pp-flag-fill-' + f.status, f.text_zh));
+      fl.appendChild(el('small', null, ' / ' + f.text_en));
+      c.appendChild(fl);
+    });
     var dl = el('dl');
     if (p.zones && p.zones.length) {
       row(dl, '园区 Park', p.zones.map(function (z) { return z.name_zh + ' / ' + z.name_en; }).join('；'));

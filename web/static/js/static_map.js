@@ -187,6 +187,31 @@
     });
   }
 
+  // ---- panel: land available per park (the ledger's public figures, same snapshot) --------
+  function amount(p) {
+    return bi('可供地块 ' + fmt(p.parcels, 0) + ' 宗 · ' + fmt(p.area_mu, 1) + ' 亩',
+      fmt(p.parcels, 0) + ' parcels · ' + fmt(p.area_mu, 1) + ' mu available');
+  }
+  function buildAvailable(body) {
+    if (!body || !body.parks) { return; }
+    var sec = el('section'), h = el('h2'), ul = el('ul');
+    sec.id = 'sm-available';
+    h.appendChild(bi('可供土地', 'Land available'));
+    sec.appendChild(h);
+    body.parks.concat([{ zone_code: 'ALL', name_zh: '合计', name_en: 'All parks',
+      parcels: body.total.parcels, area_mu: body.total.area_mu }]).forEach(function (p) {
+      var li = el('li');
+      li.setAttribute('data-zone', p.zone_code);
+      li.appendChild(bi(p.name_zh, p.name_en || p.name_zh));
+      li.appendChild(document.createTextNode('：'));
+      li.appendChild(amount(p));
+      ul.appendChild(li);
+    });
+    sec.appendChild(ul);
+    var side = $('sm-side');
+    side.insertBefore(sec, side.firstChild);
+  }
+
   function start(manifest, header, meta) {
     S.meta = meta.parkgis;
     S.zoneNames = S.meta.zones || {};
@@ -213,6 +238,7 @@
       S.grids[l.id] = g;
     });
     buildPanel();
+    buildAvailable(S.meta.available);
     $('sm-sample').hidden = !(S.meta.sample || manifest.sample);
     $('sm-published').textContent = manifest.published ? '(' + manifest.published + ')' : '';
     status('已加载', 'Loaded');
