@@ -28,7 +28,13 @@ from parkgis.siting.search import AS_OF_RANGE
 
 router = APIRouter(tags=["pages"])
 
-OWN_ASSETS = ("css/investor.css", "js/gcj02.js", "js/investor.js")
+OWN_ASSETS = (
+    "css/investor.css",
+    "css/access.css",
+    "js/gcj02.js",
+    "js/access.js",
+    "js/investor.js",
+)
 _pages = page_shell.PageCache()
 
 
