@@ -381,3 +381,58 @@ def test_editing_the_hash_applies_it_and_a_hostile_one_changes_nothing(
         assert f"sel={b}" in browser.execute_script("return location.hash"), h
     # network answers to refused look-ups are logged by chromium; nothing was thrown
     assert js_errors(browser) == []
+
+
+def test_drive_time_area_on_the_amap_basemap(browser, live_server, sample_db):
+    """On AMap (GCJ-02) the click is taken back to CGCS2000 before the API is asked, and the
+    areas are drawn shifted onto the basemap like our other overlays."""
+    from parkgis.geo.gcj02 import geometry_wgs84_to_gcj02, wgs84_to_gcj02
+
+    with psycopg.connect(sample_db) as conn:
+        lon, lat = conn.execute(
+            "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(geom) AS c FROM parcels"
+            " WHERE code = 'WH-A-012') x"
+        ).fetchone()
+    open_map(browser, live_server + "/")
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*autonavi*"]})
+    try:
+        set_hash(browser, f"#map=14/{lat:.5f}/{lon:.5f}&base=amap")
+        assert browser.execute_script("return PG.state.base") == "amap"
+        glon, glat = (float(v) for v in wgs84_to_gcj02(lon, lat))
+        browser.find_element("css selector", ".leaflet-control-drivetime .pg-iso-btn").click()
+        click_at(browser, glat, glon)
+        wait_for(
+            browser,
+            "document.querySelector('.leaflet-control-drivetime')"
+            ".getAttribute('data-pg-iso') === '3'",
+        )
+        drawn, origin = browser.execute_script(
+            "var out = []; PGAccess.state.layer.eachLayer(function (l) {"
+            "  if (l.options && l.options.pgMinutes) {"
+            "    out.push([l.options.pgMinutes, l.toGeoJSON()]); }"
+            "}); return [out, PGAccess.state.origin];"
+        )
+        # the API was asked at the parcel, not ~hundreds of metres off at its GCJ-02 position
+        dy = (origin[1] - lat) * 111_320
+        dx = (origin[0] - lon) * 111_320 * math.cos(math.radians(lat))
+        assert math.hypot(dx, dy) < 30, (origin, lon, lat)
+        r = httpx.get(
+            live_server + "/api/access/isochrones",
+            params={"lon": origin[0], "lat": origin[1], "minutes": "5,10,15"},
+        )
+        api = {
+            f["properties"]["minutes"]: geometry_wgs84_to_gcj02(shape(f["geometry"]))
+            for f in r.json()["features"]
+        }
+        for m, fc in drawn:
+            page = shapely.union_all([shape(f["geometry"]) for f in fc["features"]])
+            # the shift (a few hundred metres here) agrees to well under a metre
+            assert all(
+                abs(a - b) <= 5e-6 for a, b in zip(page.bounds, api[m].bounds, strict=True)
+            ), (m, page.bounds, api[m].bounds)
+        browser.find_element("css selector", ".pg-iso-clear").click()
+        set_hash(browser, f"#map=14/{lat:.5f}/{lon:.5f}&base=none")
+        assert browser.execute_script("return PG.state.base") == "none"
+    finally:
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
