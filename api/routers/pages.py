@@ -31,7 +31,9 @@ router = APIRouter(tags=["pages"])
 OWN_ASSETS = (
     "css/investor.css",
     "css/orientation.css",
+    "css/access.css",
     "js/gcj02.js",
+    "js/access.js",
     "js/investor.js",
     "js/orientation.js",
 )

@@ -144,9 +144,10 @@ def _add_drive(conn: psycopg.Connection, code: str, distances: dict[str, Any]) -
         d = distances.get(cat)
         if a and d and d.get("code") == a["code"] and not a["estimate"]:
             d["drive_m"], d["drive_min"] = a["drive_m"], a["drive_min"]
-    for dest, a in access.items():
-        zh, en = network.DESTINATIONS[dest]
-        distances.setdefault(dest, {"label_zh": zh, "label_en": en, **a})
+    # nearest first as the model lists them (interchange ... airport), not alphabetically
+    for dest, (zh, en) in network.DESTINATIONS.items():
+        if a := access.get(dest):
+            distances.setdefault(dest, {"label_zh": zh, "label_en": en, **a})
 
 
 def parcel_sheet(

@@ -9,54 +9,10 @@ from __future__ import annotations
 import networkx as nx
 import psycopg
 import shapely
+from netcheck import entry as _entry
+from netcheck import graph as _graph
+from netcheck import route as _route
 from psycopg.rows import dict_row
-
-OFF_KMH = 10.0  # network_params.off_network_kmh as documented in migration 0012
-SPEEDS = {"expressway": 100.0, "national_road": 60.0, "trunk_road": 40.0, "local_road": 25.0}
-
-
-def _graph(cur: psycopg.Cursor) -> tuple[nx.Graph, list[dict]]:
-    edges = cur.execute(
-        "SELECT id, source, target, length_m, kind, ST_AsBinary(geom_gk) AS wkb"
-        "  FROM road_edges ORDER BY id"
-    ).fetchall()
-    g = nx.Graph()
-    for e in edges:
-        e["line"] = shapely.from_wkb(e["wkb"])
-        # time from the geometry and the documented speed, not the stored cost
-        s = e["line"].length / (SPEEDS[e["kind"]] / 3.6)
-        e["s"] = s
-        old = g.get_edge_data(e["source"], e["target"])
-        if old is None or s < old["s"]:
-            g.add_edge(e["source"], e["target"], s=s, m=e["line"].length)
-    return g, edges
-
-
-def _entry(edges: list[dict], geom: shapely.Geometry) -> list[tuple[int, float, float]]:
-    cands = [e for e in edges if e["kind"] != "expressway"]
-    e = min(cands, key=lambda e: (e["line"].distance(geom), e["id"]))
-    off = e["line"].distance(geom)
-    near = shapely.ops.nearest_points(e["line"], geom)[0]
-    f = e["line"].project(near) / e["line"].length
-    off_s = off / (OFF_KMH / 3.6)
-    L = e["line"].length
-    return [
-        (e["source"], off_s + f * e["s"], off + f * L),
-        (e["target"], off_s + (1 - f) * e["s"], off + (1 - f) * L),
-    ]
-
-
-def _route(g: nx.Graph, starts: list[tuple[int, float, float]], goal: int) -> tuple[float, float]:
-    best = (float("inf"), float("inf"))
-    for vid, s0, m0 in starts:
-        try:
-            path = nx.dijkstra_path(g, vid, goal, weight="s")
-        except nx.NetworkXNoPath:
-            continue
-        s = s0 + sum(g[a][b]["s"] for a, b in zip(path, path[1:], strict=False))
-        m = m0 + sum(g[a][b]["m"] for a, b in zip(path, path[1:], strict=False))
-        best = min(best, (s, m))
-    return best
 
 
 def test_drive_to_interchange_matches_networkx(sample_db: str) -> None:

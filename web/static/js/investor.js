@@ -363,11 +363,12 @@
     history.replaceState(null, '', '#' + parts.join('&'));
   }
   function readHash() {
-    var h = {};
+    var h = Object.create(null);
     location.hash.replace(/^#/, '').split('&').forEach(function (kv) {
-      if (!kv) { return; }
       var i = kv.indexOf('=');
-      h[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1));
+      if (i < 1) { return; }
+      // a malformed escape (typed by hand) drops that part instead of throwing
+      try { h[kv.slice(0, i)] = decodeURIComponent(kv.slice(i + 1)); } catch (e) { /* ignored */ }
     });
     return h;
   }
@@ -515,8 +516,8 @@
     h += '<h4 class="pg-h4">' + t('ui.distance') + '</h4><table class="table table-sm pg-kv">' +
       Object.keys(d).map(function (k) {
         var x = d[k];
-        return '<tr><th>' + tt(x.label_zh, x.label_en) + '</th><td>' + (x.m == null ? '—' : fmt(x.m) + ' ' + t('ui.m') +
-          ' <small class="text-muted">' + tt(x.name_zh, x.name_en) + '</small>') + '</td></tr>';
+        return '<tr data-kind="' + esc(k) + '"><th>' + tt(x.label_zh, x.label_en) + '</th><td>' + (x.m == null ? '—' : fmt(x.m) + ' ' + t('ui.m') +
+          ' <small class="text-muted">' + tt(x.name_zh, x.name_en) + '</small>' + PGAccess.driveHtml(x, S.lang)) + '</td></tr>';
       }).join('') + '</table>';
     if (s.upgrades.length) {
       h += '<h4 class="pg-h4"><i class="fa fa-person-digging"></i> ' + t('ui.serving_upgrades') + '</h4><ul class="pg-list">' +
@@ -906,6 +907,36 @@
     if (!waits.length) { S.restoring = false; }
   }
 
+  // The permalink edited in the same tab (issue 15.5): only what PGAccess.vetHash finds well
+  // formed and existing is applied; anything else leaves the page as it was.
+  function applyHash() {
+    var ctx = {
+      minZoom: S.map.getMinZoom(), maxZoom: S.map.getMaxZoom(), overlays: Object.keys(S.overlays),
+      bases: Object.keys(S.bases), validDate: validDate, asOf: asOf(),
+    };
+    return PGAccess.vetHash(readHash(), ctx).then(function (v) {
+      S.restoring = true;
+      var waits = [];
+      if (v.as_of && v.as_of !== asOf()) { setAsOf(v.as_of); }
+      if (v.map) { S.map.setView([v.map[1], v.map[2]], v.map[0], { animate: false }); }
+      if (v.lang && v.lang !== S.lang) { setLang(v.lang); }
+      if (v.base && v.base !== S.base) { S.map.removeLayer(S.bases[S.base]); S.map.addLayer(S.bases[v.base]); }
+      (v.off ? Object.keys(S.overlays) : []).forEach(function (k) {
+        var on = v.off.indexOf(k) < 0;
+        if (on !== S.map.hasLayer(S.overlays[k])) { S.map[on ? 'addLayer' : 'removeLayer'](S.overlays[k]); }
+      });
+      if (v.cmp) { S.compare = v.cmp; updateCompareBadge(); }
+      if (v.f && v.f !== S.filter) { fillForm(v.f); waits.push(runSearch(v.f)); }
+      if (v.sel && v.sel !== S.selected) { waits.push(select(v.sel, { zoom: !v.map })); }
+      return Promise.all(waits);
+    }).catch(function () { /* a failed look-up applies nothing more */ }).then(function () {
+      S.restoring = false;
+      saveHash();  // the address shows the state the page is in
+      document.body.setAttribute('data-pg-hash-applied', String((+document.body.getAttribute('data-pg-hash-applied') || 0) + 1));
+    });
+  }
+  PG.applyHash = applyHash;
+
   PG.init = function (o) {
     S.map = o.map; S.overlays = o.overlays; S.bases = o.bases; S.cfg = o.config;
     asOf();
@@ -913,13 +944,14 @@
     // Leaflet 1.8 dropped DomEvent.fakeStop, which VectorGrid 1.3's canvas renderer calls
     // on clicks; Leaflet 1.7 defined it as this one line.
     if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
+    PGAccess.forwardTileClicks(S.map);
     S.map.createPane('pgResults').style.zIndex = 450;
     L.control.scale({ imperial: false, maxWidth: 160 }).addTo(S.map);
     S.map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     patchTilesForGcj(S.overlays.parcels);
     S.overlays.parcels.on('click', function (e) {
       var p = (e.layer && e.layer.properties) || {};
-      if (p.code) { select(p.code); }
+      if (p.code && !S.access.picking()) { select(p.code); }
     });
     // Tiles drawn so far (bench/map.py and the browser tests poll this).
     PG.tilesLoaded = 0;
@@ -943,6 +975,10 @@
     S.map.on('overlayadd overlayremove moveend', saveHash);
     addLegend();
     addMeasure();
+    S.access = PGAccess.addControl(S.map, {
+      lang: function () { return S.lang; }, gcj: function () { return S.gcj; }, layers: [S.overlays.parcels],
+    });
+    window.addEventListener('hashchange', applyHash);
     wirePanel();
     restore();
     // Ready once the data layers are drawn (tests and the permalink's popups wait on it).
