@@ -376,6 +376,13 @@ def test_phone_send_an_inquiry(phone, live_server_rw, sample_db_rw, artifacts):
         form.find_element("name", field).send_keys(value)
     tap_el(phone, "#pg-i-consent")
     assert form.find_element("name", "consent").is_selected()
+    small = phone.execute_script(
+        "return Array.from(document.querySelectorAll('#pg-inquiry-modal .form-control,"
+        " #pg-inquiry-modal button, #pg-inquiry-modal .form-check'))"
+        ".map(e => e.getBoundingClientRect()).filter(r => r.width < 43.5 || r.height < 43.5)"
+        ".length"
+    )
+    assert small == 0
     assert_no_horizontal_scroll(phone)
     phone.save_screenshot(str(artifacts / "phone-inquiry.png"))
     tap_el(phone, "#pg-inquiry-send")
