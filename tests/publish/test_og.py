@@ -179,7 +179,7 @@ def test_preview_is_cached_by_etag_and_unknown_or_retired_is_404(client, sample_
     etag = r.headers["etag"]
     again = client.get(f"/api/parcels/{p['code']}/preview.png", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
-    for code in ("NO-SUCH-PARCEL", "..%2F..%2Fetc%2Fpasswd", "<b>x</b>"):
+    for code in ("NO-SUCH-PARCEL", "..%2F..%2Fetc%2Fpasswd", "<b>x</b>", "W" * 300, "地块%00"):
         r = client.get(f"/api/parcels/{code}/preview.png")
         assert r.status_code == 404, (code, r.status_code)
         assert r.headers["content-type"].startswith("application/problem+json")
