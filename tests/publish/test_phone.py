@@ -203,6 +203,17 @@ def test_phone_layout_drawer_toolbar_legend(phone, live_server, artifacts):
     phone.save_screenshot(str(artifacts / "phone-legend.png"))
     tap_el(phone, ".pg-legend .lg-title")
     wait_for(phone, "!document.querySelector('.pg-legend').classList.contains('expanded')")
+    # in English (longer labels) and with the as-of banner, still nothing wider than the phone
+    tap_el(phone, "#pg-lang")
+    wait_for(phone, "document.documentElement.lang === 'en'")
+    assert_no_horizontal_scroll(phone)
+    assert small_targets(phone) == []
+    phone.execute_script("PG.setAsOf('2026-06-30')")
+    wait_for(phone, "!document.querySelector('#pg-asof').hidden")
+    banner = rect(phone, "#pg-asof")
+    assert banner["left"] >= 0 and banner["right"] <= PHONE["width"], banner
+    assert_no_horizontal_scroll(phone)
+    phone.save_screenshot(str(artifacts / "phone-map-en-asof.png"))
     assert severe(phone) == []
 
 
@@ -245,6 +256,7 @@ def test_phone_tap_a_parcel_opens_the_drawer(phone, live_server, sample_db, arti
     wait_for(phone, "document.body.classList.contains('pg-drawer-open')")
     time.sleep(0.3)
     assert rect(phone, "#pg-panel")["height"] > 600
+    assert controls_under_drawer(phone) == []
     assert small_targets(phone) == []
     assert_no_horizontal_scroll(phone)
     phone.save_screenshot(str(artifacts / "phone-sheet-open.png"))
