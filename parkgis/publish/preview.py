@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from shapely.geometry.base import BaseGeometry
 from parkgis.errors import NotFound
 from parkgis.publish import i18n
 from parkgis.publish.brief.layout import setup_fonts
+from parkgis.publish.brief.render_pdf import RENDER_LOCK
 from parkgis.publish.maps import investor, layers
 from parkgis.vocabulary import is_sample
 
@@ -299,8 +299,9 @@ def park_preview(
 
 _CACHE: OrderedDict[str, bytes] = OrderedDict()
 _CACHE_SIZE = 64
-# matplotlib's font cache and text layout are not thread-safe; FastAPI runs def routes in threads.
-_LOCK = threading.Lock()
+# matplotlib's font cache and text layout are not thread-safe and FastAPI runs def routes in
+# threads: previews and briefs draw under the briefs' one lock.
+_LOCK = RENDER_LOCK
 
 
 def _answer(scene: Scene, if_none_match: str | None) -> tuple[str, bytes | None]:

@@ -203,6 +203,18 @@ def test_phone_layout_drawer_toolbar_legend(phone, live_server, artifacts):
     phone.save_screenshot(str(artifacts / "phone-legend.png"))
     tap_el(phone, ".pg-legend .lg-title")
     wait_for(phone, "!document.querySelector('.pg-legend').classList.contains('expanded')")
+    # the search box's hits: full width under the toolbar, each a finger's height
+    phone.find_element("id", "pg-search").send_keys("WH-A-00")
+    wait_for(phone, "document.querySelectorAll('.pg-hit[data-parcel]').length >= 2")
+    hits = phone.execute_script(
+        "return Array.from(document.querySelectorAll('.pg-hit')).map(e => {"
+        " const r = e.getBoundingClientRect(); return [r.left, r.right, r.height]; })"
+    )
+    assert all(h[0] >= 0 and h[1] <= PHONE["width"] and h[2] >= MIN_TAP for h in hits), hits
+    assert_no_horizontal_scroll(phone)
+    phone.save_screenshot(str(artifacts / "phone-search.png"))
+    phone.find_element("id", "pg-search").clear()
+    phone.execute_script("document.querySelector('#pg-search-results').hidden = true")
     # in English (longer labels) and with the as-of banner, still nothing wider than the phone
     tap_el(phone, "#pg-lang")
     wait_for(phone, "document.documentElement.lang === 'en'")
