@@ -250,6 +250,10 @@ class Settings(_Concerns, BaseSettings):
     token_minutes: int = 480
     earthwork_yuan_per_m3: float = 25.0
     inquiry_rate_per_hour: int = 5
+    # The site's public address (e.g. https://park.example.cn): Open Graph needs absolute
+    # image and page URLs, and behind a proxy the request's own Host is not the public one.
+    # Unset: the request's base URL.
+    public_base_url: str | None = None
     # New-inquiry e-mail to planners (parkgis.promotion.notify), only with host, from and to set.
     # PARKGIS_SMTP_TO takes several addresses, comma-separated; STARTTLS is used when the
     # server offers it and a user is given.

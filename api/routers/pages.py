@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -21,9 +22,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from api import page_shell
 from api.dependencies import AsOf
 from api.deps import SettingsDep, SyncConn
-from parkgis.publish import i18n
+from parkgis.publish import i18n, preview
 from parkgis.publish import sheet as sheet_core
 from parkgis.publish.maps import investor
+from parkgis.settings import Settings
 from parkgis.siting.search import AS_OF_RANGE
 
 router = APIRouter(tags=["pages"])
@@ -48,6 +50,7 @@ def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]
         data = investor.load_map_data(conn)
         m = investor.build_investor_map(data, tianditu_key=tianditu_key)
         page_shell.add_head(m, OWN_ASSETS, version)
+        m.get_root().header.add_child(Element(investor.OG_MARKER), name="pg_og")
         panel = page_shell.templates.get_template("investor_panel.html").render(
             t=i18n.span,
             label=i18n.label,
@@ -67,10 +70,61 @@ def render_investor_page(conn: Any, tianditu_key: str | None) -> tuple[str, str]
     return _pages.get_or_build(key, build)
 
 
+def _base_url(request: Request, settings: Settings) -> str:
+    return settings.public_base_url or str(request.base_url)
+
+
+def _with_og(request: Request, page: tuple[str, str], og: str) -> Response:
+    """The cached page with this link's Open Graph tags; the ETag covers both."""
+    html, etag = page
+    tag = '"' + hashlib.sha256((etag + og).encode()).hexdigest()[:20] + '"'
+    return page_shell.html_response(request, html.replace(investor.OG_MARKER, og, 1), tag)
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def investor_page(request: Request, conn: SyncConn, settings: SettingsDep) -> Response:
-    html, etag = render_investor_page(conn, settings.tianditu_key)
-    return page_shell.html_response(request, html, etag)
+    og = preview.page_og(conn, _base_url(request, settings))
+    return _with_og(request, render_investor_page(conn, settings.tianditu_key), og)
+
+
+@router.get("/parcel/{code}", response_class=HTMLResponse, include_in_schema=False)
+def parcel_page(code: str, request: Request, conn: SyncConn, settings: SettingsDep) -> Response:
+    """One parcel's shareable link: the map (which selects it) with the parcel's title,
+    description and picture for chat apps."""
+    og = preview.page_og(conn, _base_url(request, settings), code)
+    return _with_og(request, render_investor_page(conn, settings.tianditu_key), og)
+
+
+def _png(request: Request, answer: tuple[str, bytes | None]) -> Response:
+    etag, png = answer
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
+    if png is None:
+        return Response(status_code=304, headers=headers)
+    return Response(png, media_type="image/png", headers=headers)
+
+
+@router.get(
+    "/api/parcels/{code}/preview.png",
+    summary="Parcel link preview / 地块分享预览图 (PNG 1200×630)",
+    description="The picture a chat app shows beside a shared parcel link (Open Graph): the "
+    "parcel outlined over its neighbours and its park's boundary, with its code and "
+    "area in mu and ha. Public fields only; 404 for unknown or retired parcels. "
+    "ETag / If-None-Match.",
+    responses={200: {"content": {"image/png": {}}}},
+)
+def parcel_preview_png(code: str, request: Request, conn: SyncConn) -> Response:
+    return _png(request, preview.parcel_preview(conn, code, request.headers.get("if-none-match")))
+
+
+@router.get(
+    "/api/map/preview.png",
+    summary="Map link preview / 投资地图分享预览图 (PNG 1200×630)",
+    description="The picture shown beside a shared link to the investor map: the parks and "
+    "their parcels, and the available land's total. ETag / If-None-Match.",
+    responses={200: {"content": {"image/png": {}}}},
+)
+def map_preview_png(request: Request, conn: SyncConn) -> Response:
+    return _png(request, preview.park_preview(conn, request.headers.get("if-none-match")))
 
 
 @router.get("/privacy", response_class=HTMLResponse, include_in_schema=False)

@@ -24,6 +24,7 @@ can be rendered from a test fixture, the API, or a brief.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -301,6 +302,73 @@ def _styled(fc: dict[str, Any], style: Any) -> dict[str, Any]:
 
 def _params(as_of: dt.date | None) -> dict[str, Any]:
     return {"digits": COORD_DIGITS, "tol": COUNTY_SIMPLIFY_DEG, "as_of": as_of or park_today()}
+
+
+#: Where the page's Open Graph tags go: the head of the cached page carries this comment and
+#: each response puts the tags of the link asked for (``/`` or one parcel) in its place.
+OG_MARKER = "<!--pg-og-->"
+PARK_PREVIEW = "/api/map/preview.png"
+
+
+def parcel_preview_path(code: str) -> str:
+    return f"/api/parcels/{quote(code, safe='')}/preview.png"
+
+
+def parcel_page_path(code: str) -> str:
+    """The shareable address of one parcel: the map page with its Open Graph tags; the page
+    script selects the parcel (chat apps drop or ignore the ``#sel=`` part of a link)."""
+    return f"/parcel/{quote(code, safe='')}"
+
+
+def og_meta(
+    base_url: str,
+    title: str,
+    description: str,
+    image_path: str,
+    page_path: str,
+    image_alt: str = "",
+) -> str:
+    """Open Graph and Twitter card tags; every value is escaped (names are hostile input).
+
+    ``base_url`` (``PARKGIS_PUBLIC_BASE_URL`` or the request's own origin) makes the image and
+    page URLs absolute, as Open Graph requires.
+    """
+    base = base_url.rstrip("/")
+    tags = [
+        ("property", "og:type", "website"),
+        ("property", "og:site_name", "卫辉市产业集聚区 ParkGIS"),
+        ("property", "og:locale", "zh_CN"),
+        ("property", "og:locale:alternate", "en_US"),
+        ("property", "og:title", title),
+        ("property", "og:description", description),
+        ("property", "og:url", base + page_path),
+        ("property", "og:image", base + image_path),
+        ("property", "og:image:type", "image/png"),
+        ("property", "og:image:width", "1200"),
+        ("property", "og:image:height", "630"),
+        ("property", "og:image:alt", image_alt or title),
+        ("name", "twitter:card", "summary_large_image"),
+        ("name", "twitter:title", title),
+        ("name", "twitter:description", description),
+        ("name", "twitter:image", base + image_path),
+        ("name", "description", description),
+    ]
+    return "\n".join(
+        f'<meta {attr}="{name}" content="{html.escape(value, quote=True)}">'
+        for attr, name, value in tags
+    )
+
+
+def home_og(base_url: str, totals: dict[str, Any]) -> str:
+    """The tags of ``/``: the map's title and the vacant land's headline figure."""
+    zh, en = i18n.label("ui.title")
+    mu = float(totals["mu"])
+    description = (
+        f"可供地 {totals['n']} 宗，共 {mu:,.0f} 亩（{mu / 15:,.1f} 公顷）；"
+        f"基础设施、产业链与在建提升工程。 {totals['n']} parcels available, "
+        f"{mu:,.0f} mu ({mu / 15:,.1f} ha); infrastructure, industry chains and upgrades."
+    )
+    return og_meta(base_url, f"{zh} / {en}", description, PARK_PREVIEW, "/")
 
 
 def shows_sample(data: MapData) -> bool:

@@ -372,7 +372,7 @@
     });
     return h;
   }
-  PG.permalink = function () { saveHash(); return location.href; };
+  PG.permalink = function () { saveHash(); return shareUrl(); };
 
   // ---- filters and results ---------------------------------------------------------------
   function formQuery() {
@@ -815,6 +815,102 @@
     new Measure().addTo(S.map);
   }
 
+  // ---- phones: the bottom drawer and shareable parcel links (issue 15) ----------------------
+  // At phone width investor.css turns the side panel into a bottom drawer; these functions add
+  // its handle, close button and filter button and keep its state in body classes:
+  // pg-drawer-open (expanded), pg-drawer-sheet (a parcel shown), pg-filters-open.
+  var PHONE = '(max-width: 800px)';
+  function isPhone() { return window.matchMedia(PHONE).matches; }
+  function parcelFromPath() {  // /parcel/CODE: the link a chat app previews (Open Graph)
+    var m = /^\/parcel\/([^/]+)\/?$/.exec(location.pathname);
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+  function shareUrl() {
+    var path = S.selected ? '/parcel/' + encodeURIComponent(S.selected) : '/';
+    return location.origin + path + location.search + location.hash;
+  }
+  function setDrawer(open) {
+    document.body.classList.toggle('pg-drawer-open', !!open);
+    $('#pg-drawer-handle').setAttribute('aria-expanded', open ? 'true' : 'false');
+    if (!open) { $('#pg-panel').scrollTop = 0; }
+  }
+  function phoneButton(id, cls, label, html) {
+    var b = node('button', cls);
+    b.type = 'button'; b.id = id; b.setAttribute('aria-label', label);
+    if (html) { b.innerHTML = html; }
+    return b;
+  }
+  function wireDrawerDrag(handle, panel) {
+    // A tap toggles; a drag follows the finger and settles by its direction.
+    var y0 = null, h0 = 0, moved = false, dragged = false;
+    function end(e, cancel) {
+      if (y0 === null) { return; }
+      var dy = e.clientY - y0;
+      y0 = null; panel.style.height = '';
+      document.body.classList.remove('pg-drawer-dragging');
+      dragged = moved;
+      if (moved && !cancel) { setDrawer(dy < 0); }
+    }
+    handle.addEventListener('pointerdown', function (e) {
+      y0 = e.clientY; h0 = panel.getBoundingClientRect().height; moved = false;
+      if (handle.setPointerCapture) { handle.setPointerCapture(e.pointerId); }
+    });
+    handle.addEventListener('pointermove', function (e) {
+      if (y0 === null) { return; }
+      var dy = e.clientY - y0;
+      if (!moved && Math.abs(dy) < 8) { return; }
+      moved = true;
+      document.body.classList.add('pg-drawer-dragging');
+      panel.style.height = Math.max(96, Math.min(window.innerHeight - 60, h0 - dy)) + 'px';
+    });
+    handle.addEventListener('pointerup', function (e) { end(e, false); });
+    handle.addEventListener('pointercancel', function (e) { end(e, true); });
+    handle.addEventListener('click', function () {
+      if (dragged) { dragged = false; return; }
+      setDrawer(!document.body.classList.contains('pg-drawer-open'));
+    });
+  }
+  function initPhone() {
+    var panel = $('#pg-panel'), sheet = $('#pg-sheet'), find = $('#pg-find');
+    var bar = node('div', 'pg-drawer-bar');
+    var handle = phoneButton('pg-drawer-handle', 'pg-drawer-handle', '展开或收起 / expand or collapse');
+    var close = phoneButton('pg-drawer-close', 'pg-drawer-close', '关闭 / close', '<i class="fa fa-xmark"></i>');
+    bar.appendChild(handle); bar.appendChild(close);
+    panel.insertBefore(bar, panel.firstChild);
+    var tools = node('div', 'pg-phone-tools');
+    var toggle = phoneButton('pg-filter-toggle', 'btn btn-outline-primary btn-sm', '筛选 / filters',
+      '<i class="fa fa-sliders"></i> ' + t('ui.filters'));
+    toggle.setAttribute('aria-expanded', 'false');
+    tools.appendChild(toggle);
+    find.insertBefore(tools, find.firstChild);
+    function setFilters(open) {
+      document.body.classList.toggle('pg-filters-open', open);
+      toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+      if (open) { setDrawer(true); }
+    }
+    toggle.addEventListener('click', function () { setFilters(!document.body.classList.contains('pg-filters-open')); });
+    // applied: fold the filters so the count and the list come up
+    $('#pg-filter').addEventListener('submit', function () { if (isPhone()) { setFilters(false); } });
+    close.addEventListener('click', function () {
+      if (!sheet.hidden) { closeSheet(); }
+      setDrawer(false);
+    });
+    wireDrawerDrag(handle, panel);
+    // A new parcel comes up in the peek (code and area) with the map above it; the sheet's
+    // close leaves /parcel/CODE for / so a reload does not bring the parcel back.
+    new MutationObserver(function (recs) {
+      document.body.classList.toggle('pg-drawer-sheet', !sheet.hidden);
+      if (recs.some(function (r) { return r.attributeName === 'data-code'; }) && isPhone()) { setDrawer(false); }
+      if (sheet.hidden && parcelFromPath()) {
+        history.replaceState(null, '', '/' + location.search + location.hash);
+      }
+    }).observe(sheet, { attributes: true, attributeFilter: ['hidden', 'data-code'] });
+    var mq = window.matchMedia(PHONE);
+    var relayout = function () { if (S.map) { S.map.invalidateSize(); } };
+    if (mq.addEventListener) { mq.addEventListener('change', relayout); }
+  }
+  PG.isPhone = isPhone;
+
   // ---- wiring ----------------------------------------------------------------------------
   function wirePanel() {
     showTerrainFilters();
@@ -901,6 +997,7 @@
     var waits = [];
     if (h.f) { fillForm(h.f); waits.push(runSearch(h.f)); }
     setLang(h.lang || 'zh');
+    if (!h.sel && parcelFromPath()) { h.sel = parcelFromPath(); }  // a shared /parcel/CODE link
     // "#sel=CODE" alone (the sheet's map link) frames the parcel; with "map=" the view wins.
     if (h.sel) { waits.push(select(h.sel, { zoom: !h.map })); }
     Promise.all(waits).then(function () { S.restoring = false; saveHash(); });
@@ -980,6 +1077,7 @@
     });
     window.addEventListener('hashchange', applyHash);
     wirePanel();
+    initPhone();
     restore();
     // Ready once the data layers are drawn (tests and the permalink's popups wait on it).
     PG.layersLoaded = loadLayers(o.minimap).catch(function (e) {
