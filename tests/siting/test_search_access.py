@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 import pytest
+import search_before_access as old
 
 from parkgis.siting import search as new
-import search_before_access as old
 
 # Every distance form (near / within / knn, as base and as join), roles, sorts both ways,
 # attribute filters, and the dates around UPG-06's completion (rail access changes).
