@@ -85,7 +85,7 @@ LANGUAGE sql STABLE AS $$
             SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), p.g) AS m, i.code
               FROM infra_as_of(d.d) i
              WHERE i.kind = ANY(ac.kinds) AND i.gk_srid = p.gk_srid
-             ORDER BY ST_SetSRID(i.geom_gk, 0) <-> p.g
+             ORDER BY ST_SetSRID(i.geom_gk, 0) <-> p.g, i.code
              LIMIT 1) n
       UNION ALL
       SELECT p.id, p.cat, '-infinity'::date, n.m, n.code
@@ -95,7 +95,7 @@ LANGUAGE sql STABLE AS $$
               FROM enterprises e
              WHERE p.cat LIKE 'role:%' AND e.chain_role = substr(p.cat, 6)
                AND e.gk_srid = p.gk_srid
-             ORDER BY ST_SetSRID(e.geom_gk, 0) <-> p.g
+             ORDER BY ST_SetSRID(e.geom_gk, 0) <-> p.g, e.code
              LIMIT 1) n
   ), frontier AS (
       SELECT s.*, min(s.m) OVER (PARTITION BY s.id, s.cat ORDER BY s.since
@@ -143,24 +143,6 @@ BEGIN
     RETURN n_del + n_ins;
 END $$;
 
--- Recompute every category of the parcels with id in [lo, hi] (set-based; the repair and
--- bulk-load path, `parkgis db access rebuild` runs it in chunks).
-CREATE OR REPLACE FUNCTION access_rebuild_range(lo bigint, hi bigint) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    n bigint;
-BEGIN
-    DELETE FROM parcel_nearest WHERE parcel_id BETWEEN lo AND hi;
-    INSERT INTO parcel_nearest
-    SELECT c.* FROM access_compute(
-        ARRAY(SELECT q.id FROM parcels q, access_cats() a(cat)
-               WHERE q.id BETWEEN lo AND hi ORDER BY q.id, a.cat),
-        ARRAY(SELECT a.cat FROM parcels q, access_cats() a(cat)
-               WHERE q.id BETWEEN lo AND hi ORDER BY q.id, a.cat)) c;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END $$;
-
 -- Distance as of d of one parcel and category (NULL row set when none): a plain SQL set
 -- function, so the planner inlines it into a LATERAL join as a primary-key probe.
 CREATE OR REPLACE FUNCTION access_m(pid bigint, c text, d date)
@@ -200,6 +182,64 @@ LANGUAGE sql STABLE AS $$
     FROM enterprises e
    WHERE e.code = ANY(codes)
 $$;
+
+-- Recompute every category of the parcels with id in [lo, hi] (set-based; the repair and
+-- bulk-load path, `parkgis db access rebuild` runs it in chunks). The same steps as
+-- access_compute (tests/db/test_access.py checks both against brute force), faster for many
+-- parcels: every feature ever in service is copied once, with its first day, into an indexed
+-- temporary table, and each step is one nearest-neighbour probe of it (ties: lowest code,
+-- as in access_compute).
+CREATE OR REPLACE FUNCTION access_rebuild_range(lo bigint, hi bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF to_regclass('pg_temp.access_feat') IS NOT NULL THEN
+        DROP TABLE pg_temp.access_feat, pg_temp.access_feat_dates;
+    END IF;
+    CREATE TEMP TABLE access_feat ON COMMIT DROP AS
+    SELECT c.cat, f.gk_srid, f.since, f.code, f.g
+      FROM access_features(ARRAY(SELECT code FROM infrastructure
+                                 UNION ALL SELECT code FROM upgrades
+                                 UNION ALL SELECT code FROM enterprises)) f
+      JOIN (SELECT ac.cat, ac.kinds FROM access_categories ac
+            UNION ALL
+            SELECT 'role:' || r, ARRAY['role:' || r]
+              FROM (SELECT DISTINCT chain_role FROM enterprises) e(r)) c
+        ON f.kind = ANY(c.kinds);
+    CREATE INDEX ON access_feat USING gist (g);
+    ANALYZE access_feat;
+    -- the days on which a category's nearest feature can change: its features' first days
+    CREATE TEMP TABLE access_feat_dates ON COMMIT DROP AS
+    SELECT DISTINCT cat, gk_srid, since FROM access_feat;
+    ANALYZE access_feat_dates;
+    DELETE FROM parcel_nearest WHERE parcel_id BETWEEN lo AND hi;
+    INSERT INTO parcel_nearest
+    WITH steps AS (
+        SELECT q.id, d.cat, d.since, n.m, n.code
+          FROM parcels q
+          JOIN access_feat_dates d ON d.gk_srid = q.gk_srid
+          CROSS JOIN LATERAL (
+              SELECT ST_Distance(f.g, ST_SetSRID(q.geom_gk, 0)) AS m, f.code
+                FROM access_feat f
+               WHERE f.cat = d.cat AND f.gk_srid = q.gk_srid AND f.since <= d.since
+               ORDER BY f.g <-> ST_SetSRID(q.geom_gk, 0), f.code
+               LIMIT 1) n
+         WHERE q.id BETWEEN lo AND hi
+    ), frontier AS (
+        SELECT s.*, min(s.m) OVER (PARTITION BY s.id, s.cat ORDER BY s.since
+                                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+          FROM steps s
+    )
+    SELECT f.id, f.cat, f.since,
+           coalesce(lead(f.since) OVER (PARTITION BY f.id, f.cat ORDER BY f.since),
+                    'infinity'::date),
+           f.m, f.code
+      FROM frontier f
+     WHERE f.before IS NULL OR f.m < f.before;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
 
 -- After features with these codes changed (inserted, edited, deleted): refresh the parcels
 -- whose steps name one of them, and the parcels one of them (as it is now) could enter the
