@@ -457,14 +457,16 @@ NEAR_BASE_COLUMNS = (
     "q.landuse_code, q.area_m2, q.land_price_wan_per_mu"
 )
 
-# "Is the distance as of the date within d?" per candidate: one primary-key probe.
+# "Is the distance as of the date within d?" per candidate: one primary-key probe (OFFSET 0
+# keeps it a per-row sub-plan: pulled up into a semi-join, the planner would read every
+# candidate and hash, instead of stopping at the end of the page).
 WITHIN_ACCESS_SQL = (
     """EXISTS (
         SELECT 1 FROM parcel_nearest a
          WHERE a.parcel_id = p.id AND a.cat = %({acat})s AND a.m <= %({d})s
            AND """
     + _VALID_SQL
-    + ")"
+    + " OFFSET 0)"
 )
 
 # The distance as of the date, as a LATERAL join on the parcel alias {a} (NULL: no feature
