@@ -242,7 +242,7 @@ def test_synthetic_10k_equals_brute_force(databases: Any) -> None:
         conn.execute("""
             INSERT INTO upgrades (code, kind, name_zh, name_en, status, finish_date, gk_srid,
                                   infra_code, geom, geom_gk)
-            SELECT 'T-UPG-' || k, kind, 'x', 'x', status, fin, p.gk_srid, infra,
+            SELECT 'T-UPG-' || v.k, v.kind, 'x', 'x', v.status, v.fin, p.gk_srid, v.infra,
                    ST_PointOnSurface(p.geom), 'POINT EMPTY'
               FROM (VALUES (1, 'rail_siding', 'completed', DATE '2024-05-01', NULL, 17),
                            (2, 'gas_main', 'completed', NULL, NULL, 4000),
