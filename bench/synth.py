@@ -23,6 +23,7 @@ import argparse
 import math
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 from common import BENCH_DB, bench_url
@@ -129,6 +130,9 @@ def main() -> None:
     ap.add_argument("--per-park", type=int, default=3000, help="parcels per park (about)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--url", help="conninfo of the target database (default: the bench DB)")
+    ap.add_argument(
+        "--rebuild-workers", type=int, default=2, help="connections filling the access store"
+    )
     args = ap.parse_args()
     rnd = random.Random(args.seed)
     url = args.url or bench_url()
@@ -152,8 +156,15 @@ def main() -> None:
         finally:
             access.set_triggers(conn, True)
         t1 = time.perf_counter()
-        with conn.transaction():
-            r = access.rebuild(conn, chunk=5000, progress=_progress)
+        # one connection per core: the rebuild is CPU-bound nearest-neighbour probes
+        with ThreadPoolExecutor(args.rebuild_workers) as pool:
+            reports = list(
+                pool.map(
+                    lambda k: _rebuild_part(url, k, args.rebuild_workers),
+                    range(args.rebuild_workers),
+                )
+            )
+        r = access.RebuildReport(sum(x.parcels for x in reports), sum(x.rows for x in reports), 0.0)
         conn.execute("VACUUM ANALYZE parcel_nearest")
         rows, table_b, index_b = access.size(conn)
         print(
@@ -175,6 +186,13 @@ def main() -> None:
 
 def _progress(done: int, total: int) -> None:
     print(f"  access store: {done}/{total} parcel ids", flush=True)
+
+
+def _rebuild_part(url: str, k: int, parts: int) -> access.RebuildReport:
+    with psycopg.connect(url) as conn:
+        r = access.rebuild(conn, chunk=5000, progress=_progress, part=(k, parts))
+        conn.commit()
+        return r
 
 
 def _load(conn, args, rnd, picked, per, n_parks, t0) -> None:  # noqa: ANN001

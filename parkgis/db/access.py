@@ -28,6 +28,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
 }
 
 ID_RANGE_SQL = "SELECT min(id), max(id), count(*) FROM parcels"
+PART_COUNT_SQL = "SELECT count(*) FROM parcels WHERE id BETWEEN %s AND %s"
 # Writers wait while the store is rebuilt: their triggers would race the chunks.
 LOCK_SQL = "LOCK TABLE parcels, infrastructure, upgrades, enterprises IN SHARE MODE"
 REBUILD_RANGE_SQL = "SELECT access_rebuild_range(%(lo)s, %(hi)s)"
@@ -50,11 +51,14 @@ def rebuild(
     conn: psycopg.Connection,
     chunk: int = 2000,
     progress: Callable[[int, int], None] | None = None,
+    part: tuple[int, int] = (0, 1),
 ) -> RebuildReport:
     """Recompute the whole store in the caller's transaction, ``chunk`` parcel ids at a time.
 
     ``progress(done, total)`` is called after each chunk (parcel ids covered of the range).
     The tables it reads are locked against writes until the caller commits.
+    ``part=(k, n)``: only the k-th of n equal slices of the id range, so that n connections
+    can share a bulk load's rebuild (their SHARE locks do not conflict; each commits its own).
     """
     t0 = time.perf_counter()
     cur = conn.cursor(row_factory=psycopg.rows.tuple_row)
@@ -64,7 +68,14 @@ def rebuild(
     if lo is None or hi is None:
         cur.execute("DELETE FROM parcel_nearest")
         return RebuildReport(0, 0, time.perf_counter() - t0)
-    cur.execute(ORPHANS_SQL)
+    if part[1] > 1:
+        k, parts = part
+        width = (int(hi) - int(lo) + parts) // parts
+        lo, hi = int(lo) + k * width, min(int(hi), int(lo) + (k + 1) * width - 1)
+        got = cur.execute(PART_COUNT_SQL, (lo, hi)).fetchone()
+        n = got[0] if got else 0
+    else:
+        cur.execute(ORPHANS_SQL)
     start = int(lo)
     while start <= int(hi):
         end = min(start + chunk - 1, int(hi))
