@@ -66,6 +66,13 @@ LANGUAGE sql STABLE AS $$
    WHERE u.status = 'completed' AND (u.kind = ANY(ac.kinds) OR i.kind = ANY(ac.kinds))
 $$;
 
+-- Writers of the store take turns (until their transaction ends): each trigger computes from
+-- what is committed once it holds the lock (plpgsql under READ COMMITTED takes a new snapshot
+-- per statement), so two concurrent edits — a new parcel and a new substation beside it —
+-- cannot each miss the other.
+CREATE OR REPLACE FUNCTION access_lock() RETURNS void
+LANGUAGE sql VOLATILE AS $$ SELECT pg_advisory_xact_lock(7413016) $$;
+
 -- The steps of the (parcel, category) pairs given (parallel arrays): the nearest feature as of
 -- each date of access_dates, kept where it is strictly nearer than at every earlier date.
 CREATE OR REPLACE FUNCTION access_compute(ids bigint[], cats text[])
@@ -257,6 +264,7 @@ BEGIN
     IF coalesce(cardinality(codes), 0) = 0 THEN
         RETURN 0;
     END IF;
+    PERFORM access_lock();
     SELECT coalesce(array_agg(s.parcel_id), '{}'), coalesce(array_agg(s.cat), '{}')
       INTO ids, cats
       FROM (SELECT DISTINCT a.parcel_id, a.cat FROM parcel_nearest a
@@ -382,6 +390,7 @@ END $$;
 CREATE OR REPLACE FUNCTION access_parcel_trigger() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM access_lock();
     PERFORM access_refresh(array_agg(NEW.id), array_agg(a.cat)) FROM access_cats() a(cat);
     RETURN NULL;
 END $$;
