@@ -263,3 +263,43 @@ def test_synthetic_10k_equals_brute_force(databases: Any) -> None:
             >= 3
         )
     assert n >= 10_000 * len(DISTANCES) * 5
+
+
+def test_concurrent_edits_do_not_miss_each_other(sample_db_rw: str) -> None:
+    """A new substation inside a parcel (transaction 1, not yet committed) and that parcel
+    shrunk (transaction 2, started meanwhile): after both commit the store is exact."""
+    import threading
+
+    t1 = psycopg.connect(sample_db_rw)
+    t2 = psycopg.connect(sample_db_rw)
+    try:
+        t1.execute(EDITS["add_facility"][0])
+        done = threading.Event()
+
+        def second() -> None:
+            t2.execute(
+                "UPDATE parcels SET geom = ST_Multi(ST_Buffer(geom, -0.0003))"
+                " WHERE code = 'WH-L-020'"
+            )
+            t2.commit()
+            done.set()
+
+        th = threading.Thread(target=second)
+        th.start()
+        # the second writer waits for the first one's turn to end
+        assert not done.wait(1.0)
+        t1.commit()
+        th.join(30)
+        assert done.is_set()
+        with psycopg.connect(sample_db_rw) as conn:
+            stored = {tuple(r[1:]) for r in conn.execute(STORE_SQL)}
+            assert stored == {tuple(r) for r in conn.execute(FULL_SQL)}
+            m = conn.execute(
+                "SELECT a.m FROM parcel_nearest a JOIN parcels p ON p.id = a.parcel_id"
+                " WHERE p.code = 'WH-L-020' AND a.cat = 'substation'"
+                " AND a.until = 'infinity'"
+            ).fetchone()
+            assert m is not None and m[0] == 0.0  # the new substation stands inside it
+    finally:
+        t1.close()
+        t2.close()
