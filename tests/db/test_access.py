@@ -303,3 +303,24 @@ def test_concurrent_edits_do_not_miss_each_other(sample_db_rw: str) -> None:
     finally:
         t1.close()
         t2.close()
+
+
+def test_cli_rebuild_repairs_the_store(sample_db_rw: str, tmp_path: Path) -> None:
+    import os
+
+    with psycopg.connect(sample_db_rw, autocommit=True) as conn:
+        want = {tuple(r[1:]) for r in conn.execute(STORE_SQL)}
+        conn.execute("DELETE FROM parcel_nearest WHERE cat = 'rail'")
+        conn.execute("UPDATE parcel_nearest SET m = m * 2 WHERE cat = 'road'")
+    env = {**os.environ, "PARKGIS_DATABASE_URL": sample_db_rw, "PARKGIS_DATA_DIR": str(tmp_path)}
+    r = subprocess.run(
+        [sys.executable, "-m", "parkgis.cli", "db", "access", "rebuild", "--chunk", "50"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "完成 / done" in r.stdout and f"{len(want)} 行 rows" in r.stdout
+    with psycopg.connect(sample_db_rw) as conn:
+        assert {tuple(x[1:]) for x in conn.execute(STORE_SQL)} == want
