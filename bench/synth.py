@@ -13,6 +13,8 @@ synthetic load only, the per-row overlap trigger (``parcels_b_no_overlap``) and 
 trigger (``parcels_c_audit``) are disabled — the grid is non-overlapping by construction and
 synthetic rows need no audit history — and the parcels' indexes are dropped and rebuilt after
 the load (faster than maintaining them row by row). Both are restored before the script ends.
+The access store's triggers (``parcel_nearest``, migration 0013) are disabled likewise during
+the load, and the store is filled set-based at the end (``parkgis.db.access.rebuild``, timed).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import argparse
 import math
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 from common import BENCH_DB, bench_url
+
+from parkgis.db import access
 
 # Henan roughly: lon 110.4–116.6, lat 31.4–36.4. Parks sit on a 0.25° lattice, one per cell.
 LON0, LON1, LAT0, LAT1 = 110.5, 116.5, 31.6, 36.2
@@ -125,6 +130,9 @@ def main() -> None:
     ap.add_argument("--per-park", type=int, default=3000, help="parcels per park (about)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--url", help="conninfo of the target database (default: the bench DB)")
+    ap.add_argument(
+        "--rebuild-workers", type=int, default=2, help="connections filling the access store"
+    )
     args = ap.parse_args()
     rnd = random.Random(args.seed)
     url = args.url or bench_url()
@@ -142,149 +150,29 @@ def main() -> None:
     ]
     t0 = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT setseed(%s)", (((args.seed % 1000) / 1000.0),))
-        print(f"bench database {BENCH_DB}: {args.parcels} parcels in {n_parks} parks", flush=True)
-        conn.execute(
-            "TRUNCATE parcel_events, parcel_holds, parcel_terrain, enterprises, "
-            "upgrades, infrastructure, parcels, zones RESTART IDENTITY CASCADE"
-        )
-        conn.execute("DROP TABLE IF EXISTS synth_parks, synth_cols, synth_rows")
-        conn.execute("""CREATE TEMP TABLE synth_parks (park int, code text, lon float8,
-                        lat float8, n_parcels int, n_side int, srid int, x0 float8,
-                        y0 float8)""")
-        with conn.cursor().copy(
-            "COPY synth_parks (park, code, lon, lat, n_parcels, n_side) FROM STDIN"
-        ) as cp:
-            for k, ((lon, lat), n) in enumerate(zip(picked, per, strict=True)):
-                cp.write_row((k, f"P{k:04d}", lon, lat, n, math.ceil(math.sqrt(n))))
-        conn.execute("UPDATE synth_parks SET srid = gk_srid_for_lon(lon)")
-        conn.execute(_cum_sql("cols"))
-        conn.execute(_cum_sql("rows"))
-        # park origin: its centre minus half its width/height, in its GK projection
-        conn.execute("""
-            UPDATE synth_parks z SET
-              x0 = ST_X(ST_Transform(ST_SetSRID(ST_Point(z.lon, z.lat), 4490), z.srid))
-                   - (SELECT max(b) FROM synth_cols c WHERE c.park = z.park) / 2,
-              y0 = ST_Y(ST_Transform(ST_SetSRID(ST_Point(z.lon, z.lat), 4490), z.srid))
-                   - (SELECT max(b) FROM synth_rows r WHERE r.park = z.park) / 2""")
-        conn.execute("""
-            INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom, geom_gk)
-            SELECT z.code, '合成园区 ' || z.code, 'Synthetic park ' || z.code,
-                   (ARRAY['cluster_zone','specialised_park','logistics_park'])[1 + mod(z.park, 3)],
-                   'approved', z.srid,
-                   ST_Multi(ST_Transform(ST_MakeEnvelope(z.x0 - 50, z.y0 - 50,
-                       z.x0 + (SELECT max(b) FROM synth_cols c WHERE c.park = z.park) + 50,
-                       z.y0 + (SELECT max(b) FROM synth_rows r WHERE r.park = z.park) + 50,
-                       z.srid), 4490)),
-                   'MULTIPOLYGON EMPTY'
-              FROM synth_parks z""")
-        print(f"  parks laid out ({time.perf_counter() - t0:.1f} s)", flush=True)
-
-        idx = conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
-            "'parcels' AND indexname NOT LIKE '%pkey' AND indexdef NOT LIKE "
-            "'%UNIQUE%'"
-        ).fetchall()
-        for name, _d in idx:
-            conn.execute(f'DROP INDEX "{name}"')
-        conn.execute("ALTER TABLE parcels DISABLE TRIGGER parcels_b_no_overlap")
-        conn.execute("ALTER TABLE parcels DISABLE TRIGGER parcels_c_audit")
+        access.set_triggers(conn, False)
         try:
-            import json
-
-            conn.execute(
-                PARCELS_SQL,
-                {
-                    "statuses": _weighted(STATUS_WEIGHTS),
-                    "n_status": 100,
-                    "landuses": _weighted(LANDUSE_WEIGHTS),
-                    "n_landuse": 100,
-                    "aliases": json.dumps(ALIAS),
-                },
-            )
+            _load(conn, args, rnd, picked, per, n_parks, t0)
         finally:
-            conn.execute("ALTER TABLE parcels ENABLE TRIGGER parcels_b_no_overlap")
-            conn.execute("ALTER TABLE parcels ENABLE TRIGGER parcels_c_audit")
-        n = conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
-        print(f"  {n} parcels inserted ({time.perf_counter() - t0:.1f} s)", flush=True)
-        for _name, d in idx:
-            conn.execute(d)
-        print(f"  parcel indexes rebuilt ({time.perf_counter() - t0:.1f} s)", flush=True)
-
-        # Infrastructure per park, in park-local GK coordinates (u, v in 0..1 of its extent).
-        conn.execute("""
-            CREATE TEMP TABLE synth_ext AS
-            SELECT z.park, z.code, z.srid, z.x0, z.y0,
-                   (SELECT max(b) FROM synth_cols c WHERE c.park = z.park) AS w,
-                   (SELECT max(b) FROM synth_rows r WHERE r.park = z.park) AS h
-              FROM synth_parks z""")
-        parks = conn.execute("SELECT park, code FROM synth_ext ORDER BY park").fetchall()
-        infra_rows, ent_rows = [], []
-        for park, code in parks:
-
-            def line(u0, v0, u1, v1):
-                return ("L", u0, v0, u1, v1)
-
-            def point(u, v):
-                return ("P", u, v, u, v)
-
-            items = [
-                ("trunk_road", line(-0.05, rnd.random(), 1.05, rnd.random())),
-                ("national_road", line(rnd.random(), -0.05, rnd.random(), 1.05)),
-                ("local_road", line(0.5, 0, 0.5, 1)),
-                ("substation", point(rnd.random(), rnd.random())),
-                ("substation", point(rnd.random(), rnd.random())),
-                ("water_main", line(0, rnd.random(), 1, rnd.random())),
-                ("power_line", line(rnd.random(), 0, rnd.random(), 1)),
-            ]
-            if rnd.random() < 0.7:
-                items.append(("gas_main", line(rnd.random(), 0, rnd.random(), 1)))
-            if rnd.random() < 0.6:
-                items.append(("rail_siding", line(0, rnd.random(), 0.6, rnd.random())))
-            if rnd.random() < 0.2:
-                items.append(("rail_siding", line(rnd.random(), 0, rnd.random(), 1)))
-            for k, (kind, g) in enumerate(items):
-                status = "planned" if rnd.random() < 0.08 else "existing"
-                infra_rows.append((park, f"{code}-I{k:02d}", kind, status, *g))
-            for k in range(12):
-                ent_rows.append(
-                    (park, f"{code}-E{k:02d}", rnd.choice(ROLES), rnd.random(), rnd.random())
+            access.set_triggers(conn, True)
+        t1 = time.perf_counter()
+        # one connection per core: the rebuild is CPU-bound nearest-neighbour probes
+        with ThreadPoolExecutor(args.rebuild_workers) as pool:
+            reports = list(
+                pool.map(
+                    lambda k: _rebuild_part(url, k, args.rebuild_workers),
+                    range(args.rebuild_workers),
                 )
-        conn.execute(
-            "CREATE TEMP TABLE synth_infra (park int, code text, kind text, "
-            "status text, t text, u0 float8, v0 float8, u1 float8, v1 float8)"
+            )
+        r = access.RebuildReport(sum(x.parcels for x in reports), sum(x.rows for x in reports), 0.0)
+        conn.execute("VACUUM ANALYZE parcel_nearest")
+        rows, table_b, index_b = access.size(conn)
+        print(
+            f"  access store filled: {r.rows} rows for {r.parcels} parcels in "
+            f"{time.perf_counter() - t1:.1f} s; {table_b / 2**20:.0f} MiB table + "
+            f"{index_b / 2**20:.0f} MiB indexes",
+            flush=True,
         )
-        with conn.cursor().copy("COPY synth_infra FROM STDIN") as cp:
-            for r in infra_rows:
-                cp.write_row(r)
-        conn.execute(
-            "CREATE TEMP TABLE synth_ent (park int, code text, role text, u float8, v float8)"
-        )
-        with conn.cursor().copy("COPY synth_ent FROM STDIN") as cp:
-            for r in ent_rows:
-                cp.write_row(r)
-        conn.execute("""
-            INSERT INTO infrastructure (code, kind, name_zh, name_en, status, gk_srid, geom,
-                                        geom_gk)
-            SELECT i.code, i.kind, i.kind || ' ' || i.code, i.kind || ' ' || i.code, i.status,
-                   e.srid,
-                   ST_Transform(CASE WHEN i.t = 'P' THEN
-                       ST_SetSRID(ST_Point(e.x0 + i.u0 * e.w, e.y0 + i.v0 * e.h), e.srid)
-                     ELSE ST_SetSRID(ST_MakeLine(ST_Point(e.x0 + i.u0 * e.w, e.y0 + i.v0 * e.h),
-                                                 ST_Point(e.x0 + i.u1 * e.w, e.y0 + i.v1 * e.h)),
-                                     e.srid) END, 4490),
-                   'POINT EMPTY'
-              FROM synth_infra i JOIN synth_ext e USING (park)""")
-        conn.execute("""
-            INSERT INTO enterprises (code, name_zh, name_en, industry, chain_role, is_anchor,
-                                     zone_code, contact, gk_srid, geom, geom_gk)
-            SELECT s.code, '企业 ' || s.code, 'Firm ' || s.code, 'food_beverage_packaging',
-                   s.role, s.u < 0.1, e.code, 'secret contact', e.srid,
-                   ST_Transform(ST_SetSRID(ST_Point(e.x0 + s.u * e.w, e.y0 + s.v * e.h),
-                                           e.srid), 4490),
-                   'POINT EMPTY'
-              FROM synth_ent s JOIN synth_ext e USING (park)""")
-        conn.execute("VACUUM ANALYZE")
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM zones), (SELECT count(*) FROM "
             "parcels), (SELECT count(*) FROM infrastructure), (SELECT "
@@ -294,6 +182,162 @@ def main() -> None:
         f"done in {time.perf_counter() - t0:.1f} s: zones {counts[0]}, parcels {counts[1]}, "
         f"infrastructure {counts[2]}, enterprises {counts[3]}"
     )
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"  access store: {done}/{total} parcel ids", flush=True)
+
+
+def _rebuild_part(url: str, k: int, parts: int) -> access.RebuildReport:
+    with psycopg.connect(url) as conn:
+        r = access.rebuild(conn, chunk=5000, progress=_progress, part=(k, parts))
+        conn.commit()
+        return r
+
+
+def _load(conn, args, rnd, picked, per, n_parks, t0) -> None:  # noqa: ANN001
+    """The synthetic rows (triggers of the access store off)."""
+    conn.execute("SELECT setseed(%s)", (((args.seed % 1000) / 1000.0),))
+    print(f"bench database {BENCH_DB}: {args.parcels} parcels in {n_parks} parks", flush=True)
+    conn.execute(
+        "TRUNCATE parcel_events, parcel_holds, parcel_terrain, enterprises, "
+        "upgrades, infrastructure, parcels, zones RESTART IDENTITY CASCADE"
+    )
+    conn.execute("DROP TABLE IF EXISTS synth_parks, synth_cols, synth_rows")
+    conn.execute("""CREATE TEMP TABLE synth_parks (park int, code text, lon float8,
+                    lat float8, n_parcels int, n_side int, srid int, x0 float8,
+                    y0 float8)""")
+    with conn.cursor().copy(
+        "COPY synth_parks (park, code, lon, lat, n_parcels, n_side) FROM STDIN"
+    ) as cp:
+        for k, ((lon, lat), n) in enumerate(zip(picked, per, strict=True)):
+            cp.write_row((k, f"P{k:04d}", lon, lat, n, math.ceil(math.sqrt(n))))
+    conn.execute("UPDATE synth_parks SET srid = gk_srid_for_lon(lon)")
+    conn.execute(_cum_sql("cols"))
+    conn.execute(_cum_sql("rows"))
+    # park origin: its centre minus half its width/height, in its GK projection
+    conn.execute("""
+        UPDATE synth_parks z SET
+          x0 = ST_X(ST_Transform(ST_SetSRID(ST_Point(z.lon, z.lat), 4490), z.srid))
+               - (SELECT max(b) FROM synth_cols c WHERE c.park = z.park) / 2,
+          y0 = ST_Y(ST_Transform(ST_SetSRID(ST_Point(z.lon, z.lat), 4490), z.srid))
+               - (SELECT max(b) FROM synth_rows r WHERE r.park = z.park) / 2""")
+    conn.execute("""
+        INSERT INTO zones (code, name_zh, name_en, kind, status, gk_srid, geom, geom_gk)
+        SELECT z.code, '合成园区 ' || z.code, 'Synthetic park ' || z.code,
+               (ARRAY['cluster_zone','specialised_park','logistics_park'])[1 + mod(z.park, 3)],
+               'approved', z.srid,
+               ST_Multi(ST_Transform(ST_MakeEnvelope(z.x0 - 50, z.y0 - 50,
+                   z.x0 + (SELECT max(b) FROM synth_cols c WHERE c.park = z.park) + 50,
+                   z.y0 + (SELECT max(b) FROM synth_rows r WHERE r.park = z.park) + 50,
+                   z.srid), 4490)),
+               'MULTIPOLYGON EMPTY'
+          FROM synth_parks z""")
+    print(f"  parks laid out ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    idx = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+        "'parcels' AND indexname NOT LIKE '%pkey' AND indexdef NOT LIKE "
+        "'%UNIQUE%'"
+    ).fetchall()
+    for name, _d in idx:
+        conn.execute(f'DROP INDEX "{name}"')
+    conn.execute("ALTER TABLE parcels DISABLE TRIGGER parcels_b_no_overlap")
+    conn.execute("ALTER TABLE parcels DISABLE TRIGGER parcels_c_audit")
+    try:
+        import json
+
+        conn.execute(
+            PARCELS_SQL,
+            {
+                "statuses": _weighted(STATUS_WEIGHTS),
+                "n_status": 100,
+                "landuses": _weighted(LANDUSE_WEIGHTS),
+                "n_landuse": 100,
+                "aliases": json.dumps(ALIAS),
+            },
+        )
+    finally:
+        conn.execute("ALTER TABLE parcels ENABLE TRIGGER parcels_b_no_overlap")
+        conn.execute("ALTER TABLE parcels ENABLE TRIGGER parcels_c_audit")
+    n = conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
+    print(f"  {n} parcels inserted ({time.perf_counter() - t0:.1f} s)", flush=True)
+    for _name, d in idx:
+        conn.execute(d)
+    print(f"  parcel indexes rebuilt ({time.perf_counter() - t0:.1f} s)", flush=True)
+
+    # Infrastructure per park, in park-local GK coordinates (u, v in 0..1 of its extent).
+    conn.execute("""
+        CREATE TEMP TABLE synth_ext AS
+        SELECT z.park, z.code, z.srid, z.x0, z.y0,
+               (SELECT max(b) FROM synth_cols c WHERE c.park = z.park) AS w,
+               (SELECT max(b) FROM synth_rows r WHERE r.park = z.park) AS h
+          FROM synth_parks z""")
+    parks = conn.execute("SELECT park, code FROM synth_ext ORDER BY park").fetchall()
+    infra_rows, ent_rows = [], []
+    for park, code in parks:
+
+        def line(u0, v0, u1, v1):
+            return ("L", u0, v0, u1, v1)
+
+        def point(u, v):
+            return ("P", u, v, u, v)
+
+        items = [
+            ("trunk_road", line(-0.05, rnd.random(), 1.05, rnd.random())),
+            ("national_road", line(rnd.random(), -0.05, rnd.random(), 1.05)),
+            ("local_road", line(0.5, 0, 0.5, 1)),
+            ("substation", point(rnd.random(), rnd.random())),
+            ("substation", point(rnd.random(), rnd.random())),
+            ("water_main", line(0, rnd.random(), 1, rnd.random())),
+            ("power_line", line(rnd.random(), 0, rnd.random(), 1)),
+        ]
+        if rnd.random() < 0.7:
+            items.append(("gas_main", line(rnd.random(), 0, rnd.random(), 1)))
+        if rnd.random() < 0.6:
+            items.append(("rail_siding", line(0, rnd.random(), 0.6, rnd.random())))
+        if rnd.random() < 0.2:
+            items.append(("rail_siding", line(rnd.random(), 0, rnd.random(), 1)))
+        for k, (kind, g) in enumerate(items):
+            status = "planned" if rnd.random() < 0.08 else "existing"
+            infra_rows.append((park, f"{code}-I{k:02d}", kind, status, *g))
+        for k in range(12):
+            ent_rows.append(
+                (park, f"{code}-E{k:02d}", rnd.choice(ROLES), rnd.random(), rnd.random())
+            )
+    conn.execute(
+        "CREATE TEMP TABLE synth_infra (park int, code text, kind text, "
+        "status text, t text, u0 float8, v0 float8, u1 float8, v1 float8)"
+    )
+    with conn.cursor().copy("COPY synth_infra FROM STDIN") as cp:
+        for r in infra_rows:
+            cp.write_row(r)
+    conn.execute("CREATE TEMP TABLE synth_ent (park int, code text, role text, u float8, v float8)")
+    with conn.cursor().copy("COPY synth_ent FROM STDIN") as cp:
+        for r in ent_rows:
+            cp.write_row(r)
+    conn.execute("""
+        INSERT INTO infrastructure (code, kind, name_zh, name_en, status, gk_srid, geom,
+                                    geom_gk)
+        SELECT i.code, i.kind, i.kind || ' ' || i.code, i.kind || ' ' || i.code, i.status,
+               e.srid,
+               ST_Transform(CASE WHEN i.t = 'P' THEN
+                   ST_SetSRID(ST_Point(e.x0 + i.u0 * e.w, e.y0 + i.v0 * e.h), e.srid)
+                 ELSE ST_SetSRID(ST_MakeLine(ST_Point(e.x0 + i.u0 * e.w, e.y0 + i.v0 * e.h),
+                                             ST_Point(e.x0 + i.u1 * e.w, e.y0 + i.v1 * e.h)),
+                                 e.srid) END, 4490),
+               'POINT EMPTY'
+          FROM synth_infra i JOIN synth_ext e USING (park)""")
+    conn.execute("""
+        INSERT INTO enterprises (code, name_zh, name_en, industry, chain_role, is_anchor,
+                                 zone_code, contact, gk_srid, geom, geom_gk)
+        SELECT s.code, '企业 ' || s.code, 'Firm ' || s.code, 'food_beverage_packaging',
+               s.role, s.u < 0.1, e.code, 'secret contact', e.srid,
+               ST_Transform(ST_SetSRID(ST_Point(e.x0 + s.u * e.w, e.y0 + s.v * e.h),
+                                       e.srid), 4490),
+               'POINT EMPTY'
+          FROM synth_ent s JOIN synth_ext e USING (park)""")
+    conn.execute("VACUUM ANALYZE")
 
 
 if __name__ == "__main__":

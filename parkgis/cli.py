@@ -31,6 +31,10 @@ replica_app = typer.Typer(
     help="A local streaming replica of the embedded cluster.", no_args_is_help=True
 )
 db_app.add_typer(replica_app, name="replica")
+access_app = typer.Typer(
+    help="The precomputed access store (nearest facilities per parcel).", no_args_is_help=True
+)
+db_app.add_typer(access_app, name="access")
 app.add_typer(user_app, name="user")
 app.add_typer(terrain_app, name="terrain")
 
@@ -135,6 +139,38 @@ def db_restore(
     out.print(
         f"恢复完成 / restored {path.name} ({n} raster file(s))"
         + (f"; applied migrations: {', '.join(applied)}" if applied else ""),
+        highlight=False,
+        markup=False,
+    )
+
+
+@access_app.command("rebuild")
+def access_rebuild(
+    chunk: Annotated[int, typer.Option(min=1, help="parcels per step")] = 2000,
+) -> None:
+    """Recompute every parcel's nearest facilities (after a bulk load, or as a repair)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from parkgis.db import access, connect
+
+    url = _db_url()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("重算可达距离 / recomputing access", total=1)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        with connect(url) as conn:
+            r = access.rebuild(conn, chunk=chunk, progress=step)
+    out.print(
+        f"完成 / done: {r.parcels} 个地块 parcels, {r.rows} 行 rows, {r.seconds:.1f} s",
         highlight=False,
         markup=False,
     )

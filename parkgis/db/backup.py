@@ -33,8 +33,8 @@ from parkgis.settings import Settings
 
 # Tables whose rows the migrations themselves write (bookkeeping, and reference data seeded by
 # 0009 ledger: chains and their links, the grading scheme, the townships; 0011: service reach;
-# 0012: road speeds and network parameters): their presence does not make a database
-# "non-empty".
+# 0012: road speeds and network parameters; 0013: the access categories): their presence does
+# not make a database "non-empty".
 MIGRATION_OWNED = frozenset(
     {
         "schema_migrations",
@@ -45,6 +45,7 @@ MIGRATION_OWNED = frozenset(
         "perf_schemes",
         "townships",
         "service_reach",
+        "access_categories",
         "road_speeds",
         "network_params",
     }

@@ -7,9 +7,10 @@ a sync connection; :func:`to_geojson`, :func:`to_csv` and :func:`to_gpkg` write 
 Distances are measured in each parcel's CGCS2000 Gauss-Krüger projection (``geom_gk``), only
 against features of the same projection (``gk_srid`` equal), through
 ``ST_SetSRID(geom_gk, 0)`` so that a province-wide table with several GK zones never mixes
-SRIDs (see migration 0003 for the indexes). The page is found first and everything else is
-computed for its rows only; how a distance filter is evaluated (driven from the features, or
-a nearest-neighbour look-up per candidate) depends on its reach — see the notes above the SQL.
+SRIDs. They are precomputed per parcel and kept exact by triggers (``parcel_nearest``,
+migration 0013; read as of the query's date). The page is found first and everything else is
+computed for its rows only; how a distance filter is evaluated (driven from the store's
+distance index, or a probe per candidate) depends on its reach — see the notes above the SQL.
 
 As of a date (issue 13): distances and 七通一平 are from what is in service on ``as_of``
 (default today in the park) — ``infra_as_of`` and ``svc_as_of`` (migration 0011): what
@@ -416,80 +417,61 @@ class TerrainNotLoaded(ParkGISError):
 # the other columns and the remaining distances; nothing materialises every hit unless the
 # order needs it. The total is counted separately (see :func:`search`) unless known in passing.
 #
+# Distances are read from the precomputed store ``parcel_nearest`` (migration 0013, issue 16):
+# per parcel and category (and per chain role, ``role:<role>``) the steps of its nearest
+# in-service feature over time; the row with ``since <= as_of < until`` is the nearest as of
+# the query's date — the same distance the nearest-neighbour query over ``infra_as_of`` gives
+# (tests/db/test_access.py), kept exact by triggers.
+#
 # A distance category enters the page query in one of three forms:
-# * "near" — driven from the features into the parcels' GiST index (ST_DWithin), features cut
-#   into short pieces first (ST_Subdivide keeps areas areas) so that the bounding box of a
-#   long diagonal line does not drag in a whole park, the parcel conditions applied inside;
-#   grouped per parcel, the minimum distance over the features within d *is* the nearest
-#   distance. Used for a short reach (d <= NEAR_REACH_M: few parcels qualify) and when the
-#   page is sorted by the category it filters on. The (first) near set is the base of the
-#   page (parcels are not scanned again), and its size is the exact total, counted in passing.
-# * "within" — the other filters (many parcels qualify): per candidate parcel, an EXISTS
-#   probe of the category's partial GiST index (migration 0007); candidates come in the
-#   order of the sort, so the scan stops as soon as the page is full.
-# * "knn" — a sort by a distance without that filter: per candidate, the nearest feature by
-#   KNN (``<->``, exact distance).
-# Every distance not measured in the page is a KNN look-up for the rows of the page only.
-# Reach (m) up to which a filter is a "near" set, per category. Measured at 10^6 parcels
-# (bench/search.py): near sets pay off for point features (substations, enterprises), where a
-# short reach leaves few parcels that a per-candidate probe would have to hunt for; for lines
-# (kilometres long, cut into many pieces) the per-candidate probe wins at every reach tried
-# (20 m–3 km), so they are near sets only when the page is sorted by their distance.
+# * "near" — driven from the store's (category, distance) index: the parcels whose distance
+#   as of the date is <= d, the parcel conditions applied in the join. Used for a short reach
+#   (d <= NEAR_REACH_M: few parcels qualify) and when the page is sorted by the category it
+#   filters on. The (first) near set is the base of the page (parcels are not scanned
+#   again), and its size is the exact total, counted in passing.
+# * "within" — the other filters (many parcels qualify): per candidate parcel, one probe of
+#   the store's primary key; candidates come in the order of the sort, so the scan stops as
+#   soon as the page is full.
+# * "knn" — a sort by a distance without that filter: per candidate, the distance as of the
+#   date (``access_m``, an SQL function the planner inlines into a join).
+# Every distance not measured in the page is an ``access_m`` look-up for the page's rows only.
+# Reach (m) up to which a filter is a "near" set, per category: a short reach leaves few
+# parcels that a per-candidate probe would have to hunt for.
 NEAR_REACH_M: dict[str, float] = {"substation": 1000.0, "role": 2000.0}
-# Segment length (m) before features are cut into pieces of <= 8 vertices ("near" form).
-PIECE_M = 250.0
 
-NEAR_INFRA_SQL = """(
-        SELECT {cols}, min(ST_Distance(ST_SetSRID(q.geom_gk, 0), f.g)) AS m
-          FROM (SELECT i.gk_srid,
-                       ST_Subdivide(ST_Segmentize(ST_SetSRID(i.geom_gk, 0), {piece}), 8) AS g
-                  FROM infra_as_of(%(as_of)s) i
-                 WHERE i.kind = ANY(%({kinds})s)) f
-          JOIN parcels q ON q.gk_srid = f.gk_srid
-                        AND ST_DWithin(ST_SetSRID(q.geom_gk, 0), f.g, %({d})s){q_attr}
-         GROUP BY q.id)"""
-NEAR_ROLE_SQL = """(
-        SELECT {cols}, min(ST_Distance(ST_SetSRID(q.geom_gk, 0), ST_SetSRID(e.geom_gk, 0))) AS m
-          FROM enterprises e
-          JOIN parcels q ON q.gk_srid = e.gk_srid
-                        AND ST_DWithin(ST_SetSRID(q.geom_gk, 0), ST_SetSRID(e.geom_gk, 0),
-                                       %(near_role_m)s){q_attr}
-         WHERE e.chain_role = %(near_role)s
-         GROUP BY q.id)"""
-# Columns a near set carries when it is the base of the page (grouped by the primary key).
+# The store's rows valid on the query's date (alias a).
+_VALID_SQL = "a.since <= %(as_of)s AND a.until > %(as_of)s"
+NEAR_ACCESS_SQL = (
+    """(
+        SELECT {cols}, a.m
+          FROM parcel_nearest a
+          JOIN parcels q ON q.id = a.parcel_id{q_attr}
+         WHERE a.cat = %({acat})s AND a.m <= %({d})s
+           AND """
+    + _VALID_SQL
+    + ")"
+)
+# Columns a near set carries when it is the base of the page (one row per parcel).
 NEAR_BASE_COLUMNS = (
     "q.id, q.code, q.gk_srid, q.geom_gk, q.zone_code, q.status, "
     "q.landuse_code, q.area_m2, q.land_price_wan_per_mu"
 )
 
-# "Is a feature of these kinds within d?" per candidate, through the index (OFFSET 0 keeps it a
-# per-row sub-plan: pulled up into a semi-join, the planner would hash on gk_srid and test
-# every pair).
-WITHIN_INFRA_SQL = """EXISTS (
-        SELECT 1 FROM infra_as_of(%(as_of)s) i
-         WHERE i.kind = ANY(%({kinds})s) AND i.gk_srid = p.gk_srid
-           AND ST_DWithin(ST_SetSRID(i.geom_gk, 0), ST_SetSRID(p.geom_gk, 0), %({d})s)
-        OFFSET 0)"""
-WITHIN_ROLE_SQL = """EXISTS (
-        SELECT 1 FROM enterprises e
-         WHERE e.chain_role = %(near_role)s AND e.gk_srid = p.gk_srid
-           AND ST_DWithin(ST_SetSRID(e.geom_gk, 0), ST_SetSRID(p.geom_gk, 0), %(near_role_m)s)
-        OFFSET 0)"""
+# "Is the distance as of the date within d?" per candidate: one primary-key probe (OFFSET 0
+# keeps it a per-row sub-plan: pulled up into a semi-join, the planner would read every
+# candidate and hash, instead of stopping at the end of the page).
+WITHIN_ACCESS_SQL = (
+    """EXISTS (
+        SELECT 1 FROM parcel_nearest a
+         WHERE a.parcel_id = p.id AND a.cat = %({acat})s AND a.m <= %({d})s
+           AND """
+    + _VALID_SQL
+    + " OFFSET 0)"
+)
 
-# Nearest feature of some kinds in the same GK projection (KNN on the gk0 expression index),
-# as a LATERAL join on the parcel alias {a}.
-NEAREST_INFRA_SQL = """LEFT JOIN LATERAL (
-        SELECT ST_Distance(ST_SetSRID(i.geom_gk, 0), ST_SetSRID({a}.geom_gk, 0)) AS m
-          FROM infra_as_of(%(as_of)s) i
-         WHERE i.kind = ANY(%({kinds})s) AND i.gk_srid = {a}.gk_srid
-         ORDER BY ST_SetSRID(i.geom_gk, 0) <-> ST_SetSRID({a}.geom_gk, 0)
-         LIMIT 1) n_{cat} ON true"""
-NEAREST_ROLE_SQL = """LEFT JOIN LATERAL (
-        SELECT ST_Distance(ST_SetSRID(e.geom_gk, 0), ST_SetSRID({a}.geom_gk, 0)) AS m
-          FROM enterprises e
-         WHERE e.chain_role = %(near_role)s AND e.gk_srid = {a}.gk_srid
-         ORDER BY ST_SetSRID(e.geom_gk, 0) <-> ST_SetSRID({a}.geom_gk, 0)
-         LIMIT 1) n_role ON true"""
+# The distance as of the date, as a LATERAL join on the parcel alias {a} (NULL: no feature
+# of the category in service in the parcel's GK zone).
+NEAREST_ACCESS_SQL = "LEFT JOIN LATERAL access_m({a}.id, %({acat})s, %(as_of)s) n_{cat} ON true"
 
 SEARCH_SQL_TEMPLATE = """
 WITH page AS (
@@ -582,8 +564,8 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
     attr = _attribute_conditions(q, params)
     where = [c.format(a="p") for c in attr]
     q_attr = "".join("\n                   AND " + c.format(a="q") for c in attr)
-    for cat, (_p, kinds, _zh, _en) in DISTANCES.items():
-        params[f"kinds_{cat}"] = list(kinds)
+    for cat in DISTANCES:
+        params[f"acat_{cat}"] = cat
     key, sort_cat, direction = _order(q)
     cats = list(DISTANCES) + (["role"] if q.near_role is not None else [])
     reach, form = _distance_forms(q, params, sort_cat)
@@ -594,11 +576,7 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
         where = where[len(attr) :] or ["true"]
 
     def near_sql(cat: str, cols: str) -> str:
-        if cat == "role":
-            return NEAR_ROLE_SQL.format(q_attr=q_attr, cols=cols)
-        return NEAR_INFRA_SQL.format(
-            kinds=f"kinds_{cat}", d=reach[cat], piece=PIECE_M, q_attr=q_attr, cols=cols
-        )
+        return NEAR_ACCESS_SQL.format(acat=f"acat_{cat}", d=reach[cat], q_attr=q_attr, cols=cols)
 
     dist = {c: f"n_{c}.m" for c in cats}
     if near:
@@ -616,11 +594,7 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
 
     for cat, param in reach.items():
         if form[cat] == "within":
-            where.append(
-                WITHIN_ROLE_SQL
-                if cat == "role"
-                else WITHIN_INFRA_SQL.format(kinds=f"kinds_{cat}", d=param)
-            )
+            where.append(WITHIN_ACCESS_SQL.format(acat=f"acat_{cat}", d=param))
     terrain_filters = [name for name in TERRAIN_FILTERS_SQL if getattr(q, name) is not None]
     for name in terrain_filters:
         params[name] = float(getattr(q, name))
@@ -735,6 +709,7 @@ def _distance_forms(
         reach[cat] = f"max_{cat}"
     if q.near_role is not None:
         params["near_role"] = q.near_role
+        params["acat_role"] = f"role:{q.near_role}"
         params["near_role_m"] = q.near_role_m
         reach["role"] = "near_role_m"
     form: dict[str, str] = {}
@@ -765,9 +740,7 @@ def build_sql(q: AvailabilityQuery) -> tuple[str, dict[str, Any]]:
 
 
 def _nearest_join(cat: str, alias: str) -> str:
-    if cat == "role":
-        return NEAREST_ROLE_SQL.format(a=alias)
-    return NEAREST_INFRA_SQL.format(kinds=f"kinds_{cat}", cat=cat, a=alias)
+    return NEAREST_ACCESS_SQL.format(acat=f"acat_{cat}", cat=cat, a=alias)
 
 
 @dataclass
