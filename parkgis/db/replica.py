@@ -360,6 +360,11 @@ class ReplicaRouter:
             else:
                 self._written.pop(caller, None)
 
+    def wrote(self, caller: str) -> bool:
+        """Whether ``caller`` has a write remembered (committed or in flight)."""
+        with self._written_lock:
+            return caller in self._written
+
     def required_lsn(self, caller: str | None) -> int:
         if caller is None:
             return 0
