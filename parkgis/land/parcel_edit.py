@@ -315,8 +315,7 @@ def split_parcel(
         ``{"parent": code, "children": [{code, area_m2, inside}...], "check": {...},
         "terrain": "refreshed" | "unavailable" | "failed: ..."}``.
 
-    Long because the split's checks, the children's insert and the lineage must sit in one
-    transaction.
+    The checks, the children's insert and the lineage run in one transaction.
     """
     geom = blade if isinstance(blade, shapely.Geometry) else parse_blade(blade)
     wkb = shapely.to_wkb(geom)
@@ -324,56 +323,13 @@ def split_parcel(
         rows = _lock(cur, [code])
         _check_versions(rows, None if expected_version is None else {code: expected_version})
         _check_editable(rows, "split")
-        if not cur.execute(SQL_BLADE_HITS, {"blade": wkb, "code": code}).fetchone()["hits"]:
-            raise InvalidData(
-                f"分割线未与地块 {code} 相交 / the blade does not touch parcel {code}"
-            )
-        parts = cur.execute(SQL_SPLIT_PARTS, {"code": code, "blade": wkb}).fetchall()
-        if len(parts) < 2:
-            raise InvalidData(
-                f"分割线须完整穿过地块 {code}（或分割面须切出地块的一部分） / the line must cross "
-                f"parcel {code} from edge to edge (or the polygon must cut off part of it)"
-            )
-        slivers = [
-            p for p in parts if p["area_m2"] < MIN_PART_M2 or p["width_m"] < MIN_PART_WIDTH_M
-        ]
-        if slivers:
-            worst = min(slivers, key=lambda p: p["width_m"])
-            raise InvalidData(
-                f"分割会产生碎片（面积 {worst['area_m2']:.3f} m²，宽 {worst['width_m']:.3f} m；"
-                f"下限 {MIN_PART_M2} m²、{MIN_PART_WIDTH_M} m），请调整分割线 / the split would "
-                f"leave a sliver ({worst['area_m2']:.3f} m², {worst['width_m']:.3f} m wide; "
-                f"minimum {MIN_PART_M2} m² and {MIN_PART_WIDTH_M} m); move the line",
-                slivers=[{"area_m2": p["area_m2"], "width_m": p["width_m"]} for p in slivers],
-            )
-        parts.sort(key=lambda p: (-p["northing"], p["easting"]))
+        parts = _split_parts(cur, code, wkb)
         child_codes = _next_codes(cur, code, "", len(parts))
-
         set_audit_context(cur, actor, "split", note, {"children": child_codes})
         cur.execute(SQL_RETIRE, ([code],))
-        children = []
-        for child, part in zip(child_codes, parts, strict=True):
-            set_audit_context(
-                cur,
-                actor,
-                "create",
-                note,
-                {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}},
-            )
-            row = cur.execute(
-                SQL_INSERT_CHILD,
-                {
-                    "child": child,
-                    "parents": [code],
-                    "part": part["ewkb"],
-                    "source": code,
-                    "status": rows[code]["status"],
-                    "snap": SNAP_DEG,
-                },
-            ).fetchone()
-            children.append(
-                {"code": row["code"], "area_m2": row["area_m2"], "inside": part["inside"]}
-            )
+        children = _insert_children(
+            cur, code, parts, child_codes, rows[code]["status"], actor, note
+        )
         check = _check_tiling(cur, [code], child_codes)
         terrain = _refresh_terrain(conn, child_codes)
         network.refresh(conn, child_codes)
@@ -385,6 +341,65 @@ def split_parcel(
         "terrain": terrain,
         "parcels": features,
     }
+
+
+def _split_parts(cur: psycopg.Cursor, code: str, wkb: bytes) -> list[dict[str, Any]]:
+    """The parts the blade cuts the parcel into, north to south then west to east; refused
+    (:class:`InvalidData`) when the blade misses, does not cut through, or leaves a sliver."""
+    if not cur.execute(SQL_BLADE_HITS, {"blade": wkb, "code": code}).fetchone()["hits"]:
+        raise InvalidData(f"分割线未与地块 {code} 相交 / the blade does not touch parcel {code}")
+    parts = cur.execute(SQL_SPLIT_PARTS, {"code": code, "blade": wkb}).fetchall()
+    if len(parts) < 2:
+        raise InvalidData(
+            f"分割线须完整穿过地块 {code}（或分割面须切出地块的一部分） / the line must cross "
+            f"parcel {code} from edge to edge (or the polygon must cut off part of it)"
+        )
+    slivers = [p for p in parts if p["area_m2"] < MIN_PART_M2 or p["width_m"] < MIN_PART_WIDTH_M]
+    if slivers:
+        worst = min(slivers, key=lambda p: p["width_m"])
+        raise InvalidData(
+            f"分割会产生碎片（面积 {worst['area_m2']:.3f} m²，宽 {worst['width_m']:.3f} m；"
+            f"下限 {MIN_PART_M2} m²、{MIN_PART_WIDTH_M} m），请调整分割线 / the split would "
+            f"leave a sliver ({worst['area_m2']:.3f} m², {worst['width_m']:.3f} m wide; "
+            f"minimum {MIN_PART_M2} m² and {MIN_PART_WIDTH_M} m); move the line",
+            slivers=[{"area_m2": p["area_m2"], "width_m": p["width_m"]} for p in slivers],
+        )
+    parts.sort(key=lambda p: (-p["northing"], p["easting"]))
+    return parts
+
+
+def _insert_children(
+    cur: psycopg.Cursor,
+    code: str,
+    parts: list[dict[str, Any]],
+    child_codes: list[str],
+    status: str,
+    actor: str,
+    note: str | None,
+) -> list[dict[str, Any]]:
+    """Insert one child per part, each audited with its lineage; the children's summaries."""
+    children = []
+    for child, part in zip(child_codes, parts, strict=True):
+        set_audit_context(
+            cur,
+            actor,
+            "create",
+            note,
+            {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}},
+        )
+        row = cur.execute(
+            SQL_INSERT_CHILD,
+            {
+                "child": child,
+                "parents": [code],
+                "part": part["ewkb"],
+                "source": code,
+                "status": status,
+                "snap": SNAP_DEG,
+            },
+        ).fetchone()
+        children.append({"code": row["code"], "area_m2": row["area_m2"], "inside": part["inside"]})
+    return children
 
 
 def merge_parcels(
