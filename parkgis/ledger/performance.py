@@ -381,18 +381,55 @@ def grade(
 ) -> dict[str, Any]:
     """Every firm with figures for ``year``: values, scores, ranks, grade, change.
 
-    Long because the scheme's steps (values, scores, ranks, grades, change) follow the published
-    rule in order.
+    The scheme's steps follow the published rule in order.
     """
     scheme = active_scheme(conn, version)
     d = scheme["definition"]
-    inds = d["indicators"]
-    floor, span = float(d.get("score_floor", 20)), float(d.get("score_span", 80))
-    threshold = float(d.get("scale_threshold_revenue_wan", 2000))
     small_key = d.get("small_firm_indicator", "tax_per_mu")
     cuts = [(g, float(c)) for g, c in d["grades"]]
+    firms = _firms(rows(conn, SQL_FIGURES, {"year": year}), d, year)
+    population = [m for m in firms if m["group"] == "scale"]
+    _score(firms, population, d)
+    for m in firms:
+        m["score"] = sum(m["scores"].values())
+        m["small_value"] = m["values"][small_key]
+    _grade_group(population, "score", cuts)
+    _grade_group([m for m in firms if m["group"] == "small"], "small_value", cuts)
+    if with_previous:
+        _add_previous(conn, firms, year, scheme["version"])
+    firms.sort(
+        key=lambda m: (
+            {"scale": 0, "small": 1, "exempt": 2}[m["group"]],
+            m["rank"] or 0,
+            m["enterprise_code"],
+        )
+    )
+    counts: dict[str, int] = {}
+    for m in firms:
+        if m["grade"]:
+            counts[m["grade"]] = counts.get(m["grade"], 0) + 1
+    return {
+        "year": year,
+        "scheme": {
+            "version": scheme["version"],
+            "name_zh": scheme["name_zh"],
+            "name_en": scheme["name_en"],
+            "definition": d,
+        },
+        "firms": firms,
+        "grade_counts": counts,
+        "definition_zh": DEFINITION_ZH,
+        "definition_en": DEFINITION_EN,
+        "sql": SQL_FIGURES.strip(),
+    }
+
+
+def _firms(figs: list[dict[str, Any]], d: dict[str, Any], year: int) -> list[dict[str, Any]]:
+    """One entry per firm: its indicator values and its group (scale, small or exempt)."""
+    inds = d["indicators"]
+    threshold = float(d.get("scale_threshold_revenue_wan", 2000))
+    small_key = d.get("small_firm_indicator", "tax_per_mu")
     exempt = set(d.get("exempt_kinds", []))
-    figs = rows(conn, SQL_FIGURES, {"year": year})
     firms = []
     for f in figs:
         land_mu = mu(f["land_m2"]) if f["land_m2"] else None
@@ -427,8 +464,16 @@ def grade(
                 "grade": None,
             }
         )
-    population = [m for m in firms if m["group"] == "scale"]
-    for ind in inds:
+    return firms
+
+
+def _score(
+    firms: list[dict[str, Any]], population: list[dict[str, Any]], d: dict[str, Any]
+) -> None:
+    """Each firm's weighted score per indicator, scaled between the population's (the scale
+    firms') lowest and highest value, and its rank on each indicator."""
+    floor, span = float(d.get("score_floor", 20)), float(d.get("score_span", 80))
+    for ind in d["indicators"]:
         k, w = ind["key"], float(ind["weight"])
         xs = [m["values"][k] for m in population if m["values"][k] is not None]
         lo, hi = (min(xs), max(xs)) if xs else (None, None)
@@ -445,46 +490,21 @@ def grade(
         )
         for r, m in enumerate(ranked, start=1):
             m["indicator_rank"][k] = r
-    for m in firms:
-        m["score"] = sum(m["scores"].values())
-        m["small_value"] = m["values"][small_key]
-    _grade_group(population, "score", cuts)
-    _grade_group([m for m in firms if m["group"] == "small"], "small_value", cuts)
-    if with_previous:
-        prev = {
-            p["enterprise_code"]: p
-            for p in grade(conn, year - 1, scheme["version"], with_previous=False)["firms"]
-        }
-        for m in firms:
-            p = prev.get(m["enterprise_code"])
-            m["previous_grade"] = p["grade"] if p else None
-            m["previous_score"] = p["score"] if p else None
-            m["score_change"] = (m["score"] - p["score"]) if p else None
-    firms.sort(
-        key=lambda m: (
-            {"scale": 0, "small": 1, "exempt": 2}[m["group"]],
-            m["rank"] or 0,
-            m["enterprise_code"],
-        )
-    )
-    counts: dict[str, int] = {}
-    for m in firms:
-        if m["grade"]:
-            counts[m["grade"]] = counts.get(m["grade"], 0) + 1
-    return {
-        "year": year,
-        "scheme": {
-            "version": scheme["version"],
-            "name_zh": scheme["name_zh"],
-            "name_en": scheme["name_en"],
-            "definition": d,
-        },
-        "firms": firms,
-        "grade_counts": counts,
-        "definition_zh": DEFINITION_ZH,
-        "definition_en": DEFINITION_EN,
-        "sql": SQL_FIGURES.strip(),
+
+
+def _add_previous(
+    conn: psycopg.Connection, firms: list[dict[str, Any]], year: int, version: str
+) -> None:
+    """The previous year's grade and score (same scheme) and the change, per firm."""
+    prev = {
+        p["enterprise_code"]: p
+        for p in grade(conn, year - 1, version, with_previous=False)["firms"]
     }
+    for m in firms:
+        p = prev.get(m["enterprise_code"])
+        m["previous_grade"] = p["grade"] if p else None
+        m["previous_score"] = p["score"] if p else None
+        m["score_change"] = (m["score"] - p["score"]) if p else None
 
 
 def years(conn: psycopg.Connection) -> list[int]:
