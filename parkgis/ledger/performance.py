@@ -164,10 +164,7 @@ def _number(v: Any) -> Decimal:
 def parse_rows(
     conn: psycopg.Connection, data: bytes, filename: str, exempt_kinds: list[str]
 ) -> list[dict[str, Any]]:
-    """Every row validated; any bad row refuses the whole file with each line and reason.
-
-    Long because each column's check sits beside its bilingual message, in file order.
-    """
+    """Every row validated; any bad row refuses the whole file with each line and reason."""
     if len(data) > MAX_BYTES:
         raise InvalidData(
             f"文件超过 {MAX_BYTES // 1_000_000} MB / the file is larger than "
@@ -176,60 +173,13 @@ def parse_rows(
     table = _read_table(data, filename)
     if not table:
         raise InvalidData("文件为空 / the file is empty")
-    header_line, header = table[0]
-    cols: dict[str, int] = {}
-    for i, h in enumerate(header):
-        key = ALIASES.get(_norm_header(h))
-        if key and key not in cols:
-            cols[key] = i
-    missing = [k for k in REQUIRED if k not in cols]
-    if missing:
-        names = "、".join(FIELDS[k][0] for k in missing)
-        raise InvalidData(
-            f"第 {header_line} 行表头缺少列：{names} / line {header_line}: the "
-            f"header lacks {', '.join(missing)}",
-            errors=[{"line": header_line, "reason": f"missing column {k}"} for k in missing],
-        )
+    cols = _header_columns(*table[0])
     known = {r["code"] for r in rows(conn, "SELECT code FROM enterprises")}
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str, int], int] = {}
     out = []
     for line, cells in table[1:]:
-        rec: dict[str, Any] = {}
-        problems: list[str] = []
-        for key, (zh, _en, kind) in FIELDS.items():
-            i = cols.get(key)
-            raw = cells[i] if i is not None and i < len(cells) else None
-            blank = raw is None or str(raw).strip() == ""
-            if kind == "opt":
-                rec[key] = None if blank else str(raw).strip()
-                continue
-            if blank:
-                problems.append(f"{zh}为空 / {key} is empty")
-                continue
-            if kind == "text":
-                rec[key] = str(raw).strip()
-                continue
-            try:
-                d = _number(raw)
-            except (ValueError, InvalidOperation):
-                problems.append(f"{zh}不是数字 / {key} is not a number")
-                continue
-            if kind in ("year", "int"):
-                if d != d.to_integral_value():
-                    problems.append(f"{zh}须为整数 / {key} must be a whole number")
-                    continue
-                rec[key] = int(d)
-                if kind == "year" and not 1990 <= rec[key] <= 2100:
-                    problems.append(f"{zh}超出范围 / {key} out of range")
-                elif kind == "int" and rec[key] <= 0:
-                    problems.append(f"{zh}须大于 0 / {key} must be positive")
-            else:
-                if d < 0:
-                    problems.append(f"{zh}不能为负 / {key} cannot be negative")
-                elif kind == "pos" and d == 0:
-                    problems.append(f"{zh}须大于 0 / {key} must be positive")
-                rec[key] = d
+        rec, problems = _parse_fields(cells, cols)
         code = rec.get("enterprise_code")
         if code and code not in known:
             problems.append(f"未知企业 / unknown enterprise {code[:64]}")
@@ -258,6 +208,66 @@ def parse_rows(
     if not out:
         raise InvalidData("文件没有数据行 / the file has no data rows")
     return out
+
+
+def _header_columns(header_line: int, header: list[Any]) -> dict[str, int]:
+    """Each known field's column index (the first column whose header names it); refused
+    when a required field has no column."""
+    cols: dict[str, int] = {}
+    for i, h in enumerate(header):
+        key = ALIASES.get(_norm_header(h))
+        if key and key not in cols:
+            cols[key] = i
+    missing = [k for k in REQUIRED if k not in cols]
+    if missing:
+        names = "、".join(FIELDS[k][0] for k in missing)
+        raise InvalidData(
+            f"第 {header_line} 行表头缺少列：{names} / line {header_line}: the "
+            f"header lacks {', '.join(missing)}",
+            errors=[{"line": header_line, "reason": f"missing column {k}"} for k in missing],
+        )
+    return cols
+
+
+def _parse_fields(cells: list[Any], cols: dict[str, int]) -> tuple[dict[str, Any], list[str]]:
+    """One row's fields by kind, and its problems (each column's check beside its bilingual
+    message, in file order)."""
+    rec: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, (zh, _en, kind) in FIELDS.items():
+        i = cols.get(key)
+        raw = cells[i] if i is not None and i < len(cells) else None
+        blank = raw is None or str(raw).strip() == ""
+        if kind == "opt":
+            rec[key] = None if blank else str(raw).strip()
+            continue
+        if blank:
+            problems.append(f"{zh}为空 / {key} is empty")
+            continue
+        if kind == "text":
+            rec[key] = str(raw).strip()
+            continue
+        try:
+            d = _number(raw)
+        except (ValueError, InvalidOperation):
+            problems.append(f"{zh}不是数字 / {key} is not a number")
+            continue
+        if kind in ("year", "int"):
+            if d != d.to_integral_value():
+                problems.append(f"{zh}须为整数 / {key} must be a whole number")
+                continue
+            rec[key] = int(d)
+            if kind == "year" and not 1990 <= rec[key] <= 2100:
+                problems.append(f"{zh}超出范围 / {key} out of range")
+            elif kind == "int" and rec[key] <= 0:
+                problems.append(f"{zh}须大于 0 / {key} must be positive")
+        else:
+            if d < 0:
+                problems.append(f"{zh}不能为负 / {key} cannot be negative")
+            elif kind == "pos" and d == 0:
+                problems.append(f"{zh}须大于 0 / {key} must be positive")
+            rec[key] = d
+    return rec, problems
 
 
 SQL_UPSERT = """
