@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from parkgis.db import cluster as cl
@@ -384,7 +385,8 @@ class ReplicaRouter:
         try:
             assert r.spool is not None
             with r.spool.connection(timeout=self.settings.replica_pool_timeout_s) as conn:
-                self._verdict(r, conn.execute(SQL_HEALTH).fetchone())
+                with conn.cursor(row_factory=dict_row) as cur:
+                    self._verdict(r, cur.execute(SQL_HEALTH).fetchone())
         except (psycopg.Error, PoolTimeout):
             self.mark_down(r)
         finally:
@@ -393,7 +395,8 @@ class ReplicaRouter:
     def _wait_replayed_sync(self, conn: psycopg.Connection, need: int, need_txt: str) -> bool:
         deadline = time.monotonic() + self.settings.replica_wait_ms / 1000
         while True:
-            row = conn.execute(SQL_REPLAYED, (need_txt,)).fetchone()
+            with conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(SQL_REPLAYED, (need_txt,)).fetchone()
             conn.rollback()  # no snapshot held across the wait: each poll sees fresh replay
             if row and row["ok"]:
                 return True
@@ -449,8 +452,9 @@ class ReplicaRouter:
         try:
             assert r.apool is not None
             async with r.apool.connection(timeout=self.settings.replica_pool_timeout_s) as conn:
-                cur = await conn.execute(SQL_HEALTH)
-                self._verdict(r, await cur.fetchone())
+                async with conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(SQL_HEALTH)
+                    self._verdict(r, await cur.fetchone())
         except (psycopg.Error, PoolTimeout):
             self.mark_down(r)
         finally:
@@ -461,8 +465,9 @@ class ReplicaRouter:
 
         deadline = time.monotonic() + self.settings.replica_wait_ms / 1000
         while True:
-            cur = await conn.execute(SQL_REPLAYED, (need_txt,))
-            row = await cur.fetchone()
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(SQL_REPLAYED, (need_txt,))
+                row = await cur.fetchone()
             await conn.rollback()
             if row and row["ok"]:
                 return True

@@ -341,7 +341,8 @@ def review(
     project, parcels = _load_site(conn, project_code, codes)
     iset = ind.get_set(conn, version)
     industry = ind.industry_for(conn, project)
-    area_m2 = sum((_dec(p["area_m2"]) for p in parcels), Decimal(0))
+    # parcels.area_m2 is NOT NULL: the fallback only satisfies the type of _dec.
+    area_m2 = sum((_dec(p["area_m2"]) or Decimal(0) for p in parcels), Decimal(0))
     if area_m2 <= 0:
         raise Conflict("地块面积为 0 / the site has no area")
     values = _indicator_values(*_figures(project, overrides, area_m2), area_m2)
