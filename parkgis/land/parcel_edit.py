@@ -192,7 +192,7 @@ def parse_blade(geojson: dict[str, Any]) -> shapely.Geometry:
     return geom
 
 
-def _lock(cur: psycopg.Cursor, codes: list[str]) -> dict[str, dict[str, Any]]:
+def _lock(cur: psycopg.Cursor[dict[str, Any]], codes: list[str]) -> dict[str, dict[str, Any]]:
     rows = {r["code"]: r for r in cur.execute(SQL_LOCK_PARCELS, (codes,)).fetchall()}
     missing = [c for c in codes if c not in rows]
     if missing:
@@ -228,7 +228,7 @@ def _check_editable(rows: dict[str, dict[str, Any]], op: str) -> None:
             )
 
 
-def _next_codes(cur: psycopg.Cursor, base: str, marker: str, n: int) -> list[str]:
+def _next_codes(cur: psycopg.Cursor[dict[str, Any]], base: str, marker: str, n: int) -> list[str]:
     """``n`` unused codes ``base-<marker>k`` continuing after the highest k in use."""
     pattern = re.compile(rf"^{re.escape(base)}-{marker}(\d+)$")
     like = base.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "-%"
@@ -247,8 +247,17 @@ def _next_codes(cur: psycopg.Cursor, base: str, marker: str, n: int) -> list[str
     return codes
 
 
-def _check_tiling(cur: psycopg.Cursor, parents: list[str], children: list[str]) -> dict[str, float]:
-    t = cur.execute(SQL_TILING, {"parents": parents, "children": children}).fetchone()
+def _one(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The row of an aggregate, of an INSERT ... RETURNING or of a parcel locked before:
+    there always is one."""
+    assert row is not None
+    return row
+
+
+def _check_tiling(
+    cur: psycopg.Cursor[dict[str, Any]], parents: list[str], children: list[str]
+) -> dict[str, float]:
+    t = _one(cur.execute(SQL_TILING, {"parents": parents, "children": children}).fetchone())
     diff = abs(t["children_m2"] - t["parents_m2"])
     if diff > AREA_TOLERANCE_M2 or t["symdiff_m2"] > AREA_TOLERANCE_M2:
         # Nothing is committed: the transaction rolls back.
@@ -343,10 +352,12 @@ def split_parcel(
     }
 
 
-def _split_parts(cur: psycopg.Cursor, code: str, wkb: bytes) -> list[dict[str, Any]]:
+def _split_parts(
+    cur: psycopg.Cursor[dict[str, Any]], code: str, wkb: bytes
+) -> list[dict[str, Any]]:
     """The parts the blade cuts the parcel into, north to south then west to east; refused
     (:class:`InvalidData`) when the blade misses, does not cut through, or leaves a sliver."""
-    if not cur.execute(SQL_BLADE_HITS, {"blade": wkb, "code": code}).fetchone()["hits"]:
+    if not _one(cur.execute(SQL_BLADE_HITS, {"blade": wkb, "code": code}).fetchone())["hits"]:
         raise InvalidData(f"分割线未与地块 {code} 相交 / the blade does not touch parcel {code}")
     parts = cur.execute(SQL_SPLIT_PARTS, {"code": code, "blade": wkb}).fetchall()
     if len(parts) < 2:
@@ -369,7 +380,7 @@ def _split_parts(cur: psycopg.Cursor, code: str, wkb: bytes) -> list[dict[str, A
 
 
 def _insert_children(
-    cur: psycopg.Cursor,
+    cur: psycopg.Cursor[dict[str, Any]],
     code: str,
     parts: list[dict[str, Any]],
     child_codes: list[str],
@@ -387,17 +398,19 @@ def _insert_children(
             note,
             {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}},
         )
-        row = cur.execute(
-            SQL_INSERT_CHILD,
-            {
-                "child": child,
-                "parents": [code],
-                "part": part["ewkb"],
-                "source": code,
-                "status": status,
-                "snap": SNAP_DEG,
-            },
-        ).fetchone()
+        row = _one(
+            cur.execute(
+                SQL_INSERT_CHILD,
+                {
+                    "child": child,
+                    "parents": [code],
+                    "part": part["ewkb"],
+                    "source": code,
+                    "status": status,
+                    "snap": SNAP_DEG,
+                },
+            ).fetchone()
+        )
         children.append({"code": row["code"], "area_m2": row["area_m2"], "inside": part["inside"]})
     return children
 
@@ -446,7 +459,7 @@ def merge_parcels(
                     f"must share one {attr} (got {', '.join(values)})",
                     field=attr,
                 )
-        u = cur.execute(SQL_MERGE_UNION, (UNION_GRID_M, codes)).fetchone()
+        u = _one(cur.execute(SQL_MERGE_UNION, (UNION_GRID_M, codes)).fetchone())
         if u["n"] != 1:
             raise InvalidData(
                 "所选地块不相邻（须共边，仅角点相接不算） / the parcels are not adjacent: "
@@ -459,16 +472,18 @@ def merge_parcels(
         set_audit_context(
             cur, actor, "create", note, {"lineage": {"op": "merge", "parents": codes}}
         )
-        row = cur.execute(
-            SQL_INSERT_MERGED,
-            {
-                "child": new_code,
-                "parents": codes,
-                "geom": u["ewkb"],
-                "status": rows[codes[0]]["status"],
-                "snap": SNAP_DEG,
-            },
-        ).fetchone()
+        row = _one(
+            cur.execute(
+                SQL_INSERT_MERGED,
+                {
+                    "child": new_code,
+                    "parents": codes,
+                    "geom": u["ewkb"],
+                    "status": rows[codes[0]]["status"],
+                    "snap": SNAP_DEG,
+                },
+            ).fetchone()
+        )
         check = _check_tiling(cur, codes, [new_code])
         terrain = _refresh_terrain(conn, [new_code])
         network.refresh(conn, [new_code])
