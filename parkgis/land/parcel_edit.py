@@ -415,6 +415,30 @@ def _insert_children(
     return children
 
 
+def _merged_union(
+    cur: psycopg.Cursor[dict[str, Any]], rows: dict[str, dict[str, Any]], codes: list[str]
+) -> dict[str, Any]:
+    """The union of the parcels to merge; refused unless they share zone, status and land
+    use and form one piece (sharing edges, not only corners)."""
+    for attr, zh in (("zone_code", "园区"), ("status", "状态"), ("landuse_code", "用地分类")):
+        values = sorted({r[attr] for r in rows.values()})
+        if len(values) > 1:
+            exc = Conflict if attr == "status" else InvalidData
+            raise exc(
+                f"合并的地块须属同一{zh}（现为 {', '.join(values)}） / parcels to merge "
+                f"must share one {attr} (got {', '.join(values)})",
+                field=attr,
+            )
+    u = _one(cur.execute(SQL_MERGE_UNION, (UNION_GRID_M, codes)).fetchone())
+    if u["n"] != 1:
+        raise InvalidData(
+            "所选地块不相邻（须共边，仅角点相接不算） / the parcels are not adjacent: "
+            "they must share an edge, touching at a corner is not enough",
+            parts=u["n"],
+        )
+    return u
+
+
 def merge_parcels(
     conn: psycopg.Connection,
     codes: list[str],
@@ -450,22 +474,7 @@ def merge_parcels(
         rows = _lock(cur, codes)
         _check_versions(rows, expected_versions)
         _check_editable(rows, "merge")
-        for attr, zh in (("zone_code", "园区"), ("status", "状态"), ("landuse_code", "用地分类")):
-            values = sorted({r[attr] for r in rows.values()})
-            if len(values) > 1:
-                exc = Conflict if attr == "status" else InvalidData
-                raise exc(
-                    f"合并的地块须属同一{zh}（现为 {', '.join(values)}） / parcels to merge "
-                    f"must share one {attr} (got {', '.join(values)})",
-                    field=attr,
-                )
-        u = _one(cur.execute(SQL_MERGE_UNION, (UNION_GRID_M, codes)).fetchone())
-        if u["n"] != 1:
-            raise InvalidData(
-                "所选地块不相邻（须共边，仅角点相接不算） / the parcels are not adjacent: "
-                "they must share an edge, touching at a corner is not enough",
-                parts=u["n"],
-            )
+        u = _merged_union(cur, rows, codes)
         new_code = _next_codes(cur, codes[0], "M", 1)[0]
         set_audit_context(cur, actor, "merge", note, {"merged_into": new_code, "parents": codes})
         cur.execute(SQL_RETIRE, (codes,))
