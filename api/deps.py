@@ -69,11 +69,19 @@ def is_replica_read(request: Request) -> bool:
 def caller_of(request: Request) -> str | None:
     """The signed-in account named by the bearer token, for read-your-writes only: a bad
     token counts as anonymous here and is refused by the route's own auth dependency."""
-    auth = request.headers.get("authorization") or ""
+    return caller_from_authorization(
+        request.headers.get("authorization"), request.app.state.settings
+    )
+
+
+def caller_from_authorization(header: str | None, settings: Settings) -> str | None:
+    """:func:`caller_of` from a raw ``Authorization`` value (the tile fast path has no
+    request object)."""
+    auth = header or ""
     if not auth[:7].lower() == "bearer ":
         return None
     try:
-        return str(decode_token(auth[7:].strip(), request.app.state.settings)["sub"])
+        return str(decode_token(auth[7:].strip(), settings)["sub"])
     except Exception:
         return None
 

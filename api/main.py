@@ -7,8 +7,8 @@ One app serves the OGC API (``/ogc``), the app endpoints (``/api``) and the page
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -43,9 +43,6 @@ computed in the park's CGCS2000 Gauss-Krüger projection (EPSG:4547 for Weihui),
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """Build the app. ``database_url`` overrides the configured/embedded database (tests).
 
-    Long because the lifespan (pools, replicas, clock, tile service) and the middleware order
-    read best top to bottom in one place.
-
     Everything the app does follows ``settings`` (the process environment's when omitted):
     routes hand its per-concern parts (``settings.tiles``, ``settings.earthwork`` ...) to the
     core, so several apps with different settings can run in one process.
@@ -53,6 +50,34 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     settings = settings or get_settings()
     url = database_url or cluster.database_url(settings)
     trusted_networks(settings.trusted_proxies)  # a malformed PARKGIS_TRUSTED_PROXIES fails here
+
+    app = FastAPI(
+        title="ParkGIS 卫辉产业集聚区",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=_lifespan(settings, url),
+        openapi_url="/ogc/api",
+        # /docs is served below from our own copy of Swagger UI: FastAPI's default loads it
+        # from a CDN, which fails offline and in China.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database_url = url
+    app.state.replicas = None
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    _add_api_docs(app)
+    _add_middleware(app, settings)
+    return app
+
+
+def _lifespan(
+    settings: Settings, url: str
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: migrations, the pools, the replicas, the clock, the tile service."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,25 +106,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                         if clock_task is not None:
                             clock_task.cancel()
 
-    app = FastAPI(
-        title="ParkGIS 卫辉产业集聚区",
-        version=__version__,
-        description=API_DESCRIPTION,
-        lifespan=lifespan,
-        openapi_url="/ogc/api",
-        # /docs is served below from our own copy of Swagger UI: FastAPI's default loads it
-        # from a CDN, which fails offline and in China.
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.database_url = url
-    app.state.replicas = None
-    errors.install(app)
-    for router in ROUTERS:
-        app.include_router(router)
-    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    return lifespan
 
+
+def _add_api_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
@@ -116,6 +126,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # type), under the name every other OpenAPI client tries first (design §4b).
         return JSONResponse(app.openapi())
 
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware, innermost first (each ``add_middleware`` wraps the ones before)."""
     # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
     app.add_middleware(TileFastPath)
     if settings.database_replica_urls.strip():
@@ -124,4 +137,3 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # A body over the limit is refused before any route (or the tile path) runs.
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(SecurityHeaders)  # outermost: tiles, 413s and every page get the headers
-    return app

@@ -188,15 +188,19 @@ def update_user(
         if loses_admin:
             # Lock the admins so two concurrent demotions cannot both see "another admin".
             cur.execute("SELECT name FROM users WHERE role = 'admin' FOR UPDATE")
-            if cur.execute(SQL_ACTIVE_ADMINS, (name,)).fetchone()["n"] == 0:
+            admins = cur.execute(SQL_ACTIVE_ADMINS, (name,)).fetchone()
+            assert admins is not None  # a count always has its row
+            if admins["n"] == 0:
                 raise Conflict(
                     "不能停用或降级最后一个管理员 / "
                     "the last active admin cannot be demoted or deactivated"
                 )
-        return cur.execute(
+        updated = cur.execute(
             SQL_UPDATE_USER,
             {"name": name, "role": role, "active": active, "password_hash": pw_hash},
         ).fetchone()
+        assert updated is not None  # the row is locked above: it is still there
+        return updated
 
 
 def get_user(conn: psycopg.Connection, name: str) -> User | None:
@@ -350,6 +354,7 @@ def login(
             return user
         cur.execute(SQL_RECORD_FAILURE, p)
         counts = cur.execute(SQL_COUNT_FAILURES, p).fetchone()
+        assert counts is not None  # counts always have their row
         if counts["by_account"] >= settings.login_max_failures:
             cur.execute(
                 SQL_LOCK, {**p, "kind": "account", "key": name, "failures": counts["by_account"]}
@@ -380,7 +385,9 @@ def unlock(
     if account is None and client is None:
         raise InvalidInput("请指定账户或客户端地址 / name an account or a client address")
     with conn.cursor(row_factory=dict_row) as cur:
-        return int(cur.execute(SQL_UNLOCK, {"account": account, "client": client}).fetchone()["n"])
+        row = cur.execute(SQL_UNLOCK, {"account": account, "client": client}).fetchone()
+        assert row is not None  # a count always has its row
+        return int(row["n"])
 
 
 # -- tokens ------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.dependencies import AsOf
+from api.deps import caller_from_authorization, caller_of
 from api.errors import unavailable
 from parkgis.db.pool import is_unavailable
 from parkgis.errors import InvalidInput
@@ -48,7 +49,11 @@ def service_of(app: Any) -> core.TileService:
     if svc is None:
         s = app.state.settings
         svc = core.TileService(
-            app.state.pool, s.tile_cache_size, s.tile_max_features, wait_s=s.db_pool_timeout_s
+            app.state.pool,
+            s.tile_cache_size,
+            s.tile_max_features,
+            wait_s=s.db_pool_timeout_s,
+            replicas=getattr(app.state, "replicas", None),
         )
         app.state.tiles = svc
     return svc
@@ -64,6 +69,8 @@ async def tile_service(app: Any) -> AsyncIterator[core.TileService]:
         s.tile_max_features,
         listen_url=app.state.database_url,
         wait_s=s.db_pool_timeout_s,
+        # Uncached tiles are cut on a replica when one is configured and fit (see TileService).
+        replicas=getattr(app.state, "replicas", None),
     )
     app.state.tiles = svc
     await svc.start()
@@ -143,14 +150,25 @@ class TileFastPath:
             return
         inm = None
         accept = None
+        auth = None
         for k, v in scope["headers"]:
             if k == b"if-none-match":
                 inm = v.decode("latin-1")
             elif k == b"accept-encoding":
                 accept = v.decode("latin-1")
+            elif k == b"authorization":
+                auth = v.decode("latin-1")
         app = scope["app"]
+        # Only a replica router cares who asks (read-your-writes): no token decoding without.
+        caller = (
+            caller_from_authorization(auth, app.state.settings)
+            if auth and getattr(app.state, "replicas", None) is not None
+            else None
+        )
         try:
-            res = await service_of(app).tile(m[1], z, x, y, inm, core.accepts_gzip(accept), as_of)
+            res = await service_of(app).tile(
+                m[1], z, x, y, inm, core.accepts_gzip(accept), as_of, caller
+            )
         except Exception as exc:
             if is_unavailable(exc):
                 # Answer the outage here: falling through would wait for the pool a second
@@ -206,6 +224,7 @@ async def get_tile(
         request.headers.get("if-none-match"),
         core.accepts_gzip(request.headers.get("accept-encoding")),
         as_of,
+        caller_of(request) if getattr(request.app.state, "replicas", None) is not None else None,
     )
     headers = {"ETag": res.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if res.status == 304:

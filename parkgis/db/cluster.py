@@ -193,8 +193,7 @@ def is_running(cluster: Cluster, settings: Settings | None = None) -> bool:
 def start(settings: Settings) -> Cluster:
     """Initialise (first time) and start the cluster; a no-op when it already runs.
 
-    Long because a first start is one fixed sequence (initdb, configuration, start, role,
-    database, passfile) that reads best in order.
+    A first start is one fixed sequence: directories, initdb, port, start, role, database.
     """
     s = settings
     initdb, pg_ctl = pg_binary(s, "initdb"), pg_binary(s, "pg_ctl")
@@ -209,62 +208,14 @@ def start(settings: Settings) -> Cluster:
         _ensure_database(cluster)  # someone may have dropped it; cheap when it exists
         return cluster
 
-    cluster.root.mkdir(parents=True, exist_ok=True)
-    cluster.socket_dir.mkdir(exist_ok=True)
-    if user:
-        shutil.chown(cluster.root, user)
-        shutil.chown(cluster.socket_dir, user)
-        # The root-owned pointer directory stays private; only the cluster root is handed over.
-        if cluster.root.parent != s.data_dir:
-            os.chmod(cluster.root.parent, 0o755)
+    _make_root(cluster, user, s.data_dir)
     if not (cluster.pgdata / "PG_VERSION").exists():
-        password = cluster_password(cluster, new=True)
-        # initdb reads the password from a file the cluster's owner can read; it lives only
-        # for the duration of initdb, inside the (private) cluster root.
-        pwfile = cluster.root / ".initdb-pw"
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(password + "\n")
-        if user:
-            shutil.chown(pwfile, user)
-        try:
-            r = subprocess.run(
-                [
-                    *run_as(user),
-                    initdb,
-                    "-D",
-                    str(cluster.pgdata),
-                    "-U",
-                    DB_ROLE,
-                    "--auth=scram-sha-256",
-                    f"--pwfile={pwfile}",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                ],
-                capture_output=True,
-                text=True,
-            )
-        finally:
-            pwfile.unlink(missing_ok=True)
-        if r.returncode != 0:
-            raise ClusterError(f"initdb failed: {r.stderr.strip().splitlines()[-1:]}")
-
+        _initdb(cluster, user, initdb)
     # A postmaster.pid left by a killed server blocks start-up only when its pid is alive;
     # pg_ctl status already told us no server runs, so whatever is there is stale.
-    stale = cluster.pgdata / "postmaster.pid"
-    if stale.exists():
-        stale.unlink()
-
-    port = cluster.port()
-    if port is None:
-        port = free_port()
-        cluster.port_file.write_text(f"{port}\n")
-    elif not port_free(port):
-        # Moving to another port would strand every running app on the old URL.
-        raise ClusterError(
-            f"port {port} of the embedded cluster is in use by another program: free it, "
-            f"or write a new port into {cluster.port_file}"
-        )
+    (cluster.pgdata / "postmaster.pid").unlink(missing_ok=True)
+    # Moving to another port would strand every running app on the old URL.
+    port = claim_port(cluster, "the embedded cluster")
     opts = (
         f"-p {port} -k {cluster.socket_dir} -c listen_addresses=127.0.0.1 "
         "-c max_connections=200 -c shared_buffers=256MB -c fsync=on "
@@ -272,7 +223,79 @@ def start(settings: Settings) -> Cluster:
     )
     # After a crash, orphaned backends hold the old shared memory for a moment and the new
     # postmaster refuses to start until they have exited: retry briefly.
-    for attempt in range(4):
+    pg_ctl_start(pg_ctl, cluster, user, opts, "postgres did not start", attempts=4)
+    _secure(cluster)
+    _ensure_database(cluster)
+    return cluster
+
+
+def _make_root(cluster: Cluster, user: str | None, data_dir: Path) -> None:
+    cluster.root.mkdir(parents=True, exist_ok=True)
+    cluster.socket_dir.mkdir(exist_ok=True)
+    if user:
+        shutil.chown(cluster.root, user)
+        shutil.chown(cluster.socket_dir, user)
+        # The root-owned pointer directory stays private; only the cluster root is handed over.
+        if cluster.root.parent != data_dir:
+            os.chmod(cluster.root.parent, 0o755)
+
+
+def _initdb(cluster: Cluster, user: str | None, initdb: str) -> None:
+    password = cluster_password(cluster, new=True)
+    # initdb reads the password from a file the cluster's owner can read; it lives only
+    # for the duration of initdb, inside the (private) cluster root.
+    pwfile = cluster.root / ".initdb-pw"
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    if user:
+        shutil.chown(pwfile, user)
+    try:
+        r = subprocess.run(
+            [
+                *run_as(user),
+                initdb,
+                "-D",
+                str(cluster.pgdata),
+                "-U",
+                DB_ROLE,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if r.returncode != 0:
+        raise ClusterError(f"initdb failed: {r.stderr.strip().splitlines()[-1:]}")
+
+
+def claim_port(cluster: Cluster, what: str) -> int:
+    """The port kept in ``cluster``'s port file, or a free one chosen now and kept there;
+    :class:`ClusterError` naming ``what`` when another program holds the kept one."""
+    port = cluster.port()
+    if port is None:
+        port = free_port()
+        cluster.port_file.write_text(f"{port}\n")
+    elif not port_free(port):
+        raise ClusterError(
+            f"port {port} of {what} is in use by another program: free it, "
+            f"or write a new port into {cluster.port_file}"
+        )
+    return port
+
+
+def pg_ctl_start(
+    pg_ctl: str, cluster: Cluster, user: str | None, opts: str, failure: str, attempts: int = 1
+) -> None:
+    """``pg_ctl start -w`` of ``cluster`` with server options ``opts``, tried ``attempts``
+    times with a growing pause (a stale postmaster.pid removed between tries); else
+    :class:`ClusterError` ``"<failure>: <last line of the server log>"``."""
+    stale = cluster.pgdata / "postmaster.pid"
+    for attempt in range(attempts):
         r = subprocess.run(
             [
                 *run_as(user),
@@ -291,17 +314,14 @@ def start(settings: Settings) -> Cluster:
             capture_output=True,
             text=True,
         )
-        if r.returncode == 0 or attempt == 3:
+        if r.returncode == 0 or attempt == attempts - 1:
             break
         stale.unlink(missing_ok=True)
         time.sleep(1.5 * (attempt + 1))
     if r.returncode != 0:
         log = cluster.logfile.read_text() if cluster.logfile.exists() else ""
         tail = log.strip().splitlines()[-1:]
-        raise ClusterError(f"postgres did not start: {' '.join(tail) or r.stderr.strip()}")
-    _secure(cluster)
-    _ensure_database(cluster)
-    return cluster
+        raise ClusterError(f"{failure}: {' '.join(tail) or r.stderr.strip()}")
 
 
 def port_free(port: int) -> bool:

@@ -25,9 +25,11 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from parkgis.db import cluster as cl
@@ -64,8 +66,8 @@ def _owned_file(path: os.PathLike[str] | str, text: str, user: str | None) -> No
 def start(settings: Settings) -> cl.Cluster:
     """Create (first time, by ``pg_basebackup``) and start the local replica; idempotent.
 
-    Long because pg_basebackup, the replica's config and its first start must happen in this order,
-    each step with its own one-line error.
+    The steps run in this order, each with its own one-line error: directories and
+    passfiles, the copy, the port, the first start.
     """
     s = settings
     if s.database_url:
@@ -79,6 +81,21 @@ def start(settings: Settings) -> cl.Cluster:
     if cl.is_running(rep, s):
         return rep
     user = _user(s)
+    upstream_pass = _prepare(primary, rep, user)
+    if not (rep.pgdata / "PG_VERSION").exists():
+        _basebackup(s, primary, rep, user, upstream_pass)
+    rport = cl.claim_port(rep, "the local replica")
+    (rep.pgdata / "postmaster.pid").unlink(missing_ok=True)
+    opts = (
+        f"-p {rport} -k {rep.socket_dir} -c listen_addresses=127.0.0.1 "
+        "-c max_connections=200 -c hot_standby=on -c jit=off"
+    )
+    cl.pg_ctl_start(cl.pg_binary(s, "pg_ctl"), rep, user, opts, "the replica did not start")
+    return rep
+
+
+def _prepare(primary: cl.Cluster, rep: cl.Cluster, user: str | None) -> Path:
+    """The replica's private root and its two passfiles; returns the upstream one."""
     port = primary.port()
     password = cl.cluster_password(primary)
     rep.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -94,82 +111,49 @@ def start(settings: Settings) -> cl.Cluster:
     # The app reaches the replica with the same password: same file layout as the primary.
     rep.passfile.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     _owned_file(rep.passfile, f"*:*:*:{cl.DB_ROLE}:{password}\n", None)
+    return upstream_pass
 
-    if not (rep.pgdata / "PG_VERSION").exists():
-        with psycopg.connect(primary.url("postgres"), autocommit=True) as conn:
-            if not conn.execute(
-                "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (SLOT,)
-            ).fetchone():
-                conn.execute("SELECT pg_create_physical_replication_slot(%s)", (SLOT,))
-        if rep.pgdata.exists():
-            shutil.rmtree(rep.pgdata)  # a half-made copy from an interrupted start
-        conninfo = (
-            f"host=127.0.0.1 port={port} user={cl.DB_ROLE} "
-            f"passfile={upstream_pass} application_name={APP_NAME}"
-        )
-        r = subprocess.run(
-            [
-                *cl.run_as(user),
-                cl.pg_binary(s, "pg_basebackup"),
-                "-D",
-                str(rep.pgdata),
-                "-R",
-                "-S",
-                SLOT,
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-                "-d",
-                conninfo,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if r.returncode != 0:
-            tail = r.stderr.strip().splitlines()[-1:] or ["(no message)"]
-            raise cl.ClusterError(f"pg_basebackup failed: {tail[0]}")
-        # The primary's port file and pid must not come along with the copy.
-        (rep.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
-    rport = rep.port()
-    if rport is None:
-        rport = cl.free_port()
-        rep.port_file.write_text(f"{rport}\n")
-    elif not cl.port_free(rport):
-        raise cl.ClusterError(
-            f"port {rport} of the local replica is in use by another program: free it, "
-            f"or write a new port into {rep.port_file}"
-        )
-    (rep.pgdata / "postmaster.pid").unlink(missing_ok=True)
-    opts = (
-        f"-p {rport} -k {rep.socket_dir} -c listen_addresses=127.0.0.1 "
-        "-c max_connections=200 -c hot_standby=on -c jit=off"
+def _basebackup(
+    s: Settings, primary: cl.Cluster, rep: cl.Cluster, user: str | None, upstream_pass: Path
+) -> None:
+    """Copy the primary into the replica's data directory over the replication slot."""
+    with psycopg.connect(primary.url("postgres"), autocommit=True) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (SLOT,)
+        ).fetchone():
+            conn.execute("SELECT pg_create_physical_replication_slot(%s)", (SLOT,))
+    if rep.pgdata.exists():
+        shutil.rmtree(rep.pgdata)  # a half-made copy from an interrupted start
+    conninfo = (
+        f"host=127.0.0.1 port={primary.port()} user={cl.DB_ROLE} "
+        f"passfile={upstream_pass} application_name={APP_NAME}"
     )
     r = subprocess.run(
         [
             *cl.run_as(user),
-            cl.pg_binary(s, "pg_ctl"),
-            "start",
-            "-w",
-            "-t",
-            "60",
+            cl.pg_binary(s, "pg_basebackup"),
             "-D",
             str(rep.pgdata),
-            "-l",
-            str(rep.logfile),
-            "-o",
-            opts,
+            "-R",
+            "-S",
+            SLOT,
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            conninfo,
         ],
         capture_output=True,
         text=True,
+        timeout=600,
     )
     if r.returncode != 0:
-        log = rep.logfile.read_text() if rep.logfile.exists() else ""
-        tail = log.strip().splitlines()[-1:]
-        raise cl.ClusterError(f"the replica did not start: {' '.join(tail) or r.stderr.strip()}")
-    return rep
+        tail = r.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        raise cl.ClusterError(f"pg_basebackup failed: {tail[0]}")
+    # The primary's port file and pid must not come along with the copy.
+    (rep.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
 
 def stop(settings: Settings, remove: bool = False) -> bool:
@@ -360,6 +344,11 @@ class ReplicaRouter:
             else:
                 self._written.pop(caller, None)
 
+    def wrote(self, caller: str) -> bool:
+        """Whether ``caller`` has a write remembered (committed or in flight)."""
+        with self._written_lock:
+            return caller in self._written
+
     def required_lsn(self, caller: str | None) -> int:
         if caller is None:
             return 0
@@ -396,7 +385,8 @@ class ReplicaRouter:
         try:
             assert r.spool is not None
             with r.spool.connection(timeout=self.settings.replica_pool_timeout_s) as conn:
-                self._verdict(r, conn.execute(SQL_HEALTH).fetchone())
+                with conn.cursor(row_factory=dict_row) as cur:
+                    self._verdict(r, cur.execute(SQL_HEALTH).fetchone())
         except (psycopg.Error, PoolTimeout):
             self.mark_down(r)
         finally:
@@ -405,7 +395,8 @@ class ReplicaRouter:
     def _wait_replayed_sync(self, conn: psycopg.Connection, need: int, need_txt: str) -> bool:
         deadline = time.monotonic() + self.settings.replica_wait_ms / 1000
         while True:
-            row = conn.execute(SQL_REPLAYED, (need_txt,)).fetchone()
+            with conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(SQL_REPLAYED, (need_txt,)).fetchone()
             conn.rollback()  # no snapshot held across the wait: each poll sees fresh replay
             if row and row["ok"]:
                 return True
@@ -461,8 +452,9 @@ class ReplicaRouter:
         try:
             assert r.apool is not None
             async with r.apool.connection(timeout=self.settings.replica_pool_timeout_s) as conn:
-                cur = await conn.execute(SQL_HEALTH)
-                self._verdict(r, await cur.fetchone())
+                async with conn.cursor(row_factory=dict_row) as cur:
+                    await cur.execute(SQL_HEALTH)
+                    self._verdict(r, await cur.fetchone())
         except (psycopg.Error, PoolTimeout):
             self.mark_down(r)
         finally:
@@ -473,8 +465,9 @@ class ReplicaRouter:
 
         deadline = time.monotonic() + self.settings.replica_wait_ms / 1000
         while True:
-            cur = await conn.execute(SQL_REPLAYED, (need_txt,))
-            row = await cur.fetchone()
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(SQL_REPLAYED, (need_txt,))
+                row = await cur.fetchone()
             await conn.rollback()
             if row and row["ok"]:
                 return True

@@ -606,15 +606,38 @@ def zonal_stats(
     maximum take every cell the polygon touches with non-zero coverage. ``steep_share`` is the
     share of the parcel's area (with data) whose slope exceeds ``steep_deg``; ``flood_share``
     the share where flood depth is > 0.
-
-    Long because exactextract's operations and the per-parcel figures they feed are listed together.
     """
     from exactextract import exact_extract
-    from exactextract.operation import Operation
-    from exactextract.raster import NumPyRasterSource
 
     if not parcels:
         return {}
+    rasters, ops = _zonal_ops(grid, steep_deg, earthwork)
+
+    def cb(frac: float, message: str) -> None:
+        if progress is not None:
+            progress("zonal", frac)
+
+    rows = exact_extract(
+        rasters,
+        _ee_feature_source(parcels),
+        ops,
+        include_cols=["code"],
+        output="geojson",
+        progress=cb if progress else False,
+    )
+    areas = _polygon_areas(parcels)
+    out: dict[str, TerrainStats] = {}
+    for row in rows:
+        st = _stats_of(row["properties"], areas, grid.cell_area, earthwork)
+        out[st.code] = st
+    return out
+
+
+def _zonal_ops(grid: Grid, steep_deg: float, earthwork: bool) -> tuple[list[Any], list[Any]]:
+    """exactextract's rasters and the operations the per-parcel figures come from."""
+    from exactextract.operation import Operation
+    from exactextract.raster import NumPyRasterSource
+
     xmin, ymin, xmax, ymax = grid.extent
     wkt = grid.crs.to_wkt()
 
@@ -657,46 +680,33 @@ def zonal_stats(
             Operation("center_x", "x", elev),
             Operation("center_y", "y", elev),
         ]
+    return rasters, ops
 
-    def cb(frac: float, message: str) -> None:
-        if progress is not None:
-            progress("zonal", frac)
 
-    rows = exact_extract(
-        rasters,
-        _ee_feature_source(parcels),
-        ops,
-        include_cols=["code"],
-        output="geojson",
-        progress=cb if progress else False,
-    )
-    cell_area = grid.cell_area
-    out: dict[str, TerrainStats] = {}
-    areas = _polygon_areas(parcels)
-    for row in rows:
-        p = row["properties"]
-        code = p["code"]
-        st = TerrainStats(code=code)
-        for name in (
-            "elev_min_m",
-            "elev_max_m",
-            "elev_mean_m",
-            "slope_mean_deg",
-            "slope_max_deg",
-            "steep_share",
-            "flood_share",
-            "flood_max_depth_m",
-        ):
-            setattr(st, name, _num(p.get(name)))
-        covered = float(p.get("covered_cells") or 0.0) * cell_area
-        area = areas.get(code)
-        st.covered_share = min(1.0, covered / area) if area else None
-        if earthwork and len(p["v"]):
-            ew = earthwork_of_cells(p["v"], p["w"], p["x"], p["y"], cell_area, "flat")
-            st.earthwork_cut_m3, st.earthwork_fill_m3 = ew.cut_m3, ew.fill_m3
-            st.earthwork_level_m = ew.level_m
-        out[code] = st
-    return out
+def _stats_of(
+    p: dict[str, Any], areas: dict[str, float], cell_area: float, earthwork: bool
+) -> TerrainStats:
+    """One parcel's figures from its row of exactextract's output."""
+    st = TerrainStats(code=p["code"])
+    for name in (
+        "elev_min_m",
+        "elev_max_m",
+        "elev_mean_m",
+        "slope_mean_deg",
+        "slope_max_deg",
+        "steep_share",
+        "flood_share",
+        "flood_max_depth_m",
+    ):
+        setattr(st, name, _num(p.get(name)))
+    covered = float(p.get("covered_cells") or 0.0) * cell_area
+    area = areas.get(st.code)
+    st.covered_share = min(1.0, covered / area) if area else None
+    if earthwork and len(p["v"]):
+        ew = earthwork_of_cells(p["v"], p["w"], p["x"], p["y"], cell_area, "flat")
+        st.earthwork_cut_m3, st.earthwork_fill_m3 = ew.cut_m3, ew.fill_m3
+        st.earthwork_level_m = ew.level_m
+    return st
 
 
 def _polygon_areas(parcels: Sequence[tuple[str, bytes]]) -> dict[str, float]:

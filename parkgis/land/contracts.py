@@ -97,21 +97,10 @@ def sign(
     """Allocate a listed parcel under a contract; 409 before the listing's result, 422 for a
     contract the law does not allow (lease over the maximum, completion before start).
 
-    Long because the contract's checks and its insert read as one transaction.
+    The checks against the listing, the allocation and the contract's insert are one
+    transaction.
     """
-    if p.agreed_start is None or p.agreed_completion is None:
-        raise InvalidData(
-            "合同需要约定开工日 agreed_start 和约定竣工日 agreed_completion / the "
-            "contract needs agreed_start and agreed_completion",
-            field="agreed_start",
-        )
-    if p.agreed_completion < p.agreed_start:
-        raise InvalidData(
-            "约定竣工日不能早于约定开工日 / agreed_completion is before agreed_start",
-            field="agreed_completion",
-        )
-    _positive("promised_investment_wan", p.promised_investment_wan, False)
-    _positive("price_wan", p.price_wan, False)
+    start, completion = _check_terms(p)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         if p.contract_no and cur.execute(SQL_EXISTS, (p.contract_no.strip(),)).fetchone():
             raise Conflict(
@@ -119,24 +108,11 @@ def sign(
                 f"{p.contract_no.strip()} exists already"
             )
         sold = cur.execute(SQL_SOLD_LISTING, (code,)).fetchone()
-        price = p.price_wan if p.price_wan is not None else (sold or {}).get("closing_price_wan")
-        if price is None:
-            raise InvalidData(
-                "需要成交价款 price_wan（万元） / the contract price is needed "
-                "(price_wan, 10k yuan)",
-                field="price_wan",
-            )
-        if sold is not None and Decimal(price) != Decimal(sold["closing_price_wan"]):
-            raise InvalidData(
-                f"出让价款须为挂牌成交价 {sold['closing_price_wan']} 万元 / the "
-                f"price must be the listing's closing price "
-                f"{sold['closing_price_wan']}",
-                field="price_wan",
-            )
+        price = _contract_price(p, sold)
         extra = {
             "price_wan": str(price),
-            "agreed_start": p.agreed_start.isoformat(),
-            "agreed_completion": p.agreed_completion.isoformat(),
+            "agreed_start": start.isoformat(),
+            "agreed_completion": completion.isoformat(),
         }
         out = lifecycle.apply_action(
             conn,
@@ -162,8 +138,8 @@ def sign(
                 "price": price,
                 "lease": p.lease_years,
                 "signed": lifecycle.park_today(now),
-                "start": p.agreed_start,
-                "completion": p.agreed_completion,
+                "start": start,
+                "completion": completion,
                 "investment": p.promised_investment_wan,
                 "actor": actor,
                 "code": code,
@@ -171,6 +147,44 @@ def sign(
         ).fetchone()
     out["contract"] = contract
     return out
+
+
+def _check_terms(p: ContractParams) -> tuple[date, date]:
+    """The contract's own terms: both dates, in order, and positive sums; the agreed start
+    and completion."""
+    if p.agreed_start is None or p.agreed_completion is None:
+        raise InvalidData(
+            "合同需要约定开工日 agreed_start 和约定竣工日 agreed_completion / the "
+            "contract needs agreed_start and agreed_completion",
+            field="agreed_start",
+        )
+    if p.agreed_completion < p.agreed_start:
+        raise InvalidData(
+            "约定竣工日不能早于约定开工日 / agreed_completion is before agreed_start",
+            field="agreed_completion",
+        )
+    _positive("promised_investment_wan", p.promised_investment_wan, False)
+    _positive("price_wan", p.price_wan, False)
+    return p.agreed_start, p.agreed_completion
+
+
+def _contract_price(p: ContractParams, sold: dict[str, Any] | None) -> Any:
+    """The contract price: the one given, else the listing's closing price; a given price
+    must be the closing price of a listing the parcel was sold by."""
+    price = p.price_wan if p.price_wan is not None else (sold or {}).get("closing_price_wan")
+    if price is None:
+        raise InvalidData(
+            "需要成交价款 price_wan（万元） / the contract price is needed (price_wan, 10k yuan)",
+            field="price_wan",
+        )
+    if sold is not None and Decimal(price) != Decimal(sold["closing_price_wan"]):
+        raise InvalidData(
+            f"出让价款须为挂牌成交价 {sold['closing_price_wan']} 万元 / the "
+            f"price must be the listing's closing price "
+            f"{sold['closing_price_wan']}",
+            field="price_wan",
+        )
+    return price
 
 
 def _locked(cur: psycopg.Cursor[dict[str, Any]], contract_no: str) -> dict[str, Any]:

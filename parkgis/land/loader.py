@@ -264,17 +264,26 @@ class _Progress:
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        if self._p is None:
-            yield lambda n=1: None
+        bar = self._p
+        if bar is None:
+            yield _no_progress
             return
         from rich.markup import escape
 
         # File names are the user's text: "[red]" in one is printed, not interpreted.
-        tid = self._p.add_task(escape(description), total=total)
+        tid = bar.add_task(escape(description), total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(tid, n)
+
         try:
-            yield lambda n=1: self._p.advance(tid, n)
+            yield advance
         finally:
-            self._p.update(tid, completed=total or 0, visible=True)
+            bar.update(tid, completed=total or 0, visible=True)
+
+
+def _no_progress(n: int = 1) -> None:
+    """Progress nobody watches (no terminal)."""
 
 
 def _clip(text: str) -> str:
@@ -353,7 +362,8 @@ def _to_numeric(v: Any) -> Decimal:
 
 def _to_date(v: Any) -> date:
     if isinstance(v, pd.Timestamp):
-        return v.date()
+        day: date = v.date()
+        return day
     if isinstance(v, datetime):
         return v.date()
     if isinstance(v, date):
@@ -587,7 +597,7 @@ def _gk_area(geom: Any) -> float:
 def _polygonal(g: Any) -> Any:
     """The polygonal part of a geometry as a MultiPolygon (possibly empty)."""
     parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
-    polys = []
+    polys: list[Any] = []
     for p in parts:
         polys.extend(shapely.get_parts(p) if p.geom_type == "MultiPolygon" else [p])
     return shapely.MultiPolygon(polys)
@@ -815,7 +825,7 @@ def _build_rows(
         if table.spatial
         else np.empty(n, dtype=object)
     )
-    raw = {
+    raw: dict[str, list[Any] | None] = {
         c.name: (plan.frame[plan.by_target[c.name]].tolist() if c.name in plan.by_target else None)
         for c in plan.columns
     }
@@ -838,7 +848,8 @@ def _build_rows(
                     report.fixes,
                 )
             for c in plan.columns:
-                v = raw[c.name][i] if raw[c.name] is not None else plan.defaults.get(c.name)
+                col = raw[c.name]
+                v = col[i] if col is not None else plan.defaults.get(c.name)
                 if c.name == "code":
                     values.append(code)
                 elif c.name == "gk_srid" and plan.derive_gk and _missing(v):
@@ -953,7 +964,7 @@ def _upsert_sql(prep: Prepared, stage: sql.Identifier, filter_: sql.Composable) 
 def _write(conn: psycopg.Connection, prep: Prepared, progress: _Progress) -> None:
     t = prep.table
     stage = sql.Identifier(f"_load_{t.name}")
-    stage_cols = [
+    stage_cols: list[sql.Composable] = [
         sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(SQL_TYPES[c.type]))
         for c in prep.columns
     ]

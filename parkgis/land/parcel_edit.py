@@ -192,7 +192,7 @@ def parse_blade(geojson: dict[str, Any]) -> shapely.Geometry:
     return geom
 
 
-def _lock(cur: psycopg.Cursor, codes: list[str]) -> dict[str, dict[str, Any]]:
+def _lock(cur: psycopg.Cursor[dict[str, Any]], codes: list[str]) -> dict[str, dict[str, Any]]:
     rows = {r["code"]: r for r in cur.execute(SQL_LOCK_PARCELS, (codes,)).fetchall()}
     missing = [c for c in codes if c not in rows]
     if missing:
@@ -228,7 +228,7 @@ def _check_editable(rows: dict[str, dict[str, Any]], op: str) -> None:
             )
 
 
-def _next_codes(cur: psycopg.Cursor, base: str, marker: str, n: int) -> list[str]:
+def _next_codes(cur: psycopg.Cursor[dict[str, Any]], base: str, marker: str, n: int) -> list[str]:
     """``n`` unused codes ``base-<marker>k`` continuing after the highest k in use."""
     pattern = re.compile(rf"^{re.escape(base)}-{marker}(\d+)$")
     like = base.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "-%"
@@ -247,8 +247,17 @@ def _next_codes(cur: psycopg.Cursor, base: str, marker: str, n: int) -> list[str
     return codes
 
 
-def _check_tiling(cur: psycopg.Cursor, parents: list[str], children: list[str]) -> dict[str, float]:
-    t = cur.execute(SQL_TILING, {"parents": parents, "children": children}).fetchone()
+def _one(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The row of an aggregate, of an INSERT ... RETURNING or of a parcel locked before:
+    there always is one."""
+    assert row is not None
+    return row
+
+
+def _check_tiling(
+    cur: psycopg.Cursor[dict[str, Any]], parents: list[str], children: list[str]
+) -> dict[str, float]:
+    t = _one(cur.execute(SQL_TILING, {"parents": parents, "children": children}).fetchone())
     diff = abs(t["children_m2"] - t["parents_m2"])
     if diff > AREA_TOLERANCE_M2 or t["symdiff_m2"] > AREA_TOLERANCE_M2:
         # Nothing is committed: the transaction rolls back.
@@ -315,8 +324,7 @@ def split_parcel(
         ``{"parent": code, "children": [{code, area_m2, inside}...], "check": {...},
         "terrain": "refreshed" | "unavailable" | "failed: ..."}``.
 
-    Long because the split's checks, the children's insert and the lineage must sit in one
-    transaction.
+    The checks, the children's insert and the lineage run in one transaction.
     """
     geom = blade if isinstance(blade, shapely.Geometry) else parse_blade(blade)
     wkb = shapely.to_wkb(geom)
@@ -324,56 +332,13 @@ def split_parcel(
         rows = _lock(cur, [code])
         _check_versions(rows, None if expected_version is None else {code: expected_version})
         _check_editable(rows, "split")
-        if not cur.execute(SQL_BLADE_HITS, {"blade": wkb, "code": code}).fetchone()["hits"]:
-            raise InvalidData(
-                f"分割线未与地块 {code} 相交 / the blade does not touch parcel {code}"
-            )
-        parts = cur.execute(SQL_SPLIT_PARTS, {"code": code, "blade": wkb}).fetchall()
-        if len(parts) < 2:
-            raise InvalidData(
-                f"分割线须完整穿过地块 {code}（或分割面须切出地块的一部分） / the line must cross "
-                f"parcel {code} from edge to edge (or the polygon must cut off part of it)"
-            )
-        slivers = [
-            p for p in parts if p["area_m2"] < MIN_PART_M2 or p["width_m"] < MIN_PART_WIDTH_M
-        ]
-        if slivers:
-            worst = min(slivers, key=lambda p: p["width_m"])
-            raise InvalidData(
-                f"分割会产生碎片（面积 {worst['area_m2']:.3f} m²，宽 {worst['width_m']:.3f} m；"
-                f"下限 {MIN_PART_M2} m²、{MIN_PART_WIDTH_M} m），请调整分割线 / the split would "
-                f"leave a sliver ({worst['area_m2']:.3f} m², {worst['width_m']:.3f} m wide; "
-                f"minimum {MIN_PART_M2} m² and {MIN_PART_WIDTH_M} m); move the line",
-                slivers=[{"area_m2": p["area_m2"], "width_m": p["width_m"]} for p in slivers],
-            )
-        parts.sort(key=lambda p: (-p["northing"], p["easting"]))
+        parts = _split_parts(cur, code, wkb)
         child_codes = _next_codes(cur, code, "", len(parts))
-
         set_audit_context(cur, actor, "split", note, {"children": child_codes})
         cur.execute(SQL_RETIRE, ([code],))
-        children = []
-        for child, part in zip(child_codes, parts, strict=True):
-            set_audit_context(
-                cur,
-                actor,
-                "create",
-                note,
-                {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}},
-            )
-            row = cur.execute(
-                SQL_INSERT_CHILD,
-                {
-                    "child": child,
-                    "parents": [code],
-                    "part": part["ewkb"],
-                    "source": code,
-                    "status": rows[code]["status"],
-                    "snap": SNAP_DEG,
-                },
-            ).fetchone()
-            children.append(
-                {"code": row["code"], "area_m2": row["area_m2"], "inside": part["inside"]}
-            )
+        children = _insert_children(
+            cur, code, parts, child_codes, rows[code]["status"], actor, note
+        )
         check = _check_tiling(cur, [code], child_codes)
         terrain = _refresh_terrain(conn, child_codes)
         network.refresh(conn, child_codes)
@@ -385,6 +350,93 @@ def split_parcel(
         "terrain": terrain,
         "parcels": features,
     }
+
+
+def _split_parts(
+    cur: psycopg.Cursor[dict[str, Any]], code: str, wkb: bytes
+) -> list[dict[str, Any]]:
+    """The parts the blade cuts the parcel into, north to south then west to east; refused
+    (:class:`InvalidData`) when the blade misses, does not cut through, or leaves a sliver."""
+    if not _one(cur.execute(SQL_BLADE_HITS, {"blade": wkb, "code": code}).fetchone())["hits"]:
+        raise InvalidData(f"分割线未与地块 {code} 相交 / the blade does not touch parcel {code}")
+    parts = cur.execute(SQL_SPLIT_PARTS, {"code": code, "blade": wkb}).fetchall()
+    if len(parts) < 2:
+        raise InvalidData(
+            f"分割线须完整穿过地块 {code}（或分割面须切出地块的一部分） / the line must cross "
+            f"parcel {code} from edge to edge (or the polygon must cut off part of it)"
+        )
+    slivers = [p for p in parts if p["area_m2"] < MIN_PART_M2 or p["width_m"] < MIN_PART_WIDTH_M]
+    if slivers:
+        worst = min(slivers, key=lambda p: p["width_m"])
+        raise InvalidData(
+            f"分割会产生碎片（面积 {worst['area_m2']:.3f} m²，宽 {worst['width_m']:.3f} m；"
+            f"下限 {MIN_PART_M2} m²、{MIN_PART_WIDTH_M} m），请调整分割线 / the split would "
+            f"leave a sliver ({worst['area_m2']:.3f} m², {worst['width_m']:.3f} m wide; "
+            f"minimum {MIN_PART_M2} m² and {MIN_PART_WIDTH_M} m); move the line",
+            slivers=[{"area_m2": p["area_m2"], "width_m": p["width_m"]} for p in slivers],
+        )
+    parts.sort(key=lambda p: (-p["northing"], p["easting"]))
+    return parts
+
+
+def _insert_children(
+    cur: psycopg.Cursor[dict[str, Any]],
+    code: str,
+    parts: list[dict[str, Any]],
+    child_codes: list[str],
+    status: str,
+    actor: str,
+    note: str | None,
+) -> list[dict[str, Any]]:
+    """Insert one child per part, each audited with its lineage; the children's summaries."""
+    children = []
+    for child, part in zip(child_codes, parts, strict=True):
+        set_audit_context(
+            cur,
+            actor,
+            "create",
+            note,
+            {"lineage": {"op": "split", "parents": [code], "siblings": child_codes}},
+        )
+        row = _one(
+            cur.execute(
+                SQL_INSERT_CHILD,
+                {
+                    "child": child,
+                    "parents": [code],
+                    "part": part["ewkb"],
+                    "source": code,
+                    "status": status,
+                    "snap": SNAP_DEG,
+                },
+            ).fetchone()
+        )
+        children.append({"code": row["code"], "area_m2": row["area_m2"], "inside": part["inside"]})
+    return children
+
+
+def _merged_union(
+    cur: psycopg.Cursor[dict[str, Any]], rows: dict[str, dict[str, Any]], codes: list[str]
+) -> dict[str, Any]:
+    """The union of the parcels to merge; refused unless they share zone, status and land
+    use and form one piece (sharing edges, not only corners)."""
+    for attr, zh in (("zone_code", "园区"), ("status", "状态"), ("landuse_code", "用地分类")):
+        values = sorted({r[attr] for r in rows.values()})
+        if len(values) > 1:
+            exc = Conflict if attr == "status" else InvalidData
+            raise exc(
+                f"合并的地块须属同一{zh}（现为 {', '.join(values)}） / parcels to merge "
+                f"must share one {attr} (got {', '.join(values)})",
+                field=attr,
+            )
+    u = _one(cur.execute(SQL_MERGE_UNION, (UNION_GRID_M, codes)).fetchone())
+    if u["n"] != 1:
+        raise InvalidData(
+            "所选地块不相邻（须共边，仅角点相接不算） / the parcels are not adjacent: "
+            "they must share an edge, touching at a corner is not enough",
+            parts=u["n"],
+        )
+    return u
 
 
 def merge_parcels(
@@ -422,38 +474,25 @@ def merge_parcels(
         rows = _lock(cur, codes)
         _check_versions(rows, expected_versions)
         _check_editable(rows, "merge")
-        for attr, zh in (("zone_code", "园区"), ("status", "状态"), ("landuse_code", "用地分类")):
-            values = sorted({r[attr] for r in rows.values()})
-            if len(values) > 1:
-                exc = Conflict if attr == "status" else InvalidData
-                raise exc(
-                    f"合并的地块须属同一{zh}（现为 {', '.join(values)}） / parcels to merge "
-                    f"must share one {attr} (got {', '.join(values)})",
-                    field=attr,
-                )
-        u = cur.execute(SQL_MERGE_UNION, (UNION_GRID_M, codes)).fetchone()
-        if u["n"] != 1:
-            raise InvalidData(
-                "所选地块不相邻（须共边，仅角点相接不算） / the parcels are not adjacent: "
-                "they must share an edge, touching at a corner is not enough",
-                parts=u["n"],
-            )
+        u = _merged_union(cur, rows, codes)
         new_code = _next_codes(cur, codes[0], "M", 1)[0]
         set_audit_context(cur, actor, "merge", note, {"merged_into": new_code, "parents": codes})
         cur.execute(SQL_RETIRE, (codes,))
         set_audit_context(
             cur, actor, "create", note, {"lineage": {"op": "merge", "parents": codes}}
         )
-        row = cur.execute(
-            SQL_INSERT_MERGED,
-            {
-                "child": new_code,
-                "parents": codes,
-                "geom": u["ewkb"],
-                "status": rows[codes[0]]["status"],
-                "snap": SNAP_DEG,
-            },
-        ).fetchone()
+        row = _one(
+            cur.execute(
+                SQL_INSERT_MERGED,
+                {
+                    "child": new_code,
+                    "parents": codes,
+                    "geom": u["ewkb"],
+                    "status": rows[codes[0]]["status"],
+                    "snap": SNAP_DEG,
+                },
+            ).fetchone()
+        )
         check = _check_tiling(cur, codes, [new_code])
         terrain = _refresh_terrain(conn, [new_code])
         network.refresh(conn, [new_code])

@@ -164,10 +164,7 @@ def _number(v: Any) -> Decimal:
 def parse_rows(
     conn: psycopg.Connection, data: bytes, filename: str, exempt_kinds: list[str]
 ) -> list[dict[str, Any]]:
-    """Every row validated; any bad row refuses the whole file with each line and reason.
-
-    Long because each column's check sits beside its bilingual message, in file order.
-    """
+    """Every row validated; any bad row refuses the whole file with each line and reason."""
     if len(data) > MAX_BYTES:
         raise InvalidData(
             f"文件超过 {MAX_BYTES // 1_000_000} MB / the file is larger than "
@@ -176,60 +173,13 @@ def parse_rows(
     table = _read_table(data, filename)
     if not table:
         raise InvalidData("文件为空 / the file is empty")
-    header_line, header = table[0]
-    cols: dict[str, int] = {}
-    for i, h in enumerate(header):
-        key = ALIASES.get(_norm_header(h))
-        if key and key not in cols:
-            cols[key] = i
-    missing = [k for k in REQUIRED if k not in cols]
-    if missing:
-        names = "、".join(FIELDS[k][0] for k in missing)
-        raise InvalidData(
-            f"第 {header_line} 行表头缺少列：{names} / line {header_line}: the "
-            f"header lacks {', '.join(missing)}",
-            errors=[{"line": header_line, "reason": f"missing column {k}"} for k in missing],
-        )
+    cols = _header_columns(*table[0])
     known = {r["code"] for r in rows(conn, "SELECT code FROM enterprises")}
     errors: list[dict[str, Any]] = []
     seen: dict[tuple[str, int], int] = {}
     out = []
     for line, cells in table[1:]:
-        rec: dict[str, Any] = {}
-        problems: list[str] = []
-        for key, (zh, _en, kind) in FIELDS.items():
-            i = cols.get(key)
-            raw = cells[i] if i is not None and i < len(cells) else None
-            blank = raw is None or str(raw).strip() == ""
-            if kind == "opt":
-                rec[key] = None if blank else str(raw).strip()
-                continue
-            if blank:
-                problems.append(f"{zh}为空 / {key} is empty")
-                continue
-            if kind == "text":
-                rec[key] = str(raw).strip()
-                continue
-            try:
-                d = _number(raw)
-            except (ValueError, InvalidOperation):
-                problems.append(f"{zh}不是数字 / {key} is not a number")
-                continue
-            if kind in ("year", "int"):
-                if d != d.to_integral_value():
-                    problems.append(f"{zh}须为整数 / {key} must be a whole number")
-                    continue
-                rec[key] = int(d)
-                if kind == "year" and not 1990 <= rec[key] <= 2100:
-                    problems.append(f"{zh}超出范围 / {key} out of range")
-                elif kind == "int" and rec[key] <= 0:
-                    problems.append(f"{zh}须大于 0 / {key} must be positive")
-            else:
-                if d < 0:
-                    problems.append(f"{zh}不能为负 / {key} cannot be negative")
-                elif kind == "pos" and d == 0:
-                    problems.append(f"{zh}须大于 0 / {key} must be positive")
-                rec[key] = d
+        rec, problems = _parse_fields(cells, cols)
         code = rec.get("enterprise_code")
         if code and code not in known:
             problems.append(f"未知企业 / unknown enterprise {code[:64]}")
@@ -258,6 +208,66 @@ def parse_rows(
     if not out:
         raise InvalidData("文件没有数据行 / the file has no data rows")
     return out
+
+
+def _header_columns(header_line: int, header: list[Any]) -> dict[str, int]:
+    """Each known field's column index (the first column whose header names it); refused
+    when a required field has no column."""
+    cols: dict[str, int] = {}
+    for i, h in enumerate(header):
+        key = ALIASES.get(_norm_header(h))
+        if key and key not in cols:
+            cols[key] = i
+    missing = [k for k in REQUIRED if k not in cols]
+    if missing:
+        names = "、".join(FIELDS[k][0] for k in missing)
+        raise InvalidData(
+            f"第 {header_line} 行表头缺少列：{names} / line {header_line}: the "
+            f"header lacks {', '.join(missing)}",
+            errors=[{"line": header_line, "reason": f"missing column {k}"} for k in missing],
+        )
+    return cols
+
+
+def _parse_fields(cells: list[Any], cols: dict[str, int]) -> tuple[dict[str, Any], list[str]]:
+    """One row's fields by kind, and its problems (each column's check beside its bilingual
+    message, in file order)."""
+    rec: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, (zh, _en, kind) in FIELDS.items():
+        i = cols.get(key)
+        raw = cells[i] if i is not None and i < len(cells) else None
+        blank = raw is None or str(raw).strip() == ""
+        if kind == "opt":
+            rec[key] = None if blank else str(raw).strip()
+            continue
+        if blank:
+            problems.append(f"{zh}为空 / {key} is empty")
+            continue
+        if kind == "text":
+            rec[key] = str(raw).strip()
+            continue
+        try:
+            d = _number(raw)
+        except (ValueError, InvalidOperation):
+            problems.append(f"{zh}不是数字 / {key} is not a number")
+            continue
+        if kind in ("year", "int"):
+            if d != d.to_integral_value():
+                problems.append(f"{zh}须为整数 / {key} must be a whole number")
+                continue
+            rec[key] = int(d)
+            if kind == "year" and not 1990 <= rec[key] <= 2100:
+                problems.append(f"{zh}超出范围 / {key} out of range")
+            elif kind == "int" and rec[key] <= 0:
+                problems.append(f"{zh}须大于 0 / {key} must be positive")
+        else:
+            if d < 0:
+                problems.append(f"{zh}不能为负 / {key} cannot be negative")
+            elif kind == "pos" and d == 0:
+                problems.append(f"{zh}须大于 0 / {key} must be positive")
+            rec[key] = d
+    return rec, problems
 
 
 SQL_UPSERT = """
@@ -381,18 +391,55 @@ def grade(
 ) -> dict[str, Any]:
     """Every firm with figures for ``year``: values, scores, ranks, grade, change.
 
-    Long because the scheme's steps (values, scores, ranks, grades, change) follow the published
-    rule in order.
+    The scheme's steps follow the published rule in order.
     """
     scheme = active_scheme(conn, version)
     d = scheme["definition"]
-    inds = d["indicators"]
-    floor, span = float(d.get("score_floor", 20)), float(d.get("score_span", 80))
-    threshold = float(d.get("scale_threshold_revenue_wan", 2000))
     small_key = d.get("small_firm_indicator", "tax_per_mu")
     cuts = [(g, float(c)) for g, c in d["grades"]]
+    firms = _firms(rows(conn, SQL_FIGURES, {"year": year}), d, year)
+    population = [m for m in firms if m["group"] == "scale"]
+    _score(firms, population, d)
+    for m in firms:
+        m["score"] = sum(m["scores"].values())
+        m["small_value"] = m["values"][small_key]
+    _grade_group(population, "score", cuts)
+    _grade_group([m for m in firms if m["group"] == "small"], "small_value", cuts)
+    if with_previous:
+        _add_previous(conn, firms, year, scheme["version"])
+    firms.sort(
+        key=lambda m: (
+            {"scale": 0, "small": 1, "exempt": 2}[m["group"]],
+            m["rank"] or 0,
+            m["enterprise_code"],
+        )
+    )
+    counts: dict[str, int] = {}
+    for m in firms:
+        if m["grade"]:
+            counts[m["grade"]] = counts.get(m["grade"], 0) + 1
+    return {
+        "year": year,
+        "scheme": {
+            "version": scheme["version"],
+            "name_zh": scheme["name_zh"],
+            "name_en": scheme["name_en"],
+            "definition": d,
+        },
+        "firms": firms,
+        "grade_counts": counts,
+        "definition_zh": DEFINITION_ZH,
+        "definition_en": DEFINITION_EN,
+        "sql": SQL_FIGURES.strip(),
+    }
+
+
+def _firms(figs: list[dict[str, Any]], d: dict[str, Any], year: int) -> list[dict[str, Any]]:
+    """One entry per firm: its indicator values and its group (scale, small or exempt)."""
+    inds = d["indicators"]
+    threshold = float(d.get("scale_threshold_revenue_wan", 2000))
+    small_key = d.get("small_firm_indicator", "tax_per_mu")
     exempt = set(d.get("exempt_kinds", []))
-    figs = rows(conn, SQL_FIGURES, {"year": year})
     firms = []
     for f in figs:
         land_mu = mu(f["land_m2"]) if f["land_m2"] else None
@@ -427,8 +474,16 @@ def grade(
                 "grade": None,
             }
         )
-    population = [m for m in firms if m["group"] == "scale"]
-    for ind in inds:
+    return firms
+
+
+def _score(
+    firms: list[dict[str, Any]], population: list[dict[str, Any]], d: dict[str, Any]
+) -> None:
+    """Each firm's weighted score per indicator, scaled between the population's (the scale
+    firms') lowest and highest value, and its rank on each indicator."""
+    floor, span = float(d.get("score_floor", 20)), float(d.get("score_span", 80))
+    for ind in d["indicators"]:
         k, w = ind["key"], float(ind["weight"])
         xs = [m["values"][k] for m in population if m["values"][k] is not None]
         lo, hi = (min(xs), max(xs)) if xs else (None, None)
@@ -445,46 +500,21 @@ def grade(
         )
         for r, m in enumerate(ranked, start=1):
             m["indicator_rank"][k] = r
-    for m in firms:
-        m["score"] = sum(m["scores"].values())
-        m["small_value"] = m["values"][small_key]
-    _grade_group(population, "score", cuts)
-    _grade_group([m for m in firms if m["group"] == "small"], "small_value", cuts)
-    if with_previous:
-        prev = {
-            p["enterprise_code"]: p
-            for p in grade(conn, year - 1, scheme["version"], with_previous=False)["firms"]
-        }
-        for m in firms:
-            p = prev.get(m["enterprise_code"])
-            m["previous_grade"] = p["grade"] if p else None
-            m["previous_score"] = p["score"] if p else None
-            m["score_change"] = (m["score"] - p["score"]) if p else None
-    firms.sort(
-        key=lambda m: (
-            {"scale": 0, "small": 1, "exempt": 2}[m["group"]],
-            m["rank"] or 0,
-            m["enterprise_code"],
-        )
-    )
-    counts: dict[str, int] = {}
-    for m in firms:
-        if m["grade"]:
-            counts[m["grade"]] = counts.get(m["grade"], 0) + 1
-    return {
-        "year": year,
-        "scheme": {
-            "version": scheme["version"],
-            "name_zh": scheme["name_zh"],
-            "name_en": scheme["name_en"],
-            "definition": d,
-        },
-        "firms": firms,
-        "grade_counts": counts,
-        "definition_zh": DEFINITION_ZH,
-        "definition_en": DEFINITION_EN,
-        "sql": SQL_FIGURES.strip(),
+
+
+def _add_previous(
+    conn: psycopg.Connection, firms: list[dict[str, Any]], year: int, version: str
+) -> None:
+    """The previous year's grade and score (same scheme) and the change, per firm."""
+    prev = {
+        p["enterprise_code"]: p
+        for p in grade(conn, year - 1, version, with_previous=False)["firms"]
     }
+    for m in firms:
+        p = prev.get(m["enterprise_code"])
+        m["previous_grade"] = p["grade"] if p else None
+        m["previous_score"] = p["score"] if p else None
+        m["score_change"] = (m["score"] - p["score"]) if p else None
 
 
 def years(conn: psycopg.Connection) -> list[int]:

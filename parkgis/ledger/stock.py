@@ -178,7 +178,7 @@ def stock(
     """The land-stock accounts on ``as_of`` and the absorption over the period (default: the
     three calendar years to ``as_of``).
 
-    Long because each figure is assembled with its definition and reproducing SQL beside it.
+    Each figure is listed with its definition and reproducing SQL beside it (``figures``).
     """
     period_to = period_to or as_of
     period_from = period_from or date(period_to.year - 2, 1, 1)
@@ -192,99 +192,10 @@ def stock(
     absorption = rows(conn, SQL_ABSORPTION, pa)
 
     zone_codes = [z["code"] for z in zones] + [ALL]
-    acc: dict[str, dict[str, Any]] = {
-        z: {
-            "zone_code": z,
-            "by_status": {},
-            "parcels": 0,
-            "area_m2": 0.0,
-            "supplied_m2": 0.0,
-            "operational_m2": 0.0,
-            "approved_m2": 0.0,
-            "approved_supplied_m2": 0.0,
-            "unsupplied_m2": 0.0,
-            "unsupplied_2y_m2": 0.0,
-            "unsupplied_5y_m2": 0.0,
-        }
-        for z in zone_codes
-    }
-    for r in by_status:
-        for z in (r["zone_code"], ALL):
-            a = acc[z]
-            s = a["by_status"].setdefault(r["status"], {"parcels": 0, "area_m2": 0.0})
-            s["parcels"] += r["parcels"]
-            s["area_m2"] += r["area_m2"]
-            a["parcels"] += r["parcels"]
-            a["area_m2"] += r["area_m2"]
-            if r["status"] in SUPPLIED:
-                a["supplied_m2"] += r["area_m2"]
-            if r["status"] == "operational":
-                a["operational_m2"] += r["area_m2"]
-    batch_out = []
-    for b in batches:
-        unsup = max(b["area_m2"] - b["supplied_m2"], 0.0)
-        older2 = _older_than(b["approved_on"], as_of, 2)
-        older5 = _older_than(b["approved_on"], as_of, 5)
-        batch_out.append(
-            {
-                "code": b["code"],
-                "approval_no": b["approval_no"],
-                "kind": b["kind"],
-                "approved_on": b["approved_on"].isoformat(),
-                "zone_code": b["zone_code"],
-                "area_mu": mu(b["area_m2"]),
-                "area_ha": ha(b["area_m2"]),
-                "area_declared_mu": float(b["area_declared_mu"]) if b["area_declared_mu"] else None,
-                "supplied_mu": mu(b["supplied_m2"]),
-                "unsupplied_mu": mu(unsup),
-                "supply_rate": ratio(b["supplied_m2"], b["area_m2"]),
-                "age_years": round(_age_years(b["approved_on"], as_of), 2),
-                "over_2y": older2,
-                "over_5y": older5,
-            }
-        )
-        for z in {b["zone_code"] or ALL, ALL}:
-            a = acc[z]
-            a["approved_m2"] += b["area_m2"]
-            a["approved_supplied_m2"] += b["supplied_m2"]
-            a["unsupplied_m2"] += unsup
-            if older2:
-                a["unsupplied_2y_m2"] += unsup
-            if older5:
-                a["unsupplied_5y_m2"] += unsup
-
-    names = {z["code"]: z for z in zones}
-    table = []
-    for code in zone_codes:
-        a = acc[code]
-        z = names.get(code, {"name_zh": "全区合计", "name_en": "Whole cluster", "kind": None})
-        table.append(
-            {
-                "zone_code": code,
-                "name_zh": z["name_zh"],
-                "name_en": z["name_en"],
-                "parcels": a["parcels"],
-                "area_mu": mu(a["area_m2"]),
-                "area_ha": ha(a["area_m2"]),
-                "by_status": {
-                    s: {
-                        "parcels": v["parcels"],
-                        "area_mu": mu(v["area_m2"]),
-                        "area_ha": ha(v["area_m2"]),
-                    }
-                    for s, v in sorted(a["by_status"].items())
-                },
-                "supplied_mu": mu(a["supplied_m2"]),
-                "operational_mu": mu(a["operational_m2"]),
-                "approved_mu": mu(a["approved_m2"]),
-                "approved_supplied_mu": mu(a["approved_supplied_m2"]),
-                "supply_rate": ratio(a["approved_supplied_m2"], a["approved_m2"]),
-                "development_rate": ratio(a["operational_m2"], a["supplied_m2"]),
-                "unsupplied_mu": mu(a["unsupplied_m2"]),
-                "unsupplied_over_2y_mu": mu(a["unsupplied_2y_m2"]),
-                "unsupplied_over_5y_mu": mu(a["unsupplied_5y_m2"]),
-            }
-        )
+    acc = {z: _empty_account(z) for z in zone_codes}
+    _add_by_status(acc, by_status)
+    batch_out = _add_batches(acc, batches, as_of)
+    table = _zone_table(zones, zone_codes, acc)
     total = table[-1]
     quarters = [
         {
@@ -327,6 +238,118 @@ def stock(
         "idle": idle_rows,
         "figures": [f.body() for f in figures],
     }
+
+
+def _empty_account(zone_code: str) -> dict[str, Any]:
+    """A zone's running totals (square metres), before any row is added."""
+    return {
+        "zone_code": zone_code,
+        "by_status": {},
+        "parcels": 0,
+        "area_m2": 0.0,
+        "supplied_m2": 0.0,
+        "operational_m2": 0.0,
+        "approved_m2": 0.0,
+        "approved_supplied_m2": 0.0,
+        "unsupplied_m2": 0.0,
+        "unsupplied_2y_m2": 0.0,
+        "unsupplied_5y_m2": 0.0,
+    }
+
+
+def _add_by_status(acc: dict[str, dict[str, Any]], by_status: list[dict[str, Any]]) -> None:
+    """Parcels and area per status into their zone's account and the whole cluster's."""
+    for r in by_status:
+        for z in (r["zone_code"], ALL):
+            a = acc[z]
+            s = a["by_status"].setdefault(r["status"], {"parcels": 0, "area_m2": 0.0})
+            s["parcels"] += r["parcels"]
+            s["area_m2"] += r["area_m2"]
+            a["parcels"] += r["parcels"]
+            a["area_m2"] += r["area_m2"]
+            if r["status"] in SUPPLIED:
+                a["supplied_m2"] += r["area_m2"]
+            if r["status"] == "operational":
+                a["operational_m2"] += r["area_m2"]
+
+
+def _add_batches(
+    acc: dict[str, dict[str, Any]], batches: list[dict[str, Any]], as_of: date
+) -> list[dict[str, Any]]:
+    """Each approval batch's row (supplied, unsupplied, age on ``as_of``), its figures added
+    to its zone's account (the whole cluster's for a batch without a zone) and the total."""
+    batch_out = []
+    for b in batches:
+        unsup = max(b["area_m2"] - b["supplied_m2"], 0.0)
+        older2 = _older_than(b["approved_on"], as_of, 2)
+        older5 = _older_than(b["approved_on"], as_of, 5)
+        batch_out.append(
+            {
+                "code": b["code"],
+                "approval_no": b["approval_no"],
+                "kind": b["kind"],
+                "approved_on": b["approved_on"].isoformat(),
+                "zone_code": b["zone_code"],
+                "area_mu": mu(b["area_m2"]),
+                "area_ha": ha(b["area_m2"]),
+                "area_declared_mu": float(b["area_declared_mu"]) if b["area_declared_mu"] else None,
+                "supplied_mu": mu(b["supplied_m2"]),
+                "unsupplied_mu": mu(unsup),
+                "supply_rate": ratio(b["supplied_m2"], b["area_m2"]),
+                "age_years": round(_age_years(b["approved_on"], as_of), 2),
+                "over_2y": older2,
+                "over_5y": older5,
+            }
+        )
+        for z in {b["zone_code"] or ALL, ALL}:
+            a = acc[z]
+            a["approved_m2"] += b["area_m2"]
+            a["approved_supplied_m2"] += b["supplied_m2"]
+            a["unsupplied_m2"] += unsup
+            if older2:
+                a["unsupplied_2y_m2"] += unsup
+            if older5:
+                a["unsupplied_5y_m2"] += unsup
+    return batch_out
+
+
+def _zone_table(
+    zones: list[dict[str, Any]], zone_codes: list[str], acc: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per zone in mu and ha, with its rates; the whole cluster last."""
+    names = {z["code"]: z for z in zones}
+    table = []
+    for code in zone_codes:
+        a = acc[code]
+        z = names.get(code, {"name_zh": "全区合计", "name_en": "Whole cluster", "kind": None})
+        table.append(
+            {
+                "zone_code": code,
+                "name_zh": z["name_zh"],
+                "name_en": z["name_en"],
+                "parcels": a["parcels"],
+                "area_mu": mu(a["area_m2"]),
+                "area_ha": ha(a["area_m2"]),
+                "by_status": {
+                    s: {
+                        "parcels": v["parcels"],
+                        "area_mu": mu(v["area_m2"]),
+                        "area_ha": ha(v["area_m2"]),
+                    }
+                    for s, v in sorted(a["by_status"].items())
+                },
+                "supplied_mu": mu(a["supplied_m2"]),
+                "operational_mu": mu(a["operational_m2"]),
+                "approved_mu": mu(a["approved_m2"]),
+                "approved_supplied_mu": mu(a["approved_supplied_m2"]),
+                "supply_rate": ratio(a["approved_supplied_m2"], a["approved_m2"]),
+                "development_rate": ratio(a["operational_m2"], a["supplied_m2"]),
+                "unsupplied_mu": mu(a["unsupplied_m2"]),
+                "unsupplied_over_2y_mu": mu(a["unsupplied_2y_m2"]),
+                "unsupplied_over_5y_mu": mu(a["unsupplied_5y_m2"]),
+            }
+        )
+    return table
 
 
 #: 供而未用: land under a signed contract, not taken back, not started by the date (a parcel

@@ -293,7 +293,9 @@ def normalise_row(raw: dict[str, Any]) -> dict[str, Any]:
 
 def normalise_set(raw: dict[str, Any]) -> dict[str, Any]:
     """Set metadata from a CSV row or JSON body (version, names, issued, source, ...)."""
-    out = {f: _text(raw.get(f)) for f in SET_FIELDS if f not in ("issued", "is_active")}
+    out: dict[str, Any] = {
+        f: _text(raw.get(f)) for f in SET_FIELDS if f not in ("issued", "is_active")
+    }
     for f in ("version", "name_zh", "name_en", "source"):
         if not out.get(f):
             raise InvalidData(f"指标集缺少 {f} / indicator set needs {f}")
@@ -404,6 +406,13 @@ def load_text(conn: psycopg.Connection, text: str, actor: str = "system") -> Loa
     )
 
 
+def _count_sets(conn: psycopg.Connection) -> int:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SQL_COUNT_SETS).fetchone()
+    assert row is not None  # a count always has its row
+    return int(row["n"])
+
+
 def ensure_seeded(conn: psycopg.Connection) -> bool:
     """Load the committed seed (``data/indicators``) into a database that has no set yet.
 
@@ -411,14 +420,12 @@ def ensure_seeded(conn: psycopg.Connection) -> bool:
     load it once. Seeding happens only while there is no set at all: a database where an admin
     has removed every set is re-seeded, so there is always a table to review against.
     """
-    with conn.cursor(row_factory=dict_row) as cur:
-        if cur.execute(SQL_COUNT_SETS).fetchone()["n"]:
-            return False
+    if _count_sets(conn):
+        return False
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SEED_LOCK,))
-        with conn.cursor(row_factory=dict_row) as cur:
-            if cur.execute(SQL_COUNT_SETS).fetchone()["n"]:
-                return False
+        if _count_sets(conn):
+            return False
         # sets first (rows reference them), then rows, then the industry map
         files = sorted(
             SEED_DIR.glob("*.csv"),
@@ -553,6 +560,7 @@ def add_row(
         if cur.execute(SQL_SET, (version,)).fetchone() is None:
             raise NotFound(f"指标集 {version} 不存在 / no indicator set {version}")
         out = cur.execute(SQL_INSERT_ROW, {**row, "set_version": version}).fetchone()
+        assert out is not None  # INSERT ... RETURNING one row
         cur.execute(SQL_TOUCH_SET, (actor, version))
     return with_local_units(out)
 
@@ -573,6 +581,7 @@ def update_row(
         merged.update({k: v for k, v in raw.items() if k in ROW_FIELDS and k != "indicator"})
         row = normalise_row(merged)
         out = cur.execute(SQL_UPDATE_ROW, {**row, "id": row_id, "set_version": version}).fetchone()
+        assert out is not None  # the row is locked above: it is still there
         cur.execute(SQL_TOUCH_SET, (actor, version))
     return with_local_units(out)
 

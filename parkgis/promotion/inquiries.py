@@ -197,6 +197,7 @@ def submit(
     with conn.transaction():
         conn.execute(LOCK_SQL, {"client": client})
         row = conn.execute(WINDOW_SQL, {"client": client, "window": WINDOW_S}).fetchone()
+        assert row is not None  # a count always has its row
         n, retry = (row["n"], row["retry_s"]) if isinstance(row, dict) else row
         if n >= rate_per_hour:
             retry_s = max(1, int(retry or WINDOW_S))
@@ -216,6 +217,7 @@ def submit(
                     f"没有这些地块 / no such parcels: {', '.join(missing)}", missing=missing
                 )
         out = conn.execute(INSERT_SQL, {**inquiry.model_dump(), "client": client}).fetchone()
+        assert out is not None  # INSERT ... RETURNING one row
     rid, created = (out["id"], out["created_at"]) if isinstance(out, dict) else out
     zh, en = MESSAGES["ok"]
     return {
@@ -230,5 +232,6 @@ def new_count(conn: psycopg.Connection) -> dict[str, object]:
     """How many inquiries wait in the inbox (status ``new``) and when the latest came: what
     the planner page polls to tell planners something arrived."""
     row = conn.execute(NEW_COUNT_SQL).fetchone()
+    assert row is not None  # a count always has its row
     n, latest = (row["n"], row["latest"]) if isinstance(row, dict) else row
     return {"new": int(n), "latest": latest.isoformat() if latest else None}

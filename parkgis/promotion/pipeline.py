@@ -234,12 +234,19 @@ def _date(value: Any, field: str) -> date | None:
         raise InvalidInput(f"{field} 须为 YYYY-MM-DD / {field} must be YYYY-MM-DD") from None
 
 
+def _returned(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The row an INSERT or UPDATE ... RETURNING gave back: every caller has checked (and
+    locked) the row it changes, so there is one."""
+    assert row is not None
+    return row
+
+
 def _choice(value: Any, field: str, allowed: tuple[str, ...] | dict[str, str]) -> str:
     if value not in allowed:
         raise InvalidInput(
             f"{field} 须为 {' / '.join(allowed)} 之一 / {field} must be one of {', '.join(allowed)}"
         )
-    return value
+    return str(value)
 
 
 def allowed_stages(stage: str) -> list[str]:
@@ -494,7 +501,7 @@ def update_project(
             raise NotFound(f"项目 {code} 不存在 / no project {code}")
         f = _project_fields(body, {k: p[k] for k in PROJECT_EDIT_FIELDS})
         changed = sorted(k for k in PROJECT_EDIT_FIELDS if f[k] != p[k])
-        row = cur.execute(SQL_UPDATE_PROJECT, {**f, "code": code}).fetchone()
+        row = _returned(cur.execute(SQL_UPDATE_PROJECT, {**f, "code": code}).fetchone())
         # Field names only: the values may be confidential (budget, contact, notes).
         cur.execute(SQL_EVENT, (code, actor, "edit", None, json.dumps({"fields": changed})))
     return row
@@ -529,9 +536,11 @@ def add_bottleneck(
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         if cur.execute(SQL_PROJECT_LOCK, (code,)).fetchone() is None:
             raise NotFound(f"项目 {code} 不存在 / no project {code}")
-        row = cur.execute(
-            SQL_INSERT_BOTTLENECK, {**f, "project_code": code, "actor": actor}
-        ).fetchone()
+        row = _returned(
+            cur.execute(
+                SQL_INSERT_BOTTLENECK, {**f, "project_code": code, "actor": actor}
+            ).fetchone()
+        )
         cur.execute(
             SQL_EVENT,
             (
@@ -561,7 +570,7 @@ def update_bottleneck(
         if cur_row is None:
             raise NotFound(f"瓶颈 {bid} 不存在 / no bottleneck {bid}")
         f = _bottleneck_fields(body, cur_row)
-        row = cur.execute(SQL_UPDATE_BOTTLENECK, {**f, "id": bid}).fetchone()
+        row = _returned(cur.execute(SQL_UPDATE_BOTTLENECK, {**f, "id": bid}).fetchone())
         cur.execute(
             SQL_EVENT,
             (
@@ -600,7 +609,7 @@ def add_complaint(conn: psycopg.Connection, body: dict[str, Any], actor: str) ->
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         if f["project_code"] and cur.execute(SQL_PROJECT, (f["project_code"],)).fetchone() is None:
             raise NotFound(f"项目 {f['project_code']} 不存在 / no project {f['project_code']}")
-        return cur.execute(SQL_INSERT_COMPLAINT, {**f, "actor": actor}).fetchone()
+        return _returned(cur.execute(SQL_INSERT_COMPLAINT, {**f, "actor": actor}).fetchone())
 
 
 def update_complaint(
@@ -614,18 +623,21 @@ def update_complaint(
         resolution = _text(body.get("resolution", c["resolution"]), "resolution", limit=4000)
         if status in ("resolved", "closed") and not resolution:
             raise InvalidInput("办结须填写处理结果 / resolving or closing needs a resolution")
-        row = cur.execute(
-            SQL_UPDATE_COMPLAINT,
-            {
-                "id": cid,
-                "status": status,
-                "handler": _text(body.get("handler", c["handler"]), "handler", limit=100) or actor,
-                "resolution": resolution,
-                "category": _choice(
-                    body.get("category", c["category"]), "category", COMPLAINT_CATEGORIES
-                ),
-            },
-        ).fetchone()
+        row = _returned(
+            cur.execute(
+                SQL_UPDATE_COMPLAINT,
+                {
+                    "id": cid,
+                    "status": status,
+                    "handler": _text(body.get("handler", c["handler"]), "handler", limit=100)
+                    or actor,
+                    "resolution": resolution,
+                    "category": _choice(
+                        body.get("category", c["category"]), "category", COMPLAINT_CATEGORIES
+                    ),
+                },
+            ).fetchone()
+        )
         if c["project_code"]:
             cur.execute(
                 SQL_EVENT,
@@ -669,6 +681,8 @@ def mark_inquiry(
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         if cur.execute(SQL_INQUIRY_LOCK, (iid,)).fetchone() is None:
             raise NotFound(f"咨询 {iid} 不存在 / no inquiry {iid}")
-        return cur.execute(
-            SQL_UPDATE_INQUIRY, {"id": iid, "status": status, "note": note, "actor": actor}
-        ).fetchone()
+        return _returned(
+            cur.execute(
+                SQL_UPDATE_INQUIRY, {"id": iid, "status": status, "note": note, "actor": actor}
+            ).fetchone()
+        )

@@ -334,11 +334,24 @@ def review(
     Returns
     -------
     Review
-
-    Long because the review is one sequence over the same rows (project, site, indicator set,
-    each indicator's verdict) that reads best in order.
     """
     overrides = dict(overrides or {})
+    codes = _site_codes(parcel_codes, overrides)
+    ind.ensure_seeded(conn)
+    project, parcels = _load_site(conn, project_code, codes)
+    iset = ind.get_set(conn, version)
+    industry = ind.industry_for(conn, project)
+    # parcels.area_m2 is NOT NULL: the fallback only satisfies the type of _dec.
+    area_m2 = sum((_dec(p["area_m2"]) or Decimal(0) for p in parcels), Decimal(0))
+    if area_m2 <= 0:
+        raise Conflict("地块面积为 0 / the site has no area")
+    values = _indicator_values(*_figures(project, overrides, area_m2), area_m2)
+    return Review(project, parcels, area_m2, industry, iset, _items(iset, industry, values))
+
+
+def _site_codes(parcel_codes: list[str], overrides: dict[str, Any]) -> list[str]:
+    """The site's parcel codes, deduplicated in the order given; the request refused
+    (:class:`InvalidInput`) for no parcel, too many, or an unknown override."""
     codes = list(dict.fromkeys(c.strip() for c in parcel_codes if c and c.strip()))
     if not codes:
         raise InvalidInput("请至少指定一个地块 / name at least one parcel")
@@ -349,7 +362,13 @@ def review(
         raise InvalidInput(
             f"未知的覆盖字段 {sorted(unknown)} / unknown override fields {sorted(unknown)}"
         )
-    ind.ensure_seeded(conn)
+    return codes
+
+
+def _load_site(
+    conn: psycopg.Connection, project_code: str, codes: list[str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The project and the site's live parcels in the order of ``codes``."""
     with conn.cursor(row_factory=dict_row) as cur:
         project = cur.execute(SQL_PROJECT, (project_code,)).fetchone()
         if project is None:
@@ -365,12 +384,13 @@ def review(
             f"split or merge: {', '.join(gone)}"
         )
     parcels.sort(key=lambda p: codes.index(p["code"]))
-    iset = ind.get_set(conn, version)
-    industry = ind.industry_for(conn, project)
-    area_m2 = sum((_dec(p["area_m2"]) for p in parcels), Decimal(0))
-    if area_m2 <= 0:
-        raise Conflict("地块面积为 0 / the site has no area")
+    return project, parcels
 
+
+def _figures(
+    project: dict[str, Any], overrides: dict[str, Any], area_m2: Decimal
+) -> tuple[dict[str, Decimal | None], dict[str, str]]:
+    """The project's figures with the what-if overrides applied, and where each came from."""
     fig: dict[str, Decimal | None] = {}
     for k in PROJECT_FIGURES:
         v = overrides.get(k, project.get(k))
@@ -387,9 +407,15 @@ def review(
             raise InvalidInput("buildings 须为列表 / buildings must be a list")
         fig["floor_area_ratio"] = floor_area_ratio(overrides["buildings"], area_m2)
         basis["floor_area_ratio"] = "buildings (storeys over 8 m count twice)"
+    return fig, basis
 
+
+def _indicator_values(
+    fig: dict[str, Decimal | None], basis: dict[str, str], area_m2: Decimal
+) -> dict[str, tuple[Decimal | None, str]]:
+    """Each indicator's value on the site and how it was worked out."""
     area_ha = area_m2 / M2_PER_HA
-    values: dict[str, tuple[Decimal | None, str]] = {
+    return {
         "investment_intensity": (
             None if fig["investment_wan"] is None else fig["investment_wan"] / area_ha,
             f"investment_wan ({basis['investment_wan']}) ÷ area_ha",
@@ -404,6 +430,14 @@ def review(
             f"expected_tax_wan ({basis['expected_tax_wan']}) per year ÷ area",
         ),
     }
+
+
+def _items(
+    iset: dict[str, Any],
+    industry: dict[str, Any],
+    values: dict[str, tuple[Decimal | None, str]],
+) -> list[Item]:
+    """Each indicator's verdict against the set's row for the park's tier and the industry."""
     tier = iset.get("park_region_tier")
     items: list[Item] = []
     for name in ind.INDICATORS:
@@ -425,7 +459,7 @@ def review(
                 how,
             )
         )
-    return Review(project, parcels, area_m2, industry, iset, items)
+    return items
 
 
 def best_site(conn: psycopg.Connection, project_code: str) -> tuple[list[str], str, str]:

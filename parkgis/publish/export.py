@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -43,9 +44,12 @@ class ExportReport:
         return f"已导出 / exported {parts} → {self.path}"
 
 
-def _select_sql(c: Collection, zone: str | None, status: Sequence[str] | None) -> tuple[str, list]:
+def _select_sql(
+    c: Collection, zone: str | None, status: Sequence[str] | None
+) -> tuple[str, list[Any]]:
     cols = ", ".join(f"{c.expr(p.name)} AS {p.name}" for p in c.props)
-    where, params = [c.where], []
+    where: list[str] = [c.where]
+    params: list[Any] = []
     if zone and c.prop("zone_code"):
         where.append("t.zone_code = %s")
         params.append(zone)
@@ -89,6 +93,7 @@ def read_layer(
     # tuple rows whatever the connection's default row factory (the CLI's is dict_row)
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(sql, params)
+        assert cur.description is not None  # a SELECT always describes its columns
         names = [d.name for d in cur.description]
         rows = cur.fetchall()
     records = [dict(zip(names, r, strict=True)) for r in rows]

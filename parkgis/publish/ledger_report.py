@@ -154,10 +154,8 @@ def _month(month: str) -> tuple[int, int]:
 def render_month_pdf(
     conn: psycopg.Connection, month: str, generated: datetime | None = None
 ) -> bytes:
-    """The report for calendar month ``month`` (YYYY-MM) as PDF bytes.
-
-    Long because the report's pages are drawn in order, each a short block.
-    """
+    """The report for calendar month ``month`` (YYYY-MM) as PDF bytes; its sections are
+    drawn in order, each by its own function."""
     y, mth = _month(month)
     as_of = stock.month_end(y, mth)
     generated = generated or datetime.now(ZoneInfo("Asia/Shanghai"))
@@ -180,6 +178,21 @@ def render_month_pdf(
         BODY,
     )
     doc.para(f"数据版本 / data version: {version}", SMALL, MUTED)
+    _key_figures(doc, s)
+    _stock_tables(doc, s)
+    _grading(doc, g)
+    _chains_and_townships(doc, c, t)
+    doc.para(
+        "样例数据为示意（ILLUSTRATIVE），不代表真实情况。/ Sample data is illustrative.",
+        SMALL,
+        MUTED,
+    )
+    with RENDER_LOCK:
+        return doc.pdf(title)
+
+
+def _key_figures(doc: Doc, s: dict[str, Any]) -> None:
+    """The stock's headline figures, each with its definition."""
     doc.heading("主要指标", "Key figures")
     for f in s["figures"]:
         v = f["value"]
@@ -190,6 +203,10 @@ def render_month_pdf(
         )
         doc.para(f"{f['name_zh']} / {f['name_en']}: {val}")
         doc.para(f"口径：{f['definition_zh']}", SMALL, MUTED)
+
+
+def _stock_tables(doc: Doc, s: dict[str, Any]) -> None:
+    """Land stock by zone, approved-not-supplied by batch, absorption per quarter."""
     doc.heading("土地存量（按园区）", "Land stock by zone")
     doc.table(
         [
@@ -259,6 +276,10 @@ def render_month_pdf(
         ],
         right=(1, 2, 3),
     )
+
+
+def _grading(doc: Doc, g: dict[str, Any] | None) -> None:
+    """The per-mu grading of the latest year with figures, or a note that none are loaded."""
     if g:
         doc.heading(
             f"亩均效益评价 {g['year']}",
@@ -285,6 +306,10 @@ def render_month_pdf(
     else:
         doc.heading("亩均效益评价", "Per-mu grading")
         doc.para("尚无亩均数据 / no per-mu figures loaded")
+
+
+def _chains_and_townships(doc: Doc, c: dict[str, Any], t: dict[str, Any]) -> None:
+    """The chain links' status and the township leaderboard."""
     doc.heading("产业链环节", "Chain links")
     doc.table(
         ["产业链 Chain", "环节 Link", "状态", "企业数", "在谈项目 Projects"],
@@ -320,10 +345,3 @@ def render_month_pdf(
         ],
         right=(0, 2, 3, 4, 5, 6),
     )
-    doc.para(
-        "样例数据为示意（ILLUSTRATIVE），不代表真实情况。/ Sample data is illustrative.",
-        SMALL,
-        MUTED,
-    )
-    with RENDER_LOCK:
-        return doc.pdf(title)

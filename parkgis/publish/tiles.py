@@ -45,6 +45,7 @@ from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from parkgis.db.collections import COLLECTIONS, PARK_TODAY_SQL, Collection
+from parkgis.db.replica import ReplicaRouter, replica_fault
 from parkgis.errors import NotFound
 from parkgis.land.lifecycle import park_today
 
@@ -85,9 +86,15 @@ WITH env AS (
      WHERE t.geom && env.q AND ({where})
      LIMIT %(limit)s::int
 )
-SELECT coalesce(ST_AsMVT(f.*, {layer}, {extent}, 'geom'), ''::bytea) AS mvt
+SELECT coalesce(ST_AsMVT(f.*, {layer}, {extent}, 'geom'), ''::bytea) AS mvt{version}
   FROM f WHERE f.geom IS NOT NULL
 """
+# A replica labels its tile with the data version it was cut from, read in the same statement
+# (one snapshot): a replica that has not replayed the edit a version names cannot pass its
+# older tile off as that version's.
+REPLICA_VERSION_SQL = """,
+       (SELECT coalesce(sum(version), 0) FROM data_versions
+         WHERE layer = ANY(%(layers)s::text[]))::int8 AS version"""
 
 VERSIONS_SQL = "SELECT layer, version FROM data_versions"
 NOTIFY_CHANNEL = "parkgis_data_versions"
@@ -113,7 +120,7 @@ def _needs_joins(coll: Collection) -> bool:
     return False
 
 
-def _build_sql(coll: Collection, simplify: bool) -> str:
+def _build_sql(coll: Collection, simplify: bool, versioned: bool = False) -> str:
     props = []
     for name in coll.tile_props:
         p = coll.prop(name)
@@ -133,6 +140,7 @@ def _build_sql(coll: Collection, simplify: bool) -> str:
         joins=coll.joins if _needs_joins(coll) else "",
         where=coll.where,
         layer=sql.Literal(coll.id).as_string(None),
+        version=REPLICA_VERSION_SQL if versioned else "",
     )
 
 
@@ -146,6 +154,12 @@ def build_tile_sql(coll: Collection, simplify: bool) -> str:
 TILE_SQL: dict[tuple[str, bool], str] = {
     (cid, simp): _build_sql(c, simp) for cid, c in COLLECTIONS.items() for simp in (False, True)
 }
+# The same, with the tile's data version read beside it: what a replica runs.
+REPLICA_TILE_SQL: dict[tuple[str, bool], str] = {
+    (cid, simp): _build_sql(c, simp, versioned=True)
+    for cid, c in COLLECTIONS.items()
+    for simp in (False, True)
+}
 # Collections whose tiles depend on the date asked.
 DATED: frozenset[str] = frozenset(cid for (cid, _simp), q in TILE_SQL.items() if AS_OF_SQL in q)
 
@@ -158,10 +172,15 @@ def tile_date(cid: str, as_of: dt.date | None) -> dt.date | None:
     return as_of or park_today()
 
 
+def tile_tables(cid: str) -> tuple[str, ...]:
+    """The tables ``cid``'s tiles read, whose versions make the tile's version."""
+    return TILE_READS.get(cid, (COLLECTIONS[cid].table,))
+
+
 def tile_version(cid: str, versions: Mapping[str, int]) -> int:
     """The data version of ``cid``'s tiles: the sum over the tables they read. Versions only
     grow, so the sum changes with every edit of any of them."""
-    return sum(versions.get(t, 0) for t in TILE_READS.get(cid, (COLLECTIONS[cid].table,)))
+    return sum(versions.get(t, 0) for t in tile_tables(cid))
 
 
 def collection(cid: str) -> Collection:
@@ -255,6 +274,25 @@ async def render_tile_async(
     simplify, params = tile_params(z, x, y, max_features, day)
     cur = await conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True)
     return bytes(_first(await cur.fetchone()))
+
+
+async def render_tile_versioned(
+    conn: psycopg.AsyncConnection,
+    cid: str,
+    z: int,
+    x: int,
+    y: int,
+    max_features: int,
+    day: dt.date | None = None,
+) -> tuple[bytes, int]:
+    """As :func:`render_tile_async`, with the data version (:func:`tile_version`) the tile was
+    cut from, read in the same statement: what a replica, whose replay may trail the version
+    the app knows, answers."""
+    simplify, params = tile_params(z, x, y, max_features, day)
+    params["layers"] = list(tile_tables(cid))
+    cur = await conn.execute(REPLICA_TILE_SQL[(cid, simplify)], params, prepare=True)
+    row = _row(await cur.fetchone())
+    return bytes(row[0]), int(row[1])
 
 
 def _first(row: Any) -> Any:
@@ -467,8 +505,10 @@ class VersionWatch:
                 pass
         self._listening = False
 
-    async def get(self) -> dict[str, int]:
-        if self._listening and time.monotonic() - self._confirmed < self._recheck_s:
+    async def get(self, fresh: bool = False) -> dict[str, int]:
+        """The versions; ``fresh`` reads them past every commit made before the call (for a
+        caller who has just written, whose NOTIFY may still be on its way)."""
+        if not fresh and self._listening and time.monotonic() - self._confirmed < self._recheck_s:
             return self._versions
         t0 = time.monotonic()
         self._merge(await self._reader.get())
@@ -527,6 +567,14 @@ class TileService:
 
     Call :meth:`start` (and :meth:`stop`) on the event loop that serves the requests to run
     the LISTEN connection of ``listen_url``; without it every request reads the versions.
+
+    With ``replicas`` (:class:`parkgis.db.replica.ReplicaRouter`) an uncached tile is cut on a
+    healthy replica that has the caller's last write (the router's read-your-writes). The
+    versions still come from the primary (NOTIFY does not reach a standby), so the replica
+    cuts the tile and reads its own version of the tile's tables in one statement: a replica
+    whose version is behind the one the app knows has not replayed that edit yet, and the
+    primary cuts the tile instead -- a cached tile is never older than its key says. A replica
+    failing under the query (gone, recovery conflict) is handed to the primary as well.
     """
 
     def __init__(
@@ -536,8 +584,10 @@ class TileService:
         max_features: int,
         listen_url: str | None = None,
         wait_s: float | None = None,
+        replicas: ReplicaRouter | None = None,
     ) -> None:
         self.pool = pool
+        self.replicas = replicas
         # One bound for the whole request's database waits (version read + connection): a
         # request that joins a version read already stuck on a dead database would otherwise
         # wait for that read and then for its own, twice the pool's timeout.
@@ -562,13 +612,19 @@ class TileService:
         if_none_match: str | None = None,
         gzip: bool = False,
         as_of: dt.date | None = None,
+        caller: str | None = None,
     ) -> TileResult:
+        """One tile, or a 304 for a matching ``if_none_match``; ``caller`` (the signed-in
+        account, if any) is for the replicas' read-your-writes."""
         collection(cid)
         check_tile(z, x, y)
         enc = "gzip" if gzip else None
         day = tile_date(cid, as_of)
         deadline = None if self.wait_s is None else time.monotonic() + self.wait_s
-        version = tile_version(cid, await self._versions_by(deadline))
+        # A caller whose write the router remembers gets versions read after it: their next
+        # tile is never the cached one from before their own edit.
+        wrote = caller is not None and self.replicas is not None and self.replicas.wrote(caller)
+        version = tile_version(cid, await self._versions_by(deadline, wrote))
         tag = etag(cid, version, z, x, y, day, enc)
         if if_none_match and _etag_matches(if_none_match, tag):
             return TileResult(304, b"", tag, False, enc)
@@ -585,6 +641,8 @@ class TileService:
             if gzip and self.cache.enabled
             else None
         )
+        if raw is None and self.replicas is not None:
+            raw = await self._from_replica(cid, z, x, y, day, version, caller)
         if raw is None:
             wait = None if deadline is None else max(0.05, deadline - time.monotonic())
             async with self.pool.connection(timeout=wait) as conn:
@@ -593,12 +651,41 @@ class TileService:
         self.cache.put(key, data)
         return TileResult(200, data, tag, False, enc)
 
-    async def _versions_by(self, deadline: float | None) -> dict[str, int]:
+    async def _from_replica(
+        self,
+        cid: str,
+        z: int,
+        x: int,
+        y: int,
+        day: dt.date | None,
+        version: int,
+        caller: str | None,
+    ) -> bytes | None:
+        """The tile cut on a replica at ``version`` or later, or None: the primary cuts it."""
+        assert self.replicas is not None
+        async with self.replicas.async_read(caller) as picked:
+            if picked is None:
+                return None
+            replica, conn = picked
+            try:
+                raw, seen = await render_tile_versioned(conn, cid, z, x, y, self.max_features, day)
+            except psycopg.Error as exc:
+                retry, down = replica_fault(exc)
+                if down:
+                    self.replicas.mark_down(replica)
+                if not retry:
+                    raise
+                return None
+            # A later version than the one asked for is fine: the primary's own cut can be
+            # newer than the version read before it, too.
+            return raw if seen >= version else None
+
+    async def _versions_by(self, deadline: float | None, fresh: bool = False) -> dict[str, int]:
         if deadline is None:
-            return await self.versions.get()
+            return await self.versions.get(fresh)
         try:
             # The shared read is shielded: giving up here abandons only this request's wait.
-            return await asyncio.wait_for(self.versions.get(), deadline - time.monotonic())
+            return await asyncio.wait_for(self.versions.get(fresh), deadline - time.monotonic())
         except TimeoutError:
             raise PoolTimeout("layer versions not read in time") from None
 

@@ -9,6 +9,7 @@ where it was read.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import mapbox_vector_tile
 import psycopg
 import pytest
 import uvicorn
@@ -155,12 +157,14 @@ def _serve(pair: Pair, **overrides: object) -> Iterator[str]:
     thread.join(timeout=15)
 
 
+# Generous lag bounds: a paused replay must not make an app skip the replica.
+PATIENT = {"replica_max_lag_s": 3600.0, "replica_max_lag_bytes": 1 << 40, "replica_check_s": 0.2}
+
+
 @pytest.fixture(scope="module")
 def base(pair: Pair) -> Iterator[str]:
-    # Generous lag bounds: a paused replay must not make this app skip the replica.
-    yield from _serve(
-        pair, replica_max_lag_s=3600.0, replica_max_lag_bytes=1 << 40, replica_check_s=0.2
-    )
+    # No tile cache: every tile request below reaches a database.
+    yield from _serve(pair, tile_cache_size=0, **PATIENT)
 
 
 def _listed(c: httpx.Client, headers: dict[str, str] | None = None) -> set[str]:
@@ -293,7 +297,13 @@ def test_unreachable_replica_at_start_up_is_skipped(pair: Pair) -> None:
 
 def test_replica_killed_mid_run_requests_keep_answering(pair: Pair, base: str) -> None:
     code = pair.codes[3]
-    routes = [SEARCH, "/ogc/collections/parcels/items?limit=50", f"/api/parcels/{code}/sheet"]
+    z, x, y = _tile_of(pair, code)
+    routes = [
+        SEARCH,
+        "/ogc/collections/parcels/items?limit=50",
+        f"/api/parcels/{code}/sheet",
+        _tile_path(z, x, y),
+    ]
     answers: list[tuple[str, int]] = []
     errors: list[str] = []
     stop = threading.Event()
@@ -342,6 +352,9 @@ def test_replica_killed_mid_run_requests_keep_answering(pair: Pair, base: str) -
     # With the replica gone the primary answers, and it has what the replica had.
     with httpx.Client(base_url=base, timeout=30) as c:
         assert code in _listed(c)
+        r = c.get(_tile_path(z, x, y))
+        assert r.status_code == 200 and _tile_status(r.content, code) == "available"
+        assert r.content == _render(pair.primary_url, z, x, y)
     replica.start(pair.settings)  # back for any later test
     _wait_caught_up(pair.primary_url, pair.replica_url)
 
@@ -358,3 +371,185 @@ def test_cli_without_a_running_primary_says_so_in_one_line(tmp_path: Path) -> No
     st = _cli(["db", "replica", "status"], s)
     assert st.returncode == 3 and "not running" in st.stdout
     assert not replica.locate(s).root.exists()  # nothing made on the way
+
+
+# -- tiles and the other public reads ----------------------------------------------------------
+
+
+def _tile_of(pair: Pair, code: str, z: int = 16) -> tuple[int, int, int]:
+    """The WebMercatorQuad tile holding a point of the parcel, by the slippy-map formula."""
+    with psycopg.connect(pair.primary_url) as conn:
+        row = conn.execute(
+            "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+            "FROM parcels WHERE code = %s) s",
+            (code,),
+        ).fetchone()
+    assert row is not None
+    lon, lat = float(row[0]), float(row[1])
+    n = 1 << z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return z, x, y
+
+
+def _tile_path(z: int, x: int, y: int) -> str:
+    return f"/ogc/collections/parcels/tiles/WebMercatorQuad/{z}/{x}/{y}"
+
+
+def _tile_status(body: bytes, code: str) -> str | None:
+    """The ``status`` the tile gives the parcel, decoded with an MVT reader of its own."""
+    layer = mapbox_vector_tile.decode(body).get("parcels", {"features": []})
+    found = [f["properties"] for f in layer["features"] if f["properties"].get("code") == code]
+    assert len(found) <= 1
+    return str(found[0]["status"]) if found else None
+
+
+def _render(url: str, z: int, x: int, y: int) -> bytes:
+    """The parcels tile as the server at ``url`` cuts it (its data, the same SQL)."""
+    from parkgis.publish.tiles import render_tile
+
+    with psycopg.connect(url) as conn:
+        return render_tile(conn, "parcels", z, x, y)
+
+
+def _set_status_silently(pair: Pair, code: str, status: str) -> None:
+    """Change a parcel on the primary with its triggers off: no data version bump and no
+    NOTIFY, so the app still believes the replica holds the current version of the tiles."""
+    with psycopg.connect(pair.primary_url, autocommit=True) as p:
+        p.execute("SET session_replication_role = replica")
+        p.execute("UPDATE parcels SET status = %s WHERE code = %s", (status, code))
+
+
+def _primary_status(pair: Pair, code: str) -> str:
+    with psycopg.connect(pair.primary_url) as conn:
+        row = conn.execute("SELECT status FROM parcels WHERE code = %s", (code,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_public_tiles_are_cut_on_the_replica(pair: Pair, base: str) -> None:
+    code = pair.codes[4]
+    z, x, y = _tile_of(pair, code)
+    with httpx.Client(base_url=base, timeout=30) as c:
+        r = c.get(_tile_path(z, x, y))
+        assert r.status_code == 200 and _tile_status(r.content, code) == "available"
+        try:
+            with paused_replay(pair):
+                _set_status_silently(pair, code, "not_for_supply")
+                time.sleep(0.3)  # past replica_check_s: a fresh health verdict
+                assert _tile_status(_render(pair.primary_url, z, x, y), code) != "available"
+                # Only the paused replica still has the parcel available: it cut this tile.
+                r = c.get(_tile_path(z, x, y))
+                assert r.status_code == 200 and r.headers["x-tile-cache"] == "miss"
+                assert _tile_status(r.content, code) == "available"
+                assert r.content == _render(pair.replica_url, z, x, y)
+        finally:
+            _set_status_silently(pair, code, "available")
+            _wait_caught_up(pair.primary_url, pair.replica_url)
+        # Caught up: the replica's bytes are the primary's bytes.
+        r = c.get(_tile_path(z, x, y))
+        assert r.status_code == 200 and r.content == _render(pair.primary_url, z, x, y)
+        gz = c.get(_tile_path(z, x, y), headers={"Accept-Encoding": "gzip"})
+        assert gz.headers.get("content-encoding") == "gzip" and gz.content == r.content
+
+
+def test_a_write_invalidates_cached_tiles_even_while_the_replica_lags(pair: Pair) -> None:
+    code = pair.codes[5]
+    mine = _tile_of(pair, code)  # the planner's tile
+    theirs = _tile_of(pair, code, z=17)  # another visitor's tile of the same parcel
+    served = _serve(pair, **PATIENT)  # the tile cache on (default size)
+    cached = next(served)
+    try:
+        with httpx.Client(base_url=cached, timeout=30) as c:
+            h = _login(c)
+            for t in (mine, theirs):
+                assert c.get(_tile_path(*t)).headers["x-tile-cache"] == "miss"
+                r = c.get(_tile_path(*t))
+                assert r.headers["x-tile-cache"] == "hit"
+                assert _tile_status(r.content, code) == "available"
+            with paused_replay(pair):
+                r = c.post(
+                    f"/api/parcels/{code}/withdraw",
+                    json={"note": "tiles"},
+                    headers={**h, "If-Match": "*"},
+                )
+                assert r.status_code == 200, r.text
+                new = _primary_status(pair, code)
+                assert new != "available"
+                # The planner's own next tile, at once: versions read after the write, and
+                # the replica cannot have replayed it, so the primary cuts it.
+                r = c.get(_tile_path(*mine), headers=h)
+                assert r.status_code == 200 and r.headers["x-tile-cache"] == "miss"
+                assert _tile_status(r.content, code) == new
+                assert r.content == _render(pair.primary_url, *mine)
+                # Anyone else, past the 20 ms version recheck of design §5: their cached tile
+                # is stale, and the lagging replica (its version of the tile is behind) may
+                # not cut the new one either.
+                time.sleep(0.1)
+                r = c.get(_tile_path(*theirs))
+                assert r.status_code == 200 and r.headers["x-tile-cache"] == "miss"
+                assert _tile_status(r.content, code) == new
+                assert r.content == _render(pair.primary_url, *theirs)
+            r = c.post(
+                f"/api/parcels/{code}/restore",
+                json={"note": "tiles"},
+                headers={**h, "If-Match": "*"},
+            )
+            assert r.status_code == 200, r.text
+            r = c.get(_tile_path(*mine), headers=h)
+            assert _tile_status(r.content, code) == "available"
+    finally:
+        next(served, None)
+    _wait_caught_up(pair.primary_url, pair.replica_url)
+
+
+def _first_named(pair: Pair, table: str) -> tuple[str, str]:
+    with psycopg.connect(pair.primary_url) as conn:
+        row = conn.execute(
+            f"SELECT code, name_en FROM {table} WHERE name_en <> '' ORDER BY code LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    return str(row[0]), str(row[1])
+
+
+def _rename(pair: Pair, table: str, code: str, name_en: str) -> None:
+    """Rename behind the app (triggers on: the primary's data versions move)."""
+    with psycopg.connect(pair.primary_url, autocommit=True) as p:
+        p.execute(f"UPDATE {table} SET name_en = %s WHERE code = %s", (name_en, code))
+
+
+def test_every_public_read_the_issue_names_is_served_by_the_replica(pair: Pair, base: str) -> None:
+    """Search, items, the sheet, the investor page (its zone filter) and the map search read
+    the replica (tiles: the test above). Proved as the module does: the primary is changed
+    behind the app while replay is paused, and each answer still shows the replica's data."""
+    code = pair.codes[6]
+    zone, zone_name = _first_named(pair, "zones")
+    ent, ent_name = _first_named(pair, "enterprises")
+    probe = "Replica Probe Works"
+    with httpx.Client(base_url=base, timeout=30) as c:
+        assert c.get(f"/api/parcels/{code}/sheet").json()["parcel"]["status"] == "available"
+        try:
+            with paused_replay(pair):
+                _set_status_behind_app(pair, code, "not_for_supply")
+                _rename(pair, "zones", zone, probe)
+                _rename(pair, "enterprises", ent, probe)
+                time.sleep(0.3)
+                assert code in _listed(c)
+                assert code in _ogc_ids(c)
+                sheet = c.get(f"/api/parcels/{code}/sheet")
+                assert sheet.status_code == 200 and sheet.json()["parcel"]["status"] == "available"
+                page = c.get("/")
+                assert page.status_code == 200 and probe not in page.text
+                found = c.get("/api/map/search", params={"q": "Replica Probe"})
+                assert found.status_code == 200 and probe not in found.text
+            # Replayed: every one of them now shows the primary's data.
+            assert code not in _listed(c)
+            assert code not in _ogc_ids(c)
+            assert c.get(f"/api/parcels/{code}/sheet").json()["parcel"]["status"] != "available"
+            assert probe in c.get("/").text
+            assert probe in c.get("/api/map/search", params={"q": "Replica Probe"}).text
+        finally:
+            _set_status_behind_app(pair, code, "available")
+            _rename(pair, "zones", zone, zone_name)
+            _rename(pair, "enterprises", ent, ent_name)
+            _wait_caught_up(pair.primary_url, pair.replica_url)

@@ -242,11 +242,11 @@ def legend_html(roles: list[str] | None = None) -> str:
     )
     rows.append(f'<div class="lg-sub">{sp("layer.roads_rail")} · {sp("layer.utilities")}</div>')
     for kind in LEGEND_LINES:
-        st = INFRA_STYLES[kind]
-        dash = "dashed" if st.dash else "solid"
+        line = INFRA_STYLES[kind]
+        dash = "dashed" if line.dash else "solid"
         rows.append(
             f'<div class="lg-row"><i class="lg-line" style="border-top:3px {dash} '
-            f'{st.color}"></i>{sp(f"infra.{kind}")}</div>'
+            f'{line.color}"></i>{sp(f"infra.{kind}")}</div>'
         )
     for kind in LEGEND_POINTS:
         rows.append(

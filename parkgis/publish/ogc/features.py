@@ -308,6 +308,7 @@ async def fetch_page(conn: psycopg.AsyncConnection, q: ItemsQuery) -> tuple[int,
     sql, params = items_sql(q)
     cur = await conn.execute(sql, params)
     row = await cur.fetchone()
+    assert row is not None  # the page query aggregates: always one row
     return int(_col(row, "n")), (row["features"] if isinstance(row, dict) else row[1])
 
 
@@ -323,7 +324,7 @@ async def fetch_feature(
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"没有该要素 / no feature {fid!r} in {collection.id}")
-    return _col(row, "feature")
+    return str(_col(row, "feature"))
 
 
 # Extents change only with the data: cache per database and layer version.
@@ -346,6 +347,7 @@ async def extent(conn: psycopg.AsyncConnection, collection: Collection) -> list[
         f"WHERE {collection.where}) s"
     )
     row = await cur.fetchone()
+    assert row is not None  # an aggregate: always one row
     vals = [row[k] for k in ("x1", "y1", "x2", "y2")] if isinstance(row, dict) else list(row)
     result = None if vals[0] is None else [float(v) for v in vals]
     if len(_EXTENTS) > 1000:
