@@ -89,7 +89,7 @@ from shapely.geometry.base import BaseGeometry
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.settings import SitingSettings
 from parkgis.siting import assembly
-from parkgis.siting.footprint import FitTimeout, Placement, close_gaps, fit_rectangle
+from parkgis.siting.footprint import FitTimeout, Placement, close_gaps, drawn, fit_rectangle
 from parkgis.siting.search import RAIL_ACCESS_KINDS
 from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS
 
@@ -318,7 +318,12 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
           FROM parcels p
          WHERE p.status IN ('available', 'reserved', 'listed')
            AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
-           AND ((%(band_lo)s::float8 IS NOT NULL AND p.area_m2 < %(band_lo)s)
+           -- Below the band only where no group may use the parcel: outside the zones
+           -- assembly is narrowed to, a small parcel is a far near miss on area only.
+           AND (COALESCE(p.area_m2 < CASE WHEN %(pool_zones)s::text[] IS NULL
+                                           OR p.zone_code = ANY(%(pool_zones)s)
+                                          THEN %(band_lo)s::float8
+                                          ELSE %(band_lo_out)s::float8 END, false)
                 OR (%(band_hi)s::float8 IS NOT NULL AND p.area_m2 > %(band_hi)s))
                = %(outside)s
     ) c
@@ -329,7 +334,10 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
  -- A first pass reads only the parcels that can be a match (status, land use and area right)
  -- or, with assembly, a group member (status and land use right).
  WHERE NOT %(first)s
-    OR COALESCE(c.status_ok AND c.landuse_ok AND (c.area_ok OR %(assemble)s), false)
+    OR COALESCE(c.status_ok AND c.landuse_ok
+                AND (c.area_ok OR (%(assemble)s AND (%(pool_zones)s::text[] IS NULL
+                                                     OR c.zone_code = ANY(%(pool_zones)s)))),
+                false)
  ORDER BY c.code
 """
 
@@ -751,6 +759,7 @@ def _build_context(
     members: bool = True,
     siting: SitingSettings | None = None,
     reach: dict[str, float] | None = None,
+    pool_zones: Sequence[str] | None = None,
 ) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
@@ -790,6 +799,8 @@ def _build_context(
         The caller's siting settings (the levelling rate); default: the product defaults.
     reach : dict, optional
         Facility reach (m) by kind where the data gives none; default :data:`DEFAULT_REACH_M`.
+    pool_zones : sequence of str, optional
+        With ``assemble``: only parcels of these zones may be group members (default: all).
 
     Returns
     -------
@@ -803,14 +814,18 @@ def _build_context(
     # parcel the exact Python checks below would keep.
     lo_m2 = req.min_area_mu * MU_M2 * (1 - 1e-9) if req.min_area_mu is not None else None
     hi_m2 = req.max_area_mu * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None
-    band_lo = band_hi = None
+    band_lo = band_hi = band_lo_out = None
     if area_gap is not None:
-        if req.min_area_mu is not None and not assemble:
-            band_lo = req.min_area_mu * (1 - area_gap) * MU_M2 * (1 - 1e-9)
+        if req.min_area_mu is not None:
+            band_lo_out = req.min_area_mu * (1 - area_gap) * MU_M2 * (1 - 1e-9)
+            band_lo = None if assemble else band_lo_out
         if req.max_area_mu is not None:
             band_hi = req.max_area_mu * (1 + area_gap) * MU_M2 * (1 + 1e-9)
+    zones = sorted(set(pool_zones)) if pool_zones is not None and assemble else None
     params = {
         "band_lo": band_lo,
+        "band_lo_out": band_lo_out if zones is not None else band_lo,
+        "pool_zones": zones,
         "band_hi": band_hi,
         "outside": outside_band,
         "project": req.code,
@@ -846,6 +861,7 @@ def _build_context(
                 strict=bool(first_pass and prune),
                 facility_srid=facility_srid,
                 as_of=on,
+                pool_zones=zones,
             )
         )
     return Context(
@@ -869,12 +885,16 @@ def _sites_of(
     strict: bool = False,
     facility_srid: int | None = None,
     as_of: dt.date | None = None,
+    pool_zones: Sequence[str] | None = None,
 ) -> list[Site]:
     """Sites of one projection's candidate rows (see :func:`_build_context`): the row checks,
     then each stage of distances measured on the rows still live, then the records."""
     on = as_of or dt.date.today()
     rows = _row_checks(req, part)
     pool = rows["pool"] if assemble else np.zeros(len(part), dtype=bool)
+    if pool_zones is not None:
+        zset = set(pool_zones)
+        pool = pool & np.array([r["zone_code"] in zset for r in part], dtype=bool)
     st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), rows["fails"], pool, prune, strict)
     dists = _distance_stage(conn, req, srid, st, on)
     fac_geoms = {
@@ -1456,6 +1476,9 @@ def _footprint(
         return None, None
     L, W = float(req.footprint_length_m), float(req.footprint_width_m)
     p = fit_rectangle(s.geom, L, W, deadline=deadline)
+    if p is not None:
+        # the verdict is within the tolerance; what is drawn lies inside the site
+        p = drawn(s.geom, p)
     if p is None:
         mrr = s.geom.minimum_rotated_rectangle
         xy = np.asarray(mrr.exterior.coords)
@@ -1784,6 +1807,7 @@ class MatchResult:
             "judged_on": self.judged_on.isoformat() if self.judged_on else None,
             "matches": [m.body() for m in self.matches],
             "near_misses": [n.body() for n in self.near_misses],
+            "assembly": _assembly_scope(self.stats.get("assembly")),
         }
         undecided = self.stats.get("undecided")
         if undecided:
@@ -1795,6 +1819,23 @@ class MatchResult:
                 "undecided": [list(c) for c in undecided],
             }
         return out
+
+
+def _assembly_scope(scope: dict[str, Any] | None) -> dict[str, Any]:
+    """Where groups of adjacent parcels were looked for (the body's ``assembly``)."""
+    scope = scope or {"enabled": False, "zones": None}
+    zones = scope["zones"]
+    if not scope["enabled"]:
+        zh, en = "未做相邻地块合并", "no parcels were assembled"
+    elif zones is None:
+        zh, en = (
+            "在全部园区内合并相邻地块（默认）",
+            "adjacent parcels assembled in every zone (default)",
+        )
+    else:
+        zh = f"仅在 {len(zones)} 个园区内合并相邻地块：{'、'.join(zones)}"
+        en = f"adjacent parcels assembled only in {len(zones)} zone(s): {', '.join(zones)}"
+    return {"enabled": scope["enabled"], "zones": zones, "scope_zh": zh, "scope_en": en}
 
 
 # --------------------------------------------------------------------------- the ranking
@@ -1812,6 +1853,7 @@ def match(
     siting: SitingSettings | None = None,
     reach: dict[str, float] | None = None,
     time_budget_s: float | None = None,
+    assembly_zones: Sequence[str] | None = None,
 ) -> MatchResult:
     """Rank the sites where a project fits.
 
@@ -1840,6 +1882,11 @@ def match(
         Past this many seconds no more costly footprint searches start (the quick accepts
         and rejects still answer); the sites left undecided are reported in
         ``stats["undecided"]`` and the body's ``incomplete``. None: no limit (the CLI).
+    assembly_zones : sequence of str, optional
+        Zone codes groups of parcels are assembled in. Default None: every zone (at a
+        province's 10^6 parcels that costs ~18 s; one county's or park's zones, well under
+        the 5 s target). Singles are ranked everywhere either way. The body's ``assembly``
+        says which applied.
 
     Returns
     -------
@@ -1868,6 +1915,7 @@ def match(
             area_gap=area_gap,
             siting=siting,
             reach=reach,
+            pool_zones=assembly_zones,
             **kw,
         )
 
@@ -1877,6 +1925,10 @@ def match(
         "footprint_tests": 0,
         "undecided": [],
         "time_budget_s": time_budget_s,
+        "assembly": {
+            "enabled": assemble,
+            "zones": sorted(set(assembly_zones)) if assembly_zones is not None else None,
+        },
     }
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     ranked = _rank_singles(ctx, confidential, stats, deadline)
@@ -2046,10 +2098,13 @@ def _assemble(
 ) -> None:
     """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone."""
     req = ctx.req
+    only = stats.get("assembly", {}).get("zones")
+    zones = set(only) if only is not None else None
     pool = [
         s
         for s in ctx.sites
-        if s.status_ok
+        if (zones is None or s.zone in zones)
+        and s.status_ok
         and s.landuse_ok
         and s.codes[0] not in single_ok
         and (req.max_area_mu is None or s.area_mu < req.max_area_mu)

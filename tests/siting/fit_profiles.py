@@ -1,6 +1,6 @@
 """Requirement profiles for the fit regression fixture (``data/fit_baseline.json``).
 
-Shared by the generator (``python -m tests.siting.fit_profiles DBURL``, run once on the code
+Shared by the generator (``python tests/siting/fit_profiles.py DBURL``, run once on the code
 *before* the issue-16 speed work, on the loaded sample) and by
 ``test_fit_speed.py``, which replays them on the current code. The two slow profiles of
 issue 16 are here: the long thin warehouse with assembly and a site only 2–3 parcels can hold.
