@@ -30,6 +30,15 @@ Guarantees (``tolerance`` t, default 0.1 m):
   (``site.buffer(t).contains(rect)``); ``Placement.exact`` says whether it lies inside the site
   itself. 0.1 m is below the precision of cadastral boundaries.
 
+What is *drawn* is :func:`drawn` of the placement: inside the site itself, 5 mm clear of its
+boundary (the verdict is unchanged).
+
+Orientation tests. On a convex site the free centres at one angle are the site's half-planes,
+each moved in by the rectangle's support, clipped in pure Python (microseconds, no overlay);
+any other site is first tested the same way against its convex hull (a reject there is a
+reject), and only then by the overlay below, sweeping only the edges not on the hull (those
+on it bound the hull's free centres already).
+
 Fast path: a site that is a rectangle A × B (its area equals its minimum rotated rectangle's)
 holds an L × W footprint flush with its sides when L ≤ A and W ≤ B; that placement is returned
 at once after an exact containment check. When L > A, Carver's closed-form condition decides
