@@ -2120,6 +2120,22 @@ NEAR_MISS_AREA_GAP = 0.25
 MAX_GROUP_FOOTPRINT_TESTS = 400
 
 
+def _pool(ctx: Context, single_ok: set[str], only: Sequence[str] | None) -> list[Site]:
+    """Parcels a group may use: usable on their own terms, no match alone, in the zones
+    assembly is narrowed to (``only``; None: every zone)."""
+    zones = set(only) if only is not None else None
+    mx = ctx.req.max_area_mu
+    return [
+        s
+        for s in ctx.sites
+        if (zones is None or s.zone in zones)
+        and s.status_ok
+        and s.landuse_ok
+        and s.codes[0] not in single_ok
+        and (mx is None or s.area_mu < mx)
+    ]
+
+
 def _assemble(
     conn: psycopg.Connection,
     ctx: Context,
@@ -2134,17 +2150,7 @@ def _assemble(
 ) -> None:
     """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone."""
     req = ctx.req
-    only = stats.get("assembly", {}).get("zones")
-    zones = set(only) if only is not None else None
-    pool = [
-        s
-        for s in ctx.sites
-        if (zones is None or s.zone in zones)
-        and s.status_ok
-        and s.landuse_ok
-        and s.codes[0] not in single_ok
-        and (req.max_area_mu is None or s.area_mu < req.max_area_mu)
-    ]
+    pool = _pool(ctx, single_ok, stats.get("assembly", {}).get("zones"))
     if len(pool) < 2:
         return
     # Groups kept have area in [0.8·min, 1.2·max]; a pair outside the bounds below belongs to
