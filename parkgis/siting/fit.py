@@ -934,7 +934,11 @@ def _sites_of(
     fac = _facility_stage(req, st, facilities, fac_geoms, fac_areas)
     # What is left is kept; criteria-only figures are measured on it alone.
     keep = st.live()
-    kept = {part[k]["code"]: part[k] for k in np.flatnonzero(keep)}
+    # Only a site that can still be scored needs its servicing: one with no failure so far, a
+    # group member, or any site when nothing is pruned (a brief scores its parcel whatever
+    # fails); a near miss is never scored.
+    scored = keep & ((st.fails == 0) | pool) if prune else keep
+    kept = {part[k]["code"]: part[k] for k in np.flatnonzero(scored)}
     if kept:
         with conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(SERVICING_SQL, {"codes": list(kept), "as_of": on})
@@ -1024,9 +1028,11 @@ def _distance_stage(
     _, d_road = st.nearest(road_t)
     if req.max_trunk_road_m is not None:
         st.fails += d_road > req.max_trunk_road_m
-    sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
-    _, d_sens = st.nearest(sens_t)
+    # Read only when it decides the constraint: no criterion or reason quotes it otherwise.
+    d_sens = np.full(len(st.geoms), np.inf)
     if req.hazard_class and req.min_sensitive_m:
+        sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
+        _, d_sens = st.nearest(sens_t)
         st.fails += d_sens < req.min_sensitive_m
     return {"rail": d_rail, "road": d_road, "sensitive": d_sens}
 
@@ -1088,8 +1094,10 @@ def _criteria_figures(
 ) -> dict[str, Any]:
     """Figures only the criteria read (gas, chain partners), for the kept rows."""
     n = len(st.geoms)
-    gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on})
-    _, d_gas = st.nearest(gas_t)
+    d_gas = np.full(n, np.inf)
+    if req.gas_m3pd:  # the gas criterion, the only reader
+        gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on})
+        _, d_gas = st.nearest(gas_t)
     chain_t, chain_rows = (None, [])
     if req.preferred_neighbours:
         chain_t, chain_rows = _tree(
@@ -1171,8 +1179,9 @@ def _site_record(
         status_ok=ok,
         status_note=note,
         own_reservation=ok and r["status"] != "available",
-        svc=float(r["svc"]),
-        gas_svc=bool(r["svc_gas"]),
+        # NaN: not read, the site is never scored (see _sites_of)
+        svc=float(r["svc"]) if r.get("svc") is not None else math.nan,
+        gas_svc=bool(r.get("svc_gas")),
         price_total_wan=None if np.isnan(price) else float(price),
         slope=r["slope_mean_deg"],
         flood=r["flood_share"],
