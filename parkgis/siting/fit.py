@@ -83,6 +83,7 @@ MVA are converted 1000:1, MW as MVA (pf ≈ 1), m³/d as t/d.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 import time
 from collections import defaultdict
@@ -2058,6 +2059,7 @@ def _one_failure_near_misses(
     test the next) share the cursor ``k`` and the list; split, they would pass it all around.
     """
     near = ranked.near
+    cutoff: list[float] = [-1, 0.0]  # (len(near) it was computed at, k-th smallest gap)
 
     def room(gap: float) -> bool:
         # footprint near misses found so far may already fill the list, but only with
@@ -2066,7 +2068,10 @@ def _one_failure_near_misses(
             return False
         if len(near) < near_miss_limit:
             return True
-        return gap <= sorted(t[0] for t in near)[near_miss_limit - 1]
+        # the list only grows: its k-th smallest gap is recomputed only when it has
+        if cutoff[0] != len(near):
+            cutoff[:] = [len(near), heapq.nsmallest(near_miss_limit, (t[0] for t in near))[-1]]
+        return gap <= cutoff[1]
 
     one_off = sorted(ranked.one_off, key=lambda t: (t[1].gap, t[0].codes))
     k = 0
