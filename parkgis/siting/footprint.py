@@ -168,15 +168,19 @@ class _Site:
                 return region
         rot = np.array([[cos, -sin], [sin, cos]])  # row-vector form of a rotation by −t
         site = _rotate_coords(self.poly, rot)
-        if region is not None:
-            # C = P ∩ H(hull) minus the pocket edges' sweeps: the hull edges' sweeps only
-            # touch H's boundary.
-            site = site.intersection(region)
         p, q = self.p[self.pocket] @ rot, self.q[self.pocket] @ rot
         corners = np.array([[-a, -b], [a, -b], [a, b], [-a, b]])
         pts = np.concatenate([p[:, None, :] + corners, q[:, None, :] + corners], axis=1)
         swept = shapely.union_all(shapely.convex_hull(shapely.multipoints(pts)))
-        free = site.difference(swept)
+        if region is not None:
+            # C = (H(hull) minus the pocket edges' sweeps) ∩ P: the hull edges' sweeps only
+            # touch H's boundary. H is small and convex: most rejects end at the first step.
+            free = region.difference(swept)
+            if free.is_empty or free.area <= 0.0:
+                return None
+            free = free.intersection(site)
+        else:
+            free = site.difference(swept)
         if free.is_empty or free.area <= 0.0:
             return None
         return free
