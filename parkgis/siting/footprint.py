@@ -171,16 +171,19 @@ class _Site:
         p, q = self.p[self.pocket] @ rot, self.q[self.pocket] @ rot
         corners = np.array([[-a, -b], [a, -b], [a, b], [-a, b]])
         pts = np.concatenate([p[:, None, :] + corners, q[:, None, :] + corners], axis=1)
-        swept = shapely.union_all(shapely.convex_hull(shapely.multipoints(pts)))
+        hulls = shapely.convex_hull(shapely.multipoints(pts))
         if region is not None:
             # C = (H(hull) minus the pocket edges' sweeps) ∩ P: the hull edges' sweeps only
-            # touch H's boundary. H is small and convex: most rejects end at the first step.
-            free = region.difference(swept)
-            if free.is_empty or free.area <= 0.0:
-                return None
+            # touch H's boundary. H is small and convex: sweeps are taken off one by one,
+            # largest first, and most rejects end before the last.
+            free = region
+            for k in np.argsort(-shapely.area(hulls)):
+                free = free.difference(hulls[k])
+                if free.is_empty or free.area <= 0.0:
+                    return None
             free = free.intersection(site)
         else:
-            free = site.difference(swept)
+            free = site.difference(shapely.union_all(hulls))
         if free.is_empty or free.area <= 0.0:
             return None
         return free
