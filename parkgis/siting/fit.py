@@ -2055,7 +2055,7 @@ def _one_failure_near_misses(
     ``near_miss_limit``. Reads the parcels a first pass left out, then those outside the area
     band, only when they could still make the list.
 
-    Over 80 lines with its comments: one loop whose three steps (read more, widen the band,
+    Long (over 80 lines) with its comments: one loop whose three steps (read more, widen the band,
     test the next) share the cursor ``k`` and the list; split, they would pass it all around.
     """
     near = ranked.near
