@@ -630,11 +630,12 @@ def drawn(site: BaseGeometry, placement: Placement, margin: float = MARGIN_M) ->
         a, b = length / 2 - d, width / 2 - d
         return _rotate_about(shapely.box(cx - a, cy - b, cx + a, cy + b), t, cx, cy)
 
-    lo, hi = 0.0, 2 * (TOLERANCE_M + margin)
+    cap = width / 2 * (1 - 1e-9)  # a sliver of the rectangle at most
+    lo, hi = 0.0, min(2 * (TOLERANCE_M + margin), cap)
     while not _clear(part, pulled_in(hi), margin):
-        if hi >= width / 2:
+        if hi >= cap:
             return placement  # nothing of it clears the boundary: keep the verdict's witness
-        hi = min(2 * hi, width / 2 * (1 - 1e-9))
+        hi = min(2 * hi, cap)
     while hi - lo > 1e-6:
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if _clear(part, pulled_in(mid), margin) else (mid, hi)

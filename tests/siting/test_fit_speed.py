@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import pytest
 import shapely
 from fit_profiles import ADHOC, AS_OF, FIXTURE, SAMPLE_PROJECTS, run_all
 from pyproj import Transformer
 from shapely.geometry import shape
 
 from parkgis.siting import fit
-from parkgis.siting.footprint import close_gaps
+from parkgis.siting.footprint import MARGIN_M, Placement, close_gaps, drawn, fit_rectangle
 
 TO_GK = Transformer.from_crs(4490, 4547, always_xy=True)
 TO_LL = Transformer.from_crs(4547, 4490, always_xy=True)
@@ -161,3 +162,37 @@ def test_api_assembly_zone_parameter(client, sample_db: str) -> None:
         assert r.status_code == 400, bad
         assert r.headers["content-type"].startswith("application/problem+json")
         assert "<script>" not in r.text and "/work" not in r.text
+
+
+def _sides(rect: shapely.Geometry) -> list[float]:
+    xy = np.asarray(rect.exterior.coords)[:4]
+    return sorted([float(np.hypot(*(xy[1] - xy[0]))), float(np.hypot(*(xy[2] - xy[1])))])
+
+
+def test_drawn_keeps_size_when_it_can_and_pulls_in_when_it_cannot() -> None:
+    """Hand-worked cases of footprint.drawn (5 mm margin): a rectangle touching the corner of
+    a roomy site is moved, whole, to the middle of the centres that clear the margin; one with
+    no slack is pulled in by exactly the margin on every side; a site thinner than twice the
+    margin leaves the witness as it was (and the search ends)."""
+    x0, y0 = 500_000.0, 3_900_000.0  # GK-sized coordinates, as in production
+    site = shapely.box(x0, y0, x0 + 200, y0 + 100)
+    corner = Placement(shapely.box(x0, y0, x0 + 100, y0 + 50), 0.0, (x0 + 50, y0 + 25), True)
+    moved = drawn(site, corner)
+    # free centres of a 100.01 x 50.01 rectangle: [x0+50.005, x0+149.995] x [y0+25.005, y0+74.995]
+    assert moved.centre == pytest.approx((x0 + 100, y0 + 50), abs=1e-6)
+    assert _sides(moved.geometry) == pytest.approx([50, 100], abs=1e-6)
+    assert site.contains(moved.geometry) and moved.exact
+
+    tight = shapely.box(x0, y0, x0 + 100, y0 + 50)
+    found = fit_rectangle(tight, 100, 50)
+    assert found is not None
+    pulled = drawn(tight, found)
+    assert _sides(pulled.geometry) == pytest.approx(
+        [50 - 2 * MARGIN_M, 100 - 2 * MARGIN_M], abs=2e-6
+    )
+    assert tight.contains(pulled.geometry) and not pulled.exact
+    assert pulled.geometry.exterior.distance(tight.boundary) >= MARGIN_M
+
+    thin = shapely.box(x0, y0, x0 + 100, y0 + 1.6 * MARGIN_M)
+    witness = Placement(thin, 0.0, (x0 + 50, y0 + 0.8 * MARGIN_M), True)
+    assert drawn(thin, witness) is witness
