@@ -563,6 +563,13 @@ def match_cmd(
         str | None,
         typer.Option("--as-of", help="judge on what is in service on this date (YYYY-MM-DD)"),
     ] = None,
+    assembly_zone: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--assembly-zone",
+            help="assemble adjacent parcels only in this zone (repeatable; default: every zone)",
+        ),
+    ] = None,
 ) -> None:
     """Where a project fits: ranked sites with reasons, and near misses (项目选址匹配)."""
     from rich.table import Table
@@ -583,6 +590,8 @@ def match_cmd(
                 confidential=True,
                 as_of=day,
                 siting=get_settings().siting,
+                # no option given: every zone (typer may pass an empty list)
+                assembly_zones=assembly_zone or None,
             )
     except ParkGISError as e:
         fail(e.message)

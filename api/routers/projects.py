@@ -24,6 +24,16 @@ router = APIRouter(tags=["projects"])
 
 TopQ = Annotated[int, Query(ge=0, le=100, description="matches returned / 返回匹配数")]
 NearQ = Annotated[int, Query(ge=0, le=100, description="near misses returned / 返回近似数")]
+ZonesQ = Annotated[
+    list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] | None,
+    Query(
+        max_length=100,
+        description="只在这些园区内合并相邻地块（可重复；默认全部园区）/ assemble groups of "
+        "adjacent parcels only in these zones (repeatable; default: every zone — at a "
+        "province's 10^6 parcels, narrow it to keep assembly within seconds). Singles are "
+        "ranked everywhere; the body's `assembly` says which applied.",
+    ),
+]
 
 
 @router.get("/api/projects", summary="项目库 / the project pipeline (public fields)")
@@ -41,7 +51,13 @@ def get_project(code: str, conn: Conn) -> dict[str, Any]:
     summary="项目选址匹配 / where a project fits: ranked matches and near misses",
 )
 def project_matches(
-    code: str, conn: Conn, settings: AppSettings, as_of: AsOf, top: TopQ = 10, near: NearQ = 10
+    code: str,
+    conn: Conn,
+    settings: AppSettings,
+    as_of: AsOf,
+    top: TopQ = 10,
+    near: NearQ = 10,
+    assembly_zone: ZonesQ = None,
 ) -> dict[str, Any]:
     """The same body as ``parkgis match CODE --json``, with ``fills``: the chain gaps the
     project would fill (补链, :mod:`parkgis.publish.matching`) (footprints in lon/lat, EPSG:4490 ≈
@@ -55,6 +71,7 @@ def project_matches(
         as_of=as_of,
         siting=settings.siting,
         time_budget_s=settings.match_time_budget_s,
+        assembly_zones=assembly_zone,
     )
 
 
@@ -123,6 +140,7 @@ def adhoc_match(
     as_of: AsOf,
     top: TopQ = 10,
     near: NearQ = 10,
+    assembly_zone: ZonesQ = None,
 ) -> dict[str, Any]:
     """Nothing is stored. The caller's own budget may be quoted back in reasons. Bounded by
     ``PARKGIS_MATCH_TIME_BUDGET_S`` (then ``incomplete`` names the undecided sites)."""
@@ -136,6 +154,7 @@ def adhoc_match(
         as_of=as_of,
         siting=settings.siting,
         time_budget_s=settings.match_time_budget_s,
+        assembly_zones=assembly_zone,
     )
 
 

@@ -45,7 +45,19 @@ still in play, and only the survivors — plus the parcels an assembled group ma
 near misses' full read happens only when the matches' footprint failures leave room in the
 near-miss list (the ranking is the same either way). Assembly measures shared boundaries
 only for pairs whose combined area can still lead to a kept group, and unions a group's
-geometry only when its footprint is tested.
+geometry only when its footprint is tested. Servicing (七通一平 on the date, eight index probes
+a parcel) and drive times (unless the project limits them) are read for the kept sites only,
+not for every candidate row.
+
+Assembly scope. Groups are looked for in every zone by default; ``assembly_zones`` narrows
+them to some zones (a county's parks, say) — at a province's 10^6 parcels the default costs
+~18 s, a few zones well under the 5 s target. Singles are ranked everywhere either way, and
+the body's ``assembly`` states which applied.
+
+The drawn footprint. The footprint verdict holds within 0.1 m; the rectangle returned and
+served is moved (or, fitting only within the tolerance, pulled in) to lie inside the site
+with 5 mm to spare (:func:`parkgis.siting.footprint.drawn`), so it stays inside after the
+transform to lon/lat and the 1e-8° rounding.
 
 The date. A project is judged on its start date, or on the date asked (``as_of``, default
 today) when the start date is earlier or unknown (:func:`judged_on`): infrastructure,
@@ -71,6 +83,7 @@ MVA are converted 1000:1, MW as MVA (pf ≈ 1), m³/d as t/d.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 import time
 from collections import defaultdict
@@ -82,14 +95,14 @@ from typing import Any
 import numpy as np
 import psycopg
 import shapely
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.settings import SitingSettings
 from parkgis.siting import assembly
-from parkgis.siting.footprint import FitTimeout, Placement, close_gaps, fit_rectangle
+from parkgis.siting.footprint import FitTimeout, Placement, close_gaps, drawn, fit_rectangle
 from parkgis.siting.search import RAIL_ACCESS_KINDS
 from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS
 
@@ -284,30 +297,21 @@ def load_requirement(conn: psycopg.Connection, code: str) -> Requirement:
 
 CANDIDATES_SQL = """
 SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landuse_code,
-       c.area_m2, c.gk_srid, c.land_price_wan_per_mu, c.svc, c.svc_gas, c.status_ok,
+       c.area_m2, c.gk_srid, c.land_price_wan_per_mu, c.status_ok,
        c.landuse_ok, c.area_ok, c.facility_srid, t.slope_mean_deg, t.slope_max_deg,
        t.flood_share, t.earthwork_cut_m3, t.earthwork_fill_m3, ST_AsBinary(c.geom_gk) AS wkb,
-       (SELECT a.drive_s / 60.0 FROM parcel_access a
-         WHERE a.parcel_code = c.code AND a.dest = 'interchange') AS drive_min_interchange,
-       (SELECT a.drive_s / 60.0 FROM parcel_access a
-         WHERE a.parcel_code = c.code AND a.dest = 'rail_yard') AS drive_min_rail_yard
+       -- drive times decide a hard constraint only when the project sets a limit;
+       -- otherwise they are read with the servicing, for the kept sites only
+       CASE WHEN %(drive)s THEN (SELECT a.drive_s / 60.0 FROM parcel_access a
+         WHERE a.parcel_code = c.code AND a.dest = 'interchange') END AS drive_min_interchange,
+       CASE WHEN %(drive)s THEN (SELECT a.drive_s / 60.0 FROM parcel_access a
+         WHERE a.parcel_code = c.code AND a.dest = 'rail_yard') END AS drive_min_rail_yard
   FROM (
     -- The projection facilities are measured in is the first one of *every* candidate
     -- (a first pass returns only some of them): taken over the whole set, before the split.
     SELECT c.*, min(c.gk_srid) OVER () AS facility_srid FROM (
         SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until,
                p.landuse_code, p.area_m2, p.gk_srid, p.land_price_wan_per_mu, p.geom_gk,
-               -- 七通一平 in service on the date judged (svc_as_of, migration 0011)
-               (svc_as_of(p.svc_road, 'road', p.geom_gk, p.gk_srid, %(as_of)s)::int
-                + svc_as_of(p.svc_water, 'water', p.geom_gk, p.gk_srid, %(as_of)s)::int
-                + svc_as_of(p.svc_drainage, 'drainage', p.geom_gk, p.gk_srid, %(as_of)s)::int
-                + svc_as_of(p.svc_power, 'power', p.geom_gk, p.gk_srid, %(as_of)s)::int
-                + svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s)::int
-                + svc_as_of(p.svc_heat, 'heat', p.geom_gk, p.gk_srid, %(as_of)s)::int
-                + svc_as_of(p.svc_telecom, 'telecom', p.geom_gk, p.gk_srid, %(as_of)s)::int
-                + svc_as_of(p.svc_levelled, 'levelled', p.geom_gk, p.gk_srid, %(as_of)s)::int)
-                   AS svc,
-               svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s) AS svc_gas,
                -- The three hard constraints decidable from the row alone; a site failing two
                -- of them is neither a match nor a near miss (nor usable in an assembled group).
                (p.status = 'available' OR COALESCE(p.project_code = %(project)s, false))
@@ -318,7 +322,12 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
           FROM parcels p
          WHERE p.status IN ('available', 'reserved', 'listed')
            AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
-           AND ((%(band_lo)s::float8 IS NOT NULL AND p.area_m2 < %(band_lo)s)
+           -- Below the band only where no group may use the parcel: outside the zones
+           -- assembly is narrowed to, a small parcel is a far near miss on area only.
+           AND (COALESCE(p.area_m2 < CASE WHEN %(pool_zones)s::text[] IS NULL
+                                           OR p.zone_code = ANY(%(pool_zones)s)
+                                          THEN %(band_lo)s::float8
+                                          ELSE %(band_lo_out)s::float8 END, false)
                 OR (%(band_hi)s::float8 IS NOT NULL AND p.area_m2 > %(band_hi)s))
                = %(outside)s
     ) c
@@ -329,8 +338,34 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
  -- A first pass reads only the parcels that can be a match (status, land use and area right)
  -- or, with assembly, a group member (status and land use right).
  WHERE NOT %(first)s
-    OR COALESCE(c.status_ok AND c.landuse_ok AND (c.area_ok OR %(assemble)s), false)
+    OR COALESCE(c.status_ok AND c.landuse_ok
+                AND (c.area_ok OR (%(assemble)s AND (%(pool_zones)s::text[] IS NULL
+                                                     OR c.zone_code = ANY(%(pool_zones)s)))),
+                false)
  ORDER BY c.code
+"""
+
+#: 七通一平 in service on the date judged (svc_as_of, migration 0011): eight index probes a
+#: parcel, so measured only for the sites kept after pruning (at 10^6 the candidate read has
+#: ~10^5 rows, the kept sites ~10^3–10^4), never in the candidate read.
+SERVICING_SQL = """
+SELECT p.code,
+       (svc_as_of(p.svc_road, 'road', p.geom_gk, p.gk_srid, %(as_of)s)::int
+        + svc_as_of(p.svc_water, 'water', p.geom_gk, p.gk_srid, %(as_of)s)::int
+        + svc_as_of(p.svc_drainage, 'drainage', p.geom_gk, p.gk_srid, %(as_of)s)::int
+        + svc_as_of(p.svc_power, 'power', p.geom_gk, p.gk_srid, %(as_of)s)::int
+        + svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s)::int
+        + svc_as_of(p.svc_heat, 'heat', p.geom_gk, p.gk_srid, %(as_of)s)::int
+        + svc_as_of(p.svc_telecom, 'telecom', p.geom_gk, p.gk_srid, %(as_of)s)::int
+        + svc_as_of(p.svc_levelled, 'levelled', p.geom_gk, p.gk_srid, %(as_of)s)::int)
+           AS svc,
+       svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s) AS svc_gas,
+       (SELECT a.drive_s / 60.0 FROM parcel_access a
+         WHERE a.parcel_code = p.code AND a.dest = 'interchange') AS drive_min_interchange,
+       (SELECT a.drive_s / 60.0 FROM parcel_access a
+         WHERE a.parcel_code = p.code AND a.dest = 'rail_yard') AS drive_min_rail_yard
+  FROM parcels p
+ WHERE p.code = ANY(%(codes)s)
 """
 
 INFRA_SQL = """
@@ -751,6 +786,7 @@ def _build_context(
     members: bool = True,
     siting: SitingSettings | None = None,
     reach: dict[str, float] | None = None,
+    pool_zones: Sequence[str] | None = None,
 ) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
@@ -790,6 +826,8 @@ def _build_context(
         The caller's siting settings (the levelling rate); default: the product defaults.
     reach : dict, optional
         Facility reach (m) by kind where the data gives none; default :data:`DEFAULT_REACH_M`.
+    pool_zones : sequence of str, optional
+        With ``assemble``: only parcels of these zones may be group members (default: all).
 
     Returns
     -------
@@ -803,14 +841,18 @@ def _build_context(
     # parcel the exact Python checks below would keep.
     lo_m2 = req.min_area_mu * MU_M2 * (1 - 1e-9) if req.min_area_mu is not None else None
     hi_m2 = req.max_area_mu * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None
-    band_lo = band_hi = None
+    band_lo = band_hi = band_lo_out = None
     if area_gap is not None:
-        if req.min_area_mu is not None and not assemble:
-            band_lo = req.min_area_mu * (1 - area_gap) * MU_M2 * (1 - 1e-9)
+        if req.min_area_mu is not None:
+            band_lo_out = req.min_area_mu * (1 - area_gap) * MU_M2 * (1 - 1e-9)
+            band_lo = None if assemble else band_lo_out
         if req.max_area_mu is not None:
             band_hi = req.max_area_mu * (1 + area_gap) * MU_M2 * (1 + 1e-9)
+    zones = sorted(set(pool_zones)) if pool_zones is not None and assemble else None
     params = {
         "band_lo": band_lo,
+        "band_lo_out": band_lo_out if zones is not None else band_lo,
+        "pool_zones": zones,
         "band_hi": band_hi,
         "outside": outside_band,
         "project": req.code,
@@ -823,6 +865,7 @@ def _build_context(
         "first": bool(first_pass and prune),
         "assemble": assemble,
         "as_of": on,
+        "drive": any(getattr(req, f) is not None for f in DRIVE_FIELDS),
     }
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(CANDIDATES_SQL, params).fetchall()
@@ -846,6 +889,7 @@ def _build_context(
                 strict=bool(first_pass and prune),
                 facility_srid=facility_srid,
                 as_of=on,
+                pool_zones=zones,
             )
         )
     return Context(
@@ -869,12 +913,16 @@ def _sites_of(
     strict: bool = False,
     facility_srid: int | None = None,
     as_of: dt.date | None = None,
+    pool_zones: Sequence[str] | None = None,
 ) -> list[Site]:
     """Sites of one projection's candidate rows (see :func:`_build_context`): the row checks,
     then each stage of distances measured on the rows still live, then the records."""
     on = as_of or dt.date.today()
     rows = _row_checks(req, part)
     pool = rows["pool"] if assemble else np.zeros(len(part), dtype=bool)
+    if pool_zones is not None:
+        zset = set(pool_zones)
+        pool = pool & np.array([r["zone_code"] in zset for r in part], dtype=bool)
     st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), rows["fails"], pool, prune, strict)
     dists = _distance_stage(conn, req, srid, st, on)
     fac_geoms = {
@@ -887,6 +935,19 @@ def _sites_of(
     fac = _facility_stage(req, st, facilities, fac_geoms, fac_areas)
     # What is left is kept; criteria-only figures are measured on it alone.
     keep = st.live()
+    # Only a site that can still be scored needs its servicing: one with no failure so far, a
+    # group member, or any site when nothing is pruned (a brief scores its parcel whatever
+    # fails); a near miss is never scored.
+    scored = keep & ((st.fails == 0) | pool) if prune else keep
+    kept = {part[k]["code"]: part[k] for k in np.flatnonzero(scored)}
+    if kept:
+        with conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(SERVICING_SQL, {"codes": list(kept), "as_of": on})
+            for code, svc, gas, d_interchange, d_rail_yard in cur:
+                r = kept[code]
+                r["svc"], r["svc_gas"] = svc, gas
+                r["drive_min_interchange"] = d_interchange
+                r["drive_min_rail_yard"] = d_rail_yard
     extra = _criteria_figures(conn, req, srid, st, keep, on)
     pending = _pending_stage(st, facilities, fac_geoms, fac["dist"])
     return [
@@ -968,9 +1029,11 @@ def _distance_stage(
     _, d_road = st.nearest(road_t)
     if req.max_trunk_road_m is not None:
         st.fails += d_road > req.max_trunk_road_m
-    sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
-    _, d_sens = st.nearest(sens_t)
+    # Read only when it decides the constraint: no criterion or reason quotes it otherwise.
+    d_sens = np.full(len(st.geoms), np.inf)
     if req.hazard_class and req.min_sensitive_m:
+        sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
+        _, d_sens = st.nearest(sens_t)
         st.fails += d_sens < req.min_sensitive_m
     return {"rail": d_rail, "road": d_road, "sensitive": d_sens}
 
@@ -1032,8 +1095,10 @@ def _criteria_figures(
 ) -> dict[str, Any]:
     """Figures only the criteria read (gas, chain partners), for the kept rows."""
     n = len(st.geoms)
-    gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on})
-    _, d_gas = st.nearest(gas_t)
+    d_gas = np.full(n, np.inf)
+    if req.gas_m3pd:  # the gas criterion, the only reader
+        gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on})
+        _, d_gas = st.nearest(gas_t)
     chain_t, chain_rows = (None, [])
     if req.preferred_neighbours:
         chain_t, chain_rows = _tree(
@@ -1115,8 +1180,9 @@ def _site_record(
         status_ok=ok,
         status_note=note,
         own_reservation=ok and r["status"] != "available",
-        svc=float(r["svc"]),
-        gas_svc=bool(r["svc_gas"]),
+        # NaN: not read, the site is never scored (see _sites_of)
+        svc=float(r["svc"]) if r.get("svc") is not None else math.nan,
+        gas_svc=bool(r.get("svc_gas")),
         price_total_wan=None if np.isnan(price) else float(price),
         slope=r["slope_mean_deg"],
         flood=r["flood_share"],
@@ -1456,6 +1522,9 @@ def _footprint(
         return None, None
     L, W = float(req.footprint_length_m), float(req.footprint_width_m)
     p = fit_rectangle(s.geom, L, W, deadline=deadline)
+    if p is not None:
+        # the verdict is within the tolerance; what is drawn lies inside the site
+        p = drawn(s.geom, p)
     if p is None:
         mrr = s.geom.minimum_rotated_rectangle
         xy = np.asarray(mrr.exterior.coords)
@@ -1784,6 +1853,7 @@ class MatchResult:
             "judged_on": self.judged_on.isoformat() if self.judged_on else None,
             "matches": [m.body() for m in self.matches],
             "near_misses": [n.body() for n in self.near_misses],
+            "assembly": _assembly_scope(self.stats.get("assembly")),
         }
         undecided = self.stats.get("undecided")
         if undecided:
@@ -1795,6 +1865,23 @@ class MatchResult:
                 "undecided": [list(c) for c in undecided],
             }
         return out
+
+
+def _assembly_scope(scope: dict[str, Any] | None) -> dict[str, Any]:
+    """Where groups of adjacent parcels were looked for (the body's ``assembly``)."""
+    scope = scope or {"enabled": False, "zones": None}
+    zones = scope["zones"]
+    if not scope["enabled"]:
+        zh, en = "未做相邻地块合并", "no parcels were assembled"
+    elif zones is None:
+        zh, en = (
+            "在全部园区内合并相邻地块（默认）",
+            "adjacent parcels assembled in every zone (default)",
+        )
+    else:
+        zh = f"仅在 {len(zones)} 个园区内合并相邻地块：{'、'.join(zones)}"
+        en = f"adjacent parcels assembled only in {len(zones)} zone(s): {', '.join(zones)}"
+    return {"enabled": scope["enabled"], "zones": zones, "scope_zh": zh, "scope_en": en}
 
 
 # --------------------------------------------------------------------------- the ranking
@@ -1812,6 +1899,7 @@ def match(
     siting: SitingSettings | None = None,
     reach: dict[str, float] | None = None,
     time_budget_s: float | None = None,
+    assembly_zones: Sequence[str] | None = None,
 ) -> MatchResult:
     """Rank the sites where a project fits.
 
@@ -1840,6 +1928,11 @@ def match(
         Past this many seconds no more costly footprint searches start (the quick accepts
         and rejects still answer); the sites left undecided are reported in
         ``stats["undecided"]`` and the body's ``incomplete``. None: no limit (the CLI).
+    assembly_zones : sequence of str, optional
+        Zone codes groups of parcels are assembled in. Default None: every zone (at a
+        province's 10^6 parcels that costs ~18 s; one county's or park's zones, well under
+        the 5 s target). Singles are ranked everywhere either way. The body's ``assembly``
+        says which applied.
 
     Returns
     -------
@@ -1868,6 +1961,7 @@ def match(
             area_gap=area_gap,
             siting=siting,
             reach=reach,
+            pool_zones=assembly_zones,
             **kw,
         )
 
@@ -1877,6 +1971,10 @@ def match(
         "footprint_tests": 0,
         "undecided": [],
         "time_budget_s": time_budget_s,
+        "assembly": {
+            "enabled": assemble,
+            "zones": sorted(set(assembly_zones)) if assembly_zones is not None else None,
+        },
     }
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     ranked = _rank_singles(ctx, confidential, stats, deadline)
@@ -1957,10 +2055,11 @@ def _one_failure_near_misses(
     ``near_miss_limit``. Reads the parcels a first pass left out, then those outside the area
     band, only when they could still make the list.
 
-    Over 80 lines with its comments: one loop whose three steps (read more, widen the band,
+    Long (over 80 lines) with its comments: one loop whose three steps (read more, widen the band,
     test the next) share the cursor ``k`` and the list; split, they would pass it all around.
     """
     near = ranked.near
+    cutoff: list[float] = [-1, 0.0]  # (len(near) it was computed at, k-th smallest gap)
 
     def room(gap: float) -> bool:
         # footprint near misses found so far may already fill the list, but only with
@@ -1969,7 +2068,10 @@ def _one_failure_near_misses(
             return False
         if len(near) < near_miss_limit:
             return True
-        return gap <= sorted(t[0] for t in near)[near_miss_limit - 1]
+        # the list only grows: its k-th smallest gap is recomputed only when it has
+        if cutoff[0] != len(near):
+            cutoff[:] = [len(near), heapq.nsmallest(near_miss_limit, (t[0] for t in near))[-1]]
+        return gap <= cutoff[1]
 
     one_off = sorted(ranked.one_off, key=lambda t: (t[1].gap, t[0].codes))
     k = 0
@@ -2032,6 +2134,22 @@ NEAR_MISS_AREA_GAP = 0.25
 MAX_GROUP_FOOTPRINT_TESTS = 400
 
 
+def _pool(ctx: Context, single_ok: set[str], only: Sequence[str] | None) -> list[Site]:
+    """Parcels a group may use: usable on their own terms, no match alone, in the zones
+    assembly is narrowed to (``only``; None: every zone)."""
+    zones = set(only) if only is not None else None
+    mx = ctx.req.max_area_mu
+    return [
+        s
+        for s in ctx.sites
+        if (zones is None or s.zone in zones)
+        and s.status_ok
+        and s.landuse_ok
+        and s.codes[0] not in single_ok
+        and (mx is None or s.area_mu < mx)
+    ]
+
+
 def _assemble(
     conn: psycopg.Connection,
     ctx: Context,
@@ -2046,14 +2164,7 @@ def _assemble(
 ) -> None:
     """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone."""
     req = ctx.req
-    pool = [
-        s
-        for s in ctx.sites
-        if s.status_ok
-        and s.landuse_ok
-        and s.codes[0] not in single_ok
-        and (req.max_area_mu is None or s.area_mu < req.max_area_mu)
-    ]
+    pool = _pool(ctx, single_ok, stats.get("assembly", {}).get("zones"))
     if len(pool) < 2:
         return
     # Groups kept have area in [0.8·min, 1.2·max]; a pair outside the bounds below belongs to

@@ -30,6 +30,15 @@ Guarantees (``tolerance`` t, default 0.1 m):
   (``site.buffer(t).contains(rect)``); ``Placement.exact`` says whether it lies inside the site
   itself. 0.1 m is below the precision of cadastral boundaries.
 
+What is *drawn* is :func:`drawn` of the placement: inside the site itself, 5 mm clear of its
+boundary (the verdict is unchanged).
+
+Orientation tests. On a convex site the free centres at one angle are the site's half-planes,
+each moved in by the rectangle's support, clipped in pure Python (microseconds, no overlay);
+any other site is first tested the same way against its convex hull (a reject there is a
+reject), and only then by the overlay below, sweeping only the edges not on the hull (those
+on it bound the hull's free centres already).
+
 Fast path: a site that is a rectangle A × B (its area equals its minimum rotated rectangle's)
 holds an L × W footprint flush with its sides when L ≤ A and W ≤ B; that placement is returned
 at once after an exact containment check. When L > A, Carver's closed-form condition decides
@@ -57,8 +66,14 @@ from shapely.geometry.base import BaseGeometry
 
 #: Default tolerance in metres (see the module docstring).
 TOLERANCE_M = 0.1
+#: Clearance (m) a drawn footprint keeps from its site's boundary (:func:`drawn`): more than
+#: the ~1 mm the lon/lat transform and the API's 1e-8° rounding may move a corner.
+MARGIN_M = 0.005
 #: First sweep step in degrees; refined by halving.
 COARSE_STEP_DEG = 2.0
+#: Sites with more edges than this are swept edge by edge without telling hull edges apart
+#: (the test is an edges × vertices array).
+MAX_POCKET_SCAN = 400
 #: A ceiling on orientation tests for one site, so a pathological site cannot stall a ranking.
 MAX_TESTS = 1500
 #: A site whose area is its minimum rotated rectangle's to this relative tolerance is taken
@@ -118,6 +133,23 @@ class _Site:
         self.p, self.q = self.p[keep], self.q[keep]
         self.area = self.poly.area
         self.tests = 0
+        # A convex site is its own hull: the free centres are an intersection of half-planes,
+        # clipped in microseconds. Any other site is first tested against its hull's, which
+        # holds every rectangle the site holds (a sound reject, never an accept).
+        self.convex = _half_planes(self.poly) if not self.poly.interiors else None
+        self.hull = self.convex if self.convex is not None else _hull_half_planes(self.poly)
+        # Edges on the hull's boundary bound the hull's free centres already; only the others
+        # (pockets, holes) cut into them. A hole's edge never qualifies: its line crosses the
+        # site, with vertices on both sides.
+        self.pocket = np.ones(len(self.p), dtype=bool)
+        if self.convex is None and self.hull is not None and len(self.p) <= MAX_POCKET_SCAN:
+            d = self.q - self.p
+            v = self.p
+            cross = d[:, None, 0] * (v[None, :, 1] - self.p[:, None, 1]) - d[:, None, 1] * (
+                v[None, :, 0] - self.p[:, None, 0]
+            )
+            on_hull = np.all(cross >= 0, axis=1) | np.all(cross <= 0, axis=1)
+            self.pocket = ~on_hull
 
     def edge_angles(self) -> np.ndarray:
         d = self.q - self.p
@@ -129,16 +161,102 @@ class _Site:
         self.tests += 1
         t = math.radians(angle_deg)
         cos, sin = math.cos(t), math.sin(t)
+        region = None
+        if self.hull is not None:
+            region = _clip_half_planes(self.hull, cos, sin, a, b)
+            if region is None or self.convex is not None:
+                return region
         rot = np.array([[cos, -sin], [sin, cos]])  # row-vector form of a rotation by −t
-        p, q = self.p @ rot, self.q @ rot
+        site = _rotate_coords(self.poly, rot)
+        p, q = self.p[self.pocket] @ rot, self.q[self.pocket] @ rot
         corners = np.array([[-a, -b], [a, -b], [a, b], [-a, b]])
         pts = np.concatenate([p[:, None, :] + corners, q[:, None, :] + corners], axis=1)
-        swept = shapely.union_all(shapely.convex_hull(shapely.multipoints(pts)))
-        site = _rotate_coords(self.poly, rot)
-        free = site.difference(swept)
+        hulls = shapely.convex_hull(shapely.multipoints(pts))
+        if region is not None:
+            # C = (H(hull) minus the pocket edges' sweeps) ∩ P: the hull edges' sweeps only
+            # touch H's boundary. H is small and convex: sweeps are taken off one by one,
+            # largest first, and most rejects end before the last.
+            free = region
+            for k in np.argsort(-shapely.area(hulls)):
+                free = free.difference(hulls[k])
+                if free.is_empty or free.area <= 0.0:
+                    return None
+            free = free.intersection(site)
+        else:
+            free = site.difference(shapely.union_all(hulls))
         if free.is_empty or free.area <= 0.0:
             return None
         return free
+
+
+#: Half-planes ``n·x ≤ h`` of a convex polygon: unit outward normals (m × 2), offsets (m),
+#: and a radius about the origin that the polygon lies within.
+_Planes = tuple[np.ndarray, np.ndarray, float]
+
+
+def _half_planes(poly: Polygon) -> _Planes | None:
+    """The half-planes of ``poly`` when it is convex (no hole, no reflex vertex), else None.
+
+    A vertex counts as reflex when its turn is clockwise by more than 1e-12 of the product
+    of its edges' lengths (a notch under a nanometre deep at parcel scale); the drawn
+    footprint is checked against the site itself afterwards in any case.
+    """
+    ring = np.asarray(shapely.orient_polygons(poly).exterior.coords)[:, :2]  # CCW
+    d = np.diff(ring, axis=0)
+    n = np.hypot(d[:, 0], d[:, 1])
+    keep = n > 0
+    d, n, start = d[keep], n[keep], ring[:-1][keep]
+    if len(d) < 3:
+        return None
+    nxt = np.roll(d, -1, axis=0)
+    cross = d[:, 0] * nxt[:, 1] - d[:, 1] * nxt[:, 0]
+    if np.any(cross < -1e-12 * n * np.roll(n, -1)):
+        return None
+    normals = np.column_stack([d[:, 1], -d[:, 0]]) / n[:, None]  # outward for a CCW ring
+    radius = float(np.max(np.hypot(start[:, 0], start[:, 1]))) + 1.0
+    return normals, np.einsum("ij,ij->i", normals, start), radius
+
+
+def _hull_half_planes(poly: Polygon) -> _Planes | None:
+    hull = shapely.convex_hull(poly)
+    return _half_planes(hull) if isinstance(hull, Polygon) else None
+
+
+def _clip_half_planes(
+    planes: _Planes, cos: float, sin: float, a: float, b: float
+) -> Polygon | None:
+    """Centres (frame rotated by −t, as :meth:`_Site.centres`) of an axis-aligned a × b
+    half-sided rectangle inside the convex polygon ``planes``: each half-plane ``n·x ≤ h``
+    moved in by the rectangle's support ``a|n'x| + b|n'y|`` (n' the rotated normal), the
+    intersection clipped from a box (Sutherland–Hodgman). None when empty or of no area,
+    like the overlay it replaces."""
+    normals, offsets, big = planes
+    nx = normals[:, 0] * cos + normals[:, 1] * sin
+    ny = -normals[:, 0] * sin + normals[:, 1] * cos
+    hs = offsets - a * np.abs(nx) - b * np.abs(ny)
+    pts = [(-big, -big), (big, -big), (big, big), (-big, big)]
+    for ux, uy, h in zip(nx.tolist(), ny.tolist(), hs.tolist(), strict=True):
+        out = []
+        prev = pts[-1]
+        fp = ux * prev[0] + uy * prev[1] - h
+        for cur in pts:
+            fc = ux * cur[0] + uy * cur[1] - h
+            if fc <= 0:
+                if fp > 0:
+                    k = fp / (fp - fc)
+                    out.append((prev[0] + k * (cur[0] - prev[0]), prev[1] + k * (cur[1] - prev[1])))
+                out.append(cur)
+            elif fp <= 0:
+                k = fp / (fp - fc)
+                out.append((prev[0] + k * (cur[0] - prev[0]), prev[1] + k * (cur[1] - prev[1])))
+            prev, fp = cur, fc
+        if len(out) < 3:
+            return None
+        pts = out
+    region = Polygon(pts)
+    if region.area <= 0.0:
+        return None
+    return region
 
 
 def _translate(poly: Polygon, d: np.ndarray) -> Polygon:
@@ -469,6 +587,63 @@ def fit_rectangle(
         if found is not None:
             return found
     return None
+
+
+def drawn(site: BaseGeometry, placement: Placement, margin: float = MARGIN_M) -> Placement:
+    """The placement as drawn for a reader: inside the site, clear of its boundary by ``margin``.
+
+    :func:`fit_rectangle` decides within its tolerance, so the rectangle it returns may touch
+    the boundary or cross it by up to ``tolerance`` (a correct "fits" on a site that holds
+    the footprint to the centimetre). A drawing must not show a building a few centimetres on
+    a neighbour's land, and must stay inside after the transform to lon/lat and the 1e-8°
+    (~1 mm) rounding served by the API. So, at the same angle:
+
+    1. the rectangle as found, when it already clears the boundary by ``margin``;
+    2. else the full L × W rectangle at a deep point of the centres that clear it by
+       ``margin`` (the rectangle grown by the margin fits there), when there are any;
+    3. else (the site holds it only within the tolerance, or with no slack at all) the same
+       rectangle pulled in on every side by the least amount that clears the boundary (found
+       by bisection to 1 µm): the drawing is then up to ``tolerance`` + ``margin`` short on
+       each side, and ``exact`` is False.
+
+    The verdict (fits or not) is not changed by the drawing.
+    """
+    rect = placement.geometry
+    parts = list(site.geoms) if isinstance(site, MultiPolygon) else [site]
+    part = max(parts, key=lambda g: g.intersection(rect).area)
+    if _clear(part, rect, margin):
+        return placement
+    xy = np.asarray(rect.exterior.coords)[:4, :2]
+    sides = sorted([float(np.hypot(*(xy[1] - xy[0]))), float(np.hypot(*(xy[2] - xy[1])))])
+    width, length = sides
+    if isinstance(part, Polygon):
+        local = _Site(part)
+        free = local.centres(placement.angle_deg, length / 2 + margin, width / 2 + margin)
+        if free is not None:
+            moved = _place(local, placement.angle_deg, free, length, width)
+            if _clear(part, moved.geometry, margin):
+                return Placement(moved.geometry, placement.angle_deg, moved.centre, True)
+    cx, cy = placement.centre
+    t = math.radians(placement.angle_deg)
+
+    def pulled_in(d: float) -> Polygon:
+        a, b = length / 2 - d, width / 2 - d
+        return _rotate_about(shapely.box(cx - a, cy - b, cx + a, cy + b), t, cx, cy)
+
+    cap = width / 2 * (1 - 1e-9)  # a sliver of the rectangle at most
+    lo, hi = 0.0, min(2 * (TOLERANCE_M + margin), cap)
+    while not _clear(part, pulled_in(hi), margin):
+        if hi >= cap:
+            return placement  # nothing of it clears the boundary: keep the verdict's witness
+        hi = min(2 * hi, cap)
+    while hi - lo > 1e-6:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if _clear(part, pulled_in(mid), margin) else (mid, hi)
+    return Placement(pulled_in(hi), placement.angle_deg, (cx, cy), False)
+
+
+def _clear(part: BaseGeometry, rect: Polygon, margin: float) -> bool:
+    return bool(part.contains(rect)) and rect.exterior.distance(part.boundary) >= margin
 
 
 def fits(site: BaseGeometry, length: float, width: float, **kw: float) -> bool:

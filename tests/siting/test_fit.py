@@ -318,8 +318,9 @@ def test_api_matches_same_body_as_cli(client, sample_db: str) -> None:
     assert r.status_code == 200
     api = r.json()
     cli = json.loads(_cli(sample_db, "match", "PRJ-WLJ", "--json", "--top", "5").stdout)
-    assert set(api) == {"project", "judged_on", "matches", "near_misses", "fills"}
+    assert set(api) == {"project", "judged_on", "matches", "near_misses", "assembly", "fills"}
     assert api["fills"] == cli["fills"]  # the chain gaps it fills (parkgis.publish.matching)
+    assert api["assembly"] == cli["assembly"]
     assert api["judged_on"] == cli["judged_on"]
     assert api["project"] == cli["project"]
     assert [(m["parcels"], m["score"], m["area_mu"], m["footprint"]) for m in api["matches"]] == [
