@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -504,6 +505,9 @@ def test_panel_terrain_filters_in_a_browser(
     terrain_server, live_server, sample_db_rw, artifacts
 ) -> None:
     import browser as browser_support
+
+    # the map page's helpers live with the page tests; run alone, this package cannot see them
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publish"))
     from test_browser_map import apply_filters, open_map, severe
 
     if not browser_support.AVAILABLE:
