@@ -73,10 +73,28 @@ _PARK_TODAY = "(now() AT TIME ZONE 'Asia/Shanghai')::date"
 PARK_TODAY_SQL = _PARK_TODAY
 
 
+def svc_sql(name: str, day: str = _PARK_TODAY, alias: str = "t") -> str:
+    """七通一平 as in service on ``day`` (SQL) of the parcel row ``alias``: the survey or a
+    completed upgrade reaching the parcel — never a hand-kept flag alone. The rule is
+    ``svc_as_of`` of migration 0011, spelled out as a correlated sub-select: a SQL function
+    holding a sub-select is never inlined, and its per-call executor start made eight flags
+    cost 3.8x the raw tile SQL at 10^6 parcels (219 vs 829 tiles/s, bench/README.md).
+    tests/db/test_svc_inline.py holds both spellings equal on every parcel, service and date
+    that matters.
+
+    >>> svc_sql("road", "%(d)s").startswith("(t.svc_road OR EXISTS")
+    True
+    """
+    return (
+        f"({alias}.svc_{name} OR EXISTS (SELECT 1 FROM upgrades u JOIN service_reach r"
+        f" ON r.kind = u.kind AND r.service = '{name}'"
+        f" WHERE upgrade_done(u.status, u.finish_date, {day}) AND u.gk_srid = {alias}.gk_srid"
+        f" AND ST_DWithin(ST_SetSRID(u.geom_gk, 0), ST_SetSRID({alias}.geom_gk, 0), r.reach_m)))"
+    )
+
+
 def _svc(name: str) -> str:
-    """七通一平 as in service today: the survey or a completed upgrade reaching the parcel
-    (``svc_as_of``, migration 0011) — never a hand-kept flag alone."""
-    return f"svc_as_of(t.svc_{name}, '{name}', t.geom_gk, t.gk_srid, {_PARK_TODAY})"
+    return svc_sql(name)
 
 
 ZONES = Collection(

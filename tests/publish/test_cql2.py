@@ -12,7 +12,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from parkgis.db.collections import ENTERPRISES, PARCELS
+from parkgis.db.collections import ENTERPRISES, PARCELS, svc_sql
 from parkgis.errors import InvalidInput
 from parkgis.geo.crs import resolve
 from parkgis.publish.ogc import cql2
@@ -120,9 +120,9 @@ def test_logical_operators() -> None:
     # svc_power is derived as in service today (issue 13), not the stored survey flag
     assert s == (
         "((NOT (((t.status) = %s::text) OR ((t.status) = %s::text))) AND "
-        "((svc_as_of(t.svc_power, 'power', t.geom_gk, t.gk_srid, "
-        "(now() AT TIME ZONE 'Asia/Shanghai')::date)) = %s::boolean))"
+        f"(({svc_sql('power')}) = %s::boolean))"
     )
+    assert "upgrade_done(u.status, u.finish_date, (now() AT TIME ZONE 'Asia/Shanghai')::date)" in s
     assert p == ["a", "b", True]
 
 
