@@ -55,7 +55,6 @@ import orjson
 import psycopg
 
 from parkgis.db.collections import PARCEL_STATUSES, VACANT_STATUSES
-from parkgis.db.collections import svc_sql as registry_svc_sql
 from parkgis.errors import InvalidInput, ParkGISError
 from parkgis.geo.network import DESTINATIONS, DRIVE_LIMITS
 from parkgis.jsonvalues import jsonable
@@ -200,12 +199,19 @@ def parse_as_of(raw: str, param: str = "as_of") -> date:
 
 def svc_sql(alias: str, service: str) -> str:
     """SQL for one 七通一平 flag of the parcel alias ``alias`` on the date ``%(as_of)s``:
-    the surveyed connection or a completed upgrade reaching it (the rule of ``svc_as_of``,
-    migration 0011, as :func:`parkgis.db.collections.svc_sql` spells it inline for speed).
-    ``service`` must be one of :data:`SERVICES` (it is spliced, not bound)."""
+    the surveyed connection or a completed upgrade reaching it (``svc_as_of``, migration
+    0011). ``service`` must be one of :data:`SERVICES` (it is spliced, not bound).
+
+    Still the function call here, unlike the tiles' inline spelling
+    (:func:`parkgis.db.collections.svc_sql`): search touches only a page of rows, and one
+    noisy 10^6 run with the inline spelling was slower over HTTP (bench/README.md); to be
+    measured again before switching."""
     if service not in SERVICES:
         raise ValueError(service)
-    return registry_svc_sql(service, "%(as_of)s::date", alias)
+    return (
+        f"svc_as_of({alias}.svc_{service}, '{service}', {alias}.geom_gk, "
+        f"{alias}.gk_srid, %(as_of)s)"
+    )
 
 
 def _int(param: str, raw: str, lo: int, hi: int) -> int:
