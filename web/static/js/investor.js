@@ -456,7 +456,7 @@
     }).addTo(S.map);
     if (S.gcj) { shiftLayer(S.resultsLayer, true); }
     if (fc.features.length && !S.restoring) {
-      S.map.fitBounds(S.resultsLayer.getBounds(), { maxZoom: 16, padding: [30, 30] });
+      whenIdle(function () { S.map.fitBounds(S.resultsLayer.getBounds(), { maxZoom: 16, padding: [30, 30] }); });
     }
   }
   function sortRows() {
@@ -553,6 +553,17 @@
       '<input id="pg-permalink-text" class="form-control form-control-sm mt-1" readonly hidden></div>';
     return h;
   }
+  // Leaflet 1.9 silently drops a view change that arrives while a zoom animation runs
+  // (Map._tryAnimatedZoom returns early, even with animate: false), so a parcel named by a hash
+  // edit made just after another parcel was framed would never be framed. Views wait for the
+  // running zoom to end.
+  function whenIdle(fn) {
+    return new Promise(function (resolve) {
+      (function go() {
+        if (S.zooming) { S.map.once('zoomend', go); } else { fn(); resolve(); }
+      })();
+    });
+  }
   function select(code, opts) {
     opts = opts || {};
     var vg = S.overlays.parcels;
@@ -580,7 +591,7 @@
       }
       if (opts.zoom) {
         var b = s.parcel.bbox;
-        S.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 17, padding: [60, 60] });
+        whenIdle(function () { S.map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { maxZoom: 17, padding: [60, 60] }); });
       }
       renderResults();
       saveHash();
@@ -1015,7 +1026,7 @@
       S.restoring = true;
       var waits = [];
       if (v.as_of && v.as_of !== asOf()) { setAsOf(v.as_of); }
-      if (v.map) { S.map.setView([v.map[1], v.map[2]], v.map[0], { animate: false }); }
+      if (v.map) { waits.push(whenIdle(function () { S.map.setView([v.map[1], v.map[2]], v.map[0], { animate: false }); })); }
       if (v.lang && v.lang !== S.lang) { setLang(v.lang); }
       if (v.base && v.base !== S.base) { S.map.removeLayer(S.bases[S.base]); S.map.addLayer(S.bases[v.base]); }
       (v.off ? Object.keys(S.overlays) : []).forEach(function (k) {
@@ -1070,6 +1081,8 @@
       saveHash();
     });
     S.map.on('overlayadd overlayremove moveend', saveHash);
+    S.map.on('zoomanim', function () { S.zooming = true; });
+    S.map.on('zoomend', function () { S.zooming = false; });
     addLegend();
     addMeasure();
     S.access = PGAccess.addControl(S.map, {
