@@ -5,6 +5,10 @@ per enterprise chain role, ``role:<role>``), the steps of its nearest in-service
 time: the row with ``since <= d < until`` gives the distance as of ``d``. Triggers keep it
 exact in the writing transaction; :func:`rebuild` recomputes it set-based, for bulk loads run
 with those triggers disabled and as a repair tool (``parkgis db access rebuild``).
+
+``parcel_services`` (migration 0014_service_store.sql) is its sibling for 七通一平: per parcel a
+completed upgrade reaches, per service, the date from which one serves it. The same triggers
+switch, and the same rebuild, cover both.
 """
 
 from __future__ import annotations
@@ -17,13 +21,20 @@ import psycopg
 
 #: The store's triggers (disabled by bulk loaders, which then call :func:`rebuild`).
 TRIGGERS: dict[str, tuple[str, ...]] = {
-    "parcels": ("parcels_access_ins", "parcels_access_upd"),
+    "parcels": ("parcels_access_ins", "parcels_access_upd", "parcels_svc_ins", "parcels_svc_upd"),
     "infrastructure": (
         "infrastructure_access_ins",
         "infrastructure_access_upd",
         "infrastructure_access_del",
     ),
-    "upgrades": ("upgrades_access_ins", "upgrades_access_upd", "upgrades_access_del"),
+    "upgrades": (
+        "upgrades_access_ins",
+        "upgrades_access_upd",
+        "upgrades_access_del",
+        "upgrades_svc_ins",
+        "upgrades_svc_upd",
+        "upgrades_svc_del",
+    ),
     "enterprises": ("enterprises_access_ins", "enterprises_access_upd", "enterprises_access_del"),
 }
 
@@ -32,6 +43,8 @@ PART_COUNT_SQL = "SELECT count(*) FROM parcels WHERE id BETWEEN %s AND %s"
 # Writers wait while the store is rebuilt: their triggers would race the chunks.
 LOCK_SQL = "LOCK TABLE parcels, infrastructure, upgrades, enterprises IN SHARE MODE"
 REBUILD_RANGE_SQL = "SELECT access_rebuild_range(%(lo)s, %(hi)s)"
+# The 七通一平 store is small (parcels reached by a completed upgrade): one statement.
+SERVICES_REBUILD_SQL = "SELECT svc_store_refresh(NULL)"
 ORPHANS_SQL = """DELETE FROM parcel_nearest a
  WHERE NOT EXISTS (SELECT 1 FROM parcels q WHERE q.id = a.parcel_id)"""
 SIZE_SQL = """SELECT (SELECT count(*) FROM parcel_nearest),
@@ -59,10 +72,13 @@ def rebuild(
     The tables it reads are locked against writes until the caller commits.
     ``part=(k, n)``: only the k-th of n equal slices of the id range, so that n connections
     can share a bulk load's rebuild (their SHARE locks do not conflict; each commits its own).
+    Slice 0 (or the whole run) also recomputes ``parcel_services``.
     """
     t0 = time.perf_counter()
     cur = conn.cursor(row_factory=psycopg.rows.tuple_row)
     cur.execute(LOCK_SQL)
+    if part[0] == 0:
+        cur.execute(SERVICES_REBUILD_SQL)
     lo, hi, n = cur.execute(ID_RANGE_SQL).fetchone() or (None, None, 0)
     rows = 0
     if lo is None or hi is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from parkgis.vocabulary import SERVICES
+
 
 @dataclass(frozen=True)
 class Prop:
@@ -73,23 +75,49 @@ _PARK_TODAY = "(now() AT TIME ZONE 'Asia/Shanghai')::date"
 PARK_TODAY_SQL = _PARK_TODAY
 
 
-def svc_sql(name: str, day: str = _PARK_TODAY, alias: str = "t") -> str:
-    """七通一平 as in service on ``day`` (SQL) of the parcel row ``alias``: the survey or a
-    completed upgrade reaching the parcel — never a hand-kept flag alone. The rule is
-    ``svc_as_of`` of migration 0011, spelled out as a correlated sub-select: a SQL function
-    holding a sub-select is never inlined, and its per-call executor start made eight flags
-    cost 3.8x the raw tile SQL at 10^6 parcels (219 vs 829 tiles/s, bench/README.md).
-    tests/db/test_svc_inline.py holds both spellings equal on every parcel, service and date
-    that matters.
+#: The 七通一平 store (migration 0014) joined to the parcel row ``{alias}`` as ``{store}``: one
+#: primary-key probe per parcel; no row when no completed upgrade reaches the parcel.
+SVC_JOIN_SQL = "LEFT JOIN parcel_services {store} ON {store}.parcel_id = {alias}.id"
 
-    >>> svc_sql("road", "%(d)s").startswith("(t.svc_road OR EXISTS")
+
+def svc_join(alias: str = "t", store: str = "ps") -> str:
+    """The join :func:`svc_sql` reads, for the parcel row ``alias``.
+
+    >>> svc_join("p", "pss")
+    'LEFT JOIN parcel_services pss ON pss.parcel_id = p.id'
+    """
+    return SVC_JOIN_SQL.format(alias=alias, store=store)
+
+
+def svc_sql(name: str, day: str = _PARK_TODAY, alias: str = "t", store: str = "ps") -> str:
+    """七通一平 as in service on ``day`` (SQL) of the parcel row ``alias``: the survey or a
+    completed upgrade reaching the parcel by then — never a hand-kept flag alone. The rule is
+    ``svc_as_of`` of migration 0011; the upgrade side is read from the store
+    ``parcel_services`` (migration 0014, kept by triggers), joined as ``store`` by
+    :func:`svc_join`. Eight spatial sub-selects per parcel made the flags cost 3.8x the rest
+    of the tile SQL at 10^6 parcels (bench/README.md); tests/db/test_svc_store.py holds this
+    equal to ``svc_as_of`` on every parcel, service and date that matters, after edits.
+
+    >>> svc_sql("road", "%(d)s")
+    '(t.svc_road OR coalesce(ps.road <= %(d)s, false))'
+    """
+    if name not in SERVICES:
+        raise ValueError(name)
+    return f"({alias}.svc_{name} OR coalesce({store}.{name} <= {day}, false))"
+
+
+def svc_filter_sql(name: str, day: str = _PARK_TODAY, alias: str = "t") -> str:
+    """The same flag as :func:`svc_sql` without a join, for a WHERE clause (a probe of the
+    store's primary key per row tested).
+
+    >>> svc_filter_sql("gas", "%(as_of)s", "p").startswith("(p.svc_gas OR EXISTS")
     True
     """
+    if name not in SERVICES:
+        raise ValueError(name)
     return (
-        f"({alias}.svc_{name} OR EXISTS (SELECT 1 FROM upgrades u JOIN service_reach r"
-        f" ON r.kind = u.kind AND r.service = '{name}'"
-        f" WHERE upgrade_done(u.status, u.finish_date, {day}) AND u.gk_srid = {alias}.gk_srid"
-        f" AND ST_DWithin(ST_SetSRID(u.geom_gk, 0), ST_SetSRID({alias}.geom_gk, 0), r.reach_m)))"
+        f"({alias}.svc_{name} OR EXISTS (SELECT 1 FROM parcel_services s"
+        f" WHERE s.parcel_id = {alias}.id AND s.{name} <= {day}))"
     )
 
 
@@ -157,7 +185,7 @@ PARCELS = Collection(
         ),
     ),
     joins="LEFT JOIN parcel_terrain pt ON pt.parcel_code = t.code\n"
-    "  LEFT JOIN projects pj ON pj.code = t.project_code",
+    "  LEFT JOIN projects pj ON pj.code = t.project_code\n  " + svc_join(),
     where="t.status <> 'historic'",
     # 七通一平 ride in the tiles so that a map as of a date (``?as_of=``) shows them then
     tile_props=(

@@ -50,7 +50,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from parkgis.db.audit import set_audit_context
+from parkgis.db.collections import svc_join, svc_sql
 from parkgis.errors import Conflict, InvalidData, NotFound, PreconditionFailed
+from parkgis.vocabulary import SERVICES
 
 PARK_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -171,16 +173,13 @@ SELECT p.code, p.zone_code, p.status, p.landuse_code, p.landuse_alias, p.gk_srid
        t.elev_mean_m, t.slope_mean_deg, t.flood_share,
        ST_AsGeoJSON(p.geom, 9)::json AS geometry
   FROM parcels p LEFT JOIN parcel_terrain t ON t.parcel_code = p.code
+  {svc_join}
  WHERE p.code = %s
 """.replace(
+    # 七通一平 as in service today (svc_as_of, migration 0011), as the sheet and search say
     "{svc}",
-    ",\n       ".join(
-        # 七通一平 as in service today (svc_as_of, migration 0011), as the sheet and search say
-        f"svc_as_of(p.svc_{s}, '{s}', p.geom_gk, p.gk_srid, "
-        f"(now() AT TIME ZONE 'Asia/Shanghai')::date) AS svc_{s}"
-        for s in ("road", "water", "drainage", "power", "gas", "heat", "telecom", "levelled")
-    ),
-)
+    ",\n       ".join(f"{svc_sql(s, alias='p')} AS svc_{s}" for s in SERVICES),
+).replace("{svc_join}", svc_join("p"))
 
 
 @dataclass

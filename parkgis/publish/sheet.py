@@ -24,11 +24,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from parkgis.db.collections import svc_join, svc_sql
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.jsonvalues import jsonable
 from parkgis.land.lifecycle import park_today
 from parkgis.publish.i18n import quantity
-from parkgis.siting.search import svc_sql
 from parkgis.vocabulary import DISTANCES, SERVICES
 
 #: Radius (m) within which infrastructure counts as "nearby" on the sheet.
@@ -56,8 +56,11 @@ SELECT p.code, p.zone_code, z.name_zh AS zone_name_zh, z.name_en AS zone_name_en
   LEFT JOIN enterprises e ON e.code = p.enterprise_code
   LEFT JOIN parcel_terrain pt ON pt.parcel_code = p.code
   LEFT JOIN projects pr ON pr.code = p.project_code
+  {svc_join}
  WHERE p.code = %(code)s AND p.status <> 'historic'
-""".replace("{svc}", ",\n       ".join(f"{svc_sql('p', s)} AS svc_{s}" for s in SERVICES))
+""".replace(
+    "{svc}", ",\n       ".join(f"{svc_sql(s, '%(as_of)s', 'p')} AS svc_{s}" for s in SERVICES)
+).replace("{svc_join}", svc_join("p"))
 
 # The nearest feature of each kind within NEARBY_M (existing, planned or under construction),
 # and whether it is in service on the date asked.

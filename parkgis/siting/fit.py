@@ -99,12 +99,13 @@ from psycopg.rows import dict_row, tuple_row
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
+from parkgis.db.collections import svc_join, svc_sql
 from parkgis.errors import InvalidInput, NotFound
 from parkgis.settings import SitingSettings
 from parkgis.siting import assembly
 from parkgis.siting.footprint import FitTimeout, Placement, close_gaps, drawn, fit_rectangle
 from parkgis.siting.search import RAIL_ACCESS_KINDS
-from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS
+from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS, SERVICES
 
 MU_M2 = 10000.0 / 15.0
 
@@ -345,28 +346,24 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
  ORDER BY c.code
 """
 
-#: 七通一平 in service on the date judged (svc_as_of, migration 0011): eight index probes a
-#: parcel, so measured only for the sites kept after pruning (at 10^6 the candidate read has
-#: ~10^5 rows, the kept sites ~10^3–10^4), never in the candidate read.
-SERVICING_SQL = """
+#: 七通一平 in service on the date judged (svc_as_of, migration 0011, read from its store
+#: parcel_services, migration 0014): measured only for the sites kept after pruning (at 10^6
+#: the candidate read has ~10^5 rows, the kept sites ~10^3–10^4), never in the candidate read.
+SERVICING_SQL = (
+    """
 SELECT p.code,
-       (svc_as_of(p.svc_road, 'road', p.geom_gk, p.gk_srid, %(as_of)s)::int
-        + svc_as_of(p.svc_water, 'water', p.geom_gk, p.gk_srid, %(as_of)s)::int
-        + svc_as_of(p.svc_drainage, 'drainage', p.geom_gk, p.gk_srid, %(as_of)s)::int
-        + svc_as_of(p.svc_power, 'power', p.geom_gk, p.gk_srid, %(as_of)s)::int
-        + svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s)::int
-        + svc_as_of(p.svc_heat, 'heat', p.geom_gk, p.gk_srid, %(as_of)s)::int
-        + svc_as_of(p.svc_telecom, 'telecom', p.geom_gk, p.gk_srid, %(as_of)s)::int
-        + svc_as_of(p.svc_levelled, 'levelled', p.geom_gk, p.gk_srid, %(as_of)s)::int)
-           AS svc,
-       svc_as_of(p.svc_gas, 'gas', p.geom_gk, p.gk_srid, %(as_of)s) AS svc_gas,
+       ({svc_sum}) AS svc,
+       {svc_gas} AS svc_gas,
        (SELECT a.drive_s / 60.0 FROM parcel_access a
          WHERE a.parcel_code = p.code AND a.dest = 'interchange') AS drive_min_interchange,
        (SELECT a.drive_s / 60.0 FROM parcel_access a
          WHERE a.parcel_code = p.code AND a.dest = 'rail_yard') AS drive_min_rail_yard
-  FROM parcels p
+  FROM parcels p {svc_join}
  WHERE p.code = ANY(%(codes)s)
-"""
+""".replace("{svc_sum}", " + ".join(f"{svc_sql(s, '%(as_of)s', 'p')}::int" for s in SERVICES))
+    .replace("{svc_gas}", svc_sql("gas", "%(as_of)s", "p"))
+    .replace("{svc_join}", svc_join("p"))
+)
 
 INFRA_SQL = """
 SELECT code, kind, name_zh, name_en, ST_AsBinary(ST_Transform(geom, %(srid)s)) AS wkb

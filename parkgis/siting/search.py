@@ -13,9 +13,10 @@ computed for its rows only; how a distance filter is evaluated (driven from the 
 distance index, or a probe per candidate) depends on its reach — see the notes above the SQL.
 
 As of a date (issue 13): distances and 七通一平 are from what is in service on ``as_of``
-(default today in the park) — ``infra_as_of`` and ``svc_as_of`` (migration 0011): what
-exists, what a completed upgrade built by then and that upgrade's own works; planned and
-under-way works never count. Rail access is :data:`RAIL_ACCESS_KINDS` (sidings and freight
+(default today in the park) — ``infra_as_of`` and ``svc_as_of`` (migration 0011; 七通一平
+read from its precomputed store ``parcel_services``, migration 0014): what exists, what a
+completed upgrade built by then and that upgrade's own works; planned and under-way works
+never count. Rail access is :data:`RAIL_ACCESS_KINDS` (sidings and freight
 stations; never the main line), the definition fit, the sheet and the brief share.
 
 Terrain (issue 8): ``max_slope_deg`` is tested against the parcel's *mean* slope
@@ -54,7 +55,13 @@ from typing import Any
 import orjson
 import psycopg
 
-from parkgis.db.collections import PARCEL_STATUSES, VACANT_STATUSES
+from parkgis.db.collections import (
+    PARCEL_STATUSES,
+    VACANT_STATUSES,
+    svc_filter_sql,
+    svc_join,
+    svc_sql,
+)
 from parkgis.errors import InvalidInput, ParkGISError
 from parkgis.geo.network import DESTINATIONS, DRIVE_LIMITS
 from parkgis.jsonvalues import jsonable
@@ -195,23 +202,6 @@ def parse_as_of(raw: str, param: str = "as_of") -> date:
             f"must be between {AS_OF_RANGE[0]} and {AS_OF_RANGE[1]}",
         )
     return d
-
-
-def svc_sql(alias: str, service: str) -> str:
-    """SQL for one 七通一平 flag of the parcel alias ``alias`` on the date ``%(as_of)s``:
-    the surveyed connection or a completed upgrade reaching it (``svc_as_of``, migration
-    0011). ``service`` must be one of :data:`SERVICES` (it is spliced, not bound).
-
-    Still the function call here, unlike the tiles' inline spelling
-    (:func:`parkgis.db.collections.svc_sql`): search touches only a page of rows, and one
-    noisy 10^6 run with the inline spelling was slower over HTTP (bench/README.md); to be
-    measured again before switching."""
-    if service not in SERVICES:
-        raise ValueError(service)
-    return (
-        f"svc_as_of({alias}.svc_{service}, '{service}', {alias}.geom_gk, "
-        f"{alias}.gk_srid, %(as_of)s)"
-    )
 
 
 def _int(param: str, raw: str, lo: int, hi: int) -> int:
@@ -637,11 +627,14 @@ def _build(q: AvailabilityQuery, output: str = "all") -> _Built:
             f"g.dist_{c}_m" if c in measured else f"n_{c}.m AS dist_{c}_m" for c in cats
         ),
         final_joins="\n  ".join(
-            [_nearest_join(c, "h") for c in cats if c not in measured]
+            [svc_join("h", "hs")]
+            + [_nearest_join(c, "h") for c in cats if c not in measured]
             + ([LONLAT_JOIN_SQL] if "lonlat" in shapes else [])
         ),
         num="::float8" if output == "geojson" else "",
-        svc_columns=",\n       ".join(f"{svc_sql('h', s)} AS svc_{s}" for s in SERVICES),
+        svc_columns=",\n       ".join(
+            f"{svc_sql(s, '%(as_of)s', 'h', 'hs')} AS svc_{s}" for s in SERVICES
+        ),
         shape_columns="".join(SHAPE_COLUMNS_SQL[k] for k in shapes),
     )
     # The count needs only the filtering joins.
@@ -675,7 +668,7 @@ def _attribute_conditions(q: AvailabilityQuery, params: dict[str, Any]) -> list[
         attr.append("{a}.area_mu <= %(max_mu)s")
         params["max_mu"] = q.max_mu
     for s in q.services:
-        attr.append(svc_sql("{a}", s))  # s is one of SERVICES (validated)
+        attr.append(svc_filter_sql(s, "%(as_of)s", "{a}"))  # s is one of SERVICES (validated)
     for i, (dest, minutes) in enumerate(sorted(q.max_drive_min.items())):
         # parcel_access (migration 0012, parkgis.geo.network): no route, no match
         attr.append(
