@@ -49,6 +49,19 @@ ISOCHRONE_MAX_MIN = 60
 ISOCHRONE_MAX_N = 6
 
 
+# After a full build: what it was built from (migration 0015).
+BUILT_SQL = """
+INSERT INTO network_builds (id, inputs, built_for, built_at)
+VALUES (true, network_inputs(%(d)s), %(d)s, now())
+ON CONFLICT (id) DO UPDATE
+   SET inputs = EXCLUDED.inputs, built_for = EXCLUDED.built_for, built_at = EXCLUDED.built_at
+"""
+# Whether the inputs on a date differ from those of the last full build (true: never built).
+STALE_SQL = """
+SELECT network_inputs(%(d)s) IS DISTINCT FROM (SELECT b.inputs FROM network_builds b)
+"""
+
+
 def refresh(
     conn: psycopg.Connection, codes: list[str] | None = None, as_of: dt.date | None = None
 ) -> int:
@@ -63,14 +76,31 @@ def refresh(
     # tuple rows whatever the connection's row factory (the API's pool hands out dict rows)
     cur = conn.cursor(row_factory=tuple_row)
     if codes is None:
-        # the park's today (Asia/Shanghai), as parkgis.land.lifecycle.park_today says; geo sits
-        # below land, so it is spelled out here rather than imported
-        today = dt.datetime.now(PARK_TZ).date()
-        cur.execute("SELECT refresh_road_network(%s)", (as_of or today,))
+        day = as_of or _today()
+        cur.execute("SELECT refresh_road_network(%s)", (day,))
         row = cur.execute("SELECT refresh_parcel_access(NULL)").fetchone()
+        cur.execute(BUILT_SQL, {"d": day})
     else:
         row = cur.execute("SELECT refresh_parcel_access(%s::text[])", (list(codes),)).fetchone()
     return int(row[0]) if row else 0
+
+
+def refresh_if_changed(conn: psycopg.Connection, as_of: dt.date | None = None) -> bool:
+    """The full :func:`refresh` for ``as_of``, only when the network's inputs on that day
+    (a road in service from it, an edit of the roads, places, speeds or parameters) differ
+    from those of the last full build; whether it ran."""
+    day = as_of or _today()
+    row = conn.cursor(row_factory=tuple_row).execute(STALE_SQL, {"d": day}).fetchone()
+    if not (row and row[0]):
+        return False
+    refresh(conn, as_of=day)
+    return True
+
+
+def _today() -> dt.date:
+    # the park's today (Asia/Shanghai), as parkgis.land.lifecycle.park_today says; geo sits
+    # below land, so it is spelled out here rather than imported
+    return dt.datetime.now(PARK_TZ).date()
 
 
 def parcel_access(conn: psycopg.Connection, code: str) -> dict[str, dict[str, Any]]:

@@ -235,3 +235,40 @@ def test_clock_flags_over_http(busy_park: str) -> None:
             400,
             422,
         )
+
+
+def _network_state(url: str) -> tuple[Any, ...]:
+    """When the graph was last built, and the edges it holds (by road)."""
+    built = one(url, "SELECT built_for, built_at FROM network_builds")
+    edges = rows(url, "SELECT infra_code, count(*) AS n FROM road_edges GROUP BY 1 ORDER BY 1")
+    return (built["built_for"], built["built_at"]), [(e["infra_code"], e["n"]) for e in edges]
+
+
+def test_the_network_is_rebuilt_only_when_a_road_enters_service(sample_db_rw: str) -> None:
+    """A start-up or a quiet day costs one fingerprint; the day a completed road upgrade's
+    finish date arrives, the graph gains it (issue 16: a rebuild at 10^6 parcels takes
+    minutes, and every app start runs the day's tick)."""
+    url = sample_db_rw
+    finish = date(2027, 10, 31)
+    with conn_to(url) as conn:
+        # UPG-02 (a new trunk road) completed, dated ahead: an edit, so the next tick rebuilds
+        conn.execute(
+            "UPDATE upgrades SET status = 'completed', finish_date = %s WHERE code = 'UPG-02'",
+            (finish,),
+        )
+        assert clock.tick(conn, finish - timedelta(days=2))["network_rebuilt"] is True
+    built, edges = _network_state(url)
+    assert "UPG-02" not in dict(edges)  # not in service yet
+    for day in (finish - timedelta(days=2), finish - timedelta(days=1)):
+        with conn_to(url) as conn:
+            assert clock.tick(conn, day)["network_rebuilt"] is False, day
+        assert _network_state(url) == (built, edges)  # not rebuilt: nothing to do
+    with conn_to(url) as conn:
+        assert clock.tick(conn, finish)["network_rebuilt"] is True
+    built2, edges2 = _network_state(url)
+    assert built2[0] == finish and dict(edges2).get("UPG-02", 0) > 0
+    with conn_to(url) as conn:
+        assert clock.tick(conn, finish + timedelta(days=1))["network_rebuilt"] is False
+        # an edit of a road the graph reads is an input too, whatever the date
+        conn.execute("UPDATE road_speeds SET speed_kmh = speed_kmh + 1 WHERE kind = 'trunk_road'")
+        assert clock.tick(conn, finish + timedelta(days=1))["network_rebuilt"] is True
