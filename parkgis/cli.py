@@ -549,7 +549,8 @@ def tick_cmd(
         f"{result['as_of']}: 到期预留 / expired {len(result['expired'])}, 挂牌开始 / "
         f"opened {len(result['opened'])}, 挂牌结束 / closed {len(result['closed'])}, "
         f"闲置认定 / idle flags {len(result['idle'])}, 逾期 / overdue flags "
-        f"{len(result['overdue'])}"
+        f"{len(result['overdue'])}, 路网重建 / road network rebuilt: "
+        f"{'是 / yes' if result.get('network_rebuilt') else '否 / no (unchanged)'}"
     )
 
 
