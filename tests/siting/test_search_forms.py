@@ -90,3 +90,30 @@ def test_total_is_exact_or_a_flagged_estimate(sample_db_rw: str) -> None:
     assert "numberMatchedEstimated" not in s.to_geojson(exact)
     # a page that is not full knows its total exactly, whatever the table size
     assert small.exact and small.number_matched == len(small.rows) == exact.number_matched
+
+
+@pytest.mark.parametrize(
+    ("items", "in_passing"),
+    [
+        # sorted by the distance its own short-reach filter is driven from: the page stops
+        # after its rows, and the total is counted apart
+        ([("near_role", "can_making"), ("near_role_m", "1800"), ("sort", "dist_role")], False),
+        ([("max_substation_m", "900"), ("sort", "dist_substation")], False),
+        # sorted otherwise: counted in passing
+        ([("near_role", "can_making"), ("near_role_m", "1800"), ("sort", "-area_mu")], True),
+    ],
+)
+def test_a_near_page_total_counts_every_match(sample_db_rw: str, items, in_passing) -> None:
+    with psycopg.connect(sample_db_rw, row_factory=dict_row, autocommit=True) as conn:
+        conn.execute("ANALYZE parcels")  # the table size is read from the statistics
+        page = s.search(conn, s.AvailabilityQuery.from_params([*items, ("limit", "3")]))
+        everything = s.search(conn, s.AvailabilityQuery.from_params([*items, ("limit", "5000")]))
+        est = s.search(conn, s.AvailabilityQuery.from_params([*items, ("limit", "3")]), 0)
+    assert len(page.rows) == 3 and len(everything.rows) > 3
+    assert page.exact and page.number_matched == len(everything.rows)
+    assert [r["code"] for r in page.rows] == [r["code"] for r in everything.rows[:3]]
+    # past exact_max (province scale) the total is exact when counted in passing, else the
+    # planner's estimate, flagged, never below what the page proves
+    assert est.exact is in_passing and est.number_matched >= 3
+    if in_passing:
+        assert est.number_matched == len(everything.rows)
