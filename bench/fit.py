@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import psycopg
 import shapely
-from common import ROOT, bench_url, server_url
+from common import ROOT, bench_url, prewarm, server_url
 from psycopg.conninfo import make_conninfo
 
 from parkgis.db import migrate
@@ -111,6 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.runs < 5:
         ap.error("--runs must be at least 5")
+    print(prewarm(bench_url(create=False)))
     big = psycopg.connect(bench_url(create=False))
     big.read_only = True
     n_all, n_avail = big.execute(

@@ -44,6 +44,7 @@ from common import (
     have_wrk,
     http_load,
     machine,
+    prewarm,
     serve,
     summary,
     tcp_url,
@@ -193,6 +194,7 @@ def main() -> None:
     with psycopg.connect(url) as conn:
         n = conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
     print(f"machine: {machine()}")
+    print(prewarm(url))
     print(
         f"parcels: {n}; tiles: {args.tiles} at z12–z16; workers {args.workers}; "
         f"client {args.client}, concurrency {args.concurrency}; {args.rounds} rounds"
