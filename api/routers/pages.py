@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from api import page_shell
 from api.dependencies import AsOf
 from api.deps import SettingsDep, SyncConn
+from parkgis.errors import NotFound
 from parkgis.publish import i18n, preview
 from parkgis.publish import sheet as sheet_core
 from parkgis.publish.maps import investor
@@ -90,9 +91,18 @@ def investor_page(request: Request, conn: SyncConn, settings: SettingsDep) -> Re
 @router.get("/parcel/{code}", response_class=HTMLResponse, include_in_schema=False)
 def parcel_page(code: str, request: Request, conn: SyncConn, settings: SettingsDep) -> Response:
     """One parcel's shareable link: the map (which selects it) with the parcel's title,
-    description and picture for chat apps."""
-    og = preview.page_og(conn, _base_url(request, settings), code)
-    return _with_og(request, render_investor_page(conn, settings.tianditu_key), og)
+    description and picture for chat apps. A link to a parcel that is gone (split, merged,
+    retired) or never was is still the map, with status 404 and the map's own preview: the
+    investor who follows an old link lands on the park, and the sheet says "未找到 / not
+    found" (the code is escaped there), rather than on a JSON error body."""
+    base = _base_url(request, settings)
+    page = render_investor_page(conn, settings.tianditu_key)
+    try:
+        og = preview.page_og(conn, base, code)
+    except NotFound:
+        html = page[0].replace(investor.OG_MARKER, preview.page_og(conn, base), 1)
+        return HTMLResponse(html, status_code=404, headers={"Cache-Control": "no-cache"})
+    return _with_og(request, page, og)
 
 
 def _png(request: Request, answer: tuple[str, bytes | None]) -> Response:

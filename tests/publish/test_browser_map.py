@@ -412,3 +412,28 @@ def test_measure_control_agrees_with_the_store(browser, live_server, sample_db):
     # Spherical formulas against the ellipsoid: well within half a percent at this latitude.
     assert abs(got_area - area) / area < 0.005, (got_area, area)
     assert abs(got_edge - edge) / edge < 0.005, (got_edge, edge)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/parcel/WH-NOPE-404", "/parcel/%3Cimg%20src%3Dx%20onerror%3D%22window.__pwned%3D1%22%3E"],
+)
+def test_an_old_parcel_link_lands_on_the_map_saying_not_found(browser, live_server, path):
+    """A shared link to a parcel that is gone (split, merged) or never was: the map, status
+    404 (checked over HTTP in test_og.py), and the sheet says so with the code as text."""
+    open_map(browser, live_server + path)
+    text = wait_for(
+        browser,
+        "(document.querySelector('#pg-sheet-body .alert-warning') || {}).textContent",
+    )
+    assert text.startswith("未找到: "), text  # Chinese first (the page's default language)
+    code = browser.execute_script("return decodeURIComponent(arguments[0])", path.split("/")[-1])
+    assert text.endswith(code), (text, code)  # shown as text, never as markup
+    assert browser.execute_script("return window.__pwned || null") is None
+    assert severe_js(browser) == []
+    assert wait_tiles(browser) > 0  # the park is drawn behind the sheet
+
+
+def severe_js(driver) -> list[dict]:
+    """Severe console entries other than the answers of our server (the sheet's 404)."""
+    return [e for e in severe(driver) if e.get("source") != "network"]

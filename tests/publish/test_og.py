@@ -282,3 +282,15 @@ def test_public_base_url_setting_makes_the_absolute_urls(sample_db):
         m = meta_of(c.get(f"/parcel/{p['code']}").text)
     assert m["og:image"] == f"https://park.example.cn/api/parcels/{p['code']}/preview.png"
     assert m["og:url"] == f"https://park.example.cn/parcel/{p['code']}"
+
+
+@pytest.mark.parametrize("code", ["WH-NOPE-404", "<img src=x onerror=alert(1)>", "%E0%A4%A"])
+def test_an_unknown_parcel_link_is_the_map_with_status_404(client, code):
+    r = client.get("/parcel/" + code)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    m = meta_of(r.text)
+    # the map's own preview, never a title or picture naming what was asked for
+    assert m["og:image"] == "http://testserver/api/map/preview.png"
+    assert "NOPE" not in r.text and "onerror=alert" not in r.text
+    assert 'id="pg-map"' in r.text or "L.map" in r.text  # the investor map itself

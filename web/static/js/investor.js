@@ -577,7 +577,11 @@
       return r.json().then(function (b) { return { ok: r.ok, body: b }; });
     }).then(function (res) {
       if (!res.ok) {
-        $('#pg-sheet-body').innerHTML = '<div class="alert alert-warning">' + t('ui.not_found') + ': ' + esc(code) + '</div>';
+        var warn = document.createElement('div');
+        warn.className = 'alert alert-warning';
+        warn.innerHTML = t('ui.not_found') + ': ';  // our own bilingual label (markup)
+        warn.appendChild(document.createTextNode(code));  // the code came from a link: text only
+        $('#pg-sheet-body').replaceChildren(warn);
         return;
       }
       var s = res.body;
@@ -834,7 +838,7 @@
   function isPhone() { return window.matchMedia(PHONE).matches; }
   function parcelFromPath() {  // /parcel/CODE: the link a chat app previews (Open Graph)
     var m = /^\/parcel\/([^/]+)\/?$/.exec(location.pathname);
-    return m ? decodeURIComponent(m[1]) : null;
+    try { return m ? decodeURIComponent(m[1]) : null; } catch (e) { return m[1]; }  // malformed %-escape: the raw text
   }
   function shareUrl() {
     var path = S.selected ? '/parcel/' + encodeURIComponent(S.selected) : '/';
