@@ -4,6 +4,7 @@ asset versions, and conditional responses."""
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -45,9 +46,16 @@ def add_head(m: folium.Map, own_assets: Sequence[str], version: str) -> None:
         fig.header.add_child(link, name=f"own_{rel}")
 
 
+# Folium's map header adds a second viewport that forbids zooming the page (user-scalable=no,
+# maximum-scale=1): the later one wins, and people who enlarge text on a phone could not (WCAG
+# 1.4.4). Ours (HEAD) is kept; the map's own pinch zoom is Leaflet's either way.
+_FOLIUM_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*user-scalable=no[^>]*>\s*')
+
+
 def render(m: folium.Map) -> tuple[str, str]:
-    """The page's HTML (assets localised, Chinese declared) and its ETag."""
+    """The page's HTML (assets localised, Chinese declared, one viewport) and its ETag."""
     html = assets.render(m).replace("<html>", '<html lang="zh-CN">', 1)
+    html = _FOLIUM_VIEWPORT.sub("", html)
     return html, '"' + hashlib.sha256(html.encode()).hexdigest()[:20] + '"'
 
 

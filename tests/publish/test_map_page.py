@@ -232,3 +232,11 @@ def test_the_sample_says_it_is_illustrative(client) -> None:
     html = client.get("/").text
     assert 'id="pg-sample"' in html
     assert html.index("示例数据") < html.index("sample data")
+
+
+@pytest.mark.parametrize("path", ["/", "/parcel/WH-A-012"])
+def test_one_viewport_that_lets_people_zoom(client, path):
+    r = client.get(path)
+    assert r.status_code == 200
+    metas = re.findall(r'<meta name="viewport"[^>]*>', r.text)
+    assert metas == ['<meta name="viewport" content="width=device-width, initial-scale=1">']
