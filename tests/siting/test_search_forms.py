@@ -117,3 +117,16 @@ def test_a_near_page_total_counts_every_match(sample_db_rw: str, items, in_passi
     assert est.exact is in_passing and est.number_matched >= 3
     if in_passing:
         assert est.number_matched == len(everything.rows)
+
+
+def test_the_no_parallel_setting_stays_inside_the_search(sample_db: str) -> None:
+    """search() turns parallel workers off for its own statements only: the caller's session
+    (autocommit here, as the CLI and the bench use it) keeps its setting."""
+    with psycopg.connect(sample_db, autocommit=True) as conn:
+        show = "SELECT current_setting('max_parallel_workers_per_gather')"
+        conn.execute("SET max_parallel_workers_per_gather = 3")
+        res = s.search(conn, s.AvailabilityQuery.from_params([("limit", "2")]))
+        assert len(res.rows) == 2
+        assert conn.execute(show).fetchone()[0] == "3"
+        plan = s.explain(conn, s.AvailabilityQuery.from_params([("limit", "2")]))
+        assert "Limit" in plan and conn.execute(show).fetchone()[0] == "3"
