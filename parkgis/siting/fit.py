@@ -688,11 +688,18 @@ class Site:
         return self.area_m2 / MU_M2
 
 
-def _nearest(tree: shapely.STRtree | None, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _nearest(
+    tree: shapely.STRtree | None, geoms: np.ndarray, within: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest item and distance per geometry (−1/∞ without one; with ``within``, without one
+    that near — the bound is widened by a hair so a distance equal to it is still found)."""
     n = len(geoms)
     if tree is None or n == 0:
         return np.full(n, -1), np.full(n, np.inf)
-    idx, dist = tree.query_nearest(geoms, return_distance=True, all_matches=False)
+    reach = None if within is None else within * (1 + 1e-9) + 1e-6
+    idx, dist = tree.query_nearest(
+        geoms, max_distance=reach, return_distance=True, all_matches=False
+    )
     out_i = np.full(n, -1)
     out_d = np.full(n, np.inf)
     out_i[idx[0]] = idx[1]
@@ -750,14 +757,28 @@ class _Staged:
             return np.ones(len(self.geoms), dtype=bool)
         return (self.fails <= (0 if self.strict else 1)) | self.pool
 
-    def nearest(self, tree: shapely.STRtree | None) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest-item index and distance for the live rows (−1/∞ elsewhere and unmeasured)."""
+    def nearest(
+        self, tree: shapely.STRtree | None, limit: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest-item index and distance for the live rows (−1/∞ elsewhere and unmeasured).
+
+        ``limit``: the constraint this distance decides. A pruned row that already fails
+        another constraint and serves no group is only asked whether something lies within
+        it (∞ if not: a second failure prunes it, so its exact distance is never read) — a
+        bounded search, much cheaper than the nearest line across a province. Every other
+        live row gets its exact distance.
+        """
         n = len(self.geoms)
         i_out, d_out = np.full(n, -1), np.full(n, np.inf)
-        idx = np.flatnonzero(self.live())
-        if tree is not None and len(idx):
-            i, d = _nearest(tree, self.geoms[idx])
-            i_out[idx], d_out[idx] = i, d
+        live = self.live()
+        bounded = np.zeros(n, dtype=bool)
+        if self.prune and limit is not None:
+            bounded = live & (self.fails >= 1) & ~self.pool
+        for rows, reach in ((live & ~bounded, None), (bounded, limit)):
+            idx = np.flatnonzero(rows)
+            if tree is not None and len(idx):
+                i, d = _nearest(tree, self.geoms[idx], reach)
+                i_out[idx], d_out[idx] = i, d
         return i_out, d_out
 
 
@@ -1019,11 +1040,11 @@ def _distance_stage(
     rail_t, _ = _tree(
         conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_ACCESS_KINDS), "as_of": on}
     )
-    _, d_rail = st.nearest(rail_t)
+    _, d_rail = st.nearest(rail_t, lim)
     if lim is not None:
         st.fails += d_rail > lim
     road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS), "as_of": on})
-    _, d_road = st.nearest(road_t)
+    _, d_road = st.nearest(road_t, req.max_trunk_road_m)
     if req.max_trunk_road_m is not None:
         st.fails += d_road > req.max_trunk_road_m
     # Read only when it decides the constraint: no criterion or reason quotes it otherwise.
