@@ -1,16 +1,19 @@
 """Connection pools that survive a database restart.
 
 Both pools (async for hot reads, sync for the domain core) are built here so that they share
-one policy: every connection is checked when it is handed out (a server restart leaves the
-idle ones dead), lives at most ``db_max_lifetime_s``, and a client waits at most
-``db_pool_timeout_s`` for one. ``reconnect_timeout`` is kept short because psycopg_pool's
-backoff between reconnection attempts doubles without a ceiling until that timeout: with the
-default (5 minutes) a pool that lost the database for 5 s retried only after 16, 32, 64 s...
-Once an attempt gives up, the next waiting client starts a fresh one at once.
+one policy: every connection is checked when it is handed out unless it was given back less
+than ``CHECK_IDLE_AFTER_S`` ago (a server restart leaves the idle ones dead), lives at most
+``db_max_lifetime_s``, and a client waits at most ``db_pool_timeout_s`` for one.
+``reconnect_timeout`` is kept short because psycopg_pool's backoff between reconnection
+attempts doubles without a ceiling until that timeout: with the default (5 minutes) a pool
+that lost the database for 5 s retried only after 16, 32, 64 s... Once an attempt gives up,
+the next waiting client starts a fresh one at once.
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any
 
 import psycopg
@@ -52,11 +55,38 @@ def _common(url: str, settings: Settings) -> dict[str, Any]:
 # pool, which drops the rest and starts fresh connections at once.
 
 
+# A connection given back this recently is handed out again without the check's round trip:
+# under load every checkout paid an empty query before its real one (the uncached tile route
+# makes one query per request). A restart kills the connections that were idle at the time;
+# unless the restart came within this window of their last use they idled longer and are
+# checked, the first dead one checking the whole pool. One used in that same instant fails
+# its query, which is answered 503 like any lost connection (is_unavailable), and the pool
+# discards it.
+CHECK_IDLE_AFTER_S = 1.0
+
+
+class _LastUse:
+    """When each connection was last given back (weakly held: the pool owns connections)."""
+
+    def __init__(self) -> None:
+        self._at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def returned(self, conn: Any) -> None:
+        self._at[conn] = time.monotonic()
+
+    def fresh(self, conn: Any) -> bool:
+        at = self._at.get(conn)
+        return at is not None and time.monotonic() - at < CHECK_IDLE_AFTER_S
+
+
 def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
     """The async pool (not opened: use ``async with``)."""
     holder: list[AsyncConnectionPool] = []
+    last = _LastUse()
 
     async def check(conn: psycopg.AsyncConnection[Any]) -> None:
+        if last.fresh(conn):
+            return
         try:
             await AsyncConnectionPool.check_connection(conn)
         except Exception:
@@ -64,8 +94,11 @@ def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
                 await holder[0].check()
             raise
 
+    async def reset(conn: psycopg.AsyncConnection[Any]) -> None:
+        last.returned(conn)
+
     pool = AsyncConnectionPool(
-        min_size=settings.pool_min_size, check=check, **_common(url, settings)
+        min_size=settings.pool_min_size, check=check, reset=reset, **_common(url, settings)
     )
     holder.append(pool)
     return pool
@@ -74,8 +107,11 @@ def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
 def sync_pool(url: str, settings: Settings) -> ConnectionPool:
     """The sync pool (not opened: use ``with``)."""
     holder: list[ConnectionPool] = []
+    last = _LastUse()
 
     def check(conn: psycopg.Connection[Any]) -> None:
+        if last.fresh(conn):
+            return
         try:
             ConnectionPool.check_connection(conn)
         except Exception:
@@ -83,7 +119,7 @@ def sync_pool(url: str, settings: Settings) -> ConnectionPool:
                 holder[0].check()
             raise
 
-    pool = ConnectionPool(min_size=1, check=check, **_common(url, settings))
+    pool = ConnectionPool(min_size=1, check=check, reset=last.returned, **_common(url, settings))
     holder.append(pool)
     return pool
 
