@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,3 +59,29 @@ def driver(lang: str | None = "zh-CN") -> Iterator[object]:
     finally:
         d.quit()
         shutil.rmtree(user_dir, ignore_errors=True)
+
+
+WAIT_S = 30.0  # an upper bound for polling, not an assertion on speed
+
+
+def wait_for(driver, script: str, timeout: float = WAIT_S):  # type: ignore[no-untyped-def]
+    """Poll a JavaScript expression until it is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = driver.execute_script(f"return ({script});")
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script} (last value {value!r})")
+
+
+def open_map(driver, url: str) -> None:  # type: ignore[no-untyped-def]
+    """Load ``url`` from a blank page, the logs read so far dropped, and wait until the map
+    page says it is ready."""
+    driver.get("about:blank")
+    driver.get_log("browser")
+    if "performance" in driver.log_types:
+        driver.get_log("performance")
+    driver.get(url)
+    wait_for(driver, "document.body && document.body.getAttribute('data-pg-ready') === '1'")

@@ -46,7 +46,8 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -850,13 +851,25 @@ def search(
     if expire:
         expire_lapsed(conn, now)
     b = _build(q, output)
-    with conn.transaction():
-        # A page of 100 rows is a latency query: on a few cores a parallel worker's start
-        # (16 ms at 10^6 for a zone sorted by rail distance, against 4 ms of work) costs more
-        # than it saves, and under load the workers only queue. Local to this transaction (a
-        # savepoint when the caller has one open).
-        conn.execute(NO_PARALLEL_SQL)
+    with _no_parallel(conn):
         return _page_and_total(conn, q, b, exact_max)
+
+
+@contextmanager
+def _no_parallel(conn: psycopg.Connection) -> Iterator[None]:
+    """No parallel workers for what runs inside. A page of 100 rows is a latency query: on a
+    few cores a worker's start (16 ms at 10^6 for a zone sorted by rail distance, against 4 ms
+    of work) costs more than it saves, and under load the workers only queue. The setting is
+    local to the transaction: the caller's own (the API's request), or one opened here on an
+    autocommit connection (CLI, bench) — no savepoint, whose round trips would cost every
+    search two more and end no sooner than the caller's transaction anyway."""
+    if conn.autocommit:
+        with conn.transaction():
+            conn.execute(NO_PARALLEL_SQL)
+            yield
+    else:
+        conn.execute(NO_PARALLEL_SQL)
+        yield
 
 
 def _page_and_total(
@@ -885,8 +898,7 @@ def explain(conn: psycopg.Connection, q: AvailabilityQuery, analyze: bool = True
     """The query plan of the page (for benchmarks: shows which indexes are used)."""
     text, params = build_sql(q)
     prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " if analyze else "EXPLAIN "
-    with conn.transaction():
-        conn.execute(NO_PARALLEL_SQL)  # as search() runs it
+    with _no_parallel(conn):  # as search() runs it
         rows = conn.execute(prefix + text, params).fetchall()
     return "\n".join(next(iter(r.values())) if isinstance(r, dict) else r[0] for r in rows)
 

@@ -25,9 +25,10 @@ import netcheck
 import psycopg
 import pytest
 import shapely
+from browser import open_map, wait_for
 from psycopg.rows import dict_row
 from shapely.geometry import shape
-from test_browser_map import expected_codes, open_map, wait_for
+from test_browser_map import expected_codes
 
 from parkgis.geo import network
 

@@ -21,10 +21,10 @@ import numpy as np
 import psycopg
 import pytest
 import shapely
+from browser import open_map, wait_for
 from pyproj import Transformer
 
 pytestmark = browser_support.MARKS
-WAIT_S = 30.0  # an upper bound for polling, not an assertion on speed
 CODE = "WH-L-010"
 
 
@@ -32,25 +32,6 @@ CODE = "WH-L-010"
 def browser() -> Iterator[object]:
     with browser_support.driver() as d:
         yield d
-
-
-def wait_for(driver, script: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script} (last value {value!r})")
-
-
-def open_map(driver, url: str) -> None:
-    driver.get("about:blank")
-    driver.get_log("browser")
-    driver.get_log("performance")
-    driver.get(url)
-    wait_for(driver, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
 
 
 def request_urls(driver) -> list[str]:

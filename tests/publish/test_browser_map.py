@@ -15,37 +15,17 @@ from collections.abc import Iterator
 import browser as browser_support
 import psycopg
 import pytest
+from browser import open_map, wait_for
 
 from parkgis.publish.maps import layers
 
 pytestmark = browser_support.MARKS
-WAIT_S = 30.0  # an upper bound for polling, not an assertion on speed
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with browser_support.driver() as d:
         yield d
-
-
-def wait_for(driver, script: str, timeout: float = WAIT_S):
-    """Poll a JavaScript expression until it is truthy; return its value."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script} (last value {value!r})")
-
-
-def open_map(driver, url: str) -> None:
-    driver.get("about:blank")
-    driver.get_log("browser")
-    driver.get_log("performance")
-    driver.get(url)
-    wait_for(driver, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
 
 
 def apply_filters(driver, **values: str) -> list[str]:

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 import browser as browser_support
 import psycopg
 import pytest
+from browser import wait_for
 from conftest import SAMPLE_GPKG
 
 pytestmark = browser_support.MARKS
-WAIT_S = 30.0  # an upper bound for polling, not an assertion on speed
 M2_PER_MU = 10000 / 15
 
 
@@ -30,22 +30,8 @@ def browser() -> Iterator[object]:
         yield d
 
 
-def wait_for(driver, script: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script} (last value {value!r})")
-
-
 def open_map(driver, url: str) -> None:
-    driver.get("about:blank")
-    driver.get_log("browser")
-    driver.get(url)
-    wait_for(driver, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
+    browser_support.open_map(driver, url)
     wait_for(driver, "document.body.getAttribute('data-pg-orientation') === '1'")
 
 
