@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -95,6 +96,8 @@ def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
             raise
 
     async def reset(conn: psycopg.AsyncConnection[Any]) -> None:
+        if conn.autocommit:  # lent for one statement (see one_statement): hand it back as lent
+            await conn.set_autocommit(False)
         last.returned(conn)
 
     pool = AsyncConnectionPool(
@@ -102,6 +105,16 @@ def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
     )
     holder.append(pool)
     return pool
+
+
+async def one_statement(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Run what follows on ``conn`` (an idle connection of :func:`async_pool`) outside a
+    transaction. A read of one statement (a tile, the layer versions) needs no snapshot of its
+    own, and the pool's default would wrap it in BEGIN and COMMIT: three round trips for one.
+    The pool's reset turns autocommit off again before the next borrower.
+    """
+    if not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        await conn.set_autocommit(True)
 
 
 def sync_pool(url: str, settings: Settings) -> ConnectionPool:

@@ -45,6 +45,7 @@ from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from parkgis.db.collections import COLLECTIONS, PARK_TODAY_SQL, Collection
+from parkgis.db.pool import one_statement
 from parkgis.db.replica import ReplicaRouter, replica_fault
 from parkgis.errors import NotFound
 from parkgis.land.lifecycle import park_today
@@ -447,6 +448,7 @@ class VersionReader:
                 fut, self._waiting = self._waiting, None
                 try:
                     async with self._pool.connection() as conn:
+                        await one_statement(conn)
                         cur = await conn.execute(VERSIONS_SQL, prepare=True)
                         rows = await cur.fetchall()
                     fut.set_result({_row(r)[0]: int(_row(r)[1]) for r in rows})
@@ -646,6 +648,7 @@ class TileService:
         if raw is None:
             wait = None if deadline is None else max(0.05, deadline - time.monotonic())
             async with self.pool.connection(timeout=wait) as conn:
+                await one_statement(conn)
                 raw = await render_tile_async(conn, cid, z, x, y, self.max_features, day)
         data = gzip_tile(raw) if gzip else raw
         self.cache.put(key, data)

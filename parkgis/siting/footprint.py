@@ -418,6 +418,8 @@ def _fit_part(
     r = math.hypot(length, width) / 2
     if poly.area + 2 * tolerance * (length + width) < length * width:
         return None
+    if too_long_for(poly.bounds, length, width, tolerance):
+        return None
     if _hull_min_width(poly) + 2 * tolerance < width:
         return None
     if 2 * r > _diameter_bound(poly) + 2 * tolerance:
@@ -651,7 +653,13 @@ def fits(site: BaseGeometry, length: float, width: float, **kw: float) -> bool:
     return fit_rectangle(site, length, width, **kw) is not None
 
 
-def close_gaps(geoms: Sequence[BaseGeometry], gap: float = 0.25) -> BaseGeometry:
+#: Survey slivers up to this wide (m) are closed between adjacent parcels (:func:`close_gaps`).
+CLOSE_GAP_M = 0.25
+#: The closing's mitre limit: a mitred corner reaches at most this many gaps from the parcels.
+CLOSE_MITRE_LIMIT = 10.0
+
+
+def close_gaps(geoms: Sequence[BaseGeometry], gap: float = CLOSE_GAP_M) -> BaseGeometry:
     """Union of adjacent parcels with survey slivers up to ``gap`` metres wide closed.
 
     Neighbouring parcels digitised separately rarely share coordinates exactly; a
@@ -659,6 +667,45 @@ def close_gaps(geoms: Sequence[BaseGeometry], gap: float = 0.25) -> BaseGeometry
     would otherwise cut a footprint in two, and moves no outer boundary.
     """
     u = shapely.union_all(list(geoms))
-    return u.buffer(gap, join_style="mitre", mitre_limit=10).buffer(
-        -gap, join_style="mitre", mitre_limit=10
+    return u.buffer(gap, join_style="mitre", mitre_limit=CLOSE_MITRE_LIMIT).buffer(
+        -gap, join_style="mitre", mitre_limit=CLOSE_MITRE_LIMIT
     )
+
+
+def closed_bounds(
+    bounds: Sequence[tuple[float, float, float, float]], gap: float = CLOSE_GAP_M
+) -> tuple[float, float, float, float]:
+    """Bounds holding :func:`close_gaps` of parcels with these bounds, without the union:
+    the grow step reaches at most the mitre limit times ``gap`` from the parcels, and the
+    shrink step only takes away.
+
+    >>> closed_bounds([(0, 0, 10, 10), (10, 0, 30, 5)])
+    (-2.5, -2.5, 32.5, 12.5)
+    """
+    reach = CLOSE_MITRE_LIMIT * gap
+    return (
+        min(b[0] for b in bounds) - reach,
+        min(b[1] for b in bounds) - reach,
+        max(b[2] for b in bounds) + reach,
+        max(b[3] for b in bounds) + reach,
+    )
+
+
+def too_long_for(
+    bounds: tuple[float, float, float, float],
+    length: float,
+    width: float,
+    tolerance: float = TOLERANCE_M,
+) -> bool:
+    """Whether a ``length`` × ``width`` rectangle fits in no site within ``bounds`` (minx,
+    miny, maxx, maxy): its diagonal is longer than the bounds' diagonal, which no chord of
+    the site exceeds. O(1) — what a 3000 × 10 m warehouse meets on nearly every site, before
+    any hull or union is built. Same tolerance as :func:`fit_rectangle`.
+
+    >>> too_long_for((0, 0, 30, 40), 60, 10)
+    True
+    >>> too_long_for((0, 0, 30, 40), 40, 10)
+    False
+    """
+    diag = math.hypot(bounds[2] - bounds[0], bounds[3] - bounds[1])
+    return math.hypot(length, width) > diag + 2 * tolerance

@@ -210,6 +210,28 @@ def _box(x0: float, y0: float, x1: float, y1: float) -> str:
     return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
 
 
+def test_a_too_long_footprint_lists_the_same_near_misses_whatever_the_limit(
+    sample_db: str,
+) -> None:
+    """A 3000 x 10 m warehouse fits nowhere on the sample. Groups are ruled out from their
+    members' bounds without a union when their near miss cannot be listed; a short list must
+    be the head of a long one, and every listed group (listable, so its union was built)
+    carries the usual wording with the site's bounding rectangle."""
+    req = fit.Requirement(footprint_length_m=3000, footprint_width_m=10)
+    on = dt.date(2026, 12, 3)
+    with psycopg.connect(sample_db) as conn:
+        short = fit.match(conn, req, near_miss_limit=5, as_of=on)
+        long = fit.match(conn, req, near_miss_limit=2000, as_of=on)
+    assert not short.matches and not long.matches
+    heads = [n.body() for n in long.near_misses[:5]]
+    assert [n.body() for n in short.near_misses] == heads
+    groups = [n for n in long.near_misses if len(n.site.codes) > 1]
+    assert groups, "the long list reaches the groups"
+    for n in groups:
+        assert n.failure.name == "footprint"
+        assert "fits at no angle" in n.failure.reason_en, n.failure.reason_en
+
+
 def test_assembly_found_where_only_a_pair_fits(empty_db: str) -> None:
     """Two adjacent 100 × 300 m parcels (45 mu each) are each too small and too narrow for a
     250 × 180 m plant on 80–100 mu; together (90 mu, 200 × 300 m) they fit. A third parcel

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from shapely import affinity
 from shapely.geometry import Polygon, box
 
-from parkgis.siting.footprint import TOLERANCE_M, close_gaps, fit_rectangle
+from parkgis.siting.footprint import (
+    TOLERANCE_M,
+    close_gaps,
+    closed_bounds,
+    fit_rectangle,
+    too_long_for,
+)
 
 # Gauss-Krüger-like coordinates: the algorithm must not lose precision far from the origin.
 X0, Y0 = 512_345.0, 3_912_345.0
@@ -200,6 +206,60 @@ def test_close_gaps_joins_neighbours_with_hairline_gap() -> None:
     joined = close_gaps([a, b])
     assert joined.area == pytest.approx(200 * 300, rel=1e-3)
     _check_placement(joined, fit_rectangle(joined, 180, 250), 180, 250)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-50, 50),
+            st.floats(-50, 50),
+            st.lists(st.floats(1, 60), min_size=3, max_size=9),
+            st.floats(0, 6.3),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_closed_bounds_hold_the_closing_of_spiky_parcels(parts) -> None:
+    """The bounds the group screen uses contain what close_gaps builds, mitred spikes and
+    all: the closing is computed here and compared (not the bound with itself)."""
+    geoms = [_star(X0 + x, Y0 + y, radii, ph) for x, y, radii, ph in parts]
+    geoms = [g if g.is_valid else g.buffer(0) for g in geoms]
+    assume(all(not g.is_empty for g in geoms))
+    bx = closed_bounds([g.bounds for g in geoms])
+    minx, miny, maxx, maxy = close_gaps(geoms).bounds
+    assert bx[0] <= minx and bx[1] <= miny and bx[2] >= maxx and bx[3] >= maxy
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.floats(5, 300), min_size=3, max_size=12),
+    st.floats(0, 6.3),
+    st.floats(5, 700),
+    st.floats(1, 200),
+)
+def test_too_long_for_rejects_only_what_the_diameter_rejects(radii, phase, length, width) -> None:
+    """The O(1) screen only rejects a footprint whose diagonal exceeds the site's diameter,
+    measured here by brute force over every pair of hull vertices (and then no rectangle
+    fits, a chord of the site being at most its diameter)."""
+    site = _star(X0, Y0, radii, phase)
+    assume(site.is_valid)
+    if not too_long_for(site.bounds, length, width):
+        return
+    hull = np.asarray(site.convex_hull.exterior.coords)
+    diameter = max(math.dist(a, b) for a in hull for b in hull)
+    assert math.hypot(length, width) > diameter + 2 * TOLERANCE_M
+    assert fit_rectangle(site, length, width) is None
+
+
+def test_too_long_for_at_the_edge_of_a_known_rectangle() -> None:
+    """A 30 x 40 m site: diagonal 50 m; a footprint with a diagonal up to 50 m + the 0.1 m
+    tolerance on both sides is not screened out (hand-worked)."""
+    b = (X0, Y0, X0 + 30, Y0 + 40)
+    assert not too_long_for(b, 50.19, 0.0001)
+    assert too_long_for(b, 50.21, 0.0001)
+    assert not too_long_for(b, 40, 30)
 
 
 def _same_angle(a: float, b: float, tol: float) -> bool:

@@ -119,14 +119,19 @@ def test_a_near_page_total_counts_every_match(sample_db_rw: str, items, in_passi
         assert est.number_matched == len(everything.rows)
 
 
-def test_the_no_parallel_setting_stays_inside_the_search(sample_db: str) -> None:
-    """search() turns parallel workers off for its own statements only: the caller's session
-    (autocommit here, as the CLI and the bench use it) keeps its setting."""
+def test_the_latency_settings_stay_inside_the_search(sample_db: str) -> None:
+    """search() turns parallel workers off and keeps joins in written order for its own
+    statements only: the caller's session (autocommit here, as the CLI and the bench use it)
+    keeps its settings."""
     with psycopg.connect(sample_db, autocommit=True) as conn:
-        show = "SELECT current_setting('max_parallel_workers_per_gather')"
+        show = (
+            "SELECT current_setting('max_parallel_workers_per_gather'),"
+            " current_setting('join_collapse_limit')"
+        )
         conn.execute("SET max_parallel_workers_per_gather = 3")
+        conn.execute("SET join_collapse_limit = 7")
         res = s.search(conn, s.AvailabilityQuery.from_params([("limit", "2")]))
         assert len(res.rows) == 2
-        assert conn.execute(show).fetchone()[0] == "3"
+        assert conn.execute(show).fetchone() == ("3", "7")
         plan = s.explain(conn, s.AvailabilityQuery.from_params([("limit", "2")]))
-        assert "Limit" in plan and conn.execute(show).fetchone()[0] == "3"
+        assert "Limit" in plan and conn.execute(show).fetchone() == ("3", "7")
