@@ -4,6 +4,7 @@ meanwhile (a restart, a terminated session) never reaches a request."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import psycopg
@@ -41,3 +42,30 @@ def test_fresh_connections_skip_the_check_and_idle_ones_are_checked(sample_db: s
         with p.connection() as c:
             assert c.info.backend_pid != second
             assert c.execute("SELECT 1").fetchone() is not None
+
+
+def test_one_statement_runs_outside_a_transaction_and_the_next_borrower_gets_one(
+    sample_db: str,
+) -> None:
+    """A tile's one statement runs in autocommit (no BEGIN/COMMIT round trips: the server
+    sees no open transaction while it runs); the same connection handed out next is back in
+    transaction mode, so a route's two statements still share one snapshot."""
+
+    async def go() -> tuple[str, str, bool]:
+        async with pool.async_pool(
+            sample_db, Settings(database_url=sample_db, pool_max_size=1)
+        ) as p:
+            async with p.connection() as c:
+                await pool.one_statement(c)
+                cur = await c.execute("SELECT now() = statement_timestamp() AS outside")
+                outside = (await cur.fetchone())["outside"]
+                during = c.info.transaction_status.name
+            async with p.connection() as c:
+                assert not c.autocommit
+                await c.execute("SELECT 1")
+                after = c.info.transaction_status.name
+                return during, after, outside
+
+    during, after, outside = asyncio.run(go())
+    assert outside is True  # now() is the statement's own time: no transaction around it
+    assert during == "IDLE" and after == "INTRANS"
