@@ -166,6 +166,7 @@ def main() -> None:
             )
         r = access.RebuildReport(sum(x.parcels for x in reports), sum(x.rows for x in reports), 0.0)
         conn.execute("VACUUM ANALYZE parcel_nearest")
+        conn.execute("VACUUM ANALYZE parcel_reach")
         rows, table_b, index_b = access.size(conn)
         print(
             f"  access store filled: {r.rows} rows for {r.parcels} parcels in "

@@ -2248,22 +2248,7 @@ def _assemble(
     )
     groups = assembly.groups(pairs)
     stats["groups"] = len(groups)
-    cands: list[tuple[float, Site, list[Failure]]] = []
-    for g in groups:
-        parts = [ctx.by_code[c] for c in g]
-        area_mu = sum(p.area_m2 for p in parts) / MU_M2
-        if req.min_area_mu is not None and area_mu < req.min_area_mu * 0.8:
-            continue
-        if req.max_area_mu is not None and area_mu > req.max_area_mu * 1.2:
-            continue
-        # Screened on the members' figures; the union is built only for groups tested below.
-        site = _combine(parts, with_geometry=False)
-        fails = _hard(ctx, site, confidential=confidential)
-        if len(fails) > 1:
-            continue
-        crit = _criteria(ctx, site, None, confidential)
-        cands.append((_score(crit), site, fails))
-    cands.sort(key=lambda t: (len(t[2]), -t[0], t[1].codes))
+    cands = _group_candidates(ctx, groups, confidential)
     found = 0
     for _pre, site, fails in cands[:MAX_GROUP_FOOTPRINT_TESTS]:
         if not fails and found >= top:
@@ -2294,6 +2279,30 @@ def _assemble(
             near.append((fp_fail.gap, 0.0, NearMiss(site, fp_fail)))
         elif fails and fp_fail is None:
             near.append((fails[0].gap, 0.0, NearMiss(site, fails[0])))
+
+
+def _group_candidates(
+    ctx: Context, groups: Iterable[Sequence[str]], confidential: bool
+) -> list[tuple[float, Site, list[Failure]]]:
+    """Groups within the area bounds failing at most one hard constraint, screened on their
+    members' figures (no union yet), best first: no failure, then by score."""
+    req = ctx.req
+    cands: list[tuple[float, Site, list[Failure]]] = []
+    for g in groups:
+        parts = [ctx.by_code[c] for c in g]
+        area_mu = sum(p.area_m2 for p in parts) / MU_M2
+        if req.min_area_mu is not None and area_mu < req.min_area_mu * 0.8:
+            continue
+        if req.max_area_mu is not None and area_mu > req.max_area_mu * 1.2:
+            continue
+        site = _combine(parts, with_geometry=False)
+        fails = _hard(ctx, site, confidential=confidential)
+        if len(fails) > 1:
+            continue
+        crit = _criteria(ctx, site, None, confidential)
+        cands.append((_score(crit), site, fails))
+    cands.sort(key=lambda t: (len(t[2]), -t[0], t[1].codes))
+    return cands
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from parkgis.vocabulary import DISTANCES
 
@@ -138,6 +139,66 @@ def test_wh_l_010_steps(sample_db: str) -> None:
     assert rows[0][1] == finish.isoformat() and rows[1][0] == finish.isoformat()
 
 
+# (dates as text: '-infinity' has no Python date)
+REACH_SQL = (
+    "SELECT parcel_id, code, "
+    + ", ".join(f"{c}_m, {c}_since::text AS {c}_since" for c in DISTANCES)
+    + " FROM parcel_reach"
+)
+# The reach row's definition (migration 0017) from the store, spelt out here in Python: per
+# parcel and category the last step (until infinity) -- its distance and first day.
+LAST_STEPS_SQL = """SELECT p.id, p.code, a.cat, a.m, a.since::text FROM parcels p
+  JOIN parcel_nearest a ON a.parcel_id = p.id AND a.until = 'infinity'"""
+
+
+def _check_reach(conn: psycopg.Connection) -> int:
+    """parcel_reach holds, for every parcel with a last step of a search category, its code
+    and per category the last step's distance and first day; nothing else."""
+    want: dict[int, dict[str, Any]] = {}
+    for pid, code, cat, m, since in conn.execute(LAST_STEPS_SQL):
+        if cat in DISTANCES:
+            row = want.setdefault(pid, {"parcel_id": pid, "code": code})
+            row[f"{cat}_m"], row[f"{cat}_since"] = m, since
+    for row in want.values():
+        for cat in DISTANCES:
+            row.setdefault(f"{cat}_m", None)
+            row.setdefault(f"{cat}_since", None)
+    cur = conn.cursor(row_factory=dict_row)
+    got = {r["parcel_id"]: r for r in cur.execute(REACH_SQL)}
+    assert got == want
+    return len(got)
+
+
+def test_reach_row_has_a_pair_of_columns_per_search_category(sample_db: str) -> None:
+    with psycopg.connect(sample_db) as conn:
+        cols = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'parcel_reach'"
+            )
+        }
+        assert cols == {"parcel_id", "code"} | {
+            f"{c}_{k}" for c in DISTANCES for k in ("m", "since")
+        }
+        assert _check_reach(conn) == conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
+        # the sample has steps still to come on some dates: UPG-06's siding
+        n = conn.execute(
+            "SELECT count(*) FROM parcel_reach WHERE rail_since > '-infinity'"
+        ).fetchone()[0]
+        assert n > 0
+
+
+def test_reach_row_follows_a_parcels_code(sample_db_rw: str) -> None:
+    with psycopg.connect(sample_db_rw) as conn:
+        conn.execute("UPDATE parcels SET code = 'WH-L-010X' WHERE code = 'WH-L-010'")
+        assert (
+            conn.execute("SELECT count(*) FROM parcel_reach WHERE code = 'WH-L-010X'").fetchone()[0]
+            == 1
+        )
+        _check_reach(conn)
+
+
 def _store(conn: psycopg.Connection) -> dict[tuple[Any, ...], str]:
     """Row content -> xmin (the transaction that wrote the row version)."""
     out = {}
@@ -199,6 +260,7 @@ def test_edit_keeps_store_exact_touching_only_affected_rows(sample_db_rw: str, e
             inside = {tuple(r[1:]) for r in conn.execute(STORE_SQL)}
             full = {tuple(r) for r in conn.execute(FULL_SQL)}
             assert inside == full
+            _check_reach(conn)
         after = _store(conn)
         assert set(after) == full
         changed = {k for k, x in after.items() if before.get(k) != x}
@@ -221,6 +283,7 @@ def test_rebuild_equals_trigger_store(sample_db_rw: str) -> None:
         r = access.rebuild(conn, chunk=40)
         assert r.parcels == conn.execute("SELECT count(*) FROM parcels").fetchone()[0]
         assert {tuple(x[1:]) for x in conn.execute(STORE_SQL)} == kept
+        _check_reach(conn)
 
 
 def test_synthetic_10k_equals_brute_force(databases: Any) -> None:
@@ -256,6 +319,7 @@ def test_synthetic_10k_equals_brute_force(databases: Any) -> None:
                                   ORDER BY code LIMIT 1)
              WHERE code = 'T-UPG-3'""")
         n = _check_against_brute_force(conn)
+        assert _check_reach(conn) == 10_000
         assert (
             conn.execute(
                 "SELECT count(DISTINCT since) FROM parcel_nearest WHERE since > '-infinity'"
@@ -300,6 +364,7 @@ def test_concurrent_edits_do_not_miss_each_other(sample_db_rw: str) -> None:
                 " AND a.until = 'infinity'"
             ).fetchone()
             assert m is not None and m[0] == 0.0  # the new substation stands inside it
+            _check_reach(conn)
     finally:
         t1.close()
         t2.close()
@@ -324,3 +389,4 @@ def test_cli_rebuild_repairs_the_store(sample_db_rw: str, tmp_path: Path) -> Non
     assert "完成 / done" in r.stdout and f"{len(want)} 行 rows" in r.stdout
     with psycopg.connect(sample_db_rw) as conn:
         assert {tuple(x[1:]) for x in conn.execute(STORE_SQL)} == want
+        _check_reach(conn)

@@ -126,12 +126,13 @@ def test_the_latency_settings_stay_inside_the_search(sample_db: str) -> None:
     with psycopg.connect(sample_db, autocommit=True) as conn:
         show = (
             "SELECT current_setting('max_parallel_workers_per_gather'),"
-            " current_setting('join_collapse_limit')"
+            " current_setting('join_collapse_limit'), current_setting('enable_hashjoin')"
         )
         conn.execute("SET max_parallel_workers_per_gather = 3")
         conn.execute("SET join_collapse_limit = 7")
+        conn.execute("SET enable_hashjoin = on")
         res = s.search(conn, s.AvailabilityQuery.from_params([("limit", "2")]))
         assert len(res.rows) == 2
-        assert conn.execute(show).fetchone() == ("3", "7")
+        assert conn.execute(show).fetchone() == ("3", "7", "on")
         plan = s.explain(conn, s.AvailabilityQuery.from_params([("limit", "2")]))
-        assert "Limit" in plan and conn.execute(show).fetchone() == ("3", "7")
+        assert "Limit" in plan and conn.execute(show).fetchone() == ("3", "7", "on")
