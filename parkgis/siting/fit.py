@@ -756,9 +756,12 @@ class _Staged:
         pool: np.ndarray,
         prune: bool,
         strict: bool = False,
+        max_gap: float | None = None,
     ) -> None:
         self.geoms, self.fails, self.pool, self.prune = geoms, fails, pool, prune
         self.strict = strict
+        #: A near miss is wanted only up to this gap (None: any): see :meth:`nearest`.
+        self.max_gap = max_gap
 
     def live(self) -> np.ndarray:
         if not self.prune:
@@ -773,16 +776,33 @@ class _Staged:
         ``limit``: the constraint this distance decides. A pruned row that already fails
         another constraint and serves no group is only asked whether something lies within
         it (∞ if not: a second failure prunes it, so its exact distance is never read) — a
-        bounded search, much cheaper than the nearest line across a province. Every other
-        live row gets its exact distance.
+        bounded search, much cheaper than the nearest line across a province. With
+        ``max_gap`` the other rows serving no group are asked within the distance of that
+        gap (∞ beyond it). Every other live row gets its exact distance.
         """
         n = len(self.geoms)
         i_out, d_out = np.full(n, -1), np.full(n, np.inf)
         live = self.live()
         bounded = np.zeros(n, dtype=bool)
+        slack = np.zeros(n, dtype=bool)
         if self.prune and limit is not None:
             bounded = live & (self.fails >= 1) & ~self.pool
-        for rows, reach in ((live & ~bounded, None), (bounded, limit)):
+            if self.max_gap is not None:
+                slack = live & ~bounded & ~self.pool
+        # With a gap bound (a near-miss read: no match, no group member), a row failing here
+        # matters only with a gap (d - limit) / max(limit, 1) of at most max_gap: farther
+        # than that it is never listed, so its distance is not needed -- found or not, it
+        # fails alike. Most rows of a province lie far beyond a rail limit.
+        wide = (
+            None
+            if limit is None or self.max_gap is None
+            else (limit + self.max_gap * max(limit, 1.0))
+        )
+        for rows, reach in (
+            (live & ~bounded & ~slack, None),
+            (bounded, limit),
+            (slack, wide),
+        ):
             idx = np.flatnonzero(rows)
             if tree is not None and len(idx):
                 i, d = _nearest(tree, self.geoms[idx], reach)
@@ -813,6 +833,7 @@ def _build_context(
     siting: SitingSettings | None = None,
     reach: dict[str, float] | None = None,
     pool_zones: Sequence[str] | None = None,
+    max_gap: float | None = None,
 ) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
@@ -854,6 +875,10 @@ def _build_context(
         Facility reach (m) by kind where the data gives none; default :data:`DEFAULT_REACH_M`.
     pool_zones : sequence of str, optional
         With ``assemble``: only parcels of these zones may be group members (default: all).
+    max_gap : float, optional
+        With ``prune`` and no group members kept: a caller that wants near misses only up to
+        this gap (:func:`match`'s near-miss read once its list is full). A distance limit's
+        failure beyond it is not measured (∞): such a site is never listed.
 
     Returns
     -------
@@ -900,6 +925,10 @@ def _build_context(
     # candidates (of this read, whether or not a first pass returned them).
     facility_srid = rows[0]["facility_srid"] if rows else 4547
     facilities = _load_facilities(conn, facility_srid, req, on, reach)
+    # A first pass keeps no failure at all (gap bound 0); group members are always measured.
+    gap_bound = (
+        0.0 if first_pass and prune else max_gap if prune and not (assemble and members) else None
+    )
     sites: list[Site] = []
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
@@ -916,6 +945,7 @@ def _build_context(
                 facility_srid=facility_srid,
                 as_of=on,
                 pool_zones=zones,
+                max_gap=gap_bound,
             )
         )
     return Context(
@@ -940,6 +970,7 @@ def _sites_of(
     facility_srid: int | None = None,
     as_of: dt.date | None = None,
     pool_zones: Sequence[str] | None = None,
+    max_gap: float | None = None,
 ) -> list[Site]:
     """Sites of one projection's candidate rows (see :func:`_build_context`): the row checks,
     then each stage of distances measured on the rows still live, then the records."""
@@ -949,7 +980,8 @@ def _sites_of(
     if pool_zones is not None:
         zset = set(pool_zones)
         pool = pool & np.array([r["zone_code"] in zset for r in part], dtype=bool)
-    st = _Staged(shapely.from_wkb([r["wkb"] for r in part]), rows["fails"], pool, prune, strict)
+    geoms = shapely.from_wkb([r["wkb"] for r in part])
+    st = _Staged(geoms, rows["fails"], pool, prune, strict, max_gap)
     dists = _distance_stage(conn, req, srid, st, on)
     fac_geoms = {
         crit: _in_projection(fl, facility_srid or srid, srid) for crit, fl in facilities.items()
@@ -2145,7 +2177,11 @@ def _one_failure_near_misses(
                 break
             # Every parcel the first pass left out: the same figures, as one context (the
             # first pass's own one-failure sites are in it again, so it replaces them).
-            full = build(members=False)
+            # Once the list is full only gaps up to its k-th smallest can still enter it.
+            full = build(
+                members=False,
+                max_gap=cutoff[1] if len(near) >= near_miss_limit else None,
+            )
             stats["candidates_full"] = len(full.sites)
             one_off = sorted(
                 (

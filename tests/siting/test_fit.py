@@ -665,3 +665,19 @@ def test_anonymous_matches_show_no_money_of_the_project(client, sample_db: str) 
     project = r.json()["project"]
     assert project["code"] == row["code"]
     assert not confidential & set(project), confidential & set(project)
+
+
+def test_gap_bound_measures_only_what_a_near_miss_list_could_show() -> None:
+    """_Staged.nearest with max_gap: a row serving no group is measured exactly within
+    limit + max_gap * limit and left at infinity beyond (it fails either way and its gap is
+    too large to list); a group member is always measured; distances by hand (points on a
+    line, one facility at the origin)."""
+    xs = np.array([0.0, 900.0, 1100.0, 1299.0, 1301.0, 5000.0, 5000.0])
+    geoms = shapely.points(xs, np.zeros_like(xs))
+    pool = np.array([False] * 6 + [True])
+    tree = shapely.STRtree([shapely.Point(0.0, 0.0)])
+    st = fit._Staged(geoms, np.zeros(len(xs), dtype=int), pool, prune=True, max_gap=0.3)
+    _, d = st.nearest(tree, 1000.0)
+    assert d.tolist() == [0.0, 900.0, 1100.0, 1299.0, math.inf, math.inf, 5000.0]
+    unbounded = fit._Staged(geoms, np.zeros(len(xs), dtype=int), pool, prune=True)
+    assert unbounded.nearest(tree, 1000.0)[1].tolist() == xs.tolist()
