@@ -240,6 +240,13 @@ EDITS: dict[str, list[str]] = {
         " WHERE code = (SELECT code FROM enterprises WHERE chain_role = 'can_making'"
         " ORDER BY code LIMIT 1)"
     ],
+    # a new parcel (20 km south of the parks: nothing overlaps it)
+    "add_parcel": [
+        "INSERT INTO parcels (code, zone_code, status, landuse_code, gk_srid, area_m2, geom,"
+        " geom_gk) SELECT 'WH-T-NEW', zone_code, 'available', landuse_code, gk_srid, area_m2,"
+        " ST_Translate(geom, 0.0, -0.2), 'MULTIPOLYGON EMPTY' FROM parcels"
+        " WHERE code = 'WH-L-020'"
+    ],
     "delete_parcel": [
         "DELETE FROM parcels WHERE code = (SELECT min(code) FROM parcels p WHERE status ="
         " 'available' AND NOT EXISTS (SELECT 1 FROM parcel_holds h WHERE h.parcel_code = p.code))"
