@@ -95,8 +95,11 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 
 @contextmanager
-def serve(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[subprocess.Popen]:
-    """Run a server process, wait until ``probe`` answers, stop it (only it) afterwards."""
+def serve(
+    cmd: list[str], env: dict[str, str], probe: str, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen]:
+    """Run a server process (in ``cwd``: another checkout runs its own code), wait until
+    ``probe`` answers, stop it (only it) afterwards."""
     from urllib.parse import urlsplit
 
     # the port keeps apart the logs of several servers of one command run side by side
@@ -111,7 +114,7 @@ def serve(cmd: list[str], env: dict[str, str], probe: str) -> Iterator[subproces
         env={**os.environ, "PARKGIS_CLOCK_ENABLED": "false", **env},
         stdout=log,
         stderr=log,
-        cwd=str(ROOT),
+        cwd=str(cwd),
         start_new_session=True,
     )
     try:

@@ -85,18 +85,24 @@ def bench_raw(
     max_features: int,
     concurrency: int,
     duration_s: float | None = None,
+    draw: Callable[[psycopg.Connection, int, int, int], object] | None = None,
 ) -> dict:
     """The raw tile SQL on ``concurrency`` connections in parallel (one thread each).
 
     With ``duration_s`` each connection cycles through the list from its own offset for that
     long (as wrk does); without, the list is shared out and each tile rendered once (as the
-    Python HTTP client does).
+    Python HTTP client does). ``draw(conn, z, x, y)``: another tile SQL (default: ours).
     """
+    if draw is None:
+
+        def draw(conn: psycopg.Connection, z: int, x: int, y: int) -> object:
+            return render_tile(conn, "parcels", z, x, y, max_features)
+
     conns = [psycopg.connect(url, autocommit=True) for _ in range(concurrency)]
     try:
         for k, conn in enumerate(conns):  # every connection prepares its statements first
             for z, x, y in tiles[k::concurrency][:20]:
-                render_tile(conn, "parcels", z, x, y, max_features)
+                draw(conn, z, x, y)
         lat: list[float] = []
         lock = threading.Lock()
         queue = list(reversed(tiles))
@@ -117,7 +123,7 @@ def bench_raw(
                     z, x, y = tiles[i % len(tiles)]
                     i += 1
                 t = time.perf_counter()
-                render_tile(conns[k], "parcels", z, x, y, max_features)
+                draw(conns[k], z, x, y)
                 mine.append(time.perf_counter() - t)
             with lock:
                 lat.extend(mine)
