@@ -1213,7 +1213,7 @@ def parcel_count(url: str) -> int:
 
 
 def load_sample_package(
-    url: str, gpkg_path: str | Path, progress: bool = False
+    url: str, gpkg_path: str | Path, progress: bool = False, today: date | None = None
 ) -> list[LoadReport]:
     """Load a ParkGIS GeoPackage (the sample's eight layers) in one transaction.
 
@@ -1231,6 +1231,9 @@ def load_sample_package(
         The GeoPackage; layers it lacks are skipped (a report note says which), other layers
         are ignored.
     progress : bool, default False
+    today : date, optional
+        The day a dated package's story is moved to (:func:`sample_story_dates`); default the
+        park's today. A replay of output recorded on one day loads the story on that day.
 
     Returns
     -------
@@ -1264,7 +1267,7 @@ def load_sample_package(
             )
         with _connect(url) as conn:
             with conn.transaction():
-                dated = sample_story_dates(p, preps)
+                dated = sample_story_dates(p, preps, today)
                 for prep in preps:
                     _write(conn, prep, prog)
                 if dated is not None:
@@ -1291,18 +1294,19 @@ def _refresh_network(conn: psycopg.Connection, tables: list[str]) -> None:
 
 
 def sample_story_dates(
-    gpkg_path: Path, preps: list[Prepared]
+    gpkg_path: Path, preps: list[Prepared], today: date | None = None
 ) -> Callable[[psycopg.Connection], Any] | None:
-    """A package that says which day its dates were written for is moved to today
-    (:mod:`parkgis.land.sample_dates`): its rows' dates now, its listing and contract records
-    by the returned step after the rows are written. None for any other package."""
+    """A package that says which day its dates were written for is moved to ``today``
+    (default the park's today; :mod:`parkgis.land.sample_dates`): its rows' dates now, its
+    listing and contract records by the returned step after the rows are written. None for
+    any other package."""
     from parkgis.land import sample_dates
     from parkgis.land.lifecycle import park_today
 
     as_of = sample_dates.read_as_of(gpkg_path)
     if as_of is None:
         return None
-    today = park_today()
+    today = today or park_today()
     for prep in preps:
         prep.rows = sample_dates.shift_rows(
             prep.table.name, [c.name for c in prep.columns], prep.rows, (today - as_of).days
