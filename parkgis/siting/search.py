@@ -471,7 +471,7 @@ WITHIN_ACCESS_SQL = (
 # plain column test leads, so the planner can drive a page in code order from the reach row
 # when it is the selective part ("water and gas within 1 km": 1.4 % of parcels).
 REACH_ACCESS_SQL = "r.{cat}_m <= %({d})s AND (r.{cat}_since <= %(as_of)s OR {probe})"
-# The row holds every category of DISTANCES (tests/db/test_reach.py checks its columns); a
+# The row holds every category of DISTANCES (tests/db/test_access.py checks its columns); a
 # chain role's reach stays a probe.
 REACH_JOIN_SQL = "JOIN parcel_reach r ON r.code = p.code"
 

@@ -29,7 +29,6 @@ ATTACK = (
     "document.documentElement.dataset.s=1</script>\u2028'\"&<b>"
 )
 EXECUTABLE_TYPES = {"", "text/javascript", "application/javascript", "module"}
-WAIT_S = 30.0
 
 
 def marker(n: int) -> str:
@@ -186,17 +185,6 @@ def test_no_marker_in_any_executable_script(planted: dict) -> None:
         assert c.get("/api/map/layers/nope").status_code == 404
 
 
-def _wait(driver, script: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script} (last value {value!r})")
-
-
 def _clean(d) -> None:
     marks = d.execute_script("return Object.assign({}, document.documentElement.dataset)")
     assert marks == {}, marks
@@ -213,7 +201,9 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
 
         # The investor map: layers drawn, zone labels and popups show the names as stored.
         d.get(live_server_rw + "/")
-        _wait(d, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
+        browser_support.wait_for(
+            d, "document.body && document.body.getAttribute('data-pg-ready') === '1'"
+        )
         assert d.execute_script("return document.body.getAttribute('data-pg-layers')") is None
         # the name is the label's first span (orientation.js adds the park's figures under it)
         labels = d.execute_script(
@@ -258,7 +248,9 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
 
         # The planner page: its public context is drawn from the layer endpoints.
         d.get(live_server_rw + "/planner")
-        _wait(d, "document.body && document.body.getAttribute('data-pgp-context') === '1'")
+        browser_support.wait_for(
+            d, "document.body && document.body.getAttribute('data-pgp-context') === '1'"
+        )
         assert (
             d.execute_script(
                 "return document.querySelectorAll('.leaflet-overlay-pane path').length"
@@ -270,7 +262,7 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
 
         # The fit map: parcels drawn, tooltips from the data block.
         d.get(live_server_rw + "/api/projects/PRJ-WLJ/fit-map")
-        _wait(d, "document.body.getAttribute('data-pgd-ready') === '1'")
+        browser_support.wait_for(d, "document.body.getAttribute('data-pgd-ready') === '1'")
         assert (
             d.execute_script(
                 "return document.querySelectorAll('.leaflet-overlay-pane path').length"
@@ -281,7 +273,7 @@ def test_pages_draw_the_planted_names_literally(planted: dict, live_server_rw: s
 
         # The offline brief: layers drawn, the enterprise's tooltip literal.
         d.get(f"{live_server_rw}/api/parcels/{planted['parcel']}/brief.html")
-        _wait(d, "document.body.getAttribute('data-pgd-ready') === '1'")
+        browser_support.wait_for(d, "document.body.getAttribute('data-pgd-ready') === '1'")
         assert (
             d.execute_script(
                 "return document.querySelectorAll('.leaflet-overlay-pane path').length"

@@ -25,7 +25,6 @@ from psycopg.rows import dict_row
 NAME_ZH = "${document.documentElement.dataset.x=1}"
 NAME_EN = "Back`tick\"quote'${(()=>{document.documentElement.dataset.q=1})()}</script><b>b</b>"
 UNIT = "<img src=x onerror=document.documentElement.dataset.y=1>"
-WAIT_S = 30.0
 
 
 def _exec(url: str, sql: str, params: dict | None = None) -> list[dict]:
@@ -69,17 +68,6 @@ def poisoned(sample_db_rw: str) -> dict:
         "enterprise": ent["code"],
         "parcel": ent["parcel_code"],
     }
-
-
-def _wait(driver, script: str, timeout: float = WAIT_S):
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return ({script});")
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script} (last value {value!r})")
 
 
 def _marks(driver) -> dict:
@@ -175,15 +163,17 @@ def test_payload_names_are_inert_on_the_map(poisoned: dict, live_server_rw: str)
         d.get_log("browser")
         d.get(live_server_rw + "/")
         # The map script ran to its end (PG.init) and drew parcels from the tiles.
-        _wait(d, "document.body && document.body.getAttribute('data-pg-ready') === '1'")
-        _wait(d, "window.PG && PG.tilesLoaded > 0")
+        browser_support.wait_for(
+            d, "document.body && document.body.getAttribute('data-pg-ready') === '1'"
+        )
+        browser_support.wait_for(d, "window.PG && PG.tilesLoaded > 0")
         assert _marks(d) == {}
         labels = d.execute_script(
             "return Array.from(document.querySelectorAll('.pg-zone-label')).map(e => e.textContent)"
         )
         assert labels and all(t.startswith(NAME_ZH) for t in labels), labels
         # The headline panel of available land (orientation.js) names the parks as typed too.
-        _wait(d, "document.body.getAttribute('data-pg-orientation') === '1'")
+        browser_support.wait_for(d, "document.body.getAttribute('data-pg-orientation') === '1'")
         heads = d.execute_script(
             "return Array.from(document.querySelectorAll('#pg-headline li[data-zone] .pg-or-name'))"
             ".map(e => e.textContent)"
@@ -228,7 +218,7 @@ def test_payload_names_are_inert_on_the_map(poisoned: dict, live_server_rw: str)
         """,
             poisoned["enterprise"],
         )
-        _wait(d, "window.__mk._icon")  # unclustered and on the map
+        browser_support.wait_for(d, "window.__mk._icon")  # unclustered and on the map
         got = d.execute_script(
             """
             var mk = window.__mk;
@@ -259,7 +249,9 @@ def test_payload_names_are_inert_in_the_html_brief(poisoned: dict, live_server_r
         d.get("about:blank")
         d.get_log("browser")
         d.get(f"{live_server_rw}/api/parcels/{poisoned['parcel']}/brief.html")
-        _wait(d, "document.querySelectorAll('.leaflet-overlay-pane path').length > 10")
+        browser_support.wait_for(
+            d, "document.querySelectorAll('.leaflet-overlay-pane path').length > 10"
+        )
         # The offline copy carries its own policy: no server sends headers for a file.
         meta = d.execute_script(
             "var m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]');"
@@ -367,15 +359,19 @@ def test_payloads_are_inert_on_the_planner_page(sample_db_rw: str, live_server_r
         conn.execute("UPDATE projects SET name_zh = %(n)s WHERE code = 'PRJ-FLEXPACK'", {"n": UNIT})
     with browser_support.driver() as d:
         d.get(live_server_rw + "/planner")
-        _wait(d, "document.body.getAttribute('data-pgp-ready')")
+        browser_support.wait_for(d, "document.body.getAttribute('data-pgp-ready')")
         d.find_element(By.ID, "pgp-username").send_keys("xss-planner")
         d.find_element(By.ID, "pgp-password").send_keys("planner-pass-1")
         d.find_element(By.ID, "pgp-login-btn").click()
-        _wait(d, "document.body.getAttribute('data-parcels-loaded')")
+        browser_support.wait_for(d, "document.body.getAttribute('data-parcels-loaded')")
         d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=board]").click()
-        _wait(d, f"document.getElementById('pgp-board').textContent.indexOf({UNIT!r}) >= 0")
+        browser_support.wait_for(
+            d, f"document.getElementById('pgp-board').textContent.indexOf({UNIT!r}) >= 0"
+        )
         d.find_element(By.CSS_SELECTOR, ".pgp-tab[data-tab=inbox]").click()
-        _wait(d, f"document.getElementById('pgp-inbox').textContent.indexOf({inq!r}) >= 0")
+        browser_support.wait_for(
+            d, f"document.getElementById('pgp-inbox').textContent.indexOf({inq!r}) >= 0"
+        )
         time.sleep(1.0)  # an <img onerror> would have fired by now
         assert _marks(d) == {}
         assert [e for e in _severe(d) if "favicon" not in e["message"]] == []

@@ -16,7 +16,7 @@
 --
 -- Derived only: statement triggers on parcel_nearest keep it in the writing transaction (the
 -- store's own writers hold access_lock()), a change of a parcel's code follows it, and the
--- migration fills it from the store. tests/db/test_reach.py holds it equal to its definition
+-- migration fills it from the store. tests/db/test_access.py holds it equal to its definition
 -- after edits and rebuilds; the search's answers are checked against the store's.
 
 CREATE TABLE parcel_reach (
