@@ -113,7 +113,7 @@ from parkgis.siting.footprint import (
     too_long_for,
 )
 from parkgis.siting.search import RAIL_ACCESS_KINDS
-from parkgis.vocabulary import PUBLIC_PROJECT_FIELDS, SERVICES
+from parkgis.vocabulary import DISTANCES, PUBLIC_PROJECT_FIELDS, SERVICES
 
 MU_M2 = 10000.0 / 15.0
 
@@ -304,10 +304,41 @@ def load_requirement(conn: psycopg.Connection, code: str) -> Requirement:
 
 # --------------------------------------------------------------------------- data access
 
+
+def _near_sql(cats: Sequence[str]) -> str:
+    """The ids of the parcels that can lie within ``%(<cat>_t)s`` metres (GK) of a feature of
+    each of the store's categories ``cats`` on some date: a superset, never a miss.
+
+    For the parcel's own GK zone the store decides: the final distance of ``parcel_reach``
+    (a lower bound for every date, over kinds that include fit's) within every bound. A
+    feature of another zone, which the store does not measure, brings in every parcel of
+    another zone within its box widened by the bound in degrees (the (gk_srid, geom) index of
+    migration 0018 finds them). The widening is safe: a GK distance (scale factor >= 1) is
+    never shorter than the geodesic one, a degree of latitude is >= 110 km, one of longitude
+    >= 111 km * cos(latitude) on the ellipsoid, and a path of length t changes the latitude
+    by at most t / 110 km.
+    """
+    own = " AND ".join(f"r.{c}_m <= %({c}_t)s" for c in cats)
+    parts = [f"SELECT r.parcel_id FROM parcel_reach r WHERE {own}"]
+    for c in cats:
+        dlat = f"%({c}_t)s / 110000.0"
+        dlon = (
+            f"%({c}_t)s / (111000.0 * cos(radians(least(89.0, greatest(abs(ST_YMin(x.geom)),"
+            f" abs(ST_YMax(x.geom))) + {dlat}))))"
+        )
+        for table in ("infrastructure", "upgrades"):
+            parts.append(
+                f"SELECT p.id FROM {table} x JOIN parcels p ON p.gk_srid <> x.gk_srid"
+                f" AND p.geom && ST_Expand(x.geom, {dlon}, {dlat})"
+                f" WHERE x.kind = ANY(%({c}_kinds)s)"
+            )
+    return "\nUNION\n".join(parts)
+
+
 CANDIDATES_SQL = """
 SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landuse_code,
        c.area_m2, c.gk_srid, c.land_price_wan_per_mu, c.status_ok,
-       c.landuse_ok, c.area_ok, c.facility_srid, t.slope_mean_deg, t.slope_max_deg,
+       c.landuse_ok, c.area_ok, t.slope_mean_deg, t.slope_max_deg,
        t.flood_share, t.earthwork_cut_m3, t.earthwork_fill_m3, ST_AsBinary(c.geom_gk) AS wkb,
        -- drive times decide a hard constraint only when the project sets a limit;
        -- otherwise they are read with the servicing, for the kept sites only
@@ -316,9 +347,7 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
        CASE WHEN %(drive)s THEN (SELECT a.drive_s / 60.0 FROM parcel_access a
          WHERE a.parcel_code = c.code AND a.dest = 'rail_yard') END AS drive_min_rail_yard
   FROM (
-    -- The projection facilities are measured in is the first one of *every* candidate
-    -- (a first pass returns only some of them): taken over the whole set, before the split.
-    SELECT c.*, min(c.gk_srid) OVER () AS facility_srid FROM (
+    SELECT c.* FROM (
         SELECT p.code, p.zone_code, p.status, p.project_code, p.reserved_until,
                p.landuse_code, p.area_m2, p.gk_srid, p.land_price_wan_per_mu, p.geom_gk,
                -- The three hard constraints decidable from the row alone; a site failing two
@@ -331,6 +360,8 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
           FROM parcels p
          WHERE p.status IN ('available', 'reserved', 'listed')
            AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
+           -- near every distance bound (:func:`_near_sql`), when a gap bound sets one
+           AND (%(ids)s::bigint[] IS NULL OR p.id = ANY(%(ids)s))
            -- Below the band only where no group may use the parcel: outside the zones
            -- assembly is narrowed to, a small parcel is a far near miss on area only.
            AND (COALESCE(p.area_m2 < CASE WHEN %(pool_zones)s::text[] IS NULL
@@ -346,13 +377,21 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
   LEFT JOIN parcel_terrain t ON t.parcel_code = c.code
  -- A first pass reads only the parcels that can be a match (status, land use and area right)
  -- or, with assembly, a group member (status and land use right).
- WHERE NOT %(first)s
-    OR COALESCE(c.status_ok AND c.landuse_ok
-                AND (c.area_ok OR (%(assemble)s AND (%(pool_zones)s::text[] IS NULL
-                                                     OR c.zone_code = ANY(%(pool_zones)s)))),
-                false)
+ WHERE (NOT %(first)s
+        OR COALESCE(c.status_ok AND c.landuse_ok
+                    AND (c.area_ok OR (%(assemble)s AND (%(pool_zones)s::text[] IS NULL
+                                                         OR c.zone_code = ANY(%(pool_zones)s)))),
+                    false))
+   -- With a gap bound (no group member read), a failure whose gap exceeds it is never
+   -- listed: status and land use fail by fixed gaps (rail and road: ``ids``).
+   AND (%(status_fails)s OR c.status_ok)
+   AND (%(landuse_fails)s OR c.landuse_ok)
  ORDER BY c.code
 """
+
+#: The projection facilities are read in (then transformed into each candidate's): the
+#: store's first, whatever the project's candidates, so every read of one match agrees.
+FACILITY_SRID_SQL = "SELECT coalesce(min(gk_srid), 4547) FROM zones"
 
 #: 七通一平 in service on the date judged (svc_as_of, migration 0011, read from its store
 #: parcel_services, migration 0014): measured only for the sites kept after pruning (at 10^6
@@ -877,8 +916,10 @@ def _build_context(
         With ``assemble``: only parcels of these zones may be group members (default: all).
     max_gap : float, optional
         With ``prune`` and no group members kept: a caller that wants near misses only up to
-        this gap (:func:`match`'s near-miss read once its list is full). A distance limit's
-        failure beyond it is not measured (∞): such a site is never listed.
+        this gap (:func:`match`'s near-miss reads). A distance limit's failure beyond it is
+        not measured (∞): such a site is never listed; the read starts from the parcels that
+        can lie within the rail and road bounds (:func:`_near_sql`) and leaves out status and
+        land-use failures when their fixed gaps exceed it.
 
     Returns
     -------
@@ -900,7 +941,12 @@ def _build_context(
         if req.max_area_mu is not None:
             band_hi = req.max_area_mu * (1 + area_gap) * MU_M2 * (1 + 1e-9)
     zones = sorted(set(pool_zones)) if pool_zones is not None and assemble else None
+    # A first pass keeps no failure at all (gap bound 0); group members are always measured.
+    gap_bound = (
+        0.0 if first_pass and prune else max_gap if prune and not (assemble and members) else None
+    )
     params = {
+        **_gap_params(conn, req, gap_bound),
         "band_lo": band_lo,
         "band_lo_out": band_lo_out if zones is not None else band_lo,
         "pool_zones": zones,
@@ -923,12 +969,9 @@ def _build_context(
     srids = sorted({r["gk_srid"] for r in rows})
     # Facilities are computed once, in the first (Weihui: the only) projection of all
     # candidates (of this read, whether or not a first pass returned them).
-    facility_srid = rows[0]["facility_srid"] if rows else 4547
+    with conn.cursor(row_factory=tuple_row) as cur:
+        facility_srid = int(cur.execute(FACILITY_SRID_SQL).fetchone()[0])  # type: ignore[index]
     facilities = _load_facilities(conn, facility_srid, req, on, reach)
-    # A first pass keeps no failure at all (gap bound 0); group members are always measured.
-    gap_bound = (
-        0.0 if first_pass and prune else max_gap if prune and not (assemble and members) else None
-    )
     sites: list[Site] = []
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
@@ -956,6 +999,36 @@ def _build_context(
         {s.codes[0]: s for s in sites},
         float((siting or SitingSettings()).earthwork.yuan_per_m3),
     )
+
+
+def _gap_params(
+    conn: psycopg.Connection, req: Requirement, gap_bound: float | None
+) -> dict[str, Any]:
+    """The candidate read's bounds for a caller that lists failures only up to ``gap_bound``
+    (None: any failure, nothing left out): which fixed-gap failures may be read, and the ids
+    of the parcels near enough to rail and road (None: all), bounded as
+    :meth:`_Staged.nearest` measures them, with the same hair of slack."""
+    out: dict[str, Any] = {
+        "status_fails": gap_bound is None or STATUS_GAP <= gap_bound,
+        "landuse_fails": gap_bound is None or LANDUSE_GAP <= gap_bound,
+        "ids": None,
+    }
+    limits = {"rail": req.rail_limit_m, "road": _opt_limit(req.max_trunk_road_m)}
+    bounds = {
+        c: (lim + gap_bound * max(lim, 1.0)) * (1 + 1e-9) + 1e-6
+        for c, lim in limits.items()
+        if lim is not None and gap_bound is not None
+    }
+    if bounds:
+        params = {f"{c}_t": t for c, t in bounds.items()}
+        params.update({f"{c}_kinds": list(DISTANCES[c][1]) for c in bounds})
+        with conn.cursor(row_factory=tuple_row) as cur:
+            out["ids"] = sorted(r[0] for r in cur.execute(_near_sql(sorted(bounds)), params))
+    return out
+
+
+def _opt_limit(v: Any) -> float | None:
+    return None if v is None else float(v)
 
 
 def _sites_of(
@@ -1358,6 +1431,10 @@ def _union_geometry(site: Site, ctx: Context) -> Site:
 
 #: A footprint failure's gap (near misses are ordered by gap, then by number of parcels).
 FOOTPRINT_GAP = 0.3
+#: The gaps of a failure on status (not available) and on land use: fixed, as neither has a
+#: measure of how far off it is.
+STATUS_GAP = 0.5
+LANDUSE_GAP = 1.0
 
 
 @dataclass
@@ -1439,7 +1516,7 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
     req, out = ctx.req, []
     if not s.status_ok:
         zh, en = s.status_note or ("不可供应", "not available")
-        out.append(Failure("available", zh, en, 0.5))
+        out.append(Failure("available", zh, en, STATUS_GAP))
     a = s.area_mu
     if req.min_area_mu is not None and a < req.min_area_mu:
         out.append(
@@ -1466,7 +1543,7 @@ def _hard(ctx: Context, s: Site, *, confidential: bool) -> list[Failure]:
                 "landuse",
                 f"用地性质 {s.landuse} 不在 {allowed} 之列",
                 f"land use {s.landuse} is not one of {allowed}",
-                1.0,
+                LANDUSE_GAP,
             )
         )
     lim = req.rail_limit_m
@@ -2147,8 +2224,9 @@ def _one_failure_near_misses(
 ) -> None:
     """Near misses failing one constraint other than the footprint (they must still hold the
     footprint), nearest first, while one could still rank among the nearest
-    ``near_miss_limit``. Reads the parcels a first pass left out, then those outside the area
-    band, only when they could still make the list.
+    ``near_miss_limit``. After a first pass, reads the parcels it left out in tiers of gap
+    (:data:`NEAR_MISS_TIERS`: each read only as wide as the list could still take), then
+    those outside the area band, each only when they could still make the list.
 
     Long (over 80 lines) with its comments: one loop whose three steps (read more, widen the band,
     test the next) share the cursor ``k`` and the list; split, they would pass it all around.
@@ -2156,58 +2234,54 @@ def _one_failure_near_misses(
     near = ranked.near
     cutoff: list[float] = [-1, 0.0]  # (len(near) it was computed at, k-th smallest gap)
 
-    def room(gap: float) -> bool:
-        # footprint near misses found so far may already fill the list, but only with
-        # their own gap
-        if near_miss_limit == 0:
-            return False
+    def kth() -> float:
+        """The largest gap that can still enter the list (∞ while it is not full)."""
         if len(near) < near_miss_limit:
-            return True
+            return math.inf
         # the list only grows: its k-th smallest gap is recomputed only when it has
         if cutoff[0] != len(near):
             cutoff[:] = [len(near), heapq.nsmallest(near_miss_limit, (t[0] for t in near))[-1]]
-        return gap <= cutoff[1]
+        return cutoff[1]
 
-    one_off = sorted(ranked.one_off, key=lambda t: (t[1].gap, t[0].codes))
+    def room(gap: float) -> bool:
+        # footprint near misses found so far may already fill the list, but only with
+        # their own gap
+        return near_miss_limit > 0 and gap <= kth()
+
+    def one_failure(ctx: Context, above: float) -> list[tuple[Site, Failure]]:
+        return [
+            (s, f[0])
+            for s in ctx.sites
+            if len(f := _hard(ctx, s, confidential=confidential)) == 1 and f[0].gap > above
+        ]
+
+    one_off = sorted(ranked.one_off, key=_gap_order)
     k = 0
-    full_read = not first
+    # one_off holds every one-failure site with a gap up to `upto` (after a first pass: none)
+    upto = -math.inf if first else math.inf
+    tiers = iter(NEAR_MISS_TIERS)
     while True:
-        if not full_read:
-            if not room(0.0):
-                break
-            # Every parcel the first pass left out: the same figures, as one context (the
-            # first pass's own one-failure sites are in it again, so it replaces them).
-            # Once the list is full only gaps up to its k-th smallest can still enter it.
-            full = build(
-                members=False,
-                max_gap=cutoff[1] if len(near) >= near_miss_limit else None,
-            )
-            stats["candidates_full"] = len(full.sites)
-            one_off = sorted(
-                (
-                    (s, f[0])
-                    for s in full.sites
-                    if len(f := _hard(full, s, confidential=confidential)) == 1
-                ),
-                key=lambda t: (t[1].gap, t[0].codes),
-            )
-            full_read = True
-            continue
         nxt = one_off[k][1].gap if k < len(one_off) else math.inf
+        if nxt > upto:
+            # Every site up to `upto` is tested; a site not read yet may come before the next
+            # one. Read the next tier of gaps (never beyond what could still enter the list:
+            # once it is full, its k-th smallest gap), keeping the sites not tested yet.
+            if upto == math.inf or not room(math.nextafter(upto, math.inf)):
+                break
+            bound = min(next(tiers), kth())
+            ctx = build(members=False, max_gap=bound if math.isfinite(bound) else None)
+            stats["candidates_full"] = stats.get("candidates_full", 0) + len(ctx.sites)
+            one_off, k, upto = sorted(one_failure(ctx, upto), key=_gap_order), 0, bound
+            continue
         if area_gap is not None and nxt > area_gap:
             # The parcels left out by the area band fail on area by a larger gap: they rank
             # after everything tested so far, so they are read now, and only if they could
             # still make the list.
             if not room(area_gap):
                 break
-            rest = build(outside_band=True)
+            rest = build(outside_band=True, max_gap=upto if math.isfinite(upto) else None)
             stats["candidates_outside_band"] = len(rest.sites)
-            more = [
-                (s, f[0])
-                for s in rest.sites
-                if len(f := _hard(rest, s, confidential=confidential)) == 1
-            ]
-            one_off[k:] = sorted(one_off[k:] + more, key=lambda t: (t[1].gap, t[0].codes))
+            one_off[k:] = sorted(one_off[k:] + one_failure(rest, -math.inf), key=_gap_order)
             area_gap = None
             continue
         if k >= len(one_off) or not room(nxt):
@@ -2220,6 +2294,16 @@ def _one_failure_near_misses(
                 near.append((f.gap, 0.0, NearMiss(s, f)))
         except FitTimeout:
             stats["undecided"].append(s.codes)
+
+
+def _gap_order(t: tuple[Site, Failure]) -> tuple[float, tuple[str, ...]]:
+    return t[1].gap, tuple(t[0].codes)
+
+
+#: The gaps the near-miss read of a first pass widens through: a read bounded by a gap reads
+#: only the parcels that can fail by at most that much (at 10^6 a few thousand instead of
+#: ~10^5), and the next tier is read only if the list is not full with gaps up to it.
+NEAR_MISS_TIERS = (0.25, 1.0, math.inf)
 
 
 #: :func:`match` first reads no parcel whose area misses the project's range by more than this
