@@ -37,8 +37,7 @@ def _brute_force(conn: psycopg.Connection, cat: str) -> dict[int, float]:
     feats = [
         shapely.from_wkb(bytes(r["wkb"]))
         for r in conn.execute(
-            "SELECT ST_AsBinary(geom) AS wkb FROM infra_as_of('infinity') "
-            "WHERE kind = ANY(%s)",
+            "SELECT ST_AsBinary(geom) AS wkb FROM infra_as_of('infinity') WHERE kind = ANY(%s)",
             (list(DISTANCES[cat][1]),),
         )
     ]
