@@ -2102,7 +2102,7 @@ def match(
         ``stats["undecided"]`` and the body's ``incomplete``. None: no limit (the CLI).
     assembly_zones : sequence of str, optional
         Zone codes groups of parcels are assembled in. Default None: every zone (at a
-        province's 10^6 parcels that costs ~18 s; one county's or park's zones, well under
+        province's 10^6 parcels 18-46 s; one county's or park's zones, well under
         the 5 s target). Singles are ranked everywhere either way. The body's ``assembly``
         says which applied.
 
