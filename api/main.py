@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from api import errors
 from api.deps import ReplicaFallback
@@ -40,6 +41,16 @@ computed in the park's CGCS2000 Gauss-Krüger projection (EPSG:4547 for Weihui),
 """
 
 
+class _App(FastAPI):
+    """FastAPI entered through the tile fast path (api/routers/tiles.py): a well-formed tile
+    GET skips routing, dependency injection and every middleware, Starlette's error handler
+    included -- the investor map's hottest request pays for none of them. The fast path sends
+    the security headers itself and hands everything else to the stack unchanged."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return TileFastPath(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """Build the app. ``database_url`` overrides the configured/embedded database (tests).
 
@@ -51,7 +62,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     url = database_url or cluster.database_url(settings)
     trusted_networks(settings.trusted_proxies)  # a malformed PARKGIS_TRUSTED_PROXIES fails here
 
-    app = FastAPI(
+    app = _App(
         title="ParkGIS 卫辉产业集聚区",
         version=__version__,
         description=API_DESCRIPTION,
@@ -129,8 +140,6 @@ def _add_api_docs(app: FastAPI) -> None:
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """The middleware, innermost first (each ``add_middleware`` wraps the ones before)."""
-    # Well-formed tile GETs skip routing and dependency injection (see api/routers/tiles.py).
-    app.add_middleware(TileFastPath)
     if settings.database_replica_urls.strip():
         # A GET whose replica failed under it is answered again by the primary.
         app.add_middleware(ReplicaFallback)

@@ -28,11 +28,12 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.dependencies import AsOf
 from api.deps import caller_from_authorization, caller_of
 from api.errors import unavailable
+from api.headers import COMMON, NON_HTML_CSP
 from parkgis.db.pool import is_unavailable
 from parkgis.errors import InvalidInput
 from parkgis.publish import tiles as core
@@ -92,6 +93,23 @@ _FAST_PATH = re.compile(
 )
 _MVT = core.MVT_MEDIA_TYPE.encode()
 _CACHE_CONTROL = CACHE_CONTROL.encode()
+# The fast path runs outside the header middleware (api.main builds it outermost), so it sends
+# the same security headers itself: every response, and the non-HTML policy unless a 304.
+_SECURITY = [(k.encode(), v.encode()) for k, v in COMMON.items()]
+_CSP = (b"content-security-policy", NON_HTML_CSP.encode())
+
+
+def _secured(send: Send) -> Send:
+    """``send`` adding the security headers, for the rare answers the fast path does not
+    build itself (a 503)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message)
+            message["headers"] = [*message.get("headers", []), *_SECURITY, _CSP]
+        await send(message)
+
+    return wrapped
 
 
 class _Refer(Exception):
@@ -122,6 +140,8 @@ class TileFastPath:
     Only requests whose collection is tiled and whose z/x/y lie in WebMercatorQuad are served
     here; every other request (and any failure before the first byte is sent) goes on to the
     app unchanged, so errors keep their problem+json answers and nothing else is affected.
+    It wraps the whole middleware stack (``api.main``): a request with a body (which the body
+    limit must judge) goes on too, and the security headers are sent from here.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -158,6 +178,9 @@ class TileFastPath:
                 accept = v.decode("latin-1")
             elif k == b"authorization":
                 auth = v.decode("latin-1")
+            elif k == b"content-length" or k == b"transfer-encoding":
+                await self.app(scope, receive, send)  # a body: the body limit's to judge
+                return
         app = scope["app"]
         # Only a replica router cares who asks (read-your-writes): no token decoding without.
         caller = (
@@ -173,7 +196,8 @@ class TileFastPath:
             if is_unavailable(exc):
                 # Answer the outage here: falling through would wait for the pool a second
                 # time and double the bound a client waits for its 503.
-                await unavailable(None, app.state.settings.db_retry_after_s)(scope, receive, send)
+                retry = app.state.settings.db_retry_after_s
+                await unavailable(None, retry)(scope, receive, _secured(send))
                 return
             await self.app(scope, receive, send)  # the routed endpoint answers problem+json
             return
@@ -181,6 +205,7 @@ class TileFastPath:
             (b"etag", res.etag.encode()),
             (b"cache-control", _CACHE_CONTROL),
             (b"vary", b"Accept-Encoding"),
+            *_SECURITY,
         ]
         if res.status == 304:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
@@ -192,6 +217,7 @@ class TileFastPath:
             (b"content-type", _MVT),
             (b"content-length", str(len(res.body)).encode()),
             (b"x-tile-cache", b"hit" if res.cache_hit else b"miss"),
+            _CSP,
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": res.body})

@@ -204,3 +204,29 @@ def test_tilejson_and_tilesets(client, known) -> None:
         link["rel"] == "item" and link["type"] == MVT_MEDIA_TYPE
         for link in ts["tilesets"][0]["links"]
     )
+
+
+def test_the_fast_path_sends_the_security_headers_and_leaves_bodies_to_the_limit(
+    client, known
+) -> None:
+    """The tile fast path runs outside every middleware (api.main): it sends the security
+    headers itself — the non-HTML policy on a 200, none on a 304 (the browser keeps the cached
+    one) — and a request declaring a body goes on to the body limit, which refuses one too
+    large before any route or tile runs."""
+    from api.headers import COMMON, NON_HTML_CSP
+
+    x, y = tile_of(known["lon"], known["lat"], Z)
+    url = TILE.format(cid="parcels", z=Z, x=x, y=y)
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["x-tile-cache"] in ("hit", "miss")
+    assert {k: r.headers[k] for k in COMMON} == COMMON
+    assert r.headers["content-security-policy"] == NON_HTML_CSP
+    again = client.get(url, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+    assert {k: again.headers[k] for k in COMMON} == COMMON
+    assert "content-security-policy" not in again.headers
+    limit = client.app.state.settings.max_body_bytes
+    big = client.request("GET", url, content=b"x" * (int(limit) + 1))
+    assert big.status_code == 413
+    assert big.headers["content-type"].startswith("application/problem+json")
+    assert big.headers["x-frame-options"] == "DENY"
