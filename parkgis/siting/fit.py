@@ -313,7 +313,8 @@ def _near_sql(cats: Sequence[str]) -> str:
     (a lower bound for every date, over kinds that include fit's) within every bound. A
     feature of another zone, which the store does not measure, brings in every parcel of
     another zone within its box widened by the bound in degrees (the (gk_srid, geom) index of
-    migration 0018 finds them). The widening is safe: a GK distance (scale factor >= 1) is
+    migration 0018 finds them). The widening is safe: a GK distance (CGCS2000 3-degree zones,
+    EPSG:4534-4554 by the parcels' CHECK, central scale factor 1, so >= 1 everywhere) is
     never shorter than the geodesic one, a degree of latitude is >= 110 km, one of longitude
     >= 111 km * cos(latitude) on the ellipsoid, and a path of length t changes the latitude
     by at most t / 110 km.
