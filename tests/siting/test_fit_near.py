@@ -122,3 +122,28 @@ def test_a_siding_of_another_zone_counts_for_fit(empty_db: str, gap_m: float, fi
         assert not matched
         assert near[("Z-A-1",)].name == "rail"
         assert math.isclose(near[("Z-A-1",)].gap, (gap_m - 500) / 500, rel_tol=1e-3)
+
+
+def test_the_near_set_changes_speed_never_results(
+    sample_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read narrowed to the near set and one that is not (the set over its cap) rank the
+    same matches and near misses, singles and narrowed assembly alike."""
+    with psycopg.connect(sample_db) as conn:
+        codes = [r[0] for r in conn.execute("SELECT code FROM projects ORDER BY code")]
+        zones = [r[0] for r in conn.execute("SELECT code FROM zones ORDER BY code LIMIT 2")]
+        reqs = [fit.load_requirement(conn, c) for c in codes]
+        reqs.append(fit.Requirement(min_area_mu=20, max_area_mu=60, max_trunk_road_m=150))
+
+        def bodies() -> list[dict]:
+            out = []
+            for req in reqs:
+                for kw in ({"assemble": False}, {"assembly_zones": zones}):
+                    out.append(fit.match(conn, req, near_miss_limit=15, **kw).body())
+            return out
+
+        narrowed = bodies()
+        monkeypatch.setattr(fit, "NEAR_SET_CAP", -1)
+        unnarrowed = bodies()
+    assert narrowed == unnarrowed
+    assert sum(len(b["matches"]) + len(b["near_misses"]) for b in narrowed) > 0
