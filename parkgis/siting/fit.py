@@ -362,6 +362,9 @@ SELECT c.code, c.zone_code, c.status, c.project_code, c.reserved_until, c.landus
          WHERE p.status IN ('available', 'reserved', 'listed')
            AND (%(codes)s::text[] IS NULL OR p.code = ANY(%(codes)s))
            AND (%(zones)s::text[] IS NULL OR p.zone_code = ANY(%(zones)s))
+           -- the band below as a plain range the area index can serve (:func:`_area_range`)
+           AND (%(area_lo)s::float8 IS NULL OR p.area_m2 >= %(area_lo)s)
+           AND (%(area_hi)s::float8 IS NULL OR p.area_m2 <= %(area_hi)s)
            -- near every distance bound (:func:`_near_sql`), when a gap bound sets one
            AND (%(ids)s::bigint[] IS NULL OR p.id = ANY(%(ids)s))
            -- Below the band only where no group may use the parcel: outside the zones
@@ -951,8 +954,14 @@ def _build_context(
     gap_bound = (
         0.0 if first_pass and prune else max_gap if prune and not (assemble and members) else None
     )
+    # a first pass of singles reads only the areas that match, any other read the band
+    area = _area_range(
+        *((lo_m2, hi_m2) if first_pass and prune and not assemble else (band_lo, band_hi)),
+        outside_band,
+    )
     params = {
-        **_gap_params(conn, req, gap_bound),
+        **_gap_params(conn, req, gap_bound, area),
+        **area,
         "band_lo": band_lo,
         "band_lo_out": band_lo_out if zones is not None else band_lo,
         "pool_zones": zones,
@@ -1009,12 +1018,18 @@ def _build_context(
 
 
 def _gap_params(
-    conn: psycopg.Connection, req: Requirement, gap_bound: float | None
+    conn: psycopg.Connection,
+    req: Requirement,
+    gap_bound: float | None,
+    area: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The candidate read's bounds for a caller that lists failures only up to ``gap_bound``
     (None: any failure, nothing left out): which fixed-gap failures may be read, and the ids
     of the parcels near enough to rail and road (None: all), bounded as
-    :meth:`_Staged.nearest` measures them, with the same hair of slack."""
+    :meth:`_Staged.nearest` measures them, with the same hair of slack. The ids are used
+    only when fewer than the parcels of the read's area range (``area``, :func:`_area_range`):
+    a bound that leaves most parcels in (a road within 800 m holds a fifth of a province)
+    costs more as an id list than the range's own read."""
     out: dict[str, Any] = {
         "status_fails": gap_bound is None or STATUS_GAP <= gap_bound,
         "landuse_fails": gap_bound is None or LANDUSE_GAP <= gap_bound,
@@ -1029,19 +1044,39 @@ def _gap_params(
     if bounds:
         params = {f"{c}_t": t for c, t in bounds.items()}
         params.update({f"{c}_kinds": list(DISTANCES[c][1]) for c in bounds})
-        params["cap"] = NEAR_SET_CAP + 1
         with conn.cursor(row_factory=tuple_row) as cur:
-            ids = [r[0] for r in cur.execute(_near_sql(sorted(bounds)) + " LIMIT %(cap)s", params)]
-        # A bound that leaves most parcels in (a road within 800 m: a quarter of a province)
-        # costs more as an id list than the size band's own read.
-        out["ids"] = sorted(ids) if len(ids) <= NEAR_SET_CAP else None
+            # the planner's estimate from the area histogram: a count would cost more than
+            # the choice it informs
+            plan = cur.execute(AREA_RANGE_PLAN_SQL, area or _area_range(None, None)).fetchone()
+            in_range = int(plan[0][0]["Plan"]["Plan Rows"])  # type: ignore[index]
+            params["cap"] = min(in_range, NEAR_SET_CAP)
+            near = cur.execute(_near_sql(sorted(bounds)) + " LIMIT %(cap)s + 1", params)
+            ids = [r[0] for r in near]
+        out["ids"] = sorted(ids) if len(ids) <= params["cap"] else None
     return out
 
 
-#: The most parcels a near set (:func:`_near_sql`) is read with; beyond, the read is not
-#: narrowed. At 10^6 parcels 40 000 ids cost 0.1 s and spare 1.2 s of the size band's read;
-#: 250 000 (a road within 800 m) cost 1.2 s and spare nothing.
-NEAR_SET_CAP = 60_000
+#: The most parcels a near set (:func:`_near_sql`) is read with (an id list of that length
+#: costs about 0.3 s at 10^6; the size band's read it would narrow, little more).
+NEAR_SET_CAP = 200_000
+
+#: The live parcels of the read's area range, as the planner estimates them.
+AREA_RANGE_PLAN_SQL = """
+EXPLAIN (FORMAT JSON)
+SELECT 1 FROM parcels
+ WHERE status <> 'historic'
+   AND (%(area_lo)s::float8 IS NULL OR area_m2 >= %(area_lo)s)
+   AND (%(area_hi)s::float8 IS NULL OR area_m2 <= %(area_hi)s)
+"""
+
+
+def _area_range(lo: float | None, hi: float | None, outside: bool = False) -> dict[str, Any]:
+    """The candidate read's area range (m²) as bounds an index can serve: a superset of what
+    the band's exact test keeps (None: unbounded). A read of what lies outside the band has
+    no single range."""
+    if outside:
+        return {"area_lo": None, "area_hi": None}
+    return {"area_lo": lo, "area_hi": hi}
 
 
 def _opt_limit(v: Any) -> float | None:

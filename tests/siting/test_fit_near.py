@@ -143,7 +143,7 @@ def test_the_near_set_changes_speed_never_results(
             return out
 
         narrowed = bodies()
-        monkeypatch.setattr(fit, "NEAR_SET_CAP", -1)
+        monkeypatch.setattr(fit, "NEAR_SET_CAP", -1)  # LIMIT 0: no id list
         unnarrowed = bodies()
     assert narrowed == unnarrowed
     assert sum(len(b["matches"]) + len(b["near_misses"]) for b in narrowed) > 0
