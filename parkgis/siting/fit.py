@@ -983,8 +983,7 @@ def _build_context(
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(CANDIDATES_SQL, params).fetchall()
     srids = sorted({r["gk_srid"] for r in rows})
-    # Facilities are computed once, in the first (Weihui: the only) projection of all
-    # candidates (of this read, whether or not a first pass returned them).
+    # Facilities are read in one projection (FACILITY_SRID_SQL), then moved into each part's.
     with conn.cursor(row_factory=tuple_row) as cur:
         facility_srid = int(cur.execute(FACILITY_SRID_SQL).fetchone()[0])  # type: ignore[index]
     facilities = _load_facilities(conn, facility_srid, req, on, reach)
@@ -1021,7 +1020,7 @@ def _gap_params(
     conn: psycopg.Connection,
     req: Requirement,
     gap_bound: float | None,
-    area: dict[str, Any] | None = None,
+    area: dict[str, Any],
 ) -> dict[str, Any]:
     """The candidate read's bounds for a caller that lists failures only up to ``gap_bound``
     (None: any failure, nothing left out): which fixed-gap failures may be read, and the ids
@@ -1035,7 +1034,8 @@ def _gap_params(
         "landuse_fails": gap_bound is None or LANDUSE_GAP <= gap_bound,
         "ids": None,
     }
-    limits = {"rail": req.rail_limit_m, "road": _opt_limit(req.max_trunk_road_m)}
+    road = req.max_trunk_road_m
+    limits = {"rail": req.rail_limit_m, "road": None if road is None else float(road)}
     bounds = {
         c: (lim + gap_bound * max(lim, 1.0)) * (1 + 1e-9) + 1e-6
         for c, lim in limits.items()
@@ -1047,7 +1047,7 @@ def _gap_params(
         with conn.cursor(row_factory=tuple_row) as cur:
             # the planner's estimate from the area histogram: a count would cost more than
             # the choice it informs
-            plan = cur.execute(AREA_RANGE_PLAN_SQL, area or _area_range(None, None)).fetchone()
+            plan = cur.execute(AREA_RANGE_PLAN_SQL, area).fetchone()
             in_range = int(plan[0][0]["Plan"]["Plan Rows"])  # type: ignore[index]
             params["cap"] = min(in_range, NEAR_SET_CAP)
             near = cur.execute(_near_sql(sorted(bounds)) + " LIMIT %(cap)s + 1", params)
@@ -1070,17 +1070,13 @@ SELECT 1 FROM parcels
 """
 
 
-def _area_range(lo: float | None, hi: float | None, outside: bool = False) -> dict[str, Any]:
+def _area_range(lo: float | None, hi: float | None, outside: bool) -> dict[str, Any]:
     """The candidate read's area range (m²) as bounds an index can serve: a superset of what
     the band's exact test keeps (None: unbounded). A read of what lies outside the band has
     no single range."""
     if outside:
         return {"area_lo": None, "area_hi": None}
     return {"area_lo": lo, "area_hi": hi}
-
-
-def _opt_limit(v: Any) -> float | None:
-    return None if v is None else float(v)
 
 
 def _sites_of(
@@ -2168,13 +2164,10 @@ def match(
         raise InvalidInput("top and near_miss_limit must be ≥ 0")
     banded = req.min_area_mu is not None or req.max_area_mu is not None
     area_gap = NEAR_MISS_AREA_GAP if banded else None
-    # Singles only: a first pass reads only what can be a match. Near misses failing one
-    # constraint other than the footprint are looked at only if the matches' footprint
-    # failures leave room in the near-miss list (at scale they rarely do); the full pruned
-    # set is read then, and only then. With assembly the group members are most of that set
-    # anyway: one read.
-    # Singles are ranked from a first pass (then near misses by gap tiers) unless groups are
-    # assembled everywhere: narrowed assembly reads its members apart, in its zones only.
+    # A first pass reads only what can be a match; near misses failing one constraint other
+    # than the footprint are read after it, by gap tiers, only while the list has room. With
+    # assembly in every zone the group members are most of the pruned set anyway: one read;
+    # narrowed assembly reads its members apart, in its zones only.
     first = not assemble or assembly_zones is not None
 
     def build(grouped: bool = not first, **kw: Any) -> Context:
