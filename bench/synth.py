@@ -14,7 +14,8 @@ trigger (``parcels_c_audit``) are disabled — the grid is non-overlapping by co
 synthetic rows need no audit history — and the parcels' indexes are dropped and rebuilt after
 the load (faster than maintaining them row by row). Both are restored before the script ends.
 The access store's triggers (``parcel_nearest``, migration 0013) are disabled likewise during
-the load, and the store is filled set-based at the end (``parkgis.db.access.rebuild``, timed).
+the load, and the store is filled set-based at the end (``parkgis.db.access.rebuild``, timed);
+so are the adjacency store's (migration 0019, ``parkgis.siting.assembly.rebuild``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import psycopg
 from common import BENCH_DB, bench_url
 
 from parkgis.db import access
+from parkgis.siting import assembly
 
 # Henan roughly: lon 110.4–116.6, lat 31.4–36.4. Parks sit on a 0.25° lattice, one per cell.
 LON0, LON1, LAT0, LAT1 = 110.5, 116.5, 31.6, 36.2
@@ -151,10 +153,19 @@ def main() -> None:
     t0 = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         access.set_triggers(conn, False)
+        assembly.set_triggers(conn, False)
         try:
             _load(conn, args, rnd, picked, per, n_parks, t0)
         finally:
             access.set_triggers(conn, True)
+            assembly.set_triggers(conn, True)
+        t1 = time.perf_counter()
+        pairs = assembly.rebuild(conn)
+        conn.execute("VACUUM ANALYZE parcel_adjacency")
+        print(
+            f"  adjacency store filled: {pairs} pairs in {time.perf_counter() - t1:.1f} s",
+            flush=True,
+        )
         t1 = time.perf_counter()
         # one connection per core: the rebuild is CPU-bound nearest-neighbour probes
         with ThreadPoolExecutor(args.rebuild_workers) as pool:

@@ -88,6 +88,25 @@ def sample_template(databases: Databases) -> str:
     return conninfo_to_dict(url)["dbname"]
 
 
+@pytest.fixture(scope="session")
+def synth_10k(databases: Databases) -> str:
+    """``bench/synth.py`` at 10^4 parcels (bulk load with the stores' triggers off, stores
+    filled set-based after it), shared by the session: tests may add rows that leave the
+    parcels as they are (upgrades), nothing else."""
+    import subprocess
+    import sys
+
+    url = databases.new("synth10k")
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "synth.py"), "--parcels", "10000", "--url", url],
+        check=True,
+        cwd=ROOT / "bench",
+        capture_output=True,
+        timeout=900,
+    )
+    return url
+
+
 def _copy(databases: Databases, template: str, label: str) -> str:
     name = f"{databases.prefix}_{label}_{len(databases.created)}"
     databases._create(name, template)

@@ -293,17 +293,10 @@ def test_rebuild_equals_trigger_store(sample_db_rw: str) -> None:
         _check_reach(conn)
 
 
-def test_synthetic_10k_equals_brute_force(databases: Any) -> None:
+def test_synthetic_10k_equals_brute_force(synth_10k: str) -> None:
     """bench/synth.py at 10^4 parcels (bulk load, triggers off, store filled set-based), then
     completed, planned and undated upgrades added through the triggers."""
-    url = databases.new("synth10k")
-    subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "synth.py"), "--parcels", "10000", "--url", url],
-        check=True,
-        cwd=ROOT / "bench",
-        capture_output=True,
-        timeout=900,
-    )
+    url = synth_10k
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM parcels").fetchone()[0] == 10_000
         _check_against_brute_force(conn)
