@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -27,30 +28,48 @@ MIN_SHARED_M = 20.0
 #: Gap between digitised neighbours still treated as a common boundary (migration 0019's 0.5).
 SNAP_M = 0.5
 
-ADJACENT_PAIRS_SQL = """
-WITH pool AS (
-    SELECT p.id, p.code, p.area_m2 FROM parcels p WHERE p.code = ANY(%(codes)s)
-)
-SELECT a.code AS a, b.code AS b, s.shared_m
+#: The adjacent pairs of a pool (``{pool}``: a query of ``id, code, area_m2``), with their
+#: areas. A pair whose area exceeds the largest group wanted, or stays under the smallest even
+#: with the largest parcel of the pool as a third member, belongs to no group kept.
+POOL_PAIRS_SQL = """
+WITH pool AS MATERIALIZED ({pool}),
+     top AS (SELECT max(area_m2) AS m FROM pool)
+SELECT a.code AS a, b.code AS b, s.shared_m, a.area_m2 AS a_m2, b.area_m2 AS b_m2
   FROM parcel_adjacency s
   JOIN pool a ON a.id = s.a_id
   JOIN pool b ON b.id = s.b_id
- -- Pairs whose area already exceeds the group limit, or that stay under the minimum even with
- -- the largest third parcel of the pool, belong to no group kept.
- WHERE (%(max_pair_m2)s::float8 IS NULL OR a.area_m2 + b.area_m2 <= %(max_pair_m2)s)
-   AND (%(min_pair_m2)s::float8 IS NULL OR a.area_m2 + b.area_m2 >= %(min_pair_m2)s)
+ WHERE (%(max_group_m2)s::float8 IS NULL OR a.area_m2 + b.area_m2 <= %(max_group_m2)s)
+   AND (%(min_group_m2)s::float8 IS NULL
+        OR a.area_m2 + b.area_m2 >= %(min_group_m2)s - (SELECT m FROM top))
 """
+CODES_POOL_SQL = "SELECT p.id, p.code, p.area_m2 FROM parcels p WHERE p.code = ANY(%(codes)s)"
 
 #: The store's triggers on ``parcels`` (a bulk load turns them off, then calls :func:`rebuild`).
 TRIGGERS = ("parcels_adjacency_ins", "parcels_adjacency_upd")
+
+
+def _pool_pairs(
+    conn: psycopg.Connection,
+    pool_sql: str,
+    params: dict[str, Any],
+    min_group_m2: float | None,
+    max_group_m2: float | None,
+) -> list[tuple[str, str, float, float, float]]:
+    sql = POOL_PAIRS_SQL.replace("{pool}", pool_sql)
+    bounds = {"min_group_m2": min_group_m2, "max_group_m2": max_group_m2}
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return [
+            (a, b, float(m), float(x), float(y))
+            for a, b, m, x, y in cur.execute(sql, {**params, **bounds})
+        ]
 
 
 def adjacent_pairs(
     conn: psycopg.Connection,
     codes: Sequence[str],
     *,
-    min_pair_m2: float | None = None,
-    max_pair_m2: float | None = None,
+    min_group_m2: float | None = None,
+    max_group_m2: float | None = None,
 ) -> list[tuple[str, str, float]]:
     """Adjacent pairs among ``codes``.
 
@@ -59,10 +78,9 @@ def adjacent_pairs(
     conn : psycopg.Connection
     codes : sequence of str
         Parcel codes forming the pool (typically available parcels of a usable land use).
-    min_pair_m2, max_pair_m2 : float, optional
-        Bounds on the pair's combined area (m²); pairs outside are left out. A caller
-        looking for groups of area ≤ H passes ``H``; for groups ≥ L, ``L − (largest parcel
-        of the pool)`` (a third parcel adds at most that).
+    min_group_m2, max_group_m2 : float, optional
+        The area (m²) of the groups wanted: pairs that can belong to none (a third member adds
+        at most the largest parcel of the pool) are left out.
 
     Returns
     -------
@@ -72,15 +90,33 @@ def adjacent_pairs(
     """
     if len(codes) < 2:
         return []
-    rows = conn.execute(
-        ADJACENT_PAIRS_SQL,
-        {"codes": list(codes), "min_pair_m2": min_pair_m2, "max_pair_m2": max_pair_m2},
-    ).fetchall()
-    out = []
-    for r in rows:
-        a, b, shared = (r["a"], r["b"], r["shared_m"]) if isinstance(r, dict) else r
-        out.append((a, b, float(shared)))
-    return out
+    rows = _pool_pairs(conn, CODES_POOL_SQL, {"codes": list(codes)}, min_group_m2, max_group_m2)
+    return [(a, b, m) for a, b, m, _, _ in rows]
+
+
+def sized_groups(
+    conn: psycopg.Connection,
+    pool_sql: str,
+    params: dict[str, Any],
+    min_group_m2: float | None = None,
+    max_group_m2: float | None = None,
+) -> tuple[list[tuple[str, ...]], dict[str, float]]:
+    """The groups (:func:`groups`) of a pool whose area lies in [min, max], and the area of
+    each of their parcels: the pool read, its pairs and their areas in one statement.
+
+    ``pool_sql`` (a constant query of ``id, code, area_m2`` over ``parcels``, with ``params``)
+    names the parcels a group may use.
+    """
+    rows = _pool_pairs(conn, pool_sql, params, min_group_m2, max_group_m2)
+    area = {a: x for a, _, _, x, _ in rows} | {b: y for _, b, _, _, y in rows}
+    kept = []
+    for g in groups((a, b, m) for a, b, m, _, _ in rows):
+        total = sum(area[c] for c in g)
+        if (min_group_m2 is None or total >= min_group_m2) and (
+            max_group_m2 is None or total <= max_group_m2
+        ):
+            kept.append(g)
+    return kept, {c: area[c] for g in kept for c in g}
 
 
 def set_triggers(conn: psycopg.Connection, enabled: bool) -> None:

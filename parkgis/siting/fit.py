@@ -40,19 +40,20 @@ levelled on its own: a lower bound).
 Speed. :func:`match` does not build every candidate: status, area and land use are checked in
 SQL (a parcel failing two of them can be neither a match nor a near miss), the other hard
 constraints are evaluated vectorised, stage by stage, measuring distances only for parcels
-still in play, and only the survivors — plus the parcels an assembled group may use — become
-:class:`Site` records. Ranking singles, a first pass reads only what can be a match; the
+still in play, and only the survivors — plus the members of groups of about the right size —
+become :class:`Site` records. Ranking singles, a first pass reads only what can be a match; the
 near misses' full read happens only when the matches' footprint failures leave room in the
-near-miss list (the ranking is the same either way). Assembly measures shared boundaries
-only for pairs whose combined area can still lead to a kept group, and unions a group's
-geometry only when its footprint is tested. Servicing (七通一平 on the date, eight index probes
-a parcel) and drive times (unless the project limits them) are read for the kept sites only,
-not for every candidate row.
+near-miss list (the ranking is the same either way). Assembly reads adjacency from
+its store (``parcel_adjacency``, :mod:`parkgis.siting.assembly`), forms the groups of a pool
+read in SQL before any site is built, and builds sites only for the parcels of groups whose
+area can be kept; it unions a group's geometry only when its footprint is tested. Servicing
+(七通一平 on the date, eight index probes a parcel) and drive times (unless the project limits
+them) are read for the kept sites only, not for every candidate row.
 
 Assembly scope. Groups are looked for in every zone by default; ``assembly_zones`` narrows
 them to some zones (a county's parks, say) — at a province's 10^6 parcels the default costs
-~18 s, a few zones well under the 5 s target. Singles are ranked everywhere either way, and
-the body's ``assembly`` states which applied.
+~11 s, a county's 3 zones about 1–2 s (the target is 5 s). Singles are ranked everywhere
+either way, and the body's ``assembly`` states which applied.
 
 The drawn footprint. The footprint verdict holds within 0.1 m; the rectangle returned and
 served is moved (or, fitting only within the tolerance, pulled in) to lie inside the site
@@ -2150,7 +2151,7 @@ def match(
         ``stats["undecided"]`` and the body's ``incomplete``. None: no limit (the CLI).
     assembly_zones : sequence of str, optional
         Zone codes groups of parcels are assembled in. Default None: every zone (at a
-        province's 10^6 parcels 18-46 s; one county's or park's zones, well under
+        province's 10^6 parcels ~11 s; one county's or park's zones, well under
         the 5 s target). Singles are ranked everywhere either way. The body's ``assembly``
         says which applied.
 
@@ -2165,10 +2166,9 @@ def match(
     banded = req.min_area_mu is not None or req.max_area_mu is not None
     area_gap = NEAR_MISS_AREA_GAP if banded else None
     # A first pass reads only what can be a match; near misses failing one constraint other
-    # than the footprint are read after it, by gap tiers, only while the list has room. With
-    # assembly in every zone the group members are most of the pruned set anyway: one read;
-    # narrowed assembly reads its members apart, in its zones only.
-    first = not assemble or assembly_zones is not None
+    # than the footprint are read after it, by gap tiers, only while the list has room. Group
+    # members are read apart: only those of a group of the right size (:func:`_group_members`).
+    first = True
 
     def build(grouped: bool = not first, **kw: Any) -> Context:
         return _build_context(
@@ -2202,11 +2202,12 @@ def match(
     )
     matches, near = ranked.matches, ranked.near
     if assemble:
-        members = ctx if not first else build(True, only_zones=assembly_zones)
+        codes, groups = _group_members(conn, req, assembly_zones)
+        members = build(True, only_zones=assembly_zones, codes=codes)
         stats["candidates_members"] = len(members.sites)
         _assemble(
-            conn,
             members,
+            groups,
             ranked.single_ok,
             matches,
             near,
@@ -2382,9 +2383,51 @@ def _pool(ctx: Context, single_ok: set[str], only: Sequence[str] | None) -> list
     ]
 
 
+#: The parcels a group may use, read wider than :func:`_pool` (which needs the sites built):
+#: any status a candidate may have, no single match left out; the same land use; under the
+#: project's largest area (loosened as the candidate read is).
+GROUP_POOL_SQL = """
+SELECT p.id, p.code, p.area_m2 FROM parcels p
+ WHERE p.status IN ('available', 'reserved', 'listed')
+   AND (%(lu_any)s OR p.landuse_code LIKE ANY(%(lu_like)s::text[]))
+   AND (%(max_m2)s::float8 IS NULL OR p.area_m2 < %(max_m2)s)
+   AND (%(zones)s::text[] IS NULL OR p.zone_code = ANY(%(zones)s))
+"""
+
+
+def _group_members(
+    conn: psycopg.Connection, req: Requirement, zones: Sequence[str] | None
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The groups of adjacent parcels of the right size, and their parcels, read before any
+    site is built.
+
+    The pool read here holds :func:`_pool`'s (wider: no site built, no single match known),
+    and the size test is :func:`_group_candidates`'s loosened by 1e-9, so the groups hold
+    every group :func:`_assemble` can keep. The parcels of no such group are never
+    measured: at 10^6 parcels, an assembly in every zone measures 77 000 members instead of
+    the 177 000 parcels a group may use.
+    """
+    prefixes = tuple(str(c) for c in req.landuse_codes)
+    params = {
+        "lu_any": not prefixes,
+        "lu_like": [p + "%" for p in prefixes],
+        "max_m2": req.max_area_mu * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None,
+        "zones": sorted(set(zones)) if zones is not None else None,
+    }
+    lo, hi = req.min_area_mu, req.max_area_mu
+    found, area = assembly.sized_groups(
+        conn,
+        GROUP_POOL_SQL,
+        params,
+        min_group_m2=lo * 0.8 * MU_M2 * (1 - 1e-9) if lo is not None else None,
+        max_group_m2=hi * 1.2 * MU_M2 * (1 + 1e-9) if hi is not None else None,
+    )
+    return sorted(area), found
+
+
 def _assemble(
-    conn: psycopg.Connection,
     ctx: Context,
+    groups: list[tuple[str, ...]],
     single_ok: set[str],
     matches: list[Match],
     near: list[tuple[float, float, NearMiss]],
@@ -2394,28 +2437,12 @@ def _assemble(
     stats: dict[str, Any],
     deadline: float | None = None,
 ) -> None:
-    """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone."""
+    """Groups of 2–3 adjacent parcels, each usable on its own terms, none a match alone;
+    ``groups``: those of a pool holding this one, of about the right size
+    (:func:`_group_members`)."""
     req = ctx.req
-    pool = _pool(ctx, single_ok, stats.get("assembly", {}).get("zones"))
-    if len(pool) < 2:
-        return
-    # Groups kept have area in [0.8·min, 1.2·max]; a pair outside the bounds below belongs to
-    # none of them (a third member adds at most the largest pool area). Loosened by 1e-9 so
-    # rounding never drops a pair the exact test below keeps.
-    largest = max(s.area_m2 for s in pool)
-    max_pair = req.max_area_mu * 1.2 * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None
-    min_pair = (
-        req.min_area_mu * 0.8 * MU_M2 * (1 - 1e-9) - largest
-        if req.min_area_mu is not None
-        else None
-    )
-    pairs = assembly.adjacent_pairs(
-        conn,
-        [s.codes[0] for s in pool],
-        min_pair_m2=min_pair if min_pair and min_pair > 0 else None,
-        max_pair_m2=max_pair,
-    )
-    groups = assembly.groups(pairs)
+    pool = {s.codes[0] for s in _pool(ctx, single_ok, stats.get("assembly", {}).get("zones"))}
+    groups = [g for g in groups if all(c in pool for c in g)]
     stats["groups"] = len(groups)
     cands = _group_candidates(ctx, groups, confidential)
     found = 0

@@ -81,13 +81,29 @@ def test_pairs_of_a_pool_are_the_stores_among_it(sample_db: str) -> None:
         }
         assert {(a, b) for a, b, _ in pairs} == expected
         assert all(a < b for a, b, _ in pairs)
-        # the area bounds leave out pairs, never keep one outside them
+        # the groups' size leaves out the pairs no group of that size can hold: over the
+        # largest, or under the smallest even with the pool's largest parcel added
         area = dict(conn.execute("SELECT code, area_m2 FROM parcels").fetchall())
-        bounded = assembly.adjacent_pairs(conn, pool, min_pair_m2=60_000, max_pair_m2=150_000)
+        largest = max(area[c] for c in pool)
+        lo, hi = largest + 20_000, 150_000
+        bounded = assembly.adjacent_pairs(conn, pool, min_group_m2=lo, max_group_m2=hi)
         assert bounded and len(bounded) < len(pairs)
         assert {(a, b) for a, b, _ in bounded} == {
-            (a, b) for a, b, _ in pairs if 60_000 <= area[a] + area[b] <= 150_000
+            (a, b) for a, b, _ in pairs if lo - largest <= area[a] + area[b] <= hi
         }
+
+
+def test_sized_groups_are_the_groups_of_that_size(sample_db: str) -> None:
+    with psycopg.connect(sample_db) as conn:
+        pool_sql = "SELECT id, code, area_m2 FROM parcels WHERE status = %(s)s"
+        pool = [r[0] for r in conn.execute("SELECT code FROM parcels WHERE status = 'available'")]
+        area = dict(conn.execute("SELECT code, area_m2 FROM parcels").fetchall())
+        every = assembly.groups(assembly.adjacent_pairs(conn, pool))
+        lo, hi = 100_000.0, 200_000.0
+        found, sizes = assembly.sized_groups(conn, pool_sql, {"s": "available"}, lo, hi)
+        expected = [g for g in every if lo <= sum(area[c] for c in g) <= hi]
+        assert found == expected and 0 < len(found) < len(every)
+        assert sizes == {c: area[c] for g in found for c in g}
 
 
 def _most_connected(conn: psycopg.Connection) -> str:
