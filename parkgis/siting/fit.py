@@ -760,14 +760,26 @@ def _nearest(
     return out_i, out_d
 
 
+#: What the reads of one :func:`match` share (facilities, feature trees): each read of its
+#: (up to six: a first pass, gap tiers, outside the band, group members) would otherwise load
+#: the same register and parse the same features again. Keyed by statement and parameters.
+Memo = dict[Any, Any]
+
+
 def _tree(
-    conn: psycopg.Connection, sql: str, params: dict
+    conn: psycopg.Connection, sql: str, params: dict, memo: Memo | None = None
 ) -> tuple[shapely.STRtree | None, list[dict]]:
+    key = (sql, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(sql, params).fetchall()
-    if not rows:
-        return None, []
-    return shapely.STRtree(shapely.from_wkb([r["wkb"] for r in rows])), rows
+    out = (
+        (shapely.STRtree(shapely.from_wkb([r["wkb"] for r in rows])), rows) if rows else (None, [])
+    )
+    if memo is not None:
+        memo[key] = out
+    return out
 
 
 @dataclass
@@ -880,6 +892,7 @@ def _build_context(
     pool_zones: Sequence[str] | None = None,
     max_gap: float | None = None,
     only_zones: Sequence[str] | None = None,
+    memo: Memo | None = None,
 ) -> Context:
     """Candidate sites with every figure the checks and criteria read.
 
@@ -930,6 +943,8 @@ def _build_context(
     only_zones : sequence of str, optional
         Only parcels of these zones (:func:`match`'s read of group members when assembly is
         narrowed).
+    memo : Memo, optional
+        Shared by the reads of one match: the facilities and feature trees are loaded once.
 
     Returns
     -------
@@ -985,9 +1000,14 @@ def _build_context(
         rows = cur.execute(CANDIDATES_SQL, params).fetchall()
     srids = sorted({r["gk_srid"] for r in rows})
     # Facilities are read in one projection (FACILITY_SRID_SQL), then moved into each part's.
-    with conn.cursor(row_factory=tuple_row) as cur:
-        facility_srid = int(cur.execute(FACILITY_SRID_SQL).fetchone()[0])  # type: ignore[index]
-    facilities = _load_facilities(conn, facility_srid, req, on, reach)
+    if memo is not None and "facilities" in memo:
+        facility_srid, facilities = memo["facilities"]
+    else:
+        with conn.cursor(row_factory=tuple_row) as cur:
+            facility_srid = int(cur.execute(FACILITY_SRID_SQL).fetchone()[0])  # type: ignore[index]
+        facilities = _load_facilities(conn, facility_srid, req, on, reach)
+        if memo is not None:
+            memo["facilities"] = facility_srid, facilities
     sites: list[Site] = []
     for srid in srids:
         part = [r for r in rows if r["gk_srid"] == srid]
@@ -1005,6 +1025,7 @@ def _build_context(
                 as_of=on,
                 pool_zones=zones,
                 max_gap=gap_bound,
+                memo=memo,
             )
         )
     return Context(
@@ -1093,6 +1114,7 @@ def _sites_of(
     as_of: dt.date | None = None,
     pool_zones: Sequence[str] | None = None,
     max_gap: float | None = None,
+    memo: Memo | None = None,
 ) -> list[Site]:
     """Sites of one projection's candidate rows (see :func:`_build_context`): the row checks,
     then each stage of distances measured on the rows still live, then the records."""
@@ -1104,7 +1126,7 @@ def _sites_of(
         pool = pool & np.array([r["zone_code"] in zset for r in part], dtype=bool)
     geoms = shapely.from_wkb([r["wkb"] for r in part])
     st = _Staged(geoms, rows["fails"], pool, prune, strict, max_gap)
-    dists = _distance_stage(conn, req, srid, st, on)
+    dists = _distance_stage(conn, req, srid, st, on, memo)
     fac_geoms = {
         crit: _in_projection(fl, facility_srid or srid, srid) for crit, fl in facilities.items()
     }
@@ -1128,7 +1150,7 @@ def _sites_of(
                 r["svc"], r["svc_gas"] = svc, gas
                 r["drive_min_interchange"] = d_interchange
                 r["drive_min_rail_yard"] = d_rail_yard
-    extra = _criteria_figures(conn, req, srid, st, keep, on)
+    extra = _criteria_figures(conn, req, srid, st, keep, on, memo)
     pending = _pending_stage(st, facilities, fac_geoms, fac["dist"])
     return [
         _site_record(part[k], k, req, srid, st, rows, dists, fac, extra, pending, facilities, prune)
@@ -1194,25 +1216,30 @@ def _row_checks(req: Requirement, part: list[dict]) -> dict[str, np.ndarray]:
 
 
 def _distance_stage(
-    conn: psycopg.Connection, req: Requirement, srid: int, st: _Staged, on: dt.date
+    conn: psycopg.Connection,
+    req: Requirement,
+    srid: int,
+    st: _Staged,
+    on: dt.date,
+    memo: Memo | None = None,
 ) -> dict[str, np.ndarray]:
     """Rail access, trunk road and sensitive land, each measured only on the rows still live
     and counted as a failure where the project states the limit."""
     lim = req.rail_limit_m
     rail_t, _ = _tree(
-        conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_ACCESS_KINDS), "as_of": on}
+        conn, INFRA_SQL, {"srid": srid, "kinds": list(RAIL_ACCESS_KINDS), "as_of": on}, memo
     )
     _, d_rail = st.nearest(rail_t, lim)
     if lim is not None:
         st.fails += d_rail > lim
-    road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS), "as_of": on})
+    road_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(ROAD_KINDS), "as_of": on}, memo)
     _, d_road = st.nearest(road_t, req.max_trunk_road_m)
     if req.max_trunk_road_m is not None:
         st.fails += d_road > req.max_trunk_road_m
     # Read only when it decides the constraint: no criterion or reason quotes it otherwise.
     d_sens = np.full(len(st.geoms), np.inf)
     if req.hazard_class and req.min_sensitive_m:
-        sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE})
+        sens_t, _ = _tree(conn, SENSITIVE_SQL, {"srid": srid, "pattern": SENSITIVE_LANDUSE}, memo)
         _, d_sens = st.nearest(sens_t)
         st.fails += d_sens < req.min_sensitive_m
     return {"rail": d_rail, "road": d_road, "sensitive": d_sens}
@@ -1272,17 +1299,20 @@ def _criteria_figures(
     st: _Staged,
     keep: np.ndarray,
     on: dt.date,
+    memo: Memo | None = None,
 ) -> dict[str, Any]:
     """Figures only the criteria read (gas, chain partners), for the kept rows."""
     n = len(st.geoms)
     d_gas = np.full(n, np.inf)
     if req.gas_m3pd:  # the gas criterion, the only reader
-        gas_t, _ = _tree(conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on})
+        gas_t, _ = _tree(
+            conn, INFRA_SQL, {"srid": srid, "kinds": list(GAS_KINDS), "as_of": on}, memo
+        )
         _, d_gas = st.nearest(gas_t)
     chain_t, chain_rows = (None, [])
     if req.preferred_neighbours:
         chain_t, chain_rows = _tree(
-            conn, ENTERPRISES_SQL, {"srid": srid, "roles": list(req.preferred_neighbours)}
+            conn, ENTERPRISES_SQL, {"srid": srid, "roles": list(req.preferred_neighbours)}, memo
         )
     i_chain, d_chain = st.nearest(chain_t)
     chain_counts = np.zeros(n, dtype=int)
@@ -2170,6 +2200,8 @@ def match(
     # members are read apart: only those of a group of the right size (:func:`_group_members`).
     first = True
 
+    memo: Memo = {}
+
     def build(grouped: bool = not first, **kw: Any) -> Context:
         return _build_context(
             conn,
@@ -2181,6 +2213,7 @@ def match(
             siting=siting,
             reach=reach,
             pool_zones=assembly_zones,
+            memo=memo,
             **kw,
         )
 
