@@ -322,19 +322,24 @@ def _near_sql(cats: Sequence[str]) -> str:
     """
     own = " AND ".join(f"r.{c}_m <= %({c}_t)s" for c in cats)
     parts = [f"SELECT r.parcel_id FROM parcel_reach r WHERE {own}"]
-    for c in cats:
-        dlat = f"%({c}_t)s / 110000.0"
-        dlon = (
-            f"%({c}_t)s / (111000.0 * cos(radians(least(89.0, greatest(abs(ST_YMin(x.geom)),"
-            f" abs(ST_YMax(x.geom))) + {dlat}))))"
-        )
-        for table in ("infrastructure", "upgrades"):
-            parts.append(
-                f"SELECT p.id FROM {table} x JOIN parcels p ON p.gk_srid <> x.gk_srid"
-                f" AND p.geom && ST_Expand(x.geom, {dlon}, {dlat})"
-                f" WHERE x.kind = ANY(%({c}_kinds)s)"
-            )
+    parts += [_near_other_zone_sql(c) for c in cats]
     return "\nUNION\n".join(parts)
+
+
+def _near_other_zone_sql(c: str) -> str:
+    """The ids of the parcels of another GK zone than a feature of category ``c``, within
+    the feature's box widened by ``%(<c>_t)s`` metres (:func:`_near_sql`)."""
+    dlat = f"%({c}_t)s / 110000.0"
+    dlon = (
+        f"%({c}_t)s / (111000.0 * cos(radians(least(89.0, greatest(abs(ST_YMin(x.geom)),"
+        f" abs(ST_YMax(x.geom))) + {dlat}))))"
+    )
+    return "\nUNION\n".join(
+        f"SELECT p.id FROM {table} x JOIN parcels p ON p.gk_srid <> x.gk_srid"
+        f" AND p.geom && ST_Expand(x.geom, {dlon}, {dlat})"
+        f" WHERE x.kind = ANY(%({c}_kinds)s)"
+        for table in ("infrastructure", "upgrades")
+    )
 
 
 CANDIDATES_SQL = """
@@ -2417,11 +2422,17 @@ def _pool(ctx: Context, single_ok: set[str], only: Sequence[str] | None) -> list
 
 
 #: The parcels a group may use, read wider than :func:`_pool` (which needs the sites built):
-#: any status a candidate may have, no single match left out; the same land use; under the
-#: project's largest area (loosened as the candidate read is).
+#: no single match left out; the candidate read's status and land use; under the project's
+#: largest area (loosened as the candidate read is). ``extra``: the benchmark price
+#: per mu, and whether the parcel can lie within the rail and the road bound
+#: (:func:`_near_sql`; 1 without a bound).
 GROUP_POOL_SQL = """
-SELECT p.id, p.code, p.area_m2 FROM parcels p
+SELECT p.id, p.code, p.area_m2,
+       ARRAY[p.land_price_wan_per_mu::float8, {rail}, {road}]::float8[] AS extra
+  FROM parcels p
+  LEFT JOIN parcel_reach r ON r.parcel_id = p.id {joins}
  WHERE p.status IN ('available', 'reserved', 'listed')
+   AND (p.status = 'available' OR COALESCE(p.project_code = %(project)s, false))
    AND (%(lu_any)s OR p.landuse_code LIKE ANY(%(lu_like)s::text[]))
    AND (%(max_m2)s::float8 IS NULL OR p.area_m2 < %(max_m2)s)
    AND (%(zones)s::text[] IS NULL OR p.zone_code = ANY(%(zones)s))
@@ -2431,31 +2442,84 @@ SELECT p.id, p.code, p.area_m2 FROM parcels p
 def _group_members(
     conn: psycopg.Connection, req: Requirement, zones: Sequence[str] | None
 ) -> tuple[list[str], list[tuple[str, ...]]]:
-    """The groups of adjacent parcels of the right size, and their parcels, read before any
-    site is built.
+    """The groups of adjacent parcels that can be a match or a near miss, and their parcels,
+    read before any site is built.
 
     The pool read here holds :func:`_pool`'s (wider: no site built, no single match known),
-    and the size test is :func:`_group_candidates`'s loosened by 1e-9, so the groups hold
-    every group :func:`_assemble` can keep. The parcels of no such group are never
-    measured: at 10^6 parcels, an assembly in every zone measures 77 000 members instead of
-    the 177 000 parcels a group may use.
+    the size test is :func:`_group_candidates`'s loosened by 1e-9, and a group is left out
+    only when it fails two hard constraints for sure (:func:`_sure_failures`), so the groups
+    hold every group :func:`_group_candidates` keeps. The parcels of no such group are never
+    measured: at 10^6 parcels, an assembly in every zone measured 177 000 parcels before.
     """
     prefixes = tuple(str(c) for c in req.landuse_codes)
-    params = {
+    road = req.max_trunk_road_m
+    limits = {"rail": req.rail_limit_m, "road": None if road is None else float(road)}
+    params: dict[str, Any] = {
+        "project": req.code,
         "lu_any": not prefixes,
         "lu_like": [p + "%" for p in prefixes],
         "max_m2": req.max_area_mu * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None,
         "zones": sorted(set(zones)) if zones is not None else None,
     }
+    near, joins = {}, ""
+    for c, lim in limits.items():
+        if lim is None:
+            near[c] = "1"
+            continue
+        # as the candidate read bounds a first pass (gap 0), with the same hair of slack
+        params[f"{c}_t"] = lim * (1 + 1e-9) + 1e-6
+        params[f"{c}_kinds"] = list(DISTANCES[c][1])
+        # :func:`_near_sql` as a flag: the own zone's reach on the row, the other zones'
+        # parcels near a feature joined (as IN, a set the planner overestimates would be
+        # scanned once per pool parcel)
+        joins += f" LEFT JOIN ({_near_other_zone_sql(c)}) x_{c}(id) ON x_{c}.id = p.id"
+        near[c] = f"(coalesce(r.{c}_m <= %({c}_t)s, false) OR x_{c}.id IS NOT NULL)::int"
     lo, hi = req.min_area_mu, req.max_area_mu
-    found, area = assembly.sized_groups(
+    found, info = assembly.sized_groups(
         conn,
-        GROUP_POOL_SQL,
+        GROUP_POOL_SQL.replace("{rail}", near["rail"])
+        .replace("{road}", near["road"])
+        .replace("{joins}", joins),
         params,
         min_group_m2=lo * 0.8 * MU_M2 * (1 - 1e-9) if lo is not None else None,
         max_group_m2=hi * 1.2 * MU_M2 * (1 + 1e-9) if hi is not None else None,
     )
-    return sorted(area), found
+    # per parcel: area, price (as _row_checks computes it), can lie within rail / road bound
+    rows = {
+        c: (a, None if e[0] is None else float(e[0]) * a / MU_M2, bool(e[1]), bool(e[2]))
+        for c, (a, e) in info.items()
+    }
+    kept = [g for g in found if _sure_failures(req, [rows[c] for c in g]) <= 1]
+    return sorted({c for g in kept for c in g}), kept
+
+
+def _sure_failures(
+    req: Requirement, parts: Sequence[tuple[float, float | None, bool, bool]]
+) -> int:
+    """How many hard constraints a group surely fails, from its members' rows alone
+    (``(area_m2, price_total_wan, can lie within the rail bound, ... the road bound)`` each,
+    in the group's order): area and budget by :func:`_hard`'s comparisons on the figures
+    :func:`_combine` sums (in the same order, so to the bit), rail and road when no member
+    can lie within the bound. A lower bound of ``len(_hard(...))`` for the combined site.
+
+    Examples
+    --------
+    >>> req = Requirement(min_area_mu=100, max_area_mu=200, land_budget_wan=1000)
+    >>> member = (40 * MU_M2, 600.0, True, False)  # 40 mu, 600 wan, near rail, far from road
+    >>> _sure_failures(req, [member, member])  # 80 mu, 1200 wan, road fails
+    3
+    >>> _sure_failures(req, [member, member, (30 * MU_M2, None, False, True)])  # price unknown
+    0
+    """
+    mu = sum(p[0] for p in parts) / MU_M2
+    n = int(req.min_area_mu is not None and mu < req.min_area_mu)
+    n += int(req.max_area_mu is not None and mu > req.max_area_mu)
+    prices = [p[1] for p in parts]
+    if req.land_budget_wan is not None and all(x is not None for x in prices):
+        n += int(float(sum(prices)) > req.land_budget_wan)  # type: ignore[arg-type]
+    n += int(not any(p[2] for p in parts))
+    n += int(not any(p[3] for p in parts))
+    return n
 
 
 def _assemble(

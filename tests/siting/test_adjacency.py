@@ -95,7 +95,7 @@ def test_pairs_of_a_pool_are_the_stores_among_it(sample_db: str) -> None:
 
 def test_sized_groups_are_the_groups_of_that_size(sample_db: str) -> None:
     with psycopg.connect(sample_db) as conn:
-        pool_sql = "SELECT id, code, area_m2 FROM parcels WHERE status = %(s)s"
+        pool_sql = "SELECT id, code, area_m2, 1 AS extra FROM parcels WHERE status = %(s)s"
         pool = [r[0] for r in conn.execute("SELECT code FROM parcels WHERE status = 'available'")]
         area = dict(conn.execute("SELECT code, area_m2 FROM parcels").fetchall())
         every = assembly.groups(assembly.adjacent_pairs(conn, pool))
@@ -103,7 +103,8 @@ def test_sized_groups_are_the_groups_of_that_size(sample_db: str) -> None:
         found, sizes = assembly.sized_groups(conn, pool_sql, {"s": "available"}, lo, hi)
         expected = [g for g in every if lo <= sum(area[c] for c in g) <= hi]
         assert found == expected and 0 < len(found) < len(every)
-        assert sizes == {c: area[c] for g in found for c in g}
+        assert {c: a for c, (a, _) in sizes.items()} == {c: area[c] for g in found for c in g}
+        assert {e for _, e in sizes.values()} == {1}  # the pool query's extra, per parcel
 
 
 def _most_connected(conn: psycopg.Connection) -> str:
