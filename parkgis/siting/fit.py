@@ -2475,7 +2475,7 @@ def _group_members(
         joins += f" LEFT JOIN ({_near_other_zone_sql(c)}) x_{c}(id) ON x_{c}.id = p.id"
         near[c] = f"(coalesce(r.{c}_m <= %({c}_t)s, false) OR x_{c}.id IS NOT NULL)::int"
     lo, hi = req.min_area_mu, req.max_area_mu
-    found, info = assembly.sized_groups(
+    found = assembly.sized_groups(
         conn,
         GROUP_POOL_SQL.replace("{rail}", near["rail"])
         .replace("{road}", near["road"])
@@ -2484,41 +2484,56 @@ def _group_members(
         min_group_m2=lo * 0.8 * MU_M2 * (1 - 1e-9) if lo is not None else None,
         max_group_m2=hi * 1.2 * MU_M2 * (1 + 1e-9) if hi is not None else None,
     )
-    # per parcel: area, price (as _row_checks computes it), can lie within rail / road bound
-    rows = {
-        c: (a, None if e[0] is None else float(e[0]) * a / MU_M2, bool(e[1]), bool(e[2]))
-        for c, (a, e) in info.items()
-    }
-    kept = [g for g in found if _sure_failures(req, [rows[c] for c in g]) <= 1]
+    # NULL (no price) becomes NaN
+    extra = np.array(found.extra, dtype=float).reshape(len(found.codes), 3)
+    # the price as _row_checks computes it (NaN: unknown, so never over a budget)
+    price = extra[:, 0] * found.area_m2 / MU_M2
+    sure = _sure_failures(
+        req,
+        found.slots(found.area_m2, 0.0),
+        found.slots(price, 0.0),
+        found.slots(extra[:, 1] > 0, False),
+        found.slots(extra[:, 2] > 0, False),
+    )
+    kept = found.tuples(sure <= 1)
     return sorted({c for g in kept for c in g}), kept
 
 
 def _sure_failures(
-    req: Requirement, parts: Sequence[tuple[float, float | None, bool, bool]]
-) -> int:
-    """How many hard constraints a group surely fails, from its members' rows alone
-    (``(area_m2, price_total_wan, can lie within the rail bound, ... the road bound)`` each,
-    in the group's order): area and budget by :func:`_hard`'s comparisons on the figures
-    :func:`_combine` sums (in the same order, so to the bit), rail and road when no member
-    can lie within the bound. A lower bound of ``len(_hard(...))`` for the combined site.
+    req: Requirement,
+    area_m2: np.ndarray,
+    price_wan: np.ndarray,
+    near_rail: np.ndarray,
+    near_road: np.ndarray,
+) -> np.ndarray:
+    """How many hard constraints each group surely fails, from its members' rows alone
+    (groups × 3 arrays, members in the group's order, a pair's third slot 0 / False; a price
+    NaN where unknown): area and budget by :func:`_hard`'s comparisons on the figures
+    :func:`_combine` sums (slot by slot, as it does: to the bit), rail and road when no
+    member can lie within the bound. A lower bound of ``len(_hard(...))`` per group.
 
     Examples
     --------
     >>> req = Requirement(min_area_mu=100, max_area_mu=200, land_budget_wan=1000)
-    >>> member = (40 * MU_M2, 600.0, True, False)  # 40 mu, 600 wan, near rail, far from road
-    >>> _sure_failures(req, [member, member])  # 80 mu, 1200 wan, road fails
-    3
-    >>> _sure_failures(req, [member, member, (30 * MU_M2, None, False, True)])  # price unknown
-    0
+    >>> mu = MU_M2
+    >>> area = np.array([[40 * mu, 40 * mu, 0.0], [40 * mu, 40 * mu, 30 * mu]])
+    >>> price = np.array([[600.0, 600.0, 0.0], [600.0, 600.0, np.nan]])
+    >>> rail = np.array([[True, True, False], [True, True, False]])
+    >>> road = np.array([[False, False, False], [False, False, True]])
+    >>> _sure_failures(req, area, price, rail, road).tolist()  # 80 mu, 1200 wan, no road
+    [3, 0]
     """
-    mu = sum(p[0] for p in parts) / MU_M2
-    n = int(req.min_area_mu is not None and mu < req.min_area_mu)
-    n += int(req.max_area_mu is not None and mu > req.max_area_mu)
-    prices = [p[1] for p in parts]
-    if req.land_budget_wan is not None and all(x is not None for x in prices):
-        n += int(float(sum(prices)) > req.land_budget_wan)  # type: ignore[arg-type]
-    n += int(not any(p[2] for p in parts))
-    n += int(not any(p[3] for p in parts))
+    mu = (area_m2[:, 0] + area_m2[:, 1] + area_m2[:, 2]) / MU_M2
+    n = np.zeros(len(mu), dtype=int)
+    if req.min_area_mu is not None:
+        n += mu < req.min_area_mu
+    if req.max_area_mu is not None:
+        n += mu > req.max_area_mu
+    if req.land_budget_wan is not None:
+        # NaN (a price unknown) compares False: no budget failure, as _hard
+        n += (price_wan[:, 0] + price_wan[:, 1] + price_wan[:, 2]) > req.land_budget_wan
+    n += ~near_rail.any(axis=1)
+    n += ~near_road.any(axis=1)
     return n
 
 

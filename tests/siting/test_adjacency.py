@@ -100,11 +100,30 @@ def test_sized_groups_are_the_groups_of_that_size(sample_db: str) -> None:
         area = dict(conn.execute("SELECT code, area_m2 FROM parcels").fetchall())
         every = assembly.groups(assembly.adjacent_pairs(conn, pool))
         lo, hi = 100_000.0, 200_000.0
-        found, sizes = assembly.sized_groups(conn, pool_sql, {"s": "available"}, lo, hi)
+        found = assembly.sized_groups(conn, pool_sql, {"s": "available"}, lo, hi)
         expected = [g for g in every if lo <= sum(area[c] for c in g) <= hi]
-        assert found == expected and 0 < len(found) < len(every)
-        assert {c: a for c, (a, _) in sizes.items()} == {c: area[c] for g in found for c in g}
-        assert {e for _, e in sizes.values()} == {1}  # the pool query's extra, per parcel
+        assert found.tuples() == expected and 0 < len(expected) < len(every)
+        assert list(found.area_m2) == [area[c] for c in found.codes]
+        assert set(found.extra) == {1}  # the pool query's extra, per parcel
+        # a member's figure by slot, in the group's order (0 in a pair's third slot)
+        slots = found.slots(found.area_m2, 0.0).tolist()
+        for r, got in zip(found.rows.tolist(), slots, strict=True):
+            g = [found.codes[j] for j in r if j >= 0]
+            assert g == sorted(g)
+            assert got == [area[c] for c in g] + [0.0] * (3 - len(g))
+
+
+def test_groups_in_numpy_are_the_groups(sample_db: str, synth_10k: str) -> None:
+    for url in (sample_db, synth_10k):
+        with psycopg.connect(url) as conn:
+            codes = [r[0] for r in conn.execute("SELECT code FROM parcels")]
+            pairs = assembly.adjacent_pairs(conn, codes)
+        names, rows = assembly.group_rows([(a, b) for a, b, _ in pairs])
+        got = sorted(tuple(names[i] for i in r if i >= 0) for r in rows.tolist())
+        assert got == assembly.groups(pairs) and len(got) > len(pairs)
+        assert all(
+            list(r[: len(r) - r.count(-1)]) == sorted(r[: 3 - r.count(-1)]) for r in rows.tolist()
+        )
 
 
 def _most_connected(conn: psycopg.Connection) -> str:
