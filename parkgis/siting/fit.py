@@ -2423,19 +2423,25 @@ def _pool(ctx: Context, single_ok: set[str], only: Sequence[str] | None) -> list
 
 #: The parcels a group may use, read wider than :func:`_pool` (which needs the sites built):
 #: no single match left out; the candidate read's status and land use; under the project's
-#: largest area (loosened as the candidate read is). ``extra``: the benchmark price
-#: per mu, and whether the parcel can lie within the rail and the road bound
-#: (:func:`_near_sql`; 1 without a bound).
+#: largest area (loosened as the candidate read is); ``extra``: the benchmark price per mu.
 GROUP_POOL_SQL = """
-SELECT p.id, p.code, p.area_m2,
-       ARRAY[p.land_price_wan_per_mu::float8, {rail}, {road}]::float8[] AS extra
+SELECT p.id, p.code, p.area_m2, p.land_price_wan_per_mu::float8 AS extra
   FROM parcels p
-  LEFT JOIN parcel_reach r ON r.parcel_id = p.id {joins}
  WHERE p.status IN ('available', 'reserved', 'listed')
    AND (p.status = 'available' OR COALESCE(p.project_code = %(project)s, false))
    AND (%(lu_any)s OR p.landuse_code LIKE ANY(%(lu_like)s::text[]))
    AND (%(max_m2)s::float8 IS NULL OR p.area_m2 < %(max_m2)s)
    AND (%(zones)s::text[] IS NULL OR p.zone_code = ANY(%(zones)s))
+"""
+
+#: Whether parcels ``codes`` can lie within the rail and the road bound (:func:`_near_sql`
+#: as flags: the own zone's reach on the row, the other zones' parcels near a feature joined;
+#: as IN, a set the planner overestimates would be scanned once per parcel).
+NEAR_FLAGS_SQL = """
+SELECT p.code, {rail}, {road}
+  FROM parcels p
+  LEFT JOIN parcel_reach r ON r.parcel_id = p.id {joins}
+ WHERE p.code = ANY(%(codes)s)
 """
 
 
@@ -2447,13 +2453,13 @@ def _group_members(
 
     The pool read here holds :func:`_pool`'s (wider: no site built, no single match known),
     the size test is :func:`_group_candidates`'s loosened by 1e-9, and a group is left out
-    only when it fails two hard constraints for sure (:func:`_sure_failures`), so the groups
-    hold every group :func:`_group_candidates` keeps. The parcels of no such group are never
-    measured: at 10^6 parcels, an assembly in every zone measured 177 000 parcels before.
+    only when it fails two hard constraints for sure (:func:`_sure_failures`: area and
+    budget from the pool's rows, then rail and road read for the members of the groups still
+    in), so the groups hold every group :func:`_group_candidates` keeps. The parcels of no
+    such group are never measured: at 10^6 parcels, an assembly in every zone measured
+    177 000 parcels before.
     """
     prefixes = tuple(str(c) for c in req.landuse_codes)
-    road = req.max_trunk_road_m
-    limits = {"rail": req.rail_limit_m, "road": None if road is None else float(road)}
     params: dict[str, Any] = {
         "project": req.code,
         "lu_any": not prefixes,
@@ -2461,42 +2467,60 @@ def _group_members(
         "max_m2": req.max_area_mu * MU_M2 * (1 + 1e-9) if req.max_area_mu is not None else None,
         "zones": sorted(set(zones)) if zones is not None else None,
     }
-    near, joins = {}, ""
-    for c, lim in limits.items():
-        if lim is None:
-            near[c] = "1"
-            continue
-        # as the candidate read bounds a first pass (gap 0), with the same hair of slack
-        params[f"{c}_t"] = lim * (1 + 1e-9) + 1e-6
-        params[f"{c}_kinds"] = list(DISTANCES[c][1])
-        # :func:`_near_sql` as a flag: the own zone's reach on the row, the other zones'
-        # parcels near a feature joined (as IN, a set the planner overestimates would be
-        # scanned once per pool parcel)
-        joins += f" LEFT JOIN ({_near_other_zone_sql(c)}) x_{c}(id) ON x_{c}.id = p.id"
-        near[c] = f"(coalesce(r.{c}_m <= %({c}_t)s, false) OR x_{c}.id IS NOT NULL)::int"
     lo, hi = req.min_area_mu, req.max_area_mu
     found = assembly.sized_groups(
         conn,
-        GROUP_POOL_SQL.replace("{rail}", near["rail"])
-        .replace("{road}", near["road"])
-        .replace("{joins}", joins),
+        GROUP_POOL_SQL,
         params,
         min_group_m2=lo * 0.8 * MU_M2 * (1 - 1e-9) if lo is not None else None,
         max_group_m2=hi * 1.2 * MU_M2 * (1 + 1e-9) if hi is not None else None,
     )
-    # NULL (no price) becomes NaN
-    extra = np.array(found.extra, dtype=float).reshape(len(found.codes), 3)
-    # the price as _row_checks computes it (NaN: unknown, so never over a budget)
-    price = extra[:, 0] * found.area_m2 / MU_M2
+    # the price as _row_checks computes it (NULL: NaN, unknown, so never over a budget)
+    price = np.array(found.extra, dtype=float) * found.area_m2 / MU_M2
+    area_s, price_s = found.slots(found.area_m2, 0.0), found.slots(price, 0.0)
+    near = np.ones((len(found.codes), 2), dtype=bool)  # not read yet: may be near
     sure = _sure_failures(
-        req,
-        found.slots(found.area_m2, 0.0),
-        found.slots(price, 0.0),
-        found.slots(extra[:, 1] > 0, False),
-        found.slots(extra[:, 2] > 0, False),
+        req, area_s, price_s, found.slots(near[:, 0], False), found.slots(near[:, 1], False)
     )
+    todo = np.unique(found.rows[sure <= 1])
+    todo = todo[todo >= 0]
+    flags = _near_flags(conn, req, [found.codes[i] for i in todo.tolist()])
+    if flags is not None:
+        near[todo] = flags
+        sure = _sure_failures(
+            req, area_s, price_s, found.slots(near[:, 0], False), found.slots(near[:, 1], False)
+        )
     kept = found.tuples(sure <= 1)
     return sorted({c for g in kept for c in g}), kept
+
+
+def _near_flags(conn: psycopg.Connection, req: Requirement, codes: list[str]) -> np.ndarray | None:
+    """Whether each of ``codes`` can lie within the rail and the road bound (len × 2; None
+    when the project sets neither)."""
+    road = req.max_trunk_road_m
+    limits = {"rail": req.rail_limit_m, "road": None if road is None else float(road)}
+    if all(v is None for v in limits.values()) or not codes:
+        return None
+    params: dict[str, Any] = {"codes": codes}
+    near, joins = {}, ""
+    for c, lim in limits.items():
+        if lim is None:
+            near[c] = "true"
+            continue
+        # as the candidate read bounds a first pass (gap 0), with the same hair of slack
+        params[f"{c}_t"] = lim * (1 + 1e-9) + 1e-6
+        params[f"{c}_kinds"] = list(DISTANCES[c][1])
+        joins += f" LEFT JOIN ({_near_other_zone_sql(c)}) x_{c}(id) ON x_{c}.id = p.id"
+        near[c] = f"(coalesce(r.{c}_m <= %({c}_t)s, false) OR x_{c}.id IS NOT NULL)"
+    sql = (
+        NEAR_FLAGS_SQL.replace("{rail}", near["rail"])
+        .replace("{road}", near["road"])
+        .replace("{joins}", joins)
+    )
+    with conn.cursor(row_factory=tuple_row) as cur:
+        got = {code: (rail, rd) for code, rail, rd in cur.execute(sql, params)}
+    # a parcel gone since the pool's read (another transaction) is only "maybe near"
+    return np.array([got.get(c, (True, True)) for c in codes], dtype=bool).reshape(len(codes), 2)
 
 
 def _sure_failures(
