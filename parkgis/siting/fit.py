@@ -40,19 +40,20 @@ levelled on its own: a lower bound).
 Speed. :func:`match` does not build every candidate: status, area and land use are checked in
 SQL (a parcel failing two of them can be neither a match nor a near miss), the other hard
 constraints are evaluated vectorised, stage by stage, measuring distances only for parcels
-still in play, and only the survivors — plus the members of groups of about the right size —
+still in play, and only the survivors — plus the members of groups that can still be listed —
 become :class:`Site` records. Ranking singles, a first pass reads only what can be a match; the
 near misses' full read happens only when the matches' footprint failures leave room in the
 near-miss list (the ranking is the same either way). Assembly reads adjacency from
 its store (``parcel_adjacency``, :mod:`parkgis.siting.assembly`), forms the groups of a pool
-read in SQL before any site is built, and builds sites only for the parcels of groups whose
-area can be kept; it unions a group's geometry only when its footprint is tested. Servicing
-(七通一平 on the date, eight index probes a parcel) and drive times (unless the project limits
+read in SQL before any site is built (in numpy), screens out those that surely fail two
+constraints (:func:`_sure_failures`) and builds sites only for the parcels of the others;
+it unions a group's geometry only when its footprint is tested. Servicing (七通一平 on the
+date, eight index probes a parcel) and drive times (unless the project limits
 them) are read for the kept sites only, not for every candidate row.
 
 Assembly scope. Groups are looked for in every zone by default; ``assembly_zones`` narrows
 them to some zones (a county's parks, say) — at a province's 10^6 parcels the default costs
-~11 s, a county's 3 zones about 1–2 s (the target is 5 s). Singles are ranked everywhere
+3.5–3.8 s, a county's 3 zones 0.5–1.5 s (the target is 5 s). Singles are ranked everywhere
 either way, and the body's ``assembly`` states which applied.
 
 The drawn footprint. The footprint verdict holds within 0.1 m; the rectangle returned and
@@ -2186,7 +2187,7 @@ def match(
         ``stats["undecided"]`` and the body's ``incomplete``. None: no limit (the CLI).
     assembly_zones : sequence of str, optional
         Zone codes groups of parcels are assembled in. Default None: every zone (at a
-        province's 10^6 parcels ~11 s; one county's or park's zones, well under
+        province's 10^6 parcels 3.5–3.8 s; one county's or park's zones, well under
         the 5 s target). Singles are ranked everywhere either way. The body's ``assembly``
         says which applied.
 
