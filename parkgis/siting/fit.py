@@ -2203,12 +2203,10 @@ def match(
     area_gap = NEAR_MISS_AREA_GAP if banded else None
     # A first pass reads only what can be a match; near misses failing one constraint other
     # than the footprint are read after it, by gap tiers, only while the list has room. Group
-    # members are read apart: only those of a group of the right size (:func:`_group_members`).
-    first = True
-
+    # members are read apart: only those of a group that can be listed (:func:`_group_members`).
     memo: Memo = {}
 
-    def build(grouped: bool = not first, **kw: Any) -> Context:
+    def build(grouped: bool = False, **kw: Any) -> Context:
         return _build_context(
             conn,
             req,
@@ -2223,7 +2221,7 @@ def match(
             **kw,
         )
 
-    ctx = build(first_pass=first)
+    ctx = build(first_pass=True)
     stats: dict[str, Any] = {
         "candidates": len(ctx.sites),
         "footprint_tests": 0,
@@ -2237,7 +2235,7 @@ def match(
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     ranked = _rank_singles(ctx, confidential, stats, deadline)
     _one_failure_near_misses(
-        req, ranked, build, area_gap, first, near_miss_limit, confidential, stats, deadline
+        req, ranked, build, area_gap, near_miss_limit, confidential, stats, deadline
     )
     matches, near = ranked.matches, ranked.near
     if assemble:
@@ -2305,7 +2303,6 @@ def _one_failure_near_misses(
     ranked: _Ranked,
     build: Any,
     area_gap: float | None,
-    first: bool,
     near_miss_limit: int,
     confidential: bool,
     stats: dict[str, Any],
@@ -2347,7 +2344,7 @@ def _one_failure_near_misses(
     one_off = sorted(ranked.one_off, key=_gap_order)
     k = 0
     # one_off holds every one-failure site with a gap up to `upto` (after a first pass: none)
-    upto = -math.inf if first else math.inf
+    upto = -math.inf
     tiers = iter(NEAR_MISS_TIERS)
     while True:
         nxt = one_off[k][1].gap if k < len(one_off) else math.inf

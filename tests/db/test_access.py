@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from writers import second_waits_for_first
 
 from parkgis.vocabulary import DISTANCES
 
@@ -332,29 +333,15 @@ def test_synthetic_10k_equals_brute_force(synth_10k: str) -> None:
 def test_concurrent_edits_do_not_miss_each_other(sample_db_rw: str) -> None:
     """A new substation inside a parcel (transaction 1, not yet committed) and that parcel
     shrunk (transaction 2, started meanwhile): after both commit the store is exact."""
-    import threading
-
     t1 = psycopg.connect(sample_db_rw)
     t2 = psycopg.connect(sample_db_rw)
     try:
         t1.execute(EDITS["add_facility"][0])
-        done = threading.Event()
-
-        def second() -> None:
-            t2.execute(
-                "UPDATE parcels SET geom = ST_Multi(ST_Buffer(geom, -0.0003))"
-                " WHERE code = 'WH-L-020'"
-            )
-            t2.commit()
-            done.set()
-
-        th = threading.Thread(target=second)
-        th.start()
-        # the second writer waits for the first one's turn to end
-        assert not done.wait(1.0)
-        t1.commit()
-        th.join(30)
-        assert done.is_set()
+        second_waits_for_first(
+            t1,
+            t2,
+            "UPDATE parcels SET geom = ST_Multi(ST_Buffer(geom, -0.0003)) WHERE code = 'WH-L-020'",
+        )
         with psycopg.connect(sample_db_rw) as conn:
             stored = {tuple(r[1:]) for r in conn.execute(STORE_SQL)}
             assert stored == {tuple(r) for r in conn.execute(FULL_SQL)}

@@ -7,11 +7,11 @@ kind of edit inside the writing transaction, after a rebuild, and with two concu
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 
 import psycopg
 import pytest
+from writers import second_waits_for_first
 
 from parkgis.db.collections import svc_filter_sql, svc_join, svc_sql
 from parkgis.vocabulary import SERVICES
@@ -143,19 +143,7 @@ def test_concurrent_upgrade_and_parcel_do_not_miss_each_other(sample_db_rw: str)
                 "ST_PointOnSurface(geom)", "ST_Translate(ST_PointOnSurface(geom), 0, -0.03)"
             )
         )
-        done = threading.Event()
-
-        def second() -> None:
-            t2.execute(EDITS["add_parcel"][0])
-            t2.commit()
-            done.set()
-
-        th = threading.Thread(target=second)
-        th.start()
-        assert not done.wait(1.0)  # the second writer waits for the first one's turn
-        t1.commit()
-        th.join(30)
-        assert done.is_set()
+        second_waits_for_first(t1, t2, EDITS["add_parcel"][0])
         with psycopg.connect(sample_db_rw) as conn:
             assert _disagreements(conn) == {}
             row = conn.execute(

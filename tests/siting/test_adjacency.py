@@ -7,13 +7,13 @@ code's boundary runs within SNAP_M of the other parcel over more than MIN_SHARED
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import psycopg
 import pytest
 import shapely
 from psycopg.rows import dict_row
+from writers import second_waits_for_first
 
 from parkgis.land import parcel_edit
 from parkgis.siting import assembly
@@ -209,19 +209,7 @@ def test_concurrent_land_use_edits_do_not_miss_the_pair(sample_db_rw: str) -> No
     t1, t2 = psycopg.connect(sample_db_rw), psycopg.connect(sample_db_rw)
     try:
         t1.execute(move, (a,))
-        done = threading.Event()
-
-        def second() -> None:
-            t2.execute(move, (b,))
-            t2.commit()
-            done.set()
-
-        th = threading.Thread(target=second)
-        th.start()
-        assert not done.wait(1.0)  # the second writer waits for the first one's turn
-        t1.commit()
-        th.join(30)
-        assert done.is_set()
+        second_waits_for_first(t1, t2, move, (b,))
         with psycopg.connect(sample_db_rw) as conn:
             assert_exact(conn)
             assert (a, b) in {(x, y) for x, y, _ in assembly.adjacent_pairs(conn, [a, b])}

@@ -12,9 +12,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from fit_profiles import ADHOC, AS_OF, SAMPLE_PROJECTS
 
 from parkgis.siting import assembly, fit
-from tests.siting.fit_profiles import ADHOC, AS_OF, SAMPLE_PROJECTS
 
 #: Profiles whose groups fail on budget, rail and road, so every flag of the screen decides.
 STRICT: dict[str, dict[str, Any]] = {
