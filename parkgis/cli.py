@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -573,16 +573,21 @@ def match_cmd(
     ] = None,
 ) -> None:
     """Where a project fits: ranked sites with reasons, and near misses (项目选址匹配)."""
-    from rich.table import Table
+    from psycopg.errors import QueryCanceled
 
     from parkgis.db import connect
+    from parkgis.db.pool import set_statement_timeout
     from parkgis.publish.matching import project_match
     from parkgis.settings import get_settings
     from parkgis.siting.search import parse_as_of
 
+    # The API's bound for a planner's read holds here too: a runaway statement is cut, not
+    # left running in the server after the terminal has gone.
+    limit_ms = get_settings().db_statement_timeout_planner_ms
     try:
         day = parse_as_of(as_of, "--as-of") if as_of is not None else None
         with connect(_db_url()) as conn:
+            set_statement_timeout(conn, limit_ms)
             body = project_match(
                 conn,
                 project_code,
@@ -596,9 +601,22 @@ def match_cmd(
             )
     except ParkGISError as e:
         fail(e.message)
+    except QueryCanceled:
+        fail(
+            f"匹配超过 {limit_ms / 1000:g} 秒上限，已停止；可用 --assembly-zone 缩小范围 / "
+            f"the match ran past its {limit_ms / 1000:g} s limit and was stopped; narrow it with "
+            "--assembly-zone (limit: PARKGIS_DB_STATEMENT_TIMEOUT_PLANNER_MS)"
+        )
     if as_json:
         print(json.dumps(body, ensure_ascii=False, default=str))
         return
+    _print_match(body)
+
+
+def _print_match(body: dict[str, Any]) -> None:
+    """The bilingual tables of a match: ranked sites, then near misses."""
+    from rich.table import Table
+
     p = body["project"]
     out.print(f"[bold]{p['name_zh']}[/] / {p['name_en']} ({p['code']})")
     for f in body["fills"]:

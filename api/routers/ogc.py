@@ -374,11 +374,7 @@ async def items(
     for k, v in request.query_params.multi_items():
         params.setdefault(k, []).append(v)
     q = ft.parse_items_query(c, params)
-    matched, exact = await ft.number_matched(conn, q, settings.count_exact_max)
-    if q.hits_only:
-        returned, features = 0, "[]"
-    else:
-        returned, features = await ft.fetch_page(conn, q)
+    matched, exact, returned, features = await ft.read_page(conn, q, settings.count_exact_max)
 
     url = request.url
     b = _base(request)

@@ -18,7 +18,6 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -80,8 +79,44 @@ class _LastUse:
         return at is not None and time.monotonic() - at < CHECK_IDLE_AFTER_S
 
 
+# The time of return is noted in ``putconn``, not in a ``reset`` callback: psycopg_pool hands a
+# connection with a reset to its background worker (a task, or a thread for the sync pool)
+# before it can be lent again, a handoff per request; without one it goes back inline.
+
+
+class _AsyncPool(AsyncConnectionPool):
+    """The async pool, noting in ``returns`` when each connection comes back."""
+
+    def __init__(self, returns: _LastUse, **kwargs: Any) -> None:
+        self.returns = returns
+        super().__init__(**kwargs)
+
+    async def putconn(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.returns.returned(conn)
+        await super().putconn(conn)
+
+
+class _SyncPool(ConnectionPool):
+    """The sync pool, noting in ``returns`` when each connection comes back."""
+
+    def __init__(self, returns: _LastUse, **kwargs: Any) -> None:
+        self.returns = returns
+        super().__init__(**kwargs)
+
+    def putconn(self, conn: psycopg.Connection[Any]) -> None:
+        self.returns.returned(conn)
+        super().putconn(conn)
+
+
 def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
-    """The async pool (not opened: use ``async with``)."""
+    """The async pool (not opened: use ``async with``).
+
+    Its connections are in autocommit. Everything it serves is a read: a tile, the layer
+    versions, a token's account, a page of OGC items. One statement needs no BEGIN and COMMIT
+    around it (two more round trips); a read of several statements that must share the
+    transaction's ``now()`` opens one (``conn.transaction()``; see
+    :func:`parkgis.publish.ogc.features.read_page`).
+    """
     holder: list[AsyncConnectionPool] = []
     last = _LastUse()
 
@@ -95,30 +130,15 @@ def async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
                 await holder[0].check()
             raise
 
-    async def reset(conn: psycopg.AsyncConnection[Any]) -> None:
-        if conn.autocommit:  # lent for one statement (see one_statement): hand it back as lent
-            await conn.set_autocommit(False)
-        last.returned(conn)
-
-    pool = AsyncConnectionPool(
-        min_size=settings.pool_min_size, check=check, reset=reset, **_common(url, settings)
-    )
+    common = _common(url, settings)
+    common["kwargs"] = {**common["kwargs"], "autocommit": True}
+    pool = _AsyncPool(last, min_size=settings.pool_min_size, check=check, **common)
     holder.append(pool)
     return pool
 
 
-async def one_statement(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Run what follows on ``conn`` (an idle connection of :func:`async_pool`) outside a
-    transaction. A read of one statement (a tile, the layer versions) needs no snapshot of its
-    own, and the pool's default would wrap it in BEGIN and COMMIT: three round trips for one.
-    The pool's reset turns autocommit off again before the next borrower.
-    """
-    if not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
-        await conn.set_autocommit(True)
-
-
 def sync_pool(url: str, settings: Settings) -> ConnectionPool:
-    """The sync pool (not opened: use ``with``)."""
+    """The sync pool (not opened: use ``with``); transactions as psycopg's default."""
     holder: list[ConnectionPool] = []
     last = _LastUse()
 
@@ -132,7 +152,7 @@ def sync_pool(url: str, settings: Settings) -> ConnectionPool:
                 holder[0].check()
             raise
 
-    pool = ConnectionPool(min_size=1, check=check, reset=last.returned, **_common(url, settings))
+    pool = _SyncPool(last, min_size=1, check=check, **_common(url, settings))
     holder.append(pool)
     return pool
 

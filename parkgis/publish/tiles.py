@@ -45,7 +45,6 @@ from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from parkgis.db.collections import COLLECTIONS, PARK_TODAY_SQL, Collection
-from parkgis.db.pool import one_statement
 from parkgis.db.replica import ReplicaRouter, replica_fault
 from parkgis.errors import NotFound
 from parkgis.land.lifecycle import park_today
@@ -257,7 +256,7 @@ def render_tile(
     collection(cid)
     check_tile(z, x, y)
     simplify, params = tile_params(z, x, y, max_features, tile_date(cid, as_of))
-    row = conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True).fetchone()
+    row = conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True, binary=True).fetchone()
     return bytes(_first(row))
 
 
@@ -273,7 +272,7 @@ async def render_tile_async(
     """As :func:`render_tile`, on an async connection (the API); arguments already checked,
     ``day`` from :func:`tile_date`."""
     simplify, params = tile_params(z, x, y, max_features, day)
-    cur = await conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True)
+    cur = await conn.execute(TILE_SQL[(cid, simplify)], params, prepare=True, binary=True)
     return bytes(_first(await cur.fetchone()))
 
 
@@ -291,7 +290,7 @@ async def render_tile_versioned(
     the app knows, answers."""
     simplify, params = tile_params(z, x, y, max_features, day)
     params["layers"] = list(tile_tables(cid))
-    cur = await conn.execute(REPLICA_TILE_SQL[(cid, simplify)], params, prepare=True)
+    cur = await conn.execute(REPLICA_TILE_SQL[(cid, simplify)], params, prepare=True, binary=True)
     row = _row(await cur.fetchone())
     return bytes(row[0]), int(row[1])
 
@@ -448,7 +447,6 @@ class VersionReader:
                 fut, self._waiting = self._waiting, None
                 try:
                     async with self._pool.connection() as conn:
-                        await one_statement(conn)
                         cur = await conn.execute(VERSIONS_SQL, prepare=True)
                         rows = await cur.fetchall()
                     fut.set_result({_row(r)[0]: int(_row(r)[1]) for r in rows})
@@ -655,7 +653,6 @@ class TileService:
         if raw is None:
             wait = None if deadline is None else max(0.05, deadline - time.monotonic())
             async with self.pool.connection(timeout=wait) as conn:
-                await one_statement(conn)
                 raw = await render_tile_async(conn, cid, z, x, y, self.max_features, day)
         data = gzip_tile(raw) if gzip else raw
         self.cache.put(key, data)

@@ -218,10 +218,6 @@ def groups(pairs: Iterable[tuple[str, str, float]], max_size: int = 3) -> list[t
     >>> groups([("A", "B", 30.0), ("B", "C", 25.0)])
     [('A', 'B'), ('A', 'B', 'C'), ('B', 'C')]
     """
-    return sorted(_group_set(pairs, max_size))
-
-
-def _group_set(pairs: Iterable[tuple[str, str, float]], max_size: int = 3) -> set[tuple[str, ...]]:
     nbrs: dict[str, set[str]] = defaultdict(set)
     out: set[tuple[str, ...]] = set()
     for a, b, _ in pairs:
@@ -241,4 +237,4 @@ def _group_set(pairs: Iterable[tuple[str, str, float]], max_size: int = 3) -> se
                         if centre < y
                         else (x, y, centre)
                     )
-    return out
+    return sorted(out)

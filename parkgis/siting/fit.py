@@ -321,10 +321,20 @@ def _near_sql(cats: Sequence[str]) -> str:
     >= 111 km * cos(latitude) on the ellipsoid, and a path of length t changes the latitude
     by at most t / 110 km.
     """
-    own = " AND ".join(f"r.{c}_m <= %({c}_t)s" for c in cats)
+    own = " AND ".join(_near_own_sql(c) for c in cats)
     parts = [f"SELECT r.parcel_id FROM parcel_reach r WHERE {own}"]
     parts += [_near_other_zone_sql(c) for c in cats]
     return "\nUNION\n".join(parts)
+
+
+def _near_own_sql(c: str) -> str:
+    """Whether the ``parcel_reach`` row ``r`` can lie within ``%(<c>_t)s`` metres of a feature
+    of category ``c`` of the parcel's own GK zone (:func:`_near_sql`); NULL without a row.
+
+    >>> _near_own_sql("rail")
+    'r.rail_m <= %(rail_t)s'
+    """
+    return f"r.{c}_m <= %({c}_t)s"
 
 
 def _near_other_zone_sql(c: str) -> str:
@@ -2509,7 +2519,7 @@ def _near_flags(conn: psycopg.Connection, req: Requirement, codes: list[str]) ->
         params[f"{c}_t"] = lim * (1 + 1e-9) + 1e-6
         params[f"{c}_kinds"] = list(DISTANCES[c][1])
         joins += f" LEFT JOIN ({_near_other_zone_sql(c)}) x_{c}(id) ON x_{c}.id = p.id"
-        near[c] = f"(coalesce(r.{c}_m <= %({c}_t)s, false) OR x_{c}.id IS NOT NULL)"
+        near[c] = f"(coalesce({_near_own_sql(c)}, false) OR x_{c}.id IS NOT NULL)"
     sql = (
         NEAR_FLAGS_SQL.replace("{rail}", near["rail"])
         .replace("{road}", near["road"])

@@ -44,28 +44,41 @@ def test_fresh_connections_skip_the_check_and_idle_ones_are_checked(sample_db: s
             assert c.execute("SELECT 1").fetchone() is not None
 
 
-def test_one_statement_runs_outside_a_transaction_and_the_next_borrower_gets_one(
+def test_async_connections_read_outside_a_transaction_unless_one_is_opened(
     sample_db: str,
 ) -> None:
-    """A tile's one statement runs in autocommit (no BEGIN/COMMIT round trips: the server
-    sees no open transaction while it runs); the same connection handed out next is back in
-    transaction mode, so a route's two statements still share one snapshot."""
+    """The async pool lends connections in autocommit: a tile's one statement runs with no
+    BEGIN/COMMIT round trips (the server sees no transaction around it); a read of several
+    statements opens one and its statements share the transaction's ``now()``; the next
+    borrower gets the same connection back idle and in autocommit."""
 
-    async def go() -> tuple[str, str, bool]:
+    async def go() -> tuple[bool, str, bool, str, bool, int, int]:
         async with pool.async_pool(
             sample_db, Settings(database_url=sample_db, pool_max_size=1)
         ) as p:
             async with p.connection() as c:
-                await pool.one_statement(c)
                 cur = await c.execute("SELECT now() = statement_timestamp() AS outside")
                 outside = (await cur.fetchone())["outside"]
                 during = c.info.transaction_status.name
+                first = c.info.backend_pid
+            async with p.connection() as c, c.transaction():
+                a = (await (await c.execute("SELECT now() AS t")).fetchone())["t"]
+                await asyncio.sleep(0.01)
+                b = (await (await c.execute("SELECT now() AS t")).fetchone())["t"]
+                inside = c.info.transaction_status.name
             async with p.connection() as c:
-                assert not c.autocommit
-                await c.execute("SELECT 1")
-                after = c.info.transaction_status.name
-                return during, after, outside
+                return (
+                    outside,
+                    during,
+                    a == b,
+                    inside,
+                    c.autocommit and c.info.transaction_status.name == "IDLE",
+                    first,
+                    c.info.backend_pid,
+                )
 
-    during, after, outside = asyncio.run(go())
+    outside, during, same_now, inside, idle_again, first, last = asyncio.run(go())
     assert outside is True  # now() is the statement's own time: no transaction around it
-    assert during == "IDLE" and after == "INTRANS"
+    assert during == "IDLE"
+    assert same_now and inside == "INTRANS"
+    assert idle_again and first == last  # one connection, handed back inline each time

@@ -47,8 +47,8 @@ def _projects(url: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT code FROM projects ORDER BY code")]
 
 
-def _cli(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PARKGIS_DATABASE_URL=url)
+def _cli(url: str, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PARKGIS_DATABASE_URL=url, **env_extra)
     return subprocess.run(
         [sys.executable, "-m", "parkgis.cli", *args],
         cwd=ROOT,
@@ -327,6 +327,15 @@ def test_cli_unknown_project_is_one_line_error(sample_db: str) -> None:
     assert run.returncode == 1
     assert run.stdout == ""
     assert len(run.stderr.strip().splitlines()) == 1 and "NO-SUCH-PROJECT" in run.stderr
+
+
+def test_cli_match_past_its_statement_timeout_is_one_line_error(sample_db: str) -> None:
+    """The CLI's match holds the planner routes' statement timeout: cut, not left running."""
+    run = _cli(sample_db, "match", "PRJ-WLJ", "--json", PARKGIS_DB_STATEMENT_TIMEOUT_PLANNER_MS="1")
+    assert run.returncode == 1 and run.stdout == ""
+    line = run.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    assert "0.001 s" in line and "--assembly-zone" in line
 
 
 def test_cli_table_output(sample_db: str) -> None:

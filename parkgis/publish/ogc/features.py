@@ -312,6 +312,24 @@ async def fetch_page(conn: psycopg.AsyncConnection, q: ItemsQuery) -> tuple[int,
     return int(_col(row, "n")), (row["features"] if isinstance(row, dict) else row[1])
 
 
+async def read_page(
+    conn: psycopg.AsyncConnection, q: ItemsQuery, exact_max: int
+) -> tuple[int, bool, int, str]:
+    """(numberMatched, exact?, numberReturned, features JSON) of one items request.
+
+    The count and the page are read in one transaction (the async pool lends connections in
+    autocommit): date-dependent properties are as of the transaction's ``now()``, so a count
+    and its page never straddle midnight in the park. A ``resulttype=hits`` query reads no
+    page.
+    """
+    async with conn.transaction():
+        matched, exact = await number_matched(conn, q, exact_max)
+        if q.hits_only:
+            return matched, exact, 0, "[]"
+        returned, features = await fetch_page(conn, q)
+    return matched, exact, returned, features
+
+
 async def fetch_feature(
     conn: psycopg.AsyncConnection, collection: Collection, fid: str, crs: Crs
 ) -> str:
