@@ -461,6 +461,8 @@ class ReplicaRouter:
             r.lock.release()
 
     async def _wait_replayed_async(self, conn: psycopg.AsyncConnection, need_txt: str) -> bool:
+        # Each check is a statement of its own (the async pools lend connections in
+        # autocommit): no snapshot is held between them, unlike on the sync side.
         import asyncio
 
         deadline = time.monotonic() + self.settings.replica_wait_ms / 1000
@@ -468,7 +470,6 @@ class ReplicaRouter:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(SQL_REPLAYED, (need_txt,))
                 row = await cur.fetchone()
-            await conn.rollback()
             if row and row["ok"]:
                 return True
             if time.monotonic() >= deadline:
@@ -504,10 +505,7 @@ class ReplicaRouter:
                     ok = False
                 yield (r, aconn) if ok else None
             finally:
-                try:
-                    await aconn.rollback()
-                except psycopg.Error:
-                    pass
+                # the pool rolls back a connection handed back inside a transaction
                 await r.apool.putconn(aconn)
             return
         yield None
